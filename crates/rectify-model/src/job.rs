@@ -1,0 +1,173 @@
+//! `Job` (a planned remediation in the durable queue), its `Outcome`, and
+//! the `AuditRecord` every step leaves behind.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Change, Mode, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    Pending,
+    WaitingApproval,
+    Running,
+    Retrying,
+    Succeeded,
+    Skipped,
+    Failed,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Pending,
+        JobState::WaitingApproval,
+        JobState::Running,
+        JobState::Retrying,
+        JobState::Succeeded,
+        JobState::Skipped,
+        JobState::Failed,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::WaitingApproval => "waiting-approval",
+            JobState::Running => "running",
+            JobState::Retrying => "retrying",
+            JobState::Succeeded => "succeeded",
+            JobState::Skipped => "skipped",
+            JobState::Failed => "failed",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Whether the job will not run again by itself.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Skipped | JobState::Failed | JobState::Dead
+        )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A remediation planned for one (event, rule, resource).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub idempotency_key: String,
+    pub event_id: String,
+    pub rule_id: String,
+    pub action: String,
+    pub mode: Mode,
+    pub target: Target,
+    pub params: Value,
+    /// Security Hub finding this job answers: `{Id, ProductArn}`.
+    pub finding: Option<FindingRef>,
+    pub control: Option<String>,
+    pub notify: Vec<String>,
+    pub state: JobState,
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub next_run_at: Option<String>,
+    pub last_error: Option<String>,
+    /// The change planned when the job was created (shown for approval).
+    pub plan: Option<Change>,
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FindingRef {
+    pub id: String,
+    pub product_arn: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// The change was applied and read back.
+    Changed,
+    /// The target already complied; nothing was written.
+    AlreadyCompliant,
+    /// Dry-run: the plan was recorded, nothing was written.
+    Planned,
+    /// Waiting for `rectify jobs approve`.
+    AwaitingApproval,
+    /// A guardrail stopped it (exemption tag, unknown account, paused...).
+    Skipped,
+    /// The action failed.
+    Failed,
+    /// The event matched no rule; recorded and acknowledged.
+    Unmatched,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Changed => "changed",
+            OutcomeKind::AlreadyCompliant => "already-compliant",
+            OutcomeKind::Planned => "planned",
+            OutcomeKind::AwaitingApproval => "awaiting-approval",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// Why: the skip reason, the error, or the change summary.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// State read back by `verify` after a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+impl Outcome {
+    pub fn new(kind: OutcomeKind, reason: impl Into<String>) -> Self {
+        Outcome {
+            kind,
+            reason: reason.into(),
+            change: None,
+            after: None,
+        }
+    }
+}
+
+/// One entry in the hash-chained audit log. `hash` is
+/// `sha256(prev_hash || canonical JSON of the other fields)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub time: String,
+    /// `event.received`, `event.unmatched`, `job.planned`, `job.applied`...
+    pub kind: String,
+    pub subject: String,
+    pub data: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
