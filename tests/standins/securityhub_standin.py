@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+"""Security Hub STAND-IN server for rectify's tests. It is not AWS.
+
+moto (the AWS emulator the test suite runs against) does not implement
+Security Hub ``BatchUpdateFindings`` nor ``GetFindings`` filters, so this
+small server stands in for the Security Hub REST-JSON API.
+
+Every request is checked against botocore's official service model for
+``securityhub``:
+
+* the operation is found from the HTTP method and request URI of the model;
+* the request must carry a SigV4 ``Authorization`` header whose credential
+  scope names the ``securityhub`` service (the signature itself is not
+  verified: there is no secret to verify it with);
+* the JSON body (plus URI / query-string / header members) is validated with
+  ``botocore.validate.ParamValidator`` against the operation's input shape,
+  and additionally against what ParamValidator leaves out: enum values,
+  maximum lengths / values, and string patterns;
+* an invalid request is answered 400 ``InvalidInputException`` like AWS.
+
+State is an in-memory store of findings keyed by ``(Id, ProductArn)``.
+Implemented operations: BatchImportFindings, BatchUpdateFindings,
+GetFindings. Any other operation of the model is validated and then answered
+501 ``StandinNotImplemented``; an unsupported GetFindings filter is answered
+the same way, so a test never silently relies on something not emulated.
+
+Test-only endpoints:
+  GET  /_standin/requests  every request received (operation, body, result)
+  POST /_standin/reset     forget all findings and recorded requests
+
+Usage:
+  python tests/standins/securityhub_standin.py --host 127.0.0.1 --port PORT [--strict]
+
+``--port 0`` picks a free port. Once listening, ``READY http://HOST:PORT`` is
+printed on stdout. ``--strict`` answers BatchUpdateFindings for findings not
+in the store as UnprocessedFindings / ``FindingNotFound``, as Security Hub
+does; without it such findings are created with the updates applied.
+"""
+
+import argparse
+import base64
+import copy
+import datetime
+import json
+import re
+import signal
+import sys
+import threading
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import botocore.session
+from botocore.validate import ParamValidator
+
+SERVICE = "securityhub"
+MODEL = botocore.session.get_session().get_service_model(SERVICE)
+
+SIGV4_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request\s*,"
+    r"\s*SignedHeaders=([a-z0-9;._-]+)\s*,\s*Signature=([0-9a-f]{64})\s*$"
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def invalid(message):
+    return ApiError(400, "InvalidInputException", message)
+
+
+def not_emulated(message):
+    return ApiError(501, "StandinNotImplemented", "securityhub stand-in: " + message)
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------
+# Routing: (method, requestUri) from the service model.
+# --------------------------------------------------------------------------
+
+
+class Route:
+    def __init__(self, op):
+        self.op = op
+        uri = op.http["requestUri"]
+        path, _, query = uri.partition("?")
+        self.static_query = urllib.parse.parse_qs(query, keep_blank_values=True) if query else {}
+        self.method = op.http["method"].upper()
+        self.labels = []
+        pattern = ""
+        literal = 0
+        for part in re.split(r"(\{[^}]+\})", path):
+            if part.startswith("{") and part.endswith("}"):
+                name = part[1:-1]
+                greedy = name.endswith("+")
+                name = name.rstrip("+")
+                self.labels.append(name)
+                pattern += "(?P<%s>%s)" % (re.sub(r"\W", "_", name), ".+" if greedy else "[^/]+")
+            else:
+                literal += len(part)
+                pattern += re.escape(part)
+        self.regex = re.compile("^" + pattern + "/?$" if pattern != "/" else "^/$")
+        # Prefer routes with more literal text, then fewer labels.
+        self.rank = (literal, -len(self.labels))
+
+    def match(self, method, path, query):
+        if method != self.method:
+            return None
+        m = self.regex.match(path)
+        if not m:
+            return None
+        for key, values in self.static_query.items():
+            if key not in query:
+                return None
+            if values != [""] and query[key] != values:
+                return None
+        return {name: urllib.parse.unquote(m.group(re.sub(r"\W", "_", name))) for name in self.labels}
+
+
+ROUTES = sorted(
+    (Route(MODEL.operation_model(name)) for name in MODEL.operation_names),
+    key=lambda r: r.rank,
+    reverse=True,
+)
+
+
+def find_route(method, path, query):
+    for route in ROUTES:
+        labels = route.match(method, path, query)
+        if labels is not None:
+            return route.op, labels
+    return None, None
+
+
+# --------------------------------------------------------------------------
+# Request parsing and validation.
+# --------------------------------------------------------------------------
+
+
+def from_wire(value, shape):
+    """Converts a JSON value to botocore parameter form (member names, timestamps)."""
+    if shape is None:
+        return value
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        wire_to_member = {m.serialization.get("name", k): k for k, m in shape.members.items()}
+        out = {}
+        for key, item in value.items():
+            member = wire_to_member.get(key, key)
+            out[member] = from_wire(item, shape.members.get(member))
+        return out
+    if t == "list" and isinstance(value, list):
+        return [from_wire(item, shape.member) for item in value]
+    if t == "map" and isinstance(value, dict):
+        return {k: from_wire(v, shape.value) for k, v in value.items()}
+    if t == "timestamp" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    return value
+
+
+def scalar_from_text(text, shape):
+    t = shape.type_name
+    try:
+        if t in ("integer", "long"):
+            return int(text)
+        if t in ("float", "double"):
+            return float(text)
+        if t == "boolean":
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            return text
+    except ValueError:
+        return text
+    return text
+
+
+_PATTERN_CACHE = {}
+
+
+def compiled_pattern(pattern):
+    if pattern not in _PATTERN_CACHE:
+        try:
+            _PATTERN_CACHE[pattern] = re.compile(pattern)
+        except re.error:
+            _PATTERN_CACHE[pattern] = None  # a syntax Python lacks: not checked
+    return _PATTERN_CACHE[pattern]
+
+
+def extra_checks(value, shape, name, errors):
+    """What ParamValidator does not check: enums, max, patterns, bools as numbers."""
+    if shape is None or value is None:
+        return
+    t = shape.type_name
+    meta = shape.metadata
+    if t == "string" and isinstance(value, str):
+        enum = meta.get("enum")
+        if enum and value not in enum:
+            errors.append(
+                "Invalid value for parameter %s, value: %r, valid values: %s" % (name, value, ", ".join(enum))
+            )
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(
+                "Invalid length for parameter %s, value: %d, valid max length: %s" % (name, len(value), meta["max"])
+            )
+        if "pattern" in meta:
+            rx = compiled_pattern(meta["pattern"])
+            if rx is not None and not rx.search(value):
+                errors.append(
+                    "Invalid value for parameter %s, value: %r, must match pattern: %s" % (name, value, meta["pattern"])
+                )
+    elif t in ("integer", "long", "float", "double"):
+        if isinstance(value, bool):
+            errors.append("Invalid type for parameter %s, value: %r, type: bool, valid types: number" % (name, value))
+        elif isinstance(value, (int, float)) and "max" in meta and value > meta["max"]:
+            errors.append(
+                "Invalid value for parameter %s, value: %s, valid max value: %s" % (name, value, meta["max"])
+            )
+    elif t == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(
+                "Invalid length for parameter %s, value: %d, valid max length: %s" % (name, len(value), meta["max"])
+            )
+        for i, item in enumerate(value):
+            extra_checks(item, shape.member, "%s[%d]" % (name, i), errors)
+    elif t == "map" and isinstance(value, dict):
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(
+                "Invalid length for parameter %s, value: %d, valid max length: %s" % (name, len(value), meta["max"])
+            )
+        for k, v in value.items():
+            extra_checks(k, shape.key, "%s (key: %s)" % (name, k), errors)
+            extra_checks(v, shape.value, "%s.%s" % (name, k), errors)
+    elif t == "structure" and isinstance(value, dict):
+        for k, v in value.items():
+            if k in shape.members:
+                extra_checks(v, shape.members[k], "%s.%s" % (name, k) if name else k, errors)
+
+
+def parse_request(op, labels, query, headers, raw_body):
+    """Returns (params, body_json) of the request, raising ApiError if malformed."""
+    shape = op.input_shape
+    body = None
+    if raw_body.strip():
+        try:
+            body = json.loads(raw_body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise invalid("Request body is not valid JSON: %s" % e)
+    params = {}
+    if shape is None:
+        return params, body
+    payload = shape.serialization.get("payload")
+    body_members = {}
+    for key, member in shape.members.items():
+        loc = member.serialization.get("location")
+        wire = member.serialization.get("name", key)
+        if loc == "uri":
+            if wire in labels:
+                params[key] = scalar_from_text(labels[wire], member)
+        elif loc == "querystring":
+            if member.type_name == "map":
+                params[key] = {k: (v if member.value.type_name == "list" else v[0]) for k, v in query.items()}
+            elif wire in query:
+                if member.type_name == "list":
+                    params[key] = [scalar_from_text(v, member.member) for v in query[wire]]
+                else:
+                    params[key] = scalar_from_text(query[wire][0], member)
+        elif loc == "header":
+            if wire in headers:
+                params[key] = scalar_from_text(headers[wire], member)
+        elif loc == "headers":
+            pass
+        else:
+            body_members[key] = member
+    if payload:
+        member = shape.members[payload]
+        if body is not None:
+            if member.type_name == "structure":
+                params[payload] = from_wire(body, member)
+            else:
+                params[payload] = raw_body
+        return params, body
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise invalid("Request body must be a JSON object")
+    wire_to_member = {m.serialization.get("name", k): k for k, m in body_members.items()}
+    for key, value in body.items():
+        member_name = wire_to_member.get(key, key)
+        params[member_name] = from_wire(value, body_members.get(member_name))
+    return params, body
+
+
+# Batch sizes Security Hub documents but the service model does not carry.
+BATCH_LIMITS = {
+    "BatchImportFindings": ("Findings", 1, 100),
+    "BatchUpdateFindings": ("FindingIdentifiers", 1, 100),
+}
+
+
+def validate(op, params):
+    errors = []
+    shape = op.input_shape
+    if shape is None:
+        return errors
+    report = ParamValidator().validate(params, shape)
+    if report.has_errors():
+        errors.extend(line.strip() for line in report.generate_report().splitlines() if line.strip())
+    extra_checks(params, shape, "", errors)
+    if op.name in BATCH_LIMITS:
+        member, low, high = BATCH_LIMITS[op.name]
+        value = params.get(member)
+        if isinstance(value, list) and not low <= len(value) <= high:
+            errors.append("%s must contain between %d and %d entries, got %d" % (member, low, high, len(value)))
+    return errors
+
+
+# --------------------------------------------------------------------------
+# In-memory Security Hub.
+# --------------------------------------------------------------------------
+
+LABEL_TO_NORMALIZED = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 40, "HIGH": 70, "CRITICAL": 90}
+
+
+def normalized_to_label(n):
+    if n == 0:
+        return "INFORMATIONAL"
+    if n < 40:
+        return "LOW"
+    if n < 70:
+        return "MEDIUM"
+    if n < 90:
+        return "HIGH"
+    return "CRITICAL"
+
+
+def get_path(finding, path):
+    """Values at a dotted path; a list on the way yields each element's value."""
+    values = [finding]
+    for part in path.split("."):
+        nxt = []
+        for v in values:
+            if isinstance(v, dict) and part in v:
+                item = v[part]
+                nxt.extend(item if isinstance(item, list) else [item])
+        values = nxt
+    return [v for v in values if isinstance(v, str)]
+
+
+# GetFindings string filters this stand-in emulates: filter name -> finding path.
+STRING_FILTER_PATHS = {
+    "Id": "Id",
+    "ProductArn": "ProductArn",
+    "AwsAccountId": "AwsAccountId",
+    "GeneratorId": "GeneratorId",
+    "Region": "Region",
+    "Type": "Types",
+    "Title": "Title",
+    "ProductName": "ProductName",
+    "CompanyName": "CompanyName",
+    "SeverityLabel": "Severity.Label",
+    "WorkflowStatus": "Workflow.Status",
+    "WorkflowState": "WorkflowState",
+    "RecordState": "RecordState",
+    "VerificationState": "VerificationState",
+    "ComplianceStatus": "Compliance.Status",
+    "ComplianceSecurityControlId": "Compliance.SecurityControlId",
+    "ResourceType": "Resources.Type",
+    "ResourceId": "Resources.Id",
+    "ResourceRegion": "Resources.Region",
+    "NoteText": "Note.Text",
+    "NoteUpdatedBy": "Note.UpdatedBy",
+}
+
+NEGATIVE = {"NOT_EQUALS", "PREFIX_NOT_EQUALS", "NOT_CONTAINS"}
+
+
+def string_cmp(comparison, actual, wanted):
+    if comparison in ("EQUALS", "NOT_EQUALS"):
+        return actual == wanted
+    if comparison in ("PREFIX", "PREFIX_NOT_EQUALS"):
+        return actual.startswith(wanted)
+    if comparison in ("CONTAINS", "NOT_CONTAINS"):
+        return wanted in actual
+    if comparison == "CONTAINS_WORD":
+        return wanted in re.split(r"\W+", actual)
+    raise not_emulated("string filter comparison %s is not emulated" % comparison)
+
+
+def field_matches(values, filters):
+    positive = [f for f in filters if f.get("Comparison", "EQUALS") not in NEGATIVE]
+    negative = [f for f in filters if f.get("Comparison", "EQUALS") in NEGATIVE]
+    if positive and not any(
+        string_cmp(f.get("Comparison", "EQUALS"), v, f.get("Value", "")) for f in positive for v in values
+    ):
+        return False
+    for f in negative:
+        if any(string_cmp(f["Comparison"], v, f.get("Value", "")) for v in values):
+            return False
+    return True
+
+
+class Store:
+    def __init__(self, strict):
+        self.strict = strict
+        self.lock = threading.Lock()
+        self.findings = {}  # (Id, ProductArn) -> finding (JSON form), insertion-ordered
+        self.requests = []
+
+    def reset(self):
+        with self.lock:
+            self.findings.clear()
+            self.requests.clear()
+
+    def record(self, entry):
+        with self.lock:
+            self.requests.append(entry)
+
+    def recorded(self):
+        with self.lock:
+            return copy.deepcopy(self.requests)
+
+    # -- operations ------------------------------------------------------
+
+    def batch_import_findings(self, body):
+        with self.lock:
+            for finding in body["Findings"]:
+                key = (finding["Id"], finding["ProductArn"])
+                stored = copy.deepcopy(finding)
+                previous = self.findings.get(key)
+                if previous is not None:
+                    # Fields owned by BatchUpdateFindings survive a re-import.
+                    for field in ("Note", "Workflow", "UserDefinedFields", "VerificationState"):
+                        if field in previous and field not in stored:
+                            stored[field] = previous[field]
+                stored.setdefault("Workflow", {"Status": "NEW"})
+                stored.setdefault("RecordState", "ACTIVE")
+                self.findings[key] = stored
+        return {"FailedCount": 0, "SuccessCount": len(body["Findings"]), "FailedFindings": []}
+
+    def batch_update_findings(self, body):
+        processed, unprocessed = [], []
+        with self.lock:
+            for ident in body["FindingIdentifiers"]:
+                key = (ident["Id"], ident["ProductArn"])
+                finding = self.findings.get(key)
+                if finding is None:
+                    if self.strict:
+                        unprocessed.append(
+                            {
+                                "FindingIdentifier": {"Id": ident["Id"], "ProductArn": ident["ProductArn"]},
+                                "ErrorCode": "FindingNotFound",
+                                "ErrorMessage": "Finding Not Found",
+                            }
+                        )
+                        continue
+                    finding = {"Id": ident["Id"], "ProductArn": ident["ProductArn"], "RecordState": "ACTIVE"}
+                    self.findings[key] = finding
+                self._apply_update(finding, body)
+                processed.append({"Id": ident["Id"], "ProductArn": ident["ProductArn"]})
+        return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+    @staticmethod
+    def _apply_update(finding, body):
+        now = now_iso()
+        if "Workflow" in body and "Status" in body["Workflow"]:
+            finding["Workflow"] = {"Status": body["Workflow"]["Status"]}
+        if "Note" in body:
+            finding["Note"] = {
+                "Text": body["Note"]["Text"],
+                "UpdatedBy": body["Note"]["UpdatedBy"],
+                "UpdatedAt": now,
+            }
+        if "Severity" in body:
+            sev = dict(finding.get("Severity") or {})
+            upd = body["Severity"]
+            if "Product" in upd:
+                sev["Product"] = upd["Product"]
+            if "Label" in upd:
+                sev["Label"] = upd["Label"]
+                sev["Normalized"] = upd.get("Normalized", LABEL_TO_NORMALIZED[upd["Label"]])
+            elif "Normalized" in upd:
+                sev["Normalized"] = upd["Normalized"]
+                sev["Label"] = normalized_to_label(upd["Normalized"])
+            finding["Severity"] = sev
+        for field in ("VerificationState", "Confidence", "Criticality", "Types", "RelatedFindings"):
+            if field in body:
+                finding[field] = copy.deepcopy(body[field])
+        if "UserDefinedFields" in body:
+            fields = dict(finding.get("UserDefinedFields") or {})
+            fields.update(body["UserDefinedFields"])
+            finding["UserDefinedFields"] = fields
+        finding["UpdatedAt"] = now
+
+    def get_findings(self, body):
+        filters = body.get("Filters") or {}
+        for name, value in filters.items():
+            if name not in STRING_FILTER_PATHS:
+                raise not_emulated("GetFindings filter %s is not emulated" % name)
+        if body.get("SortCriteria"):
+            raise not_emulated("GetFindings SortCriteria is not emulated")
+        with self.lock:
+            matched = [
+                copy.deepcopy(f)
+                for f in self.findings.values()
+                if all(field_matches(get_path(f, STRING_FILTER_PATHS[n]), fl) for n, fl in filters.items())
+            ]
+        start = 0
+        if body.get("NextToken"):
+            try:
+                start = int(base64.urlsafe_b64decode(body["NextToken"].encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise invalid("Invalid NextToken")
+        size = body.get("MaxResults", 100)
+        page = matched[start : start + size]
+        out = {"Findings": page}
+        if start + size < len(matched):
+            out["NextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return out
+
+
+IMPLEMENTED = {
+    "BatchImportFindings": Store.batch_import_findings,
+    "BatchUpdateFindings": Store.batch_update_findings,
+    "GetFindings": Store.get_findings,
+}
+
+
+# --------------------------------------------------------------------------
+# HTTP.
+# --------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "securityhub-standin"
+    store = None  # set in main()
+
+    def do_GET(self):
+        self.handle_any()
+
+    def do_POST(self):
+        self.handle_any()
+
+    def do_PUT(self):
+        self.handle_any()
+
+    def do_PATCH(self):
+        self.handle_any()
+
+    def do_DELETE(self):
+        self.handle_any()
+
+    def log_message(self, fmt, *args):
+        # The request line only (never headers, so no Authorization).
+        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+        sys.stderr.flush()
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(self, status, obj, error_code=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error_code:
+            self.send_header("x-amzn-ErrorType", error_code)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_error_json(self, err):
+        self.send_json(err.status, {"__type": err.code, "Message": err.message}, err.code)
+
+    def handle_any(self):
+        raw = self.read_body()
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        method = self.command.upper()
+
+        if path.startswith("/_standin/"):
+            return self.handle_standin(method, path)
+
+        entry = {"method": method, "path": path, "operation": None, "body": None, "valid": False, "errors": []}
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        try:
+            op, labels = find_route(method, path, query)
+            if op is None:
+                raise ApiError(404, "UnknownOperationException", "No Security Hub operation for %s %s" % (method, path))
+            entry["operation"] = op.name
+            self.check_auth()
+            if text is None:
+                raise invalid("Request body is not UTF-8")
+            headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}
+            lower_headers = {}
+            for member in (op.input_shape.members.values() if op.input_shape else []):
+                wire = member.serialization.get("name")
+                if member.serialization.get("location") == "header" and wire and wire.lower() in headers:
+                    lower_headers[wire] = headers[wire.lower()]
+            params, body = parse_request(op, labels, query, lower_headers, text)
+            entry["body"] = body
+            errors = validate(op, params)
+            entry["errors"] = errors
+            if errors:
+                raise invalid("; ".join(errors))
+            entry["valid"] = True
+            impl = IMPLEMENTED.get(op.name)
+            if impl is None:
+                raise not_emulated("operation %s is not emulated" % op.name)
+            result = impl(self.store, body or {})
+        except ApiError as api_err:
+            err = api_err
+        except Exception as exc:  # a stand-in bug: answer 500 instead of dropping the connection
+            err = ApiError(500, "InternalException", "securityhub stand-in internal error: %r" % exc)
+            sys.stderr.write("internal error handling %s %s: %r\n" % (method, path, exc))
+        else:
+            err = None
+        if err is not None:
+            entry["status"] = err.status
+            entry["error"] = {"code": err.code, "message": err.message}
+            if entry["body"] is None and text:
+                entry["body"] = text
+            self.store.record(entry)
+            return self.send_error_json(err)
+        entry["status"] = 200
+        self.store.record(entry)
+        self.send_json(200, result)
+
+    def check_auth(self):
+        auth = self.headers.get("Authorization")
+        if not auth:
+            raise ApiError(403, "UnrecognizedClientException", "Missing Authentication Token: no Authorization header")
+        m = SIGV4_RE.match(auth.strip())
+        if not m:
+            raise ApiError(403, "IncompleteSignatureException", "Authorization header is not a well-formed SigV4 signature")
+        if m.group(4) != SERVICE:
+            raise ApiError(
+                403,
+                "InvalidSignatureException",
+                "Credential should be scoped to correct service: '%s', not '%s'" % (SERVICE, m.group(4)),
+            )
+        if "host" not in m.group(5).split(";"):
+            raise ApiError(403, "InvalidSignatureException", "SignedHeaders must include host")
+
+    def handle_standin(self, method, path):
+        if method == "GET" and path == "/_standin/requests":
+            return self.send_json(200, {"requests": self.store.recorded()})
+        if method == "POST" and path == "/_standin/reset":
+            self.store.reset()
+            return self.send_json(200, {})
+        if method == "GET" and path == "/_standin/health":
+            return self.send_json(200, {"status": "ok", "strict": self.store.strict})
+        return self.send_error_json(ApiError(404, "NotFound", "unknown stand-in endpoint %s %s" % (method, path)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Security Hub stand-in server for rectify's tests (not AWS).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer BatchUpdateFindings for unknown findings as UnprocessedFindings/FindingNotFound",
+    )
+    args = parser.parse_args(argv)
+
+    Handler.store = Store(strict=args.strict)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    host, port = server.server_address[:2]
+    print("READY http://%s:%d" % (host, port), flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

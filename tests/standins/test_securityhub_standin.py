@@ -1,0 +1,285 @@
+"""Tests of the Security Hub stand-in server (plain unittest).
+
+Run from the repository root with the venv made by scripts/venv:
+    .venv/bin/python -m unittest discover -s tests/standins -v
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.config
+import botocore.credentials
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STANDIN = os.path.join(HERE, "securityhub_standin.py")
+PRODUCT_ARN = "arn:aws:securityhub:us-east-1::product/aws/securityhub"
+CREDS = botocore.credentials.Credentials("x", "y")
+
+
+def start_standin(*extra):
+    proc = subprocess.Popen(
+        [sys.executable, "-u", STANDIN, "--host", "127.0.0.1", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY http://"):
+        proc.kill()
+        raise RuntimeError("stand-in did not start: %r" % line)
+    return proc, line.split()[1]
+
+
+def stop_standin(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
+def client(url, validate=True):
+    return boto3.client(
+        "securityhub",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=botocore.config.Config(parameter_validation=validate, retries={"max_attempts": 1}),
+    )
+
+
+def finding(fid, **extra):
+    f = {
+        "SchemaVersion": "2018-10-08",
+        "Id": fid,
+        "ProductArn": PRODUCT_ARN,
+        "GeneratorId": "aws-foundational-security-best-practices/v/1.0.0/S3.8",
+        "AwsAccountId": "123456789012",
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2024-01-01T00:00:00.000Z",
+        "UpdatedAt": "2024-01-01T00:00:00.000Z",
+        "Severity": {"Label": "HIGH"},
+        "Title": "S3 general purpose buckets should block public access",
+        "Description": "Bucket allows public access",
+        "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::rectify-test-bucket"}],
+    }
+    f.update(extra)
+    return f
+
+
+def raw_request(url, method, path, body, signed=True):
+    """Sends body as-is (no client-side validation). Returns (status, headers, json)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if signed:
+        req = botocore.awsrequest.AWSRequest(method=method, url=url + path, data=data, headers=headers)
+        botocore.auth.SigV4Auth(CREDS, "securityhub", "us-east-1").add_auth(req)
+        headers = dict(req.headers.items())
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.headers, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"{}")
+
+
+class StandinTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.proc, cls.url = start_standin()
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_standin(cls.proc)
+
+    def setUp(self):
+        status, _, _ = raw_request(self.url, "POST", "/_standin/reset", {}, signed=False)
+        self.assertEqual(status, 200)
+        self.sh = client(self.url)
+        self.loose = client(self.url, validate=False)
+
+    def assertInvalidInput(self, call, needle):
+        with self.assertRaises(ClientError) as ctx:
+            call()
+        err = ctx.exception.response
+        self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertEqual(err["Error"]["Code"], "InvalidInputException")
+        self.assertEqual(err["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-errortype"), "InvalidInputException")
+        self.assertIn(needle, err["Error"]["Message"])
+
+    def recorded(self):
+        with urllib.request.urlopen(self.url + "/_standin/requests", timeout=10) as resp:
+            return json.load(resp)["requests"]
+
+    # -- valid traffic ------------------------------------------------------
+
+    def test_update_then_read_back(self):
+        out = self.sh.batch_import_findings(Findings=[finding("f-1"), finding("f-2")])
+        self.assertEqual((out["SuccessCount"], out["FailedCount"]), (2, 0))
+
+        out = self.sh.batch_update_findings(
+            FindingIdentifiers=[{"Id": "f-1", "ProductArn": PRODUCT_ARN}],
+            Workflow={"Status": "RESOLVED"},
+            Note={"Text": "Remediated by rectify", "UpdatedBy": "rectify"},
+            UserDefinedFields={"rectify": "fixed"},
+        )
+        self.assertEqual(out["ProcessedFindings"], [{"Id": "f-1", "ProductArn": PRODUCT_ARN}])
+        self.assertEqual(out["UnprocessedFindings"], [])
+
+        got = self.sh.get_findings(Filters={"Id": [{"Value": "f-1", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["Workflow"]["Status"], "RESOLVED")
+        self.assertEqual(got[0]["Note"]["Text"], "Remediated by rectify")
+        self.assertEqual(got[0]["Note"]["UpdatedBy"], "rectify")
+        self.assertEqual(got[0]["UserDefinedFields"], {"rectify": "fixed"})
+        self.assertEqual(got[0]["Title"], finding("f-1")["Title"])
+
+        resolved = self.sh.get_findings(Filters={"WorkflowStatus": [{"Value": "RESOLVED", "Comparison": "EQUALS"}]})
+        self.assertEqual([f["Id"] for f in resolved["Findings"]], ["f-1"])
+        new = self.sh.get_findings(Filters={"WorkflowStatus": [{"Value": "NEW", "Comparison": "EQUALS"}]})
+        self.assertEqual([f["Id"] for f in new["Findings"]], ["f-2"])
+        self.assertEqual(len(self.sh.get_findings()["Findings"]), 2)
+
+    def test_severity_and_scores(self):
+        self.sh.batch_import_findings(Findings=[finding("f-3")])
+        self.sh.batch_update_findings(
+            FindingIdentifiers=[{"Id": "f-3", "ProductArn": PRODUCT_ARN}],
+            Severity={"Label": "LOW"},
+            VerificationState="TRUE_POSITIVE",
+            Confidence=80,
+            Criticality=10,
+            Types=["Effects/Data Exposure"],
+        )
+        f = self.sh.get_findings(Filters={"Id": [{"Value": "f-3", "Comparison": "EQUALS"}]})["Findings"][0]
+        self.assertEqual(f["Severity"]["Label"], "LOW")
+        self.assertEqual(f["VerificationState"], "TRUE_POSITIVE")
+        self.assertEqual((f["Confidence"], f["Criticality"]), (80, 10))
+        self.assertEqual(f["Types"], ["Effects/Data Exposure"])
+
+    def test_unknown_finding_is_stored_when_not_strict(self):
+        out = self.sh.batch_update_findings(
+            FindingIdentifiers=[{"Id": "never-imported", "ProductArn": PRODUCT_ARN}],
+            Workflow={"Status": "SUPPRESSED"},
+        )
+        self.assertEqual(out["ProcessedFindings"], [{"Id": "never-imported", "ProductArn": PRODUCT_ARN}])
+        got = self.sh.get_findings(Filters={"Id": [{"Value": "never-imported", "Comparison": "EQUALS"}]})
+        self.assertEqual(got["Findings"][0]["Workflow"]["Status"], "SUPPRESSED")
+
+    def test_requests_are_recorded_without_secrets(self):
+        self.sh.batch_update_findings(
+            FindingIdentifiers=[{"Id": "r-1", "ProductArn": PRODUCT_ARN}], Workflow={"Status": "NOTIFIED"}
+        )
+        reqs = self.recorded()
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(reqs[0]["operation"], "BatchUpdateFindings")
+        self.assertTrue(reqs[0]["valid"])
+        self.assertEqual(reqs[0]["body"]["Workflow"], {"Status": "NOTIFIED"})
+        self.assertNotIn("AWS4-HMAC-SHA256", json.dumps(reqs))
+
+    # -- invalid traffic ----------------------------------------------------
+
+    def test_missing_finding_identifiers(self):
+        self.assertInvalidInput(
+            lambda: self.loose.batch_update_findings(Workflow={"Status": "RESOLVED"}), "FindingIdentifiers"
+        )
+
+    def test_bad_workflow_status(self):
+        self.assertInvalidInput(
+            lambda: self.loose.batch_update_findings(
+                FindingIdentifiers=[{"Id": "f-1", "ProductArn": PRODUCT_ARN}], Workflow={"Status": "DONE"}
+            ),
+            "Workflow.Status",
+        )
+
+    def test_note_without_updated_by(self):
+        self.assertInvalidInput(
+            lambda: self.loose.batch_update_findings(
+                FindingIdentifiers=[{"Id": "f-1", "ProductArn": PRODUCT_ARN}], Note={"Text": "x"}
+            ),
+            "UpdatedBy",
+        )
+
+    def test_out_of_range_and_blank_values(self):
+        ident = [{"Id": "f-1", "ProductArn": PRODUCT_ARN}]
+        self.assertInvalidInput(lambda: self.loose.batch_update_findings(FindingIdentifiers=ident, Confidence=101), "Confidence")
+        self.assertInvalidInput(
+            lambda: self.loose.batch_update_findings(FindingIdentifiers=[{"Id": " ", "ProductArn": PRODUCT_ARN}]),
+            "FindingIdentifiers[0].Id",
+        )
+        self.assertInvalidInput(
+            lambda: self.loose.get_findings(Filters={"Id": [{"Value": "f-1", "Comparison": "LIKE"}]}), "Comparison"
+        )
+
+    def test_raw_invalid_bodies(self):
+        for body, needle in (
+            ({"Workflow": {"Status": "RESOLVED"}}, "FindingIdentifiers"),
+            ({"FindingIdentifiers": [{"Id": "a", "ProductArn": PRODUCT_ARN}], "Bogus": 1}, "Bogus"),
+            ({"FindingIdentifiers": [{"Id": "a", "ProductArn": PRODUCT_ARN}], "Confidence": "5"}, "Confidence"),
+            (b"{not json", "JSON"),
+        ):
+            status, headers, out = raw_request(self.url, "PATCH", "/findings/batchupdate", body)
+            self.assertEqual(status, 400, out)
+            self.assertEqual(out["__type"], "InvalidInputException")
+            self.assertEqual(headers["x-amzn-ErrorType"], "InvalidInputException")
+            self.assertIn(needle, out["Message"])
+        self.assertFalse(any(r["valid"] for r in self.recorded()))
+
+    def test_missing_authorization_is_403(self):
+        status, headers, out = raw_request(
+            self.url,
+            "PATCH",
+            "/findings/batchupdate",
+            {"FindingIdentifiers": [{"Id": "a", "ProductArn": PRODUCT_ARN}]},
+            signed=False,
+        )
+        self.assertEqual(status, 403)
+        self.assertEqual(out["__type"], "UnrecognizedClientException")
+        self.assertEqual(headers["x-amzn-ErrorType"], "UnrecognizedClientException")
+
+    def test_unemulated_filter_is_loud(self):
+        with self.assertRaises(ClientError) as ctx:
+            self.sh.get_findings(Filters={"CreatedAt": [{"DateRange": {"Value": 1, "Unit": "DAYS"}}]})
+        self.assertEqual(ctx.exception.response["Error"]["Code"], "StandinNotImplemented")
+
+
+class StrictStandinTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.proc, cls.url = start_standin("--strict")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_standin(cls.proc)
+
+    def test_unknown_ids_are_unprocessed(self):
+        sh = client(self.url)
+        sh.batch_import_findings(Findings=[finding("known")])
+        out = sh.batch_update_findings(
+            FindingIdentifiers=[
+                {"Id": "known", "ProductArn": PRODUCT_ARN},
+                {"Id": "unknown", "ProductArn": PRODUCT_ARN},
+            ],
+            Workflow={"Status": "RESOLVED"},
+        )
+        self.assertEqual(out["ProcessedFindings"], [{"Id": "known", "ProductArn": PRODUCT_ARN}])
+        self.assertEqual(len(out["UnprocessedFindings"]), 1)
+        un = out["UnprocessedFindings"][0]
+        self.assertEqual(un["FindingIdentifier"], {"Id": "unknown", "ProductArn": PRODUCT_ARN})
+        self.assertEqual(un["ErrorCode"], "FindingNotFound")
+        self.assertEqual(len(sh.get_findings(Filters={"Id": [{"Value": "unknown", "Comparison": "EQUALS"}]})["Findings"]), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
