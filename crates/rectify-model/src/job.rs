@@ -84,6 +84,9 @@ pub struct Job {
     pub updated_at: String,
     pub next_run_at: Option<String>,
     pub last_error: Option<String>,
+    /// Who approved the job (`approve` mode), once someone has.
+    #[serde(default)]
+    pub approved_by: Option<String>,
     /// The change planned when the job was created (shown for approval).
     pub plan: Option<Change>,
     pub outcome: Option<Outcome>,

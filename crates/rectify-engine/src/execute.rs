@@ -1,0 +1,143 @@
+//! Execute: run one claimed job against its target with the account's
+//! credentials: check -> (exempt? compliant?) -> plan -> mode gate ->
+//! apply -> verify.
+
+use rectify_model::{Action, ActionError, Job, JobState, Mode, Outcome, OutcomeKind};
+use serde_json::json;
+
+use crate::{effects, plan::exemption, Engine};
+
+pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
+    let worker = engine.options.worker_id.clone();
+    let result = match engine.actions.get(&job.action).cloned() {
+        Some(action) => steps(engine, action.as_ref(), &mut job).await,
+        None => Ok(Outcome::new(
+            OutcomeKind::Failed,
+            format!("action {} is not in the catalog", job.action),
+        )),
+    };
+    job.updated_at = rectify_model::now_rfc3339();
+    match result {
+        Ok(outcome) => {
+            job.state = match outcome.kind {
+                OutcomeKind::Changed | OutcomeKind::AlreadyCompliant | OutcomeKind::Planned => {
+                    JobState::Succeeded
+                }
+                OutcomeKind::AwaitingApproval => JobState::WaitingApproval,
+                OutcomeKind::Skipped | OutcomeKind::Unmatched => JobState::Skipped,
+                OutcomeKind::Failed => JobState::Failed,
+            };
+            job.next_run_at = None;
+            job.outcome = Some(outcome);
+        }
+        Err(error) => {
+            job.last_error = Some(format!("{:?}: {}", error.class, error.message));
+            let delay = error
+                .class
+                .retryable()
+                .then(|| engine.options.retry.delay(job.attempts))
+                .flatten();
+            match delay {
+                Some(delay) => {
+                    job.state = JobState::Retrying;
+                    job.next_run_at = Some(rfc3339_after(delay));
+                    engine
+                        .store
+                        .append_audit(
+                            "job.retrying",
+                            &job.id,
+                            &json!({"attempts": job.attempts, "error": error, "next_run_at": job.next_run_at}),
+                        )
+                        .await?;
+                }
+                None if error.class.retryable() => {
+                    job.state = JobState::Dead;
+                    job.outcome = Some(Outcome::new(
+                        OutcomeKind::Failed,
+                        format!("gave up after {} attempts: {}", job.attempts, error.message),
+                    ));
+                }
+                None => {
+                    job.state = JobState::Failed;
+                    job.outcome = Some(Outcome::new(OutcomeKind::Failed, error.message));
+                }
+            }
+        }
+    }
+    if !engine.store.save_job(&job, Some(&worker)).await? {
+        // Our lease ran out and another worker owns the job now; it will
+        // settle it.
+        tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
+        return Ok(job);
+    }
+    if job.state != JobState::Retrying {
+        effects::settle(engine, &job).await;
+    }
+    Ok(job)
+}
+
+async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Outcome, ActionError> {
+    let audit = |kind: &'static str, data: serde_json::Value| {
+        let store = engine.store.clone();
+        let id = job.id.clone();
+        async move {
+            if let Err(e) = store.append_audit(kind, &id, &data).await {
+                tracing::error!(error = %e, kind, "could not write the audit record");
+            }
+        }
+    };
+    let observed = action.check(&job.target, &job.params).await?;
+    audit("job.checked", json!({"compliant": observed.compliant, "state": observed.state})).await;
+    if let Some(skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
+        return Ok(skip);
+    }
+    if observed.compliant {
+        let mut outcome = Outcome::new(OutcomeKind::AlreadyCompliant, "already compliant; nothing changed");
+        outcome.after = Some(observed.state);
+        return Ok(outcome);
+    }
+    let change = action.plan(&job.target, &job.params, &observed)?;
+    audit("job.planned", json!({"mode": job.mode, "change": change})).await;
+    job.plan = Some(change.clone());
+    match job.mode {
+        Mode::DryRun => {
+            let mut outcome = Outcome::new(OutcomeKind::Planned, format!("dry-run: would {}", change.summary));
+            outcome.change = Some(change);
+            return Ok(outcome);
+        }
+        Mode::Approve if job.approved_by.is_none() => {
+            let mut outcome = Outcome::new(
+                OutcomeKind::AwaitingApproval,
+                format!("waiting for approval to {}", change.summary),
+            );
+            outcome.change = Some(change);
+            return Ok(outcome);
+        }
+        _ => {}
+    }
+    action.apply(&job.target, &job.params, &change).await?;
+    audit("job.applied", json!({"change": change, "approved_by": job.approved_by})).await;
+    let after = action.verify(&job.target, &job.params).await?;
+    audit("job.verified", json!({"compliant": after.compliant, "state": after.state})).await;
+    if !after.compliant {
+        return Ok(Outcome {
+            kind: OutcomeKind::Failed,
+            reason: format!("applied, but the read-back still does not comply: {}", after.state),
+            change: Some(change),
+            after: Some(after.state),
+        });
+    }
+    Ok(Outcome {
+        kind: OutcomeKind::Changed,
+        reason: change.summary.clone(),
+        change: Some(change),
+        after: Some(after.state),
+    })
+}
+
+fn rfc3339_after(delay: std::time::Duration) -> String {
+    let at = time::OffsetDateTime::now_utc() + delay;
+    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

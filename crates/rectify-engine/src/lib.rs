@@ -1,0 +1,285 @@
+//! The pipeline after ingest:
+//!
+//! ```text
+//! Event -> route -> plan -> queue -> execute -> effects
+//! ```
+//!
+//! [`Engine::submit`] routes events and turns every match into a durable
+//! [`Job`] (plan stage: no I/O outside the store, so ingest stays fast).
+//! Workers then claim jobs and [`execute`] them against the target
+//! account; [`effects`] update the finding, notify and audit.
+
+pub mod effects;
+pub mod execute;
+pub mod plan;
+pub mod retry;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectify_config::Config;
+use rectify_model::{Action, Event, FindingUpdater, Job, JobState, Notifier, Outcome};
+use rectify_route::Router;
+use rectify_store::{Enqueued, Store};
+use serde::Serialize;
+use serde_json::json;
+
+pub use retry::RetryPolicy;
+
+/// Knobs that are not in the config file.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Forces every rule into dry-run (`rectify process --dry-run`).
+    pub force_dry_run: bool,
+    /// Identifies this process's leases on jobs.
+    pub worker_id: String,
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    /// Jobs one worker runs at once.
+    pub concurrency: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            force_dry_run: false,
+            worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+        }
+    }
+}
+
+/// What became of one event at submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submitted {
+    pub event_id: String,
+    /// False when the event id was seen before (a redelivery).
+    pub new: bool,
+    pub matched: Vec<String>,
+    pub jobs: Vec<SubmittedJob>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmittedJob {
+    pub id: String,
+    pub rule_id: String,
+    pub state: JobState,
+    /// An unfinished job with the same idempotency key already existed.
+    pub duplicate: bool,
+}
+
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Arc<Config>,
+    router: Router,
+    pub(crate) actions: HashMap<String, Arc<dyn Action>>,
+    pub(crate) updater: Arc<dyn FindingUpdater>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) options: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        actions: Vec<Arc<dyn Action>>,
+        updater: Arc<dyn FindingUpdater>,
+        notifier: Arc<dyn Notifier>,
+        options: EngineOptions,
+    ) -> anyhow::Result<Engine> {
+        let rules = config.rules.iter().map(|r| r.rule.clone()).collect();
+        let router = Router::new(rules).map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| format!("rule {}: pattern: {}", p.rule_id, p.error))
+                .collect();
+            anyhow::anyhow!("{}", lines.join("\n"))
+        })?;
+        let actions = actions
+            .into_iter()
+            .map(|a| (a.spec().id.to_string(), a))
+            .collect();
+        Ok(Engine {
+            store,
+            config,
+            router,
+            actions,
+            updater,
+            notifier,
+            options,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Records the events, routes them and enqueues a job per match, all
+    /// before returning: once this returns Ok, nothing is lost on a crash.
+    pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
+        let batch: Vec<(Event, String)> = events.into_iter().map(|e| (e, origin.to_string())).collect();
+        let fresh = self.store.record_events(&batch).await?;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut jobs = Vec::new();
+        let mut owners = Vec::new();
+        for (index, ((event, _), new)) in batch.iter().zip(fresh).enumerate() {
+            if let Some(finding) = event.finding_value() {
+                self.store.upsert_finding(&event.id, finding).await?;
+            }
+            let rules = self.router.route(event);
+            if rules.is_empty() {
+                self.store
+                    .append_audit(
+                        "event.unmatched",
+                        &event.id,
+                        &json!({"origin": origin, "source": event.source, "detail-type": event.detail_type, "new": new}),
+                    )
+                    .await?;
+            } else {
+                self.store
+                    .append_audit(
+                        "event.received",
+                        &event.id,
+                        &json!({"origin": origin, "source": event.source, "detail-type": event.detail_type,
+                                "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>()}),
+                    )
+                    .await?;
+            }
+            for rule in &rules {
+                jobs.push(plan::plan(self, event, rule));
+                owners.push(index);
+            }
+            out.push(Submitted {
+                event_id: event.id.clone(),
+                new,
+                matched: rules.iter().map(|r| r.id.clone()).collect(),
+                jobs: Vec::new(),
+            });
+        }
+        let enqueued = self.store.enqueue_many(&jobs).await?;
+        for (result, owner) in enqueued.into_iter().zip(owners) {
+            let (job, duplicate) = match result {
+                Enqueued::Created(job) => (job, false),
+                Enqueued::Duplicate(job) => (job, true),
+            };
+            if !duplicate {
+                self.audit_created(&job).await?;
+                if job.state.is_final() {
+                    // Settled at plan time (unknown account, exemption):
+                    // its effects happen now.
+                    effects::settle(self, &job).await;
+                }
+            }
+            out[owner].jobs.push(SubmittedJob {
+                id: job.id.clone(),
+                rule_id: job.rule_id.clone(),
+                state: job.state,
+                duplicate,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn audit_created(&self, job: &Job) -> anyhow::Result<()> {
+        let data = json!({
+            "rule": job.rule_id, "action": job.action, "mode": job.mode,
+            "event": job.event_id, "target": job.target.key(),
+            "idempotency_key": job.idempotency_key, "state": job.state,
+            "outcome": job.outcome,
+        });
+        self.store.append_audit("job.created", &job.id, &data).await?;
+        Ok(())
+    }
+
+    /// Claims and runs jobs until none is runnable now. Returns the jobs it
+    /// finished (or left waiting), in the order they settled.
+    pub async fn run_ready(&self) -> anyhow::Result<Vec<Job>> {
+        let mut done = Vec::new();
+        loop {
+            if self.store.is_paused().await? {
+                return Ok(done);
+            }
+            let claimed = self
+                .store
+                .claim(&self.options.worker_id, self.options.lease, self.options.concurrency)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(done);
+            }
+            let runs = claimed.into_iter().map(|job| execute::run(self, job));
+            for job in futures_util::future::join_all(runs).await {
+                done.push(job?);
+            }
+        }
+    }
+
+    /// Runs jobs until every job is settled or waiting for approval,
+    /// sleeping through retry backoff. For one-shot commands.
+    pub async fn drain(&self) -> anyhow::Result<Vec<Job>> {
+        let mut done = Vec::new();
+        loop {
+            done.extend(self.run_ready().await?);
+            if self.store.is_paused().await? {
+                return Ok(done);
+            }
+            let waiting = self
+                .store
+                .list_jobs(&rectify_store::JobFilter {
+                    state: Some(JobState::Retrying),
+                    rule_id: None,
+                    limit: 1,
+                })
+                .await?;
+            let pending = self
+                .store
+                .list_jobs(&rectify_store::JobFilter {
+                    state: Some(JobState::Pending),
+                    rule_id: None,
+                    limit: 1,
+                })
+                .await?;
+            if waiting.is_empty() && pending.is_empty() {
+                return Ok(done);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The worker loop of `rectify serve`: runs jobs until `stop` turns true,
+    /// then returns once the jobs in hand are finished.
+    pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            match self.run_ready().await {
+                Ok(jobs) if !jobs.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "worker: store error; backing off"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Approves a job waiting for approval; it runs at the next claim.
+    pub async fn approve(&self, id: &str, by: &str) -> anyhow::Result<Job> {
+        Ok(self.store.approve(id, by).await?)
+    }
+}
+
+/// The outcome, or a placeholder for jobs that have none yet.
+pub fn outcome_of(job: &Job) -> Outcome {
+    job.outcome
+        .clone()
+        .unwrap_or_else(|| Outcome::new(rectify_model::OutcomeKind::Skipped, format!("job is {}", job.state)))
+}

@@ -1,0 +1,142 @@
+//! The EventBridge envelope and the SNS wrapper around it.
+
+use rectify_model::Event;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::IngestError;
+
+const SECURITY_HUB_IMPORTED: &str = "Security Hub Findings - Imported";
+
+/// An SNS notification (`Type: Notification`) carries the event as a JSON
+/// string in `Message`; anything else is returned unchanged.
+pub(crate) fn unwrap_sns(value: Value) -> Result<Value, IngestError> {
+    let is_sns = value.get("Type").and_then(Value::as_str) == Some("Notification")
+        && value.get("TopicArn").is_some();
+    if !is_sns {
+        return Ok(value);
+    }
+    let message = value
+        .get("Message")
+        .and_then(Value::as_str)
+        .ok_or_else(|| IngestError::invalid("Message", "SNS notification without a Message string"))?;
+    serde_json::from_str(message)
+        .map_err(|e| IngestError::invalid("Message", format!("SNS Message is not a JSON event: {e}")))
+}
+
+fn string_field(map: &Map<String, Value>, field: &str, required: bool) -> Result<String, IngestError> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(IngestError::invalid(
+            field,
+            format!("expected a string, found {}", kind(other)),
+        )),
+        None if required => Err(IngestError::invalid(field, "missing")),
+        None => Ok(String::new()),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks the envelope and builds the event. `source`, `detail-type` and an
+/// object `detail` are required; a missing `id` is derived from the bytes so
+/// that a resent event dedupes.
+pub fn event_from_value(value: Value, raw: &[u8]) -> Result<Event, IngestError> {
+    let Value::Object(map) = &value else {
+        return Err(IngestError::invalid(
+            "(event)",
+            format!("expected a JSON object, found {}", kind(&value)),
+        ));
+    };
+    let source = string_field(map, "source", true)?;
+    let detail_type = string_field(map, "detail-type", true)?;
+    match map.get("detail") {
+        Some(Value::Object(_)) => {}
+        Some(other) => {
+            return Err(IngestError::invalid(
+                "detail",
+                format!("expected an object, found {}", kind(other)),
+            ))
+        }
+        None => return Err(IngestError::invalid("detail", "missing")),
+    }
+    let mut id = string_field(map, "id", false)?;
+    if id.is_empty() {
+        id = format!("sha256:{}", hex::encode(Sha256::digest(raw)));
+    }
+    let resources = match map.get("resources") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    IngestError::invalid(&format!("resources[{i}]"), "expected a string (an ARN)")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(IngestError::invalid(
+                "resources",
+                format!("expected an array, found {}", kind(other)),
+            ))
+        }
+    };
+    Ok(Event {
+        id,
+        source,
+        detail_type,
+        account: string_field(map, "account", false)?,
+        region: string_field(map, "region", false)?,
+        time: string_field(map, "time", false)?,
+        resources,
+        body: value,
+    })
+}
+
+/// Splits a Security Hub import event with N findings into N events, each
+/// carrying one finding; other events pass through. The i-th event's id is
+/// `{id}#{i}`, stable across redeliveries. An import event with no findings
+/// yields nothing to act on but is kept so it is recorded.
+pub fn fan_out(mut event: Event) -> Vec<Event> {
+    let many = event.detail_type == SECURITY_HUB_IMPORTED
+        && matches!(
+            event.body.get("detail").and_then(|d| d.get("findings")),
+            Some(Value::Array(items)) if items.len() > 1
+        );
+    if !many {
+        return vec![event];
+    }
+    // Take the findings out first so that each copy of the envelope holds
+    // only its own finding.
+    let Some(Value::Array(findings)) = event.body["detail"]
+        .as_object_mut()
+        .and_then(|d| d.insert("findings".into(), Value::Array(Vec::new())))
+    else {
+        return vec![event];
+    };
+    findings
+        .into_iter()
+        .enumerate()
+        .map(|(i, finding)| {
+            let mut body = event.body.clone();
+            body["detail"]["findings"] = Value::Array(vec![finding]);
+            let id = format!("{}#{i}", event.id);
+            body["id"] = Value::String(id.clone());
+            Event {
+                id,
+                body,
+                ..event.clone()
+            }
+        })
+        .collect()
+}

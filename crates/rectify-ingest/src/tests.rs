@@ -1,0 +1,192 @@
+use super::*;
+use serde_json::json;
+
+fn finding(id: &str) -> serde_json::Value {
+    json!({
+        "SchemaVersion": "2018-10-08",
+        "Id": id,
+        "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        "AwsAccountId": "111122223333",
+        "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
+    })
+}
+
+fn imported(findings: Vec<serde_json::Value>) -> serde_json::Value {
+    json!({
+        "version": "0",
+        "id": "ev-1",
+        "detail-type": "Security Hub Findings - Imported",
+        "source": "aws.securityhub",
+        "account": "111122223333",
+        "time": "2026-11-29T10:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:securityhub:us-east-1::product/aws/securityhub/f"],
+        "detail": {"findings": findings}
+    })
+}
+
+fn parse(text: &str) -> Result<Vec<Event>, IngestError> {
+    parse_body(text.as_bytes(), &Limits::default())
+}
+
+#[test]
+fn one_event_with_three_findings_becomes_three_events() {
+    let body = imported(vec![finding("a"), finding("b"), finding("c")]).to_string();
+    let events = parse(&body).unwrap();
+    assert_eq!(events.len(), 3);
+    for (i, (event, id)) in events.iter().zip(["a", "b", "c"]).enumerate() {
+        assert_eq!(event.id, format!("ev-1#{i}"));
+        assert_eq!(event.body["id"], event.id.as_str());
+        let findings = event.body["detail"]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0]["Id"], id);
+        assert_eq!(event.finding().unwrap().id, id);
+    }
+}
+
+#[test]
+fn a_single_finding_keeps_its_event_id() {
+    let events = parse(&imported(vec![finding("a")]).to_string()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id, "ev-1");
+    assert_eq!(events[0].source, "aws.securityhub");
+    assert_eq!(events[0].account, "111122223333");
+    assert_eq!(events[0].resources.len(), 1);
+}
+
+#[test]
+fn other_detail_types_are_not_fanned_out() {
+    let mut event = imported(vec![finding("a"), finding("b")]);
+    event["detail-type"] = json!("Security Hub Insight Results");
+    let events = parse(&event.to_string()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].body["detail"]["findings"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn arrays_and_json_lines() {
+    let a = imported(vec![finding("a")]);
+    let mut b = imported(vec![finding("b")]);
+    b["id"] = json!("ev-2");
+    let array = json!([a, b]).to_string();
+    assert_eq!(parse(&array).unwrap().len(), 2);
+    let lines = format!("{a}\n\n{b}\n");
+    let events = parse(&lines).unwrap();
+    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ev-1", "ev-2"]);
+}
+
+#[test]
+fn malformed_json_names_the_byte_offset() {
+    let err = parse(r#"{"source": "x", "detail-type": }"#).unwrap_err();
+    assert_eq!(
+        err,
+        IngestError::Malformed {
+            offset: 31,
+            message: "expected value".into()
+        }
+    );
+    // In JSON lines the offset counts from the start of the body.
+    let good = imported(vec![finding("a")]).to_string();
+    let body = format!("{good}\n{{\"source\": tru}}\n");
+    match parse(&body).unwrap_err() {
+        IngestError::Malformed { offset, .. } => {
+            assert!(offset > good.len() && offset < body.len(), "{offset}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn empty_and_non_utf8_bodies_are_refused() {
+    assert_eq!(parse("  \n").unwrap_err(), IngestError::Empty);
+    assert!(matches!(
+        parse_body(b"{\"a\": \"\xff\"}", &Limits::default()).unwrap_err(),
+        IngestError::Malformed { offset: 7, .. }
+    ));
+}
+
+#[test]
+fn oversized_events_are_refused() {
+    let mut f = finding("a");
+    f["Description"] = json!("x".repeat(MAX_EVENT_BYTES));
+    let err = parse(&imported(vec![f]).to_string()).unwrap_err();
+    assert!(matches!(err, IngestError::TooLarge { index: 0, limit: MAX_EVENT_BYTES, .. }), "{err}");
+    // Just under the limit is fine.
+    let small = imported(vec![finding("a")]).to_string();
+    let limits = Limits { max_event_bytes: small.len() };
+    assert!(parse_body(small.as_bytes(), &limits).is_ok());
+    let limits = Limits { max_event_bytes: small.len() - 1 };
+    assert!(parse_body(small.as_bytes(), &limits).is_err());
+}
+
+#[test]
+fn envelope_fields_are_checked() {
+    let cases = [
+        (json!({"detail-type": "x", "detail": {}}), "source", "missing"),
+        (json!({"source": "x", "detail": {}}), "detail-type", "missing"),
+        (json!({"source": "x", "detail-type": "y"}), "detail", "missing"),
+        (json!({"source": "x", "detail-type": "y", "detail": []}), "detail", "expected an object"),
+        (json!({"source": 1, "detail-type": "y", "detail": {}}), "source", "expected a string"),
+        (json!({"source": "x", "detail-type": "y", "detail": {}, "resources": [1]}), "resources[0]", "expected a string"),
+    ];
+    for (event, field, message) in cases {
+        match parse(&event.to_string()).unwrap_err() {
+            IngestError::Invalid { field: f, message: m, .. } => {
+                assert_eq!(f, field);
+                assert!(m.contains(message), "{m}");
+            }
+            other => panic!("{event}: {other:?}"),
+        }
+    }
+    let err = parse("[1]").unwrap_err();
+    assert!(err.to_string().contains("event 0: field `(event)`: expected a JSON object"), "{err}");
+}
+
+#[test]
+fn a_missing_id_is_derived_from_the_bytes() {
+    let body = r#"{"source": "x", "detail-type": "y", "detail": {}}"#;
+    let a = parse(body).unwrap();
+    let b = parse(body).unwrap();
+    assert!(a[0].id.starts_with("sha256:"));
+    assert_eq!(a[0].id, b[0].id);
+}
+
+#[test]
+fn sns_notifications_are_unwrapped() {
+    let inner = imported(vec![finding("a"), finding("b")]).to_string();
+    let sns = json!({
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:111122223333:findings",
+        "Message": inner,
+    });
+    let events = parse(&sns.to_string()).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].finding().unwrap().id, "b");
+}
+
+#[test]
+fn shared_sample_findings_parse_as_asff() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asff");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let raw = std::fs::read_to_string(&path).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        let findings = match value.get("detail") {
+            Some(d) => d["findings"].as_array().cloned().unwrap_or_default(),
+            None => vec![value.clone()],
+        };
+        for f in findings {
+            let typed: rectify_model::Finding = serde_json::from_value(f.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!typed.id.is_empty());
+            assert_eq!(typed.aws_account_id.len(), 12, "{}", path.display());
+            assert!(!typed.resources.is_empty());
+            // Every field survives a round trip, typed or not.
+            assert_eq!(serde_json::to_value(&typed).unwrap(), f, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 6, "only {seen} sample findings");
+}

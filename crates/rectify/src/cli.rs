@@ -1,0 +1,140 @@
+//! Command-line surface. Exit codes: 0 ok, 1 a check failed (validation,
+//! test, verify, no match), 2 usage or configuration error.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "rectify",
+    version,
+    about = "Remediates cloud security findings: Security Hub findings in, fixes applied, findings resolved, every step audited.",
+    after_help = "Examples:\n  rectify validate                         check rectify.yaml and its rule files\n  rectify process --dry-run finding.json   show what would be fixed, change nothing\n  rectify serve                            run the daemon (HTTP API and workers)\n  rectify jobs list --state waiting-approval\n\nConfig: --config FILE, else $RECTIFY_CONFIG, else ./rectify.yaml, else the built-in default\n(built-in rule pack `aws-foundational`, no accounts: nothing is changed until you name accounts).\nExit codes: 0 ok, 1 a check failed, 2 usage or configuration error."
+)]
+pub struct Cli {
+    /// Config file (default: ./rectify.yaml if present, else the built-in default).
+    #[arg(long, global = true, env = "RECTIFY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Process events from a file or standard input, run the resulting jobs to completion, print each outcome.
+    #[command(after_help = "Input: one EventBridge event, a JSON array of events, JSON lines, or an SNS notification.\n\nExamples:\n  rectify process finding.json\n  rectify process --dry-run - < findings.jsonl\n  rectify process --output json finding.json | jq '.jobs[].outcome'")]
+    Process {
+        /// Event file, or - for standard input.
+        file: PathBuf,
+        /// Force every rule into dry-run: plans are recorded and shown, nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run the daemon: HTTP API on api.listen and job workers.
+    #[command(after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish.")]
+    Serve {
+        /// Address to listen on (overrides api.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Check the config and every rule file; report every error with file, line and field.
+    #[command(after_help = "Example:\n  rectify validate --config rectify.yaml\n\nExit 0 when valid, 2 when not.")]
+    Validate,
+    /// Run rule fixtures: each folder under DIR holds event.json and expected.yaml.
+    #[command(after_help = "expected.yaml:\n  rules: [s3-bucket-block-public-access]   # the rules that must match, exactly\n  jobs:                                    # optional: per rule, the expected job\n    - rule: s3-bucket-block-public-access\n      state: pending                       # state at plan time (pending, skipped, failed)\n      outcome: skipped                     # optional outcome kind at plan time\n      target: arn:aws:s3:::my-bucket       # optional resource id\n\nExample:\n  rectify test tests/fixtures\nExit 0 when every fixture passes, 1 on any mismatch (with a diff).")]
+    Test {
+        /// Folder of fixture folders (or one fixture folder).
+        dir: PathBuf,
+    },
+    /// Match events against an event pattern or a rule file (the pattern engine alone).
+    #[command(name = "match", after_help = "Examples:\n  rectify match --pattern pattern.json event1.json event2.json\n  cat events.jsonl | rectify match --rules rules.yaml --output json\n\nExit codes as grep's: 0 at least one event matched, 1 none did, 2 a pattern or event is invalid.")]
+    Match {
+        /// A JSON event pattern.
+        #[arg(long, conflicts_with = "rules", required_unless_present = "rules")]
+        pattern: Option<PathBuf>,
+        /// A YAML rule file (a list of rules).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Event files (one JSON event each, or JSON lines); standard input when none.
+        events: Vec<PathBuf>,
+    },
+    /// List the remediation actions: ids, controls, params, IAM permissions.
+    Catalog,
+    /// Print the least-privilege IAM policy for the enabled rules' actions.
+    #[command(name = "iam-policy", after_help = "Example:\n  rectify iam-policy > rectify-target-role-policy.json")]
+    IamPolicy,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Inspect and approve jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Pause all remediation (the global kill switch); events are still recorded and queued.
+    Pause,
+    /// Resume remediation after `rectify pause`.
+    Resume,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first bad record if it was edited or broken.
+    #[command(after_help = "Example:\n  rectify audit verify && echo intact")]
+    Verify,
+    /// Print audit records.
+    List {
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first.
+    #[command(after_help = "Example:\n  rectify jobs list --state waiting-approval")]
+    List {
+        /// pending, waiting-approval, running, retrying, succeeded, skipped, failed, dead
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one job with its plan and outcome.
+    #[command(after_help = "Example:\n  rectify jobs show 3f2a9c1e")]
+    Show {
+        /// Job id or a unique prefix of at least 8 characters.
+        id: String,
+    },
+    /// Approve a job waiting for approval, then run the queue.
+    #[command(after_help = "Example:\n  rectify jobs approve 3f2a9c1e --by alice")]
+    Approve {
+        id: String,
+        /// Who approves (recorded in the audit log); default $USER.
+        #[arg(long)]
+        by: Option<String>,
+        /// Only approve; let a running `rectify serve` pick the job up.
+        #[arg(long)]
+        no_run: bool,
+    },
+}

@@ -1,0 +1,96 @@
+//! `rectify jobs list|show|approve`, `rectify pause|resume`.
+
+use std::path::Path;
+
+use rectify_model::JobState;
+use rectify_store::JobFilter;
+
+use super::print_json;
+use crate::cli::JobsCommand;
+use crate::{context, output};
+
+pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> anyhow::Result<u8> {
+    let (engine, _) = context::engine(config, Default::default()).await?;
+    match command {
+        JobsCommand::List { state, rule, limit } => {
+            let state = match state.as_deref().map(|s| JobState::parse(s).ok_or(s)) {
+                Some(Err(s)) => {
+                    let known: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                    eprintln!("error: unknown state `{s}`; known: {}", known.join(", "));
+                    return Ok(2);
+                }
+                Some(Ok(s)) => Some(s),
+                None => None,
+            };
+            let jobs = engine
+                .store()
+                .list_jobs(&JobFilter {
+                    state,
+                    rule_id: rule,
+                    limit,
+                })
+                .await?;
+            if json {
+                print_json(&jobs);
+            } else {
+                for job in &jobs {
+                    println!("{}", output::job_line(job));
+                }
+            }
+            Ok(0)
+        }
+        JobsCommand::Show { id } => match engine.store().get_job(&id).await? {
+            Some(job) if json => {
+                print_json(&job);
+                Ok(0)
+            }
+            Some(job) => {
+                print!("{}", output::job_details(&job));
+                Ok(0)
+            }
+            None => {
+                eprintln!("error: no job {id}");
+                Ok(1)
+            }
+        },
+        JobsCommand::Approve { id, by, no_run } => {
+            let by = by
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into());
+            let job = match engine.approve(&id, &format!("cli:{by}")).await {
+                Ok(job) => job,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            if no_run {
+                println!("approved {}; a running `rectify serve` will pick it up", job.id);
+                return Ok(0);
+            }
+            engine.drain().await?;
+            let job = engine.store().get_job(&job.id).await?.unwrap_or(job);
+            if json {
+                print_json(&job);
+            } else {
+                println!("{}", output::job_line(&job));
+            }
+            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) { 1 } else { 0 })
+        }
+    }
+}
+
+pub async fn set_paused(config: Option<&Path>, paused: bool) -> anyhow::Result<u8> {
+    let (engine, _) = context::engine(config, Default::default()).await?;
+    let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    engine.store().set_paused(paused, &format!("cli:{by}")).await?;
+    println!(
+        "{}",
+        if paused {
+            "remediation paused: events are recorded and queued, no job runs until `rectify resume`"
+        } else {
+            "remediation resumed"
+        }
+    );
+    Ok(0)
+}

@@ -1,0 +1,43 @@
+//! One module per subcommand.
+
+mod audit;
+mod catalog;
+mod jobs;
+mod match_events;
+mod process;
+mod serve;
+mod test_fixtures;
+mod validate;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command; the value is the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = cli.config.as_deref();
+    let json = cli.output == crate::cli::Output::Json;
+    match cli.command {
+        Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
+        Command::Serve { listen } => serve::run(config, listen).await,
+        Command::Validate => validate::run(config, json).await,
+        Command::Test { dir } => test_fixtures::run(config, &dir, json).await,
+        Command::Match {
+            pattern,
+            rules,
+            events,
+        } => match_events::run(pattern.as_deref(), rules.as_deref(), &events, json),
+        Command::Catalog => catalog::catalog(json).await,
+        Command::IamPolicy => catalog::iam_policy(config).await,
+        Command::Audit { command } => audit::run(config, command, json).await,
+        Command::Jobs { command } => jobs::run(config, command, json).await,
+        Command::Pause => jobs::set_paused(config, true).await,
+        Command::Resume => jobs::set_paused(config, false).await,
+    }
+}
+
+/// Prints a JSON value on standard output.
+pub fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    }
+}

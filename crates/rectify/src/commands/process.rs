@@ -1,0 +1,67 @@
+//! `rectify process FILE|-`: events in, jobs run to completion, outcomes out.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+use rectify_engine::EngineOptions;
+use serde_json::json;
+
+use super::print_json;
+use crate::{context, output};
+
+pub async fn run(config: Option<&Path>, file: &Path, dry_run: bool, json: bool) -> anyhow::Result<u8> {
+    let (bytes, origin) = if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        (buf, "stdin")
+    } else {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        (bytes, "file")
+    };
+    let events = match rectify_ingest::parse_body(&bytes, &rectify_ingest::Limits::default()) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Ok(2);
+        }
+    };
+    let options = EngineOptions {
+        force_dry_run: dry_run,
+        ..EngineOptions::default()
+    };
+    let (engine, _) = context::engine(config, options).await?;
+    let submitted = engine.submit(events, origin).await?;
+    engine.drain().await?;
+    let paused = engine.store().is_paused().await?;
+
+    let mut jobs = Vec::new();
+    for event in &submitted {
+        for job in &event.jobs {
+            if let Some(job) = engine.store().get_job(&job.id).await? {
+                jobs.push(job);
+            }
+        }
+    }
+    let failed = jobs
+        .iter()
+        .any(|j| matches!(j.state, rectify_model::JobState::Failed | rectify_model::JobState::Dead));
+    if json {
+        print_json(&json!({"events": submitted, "jobs": jobs, "paused": paused}));
+    } else {
+        for event in &submitted {
+            if event.matched.is_empty() {
+                println!("{:<18} event {} matched no rule (recorded)", "unmatched", event.event_id);
+            }
+        }
+        for job in &jobs {
+            println!("{}", output::job_line(job));
+        }
+        if paused {
+            println!("note: remediation is paused (`rectify resume`); jobs stay queued");
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

@@ -1,0 +1,74 @@
+//! `rectify serve`: the HTTP API plus job workers, until SIGTERM.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use rectify_engine::EngineOptions;
+
+use crate::context;
+
+/// How long running jobs get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Result<u8> {
+    let (engine, loaded) = context::engine(config, EngineOptions::default()).await?;
+    if loaded.config.api.tokens.is_empty() {
+        eprintln!(
+            "error: api.tokens is empty: every request must be authenticated, so `serve` needs at least one token"
+        );
+        return Ok(2);
+    }
+    let recovered = engine.store().recover_expired().await?;
+    if recovered > 0 {
+        tracing::warn!(recovered, "picked up jobs cut off by an earlier stop");
+    }
+    let address = listen.unwrap_or_else(|| loaded.config.api.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("listening on {address}"))?;
+    eprintln!("rectify: listening on http://{}", listener.local_addr()?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.work(stop_rx).await })
+    };
+    let mut stop_http = stop_tx.subscribe();
+    let shutdown = async move {
+        let _ = stop_http.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(rectify_server::serve(
+        rectify_server::Api::new(engine.clone()),
+        listener,
+        shutdown,
+    ));
+    wait_for_signal().await;
+    eprintln!("rectify: stopping: no new work; running jobs get {}s", SHUTDOWN_GRACE.as_secs());
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,147 @@
+//! Loading the config and wiring the pipeline from it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rectify_aws::{AccountAccess, Aws, AwsSettings};
+use rectify_config::{Config, Diagnostic, Loader, RuleChecker};
+use rectify_engine::{Engine, EngineOptions};
+use rectify_model::{Action, Rule};
+
+/// The built-in rule pack.
+pub const AWS_FOUNDATIONAL: &str = include_str!("../packs/aws-foundational.yaml");
+
+/// The config used when no file is given and ./rectify.yaml does not exist.
+pub const DEFAULT_CONFIG: &str = "# built-in default\nstore: sqlite://rectify.db\npacks: [aws-foundational]\n";
+
+/// Checks what the config crate cannot know: patterns compile, actions
+/// exist, params fit the action.
+pub struct CatalogChecker {
+    actions: Vec<Arc<dyn Action>>,
+}
+
+impl RuleChecker for CatalogChecker {
+    fn check(&self, rule: &Rule) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if let Err(e) = event_pattern::Pattern::from_value(&rule.pattern) {
+            let field = if e.path.is_empty() {
+                "pattern".to_string()
+            } else {
+                format!("pattern.{}", e.path)
+            };
+            problems.push((field, e.message.clone()));
+        }
+        match self.actions.iter().find(|a| a.spec().id == rule.action) {
+            None => {
+                let known: Vec<&str> = self.actions.iter().map(|a| a.spec().id).collect();
+                problems.push((
+                    "action".into(),
+                    format!("unknown action `{}`; known: {}", rule.action, known.join(", ")),
+                ));
+            }
+            Some(action) => {
+                if let Err(message) = action.validate_params(&rule.params) {
+                    problems.push(("params".into(), message));
+                }
+            }
+        }
+        problems
+    }
+}
+
+pub struct Loaded {
+    pub config: Arc<Config>,
+    pub aws: Arc<Aws>,
+    pub actions: Vec<Arc<dyn Action>>,
+}
+
+/// Which file to load: the flag (or $RECTIFY_CONFIG), else ./rectify.yaml,
+/// else none (the built-in default).
+pub fn config_path(flag: Option<&Path>) -> Option<PathBuf> {
+    match flag {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let local = PathBuf::from("rectify.yaml");
+            local.exists().then_some(local)
+        }
+    }
+}
+
+pub fn aws_settings(config: &Config) -> AwsSettings {
+    AwsSettings {
+        region: config.aws.region.clone(),
+        accounts: config
+            .accounts
+            .iter()
+            .map(|a| AccountAccess {
+                id: a.id.clone(),
+                role_arn: a.role_arn.clone(),
+                external_id: a.external_id.clone(),
+            })
+            .collect(),
+        securityhub_region: config.aws.securityhub_region.clone(),
+        securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
+        sdk_max_attempts: 3,
+        s3_force_path_style: None,
+    }
+}
+
+/// Loads and validates the config. Errors come back as diagnostics, one per
+/// problem, ready to print.
+pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
+    // The catalog is needed to validate rules, and the AWS settings come
+    // from the config: build the catalog on settings-free handles first.
+    let probe = Arc::new(Aws::new(AwsSettings::default()).await);
+    let checker = CatalogChecker {
+        actions: rectify_aws::catalog(probe),
+    };
+    let loader = Loader::new()
+        .checker(&checker)
+        .pack("aws-foundational", AWS_FOUNDATIONAL);
+    let config = match config_path(flag) {
+        Some(path) => loader.load_file(&path)?,
+        None => loader.load_str(DEFAULT_CONFIG, Path::new("<built-in default>"))?,
+    };
+    let aws = Arc::new(Aws::new(aws_settings(&config)).await);
+    let actions = rectify_aws::catalog(aws.clone());
+    Ok(Loaded {
+        config: Arc::new(config),
+        aws,
+        actions,
+    })
+}
+
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+    eprintln!(
+        "{} error{} in the configuration",
+        diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" }
+    );
+}
+
+/// Loads the config (exit 2 on errors) and builds the engine on its store.
+pub async fn engine(flag: Option<&Path>, options: EngineOptions) -> anyhow::Result<(Arc<Engine>, Loaded)> {
+    let loaded = match load(flag).await {
+        Ok(l) => l,
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            std::process::exit(2);
+        }
+    };
+    let store = rectify_store::open(&loaded.config.store)
+        .await
+        .with_context(|| format!("opening the store {}", loaded.config.store))?;
+    let engine = Engine::new(
+        loaded.config.clone(),
+        store,
+        loaded.actions.clone(),
+        Arc::new(rectify_aws::SecurityHubUpdater::new(loaded.aws.clone())),
+        Arc::new(rectify_aws::SnsNotifier::new(loaded.aws.clone())),
+        options,
+    )?;
+    Ok((Arc::new(engine), loaded))
+}
