@@ -1,0 +1,25 @@
+# rectify: the two commands a fresh machine needs.
+#   make demo   a local AWS emulator with a vulnerable account; rectify fixes it
+#   make test   every test (installs the pinned emulator into .venv first)
+
+.PHONY: demo test build lint fmt bench clean
+
+demo:
+	./scripts/demo
+
+test:
+	./scripts/test
+
+build:
+	cargo build --release -p rectify
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf .venv
