@@ -1,0 +1,449 @@
+//! End to end: vulnerable resources built in the emulator with real SDK
+//! calls, findings sent through `rectify process` and `POST /v1/events`,
+//! the resources, the finding updates, the notifications and the audit
+//! chain read back.
+
+mod support;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use serde_json::{json, Value};
+use support::*;
+
+/// The three rules, each notifying `team`. `extra` is appended to every rule.
+fn rules(extra: &str) -> String {
+    let mut out = String::from("rules:\n");
+    for (id, control, action) in [
+        ("s3-bpa", "S3.8", "aws.s3.block-public-access"),
+        ("ec2-admin-ports", "EC2.13", "aws.ec2.revoke-public-admin-ingress"),
+        ("iam-password-policy", "IAM.7", "aws.iam.set-password-policy"),
+    ] {
+        out.push_str(&format!(
+            "  - id: {id}\n    controls: [{control}]\n    pattern:\n      source: [aws.securityhub]\n      detail:\n        findings:\n          Compliance:\n            Status: [FAILED]\n            SecurityControlId: [{control}]\n    action: {action}\n    notify: [team]\n{extra}"
+        ));
+    }
+    out
+}
+
+async fn public_bucket(account: &str, tags: &[(&str, &str)]) -> (String, aws_sdk_s3::Client) {
+    let s3 = s3(&account_config(account).await);
+    let bucket = format!("public-{account}-{}", rand_suffix());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    if !tags.is_empty() {
+        let mut tagging = aws_sdk_s3::types::Tagging::builder();
+        for (k, v) in tags {
+            tagging = tagging.tag_set(aws_sdk_s3::types::Tag::builder().key(*k).value(*v).build().unwrap());
+        }
+        s3.put_bucket_tagging()
+            .bucket(&bucket)
+            .tagging(tagging.build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    (bucket, s3)
+}
+
+fn rand_suffix() -> u32 {
+    rand::random::<u32>()
+}
+
+/// The four Block Public Access flags as read back, all false when unset.
+async fn bpa(s3: &aws_sdk_s3::Client, bucket: &str) -> [bool; 4] {
+    match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => {
+            let c = out.public_access_block_configuration.unwrap();
+            [
+                c.block_public_acls.unwrap_or(false),
+                c.ignore_public_acls.unwrap_or(false),
+                c.block_public_policy.unwrap_or(false),
+                c.restrict_public_buckets.unwrap_or(false),
+            ]
+        }
+        Err(_) => [false; 4],
+    }
+}
+
+fn outcome(job: &Value) -> &str {
+    job["outcome"]["kind"].as_str().unwrap_or("")
+}
+
+fn assert_audit_intact(site: &Site) {
+    let out = site.rectify(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-s3-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
+
+    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let finding_id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
+    assert_eq!(jobs[0]["state"], "succeeded");
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+
+    // The finding is resolved with a note naming the rule and the change.
+    let updates = securityhub_updates(&finding_id);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert!(updates[0]["valid"].as_bool().unwrap(), "{}", updates[0]);
+    assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
+    let note = updates[0]["body"]["Note"]["Text"].as_str().unwrap();
+    assert!(note.contains("s3-bpa") && note.contains("changed"), "{note}");
+
+    // The owner hears about it.
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["account"], account.as_str());
+    assert_eq!(m["region"], REGION);
+    assert_eq!(m["resource"], format!("arn:aws:s3:::{bucket}"));
+    assert_eq!(m["control"], "S3.8");
+    assert_eq!(m["action"], "aws.s3.block-public-access");
+    assert_eq!(m["outcome"], "changed");
+    assert_eq!(m["owner"], format!("owner-{account}@example.com"));
+
+    // The same event again: one change in all, then already compliant.
+    let again = site.process(&event, &[]);
+    assert_eq!(outcome(&again[0]), "already-compliant", "{}", again[0]);
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_plans_and_writes_nothing() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-dry-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let finding_id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+
+    let jobs = site.process(&event, &["--dry-run"]);
+    assert_eq!(outcome(&jobs[0]), "planned", "{}", jobs[0]);
+    assert_eq!(jobs[0]["outcome"]["change"]["after"]["BlockPublicAcls"], true, "{}", jobs[0]);
+    assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
+    assert!(securityhub_updates(&finding_id).is_empty());
+    assert!(inbox.messages().await.is_empty());
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exempt_resources_and_unknown_accounts_are_left_alone() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-exempt-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (bucket, s3) = public_bucket(&account, &[("rectify:exempt", "public website, CHG-1234")]).await;
+    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
+    assert!(jobs[0]["outcome"]["reason"].as_str().unwrap().contains("rectify:exempt"));
+    assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
+
+    // An account that is not in the config: recorded, not touched.
+    let stranger = new_account();
+    let (bucket, s3) = public_bucket(&stranger, &[]).await;
+    let f = finding(&stranger, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let event = site.write_event("stranger.json", &imported(&stranger, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
+    assert!(jobs[0]["outcome"]["reason"].as_str().unwrap().contains("not in the config"));
+    assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_mode_waits_for_approval() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-approve-{account}")).await;
+    let site = Site::new(&account, "approve", &inbox.topic_arn, &rules(""));
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
+    assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
+
+    let id = jobs[0]["id"].as_str().unwrap();
+    let out = site.rectify(&["jobs", "approve", id, "--by", "alice", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome(&job), "changed", "{job}");
+    assert_eq!(job["approved_by"], "cli:alice");
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    // Approving twice is refused.
+    assert_eq!(site.rectify(&["jobs", "approve", id]).status.code(), Some(1));
+    assert_audit_intact(&site);
+}
+
+async fn open_security_group(account: &str) -> (String, aws_sdk_ec2::Client) {
+    let ec2 = aws_sdk_ec2::Client::new(&account_config(account).await);
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+    let vpc_id = vpc.vpc.unwrap().vpc_id.unwrap();
+    let sg = ec2
+        .create_security_group()
+        .group_name(format!("bastion-{}", rand_suffix()))
+        .description("bastion")
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    let world = IpRange::builder().cidr_ip("0.0.0.0/0").build();
+    let perms = [
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .ip_ranges(world.clone())
+            .ip_ranges(IpRange::builder().cidr_ip("10.1.0.0/16").build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(3389)
+            .to_port(3389)
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .ip_ranges(world)
+            .build(),
+    ];
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .set_ip_permissions(Some(perms.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    (sg, ec2)
+}
+
+/// Ingress as (protocol, from, to, cidr) tuples, sorted.
+async fn ingress(ec2: &aws_sdk_ec2::Client, sg: &str) -> Vec<(String, i32, i32, String)> {
+    let out = ec2.describe_security_groups().group_ids(sg).send().await.unwrap();
+    let mut rules = Vec::new();
+    for p in out.security_groups.unwrap()[0].ip_permissions() {
+        let proto = p.ip_protocol().unwrap_or_default().to_string();
+        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+        for r in p.ip_ranges() {
+            rules.push((proto.clone(), from, to, r.cidr_ip().unwrap().to_string()));
+        }
+        for r in p.ipv6_ranges() {
+            rules.push((proto.clone(), from, to, r.cidr_ipv6().unwrap().to_string()));
+        }
+    }
+    rules.sort();
+    rules
+}
+
+fn tuple(p: &str, from: i32, to: i32, cidr: &str) -> (String, i32, i32, String) {
+    (p.into(), from, to, cidr.into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_group_fixed_through_the_http_api() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-sg-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (sg, ec2) = open_security_group(&account).await;
+    let server = Server::start(&site);
+
+    let f = finding(
+        &account,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
+    );
+    let finding_id = f["Id"].as_str().unwrap().to_string();
+    let body = imported(&account, vec![f]).to_string();
+
+    // A wrong token: 401, and nothing is stored.
+    let (status, _) = http(&server.base, "POST", "/v1/events", Some("wrong-token-0123456789"), Some(&body));
+    assert_eq!(status, 401);
+    let (status, _) = http(&server.base, "POST", "/v1/events", None, Some(&body));
+    assert_eq!(status, 401);
+    let (_, jobs) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
+    assert_eq!(serde_json::from_str::<Value>(&jobs).unwrap()["jobs"], json!([]));
+    let (_, findings) = http(&server.base, "GET", "/v1/findings", Some(&site.token), None);
+    assert_eq!(serde_json::from_str::<Value>(&findings).unwrap()["findings"], json!([]));
+
+    let (status, reply) = http(&server.base, "POST", "/v1/events", Some(&site.token), Some(&body));
+    assert_eq!(status, 202, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let id = reply["events"][0]["jobs"][0]["id"].as_str().unwrap().to_string();
+    let job = server.wait_job(&site.token, &id);
+    assert_eq!(outcome(&job), "changed", "{job}");
+
+    // Only the world-open admin ports went; everything else stayed.
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![
+            tuple("tcp", 22, 22, "10.1.0.0/16"),
+            tuple("tcp", 443, 443, "0.0.0.0/0"),
+            tuple("tcp", 443, 443, "10.0.0.0/8"),
+        ]
+    );
+    let updates = securityhub_updates(&finding_id);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["control"], "EC2.13");
+    assert_eq!(messages[0]["outcome"], "changed");
+
+    let (status, findings) = http(&server.base, "GET", "/v1/findings", Some(&site.token), None);
+    assert_eq!(status, 200);
+    let findings: Value = serde_json::from_str(&findings).unwrap();
+    assert_eq!(findings["findings"][0]["id"], finding_id.as_str());
+    let (status, health) = http(&server.base, "GET", "/healthz", None, None);
+    assert_eq!((status, health.contains("ok")), (200, true));
+    drop(server);
+    assert_audit_intact(&site);
+}
+
+async fn password_policy(account: &str) -> Option<aws_sdk_iam::types::PasswordPolicy> {
+    let iam = aws_sdk_iam::Client::new(&account_config(account).await);
+    iam.get_account_password_policy().send().await.ok().and_then(|o| o.password_policy)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_policy_set_with_param_overrides() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-iam-{account}")).await;
+    let site = Site::new(
+        &account,
+        "auto",
+        &inbox.topic_arn,
+        &rules("    params: {}\n").replacen(
+            "action: aws.iam.set-password-policy\n    notify: [team]\n    params: {}",
+            "action: aws.iam.set-password-policy\n    notify: [team]\n    params: {minimum_password_length: 16}",
+            1,
+        ),
+    );
+    assert!(password_policy(&account).await.is_none());
+    let f = finding(&account, "IAM.7", "AwsAccount", &format!("AWS::::Account:{account}"));
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
+    let p = password_policy(&account).await.expect("a policy now");
+    assert_eq!(p.minimum_password_length, Some(16));
+    assert_eq!(p.max_password_age, Some(90));
+    assert_eq!(p.password_reuse_prevention, Some(24));
+    assert!(p.require_symbols && p.require_numbers && p.require_uppercase_characters && p.require_lowercase_characters);
+    assert!(p.allow_users_to_change_password);
+    let messages = inbox.messages().await;
+    assert_eq!(messages[0]["control"], "IAM.7");
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_event_with_three_findings_fixes_three_resources() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-three-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let (sg, ec2) = open_security_group(&account).await;
+    let findings = vec![
+        finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}")),
+        finding(&account, "EC2.13", "AwsEc2SecurityGroup", &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}")),
+        finding(&account, "IAM.7", "AwsAccount", &format!("AWS::::Account:{account}")),
+    ];
+    let event = site.write_event("event.json", &imported(&account, findings));
+    let jobs = site.process(&event, &[]);
+    let mut kinds: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j["rule_id"].as_str().unwrap(), outcome(j)))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [("ec2-admin-ports", "changed"), ("iam-password-policy", "changed"), ("s3-bpa", "changed")]
+    );
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert!(!ingress(&ec2, &sg).await.contains(&tuple("tcp", 22, 22, "0.0.0.0/0")));
+    assert!(password_policy(&account).await.is_some());
+    assert_eq!(inbox.messages().await.len(), 3);
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_audit_record_is_detected() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-audit-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (bucket, _) = public_bucket(&account, &[]).await;
+    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    site.process(&event, &["--dry-run"]);
+    assert_audit_intact(&site);
+
+    let db = rusqlite::Connection::open(site.path("rectify.db")).unwrap();
+    let table: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%audit%' ORDER BY name LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let changed = db
+        .execute(&format!("UPDATE {table} SET kind = 'job.forged' WHERE seq = 2"), [])
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let out = site.rectify(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("record 2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmatched_events_are_recorded_and_acknowledged() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-unmatched-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let mut f = finding(&account, "CloudTrail.2", "AwsCloudTrailTrail", "arn:aws:cloudtrail:us-east-1:1:trail/t");
+    f["Compliance"]["Status"] = json!("FAILED");
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let out = site.rectify(&["process", event.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matched no rule"));
+    let out = site.rectify(&["audit", "list", "--output", "json"]);
+    let records: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(records.as_array().unwrap().iter().any(|r| r["kind"] == "event.unmatched"));
+}
+
+#[test]
+fn malformed_and_oversized_input_is_refused_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.yaml");
+    std::fs::write(&config, format!("store: sqlite://{}\n", dir.path().join("db").display())).unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"source": "aws.securityhub", "detail-type": x}"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["--config", config.to_str().unwrap(), "process", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("malformed JSON at byte 46"), "{err}");
+    // Nothing was stored.
+    assert!(!dir.path().join("db").exists() || std::fs::metadata(dir.path().join("db")).unwrap().len() < 1_000_000);
+}

@@ -1,0 +1,413 @@
+//! Harness for the end-to-end tests: the emulated AWS (moto server, pinned)
+//! and the Security Hub stand-in, SDK clients inside a test's own account,
+//! and the `rectify` binary run as a child process.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use rand::Rng;
+use serde_json::{json, Value};
+
+pub const REGION: &str = "us-east-1";
+/// moto's default account: rectify's own credentials land here.
+pub const HOME_ACCOUNT: &str = "123456789012";
+
+pub struct Env {
+    pub moto: String,
+    pub securityhub: String,
+}
+
+/// The emulator endpoints: from `make test` (RECTIFY_TEST_MOTO_URL and
+/// RECTIFY_TEST_SECURITYHUB_URL), or started here through scripts/test-env
+/// and stopped when this test process exits.
+pub fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        if let (Ok(moto), Ok(securityhub)) = (
+            std::env::var("RECTIFY_TEST_MOTO_URL"),
+            std::env::var("RECTIFY_TEST_SECURITYHUB_URL"),
+        ) {
+            return Env { moto, securityhub };
+        }
+        let root = repo_root();
+        let dir = std::env::temp_dir().join(format!("rectify-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new(root.join("scripts/test-env"))
+            .arg("start")
+            .arg(&dir)
+            .status()
+            .expect("run scripts/test-env");
+        assert!(status.success(), "scripts/test-env start failed");
+        // Stop the servers when this test process is gone.
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' stop '{}'",
+                std::process::id(),
+                root.join("scripts/test-env").display(),
+                dir.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the cleanup watcher");
+        let text = std::fs::read_to_string(dir.join("env")).unwrap();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("{name} not in test-env output"))
+                .trim_matches(['"', '\''])
+                .to_string()
+        };
+        Env {
+            moto: var("RECTIFY_TEST_MOTO_URL"),
+            securityhub: var("RECTIFY_TEST_SECURITYHUB_URL"),
+        }
+    })
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A fresh 12-digit account id, so that tests never see each other.
+pub fn new_account() -> String {
+    format!("{:012}", rand::rng().random_range(200_000_000_000u64..999_999_999_999))
+}
+
+fn base_config(credentials: Credentials) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&env().moto)
+        .credentials_provider(credentials)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
+/// SDK config with credentials inside `account` (the emulator maps assumed
+/// role credentials to the role's account).
+pub async fn account_config(account: &str) -> SdkConfig {
+    let home = base_config(Credentials::for_tests()).load().await;
+    let sts = aws_sdk_sts::Client::new(&home);
+    let creds = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
+        .role_session_name("e2e")
+        .send()
+        .await
+        .expect("assume role in moto")
+        .credentials
+        .expect("credentials");
+    base_config(Credentials::new(
+        creds.access_key_id,
+        creds.secret_access_key,
+        Some(creds.session_token),
+        None,
+        "e2e",
+    ))
+    .load()
+    .await
+}
+
+pub async fn home_config() -> SdkConfig {
+    base_config(Credentials::for_tests()).load().await
+}
+
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// An SNS topic with an SQS queue subscribed, in rectify's home account.
+pub struct Inbox {
+    pub topic_arn: String,
+    pub queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Inbox {
+    pub async fn new(name: &str) -> Inbox {
+        let home = home_config().await;
+        let sns = aws_sdk_sns::Client::new(&home);
+        let sqs = aws_sdk_sqs::Client::new(&home);
+        let topic_arn = sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
+        let queue_url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{HOME_ACCOUNT}:{name}");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        Inbox {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+
+    /// The notifications received so far (the `Message` of each SNS
+    /// envelope, parsed).
+    pub async fn messages(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let batch = got.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return out;
+            }
+            for m in batch {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                out.push(serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap());
+            }
+        }
+    }
+}
+
+/// A test's working folder with its config.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub account: String,
+    pub token: String,
+}
+
+impl Site {
+    /// `rules_yaml` is the `rules:` section (already indented).
+    pub fn new(account: &str, default_mode: &str, topic_arn: &str, rules_yaml: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("tok-{}", rand::rng().random_range(10u128.pow(20)..10u128.pow(21)));
+        let config = format!(
+            "store: sqlite://{db}\ndefault_mode: {default_mode}\naws:\n  region: {REGION}\n\
+             accounts:\n  - id: \"{account}\"\n    role_arn: arn:aws:iam::{account}:role/rectify\n    external_id: ext-{account}\n    owner: owner-{account}@example.com\n\
+             notifications:\n  team:\n    sns: {topic_arn}\n\
+             api:\n  tokens:\n    - name: tests\n      token: \"{token}\"\n\
+             {rules_yaml}",
+            db = dir.path().join("rectify.db").display(),
+        );
+        std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
+        Site {
+            dir,
+            account: account.to_string(),
+            token,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self) -> Command {
+        let e = env();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rectify"));
+        cmd.current_dir(self.dir.path())
+            .env("RECTIFY_CONFIG", self.path("rectify.yaml"))
+            .env("AWS_ENDPOINT_URL", &e.moto)
+            .env("AWS_ENDPOINT_URL_SECURITYHUB", &e.securityhub)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .env_remove("RECTIFY_LOG");
+        cmd
+    }
+
+    pub fn rectify(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().expect("run rectify");
+        eprintln!(
+            "$ rectify {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn write_event(&self, name: &str, event: &Value) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, event.to_string()).unwrap();
+        path
+    }
+
+    /// `rectify process --output json FILE` -> the jobs it ran.
+    pub fn process(&self, file: &Path, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["process", "--output", "json"];
+        args.extend_from_slice(extra);
+        let file = file.to_str().unwrap();
+        args.push(file);
+        let out = self.rectify(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("process prints JSON");
+        report["jobs"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// A Security Hub "Findings - Imported" event carrying `findings`.
+pub fn imported(account: &str, findings: Vec<Value>) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("ev-{}", rand::rng().random_range(0u64..u64::MAX)),
+        "detail-type": "Security Hub Findings - Imported",
+        "source": "aws.securityhub",
+        "account": account,
+        "time": "2026-11-29T10:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {"findings": findings}
+    })
+}
+
+pub fn finding(account: &str, control: &str, resource_type: &str, resource_id: &str) -> Value {
+    json!({
+        "SchemaVersion": "2018-10-08",
+        "Id": format!("arn:aws:securityhub:{REGION}:{account}:security-control/{control}/finding/{}", rand::rng().random_range(0u64..u64::MAX)),
+        "ProductArn": format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
+        "GeneratorId": format!("security-control/{control}"),
+        "AwsAccountId": account,
+        "Region": REGION,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2026-11-29T09:00:00.000Z",
+        "UpdatedAt": "2026-11-29T09:00:00.000Z",
+        "Severity": {"Label": "HIGH"},
+        "Title": format!("{control} failed"),
+        "Description": "test finding",
+        "Compliance": {"Status": "FAILED", "SecurityControlId": control},
+        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",
+        "Resources": [{"Type": resource_type, "Id": resource_id, "Partition": "aws", "Region": REGION}]
+    })
+}
+
+/// BatchUpdateFindings requests the stand-in received for `finding_id`.
+pub fn securityhub_updates(finding_id: &str) -> Vec<Value> {
+    let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
+    assert_eq!(status, 200);
+    let all: Value = serde_json::from_str(&body).unwrap();
+    all["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "BatchUpdateFindings")
+        .filter(|r| {
+            r["body"]["FindingIdentifiers"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i["Id"] == finding_id))
+        })
+        .cloned()
+        .collect()
+}
+
+/// A minimal HTTP/1.1 client: (status, body).
+pub fn http(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// `rectify serve` as a child process on a free port; killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(site: &Site) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = site
+            .command()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rectify serve");
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Server { child, base };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("rectify serve did not start");
+    }
+
+    /// Polls the job until it is final or waiting for approval.
+    pub fn wait_job(&self, token: &str, id: &str) -> Value {
+        for _ in 0..300 {
+            let (status, body) = http(&self.base, "GET", &format!("/v1/jobs/{id}"), Some(token), None);
+            assert_eq!(status, 200, "{body}");
+            let job: Value = serde_json::from_str(&body).unwrap();
+            let state = job["state"].as_str().unwrap();
+            if ["succeeded", "skipped", "failed", "dead", "waiting-approval"].contains(&state) {
+                return job;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("job {id} did not settle");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
