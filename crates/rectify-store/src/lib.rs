@@ -1,0 +1,369 @@
+//! rectify's one storage interface — events, findings, the durable job
+//! queue and the hash-chained audit log — and its SQLite back end.
+//!
+//! Everything goes through the [`Store`] trait, obtained from [`open`]:
+//!
+//! ```no_run
+//! # async fn demo() -> rectify_store::Result<()> {
+//! let store = rectify_store::open("sqlite://var/rectify.db").await?;
+//! store.set_paused(false, "ops").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Queue semantics
+//!
+//! The queue is at-least-once. A worker [`claim`](Store::claim)s jobs, which
+//! sets them `running` under a lease (owner + expiry) and counts an attempt;
+//! it [`renew`](Store::renew)s the lease during long actions and writes the
+//! result with [`save_job`](Store::save_job), which is refused once someone
+//! else has taken the job over. A job whose lease runs out is claimable by
+//! anyone (its holder is taken to be dead). Worker ids must be unique per
+//! process (e.g. `host:pid:n`).
+//!
+//! # Times
+//!
+//! All times the store writes are RFC 3339 UTC with exactly three fraction
+//! digits (`2024-05-01T12:00:00.000Z`), so that they compare correctly as
+//! text. Times handed in (a job's `created_at`, `updated_at`,
+//! `next_run_at`) are normalised to that form on write; see [`timefmt`].
+//!
+//! # Back ends
+//!
+//! `sqlite://PATH` and `sqlite::memory:` today; `postgres://` later behind the
+//! same trait (jobs claimed with `FOR UPDATE SKIP LOCKED`). Nothing in the
+//! trait depends on SQLite.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
+
+pub mod audit;
+mod schema;
+mod sqlite;
+pub mod timefmt;
+
+pub use sqlite::SqliteStore;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What went wrong in the store; every message names the operation or the
+/// object that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not one this build understands.
+    #[error("invalid store url {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// A back end this build does not (yet) have.
+    #[error("unsupported store: {0}")]
+    Unsupported(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database refused or failed an operation.
+    #[error("store: {op}: {source}")]
+    Database {
+        op: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Schema migration failed, or the database is newer than this build.
+    #[error("store migration: {0}")]
+    Migration(String),
+    /// A stored value could not be read back (corrupt or foreign data).
+    #[error("store: cannot decode {what}: {reason}")]
+    Decode { what: String, reason: String },
+    /// The caller handed in something the store cannot take.
+    #[error("store: invalid input: {0}")]
+    Invalid(String),
+    #[error("store: {0} not found")]
+    NotFound(String),
+    /// A job id prefix that matches several jobs.
+    #[error("store: job id prefix {prefix:?} is ambiguous (matches several jobs)")]
+    Ambiguous { prefix: String },
+    /// The job is not in the state the operation needs.
+    #[error("store: job {id} is {state}, not {expected}")]
+    InvalidState {
+        id: String,
+        state: JobState,
+        expected: JobState,
+    },
+    /// A uniqueness rule was violated (e.g. a second active job for one
+    /// idempotency key).
+    #[error("store: conflict: {0}")]
+    Conflict(String),
+    /// The blocking task running the database call died.
+    #[error("store: {op}: background task failed: {reason}")]
+    Task { op: String, reason: String },
+}
+
+/// The result of an enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Enqueued {
+    /// The job was stored.
+    Created(Job),
+    /// A job with the same idempotency key exists and is not final
+    /// (pending, waiting-approval, running, retrying), or a job with the
+    /// same id exists: that job is returned and nothing was stored.
+    Duplicate(Job),
+}
+
+impl Enqueued {
+    pub fn job(&self) -> &Job {
+        match self {
+            Enqueued::Created(job) | Enqueued::Duplicate(job) => job,
+        }
+    }
+
+    pub fn into_job(self) -> Job {
+        match self {
+            Enqueued::Created(job) | Enqueued::Duplicate(job) => job,
+        }
+    }
+
+    pub fn is_created(&self) -> bool {
+        matches!(self, Enqueued::Created(_))
+    }
+}
+
+/// Which jobs [`Store::list_jobs`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub rule_id: Option<String>,
+    /// At most this many; `0` means no limit.
+    pub limit: usize,
+}
+
+/// A finding as stored: the indexed fields plus the whole ASFF document.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FindingRow {
+    pub id: String,
+    pub product_arn: String,
+    pub account: String,
+    /// `Region`, else `Resources[0].Region`, else empty.
+    pub region: String,
+    /// `Compliance.SecurityControlId`, else `ProductFields.ControlId`.
+    pub control: Option<String>,
+    /// `Workflow.Status` as last received, or as last set by
+    /// [`Store::set_finding_outcome`].
+    pub workflow_status: Option<String>,
+    pub last_event_id: String,
+    pub last_job_id: Option<String>,
+    pub last_outcome: Option<String>,
+    pub updated_at: String,
+    /// The ASFF finding as last received.
+    pub finding: serde_json::Value,
+}
+
+/// The result of [`Store::verify_audit`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum AuditVerdict {
+    /// Every record's hash recomputes and links to its predecessor.
+    Intact { records: u64 },
+    /// `seq` is the first record that is wrong (or missing); `reason` says
+    /// how: hash mismatch, prev_hash mismatch, gap in seq, truncation.
+    Broken { seq: i64, reason: String },
+}
+
+impl AuditVerdict {
+    pub fn is_intact(&self) -> bool {
+        matches!(self, AuditVerdict::Intact { .. })
+    }
+}
+
+/// The storage interface. Every method is one atomic unit (one
+/// transaction) unless it says otherwise.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores the event; false if an event with this id was already stored
+    /// (dedupe of redeliveries).
+    async fn record_event(&self, event: &Event, origin: &str) -> Result<bool>;
+
+    /// Many at once in ONE transaction (the ingest hot path batches
+    /// commits); returns per-event "new" flags, in order. A repeated id
+    /// inside the batch is new only the first time.
+    async fn record_events(&self, events: &[(Event, String)]) -> Result<Vec<bool>>;
+
+    /// Inserts or updates the finding, keyed by (`Id`, `ProductArn`), both
+    /// required. Indexed fields come from the ASFF: `AwsAccountId`, `Region`
+    /// or `Resources[0].Region`, `Compliance.SecurityControlId` (or
+    /// `ProductFields.ControlId`), `Workflow.Status`. A finding whose ASFF
+    /// `UpdatedAt` is older than the stored one's is ignored (out-of-order
+    /// redelivery). The last job and outcome are kept across updates.
+    async fn upsert_finding(&self, event_id: &str, finding: &serde_json::Value) -> Result<()>;
+
+    /// Records the job that last acted on the finding, its outcome and
+    /// (when given) the workflow status it was set to.
+    /// [`StoreError::NotFound`] if the finding was never stored.
+    async fn set_finding_outcome(
+        &self,
+        finding: &FindingRef,
+        job_id: &str,
+        outcome: &str,
+        workflow_status: Option<&str>,
+    ) -> Result<()>;
+
+    /// Most recently updated first; `limit` 0 means no limit.
+    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>>;
+
+    /// Stores a new job, unless a non-final job with the same idempotency
+    /// key (or any job with the same id) exists: then that one comes back as
+    /// [`Enqueued::Duplicate`]. A key whose previous job is final gets a new
+    /// job.
+    async fn enqueue(&self, job: &Job) -> Result<Enqueued>;
+
+    /// [`enqueue`](Store::enqueue) for many jobs in one transaction; a
+    /// repeated key inside the batch is a duplicate of the first.
+    async fn enqueue_many(&self, jobs: &[Job]) -> Result<Vec<Enqueued>>;
+
+    /// Claims up to `limit` jobs in state pending or retrying whose
+    /// next_run_at is null or <= now, ordered by next_run_at (or created_at
+    /// when null): sets them running with a lease owned by `worker` until
+    /// now+lease, attempts += 1. Running jobs whose lease expired are
+    /// claimable too (the holder died). Never hands one job to two claimers.
+    async fn claim(&self, worker: &str, lease: Duration, limit: usize) -> Result<Vec<Job>>;
+
+    /// Extends the lease to now+lease (long actions); false if `worker` no
+    /// longer holds the job.
+    async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool>;
+
+    /// Writes the job's mutable fields (state, attempts, next_run_at,
+    /// last_error, plan, outcome, updated_at). With `worker` Some, only if
+    /// that worker still holds the job (it is running under its lease; an
+    /// expired lease nobody took over still counts); returns false otherwise
+    /// (someone else took it). A state other than running releases the
+    /// lease. [`StoreError::NotFound`] if the job does not exist and
+    /// `worker` is None.
+    async fn save_job(&self, job: &Job, worker: Option<&str>) -> Result<bool>;
+
+    /// By id, or by a unique prefix of at least 8 characters
+    /// ([`StoreError::Ambiguous`] if several match).
+    async fn get_job(&self, id: &str) -> Result<Option<Job>>;
+
+    /// Newest (created_at) first.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+
+    /// Number of jobs per state, keyed by [`JobState::as_str`]; every state
+    /// is present (zero when none).
+    async fn count_jobs(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// waiting-approval -> pending, recording who approved (the job's
+    /// `approved_by` and a `job.approved` audit record, in the same
+    /// transaction). [`StoreError::InvalidState`] if the job is in another
+    /// state; the id may be a prefix as in [`get_job`](Store::get_job).
+    async fn approve(&self, id: &str, by: &str) -> Result<Job>;
+
+    /// On startup of a single-process deployment: running jobs whose lease
+    /// expired -> pending (attempts kept). Returns how many.
+    async fn recover_expired(&self) -> Result<u64>;
+
+    /// Appends to the hash-chained audit log and returns the record.
+    /// Serialised: seq strictly increasing from 1 without gaps, prev_hash =
+    /// previous record's hash ([`audit::GENESIS_HASH`] for the first). See
+    /// [`audit`] for the hash.
+    async fn append_audit(
+        &self,
+        kind: &str,
+        subject: &str,
+        data: &serde_json::Value,
+    ) -> Result<AuditRecord>;
+
+    /// Records with seq > `after_seq`, in order; `limit` 0 means no limit.
+    async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// Streams through all records in order, recomputing every hash, and
+    /// names the first bad record.
+    async fn verify_audit(&self) -> Result<AuditVerdict>;
+
+    /// Global kill switch (persisted, visible to all replicas); the change
+    /// is also written to the audit log (`engine.paused` /
+    /// `engine.resumed`, subject `by`).
+    async fn set_paused(&self, paused: bool, by: &str) -> Result<()>;
+
+    async fn is_paused(&self) -> Result<bool>;
+}
+
+/// Opens (creating if needed) the store at `url` and runs its migrations.
+///
+/// * `sqlite://PATH` — a database file; `sqlite:///abs/path` for an
+///   absolute path. Parent directories are created.
+/// * `sqlite::memory:` — a private in-memory database (tests).
+/// * `postgres://...`, `postgresql://...` — [`StoreError::Unsupported`] for
+///   now.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        return Ok(Arc::new(SqliteStore::open_in_memory().await?));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: url.into(),
+                reason: "no path after sqlite://".into(),
+            });
+        }
+        return Ok(Arc::new(SqliteStore::open_path(path).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Unsupported(format!(
+            "PostgreSQL ({}) is not supported by this build yet; use sqlite://PATH",
+            redact(url)
+        )));
+    }
+    Err(StoreError::InvalidUrl {
+        url: redact(url),
+        reason: "expected sqlite://PATH, sqlite::memory: or postgres://...".into(),
+    })
+}
+
+/// The URL without a password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[tokio::test]
+    async fn urls() {
+        assert!(matches!(
+            open("postgres://u:p@localhost/x").await.err(),
+            Some(StoreError::Unsupported(m)) if !m.contains(":p@")
+        ));
+        assert!(matches!(
+            open("mysql://x").await.err(),
+            Some(StoreError::InvalidUrl { .. })
+        ));
+        assert!(open("sqlite::memory:").await.is_ok());
+    }
+}

@@ -1,0 +1,141 @@
+//! Versioned schema migrations, recorded in `schema_migrations`.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::{timefmt, Result, StoreError};
+
+/// (version, name, SQL). Append only: never edit a released migration.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", INITIAL)];
+
+const INITIAL: &str = r#"
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    detail_type TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    time        TEXT NOT NULL,
+    resources   TEXT NOT NULL,   -- JSON array
+    body        TEXT NOT NULL,   -- JSON envelope
+    origin      TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX events_received_at ON events (received_at);
+
+CREATE TABLE findings (
+    id              TEXT NOT NULL,
+    product_arn     TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    control         TEXT,
+    workflow_status TEXT,
+    asff_updated_at TEXT,        -- the finding's own UpdatedAt
+    last_event_id   TEXT NOT NULL,
+    last_job_id     TEXT,
+    last_outcome    TEXT,
+    updated_at      TEXT NOT NULL,
+    finding         TEXT NOT NULL, -- JSON (ASFF)
+    PRIMARY KEY (id, product_arn)
+);
+CREATE INDEX findings_updated_at ON findings (updated_at);
+
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    rule_id         TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    mode            TEXT NOT NULL,
+    target          TEXT NOT NULL,  -- JSON
+    params          TEXT NOT NULL,  -- JSON
+    finding         TEXT,           -- JSON {Id, ProductArn}
+    control         TEXT,
+    notify          TEXT NOT NULL,  -- JSON array
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    next_run_at     TEXT,
+    last_error      TEXT,
+    plan            TEXT,           -- JSON Change
+    outcome         TEXT,           -- JSON Outcome
+    lease_owner     TEXT,
+    lease_until     TEXT,
+    approved_by     TEXT,
+    approved_at     TEXT,
+    run_at          TEXT GENERATED ALWAYS AS (COALESCE(next_run_at, created_at)) VIRTUAL
+);
+CREATE INDEX jobs_state_next_run_at ON jobs (state, next_run_at);
+-- The claim scan: due jobs in run order, stopping after `limit`.
+CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('pending','retrying');
+CREATE INDEX jobs_lease_until ON jobs (lease_until) WHERE state = 'running';
+CREATE INDEX jobs_created_at ON jobs (created_at);
+CREATE INDEX jobs_rule_created_at ON jobs (rule_id, created_at);
+CREATE UNIQUE INDEX jobs_active_idempotency_key ON jobs (idempotency_key)
+    WHERE state IN ('pending','waiting-approval','running','retrying');
+
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY,
+    time      TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    data      TEXT NOT NULL,        -- canonical JSON, hashed as stored
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+
+-- Small named values: the kill switch, the audit head.
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_by TEXT,
+    updated_at TEXT NOT NULL
+);
+"#;
+
+/// Brings the schema up to date; a no-op when it is. Runs under a write
+/// lock so that two processes opening one file do not race.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let db = |op: &str, e: rusqlite::Error| StoreError::Database {
+        op: op.to_string(),
+        source: Box::new(e),
+    };
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )
+    .map_err(|e| db("creating schema_migrations", e))?;
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| db("starting migration", e))?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(|e| db("reading schema version", e))?
+        .flatten()
+        .unwrap_or(0);
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::Migration(format!(
+            "database schema version {current} is newer than this build knows ({latest}); upgrade rectify"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Migration(format!("applying migration {version} ({name}): {e}"))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![version, name, timefmt::now()],
+        )
+        .map_err(|e| db("recording migration", e))?;
+        tracing::info!(version, name, "applied store migration");
+    }
+    tx.commit().map_err(|e| db("committing migrations", e))
+}

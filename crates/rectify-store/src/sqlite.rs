@@ -1,0 +1,1106 @@
+//! The SQLite back end: one connection behind a mutex, used from
+//! `spawn_blocking`; WAL, `synchronous=NORMAL`, a 5 s busy timeout, cached
+//! prepared statements, and `BEGIN IMMEDIATE` for every write transaction so
+//! that several processes sharing one file serialise correctly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState, Mode};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::audit::{self, GENESIS_HASH};
+use crate::{
+    schema, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store, StoreError,
+};
+
+/// Rows per round trip when streaming the audit log.
+const AUDIT_PAGE: usize = 1000;
+const SETTING_PAUSED: &str = "paused";
+const SETTING_AUDIT_HEAD: &str = "audit.head";
+
+/// The SQLite [`Store`].
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// For messages: the file, or `:memory:`.
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// Maps a rusqlite error to a [`StoreError`] naming the operation; unique
+/// constraint violations become [`StoreError::Conflict`].
+trait Ctx<T> {
+    fn ctx(self, op: &str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for rusqlite::Result<T> {
+    fn ctx(self, op: &str) -> Result<T> {
+        self.map_err(|e| db_err(op, e))
+    }
+}
+
+fn db_err(op: &str, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            StoreError::Conflict(format!("{op}: {e}"))
+        }
+        _ => StoreError::Database {
+            op: op.to_string(),
+            source: Box::new(e),
+        },
+    }
+}
+
+fn to_json<T: Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("cannot encode {what}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Decode {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn opt_json<T: Serialize>(what: &str, v: &Option<T>) -> Result<Option<String>> {
+    v.as_ref().map(|v| to_json(what, v)).transpose()
+}
+
+fn limit_sql(limit: usize) -> i64 {
+    if limit == 0 {
+        -1
+    } else {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database
+    /// file at `path` and migrates it.
+    pub async fn open_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path: PathBuf = path.as_ref().to_path_buf();
+        let location = path.display().to_string();
+        let loc = location.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                    what: "creating directory",
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            let mut conn =
+                Connection::open(&path).ctx(&format!("opening database {}", path.display()))?;
+            configure(&conn, false).map_err(|e| annotate(e, &loc))?;
+            schema::migrate(&mut conn).map_err(|e| annotate(e, &loc))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task {
+            op: format!("opening {location}"),
+            reason: e.to_string(),
+        })??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            location,
+        })
+    }
+
+    /// A private in-memory database (gone when the store is dropped).
+    pub async fn open_in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory().ctx("opening in-memory database")?;
+        configure(&conn, true)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            location: ":memory:".into(),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn run<T, F>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves no open transaction
+            // behind (it rolls back on drop), so the connection is usable.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task {
+            op: op.to_string(),
+            reason: e.to_string(),
+        })?
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed when `f`
+    /// succeeds.
+    async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.run(op, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(&format!("{op}: begin"))?;
+            let out = f(&tx)?;
+            tx.commit().ctx(&format!("{op}: commit"))?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn annotate(e: StoreError, location: &str) -> StoreError {
+    match e {
+        StoreError::Database { op, source } => StoreError::Database {
+            op: format!("{op} ({location})"),
+            source,
+        },
+        StoreError::Migration(m) => StoreError::Migration(format!("{location}: {m}")),
+        other => other,
+    }
+}
+
+fn configure(conn: &Connection, in_memory: bool) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))
+        .ctx("setting busy_timeout")?;
+    if !in_memory {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .ctx("setting journal_mode=WAL")?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "SQLite did not switch to WAL journal mode");
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        .ctx("setting pragmas")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Events and findings
+
+const INSERT_EVENT: &str = "INSERT INTO events \
+    (id, source, detail_type, account, region, time, resources, body, origin, received_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING";
+
+fn insert_event(tx: &Transaction<'_>, event: &Event, origin: &str, now: &str) -> Result<bool> {
+    let resources = to_json("event resources", &event.resources)?;
+    let body = to_json("event body", &event.body)?;
+    let mut stmt = tx
+        .prepare_cached(INSERT_EVENT)
+        .ctx("preparing event insert")?;
+    let n = stmt
+        .execute(params![
+            event.id,
+            event.source,
+            event.detail_type,
+            event.account,
+            event.region,
+            event.time,
+            resources,
+            body,
+            origin,
+            now
+        ])
+        .ctx(&format!("storing event {}", event.id))?;
+    Ok(n == 1)
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The indexed fields of an ASFF finding.
+struct FindingFields {
+    id: String,
+    product_arn: String,
+    account: String,
+    region: String,
+    control: Option<String>,
+    workflow_status: Option<String>,
+    asff_updated_at: Option<String>,
+}
+
+impl FindingFields {
+    fn from_asff(f: &Value) -> Result<Self> {
+        let required = |key: &str| {
+            str_at(f, &[key])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Invalid(format!("finding has no {key}")))
+        };
+        let region = str_at(f, &["Region"])
+            .or_else(|| {
+                f.get("Resources")
+                    .and_then(|r| r.get(0))
+                    .and_then(|r| str_at(r, &["Region"]))
+            })
+            .unwrap_or_default()
+            .to_owned();
+        Ok(FindingFields {
+            id: required("Id")?,
+            product_arn: required("ProductArn")?,
+            account: str_at(f, &["AwsAccountId"]).unwrap_or_default().to_owned(),
+            region,
+            control: str_at(f, &["Compliance", "SecurityControlId"])
+                .or_else(|| str_at(f, &["ProductFields", "ControlId"]))
+                .map(str::to_owned),
+            workflow_status: str_at(f, &["Workflow", "Status"]).map(str::to_owned),
+            asff_updated_at: str_at(f, &["UpdatedAt"])
+                .map(|s| timefmt::normalize(s, "UpdatedAt").unwrap_or_else(|_| s.to_owned())),
+        })
+    }
+}
+
+const UPSERT_FINDING: &str = "INSERT INTO findings \
+    (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
+     last_event_id, updated_at, finding) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    ON CONFLICT (id, product_arn) DO UPDATE SET \
+      account = excluded.account, region = excluded.region, control = excluded.control, \
+      workflow_status = excluded.workflow_status, asff_updated_at = excluded.asff_updated_at, \
+      last_event_id = excluded.last_event_id, updated_at = excluded.updated_at, \
+      finding = excluded.finding \
+    WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
+      OR excluded.asff_updated_at >= findings.asff_updated_at";
+
+fn finding_from_row(row: &Row<'_>) -> Result<FindingRow> {
+    let get = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading finding row") };
+    let req = |i: usize| -> Result<String> { Ok(get(i)?.unwrap_or_default()) };
+    let id = req(0)?;
+    let raw = req(10)?;
+    Ok(FindingRow {
+        finding: from_json(&format!("finding {id}"), &raw)?,
+        id,
+        product_arn: req(1)?,
+        account: req(2)?,
+        region: req(3)?,
+        control: get(4)?,
+        workflow_status: get(5)?,
+        last_event_id: req(6)?,
+        last_job_id: get(7)?,
+        last_outcome: get(8)?,
+        updated_at: req(9)?,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+
+const JOB_COLUMNS: &str = "id, idempotency_key, event_id, rule_id, action, mode, target, params, \
+    finding, control, notify, state, attempts, created_at, updated_at, next_run_at, last_error, \
+    plan, outcome, approved_by";
+
+fn job_from_row(row: &Row<'_>) -> Result<Job> {
+    let s = |i: usize| -> Result<String> { row.get::<_, String>(i).ctx("reading job row") };
+    let o = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading job row") };
+    let id = s(0)?;
+    let what = |field: &str| format!("job {id} {field}");
+    let mode_raw = s(5)?;
+    let mode: Mode = serde_json::from_value(Value::String(mode_raw.clone())).map_err(|_| {
+        StoreError::Decode {
+            what: what("mode"),
+            reason: format!("unknown mode {mode_raw:?}"),
+        }
+    })?;
+    let state_raw = s(11)?;
+    let state = JobState::parse(&state_raw).ok_or_else(|| StoreError::Decode {
+        what: what("state"),
+        reason: format!("unknown state {state_raw:?}"),
+    })?;
+    let attempts: i64 = row.get(12).ctx("reading job row")?;
+    Ok(Job {
+        idempotency_key: s(1)?,
+        event_id: s(2)?,
+        rule_id: s(3)?,
+        action: s(4)?,
+        mode,
+        target: from_json(&what("target"), &s(6)?)?,
+        params: from_json(&what("params"), &s(7)?)?,
+        finding: o(8)?.map(|f| from_json(&what("finding"), &f)).transpose()?,
+        control: o(9)?,
+        notify: from_json(&what("notify"), &s(10)?)?,
+        state,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        created_at: s(13)?,
+        updated_at: s(14)?,
+        next_run_at: o(15)?,
+        last_error: o(16)?,
+        plan: o(17)?.map(|p| from_json(&what("plan"), &p)).transpose()?,
+        outcome: o(18)?
+            .map(|p| from_json(&what("outcome"), &p))
+            .transpose()?,
+        approved_by: o(19)?,
+        id,
+    })
+}
+
+fn jobs_from_stmt(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    op: &str,
+) -> Result<Vec<Job>> {
+    let mut rows = stmt.query(params).ctx(op)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx(op)? {
+        out.push(job_from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// The job with times in the store's format.
+fn normalized(job: &Job) -> Result<Job> {
+    let mut job = job.clone();
+    job.created_at = timefmt::normalize(&job.created_at, &format!("job {} created_at", job.id))?;
+    job.updated_at = timefmt::normalize(&job.updated_at, &format!("job {} updated_at", job.id))?;
+    job.next_run_at = job
+        .next_run_at
+        .as_deref()
+        .map(|t| timefmt::normalize(t, &format!("job {} next_run_at", job.id)))
+        .transpose()?;
+    Ok(job)
+}
+
+fn job_by_id(tx: &Connection, id: &str) -> Result<Option<Job>> {
+    let mut stmt = tx
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
+        .ctx("preparing job lookup")?;
+    Ok(jobs_from_stmt(&mut stmt, [id], &format!("reading job {id}"))?.pop())
+}
+
+fn active_job_by_key(tx: &Connection, key: &str) -> Result<Option<Job>> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?1 \
+             AND state IN ('pending','waiting-approval','running','retrying')"
+        ))
+        .ctx("preparing job key lookup")?;
+    Ok(jobs_from_stmt(&mut stmt, [key], &format!("reading job with key {key}"))?.pop())
+}
+
+/// By exact id, else by a unique prefix of at least 8 characters.
+fn resolve_job(conn: &Connection, id: &str) -> Result<Option<Job>> {
+    if let Some(job) = job_by_id(conn, id)? {
+        return Ok(Some(job));
+    }
+    if id.chars().count() < 8 {
+        return Err(StoreError::Invalid(format!(
+            "job id {id:?} not found, and a prefix needs at least 8 characters"
+        )));
+    }
+    // Every id starting with `id` sorts in [id, id + U+10FFFF).
+    let upper = format!("{id}{}", char::MAX);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2"
+        ))
+        .ctx("preparing job prefix lookup")?;
+    let mut found = jobs_from_stmt(&mut stmt, [id, upper.as_str()], "reading jobs by prefix")?;
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(StoreError::Ambiguous { prefix: id.into() }),
+    }
+}
+
+const INSERT_JOB: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule_id, action, \
+    mode, target, params, finding, control, notify, state, attempts, created_at, updated_at, \
+    next_run_at, last_error, plan, outcome, approved_by) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20) \
+    ON CONFLICT DO NOTHING";
+
+fn enqueue_tx(tx: &Transaction<'_>, job: &Job) -> Result<Enqueued> {
+    let job = normalized(job)?;
+    if job.state.is_final() {
+        // The unique index only covers live jobs; check by hand.
+        if let Some(existing) = job_by_id(tx, &job.id)? {
+            return Ok(Enqueued::Duplicate(existing));
+        }
+        if let Some(existing) = active_job_by_key(tx, &job.idempotency_key)? {
+            return Ok(Enqueued::Duplicate(existing));
+        }
+    }
+    let what = |f: &str| format!("job {} {f}", job.id);
+    let inserted = {
+        let mut stmt = tx.prepare_cached(INSERT_JOB).ctx("preparing job insert")?;
+        stmt.execute(params![
+            job.id,
+            job.idempotency_key,
+            job.event_id,
+            job.rule_id,
+            job.action,
+            job.mode.as_str(),
+            to_json(&what("target"), &job.target)?,
+            to_json(&what("params"), &job.params)?,
+            opt_json(&what("finding"), &job.finding)?,
+            job.control,
+            to_json(&what("notify"), &job.notify)?,
+            job.state.as_str(),
+            job.attempts,
+            job.created_at,
+            job.updated_at,
+            job.next_run_at,
+            job.last_error,
+            opt_json(&what("plan"), &job.plan)?,
+            opt_json(&what("outcome"), &job.outcome)?,
+            job.approved_by,
+        ])
+        .ctx(&format!("storing job {}", job.id))?
+    };
+    if inserted == 1 {
+        return Ok(Enqueued::Created(job));
+    }
+    if let Some(existing) = job_by_id(tx, &job.id)? {
+        return Ok(Enqueued::Duplicate(existing));
+    }
+    if let Some(existing) = active_job_by_key(tx, &job.idempotency_key)? {
+        return Ok(Enqueued::Duplicate(existing));
+    }
+    Err(StoreError::Conflict(format!(
+        "job {} was not stored and no conflicting job was found",
+        job.id
+    )))
+}
+
+// ---------------------------------------------------------------------------
+// Audit
+
+fn audit_from_row(row: &Row<'_>) -> Result<(AuditRecord, String)> {
+    let op = "reading audit record";
+    let seq: i64 = row.get(0).ctx(op)?;
+    let data_raw: String = row.get(4).ctx(op)?;
+    let record = AuditRecord {
+        seq,
+        time: row.get(1).ctx(op)?,
+        kind: row.get(2).ctx(op)?,
+        subject: row.get(3).ctx(op)?,
+        data: serde_json::from_str(&data_raw).unwrap_or(Value::String(data_raw.clone())),
+        prev_hash: row.get(5).ctx(op)?,
+        hash: row.get(6).ctx(op)?,
+    };
+    Ok((record, data_raw))
+}
+
+/// The chain's tip as last written: (seq, hash).
+fn audit_head(conn: &Connection) -> Result<Option<(i64, String)>> {
+    let raw: Option<String> = conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?1")
+        .ctx("preparing settings lookup")?
+        .query_row([SETTING_AUDIT_HEAD], |r| r.get(0))
+        .optional()
+        .ctx("reading the audit head")?;
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = || StoreError::Decode {
+        what: "the audit head".into(),
+        reason: format!("expected \"SEQ HASH\", found {raw:?}"),
+    };
+    let (seq, hash) = raw.split_once(' ').ok_or_else(bad)?;
+    Ok(Some((seq.parse().map_err(|_| bad())?, hash.to_owned())))
+}
+
+fn set_setting(
+    tx: &Transaction<'_>,
+    key: &str,
+    value: &str,
+    by: Option<&str>,
+    now: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+         updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+    )
+    .ctx("preparing settings write")?
+    .execute(params![key, value, by, now])
+    .ctx(&format!("writing setting {key}"))?;
+    Ok(())
+}
+
+/// Appends one record inside `tx`. The previous record is the recorded
+/// head (not merely the last row), so rows deleted from the tail leave a
+/// gap that verify reports instead of being silently re-used.
+fn append_audit_tx(
+    tx: &Transaction<'_>,
+    kind: &str,
+    subject: &str,
+    data: &Value,
+) -> Result<AuditRecord> {
+    let (prev_seq, prev_hash) = match audit_head(tx)? {
+        Some(head) => head,
+        None => tx
+            .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .ctx("preparing audit tail lookup")?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .optional()
+            .ctx("reading the audit tail")?
+            .unwrap_or((0, GENESIS_HASH.to_string())),
+    };
+    let seq = prev_seq + 1;
+    let time = timefmt::now();
+    let canonical = audit::canonical_json(data);
+    let hash = audit::record_hash_canonical(&prev_hash, seq, &time, kind, subject, &canonical);
+    tx.prepare_cached(
+        "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .ctx("preparing audit insert")?
+    .execute(params![
+        seq, time, kind, subject, canonical, prev_hash, hash
+    ])
+    .ctx(&format!("appending audit record {seq} ({kind})"))?;
+    set_setting(
+        tx,
+        SETTING_AUDIT_HEAD,
+        &format!("{seq} {hash}"),
+        None,
+        &time,
+    )?;
+    Ok(AuditRecord {
+        seq,
+        time,
+        kind: kind.to_owned(),
+        subject: subject.to_owned(),
+        data: serde_json::from_str(&canonical).unwrap_or_else(|_| data.clone()),
+        prev_hash,
+        hash,
+    })
+}
+
+/// Where a streaming verify stands between pages.
+struct VerifyState {
+    expected_seq: i64,
+    prev_hash: String,
+    records: u64,
+}
+
+// ---------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_event(&self, event: &Event, origin: &str) -> Result<bool> {
+        let event = event.clone();
+        let origin = origin.to_owned();
+        self.write("record_event", move |tx| {
+            insert_event(tx, &event, &origin, &timefmt::now())
+        })
+        .await
+    }
+
+    async fn record_events(&self, events: &[(Event, String)]) -> Result<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = events.to_vec();
+        self.write("record_events", move |tx| {
+            let now = timefmt::now();
+            events
+                .iter()
+                .map(|(event, origin)| insert_event(tx, event, origin, &now))
+                .collect()
+        })
+        .await
+    }
+
+    async fn upsert_finding(&self, event_id: &str, finding: &Value) -> Result<()> {
+        let fields = FindingFields::from_asff(finding)?;
+        let raw = to_json("finding", finding)?;
+        let event_id = event_id.to_owned();
+        self.write("upsert_finding", move |tx| {
+            tx.prepare_cached(UPSERT_FINDING)
+                .ctx("preparing finding upsert")?
+                .execute(params![
+                    fields.id,
+                    fields.product_arn,
+                    fields.account,
+                    fields.region,
+                    fields.control,
+                    fields.workflow_status,
+                    fields.asff_updated_at,
+                    event_id,
+                    timefmt::now(),
+                    raw
+                ])
+                .ctx(&format!("storing finding {}", fields.id))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_finding_outcome(
+        &self,
+        finding: &FindingRef,
+        job_id: &str,
+        outcome: &str,
+        workflow_status: Option<&str>,
+    ) -> Result<()> {
+        let finding = finding.clone();
+        let (job_id, outcome) = (job_id.to_owned(), outcome.to_owned());
+        let workflow_status = workflow_status.map(str::to_owned);
+        self.write("set_finding_outcome", move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE findings SET last_job_id = ?3, last_outcome = ?4, \
+                     workflow_status = COALESCE(?5, workflow_status), updated_at = ?6 \
+                     WHERE id = ?1 AND product_arn = ?2",
+                )
+                .ctx("preparing finding outcome update")?
+                .execute(params![
+                    finding.id,
+                    finding.product_arn,
+                    job_id,
+                    outcome,
+                    workflow_status,
+                    timefmt::now()
+                ])
+                .ctx(&format!("recording the outcome of finding {}", finding.id))?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "finding {} ({})",
+                    finding.id, finding.product_arn
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>> {
+        self.run("list_findings", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, product_arn, account, region, control, workflow_status, \
+                     last_event_id, last_job_id, last_outcome, updated_at, finding \
+                     FROM findings ORDER BY updated_at DESC, id LIMIT ?1",
+                )
+                .ctx("preparing findings listing")?;
+            let mut rows = stmt.query([limit_sql(limit)]).ctx("listing findings")?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().ctx("listing findings")? {
+                out.push(finding_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
+        let job = job.clone();
+        self.write("enqueue", move |tx| enqueue_tx(tx, &job)).await
+    }
+
+    async fn enqueue_many(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jobs = jobs.to_vec();
+        self.write("enqueue_many", move |tx| {
+            jobs.iter().map(|job| enqueue_tx(tx, job)).collect()
+        })
+        .await
+    }
+
+    async fn claim(&self, worker: &str, lease: Duration, limit: usize) -> Result<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let worker = worker.to_owned();
+        self.write("claim", move |tx| {
+            let now = timefmt::now();
+            let until = timefmt::now_plus(lease);
+            let limit = limit_sql(limit);
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, ord FROM ( \
+                           SELECT id, run_at AS ord FROM jobs \
+                           WHERE state IN ('pending','retrying') \
+                             AND (next_run_at IS NULL OR next_run_at <= ?1) \
+                           ORDER BY run_at LIMIT ?2) \
+                         UNION ALL \
+                         SELECT id, ord FROM ( \
+                           SELECT id, run_at AS ord FROM jobs \
+                           WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= ?1) \
+                           ORDER BY lease_until LIMIT ?2) \
+                         ORDER BY ord, id LIMIT ?2",
+                    )
+                    .ctx("preparing claim scan")?;
+                let rows = stmt
+                    .query_map(params![now, limit], |r| r.get::<_, String>(0))
+                    .ctx("finding claimable jobs")?;
+                rows.collect::<rusqlite::Result<_>>()
+                    .ctx("finding claimable jobs")?
+            };
+            let mut claimed = Vec::with_capacity(ids.len());
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET state = 'running', lease_owner = ?2, lease_until = ?3, \
+                     attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 \
+                     RETURNING {JOB_COLUMNS}"
+                ))
+                .ctx("preparing claim update")?;
+            for id in ids {
+                let mut jobs = jobs_from_stmt(
+                    &mut stmt,
+                    params![id, worker, until, now],
+                    &format!("claiming job {id}"),
+                )?;
+                claimed.extend(jobs.pop());
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool> {
+        let (job_id, worker) = (job_id.to_owned(), worker.to_owned());
+        self.write("renew", move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE jobs SET lease_until = ?3 \
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+                )
+                .ctx("preparing lease renewal")?
+                .execute(params![job_id, worker, timefmt::now_plus(lease)])
+                .ctx(&format!("renewing the lease of job {job_id}"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn save_job(&self, job: &Job, worker: Option<&str>) -> Result<bool> {
+        let job = normalized(job)?;
+        let worker = worker.map(str::to_owned);
+        self.write("save_job", move |tx| {
+            let what = |f: &str| format!("job {} {f}", job.id);
+            let n = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = ?2, attempts = ?3, next_run_at = ?4, \
+                     last_error = ?5, plan = ?6, outcome = ?7, updated_at = ?8, \
+                     lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner END, \
+                     lease_until = CASE WHEN ?2 = 'running' THEN lease_until END \
+                     WHERE id = ?1 AND (?9 IS NULL OR (lease_owner = ?9 AND state = 'running'))",
+                )
+                .ctx("preparing job save")?
+                .execute(params![
+                    job.id,
+                    job.state.as_str(),
+                    job.attempts,
+                    job.next_run_at,
+                    job.last_error,
+                    opt_json(&what("plan"), &job.plan)?,
+                    opt_json(&what("outcome"), &job.outcome)?,
+                    job.updated_at,
+                    worker,
+                ])
+                .ctx(&format!("saving job {}", job.id))?;
+            if n == 0 && worker.is_none() {
+                return Err(StoreError::NotFound(format!("job {}", job.id)));
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        let id = id.to_owned();
+        self.run("get_job", move |conn| resolve_job(conn, &id))
+            .await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        let filter = filter.clone();
+        self.run("list_jobs", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs \
+                     WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2) \
+                     ORDER BY created_at DESC, id DESC LIMIT ?3"
+                ))
+                .ctx("preparing job listing")?;
+            jobs_from_stmt(
+                &mut stmt,
+                params![
+                    filter.state.map(JobState::as_str),
+                    filter.rule_id,
+                    limit_sql(filter.limit)
+                ],
+                "listing jobs",
+            )
+        })
+        .await
+    }
+
+    async fn count_jobs(&self) -> Result<BTreeMap<String, u64>> {
+        self.run("count_jobs", move |conn| {
+            let mut counts: BTreeMap<String, u64> = JobState::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0))
+                .collect();
+            let mut stmt = conn
+                .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .ctx("preparing job count")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .ctx("counting jobs")?;
+            for row in rows {
+                let (state, n) = row.ctx("counting jobs")?;
+                counts.insert(state, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn approve(&self, id: &str, by: &str) -> Result<Job> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.write("approve", move |tx| {
+            let job =
+                resolve_job(tx, &id)?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+            if job.state != JobState::WaitingApproval {
+                return Err(StoreError::InvalidState {
+                    id: job.id,
+                    state: job.state,
+                    expected: JobState::WaitingApproval,
+                });
+            }
+            let now = timefmt::now();
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET state = 'pending', approved_by = ?2, approved_at = ?3, \
+                     updated_at = ?3 WHERE id = ?1 RETURNING {JOB_COLUMNS}"
+                ))
+                .ctx("preparing approval")?;
+            let approved = jobs_from_stmt(
+                &mut stmt,
+                params![job.id, by, now],
+                &format!("approving job {}", job.id),
+            )?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("job {}", job.id)))?;
+            append_audit_tx(
+                tx,
+                "job.approved",
+                &approved.id,
+                &json!({
+                    "by": by,
+                    "rule": approved.rule_id,
+                    "action": approved.action,
+                    "target": approved.target.key(),
+                }),
+            )?;
+            Ok(approved)
+        })
+        .await
+    }
+
+    async fn recover_expired(&self) -> Result<u64> {
+        self.write("recover_expired", move |tx| {
+            let now = timefmt::now();
+            let n = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+                     updated_at = ?1 \
+                     WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= ?1)",
+                )
+                .ctx("preparing lease recovery")?
+                .execute([now])
+                .ctx("recovering jobs with expired leases")?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
+        let (kind, subject, data) = (kind.to_owned(), subject.to_owned(), data.clone());
+        self.write("append_audit", move |tx| {
+            append_audit_tx(tx, &kind, &subject, &data)
+        })
+        .await
+    }
+
+    async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.run("audit", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, kind, subject, data, prev_hash, hash FROM audit_log \
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .ctx("preparing audit listing")?;
+            let mut rows = stmt
+                .query(params![after_seq, limit_sql(limit)])
+                .ctx("reading the audit log")?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().ctx("reading the audit log")? {
+                out.push(audit_from_row(row)?.0);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerdict> {
+        // The head as of now bounds the walk: records appended while we
+        // verify are left for the next run.
+        let head = self.run("verify_audit", |conn| audit_head(conn)).await?;
+        let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
+        let mut state = VerifyState {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            records: 0,
+        };
+        loop {
+            let after = state.expected_seq - 1;
+            let page: Vec<(AuditRecord, String)> = self
+                .run("verify_audit", move |conn| {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT seq, time, kind, subject, data, prev_hash, hash \
+                             FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+                        )
+                        .ctx("preparing audit scan")?;
+                    let mut rows = stmt
+                        .query(params![after, bound, AUDIT_PAGE as i64])
+                        .ctx("reading the audit log")?;
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next().ctx("reading the audit log")? {
+                        out.push(audit_from_row(row)?);
+                    }
+                    Ok(out)
+                })
+                .await?;
+            let done = page.len() < AUDIT_PAGE;
+            for (record, data_raw) in page {
+                if let Some(broken) = check_record(&mut state, &record, &data_raw) {
+                    return Ok(broken);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let last_seq = state.expected_seq - 1;
+        if let Some((head_seq, head_hash)) = head {
+            if head_seq > last_seq {
+                return Ok(AuditVerdict::Broken {
+                    seq: last_seq + 1,
+                    reason: format!(
+                        "gap in seq: the log ends at seq {last_seq} but the recorded head is \
+                         seq {head_seq} (records deleted from the end)"
+                    ),
+                });
+            }
+            if head_hash != state.prev_hash {
+                return Ok(AuditVerdict::Broken {
+                    seq: head_seq,
+                    reason: format!(
+                        "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
+                        state.prev_hash
+                    ),
+                });
+            }
+        }
+        Ok(AuditVerdict::Intact {
+            records: state.records,
+        })
+    }
+
+    async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {
+        let by = by.to_owned();
+        self.write("set_paused", move |tx| {
+            let now = timefmt::now();
+            set_setting(
+                tx,
+                SETTING_PAUSED,
+                if paused { "true" } else { "false" },
+                Some(&by),
+                &now,
+            )?;
+            append_audit_tx(
+                tx,
+                if paused {
+                    "engine.paused"
+                } else {
+                    "engine.resumed"
+                },
+                &by,
+                &json!({ "paused": paused, "by": by }),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_paused(&self) -> Result<bool> {
+        self.run("is_paused", |conn| {
+            let v: Option<String> = conn
+                .prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                .ctx("preparing settings lookup")?
+                .query_row([SETTING_PAUSED], |r| r.get(0))
+                .optional()
+                .ctx("reading the paused flag")?;
+            Ok(v.as_deref() == Some("true"))
+        })
+        .await
+    }
+}
+
+/// Checks one record against the chain so far; the verdict if it is bad.
+fn check_record(state: &mut VerifyState, r: &AuditRecord, data_raw: &str) -> Option<AuditVerdict> {
+    if r.seq != state.expected_seq {
+        return Some(AuditVerdict::Broken {
+            seq: state.expected_seq,
+            reason: format!(
+                "gap in seq: record {} is missing (the next record is {})",
+                state.expected_seq, r.seq
+            ),
+        });
+    }
+    if r.prev_hash != state.prev_hash {
+        return Some(AuditVerdict::Broken {
+            seq: r.seq,
+            reason: format!(
+                "prev_hash mismatch: record {} has prev_hash {} but the previous record's hash is {}",
+                r.seq, r.prev_hash, state.prev_hash
+            ),
+        });
+    }
+    let recomputed =
+        audit::record_hash_canonical(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, data_raw);
+    if recomputed != r.hash {
+        return Some(AuditVerdict::Broken {
+            seq: r.seq,
+            reason: format!(
+                "hash mismatch: record {} stores hash {} but its contents hash to {recomputed}",
+                r.seq, r.hash
+            ),
+        });
+    }
+    state.expected_seq += 1;
+    state.prev_hash = r.hash.clone();
+    state.records += 1;
+    None
+}
