@@ -1,1 +1,71 @@
-pub fn x(){}
+//! The AWS side of rectify: per-account credentials, the remediation actions
+//! and the AWS effects (Security Hub finding updates, SNS notifications).
+//!
+//! This is the only crate of the workspace that links the AWS SDK. Endpoint
+//! overrides come from the SDK's standard environment variables
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so an emulator or a
+//! VPC endpoint works without special code.
+
+use std::sync::Arc;
+
+use rectify_model::Action;
+
+pub mod actions;
+pub mod credentials;
+pub mod effects;
+pub mod errors;
+
+pub use actions::{
+    ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
+    iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
+};
+pub use credentials::{AccountAccess, Aws, AwsSettings};
+pub use effects::{securityhub::SecurityHubUpdater, sns::SnsNotifier};
+pub use errors::{classify, sdk_error};
+
+/// Every AWS remediation action, sharing one credentials cache.
+pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
+    vec![
+        Arc::new(S3BlockPublicAccess::new(aws.clone())),
+        Arc::new(Ec2RevokePublicAdminIngress::new(aws.clone())),
+        Arc::new(IamSetPasswordPolicy::new(aws)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catalog_ids_are_unique_and_specs_complete() {
+        let aws = Arc::new(Aws::new(AwsSettings::new("us-east-1")).await);
+        let actions = catalog(aws);
+        let ids: Vec<&str> = actions.iter().map(|a| a.spec().id).collect();
+        assert_eq!(
+            ids,
+            [
+                "aws.s3.block-public-access",
+                "aws.ec2.revoke-public-admin-ingress",
+                "aws.iam.set-password-policy"
+            ]
+        );
+        for action in &actions {
+            let spec = action.spec();
+            assert!(!spec.controls.is_empty(), "{}", spec.id);
+            assert!(!spec.resource_types.is_empty(), "{}", spec.id);
+            assert!(!spec.permissions.is_empty(), "{}", spec.id);
+            for p in spec.params {
+                let default: serde_json::Value = serde_json::from_str(p.default).unwrap();
+                let params = serde_json::json!({ p.name: default });
+                action.validate_params(&params).unwrap();
+            }
+            action.validate_params(&serde_json::json!({})).unwrap();
+            action.validate_params(&serde_json::Value::Null).unwrap();
+            let err = action
+                .validate_params(&serde_json::json!({"no_such_param": 1}))
+                .unwrap_err();
+            assert!(err.contains("params.no_such_param"), "{err}");
+            assert!(action.validate_params(&serde_json::json!([1])).is_err());
+        }
+    }
+}

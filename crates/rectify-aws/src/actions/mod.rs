@@ -1,0 +1,87 @@
+//! The AWS remediation actions, one file each: spec, params, check, plan,
+//! apply.
+
+use serde_json::{Map, Value};
+
+pub mod ec2_revoke_public_admin_ingress;
+pub mod iam_set_password_policy;
+pub mod s3_block_public_access;
+
+/// The params object; `null` counts as `{}`.
+pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String> {
+    match params {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map.clone()),
+        other => Err(format!("params: expected an object, got {}", kind_of(other))),
+    }
+}
+
+/// Rejects keys not in `known`, naming the first one.
+pub(crate) fn reject_unknown(params: &Map<String, Value>, known: &[&str], action: &str) -> Result<(), String> {
+    for key in params.keys() {
+        if !known.contains(&key.as_str()) {
+            return Err(if known.is_empty() {
+                format!("params.{key}: {action} takes no params")
+            } else {
+                format!("params.{key}: unknown param of {action} (known: {})", known.join(", "))
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An integer param within `min..=max`, or its default when absent.
+pub(crate) fn int_param(params: &Map<String, Value>, key: &str, min: i64, max: i64, default: i64) -> Result<i64, String> {
+    match params.get(key) {
+        None => Ok(default),
+        Some(v) => match v.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!("params.{key}: expected an integer {min}..{max}, got {v}")),
+        },
+    }
+}
+
+pub(crate) fn bool_param(params: &Map<String, Value>, key: &str, default: bool) -> Result<bool, String> {
+    match params.get(key) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(format!("params.{key}: expected a boolean, got {v}")),
+    }
+}
+
+/// Tags as the `Observed.tags` map.
+pub(crate) fn tag_map<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Map<String, Value> {
+    tags.into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use rectify_model::Target;
+    use serde_json::Value;
+
+    pub fn target(resource_type: &str, resource_id: &str, details: Value) -> Target {
+        Target {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            tags: Default::default(),
+            details,
+        }
+    }
+}

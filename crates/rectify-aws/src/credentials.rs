@@ -1,0 +1,331 @@
+//! `Aws`: one `SdkConfig` per (account, region), with the credentials of a
+//! role assumed in that account (or rectify's own), cached per role.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls;
+use rectify_model::{ActionError, ErrorClass};
+
+use crate::errors::sdk_error;
+
+/// Assumed-role sessions are renewed when they have less than this left.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Region of rectify's own calls (STS) when none is given.
+    pub region: String,
+    /// The accounts rectify may act in.
+    pub accounts: Vec<AccountAccess>,
+    /// Region of the Security Hub aggregator; unset: the finding's region.
+    pub securityhub_region: Option<String>,
+    /// Role assumed for `BatchUpdateFindings`; unset: own credentials.
+    pub securityhub_role_arn: Option<String>,
+    /// Attempts per SDK call (the SDK's standard retry); 1 disables retries.
+    pub sdk_max_attempts: u32,
+    /// S3 path-style addressing; unset: on when an endpoint override
+    /// (`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`) is set.
+    pub s3_force_path_style: Option<bool>,
+}
+
+impl Default for AwsSettings {
+    /// us-east-1, no accounts, three attempts per call.
+    fn default() -> Self {
+        AwsSettings::new("us-east-1")
+    }
+}
+
+impl AwsSettings {
+    /// Settings with no accounts, three attempts per call.
+    pub fn new(region: impl Into<String>) -> Self {
+        AwsSettings {
+            region: region.into(),
+            accounts: Vec::new(),
+            securityhub_region: None,
+            securityhub_role_arn: None,
+            sdk_max_attempts: 3,
+            s3_force_path_style: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAccess {
+    /// 12-digit account id.
+    pub id: String,
+    /// Role assumed to act in the account; unset: own credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    role_arn: String,
+    external_id: Option<String>,
+    session_name: String,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Credentials>>>;
+
+pub struct Aws {
+    settings: AwsSettings,
+    /// Own credentials (the default chain), default region.
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    s3_force_path_style: bool,
+    sessions: Mutex<HashMap<SessionKey, Slot>>,
+    assume_role_calls: AtomicU64,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("settings", &self.settings)
+            .field("s3_force_path_style", &self.s3_force_path_style)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HTTPS client every SDK client uses: rustls with ring.
+pub(crate) fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+impl Aws {
+    /// Loads the default credential chain and endpoint settings lazily: no
+    /// network I/O happens here.
+    pub async fn new(settings: AwsSettings) -> Aws {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .http_client(http_client())
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.sdk_max_attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await;
+        let s3_force_path_style = settings.s3_force_path_style.unwrap_or_else(|| {
+            env_set("AWS_ENDPOINT_URL") || env_set("AWS_ENDPOINT_URL_S3") || base.endpoint_url().is_some()
+        });
+        let sts = aws_sdk_sts::Client::new(&base);
+        Aws {
+            settings,
+            base,
+            sts,
+            s3_force_path_style,
+            sessions: Mutex::new(HashMap::new()),
+            assume_role_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    /// How many `AssumeRole` calls this instance made (cache misses).
+    pub fn assume_role_calls(&self) -> u64 {
+        self.assume_role_calls.load(Ordering::Relaxed)
+    }
+
+    /// Whether S3 clients use path-style addressing.
+    pub fn s3_force_path_style(&self) -> bool {
+        self.s3_force_path_style
+    }
+
+    /// SDK configuration to act in `account` and `region`: the account's
+    /// role assumed (session cached), or rectify's own credentials.
+    pub async fn config_for(&self, account: &str, region: &str) -> Result<SdkConfig, ActionError> {
+        let access = self
+            .settings
+            .accounts
+            .iter()
+            .find(|a| a.id == account)
+            .ok_or_else(|| {
+                ActionError::new(
+                    ErrorClass::AccessDenied,
+                    format!("account {account} is not configured"),
+                )
+            })?;
+        match &access.role_arn {
+            None => Ok(self.own_config(region)),
+            Some(role_arn) => {
+                let key = SessionKey {
+                    role_arn: role_arn.clone(),
+                    external_id: access.external_id.clone(),
+                    session_name: format!("rectify-{account}"),
+                };
+                self.assumed_config(key, region).await
+            }
+        }
+    }
+
+    /// Rectify's own credentials in `region`.
+    pub fn own_config(&self, region: &str) -> SdkConfig {
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
+    /// Configuration for Security Hub calls: `securityhub_region` (or
+    /// `region`), with `securityhub_role_arn` assumed (or own credentials).
+    pub async fn securityhub_config(&self, region: &str) -> Result<SdkConfig, ActionError> {
+        let region = self.settings.securityhub_region.as_deref().unwrap_or(region);
+        match &self.settings.securityhub_role_arn {
+            None => Ok(self.own_config(region)),
+            Some(role_arn) => {
+                let key = SessionKey {
+                    role_arn: role_arn.clone(),
+                    external_id: None,
+                    session_name: "rectify-securityhub".into(),
+                };
+                self.assumed_config(key, region).await
+            }
+        }
+    }
+
+    /// An S3 client for `config`, path-style when configured so.
+    pub fn s3(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(self.s3_force_path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    async fn assumed_config(&self, key: SessionKey, region: &str) -> Result<SdkConfig, ActionError> {
+        let credentials = self.session(key).await?;
+        Ok(self
+            .base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            // The credentials are static for this config; the session cache
+            // above is the one that matters.
+            .identity_cache(IdentityCache::no_cache())
+            .build())
+    }
+
+    async fn session(&self, key: SessionKey) -> Result<Credentials, ActionError> {
+        let slot = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.entry(key.clone()).or_default().clone()
+        };
+        // One AssumeRole at a time per role; other roles are not held up.
+        let mut slot = slot.lock().await;
+        if let Some(creds) = slot.as_ref() {
+            if !needs_refresh(creds.expiry(), SystemTime::now()) {
+                return Ok(creds.clone());
+            }
+        }
+        let creds = self.assume_role(&key).await?;
+        *slot = Some(creds.clone());
+        Ok(creds)
+    }
+
+    async fn assume_role(&self, key: &SessionKey) -> Result<Credentials, ActionError> {
+        self.assume_role_calls.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(role = %key.role_arn, session = %key.session_name, "assuming role");
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&key.role_arn)
+            .role_session_name(&key.session_name)
+            .set_external_id(key.external_id.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                let mut err = sdk_error("sts:AssumeRole", e);
+                err.message = format!("assuming {}: {}", key.role_arn, err.message);
+                err
+            })?;
+        let c = out.credentials().ok_or_else(|| {
+            ActionError::new(
+                ErrorClass::Transient,
+                format!("sts:AssumeRole of {} returned no credentials", key.role_arn),
+            )
+        })?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "rectify-assume-role",
+        ))
+    }
+}
+
+/// Whether cached credentials expiring at `expiry` must be renewed at `now`.
+pub fn needs_refresh(expiry: Option<SystemTime>, now: SystemTime) -> bool {
+    match expiry {
+        None => false,
+        Some(expiry) => expiry <= now + REFRESH_BEFORE_EXPIRY,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_window() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert!(!needs_refresh(None, now));
+        assert!(!needs_refresh(Some(now + Duration::from_secs(3600)), now));
+        assert!(!needs_refresh(Some(now + Duration::from_secs(301)), now));
+        assert!(needs_refresh(Some(now + Duration::from_secs(300)), now));
+        assert!(needs_refresh(Some(now + Duration::from_secs(60)), now));
+        assert!(needs_refresh(Some(now - Duration::from_secs(1)), now));
+    }
+
+    #[tokio::test]
+    async fn unknown_account_is_access_denied() {
+        let aws = Aws::new(AwsSettings::new("us-east-1")).await;
+        let err = aws.config_for("999999999999", "us-east-1").await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::AccessDenied);
+        assert_eq!(err.message, "account 999999999999 is not configured");
+    }
+
+    #[tokio::test]
+    async fn path_style_follows_settings() {
+        let mut settings = AwsSettings::new("eu-west-1");
+        settings.s3_force_path_style = Some(true);
+        assert!(Aws::new(settings.clone()).await.s3_force_path_style());
+        settings.s3_force_path_style = Some(false);
+        assert!(!Aws::new(settings).await.s3_force_path_style());
+    }
+
+    #[tokio::test]
+    async fn own_credentials_keep_region() {
+        let mut settings = AwsSettings::new("eu-west-1");
+        settings.accounts.push(AccountAccess {
+            id: "111122223333".into(),
+            role_arn: None,
+            external_id: None,
+        });
+        let aws = Aws::new(settings).await;
+        let cfg = aws.config_for("111122223333", "us-west-2").await.unwrap();
+        assert_eq!(cfg.region().unwrap().as_ref(), "us-west-2");
+        assert_eq!(aws.assume_role_calls(), 0);
+    }
+}

@@ -1,0 +1,4 @@
+//! The AWS implementations of rectify's effects.
+
+pub mod securityhub;
+pub mod sns;

@@ -1,0 +1,345 @@
+//! Every SDK error becomes an `ActionError` whose class tells the engine
+//! whether to retry. Messages name the operation, the error code and the
+//! service's message, never credentials or request bodies.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use rectify_model::{ActionError, ErrorClass};
+
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
+    "BandwidthLimitExceeded",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+];
+
+const TRANSIENT: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "IDPCommunicationError",
+];
+
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+];
+
+const NOT_FOUND: &[&str] = &[
+    "NoSuchBucket",
+    "InvalidGroup.NotFound",
+    "NoSuchEntity",
+    "NotFound",
+    "ResourceNotFoundException",
+    "FindingNotFound",
+];
+
+/// The class of an error from its code (preferred) or HTTP status.
+pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
+    if let Some(code) = code {
+        if THROTTLED.contains(&code) {
+            return ErrorClass::Throttled;
+        }
+        if TRANSIENT.contains(&code) {
+            return ErrorClass::Transient;
+        }
+        if ACCESS_DENIED.contains(&code) {
+            return ErrorClass::AccessDenied;
+        }
+        if NOT_FOUND.contains(&code) {
+            return ErrorClass::NotFound;
+        }
+    }
+    match status {
+        Some(429) => ErrorClass::Throttled,
+        Some(500..=599) => ErrorClass::Transient,
+        // A 403 without a code we know is still a refusal.
+        Some(403) if code.is_none() => ErrorClass::AccessDenied,
+        _ => ErrorClass::Invalid,
+    }
+}
+
+/// Maps an SDK error of `operation` (e.g. `s3:GetPublicAccessBlock`).
+pub fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> ActionError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match &err {
+        SdkError::DispatchFailure(failure) => {
+            let class = if failure.is_user() {
+                ErrorClass::Invalid
+            } else {
+                ErrorClass::Transient
+            };
+            let kind = if failure.is_timeout() {
+                "timed out"
+            } else if failure.is_io() {
+                "connection failed"
+            } else {
+                "request not sent"
+            };
+            ActionError::new(
+                class,
+                format!("{operation}: {kind}: {}", DisplayErrorContext(&err)),
+            )
+        }
+        SdkError::TimeoutError(_) => {
+            ActionError::new(ErrorClass::Transient, format!("{operation}: timed out"))
+        }
+        SdkError::ConstructionFailure(_) => ActionError::new(
+            ErrorClass::Invalid,
+            format!("{operation}: could not build the request: {}", DisplayErrorContext(&err)),
+        ),
+        SdkError::ResponseError(_) => {
+            let status = status.unwrap_or(0);
+            ActionError::new(
+                classify(None, Some(status)),
+                format!("{operation}: HTTP {status} with a response that could not be read"),
+            )
+        }
+        _ => {
+            let code = err.code();
+            let class = classify(code, status);
+            let mut message = format!("{operation}: {}", code.unwrap_or("error"));
+            if let Some(status) = status {
+                if code.is_none() {
+                    message.push_str(&format!(" (HTTP {status})"));
+                }
+            }
+            if let Some(text) = err.message().filter(|m| !m.is_empty()) {
+                message.push_str(": ");
+                message.push_str(text);
+            }
+            ActionError::new(class, message)
+        }
+    }
+}
+
+/// The error code of a service error, to handle expected ones (e.g.
+/// `NoSuchTagSet`) before mapping the rest.
+pub(crate) fn code_of<E>(err: &SdkError<E, HttpResponse>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    err.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    #[derive(Debug)]
+    struct ServiceErr(ErrorMetadata);
+    impl std::fmt::Display for ServiceErr {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "service error")
+        }
+    }
+    impl std::error::Error for ServiceErr {}
+    impl ProvideErrorMetadata for ServiceErr {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.0
+        }
+    }
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), SdkBody::from("x"))
+    }
+
+    fn service(code: &str, message: &str, status: u16) -> SdkError<ServiceErr, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(ServiceErr(meta), response(status))
+    }
+
+    #[test]
+    fn codes_map_to_classes() {
+        let cases = [
+            ("Throttling", 400, ErrorClass::Throttled),
+            ("ThrottlingException", 400, ErrorClass::Throttled),
+            ("RequestLimitExceeded", 503, ErrorClass::Throttled),
+            ("SlowDown", 503, ErrorClass::Throttled),
+            ("TooManyRequestsException", 429, ErrorClass::Throttled),
+            ("RequestThrottled", 400, ErrorClass::Throttled),
+            ("Whatever", 429, ErrorClass::Throttled),
+            ("InternalError", 500, ErrorClass::Transient),
+            ("Whatever", 503, ErrorClass::Transient),
+            ("AccessDenied", 403, ErrorClass::AccessDenied),
+            ("AccessDeniedException", 400, ErrorClass::AccessDenied),
+            ("UnauthorizedOperation", 403, ErrorClass::AccessDenied),
+            ("AuthFailure", 401, ErrorClass::AccessDenied),
+            ("InvalidClientTokenId", 403, ErrorClass::AccessDenied),
+            ("ExpiredToken", 400, ErrorClass::AccessDenied),
+            ("NoSuchBucket", 404, ErrorClass::NotFound),
+            ("InvalidGroup.NotFound", 400, ErrorClass::NotFound),
+            ("NoSuchEntity", 404, ErrorClass::NotFound),
+            ("MalformedPolicyDocument", 400, ErrorClass::Invalid),
+            ("InvalidParameterValue", 400, ErrorClass::Invalid),
+        ];
+        for (code, status, class) in cases {
+            let err = sdk_error("svc:Op", service(code, "it went wrong", status));
+            assert_eq!(err.class, class, "{code} {status}");
+            assert_eq!(err.message, format!("svc:Op: {code}: it went wrong"));
+        }
+    }
+
+    #[test]
+    fn non_service_errors() {
+        let dispatch: SdkError<ServiceErr, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
+        let err = sdk_error("sts:AssumeRole", dispatch);
+        assert_eq!(err.class, ErrorClass::Transient);
+        assert!(err.message.starts_with("sts:AssumeRole: connection failed"), "{}", err.message);
+
+        let timeout: SdkError<ServiceErr, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::timeout("slow".into()));
+        assert_eq!(sdk_error("x:Y", timeout).class, ErrorClass::Transient);
+
+        let timeout: SdkError<ServiceErr, HttpResponse> = SdkError::timeout_error("slow");
+        let err = sdk_error("x:Y", timeout);
+        assert_eq!((err.class, err.message.as_str()), (ErrorClass::Transient, "x:Y: timed out"));
+
+        let user: SdkError<ServiceErr, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::user("bad uri".into()));
+        assert_eq!(sdk_error("x:Y", user).class, ErrorClass::Invalid);
+
+        let html: SdkError<ServiceErr, HttpResponse> =
+            SdkError::response_error("not xml", response(500));
+        let err = sdk_error("x:Y", html);
+        assert_eq!(err.class, ErrorClass::Transient);
+        assert!(err.message.contains("HTTP 500"), "{}", err.message);
+
+        let html: SdkError<ServiceErr, HttpResponse> =
+            SdkError::response_error("not xml", response(404));
+        assert_eq!(sdk_error("x:Y", html).class, ErrorClass::Invalid);
+
+        let build: SdkError<ServiceErr, HttpResponse> = SdkError::construction_failure("missing");
+        assert_eq!(sdk_error("x:Y", build).class, ErrorClass::Invalid);
+    }
+
+    /// A one-shot HTTP server on loopback that answers every connection
+    /// with `status` and `body`, to drive a real SDK client.
+    async fn serve(status: &'static str, content_type: &'static str, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Read the head and the body (Content-Length) before answering.
+                    loop {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn sts_against(endpoint: &str) -> ActionError {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .http_client(crate::credentials::http_client())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(conf);
+        let err = client.get_caller_identity().send().await.unwrap_err();
+        sdk_error("sts:GetCallerIdentity", err)
+    }
+
+    #[tokio::test]
+    async fn real_client_against_local_server() {
+        let throttled = serve(
+            "400 Bad Request",
+            "text/xml",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+        )
+        .await;
+        let err = sts_against(&throttled).await;
+        assert_eq!(err.class, ErrorClass::Throttled);
+        assert_eq!(err.message, "sts:GetCallerIdentity: Throttling: Rate exceeded");
+
+        let denied = serve(
+            "403 Forbidden",
+            "text/xml",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+        )
+        .await;
+        let err = sts_against(&denied).await;
+        assert_eq!(err.class, ErrorClass::AccessDenied);
+        assert!(err.message.contains("InvalidClientTokenId"), "{}", err.message);
+        assert!(!err.message.contains("ANOTREAL"), "credentials leaked: {}", err.message);
+
+        let unavailable = serve("503 Service Unavailable", "text/html", "<html>down</html>").await;
+        let err = sts_against(&unavailable).await;
+        assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
+
+        let too_many = serve("429 Too Many Requests", "text/plain", "slow down").await;
+        let err = sts_against(&too_many).await;
+        assert_eq!(err.class, ErrorClass::Throttled, "{}", err.message);
+
+        // Nothing listens here any more: a connection error.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let err = sts_against(&closed).await;
+        assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
+    }
+}

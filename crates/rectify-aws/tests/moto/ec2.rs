@@ -1,0 +1,206 @@
+use std::collections::BTreeSet;
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, Tag, TagSpecification, ResourceType};
+use rectify_aws::Ec2RevokePublicAdminIngress;
+use rectify_model::Action;
+use serde_json::{json, Value};
+
+use crate::support::{finding_event, unique, Account, REGION};
+
+fn perm(proto: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IpPermission {
+    let mut p = IpPermission::builder().ip_protocol(proto).from_port(from).to_port(to);
+    for c in v4 {
+        p = p.ip_ranges(IpRange::builder().cidr_ip(*c).build());
+    }
+    for c in v6 {
+        p = p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(*c).build());
+    }
+    p.build()
+}
+
+async fn group(ec2: &aws_sdk_ec2::Client, perms: Vec<IpPermission>, tags: &[(&str, &str)]) -> String {
+    let mut spec = TagSpecification::builder().resource_type(ResourceType::SecurityGroup);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let id = ec2
+        .create_security_group()
+        .group_name(unique("rectify-sg"))
+        .description("rectify test")
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    ec2.authorize_security_group_ingress()
+        .group_id(&id)
+        .set_ip_permissions(Some(perms))
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+/// `(egress, protocol, from, to, cidr)` of every rule of the group.
+async fn rules(ec2: &aws_sdk_ec2::Client, group: &str) -> BTreeSet<(bool, String, i32, i32, String)> {
+    ec2.describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group).build())
+        .send()
+        .await
+        .unwrap()
+        .security_group_rules()
+        .iter()
+        .map(|r| {
+            (
+                r.is_egress().unwrap(),
+                r.ip_protocol().unwrap().to_string(),
+                r.from_port().unwrap(),
+                r.to_port().unwrap(),
+                r.cidr_ipv4().or(r.cidr_ipv6()).unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn rule(egress: bool, proto: &str, from: i32, to: i32, cidr: &str) -> (bool, String, i32, i32, String) {
+    (egress, proto.to_string(), from, to, cidr.to_string())
+}
+
+fn arn(account: &str, group: &str) -> String {
+    format!("arn:aws:ec2:{REGION}:{account}:security-group/{group}")
+}
+
+#[tokio::test]
+async fn revokes_only_world_open_admin_ingress() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let admin = group(
+        &ec2,
+        vec![
+            // One permission, two ranges: only 0.0.0.0/0 must go.
+            perm("tcp", 22, 22, &["0.0.0.0/0", "10.1.0.0/16"], &[]),
+            perm("tcp", 3389, 3389, &[], &["::/0"]),
+            perm("tcp", 443, 443, &["10.0.0.0/8", "0.0.0.0/0"], &[]),
+        ],
+        &[("team", "payments")],
+    )
+    .await;
+    let everything = group(
+        &ec2,
+        vec![perm("-1", -1, -1, &["0.0.0.0/0"], &[]), perm("tcp", 22, 22, &["10.1.0.0/16"], &[])],
+        &[],
+    )
+    .await;
+
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let params = json!({});
+
+    // Group 1, with the group id from the finding's details.
+    let event = finding_event(
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &admin),
+        json!({"AwsEc2SecurityGroup": {"GroupId": admin, "GroupName": "x"}}),
+    );
+    let target = action.target(&event).unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(observed.tags, json!({"team": "payments"}).as_object().unwrap().clone());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    let before: BTreeSet<(String, i64, i64, String)> = change.before["open_ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["rule_id"].as_str().unwrap().starts_with("sgr-"));
+            (
+                r["protocol"].as_str().unwrap().to_string(),
+                r["from_port"].as_i64().unwrap(),
+                r["to_port"].as_i64().unwrap(),
+                r["cidr"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        before,
+        BTreeSet::from([("tcp".into(), 22, 22, "0.0.0.0/0".into()), ("tcp".into(), 3389, 3389, "::/0".into())])
+    );
+    assert_eq!(change.after["open_ingress"], json!([]));
+    assert_eq!(change.before["group_id"], json!(admin));
+    assert!(change.summary.contains("tcp/22 from 0.0.0.0/0"), "{}", change.summary);
+
+    action.apply(&target, &params, &change).await.unwrap();
+    let verified = action.verify(&target, &params).await.unwrap();
+    assert!(verified.compliant, "{}", verified.state);
+    assert_eq!(
+        rules(&ec2, &admin).await,
+        BTreeSet::from([
+            rule(false, "tcp", 22, 22, "10.1.0.0/16"),
+            rule(false, "tcp", 443, 443, "10.0.0.0/8"),
+            rule(false, "tcp", 443, 443, "0.0.0.0/0"),
+            rule(true, "-1", -1, -1, "0.0.0.0/0"),
+        ])
+    );
+    // A rerun of the same job changes nothing and fails nothing.
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.check(&target, &params).await.unwrap().compliant);
+
+    // Group 2: all traffic from anywhere, group id from the ARN only.
+    let event = finding_event(&account.id, "EC2.19", "AwsEc2SecurityGroup", &arn(&account.id, &everything), Value::Null);
+    let target = action.target(&event).unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    let open = change.before["open_ingress"].as_array().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0]["protocol"].as_str(), open[0]["cidr"].as_str()), (Some("-1"), Some("0.0.0.0/0")));
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    assert_eq!(
+        rules(&ec2, &everything).await,
+        BTreeSet::from([rule(false, "tcp", 22, 22, "10.1.0.0/16"), rule(true, "-1", -1, -1, "0.0.0.0/0")])
+    );
+}
+
+#[tokio::test]
+async fn ports_param_widens_the_check() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let db = group(&ec2, vec![perm("tcp", 5400, 5500, &["0.0.0.0/0"], &[]), perm("tcp", 443, 443, &["0.0.0.0/0"], &[])], &[]).await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let event = finding_event(&account.id, "EC2.19", "AwsEc2SecurityGroup", &arn(&account.id, &db), Value::Null);
+    let target = action.target(&event).unwrap();
+
+    // Default ports: nothing to do.
+    assert!(action.check(&target, &json!({})).await.unwrap().compliant);
+    // 5432 is inside 5400-5500.
+    let params = json!({"ports": [22, 5432]});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.check(&target, &params).await.unwrap().compliant);
+    assert_eq!(
+        rules(&ec2, &db).await,
+        BTreeSet::from([rule(false, "tcp", 443, 443, "0.0.0.0/0"), rule(true, "-1", -1, -1, "0.0.0.0/0")])
+    );
+}
+
+#[tokio::test]
+async fn missing_group_is_not_found() {
+    let account = Account::new().await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, "sg-0123456789abcdef0"),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let err = action.check(&target, &json!({})).await.unwrap_err();
+    assert_eq!(err.class, rectify_model::ErrorClass::NotFound, "{}", err.message);
+}

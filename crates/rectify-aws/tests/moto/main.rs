@@ -1,0 +1,11 @@
+//! Integration tests against a real moto server (and the Security Hub
+//! stand-in), through real SDK calls.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod ec2;
+mod iam;
+mod s3;
+mod securityhub;
+mod sns;

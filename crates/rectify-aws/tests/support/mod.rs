@@ -1,0 +1,486 @@
+//! Test harness: a moto server (and the Security Hub stand-in) on loopback,
+//! one per test binary, and SDK clients bound to a fresh account per test.
+//!
+//! `RECTIFY_TEST_MOTO_URL` / `RECTIFY_TEST_SECURITYHUB_URL` point at
+//! servers already running (see `scripts/test-env`); otherwise the harness
+//! starts them from `<repo>/.venv` (made by `scripts/venv`). Started servers
+//! run under a `sh` watchdog that stops them when this process's end of its
+//! stdin pipe closes, i.e. when the test binary exits, however it exits.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use rectify_aws::{AccountAccess, Aws, AwsSettings};
+
+pub const REGION: &str = "us-east-1";
+/// The account moto puts requests in when nothing else says: rectify's
+/// "own" account in these tests.
+pub const OWN_ACCOUNT: &str = "123456789012";
+
+pub struct Harness {
+    /// Where moto answers.
+    pub moto_url: String,
+    /// What `AWS_ENDPOINT_URL` points at (moto, or the recorder before it).
+    pub endpoint_url: String,
+    /// The Security Hub stand-in, when it could be found or started.
+    pub securityhub_url: Result<String, String>,
+    pub recorder: Option<Recorder>,
+    _children: Vec<Child>,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The harness with `AWS_ENDPOINT_URL` pointing straight at moto.
+pub fn harness() -> &'static Harness {
+    HARNESS.get_or_init(|| init(false))
+}
+
+/// The harness with a recording proxy between the SDK and moto, to see
+/// which requests were sent (e.g. how many `AssumeRole`).
+pub fn harness_recording() -> &'static Harness {
+    HARNESS.get_or_init(|| init(true))
+}
+
+fn init(recording: bool) -> Harness {
+    let mut children = Vec::new();
+    let moto_url = match std::env::var("RECTIFY_TEST_MOTO_URL") {
+        Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_string(),
+        _ => {
+            let venv = repo_root().join(".venv/bin/moto_server");
+            assert!(
+                venv.exists(),
+                "{} is missing: run ./scripts/venv (or set RECTIFY_TEST_MOTO_URL)",
+                venv.display()
+            );
+            let port = free_port();
+            let child = watchdog(
+                Command::new(&venv)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false"),
+                "moto",
+            );
+            children.push(child);
+            let url = format!("http://127.0.0.1:{port}");
+            wait_listening(port, "moto_server");
+            url
+        }
+    };
+
+    let securityhub_url = match std::env::var("RECTIFY_TEST_SECURITYHUB_URL") {
+        Ok(url) if !url.is_empty() => Ok(url.trim_end_matches('/').to_string()),
+        _ => start_standin(&mut children),
+    };
+
+    let recorder = recording.then(|| Recorder::start(&moto_url));
+    let endpoint_url = recorder.as_ref().map(|r| r.url.clone()).unwrap_or_else(|| moto_url.clone());
+
+    // Process-global, set once before any SDK client of this binary exists.
+    std::env::set_var("AWS_ENDPOINT_URL", &endpoint_url);
+    if let Ok(url) = &securityhub_url {
+        std::env::set_var("AWS_ENDPOINT_URL_SECURITYHUB", url);
+    }
+    std::env::set_var("AWS_ACCESS_KEY_ID", "AKIARECTIFYTESTS0001");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "rectify-test-secret");
+    std::env::remove_var("AWS_SESSION_TOKEN");
+    std::env::remove_var("AWS_PROFILE");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/rectify-test-config");
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/rectify-test-credentials");
+
+    Harness { moto_url, endpoint_url, securityhub_url, recorder, _children: children }
+}
+
+fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
+    let root = repo_root();
+    let script = root.join("tests/standins/securityhub_standin.py");
+    if !script.exists() {
+        return Err(format!("{} is missing", script.display()));
+    }
+    let python = root.join(".venv/bin/python");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#)
+        .arg("sh")
+        .arg(&python)
+        .arg(&script)
+        .args(["--host", "127.0.0.1", "--port", "0", "--strict"])
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file("securityhub"))
+        .spawn()
+        .map_err(|e| format!("cannot start the Security Hub stand-in: {e}"))?;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(url) = line.strip_prefix("READY ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    children.push(child);
+    rx.recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "the Security Hub stand-in did not print READY within 30 s".to_string())
+}
+
+fn log_file(name: &str) -> Stdio {
+    let path = std::env::temp_dir().join(format!("rectify-aws-test-{name}-{}.log", std::process::id()));
+    std::fs::File::create(path).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+}
+
+/// Runs `cmd` under `sh`, which kills it once our end of its stdin closes.
+fn watchdog(cmd: &mut Command, name: &str) -> Child {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let envs: Vec<_> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    Command::new("sh")
+        .arg("-c")
+        .arg(r#""$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#)
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .envs(envs)
+        .stdin(Stdio::piped())
+        .stdout(log_file(name))
+        .stderr(log_file(&format!("{name}-err")))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not listen on port {port} within 30 s");
+}
+
+/// A 12-digit account id no other test uses.
+pub fn random_account() -> String {
+    format!("{:012}", 100_000_000_000 + random_u64() % 900_000_000_000)
+}
+
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+/// A name unique to this run, e.g. for S3 buckets (global across accounts).
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", random_u64())
+}
+
+/// Puts requests in a moto account through `x-moto-account-id`.
+#[derive(Debug)]
+struct MotoAccount(String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// One test's account: the test's own SDK clients in it (to build and
+/// read back resources independently of the code under test), and an
+/// `Aws` that reaches it by assuming `arn:aws:iam::<id>:role/rectify`.
+pub struct Account {
+    pub id: String,
+    config: SdkConfig,
+}
+
+pub async fn test_sdk_config() -> SdkConfig {
+    let harness = harness_any();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&harness.moto_url)
+        .credentials_provider(Credentials::new("AKIARECTIFYTESTS0002", "test", None, None, "tests"))
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+                .build_https(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+fn harness_any() -> &'static Harness {
+    HARNESS.get().unwrap_or_else(harness)
+}
+
+impl Account {
+    pub async fn new() -> Account {
+        harness_any();
+        Account { id: random_account(), config: test_sdk_config().await }
+    }
+
+    /// The account moto uses without a header: rectify's own.
+    pub async fn own() -> Account {
+        harness_any();
+        Account { id: OWN_ACCOUNT.into(), config: test_sdk_config().await }
+    }
+
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{}:role/rectify", self.id)
+    }
+
+    pub fn access(&self) -> AccountAccess {
+        AccountAccess { id: self.id.clone(), role_arn: Some(self.role_arn()), external_id: None }
+    }
+
+    /// An `Aws` (one attempt per call) that can act in this account.
+    pub async fn aws(&self) -> Arc<Aws> {
+        Arc::new(Aws::new(settings(vec![self.access()])).await)
+    }
+
+    fn interceptor(&self) -> Option<MotoAccount> {
+        (self.id != OWN_ACCOUNT).then(|| MotoAccount(self.id.clone()))
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.config).force_path_style(true);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_ec2::Client::from_conf(b.build())
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let mut b = aws_sdk_iam::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_iam::Client::from_conf(b.build())
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        let mut b = aws_sdk_sns::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_sns::Client::from_conf(b.build())
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_sqs::Client::from_conf(b.build())
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let mut b = aws_sdk_sts::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_sts::Client::from_conf(b.build())
+    }
+}
+
+/// Settings for tests: one attempt per call (moto answers what it lacks
+/// with HTML errors: fail fast), region us-east-1.
+pub fn settings(accounts: Vec<AccountAccess>) -> AwsSettings {
+    let mut s = AwsSettings::new(REGION);
+    s.accounts = accounts;
+    s.sdk_max_attempts = 1;
+    s
+}
+
+/// Plain HTTP GET on loopback, for the servers' test endpoints.
+pub fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut sock = TcpStream::connect(host).unwrap();
+    write!(sock, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    sock.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// A proxy between the SDK and moto that keeps every request (head and
+/// body) it forwards. Blocking I/O on its own threads, so it outlives
+/// each test's runtime.
+pub struct Recorder {
+    pub url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn start(upstream: &str) -> Recorder {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let _ = forward(client, &upstream, &log);
+                });
+            }
+        });
+        Recorder { url, requests }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn forward(mut client: TcpStream, upstream: &str, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let request_len = loop {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                break end + 4 + len;
+            }
+        }
+    };
+    // One request per connection: ask both sides to close afterwards.
+    let text = String::from_utf8_lossy(&buf[..request_len]).to_string();
+    log.lock().unwrap().push(text);
+    let mut server = TcpStream::connect(upstream)?;
+    server.write_all(&buf[..request_len])?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response)?;
+    let response = close_after(&response);
+    client.write_all(&response)?;
+    client.flush()?;
+    client.shutdown(std::net::Shutdown::Both)
+}
+
+/// The response with `Connection: close`, so the client does not reuse a
+/// connection the proxy is about to close.
+fn close_after(response: &[u8]) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]);
+    let mut lines: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("Connection: close");
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(&response[end..]);
+    out
+}
+
+/// A Security Hub "Findings - Imported" event with one finding about one
+/// resource, shaped like the samples in `shared/data/samples/securityhub`.
+pub fn finding_event(
+    account: &str,
+    control: &str,
+    resource_type: &str,
+    resource_id: &str,
+    details: serde_json::Value,
+) -> rectify_model::Event {
+    let finding = serde_json::json!({
+        "SchemaVersion": "2018-10-08",
+        "Id": format!("arn:aws:securityhub:{REGION}:{account}:security-control/{control}/finding/{}", unique("f")),
+        "ProductArn": format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
+        "GeneratorId": format!("security-control/{control}"),
+        "AwsAccountId": account,
+        "Region": REGION,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "Compliance": {"Status": "FAILED", "SecurityControlId": control},
+        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",
+        "Resources": [{
+            "Type": resource_type,
+            "Id": resource_id,
+            "Partition": "aws",
+            "Region": REGION,
+            "Details": details,
+        }],
+    });
+    let body = serde_json::json!({
+        "version": "0",
+        "id": unique("event"),
+        "detail-type": "Security Hub Findings - Imported",
+        "source": "aws.securityhub",
+        "account": account,
+        "time": "2025-01-01T00:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {"findings": [finding]},
+    });
+    rectify_model::Event {
+        id: body["id"].as_str().unwrap().to_string(),
+        source: "aws.securityhub".into(),
+        detail_type: "Security Hub Findings - Imported".into(),
+        account: account.into(),
+        region: REGION.into(),
+        time: "2025-01-01T00:00:00Z".into(),
+        resources: vec![],
+        body,
+    }
+}
