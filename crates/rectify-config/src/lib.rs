@@ -1,0 +1,450 @@
+//! Loading and validating `rectify.yaml`, the rule files it includes and the
+//! built-in rule packs it names.
+//!
+//! ```no_run
+//! use rectify_config::Loader;
+//! use std::path::Path;
+//!
+//! match Loader::new().load_file(Path::new("rectify.yaml")) {
+//!     Ok(config) => println!("{} rules", config.rules.len()),
+//!     Err(diagnostics) => {
+//!         for d in diagnostics {
+//!             eprintln!("{d}"); // rectify.yaml:14:7: rules[2].mode: unknown variant ...
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Loading reports every problem it finds, in the config file and in the
+//! files it includes, each as a [`Diagnostic`] naming the file, the 1-based
+//! line and column, and the field path. The format of every key is described
+//! in `CONFIG.md` next to this crate's manifest.
+//!
+//! What this crate does *not* check: whether a rule's `pattern` is a valid
+//! EventBridge pattern beyond being a non-empty mapping, and whether its
+//! `action` exists or its `params` suit it. Those belong to the pattern
+//! engine and the action catalog; pass a [`RuleChecker`] to
+//! [`Loader::checker`] to have them checked (and reported with positions)
+//! during the load.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use rectify_model::{Mode, Rule};
+
+mod validate;
+mod yaml;
+
+/// The default `store`.
+pub const DEFAULT_STORE: &str = "sqlite://rectify.db";
+/// The default `api.listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default `api.max_body_bytes` (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The default `guardrails.exempt_tag`.
+pub const DEFAULT_EXEMPT_TAG: &str = "rectify:exempt";
+/// The region used when neither the config nor `AWS_REGION` /
+/// `AWS_DEFAULT_REGION` give one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+/// The shortest literal API token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The configuration used when there is no config file: every key at its
+/// default, no accounts, no rules.
+pub const DEFAULT_YAML: &str = "\
+# rectify configuration: every key at its default.
+store: sqlite://rectify.db
+default_mode: approve
+api:
+  listen: 127.0.0.1:8080
+  max_body_bytes: 1048576
+guardrails:
+  exempt_tag: rectify:exempt
+";
+
+/// A loaded and validated `rectify.yaml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from; `None` when built from the embedded
+    /// default ([`Loader::load_default`], [`Config::default`]).
+    pub path: Option<PathBuf>,
+    /// Where events, jobs and the audit log are kept: `sqlite://PATH` or
+    /// `postgres://...` / `postgresql://...`.
+    pub store: String,
+    /// The mode of rules that set none. Already applied: after a load every
+    /// rule in [`Config::rules`] has `mode: Some(..)`.
+    pub default_mode: Mode,
+    pub aws: AwsSettings,
+    pub accounts: Vec<Account>,
+    /// Notification channels by name; rules name them in `notify`.
+    pub notifications: BTreeMap<String, Channel>,
+    pub api: ApiSettings,
+    pub guardrails: Guardrails,
+    /// Every rule: from the packs first, then the included files (in the
+    /// order of `include`, each glob's matches sorted), then the inline ones.
+    pub rules: Vec<LoadedRule>,
+}
+
+impl Config {
+    /// The account with this 12-digit id, if configured.
+    pub fn account(&self, id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&LoadedRule> {
+        self.rules.iter().find(|r| r.rule.id == id)
+    }
+}
+
+impl Default for Config {
+    /// Every key at its default; the region from `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`, else `us-east-1`.
+    fn default() -> Self {
+        Config {
+            path: None,
+            store: DEFAULT_STORE.to_string(),
+            default_mode: Mode::default(),
+            aws: AwsSettings {
+                region: validate::env_region(&|name| std::env::var(name).ok()),
+                securityhub_region: None,
+                securityhub_role_arn: None,
+            },
+            accounts: Vec::new(),
+            notifications: BTreeMap::new(),
+            api: ApiSettings {
+                listen: DEFAULT_LISTEN.to_string(),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                tokens: Vec::new(),
+            },
+            guardrails: Guardrails {
+                exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
+            },
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A rule and where it was defined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRule {
+    pub rule: Rule,
+    /// The position of the rule's list item.
+    pub source: Location,
+}
+
+/// A position in a file (1-based). Pack rules have file `<pack:NAME>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem found while loading.
+///
+/// Displays as `file:line:col: field: message`; the parts that are missing
+/// (no position for an unreadable file, no field for a YAML syntax error)
+/// are left out with their colon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Path of the field, e.g. `rules[2].mode`, `api.tokens[0].token`,
+    /// `notifications.security-team.sns`; empty when the problem is not in
+    /// a field (a syntax error, an unreadable file).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// An AWS account rectify may act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// 12 digits, leading zeros kept.
+    pub id: String,
+    pub name: Option<String>,
+    /// The role assumed to act in the account; without it rectify's own
+    /// credentials are used.
+    pub role_arn: Option<String>,
+    /// The external id passed when assuming `role_arn`.
+    pub external_id: Option<String>,
+    /// Who to contact about the account.
+    pub owner: Option<String>,
+    /// Regions rectify may act in; empty means all.
+    pub regions: Vec<String>,
+}
+
+impl Account {
+    /// Whether the account's region allow-list admits `region`.
+    pub fn allows_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// A notification channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// An SNS topic.
+    Sns { topic_arn: String },
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Bearer tokens accepted. Empty: the API accepts no authenticated
+    /// requests.
+    pub tokens: Vec<ApiToken>,
+}
+
+impl ApiSettings {
+    /// The name of the token `presented` matches, if any. Every token is
+    /// compared, in constant time each.
+    pub fn verify(&self, presented: &str) -> Option<&str> {
+        let mut found = None;
+        for token in &self.tokens {
+            if token.verify(presented) && found.is_none() {
+                found = Some(token.name.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// An API bearer token. Only its SHA-256 digest is kept; `Debug` shows the
+/// name alone.
+#[derive(Clone)]
+pub struct ApiToken {
+    pub name: String,
+    digest: [u8; 32],
+}
+
+impl ApiToken {
+    /// A token from its value.
+    pub fn from_secret(name: impl Into<String>, secret: &str) -> Self {
+        ApiToken {
+            name: name.into(),
+            digest: Sha256::digest(secret.as_bytes()).into(),
+        }
+    }
+
+    /// A token from the SHA-256 digest of its value.
+    pub fn from_digest(name: impl Into<String>, digest: [u8; 32]) -> Self {
+        ApiToken {
+            name: name.into(),
+            digest,
+        }
+    }
+
+    /// Whether `presented` is this token: compares SHA-256 digests in
+    /// constant time.
+    pub fn verify(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut diff = 0u8;
+        for (a, b) in self.digest.iter().zip(presented.iter()) {
+            diff |= std::hint::black_box(a ^ b);
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("digest", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Checks that stop a remediation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardrails {
+    /// A resource carrying a tag with this key is skipped.
+    pub exempt_tag: String,
+}
+
+/// Where rectify talks to AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// rectify's home region.
+    pub region: String,
+    /// Region `BatchUpdateFindings` is sent to; `None`: the finding's own.
+    pub securityhub_region: Option<String>,
+    /// Role assumed for `BatchUpdateFindings`; `None`: rectify's own
+    /// credentials.
+    pub securityhub_role_arn: Option<String>,
+}
+
+/// Checks on rules that the caller knows how to make: the pattern engine
+/// (is `pattern` valid?) and the action catalog (does `action` exist, do
+/// its `params` fit?). This crate checks neither.
+pub trait RuleChecker {
+    /// Problems with `rule`, each as (field path relative to the rule, e.g.
+    /// `action`, `pattern.detail.findings` or `params.max_age`; message).
+    /// Empty when the rule is fine. Each is reported at the position of the
+    /// deepest part of the path that exists in the file.
+    fn check(&self, rule: &Rule) -> Vec<(String, String)>;
+}
+
+/// Reads an environment variable: `None` when unset.
+pub type EnvLookup = dyn Fn(&str) -> Option<String>;
+
+/// Loads configs and rule files. Build one with [`Loader::new`], add the
+/// built-in packs and a [`RuleChecker`], then call a `load_*` method.
+#[derive(Default)]
+pub struct Loader<'a> {
+    pub(crate) checker: Option<&'a dyn RuleChecker>,
+    pub(crate) packs: Vec<(String, &'a str)>,
+    pub(crate) env: Option<&'a EnvLookup>,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader with no packs and no rule checker, reading the process
+    /// environment.
+    pub fn new() -> Self {
+        Loader::default()
+    }
+
+    /// Runs `c` on every rule that passes this crate's own checks.
+    pub fn checker(mut self, c: &'a dyn RuleChecker) -> Self {
+        self.checker = Some(c);
+        self
+    }
+
+    /// Makes a built-in rule pack (a YAML list of rules) loadable by
+    /// `packs: [name]`. Its problems are reported with file `<pack:name>`.
+    pub fn pack(mut self, name: &str, yaml: &'a str) -> Self {
+        self.packs.retain(|(n, _)| n != name);
+        self.packs.push((name.to_string(), yaml));
+        self
+    }
+
+    /// Reads environment variables (`token_env`, `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`) through `lookup` instead of the process
+    /// environment.
+    pub fn env(mut self, lookup: &'a EnvLookup) -> Self {
+        self.env = Some(lookup);
+        self
+    }
+
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
+        match self.env {
+            Some(lookup) => lookup(name),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// Loads and validates a config file and everything it includes.
+    pub fn load_file(&self, path: &Path) -> Result<Config, Vec<Diagnostic>> {
+        let text = read(path)?;
+        self.load_str(&text, path)
+    }
+
+    /// Loads and validates config text as if read from `file`: `include`
+    /// paths are resolved relative to `file`'s folder, and diagnostics name
+    /// `file`.
+    pub fn load_str(&self, yaml: &str, file: &Path) -> Result<Config, Vec<Diagnostic>> {
+        validate::load_config(self, yaml, file)
+    }
+
+    /// The embedded default config ([`DEFAULT_YAML`]), with `path: None`.
+    pub fn load_default(&self) -> Result<Config, Vec<Diagnostic>> {
+        let mut config = self.load_str(DEFAULT_YAML, Path::new("<default>"))?;
+        config.path = None;
+        Ok(config)
+    }
+
+    /// Loads a file that is just a list of rules (as `rectify match --rules`
+    /// takes). The rules' `notify` names are not checked (there are no
+    /// channels without a config) and `mode` is left as written.
+    pub fn load_rules_file(&self, path: &Path) -> Result<Vec<LoadedRule>, Vec<Diagnostic>> {
+        let text = read(path)?;
+        validate::load_rules(self, &text, path)
+    }
+}
+
+fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: format!("cannot read {}: {e}", path.display()),
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_redacts_and_verifies() {
+        let t = ApiToken::from_secret("ops", "correct-horse-battery");
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("correct-horse"), "{shown}");
+        assert!(shown.contains("ops"));
+        assert!(t.verify("correct-horse-battery"));
+        assert!(!t.verify("correct-horse-batter"));
+        let api = ApiSettings {
+            listen: DEFAULT_LISTEN.into(),
+            max_body_bytes: 1,
+            tokens: vec![ApiToken::from_secret("a", "aaaaaaaaaaaaaaaa"), t],
+        };
+        assert_eq!(api.verify("correct-horse-battery"), Some("ops"));
+        assert_eq!(api.verify("nope"), None);
+    }
+
+    #[test]
+    fn diagnostic_display() {
+        let d = Diagnostic {
+            file: "rules/s3.yaml".into(),
+            line: Some(14),
+            column: Some(7),
+            field: "rules[2].mode".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(d.to_string(), "rules/s3.yaml:14:7: rules[2].mode: bad");
+        let d = Diagnostic {
+            file: "x.yaml".into(),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: "cannot read".into(),
+        };
+        assert_eq!(d.to_string(), "x.yaml: cannot read");
+    }
+}

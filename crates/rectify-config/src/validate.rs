@@ -1,0 +1,1220 @@
+//! Walks the positioned YAML tree section by section, collecting every
+//! problem, then makes the checks that span sections.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rectify_model::{Mode, Rule};
+use serde_json::Value;
+
+use crate::yaml::{self, join, Entry, Node, Pos, Val};
+use crate::{
+    Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Guardrails,
+    LoadedRule, Loader, Location, DEFAULT_EXEMPT_TAG, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_STORE, FALLBACK_REGION, MIN_TOKEN_LEN,
+};
+
+const TOP_KEYS: &[&str] = &[
+    "store",
+    "default_mode",
+    "aws",
+    "accounts",
+    "notifications",
+    "api",
+    "guardrails",
+    "packs",
+    "include",
+    "rules",
+];
+const AWS_KEYS: &[&str] = &["region", "securityhub"];
+const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
+const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
+const CHANNEL_KEYS: &[&str] = &["sns"];
+const API_KEYS: &[&str] = &["listen", "max_body_bytes", "tokens"];
+const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256"];
+const GUARDRAIL_KEYS: &[&str] = &["exempt_tag"];
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "controls",
+    "pattern",
+    "action",
+    "params",
+    "mode",
+    "notify",
+    "enabled",
+];
+const MODES: &str = "`auto`, `approve`, `dry-run`";
+
+/// The region from `AWS_REGION`, then `AWS_DEFAULT_REGION`, else the
+/// fallback.
+pub(crate) fn env_region(lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .filter_map(|name| lookup(name))
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| FALLBACK_REGION.to_string())
+}
+
+/// Diagnostics for one file.
+struct Ctx<'d> {
+    file: PathBuf,
+    out: &'d mut Vec<Diagnostic>,
+}
+
+/// A mapping whose keys were checked against the known ones.
+struct Fields<'n> {
+    pos: Pos,
+    entries: &'n [Entry],
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    /// Like `get`, but an explicit `null` counts as absent.
+    fn opt(&self, key: &str) -> Option<&'n Node> {
+        self.get(key).filter(|n| n.val != Val::Null)
+    }
+
+    fn key_pos(&self, key: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.key_pos)
+    }
+}
+
+fn list_keys(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn found(node: &Node) -> String {
+    let hint = match node.val {
+        Val::Number(..) | Val::Bool(_) | Val::NonFinite(_) => {
+            " (put it in quotes to make it a string)"
+        }
+        _ => "",
+    };
+    format!("found {}{hint}", node.val.kind())
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+        self.out.push(Diagnostic {
+            file: self.file.clone(),
+            line: Some(pos.line),
+            column: Some(pos.col),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// The node as a mapping (null: an empty one), reporting unknown keys.
+    fn fields<'n>(&mut self, node: &'n Node, field: &str, known: &[&str]) -> Option<Fields<'n>> {
+        let entries: &[Entry] = match &node.val {
+            Val::Map(entries) => entries,
+            Val::Null => &[],
+            _ => {
+                self.err(
+                    node.pos,
+                    field,
+                    format!("expected a mapping, {}", found(node)),
+                );
+                return None;
+            }
+        };
+        for e in entries {
+            if !known.contains(&e.key.as_str()) {
+                self.err(
+                    e.key_pos,
+                    &join(field, &e.key),
+                    format!(
+                        "unknown field `{}`, expected one of {}",
+                        e.key,
+                        list_keys(known)
+                    ),
+                );
+            }
+        }
+        Some(Fields {
+            pos: node.pos,
+            entries,
+        })
+    }
+
+    fn missing(&mut self, f: &Fields, field: &str, key: &str) {
+        self.err(f.pos, &join(field, key), format!("missing field `{key}`"));
+    }
+
+    fn string(&mut self, node: &Node, field: &str) -> Option<String> {
+        match &node.val {
+            Val::Str(s) => Some(s.clone()),
+            _ => {
+                self.err(
+                    node.pos,
+                    field,
+                    format!("expected a string, {}", found(node)),
+                );
+                None
+            }
+        }
+    }
+
+    fn non_empty(&mut self, node: &Node, field: &str) -> Option<String> {
+        let s = self.string(node, field)?;
+        if s.trim().is_empty() {
+            self.err(node.pos, field, "must not be empty");
+            return None;
+        }
+        Some(s)
+    }
+
+    /// An optional string field (absent or null: `None`).
+    fn opt_string(&mut self, f: &Fields, field: &str, key: &str) -> Option<String> {
+        let node = f.opt(key)?;
+        self.non_empty(node, &join(field, key))
+    }
+
+    /// A required string field.
+    fn req_string(&mut self, f: &Fields, field: &str, key: &str) -> Option<String> {
+        match f.get(key) {
+            Some(node) => self.non_empty(node, &join(field, key)),
+            None => {
+                self.missing(f, field, key);
+                None
+            }
+        }
+    }
+
+    fn items<'n>(&mut self, node: &'n Node, field: &str) -> &'n [Node] {
+        match &node.val {
+            Val::Seq(items) => items,
+            Val::Null => &[],
+            _ => {
+                self.err(node.pos, field, format!("expected a list, {}", found(node)));
+                &[]
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: Option<&Node>, field: &str) -> Vec<(String, Pos)> {
+        let Some(node) = node else { return Vec::new() };
+        let mut out = Vec::new();
+        for (i, item) in self.items(node, field).iter().enumerate() {
+            if let Some(s) = self.non_empty(item, &format!("{field}[{i}]")) {
+                out.push((s, item.pos));
+            }
+        }
+        out
+    }
+
+    fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
+        match node.val {
+            Val::Bool(b) => Some(b),
+            _ => {
+                self.err(
+                    node.pos,
+                    field,
+                    format!("expected a boolean, found {}", node.val.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn mode(&mut self, node: &Node, field: &str) -> Option<Mode> {
+        match &node.val {
+            Val::Str(s) => match serde_json::from_value::<Mode>(Value::String(s.clone())) {
+                Ok(mode) => Some(mode),
+                Err(e) => {
+                    self.err(node.pos, field, e.to_string());
+                    None
+                }
+            },
+            _ => {
+                self.err(
+                    node.pos,
+                    field,
+                    format!("expected one of {MODES}, found {}", node.val.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn region(&mut self, node: &Node, field: &str) -> Option<String> {
+        let s = self.non_empty(node, field)?;
+        if !is_region(&s) {
+            self.err(
+                node.pos,
+                field,
+                format!("`{s}` is not an AWS region name (like `us-east-1`)"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn role_arn(&mut self, node: &Node, field: &str) -> Option<String> {
+        let s = self.non_empty(node, field)?;
+        if !is_role_arn(&s) {
+            self.err(
+                node.pos,
+                field,
+                format!(
+                    "`{s}` is not an IAM role ARN (expected arn:<partition>:iam::<12 digits>:role/<name>)"
+                ),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn json(&mut self, node: &Node, field: &str) -> Option<Value> {
+        match node.to_json(field) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(e.pos, &e.field, e.message);
+                None
+            }
+        }
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_partition(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+/// `us-east-1`, `us-gov-west-1`, `eu-central-2`, `cn-north-1`...
+pub(crate) fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/><name>`.
+pub(crate) fn is_role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let Some(name) = resource.strip_prefix("role/") else {
+        return false;
+    };
+    arn == "arn"
+        && is_partition(partition)
+        && service == "iam"
+        && region.is_empty()
+        && is_account_id(account)
+        && !name.is_empty()
+        && !name.ends_with('/')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+}
+
+/// `arn:<partition>:sns:<region>:<12 digits>:<topic>`.
+pub(crate) fn is_sns_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, topic] = parts[..] else {
+        return false;
+    };
+    let base = topic.strip_suffix(".fifo").unwrap_or(topic);
+    arn == "arn"
+        && is_partition(partition)
+        && service == "sns"
+        && is_region(region)
+        && is_account_id(account)
+        && !base.is_empty()
+        && topic.len() <= 256
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn is_store_url(s: &str) -> bool {
+    ["sqlite://", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| s.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+}
+
+fn is_listen_addr(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains(' ') && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    }
+}
+
+/// A rule as read from a file, with what later checks need.
+struct RuleSite {
+    /// `None` when the rule itself had errors.
+    rule: Option<Rule>,
+    /// Its id with the id's position, when the id was readable.
+    id: Option<(String, Pos)>,
+    node: Node,
+    field: String,
+    file: PathBuf,
+}
+
+fn is_rule_id(s: &str) -> bool {
+    !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Reads one rule; errors go to `cx`.
+fn read_rule(cx: &mut Ctx, node: &Node, field: &str) -> RuleSite {
+    let mut site = RuleSite {
+        rule: None,
+        id: None,
+        node: node.clone(),
+        field: field.to_string(),
+        file: cx.file.clone(),
+    };
+    if !matches!(node.val, Val::Map(_)) {
+        cx.err(
+            node.pos,
+            field,
+            format!("expected a rule (a mapping), found {}", node.val.kind()),
+        );
+        return site;
+    }
+    let before = cx.out.len();
+    let Some(f) = cx.fields(node, field, RULE_KEYS) else {
+        return site;
+    };
+    let id = cx.req_string(&f, field, "id");
+    if let (Some(id), Some(n)) = (&id, f.get("id")) {
+        if is_rule_id(id) {
+            site.id = Some((id.clone(), n.pos));
+        } else {
+            cx.err(
+                n.pos,
+                &join(field, "id"),
+                format!("rule id `{id}` must not contain spaces"),
+            );
+        }
+    }
+    let description = f
+        .opt("description")
+        .and_then(|n| cx.string(n, &join(field, "description")))
+        .unwrap_or_default();
+    let controls = cx.string_list(f.opt("controls"), &join(field, "controls"));
+    let pattern = match f.get("pattern") {
+        None => {
+            cx.missing(&f, field, "pattern");
+            None
+        }
+        Some(n) => {
+            let pfield = join(field, "pattern");
+            match &n.val {
+                Val::Map(entries) if !entries.is_empty() => cx.json(n, &pfield),
+                Val::Map(_) => {
+                    cx.err(n.pos, &pfield, "an event pattern must not be empty");
+                    None
+                }
+                _ => {
+                    cx.err(
+                        n.pos,
+                        &pfield,
+                        format!(
+                            "expected an event pattern (a mapping), found {}",
+                            n.val.kind()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let action = cx.req_string(&f, field, "action");
+    let params = match f.opt("params") {
+        None => Some(Value::Object(Default::default())),
+        Some(n) if matches!(n.val, Val::Map(_)) => cx.json(n, &join(field, "params")),
+        Some(n) => {
+            cx.err(
+                n.pos,
+                &join(field, "params"),
+                format!("expected a mapping, found {}", n.val.kind()),
+            );
+            None
+        }
+    };
+    let mode = f.opt("mode").and_then(|n| cx.mode(n, &join(field, "mode")));
+    let notify = cx.string_list(f.opt("notify"), &join(field, "notify"));
+    let enabled = f
+        .opt("enabled")
+        .and_then(|n| cx.boolean(n, &join(field, "enabled")))
+        .unwrap_or(true);
+    if cx.out.len() != before {
+        return site;
+    }
+    if let (Some(id), Some(pattern), Some(action), Some(params)) = (id, pattern, action, params) {
+        site.rule = Some(Rule {
+            id,
+            description,
+            controls: controls.into_iter().map(|(s, _)| s).collect(),
+            pattern,
+            action,
+            params,
+            mode,
+            notify: notify.into_iter().map(|(s, _)| s).collect(),
+            enabled,
+        });
+    }
+    site
+}
+
+/// Reads a list of rules (a rule file, a pack, or the inline `rules`).
+fn read_rules(cx: &mut Ctx, node: &Node, field: &str, sites: &mut Vec<RuleSite>) {
+    let items: &[Node] = match &node.val {
+        Val::Seq(items) => items,
+        Val::Null => &[],
+        _ => {
+            let what = if field == "rules" && node.pos.line == 1 && node.pos.col == 1 {
+                "a rule file must be a YAML list of rules"
+            } else {
+                "expected a list of rules"
+            };
+            cx.err(
+                node.pos,
+                field,
+                format!("{what}, found {}", node.val.kind()),
+            );
+            return;
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        sites.push(read_rule(cx, item, &format!("{field}[{i}]")));
+    }
+}
+
+/// Parses a file's text; syntax errors and parse-level problems are
+/// reported. `None`: nothing usable.
+fn parse_into(cx: &mut Ctx, text: &str) -> Option<Option<Node>> {
+    match yaml::parse(text) {
+        Ok((root, errors)) => {
+            for e in errors {
+                cx.err(e.pos, &e.field, e.message);
+            }
+            Some(root)
+        }
+        Err(e) => {
+            cx.err(e.pos, &e.field, e.message);
+            None
+        }
+    }
+}
+
+/// A whole rule file (included, a pack, or for `load_rules_file`).
+fn read_rule_file(cx: &mut Ctx, text: &str, sites: &mut Vec<RuleSite>) {
+    let Some(root) = parse_into(cx, text) else {
+        return;
+    };
+    if let Some(root) = root {
+        if !matches!(root.val, Val::Seq(_)) {
+            cx.err(
+                root.pos,
+                "",
+                format!(
+                    "a rule file must be a YAML list of rules, found {}",
+                    root.val.kind()
+                ),
+            );
+            return;
+        }
+        read_rules(cx, &root, "rules", sites);
+    }
+}
+
+fn finish_rules(
+    loader: &Loader,
+    sites: Vec<RuleSite>,
+    channels: Option<&BTreeMap<String, Channel>>,
+    default_mode: Option<Mode>,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<LoadedRule> {
+    let mut seen: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
+    let mut rules = Vec::new();
+    for site in sites {
+        let mut cx = Ctx {
+            file: site.file.clone(),
+            out,
+        };
+        if let Some((id, pos)) = &site.id {
+            if let Some((file, first)) = seen.get(id) {
+                cx.err(
+                    *pos,
+                    &join(&site.field, "id"),
+                    format!(
+                        "duplicate rule id `{id}` (first defined at {}:{}:{})",
+                        file.display(),
+                        first.line,
+                        first.col
+                    ),
+                );
+            } else {
+                seen.insert(id.clone(), (site.file.clone(), *pos));
+            }
+        }
+        let Some(mut rule) = site.rule else { continue };
+        if let Some(channels) = channels {
+            for (i, name) in rule.notify.iter().enumerate() {
+                if !channels.contains_key(name) {
+                    let field = format!("notify[{i}]");
+                    let known = if channels.is_empty() {
+                        "no channels are defined in `notifications`".to_string()
+                    } else {
+                        format!(
+                            "known: {}",
+                            list_keys(&channels.keys().map(String::as_str).collect::<Vec<_>>())
+                        )
+                    };
+                    cx.err(
+                        site.node.lookup(&field).pos,
+                        &join(&site.field, &field),
+                        format!("unknown notification channel `{name}` ({known})"),
+                    );
+                }
+            }
+        }
+        if rule.mode.is_none() {
+            rule.mode = default_mode;
+        }
+        if let Some(checker) = loader.checker {
+            for (path, message) in checker.check(&rule) {
+                let pos = site.node.lookup(&path).pos;
+                cx.err(pos, &join(&site.field, &path), message);
+            }
+        }
+        rules.push(LoadedRule {
+            rule,
+            source: Location {
+                file: site.file,
+                line: site.node.pos.line,
+                column: site.node.pos.col,
+            },
+        });
+    }
+    rules
+}
+
+pub(crate) fn load_rules(
+    loader: &Loader,
+    text: &str,
+    file: &Path,
+) -> Result<Vec<LoadedRule>, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut sites = Vec::new();
+    let mut cx = Ctx {
+        file: file.to_path_buf(),
+        out: &mut out,
+    };
+    read_rule_file(&mut cx, text, &mut sites);
+    let rules = finish_rules(loader, sites, None, None, &mut out);
+    if out.is_empty() {
+        Ok(rules)
+    } else {
+        Err(out)
+    }
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+pub(crate) fn load_config(
+    loader: &Loader,
+    text: &str,
+    file: &Path,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut cx = Ctx {
+        file: file.to_path_buf(),
+        out: &mut out,
+    };
+    let Some(root) = parse_into(&mut cx, text) else {
+        return Err(out);
+    };
+    let root = root.unwrap_or(Node {
+        val: Val::Null,
+        pos: Pos { line: 1, col: 1 },
+    });
+    let Some(top) = cx.fields(&root, "", TOP_KEYS) else {
+        return Err(out);
+    };
+
+    // store
+    let store = match top
+        .opt("store")
+        .and_then(|n| cx.non_empty(n, "store").map(|s| (s, n)))
+    {
+        Some((s, n)) => {
+            if !is_store_url(&s) {
+                cx.err(
+                    n.pos,
+                    "store",
+                    format!(
+                        "`{s}` is not a store URL (expected `sqlite://PATH` or `postgres://...`)"
+                    ),
+                );
+            }
+            s
+        }
+        None => DEFAULT_STORE.to_string(),
+    };
+
+    // default_mode
+    let default_mode = top
+        .opt("default_mode")
+        .and_then(|n| cx.mode(n, "default_mode"))
+        .unwrap_or_default();
+
+    // aws
+    let mut aws = AwsSettings {
+        region: String::new(),
+        securityhub_region: None,
+        securityhub_role_arn: None,
+    };
+    let mut region = None;
+    if let Some(f) = top.get("aws").and_then(|n| cx.fields(n, "aws", AWS_KEYS)) {
+        region = f.opt("region").and_then(|n| cx.region(n, "aws.region"));
+        if let Some(sh) = f
+            .get("securityhub")
+            .and_then(|n| cx.fields(n, "aws.securityhub", SECURITYHUB_KEYS))
+        {
+            aws.securityhub_region = sh
+                .opt("region")
+                .and_then(|n| cx.region(n, "aws.securityhub.region"));
+            aws.securityhub_role_arn = sh
+                .opt("role_arn")
+                .and_then(|n| cx.role_arn(n, "aws.securityhub.role_arn"));
+        }
+    }
+    aws.region = region.unwrap_or_else(|| env_region(&|name| loader.var(name)));
+
+    // accounts
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut account_pos: Vec<Pos> = Vec::new();
+    if let Some(node) = top.get("accounts") {
+        for (i, item) in cx.items(node, "accounts").iter().enumerate() {
+            let field = format!("accounts[{i}]");
+            let Some(f) = cx.fields(item, &field, ACCOUNT_KEYS) else {
+                continue;
+            };
+            let id = match f.get("id") {
+                None => {
+                    cx.missing(&f, &field, "id");
+                    None
+                }
+                Some(n) => account_id(&mut cx, n, &join(&field, "id")).map(|id| (id, n.pos)),
+            };
+            let role_arn = f
+                .opt("role_arn")
+                .and_then(|n| cx.role_arn(n, &join(&field, "role_arn")));
+            let external_id = cx.opt_string(&f, &field, "external_id");
+            if external_id.is_some() && f.opt("role_arn").is_none() {
+                let pos = f.key_pos("external_id").unwrap_or(f.pos);
+                cx.err(
+                    pos,
+                    &join(&field, "external_id"),
+                    "`external_id` is only used with `role_arn`, which is not set",
+                );
+            }
+            let mut regions = Vec::new();
+            for (j, (r, pos)) in cx
+                .string_list(f.opt("regions"), &join(&field, "regions"))
+                .into_iter()
+                .enumerate()
+            {
+                if is_region(&r) {
+                    regions.push(r);
+                } else {
+                    cx.err(
+                        pos,
+                        &format!("{field}.regions[{j}]"),
+                        format!("`{r}` is not an AWS region name (like `us-east-1`)"),
+                    );
+                }
+            }
+            let account = Account {
+                id: String::new(),
+                name: cx.opt_string(&f, &field, "name"),
+                role_arn,
+                external_id,
+                owner: cx.opt_string(&f, &field, "owner"),
+                regions,
+            };
+            if let Some((id, pos)) = id {
+                if let Some(k) = accounts.iter().position(|a| a.id == id) {
+                    let first = account_pos[k];
+                    cx.err(
+                        pos,
+                        &join(&field, "id"),
+                        format!(
+                            "duplicate account id `{id}` (first defined at line {}, column {})",
+                            first.line, first.col
+                        ),
+                    );
+                    continue;
+                }
+                accounts.push(Account { id, ..account });
+                account_pos.push(pos);
+            }
+        }
+    }
+
+    // notifications
+    let mut notifications = BTreeMap::new();
+    if let Some(node) = top.get("notifications") {
+        match &node.val {
+            Val::Map(entries) => {
+                for e in entries {
+                    let field = join("notifications", &e.key);
+                    if e.key.trim().is_empty() {
+                        cx.err(e.key_pos, &field, "a channel name must not be empty");
+                        continue;
+                    }
+                    let Some(f) = cx.fields(&e.value, &field, CHANNEL_KEYS) else {
+                        continue;
+                    };
+                    let Some(n) = f.get("sns") else {
+                        cx.err(
+                            e.key_pos,
+                            &field,
+                            format!("a channel needs one of {}", list_keys(CHANNEL_KEYS)),
+                        );
+                        continue;
+                    };
+                    let sfield = join(&field, "sns");
+                    if let Some(arn) = cx.non_empty(n, &sfield) {
+                        if !is_sns_arn(&arn) {
+                            cx.err(
+                                n.pos,
+                                &sfield,
+                                format!(
+                                    "`{arn}` is not an SNS topic ARN (expected arn:<partition>:sns:<region>:<12 digits>:<topic>)"
+                                ),
+                            );
+                        }
+                        notifications.insert(e.key.clone(), Channel::Sns { topic_arn: arn });
+                    } else {
+                        // Keep the name so rules naming it are not reported too.
+                        notifications.insert(
+                            e.key.clone(),
+                            Channel::Sns {
+                                topic_arn: String::new(),
+                            },
+                        );
+                    }
+                }
+            }
+            Val::Null => {}
+            _ => cx.err(
+                node.pos,
+                "notifications",
+                format!(
+                    "expected a mapping of channel names, found {}",
+                    node.val.kind()
+                ),
+            ),
+        }
+    }
+
+    // api
+    let mut api = ApiSettings {
+        listen: DEFAULT_LISTEN.to_string(),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        tokens: Vec::new(),
+    };
+    if let Some(f) = top.get("api").and_then(|n| cx.fields(n, "api", API_KEYS)) {
+        if let Some(n) = f.opt("listen") {
+            if let Some(listen) = cx.non_empty(n, "api.listen") {
+                if is_listen_addr(&listen) {
+                    api.listen = listen;
+                } else {
+                    cx.err(
+                        n.pos,
+                        "api.listen",
+                        format!("`{listen}` is not a listen address (expected `host:port`)"),
+                    );
+                }
+            }
+        }
+        if let Some(n) = f.opt("max_body_bytes") {
+            match &n.val {
+                Val::Number(num, _) if num.as_u64().is_some_and(|v| v > 0) => {
+                    api.max_body_bytes =
+                        usize::try_from(num.as_u64().unwrap_or_default()).unwrap_or(usize::MAX);
+                }
+                _ => cx.err(
+                    n.pos,
+                    "api.max_body_bytes",
+                    format!("expected a positive integer (bytes), {}", found(n)),
+                ),
+            }
+        }
+        if let Some(node) = f.get("tokens") {
+            let mut names: Vec<(String, Pos)> = Vec::new();
+            for (i, item) in cx.items(node, "api.tokens").iter().enumerate() {
+                let field = format!("api.tokens[{i}]");
+                if let Some(token) = read_token(loader, &mut cx, item, &field, &mut names) {
+                    api.tokens.push(token);
+                }
+            }
+        }
+    }
+
+    // guardrails
+    let mut guardrails = Guardrails {
+        exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
+    };
+    if let Some(f) = top
+        .get("guardrails")
+        .and_then(|n| cx.fields(n, "guardrails", GUARDRAIL_KEYS))
+    {
+        if let Some(tag) = cx.opt_string(&f, "guardrails", "exempt_tag") {
+            if tag.chars().count() > 128 {
+                let pos = f.get("exempt_tag").map_or(f.pos, |n| n.pos);
+                cx.err(
+                    pos,
+                    "guardrails.exempt_tag",
+                    "a tag key is at most 128 characters",
+                );
+            }
+            guardrails.exempt_tag = tag;
+        }
+    }
+
+    // rules: packs, then includes, then inline
+    let mut sites = Vec::new();
+    let packs = cx.string_list(top.opt("packs"), "packs");
+    let includes = cx.string_list(top.opt("include"), "include");
+    let inline = top.get("rules");
+    let file = cx.file.clone();
+    drop(cx);
+
+    for (i, (name, pos)) in packs.iter().enumerate() {
+        match loader.packs.iter().find(|(n, _)| n == name) {
+            Some((_, text)) => {
+                let mut pcx = Ctx {
+                    file: PathBuf::from(format!("<pack:{name}>")),
+                    out: &mut out,
+                };
+                read_rule_file(&mut pcx, text, &mut sites);
+            }
+            None => {
+                let known = if loader.packs.is_empty() {
+                    "no packs are built in".to_string()
+                } else {
+                    format!(
+                        "known: {}",
+                        list_keys(
+                            &loader
+                                .packs
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                        )
+                    )
+                };
+                Ctx {
+                    file: file.clone(),
+                    out: &mut out,
+                }
+                .err(
+                    *pos,
+                    &format!("packs[{i}]"),
+                    format!("unknown rule pack `{name}` ({known})"),
+                );
+            }
+        }
+    }
+
+    let base = file.parent().unwrap_or(Path::new(""));
+    let mut included: Vec<PathBuf> = Vec::new();
+    for (i, (pattern, pos)) in includes.iter().enumerate() {
+        let field = format!("include[{i}]");
+        let paths = if has_glob_chars(pattern) {
+            let full = if Path::new(pattern).is_absolute() || base.as_os_str().is_empty() {
+                pattern.clone()
+            } else {
+                format!(
+                    "{}/{}",
+                    glob::Pattern::escape(&base.to_string_lossy()),
+                    pattern
+                )
+            };
+            match glob::glob(&full) {
+                Err(e) => {
+                    Ctx {
+                        file: file.clone(),
+                        out: &mut out,
+                    }
+                    .err(*pos, &field, format!("bad glob `{pattern}`: {e}"));
+                    continue;
+                }
+                Ok(matches) => {
+                    let mut paths: Vec<PathBuf> = matches
+                        .filter_map(Result::ok)
+                        .filter(|p| p.is_file())
+                        .collect();
+                    paths.sort();
+                    if paths.is_empty() {
+                        Ctx {
+                            file: file.clone(),
+                            out: &mut out,
+                        }
+                        .err(
+                            *pos,
+                            &field,
+                            format!("`{pattern}` matches no file"),
+                        );
+                    }
+                    paths
+                }
+            }
+        } else {
+            vec![base.join(pattern)]
+        };
+        for path in paths {
+            if included.contains(&path) {
+                continue;
+            }
+            included.push(path.clone());
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let mut icx = Ctx {
+                        file: path.clone(),
+                        out: &mut out,
+                    };
+                    read_rule_file(&mut icx, &text, &mut sites);
+                }
+                Err(e) => Ctx {
+                    file: file.clone(),
+                    out: &mut out,
+                }
+                .err(*pos, &field, format!("cannot read {}: {e}", path.display())),
+            }
+        }
+    }
+
+    if let Some(node) = inline {
+        let mut cx = Ctx {
+            file: file.clone(),
+            out: &mut out,
+        };
+        read_rules(&mut cx, node, "rules", &mut sites);
+    }
+    let rules = finish_rules(
+        loader,
+        sites,
+        Some(&notifications),
+        Some(default_mode),
+        &mut out,
+    );
+
+    if !out.is_empty() {
+        return Err(out);
+    }
+    Ok(Config {
+        path: Some(file),
+        store,
+        default_mode,
+        aws,
+        accounts,
+        notifications,
+        api,
+        guardrails,
+        rules,
+    })
+}
+
+fn account_id(cx: &mut Ctx, node: &Node, field: &str) -> Option<String> {
+    let id = match &node.val {
+        Val::Str(s) => s.clone(),
+        // An unquoted id is read as a number; its text keeps any leading
+        // zeros, and a shorter one lost them elsewhere.
+        Val::Number(n, raw)
+            if !n.is_f64() && raw.bytes().all(|b| b.is_ascii_digit()) && raw.len() <= 12 =>
+        {
+            format!("{raw:0>12}")
+        }
+        Val::Number(_, raw) => raw.clone(),
+        _ => {
+            cx.err(
+                node.pos,
+                field,
+                format!("expected a 12-digit account id, found {}", node.val.kind()),
+            );
+            return None;
+        }
+    };
+    if !is_account_id(&id) {
+        cx.err(
+            node.pos,
+            field,
+            format!("`{id}` is not an AWS account id (12 digits)"),
+        );
+        return None;
+    }
+    Some(id)
+}
+
+/// One `api.tokens` entry. Never puts the token's value in a message.
+fn read_token(
+    loader: &Loader,
+    cx: &mut Ctx,
+    node: &Node,
+    field: &str,
+    names: &mut Vec<(String, Pos)>,
+) -> Option<ApiToken> {
+    let f = cx.fields(node, field, TOKEN_KEYS)?;
+    let name = cx.req_string(&f, field, "name");
+    if let (Some(name), Some(n)) = (&name, f.get("name")) {
+        if let Some((_, first)) = names.iter().find(|(other, _)| other == name) {
+            cx.err(
+                n.pos,
+                &join(field, "name"),
+                format!(
+                    "duplicate token name `{name}` (first defined at line {}, column {})",
+                    first.line, first.col
+                ),
+            );
+        } else {
+            names.push((name.clone(), n.pos));
+        }
+    }
+    let given: Vec<&str> = ["token", "token_env", "sha256"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    match given.len() {
+        0 => {
+            cx.err(
+                f.pos,
+                field,
+                "one of `token`, `token_env`, `sha256` is required",
+            );
+            return None;
+        }
+        1 => {}
+        _ => {
+            let pos = f.key_pos(given[1]).unwrap_or(f.pos);
+            cx.err(
+                pos,
+                field,
+                format!(
+                    "give only one of `token`, `token_env`, `sha256` (found {})",
+                    list_keys(&given)
+                ),
+            );
+            return None;
+        }
+    }
+    let key = given[0];
+    let vnode = f.get(key)?;
+    let vfield = join(field, key);
+    let Val::Str(value) = &vnode.val else {
+        // `found` would not show the value, but keep token errors terse.
+        cx.err(
+            vnode.pos,
+            &vfield,
+            format!("expected a string, found {}", vnode.val.kind()),
+        );
+        return None;
+    };
+    let token = match key {
+        "token" => {
+            if value.chars().count() < MIN_TOKEN_LEN {
+                cx.err(
+                    vnode.pos,
+                    &vfield,
+                    format!("weak token: a token must be at least {MIN_TOKEN_LEN} characters"),
+                );
+                return None;
+            }
+            ApiToken::from_secret(name.clone().unwrap_or_default(), value)
+        }
+        "token_env" => match loader.var(value) {
+            Some(secret) if !secret.is_empty() => {
+                ApiToken::from_secret(name.clone().unwrap_or_default(), &secret)
+            }
+            Some(_) => {
+                cx.err(
+                    vnode.pos,
+                    &vfield,
+                    format!("environment variable `{value}` is empty"),
+                );
+                return None;
+            }
+            None => {
+                cx.err(
+                    vnode.pos,
+                    &vfield,
+                    format!("environment variable `{value}` is not set"),
+                );
+                return None;
+            }
+        },
+        _ => {
+            let mut digest = [0u8; 32];
+            if value.len() != 64 || hex::decode_to_slice(value, &mut digest).is_err() {
+                cx.err(
+                    vnode.pos,
+                    &vfield,
+                    "expected the hex SHA-256 digest of the token (64 hex digits)",
+                );
+                return None;
+            }
+            ApiToken::from_digest(name.clone().unwrap_or_default(), digest)
+        }
+    };
+    name.map(|_| token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_and_regions() {
+        assert!(is_role_arn("arn:aws:iam::111122223333:role/rectify"));
+        assert!(is_role_arn(
+            "arn:aws-us-gov:iam::111122223333:role/path/to/r+x"
+        ));
+        assert!(!is_role_arn("arn:aws:iam::11112222333:role/rectify"));
+        assert!(!is_role_arn("arn:aws:iam::111122223333:user/rectify"));
+        assert!(!is_role_arn("arn:aws:iam:us-east-1:111122223333:role/x"));
+        assert!(!is_role_arn("arn:aws:iam::111122223333:role/"));
+        assert!(is_sns_arn(
+            "arn:aws:sns:us-east-1:111122223333:security-findings"
+        ));
+        assert!(is_sns_arn("arn:aws:sns:eu-west-1:111122223333:t.fifo"));
+        assert!(!is_sns_arn("arn:aws:sns:us-east-1:111122223333:"));
+        assert!(!is_sns_arn("arn:aws:sqs:us-east-1:111122223333:q"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(is_region("eu-central-2"));
+        assert!(!is_region("useast1"));
+        assert!(!is_region("us-east-"));
+        assert!(is_listen_addr("[::1]:8080"));
+        assert!(is_listen_addr("localhost:80"));
+        assert!(!is_listen_addr("8080"));
+        assert!(is_store_url("postgres://u@h:5432/db"));
+        assert!(!is_store_url("mysql://x"));
+    }
+}
