@@ -115,7 +115,9 @@ impl Aws {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
             .http_client(http_client())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.sdk_max_attempts.max(1)))
+            .retry_config(
+                RetryConfig::standard().with_max_attempts(settings.sdk_max_attempts.max(1)),
+            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -125,7 +127,9 @@ impl Aws {
             .load()
             .await;
         let s3_force_path_style = settings.s3_force_path_style.unwrap_or_else(|| {
-            env_set("AWS_ENDPOINT_URL") || env_set("AWS_ENDPOINT_URL_S3") || base.endpoint_url().is_some()
+            env_set("AWS_ENDPOINT_URL")
+                || env_set("AWS_ENDPOINT_URL_S3")
+                || base.endpoint_url().is_some()
         });
         let sts = aws_sdk_sts::Client::new(&base);
         Aws {
@@ -190,7 +194,11 @@ impl Aws {
     /// Configuration for Security Hub calls: `securityhub_region` (or
     /// `region`), with `securityhub_role_arn` assumed (or own credentials).
     pub async fn securityhub_config(&self, region: &str) -> Result<SdkConfig, ActionError> {
-        let region = self.settings.securityhub_region.as_deref().unwrap_or(region);
+        let region = self
+            .settings
+            .securityhub_region
+            .as_deref()
+            .unwrap_or(region);
         match &self.settings.securityhub_role_arn {
             None => Ok(self.own_config(region)),
             Some(role_arn) => {
@@ -212,7 +220,11 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    async fn assumed_config(&self, key: SessionKey, region: &str) -> Result<SdkConfig, ActionError> {
+    async fn assumed_config(
+        &self,
+        key: SessionKey,
+        region: &str,
+    ) -> Result<SdkConfig, ActionError> {
         let credentials = self.session(key).await?;
         Ok(self
             .base
@@ -301,7 +313,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_account_is_access_denied() {
         let aws = Aws::new(AwsSettings::new("us-east-1")).await;
-        let err = aws.config_for("999999999999", "us-east-1").await.unwrap_err();
+        let err = aws
+            .config_for("999999999999", "us-east-1")
+            .await
+            .unwrap_err();
         assert_eq!(err.class, ErrorClass::AccessDenied);
         assert_eq!(err.message, "account 999999999999 is not configured");
     }

@@ -113,7 +113,10 @@ where
         }
         SdkError::ConstructionFailure(_) => ActionError::new(
             ErrorClass::Invalid,
-            format!("{operation}: could not build the request: {}", DisplayErrorContext(&err)),
+            format!(
+                "{operation}: could not build the request: {}",
+                DisplayErrorContext(&err)
+            ),
         ),
         SdkError::ResponseError(_) => {
             let status = status.unwrap_or(0);
@@ -216,7 +219,11 @@ mod tests {
             SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
         let err = sdk_error("sts:AssumeRole", dispatch);
         assert_eq!(err.class, ErrorClass::Transient);
-        assert!(err.message.starts_with("sts:AssumeRole: connection failed"), "{}", err.message);
+        assert!(
+            err.message.starts_with("sts:AssumeRole: connection failed"),
+            "{}",
+            err.message
+        );
 
         let timeout: SdkError<ServiceErr, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::timeout("slow".into()));
@@ -224,7 +231,10 @@ mod tests {
 
         let timeout: SdkError<ServiceErr, HttpResponse> = SdkError::timeout_error("slow");
         let err = sdk_error("x:Y", timeout);
-        assert_eq!((err.class, err.message.as_str()), (ErrorClass::Transient, "x:Y: timed out"));
+        assert_eq!(
+            (err.class, err.message.as_str()),
+            (ErrorClass::Transient, "x:Y: timed out")
+        );
 
         let user: SdkError<ServiceErr, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::user("bad uri".into()));
@@ -252,7 +262,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -269,7 +281,8 @@ mod tests {
                                 .lines()
                                 .find_map(|l| {
                                     let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse::<usize>().ok())?
                                 })
                                 .unwrap_or(0);
                             if buf.len() >= end + 4 + len {
@@ -313,7 +326,10 @@ mod tests {
         .await;
         let err = sts_against(&throttled).await;
         assert_eq!(err.class, ErrorClass::Throttled);
-        assert_eq!(err.message, "sts:GetCallerIdentity: Throttling: Rate exceeded");
+        assert_eq!(
+            err.message,
+            "sts:GetCallerIdentity: Throttling: Rate exceeded"
+        );
 
         let denied = serve(
             "403 Forbidden",
@@ -323,8 +339,16 @@ mod tests {
         .await;
         let err = sts_against(&denied).await;
         assert_eq!(err.class, ErrorClass::AccessDenied);
-        assert!(err.message.contains("InvalidClientTokenId"), "{}", err.message);
-        assert!(!err.message.contains("ANOTREAL"), "credentials leaked: {}", err.message);
+        assert!(
+            err.message.contains("InvalidClientTokenId"),
+            "{}",
+            err.message
+        );
+        assert!(
+            !err.message.contains("ANOTREAL"),
+            "credentials leaked: {}",
+            err.message
+        );
 
         let unavailable = serve("503 Service Unavailable", "text/html", "<html>down</html>").await;
         let err = sts_against(&unavailable).await;

@@ -54,18 +54,38 @@ async fn assumed_role_lands_in_its_account_and_is_cached() {
         external_id: Some(external_id.clone()),
     }]))
     .await;
-    assert!(aws.s3_force_path_style(), "endpoint override set: path style by default");
+    assert!(
+        aws.s3_force_path_style(),
+        "endpoint override set: path style by default"
+    );
 
     let cfg = aws.config_for(&account.id, REGION).await.unwrap();
     assert_eq!(caller_account(&cfg).await, account.id);
 
     // A bucket made through the assumed session is in that account.
     let bucket = unique("rectify-cred");
-    aws.s3(&cfg).create_bucket().bucket(&bucket).send().await.unwrap();
+    aws.s3(&cfg)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let listed = account.s3().list_buckets().send().await.unwrap();
-    assert!(listed.buckets().iter().any(|b| b.name() == Some(bucket.as_str())));
-    let own = Account::own().await.s3().list_buckets().send().await.unwrap();
-    assert!(!own.buckets().iter().any(|b| b.name() == Some(bucket.as_str())));
+    assert!(listed
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(bucket.as_str())));
+    let own = Account::own()
+        .await
+        .s3()
+        .list_buckets()
+        .send()
+        .await
+        .unwrap();
+    assert!(!own
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(bucket.as_str())));
 
     // The second and third configs (another region) reuse the session.
     let again = aws.config_for(&account.id, REGION).await.unwrap();
@@ -78,10 +98,22 @@ async fn assumed_role_lands_in_its_account_and_is_cached() {
 
     let calls = assume_role_requests(&account.role_arn());
     assert_eq!(calls.len(), 1, "{calls:#?}");
-    assert!(calls[0].contains(&format!("ExternalId={external_id}")), "{}", calls[0]);
-    assert!(calls[0].contains(&format!("RoleSessionName=rectify-{}", account.id)), "{}", calls[0]);
+    assert!(
+        calls[0].contains(&format!("ExternalId={external_id}")),
+        "{}",
+        calls[0]
+    );
+    assert!(
+        calls[0].contains(&format!("RoleSessionName=rectify-{}", account.id)),
+        "{}",
+        calls[0]
+    );
     // Signed with rectify's own credentials.
-    assert!(calls[0].contains("Credential=AKIARECTIFYTESTS0001/"), "{}", calls[0]);
+    assert!(
+        calls[0].contains("Credential=AKIARECTIFYTESTS0001/"),
+        "{}",
+        calls[0]
+    );
 }
 
 #[tokio::test]
@@ -93,7 +125,9 @@ async fn concurrent_first_calls_assume_once() {
     for _ in 0..5 {
         let aws = aws.clone();
         let id = account.id.clone();
-        tasks.push(tokio::spawn(async move { aws.config_for(&id, REGION).await.map(|_| ()) }));
+        tasks.push(tokio::spawn(async move {
+            aws.config_for(&id, REGION).await.map(|_| ())
+        }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -108,7 +142,12 @@ async fn concurrent_first_calls_assume_once() {
 async fn account_without_role_uses_own_credentials() {
     harness_recording();
     let id = support::random_account();
-    let aws = Aws::new(settings(vec![AccountAccess { id: id.clone(), role_arn: None, external_id: None }])).await;
+    let aws = Aws::new(settings(vec![AccountAccess {
+        id: id.clone(),
+        role_arn: None,
+        external_id: None,
+    }]))
+    .await;
     let cfg = aws.config_for(&id, REGION).await.unwrap();
     assert_eq!(access_key(&cfg).await, "AKIARECTIFYTESTS0001");
     assert_eq!(caller_account(&cfg).await, OWN_ACCOUNT);
@@ -133,7 +172,11 @@ async fn unreachable_sts_is_transient() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let cfg = support::test_sdk_config().await.to_builder().endpoint_url(closed).build();
+    let cfg = support::test_sdk_config()
+        .await
+        .to_builder()
+        .endpoint_url(closed)
+        .build();
     let err = aws_sdk_sts::Client::new(&cfg)
         .assume_role()
         .role_arn("arn:aws:iam::111122223333:role/rectify")

@@ -65,9 +65,12 @@ fn parse_ports(params: &Value) -> Result<Vec<u16>, String> {
     let Some(value) = params.get("ports") else {
         return Ok(DEFAULT_PORTS.to_vec());
     };
-    let items = value
-        .as_array()
-        .ok_or_else(|| format!("params.ports: expected an array of integers, got {}", kind_of(value)))?;
+    let items = value.as_array().ok_or_else(|| {
+        format!(
+            "params.ports: expected an array of integers, got {}",
+            kind_of(value)
+        )
+    })?;
     if items.is_empty() {
         return Err("params.ports: expected at least one port".into());
     }
@@ -116,7 +119,10 @@ pub fn world_rule(rule: &SecurityGroupRule) -> Option<OpenRule> {
         .filter(|c| WORLD.contains(c))
         .or_else(|| rule.cidr_ipv6().filter(|c| WORLD.contains(c)))?;
     Some(OpenRule {
-        rule_id: rule.security_group_rule_id().unwrap_or_default().to_string(),
+        rule_id: rule
+            .security_group_rule_id()
+            .unwrap_or_default()
+            .to_string(),
         protocol: rule.ip_protocol().unwrap_or("-1").to_ascii_lowercase(),
         from_port: rule.from_port().unwrap_or(-1),
         to_port: rule.to_port().unwrap_or(-1),
@@ -155,7 +161,10 @@ impl Ec2RevokePublicAdminIngress {
     }
 }
 
-async fn group_rules(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<SecurityGroupRule>, ActionError> {
+async fn group_rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> Result<Vec<SecurityGroupRule>, ActionError> {
     let mut rules = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -208,7 +217,9 @@ impl Action for Ec2RevokePublicAdminIngress {
         let sg = out.security_groups().first().ok_or_else(|| {
             ActionError::new(
                 rectify_model::ErrorClass::NotFound,
-                format!("ec2:DescribeSecurityGroups: InvalidGroup.NotFound: {group} does not exist"),
+                format!(
+                    "ec2:DescribeSecurityGroups: InvalidGroup.NotFound: {group} does not exist"
+                ),
             )
         })?;
         let tags = tag_map(
@@ -230,7 +241,12 @@ impl Action for Ec2RevokePublicAdminIngress {
         })
     }
 
-    fn plan(&self, target: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
+    fn plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        observed: &Observed,
+    ) -> Result<Change, ActionError> {
         let ports = parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
         let open = open_rules_of(&observed.state)?;
@@ -257,7 +273,12 @@ impl Action for Ec2RevokePublicAdminIngress {
         })
     }
 
-    async fn apply(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError> {
+    async fn apply(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
         parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
         let planned = open_rules_of(&change.before)?;
@@ -272,7 +293,11 @@ impl Action for Ec2RevokePublicAdminIngress {
         let ids: Vec<String> = current
             .iter()
             .filter_map(world_rule)
-            .filter(|r| planned.iter().any(|p| p.rule_id == r.rule_id || p.same_permission(r)))
+            .filter(|r| {
+                planned
+                    .iter()
+                    .any(|p| p.rule_id == r.rule_id || p.same_permission(r))
+            })
             .map(|r| r.rule_id)
             .filter(|id| !id.is_empty())
             .collect();
@@ -294,7 +319,14 @@ mod tests {
     use super::*;
     use crate::actions::testing::target;
 
-    fn rule(id: &str, proto: &str, from: i32, to: i32, v4: Option<&str>, v6: Option<&str>) -> SecurityGroupRule {
+    fn rule(
+        id: &str,
+        proto: &str,
+        from: i32,
+        to: i32,
+        v4: Option<&str>,
+        v6: Option<&str>,
+    ) -> SecurityGroupRule {
         SecurityGroupRule::builder()
             .security_group_rule_id(id)
             .group_id("sg-1")
@@ -310,7 +342,10 @@ mod tests {
     #[test]
     fn params() {
         assert_eq!(parse_ports(&json!({})).unwrap(), vec![22, 3389]);
-        assert_eq!(parse_ports(&json!({"ports": [22, 5432]})).unwrap(), vec![22, 5432]);
+        assert_eq!(
+            parse_ports(&json!({"ports": [22, 5432]})).unwrap(),
+            vec![22, 5432]
+        );
         assert_eq!(
             parse_ports(&json!({"ports": [22, "x"]})).unwrap_err(),
             "params.ports[1]: expected an integer 0..65535, got \"x\""
@@ -324,7 +359,9 @@ mod tests {
             "params.ports: expected an array of integers, got an integer"
         );
         assert!(parse_ports(&json!({"ports": []})).is_err());
-        assert!(parse_ports(&json!({"port": [22]})).unwrap_err().starts_with("params.port:"));
+        assert!(parse_ports(&json!({"port": [22]}))
+            .unwrap_err()
+            .starts_with("params.port:"));
     }
 
     #[test]
@@ -338,7 +375,11 @@ mod tests {
         assert_eq!(open_rule(&all, &ports).unwrap().protocol, "-1");
         let udp = rule("r4", "17", 3389, 3389, Some("0.0.0.0/0"), None);
         assert!(open_rule(&udp, &ports).is_some());
-        assert!(open_rule(&rule("r5", "tcp", 443, 443, Some("0.0.0.0/0"), None), &ports).is_none());
+        assert!(open_rule(
+            &rule("r5", "tcp", 443, 443, Some("0.0.0.0/0"), None),
+            &ports
+        )
+        .is_none());
         assert!(open_rule(&rule("r6", "tcp", 22, 22, Some("10.0.0.0/8"), None), &ports).is_none());
         assert!(open_rule(&rule("r7", "icmp", -1, -1, Some("0.0.0.0/0"), None), &ports).is_none());
         let egress = SecurityGroupRule::builder()

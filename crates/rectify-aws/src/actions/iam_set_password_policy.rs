@@ -18,22 +18,57 @@ pub const ID: &str = "aws.iam.set-password-policy";
 static SPEC: ActionSpec = ActionSpec {
     id: ID,
     summary: "Set an IAM account password policy at least as strict as the params (CIS 1.8).",
-    controls: &["IAM.7", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17"],
+    controls: &[
+        "IAM.7", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17",
+    ],
     resource_types: &["AwsAccount"],
-    permissions: &["iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy"],
+    permissions: &[
+        "iam:GetAccountPasswordPolicy",
+        "iam:UpdateAccountPasswordPolicy",
+    ],
     params: &[
-        ParamSpec { name: "minimum_password_length", kind: "integer", default: "14", doc: "Minimum length, 6..128." },
-        ParamSpec { name: "require_symbols", kind: "boolean", default: "true", doc: "Require a symbol." },
-        ParamSpec { name: "require_numbers", kind: "boolean", default: "true", doc: "Require a digit." },
-        ParamSpec { name: "require_uppercase", kind: "boolean", default: "true", doc: "Require an uppercase letter." },
-        ParamSpec { name: "require_lowercase", kind: "boolean", default: "true", doc: "Require a lowercase letter." },
+        ParamSpec {
+            name: "minimum_password_length",
+            kind: "integer",
+            default: "14",
+            doc: "Minimum length, 6..128.",
+        },
+        ParamSpec {
+            name: "require_symbols",
+            kind: "boolean",
+            default: "true",
+            doc: "Require a symbol.",
+        },
+        ParamSpec {
+            name: "require_numbers",
+            kind: "boolean",
+            default: "true",
+            doc: "Require a digit.",
+        },
+        ParamSpec {
+            name: "require_uppercase",
+            kind: "boolean",
+            default: "true",
+            doc: "Require an uppercase letter.",
+        },
+        ParamSpec {
+            name: "require_lowercase",
+            kind: "boolean",
+            default: "true",
+            doc: "Require a lowercase letter.",
+        },
         ParamSpec {
             name: "allow_users_to_change_password",
             kind: "boolean",
             default: "true",
             doc: "Let users change their own password.",
         },
-        ParamSpec { name: "max_password_age", kind: "integer", default: "90", doc: "Days before a password expires, 1..1095." },
+        ParamSpec {
+            name: "max_password_age",
+            kind: "integer",
+            default: "90",
+            doc: "Days before a password expires, 1..1095.",
+        },
         ParamSpec {
             name: "password_reuse_prevention",
             kind: "integer",
@@ -175,7 +210,8 @@ impl IamSetPasswordPolicy {
 }
 
 fn policy_of(state: &Value) -> Result<PasswordPolicy, ActionError> {
-    serde_json::from_value(state.clone()).map_err(|e| ActionError::invalid(format!("{ID}: unexpected state: {e}")))
+    serde_json::from_value(state.clone())
+        .map_err(|e| ActionError::invalid(format!("{ID}: unexpected state: {e}")))
 }
 
 #[async_trait]
@@ -217,14 +253,25 @@ impl Action for IamSetPasswordPolicy {
         })
     }
 
-    fn plan(&self, target: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
+    fn plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        observed: &Observed,
+    ) -> Result<Change, ActionError> {
         let desired = parse_params(params).map_err(ActionError::invalid)?;
         let current = policy_of(&observed.state)?;
         let after = stricter(&current, &desired);
         let summary = if complies(&current, &desired) {
-            format!("the password policy of account {} is already strict enough", target.account)
+            format!(
+                "the password policy of account {} is already strict enough",
+                target.account
+            )
         } else if current.exists {
-            format!("tighten the IAM password policy of account {}", target.account)
+            format!(
+                "tighten the IAM password policy of account {}",
+                target.account
+            )
         } else {
             format!("set an IAM password policy on account {}", target.account)
         };
@@ -235,7 +282,12 @@ impl Action for IamSetPasswordPolicy {
         })
     }
 
-    async fn apply(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError> {
+    async fn apply(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
         parse_params(params).map_err(ActionError::invalid)?;
         let after = policy_of(&change.after)?;
         let iam = self.client(target).await?;
@@ -268,7 +320,8 @@ mod tests {
         assert_eq!(d.max_password_age, 90);
         assert_eq!(d.password_reuse_prevention, 24);
         assert!(d.require_symbols && d.allow_users_to_change_password);
-        let d = parse_params(&json!({"minimum_password_length": 16, "require_symbols": false})).unwrap();
+        let d = parse_params(&json!({"minimum_password_length": 16, "require_symbols": false}))
+            .unwrap();
         assert_eq!((d.minimum_password_length, d.require_symbols), (16, false));
         assert_eq!(
             parse_params(&json!({"minimum_password_length": 5})).unwrap_err(),

@@ -12,18 +12,28 @@ pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String
     match params {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map.clone()),
-        other => Err(format!("params: expected an object, got {}", kind_of(other))),
+        other => Err(format!(
+            "params: expected an object, got {}",
+            kind_of(other)
+        )),
     }
 }
 
 /// Rejects keys not in `known`, naming the first one.
-pub(crate) fn reject_unknown(params: &Map<String, Value>, known: &[&str], action: &str) -> Result<(), String> {
+pub(crate) fn reject_unknown(
+    params: &Map<String, Value>,
+    known: &[&str],
+    action: &str,
+) -> Result<(), String> {
     for key in params.keys() {
         if !known.contains(&key.as_str()) {
             return Err(if known.is_empty() {
                 format!("params.{key}: {action} takes no params")
             } else {
-                format!("params.{key}: unknown param of {action} (known: {})", known.join(", "))
+                format!(
+                    "params.{key}: unknown param of {action} (known: {})",
+                    known.join(", ")
+                )
             });
         }
     }
@@ -43,17 +53,29 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
 }
 
 /// An integer param within `min..=max`, or its default when absent.
-pub(crate) fn int_param(params: &Map<String, Value>, key: &str, min: i64, max: i64, default: i64) -> Result<i64, String> {
+pub(crate) fn int_param(
+    params: &Map<String, Value>,
+    key: &str,
+    min: i64,
+    max: i64,
+    default: i64,
+) -> Result<i64, String> {
     match params.get(key) {
         None => Ok(default),
         Some(v) => match v.as_i64() {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(format!("params.{key}: expected an integer {min}..{max}, got {v}")),
+            _ => Err(format!(
+                "params.{key}: expected an integer {min}..{max}, got {v}"
+            )),
         },
     }
 }
 
-pub(crate) fn bool_param(params: &Map<String, Value>, key: &str, default: bool) -> Result<bool, String> {
+pub(crate) fn bool_param(
+    params: &Map<String, Value>,
+    key: &str,
+    default: bool,
+) -> Result<bool, String> {
     match params.get(key) {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
@@ -62,7 +84,9 @@ pub(crate) fn bool_param(params: &Map<String, Value>, key: &str, default: bool) 
 }
 
 /// Tags as the `Observed.tags` map.
-pub(crate) fn tag_map<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Map<String, Value> {
+pub(crate) fn tag_map<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Map<String, Value> {
     tags.into_iter()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         .collect()

@@ -102,15 +102,19 @@ impl Action for S3BlockPublicAccess {
                     block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
                     ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
                     block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
-                    restrict_public_buckets: c.and_then(|c| c.restrict_public_buckets()).unwrap_or(false),
+                    restrict_public_buckets: c
+                        .and_then(|c| c.restrict_public_buckets())
+                        .unwrap_or(false),
                 }
             }
-            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => BlockPublicAccess {
-                block_public_acls: false,
-                ignore_public_acls: false,
-                block_public_policy: false,
-                restrict_public_buckets: false,
-            },
+            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => {
+                BlockPublicAccess {
+                    block_public_acls: false,
+                    ignore_public_acls: false,
+                    block_public_policy: false,
+                    restrict_public_buckets: false,
+                }
+            }
             Err(e) => return Err(sdk_error("s3:GetPublicAccessBlock", e)),
         };
 
@@ -127,7 +131,12 @@ impl Action for S3BlockPublicAccess {
         })
     }
 
-    fn plan(&self, target: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
+    fn plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        observed: &Observed,
+    ) -> Result<Change, ActionError> {
         validate(params).map_err(ActionError::invalid)?;
         let bucket = bucket_of(target)?;
         let before: BlockPublicAccess = serde_json::from_value(observed.state.clone())
@@ -144,7 +153,12 @@ impl Action for S3BlockPublicAccess {
         })
     }
 
-    async fn apply(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError> {
+    async fn apply(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
         validate(params).map_err(ActionError::invalid)?;
         let after: BlockPublicAccess = serde_json::from_value(change.after.clone())
             .map_err(|e| ActionError::invalid(format!("{ID}: unexpected planned state: {e}")))?;
@@ -183,7 +197,10 @@ mod tests {
         assert!(a.validate_params(&json!({})).is_ok());
         assert!(a.validate_params(&Value::Null).is_ok());
         let err = a.validate_params(&json!({"force": true})).unwrap_err();
-        assert_eq!(err, "params.force: aws.s3.block-public-access takes no params");
+        assert_eq!(
+            err,
+            "params.force: aws.s3.block-public-access takes no params"
+        );
         assert_eq!(
             a.validate_params(&json!("x")).unwrap_err(),
             "params: expected an object, got a string"
@@ -196,7 +213,11 @@ mod tests {
         let t = target("AwsS3Bucket", "arn:aws:s3:::my-bucket", Value::Null);
         let before = json!({"block_public_acls": true, "ignore_public_acls": false,
             "block_public_policy": false, "restrict_public_buckets": false});
-        let observed = Observed { compliant: false, state: before.clone(), tags: Default::default() };
+        let observed = Observed {
+            compliant: false,
+            state: before.clone(),
+            tags: Default::default(),
+        };
         let change = a.plan(&t, &json!({}), &observed).unwrap();
         assert_eq!(change.before, before);
         assert_eq!(

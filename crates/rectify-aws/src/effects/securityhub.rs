@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_securityhub::types::{AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate};
+use aws_sdk_securityhub::types::{
+    AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+};
 use rectify_model::{ActionError, FindingRef, FindingUpdater};
 
 use crate::errors::{classify, sdk_error};
@@ -51,7 +53,11 @@ impl FindingUpdater for SecurityHubUpdater {
         let mut request = client
             .batch_update_findings()
             .finding_identifiers(id)
-            .workflow(WorkflowUpdate::builder().status(WorkflowStatus::from(status)).build());
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::from(status))
+                    .build(),
+            );
         if !note.trim().is_empty() {
             let note = NoteUpdate::builder()
                 .text(truncate_note(note, NOTE_MAX_CHARS))

@@ -33,7 +33,9 @@ pub fn topic_region_account(arn: &str) -> Result<(&str, &str), ActionError> {
         {
             Ok((region, account))
         }
-        _ => Err(ActionError::invalid(format!("not an SNS topic ARN: {arn:?}"))),
+        _ => Err(ActionError::invalid(format!(
+            "not an SNS topic ARN: {arn:?}"
+        ))),
     }
 }
 
@@ -74,7 +76,11 @@ fn attribute(message: &Value, key: &str) -> Option<MessageAttributeValue> {
 
 #[async_trait]
 impl Notifier for SnsNotifier {
-    async fn publish(&self, destination: &str, notification: &Notification) -> Result<(), ActionError> {
+    async fn publish(
+        &self,
+        destination: &str,
+        notification: &Notification,
+    ) -> Result<(), ActionError> {
         let (region, _account) = topic_region_account(destination)?;
         let client = aws_sdk_sns::Client::new(&self.aws.own_config(region));
         let message = serde_json::to_string(&notification.message)
@@ -89,7 +95,10 @@ impl Notifier for SnsNotifier {
                 request = request.message_attributes(key, value);
             }
         }
-        request.send().await.map_err(|e| sdk_error("sns:Publish", e))?;
+        request
+            .send()
+            .await
+            .map_err(|e| sdk_error("sns:Publish", e))?;
         Ok(())
     }
 }
@@ -111,7 +120,10 @@ mod tests {
 
     #[test]
     fn subjects() {
-        assert_eq!(safe_subject("rectify: changed S3.2"), "rectify: changed S3.2");
+        assert_eq!(
+            safe_subject("rectify: changed S3.2"),
+            "rectify: changed S3.2"
+        );
         assert_eq!(safe_subject("bucket café\nfixed"), "bucket caf? fixed");
         assert_eq!(safe_subject(" \n "), "rectify notification");
         let long = safe_subject(&"x".repeat(300));

@@ -1,6 +1,8 @@
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, Tag, TagSpecification, ResourceType};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
+};
 use rectify_aws::Ec2RevokePublicAdminIngress;
 use rectify_model::Action;
 use serde_json::{json, Value};
@@ -8,7 +10,10 @@ use serde_json::{json, Value};
 use crate::support::{finding_event, unique, Account, REGION};
 
 fn perm(proto: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IpPermission {
-    let mut p = IpPermission::builder().ip_protocol(proto).from_port(from).to_port(to);
+    let mut p = IpPermission::builder()
+        .ip_protocol(proto)
+        .from_port(from)
+        .to_port(to);
     for c in v4 {
         p = p.ip_ranges(IpRange::builder().cidr_ip(*c).build());
     }
@@ -18,7 +23,11 @@ fn perm(proto: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IpPermissi
     p.build()
 }
 
-async fn group(ec2: &aws_sdk_ec2::Client, perms: Vec<IpPermission>, tags: &[(&str, &str)]) -> String {
+async fn group(
+    ec2: &aws_sdk_ec2::Client,
+    perms: Vec<IpPermission>,
+    tags: &[(&str, &str)],
+) -> String {
     let mut spec = TagSpecification::builder().resource_type(ResourceType::SecurityGroup);
     for (k, v) in tags {
         spec = spec.tags(Tag::builder().key(*k).value(*v).build());
@@ -27,7 +36,7 @@ async fn group(ec2: &aws_sdk_ec2::Client, perms: Vec<IpPermission>, tags: &[(&st
         .create_security_group()
         .group_name(unique("rectify-sg"))
         .description("rectify test")
-        .tag_specifications(spec.build())
+        .set_tag_specifications((!tags.is_empty()).then(|| vec![spec.build()]))
         .send()
         .await
         .unwrap()
@@ -44,7 +53,10 @@ async fn group(ec2: &aws_sdk_ec2::Client, perms: Vec<IpPermission>, tags: &[(&st
 }
 
 /// `(egress, protocol, from, to, cidr)` of every rule of the group.
-async fn rules(ec2: &aws_sdk_ec2::Client, group: &str) -> BTreeSet<(bool, String, i32, i32, String)> {
+async fn rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> BTreeSet<(bool, String, i32, i32, String)> {
     ec2.describe_security_group_rules()
         .filters(Filter::builder().name("group-id").values(group).build())
         .send()
@@ -64,7 +76,13 @@ async fn rules(ec2: &aws_sdk_ec2::Client, group: &str) -> BTreeSet<(bool, String
         .collect()
 }
 
-fn rule(egress: bool, proto: &str, from: i32, to: i32, cidr: &str) -> (bool, String, i32, i32, String) {
+fn rule(
+    egress: bool,
+    proto: &str,
+    from: i32,
+    to: i32,
+    cidr: &str,
+) -> (bool, String, i32, i32, String) {
     (egress, proto.to_string(), from, to, cidr.to_string())
 }
 
@@ -89,7 +107,10 @@ async fn revokes_only_world_open_admin_ingress() {
     .await;
     let everything = group(
         &ec2,
-        vec![perm("-1", -1, -1, &["0.0.0.0/0"], &[]), perm("tcp", 22, 22, &["10.1.0.0/16"], &[])],
+        vec![
+            perm("-1", -1, -1, &["0.0.0.0/0"], &[]),
+            perm("tcp", 22, 22, &["10.1.0.0/16"], &[]),
+        ],
         &[],
     )
     .await;
@@ -108,7 +129,10 @@ async fn revokes_only_world_open_admin_ingress() {
     let target = action.target(&event).unwrap();
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
-    assert_eq!(observed.tags, json!({"team": "payments"}).as_object().unwrap().clone());
+    assert_eq!(
+        observed.tags,
+        json!({"team": "payments"}).as_object().unwrap().clone()
+    );
     let change = action.plan(&target, &params, &observed).unwrap();
     let before: BTreeSet<(String, i64, i64, String)> = change.before["open_ingress"]
         .as_array()
@@ -126,11 +150,18 @@ async fn revokes_only_world_open_admin_ingress() {
         .collect();
     assert_eq!(
         before,
-        BTreeSet::from([("tcp".into(), 22, 22, "0.0.0.0/0".into()), ("tcp".into(), 3389, 3389, "::/0".into())])
+        BTreeSet::from([
+            ("tcp".into(), 22, 22, "0.0.0.0/0".into()),
+            ("tcp".into(), 3389, 3389, "::/0".into())
+        ])
     );
     assert_eq!(change.after["open_ingress"], json!([]));
     assert_eq!(change.before["group_id"], json!(admin));
-    assert!(change.summary.contains("tcp/22 from 0.0.0.0/0"), "{}", change.summary);
+    assert!(
+        change.summary.contains("tcp/22 from 0.0.0.0/0"),
+        "{}",
+        change.summary
+    );
 
     action.apply(&target, &params, &change).await.unwrap();
     let verified = action.verify(&target, &params).await.unwrap();
@@ -149,19 +180,31 @@ async fn revokes_only_world_open_admin_ingress() {
     assert!(action.check(&target, &params).await.unwrap().compliant);
 
     // Group 2: all traffic from anywhere, group id from the ARN only.
-    let event = finding_event(&account.id, "EC2.19", "AwsEc2SecurityGroup", &arn(&account.id, &everything), Value::Null);
+    let event = finding_event(
+        &account.id,
+        "EC2.19",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &everything),
+        Value::Null,
+    );
     let target = action.target(&event).unwrap();
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
     let change = action.plan(&target, &params, &observed).unwrap();
     let open = change.before["open_ingress"].as_array().unwrap();
     assert_eq!(open.len(), 1);
-    assert_eq!((open[0]["protocol"].as_str(), open[0]["cidr"].as_str()), (Some("-1"), Some("0.0.0.0/0")));
+    assert_eq!(
+        (open[0]["protocol"].as_str(), open[0]["cidr"].as_str()),
+        (Some("-1"), Some("0.0.0.0/0"))
+    );
     action.apply(&target, &params, &change).await.unwrap();
     assert!(action.verify(&target, &params).await.unwrap().compliant);
     assert_eq!(
         rules(&ec2, &everything).await,
-        BTreeSet::from([rule(false, "tcp", 22, 22, "10.1.0.0/16"), rule(true, "-1", -1, -1, "0.0.0.0/0")])
+        BTreeSet::from([
+            rule(false, "tcp", 22, 22, "10.1.0.0/16"),
+            rule(true, "-1", -1, -1, "0.0.0.0/0")
+        ])
     );
 }
 
@@ -169,9 +212,23 @@ async fn revokes_only_world_open_admin_ingress() {
 async fn ports_param_widens_the_check() {
     let account = Account::new().await;
     let ec2 = account.ec2();
-    let db = group(&ec2, vec![perm("tcp", 5400, 5500, &["0.0.0.0/0"], &[]), perm("tcp", 443, 443, &["0.0.0.0/0"], &[])], &[]).await;
+    let db = group(
+        &ec2,
+        vec![
+            perm("tcp", 5400, 5500, &["0.0.0.0/0"], &[]),
+            perm("tcp", 443, 443, &["0.0.0.0/0"], &[]),
+        ],
+        &[],
+    )
+    .await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let event = finding_event(&account.id, "EC2.19", "AwsEc2SecurityGroup", &arn(&account.id, &db), Value::Null);
+    let event = finding_event(
+        &account.id,
+        "EC2.19",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &db),
+        Value::Null,
+    );
     let target = action.target(&event).unwrap();
 
     // Default ports: nothing to do.
@@ -185,7 +242,10 @@ async fn ports_param_widens_the_check() {
     assert!(action.check(&target, &params).await.unwrap().compliant);
     assert_eq!(
         rules(&ec2, &db).await,
-        BTreeSet::from([rule(false, "tcp", 443, 443, "0.0.0.0/0"), rule(true, "-1", -1, -1, "0.0.0.0/0")])
+        BTreeSet::from([
+            rule(false, "tcp", 443, 443, "0.0.0.0/0"),
+            rule(true, "-1", -1, -1, "0.0.0.0/0")
+        ])
     );
 }
 
@@ -202,5 +262,10 @@ async fn missing_group_is_not_found() {
     );
     let target = action.target(&event).unwrap();
     let err = action.check(&target, &json!({})).await.unwrap_err();
-    assert_eq!(err.class, rectify_model::ErrorClass::NotFound, "{}", err.message);
+    assert_eq!(
+        err.class,
+        rectify_model::ErrorClass::NotFound,
+        "{}",
+        err.message
+    );
 }

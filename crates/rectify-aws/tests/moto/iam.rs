@@ -5,7 +5,13 @@ use serde_json::{json, Value};
 use crate::support::{finding_event, Account};
 
 fn account_event(account: &str) -> rectify_model::Event {
-    finding_event(account, "IAM.7", "AwsAccount", &format!("AWS::::Account:{account}"), Value::Null)
+    finding_event(
+        account,
+        "IAM.7",
+        "AwsAccount",
+        &format!("AWS::::Account:{account}"),
+        Value::Null,
+    )
 }
 
 async fn read_policy(account: &Account) -> aws_sdk_iam::types::PasswordPolicy {
@@ -130,5 +136,11 @@ async fn params_override_the_defaults() {
 
     // Stricter defaults (length 14 < 16 is fine, reuse 24 > 12 is not).
     assert!(!action.check(&target, &json!({})).await.unwrap().compliant);
-    assert!(action.check(&target, &json!({"password_reuse_prevention": 12})).await.unwrap().compliant);
+    assert!(
+        action
+            .check(&target, &json!({"password_reuse_prevention": 12}))
+            .await
+            .unwrap()
+            .compliant
+    );
 }

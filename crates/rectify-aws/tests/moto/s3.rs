@@ -29,7 +29,13 @@ async fn blocks_public_access_of_a_bucket() {
         .bucket(&bucket)
         .tagging(
             Tagging::builder()
-                .tag_set(Tag::builder().key("owner").value("payments").build().unwrap())
+                .tag_set(
+                    Tag::builder()
+                        .key("owner")
+                        .value("payments")
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -38,7 +44,13 @@ async fn blocks_public_access_of_a_bucket() {
         .unwrap();
 
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(&account.id, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"), Value::Null);
+    let event = finding_event(
+        &account.id,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+        Value::Null,
+    );
     let target = action.target(&event).unwrap();
     let params = json!({});
 
@@ -49,7 +61,10 @@ async fn blocks_public_access_of_a_bucket() {
         json!({"block_public_acls": true, "ignore_public_acls": false,
             "block_public_policy": false, "restrict_public_buckets": false})
     );
-    assert_eq!(observed.tags, json!({"owner": "payments"}).as_object().unwrap().clone());
+    assert_eq!(
+        observed.tags,
+        json!({"owner": "payments"}).as_object().unwrap().clone()
+    );
 
     let change = action.plan(&target, &params, &observed).unwrap();
     assert_eq!(change.before, observed.state);
@@ -65,7 +80,12 @@ async fn blocks_public_access_of_a_bucket() {
     assert_eq!(verified.state, change.after);
 
     // Read back with the test's own client.
-    let read = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
+    let read = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let c = read.public_access_block_configuration().unwrap();
     assert_eq!(c.block_public_acls(), Some(true));
     assert_eq!(c.ignore_public_acls(), Some(true));
@@ -81,9 +101,21 @@ async fn blocks_public_access_of_a_bucket() {
 async fn bucket_without_configuration_or_tags() {
     let account = Account::new().await;
     let bucket = unique("rectify-bare");
-    account.s3().create_bucket().bucket(&bucket).send().await.unwrap();
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(&account.id, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"), Value::Null);
+    let event = finding_event(
+        &account.id,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+        Value::Null,
+    );
     let target = action.target(&event).unwrap();
 
     let observed = action.check(&target, &json!({})).await.unwrap();
@@ -112,6 +144,16 @@ async fn missing_bucket_is_not_found() {
     );
     let target = action.target(&event).unwrap();
     let err = action.check(&target, &json!({})).await.unwrap_err();
-    assert_eq!(err.class, rectify_model::ErrorClass::NotFound, "{}", err.message);
-    assert!(err.message.starts_with("s3:GetPublicAccessBlock: NoSuchBucket"), "{}", err.message);
+    assert_eq!(
+        err.class,
+        rectify_model::ErrorClass::NotFound,
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .starts_with("s3:GetPublicAccessBlock: NoSuchBucket"),
+        "{}",
+        err.message
+    );
 }

@@ -32,7 +32,10 @@ async fn client(url: &str) -> aws_sdk_securityhub::Client {
 
 fn finding(account: &str) -> FindingRef {
     FindingRef {
-        id: format!("arn:aws:securityhub:{REGION}:{account}:security-control/S3.8/finding/{}", unique("f")),
+        id: format!(
+            "arn:aws:securityhub:{REGION}:{account}:security-control/S3.8/finding/{}",
+            unique("f")
+        ),
         product_arn: format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
     }
 }
@@ -51,9 +54,19 @@ async fn import(hub: &aws_sdk_securityhub::Client, account: &str, f: &FindingRef
         .severity(Severity::builder().label(SeverityLabel::High).build())
         .title("S3 general purpose buckets should block public access")
         .description("S3.8")
-        .resources(Resource::builder().r#type("AwsS3Bucket").id("arn:aws:s3:::b").build())
+        .resources(
+            Resource::builder()
+                .r#type("AwsS3Bucket")
+                .id("arn:aws:s3:::b")
+                .build(),
+        )
         .build();
-    let out = hub.batch_import_findings().findings(finding).send().await.unwrap();
+    let out = hub
+        .batch_import_findings()
+        .findings(finding)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.failed_count(), Some(0));
 }
 
@@ -62,7 +75,10 @@ async fn read(hub: &aws_sdk_securityhub::Client, f: &FindingRef) -> AwsSecurityF
         .get_findings()
         .filters(
             AwsSecurityFindingFilters::builder()
-                .id(StringFilter::builder().value(&f.id).comparison(StringFilterComparison::Equals).build())
+                .id(StringFilter::builder()
+                    .value(&f.id)
+                    .comparison(StringFilterComparison::Equals)
+                    .build())
                 .build(),
         )
         .send()
@@ -82,17 +98,29 @@ async fn resolves_a_finding_with_a_note() {
 
     // Through a Security Hub role (assumed in moto), in the aggregator region.
     let mut s = settings(vec![]);
-    s.securityhub_role_arn = Some(format!("arn:aws:iam::{}:role/rectify-securityhub", account.id));
+    s.securityhub_role_arn = Some(format!(
+        "arn:aws:iam::{}:role/rectify-securityhub",
+        account.id
+    ));
     s.securityhub_region = Some("eu-west-1".into());
     let aws = Arc::new(Aws::new(s).await);
     let updater = SecurityHubUpdater::new(aws.clone());
 
-    let note = format!("rectify job-1: turned on Block Public Access. {}", "é".repeat(600));
-    updater.update_workflow(&f, "us-east-1", "RESOLVED", &note).await.unwrap();
+    let note = format!(
+        "rectify job-1: turned on Block Public Access. {}",
+        "é".repeat(600)
+    );
+    updater
+        .update_workflow(&f, "us-east-1", "RESOLVED", &note)
+        .await
+        .unwrap();
     assert_eq!(aws.assume_role_calls(), 1);
 
     let read_back = read(&hub, &f).await;
-    assert_eq!(read_back.workflow().unwrap().status().unwrap().as_str(), "RESOLVED");
+    assert_eq!(
+        read_back.workflow().unwrap().status().unwrap().as_str(),
+        "RESOLVED"
+    );
     let n = read_back.note().unwrap();
     assert_eq!(n.updated_by(), Some("rectify"));
     let text = n.text().unwrap();
@@ -106,19 +134,32 @@ async fn resolves_a_finding_with_a_note() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["operation"] == "BatchUpdateFindings" && r["body"].to_string().contains(&f.id))
+        .filter(|r| {
+            r["operation"] == "BatchUpdateFindings" && r["body"].to_string().contains(&f.id)
+        })
         .collect();
     assert_eq!(mine.len(), 1, "{log}");
     assert_eq!(mine[0]["valid"], Value::Bool(true), "{}", mine[0]);
     assert_eq!(mine[0]["body"]["Workflow"]["Status"], "RESOLVED");
-    assert_eq!(mine[0]["body"]["FindingIdentifiers"][0]["ProductArn"], Value::String(f.product_arn.clone()));
+    assert_eq!(
+        mine[0]["body"]["FindingIdentifiers"][0]["ProductArn"],
+        Value::String(f.product_arn.clone())
+    );
 
     // NOTIFIED with own credentials, short note, no role.
     let own = SecurityHubUpdater::new(Arc::new(Aws::new(settings(vec![])).await));
-    own.update_workflow(&f, "us-east-1", "NOTIFIED", "waiting for approval").await.unwrap();
+    own.update_workflow(&f, "us-east-1", "NOTIFIED", "waiting for approval")
+        .await
+        .unwrap();
     let read_back = read(&hub, &f).await;
-    assert_eq!(read_back.workflow().unwrap().status().unwrap().as_str(), "NOTIFIED");
-    assert_eq!(read_back.note().unwrap().text(), Some("waiting for approval"));
+    assert_eq!(
+        read_back.workflow().unwrap().status().unwrap().as_str(),
+        "NOTIFIED"
+    );
+    assert_eq!(
+        read_back.note().unwrap().text(),
+        Some("waiting for approval")
+    );
 }
 
 #[tokio::test]
@@ -131,16 +172,27 @@ async fn rejected_updates_are_errors() {
     let updater = SecurityHubUpdater::new(Arc::new(Aws::new(settings(vec![])).await));
 
     // Not a workflow status: the service rejects the request.
-    let err = updater.update_workflow(&f, REGION, "FIXED", "x").await.unwrap_err();
+    let err = updater
+        .update_workflow(&f, REGION, "FIXED", "x")
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Invalid, "{}", err.message);
-    assert!(err.message.starts_with("securityhub:BatchUpdateFindings: InvalidInputException"), "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("securityhub:BatchUpdateFindings: InvalidInputException"),
+        "{}",
+        err.message
+    );
 
     // A finding Security Hub does not know: reported as unprocessed (only
     // a strict stand-in answers as Security Hub does).
     let health: Value = serde_json::from_str(&http_get(&format!("{url}/_standin/health"))).unwrap();
     if health["strict"] == Value::Bool(true) {
         let unknown = finding(&account.id);
-        let err = updater.update_workflow(&unknown, REGION, "RESOLVED", "x").await.unwrap_err();
+        let err = updater
+            .update_workflow(&unknown, REGION, "RESOLVED", "x")
+            .await
+            .unwrap_err();
         assert_eq!(err.class, ErrorClass::NotFound, "{}", err.message);
         assert!(err.message.contains("FindingNotFound"), "{}", err.message);
         assert!(err.message.contains(&unknown.id), "{}", err.message);

@@ -13,7 +13,12 @@ async fn publishes_to_a_topic_that_reaches_a_queue() {
     let own = Account::own().await;
     let sns = own.sns();
     let sqs = own.sqs();
-    let topic = sns.create_topic().name(unique("rectify-notify")).send().await.unwrap();
+    let topic = sns
+        .create_topic()
+        .name(unique("rectify-notify"))
+        .send()
+        .await
+        .unwrap();
     let topic_arn = topic.topic_arn().unwrap().to_string();
     let queue_url = sqs
         .create_queue()
@@ -77,23 +82,41 @@ async fn publishes_to_a_topic_that_reaches_a_queue() {
     let envelope: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(envelope["Type"], "Notification");
     assert_eq!(envelope["TopicArn"], json!(topic_arn));
-    assert_eq!(envelope["Subject"], "rectify: changed S3.8 on payments-exports ? caf? second line");
+    assert_eq!(
+        envelope["Subject"],
+        "rectify: changed S3.8 on payments-exports ? caf? second line"
+    );
     let delivered: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
     assert_eq!(delivered, message);
     assert_eq!(envelope["MessageAttributes"]["outcome"]["Value"], "changed");
     assert_eq!(envelope["MessageAttributes"]["outcome"]["Type"], "String");
-    assert_eq!(envelope["MessageAttributes"]["account"]["Value"], "111122223333");
+    assert_eq!(
+        envelope["MessageAttributes"]["account"]["Value"],
+        "111122223333"
+    );
 }
 
 #[tokio::test]
 async fn bad_topics_are_errors() {
     let aws = std::sync::Arc::new(rectify_aws::Aws::new(settings(vec![])).await);
     let notifier = SnsNotifier::new(aws);
-    let n = Notification { subject: "x".into(), message: json!({"outcome": "changed"}) };
+    let n = Notification {
+        subject: "x".into(),
+        message: json!({"outcome": "changed"}),
+    };
     let err = notifier.publish("not-an-arn", &n).await.unwrap_err();
     assert_eq!(err.class, rectify_model::ErrorClass::Invalid);
-    let missing = format!("arn:aws:sns:us-east-1:{}:{}", crate::support::OWN_ACCOUNT, unique("nobody"));
+    let missing = format!(
+        "arn:aws:sns:us-east-1:{}:{}",
+        crate::support::OWN_ACCOUNT,
+        unique("nobody")
+    );
     let err = notifier.publish(&missing, &n).await.unwrap_err();
     assert!(err.message.starts_with("sns:Publish: "), "{}", err.message);
-    assert_eq!(err.class, rectify_model::ErrorClass::NotFound, "{}", err.message);
+    assert_eq!(
+        err.class,
+        rectify_model::ErrorClass::NotFound,
+        "{}",
+        err.message
+    );
 }

@@ -44,7 +44,10 @@ pub struct Harness {
 static HARNESS: OnceLock<Harness> = OnceLock::new();
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The harness with `AWS_ENDPOINT_URL` pointing straight at moto.
@@ -89,7 +92,10 @@ fn init(recording: bool) -> Harness {
     };
 
     let recorder = recording.then(|| Recorder::start(&moto_url));
-    let endpoint_url = recorder.as_ref().map(|r| r.url.clone()).unwrap_or_else(|| moto_url.clone());
+    let endpoint_url = recorder
+        .as_ref()
+        .map(|r| r.url.clone())
+        .unwrap_or_else(|| moto_url.clone());
 
     // Process-global, set once before any SDK client of this binary exists.
     std::env::set_var("AWS_ENDPOINT_URL", &endpoint_url);
@@ -102,9 +108,18 @@ fn init(recording: bool) -> Harness {
     std::env::remove_var("AWS_PROFILE");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/rectify-test-config");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/rectify-test-credentials");
+    std::env::set_var(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/rectify-test-credentials",
+    );
 
-    Harness { moto_url, endpoint_url, securityhub_url, recorder, _children: children }
+    Harness {
+        moto_url,
+        endpoint_url,
+        securityhub_url,
+        recorder,
+        _children: children,
+    }
 }
 
 fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
@@ -143,8 +158,13 @@ fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
 }
 
 fn log_file(name: &str) -> Stdio {
-    let path = std::env::temp_dir().join(format!("rectify-aws-test-{name}-{}.log", std::process::id()));
-    std::fs::File::create(path).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+    let path = std::env::temp_dir().join(format!(
+        "rectify-aws-test-{name}-{}.log",
+        std::process::id()
+    ));
+    std::fs::File::create(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
 }
 
 /// Runs `cmd` under `sh`, which kills it once our end of its stdin closes.
@@ -170,7 +190,11 @@ fn watchdog(cmd: &mut Command, name: &str) -> Child {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_listening(port: u16, what: &str) {
@@ -194,7 +218,12 @@ pub fn random_u64() -> u64 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -218,7 +247,10 @@ impl Intercept for MotoAccount {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
         Ok(())
     }
 }
@@ -236,10 +268,18 @@ pub async fn test_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(&harness.moto_url)
-        .credentials_provider(Credentials::new("AKIARECTIFYTESTS0002", "test", None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            "AKIARECTIFYTESTS0002",
+            "test",
+            None,
+            None,
+            "tests",
+        ))
         .http_client(
             aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
                 .build_https(),
         )
         .retry_config(aws_config::retry::RetryConfig::disabled())
@@ -254,13 +294,19 @@ fn harness_any() -> &'static Harness {
 impl Account {
     pub async fn new() -> Account {
         harness_any();
-        Account { id: random_account(), config: test_sdk_config().await }
+        Account {
+            id: random_account(),
+            config: test_sdk_config().await,
+        }
     }
 
     /// The account moto uses without a header: rectify's own.
     pub async fn own() -> Account {
         harness_any();
-        Account { id: OWN_ACCOUNT.into(), config: test_sdk_config().await }
+        Account {
+            id: OWN_ACCOUNT.into(),
+            config: test_sdk_config().await,
+        }
     }
 
     pub fn role_arn(&self) -> String {
@@ -268,7 +314,11 @@ impl Account {
     }
 
     pub fn access(&self) -> AccountAccess {
-        AccountAccess { id: self.id.clone(), role_arn: Some(self.role_arn()), external_id: None }
+        AccountAccess {
+            id: self.id.clone(),
+            role_arn: Some(self.role_arn()),
+            external_id: None,
+        }
     }
 
     /// An `Aws` (one attempt per call) that can act in this account.
@@ -341,12 +391,17 @@ pub fn settings(accounts: Vec<AccountAccess>) -> AwsSettings {
 /// Plain HTTP GET on loopback, for the servers' test endpoints.
 pub fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut sock = TcpStream::connect(host).unwrap();
     write!(sock, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
     let mut out = String::new();
     sock.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 /// A proxy between the SDK and moto that keeps every request (head and
@@ -396,7 +451,9 @@ fn forward(mut client: TcpStream, upstream: &str, log: &Mutex<Vec<String>>) -> s
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
                 })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
