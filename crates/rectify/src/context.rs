@@ -50,6 +50,13 @@ impl RuleChecker for CatalogChecker {
     }
 }
 
+/// Every action rectify knows: the AWS catalog and the local actions.
+pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
+    let mut actions = rectify_aws::catalog(aws);
+    actions.extend(rectify_local::catalog());
+    actions
+}
+
 pub struct Loaded {
     pub config: Arc<Config>,
     pub aws: Arc<Aws>,
@@ -94,7 +101,7 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
     // from the config: build the catalog on settings-free handles first.
     let probe = Arc::new(Aws::new(AwsSettings::default()).await);
     let checker = CatalogChecker {
-        actions: rectify_aws::catalog(probe),
+        actions: catalog(probe),
     };
     let loader = Loader::new()
         .checker(&checker)
@@ -104,7 +111,7 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
         None => loader.load_str(DEFAULT_CONFIG, Path::new("<built-in default>"))?,
     };
     let aws = Arc::new(Aws::new(aws_settings(&config)).await);
-    let actions = rectify_aws::catalog(aws.clone());
+    let actions = catalog(aws.clone());
     Ok(Loaded {
         config: Arc::new(config),
         aws,

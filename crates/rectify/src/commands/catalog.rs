@@ -11,7 +11,7 @@ use crate::context;
 
 pub async fn catalog(json: bool) -> anyhow::Result<u8> {
     let aws = Arc::new(rectify_aws::Aws::new(rectify_aws::AwsSettings::default()).await);
-    let actions = rectify_aws::catalog(aws);
+    let actions = context::catalog(aws);
     if json {
         let specs: Vec<_> = actions.iter().map(|a| a.spec()).collect();
         print_json(&specs);

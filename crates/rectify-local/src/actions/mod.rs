@@ -1,0 +1,2 @@
+pub mod journal;
+pub mod noop;
