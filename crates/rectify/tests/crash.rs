@@ -1,0 +1,154 @@
+//! Crash safety: `rectify serve` is killed with SIGKILL at random moments
+//! while 2,000 events arrive; after every restart it carries on. In the end
+//! every event has had exactly one effect and the audit chain is intact.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{json, Value};
+use support::http;
+
+const EVENTS: usize = 2_000;
+const KILLS: usize = 20;
+const BATCH: usize = 25;
+
+struct Serve {
+    dir: tempfile::TempDir,
+    port: u16,
+    token: String,
+}
+
+impl Serve {
+    fn new() -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let token = "crash-test-token-0123456789".to_string();
+        let config = format!(
+            "store: sqlite://{db}\n\
+             accounts:\n  - id: \"111122223333\"\n\
+             api:\n  tokens:\n    - name: driver\n      token: \"{token}\"\n\
+             rules:\n  - id: journal\n    pattern: {{source: [crash.test]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: auto\n",
+            db = dir.path().join("rectify.db").display(),
+            journal = dir.path().join("journal.txt").display(),
+        );
+        std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Serve { dir, port, token }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rectify"));
+        cmd.current_dir(self.dir.path())
+            .env("RECTIFY_CONFIG", self.dir.path().join("rectify.yaml"))
+            .env_remove("RECTIFY_LOG");
+        cmd
+    }
+
+    fn start(&self) -> Child {
+        let child = self
+            .command()
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// POSTs a batch; true when it was acknowledged (202).
+    fn send(&self, batch: &[Value]) -> bool {
+        let body = Value::Array(batch.to_vec()).to_string();
+        let result = std::panic::catch_unwind(|| http(&self.base(), "POST", "/v1/events", Some(&self.token), Some(&body)));
+        matches!(result, Ok((202, _)))
+    }
+
+    fn unsettled(&self) -> Option<u64> {
+        let result = std::panic::catch_unwind(|| http(&self.base(), "GET", "/metrics", Some(&self.token), None));
+        let Ok((200, text)) = result else { return None };
+        let mut open = 0;
+        for line in text.lines() {
+            for state in ["pending", "running", "retrying"] {
+                if let Some(n) = line.strip_prefix(&format!("rectify_jobs{{state=\"{state}\"}} ")) {
+                    open += n.trim().parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+        Some(open)
+    }
+}
+
+fn event(i: usize) -> Value {
+    json!({
+        "version": "0", "id": format!("crash-{i}"), "detail-type": "Crash Test",
+        "source": "crash.test", "account": "111122223333", "region": "us-east-1",
+        "time": "2026-11-29T10:00:00Z", "resources": [format!("res-{i}")], "detail": {"n": i}
+    })
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
+    let serve = Serve::new();
+    let events: Vec<Value> = (0..EVENTS).map(event).collect();
+    let mut child = serve.start();
+    let mut rng = rand::rng();
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
+    let mut sent = 0;
+    let started = Instant::now();
+    loop {
+        if sent < EVENTS {
+            let end = (sent + BATCH).min(EVENTS);
+            if serve.send(&events[sent..end]) {
+                sent = end;
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        } else if kills >= KILLS {
+            match serve.unsettled() {
+                Some(0) => break,
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if kills < KILLS && Instant::now() >= next_kill {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            child = serve.start();
+            next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "did not settle: sent {sent}, kills {kills}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let journal = std::fs::read_to_string(serve.dir.path().join("journal.txt")).unwrap();
+    let mut effects: HashMap<&str, usize> = HashMap::new();
+    for line in journal.lines() {
+        *effects.entry(line).or_default() += 1;
+    }
+    let doubled: Vec<_> = effects.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "applied twice: {doubled:?}");
+    let missing: Vec<String> = (0..EVENTS)
+        .map(|i| format!("res-{i}"))
+        .filter(|r| !effects.contains_key(r.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "{} events never applied, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert_eq!(effects.len(), EVENTS);
+
+    let out = serve.command().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
