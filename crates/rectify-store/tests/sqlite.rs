@@ -1,0 +1,844 @@
+//! The SQLite back end against real database files.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind, Target};
+use rectify_store::{audit, open, AuditVerdict, Enqueued, JobFilter, Store, StoreError};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+fn url(dir: &TempDir) -> String {
+    format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/rectify.db").display()
+    )
+}
+
+async fn fresh() -> (TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&url(&dir)).await.unwrap();
+    (dir, store)
+}
+
+/// A raw connection to the same file, for tampering.
+fn raw(dir: &TempDir) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(dir.path().join("nested/dir/rectify.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c
+}
+
+fn event(id: &str) -> Event {
+    Event {
+        id: id.into(),
+        source: "aws.securityhub".into(),
+        detail_type: "Security Hub Findings - Imported".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        time: "2024-05-01T12:00:00Z".into(),
+        resources: vec!["arn:aws:s3:::b".into()],
+        body: json!({"id": id, "detail": {"findings": [{"Id": "f"}]}}),
+    }
+}
+
+fn job(id: &str, key: &str) -> Job {
+    let now = rectify_model::now_rfc3339();
+    Job {
+        id: id.into(),
+        idempotency_key: key.into(),
+        event_id: "e-1".into(),
+        rule_id: "rule-a".into(),
+        action: "aws.s3.block-public-access".into(),
+        mode: Mode::Auto,
+        target: Target {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            resource_type: "AwsS3Bucket".into(),
+            resource_id: "arn:aws:s3:::b".into(),
+            tags: Default::default(),
+            details: Value::Null,
+        },
+        params: json!({"x": 1}),
+        finding: Some(FindingRef {
+            id: "f-1".into(),
+            product_arn: "arn:p".into(),
+        }),
+        control: Some("S3.8".into()),
+        notify: vec!["team".into()],
+        state: JobState::Pending,
+        attempts: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        next_run_at: None,
+        last_error: None,
+        approved_by: None,
+        plan: Some(rectify_model::Change {
+            summary: "block".into(),
+            before: json!({"a": false}),
+            after: json!({"a": true}),
+        }),
+        outcome: None,
+    }
+}
+
+const LONG: Duration = Duration::from_secs(300);
+
+#[tokio::test]
+async fn events_dedupe_and_batch() {
+    let (_dir, store) = fresh().await;
+    assert!(store.record_event(&event("e-1"), "http").await.unwrap());
+    assert!(!store.record_event(&event("e-1"), "sqs").await.unwrap());
+
+    let batch: Vec<(Event, String)> = ["e-1", "e-2", "e-3", "e-2"]
+        .iter()
+        .map(|id| (event(id), "sqs".to_string()))
+        .collect();
+    assert_eq!(
+        store.record_events(&batch).await.unwrap(),
+        vec![false, true, true, false]
+    );
+    assert!(store.record_events(&[]).await.unwrap().is_empty());
+
+    // A big batch goes through in one transaction.
+    let big: Vec<(Event, String)> = (0..5000)
+        .map(|i| (event(&format!("big-{i}")), "poll".to_string()))
+        .collect();
+    let flags = store.record_events(&big).await.unwrap();
+    assert_eq!(flags.len(), 5000);
+    assert!(flags.iter().all(|f| *f));
+}
+
+fn asff(updated_at: &str, workflow: &str) -> Value {
+    json!({
+        "Id": "f-1",
+        "ProductArn": "arn:p",
+        "AwsAccountId": "111122223333",
+        "UpdatedAt": updated_at,
+        "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b", "Region": "eu-west-1"}],
+        "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+        "Workflow": {"Status": workflow},
+    })
+}
+
+#[tokio::test]
+async fn findings_upsert_and_outcome() {
+    let (_dir, store) = fresh().await;
+    store
+        .upsert_finding("e-1", &asff("2024-05-01T12:00:00.000Z", "NEW"))
+        .await
+        .unwrap();
+    let rows = store.list_findings(10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.id, "f-1");
+    assert_eq!(row.product_arn, "arn:p");
+    assert_eq!(row.account, "111122223333");
+    assert_eq!(row.region, "eu-west-1");
+    assert_eq!(row.control.as_deref(), Some("S3.8"));
+    assert_eq!(row.workflow_status.as_deref(), Some("NEW"));
+    assert_eq!(row.last_event_id, "e-1");
+    assert_eq!(row.finding["Compliance"]["Status"], "FAILED");
+
+    let fref = FindingRef {
+        id: "f-1".into(),
+        product_arn: "arn:p".into(),
+    };
+    store
+        .set_finding_outcome(&fref, "j-1", "changed", Some("RESOLVED"))
+        .await
+        .unwrap();
+    let row = store.list_findings(0).await.unwrap().remove(0);
+    assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
+    assert_eq!(row.last_outcome.as_deref(), Some("changed"));
+    assert_eq!(row.workflow_status.as_deref(), Some("RESOLVED"));
+
+    // A newer import updates the row and keeps the last job.
+    store
+        .upsert_finding("e-2", &asff("2024-05-02T12:00:00.000Z", "NOTIFIED"))
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.last_event_id, "e-2");
+    assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
+    assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
+
+    // An older redelivery does not overwrite it.
+    store
+        .upsert_finding("e-0", &asff("2024-04-01T12:00:00Z", "NEW"))
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.last_event_id, "e-2");
+
+    // Outcome without a workflow status keeps the status.
+    store
+        .set_finding_outcome(&fref, "j-2", "failed", None)
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
+    assert_eq!(row.last_outcome.as_deref(), Some("failed"));
+
+    // Region from the top level wins; a second finding lists too.
+    store
+        .upsert_finding(
+            "e-3",
+            &json!({"Id": "f-2", "ProductArn": "arn:p", "AwsAccountId": "1", "Region": "us-west-2",
+                    "ProductFields": {"ControlId": "EC2.19"}}),
+        )
+        .await
+        .unwrap();
+    let rows = store.list_findings(10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let f2 = rows.iter().find(|r| r.id == "f-2").unwrap();
+    assert_eq!(f2.region, "us-west-2");
+    assert_eq!(f2.control.as_deref(), Some("EC2.19"));
+    assert_eq!(store.list_findings(1).await.unwrap().len(), 1);
+
+    // Errors name what is wrong.
+    let err = store
+        .upsert_finding("e-4", &json!({"ProductArn": "x"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Id"), "{err}");
+    let missing = FindingRef {
+        id: "nope".into(),
+        product_arn: "arn:p".into(),
+    };
+    let err = store
+        .set_finding_outcome(&missing, "j", "changed", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+#[tokio::test]
+async fn enqueue_duplicate_vs_new_after_final() {
+    let (_dir, store) = fresh().await;
+    let first = store.enqueue(&job("job-0001-a", "k1")).await.unwrap();
+    assert!(first.is_created());
+    let stored = store.get_job("job-0001-a").await.unwrap().unwrap();
+    assert_eq!(&stored, first.job());
+    assert_eq!(stored.plan.as_ref().unwrap().summary, "block");
+    assert_eq!(stored.finding.as_ref().unwrap().product_arn, "arn:p");
+
+    // Same key while the first is live: duplicate of the first.
+    match store.enqueue(&job("job-0002-b", "k1")).await.unwrap() {
+        Enqueued::Duplicate(j) => assert_eq!(j.id, "job-0001-a"),
+        other => panic!("expected duplicate, got {other:?}"),
+    }
+    // Same id again: duplicate too.
+    assert!(!store
+        .enqueue(&job("job-0001-a", "other"))
+        .await
+        .unwrap()
+        .is_created());
+
+    // Every live state blocks the key.
+    for state in [
+        JobState::WaitingApproval,
+        JobState::Running,
+        JobState::Retrying,
+    ] {
+        let mut j = stored.clone();
+        j.state = state;
+        assert!(store.save_job(&j, None).await.unwrap());
+        assert!(!store
+            .enqueue(&job("job-0003-c", "k1"))
+            .await
+            .unwrap()
+            .is_created());
+    }
+
+    // Once final, the key gets a new job.
+    let mut done = stored.clone();
+    done.state = JobState::Succeeded;
+    done.outcome = Some(Outcome::new(OutcomeKind::Changed, "done"));
+    assert!(store.save_job(&done, None).await.unwrap());
+    let again = store.enqueue(&job("job-0004-d", "k1")).await.unwrap();
+    assert!(again.is_created());
+
+    // Batches: one transaction, a key repeated inside is a duplicate.
+    let res = store
+        .enqueue_many(&[
+            job("job-0005-e", "k2"),
+            job("job-0006-f", "k2"),
+            job("job-0007-g", "k1"),
+        ])
+        .await
+        .unwrap();
+    assert!(res[0].is_created());
+    assert_eq!(res[1].job().id, "job-0005-e");
+    assert!(!res[1].is_created());
+    assert_eq!(res[2].job().id, "job-0004-d");
+
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(counts.len(), JobState::ALL.len());
+    assert_eq!(counts["pending"], 2);
+    assert_eq!(counts["succeeded"], 1);
+    assert_eq!(counts["dead"], 0);
+
+    // Listing: newest first, filters.
+    let all = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let pending = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Pending),
+            rule_id: Some("rule-a".into()),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(store
+        .list_jobs(&JobFilter {
+            rule_id: Some("other".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn get_job_by_prefix() {
+    let (_dir, store) = fresh().await;
+    store.enqueue(&job("abcdef12-0001", "k1")).await.unwrap();
+    store.enqueue(&job("abcdef12-0002", "k2")).await.unwrap();
+    store.enqueue(&job("zzzzzzzz-0003", "k3")).await.unwrap();
+    assert_eq!(
+        store.get_job("zzzzzzzz").await.unwrap().unwrap().id,
+        "zzzzzzzz-0003"
+    );
+    assert_eq!(
+        store.get_job("abcdef12-0002").await.unwrap().unwrap().id,
+        "abcdef12-0002"
+    );
+    assert!(matches!(
+        store.get_job("abcdef12").await,
+        Err(StoreError::Ambiguous { .. })
+    ));
+    assert!(store.get_job("abcdef12-9").await.unwrap().is_none());
+    assert!(matches!(
+        store.get_job("abc").await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn claim_respects_next_run_at_and_leases() {
+    let (_dir, store) = fresh().await;
+    let mut later = job("later-001", "k-later");
+    later.state = JobState::Retrying;
+    later.next_run_at = Some("2999-01-01T00:00:00Z".into());
+    let mut due = job("due-00001", "k-due");
+    due.state = JobState::Retrying;
+    due.next_run_at = Some("2000-01-01T00:00:00.5+01:00".into());
+    let mut waiting = job("wait-0001", "k-wait");
+    waiting.state = JobState::WaitingApproval;
+    let mut done = job("done-0001", "k-done");
+    done.state = JobState::Failed;
+    store
+        .enqueue_many(&[later, due, job("now-00001", "k-now"), waiting, done])
+        .await
+        .unwrap();
+
+    let got = store.claim("w1", LONG, 10).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|j| j.id.as_str()).collect();
+    // The overdue retry first (its next_run_at is older), then the new one.
+    assert_eq!(ids, vec!["due-00001", "now-00001"]);
+    for j in &got {
+        assert_eq!(j.state, JobState::Running);
+        assert_eq!(j.attempts, 1);
+    }
+    assert!(store.claim("w2", LONG, 10).await.unwrap().is_empty());
+    assert!(store.claim("w2", LONG, 0).await.unwrap().is_empty());
+
+    // A lease that ran out is claimable by someone else.
+    let short = store.enqueue(&job("short-001", "k-short")).await.unwrap();
+    let got = store
+        .claim("w1", Duration::from_millis(50), 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, short.job().id);
+    assert!(store.claim("w2", LONG, 10).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let taken = store.claim("w2", LONG, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, "short-001");
+    assert_eq!(taken[0].attempts, 2);
+
+    // The first holder lost it: renew and save are refused.
+    assert!(!store.renew("short-001", "w1", LONG).await.unwrap());
+    let mut result = taken[0].clone();
+    result.state = JobState::Succeeded;
+    assert!(!store.save_job(&result, Some("w1")).await.unwrap());
+    assert_eq!(
+        store.get_job("short-001").await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    // The new holder renews and saves.
+    assert!(store.renew("short-001", "w2", LONG).await.unwrap());
+    result.outcome = Some(Outcome::new(OutcomeKind::Changed, "ok"));
+    result.updated_at = rectify_model::now_rfc3339();
+    assert!(store.save_job(&result, Some("w2")).await.unwrap());
+    let saved = store.get_job("short-001").await.unwrap().unwrap();
+    assert_eq!(saved.state, JobState::Succeeded);
+    assert_eq!(saved.outcome.unwrap().kind, OutcomeKind::Changed);
+    // A final job is not claimed, renewed or saved by a worker any more.
+    assert!(!store.renew("short-001", "w2", LONG).await.unwrap());
+    assert!(!store.save_job(&result, Some("w2")).await.unwrap());
+    // Saving a job that does not exist, without a worker, is an error.
+    assert!(matches!(
+        store.save_job(&job("ghost-0001", "g"), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn retry_with_backoff_is_claimed_when_due() {
+    let (_dir, store) = fresh().await;
+    store.enqueue(&job("retry-001", "k")).await.unwrap();
+    let mut j = store.claim("w", LONG, 1).await.unwrap().remove(0);
+    j.state = JobState::Retrying;
+    j.last_error = Some("throttled".into());
+    j.next_run_at = Some(rectify_store::timefmt::now_plus(Duration::from_millis(100)));
+    assert!(store.save_job(&j, Some("w")).await.unwrap());
+    assert!(store.claim("w", LONG, 1).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let again = store.claim("w", LONG, 1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("throttled"));
+}
+
+#[tokio::test]
+async fn recover_expired_returns_running_jobs_to_pending() {
+    let (_dir, store) = fresh().await;
+    store.enqueue(&job("rec-00001", "k1")).await.unwrap();
+    store.enqueue(&job("rec-00002", "k2")).await.unwrap();
+    store
+        .claim("dead", Duration::from_millis(10), 1)
+        .await
+        .unwrap();
+    store.claim("alive", LONG, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(store.recover_expired().await.unwrap(), 1);
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(counts["pending"], 1);
+    assert_eq!(counts["running"], 1);
+    assert_eq!(store.recover_expired().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_share_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two stores on one file: two connections, as two processes would be.
+    let a = open(&url(&dir)).await.unwrap();
+    let b = open(&url(&dir)).await.unwrap();
+    const JOBS: usize = 300;
+    let jobs: Vec<Job> = (0..JOBS)
+        .map(|i| job(&format!("conc-{i:05}"), &format!("k{i}")))
+        .collect();
+    a.enqueue_many(&jobs).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("w{t}");
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim(&worker, LONG, 3).await.unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                for mut j in got {
+                    j.state = JobState::Succeeded;
+                    assert!(store.save_job(&j, Some(&worker)).await.unwrap());
+                    mine.push(j.id);
+                }
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id.clone()), "{id} claimed twice");
+        }
+    }
+    assert_eq!(total, JOBS);
+    assert_eq!(a.count_jobs().await.unwrap()["succeeded"], JOBS as u64);
+}
+
+#[tokio::test]
+async fn approve_only_from_waiting_approval() {
+    let (_dir, store) = fresh().await;
+    let mut j = job("appr-0001-x", "k1");
+    j.state = JobState::WaitingApproval;
+    j.mode = Mode::Approve;
+    store.enqueue(&j).await.unwrap();
+    store.enqueue(&job("appr-0002-y", "k2")).await.unwrap();
+
+    let err = store.approve("appr-0002-y", "alice").await.unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::InvalidState {
+            state: JobState::Pending,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("pending"), "{err}");
+    assert!(matches!(
+        store.approve("nope-nope-nope", "alice").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let approved = store.approve("appr-0001", "alice").await.unwrap();
+    assert_eq!(approved.state, JobState::Pending);
+    assert_eq!(approved.approved_by.as_deref(), Some("alice"));
+    assert_eq!(
+        store
+            .get_job("appr-0001-x")
+            .await
+            .unwrap()
+            .unwrap()
+            .approved_by
+            .as_deref(),
+        Some("alice")
+    );
+    let log = store.audit(0, 0).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].kind, "job.approved");
+    assert_eq!(log[0].subject, "appr-0001-x");
+    assert_eq!(log[0].data["by"], "alice");
+    // Twice is an error naming the state it is in now.
+    let err = store.approve("appr-0001-x", "bob").await.unwrap_err();
+    assert!(err.to_string().contains("is pending"), "{err}");
+}
+
+async fn append_n(store: &Arc<dyn Store>, n: usize) {
+    for i in 0..n {
+        let rec = store
+            .append_audit(
+                "job.applied",
+                &format!("j-{i}"),
+                &json!({"z": i, "a": {"y": [1, 2], "b": "text"}, "float": 1.5}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rec.seq, i as i64 + 1);
+    }
+}
+
+#[tokio::test]
+async fn audit_chain_appends_and_verifies() {
+    let (dir, store) = fresh().await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 0 }
+    );
+    append_n(&store, 25).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 25 }
+    );
+    let log = store.audit(0, 0).await.unwrap();
+    assert_eq!(log.len(), 25);
+    assert_eq!(log[0].prev_hash, audit::GENESIS_HASH);
+    for w in log.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert_eq!(w[1].seq, w[0].seq + 1);
+    }
+    // An auditor recomputes each hash from the record alone.
+    for r in &log {
+        assert_eq!(
+            audit::record_hash(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, &r.data),
+            r.hash
+        );
+    }
+    let page = store.audit(10, 5).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
+
+    // Reopening keeps the chain and continues it.
+    drop(store);
+    let store = open(&url(&dir)).await.unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 25 }
+    );
+    let next = store
+        .append_audit("engine.started", "host", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(next.seq, 26);
+    assert_eq!(next.prev_hash, log[24].hash);
+    assert!(store.verify_audit().await.unwrap().is_intact());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_keep_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&url(&dir)).await.unwrap();
+    let b = open(&url(&dir)).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                store
+                    .append_audit("k", &format!("{t}-{i}"), &json!({"i": i}))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        b.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 120 }
+    );
+}
+
+fn broken(v: AuditVerdict) -> (i64, String) {
+    match v {
+        AuditVerdict::Broken { seq, reason } => (seq, reason),
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn audit_tamper_edit_data() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 10).await;
+    raw(&dir)
+        .execute(
+            "UPDATE audit_log SET data = replace(data, '\"text\"', '\"TEXT\"') WHERE seq = 4",
+            [],
+        )
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 4);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn audit_tamper_reorder_keys_is_detected() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 3).await;
+    raw(&dir)
+        .execute(
+            "UPDATE audit_log SET data = '{\"z\":1,\"float\":1.5,\"a\":{\"y\":[1,2],\"b\":\"text\"}}' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 2);
+}
+
+#[tokio::test]
+async fn audit_tamper_delete_row() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 10).await;
+    raw(&dir)
+        .execute("DELETE FROM audit_log WHERE seq = 6", [])
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 6);
+    assert!(reason.contains("gap in seq"), "{reason}");
+}
+
+#[tokio::test]
+async fn audit_tamper_delete_tail() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 10).await;
+    raw(&dir)
+        .execute("DELETE FROM audit_log WHERE seq >= 9", [])
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 9);
+    assert!(reason.contains("gap in seq"), "{reason}");
+    // Appending does not paper over the hole.
+    store.append_audit("k", "s", &json!(null)).await.unwrap();
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 9);
+}
+
+#[tokio::test]
+async fn audit_tamper_change_hash() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 10).await;
+    raw(&dir)
+        .execute(
+            "UPDATE audit_log SET hash = '1111111111111111111111111111111111111111111111111111111111111111' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 3);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn audit_tamper_rewrite_link() {
+    let (dir, store) = fresh().await;
+    append_n(&store, 10).await;
+    // Record 7 re-hashed consistently over a forged prev_hash.
+    let c = raw(&dir);
+    let (time, kind, subject, data): (String, String, String, String) = c
+        .query_row(
+            "SELECT time, kind, subject, data FROM audit_log WHERE seq = 7",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let forged_prev = "2".repeat(64);
+    let hash = audit::record_hash_canonical(&forged_prev, 7, &time, &kind, &subject, &data);
+    c.execute(
+        "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = 7",
+        [&forged_prev, &hash],
+    )
+    .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 7);
+    assert!(reason.contains("prev_hash mismatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn audit_verify_streams_past_one_page() {
+    let (dir, store) = fresh().await;
+    // More than one page of 1000 records, written straight in one
+    // transaction for speed, then one record broken on the second page.
+    {
+        let mut c = raw(&dir);
+        let tx = c.transaction().unwrap();
+        let mut prev = audit::GENESIS_HASH.to_string();
+        for seq in 1..=1500i64 {
+            let data = audit::canonical_json(&json!({"n": seq}));
+            let time = "2024-05-01T12:00:00.000Z";
+            let hash = audit::record_hash_canonical(&prev, seq, time, "k", "s", &data);
+            tx.execute(
+                "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) VALUES (?1, ?2, 'k', 's', ?3, ?4, ?5)",
+                rusqlite::params![seq, time, data, prev, hash],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        tx.execute(
+            "UPDATE settings SET value = ?1 WHERE key = 'audit.head'",
+            [format!("1500 {prev}")],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT OR IGNORE INTO settings (key, value, updated_at) VALUES ('audit.head', ?1, 'x')",
+            [format!("1500 {prev}")],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 1500 }
+    );
+    raw(&dir)
+        .execute("UPDATE audit_log SET kind = 'x' WHERE seq = 1234", [])
+        .unwrap();
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 1234);
+}
+
+#[tokio::test]
+async fn paused_flag_persists() {
+    let (dir, store) = fresh().await;
+    assert!(!store.is_paused().await.unwrap());
+    store.set_paused(true, "alice").await.unwrap();
+    assert!(store.is_paused().await.unwrap());
+    drop(store);
+    let store = open(&url(&dir)).await.unwrap();
+    assert!(store.is_paused().await.unwrap());
+    store.set_paused(false, "bob").await.unwrap();
+    assert!(!store.is_paused().await.unwrap());
+    let kinds: Vec<String> = store
+        .audit(0, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{} {}", r.kind, r.subject))
+        .collect();
+    assert_eq!(kinds, vec!["engine.paused alice", "engine.resumed bob"]);
+    // Visible to another connection on the same file at once.
+    let other = open(&url(&dir)).await.unwrap();
+    store.set_paused(true, "carol").await.unwrap();
+    assert!(other.is_paused().await.unwrap());
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_on_reopen() {
+    let (dir, store) = fresh().await;
+    store.record_event(&event("e-1"), "http").await.unwrap();
+    store.enqueue(&job("mig-00001", "k")).await.unwrap();
+    drop(store);
+    for _ in 0..3 {
+        let store = open(&url(&dir)).await.unwrap();
+        assert!(!store.record_event(&event("e-1"), "http").await.unwrap());
+        assert!(store.get_job("mig-00001").await.unwrap().is_some());
+    }
+    let versions: Vec<(i64, String)> = raw(&dir)
+        .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![(1, "initial".to_string())]);
+    let mode: String = raw(&dir)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    // A database from a newer build is refused with a clear message.
+    raw(&dir)
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 'x')",
+            [],
+        )
+        .unwrap();
+    let err = open(&url(&dir)).await.err().unwrap();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test]
+async fn times_are_normalised_for_text_comparison() {
+    let (_dir, store) = fresh().await;
+    let mut j = job("time-0001", "k");
+    j.created_at = "2024-05-01T12:00:00Z".into();
+    j.updated_at = "2024-05-01T14:00:00.1+02:00".into();
+    let created = store.enqueue(&j).await.unwrap().into_job();
+    assert_eq!(created.created_at, "2024-05-01T12:00:00.000Z");
+    assert_eq!(created.updated_at, "2024-05-01T12:00:00.100Z");
+    j.id = "time-0002".into();
+    j.idempotency_key = "k2".into();
+    j.created_at = "not a time".into();
+    let err = store.enqueue(&j).await.unwrap_err();
+    assert!(err.to_string().contains("created_at"), "{err}");
+}
+
+#[tokio::test]
+async fn in_memory_and_unsupported_urls() {
+    let store = open("sqlite::memory:").await.unwrap();
+    assert!(store.record_event(&event("e"), "stdin").await.unwrap());
+    let counts: BTreeMap<String, u64> = store.count_jobs().await.unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 0);
+    assert!(matches!(
+        open("postgres://localhost/rectify").await,
+        Err(StoreError::Unsupported(_))
+    ));
+}
