@@ -629,8 +629,27 @@ pub(crate) fn load_rules(
     if out.is_empty() {
         Ok(rules)
     } else {
-        Err(out)
+        Err(sorted(out))
     }
+}
+
+/// Diagnostics in reading order: files in the order they were first
+/// reported, each file's by line and column (stable otherwise).
+fn sorted(mut out: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in &out {
+        if !files.contains(&d.file) {
+            files.push(d.file.clone());
+        }
+    }
+    out.sort_by_key(|d| {
+        let file = files
+            .iter()
+            .position(|f| *f == d.file)
+            .unwrap_or(usize::MAX);
+        (file, d.line.unwrap_or(0), d.column.unwrap_or(0))
+    });
+    out
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -793,6 +812,13 @@ pub(crate) fn load_config(
                         continue;
                     };
                     let Some(n) = f.get("sns") else {
+                        // Keep the name so rules naming it are not reported too.
+                        notifications.insert(
+                            e.key.clone(),
+                            Channel::Sns {
+                                topic_arn: String::new(),
+                            },
+                        );
                         cx.err(
                             e.key_pos,
                             &field,
@@ -1029,7 +1055,7 @@ pub(crate) fn load_config(
     );
 
     if !out.is_empty() {
-        return Err(out);
+        return Err(sorted(out));
     }
     Ok(Config {
         path: Some(file),
