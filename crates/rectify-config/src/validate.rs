@@ -485,15 +485,10 @@ fn read_rules(cx: &mut Ctx, node: &Node, field: &str, sites: &mut Vec<RuleSite>)
         Val::Seq(items) => items,
         Val::Null => &[],
         _ => {
-            let what = if field == "rules" && node.pos.line == 1 && node.pos.col == 1 {
-                "a rule file must be a YAML list of rules"
-            } else {
-                "expected a list of rules"
-            };
             cx.err(
                 node.pos,
                 field,
-                format!("{what}, found {}", node.val.kind()),
+                format!("expected a list of rules, found {}", node.val.kind()),
             );
             return;
         }
