@@ -281,6 +281,13 @@ impl Action for Ec2RevokePublicAdminIngress {
     ) -> Result<(), ActionError> {
         parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
+        if let Some(planned_group) = change.before.get("group_id").and_then(Value::as_str) {
+            if planned_group != group {
+                return Err(ActionError::invalid(format!(
+                    "{ID}: the change was planned for {planned_group}, not {group}"
+                )));
+            }
+        }
         let planned = open_rules_of(&change.before)?;
         if planned.is_empty() {
             return Ok(());

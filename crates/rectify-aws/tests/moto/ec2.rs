@@ -269,3 +269,38 @@ async fn missing_group_is_not_found() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn a_change_applies_only_to_its_own_group() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let a = group(&ec2, vec![perm("tcp", 22, 22, &["0.0.0.0/0"], &[])], &[]).await;
+    let b = group(&ec2, vec![perm("tcp", 22, 22, &["0.0.0.0/0"], &[])], &[]).await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let target_a = action
+        .target(&finding_event(
+            &account.id,
+            "EC2.13",
+            "AwsEc2SecurityGroup",
+            &arn(&account.id, &a),
+            Value::Null,
+        ))
+        .unwrap();
+    let target_b = action
+        .target(&finding_event(
+            &account.id,
+            "EC2.13",
+            "AwsEc2SecurityGroup",
+            &arn(&account.id, &b),
+            Value::Null,
+        ))
+        .unwrap();
+    let observed = action.check(&target_a, &json!({})).await.unwrap();
+    let change = action.plan(&target_a, &json!({}), &observed).unwrap();
+    let err = action
+        .apply(&target_b, &json!({}), &change)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, rectify_model::ErrorClass::Invalid);
+    assert!(!action.check(&target_b, &json!({})).await.unwrap().compliant);
+}
