@@ -199,6 +199,12 @@ pub trait Store: Send + Sync {
     /// redelivery). The last job and outcome are kept across updates.
     async fn upsert_finding(&self, event_id: &str, finding: &serde_json::Value) -> Result<()>;
 
+    /// [`upsert_finding`](Store::upsert_finding) for many `(event id,
+    /// finding)` pairs in one transaction (the ingest hot path). Every
+    /// finding is checked first; one without `Id` or `ProductArn` fails the
+    /// batch with a message naming its event.
+    async fn upsert_findings(&self, findings: &[(String, serde_json::Value)]) -> Result<()>;
+
     /// Records the job that last acted on the finding, its outcome and
     /// (when given) the workflow status it was set to.
     /// [`StoreError::NotFound`] if the finding was never stored.
@@ -274,6 +280,14 @@ pub trait Store: Send + Sync {
         subject: &str,
         data: &serde_json::Value,
     ) -> Result<AuditRecord>;
+
+    /// [`append_audit`](Store::append_audit) for many `(kind, subject,
+    /// data)` entries in one transaction; they get consecutive seqs, in
+    /// order.
+    async fn append_audit_many(
+        &self,
+        entries: &[(String, String, serde_json::Value)],
+    ) -> Result<Vec<AuditRecord>>;
 
     /// Records with seq > `after_seq`, in order; `limit` 0 means no limit.
     async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>>;

@@ -66,10 +66,11 @@ CREATE TABLE jobs (
     run_at          TEXT GENERATED ALWAYS AS (COALESCE(next_run_at, created_at)) VIRTUAL
 );
 CREATE INDEX jobs_state_next_run_at ON jobs (state, next_run_at);
--- The claim scan: due jobs in run order, stopping after `limit`.
+-- The claim scan (named with INDEXED BY): due jobs in run order, stopping
+-- after `limit` instead of sorting the whole backlog.
 CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('pending','retrying');
 CREATE INDEX jobs_lease_until ON jobs (lease_until) WHERE state = 'running';
-CREATE INDEX jobs_created_at ON jobs (created_at);
+CREATE INDEX jobs_created_at ON jobs (created_at, id);
 CREATE INDEX jobs_rule_created_at ON jobs (rule_id, created_at);
 CREATE UNIQUE INDEX jobs_active_idempotency_key ON jobs (idempotency_key)
     WHERE state IN ('pending','waiting-approval','running','retrying');

@@ -287,6 +287,31 @@ const UPSERT_FINDING: &str = "INSERT INTO findings \
     WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
       OR excluded.asff_updated_at >= findings.asff_updated_at";
 
+fn upsert_finding_tx(
+    tx: &Transaction<'_>,
+    event_id: &str,
+    fields: &FindingFields,
+    raw: &str,
+    now: &str,
+) -> Result<()> {
+    tx.prepare_cached(UPSERT_FINDING)
+        .ctx("preparing finding upsert")?
+        .execute(params![
+            fields.id,
+            fields.product_arn,
+            fields.account,
+            fields.region,
+            fields.control,
+            fields.workflow_status,
+            fields.asff_updated_at,
+            event_id,
+            now,
+            raw
+        ])
+        .ctx(&format!("storing finding {}", fields.id))?;
+    Ok(())
+}
+
 fn finding_from_row(row: &Row<'_>) -> Result<FindingRow> {
     let get = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading finding row") };
     let req = |i: usize| -> Result<String> { Ok(get(i)?.unwrap_or_default()) };
@@ -626,25 +651,38 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_finding(&self, event_id: &str, finding: &Value) -> Result<()> {
-        let fields = FindingFields::from_asff(finding)?;
-        let raw = to_json("finding", finding)?;
-        let event_id = event_id.to_owned();
+        let row = (
+            event_id.to_owned(),
+            FindingFields::from_asff(finding)?,
+            to_json("finding", finding)?,
+        );
         self.write("upsert_finding", move |tx| {
-            tx.prepare_cached(UPSERT_FINDING)
-                .ctx("preparing finding upsert")?
-                .execute(params![
-                    fields.id,
-                    fields.product_arn,
-                    fields.account,
-                    fields.region,
-                    fields.control,
-                    fields.workflow_status,
-                    fields.asff_updated_at,
-                    event_id,
-                    timefmt::now(),
-                    raw
-                ])
-                .ctx(&format!("storing finding {}", fields.id))?;
+            upsert_finding_tx(tx, &row.0, &row.1, &row.2, &timefmt::now())
+        })
+        .await
+    }
+
+    async fn upsert_findings(&self, findings: &[(String, Value)]) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let rows = findings
+            .iter()
+            .map(|(event_id, finding)| {
+                let fields = FindingFields::from_asff(finding).map_err(|e| match e {
+                    StoreError::Invalid(m) => {
+                        StoreError::Invalid(format!("{m} (event {event_id})"))
+                    }
+                    other => other,
+                })?;
+                Ok((event_id.clone(), fields, to_json("finding", finding)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write("upsert_findings", move |tx| {
+            let now = timefmt::now();
+            for (event_id, fields, raw) in &rows {
+                upsert_finding_tx(tx, event_id, fields, raw, &now)?;
+            }
             Ok(())
         })
         .await
@@ -736,13 +774,13 @@ impl Store for SqliteStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT id, ord FROM ( \
-                           SELECT id, run_at AS ord FROM jobs \
+                           SELECT id, run_at AS ord FROM jobs INDEXED BY jobs_due \
                            WHERE state IN ('pending','retrying') \
                              AND (next_run_at IS NULL OR next_run_at <= ?1) \
                            ORDER BY run_at LIMIT ?2) \
                          UNION ALL \
                          SELECT id, ord FROM ( \
-                           SELECT id, run_at AS ord FROM jobs \
+                           SELECT id, run_at AS ord FROM jobs INDEXED BY jobs_lease_until \
                            WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= ?1) \
                            ORDER BY lease_until LIMIT ?2) \
                          ORDER BY ord, id LIMIT ?2",
@@ -938,6 +976,23 @@ impl Store for SqliteStore {
         let (kind, subject, data) = (kind.to_owned(), subject.to_owned(), data.clone());
         self.write("append_audit", move |tx| {
             append_audit_tx(tx, &kind, &subject, &data)
+        })
+        .await
+    }
+
+    async fn append_audit_many(
+        &self,
+        entries: &[(String, String, Value)],
+    ) -> Result<Vec<AuditRecord>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = entries.to_vec();
+        self.write("append_audit_many", move |tx| {
+            entries
+                .iter()
+                .map(|(kind, subject, data)| append_audit_tx(tx, kind, subject, data))
+                .collect()
         })
         .await
     }

@@ -842,3 +842,77 @@ async fn in_memory_and_unsupported_urls() {
         Err(StoreError::Unsupported(_))
     ));
 }
+
+#[tokio::test]
+async fn batch_findings_and_audit() {
+    let (_dir, store) = fresh().await;
+    let findings: Vec<(String, Value)> = (0..50)
+        .map(|i| {
+            (
+                format!("e-{i}"),
+                json!({"Id": format!("f-{i}"), "ProductArn": "arn:p", "AwsAccountId": "1"}),
+            )
+        })
+        .collect();
+    store.upsert_findings(&findings).await.unwrap();
+    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+    // One bad finding fails the batch, naming its event, and stores nothing.
+    let bad = vec![
+        (
+            "e-x".to_string(),
+            json!({"Id": "f-x", "ProductArn": "arn:p"}),
+        ),
+        ("e-y".to_string(), json!({"Id": "f-y"})),
+    ];
+    let err = store.upsert_findings(&bad).await.unwrap_err();
+    assert!(
+        err.to_string().contains("ProductArn") && err.to_string().contains("e-y"),
+        "{err}"
+    );
+    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+
+    store.append_audit("first", "s", &json!(1)).await.unwrap();
+    let recs = store
+        .append_audit_many(&[
+            ("a".to_string(), "s1".to_string(), json!({"b": 1, "a": 2})),
+            ("b".to_string(), "s2".to_string(), json!([3])),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(recs[1].prev_hash, recs[0].hash);
+    assert_eq!(store.audit(1, 0).await.unwrap(), recs);
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 3 }
+    );
+}
+
+/// Not a benchmark; catches an accidental per-row commit or full scan.
+#[tokio::test]
+async fn ingest_and_claim_throughput() {
+    let (_dir, store) = fresh().await;
+    let start = std::time::Instant::now();
+    let events: Vec<(Event, String)> = (0..20_000)
+        .map(|i| (event(&format!("t-{i}")), "sqs".to_string()))
+        .collect();
+    for chunk in events.chunks(500) {
+        store.record_events(chunk).await.unwrap();
+    }
+    let jobs: Vec<Job> = (0..20_000)
+        .map(|i| job(&format!("tj-{i:06}"), &format!("tk-{i}")))
+        .collect();
+    for chunk in jobs.chunks(500) {
+        store.enqueue_many(chunk).await.unwrap();
+    }
+    let ingest = start.elapsed();
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        let got = store.claim("w", LONG, 10).await.unwrap();
+        assert_eq!(got.len(), 10);
+    }
+    let claims = start.elapsed();
+    eprintln!("20k events + 20k jobs: {ingest:?}; 100 claims of 10 over a 20k backlog: {claims:?}");
+    assert!(ingest < Duration::from_secs(60), "{ingest:?}");
+    assert!(claims < Duration::from_secs(20), "{claims:?}");
+}
