@@ -322,6 +322,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
                 reason: "no path after sqlite://".into(),
             });
         }
+        if path.contains('?') {
+            return Err(StoreError::InvalidUrl {
+                url: url.into(),
+                reason: "sqlite:// URLs take no query parameters".into(),
+            });
+        }
         return Ok(Arc::new(SqliteStore::open_path(path).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -376,6 +382,14 @@ mod tests {
         ));
         assert!(matches!(
             open("mysql://x").await.err(),
+            Some(StoreError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            open("sqlite://x.db?mode=ro").await.err(),
+            Some(StoreError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            open("sqlite://").await.err(),
             Some(StoreError::InvalidUrl { .. })
         ));
         assert!(open("sqlite::memory:").await.is_ok());
