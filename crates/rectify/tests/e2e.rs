@@ -129,7 +129,7 @@ async fn dry_run_plans_and_writes_nothing() {
 
     let jobs = site.process(&event, &["--dry-run"]);
     assert_eq!(outcome(&jobs[0]), "planned", "{}", jobs[0]);
-    assert_eq!(jobs[0]["outcome"]["change"]["after"]["BlockPublicAcls"], true, "{}", jobs[0]);
+    assert_eq!(jobs[0]["outcome"]["change"]["after"]["block_public_acls"], true, "{}", jobs[0]);
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
     assert!(securityhub_updates(&finding_id).is_empty());
     assert!(inbox.messages().await.is_empty());
@@ -443,7 +443,7 @@ fn malformed_and_oversized_input_is_refused_with_position() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("malformed JSON at byte 46"), "{err}");
+    assert!(err.contains("malformed JSON at byte 45"), "{err}");
     // Nothing was stored.
     assert!(!dir.path().join("db").exists() || std::fs::metadata(dir.path().join("db")).unwrap().len() < 1_000_000);
 }
