@@ -1,11 +1,12 @@
 //! Many patterns compiled into one structure.
 //!
 //! Every alternative of every pattern becomes a sequence of field tests,
-//! ordered the same way for all patterns (most selective kind of test first,
-//! then fields shared by more patterns, then by name; `exists: false` tests
-//! last). The sequences are merged into a tree of states: a state has, per
-//! field, an index of the conditions leaving it (hash tables for exact
-//! values, byte tries for prefixes and suffixes, ...). Matching an event
+//! ordered the same way for all patterns (exact tests first, then prefix-like,
+//! numeric and anything-but tests; within a kind, fields shared by more
+//! patterns first; `exists: false` tests last). The sequences are merged
+//! into a tree of states: a state has, per field, an index of the conditions
+//! leaving it (exact values are numbered once per event and looked up in
+//! sorted tables; byte tries hold prefixes and suffixes; ...). Matching an event
 //! collects the event's values for the fields the patterns mention (skipping
 //! every other subtree), then walks the states reachable from the root.
 //! Each step records which array elements its value came from, and a step
@@ -14,6 +15,7 @@
 use std::cell::RefCell;
 
 use crate::cond::{fold, Cond, Leaf, Lit, Wild};
+use crate::error::{Error, ErrorKind};
 use crate::hash::{mix, FastMap, FastSet};
 use crate::parse::{Conj, FieldTest};
 use crate::Pattern;
@@ -79,14 +81,103 @@ fn num_key(x: f64) -> u64 {
     }
 }
 
+/// Every exact value that some pattern tests, numbered. An event value is
+/// looked up here once; the per-state tables then compare numbers.
+#[derive(Default, Debug)]
+struct Symbols {
+    strs: FastMap<Box<str>, u32>,
+    nums: FastMap<u64, u32>,
+}
+
+const SYM_NULL: u32 = 0;
+const SYM_TRUE: u32 = 1;
+const SYM_FALSE: u32 = 2;
+const FIRST_SYM: u32 = 3;
+
+impl Symbols {
+    fn intern(&mut self, l: &Lit) -> u32 {
+        let next = FIRST_SYM + (self.strs.len() + self.nums.len()) as u32;
+        match l {
+            Lit::Null => SYM_NULL,
+            Lit::Bool(true) => SYM_TRUE,
+            Lit::Bool(false) => SYM_FALSE,
+            Lit::Str(s) => *self.strs.entry(s.as_str().into()).or_insert(next),
+            Lit::Num(x) => *self.nums.entry(num_key(*x)).or_insert(next),
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, l: Leaf<'_>) -> u32 {
+        match l {
+            Leaf::Null => SYM_NULL,
+            Leaf::Bool(true) => SYM_TRUE,
+            Leaf::Bool(false) => SYM_FALSE,
+            Leaf::Str(s) => self.strs.get(s).copied().unwrap_or(NONE),
+            Leaf::Num(x) => {
+                if self.nums.is_empty() {
+                    NONE
+                } else {
+                    self.nums.get(&num_key(x)).copied().unwrap_or(NONE)
+                }
+            }
+        }
+    }
+}
+
 /// Conditions on one field leaving one state, each leading to a next state.
 #[derive(Default, Debug)]
 struct FieldMatcher {
-    strs: FastMap<Box<str>, Vec<u32>>,
-    nums: FastMap<u64, Vec<u32>>,
-    trues: Vec<u32>,
-    falses: Vec<u32>,
-    nulls: Vec<u32>,
+    /// (value symbol, next state), sorted.
+    exact: Vec<(u32, u32)>,
+    /// Every other kind of condition, when there is one.
+    rest: Option<Box<Rest>>,
+}
+
+impl FieldMatcher {
+    fn add(&mut self, c: &Cond, t: u32, syms: &mut Symbols) {
+        match c {
+            Cond::Exact(l) => self.exact.push((syms.intern(l), t)),
+            Cond::Wildcard(w) if w.parts.len() == 1 => {
+                // No `*` at all: an exact string.
+                self.exact
+                    .push((syms.intern(&Lit::Str(w.parts[0].clone())), t))
+            }
+            _ => self.rest.get_or_insert_with(Default::default).add(c, t),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.exact.sort_unstable();
+        self.exact.dedup();
+    }
+
+    /// Appends the next states reached by a value (with symbol `sym`) to
+    /// `out` (may repeat).
+    #[inline]
+    fn collect(&self, leaf: Leaf<'_>, sym: u32, out: &mut Vec<u32>) {
+        if sym != NONE && !self.exact.is_empty() {
+            let e = &self.exact;
+            let start = if e.len() <= 8 {
+                e.iter().position(|x| x.0 >= sym).unwrap_or(e.len())
+            } else {
+                e.partition_point(|x| x.0 < sym)
+            };
+            for &(k, t) in &e[start..] {
+                if k != sym {
+                    break;
+                }
+                out.push(t);
+            }
+        }
+        if let Some(r) = &self.rest {
+            r.collect(leaf, out);
+        }
+    }
+}
+
+/// The conditions of a [`FieldMatcher`] other than exact values.
+#[derive(Default, Debug)]
+struct Rest {
     prefix: Trie,
     suffix: Trie,
     prefix_ic: Trie,
@@ -108,16 +199,9 @@ fn push_unique(v: &mut Vec<u32>, t: u32) {
     }
 }
 
-impl FieldMatcher {
+impl Rest {
     fn add(&mut self, c: &Cond, t: u32) {
         match c {
-            Cond::Exact(Lit::Str(s)) => {
-                push_unique(self.strs.entry(s.as_str().into()).or_default(), t)
-            }
-            Cond::Exact(Lit::Num(x)) => push_unique(self.nums.entry(num_key(*x)).or_default(), t),
-            Cond::Exact(Lit::Bool(true)) => push_unique(&mut self.trues, t),
-            Cond::Exact(Lit::Bool(false)) => push_unique(&mut self.falses, t),
-            Cond::Exact(Lit::Null) => push_unique(&mut self.nulls, t),
             Cond::Prefix(p) => self.prefix.insert(p.bytes(), t),
             Cond::Suffix(p) => self.suffix.insert(p.bytes().rev(), t),
             Cond::PrefixIc(p) => {
@@ -147,10 +231,6 @@ impl FieldMatcher {
                 }
                 self.wilds.push((w.clone(), t));
             }
-            Cond::Wildcard(w) => {
-                // No `*` at all: an exact string.
-                push_unique(self.strs.entry(w.parts[0].as_str().into()).or_default(), t)
-            }
             _ => self.other.push((c.clone(), t)),
         }
     }
@@ -160,9 +240,6 @@ impl FieldMatcher {
     fn collect(&self, leaf: Leaf<'_>, out: &mut Vec<u32>) {
         match leaf {
             Leaf::Str(s) => {
-                if let Some(t) = self.strs.get(s) {
-                    out.extend_from_slice(t);
-                }
                 self.prefix.walk(s.bytes(), |t| out.push(t));
                 self.suffix.walk(s.bytes().rev(), |t| out.push(t));
                 if !self.wilds.is_empty() {
@@ -180,16 +257,7 @@ impl FieldMatcher {
                     self.collect_ic(s, out);
                 }
             }
-            Leaf::Num(x) => {
-                if !self.nums.is_empty() {
-                    if let Some(t) = self.nums.get(&num_key(x)) {
-                        out.extend_from_slice(t);
-                    }
-                }
-            }
-            Leaf::Bool(true) => out.extend_from_slice(&self.trues),
-            Leaf::Bool(false) => out.extend_from_slice(&self.falses),
-            Leaf::Null => out.extend_from_slice(&self.nulls),
+            Leaf::Num(_) | Leaf::Bool(_) | Leaf::Null => {}
         }
         out.extend_from_slice(&self.any);
         for (c, t) in &self.other {
@@ -241,7 +309,27 @@ struct State {
 #[derive(Default, Debug)]
 struct PathNode {
     children: FastMap<Box<str>, u32>,
+    /// The same children as a list, searched linearly when short.
+    small: Vec<(Box<str>, u32)>,
     field: u32,
+}
+
+/// Above this many children a path node is searched through its hash map.
+const SMALL_CHILDREN: usize = 8;
+
+impl PathNode {
+    #[inline]
+    fn child(&self, key: &str) -> Option<u32> {
+        if self.children.len() <= SMALL_CHILDREN {
+            let kb = key.as_bytes();
+            self.small
+                .iter()
+                .find(|(k, _)| k.len() == kb.len() && k.as_bytes() == kb)
+                .map(|e| e.1)
+        } else {
+            self.children.get(key).copied()
+        }
+    }
 }
 
 /// Collects patterns for a [`Matcher`].
@@ -266,22 +354,37 @@ impl MatcherBuilder {
     pub fn build(self) -> Matcher {
         let mut m = Matcher {
             states: vec![State::default()],
+            syms: Symbols::default(),
             paths: vec![PathNode {
                 children: FastMap::default(),
+                small: Vec::new(),
                 field: NONE,
             }],
             n_fields: 0,
             ids: 0,
         };
         // Field statistics decide the order of tests inside each alternative.
+        // Fields tested by more patterns come first, so that patterns share
+        // the leading states; among equally common fields, the one tested
+        // against more distinct values (the more selective) comes first.
         let mut freq: FastMap<&str, usize> = FastMap::default();
+        let mut values: FastMap<&str, FastSet<String>> = FastMap::default();
         for (_, conjs) in &self.entries {
             for c in conjs {
-                for (p, _) in c {
+                for (p, t) in c {
                     *freq.entry(p.as_str()).or_default() += 1;
+                    if let FieldTest::Any(conds) = t {
+                        let set = values.entry(p.as_str()).or_default();
+                        for cond in conds {
+                            if set.len() < 100_000 {
+                                set.insert(format!("{cond:?}"));
+                            }
+                        }
+                    }
                 }
             }
         }
+        let distinct = |p: &str| values.get(p).map_or(0, |s| s.len());
         let mut ids: Vec<usize> = self.entries.iter().map(|e| e.0).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -292,8 +395,18 @@ impl MatcherBuilder {
             for c in conjs {
                 let mut steps: Vec<(&String, &FieldTest)> = c.iter().map(|(p, t)| (p, t)).collect();
                 steps.sort_by(|a, b| {
-                    let ka = (test_class(a.1), std::cmp::Reverse(freq[a.0.as_str()]), a.0);
-                    let kb = (test_class(b.1), std::cmp::Reverse(freq[b.0.as_str()]), b.0);
+                    let ka = (
+                        test_class(a.1),
+                        std::cmp::Reverse(freq[a.0.as_str()]),
+                        std::cmp::Reverse(distinct(a.0)),
+                        a.0,
+                    );
+                    let kb = (
+                        test_class(b.1),
+                        std::cmp::Reverse(freq[b.0.as_str()]),
+                        std::cmp::Reverse(distinct(b.0)),
+                        b.0,
+                    );
                     ka.cmp(&kb)
                 });
                 let mut s = 0u32;
@@ -319,7 +432,7 @@ impl MatcherBuilder {
                                         }
                                     };
                                     for cond in conds {
-                                        st.pos[idx].1.add(cond, n);
+                                        st.pos[idx].1.add(cond, n, &mut m.syms);
                                     }
                                 }
                             }
@@ -332,6 +445,11 @@ impl MatcherBuilder {
                 if !acc.contains(id) {
                     acc.push(*id);
                 }
+            }
+        }
+        for st in &mut m.states {
+            for (_, fm) in &mut st.pos {
+                fm.finish();
             }
         }
         m
@@ -364,6 +482,7 @@ fn test_class(t: &FieldTest) -> u8 {
 #[derive(Debug)]
 pub struct Matcher {
     states: Vec<State>,
+    syms: Symbols,
     paths: Vec<PathNode>,
     n_fields: usize,
     ids: usize,
@@ -372,6 +491,10 @@ pub struct Matcher {
 #[derive(Clone, Copy)]
 struct LeafRec<'a> {
     leaf: Leaf<'a>,
+    /// Index into `Cx::escaped` when the value is a decoded string.
+    esc: u32,
+    /// The value's symbol, or `NONE` when no pattern tests it exactly.
+    sym: u32,
     next: u32,
     t0: u32,
     t1: u32,
@@ -393,6 +516,8 @@ struct Scratch {
 struct Cx<'s, 'a> {
     s: &'s mut Scratch,
     leaves: Vec<LeafRec<'a>>,
+    /// Strings of a JSON-text event that contained escapes, decoded.
+    escaped: Vec<String>,
     next_array: u32,
     bind_hash: u64,
 }
@@ -411,9 +536,11 @@ impl Matcher {
                     let id = self.paths.len() as u32;
                     self.paths.push(PathNode {
                         children: FastMap::default(),
+                        small: Vec::new(),
                         field: NONE,
                     });
                     self.paths[n].children.insert(seg.into(), id);
+                    self.paths[n].small.push((seg.into(), id));
                     id as usize
                 }
             };
@@ -456,13 +583,23 @@ impl Matcher {
         if self.ids == 0 {
             return;
         }
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.run(event, &mut s, out),
-            Err(_) => self.run(event, &mut Scratch::default(), out),
+        let r = self.with_scratch(|s| {
+            self.run(s, out, |m, cx| {
+                if let serde_json::Value::Object(_) | serde_json::Value::Array(_) = event {
+                    m.walk(event, 0, cx);
+                }
+                Ok(())
+            })
         });
+        debug_assert!(r.is_ok());
     }
 
-    fn run(&self, event: &serde_json::Value, s: &mut Scratch, out: &mut Vec<usize>) {
+    fn run<'a>(
+        &self,
+        s: &mut Scratch,
+        out: &mut Vec<usize>,
+        fill: impl FnOnce(&Self, &mut Cx<'_, 'a>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if s.head.len() < self.n_fields {
             s.head.resize(self.n_fields, NONE);
         }
@@ -470,13 +607,12 @@ impl Matcher {
         let mut cx = Cx {
             s,
             leaves,
+            escaped: Vec::new(),
             next_array: 0,
             bind_hash: 0,
         };
-        if let serde_json::Value::Object(_) | serde_json::Value::Array(_) = event {
-            self.walk(event, 0, &mut cx);
-        }
-        if !cx.leaves.is_empty() || !self.states[0].absent.is_empty() {
+        let res = fill(self, &mut cx);
+        if res.is_ok() && (!cx.leaves.is_empty() || !self.states[0].absent.is_empty()) {
             self.visit(0, &mut cx, out);
         }
         out.sort_unstable();
@@ -497,16 +633,58 @@ impl Matcher {
             .into_iter()
             .map(|_| -> LeafRec<'static> { unreachable!() })
             .collect();
+        if res.is_err() {
+            out.clear();
+        }
+        res
+    }
+
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => f(&mut Scratch::default()),
+        })
+    }
+
+    /// Matches an event given as JSON text (bytes), without building a
+    /// `serde_json::Value`: only the parts of the event that some pattern
+    /// mentions are decoded, the rest is skipped after a structural check.
+    /// Writes the matching ids into `out` (cleared first), sorted and
+    /// deduplicated. Returns an error (kind [`ErrorKind::InvalidJson`]) for
+    /// malformed input, in which case `out` is left empty.
+    pub fn matches_json(&self, json: &[u8], out: &mut Vec<usize>) -> Result<(), Error> {
+        out.clear();
+        if self.ids == 0 {
+            return Ok(());
+        }
+        self.with_scratch(|s| {
+            self.run(s, out, |m, cx| {
+                let mut sc = Scan { b: json, i: 0 };
+                sc.ws();
+                match sc.peek() {
+                    Some(b'{') | Some(b'[') => m.scan_value(&mut sc, 0, cx, 0)?,
+                    _ => sc.skip_value(0)?,
+                }
+                sc.ws();
+                if sc.i != json.len() {
+                    return Err(sc.err("trailing characters after the JSON value"));
+                }
+                Ok(())
+            })
+        })
     }
 
     #[inline]
     fn step(&self, node: u32, key: &str) -> Option<u32> {
-        let mut n = node;
-        if !key.contains('.') {
-            return self.paths[n as usize].children.get(key).copied();
+        // Path segments never contain a dot, so a dotted event key can only
+        // match segment by segment.
+        if let Some(c) = self.paths[node as usize].child(key) {
+            return Some(c);
         }
+        memchr::memchr(b'.', key.as_bytes())?;
+        let mut n = node;
         for seg in key.split('.') {
-            n = *self.paths[n as usize].children.get(seg)?;
+            n = self.paths[n as usize].child(seg)?;
         }
         Some(n)
     }
@@ -538,14 +716,14 @@ impl Matcher {
                     return;
                 }
                 if let Some(leaf) = Leaf::from_value(v) {
-                    self.push_leaf(f, leaf, cx);
+                    self.push_leaf(f, leaf, NONE, cx);
                 }
             }
         }
     }
 
     #[inline]
-    fn push_leaf<'a>(&self, f: u32, leaf: Leaf<'a>, cx: &mut Cx<'_, 'a>) {
+    fn push_leaf<'a>(&self, f: u32, leaf: Leaf<'a>, esc: u32, cx: &mut Cx<'_, 'a>) {
         let t0 = cx.s.trails.len() as u32;
         cx.s.trails.extend_from_slice(&cx.s.trail);
         let t1 = cx.s.trails.len() as u32;
@@ -553,8 +731,15 @@ impl Matcher {
         if *head == NONE {
             cx.s.touched.push(f);
         }
+        let sym = if esc == NONE {
+            self.syms.lookup(leaf)
+        } else {
+            self.syms.lookup(Leaf::Str(&cx.escaped[esc as usize]))
+        };
         cx.leaves.push(LeafRec {
             leaf,
+            esc,
+            sym,
             next: *head,
             t0,
             t1,
@@ -578,7 +763,12 @@ impl Matcher {
                     continue;
                 }
                 let mark = cx.s.targets.len();
-                fm.collect(rec.leaf, &mut cx.s.targets);
+                let leaf = if rec.esc == NONE {
+                    rec.leaf
+                } else {
+                    Leaf::Str(&cx.escaped[rec.esc as usize])
+                };
+                fm.collect(leaf, rec.sym, &mut cx.s.targets);
                 let end = cx.s.targets.len();
                 if end == mark {
                     continue;
@@ -639,4 +829,298 @@ fn compatible(trail: &[(u32, u32)], bound: &[(u32, u32)]) -> bool {
     trail
         .iter()
         .all(|(a, i)| bound.iter().all(|(b, j)| a != b || i == j))
+}
+
+/// Most nesting accepted in a JSON-text event.
+const MAX_EVENT_DEPTH: usize = 256;
+
+/// A cursor over JSON text.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn err(&self, msg: &str) -> Error {
+        Error::new(ErrorKind::InvalidJson, msg, "", Some(self.i))
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> Result<(), Error> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err("unexpected character"))
+        }
+    }
+
+    /// Skips a string whose opening quote is at `self.i`; returns the raw
+    /// contents and whether they contain escapes.
+    #[inline]
+    fn raw_string(&mut self) -> Result<(&'a [u8], bool), Error> {
+        self.i += 1;
+        let start = self.i;
+        let mut esc = false;
+        let b = self.b;
+        while let Some(&c) = b.get(self.i) {
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok((&b[start..self.i - 1], esc));
+                }
+                b'\\' => {
+                    esc = true;
+                    self.i += 2;
+                }
+                0..=0x1f => return Err(self.err("control character in string")),
+                _ => self.i += 1,
+            }
+        }
+        Err(self.err("unterminated string"))
+    }
+
+    fn literal(&mut self) -> Result<&'a [u8], Error> {
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            if matches!(c, b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        if self.i == start {
+            return Err(self.err("unexpected character"));
+        }
+        Ok(&self.b[start..self.i])
+    }
+
+    /// Skips a string whose opening quote is at `self.i`.
+    #[inline]
+    fn skip_string(&mut self) -> Result<(), Error> {
+        let b = self.b;
+        let mut i = self.i + 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                Some(k) => {
+                    i += k;
+                    if b[i] == b'"' {
+                        self.i = i + 1;
+                        return Ok(());
+                    }
+                    i += 2;
+                }
+                None => {
+                    self.i = b.len();
+                    return Err(self.err("unterminated string"));
+                }
+            }
+        }
+    }
+
+    /// Skips one value that no pattern looks into. Scalars are checked;
+    /// objects and arrays are only checked for balanced brackets and
+    /// terminated strings.
+    fn skip_value(&mut self, _depth: usize) -> Result<(), Error> {
+        self.ws();
+        match self.peek() {
+            Some(b'"') => self.skip_string(),
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                let b = self.b;
+                while self.i < b.len() {
+                    match b[self.i] {
+                        b'"' => {
+                            self.skip_string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        c @ (b'}' | b']') => {
+                            let _ = c;
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Ok(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+                Err(self.err("unexpected end of input"))
+            }
+            Some(_) => {
+                let lit = self.literal()?;
+                if scalar(lit).is_none() {
+                    return Err(self.err("invalid literal"));
+                }
+                Ok(())
+            }
+            None => Err(self.err("unexpected end of input")),
+        }
+    }
+}
+
+/// Parses a non-string JSON scalar.
+fn scalar(lit: &[u8]) -> Option<Leaf<'static>> {
+    match lit {
+        b"null" => Some(Leaf::Null),
+        b"true" => Some(Leaf::Bool(true)),
+        b"false" => Some(Leaf::Bool(false)),
+        _ => {
+            let s = std::str::from_utf8(lit).ok()?;
+            // JSON grammar: optional minus, digits, optional fraction and exponent.
+            let body = s.strip_prefix('-').unwrap_or(s);
+            let first = body.bytes().next()?;
+            if !first.is_ascii_digit()
+                || (first == b'0' && body.len() > 1 && body.as_bytes()[1].is_ascii_digit())
+            {
+                return None;
+            }
+            if body.ends_with(['.', 'e', 'E', '+', '-'])
+                || body.contains(".e")
+                || body.contains(".E")
+            {
+                return None;
+            }
+            let x: f64 = s.parse().ok()?;
+            x.is_finite().then_some(Leaf::Num(x))
+        }
+    }
+}
+
+/// Decodes the escapes of a JSON string's raw contents.
+fn unescape(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let quoted = format!("\"{text}\"");
+    serde_json::from_str::<String>(&quoted).ok()
+}
+
+impl Matcher {
+    fn scan_value<'a>(
+        &self,
+        sc: &mut Scan<'a>,
+        node: u32,
+        cx: &mut Cx<'_, 'a>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        if depth > MAX_EVENT_DEPTH {
+            return Err(sc.err("event nests too deeply"));
+        }
+        sc.ws();
+        let pn = &self.paths[node as usize];
+        match sc.peek() {
+            Some(b'{') => {
+                if pn.children.is_empty() {
+                    return sc.skip_value(depth);
+                }
+                sc.i += 1;
+                sc.ws();
+                if sc.peek() == Some(b'}') {
+                    sc.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    sc.ws();
+                    if sc.peek() != Some(b'"') {
+                        return Err(sc.err("expected a string key"));
+                    }
+                    let at = sc.i;
+                    let (raw, esc) = sc.raw_string()?;
+                    sc.expect(b':')?;
+                    let child = if esc {
+                        let k = unescape(raw).ok_or_else(|| {
+                            Error::new(ErrorKind::InvalidJson, "invalid string", "", Some(at))
+                        })?;
+                        self.step(node, &k)
+                    } else {
+                        let k = std::str::from_utf8(raw).map_err(|_| {
+                            Error::new(ErrorKind::InvalidJson, "invalid UTF-8", "", Some(at))
+                        })?;
+                        self.step(node, k)
+                    };
+                    match child {
+                        Some(c) => self.scan_value(sc, c, cx, depth + 1)?,
+                        None => sc.skip_value(depth + 1)?,
+                    }
+                    sc.ws();
+                    match sc.peek() {
+                        Some(b',') => sc.i += 1,
+                        Some(b'}') => {
+                            sc.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(sc.err("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                sc.i += 1;
+                let id = cx.next_array;
+                cx.next_array += 1;
+                sc.ws();
+                if sc.peek() == Some(b']') {
+                    sc.i += 1;
+                    return Ok(());
+                }
+                let mut idx = 0u32;
+                loop {
+                    cx.s.trail.push((id, idx));
+                    let r = self.scan_value(sc, node, cx, depth + 1);
+                    cx.s.trail.pop();
+                    r?;
+                    idx += 1;
+                    sc.ws();
+                    match sc.peek() {
+                        Some(b',') => sc.i += 1,
+                        Some(b']') => {
+                            sc.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(sc.err("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                let at = sc.i;
+                let (raw, esc) = sc.raw_string()?;
+                if pn.field == NONE || node == 0 {
+                    return Ok(());
+                }
+                let bad = || Error::new(ErrorKind::InvalidJson, "invalid string", "", Some(at));
+                if esc {
+                    let s = unescape(raw).ok_or_else(bad)?;
+                    cx.escaped.push(s);
+                    let e = (cx.escaped.len() - 1) as u32;
+                    self.push_leaf(pn.field, Leaf::Null, e, cx);
+                } else {
+                    let s = std::str::from_utf8(raw).map_err(|_| bad())?;
+                    self.push_leaf(pn.field, Leaf::Str(s), NONE, cx);
+                }
+                Ok(())
+            }
+            Some(_) => {
+                let lit = sc.literal()?;
+                let leaf = scalar(lit).ok_or_else(|| sc.err("invalid literal"))?;
+                if pn.field != NONE && node != 0 {
+                    self.push_leaf(pn.field, leaf, NONE, cx);
+                }
+                Ok(())
+            }
+            None => Err(sc.err("unexpected end of input")),
+        }
+    }
 }

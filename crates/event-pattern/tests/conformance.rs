@@ -133,6 +133,13 @@ fn conformance_suite() {
                 if m.matches(&ev).contains(&0) != want {
                     failures.push(format!("{name}: Matcher should be {want} for {ev}"));
                 }
+                let mut out = Vec::new();
+                match m.matches_json(ev.to_string().as_bytes(), &mut out) {
+                    Ok(()) if out.contains(&0) == want => {}
+                    r => failures.push(format!(
+                        "{name}: Matcher::matches_json should be {want} for {ev}: {r:?}"
+                    )),
+                }
             }
         }
         all.push((p, case.clone()));
