@@ -220,4 +220,9 @@ fn json_text_edge_cases() {
         );
         assert!(out.is_empty());
     }
+    // A subtree that no pattern looks into is only checked for balanced
+    // brackets and terminated strings.
+    assert!(m.matches_json(b"{\"z\": [1 2]}", &mut out).is_ok());
+    assert!(m.matches_json(b"{\"z\": [1, 2}", &mut out).is_ok() || out.is_empty());
+    assert!(m.matches_json(b"{\"z\": [\"1, 2]}", &mut out).is_err());
 }
