@@ -13,10 +13,15 @@ const NOTE_LIMIT: usize = 512;
 
 pub(crate) async fn settle(engine: &Engine, job: &Job) {
     let outcome = outcome_of(job);
-    audit(engine, &format!("job.{}", job.state), &job.id, json!({
-        "outcome": outcome.kind, "reason": outcome.reason, "attempts": job.attempts,
-        "change": outcome.change, "after": outcome.after,
-    }))
+    audit(
+        engine,
+        &format!("job.{}", job.state),
+        &job.id,
+        json!({
+            "outcome": outcome.kind, "reason": outcome.reason, "attempts": job.attempts,
+            "change": outcome.change, "after": outcome.after,
+        }),
+    )
     .await;
     update_finding(engine, job, outcome.kind, &outcome.reason).await;
     notify(engine, job, outcome.kind, &outcome.reason).await;
@@ -43,7 +48,10 @@ async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &
         return;
     };
     let note = truncate(
-        &format!("rectify rule {} ({}): {}: {}", job.rule_id, job.action, kind, reason),
+        &format!(
+            "rectify rule {} ({}): {}: {}",
+            job.rule_id, job.action, kind, reason
+        ),
         NOTE_LIMIT,
     );
     // The finding lives in the Security Hub of its product ARN's region.
@@ -54,9 +62,19 @@ async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &
         .filter(|r| !r.is_empty())
         .unwrap_or(&job.target.region)
         .to_string();
-    match engine.updater.update_workflow(finding, &region, status, &note).await {
+    match engine
+        .updater
+        .update_workflow(finding, &region, status, &note)
+        .await
+    {
         Ok(()) => {
-            audit(engine, "finding.updated", &job.id, json!({"finding": finding.id, "workflow": status, "note": note})).await;
+            audit(
+                engine,
+                "finding.updated",
+                &job.id,
+                json!({"finding": finding.id, "workflow": status, "note": note}),
+            )
+            .await;
             if let Err(e) = engine
                 .store
                 .set_finding_outcome(finding, &job.id, kind.as_str(), Some(status))
@@ -67,7 +85,13 @@ async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &
         }
         Err(e) => {
             tracing::error!(job = %job.id, error = %e, "BatchUpdateFindings failed");
-            audit(engine, "finding.update-failed", &job.id, json!({"finding": finding.id, "workflow": status, "error": e})).await;
+            audit(
+                engine,
+                "finding.update-failed",
+                &job.id,
+                json!({"finding": finding.id, "workflow": status, "error": e}),
+            )
+            .await;
             let _ = engine
                 .store
                 .set_finding_outcome(finding, &job.id, kind.as_str(), None)
@@ -102,7 +126,12 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
     });
     let notification = Notification {
         subject: truncate(
-            &format!("rectify: {} {} on {}", kind, job.control.as_deref().unwrap_or(&job.action), job.target.account),
+            &format!(
+                "rectify: {} {} on {}",
+                kind,
+                job.control.as_deref().unwrap_or(&job.action),
+                job.target.account
+            ),
             100,
         ),
         message,
@@ -113,10 +142,24 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
             continue;
         };
         match engine.notifier.publish(topic_arn, &notification).await {
-            Ok(()) => audit(engine, "notification.sent", &job.id, json!({"channel": name, "outcome": kind})).await,
+            Ok(()) => {
+                audit(
+                    engine,
+                    "notification.sent",
+                    &job.id,
+                    json!({"channel": name, "outcome": kind}),
+                )
+                .await
+            }
             Err(e) => {
                 tracing::error!(channel = %name, error = %e, "notification failed");
-                audit(engine, "notification.failed", &job.id, json!({"channel": name, "error": e})).await;
+                audit(
+                    engine,
+                    "notification.failed",
+                    &job.id,
+                    json!({"channel": name, "error": e}),
+                )
+                .await;
             }
         }
     }

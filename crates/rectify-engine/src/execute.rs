@@ -40,7 +40,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
             match delay {
                 Some(delay) => {
                     job.state = JobState::Retrying;
-                    job.next_run_at = Some(rfc3339_after(delay));
+                    job.next_run_at = Some(rectify_model::rfc3339_after(delay));
                     engine
                         .store
                         .append_audit(
@@ -64,19 +64,24 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
             }
         }
     }
-    if !engine.store.save_job(&job, Some(&worker)).await? {
-        // Our lease ran out and another worker owns the job now; it will
-        // settle it.
-        tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
-        return Ok(job);
-    }
+    // Effects first, then the final state: a crash in between runs the job
+    // again (its check then finds nothing to do) rather than losing the
+    // finding update or the notification.
     if job.state != JobState::Retrying {
         effects::settle(engine, &job).await;
+    }
+    if !engine.store.save_job(&job, Some(&worker)).await? {
+        // Our lease ran out and another worker owns the job now.
+        tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
     }
     Ok(job)
 }
 
-async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Outcome, ActionError> {
+async fn steps(
+    engine: &Engine,
+    action: &dyn Action,
+    job: &mut Job,
+) -> Result<Outcome, ActionError> {
     let audit = |kind: &'static str, data: serde_json::Value| {
         let store = engine.store.clone();
         let id = job.id.clone();
@@ -87,12 +92,19 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Ou
         }
     };
     let observed = action.check(&job.target, &job.params).await?;
-    audit("job.checked", json!({"compliant": observed.compliant, "state": observed.state})).await;
+    audit(
+        "job.checked",
+        json!({"compliant": observed.compliant, "state": observed.state}),
+    )
+    .await;
     if let Some(skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
         return Ok(skip);
     }
     if observed.compliant {
-        let mut outcome = Outcome::new(OutcomeKind::AlreadyCompliant, "already compliant; nothing changed");
+        let mut outcome = Outcome::new(
+            OutcomeKind::AlreadyCompliant,
+            "already compliant; nothing changed",
+        );
         outcome.after = Some(observed.state);
         return Ok(outcome);
     }
@@ -101,7 +113,10 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Ou
     job.plan = Some(change.clone());
     match job.mode {
         Mode::DryRun => {
-            let mut outcome = Outcome::new(OutcomeKind::Planned, format!("dry-run: would {}", change.summary));
+            let mut outcome = Outcome::new(
+                OutcomeKind::Planned,
+                format!("dry-run: would {}", change.summary),
+            );
             outcome.change = Some(change);
             return Ok(outcome);
         }
@@ -116,13 +131,24 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Ou
         _ => {}
     }
     action.apply(&job.target, &job.params, &change).await?;
-    audit("job.applied", json!({"change": change, "approved_by": job.approved_by})).await;
+    audit(
+        "job.applied",
+        json!({"change": change, "approved_by": job.approved_by}),
+    )
+    .await;
     let after = action.verify(&job.target, &job.params).await?;
-    audit("job.verified", json!({"compliant": after.compliant, "state": after.state})).await;
+    audit(
+        "job.verified",
+        json!({"compliant": after.compliant, "state": after.state}),
+    )
+    .await;
     if !after.compliant {
         return Ok(Outcome {
             kind: OutcomeKind::Failed,
-            reason: format!("applied, but the read-back still does not comply: {}", after.state),
+            reason: format!(
+                "applied, but the read-back still does not comply: {}",
+                after.state
+            ),
             change: Some(change),
             after: Some(after.state),
         });
@@ -133,11 +159,4 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Ou
         change: Some(change),
         after: Some(after.state),
     })
-}
-
-fn rfc3339_after(delay: std::time::Duration) -> String {
-    let at = time::OffsetDateTime::now_utc() + delay;
-    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

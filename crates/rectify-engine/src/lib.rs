@@ -123,35 +123,38 @@ impl Engine {
 
     /// Records the events, routes them and enqueues a job per match, all
     /// before returning: once this returns Ok, nothing is lost on a crash.
+    /// Each step is one batched transaction, whatever the number of events.
     pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
-        let batch: Vec<(Event, String)> = events.into_iter().map(|e| (e, origin.to_string())).collect();
+        let batch: Vec<(Event, String)> = events
+            .into_iter()
+            .map(|e| (e, origin.to_string()))
+            .collect();
         let fresh = self.store.record_events(&batch).await?;
+        // Only findings that parse as ASFF (Id, ProductArn, ...) are tracked.
+        let findings: Vec<(String, serde_json::Value)> = batch
+            .iter()
+            .filter(|(e, _)| e.finding().is_some())
+            .filter_map(|(e, _)| e.finding_value().map(|f| (e.id.clone(), f.clone())))
+            .collect();
+        self.store.upsert_findings(&findings).await?;
+
         let mut out = Vec::with_capacity(batch.len());
+        let mut audits = Vec::with_capacity(batch.len());
         let mut jobs = Vec::new();
         let mut owners = Vec::new();
         for (index, ((event, _), new)) in batch.iter().zip(fresh).enumerate() {
-            if let Some(finding) = event.finding_value() {
-                self.store.upsert_finding(&event.id, finding).await?;
-            }
             let rules = self.router.route(event);
-            if rules.is_empty() {
-                self.store
-                    .append_audit(
-                        "event.unmatched",
-                        &event.id,
-                        &json!({"origin": origin, "source": event.source, "detail-type": event.detail_type, "new": new}),
-                    )
-                    .await?;
+            let kind = if rules.is_empty() {
+                "event.unmatched"
             } else {
-                self.store
-                    .append_audit(
-                        "event.received",
-                        &event.id,
-                        &json!({"origin": origin, "source": event.source, "detail-type": event.detail_type,
-                                "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>()}),
-                    )
-                    .await?;
-            }
+                "event.received"
+            };
+            audits.push((
+                kind.to_string(),
+                event.id.clone(),
+                json!({"origin": origin, "source": event.source, "detail-type": event.detail_type,
+                       "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>()}),
+            ));
             for rule in &rules {
                 jobs.push(plan::plan(self, event, rule));
                 owners.push(index);
@@ -163,39 +166,39 @@ impl Engine {
                 jobs: Vec::new(),
             });
         }
+        self.store.append_audit_many(&audits).await?;
         let enqueued = self.store.enqueue_many(&jobs).await?;
+        let mut created = Vec::new();
+        let mut settled_now = Vec::new();
         for (result, owner) in enqueued.into_iter().zip(owners) {
             let (job, duplicate) = match result {
                 Enqueued::Created(job) => (job, false),
                 Enqueued::Duplicate(job) => (job, true),
             };
-            if !duplicate {
-                self.audit_created(&job).await?;
-                if job.state.is_final() {
-                    // Settled at plan time (unknown account, exemption):
-                    // its effects happen now.
-                    effects::settle(self, &job).await;
-                }
-            }
             out[owner].jobs.push(SubmittedJob {
                 id: job.id.clone(),
                 rule_id: job.rule_id.clone(),
                 state: job.state,
                 duplicate,
             });
+            if !duplicate {
+                created.push((
+                    "job.created".to_string(),
+                    job.id.clone(),
+                    created_record(&job),
+                ));
+                if job.state.is_final() {
+                    settled_now.push(job);
+                }
+            }
+        }
+        self.store.append_audit_many(&created).await?;
+        // Jobs settled at plan time (unknown account, exemption) have their
+        // effects now.
+        for job in &settled_now {
+            effects::settle(self, job).await;
         }
         Ok(out)
-    }
-
-    async fn audit_created(&self, job: &Job) -> anyhow::Result<()> {
-        let data = json!({
-            "rule": job.rule_id, "action": job.action, "mode": job.mode,
-            "event": job.event_id, "target": job.target.key(),
-            "idempotency_key": job.idempotency_key, "state": job.state,
-            "outcome": job.outcome,
-        });
-        self.store.append_audit("job.created", &job.id, &data).await?;
-        Ok(())
     }
 
     /// Claims and runs jobs until none is runnable now. Returns the jobs it
@@ -208,7 +211,11 @@ impl Engine {
             }
             let claimed = self
                 .store
-                .claim(&self.options.worker_id, self.options.lease, self.options.concurrency)
+                .claim(
+                    &self.options.worker_id,
+                    self.options.lease,
+                    self.options.concurrency,
+                )
                 .await?;
             if claimed.is_empty() {
                 return Ok(done);
@@ -277,9 +284,21 @@ impl Engine {
     }
 }
 
+fn created_record(job: &Job) -> serde_json::Value {
+    json!({
+        "rule": job.rule_id, "action": job.action, "mode": job.mode,
+        "event": job.event_id, "target": job.target.key(),
+        "idempotency_key": job.idempotency_key, "state": job.state,
+        "outcome": job.outcome,
+    })
+}
+
 /// The outcome, or a placeholder for jobs that have none yet.
 pub fn outcome_of(job: &Job) -> Outcome {
-    job.outcome
-        .clone()
-        .unwrap_or_else(|| Outcome::new(rectify_model::OutcomeKind::Skipped, format!("job is {}", job.state)))
+    job.outcome.clone().unwrap_or_else(|| {
+        Outcome::new(
+            rectify_model::OutcomeKind::Skipped,
+            format!("job is {}", job.state),
+        )
+    })
 }

@@ -64,7 +64,9 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
             id: f.id.clone(),
             product_arn: f.product_arn.clone(),
         }),
-        control: finding.as_ref().and_then(|f| f.control_id().map(str::to_string)),
+        control: finding
+            .as_ref()
+            .and_then(|f| f.control_id().map(str::to_string)),
         notify: rule.notify.clone(),
         state,
         attempts: 0,
@@ -84,7 +86,10 @@ fn guardrails(engine: &Engine, target: &Target) -> Option<Outcome> {
     let Some(account) = engine.config.account(&target.account) else {
         return Some(Outcome::new(
             OutcomeKind::Skipped,
-            format!("account {} is not in the config; not touched", target.account),
+            format!(
+                "account {} is not in the config; not touched",
+                target.account
+            ),
         ));
     };
     if !account.regions.is_empty() && !account.regions.iter().any(|r| r == &target.region) {

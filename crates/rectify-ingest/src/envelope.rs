@@ -19,12 +19,19 @@ pub(crate) fn unwrap_sns(value: Value) -> Result<Value, IngestError> {
     let message = value
         .get("Message")
         .and_then(Value::as_str)
-        .ok_or_else(|| IngestError::invalid("Message", "SNS notification without a Message string"))?;
-    serde_json::from_str(message)
-        .map_err(|e| IngestError::invalid("Message", format!("SNS Message is not a JSON event: {e}")))
+        .ok_or_else(|| {
+            IngestError::invalid("Message", "SNS notification without a Message string")
+        })?;
+    serde_json::from_str(message).map_err(|e| {
+        IngestError::invalid("Message", format!("SNS Message is not a JSON event: {e}"))
+    })
 }
 
-fn string_field(map: &Map<String, Value>, field: &str, required: bool) -> Result<String, IngestError> {
+fn string_field(
+    map: &Map<String, Value>,
+    field: &str,
+    required: bool,
+) -> Result<String, IngestError> {
     match map.get(field) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(IngestError::invalid(

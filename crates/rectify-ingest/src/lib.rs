@@ -62,8 +62,8 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
                     let item = line.trim();
                     if !item.is_empty() {
                         let at = line_start + (line.len() - line.trim_start().len());
-                        let raw: &RawValue =
-                            serde_json::from_str(item).map_err(|e| malformed(item, 0, &e).shift(at))?;
+                        let raw: &RawValue = serde_json::from_str(item)
+                            .map_err(|e| malformed(item, 0, &e).shift(at))?;
                         raws.push((at, raw.get()));
                     }
                     line_start += line.len();

@@ -60,7 +60,13 @@ fn other_detail_types_are_not_fanned_out() {
     event["detail-type"] = json!("Security Hub Insight Results");
     let events = parse(&event.to_string()).unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].body["detail"]["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        events[0].body["detail"]["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -72,7 +78,10 @@ fn arrays_and_json_lines() {
     assert_eq!(parse(&array).unwrap().len(), 2);
     let lines = format!("{a}\n\n{b}\n");
     let events = parse(&lines).unwrap();
-    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ev-1", "ev-2"]);
+    assert_eq!(
+        events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["ev-1", "ev-2"]
+    );
 }
 
 #[test]
@@ -110,28 +119,70 @@ fn oversized_events_are_refused() {
     let mut f = finding("a");
     f["Description"] = json!("x".repeat(MAX_EVENT_BYTES));
     let err = parse(&imported(vec![f]).to_string()).unwrap_err();
-    assert!(matches!(err, IngestError::TooLarge { index: 0, limit: MAX_EVENT_BYTES, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            IngestError::TooLarge {
+                index: 0,
+                limit: MAX_EVENT_BYTES,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Just under the limit is fine.
     let small = imported(vec![finding("a")]).to_string();
-    let limits = Limits { max_event_bytes: small.len() };
+    let limits = Limits {
+        max_event_bytes: small.len(),
+    };
     assert!(parse_body(small.as_bytes(), &limits).is_ok());
-    let limits = Limits { max_event_bytes: small.len() - 1 };
+    let limits = Limits {
+        max_event_bytes: small.len() - 1,
+    };
     assert!(parse_body(small.as_bytes(), &limits).is_err());
 }
 
 #[test]
 fn envelope_fields_are_checked() {
     let cases = [
-        (json!({"detail-type": "x", "detail": {}}), "source", "missing"),
-        (json!({"source": "x", "detail": {}}), "detail-type", "missing"),
-        (json!({"source": "x", "detail-type": "y"}), "detail", "missing"),
-        (json!({"source": "x", "detail-type": "y", "detail": []}), "detail", "expected an object"),
-        (json!({"source": 1, "detail-type": "y", "detail": {}}), "source", "expected a string"),
-        (json!({"source": "x", "detail-type": "y", "detail": {}, "resources": [1]}), "resources[0]", "expected a string"),
+        (
+            json!({"detail-type": "x", "detail": {}}),
+            "source",
+            "missing",
+        ),
+        (
+            json!({"source": "x", "detail": {}}),
+            "detail-type",
+            "missing",
+        ),
+        (
+            json!({"source": "x", "detail-type": "y"}),
+            "detail",
+            "missing",
+        ),
+        (
+            json!({"source": "x", "detail-type": "y", "detail": []}),
+            "detail",
+            "expected an object",
+        ),
+        (
+            json!({"source": 1, "detail-type": "y", "detail": {}}),
+            "source",
+            "expected a string",
+        ),
+        (
+            json!({"source": "x", "detail-type": "y", "detail": {}, "resources": [1]}),
+            "resources[0]",
+            "expected a string",
+        ),
     ];
     for (event, field, message) in cases {
         match parse(&event.to_string()).unwrap_err() {
-            IngestError::Invalid { field: f, message: m, .. } => {
+            IngestError::Invalid {
+                field: f,
+                message: m,
+                ..
+            } => {
                 assert_eq!(f, field);
                 assert!(m.contains(message), "{m}");
             }
@@ -139,7 +190,11 @@ fn envelope_fields_are_checked() {
         }
     }
     let err = parse("[1]").unwrap_err();
-    assert!(err.to_string().contains("event 0: field `(event)`: expected a JSON object"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("event 0: field `(event)`: expected a JSON object"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,7 +239,12 @@ fn shared_sample_findings_parse_as_asff() {
             assert_eq!(typed.aws_account_id.len(), 12, "{}", path.display());
             assert!(!typed.resources.is_empty());
             // Every field survives a round trip, typed or not.
-            assert_eq!(serde_json::to_value(&typed).unwrap(), f, "{}", path.display());
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap(),
+                f,
+                "{}",
+                path.display()
+            );
             seen += 1;
         }
     }

@@ -109,11 +109,21 @@ pub trait Action: Send + Sync {
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError>;
 
     /// Pure: the change that would bring `observed` into compliance.
-    fn plan(&self, target: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError>;
+    fn plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        observed: &Observed,
+    ) -> Result<Change, ActionError>;
 
     /// Writes the change. Must be idempotent: a job cut off by a crash runs
     /// again.
-    async fn apply(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError>;
+    async fn apply(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError>;
 
     /// Reads the target back after `apply`.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

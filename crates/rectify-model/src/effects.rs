@@ -18,7 +18,11 @@ pub struct Notification {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Publishes to one channel; `destination` is e.g. an SNS topic ARN.
-    async fn publish(&self, destination: &str, notification: &Notification) -> Result<(), ActionError>;
+    async fn publish(
+        &self,
+        destination: &str,
+        notification: &Notification,
+    ) -> Result<(), ActionError>;
 }
 
 #[async_trait]

@@ -24,10 +24,28 @@ pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};
 pub use target::Target;
 
-/// Current time as RFC 3339 with millisecond precision, in UTC.
+/// Current time as RFC 3339 in UTC with exactly three fraction digits
+/// (`2026-11-29T10:00:00.000Z`), so that times sort as text.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// Now plus `delay`, formatted as [`now_rfc3339`].
+pub fn rfc3339_after(delay: std::time::Duration) -> String {
+    let delay = time::Duration::try_from(delay).unwrap_or(time::Duration::days(36_500));
+    format_time(time::OffsetDateTime::now_utc().saturating_add(delay))
+}
+
+fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }

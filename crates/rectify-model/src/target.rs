@@ -29,18 +29,26 @@ impl Target {
     pub fn from_event(event: &Event, types: &[&str]) -> Result<Target, String> {
         if let Some(finding) = event.finding() {
             let account = finding.aws_account_id.clone();
-            let finding_region = finding.region.clone().unwrap_or_else(|| event.region.clone());
+            let finding_region = finding
+                .region
+                .clone()
+                .unwrap_or_else(|| event.region.clone());
             let resource = finding
                 .resources
                 .iter()
                 .find(|r| types.is_empty() || types.contains(&r.kind.as_str()))
                 .ok_or_else(|| {
-                    let seen: Vec<&str> = finding.resources.iter().map(|r| r.kind.as_str()).collect();
+                    let seen: Vec<&str> =
+                        finding.resources.iter().map(|r| r.kind.as_str()).collect();
                     format!(
                         "finding {} has no resource of type {} (it has: {})",
                         finding.id,
                         types.join(" or "),
-                        if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                        if seen.is_empty() {
+                            "none".to_string()
+                        } else {
+                            seen.join(", ")
+                        }
                     )
                 })?;
             return Ok(Target {
@@ -103,12 +111,18 @@ mod tests {
 
     #[test]
     fn resource_names() {
-        assert_eq!(target("arn:aws:s3:::my-bucket").resource_name(), "my-bucket");
+        assert_eq!(
+            target("arn:aws:s3:::my-bucket").resource_name(),
+            "my-bucket"
+        );
         assert_eq!(
             target("arn:aws:ec2:us-east-1:1:security-group/sg-0abc").resource_name(),
             "sg-0abc"
         );
         assert_eq!(target("sg-0abc").resource_name(), "sg-0abc");
-        assert_eq!(target("AWS::::Account:111122223333").resource_name(), "111122223333");
+        assert_eq!(
+            target("AWS::::Account:111122223333").resource_name(),
+            "111122223333"
+        );
     }
 }

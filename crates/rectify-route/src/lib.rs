@@ -90,10 +90,18 @@ mod tests {
     #[test]
     fn routes_to_every_matching_enabled_rule() {
         let router = Router::new(vec![
-            rule("s3", json!({"detail": {"findings": {"Compliance": {"SecurityControlId": ["S3.2"]}}}}), true),
+            rule(
+                "s3",
+                json!({"detail": {"findings": {"Compliance": {"SecurityControlId": ["S3.2"]}}}}),
+                true,
+            ),
             rule("any-sh", json!({"source": ["aws.securityhub"]}), true),
             rule("off", json!({"source": ["aws.securityhub"]}), false),
-            rule("ec2", json!({"detail": {"findings": {"Compliance": {"SecurityControlId": ["EC2.13"]}}}}), true),
+            rule(
+                "ec2",
+                json!({"detail": {"findings": {"Compliance": {"SecurityControlId": ["EC2.13"]}}}}),
+                true,
+            ),
         ])
         .unwrap();
         let e = event(json!({

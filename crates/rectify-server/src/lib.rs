@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -52,7 +52,10 @@ pub fn router(api: Api) -> Router {
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .route("/metrics", get(metrics))
-        .route_layer(axum::middleware::from_fn_with_state(api.clone(), authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            authenticate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(protected)
@@ -106,11 +109,14 @@ async fn authenticate(
             next.run(request).await
         }
         None => {
-            api.counters.requests_refused.fetch_add(1, Ordering::Relaxed);
+            api.counters
+                .requests_refused
+                .fetch_add(1, Ordering::Relaxed);
             let mut response = error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("static header"),
+            );
             response
         }
     }
@@ -123,8 +129,7 @@ async fn healthz(State(api): State<Api>) -> Response {
     }
 }
 
-async fn post_events(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
-    let _ = headers;
+async fn post_events(State(api): State<Api>, body: Bytes) -> Response {
     let events = match rectify_ingest::parse_body(&body, &rectify_ingest::Limits::default()) {
         Ok(events) => events,
         Err(e) => {
@@ -139,12 +144,17 @@ async fn post_events(State(api): State<Api>, headers: HeaderMap, body: Bytes) ->
     let count = events.len() as u64;
     match api.engine.submit(events, "http").await {
         Ok(submitted) => {
-            api.counters.events_accepted.fetch_add(count, Ordering::Relaxed);
+            api.counters
+                .events_accepted
+                .fetch_add(count, Ordering::Relaxed);
             (StatusCode::ACCEPTED, Json(json!({"events": submitted}))).into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store events");
-            error(StatusCode::SERVICE_UNAVAILABLE, "could not store the events; retry")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not store the events; retry",
+            )
         }
     }
 }
@@ -201,7 +211,12 @@ struct LimitQuery {
 }
 
 async fn list_findings(State(api): State<Api>, Query(q): Query<LimitQuery>) -> Response {
-    match api.engine.store().list_findings(q.limit.unwrap_or(100).min(1000)).await {
+    match api
+        .engine
+        .store()
+        .list_findings(q.limit.unwrap_or(100).min(1000))
+        .await
+    {
         Ok(rows) => Json(json!({"findings": rows})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -216,17 +231,28 @@ async fn list_audit(State(api): State<Api>, Query(q): Query<LimitQuery>) -> Resp
 }
 
 async fn set_paused(api: &Api, caller: &str, paused: bool) -> Response {
-    match api.engine.store().set_paused(paused, &format!("api:{caller}")).await {
+    match api
+        .engine
+        .store()
+        .set_paused(paused, &format!("api:{caller}"))
+        .await
+    {
         Ok(()) => Json(json!({"paused": paused})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-async fn pause(State(api): State<Api>, axum::Extension(Caller(c)): axum::Extension<Caller>) -> Response {
+async fn pause(
+    State(api): State<Api>,
+    axum::Extension(Caller(c)): axum::Extension<Caller>,
+) -> Response {
     set_paused(&api, &c, true).await
 }
 
-async fn resume(State(api): State<Api>, axum::Extension(Caller(c)): axum::Extension<Caller>) -> Response {
+async fn resume(
+    State(api): State<Api>,
+    axum::Extension(Caller(c)): axum::Extension<Caller>,
+) -> Response {
     set_paused(&api, &c, false).await
 }
 
@@ -234,9 +260,21 @@ async fn metrics(State(api): State<Api>) -> Response {
     let mut out = String::new();
     let c = &api.counters;
     for (name, help, value) in [
-        ("rectify_http_requests_refused_total", "Requests refused for a missing or bad token.", &c.requests_refused),
-        ("rectify_events_accepted_total", "Events accepted over HTTP (after fan-out).", &c.events_accepted),
-        ("rectify_event_bodies_rejected_total", "Bodies refused as malformed or too large.", &c.events_rejected),
+        (
+            "rectify_http_requests_refused_total",
+            "Requests refused for a missing or bad token.",
+            &c.requests_refused,
+        ),
+        (
+            "rectify_events_accepted_total",
+            "Events accepted over HTTP (after fan-out).",
+            &c.events_accepted,
+        ),
+        (
+            "rectify_event_bodies_rejected_total",
+            "Bodies refused as malformed or too large.",
+            &c.events_rejected,
+        ),
     ] {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
@@ -244,7 +282,9 @@ async fn metrics(State(api): State<Api>) -> Response {
         ));
     }
     if let Ok(counts) = api.engine.store().count_jobs().await {
-        out.push_str("# HELP rectify_jobs Jobs in the store by state.\n# TYPE rectify_jobs gauge\n");
+        out.push_str(
+            "# HELP rectify_jobs Jobs in the store by state.\n# TYPE rectify_jobs gauge\n",
+        );
         for (state, n) in counts {
             out.push_str(&format!("rectify_jobs{{state=\"{state}\"}} {n}\n"));
         }

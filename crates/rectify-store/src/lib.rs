@@ -270,6 +270,11 @@ pub trait Store: Send + Sync {
     /// expired -> pending (attempts kept). Returns how many.
     async fn recover_expired(&self) -> Result<u64>;
 
+    /// Running jobs leased by `worker` -> pending, whatever their lease.
+    /// A worker with a stable id calls this when it starts: jobs it held
+    /// when it died are taken up at once instead of after the lease.
+    async fn release_owned(&self, worker: &str) -> Result<u64>;
+
     /// Appends to the hash-chained audit log and returns the record.
     /// Serialised: seq strictly increasing from 1 without gaps, prev_hash =
     /// previous record's hash ([`audit::GENESIS_HASH`] for the first). See

@@ -972,6 +972,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn release_owned(&self, worker: &str) -> Result<u64> {
+        let worker = worker.to_owned();
+        self.write("release_owned", move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+                     updated_at = ?1 WHERE state = 'running' AND lease_owner = ?2",
+                )
+                .ctx("preparing lease release")?
+                .execute(rusqlite::params![timefmt::now(), worker])
+                .ctx("releasing the worker's jobs")?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
         let (kind, subject, data) = (kind.to_owned(), subject.to_owned(), data.clone());
         self.write("append_audit", move |tx| {

@@ -35,7 +35,9 @@ pub enum Output {
 #[derive(Subcommand)]
 pub enum Command {
     /// Process events from a file or standard input, run the resulting jobs to completion, print each outcome.
-    #[command(after_help = "Input: one EventBridge event, a JSON array of events, JSON lines, or an SNS notification.\n\nExamples:\n  rectify process finding.json\n  rectify process --dry-run - < findings.jsonl\n  rectify process --output json finding.json | jq '.jobs[].outcome'")]
+    #[command(
+        after_help = "Input: one EventBridge event, a JSON array of events, JSON lines, or an SNS notification.\n\nExamples:\n  rectify process finding.json\n  rectify process --dry-run - < findings.jsonl\n  rectify process --output json finding.json | jq '.jobs[].outcome'"
+    )]
     Process {
         /// Event file, or - for standard input.
         file: PathBuf,
@@ -44,23 +46,36 @@ pub enum Command {
         dry_run: bool,
     },
     /// Run the daemon: HTTP API on api.listen and job workers.
-    #[command(after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish.")]
+    #[command(
+        after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish."
+    )]
     Serve {
         /// Address to listen on (overrides api.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// This replica's stable name. Jobs it held when it last died are
+        /// taken up again at once when it restarts. Default: serve@HOSTNAME.
+        #[arg(long, env = "RECTIFY_WORKER_ID")]
+        worker_id: Option<String>,
     },
     /// Check the config and every rule file; report every error with file, line and field.
-    #[command(after_help = "Example:\n  rectify validate --config rectify.yaml\n\nExit 0 when valid, 2 when not.")]
+    #[command(
+        after_help = "Example:\n  rectify validate --config rectify.yaml\n\nExit 0 when valid, 2 when not."
+    )]
     Validate,
     /// Run rule fixtures: each folder under DIR holds event.json and expected.yaml.
-    #[command(after_help = "expected.yaml:\n  rules: [s3-bucket-block-public-access]   # the rules that must match, exactly\n  jobs:                                    # optional: per rule, the expected job\n    - rule: s3-bucket-block-public-access\n      state: pending                       # state at plan time (pending, skipped, failed)\n      outcome: skipped                     # optional outcome kind at plan time\n      target: arn:aws:s3:::my-bucket       # optional resource id\n\nExample:\n  rectify test tests/fixtures\nExit 0 when every fixture passes, 1 on any mismatch (with a diff).")]
+    #[command(
+        after_help = "expected.yaml:\n  rules: [s3-bucket-block-public-access]   # the rules that must match, exactly\n  jobs:                                    # optional: per rule, the expected job\n    - rule: s3-bucket-block-public-access\n      state: pending                       # state at plan time (pending, skipped, failed)\n      outcome: skipped                     # optional outcome kind at plan time\n      target: arn:aws:s3:::my-bucket       # optional resource id\n\nExample:\n  rectify test tests/fixtures\nExit 0 when every fixture passes, 1 on any mismatch (with a diff)."
+    )]
     Test {
         /// Folder of fixture folders (or one fixture folder).
         dir: PathBuf,
     },
     /// Match events against an event pattern or a rule file (the pattern engine alone).
-    #[command(name = "match", after_help = "Examples:\n  rectify match --pattern pattern.json event1.json event2.json\n  cat events.jsonl | rectify match --rules rules.yaml --output json\n\nExit codes as grep's: 0 at least one event matched, 1 none did, 2 a pattern or event is invalid.")]
+    #[command(
+        name = "match",
+        after_help = "Examples:\n  rectify match --pattern pattern.json event1.json event2.json\n  cat events.jsonl | rectify match --rules rules.yaml --output json\n\nExit codes as grep's: 0 at least one event matched, 1 none did, 2 a pattern or event is invalid."
+    )]
     Match {
         /// A JSON event pattern.
         #[arg(long, conflicts_with = "rules", required_unless_present = "rules")]
@@ -74,7 +89,10 @@ pub enum Command {
     /// List the remediation actions: ids, controls, params, IAM permissions.
     Catalog,
     /// Print the least-privilege IAM policy for the enabled rules' actions.
-    #[command(name = "iam-policy", after_help = "Example:\n  rectify iam-policy > rectify-target-role-policy.json")]
+    #[command(
+        name = "iam-policy",
+        after_help = "Example:\n  rectify iam-policy > rectify-target-role-policy.json"
+    )]
     IamPolicy,
     /// The audit log.
     Audit {

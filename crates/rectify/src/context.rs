@@ -13,7 +13,8 @@ use rectify_model::{Action, Rule};
 pub const AWS_FOUNDATIONAL: &str = include_str!("../packs/aws-foundational.yaml");
 
 /// The config used when no file is given and ./rectify.yaml does not exist.
-pub const DEFAULT_CONFIG: &str = "# built-in default\nstore: sqlite://rectify.db\npacks: [aws-foundational]\n";
+pub const DEFAULT_CONFIG: &str =
+    "# built-in default\nstore: sqlite://rectify.db\npacks: [aws-foundational]\n";
 
 /// Checks what the config crate cannot know: patterns compile, actions
 /// exist, params fit the action.
@@ -37,7 +38,11 @@ impl RuleChecker for CatalogChecker {
                 let known: Vec<&str> = self.actions.iter().map(|a| a.spec().id).collect();
                 problems.push((
                     "action".into(),
-                    format!("unknown action `{}`; known: {}", rule.action, known.join(", ")),
+                    format!(
+                        "unknown action `{}`; known: {}",
+                        rule.action,
+                        known.join(", ")
+                    ),
                 ));
             }
             Some(action) => {
@@ -131,7 +136,10 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
 }
 
 /// Loads the config (exit 2 on errors) and builds the engine on its store.
-pub async fn engine(flag: Option<&Path>, options: EngineOptions) -> anyhow::Result<(Arc<Engine>, Loaded)> {
+pub async fn engine(
+    flag: Option<&Path>,
+    options: EngineOptions,
+) -> anyhow::Result<(Arc<Engine>, Loaded)> {
     let loaded = match load(flag).await {
         Ok(l) => l,
         Err(diagnostics) => {

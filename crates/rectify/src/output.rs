@@ -36,7 +36,10 @@ pub fn job_details(job: &Job) -> String {
     line("mode", job.mode.as_str());
     line("account", &job.target.account);
     line("region", &job.target.region);
-    line("resource", &format!("{} ({})", job.target.resource_id, job.target.resource_type));
+    line(
+        "resource",
+        &format!("{} ({})", job.target.resource_id, job.target.resource_type),
+    );
     if let Some(control) = &job.control {
         line("control", control);
     }
@@ -59,7 +62,12 @@ pub fn job_details(job: &Job) -> String {
     if let Some(o) = &job.outcome {
         line("outcome", &format!("{}: {}", o.kind, o.reason));
     }
-    if let Some(plan) = job.outcome.as_ref().and_then(|o| o.change.as_ref()).or(job.plan.as_ref()) {
+    if let Some(plan) = job
+        .outcome
+        .as_ref()
+        .and_then(|o| o.change.as_ref())
+        .or(job.plan.as_ref())
+    {
         line("change", &plan.summary);
         line("  before", &plan.before.to_string());
         line("  after", &plan.after.to_string());

@@ -35,7 +35,11 @@ impl Serve {
             journal = dir.path().join("journal.txt").display(),
         );
         std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         Serve { dir, port, token }
     }
 
@@ -70,12 +74,22 @@ impl Serve {
     /// POSTs a batch; true when it was acknowledged (202).
     fn send(&self, batch: &[Value]) -> bool {
         let body = Value::Array(batch.to_vec()).to_string();
-        let result = std::panic::catch_unwind(|| http(&self.base(), "POST", "/v1/events", Some(&self.token), Some(&body)));
+        let result = std::panic::catch_unwind(|| {
+            http(
+                &self.base(),
+                "POST",
+                "/v1/events",
+                Some(&self.token),
+                Some(&body),
+            )
+        });
         matches!(result, Ok((202, _)))
     }
 
     fn unsettled(&self) -> Option<u64> {
-        let result = std::panic::catch_unwind(|| http(&self.base(), "GET", "/metrics", Some(&self.token), None));
+        let result = std::panic::catch_unwind(|| {
+            http(&self.base(), "GET", "/metrics", Some(&self.token), None)
+        });
         let Ok((200, text)) = result else { return None };
         let mut open = 0;
         for line in text.lines() {
@@ -130,7 +144,10 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
             child = serve.start();
             next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "did not settle: sent {sent}, kills {kills}");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "did not settle: sent {sent}, kills {kills}"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();
@@ -146,9 +163,19 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
         .map(|i| format!("res-{i}"))
         .filter(|r| !effects.contains_key(r.as_str()))
         .collect();
-    assert!(missing.is_empty(), "{} events never applied, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} events never applied, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert_eq!(effects.len(), EVENTS);
 
     let out = serve.command().args(["audit", "verify"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -14,8 +14,16 @@ fn rules(extra: &str) -> String {
     let mut out = String::from("rules:\n");
     for (id, control, action) in [
         ("s3-bpa", "S3.8", "aws.s3.block-public-access"),
-        ("ec2-admin-ports", "EC2.13", "aws.ec2.revoke-public-admin-ingress"),
-        ("iam-password-policy", "IAM.7", "aws.iam.set-password-policy"),
+        (
+            "ec2-admin-ports",
+            "EC2.13",
+            "aws.ec2.revoke-public-admin-ingress",
+        ),
+        (
+            "iam-password-policy",
+            "IAM.7",
+            "aws.iam.set-password-policy",
+        ),
     ] {
         out.push_str(&format!(
             "  - id: {id}\n    controls: [{control}]\n    pattern:\n      source: [aws.securityhub]\n      detail:\n        findings:\n          Compliance:\n            Status: [FAILED]\n            SecurityControlId: [{control}]\n    action: {action}\n    notify: [team]\n{extra}"
@@ -31,7 +39,13 @@ async fn public_bucket(account: &str, tags: &[(&str, &str)]) -> (String, aws_sdk
     if !tags.is_empty() {
         let mut tagging = aws_sdk_s3::types::Tagging::builder();
         for (k, v) in tags {
-            tagging = tagging.tag_set(aws_sdk_s3::types::Tag::builder().key(*k).value(*v).build().unwrap());
+            tagging = tagging.tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap(),
+            );
         }
         s3.put_bucket_tagging()
             .bucket(&bucket)
@@ -81,7 +95,12 @@ async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
     let (bucket, s3) = public_bucket(&account, &[]).await;
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
 
-    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let f = finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let finding_id = f["Id"].as_str().unwrap().to_string();
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
@@ -96,7 +115,10 @@ async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
     assert!(updates[0]["valid"].as_bool().unwrap(), "{}", updates[0]);
     assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
     let note = updates[0]["body"]["Note"]["Text"].as_str().unwrap();
-    assert!(note.contains("s3-bpa") && note.contains("changed"), "{note}");
+    assert!(
+        note.contains("s3-bpa") && note.contains("changed"),
+        "{note}"
+    );
 
     // The owner hears about it.
     let messages = inbox.messages().await;
@@ -123,13 +145,22 @@ async fn dry_run_plans_and_writes_nothing() {
     let inbox = Inbox::new(&format!("e2e-dry-{account}")).await;
     let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
     let (bucket, s3) = public_bucket(&account, &[]).await;
-    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let f = finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let finding_id = f["Id"].as_str().unwrap().to_string();
     let event = site.write_event("event.json", &imported(&account, vec![f]));
 
     let jobs = site.process(&event, &["--dry-run"]);
     assert_eq!(outcome(&jobs[0]), "planned", "{}", jobs[0]);
-    assert_eq!(jobs[0]["outcome"]["change"]["after"]["block_public_acls"], true, "{}", jobs[0]);
+    assert_eq!(
+        jobs[0]["outcome"]["change"]["after"]["block_public_acls"], true,
+        "{}",
+        jobs[0]
+    );
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
     assert!(securityhub_updates(&finding_id).is_empty());
     assert!(inbox.messages().await.is_empty());
@@ -141,22 +172,39 @@ async fn exempt_resources_and_unknown_accounts_are_left_alone() {
     let account = new_account();
     let inbox = Inbox::new(&format!("e2e-exempt-{account}")).await;
     let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
-    let (bucket, s3) = public_bucket(&account, &[("rectify:exempt", "public website, CHG-1234")]).await;
-    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let (bucket, s3) =
+        public_bucket(&account, &[("rectify:exempt", "public website, CHG-1234")]).await;
+    let f = finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
-    assert!(jobs[0]["outcome"]["reason"].as_str().unwrap().contains("rectify:exempt"));
+    assert!(jobs[0]["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("rectify:exempt"));
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
 
     // An account that is not in the config: recorded, not touched.
     let stranger = new_account();
     let (bucket, s3) = public_bucket(&stranger, &[]).await;
-    let f = finding(&stranger, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let f = finding(
+        &stranger,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let event = site.write_event("stranger.json", &imported(&stranger, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
-    assert!(jobs[0]["outcome"]["reason"].as_str().unwrap().contains("not in the config"));
+    assert!(jobs[0]["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not in the config"));
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
     assert_audit_intact(&site);
 }
@@ -167,7 +215,12 @@ async fn approve_mode_waits_for_approval() {
     let inbox = Inbox::new(&format!("e2e-approve-{account}")).await;
     let site = Site::new(&account, "approve", &inbox.topic_arn, &rules(""));
     let (bucket, s3) = public_bucket(&account, &[]).await;
-    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let f = finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
@@ -181,13 +234,21 @@ async fn approve_mode_waits_for_approval() {
     assert_eq!(job["approved_by"], "cli:alice");
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
     // Approving twice is refused.
-    assert_eq!(site.rectify(&["jobs", "approve", id]).status.code(), Some(1));
+    assert_eq!(
+        site.rectify(&["jobs", "approve", id]).status.code(),
+        Some(1)
+    );
     assert_audit_intact(&site);
 }
 
 async fn open_security_group(account: &str) -> (String, aws_sdk_ec2::Client) {
     let ec2 = aws_sdk_ec2::Client::new(&account_config(account).await);
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
     let vpc_id = vpc.vpc.unwrap().vpc_id.unwrap();
     let sg = ec2
         .create_security_group()
@@ -238,7 +299,12 @@ async fn open_security_group(account: &str) -> (String, aws_sdk_ec2::Client) {
 
 /// Ingress as (protocol, from, to, cidr) tuples, sorted.
 async fn ingress(ec2: &aws_sdk_ec2::Client, sg: &str) -> Vec<(String, i32, i32, String)> {
-    let out = ec2.describe_security_groups().group_ids(sg).send().await.unwrap();
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(sg)
+        .send()
+        .await
+        .unwrap();
     let mut rules = Vec::new();
     for p in out.security_groups.unwrap()[0].ip_permissions() {
         let proto = p.ip_protocol().unwrap_or_default().to_string();
@@ -276,19 +342,40 @@ async fn security_group_fixed_through_the_http_api() {
     let body = imported(&account, vec![f]).to_string();
 
     // A wrong token: 401, and nothing is stored.
-    let (status, _) = http(&server.base, "POST", "/v1/events", Some("wrong-token-0123456789"), Some(&body));
+    let (status, _) = http(
+        &server.base,
+        "POST",
+        "/v1/events",
+        Some("wrong-token-0123456789"),
+        Some(&body),
+    );
     assert_eq!(status, 401);
     let (status, _) = http(&server.base, "POST", "/v1/events", None, Some(&body));
     assert_eq!(status, 401);
     let (_, jobs) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
-    assert_eq!(serde_json::from_str::<Value>(&jobs).unwrap()["jobs"], json!([]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&jobs).unwrap()["jobs"],
+        json!([])
+    );
     let (_, findings) = http(&server.base, "GET", "/v1/findings", Some(&site.token), None);
-    assert_eq!(serde_json::from_str::<Value>(&findings).unwrap()["findings"], json!([]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&findings).unwrap()["findings"],
+        json!([])
+    );
 
-    let (status, reply) = http(&server.base, "POST", "/v1/events", Some(&site.token), Some(&body));
+    let (status, reply) = http(
+        &server.base,
+        "POST",
+        "/v1/events",
+        Some(&site.token),
+        Some(&body),
+    );
     assert_eq!(status, 202, "{reply}");
     let reply: Value = serde_json::from_str(&reply).unwrap();
-    let id = reply["events"][0]["jobs"][0]["id"].as_str().unwrap().to_string();
+    let id = reply["events"][0]["jobs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let job = server.wait_job(&site.token, &id);
     assert_eq!(outcome(&job), "changed", "{job}");
 
@@ -321,7 +408,11 @@ async fn security_group_fixed_through_the_http_api() {
 
 async fn password_policy(account: &str) -> Option<aws_sdk_iam::types::PasswordPolicy> {
     let iam = aws_sdk_iam::Client::new(&account_config(account).await);
-    iam.get_account_password_policy().send().await.ok().and_then(|o| o.password_policy)
+    iam.get_account_password_policy()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.password_policy)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,7 +430,12 @@ async fn password_policy_set_with_param_overrides() {
         ),
     );
     assert!(password_policy(&account).await.is_none());
-    let f = finding(&account, "IAM.7", "AwsAccount", &format!("AWS::::Account:{account}"));
+    let f = finding(
+        &account,
+        "IAM.7",
+        "AwsAccount",
+        &format!("AWS::::Account:{account}"),
+    );
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
@@ -347,7 +443,12 @@ async fn password_policy_set_with_param_overrides() {
     assert_eq!(p.minimum_password_length, Some(16));
     assert_eq!(p.max_password_age, Some(90));
     assert_eq!(p.password_reuse_prevention, Some(24));
-    assert!(p.require_symbols && p.require_numbers && p.require_uppercase_characters && p.require_lowercase_characters);
+    assert!(
+        p.require_symbols
+            && p.require_numbers
+            && p.require_uppercase_characters
+            && p.require_lowercase_characters
+    );
     assert!(p.allow_users_to_change_password);
     let messages = inbox.messages().await;
     assert_eq!(messages[0]["control"], "IAM.7");
@@ -362,9 +463,24 @@ async fn one_event_with_three_findings_fixes_three_resources() {
     let (bucket, s3) = public_bucket(&account, &[]).await;
     let (sg, ec2) = open_security_group(&account).await;
     let findings = vec![
-        finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}")),
-        finding(&account, "EC2.13", "AwsEc2SecurityGroup", &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}")),
-        finding(&account, "IAM.7", "AwsAccount", &format!("AWS::::Account:{account}")),
+        finding(
+            &account,
+            "S3.8",
+            "AwsS3Bucket",
+            &format!("arn:aws:s3:::{bucket}"),
+        ),
+        finding(
+            &account,
+            "EC2.13",
+            "AwsEc2SecurityGroup",
+            &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
+        ),
+        finding(
+            &account,
+            "IAM.7",
+            "AwsAccount",
+            &format!("AWS::::Account:{account}"),
+        ),
     ];
     let event = site.write_event("event.json", &imported(&account, findings));
     let jobs = site.process(&event, &[]);
@@ -375,10 +491,16 @@ async fn one_event_with_three_findings_fixes_three_resources() {
     kinds.sort();
     assert_eq!(
         kinds,
-        [("ec2-admin-ports", "changed"), ("iam-password-policy", "changed"), ("s3-bpa", "changed")]
+        [
+            ("ec2-admin-ports", "changed"),
+            ("iam-password-policy", "changed"),
+            ("s3-bpa", "changed")
+        ]
     );
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
-    assert!(!ingress(&ec2, &sg).await.contains(&tuple("tcp", 22, 22, "0.0.0.0/0")));
+    assert!(!ingress(&ec2, &sg)
+        .await
+        .contains(&tuple("tcp", 22, 22, "0.0.0.0/0")));
     assert!(password_policy(&account).await.is_some());
     assert_eq!(inbox.messages().await.len(), 3);
     assert_audit_intact(&site);
@@ -390,7 +512,12 @@ async fn an_edited_audit_record_is_detected() {
     let inbox = Inbox::new(&format!("e2e-audit-{account}")).await;
     let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
     let (bucket, _) = public_bucket(&account, &[]).await;
-    let f = finding(&account, "S3.8", "AwsS3Bucket", &format!("arn:aws:s3:::{bucket}"));
+    let f = finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     site.process(&event, &["--dry-run"]);
     assert_audit_intact(&site);
@@ -404,7 +531,10 @@ async fn an_edited_audit_record_is_detected() {
         )
         .unwrap();
     let changed = db
-        .execute(&format!("UPDATE {table} SET kind = 'job.forged' WHERE seq = 2"), [])
+        .execute(
+            &format!("UPDATE {table} SET kind = 'job.forged' WHERE seq = 2"),
+            [],
+        )
         .unwrap();
     assert_eq!(changed, 1);
     drop(db);
@@ -419,7 +549,12 @@ async fn unmatched_events_are_recorded_and_acknowledged() {
     let account = new_account();
     let inbox = Inbox::new(&format!("e2e-unmatched-{account}")).await;
     let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
-    let mut f = finding(&account, "CloudTrail.2", "AwsCloudTrailTrail", "arn:aws:cloudtrail:us-east-1:1:trail/t");
+    let mut f = finding(
+        &account,
+        "CloudTrail.2",
+        "AwsCloudTrailTrail",
+        "arn:aws:cloudtrail:us-east-1:1:trail/t",
+    );
     f["Compliance"]["Status"] = json!("FAILED");
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let out = site.rectify(&["process", event.to_str().unwrap()]);
@@ -427,23 +562,39 @@ async fn unmatched_events_are_recorded_and_acknowledged() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("matched no rule"));
     let out = site.rectify(&["audit", "list", "--output", "json"]);
     let records: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(records.as_array().unwrap().iter().any(|r| r["kind"] == "event.unmatched"));
+    assert!(records
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "event.unmatched"));
 }
 
 #[test]
 fn malformed_and_oversized_input_is_refused_with_position() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rectify.yaml");
-    std::fs::write(&config, format!("store: sqlite://{}\n", dir.path().join("db").display())).unwrap();
+    std::fs::write(
+        &config,
+        format!("store: sqlite://{}\n", dir.path().join("db").display()),
+    )
+    .unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"source": "aws.securityhub", "detail-type": x}"#).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["--config", config.to_str().unwrap(), "process", bad.to_str().unwrap()])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "process",
+            bad.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("malformed JSON at byte 45"), "{err}");
     // Nothing was stored.
-    assert!(!dir.path().join("db").exists() || std::fs::metadata(dir.path().join("db")).unwrap().len() < 1_000_000);
+    assert!(
+        !dir.path().join("db").exists()
+            || std::fs::metadata(dir.path().join("db")).unwrap().len() < 1_000_000
+    );
 }

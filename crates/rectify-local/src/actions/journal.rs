@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use rectify_model::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec, Target};
+use rectify_model::{
+    Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec, Target,
+};
 use serde_json::{json, Value};
 
 pub struct Journal;
@@ -59,7 +61,11 @@ impl Action for Journal {
             match key.as_str() {
                 "path" if value.is_string() => {}
                 "path" => return Err("params.path: expected a string".into()),
-                other => return Err(format!("params.{other}: unknown; local.journal takes `path`")),
+                other => {
+                    return Err(format!(
+                        "params.{other}: unknown; local.journal takes `path`"
+                    ))
+                }
             }
         }
         Ok(())
@@ -87,7 +93,10 @@ impl Action for Journal {
         let line = format!("{}\n", target.resource_id);
         tokio::task::spawn_blocking(move || {
             // One write() of a short line with O_APPEND: lines never interleave.
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             file.write_all(line.as_bytes())?;
             file.sync_data()
         })
@@ -123,7 +132,13 @@ mod tests {
         let change = Journal.plan(&t, &params, &first).unwrap();
         Journal.apply(&t, &params, &change).await.unwrap();
         assert!(Journal.verify(&t, &params).await.unwrap().compliant);
-        assert!(!Journal.check(&target("arn:aws:s3:::b"), &params).await.unwrap().compliant);
+        assert!(
+            !Journal
+                .check(&target("arn:aws:s3:::b"), &params)
+                .await
+                .unwrap()
+                .compliant
+        );
         let text = std::fs::read_to_string(dir.path().join("j.txt")).unwrap();
         assert_eq!(text, "arn:aws:s3:::a\n");
         assert!(Journal.validate_params(&json!({"path": 1})).is_err());

@@ -23,7 +23,9 @@ pub async fn run(config: Option<&Path>, command: AuditCommand, json: bool) -> an
             }
             AuditVerdict::Broken { seq, reason } => {
                 if json {
-                    print_json(&json!({"intact": false, "first_bad_record": seq, "reason": reason}));
+                    print_json(
+                        &json!({"intact": false, "first_bad_record": seq, "reason": reason}),
+                    );
                 } else {
                     println!("audit log BROKEN at record {seq}: {reason}");
                 }
@@ -36,7 +38,10 @@ pub async fn run(config: Option<&Path>, command: AuditCommand, json: bool) -> an
                 print_json(&records);
             } else {
                 for r in records {
-                    println!("{:>6} {} {:<24} {} {}", r.seq, r.time, r.kind, r.subject, r.data);
+                    println!(
+                        "{:>6} {} {:<24} {} {}",
+                        r.seq, r.time, r.kind, r.subject, r.data
+                    );
                 }
             }
             Ok(0)

@@ -29,7 +29,10 @@ pub async fn catalog(json: bool) -> anyhow::Result<u8> {
         } else {
             println!("  params:");
             for p in spec.params {
-                println!("    {:<32} {:<8} default {:<8} {}", p.name, p.kind, p.default, p.doc);
+                println!(
+                    "    {:<32} {:<8} default {:<8} {}",
+                    p.name, p.kind, p.default, p.doc
+                );
             }
         }
         println!();

@@ -65,7 +65,10 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                 }
             };
             if no_run {
-                println!("approved {}; a running `rectify serve` will pick it up", job.id);
+                println!(
+                    "approved {}; a running `rectify serve` will pick it up",
+                    job.id
+                );
                 return Ok(0);
             }
             engine.drain().await?;
@@ -75,7 +78,11 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
             } else {
                 println!("{}", output::job_line(&job));
             }
-            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) { 1 } else { 0 })
+            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) {
+                1
+            } else {
+                0
+            })
         }
     }
 }
@@ -83,7 +90,10 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
 pub async fn set_paused(config: Option<&Path>, paused: bool) -> anyhow::Result<u8> {
     let (engine, _) = context::engine(config, Default::default()).await?;
     let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-    engine.store().set_paused(paused, &format!("cli:{by}")).await?;
+    engine
+        .store()
+        .set_paused(paused, &format!("cli:{by}"))
+        .await?;
     println!(
         "{}",
         if paused {

@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use event_pattern::{MatcherBuilder, Pattern};
 use serde_json::{json, Value};
 
-pub fn run(pattern: Option<&Path>, rules: Option<&Path>, events: &[PathBuf], json: bool) -> anyhow::Result<u8> {
+pub fn run(
+    pattern: Option<&Path>,
+    rules: Option<&Path>,
+    events: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<u8> {
     let (ids, matcher) = match load_matcher(pattern, rules) {
         Ok(m) => m,
         Err(message) => {
@@ -51,12 +56,20 @@ pub fn run(pattern: Option<&Path>, rules: Option<&Path>, events: &[PathBuf], jso
                 }
             };
             index += 1;
-            let matched: Vec<&str> = matcher.matches(&event).into_iter().map(|i| ids[i].as_str()).collect();
+            let matched: Vec<&str> = matcher
+                .matches(&event)
+                .into_iter()
+                .map(|i| ids[i].as_str())
+                .collect();
             any |= !matched.is_empty();
             if json {
                 out.push(json!({"input": name, "event": index, "id": event.get("id"), "matched": matched}).to_string());
             } else {
-                let list = if matched.is_empty() { "(none)".to_string() } else { matched.join(", ") };
+                let list = if matched.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    matched.join(", ")
+                };
                 out.push(format!("{name}:{index}: {list}"));
             }
         }
@@ -67,18 +80,31 @@ pub fn run(pattern: Option<&Path>, rules: Option<&Path>, events: &[PathBuf], jso
     Ok(if any { 0 } else { 1 })
 }
 
-fn load_matcher(pattern: Option<&Path>, rules: Option<&Path>) -> Result<(Vec<String>, event_pattern::Matcher), String> {
+fn load_matcher(
+    pattern: Option<&Path>,
+    rules: Option<&Path>,
+) -> Result<(Vec<String>, event_pattern::Matcher), String> {
     let mut builder = MatcherBuilder::new();
     let mut ids = Vec::new();
     if let Some(path) = pattern {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let p = Pattern::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         builder.add(0, &p);
-        ids.push(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pattern".into()));
+        ids.push(
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pattern".into()),
+        );
     } else if let Some(path) = rules {
-        let loaded = rectify_config::Loader::new().load_rules_file(path).map_err(|diagnostics| {
-            diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
-        })?;
+        let loaded = rectify_config::Loader::new()
+            .load_rules_file(path)
+            .map_err(|diagnostics| {
+                diagnostics
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
         let mut problems = Vec::new();
         for (i, rule) in loaded.iter().enumerate() {
             match Pattern::from_value(&rule.rule.pattern) {

@@ -17,7 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let json = cli.output == crate::cli::Output::Json;
     match cli.command {
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
-        Command::Serve { listen } => serve::run(config, listen).await,
+        Command::Serve { listen, worker_id } => serve::run(config, listen, worker_id).await,
         Command::Validate => validate::run(config, json).await,
         Command::Test { dir } => test_fixtures::run(config, &dir, json).await,
         Command::Match {

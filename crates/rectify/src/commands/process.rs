@@ -10,7 +10,12 @@ use serde_json::json;
 use super::print_json;
 use crate::{context, output};
 
-pub async fn run(config: Option<&Path>, file: &Path, dry_run: bool, json: bool) -> anyhow::Result<u8> {
+pub async fn run(
+    config: Option<&Path>,
+    file: &Path,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
     let (bytes, origin) = if file == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -45,15 +50,21 @@ pub async fn run(config: Option<&Path>, file: &Path, dry_run: bool, json: bool) 
             }
         }
     }
-    let failed = jobs
-        .iter()
-        .any(|j| matches!(j.state, rectify_model::JobState::Failed | rectify_model::JobState::Dead));
+    let failed = jobs.iter().any(|j| {
+        matches!(
+            j.state,
+            rectify_model::JobState::Failed | rectify_model::JobState::Dead
+        )
+    });
     if json {
         print_json(&json!({"events": submitted, "jobs": jobs, "paused": paused}));
     } else {
         for event in &submitted {
             if event.matched.is_empty() {
-                println!("{:<18} event {} matched no rule (recorded)", "unmatched", event.event_id);
+                println!(
+                    "{:<18} event {} matched no rule (recorded)",
+                    "unmatched", event.event_id
+                );
             }
         }
         for job in &jobs {

@@ -11,15 +11,25 @@ use crate::context;
 /// How long running jobs get to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Result<u8> {
-    let (engine, loaded) = context::engine(config, EngineOptions::default()).await?;
+pub async fn run(
+    config: Option<&Path>,
+    listen: Option<String>,
+    worker_id: Option<String>,
+) -> anyhow::Result<u8> {
+    let worker_id = worker_id.unwrap_or_else(|| format!("serve@{}", hostname()));
+    let options = EngineOptions {
+        worker_id: worker_id.clone(),
+        ..EngineOptions::default()
+    };
+    let (engine, loaded) = context::engine(config, options).await?;
     if loaded.config.api.tokens.is_empty() {
         eprintln!(
             "error: api.tokens is empty: every request must be authenticated, so `serve` needs at least one token"
         );
         return Ok(2);
     }
-    let recovered = engine.store().recover_expired().await?;
+    let recovered =
+        engine.store().release_owned(&worker_id).await? + engine.store().recover_expired().await?;
     if recovered > 0 {
         tracing::warn!(recovered, "picked up jobs cut off by an earlier stop");
     }
@@ -44,7 +54,10 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Resul
         shutdown,
     ));
     wait_for_signal().await;
-    eprintln!("rectify: stopping: no new work; running jobs get {}s", SHUTDOWN_GRACE.as_secs());
+    eprintln!(
+        "rectify: stopping: no new work; running jobs get {}s",
+        SHUTDOWN_GRACE.as_secs()
+    );
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
@@ -55,13 +68,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -71,4 +85,13 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

@@ -23,7 +23,10 @@ pub async fn run(config: Option<&Path>, dir: &Path, json: bool) -> anyhow::Resul
     };
     let fixtures = find_fixtures(dir)?;
     if fixtures.is_empty() {
-        eprintln!("error: no fixture under {} (a fixture is a folder with event.json and expected.yaml)", dir.display());
+        eprintln!(
+            "error: no fixture under {} (a fixture is a folder with event.json and expected.yaml)",
+            dir.display()
+        );
         return Ok(2);
     }
     let mut failures = 0;
@@ -37,7 +40,9 @@ pub async fn run(config: Option<&Path>, dir: &Path, json: bool) -> anyhow::Resul
             failures += 1;
         }
         if json {
-            report.push(json!({"fixture": fixture, "passed": problems.is_empty(), "problems": problems}));
+            report.push(
+                json!({"fixture": fixture, "passed": problems.is_empty(), "problems": problems}),
+            );
         } else if problems.is_empty() {
             println!("ok    {}", fixture.display());
         } else {
@@ -72,13 +77,15 @@ fn find_fixtures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result<Vec<String>> {
     let event_path = fixture.join("event.json");
-    let bytes = std::fs::read(&event_path).with_context(|| format!("reading {}", event_path.display()))?;
+    let bytes =
+        std::fs::read(&event_path).with_context(|| format!("reading {}", event_path.display()))?;
     let events = rectify_ingest::parse_body(&bytes, &rectify_ingest::Limits::default())
         .map_err(|e| anyhow::anyhow!("{}: {e}", event_path.display()))?;
     let expected_path = fixture.join("expected.yaml");
-    let expected_text =
-        std::fs::read_to_string(&expected_path).with_context(|| format!("reading {}", expected_path.display()))?;
-    let expected = crate::yaml::to_json(&expected_text).map_err(|e| anyhow::anyhow!("{}: {e}", expected_path.display()))?;
+    let expected_text = std::fs::read_to_string(&expected_path)
+        .with_context(|| format!("reading {}", expected_path.display()))?;
+    let expected = crate::yaml::to_json(&expected_text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", expected_path.display()))?;
 
     let store = rectify_store::open("sqlite::memory:").await?;
     let engine = Engine::new(
@@ -95,11 +102,18 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
     let submitted = engine.submit(events, "file").await?;
     let mut problems = Vec::new();
 
-    let got: BTreeSet<String> = submitted.iter().flat_map(|s| s.matched.iter().cloned()).collect();
+    let got: BTreeSet<String> = submitted
+        .iter()
+        .flat_map(|s| s.matched.iter().cloned())
+        .collect();
     if let Some(rules) = expected.get("rules") {
         let want: BTreeSet<String> = rules
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if want != got {
             problems.push(format!(
@@ -109,11 +123,19 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
             ));
         }
     }
-    let execute = expected.get("execute").and_then(Value::as_bool).unwrap_or(false);
+    let execute = expected
+        .get("execute")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if execute {
         engine.drain().await?;
     }
-    for want in expected.get("jobs").and_then(Value::as_array).into_iter().flatten() {
+    for want in expected
+        .get("jobs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let rule = want.get("rule").and_then(Value::as_str).unwrap_or_default();
         let job_id = submitted
             .iter()
@@ -140,7 +162,9 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
             if let Some(w) = want.get(field) {
                 let a = &actual[field];
                 if w != a {
-                    problems.push(format!("jobs[{rule}].{field}:\n        - expected: {w}\n        + actual:   {a}"));
+                    problems.push(format!(
+                        "jobs[{rule}].{field}:\n        - expected: {w}\n        + actual:   {a}"
+                    ));
                 }
             }
         }
@@ -157,7 +181,13 @@ mod quiet {
 
     #[async_trait::async_trait]
     impl FindingUpdater for NoFindingUpdates {
-        async fn update_workflow(&self, _: &FindingRef, _: &str, _: &str, _: &str) -> Result<(), ActionError> {
+        async fn update_workflow(
+            &self,
+            _: &FindingRef,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), ActionError> {
             Ok(())
         }
     }

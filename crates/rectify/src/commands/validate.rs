@@ -17,8 +17,10 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "<built-in default>".into());
             if json {
-                print_json(&json!({"valid": true, "config": source, "rules": loaded.config.rules.len(),
-                                   "accounts": loaded.config.accounts.len()}));
+                print_json(
+                    &json!({"valid": true, "config": source, "rules": loaded.config.rules.len(),
+                                   "accounts": loaded.config.accounts.len()}),
+                );
             } else {
                 println!(
                     "{source}: valid: {} rules, {} accounts, {} notification channels",

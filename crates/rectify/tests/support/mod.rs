@@ -44,7 +44,9 @@ pub fn env() -> &'static Env {
             .status()
             .expect("run scripts/test-env");
         assert!(status.success(), "scripts/test-env start failed");
-        // Stop the servers when this test process is gone.
+        // Stop the servers when this test process is gone; the watcher
+        // outlives us on purpose, so it is never waited for.
+        #[allow(clippy::zombie_processes)]
         Command::new("bash")
             .arg("-c")
             .arg(format!(
@@ -74,12 +76,18 @@ pub fn env() -> &'static Env {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A fresh 12-digit account id, so that tests never see each other.
 pub fn new_account() -> String {
-    format!("{:012}", rand::rng().random_range(200_000_000_000u64..999_999_999_999))
+    format!(
+        "{:012}",
+        rand::rng().random_range(200_000_000_000u64..999_999_999_999)
+    )
 }
 
 fn base_config(credentials: Credentials) -> aws_config::ConfigLoader {
@@ -146,8 +154,22 @@ impl Inbox {
         let home = home_config().await;
         let sns = aws_sdk_sns::Client::new(&home);
         let sqs = aws_sdk_sqs::Client::new(&home);
-        let topic_arn = sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
-        let queue_url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+        let topic_arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         let queue_arn = format!("arn:aws:sqs:{REGION}:{HOME_ACCOUNT}:{name}");
         sns.subscribe()
             .topic_arn(&topic_arn)
@@ -199,7 +221,10 @@ impl Site {
     /// `rules_yaml` is the `rules:` section (already indented).
     pub fn new(account: &str, default_mode: &str, topic_arn: &str, rules_yaml: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let token = format!("tok-{}", rand::rng().random_range(10u128.pow(20)..10u128.pow(21)));
+        let token = format!(
+            "tok-{}",
+            rand::rng().random_range(10u128.pow(20)..10u128.pow(21))
+        );
         let config = format!(
             "store: sqlite://{db}\ndefault_mode: {default_mode}\naws:\n  region: {REGION}\n\
              accounts:\n  - id: \"{account}\"\n    role_arn: arn:aws:iam::{account}:role/rectify\n    external_id: ext-{account}\n    owner: owner-{account}@example.com\n\
@@ -320,7 +345,13 @@ pub fn securityhub_updates(finding_id: &str) -> Vec<Value> {
 }
 
 /// A minimal HTTP/1.1 client: (status, body).
-pub fn http(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
     let body = body.unwrap_or("");
@@ -337,8 +368,16 @@ pub fn http(base: &str, method: &str, path: &str, token: Option<&str>, body: Opt
     stream.read_to_end(&mut response).unwrap();
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -380,9 +419,10 @@ impl Server {
             .spawn()
             .expect("start rectify serve");
         let base = format!("http://127.0.0.1:{port}");
+        let server = Server { child, base };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Server { child, base };
+                return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -392,7 +432,13 @@ impl Server {
     /// Polls the job until it is final or waiting for approval.
     pub fn wait_job(&self, token: &str, id: &str) -> Value {
         for _ in 0..300 {
-            let (status, body) = http(&self.base, "GET", &format!("/v1/jobs/{id}"), Some(token), None);
+            let (status, body) = http(
+                &self.base,
+                "GET",
+                &format!("/v1/jobs/{id}"),
+                Some(token),
+                None,
+            );
             assert_eq!(status, 200, "{body}");
             let job: Value = serde_json::from_str(&body).unwrap();
             let state = job["state"].as_str().unwrap();
