@@ -236,6 +236,9 @@ impl Parser<'_> {
             .b
             .get(self.i..self.i + 4)
             .ok_or_else(|| self.err("truncated \\u escape"))?;
+        if !s.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.err("invalid \\u escape"));
+        }
         let s = std::str::from_utf8(s).map_err(|_| self.err("invalid \\u escape"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err("invalid \\u escape"))?;
         self.i += 4;
