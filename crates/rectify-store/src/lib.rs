@@ -1,14 +1,37 @@
 //! rectify's one storage interface — events, findings, the durable job
-//! queue and the hash-chained audit log — and its SQLite back end.
+//! queue and the hash-chained audit log — with two back ends: SQLite (one
+//! file, the embedded default) and PostgreSQL (several `rectify serve`
+//! replicas sharing one database).
 //!
 //! Everything goes through the [`Store`] trait, obtained from [`open`]:
 //!
 //! ```no_run
 //! # async fn demo() -> rectify_store::Result<()> {
 //! let store = rectify_store::open("sqlite://var/rectify.db").await?;
+//! // or: rectify_store::open("postgres://rectify@db.internal:5432/rectify").await?;
 //! store.set_paused(false, "ops").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # URLs
+//!
+//! * `sqlite://PATH` (`sqlite:///abs/path` for an absolute path) and
+//!   `sqlite::memory:`.
+//! * `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]` or
+//!   `postgresql://...`: the libpq URL form as `tokio-postgres` reads it
+//!   (`application_name`, `connect_timeout`, `options`, `sslmode=disable` or
+//!   `prefer`, ...). Two parameters are the store's own and are taken out
+//!   before connecting:
+//!   * `schema=NAME` keeps every table in that schema (created at open if
+//!     missing; a plain lower-case identifier). Several rectify
+//!     installations — or parallel tests — can share one database this way.
+//!     Without it the tables go where the server's `search_path` puts them
+//!     (normally `public`).
+//!   * `pool_size=N` — connections per process (default 8, at most 256).
+//!
+//!   This build speaks no TLS to PostgreSQL (`sslmode=require` is refused):
+//!   connect over a trusted network, a local socket or a TLS-terminating
+//!   sidecar.
 //!
 //! # Queue semantics
 //!
@@ -20,18 +43,48 @@
 //! anyone (its holder is taken to be dead). Worker ids must be unique per
 //! process (e.g. `host:pid:n`).
 //!
+//! # Several replicas on PostgreSQL
+//!
+//! * **Claiming.** [`Store::claim`] is one statement: a `SELECT ... FOR
+//!   UPDATE SKIP LOCKED` over the runnable jobs (pending or retrying and
+//!   due, or running with an expired lease), in run order, feeding an
+//!   `UPDATE` that sets them running under the claimer's lease. Replicas
+//!   claiming at the same moment skip each other's rows instead of waiting,
+//!   and never get the same job.
+//! * **Leases.** A replica that dies leaves its jobs running; once their
+//!   lease runs out any replica's next claim takes them (attempts go up).
+//!   A worker only writes a job back while it still holds the lease.
+//! * **Stable worker ids.** Give each replica a worker id that survives a
+//!   restart (e.g. the pod name plus a slot number) and call
+//!   [`Store::release_owned`] with it at start: the jobs it held when it
+//!   died go back to pending at once instead of after the lease. Do not call
+//!   [`Store::recover_expired`] on start-up with several replicas: expired
+//!   leases are reclaimed by `claim` anyway.
+//! * **Audit chain.** Appends from every replica are serialised by a row
+//!   lock on the single chain-head row, so the chain stays linear and
+//!   gap-free; the hash layout ([`audit`]) is the same for both back ends,
+//!   and so are [`Store::verify_audit`]'s answers.
+//! * **Kill switch.** [`Store::set_paused`] is a row in the shared database:
+//!   every replica sees it at its next check.
+//! * **Clocks.** Times come from each replica's clock; keep clocks in sync
+//!   (NTP) and leases much longer than any skew.
+//!
+//! # Migrations
+//!
+//! Both back ends keep versioned migrations in a `schema_migrations` table
+//! and apply the missing ones when the store is opened. A database whose
+//! version is newer than the build is refused ([`StoreError::Migration`]).
+//! On PostgreSQL the migration runs in one transaction under
+//! `pg_advisory_xact_lock`, so replicas starting at once apply each
+//! migration exactly once; on SQLite under `BEGIN IMMEDIATE`.
+//!
 //! # Times
 //!
 //! All times the store writes are RFC 3339 UTC with exactly three fraction
 //! digits (`2024-05-01T12:00:00.000Z`), so that they compare correctly as
-//! text. Times handed in (a job's `created_at`, `updated_at`,
-//! `next_run_at`) are normalised to that form on write; see [`timefmt`].
-//!
-//! # Back ends
-//!
-//! `sqlite://PATH` and `sqlite::memory:` today; `postgres://` later behind the
-//! same trait (jobs claimed with `FOR UPDATE SKIP LOCKED`). Nothing in the
-//! trait depends on SQLite.
+//! text (PostgreSQL stores them as text too, under the `"C"` collation).
+//! Times handed in (a job's `created_at`, `updated_at`, `next_run_at`) are
+//! normalised to that form on write; see [`timefmt`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,10 +94,14 @@ use async_trait::async_trait;
 use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 
 pub mod audit;
+mod common;
+mod pg_schema;
+mod postgres;
 mod schema;
 mod sqlite;
 pub mod timefmt;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -314,8 +371,8 @@ pub trait Store: Send + Sync {
 /// * `sqlite://PATH` — a database file; `sqlite:///abs/path` for an
 ///   absolute path. Parent directories are created.
 /// * `sqlite::memory:` — a private in-memory database (tests).
-/// * `postgres://...`, `postgresql://...` — [`StoreError::Unsupported`] for
-///   now.
+/// * `postgres://...`, `postgresql://...` — PostgreSQL; see the
+///   [crate docs](crate#urls) for the parameters (`schema=`, `pool_size=`).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         return Ok(Arc::new(SqliteStore::open_in_memory().await?));
@@ -336,10 +393,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(SqliteStore::open_path(path).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unsupported(format!(
-            "PostgreSQL ({}) is not supported by this build yet; use sqlite://PATH",
-            redact(url)
-        )));
+        return Ok(Arc::new(PostgresStore::connect(url).await?));
     }
     Err(StoreError::InvalidUrl {
         url: redact(url),
@@ -348,7 +402,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 /// The URL without a password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -381,10 +435,12 @@ mod tests {
 
     #[tokio::test]
     async fn urls() {
-        assert!(matches!(
-            open("postgres://u:p@localhost/x").await.err(),
-            Some(StoreError::Unsupported(m)) if !m.contains(":p@")
-        ));
+        // Nothing listens on port 1: the error names the server, not the
+        // password.
+        let err = open("postgres://u:p@127.0.0.1:1/x").await.err().unwrap();
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
+        assert!(!err.to_string().contains(":p@"), "{err}");
+        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
         assert!(matches!(
             open("mysql://x").await.err(),
             Some(StoreError::InvalidUrl { .. })

@@ -9,20 +9,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState, Mode};
+use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::audit::{self, GENESIS_HASH};
+use crate::audit::GENESIS_HASH;
+use crate::common::{
+    audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
+    to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+};
 use crate::{
     schema, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store, StoreError,
 };
-
-/// Rows per round trip when streaming the audit log.
-const AUDIT_PAGE: usize = 1000;
-const SETTING_PAUSED: &str = "paused";
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
 /// The SQLite [`Store`].
@@ -62,21 +60,6 @@ fn db_err(op: &str, e: rusqlite::Error) -> StoreError {
             source: Box::new(e),
         },
     }
-}
-
-fn to_json<T: Serialize>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("cannot encode {what}: {e}")))
-}
-
-fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Decode {
-        what: what.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn opt_json<T: Serialize>(what: &str, v: &Option<T>) -> Result<Option<String>> {
-    v.as_ref().map(|v| to_json(what, v)).transpose()
 }
 
 fn limit_sql(limit: usize) -> i64 {
@@ -227,54 +210,6 @@ fn insert_event(tx: &Transaction<'_>, event: &Event, origin: &str, now: &str) ->
     Ok(n == 1)
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(v, |v, key| v.get(key))
-        .and_then(Value::as_str)
-}
-
-/// The indexed fields of an ASFF finding.
-struct FindingFields {
-    id: String,
-    product_arn: String,
-    account: String,
-    region: String,
-    control: Option<String>,
-    workflow_status: Option<String>,
-    asff_updated_at: Option<String>,
-}
-
-impl FindingFields {
-    fn from_asff(f: &Value) -> Result<Self> {
-        let required = |key: &str| {
-            str_at(f, &[key])
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| StoreError::Invalid(format!("finding has no {key}")))
-        };
-        let region = str_at(f, &["Region"])
-            .or_else(|| {
-                f.get("Resources")
-                    .and_then(|r| r.get(0))
-                    .and_then(|r| str_at(r, &["Region"]))
-            })
-            .unwrap_or_default()
-            .to_owned();
-        Ok(FindingFields {
-            id: required("Id")?,
-            product_arn: required("ProductArn")?,
-            account: str_at(f, &["AwsAccountId"]).unwrap_or_default().to_owned(),
-            region,
-            control: str_at(f, &["Compliance", "SecurityControlId"])
-                .or_else(|| str_at(f, &["ProductFields", "ControlId"]))
-                .map(str::to_owned),
-            workflow_status: str_at(f, &["Workflow", "Status"]).map(str::to_owned),
-            asff_updated_at: str_at(f, &["UpdatedAt"])
-                .map(|s| timefmt::normalize(s, "UpdatedAt").unwrap_or_else(|_| s.to_owned())),
-        })
-    }
-}
-
 const UPSERT_FINDING: &str = "INSERT INTO findings \
     (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
      last_event_id, updated_at, finding) \
@@ -342,45 +277,29 @@ const JOB_COLUMNS: &str = "id, idempotency_key, event_id, rule_id, action, mode,
 fn job_from_row(row: &Row<'_>) -> Result<Job> {
     let s = |i: usize| -> Result<String> { row.get::<_, String>(i).ctx("reading job row") };
     let o = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading job row") };
-    let id = s(0)?;
-    let what = |field: &str| format!("job {id} {field}");
-    let mode_raw = s(5)?;
-    let mode: Mode = serde_json::from_value(Value::String(mode_raw.clone())).map_err(|_| {
-        StoreError::Decode {
-            what: what("mode"),
-            reason: format!("unknown mode {mode_raw:?}"),
-        }
-    })?;
-    let state_raw = s(11)?;
-    let state = JobState::parse(&state_raw).ok_or_else(|| StoreError::Decode {
-        what: what("state"),
-        reason: format!("unknown state {state_raw:?}"),
-    })?;
-    let attempts: i64 = row.get(12).ctx("reading job row")?;
-    Ok(Job {
+    RawJob {
+        id: s(0)?,
         idempotency_key: s(1)?,
         event_id: s(2)?,
         rule_id: s(3)?,
         action: s(4)?,
-        mode,
-        target: from_json(&what("target"), &s(6)?)?,
-        params: from_json(&what("params"), &s(7)?)?,
-        finding: o(8)?.map(|f| from_json(&what("finding"), &f)).transpose()?,
+        mode: s(5)?,
+        target: s(6)?,
+        params: s(7)?,
+        finding: o(8)?,
         control: o(9)?,
-        notify: from_json(&what("notify"), &s(10)?)?,
-        state,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        notify: s(10)?,
+        state: s(11)?,
+        attempts: row.get(12).ctx("reading job row")?,
         created_at: s(13)?,
         updated_at: s(14)?,
         next_run_at: o(15)?,
         last_error: o(16)?,
-        plan: o(17)?.map(|p| from_json(&what("plan"), &p)).transpose()?,
-        outcome: o(18)?
-            .map(|p| from_json(&what("outcome"), &p))
-            .transpose()?,
+        plan: o(17)?,
+        outcome: o(18)?,
         approved_by: o(19)?,
-        id,
-    })
+    }
+    .decode()
 }
 
 fn jobs_from_stmt(
@@ -394,19 +313,6 @@ fn jobs_from_stmt(
         out.push(job_from_row(row)?);
     }
     Ok(out)
-}
-
-/// The job with times in the store's format.
-fn normalized(job: &Job) -> Result<Job> {
-    let mut job = job.clone();
-    job.created_at = timefmt::normalize(&job.created_at, &format!("job {} created_at", job.id))?;
-    job.updated_at = timefmt::normalize(&job.updated_at, &format!("job {} updated_at", job.id))?;
-    job.next_run_at = job
-        .next_run_at
-        .as_deref()
-        .map(|t| timefmt::normalize(t, &format!("job {} next_run_at", job.id)))
-        .transpose()?;
-    Ok(job)
 }
 
 fn job_by_id(tx: &Connection, id: &str) -> Result<Option<Job>> {
@@ -516,18 +422,15 @@ fn enqueue_tx(tx: &Transaction<'_>, job: &Job) -> Result<Enqueued> {
 
 fn audit_from_row(row: &Row<'_>) -> Result<(AuditRecord, String)> {
     let op = "reading audit record";
-    let seq: i64 = row.get(0).ctx(op)?;
-    let data_raw: String = row.get(4).ctx(op)?;
-    let record = AuditRecord {
-        seq,
-        time: row.get(1).ctx(op)?,
-        kind: row.get(2).ctx(op)?,
-        subject: row.get(3).ctx(op)?,
-        data: serde_json::from_str(&data_raw).unwrap_or(Value::String(data_raw.clone())),
-        prev_hash: row.get(5).ctx(op)?,
-        hash: row.get(6).ctx(op)?,
-    };
-    Ok((record, data_raw))
+    Ok(audit_record(
+        row.get(0).ctx(op)?,
+        row.get(1).ctx(op)?,
+        row.get(2).ctx(op)?,
+        row.get(3).ctx(op)?,
+        row.get(4).ctx(op)?,
+        row.get(5).ctx(op)?,
+        row.get(6).ctx(op)?,
+    ))
 }
 
 /// The chain's tip as last written: (seq, hash).
@@ -584,42 +487,30 @@ fn append_audit_tx(
             .ctx("reading the audit tail")?
             .unwrap_or((0, GENESIS_HASH.to_string())),
     };
-    let seq = prev_seq + 1;
-    let time = timefmt::now();
-    let canonical = audit::canonical_json(data);
-    let hash = audit::record_hash_canonical(&prev_hash, seq, &time, kind, subject, &canonical);
+    let (record, canonical) = next_record(prev_seq, prev_hash, kind, subject, data);
     tx.prepare_cached(
         "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .ctx("preparing audit insert")?
     .execute(params![
-        seq, time, kind, subject, canonical, prev_hash, hash
+        record.seq,
+        record.time,
+        record.kind,
+        record.subject,
+        canonical,
+        record.prev_hash,
+        record.hash
     ])
-    .ctx(&format!("appending audit record {seq} ({kind})"))?;
+    .ctx(&format!("appending audit record {} ({kind})", record.seq))?;
     set_setting(
         tx,
         SETTING_AUDIT_HEAD,
-        &format!("{seq} {hash}"),
+        &format!("{} {}", record.seq, record.hash),
         None,
-        &time,
+        &record.time,
     )?;
-    Ok(AuditRecord {
-        seq,
-        time,
-        kind: kind.to_owned(),
-        subject: subject.to_owned(),
-        data: serde_json::from_str(&canonical).unwrap_or_else(|_| data.clone()),
-        prev_hash,
-        hash,
-    })
-}
-
-/// Where a streaming verify stands between pages.
-struct VerifyState {
-    expected_seq: i64,
-    prev_hash: String,
-    records: u64,
+    Ok(record)
 }
 
 // ---------------------------------------------------------------------------
@@ -666,18 +557,7 @@ impl Store for SqliteStore {
         if findings.is_empty() {
             return Ok(());
         }
-        let rows = findings
-            .iter()
-            .map(|(event_id, finding)| {
-                let fields = FindingFields::from_asff(finding).map_err(|e| match e {
-                    StoreError::Invalid(m) => {
-                        StoreError::Invalid(format!("{m} (event {event_id})"))
-                    }
-                    other => other,
-                })?;
-                Ok((event_id.clone(), fields, to_json("finding", finding)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = finding_rows(findings)?;
         self.write("upsert_findings", move |tx| {
             let now = timefmt::now();
             for (event_id, fields, raw) in &rows {
@@ -1038,11 +918,7 @@ impl Store for SqliteStore {
         // verify are left for the next run.
         let head = self.run("verify_audit", |conn| audit_head(conn)).await?;
         let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
-        let mut state = VerifyState {
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_string(),
-            records: 0,
-        };
+        let mut state = VerifyState::new();
         loop {
             let after = state.expected_seq - 1;
             let page: Vec<(AuditRecord, String)> = self
@@ -1073,30 +949,7 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        let last_seq = state.expected_seq - 1;
-        if let Some((head_seq, head_hash)) = head {
-            if head_seq > last_seq {
-                return Ok(AuditVerdict::Broken {
-                    seq: last_seq + 1,
-                    reason: format!(
-                        "gap in seq: the log ends at seq {last_seq} but the recorded head is \
-                         seq {head_seq} (records deleted from the end)"
-                    ),
-                });
-            }
-            if head_hash != state.prev_hash {
-                return Ok(AuditVerdict::Broken {
-                    seq: head_seq,
-                    reason: format!(
-                        "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
-                        state.prev_hash
-                    ),
-                });
-            }
-        }
-        Ok(AuditVerdict::Intact {
-            records: state.records,
-        })
+        Ok(state.finish(head))
     }
 
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {
@@ -1137,41 +990,4 @@ impl Store for SqliteStore {
         })
         .await
     }
-}
-
-/// Checks one record against the chain so far; the verdict if it is bad.
-fn check_record(state: &mut VerifyState, r: &AuditRecord, data_raw: &str) -> Option<AuditVerdict> {
-    if r.seq != state.expected_seq {
-        return Some(AuditVerdict::Broken {
-            seq: state.expected_seq,
-            reason: format!(
-                "gap in seq: record {} is missing (the next record is {})",
-                state.expected_seq, r.seq
-            ),
-        });
-    }
-    if r.prev_hash != state.prev_hash {
-        return Some(AuditVerdict::Broken {
-            seq: r.seq,
-            reason: format!(
-                "prev_hash mismatch: record {} has prev_hash {} but the previous record's hash is {}",
-                r.seq, r.prev_hash, state.prev_hash
-            ),
-        });
-    }
-    let recomputed =
-        audit::record_hash_canonical(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, data_raw);
-    if recomputed != r.hash {
-        return Some(AuditVerdict::Broken {
-            seq: r.seq,
-            reason: format!(
-                "hash mismatch: record {} stores hash {} but its contents hash to {recomputed}",
-                r.seq, r.hash
-            ),
-        });
-    }
-    state.expected_seq += 1;
-    state.prev_hash = r.hash.clone();
-    state.records += 1;
-    None
 }

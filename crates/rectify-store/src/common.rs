@@ -1,0 +1,315 @@
+//! Helpers shared by the back ends: JSON columns, ASFF field extraction,
+//! job decoding and the audit chain walk.
+
+use rectify_model::{AuditRecord, Job, JobState, Mode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::audit::{self, GENESIS_HASH};
+use crate::{timefmt, AuditVerdict, Result, StoreError};
+
+/// Rows per round trip when streaming the audit log.
+pub(crate) const AUDIT_PAGE: usize = 1000;
+pub(crate) const SETTING_PAUSED: &str = "paused";
+
+pub(crate) fn to_json<T: Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("cannot encode {what}: {e}")))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Decode {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn opt_json<T: Serialize>(what: &str, v: &Option<T>) -> Result<Option<String>> {
+    v.as_ref().map(|v| to_json(what, v)).transpose()
+}
+
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The indexed fields of an ASFF finding.
+pub(crate) struct FindingFields {
+    pub(crate) id: String,
+    pub(crate) product_arn: String,
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) control: Option<String>,
+    pub(crate) workflow_status: Option<String>,
+    pub(crate) asff_updated_at: Option<String>,
+}
+
+impl FindingFields {
+    pub(crate) fn from_asff(f: &Value) -> Result<Self> {
+        let required = |key: &str| {
+            str_at(f, &[key])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Invalid(format!("finding has no {key}")))
+        };
+        let region = str_at(f, &["Region"])
+            .or_else(|| {
+                f.get("Resources")
+                    .and_then(|r| r.get(0))
+                    .and_then(|r| str_at(r, &["Region"]))
+            })
+            .unwrap_or_default()
+            .to_owned();
+        Ok(FindingFields {
+            id: required("Id")?,
+            product_arn: required("ProductArn")?,
+            account: str_at(f, &["AwsAccountId"]).unwrap_or_default().to_owned(),
+            region,
+            control: str_at(f, &["Compliance", "SecurityControlId"])
+                .or_else(|| str_at(f, &["ProductFields", "ControlId"]))
+                .map(str::to_owned),
+            workflow_status: str_at(f, &["Workflow", "Status"]).map(str::to_owned),
+            asff_updated_at: str_at(f, &["UpdatedAt"])
+                .map(|s| timefmt::normalize(s, "UpdatedAt").unwrap_or_else(|_| s.to_owned())),
+        })
+    }
+}
+
+/// The job with times in the store's format.
+pub(crate) fn normalized(job: &Job) -> Result<Job> {
+    let mut job = job.clone();
+    job.created_at = timefmt::normalize(&job.created_at, &format!("job {} created_at", job.id))?;
+    job.updated_at = timefmt::normalize(&job.updated_at, &format!("job {} updated_at", job.id))?;
+    job.next_run_at = job
+        .next_run_at
+        .as_deref()
+        .map(|t| timefmt::normalize(t, &format!("job {} next_run_at", job.id)))
+        .transpose()?;
+    Ok(job)
+}
+
+/// Where a streaming verify stands between pages.
+pub(crate) struct VerifyState {
+    pub(crate) expected_seq: i64,
+    pub(crate) prev_hash: String,
+    pub(crate) records: u64,
+}
+
+/// Checks one record against the chain so far; the verdict if it is bad.
+pub(crate) fn check_record(
+    state: &mut VerifyState,
+    r: &AuditRecord,
+    data_raw: &str,
+) -> Option<AuditVerdict> {
+    if r.seq != state.expected_seq {
+        return Some(AuditVerdict::Broken {
+            seq: state.expected_seq,
+            reason: format!(
+                "gap in seq: record {} is missing (the next record is {})",
+                state.expected_seq, r.seq
+            ),
+        });
+    }
+    if r.prev_hash != state.prev_hash {
+        return Some(AuditVerdict::Broken {
+            seq: r.seq,
+            reason: format!(
+                "prev_hash mismatch: record {} has prev_hash {} but the previous record's hash is {}",
+                r.seq, r.prev_hash, state.prev_hash
+            ),
+        });
+    }
+    let recomputed =
+        audit::record_hash_canonical(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, data_raw);
+    if recomputed != r.hash {
+        return Some(AuditVerdict::Broken {
+            seq: r.seq,
+            reason: format!(
+                "hash mismatch: record {} stores hash {} but its contents hash to {recomputed}",
+                r.seq, r.hash
+            ),
+        });
+    }
+    state.expected_seq += 1;
+    state.prev_hash = r.hash.clone();
+    state.records += 1;
+    None
+}
+
+impl VerifyState {
+    pub(crate) fn new() -> Self {
+        VerifyState {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            records: 0,
+        }
+    }
+
+    /// The verdict once every record up to the head read before the walk
+    /// has been checked: the recorded head must be the last record seen.
+    pub(crate) fn finish(self, head: Option<(i64, String)>) -> AuditVerdict {
+        let last_seq = self.expected_seq - 1;
+        if let Some((head_seq, head_hash)) = head {
+            if head_seq > last_seq {
+                return AuditVerdict::Broken {
+                    seq: last_seq + 1,
+                    reason: format!(
+                        "gap in seq: the log ends at seq {last_seq} but the recorded head is \
+                         seq {head_seq} (records deleted from the end)"
+                    ),
+                };
+            }
+            if head_hash != self.prev_hash {
+                return AuditVerdict::Broken {
+                    seq: head_seq,
+                    reason: format!(
+                        "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
+                        self.prev_hash
+                    ),
+                };
+            }
+        }
+        AuditVerdict::Intact {
+            records: self.records,
+        }
+    }
+}
+
+/// Checks a batch of findings up front; one without `Id` or `ProductArn`
+/// fails the batch, naming its event.
+pub(crate) fn finding_rows(
+    findings: &[(String, Value)],
+) -> Result<Vec<(String, FindingFields, String)>> {
+    findings
+        .iter()
+        .map(|(event_id, finding)| {
+            let fields = FindingFields::from_asff(finding).map_err(|e| match e {
+                StoreError::Invalid(m) => StoreError::Invalid(format!("{m} (event {event_id})")),
+                other => other,
+            })?;
+            Ok((event_id.clone(), fields, to_json("finding", finding)?))
+        })
+        .collect()
+}
+
+/// A job's columns as stored (JSON columns as text), decoded by
+/// [`RawJob::decode`].
+pub(crate) struct RawJob {
+    pub(crate) id: String,
+    pub(crate) idempotency_key: String,
+    pub(crate) event_id: String,
+    pub(crate) rule_id: String,
+    pub(crate) action: String,
+    pub(crate) mode: String,
+    pub(crate) target: String,
+    pub(crate) params: String,
+    pub(crate) finding: Option<String>,
+    pub(crate) control: Option<String>,
+    pub(crate) notify: String,
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) next_run_at: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) plan: Option<String>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) approved_by: Option<String>,
+}
+
+impl RawJob {
+    pub(crate) fn decode(self) -> Result<Job> {
+        let id = self.id;
+        let what = |field: &str| format!("job {id} {field}");
+        let mode: Mode =
+            serde_json::from_value(Value::String(self.mode.clone())).map_err(|_| {
+                StoreError::Decode {
+                    what: what("mode"),
+                    reason: format!("unknown mode {:?}", self.mode),
+                }
+            })?;
+        let state = JobState::parse(&self.state).ok_or_else(|| StoreError::Decode {
+            what: what("state"),
+            reason: format!("unknown state {:?}", self.state),
+        })?;
+        Ok(Job {
+            idempotency_key: self.idempotency_key,
+            event_id: self.event_id,
+            rule_id: self.rule_id,
+            action: self.action,
+            mode,
+            target: from_json(&what("target"), &self.target)?,
+            params: from_json(&what("params"), &self.params)?,
+            finding: self
+                .finding
+                .map(|f| from_json(&what("finding"), &f))
+                .transpose()?,
+            control: self.control,
+            notify: from_json(&what("notify"), &self.notify)?,
+            state,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            next_run_at: self.next_run_at,
+            last_error: self.last_error,
+            plan: self
+                .plan
+                .map(|p| from_json(&what("plan"), &p))
+                .transpose()?,
+            outcome: self
+                .outcome
+                .map(|p| from_json(&what("outcome"), &p))
+                .transpose()?,
+            approved_by: self.approved_by,
+            id,
+        })
+    }
+}
+
+/// An audit record read back, with its `data` column as stored text.
+pub(crate) fn audit_record(
+    seq: i64,
+    time: String,
+    kind: String,
+    subject: String,
+    data_raw: String,
+    prev_hash: String,
+    hash: String,
+) -> (AuditRecord, String) {
+    let record = AuditRecord {
+        seq,
+        time,
+        kind,
+        subject,
+        data: serde_json::from_str(&data_raw).unwrap_or(Value::String(data_raw.clone())),
+        prev_hash,
+        hash,
+    };
+    (record, data_raw)
+}
+
+/// A new record following (`prev_seq`, `prev_hash`): its time is now and its
+/// `data` canonical JSON text (returned beside it, as it is to be stored).
+pub(crate) fn next_record(
+    prev_seq: i64,
+    prev_hash: String,
+    kind: &str,
+    subject: &str,
+    data: &Value,
+) -> (AuditRecord, String) {
+    let seq = prev_seq + 1;
+    let time = timefmt::now();
+    let canonical = audit::canonical_json(data);
+    let hash = audit::record_hash_canonical(&prev_hash, seq, &time, kind, subject, &canonical);
+    let record = AuditRecord {
+        seq,
+        time,
+        kind: kind.to_owned(),
+        subject: subject.to_owned(),
+        data: serde_json::from_str(&canonical).unwrap_or_else(|_| data.clone()),
+        prev_hash,
+        hash,
+    };
+    (record, canonical)
+}

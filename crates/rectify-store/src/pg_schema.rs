@@ -1,0 +1,187 @@
+//! Versioned PostgreSQL schema migrations, recorded in `schema_migrations`
+//! and applied under a transaction-scoped advisory lock, so that several
+//! replicas starting at once apply each migration exactly once.
+//!
+//! The tables mirror the SQLite schema ([`crate::schema`]): the same
+//! columns, the same text time format, the same partial unique index on
+//! live idempotency keys. Text columns that are compared or ordered use the
+//! `"C"` collation so that they sort by bytes, as in SQLite (the time format
+//! relies on it, and so does the job-id prefix lookup).
+
+use deadpool_postgres::Object;
+
+use crate::audit::GENESIS_HASH;
+use crate::{timefmt, Result, StoreError};
+
+/// (version, name, SQL). Append only: never edit a released migration.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", INITIAL)];
+
+/// First key of the advisory lock taken around migrations; the second is
+/// the hash of the schema name, so stores in different schemas of one
+/// database migrate independently.
+const MIGRATION_LOCK: i32 = 0x5245_4354; // "RECT"
+
+const INITIAL: &str = r#"
+CREATE TABLE events (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    source      TEXT NOT NULL,
+    detail_type TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    time        TEXT COLLATE "C" NOT NULL,
+    resources   JSONB NOT NULL,
+    body        JSONB NOT NULL,    -- the envelope
+    origin      TEXT NOT NULL,
+    received_at TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX events_received_at ON events (received_at);
+
+CREATE TABLE findings (
+    id              TEXT COLLATE "C" NOT NULL,
+    product_arn     TEXT COLLATE "C" NOT NULL,
+    account         TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    control         TEXT,
+    workflow_status TEXT,
+    asff_updated_at TEXT COLLATE "C",  -- the finding's own UpdatedAt
+    last_event_id   TEXT NOT NULL,
+    last_job_id     TEXT,
+    last_outcome    TEXT,
+    updated_at      TEXT COLLATE "C" NOT NULL,
+    finding         JSON NOT NULL,     -- ASFF, kept as received
+    PRIMARY KEY (id, product_arn)
+);
+CREATE INDEX findings_updated_at ON findings (updated_at);
+
+-- JSON (not JSONB) columns keep the text as written, key order included,
+-- so a job reads back exactly as it was stored.
+CREATE TABLE jobs (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    idempotency_key TEXT COLLATE "C" NOT NULL,
+    event_id        TEXT NOT NULL,
+    rule_id         TEXT COLLATE "C" NOT NULL,
+    action          TEXT NOT NULL,
+    mode            TEXT NOT NULL,
+    target          JSON NOT NULL,
+    params          JSON NOT NULL,
+    finding         JSON,              -- {Id, ProductArn}
+    control         TEXT,
+    notify          JSON NOT NULL,     -- array
+    state           TEXT COLLATE "C" NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    created_at      TEXT COLLATE "C" NOT NULL,
+    updated_at      TEXT COLLATE "C" NOT NULL,
+    next_run_at     TEXT COLLATE "C",
+    last_error      TEXT,
+    plan            JSON,              -- Change
+    outcome         JSON,              -- Outcome
+    lease_owner     TEXT COLLATE "C",
+    lease_until     TEXT COLLATE "C",
+    approved_by     TEXT,
+    approved_at     TEXT COLLATE "C",
+    run_at          TEXT COLLATE "C" GENERATED ALWAYS AS (COALESCE(next_run_at, created_at)) STORED
+);
+CREATE INDEX jobs_state_next_run_at ON jobs (state, next_run_at);
+-- The claim scan: due jobs in run order, and running jobs by lease expiry.
+CREATE INDEX jobs_due ON jobs (run_at, id) WHERE state IN ('pending', 'retrying');
+CREATE INDEX jobs_lease_until ON jobs (lease_until) WHERE state = 'running';
+CREATE INDEX jobs_created_at ON jobs (created_at, id);
+CREATE INDEX jobs_rule_created_at ON jobs (rule_id, created_at);
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE state = 'running';
+CREATE UNIQUE INDEX jobs_active_idempotency_key ON jobs (idempotency_key)
+    WHERE state IN ('pending', 'waiting-approval', 'running', 'retrying');
+
+CREATE TABLE audit_log (
+    seq       BIGINT PRIMARY KEY,
+    time      TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    data      TEXT NOT NULL,           -- canonical JSON, hashed as stored
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+
+-- The chain's tip: exactly one row, locked (SELECT ... FOR UPDATE) by every
+-- append, which serialises appenders across replicas.
+CREATE TABLE audit_head (
+    id   BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (TRUE, 0, '{GENESIS}');
+
+-- Small named values: the kill switch.
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_by TEXT,
+    updated_at TEXT NOT NULL
+);
+"#;
+
+fn db(op: &str, e: tokio_postgres::Error) -> StoreError {
+    StoreError::Database {
+        op: op.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// Brings the schema up to date; a no-op when it is. With `schema` Some,
+/// that schema is created first (the connections' `search_path` names it).
+pub(crate) async fn migrate(client: &mut Object, schema: Option<&str>) -> Result<()> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db("starting migration", e))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&MIGRATION_LOCK, &schema.unwrap_or("")],
+    )
+    .await
+    .map_err(|e| db("taking the migration lock", e))?;
+    if let Some(schema) = schema {
+        // The name was checked to be a plain lower-case identifier.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await
+            .map_err(|e| db(&format!("creating schema {schema}"), e))?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )
+    .await
+    .map_err(|e| db("creating schema_migrations", e))?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(|e| db("reading schema version", e))?
+        .get(0);
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::Migration(format!(
+            "database schema version {current} is newer than this build knows ({latest}); upgrade rectify"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let sql = sql.replace("{GENESIS}", GENESIS_HASH);
+        tx.batch_execute(&sql).await.map_err(|e| {
+            StoreError::Migration(format!("applying migration {version} ({name}): {e}"))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[version, name, &timefmt::now()],
+        )
+        .await
+        .map_err(|e| db("recording migration", e))?;
+        tracing::info!(version, name, "applied store migration");
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db("committing migrations", e))
+}

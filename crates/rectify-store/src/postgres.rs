@@ -1,0 +1,1143 @@
+//! The PostgreSQL back end: a small pool of `tokio-postgres` connections
+//! (deadpool), prepared statements cached per connection, every write one
+//! statement or one transaction.
+//!
+//! Several replicas share one database safely:
+//!
+//! * jobs are claimed with `SELECT ... FOR UPDATE SKIP LOCKED` inside the
+//!   claiming `UPDATE`, so two claimers never get the same job and never
+//!   wait for each other;
+//! * a worker writes a job back only while it holds the job's lease (the
+//!   `UPDATE` checks the lease owner);
+//! * audit appends lock the single row of `audit_head` (`SELECT ... FOR
+//!   UPDATE`), which serialises them across replicas and keeps the chain
+//!   linear and gap-free;
+//! * migrations run under `pg_advisory_xact_lock`.
+//!
+//! Times are stored as text in the store's format ([`crate::timefmt`]), as
+//! in SQLite, and compared as text under the `"C"` collation. They come from
+//! each replica's clock, so replicas need synchronised clocks (NTP); leases
+//! should be much longer than any clock skew.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
+use serde_json::{json, Value};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::common::{
+    audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
+    to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+};
+use crate::{
+    pg_schema, redact, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store,
+    StoreError,
+};
+
+/// Connections per store unless the URL says `pool_size=N`.
+const DEFAULT_POOL_SIZE: usize = 8;
+const MAX_POOL_SIZE: usize = 256;
+
+/// The PostgreSQL [`Store`]. Cheap to share; one per process is enough.
+pub struct PostgresStore {
+    pool: Pool,
+    /// For messages: the URL without its password.
+    location: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// What a `postgres://` URL says, after the store's own parameters are
+/// taken out.
+struct PgUrl {
+    config: tokio_postgres::Config,
+    schema: Option<String>,
+    pool_size: usize,
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::InvalidUrl {
+        url: redact(url),
+        reason: reason.into(),
+    }
+}
+
+/// A schema name the store accepts: a plain lower-case SQL identifier, so
+/// that it needs no quoting rules and means the same quoted or not.
+fn valid_schema(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+        && !s.starts_with("pg_")
+}
+
+fn parse_url(url: &str) -> Result<PgUrl> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut schema = None;
+    let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut rest: Vec<&str> = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "schema" => {
+                if !valid_schema(value) {
+                    return Err(invalid(
+                        url,
+                        format!(
+                            "schema {value:?} is not a plain lower-case identifier \
+                             ([a-z_][a-z0-9_]*, at most 63 characters, not pg_*)"
+                        ),
+                    ));
+                }
+                schema = Some(value.to_owned());
+            }
+            "pool_size" => {
+                pool_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            url,
+                            format!(
+                                "pool_size {value:?} is not a number from 1 to {MAX_POOL_SIZE}"
+                            ),
+                        )
+                    })?;
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let pg_url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    let mut config = tokio_postgres::Config::from_str(&pg_url)
+        .map_err(|e| invalid(url, format!("not a PostgreSQL connection URL: {e}")))?;
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(invalid(
+            url,
+            "TLS (sslmode=require) is not supported by this build; connect over a trusted \
+             network or a local socket",
+        ));
+    }
+    if config.get_hosts().is_empty() {
+        return Err(invalid(url, "no host"));
+    }
+    if let Some(schema) = &schema {
+        let options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(options);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("rectify");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(PgUrl {
+        config,
+        schema,
+        pool_size,
+    })
+}
+
+/// Maps a driver error to a [`StoreError`] naming the operation; unique
+/// violations become [`StoreError::Conflict`].
+trait Ctx<T> {
+    fn ctx(self, op: &str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn ctx(self, op: &str) -> Result<T> {
+        self.map_err(|e| pg_err(op, e))
+    }
+}
+
+fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Conflict(format!("{op}: {e}"));
+    }
+    StoreError::Database {
+        op: op.to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn limit_sql(limit: usize) -> Option<i64> {
+    (limit != 0).then(|| i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://` or
+    /// `postgresql://`, see [`crate::open`] for the parameters) and
+    /// migrates it.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let parsed = parse_url(url)?;
+        let location = redact(url);
+        let manager = Manager::from_config(
+            parsed.config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(parsed.pool_size)
+            .build()
+            .map_err(|e| StoreError::Database {
+                op: format!("building the connection pool for {location}"),
+                source: Box::new(e),
+            })?;
+        let store = PostgresStore { pool, location };
+        let mut client = store.client("migrate").await?;
+        pg_schema::migrate(&mut client, parsed.schema.as_deref())
+            .await
+            .map_err(|e| match e {
+                StoreError::Migration(m) => {
+                    StoreError::Migration(format!("{}: {m}", store.location))
+                }
+                StoreError::Database { op, source } => StoreError::Database {
+                    op: format!("{op} ({})", store.location),
+                    source,
+                },
+                other => other,
+            })?;
+        drop(client);
+        Ok(store)
+    }
+
+    async fn client(&self, op: &str) -> Result<Object> {
+        self.pool.get().await.map_err(|e| StoreError::Database {
+            op: format!("{op}: connecting to {}", self.location),
+            source: Box::new(e),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+const JOB_COLUMNS: &str = "id, idempotency_key, event_id, rule_id, action, mode, \
+    target::text, params::text, finding::text, control, notify::text, state, attempts, \
+    created_at, updated_at, next_run_at, last_error, plan::text, outcome::text, approved_by";
+
+fn job_from_row(row: &Row) -> Result<Job> {
+    let op = "reading job row";
+    RawJob {
+        id: row.try_get(0).ctx(op)?,
+        idempotency_key: row.try_get(1).ctx(op)?,
+        event_id: row.try_get(2).ctx(op)?,
+        rule_id: row.try_get(3).ctx(op)?,
+        action: row.try_get(4).ctx(op)?,
+        mode: row.try_get(5).ctx(op)?,
+        target: row.try_get(6).ctx(op)?,
+        params: row.try_get(7).ctx(op)?,
+        finding: row.try_get(8).ctx(op)?,
+        control: row.try_get(9).ctx(op)?,
+        notify: row.try_get(10).ctx(op)?,
+        state: row.try_get(11).ctx(op)?,
+        attempts: row.try_get(12).ctx(op)?,
+        created_at: row.try_get(13).ctx(op)?,
+        updated_at: row.try_get(14).ctx(op)?,
+        next_run_at: row.try_get(15).ctx(op)?,
+        last_error: row.try_get(16).ctx(op)?,
+        plan: row.try_get(17).ctx(op)?,
+        outcome: row.try_get(18).ctx(op)?,
+        approved_by: row.try_get(19).ctx(op)?,
+    }
+    .decode()
+}
+
+fn jobs_from_rows(rows: &[Row]) -> Result<Vec<Job>> {
+    rows.iter().map(job_from_row).collect()
+}
+
+const FINDING_COLUMNS: &str = "id, product_arn, account, region, control, workflow_status, \
+    last_event_id, last_job_id, last_outcome, updated_at, finding::text";
+
+fn finding_from_row(row: &Row) -> Result<FindingRow> {
+    let op = "reading finding row";
+    let id: String = row.try_get(0).ctx(op)?;
+    let raw: String = row.try_get(10).ctx(op)?;
+    Ok(FindingRow {
+        finding: from_json(&format!("finding {id}"), &raw)?,
+        id,
+        product_arn: row.try_get(1).ctx(op)?,
+        account: row.try_get(2).ctx(op)?,
+        region: row.try_get(3).ctx(op)?,
+        control: row.try_get(4).ctx(op)?,
+        workflow_status: row.try_get(5).ctx(op)?,
+        last_event_id: row.try_get(6).ctx(op)?,
+        last_job_id: row.try_get(7).ctx(op)?,
+        last_outcome: row.try_get(8).ctx(op)?,
+        updated_at: row.try_get(9).ctx(op)?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "seq, time, kind, subject, data, prev_hash, hash";
+
+fn audit_from_row(row: &Row) -> Result<(AuditRecord, String)> {
+    let op = "reading audit record";
+    Ok(audit_record(
+        row.try_get(0).ctx(op)?,
+        row.try_get(1).ctx(op)?,
+        row.try_get(2).ctx(op)?,
+        row.try_get(3).ctx(op)?,
+        row.try_get(4).ctx(op)?,
+        row.try_get(5).ctx(op)?,
+        row.try_get(6).ctx(op)?,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Statements used inside transactions (generic over client / transaction)
+
+async fn query_jobs<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    op: &str,
+) -> Result<Vec<Job>> {
+    let stmt = c.prepare_cached(sql).await.ctx(op)?;
+    let rows = c.query(&stmt, params).await.ctx(op)?;
+    jobs_from_rows(&rows)
+}
+
+async fn job_by_id<C: GenericClient>(c: &C, id: &str) -> Result<Option<Job>> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    Ok(query_jobs(c, &sql, &[&id], &format!("reading job {id}"))
+        .await?
+        .pop())
+}
+
+async fn active_job_by_key<C: GenericClient>(c: &C, key: &str) -> Result<Option<Job>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = $1 \
+         AND state IN ('pending','waiting-approval','running','retrying')"
+    );
+    Ok(
+        query_jobs(c, &sql, &[&key], &format!("reading job with key {key}"))
+            .await?
+            .pop(),
+    )
+}
+
+/// By exact id, else by a unique prefix of at least 8 characters.
+async fn resolve_job<C: GenericClient>(c: &C, id: &str) -> Result<Option<Job>> {
+    if let Some(job) = job_by_id(c, id).await? {
+        return Ok(Some(job));
+    }
+    if id.chars().count() < 8 {
+        return Err(StoreError::Invalid(format!(
+            "job id {id:?} not found, and a prefix needs at least 8 characters"
+        )));
+    }
+    // Every id starting with `id` sorts in [id, id + U+10FFFF) under "C".
+    let upper = format!("{id}{}", char::MAX);
+    let sql =
+        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT 2");
+    let mut found = query_jobs(c, &sql, &[&id, &upper], "reading jobs by prefix").await?;
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(StoreError::Ambiguous { prefix: id.into() }),
+    }
+}
+
+const INSERT_JOB: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule_id, action, \
+    mode, target, params, finding, control, notify, state, attempts, created_at, updated_at, \
+    next_run_at, last_error, plan, outcome, approved_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7::text::json, $8::text::json, $9::text::json, $10, \
+    $11::text::json, $12, $13, $14, $15, $16, $17, $18::text::json, $19::text::json, $20) \
+    ON CONFLICT DO NOTHING";
+
+async fn enqueue_tx<C: GenericClient>(c: &C, job: &Job) -> Result<Enqueued> {
+    let job = normalized(job)?;
+    if job.state.is_final() {
+        // The unique index only covers live jobs; check by hand.
+        if let Some(existing) = job_by_id(c, &job.id).await? {
+            return Ok(Enqueued::Duplicate(existing));
+        }
+        if let Some(existing) = active_job_by_key(c, &job.idempotency_key).await? {
+            return Ok(Enqueued::Duplicate(existing));
+        }
+    }
+    let what = |f: &str| format!("job {} {f}", job.id);
+    let target = to_json(&what("target"), &job.target)?;
+    let params = to_json(&what("params"), &job.params)?;
+    let finding = opt_json(&what("finding"), &job.finding)?;
+    let notify = to_json(&what("notify"), &job.notify)?;
+    let plan = opt_json(&what("plan"), &job.plan)?;
+    let outcome = opt_json(&what("outcome"), &job.outcome)?;
+    let attempts = i64::from(job.attempts);
+    let stmt = c
+        .prepare_cached(INSERT_JOB)
+        .await
+        .ctx("preparing job insert")?;
+    let inserted = c
+        .execute(
+            &stmt,
+            &[
+                &job.id,
+                &job.idempotency_key,
+                &job.event_id,
+                &job.rule_id,
+                &job.action,
+                &job.mode.as_str(),
+                &target,
+                &params,
+                &finding,
+                &job.control,
+                &notify,
+                &job.state.as_str(),
+                &attempts,
+                &job.created_at,
+                &job.updated_at,
+                &job.next_run_at,
+                &job.last_error,
+                &plan,
+                &outcome,
+                &job.approved_by,
+            ],
+        )
+        .await
+        .ctx(&format!("storing job {}", job.id))?;
+    if inserted == 1 {
+        return Ok(Enqueued::Created(job));
+    }
+    if let Some(existing) = job_by_id(c, &job.id).await? {
+        return Ok(Enqueued::Duplicate(existing));
+    }
+    if let Some(existing) = active_job_by_key(c, &job.idempotency_key).await? {
+        return Ok(Enqueued::Duplicate(existing));
+    }
+    Err(StoreError::Conflict(format!(
+        "job {} was not stored and no conflicting job was found",
+        job.id
+    )))
+}
+
+const UPSERT_FINDING: &str = "INSERT INTO findings \
+    (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
+     last_event_id, updated_at, finding) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::json) \
+    ON CONFLICT (id, product_arn) DO UPDATE SET \
+      account = excluded.account, region = excluded.region, control = excluded.control, \
+      workflow_status = excluded.workflow_status, asff_updated_at = excluded.asff_updated_at, \
+      last_event_id = excluded.last_event_id, updated_at = excluded.updated_at, \
+      finding = excluded.finding \
+    WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
+      OR excluded.asff_updated_at >= findings.asff_updated_at";
+
+async fn upsert_finding_tx<C: GenericClient>(
+    c: &C,
+    event_id: &str,
+    fields: &FindingFields,
+    raw: &str,
+    now: &str,
+) -> Result<()> {
+    let stmt = c
+        .prepare_cached(UPSERT_FINDING)
+        .await
+        .ctx("preparing finding upsert")?;
+    c.execute(
+        &stmt,
+        &[
+            &fields.id,
+            &fields.product_arn,
+            &fields.account,
+            &fields.region,
+            &fields.control,
+            &fields.workflow_status,
+            &fields.asff_updated_at,
+            &event_id,
+            &now,
+            &raw,
+        ],
+    )
+    .await
+    .ctx(&format!("storing finding {}", fields.id))?;
+    Ok(())
+}
+
+/// Locks the chain head (serialising appenders across replicas until the
+/// transaction ends) and returns it.
+async fn lock_audit_head<C: GenericClient>(c: &C) -> Result<(i64, String)> {
+    let stmt = c
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE")
+        .await
+        .ctx("preparing audit head lock")?;
+    let row = c
+        .query_opt(&stmt, &[])
+        .await
+        .ctx("locking the audit head")?
+        .ok_or_else(|| StoreError::Decode {
+            what: "the audit head".into(),
+            reason: "the audit_head row is missing".into(),
+        })?;
+    Ok((
+        row.try_get(0).ctx("reading the audit head")?,
+        row.try_get(1).ctx("reading the audit head")?,
+    ))
+}
+
+/// Appends records after the locked head `(seq, hash)` and moves the head;
+/// the caller holds the head lock and commits.
+async fn append_audit_locked<C: GenericClient>(
+    c: &C,
+    head: (i64, String),
+    entries: &[(&str, &str, &Value)],
+) -> Result<Vec<AuditRecord>> {
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await
+        .ctx("preparing audit insert")?;
+    let (mut seq, mut hash) = head;
+    let mut out = Vec::with_capacity(entries.len());
+    for (kind, subject, data) in entries {
+        let (record, canonical) = next_record(seq, hash, kind, subject, data);
+        c.execute(
+            &insert,
+            &[
+                &record.seq,
+                &record.time,
+                &record.kind,
+                &record.subject,
+                &canonical,
+                &record.prev_hash,
+                &record.hash,
+            ],
+        )
+        .await
+        .ctx(&format!("appending audit record {} ({kind})", record.seq))?;
+        seq = record.seq;
+        hash = record.hash.clone();
+        out.push(record);
+    }
+    let stmt = c
+        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
+        .await
+        .ctx("preparing audit head update")?;
+    c.execute(&stmt, &[&seq, &hash])
+        .await
+        .ctx("moving the audit head")?;
+    Ok(out)
+}
+
+async fn append_audit_tx<C: GenericClient>(
+    c: &C,
+    kind: &str,
+    subject: &str,
+    data: &Value,
+) -> Result<AuditRecord> {
+    let head = lock_audit_head(c).await?;
+    let mut records = append_audit_locked(c, head, &[(kind, subject, data)]).await?;
+    records
+        .pop()
+        .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
+}
+
+// ---------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn record_event(&self, event: &Event, origin: &str) -> Result<bool> {
+        let flags = self
+            .record_events(&[(event.clone(), origin.to_owned())])
+            .await?;
+        Ok(flags.first().copied().unwrap_or(false))
+    }
+
+    async fn record_events(&self, events: &[(Event, String)]) -> Result<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A repeated id inside the batch is new only the first time: only
+        // first occurrences are sent, in one multi-row statement.
+        let mut seen = HashSet::new();
+        let mut first = Vec::with_capacity(events.len());
+        let mut cols: [Vec<String>; 9] = Default::default();
+        for (event, origin) in events {
+            let is_first = seen.insert(event.id.as_str());
+            first.push(is_first);
+            if !is_first {
+                continue;
+            }
+            let values = [
+                event.id.clone(),
+                event.source.clone(),
+                event.detail_type.clone(),
+                event.account.clone(),
+                event.region.clone(),
+                event.time.clone(),
+                to_json("event resources", &event.resources)?,
+                to_json("event body", &event.body)?,
+                origin.clone(),
+            ];
+            for (col, value) in cols.iter_mut().zip(values) {
+                col.push(value);
+            }
+        }
+        let now = timefmt::now();
+        let client = self.client("record_events").await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO events \
+                 (id, source, detail_type, account, region, time, resources, body, origin, \
+                  received_at) \
+                 SELECT id, source, detail_type, account, region, time, resources::jsonb, \
+                        body::jsonb, origin, $10 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                             $6::text[], $7::text[], $8::text[], $9::text[]) \
+                   AS e(id, source, detail_type, account, region, time, resources, body, origin) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .await
+            .ctx("preparing event insert")?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6], &cols[7],
+                    &cols[8], &now,
+                ],
+            )
+            .await
+            .ctx(&format!("storing {} events", cols[0].len()))?;
+        let inserted: HashSet<String> = rows
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<std::result::Result<_, _>>()
+            .ctx("reading stored event ids")?;
+        Ok(events
+            .iter()
+            .zip(first)
+            .map(|((event, _), first)| first && inserted.contains(&event.id))
+            .collect())
+    }
+
+    async fn upsert_finding(&self, event_id: &str, finding: &Value) -> Result<()> {
+        let fields = FindingFields::from_asff(finding)?;
+        let raw = to_json("finding", finding)?;
+        let client = self.client("upsert_finding").await?;
+        upsert_finding_tx(&client, event_id, &fields, &raw, &timefmt::now()).await
+    }
+
+    async fn upsert_findings(&self, findings: &[(String, Value)]) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let rows = finding_rows(findings)?;
+        let mut client = self.client("upsert_findings").await?;
+        let tx = client.transaction().await.ctx("upsert_findings: begin")?;
+        let now = timefmt::now();
+        for (event_id, fields, raw) in &rows {
+            upsert_finding_tx(&tx, event_id, fields, raw, &now).await?;
+        }
+        tx.commit().await.ctx("upsert_findings: commit")
+    }
+
+    async fn set_finding_outcome(
+        &self,
+        finding: &FindingRef,
+        job_id: &str,
+        outcome: &str,
+        workflow_status: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client("set_finding_outcome").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE findings SET last_job_id = $3, last_outcome = $4, \
+                 workflow_status = COALESCE($5, workflow_status), updated_at = $6 \
+                 WHERE id = $1 AND product_arn = $2",
+            )
+            .await
+            .ctx("preparing finding outcome update")?;
+        let n = client
+            .execute(
+                &stmt,
+                &[
+                    &finding.id,
+                    &finding.product_arn,
+                    &job_id,
+                    &outcome,
+                    &workflow_status,
+                    &timefmt::now(),
+                ],
+            )
+            .await
+            .ctx(&format!("recording the outcome of finding {}", finding.id))?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "finding {} ({})",
+                finding.id, finding.product_arn
+            )));
+        }
+        Ok(())
+    }
+
+    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>> {
+        let client = self.client("list_findings").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLUMNS} FROM findings ORDER BY updated_at DESC, id LIMIT $1"
+            ))
+            .await
+            .ctx("preparing findings listing")?;
+        let rows = client
+            .query(&stmt, &[&limit_sql(limit)])
+            .await
+            .ctx("listing findings")?;
+        rows.iter().map(finding_from_row).collect()
+    }
+
+    async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
+        let mut client = self.client("enqueue").await?;
+        let tx = client.transaction().await.ctx("enqueue: begin")?;
+        let out = enqueue_tx(&tx, job).await?;
+        tx.commit().await.ctx("enqueue: commit")?;
+        Ok(out)
+    }
+
+    async fn enqueue_many(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client("enqueue_many").await?;
+        let tx = client.transaction().await.ctx("enqueue_many: begin")?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(enqueue_tx(&tx, job).await?);
+        }
+        tx.commit().await.ctx("enqueue_many: commit")?;
+        Ok(out)
+    }
+
+    async fn claim(&self, worker: &str, lease: Duration, limit: usize) -> Result<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = timefmt::now();
+        let until = timefmt::now_plus(lease);
+        let client = self.client("claim").await?;
+        // One statement: the CTE locks up to `limit` runnable jobs, skipping
+        // those another claimer has locked, and the UPDATE takes them.
+        let sql = format!(
+            "WITH picked AS ( \
+               SELECT id FROM jobs \
+               WHERE (state IN ('pending','retrying') \
+                      AND (next_run_at IS NULL OR next_run_at <= $1)) \
+                  OR (state = 'running' AND (lease_until IS NULL OR lease_until <= $1)) \
+               ORDER BY run_at, id \
+               LIMIT $2 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE jobs SET state = 'running', lease_owner = $3, lease_until = $4, \
+               attempts = attempts + 1, updated_at = $1 \
+             WHERE id IN (SELECT id FROM picked) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let limit = limit_sql(limit);
+        let mut jobs = query_jobs(
+            &client,
+            &sql,
+            &[&now, &limit, &worker, &until],
+            "claiming jobs",
+        )
+        .await?;
+        jobs.sort_by(|a, b| {
+            let run_at = |j: &Job| {
+                j.next_run_at
+                    .clone()
+                    .unwrap_or_else(|| j.created_at.clone())
+            };
+            run_at(a).cmp(&run_at(b)).then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(jobs)
+    }
+
+    async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool> {
+        let client = self.client("renew").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET lease_until = $3 \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .await
+            .ctx("preparing lease renewal")?;
+        let n = client
+            .execute(&stmt, &[&job_id, &worker, &timefmt::now_plus(lease)])
+            .await
+            .ctx(&format!("renewing the lease of job {job_id}"))?;
+        Ok(n == 1)
+    }
+
+    async fn save_job(&self, job: &Job, worker: Option<&str>) -> Result<bool> {
+        let job = normalized(job)?;
+        let what = |f: &str| format!("job {} {f}", job.id);
+        let plan = opt_json(&what("plan"), &job.plan)?;
+        let outcome = opt_json(&what("outcome"), &job.outcome)?;
+        let attempts = i64::from(job.attempts);
+        let client = self.client("save_job").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET state = $2::text, attempts = $3, next_run_at = $4, \
+                 last_error = $5, plan = $6::text::json, outcome = $7::text::json, \
+                 updated_at = $8, \
+                 lease_owner = CASE WHEN $2::text = 'running' THEN lease_owner END, \
+                 lease_until = CASE WHEN $2::text = 'running' THEN lease_until END \
+                 WHERE id = $1 \
+                   AND ($9::text IS NULL OR (lease_owner = $9::text AND state = 'running'))",
+            )
+            .await
+            .ctx("preparing job save")?;
+        let n = client
+            .execute(
+                &stmt,
+                &[
+                    &job.id,
+                    &job.state.as_str(),
+                    &attempts,
+                    &job.next_run_at,
+                    &job.last_error,
+                    &plan,
+                    &outcome,
+                    &job.updated_at,
+                    &worker,
+                ],
+            )
+            .await
+            .ctx(&format!("saving job {}", job.id))?;
+        if n == 0 && worker.is_none() {
+            return Err(StoreError::NotFound(format!("job {}", job.id)));
+        }
+        Ok(n == 1)
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        let client = self.client("get_job").await?;
+        resolve_job(&client, id).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        let client = self.client("list_jobs").await?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs \
+             WHERE ($1::text IS NULL OR state = $1::text) \
+               AND ($2::text IS NULL OR rule_id = $2::text) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        query_jobs(
+            &client,
+            &sql,
+            &[
+                &filter.state.map(JobState::as_str),
+                &filter.rule_id,
+                &limit_sql(filter.limit),
+            ],
+            "listing jobs",
+        )
+        .await
+    }
+
+    async fn count_jobs(&self) -> Result<BTreeMap<String, u64>> {
+        let mut counts: BTreeMap<String, u64> = JobState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        let client = self.client("count_jobs").await?;
+        let stmt = client
+            .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .await
+            .ctx("preparing job count")?;
+        for row in client.query(&stmt, &[]).await.ctx("counting jobs")? {
+            let state: String = row.try_get(0).ctx("counting jobs")?;
+            let n: i64 = row.try_get(1).ctx("counting jobs")?;
+            counts.insert(state, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn approve(&self, id: &str, by: &str) -> Result<Job> {
+        let mut client = self.client("approve").await?;
+        let tx = client.transaction().await.ctx("approve: begin")?;
+        let job = resolve_job(&tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+        let now = timefmt::now();
+        // The state check is part of the UPDATE, so two approvers racing
+        // cannot both succeed.
+        let sql = format!(
+            "UPDATE jobs SET state = 'pending', approved_by = $2, approved_at = $3, \
+             updated_at = $3 WHERE id = $1 AND state = 'waiting-approval' \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let approved = query_jobs(
+            &tx,
+            &sql,
+            &[&job.id, &by, &now],
+            &format!("approving job {}", job.id),
+        )
+        .await?
+        .pop();
+        let Some(approved) = approved else {
+            let current = job_by_id(&tx, &job.id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("job {}", job.id)))?;
+            return Err(StoreError::InvalidState {
+                id: current.id,
+                state: current.state,
+                expected: JobState::WaitingApproval,
+            });
+        };
+        append_audit_tx(
+            &tx,
+            "job.approved",
+            &approved.id,
+            &json!({
+                "by": by,
+                "rule": approved.rule_id,
+                "action": approved.action,
+                "target": approved.target.key(),
+            }),
+        )
+        .await?;
+        tx.commit().await.ctx("approve: commit")?;
+        Ok(approved)
+    }
+
+    async fn recover_expired(&self) -> Result<u64> {
+        let client = self.client("recover_expired").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+                 updated_at = $1 \
+                 WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= $1)",
+            )
+            .await
+            .ctx("preparing lease recovery")?;
+        client
+            .execute(&stmt, &[&timefmt::now()])
+            .await
+            .ctx("recovering jobs with expired leases")
+    }
+
+    async fn release_owned(&self, worker: &str) -> Result<u64> {
+        let client = self.client("release_owned").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+                 updated_at = $1 WHERE state = 'running' AND lease_owner = $2",
+            )
+            .await
+            .ctx("preparing lease release")?;
+        client
+            .execute(&stmt, &[&timefmt::now(), &worker])
+            .await
+            .ctx("releasing the worker's jobs")
+    }
+
+    async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
+        let mut client = self.client("append_audit").await?;
+        let tx = client.transaction().await.ctx("append_audit: begin")?;
+        let record = append_audit_tx(&tx, kind, subject, data).await?;
+        tx.commit().await.ctx("append_audit: commit")?;
+        Ok(record)
+    }
+
+    async fn append_audit_many(
+        &self,
+        entries: &[(String, String, Value)],
+    ) -> Result<Vec<AuditRecord>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<(&str, &str, &Value)> = entries
+            .iter()
+            .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
+            .collect();
+        let mut client = self.client("append_audit_many").await?;
+        let tx = client.transaction().await.ctx("append_audit_many: begin")?;
+        let head = lock_audit_head(&tx).await?;
+        let records = append_audit_locked(&tx, head, &entries).await?;
+        tx.commit().await.ctx("append_audit_many: commit")?;
+        Ok(records)
+    }
+
+    async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let client = self.client("audit").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+            ))
+            .await
+            .ctx("preparing audit listing")?;
+        let rows = client
+            .query(&stmt, &[&after_seq, &limit_sql(limit)])
+            .await
+            .ctx("reading the audit log")?;
+        rows.iter()
+            .map(|r| audit_from_row(r).map(|(record, _)| record))
+            .collect()
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerdict> {
+        let client = self.client("verify_audit").await?;
+        // The head as of now bounds the walk: records appended while we
+        // verify are left for the next run.
+        let head: Option<(i64, String)> = client
+            .query_opt("SELECT seq, hash FROM audit_head WHERE id", &[])
+            .await
+            .ctx("reading the audit head")?
+            .map(|r| -> Result<_> {
+                Ok((
+                    r.try_get(0).ctx("reading the audit head")?,
+                    r.try_get(1).ctx("reading the audit head")?,
+                ))
+            })
+            .transpose()?;
+        let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log \
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+            ))
+            .await
+            .ctx("preparing audit scan")?;
+        let mut state = VerifyState::new();
+        loop {
+            let after = state.expected_seq - 1;
+            let rows = client
+                .query(&stmt, &[&after, &bound, &(AUDIT_PAGE as i64)])
+                .await
+                .ctx("reading the audit log")?;
+            let done = rows.len() < AUDIT_PAGE;
+            for row in &rows {
+                let (record, data_raw) = audit_from_row(row)?;
+                if let Some(broken) = check_record(&mut state, &record, &data_raw) {
+                    return Ok(broken);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(state.finish(head))
+    }
+
+    async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {
+        let mut client = self.client("set_paused").await?;
+        let tx = client.transaction().await.ctx("set_paused: begin")?;
+        let now = timefmt::now();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO settings (key, value, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            )
+            .await
+            .ctx("preparing settings write")?;
+        tx.execute(
+            &stmt,
+            &[
+                &SETTING_PAUSED,
+                &if paused { "true" } else { "false" },
+                &by,
+                &now,
+            ],
+        )
+        .await
+        .ctx(&format!("writing setting {SETTING_PAUSED}"))?;
+        append_audit_tx(
+            &tx,
+            if paused {
+                "engine.paused"
+            } else {
+                "engine.resumed"
+            },
+            by,
+            &json!({ "paused": paused, "by": by }),
+        )
+        .await?;
+        tx.commit().await.ctx("set_paused: commit")
+    }
+
+    async fn is_paused(&self) -> Result<bool> {
+        let client = self.client("is_paused").await?;
+        let stmt = client
+            .prepare_cached("SELECT value FROM settings WHERE key = $1")
+            .await
+            .ctx("preparing settings lookup")?;
+        let v: Option<String> = client
+            .query_opt(&stmt, &[&SETTING_PAUSED])
+            .await
+            .ctx("reading the paused flag")?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .ctx("reading the paused flag")?;
+        Ok(v.as_deref() == Some("true"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_parameters_are_taken_out_of_the_url() {
+        let p = parse_url("postgres://u@h:5433/db?schema=tenant_a&pool_size=3&application_name=x")
+            .unwrap();
+        assert_eq!(p.schema.as_deref(), Some("tenant_a"));
+        assert_eq!(p.pool_size, 3);
+        assert_eq!(p.config.get_dbname(), Some("db"));
+        assert_eq!(p.config.get_ports(), &[5433]);
+        assert_eq!(p.config.get_application_name(), Some("x"));
+        assert_eq!(p.config.get_options(), Some("-c search_path=tenant_a"));
+
+        let p = parse_url("postgresql://u@h/db").unwrap();
+        assert_eq!(p.schema, None);
+        assert_eq!(p.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(p.config.get_application_name(), Some("rectify"));
+
+        for bad in [
+            "postgres://u@h/db?schema=Bad",
+            "postgres://u@h/db?schema=a;drop",
+            "postgres://u@h/db?schema=pg_catalog",
+            "postgres://u@h/db?schema=",
+            "postgres://u@h/db?pool_size=0",
+            "postgres://u@h/db?sslmode=require",
+            "postgres://u:secret@h/db?nonsense=1",
+        ] {
+            match parse_url(bad) {
+                Err(StoreError::InvalidUrl { url, .. }) => {
+                    assert!(!url.contains("secret"), "{url}")
+                }
+                other => panic!("{bad}: expected an invalid URL, got {:?}", other.err()),
+            }
+        }
+    }
+}

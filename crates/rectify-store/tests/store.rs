@@ -1,0 +1,935 @@
+//! The store's behaviour, run against both back ends: every test body is an
+//! `async fn(TestDb)`, instantiated once per back end by `both_backends!`.
+//! PostgreSQL-only tests (several replicas on one database) are in
+//! `postgres.rs`.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind, Target};
+use rectify_store::{audit, AuditVerdict, Enqueued, JobFilter, Store, StoreError};
+use serde_json::{json, Value};
+use support::{lit, Kind, TestDb};
+
+fn event(id: &str) -> Event {
+    Event {
+        id: id.into(),
+        source: "aws.securityhub".into(),
+        detail_type: "Security Hub Findings - Imported".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        time: "2024-05-01T12:00:00Z".into(),
+        resources: vec!["arn:aws:s3:::b".into()],
+        body: json!({"id": id, "detail": {"findings": [{"Id": "f"}]}}),
+    }
+}
+
+fn job(id: &str, key: &str) -> Job {
+    let now = rectify_model::now_rfc3339();
+    Job {
+        id: id.into(),
+        idempotency_key: key.into(),
+        event_id: "e-1".into(),
+        rule_id: "rule-a".into(),
+        action: "aws.s3.block-public-access".into(),
+        mode: Mode::Auto,
+        target: Target {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            resource_type: "AwsS3Bucket".into(),
+            resource_id: "arn:aws:s3:::b".into(),
+            tags: Default::default(),
+            details: Value::Null,
+        },
+        params: json!({"x": 1}),
+        finding: Some(FindingRef {
+            id: "f-1".into(),
+            product_arn: "arn:p".into(),
+        }),
+        control: Some("S3.8".into()),
+        notify: vec!["team".into()],
+        state: JobState::Pending,
+        attempts: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        next_run_at: None,
+        last_error: None,
+        approved_by: None,
+        plan: Some(rectify_model::Change {
+            summary: "block".into(),
+            before: json!({"a": false}),
+            after: json!({"a": true}),
+        }),
+        outcome: None,
+    }
+}
+
+const LONG: Duration = Duration::from_secs(300);
+
+async fn events_dedupe_and_batch(db: TestDb) {
+    let store = db.open().await;
+    assert!(store.record_event(&event("e-1"), "http").await.unwrap());
+    assert!(!store.record_event(&event("e-1"), "sqs").await.unwrap());
+
+    let batch: Vec<(Event, String)> = ["e-1", "e-2", "e-3", "e-2"]
+        .iter()
+        .map(|id| (event(id), "sqs".to_string()))
+        .collect();
+    assert_eq!(
+        store.record_events(&batch).await.unwrap(),
+        vec![false, true, true, false]
+    );
+    assert!(store.record_events(&[]).await.unwrap().is_empty());
+
+    // A big batch goes through in one transaction.
+    let big: Vec<(Event, String)> = (0..5000)
+        .map(|i| (event(&format!("big-{i}")), "poll".to_string()))
+        .collect();
+    let flags = store.record_events(&big).await.unwrap();
+    assert_eq!(flags.len(), 5000);
+    assert!(flags.iter().all(|f| *f));
+}
+
+fn asff(updated_at: &str, workflow: &str) -> Value {
+    json!({
+        "Id": "f-1",
+        "ProductArn": "arn:p",
+        "AwsAccountId": "111122223333",
+        "UpdatedAt": updated_at,
+        "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b", "Region": "eu-west-1"}],
+        "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+        "Workflow": {"Status": workflow},
+    })
+}
+
+async fn findings_upsert_and_outcome(db: TestDb) {
+    let store = db.open().await;
+    store
+        .upsert_finding("e-1", &asff("2024-05-01T12:00:00.000Z", "NEW"))
+        .await
+        .unwrap();
+    let rows = store.list_findings(10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.id, "f-1");
+    assert_eq!(row.product_arn, "arn:p");
+    assert_eq!(row.account, "111122223333");
+    assert_eq!(row.region, "eu-west-1");
+    assert_eq!(row.control.as_deref(), Some("S3.8"));
+    assert_eq!(row.workflow_status.as_deref(), Some("NEW"));
+    assert_eq!(row.last_event_id, "e-1");
+    assert_eq!(row.finding["Compliance"]["Status"], "FAILED");
+
+    let fref = FindingRef {
+        id: "f-1".into(),
+        product_arn: "arn:p".into(),
+    };
+    store
+        .set_finding_outcome(&fref, "j-1", "changed", Some("RESOLVED"))
+        .await
+        .unwrap();
+    let row = store.list_findings(0).await.unwrap().remove(0);
+    assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
+    assert_eq!(row.last_outcome.as_deref(), Some("changed"));
+    assert_eq!(row.workflow_status.as_deref(), Some("RESOLVED"));
+
+    // A newer import updates the row and keeps the last job.
+    store
+        .upsert_finding("e-2", &asff("2024-05-02T12:00:00.000Z", "NOTIFIED"))
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.last_event_id, "e-2");
+    assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
+    assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
+
+    // An older redelivery does not overwrite it.
+    store
+        .upsert_finding("e-0", &asff("2024-04-01T12:00:00Z", "NEW"))
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.last_event_id, "e-2");
+
+    // Outcome without a workflow status keeps the status.
+    store
+        .set_finding_outcome(&fref, "j-2", "failed", None)
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
+    assert_eq!(row.last_outcome.as_deref(), Some("failed"));
+
+    // Region from the top level wins; a second finding lists too.
+    store
+        .upsert_finding(
+            "e-3",
+            &json!({"Id": "f-2", "ProductArn": "arn:p", "AwsAccountId": "1", "Region": "us-west-2",
+                    "ProductFields": {"ControlId": "EC2.19"}}),
+        )
+        .await
+        .unwrap();
+    let rows = store.list_findings(10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let f2 = rows.iter().find(|r| r.id == "f-2").unwrap();
+    assert_eq!(f2.region, "us-west-2");
+    assert_eq!(f2.control.as_deref(), Some("EC2.19"));
+    assert_eq!(store.list_findings(1).await.unwrap().len(), 1);
+
+    // Errors name what is wrong.
+    let err = store
+        .upsert_finding("e-4", &json!({"ProductArn": "x"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Id"), "{err}");
+    let missing = FindingRef {
+        id: "nope".into(),
+        product_arn: "arn:p".into(),
+    };
+    let err = store
+        .set_finding_outcome(&missing, "j", "changed", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+async fn enqueue_duplicate_vs_new_after_final(db: TestDb) {
+    let store = db.open().await;
+    let first = store.enqueue(&job("job-0001-a", "k1")).await.unwrap();
+    assert!(first.is_created());
+    let stored = store.get_job("job-0001-a").await.unwrap().unwrap();
+    assert_eq!(&stored, first.job());
+    assert_eq!(stored.plan.as_ref().unwrap().summary, "block");
+    assert_eq!(stored.finding.as_ref().unwrap().product_arn, "arn:p");
+
+    // Same key while the first is live: duplicate of the first.
+    match store.enqueue(&job("job-0002-b", "k1")).await.unwrap() {
+        Enqueued::Duplicate(j) => assert_eq!(j.id, "job-0001-a"),
+        other => panic!("expected duplicate, got {other:?}"),
+    }
+    // Same id again: duplicate too.
+    assert!(!store
+        .enqueue(&job("job-0001-a", "other"))
+        .await
+        .unwrap()
+        .is_created());
+
+    // Every live state blocks the key.
+    for state in [
+        JobState::WaitingApproval,
+        JobState::Running,
+        JobState::Retrying,
+    ] {
+        let mut j = stored.clone();
+        j.state = state;
+        assert!(store.save_job(&j, None).await.unwrap());
+        assert!(!store
+            .enqueue(&job("job-0003-c", "k1"))
+            .await
+            .unwrap()
+            .is_created());
+    }
+
+    // Once final, the key gets a new job.
+    let mut done = stored.clone();
+    done.state = JobState::Succeeded;
+    done.outcome = Some(Outcome::new(OutcomeKind::Changed, "done"));
+    assert!(store.save_job(&done, None).await.unwrap());
+    let again = store.enqueue(&job("job-0004-d", "k1")).await.unwrap();
+    assert!(again.is_created());
+
+    // Batches: one transaction, a key repeated inside is a duplicate.
+    let res = store
+        .enqueue_many(&[
+            job("job-0005-e", "k2"),
+            job("job-0006-f", "k2"),
+            job("job-0007-g", "k1"),
+        ])
+        .await
+        .unwrap();
+    assert!(res[0].is_created());
+    assert_eq!(res[1].job().id, "job-0005-e");
+    assert!(!res[1].is_created());
+    assert_eq!(res[2].job().id, "job-0004-d");
+
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(counts.len(), JobState::ALL.len());
+    assert_eq!(counts["pending"], 2);
+    assert_eq!(counts["succeeded"], 1);
+    assert_eq!(counts["dead"], 0);
+
+    // Listing: newest first, filters.
+    let all = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let pending = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Pending),
+            rule_id: Some("rule-a".into()),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(store
+        .list_jobs(&JobFilter {
+            rule_id: Some("other".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn get_job_by_prefix(db: TestDb) {
+    let store = db.open().await;
+    store.enqueue(&job("abcdef12-0001", "k1")).await.unwrap();
+    store.enqueue(&job("abcdef12-0002", "k2")).await.unwrap();
+    store.enqueue(&job("zzzzzzzz-0003", "k3")).await.unwrap();
+    assert_eq!(
+        store.get_job("zzzzzzzz").await.unwrap().unwrap().id,
+        "zzzzzzzz-0003"
+    );
+    assert_eq!(
+        store.get_job("abcdef12-0002").await.unwrap().unwrap().id,
+        "abcdef12-0002"
+    );
+    assert!(matches!(
+        store.get_job("abcdef12").await,
+        Err(StoreError::Ambiguous { .. })
+    ));
+    assert!(store.get_job("abcdef12-9").await.unwrap().is_none());
+    assert!(matches!(
+        store.get_job("abc").await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn claim_respects_next_run_at_and_leases(db: TestDb) {
+    let store = db.open().await;
+    let mut later = job("later-001", "k-later");
+    later.state = JobState::Retrying;
+    later.next_run_at = Some("2999-01-01T00:00:00Z".into());
+    let mut due = job("due-00001", "k-due");
+    due.state = JobState::Retrying;
+    due.next_run_at = Some("2000-01-01T00:00:00.5+01:00".into());
+    let mut waiting = job("wait-0001", "k-wait");
+    waiting.state = JobState::WaitingApproval;
+    let mut done = job("done-0001", "k-done");
+    done.state = JobState::Failed;
+    store
+        .enqueue_many(&[later, due, job("now-00001", "k-now"), waiting, done])
+        .await
+        .unwrap();
+
+    let got = store.claim("w1", LONG, 10).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|j| j.id.as_str()).collect();
+    // The overdue retry first (its next_run_at is older), then the new one.
+    assert_eq!(ids, vec!["due-00001", "now-00001"]);
+    for j in &got {
+        assert_eq!(j.state, JobState::Running);
+        assert_eq!(j.attempts, 1);
+    }
+    assert!(store.claim("w2", LONG, 10).await.unwrap().is_empty());
+    assert!(store.claim("w2", LONG, 0).await.unwrap().is_empty());
+
+    // A lease that ran out is claimable by someone else.
+    let short = store.enqueue(&job("short-001", "k-short")).await.unwrap();
+    let got = store
+        .claim("w1", Duration::from_millis(50), 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, short.job().id);
+    assert!(store.claim("w2", LONG, 10).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let taken = store.claim("w2", LONG, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, "short-001");
+    assert_eq!(taken[0].attempts, 2);
+
+    // The first holder lost it: renew and save are refused.
+    assert!(!store.renew("short-001", "w1", LONG).await.unwrap());
+    let mut result = taken[0].clone();
+    result.state = JobState::Succeeded;
+    assert!(!store.save_job(&result, Some("w1")).await.unwrap());
+    assert_eq!(
+        store.get_job("short-001").await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    // The new holder renews and saves.
+    assert!(store.renew("short-001", "w2", LONG).await.unwrap());
+    result.outcome = Some(Outcome::new(OutcomeKind::Changed, "ok"));
+    result.updated_at = rectify_model::now_rfc3339();
+    assert!(store.save_job(&result, Some("w2")).await.unwrap());
+    let saved = store.get_job("short-001").await.unwrap().unwrap();
+    assert_eq!(saved.state, JobState::Succeeded);
+    assert_eq!(saved.outcome.unwrap().kind, OutcomeKind::Changed);
+    // A final job is not claimed, renewed or saved by a worker any more.
+    assert!(!store.renew("short-001", "w2", LONG).await.unwrap());
+    assert!(!store.save_job(&result, Some("w2")).await.unwrap());
+    // Saving a job that does not exist, without a worker, is an error.
+    assert!(matches!(
+        store.save_job(&job("ghost-0001", "g"), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn retry_with_backoff_is_claimed_when_due(db: TestDb) {
+    let store = db.open().await;
+    store.enqueue(&job("retry-001", "k")).await.unwrap();
+    let mut j = store.claim("w", LONG, 1).await.unwrap().remove(0);
+    j.state = JobState::Retrying;
+    j.last_error = Some("throttled".into());
+    j.next_run_at = Some(rectify_store::timefmt::now_plus(Duration::from_millis(100)));
+    assert!(store.save_job(&j, Some("w")).await.unwrap());
+    assert!(store.claim("w", LONG, 1).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let again = store.claim("w", LONG, 1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("throttled"));
+}
+
+async fn recover_expired_returns_running_jobs_to_pending(db: TestDb) {
+    let store = db.open().await;
+    store.enqueue(&job("rec-00001", "k1")).await.unwrap();
+    store.enqueue(&job("rec-00002", "k2")).await.unwrap();
+    store
+        .claim("dead", Duration::from_millis(10), 1)
+        .await
+        .unwrap();
+    store.claim("alive", LONG, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(store.recover_expired().await.unwrap(), 1);
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(counts["pending"], 1);
+    assert_eq!(counts["running"], 1);
+    assert_eq!(store.recover_expired().await.unwrap(), 0);
+}
+
+async fn concurrent_claimers_never_share_a_job(db: TestDb) {
+    // Two stores on one database: two connections, as two processes would be.
+    let a = db.open().await;
+    let b = db.open().await;
+    const JOBS: usize = 300;
+    let jobs: Vec<Job> = (0..JOBS)
+        .map(|i| job(&format!("conc-{i:05}"), &format!("k{i}")))
+        .collect();
+    a.enqueue_many(&jobs).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("w{t}");
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim(&worker, LONG, 3).await.unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                for mut j in got {
+                    j.state = JobState::Succeeded;
+                    assert!(store.save_job(&j, Some(&worker)).await.unwrap());
+                    mine.push(j.id);
+                }
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id.clone()), "{id} claimed twice");
+        }
+    }
+    assert_eq!(total, JOBS);
+    assert_eq!(a.count_jobs().await.unwrap()["succeeded"], JOBS as u64);
+}
+
+async fn approve_only_from_waiting_approval(db: TestDb) {
+    let store = db.open().await;
+    let mut j = job("appr-0001-x", "k1");
+    j.state = JobState::WaitingApproval;
+    j.mode = Mode::Approve;
+    store.enqueue(&j).await.unwrap();
+    store.enqueue(&job("appr-0002-y", "k2")).await.unwrap();
+
+    let err = store.approve("appr-0002-y", "alice").await.unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::InvalidState {
+            state: JobState::Pending,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("pending"), "{err}");
+    assert!(matches!(
+        store.approve("nope-nope-nope", "alice").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let approved = store.approve("appr-0001", "alice").await.unwrap();
+    assert_eq!(approved.state, JobState::Pending);
+    assert_eq!(approved.approved_by.as_deref(), Some("alice"));
+    assert_eq!(
+        store
+            .get_job("appr-0001-x")
+            .await
+            .unwrap()
+            .unwrap()
+            .approved_by
+            .as_deref(),
+        Some("alice")
+    );
+    let log = store.audit(0, 0).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].kind, "job.approved");
+    assert_eq!(log[0].subject, "appr-0001-x");
+    assert_eq!(log[0].data["by"], "alice");
+    // Twice is an error naming the state it is in now.
+    let err = store.approve("appr-0001-x", "bob").await.unwrap_err();
+    assert!(err.to_string().contains("is pending"), "{err}");
+}
+
+async fn append_n(store: &Arc<dyn Store>, n: usize) {
+    for i in 0..n {
+        let rec = store
+            .append_audit(
+                "job.applied",
+                &format!("j-{i}"),
+                &json!({"z": i, "a": {"y": [1, 2], "b": "text"}, "float": 1.5}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rec.seq, i as i64 + 1);
+    }
+}
+
+async fn audit_chain_appends_and_verifies(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 0 }
+    );
+    append_n(&store, 25).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 25 }
+    );
+    let log = store.audit(0, 0).await.unwrap();
+    assert_eq!(log.len(), 25);
+    assert_eq!(log[0].prev_hash, audit::GENESIS_HASH);
+    for w in log.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert_eq!(w[1].seq, w[0].seq + 1);
+    }
+    // An auditor recomputes each hash from the record alone.
+    for r in &log {
+        assert_eq!(
+            audit::record_hash(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, &r.data),
+            r.hash
+        );
+    }
+    let page = store.audit(10, 5).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
+
+    // Reopening keeps the chain and continues it.
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 25 }
+    );
+    let next = store
+        .append_audit("engine.started", "host", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(next.seq, 26);
+    assert_eq!(next.prev_hash, log[24].hash);
+    assert!(store.verify_audit().await.unwrap().is_intact());
+}
+
+async fn concurrent_appends_keep_the_chain(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                store
+                    .append_audit("k", &format!("{t}-{i}"), &json!({"i": i}))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        b.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 120 }
+    );
+}
+
+fn broken(v: AuditVerdict) -> (i64, String) {
+    match v {
+        AuditVerdict::Broken { seq, reason } => (seq, reason),
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+async fn audit_tamper_edit_data(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 10).await;
+    db.exec("UPDATE audit_log SET data = replace(data, '\"text\"', '\"TEXT\"') WHERE seq = 4")
+        .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 4);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+}
+
+async fn audit_tamper_reorder_keys_is_detected(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 3).await;
+    db.exec("UPDATE audit_log SET data = '{\"z\":1,\"float\":1.5,\"a\":{\"y\":[1,2],\"b\":\"text\"}}' WHERE seq = 2").await;
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 2);
+}
+
+async fn audit_tamper_delete_row(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 10).await;
+    db.exec("DELETE FROM audit_log WHERE seq = 6").await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 6);
+    assert!(reason.contains("gap in seq"), "{reason}");
+}
+
+async fn audit_tamper_delete_tail(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 10).await;
+    db.exec("DELETE FROM audit_log WHERE seq >= 9").await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 9);
+    assert!(reason.contains("gap in seq"), "{reason}");
+    // Appending does not paper over the hole.
+    store.append_audit("k", "s", &json!(null)).await.unwrap();
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 9);
+}
+
+async fn audit_tamper_change_hash(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 10).await;
+    db.exec("UPDATE audit_log SET hash = '1111111111111111111111111111111111111111111111111111111111111111' WHERE seq = 3").await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 3);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+}
+
+async fn audit_tamper_rewrite_link(db: TestDb) {
+    let store = db.open().await;
+    append_n(&store, 10).await;
+    // Record 7 re-hashed consistently over a forged prev_hash.
+    let row = db
+        .query("SELECT time, kind, subject, data FROM audit_log WHERE seq = 7")
+        .await
+        .remove(0);
+    let [time, kind, subject, data] = [0, 1, 2, 3].map(|i| row[i].clone().unwrap());
+    let forged_prev = "2".repeat(64);
+    let hash = audit::record_hash_canonical(&forged_prev, 7, &time, &kind, &subject, &data);
+    db.exec(&format!(
+        "UPDATE audit_log SET prev_hash = {}, hash = {} WHERE seq = 7",
+        lit(&forged_prev),
+        lit(&hash)
+    ))
+    .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 7);
+    assert!(reason.contains("prev_hash mismatch"), "{reason}");
+}
+
+async fn audit_verify_streams_past_one_page(db: TestDb) {
+    let store = db.open().await;
+    // More than one page of 1000 records, written straight in one
+    // transaction for speed, then one record broken on the second page.
+    let mut sql = String::from("BEGIN;\n");
+    let mut prev = audit::GENESIS_HASH.to_string();
+    for chunk in (1..=1500i64).collect::<Vec<_>>().chunks(100) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|&seq| {
+                let data = audit::canonical_json(&json!({"n": seq}));
+                let time = "2024-05-01T12:00:00.000Z";
+                let hash = audit::record_hash_canonical(&prev, seq, time, "k", "s", &data);
+                let row = format!(
+                    "({seq}, {}, 'k', 's', {}, {}, {})",
+                    lit(time),
+                    lit(&data),
+                    lit(&prev),
+                    lit(&hash)
+                );
+                prev = hash;
+                row
+            })
+            .collect();
+        sql.push_str(&format!(
+            "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) VALUES {};\n",
+            rows.join(", ")
+        ));
+    }
+    sql.push_str(&db.set_audit_head_sql(1500, &prev));
+    sql.push_str(";\nCOMMIT;");
+    db.exec(&sql).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 1500 }
+    );
+    db.exec("UPDATE audit_log SET kind = 'x' WHERE seq = 1234")
+        .await;
+    assert_eq!(broken(store.verify_audit().await.unwrap()).0, 1234);
+}
+
+async fn paused_flag_persists(db: TestDb) {
+    let store = db.open().await;
+    assert!(!store.is_paused().await.unwrap());
+    store.set_paused(true, "alice").await.unwrap();
+    assert!(store.is_paused().await.unwrap());
+    drop(store);
+    let store = db.open().await;
+    assert!(store.is_paused().await.unwrap());
+    store.set_paused(false, "bob").await.unwrap();
+    assert!(!store.is_paused().await.unwrap());
+    let kinds: Vec<String> = store
+        .audit(0, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{} {}", r.kind, r.subject))
+        .collect();
+    assert_eq!(kinds, vec!["engine.paused alice", "engine.resumed bob"]);
+    // Visible to another connection on the same database at once.
+    let other = db.open().await;
+    store.set_paused(true, "carol").await.unwrap();
+    assert!(other.is_paused().await.unwrap());
+}
+
+async fn migrations_are_idempotent_on_reopen(db: TestDb) {
+    let store = db.open().await;
+    store.record_event(&event("e-1"), "http").await.unwrap();
+    store.enqueue(&job("mig-00001", "k")).await.unwrap();
+    drop(store);
+    for _ in 0..3 {
+        let store = db.open().await;
+        assert!(!store.record_event(&event("e-1"), "http").await.unwrap());
+        assert!(store.get_job("mig-00001").await.unwrap().is_some());
+    }
+    let versions = db
+        .query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .await;
+    assert_eq!(
+        versions,
+        vec![vec![Some("1".to_string()), Some("initial".to_string())]]
+    );
+    if db.kind == Kind::Sqlite {
+        let mode = db.query("PRAGMA journal_mode").await;
+        assert_eq!(mode[0][0].as_deref(), Some("wal"));
+    }
+
+    // A database from a newer build is refused with a clear message.
+    db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 'x')")
+        .await;
+    let err = rectify_store::open(db.url()).await.err().unwrap();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+async fn times_are_normalised_for_text_comparison(db: TestDb) {
+    let store = db.open().await;
+    let mut j = job("time-0001", "k");
+    j.created_at = "2024-05-01T12:00:00Z".into();
+    j.updated_at = "2024-05-01T14:00:00.1+02:00".into();
+    let created = store.enqueue(&j).await.unwrap().into_job();
+    assert_eq!(created.created_at, "2024-05-01T12:00:00.000Z");
+    assert_eq!(created.updated_at, "2024-05-01T12:00:00.100Z");
+    j.id = "time-0002".into();
+    j.idempotency_key = "k2".into();
+    j.created_at = "not a time".into();
+    let err = store.enqueue(&j).await.unwrap_err();
+    assert!(err.to_string().contains("created_at"), "{err}");
+}
+
+async fn batch_findings_and_audit(db: TestDb) {
+    let store = db.open().await;
+    let findings: Vec<(String, Value)> = (0..50)
+        .map(|i| {
+            (
+                format!("e-{i}"),
+                json!({"Id": format!("f-{i}"), "ProductArn": "arn:p", "AwsAccountId": "1"}),
+            )
+        })
+        .collect();
+    store.upsert_findings(&findings).await.unwrap();
+    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+    // One bad finding fails the batch, naming its event, and stores nothing.
+    let bad = vec![
+        (
+            "e-x".to_string(),
+            json!({"Id": "f-x", "ProductArn": "arn:p"}),
+        ),
+        ("e-y".to_string(), json!({"Id": "f-y"})),
+    ];
+    let err = store.upsert_findings(&bad).await.unwrap_err();
+    assert!(
+        err.to_string().contains("ProductArn") && err.to_string().contains("e-y"),
+        "{err}"
+    );
+    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+
+    store.append_audit("first", "s", &json!(1)).await.unwrap();
+    let recs = store
+        .append_audit_many(&[
+            ("a".to_string(), "s1".to_string(), json!({"b": 1, "a": 2})),
+            ("b".to_string(), "s2".to_string(), json!([3])),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(recs[1].prev_hash, recs[0].hash);
+    assert_eq!(store.audit(1, 0).await.unwrap(), recs);
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { records: 3 }
+    );
+}
+
+/// Not a benchmark; catches an accidental per-row commit or full scan.
+async fn ingest_and_claim_throughput(db: TestDb) {
+    let store = db.open().await;
+    let start = std::time::Instant::now();
+    let events: Vec<(Event, String)> = (0..20_000)
+        .map(|i| (event(&format!("t-{i}")), "sqs".to_string()))
+        .collect();
+    for chunk in events.chunks(500) {
+        store.record_events(chunk).await.unwrap();
+    }
+    let jobs: Vec<Job> = (0..20_000)
+        .map(|i| job(&format!("tj-{i:06}"), &format!("tk-{i}")))
+        .collect();
+    for chunk in jobs.chunks(500) {
+        store.enqueue_many(chunk).await.unwrap();
+    }
+    let ingest = start.elapsed();
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        let got = store.claim("w", LONG, 10).await.unwrap();
+        assert_eq!(got.len(), 10);
+    }
+    let claims = start.elapsed();
+    eprintln!("20k events + 20k jobs: {ingest:?}; 100 claims of 10 over a 20k backlog: {claims:?}");
+    assert!(ingest < Duration::from_secs(60), "{ingest:?}");
+    assert!(claims < Duration::from_secs(20), "{claims:?}");
+}
+
+async fn release_owned_returns_only_that_workers_jobs(db: TestDb) {
+    let store = db.open().await;
+    let jobs: Vec<Job> = (0..5)
+        .map(|i| job(&format!("own-{i:05}"), &format!("k{i}")))
+        .collect();
+    store.enqueue_many(&jobs).await.unwrap();
+    assert_eq!(store.claim("pod-0", LONG, 3).await.unwrap().len(), 3);
+    assert_eq!(store.claim("pod-1", LONG, 1).await.unwrap().len(), 1);
+    // pod-0 restarts under the same id: its jobs go back at once.
+    assert_eq!(store.release_owned("pod-0").await.unwrap(), 3);
+    assert_eq!(store.release_owned("pod-0").await.unwrap(), 0);
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(counts["pending"], 4);
+    assert_eq!(counts["running"], 1);
+    let again = store.claim("pod-0", LONG, 10).await.unwrap();
+    assert_eq!(again.len(), 4);
+    assert_eq!(again.iter().filter(|j| j.attempts == 2).count(), 3);
+    // A released job's old lease no longer lets anyone save it... except
+    // the new holder.
+    let mut j = again[0].clone();
+    j.state = JobState::Succeeded;
+    assert!(!store.save_job(&j, Some("pod-1")).await.unwrap());
+    assert!(store.save_job(&j, Some("pod-0")).await.unwrap());
+}
+
+async fn job_times_have_the_store_format(db: TestDb) {
+    let store = db.open().await;
+    let mut j = job("fmt-00001", "k");
+    j.next_run_at = Some("2000-01-01T00:00:00+00:00".into());
+    j.state = JobState::Retrying;
+    store.enqueue(&j).await.unwrap();
+    let claimed = store.claim("w", LONG, 1).await.unwrap().remove(0);
+    for t in [&claimed.created_at, &claimed.updated_at] {
+        assert_eq!(t.len(), 24, "{t}");
+        assert_eq!(rectify_store::timefmt::normalize(t, "t").unwrap(), *t);
+    }
+    assert_eq!(
+        claimed.next_run_at.as_deref(),
+        Some("2000-01-01T00:00:00.000Z")
+    );
+    let listed = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(listed, vec![claimed]);
+}
+
+/// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::new(super::Kind::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::new(super::Kind::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    events_dedupe_and_batch,
+    findings_upsert_and_outcome,
+    enqueue_duplicate_vs_new_after_final,
+    get_job_by_prefix,
+    claim_respects_next_run_at_and_leases,
+    retry_with_backoff_is_claimed_when_due,
+    recover_expired_returns_running_jobs_to_pending,
+    concurrent_claimers_never_share_a_job,
+    approve_only_from_waiting_approval,
+    audit_chain_appends_and_verifies,
+    concurrent_appends_keep_the_chain,
+    audit_tamper_edit_data,
+    audit_tamper_reorder_keys_is_detected,
+    audit_tamper_delete_row,
+    audit_tamper_delete_tail,
+    audit_tamper_change_hash,
+    audit_tamper_rewrite_link,
+    audit_verify_streams_past_one_page,
+    paused_flag_persists,
+    migrations_are_idempotent_on_reopen,
+    times_are_normalised_for_text_comparison,
+    batch_findings_and_audit,
+    ingest_and_claim_throughput,
+    release_owned_returns_only_that_workers_jobs,
+    job_times_have_the_store_format,
+);
