@@ -127,7 +127,10 @@ impl Symbols {
 /// Conditions on one field leaving one state, each leading to a next state.
 #[derive(Default, Debug)]
 struct FieldMatcher {
-    /// (value symbol, next state), sorted.
+    /// The only exact (value symbol, next state) when there is just one, kept
+    /// inline to save a memory access; `(NONE, NONE)` otherwise.
+    single: (u32, u32),
+    /// (value symbol, next state), sorted, when there are several.
     exact: Vec<(u32, u32)>,
     /// Every other kind of condition, when there is one.
     rest: Option<Box<Rest>>,
@@ -149,13 +152,21 @@ impl FieldMatcher {
     fn finish(&mut self) {
         self.exact.sort_unstable();
         self.exact.dedup();
+        self.single = (NONE, NONE);
+        if self.exact.len() == 1 {
+            self.single = self.exact[0];
+            self.exact = Vec::new();
+        }
+        self.exact.shrink_to_fit();
     }
 
     /// Appends the next states reached by a value (with symbol `sym`) to
     /// `out` (may repeat).
     #[inline]
     fn collect(&self, leaf: Leaf<'_>, sym: u32, out: &mut Vec<u32>) {
-        if sym != NONE && !self.exact.is_empty() {
+        if sym != NONE && self.single.0 == sym {
+            out.push(self.single.1);
+        } else if sym != NONE && !self.exact.is_empty() {
             let e = &self.exact;
             let start = if e.len() <= 8 {
                 e.iter().position(|x| x.0 >= sym).unwrap_or(e.len())
@@ -301,6 +312,8 @@ impl Rest {
 #[derive(Default, Debug)]
 struct State {
     accept: Vec<usize>,
+    /// The first positive transition, kept inline to save a memory access.
+    pos0: Option<(u32, FieldMatcher)>,
     pos: Vec<(u32, FieldMatcher)>,
     absent: Vec<(u32, u32)>,
 }
@@ -451,6 +464,12 @@ impl MatcherBuilder {
             for (_, fm) in &mut st.pos {
                 fm.finish();
             }
+            if !st.pos.is_empty() {
+                st.pos0 = Some(st.pos.remove(0));
+            }
+            st.pos.shrink_to_fit();
+            st.accept.shrink_to_fit();
+            st.absent.shrink_to_fit();
         }
         m
     }
@@ -753,7 +772,7 @@ impl Matcher {
         }
         let state = &self.states[st as usize];
         out.extend_from_slice(&state.accept);
-        for (field, fm) in &state.pos {
+        for (field, fm) in state.pos0.iter().chain(state.pos.iter()) {
             let mut li = cx.s.head[*field as usize];
             while li != NONE {
                 let rec = cx.leaves[li as usize];
