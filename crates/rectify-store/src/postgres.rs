@@ -44,6 +44,8 @@ use crate::{
 /// Connections per store unless the URL says `pool_size=N`.
 const DEFAULT_POOL_SIZE: usize = 8;
 const MAX_POOL_SIZE: usize = 256;
+/// Jobs one claim takes at most.
+const MAX_CLAIM: usize = 10_000;
 
 /// The PostgreSQL [`Store`]. Cheap to share; one per process is enough.
 pub struct PostgresStore {
@@ -744,30 +746,37 @@ impl Store for PostgresStore {
         let now = timefmt::now();
         let until = timefmt::now_plus(lease);
         let client = self.client("claim").await?;
-        // One statement: the CTE locks up to `limit` runnable jobs, skipping
-        // those another claimer has locked, and the UPDATE takes them.
+        // One statement. Each branch walks its own index in order, locking
+        // up to `limit` rows and skipping rows another claimer has locked:
+        // due jobs (pending/retrying) by run order, and running jobs whose
+        // lease ran out. The `limit` first of both, in run order, are taken;
+        // rows locked but not taken are released at commit, a moment later.
+        // The limit is written into the statement (one cached statement per
+        // batch size) so that the plan is made for it: a generic plan for
+        // `LIMIT $n` expects thousands of rows and scans the table.
+        let limit = limit.min(MAX_CLAIM);
         let sql = format!(
-            "WITH picked AS ( \
-               SELECT id FROM jobs \
-               WHERE (state IN ('pending','retrying') \
-                      AND (next_run_at IS NULL OR next_run_at <= $1)) \
-                  OR (state = 'running' AND (lease_until IS NULL OR lease_until <= $1)) \
-               ORDER BY run_at, id \
-               LIMIT $2 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE jobs SET state = 'running', lease_owner = $3, lease_until = $4, \
+            "WITH due AS ( \
+               SELECT id, run_at FROM jobs \
+               WHERE state IN ('pending','retrying') \
+                 AND (next_run_at IS NULL OR next_run_at <= $1) \
+               ORDER BY run_at, id LIMIT {limit} \
+               FOR UPDATE SKIP LOCKED), \
+             expired AS ( \
+               SELECT id, run_at FROM jobs \
+               WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= $1) \
+               ORDER BY lease_until LIMIT {limit} \
+               FOR UPDATE SKIP LOCKED), \
+             picked AS ( \
+               SELECT id FROM (SELECT id, run_at FROM due \
+                               UNION ALL SELECT id, run_at FROM expired) AS c \
+               ORDER BY run_at, id LIMIT {limit}) \
+             UPDATE jobs SET state = 'running', lease_owner = $2, lease_until = $3, \
                attempts = attempts + 1, updated_at = $1 \
-             WHERE id IN (SELECT id FROM picked) \
+             WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
              RETURNING {JOB_COLUMNS}"
         );
-        let limit = limit_sql(limit);
-        let mut jobs = query_jobs(
-            &client,
-            &sql,
-            &[&now, &limit, &worker, &until],
-            "claiming jobs",
-        )
-        .await?;
+        let mut jobs = query_jobs(&client, &sql, &[&now, &worker, &until], "claiming jobs").await?;
         jobs.sort_by(|a, b| {
             let run_at = |j: &Job| {
                 j.next_run_at
