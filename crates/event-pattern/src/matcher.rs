@@ -422,42 +422,21 @@ impl MatcherBuilder {
                     );
                     ka.cmp(&kb)
                 });
-                let mut s = 0u32;
-                for (path, test) in steps {
-                    let field = m.field_id(path);
-                    let key = (field, format!("{test:?}"));
-                    let next = match edges[s as usize].get(&key) {
-                        Some(&n) => n,
-                        None => {
-                            let n = m.states.len() as u32;
-                            m.states.push(State::default());
-                            edges.push(FastMap::default());
-                            edges[s as usize].insert(key, n);
-                            let st = &mut m.states[s as usize];
-                            match test {
-                                FieldTest::Absent => st.absent.push((field, n)),
-                                FieldTest::Any(conds) => {
-                                    let idx = match st.pos.iter().position(|(f, _)| *f == field) {
-                                        Some(i) => i,
-                                        None => {
-                                            st.pos.push((field, FieldMatcher::default()));
-                                            st.pos.len() - 1
-                                        }
-                                    };
-                                    for cond in conds {
-                                        st.pos[idx].1.add(cond, n, &mut m.syms);
-                                    }
-                                }
-                            }
-                            n
-                        }
-                    };
-                    s = next;
-                }
-                let acc = &mut m.states[s as usize].accept;
-                if !acc.contains(id) {
-                    acc.push(*id);
-                }
+                // Split value lists into one edge per value, so patterns
+                // that share a value share the states after it, unless that
+                // would multiply this alternative into too many paths.
+                let paths: usize = steps
+                    .iter()
+                    .map(|(_, t)| match t {
+                        FieldTest::Any(c) => c.len(),
+                        FieldTest::Absent => 1,
+                    })
+                    .try_fold(1usize, |acc, n| acc.checked_mul(n))
+                    .unwrap_or(usize::MAX);
+                let split = paths <= MAX_SPLIT_PATHS;
+                let steps: Vec<(u32, &FieldTest)> =
+                    steps.into_iter().map(|(p, t)| (m.field_id(p), t)).collect();
+                m.insert(&mut edges, 0, &steps, split, *id);
             }
         }
         for st in &mut m.states {
@@ -474,6 +453,9 @@ impl MatcherBuilder {
         m
     }
 }
+
+/// Most paths one alternative may be split into (see `Matcher::insert`).
+const MAX_SPLIT_PATHS: usize = 16;
 
 /// Lower classes are tested first: exact values narrow the candidates most.
 fn test_class(t: &FieldTest) -> u8 {
@@ -546,6 +528,72 @@ thread_local! {
 }
 
 impl Matcher {
+    /// The state reached from `s` by `test` on `field`, created if needed.
+    fn edge(
+        &mut self,
+        edges: &mut Vec<FastMap<(u32, String), u32>>,
+        s: u32,
+        field: u32,
+        test: &FieldTest,
+    ) -> u32 {
+        let key = (field, format!("{test:?}"));
+        if let Some(&n) = edges[s as usize].get(&key) {
+            return n;
+        }
+        let n = self.states.len() as u32;
+        self.states.push(State::default());
+        edges.push(FastMap::default());
+        edges[s as usize].insert(key, n);
+        let st = &mut self.states[s as usize];
+        match test {
+            FieldTest::Absent => st.absent.push((field, n)),
+            FieldTest::Any(conds) => {
+                let idx = match st.pos.iter().position(|(f, _)| *f == field) {
+                    Some(i) => i,
+                    None => {
+                        st.pos.push((field, FieldMatcher::default()));
+                        st.pos.len() - 1
+                    }
+                };
+                for cond in conds {
+                    st.pos[idx].1.add(cond, n, &mut self.syms);
+                }
+            }
+        }
+        n
+    }
+
+    /// Adds the rest of an alternative's tests below state `s`.
+    fn insert(
+        &mut self,
+        edges: &mut Vec<FastMap<(u32, String), u32>>,
+        s: u32,
+        steps: &[(u32, &FieldTest)],
+        split: bool,
+        id: usize,
+    ) {
+        let Some(((field, test), rest)) = steps.split_first() else {
+            let acc = &mut self.states[s as usize].accept;
+            if !acc.contains(&id) {
+                acc.push(id);
+            }
+            return;
+        };
+        match test {
+            FieldTest::Any(conds) if split && conds.len() > 1 => {
+                for c in conds {
+                    let one = FieldTest::Any(vec![c.clone()]);
+                    let n = self.edge(edges, s, *field, &one);
+                    self.insert(edges, n, rest, split, id);
+                }
+            }
+            _ => {
+                let n = self.edge(edges, s, *field, test);
+                self.insert(edges, n, rest, split, id);
+            }
+        }
+    }
+
     fn field_id(&mut self, path: &str) -> u32 {
         let mut n = 0usize;
         for seg in path.split('.') {
