@@ -440,6 +440,120 @@ async fn enqueue_tx<C: GenericClient>(c: &C, job: &Job) -> Result<Enqueued> {
     )))
 }
 
+const INSERT_JOBS: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule_id, action, \
+    mode, target, params, finding, control, notify, state, attempts, created_at, updated_at, \
+    next_run_at, last_error, plan, outcome, approved_by) \
+    SELECT id, idempotency_key, event_id, rule_id, action, mode, target::json, params::json, \
+      finding::json, control, notify::json, state, attempts, created_at, updated_at, \
+      next_run_at, last_error, plan::json, outcome::json, approved_by \
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], \
+      $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) \
+      WITH ORDINALITY AS j(id, idempotency_key, event_id, rule_id, action, mode, target, \
+      params, finding, control, notify, state, attempts, created_at, updated_at, next_run_at, \
+      last_error, plan, outcome, approved_by, ord) \
+    ORDER BY ord \
+    ON CONFLICT DO NOTHING RETURNING id";
+
+/// [`enqueue_tx`] for a batch in one statement: the rows go in in order, so
+/// a key (or id) repeated inside the batch conflicts with its first
+/// occurrence. Batches holding a job in a final state (which the unique
+/// index does not cover) go job by job.
+async fn enqueue_batch<C: GenericClient>(c: &C, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+    if jobs.iter().any(|j| j.state.is_final()) {
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(enqueue_tx(c, job).await?);
+        }
+        return Ok(out);
+    }
+    let jobs = jobs.iter().map(normalized).collect::<Result<Vec<_>>>()?;
+    let mut text: [Vec<String>; 8] = Default::default();
+    let mut opt: [Vec<Option<String>>; 7] = Default::default();
+    let mut json: [Vec<String>; 3] = Default::default();
+    let mut states = Vec::with_capacity(jobs.len());
+    let mut attempts = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let what = |f: &str| format!("job {} {f}", job.id);
+        for (col, v) in text.iter_mut().zip([
+            &job.id,
+            &job.idempotency_key,
+            &job.event_id,
+            &job.rule_id,
+            &job.action,
+            &job.mode.as_str().to_owned(),
+            &job.created_at,
+            &job.updated_at,
+        ]) {
+            col.push(v.clone());
+        }
+        for (col, v) in json.iter_mut().zip([
+            to_json(&what("target"), &job.target)?,
+            to_json(&what("params"), &job.params)?,
+            to_json(&what("notify"), &job.notify)?,
+        ]) {
+            col.push(v);
+        }
+        for (col, v) in opt.iter_mut().zip([
+            opt_json(&what("finding"), &job.finding)?,
+            job.control.clone(),
+            job.next_run_at.clone(),
+            job.last_error.clone(),
+            opt_json(&what("plan"), &job.plan)?,
+            opt_json(&what("outcome"), &job.outcome)?,
+            job.approved_by.clone(),
+        ]) {
+            col.push(v);
+        }
+        states.push(job.state.as_str());
+        attempts.push(i64::from(job.attempts));
+    }
+    let [ids, keys, event_ids, rule_ids, actions, modes, created, updated] = &text;
+    let [targets, params, notifies] = &json;
+    let [findings, controls, next_run, last_error, plans, outcomes, approved] = &opt;
+    let stmt = c
+        .prepare_cached(INSERT_JOBS)
+        .await
+        .ctx("preparing job batch insert")?;
+    let rows = c
+        .query(
+            &stmt,
+            &[
+                ids, keys, event_ids, rule_ids, actions, modes, targets, params, findings,
+                controls, notifies, &states, &attempts, created, updated, next_run, last_error,
+                plans, outcomes, approved,
+            ],
+        )
+        .await
+        .ctx(&format!("storing {} jobs", jobs.len()))?;
+    let inserted: HashSet<String> = rows
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<_, _>>()
+        .ctx("reading stored job ids")?;
+    let mut created_ids = HashSet::new();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if inserted.contains(&job.id) && created_ids.insert(job.id.clone()) {
+            out.push(Enqueued::Created(job));
+            continue;
+        }
+        if let Some(existing) = job_by_id(c, &job.id).await? {
+            out.push(Enqueued::Duplicate(existing));
+            continue;
+        }
+        if let Some(existing) = active_job_by_key(c, &job.idempotency_key).await? {
+            out.push(Enqueued::Duplicate(existing));
+            continue;
+        }
+        return Err(StoreError::Conflict(format!(
+            "job {} was not stored and no conflicting job was found",
+            job.id
+        )));
+    }
+    Ok(out)
+}
+
 const UPSERT_FINDING: &str = "INSERT INTO findings \
     (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
      last_event_id, updated_at, finding) \
@@ -731,10 +845,7 @@ impl Store for PostgresStore {
         }
         let mut client = self.client("enqueue_many").await?;
         let tx = client.transaction().await.ctx("enqueue_many: begin")?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            out.push(enqueue_tx(&tx, job).await?);
-        }
+        let out = enqueue_batch(&tx, jobs).await?;
         tx.commit().await.ctx("enqueue_many: commit")?;
         Ok(out)
     }

@@ -884,6 +884,40 @@ async fn job_times_have_the_store_format(db: TestDb) {
     assert_eq!(listed, vec![claimed]);
 }
 
+async fn enqueue_many_repeated_ids_and_final_states(db: TestDb) {
+    let store = db.open().await;
+    // A repeated id inside one batch is a duplicate of its first occurrence.
+    let res = store
+        .enqueue_many(&[
+            job("rep-00001", "ka"),
+            job("rep-00001", "kb"),
+            job("rep-00002", "kb"),
+        ])
+        .await
+        .unwrap();
+    assert!(res[0].is_created());
+    assert!(!res[1].is_created());
+    assert_eq!(res[1].job().idempotency_key, "ka");
+    assert!(res[2].is_created());
+    // A batch holding a final job: the final one does not take a live key.
+    let mut done = job("rep-00003", "ka");
+    done.state = JobState::Succeeded;
+    let mut done2 = job("rep-00004", "kc");
+    done2.state = JobState::Dead;
+    let res = store
+        .enqueue_many(&[done, done2, job("rep-00005", "kc")])
+        .await
+        .unwrap();
+    assert_eq!(res[0].job().id, "rep-00001");
+    assert!(!res[0].is_created());
+    assert!(res[1].is_created());
+    assert!(res[2].is_created());
+    assert_eq!(
+        store.list_jobs(&JobFilter::default()).await.unwrap().len(),
+        4
+    );
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -932,4 +966,5 @@ both_backends!(
     ingest_and_claim_throughput,
     release_owned_returns_only_that_workers_jobs,
     job_times_have_the_store_format,
+    enqueue_many_repeated_ids_and_final_states,
 );
