@@ -70,7 +70,11 @@ impl Pattern {
 
     /// Parses and validates a pattern from JSON text.
     pub fn parse_with(json: &str, limits: &Limits) -> Result<Pattern, Error> {
-        check_len(json.chars().count(), limits)?;
+        if let Some((at, _)) = json.char_indices().nth(limits.max_pattern_chars) {
+            let mut e = too_long(json.chars().count(), limits);
+            e.offset = Some(at);
+            return Err(e);
+        }
         let v = json::parse(json)?;
         Ok(Pattern {
             conjs: parse::build(&v)?,
@@ -84,7 +88,10 @@ impl Pattern {
         let text_len = serde_json::to_string(v)
             .map(|s| s.chars().count())
             .unwrap_or(0);
-        check_len(text_len, &Limits::default())?;
+        let limits = Limits::default();
+        if text_len > limits.max_pattern_chars {
+            return Err(too_long(text_len, &limits));
+        }
         let sv = json::from_value(v, "", 0)?;
         Ok(Pattern {
             conjs: parse::build(&sv)?,
@@ -110,17 +117,16 @@ impl std::str::FromStr for Pattern {
     }
 }
 
-fn check_len(n: usize, limits: &Limits) -> Result<(), Error> {
-    if n > limits.max_pattern_chars {
-        return Err(Error::new(
-            ErrorKind::PatternTooLong,
-            format!(
-                "the pattern is {n} characters long; the limit is {}",
-                limits.max_pattern_chars
-            ),
-            "",
-            Some(limits.max_pattern_chars),
-        ));
-    }
-    Ok(())
+/// The error for a pattern of `n` characters over the limit; `offset` is
+/// filled in by the caller when the text is known.
+fn too_long(n: usize, limits: &Limits) -> Error {
+    Error::new(
+        ErrorKind::PatternTooLong,
+        format!(
+            "the pattern is {n} characters long; the limit is {}",
+            limits.max_pattern_chars
+        ),
+        "",
+        None,
+    )
 }

@@ -83,6 +83,7 @@ pub struct Config {
     pub notifications: BTreeMap<String, Channel>,
     pub api: ApiSettings,
     pub guardrails: Guardrails,
+    pub execution: Execution,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -112,6 +113,7 @@ impl Default for Config {
                 region: validate::env_region(&|name| std::env::var(name).ok()),
                 securityhub_region: None,
                 securityhub_role_arn: None,
+                sdk_max_attempts: 3,
             },
             accounts: Vec::new(),
             notifications: BTreeMap::new(),
@@ -120,9 +122,8 @@ impl Default for Config {
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 tokens: Vec::new(),
             },
-            guardrails: Guardrails {
-                exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
-            },
+            guardrails: Guardrails::default(),
+            execution: Execution::default(),
             rules: Vec::new(),
         }
     }
@@ -293,6 +294,54 @@ impl fmt::Debug for ApiToken {
 pub struct Guardrails {
     /// A resource carrying a tag with this key is skipped.
     pub exempt_tag: String,
+    /// At most one change per account and region every this many seconds
+    /// (0: no limit).
+    pub min_interval_seconds: u64,
+    /// Blast-radius breaker: when a rule has made this many changes in one
+    /// account within the last hour, the rule is paused and its channels
+    /// told. `None`: no breaker.
+    pub max_changes_per_account_per_hour: Option<u64>,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
+            min_interval_seconds: 0,
+            max_changes_per_account_per_hour: None,
+        }
+    }
+}
+
+/// How jobs run and retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// Attempts in all, the first included, for errors a retry can fix
+    /// (throttling, 5xx, timeouts). Then the job is dead.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time (full jitter).
+    pub backoff_base_ms: u64,
+    /// Backoff ceiling.
+    pub backoff_max_ms: u64,
+    /// A job first created longer ago than this is not retried: dead.
+    pub max_age_seconds: u64,
+    /// Jobs one replica runs at once.
+    pub concurrency: usize,
+    /// How long a claimed job stays with its replica without a renewal.
+    pub lease_seconds: u64,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Execution {
+            max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            max_age_seconds: 3_600,
+            concurrency: 4,
+            lease_seconds: 300,
+        }
+    }
 }
 
 /// Where rectify talks to AWS.
@@ -305,6 +354,9 @@ pub struct AwsSettings {
     /// Role assumed for `BatchUpdateFindings`; `None`: rectify's own
     /// credentials.
     pub securityhub_role_arn: Option<String>,
+    /// Attempts the AWS SDK makes for one call before the error reaches the
+    /// job (which has its own retries, see `execution`).
+    pub sdk_max_attempts: u32,
 }
 
 /// Checks on rules that the caller knows how to make: the pattern engine

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
-    Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Guardrails,
-    LoadedRule, Loader, Location, DEFAULT_EXEMPT_TAG, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
+    Guardrails, LoadedRule, Loader, Location, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_STORE, FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
@@ -22,17 +22,30 @@ const TOP_KEYS: &[&str] = &[
     "notifications",
     "api",
     "guardrails",
+    "execution",
     "packs",
     "include",
     "rules",
 ];
-const AWS_KEYS: &[&str] = &["region", "securityhub"];
+const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts"];
 const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
 const CHANNEL_KEYS: &[&str] = &["sns"];
 const API_KEYS: &[&str] = &["listen", "max_body_bytes", "tokens"];
 const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256"];
-const GUARDRAIL_KEYS: &[&str] = &["exempt_tag"];
+const GUARDRAIL_KEYS: &[&str] = &[
+    "exempt_tag",
+    "min_interval_seconds",
+    "max_changes_per_account_per_hour",
+];
+const EXECUTION_KEYS: &[&str] = &[
+    "max_attempts",
+    "backoff_base_ms",
+    "backoff_max_ms",
+    "max_age_seconds",
+    "concurrency",
+    "lease_seconds",
+];
 const RULE_KEYS: &[&str] = &[
     "id",
     "description",
@@ -211,6 +224,28 @@ impl Ctx<'_> {
             }
         }
         out
+    }
+
+    /// An optional whole number in `min..=max` (absent or null: `None`).
+    fn opt_u64(&mut self, f: &Fields, field: &str, key: &str, min: u64, max: u64) -> Option<u64> {
+        let node = f.opt(key)?;
+        let field = join(field, key);
+        match &node.val {
+            Val::Number(num, _) if num.as_u64().is_some_and(|v| (min..=max).contains(&v)) => {
+                num.as_u64()
+            }
+            _ => {
+                self.err(
+                    node.pos,
+                    &field,
+                    format!(
+                        "expected a whole number from {min} to {max}, {}",
+                        found(node)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
@@ -703,10 +738,14 @@ pub(crate) fn load_config(
         region: String::new(),
         securityhub_region: None,
         securityhub_role_arn: None,
+        sdk_max_attempts: 3,
     };
     let mut region = None;
     if let Some(f) = top.get("aws").and_then(|n| cx.fields(n, "aws", AWS_KEYS)) {
         region = f.opt("region").and_then(|n| cx.region(n, "aws.region"));
+        if let Some(n) = cx.opt_u64(&f, "aws", "sdk_max_attempts", 1, 10) {
+            aws.sdk_max_attempts = n as u32;
+        }
         if let Some(sh) = f
             .get("securityhub")
             .and_then(|n| cx.fields(n, "aws.securityhub", SECURITYHUB_KEYS))
@@ -901,9 +940,7 @@ pub(crate) fn load_config(
     }
 
     // guardrails
-    let mut guardrails = Guardrails {
-        exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
-    };
+    let mut guardrails = Guardrails::default();
     if let Some(f) = top
         .get("guardrails")
         .and_then(|n| cx.fields(n, "guardrails", GUARDRAIL_KEYS))
@@ -918,6 +955,52 @@ pub(crate) fn load_config(
                 );
             }
             guardrails.exempt_tag = tag;
+        }
+        if let Some(n) = cx.opt_u64(&f, "guardrails", "min_interval_seconds", 0, 86_400) {
+            guardrails.min_interval_seconds = n;
+        }
+        if let Some(n) = cx.opt_u64(
+            &f,
+            "guardrails",
+            "max_changes_per_account_per_hour",
+            1,
+            1_000_000,
+        ) {
+            guardrails.max_changes_per_account_per_hour = Some(n);
+        }
+    }
+
+    // execution
+    let mut execution = Execution::default();
+    if let Some(f) = top
+        .get("execution")
+        .and_then(|n| cx.fields(n, "execution", EXECUTION_KEYS))
+    {
+        if let Some(n) = cx.opt_u64(&f, "execution", "max_attempts", 1, 100) {
+            execution.max_attempts = n as u32;
+        }
+        if let Some(n) = cx.opt_u64(&f, "execution", "backoff_base_ms", 1, 3_600_000) {
+            execution.backoff_base_ms = n;
+        }
+        if let Some(n) = cx.opt_u64(&f, "execution", "backoff_max_ms", 1, 86_400_000) {
+            execution.backoff_max_ms = n;
+        }
+        if let Some(n) = cx.opt_u64(&f, "execution", "max_age_seconds", 1, 30 * 86_400) {
+            execution.max_age_seconds = n;
+        }
+        if let Some(n) = cx.opt_u64(&f, "execution", "concurrency", 1, 256) {
+            execution.concurrency = n as usize;
+        }
+        if let Some(n) = cx.opt_u64(&f, "execution", "lease_seconds", 5, 86_400) {
+            execution.lease_seconds = n;
+        }
+        if execution.backoff_base_ms > execution.backoff_max_ms {
+            let pos = f.get("backoff_base_ms").map_or(f.pos, |n| n.pos);
+            cx.err(
+                pos,
+                "execution.backoff_base_ms",
+                "must not be larger than execution.backoff_max_ms",
+            );
         }
     }
 
@@ -1061,6 +1144,7 @@ pub(crate) fn load_config(
         notifications,
         api,
         guardrails,
+        execution,
         rules,
     })
 }

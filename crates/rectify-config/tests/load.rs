@@ -208,7 +208,7 @@ fn unknown_top_level_key() {
     assert_eq!(
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `default_mode`, \
-         `aws`, `accounts`, `notifications`, `api`, `guardrails`, `packs`, `include`, `rules`"
+         `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `packs`, `include`, `rules`"
     );
 }
 
@@ -895,4 +895,38 @@ fn non_finite_numbers_in_params() {
         "rules[0].params.limit",
         "cannot be represented in JSON",
     );
+}
+
+#[test]
+fn execution_and_guardrail_limits() {
+    let config = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "execution:\n  max_attempts: 3\n  backoff_base_ms: 10\n  backoff_max_ms: 100\n  max_age_seconds: 60\n  concurrency: 2\n\
+             guardrails:\n  min_interval_seconds: 30\n  max_changes_per_account_per_hour: 5\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(config.execution.max_attempts, 3);
+    assert_eq!(config.execution.backoff_base_ms, 10);
+    assert_eq!(config.execution.concurrency, 2);
+    assert_eq!(config.guardrails.min_interval_seconds, 30);
+    assert_eq!(config.guardrails.max_changes_per_account_per_hour, Some(5));
+
+    let all = errors("execution:\n  max_attempts: 0\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n  retries: 3\n");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    check(
+        &all[0],
+        "rectify.yaml",
+        2,
+        17,
+        "execution.max_attempts",
+        "expected a whole number from 1 to 100",
+    );
+    assert!(all.iter().any(
+        |d| d.field == "execution.backoff_base_ms" && d.message.contains("must not be larger")
+    ));
+    assert!(all
+        .iter()
+        .any(|d| d.field == "execution.retries" && d.message.contains("unknown field `retries`")));
 }

@@ -31,14 +31,18 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
             job.outcome = Some(outcome);
         }
         Err(error) => {
+            engine.metrics.error(error.class);
             job.last_error = Some(format!("{:?}: {}", error.class, error.message));
+            let too_old = age(&job.created_at) > engine.options.retry.max_age;
             let delay = error
                 .class
                 .retryable()
                 .then(|| engine.options.retry.delay(job.attempts))
-                .flatten();
+                .flatten()
+                .filter(|_| !too_old);
             match delay {
                 Some(delay) => {
+                    engine.metrics.retry();
                     job.state = JobState::Retrying;
                     job.next_run_at = Some(rectify_model::rfc3339_after(delay));
                     engine
@@ -51,10 +55,21 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
                         .await?;
                 }
                 None if error.class.retryable() => {
+                    engine.metrics.dead();
                     job.state = JobState::Dead;
                     job.outcome = Some(Outcome::new(
                         OutcomeKind::Failed,
-                        format!("gave up after {} attempts: {}", job.attempts, error.message),
+                        format!(
+                            "gave up after {} attempt{}{}: {}",
+                            job.attempts,
+                            if job.attempts == 1 { "" } else { "s" },
+                            if too_old {
+                                " (the job is past execution.max_age_seconds)"
+                            } else {
+                                ""
+                            },
+                            error.message
+                        ),
                     ));
                 }
                 None => {
@@ -68,6 +83,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     // again (its check then finds nothing to do) rather than losing the
     // finding update or the notification.
     if job.state != JobState::Retrying {
+        engine.metrics.outcome(crate::outcome_of(&job).kind);
         effects::settle(engine, &job).await;
     }
     if !engine.store.save_job(&job, Some(&worker)).await? {
@@ -159,4 +175,12 @@ async fn steps(
         change: Some(change),
         after: Some(after.state),
     })
+}
+
+/// How long ago an RFC 3339 time was (zero when it cannot be read).
+fn age(rfc3339: &str) -> std::time::Duration {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| (time::OffsetDateTime::now_utc() - t).try_into().ok())
+        .unwrap_or_default()
 }

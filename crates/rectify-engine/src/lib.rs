@@ -11,7 +11,9 @@
 
 pub mod effects;
 pub mod execute;
+pub mod metrics;
 pub mod plan;
+pub mod quiet;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -79,6 +81,7 @@ pub struct Engine {
     pub(crate) updater: Arc<dyn FindingUpdater>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) options: EngineOptions,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl Engine {
@@ -98,6 +101,10 @@ impl Engine {
                 .collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
+        let mut options = options;
+        options.retry = RetryPolicy::from_config(&config.execution);
+        options.concurrency = config.execution.concurrency;
+        options.lease = Duration::from_secs(config.execution.lease_seconds);
         let actions = actions
             .into_iter()
             .map(|a| (a.spec().id.to_string(), a))
@@ -110,11 +117,18 @@ impl Engine {
             updater,
             notifier,
             options,
+            metrics: metrics::Metrics::default(),
         })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Counters since this process started (Prometheus text via
+    /// [`metrics::Metrics::render`]).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &Config {
@@ -193,6 +207,11 @@ impl Engine {
             }
         }
         self.store.append_audit_many(&created).await?;
+        self.metrics.events(out.len());
+        self.metrics.jobs_created(created.len());
+        for job in &settled_now {
+            self.metrics.outcome(outcome_of(job).kind);
+        }
         // Jobs settled at plan time (unknown account, exemption) have their
         // effects now.
         for job in &settled_now {
@@ -276,6 +295,53 @@ impl Engine {
                 _ = stop.changed() => {}
             }
         }
+    }
+
+    /// Queues a dead or failed job again, as a new job with a full set of
+    /// attempts (the old one stays as it was, for the record).
+    pub async fn retry(&self, id: &str, by: &str) -> anyhow::Result<Job> {
+        let old = self
+            .store
+            .get_job(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no job {id}"))?;
+        if !matches!(old.state, JobState::Dead | JobState::Failed) {
+            anyhow::bail!(
+                "job {} is {}; only dead or failed jobs can be retried",
+                old.id,
+                old.state
+            );
+        }
+        let now = rectify_model::now_rfc3339();
+        let job = Job {
+            id: uuid::Uuid::new_v4().to_string(),
+            state: JobState::Pending,
+            attempts: 0,
+            created_at: now.clone(),
+            updated_at: now,
+            next_run_at: None,
+            last_error: None,
+            outcome: None,
+            plan: None,
+            ..old.clone()
+        };
+        let job = match self.store.enqueue(&job).await? {
+            Enqueued::Created(job) => job,
+            Enqueued::Duplicate(other) => {
+                anyhow::bail!(
+                    "job {} for the same finding, rule and resource is already queued",
+                    other.id
+                )
+            }
+        };
+        self.store
+            .append_audit(
+                "job.retried",
+                &job.id,
+                &json!({"retry_of": old.id, "by": by, "previous_error": old.last_error}),
+            )
+            .await?;
+        Ok(job)
     }
 
     /// Approves a job waiting for approval; it runs at the next claim.

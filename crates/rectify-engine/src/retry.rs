@@ -11,6 +11,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub base: Duration,
     pub cap: Duration,
+    /// No retry for a job created longer ago than this.
+    pub max_age: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -19,11 +21,21 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base: Duration::from_secs(1),
             cap: Duration::from_secs(300),
+            max_age: Duration::from_secs(3600),
         }
     }
 }
 
 impl RetryPolicy {
+    pub fn from_config(e: &rectify_config::Execution) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: e.max_attempts,
+            base: Duration::from_millis(e.backoff_base_ms),
+            cap: Duration::from_millis(e.backoff_max_ms),
+            max_age: Duration::from_secs(e.max_age_seconds),
+        }
+    }
+
     /// Delay before attempt `attempts + 1`, or `None` when attempts are
     /// used up. Full jitter: uniform in `[0, min(cap, base * 2^(attempts-1))]`.
     pub fn delay(&self, attempts: u32) -> Option<Duration> {
@@ -49,6 +61,7 @@ mod tests {
             max_attempts: 4,
             base: Duration::from_millis(100),
             cap: Duration::from_millis(250),
+            max_age: Duration::from_secs(60),
         };
         for _ in 0..200 {
             assert!(p.delay(1).unwrap() <= Duration::from_millis(100));

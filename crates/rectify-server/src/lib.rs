@@ -281,6 +281,7 @@ async fn metrics(State(api): State<Api>) -> Response {
             value.load(Ordering::Relaxed)
         ));
     }
+    out.push_str(&api.engine.metrics().render());
     if let Ok(counts) = api.engine.store().count_jobs().await {
         out.push_str(
             "# HELP rectify_jobs Jobs in the store by state.\n# TYPE rectify_jobs gauge\n",

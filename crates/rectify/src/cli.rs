@@ -144,6 +144,16 @@ pub enum JobsCommand {
         /// Job id or a unique prefix of at least 8 characters.
         id: String,
     },
+    /// Queue a dead or failed job again (as a new job with fresh attempts), then run the queue.
+    #[command(
+        after_help = "Example:\n  rectify jobs list --state dead\n  rectify jobs retry 3f2a9c1e"
+    )]
+    Retry {
+        id: String,
+        /// Only queue it; let a running `rectify serve` pick it up.
+        #[arg(long)]
+        no_run: bool,
+    },
     /// Approve a job waiting for approval, then run the queue.
     #[command(after_help = "Example:\n  rectify jobs approve 3f2a9c1e --by alice")]
     Approve {

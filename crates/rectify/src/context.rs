@@ -94,7 +94,7 @@ pub fn aws_settings(config: &Config) -> AwsSettings {
             .collect(),
         securityhub_region: config.aws.securityhub_region.clone(),
         securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
-        sdk_max_attempts: 3,
+        sdk_max_attempts: config.aws.sdk_max_attempts,
         s3_force_path_style: None,
     }
 }

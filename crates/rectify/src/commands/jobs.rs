@@ -53,6 +53,32 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                 Ok(1)
             }
         },
+        JobsCommand::Retry { id, no_run } => {
+            let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let job = match engine.retry(&id, &format!("cli:{by}")).await {
+                Ok(job) => job,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            if no_run {
+                println!("queued {} again as {}", id, job.id);
+                return Ok(0);
+            }
+            engine.drain().await?;
+            let job = engine.store().get_job(&job.id).await?.unwrap_or(job);
+            if json {
+                print_json(&job);
+            } else {
+                println!("{}", output::job_line(&job));
+            }
+            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) {
+                1
+            } else {
+                0
+            })
+        }
         JobsCommand::Approve { id, by, no_run } => {
             let by = by
                 .or_else(|| std::env::var("USER").ok())

@@ -42,15 +42,17 @@ pub fn run(
         let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
         let mut index = 0;
         loop {
-            let at = stream.byte_offset();
             let event = match stream.next() {
                 None => break,
                 Some(Ok(v)) => v,
                 Some(Err(e)) => {
                     eprintln!(
-                        "error: {name}: event {}: invalid JSON at byte {}: {e}",
+                        "error: {name}: event {}: invalid JSON at byte {}: {}",
                         index + 1,
-                        at + offset_of(&bytes[at..], e.line(), e.column())
+                        offset_of(bytes, e.line(), e.column()),
+                        e.to_string()
+                            .rsplit_once(" at line ")
+                            .map_or(e.to_string(), |(m, _)| m.to_string())
                     );
                     return Ok(2);
                 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use quiet::{NoFindingUpdates, NoNotifications};
+use rectify_engine::quiet::{NoFindingUpdates, NoNotifications};
 use rectify_engine::{Engine, EngineOptions};
 use serde_json::{json, Value};
 
@@ -170,32 +170,4 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
         }
     }
     Ok(problems)
-}
-
-/// Effects that do nothing: `rectify test` must not write outside rectify.
-mod quiet {
-    use rectify_model::{job::FindingRef, ActionError, FindingUpdater, Notification, Notifier};
-
-    pub struct NoFindingUpdates;
-    pub struct NoNotifications;
-
-    #[async_trait::async_trait]
-    impl FindingUpdater for NoFindingUpdates {
-        async fn update_workflow(
-            &self,
-            _: &FindingRef,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<(), ActionError> {
-            Ok(())
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Notifier for NoNotifications {
-        async fn publish(&self, _: &str, _: &Notification) -> Result<(), ActionError> {
-            Ok(())
-        }
-    }
 }

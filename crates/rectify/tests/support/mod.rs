@@ -218,7 +218,8 @@ pub struct Site {
 }
 
 impl Site {
-    /// `rules_yaml` is the `rules:` section (already indented).
+    /// `rules_yaml` is the `rules:` section (already indented); it may be
+    /// preceded by other top-level sections.
     pub fn new(account: &str, default_mode: &str, topic_arn: &str, rules_yaml: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let token = format!(
@@ -406,6 +407,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(site: &Site) -> Server {
+        Server::start_with(site, &[])
+    }
+
+    /// Like `start`, with extra environment (e.g. another AWS endpoint).
+    pub fn start_with(site: &Site, envs: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -413,6 +419,7 @@ impl Server {
             .port();
         let child = site
             .command()
+            .envs(envs.iter().copied())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -452,6 +459,63 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fault-injecting proxy (tests/standins/fault_proxy.py) in front of
+/// the emulator; killed on drop.
+pub struct FaultProxy {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl FaultProxy {
+    pub fn start(args: &[&str]) -> FaultProxy {
+        use std::io::BufRead;
+        let root = repo_root();
+        let mut child = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tests/standins/fault_proxy.py"))
+            .args(["--upstream", &env().moto, "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the fault proxy (run scripts/venv first)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .expect("READY line")
+            .to_string();
+        FaultProxy { child, url }
+    }
+
+    pub fn stats(&self) -> Value {
+        let (status, body) = http(&self.url, "GET", "/_faults/stats", None, None);
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn configure(&self, config: Value) {
+        let (status, _) = http(
+            &self.url,
+            "POST",
+            "/_faults/config",
+            None,
+            Some(&config.to_string()),
+        );
+        assert_eq!(status, 200);
+    }
+}
+
+impl Drop for FaultProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

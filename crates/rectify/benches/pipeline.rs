@@ -1,0 +1,253 @@
+//! Ingest-to-durable-job throughput and latency, and a whole-pipeline load
+//! run, on SQLite and PostgreSQL.
+//!
+//! ```text
+//! cargo bench -p rectify --bench pipeline               # all figures
+//! cargo bench -p rectify --bench pipeline -- sqlite     # SQLite only
+//! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (default)
+//! ```
+//!
+//! "Durable job" means `Engine::submit` has returned: the event, the
+//! finding and the job are committed to the store. Each figure prints as a
+//! markdown row for docs/performance.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rectify_config::Loader;
+use rectify_engine::quiet::{NoFindingUpdates, NoNotifications};
+use rectify_engine::{Engine, EngineOptions};
+use rectify_model::Event;
+use serde_json::json;
+
+const RULES: &str = "accounts:\n  - id: \"111122223333\"\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
+
+fn event(i: usize) -> Event {
+    let body = json!({
+        "version": "0", "id": format!("bench-{i}"), "detail-type": "Bench",
+        "source": "bench.test", "account": "111122223333", "region": "us-east-1",
+        "time": "2026-11-29T10:00:00Z", "resources": [format!("arn:aws:s3:::bench-{i}")],
+        "detail": {"n": i, "findings": []}
+    });
+    rectify_ingest::event_from_value(body.clone(), body.to_string().as_bytes()).unwrap()
+}
+
+async fn engine(store_url: &str) -> Engine {
+    let config = Loader::new()
+        .load_str(
+            &format!("store: {store_url}\n{RULES}"),
+            std::path::Path::new("bench.yaml"),
+        )
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let store = rectify_store::open(store_url).await.unwrap();
+    Engine::new(
+        Arc::new(config),
+        store,
+        rectify_local::catalog(),
+        Arc::new(NoFindingUpdates),
+        Arc::new(NoNotifications),
+        EngineOptions::default(),
+    )
+    .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Events per second with `replicas` engines submitting batches of `batch`
+/// concurrently, each on its own store handle.
+async fn throughput(urls: &[String], total: usize, batch: usize) -> (f64, Duration, Duration) {
+    let mut engines = Vec::new();
+    for url in urls {
+        engines.push(Arc::new(engine(url).await));
+    }
+    let per = total / engines.len();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (r, e) in engines.iter().enumerate() {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = r * per;
+            while i < (r + 1) * per {
+                let events: Vec<Event> = (i..(i + batch).min((r + 1) * per)).map(event).collect();
+                let n = events.len();
+                let t = Instant::now();
+                e.submit(events, "bench").await.unwrap();
+                latencies.push(t.elapsed());
+                i += n;
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    (
+        total as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
+}
+
+/// Latency from arrival to durable job at a fixed offered rate: events
+/// arrive every `1/rate` s and are submitted in whatever batch has
+/// accumulated when the previous commit finished (how `serve` batches).
+async fn latency_at_rate(url: &str, rate: usize, seconds: u64) -> (Duration, Duration, Duration) {
+    let engine = engine(url).await;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let total = rate * seconds as usize;
+    let start = Instant::now();
+    let mut next = 0usize;
+    let mut latencies = Vec::with_capacity(total);
+    while next < total {
+        let now = Instant::now();
+        let due = ((now - start).as_secs_f64() / interval.as_secs_f64()) as usize + 1;
+        let due = due.min(total);
+        if due <= next {
+            tokio::time::sleep(
+                interval
+                    .mul_f64((next + 1) as f64)
+                    .saturating_sub(now - start),
+            )
+            .await;
+            continue;
+        }
+        let arrivals: Vec<Instant> = (next..due)
+            .map(|i| start + interval.mul_f64(i as f64))
+            .collect();
+        let events: Vec<Event> = (next..due).map(|i| event(1_000_000 + i)).collect();
+        engine.submit(events, "bench").await.unwrap();
+        let done = Instant::now();
+        latencies.extend(arrivals.iter().map(|a| done.saturating_duration_since(*a)));
+        next = due;
+    }
+    latencies.sort();
+    (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+    )
+}
+
+/// Events through the whole pipeline (submit, claim, check, apply, verify,
+/// effects, audit) with the no-op action.
+async fn whole_pipeline(url: &str, total: usize) -> f64 {
+    let engine = Arc::new(engine(url).await);
+    let start = Instant::now();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.work(stop_rx).await })
+    };
+    for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+        let events: Vec<Event> = chunk.iter().map(|i| event(5_000_000 + i)).collect();
+        engine.submit(events, "bench").await.unwrap();
+    }
+    loop {
+        let counts = engine.store().count_jobs().await.unwrap();
+        let open: u64 = ["pending", "running", "retrying"]
+            .iter()
+            .map(|s| counts.get(*s).copied().unwrap_or(0))
+            .sum();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = start.elapsed();
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    let counts = engine.store().count_jobs().await.unwrap();
+    assert_eq!(
+        counts.get("succeeded").copied().unwrap_or(0) as usize,
+        total,
+        "{counts:?}"
+    );
+    total as f64 / elapsed.as_secs_f64()
+}
+
+async fn postgres_db(base: &str, name: &str) -> Option<String> {
+    let admin = std::process::Command::new("psql")
+        .args([
+            base,
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"),
+        ])
+        .output()
+        .ok()?;
+    if !admin.status.success() {
+        eprintln!(
+            "postgres unavailable: {}",
+            String::from_utf8_lossy(&admin.stderr)
+        );
+        return None;
+    }
+    let (prefix, _) = base.rsplit_once('/')?;
+    Some(format!("{prefix}/{name}"))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let dir = tempfile::tempdir().unwrap();
+    println!("| store | replicas | run | events | figure |");
+    println!("|---|---|---|---|---|");
+    if wants("sqlite") {
+        for batch in [1, 100, 1000] {
+            let url = format!(
+                "sqlite://{}",
+                dir.path().join(format!("t{batch}.db")).display()
+            );
+            let (eps, p50, p99) = throughput(&[url], 100_000.min(batch * 2_000), batch).await;
+            println!("| sqlite | 1 | ingest, batches of {batch} | {} | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |", 100_000.min(batch * 2_000));
+        }
+        let url = format!("sqlite://{}", dir.path().join("rate.db").display());
+        let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
+        println!("| sqlite | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
+        let url = format!("sqlite://{}", dir.path().join("load.db").display());
+        let eps = whole_pipeline(&url, 100_000).await;
+        println!("| sqlite | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |");
+    }
+    if wants("postgres") {
+        let base = std::env::var("RECTIFY_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        for replicas in [1usize, 2, 3] {
+            let Some(url) = postgres_db(&base, &format!("rectify_bench_{replicas}")).await else {
+                break;
+            };
+            let urls = vec![url; replicas];
+            let (eps, p50, p99) = throughput(&urls, 60_000, 1000).await;
+            println!("| postgres | {replicas} | ingest, batches of 1000 | 60000 | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |");
+        }
+        if let Some(url) = postgres_db(&base, "rectify_bench_rate").await {
+            let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
+            println!("| postgres | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
+        }
+        if let Some(url) = postgres_db(&base, "rectify_bench_load").await {
+            let eps = whole_pipeline(&url, 100_000).await;
+            println!(
+                "| postgres | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |"
+            );
+        }
+    }
+    println!("\npeak RSS of the bench process: {:.0} MiB", peak_rss_mib());
+}

@@ -1,0 +1,337 @@
+//! The CLI as a black box: exit codes, messages, fixtures, the pattern
+//! engine, the catalog. No AWS needed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Runs rectify in `dir` with no config in the environment.
+fn rectify(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .current_dir(dir)
+        .env_remove("RECTIFY_CONFIG")
+        .env_remove("RECTIFY_LOG")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn validate_reports_every_error_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://x.db\nstroe: oops\nrules:\n  - id: a\n    pattern: {source: [x]}\n    action: aws.s3.block-public-acces\n  - id: b\n    pattern: {source: \"not-a-list\"}\n    action: local.noop\n  - id: c\n    pattern: {source: [x]}\n    action: local.noop\n    mode: fast\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["validate"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rectify.yaml:2:1: stroe: unknown field `stroe`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "rectify.yaml:6:13: rules[0].action: unknown action `aws.s3.block-public-acces`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("rectify.yaml:13:11: rules[2].mode: unknown variant `fast`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rectify.yaml:8:23: rules[1].pattern.source: "),
+        "{err}"
+    );
+    assert!(err.contains("4 errors in the configuration"), "{err}");
+
+    let out = rectify(dir.path(), &["validate", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 4);
+    assert_eq!(report["errors"][0]["line"], 2);
+
+    // A missing file named on the command line.
+    let out = rectify(dir.path(), &["--config", "nope.yaml", "validate"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope.yaml"));
+}
+
+#[test]
+fn validate_accepts_the_built_in_default_and_the_demo_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectify(dir.path(), &["validate"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("<built-in default>: valid: 3 rules"));
+    let demo = repo().join("examples/demo/rectify.yaml");
+    let out = rectify(
+        dir.path(),
+        &["--config", demo.to_str().unwrap(), "validate"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn rule_fixtures_pass_and_a_mismatch_shows_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("examples/fixtures");
+    let out = rectify(dir.path(), &["test", fixtures.to_str().unwrap()], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("3 passed, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::copy(
+        fixtures.join("s3-public-bucket/event.json"),
+        broken.join("event.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("expected.yaml"),
+        "rules: [ec2-revoke-public-admin-ingress]\njobs:\n  - rule: s3-bucket-block-public-access\n    state: pending\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["test", broken.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("- expected: [ec2-revoke-public-admin-ingress]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+ actual:   [s3-bucket-block-public-access]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("jobs[s3-bucket-block-public-access].state"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn match_has_greps_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("s3.json");
+    std::fs::write(
+        &pattern,
+        r#"{"detail": {"findings": {"Compliance": {"SecurityControlId": ["S3.8"]}}}}"#,
+    )
+    .unwrap();
+    let event = repo().join("examples/fixtures/s3-public-bucket/event.json");
+    let other = repo().join("examples/fixtures/guardduty-unmatched/event.json");
+
+    let out = rectify(
+        dir.path(),
+        &[
+            "match",
+            "--pattern",
+            pattern.to_str().unwrap(),
+            event.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("event.json:1: s3"), "{stdout}");
+    assert!(stdout.contains(":1: (none)"), "{stdout}");
+
+    let out = rectify(
+        dir.path(),
+        &[
+            "match",
+            "--pattern",
+            pattern.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // JSON lines on standard input, rules from a rule file, JSON output.
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- id: gd\n  pattern: {source: [aws.guardduty]}\n  action: local.noop\n- id: any-hub\n  pattern: {source: [{prefix: aws.security}]}\n  action: local.noop\n",
+    )
+    .unwrap();
+    let lines = format!(
+        "{}\n{}\n",
+        serde_json::to_string(
+            &serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&event).unwrap())
+                .unwrap()
+        )
+        .unwrap(),
+        serde_json::to_string(
+            &serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&other).unwrap())
+                .unwrap()
+        )
+        .unwrap()
+    );
+    let out = rectify(
+        dir.path(),
+        &[
+            "match",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        Some(&lines),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["matched"], serde_json::json!(["any-hub"]));
+    assert_eq!(rows[1]["matched"], serde_json::json!(["gd"]));
+
+    // An invalid pattern and an invalid event: exit 2 with the position.
+    std::fs::write(&pattern, r#"{"source": "aws.s3"}"#).unwrap();
+    let out = rectify(
+        dir.path(),
+        &[
+            "match",
+            "--pattern",
+            pattern.to_str().unwrap(),
+            event.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("s3.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&pattern, r#"{"source": ["aws.s3"]}"#).unwrap();
+    let out = rectify(
+        dir.path(),
+        &["match", "--pattern", pattern.to_str().unwrap()],
+        Some("{\"source\": \"aws.s3\"}\n{\"source\": }\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("event 2: invalid JSON at byte 32"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn catalog_and_least_privilege_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectify(dir.path(), &["catalog", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let specs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = specs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "aws.s3.block-public-access",
+        "aws.ec2.revoke-public-admin-ingress",
+        "aws.iam.set-password-policy",
+        "local.noop",
+    ] {
+        assert!(ids.contains(&id), "{ids:?}");
+    }
+    let out = rectify(dir.path(), &["iam-policy"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(
+        actions.contains(&"s3:PutBucketPublicAccessBlock".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"iam:UpdateAccountPasswordPolicy".to_string()),
+        "{actions:?}"
+    );
+    assert!(actions.iter().all(|a| !a.contains('*')), "{actions:?}");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        vec!["process"],
+        vec!["serve"],
+        vec!["validate"],
+        vec!["test"],
+        vec!["match"],
+        vec!["iam-policy"],
+        vec!["audit", "verify"],
+        vec!["jobs", "list"],
+        vec!["jobs", "show"],
+        vec!["jobs", "approve"],
+        vec!["jobs", "retry"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = rectify(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        let help = text(&out.stdout);
+        assert!(
+            help.contains("Example"),
+            "{cmd:?} --help has no example:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_without_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rectify.yaml"), "store: sqlite://r.db\n").unwrap();
+    let out = rectify(dir.path(), &["serve", "--listen", "127.0.0.1:0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("api.tokens is empty"));
+}
