@@ -321,9 +321,9 @@ struct State {
 /// A node of the field-path trie used to pick the event's relevant values.
 #[derive(Default, Debug)]
 struct PathNode {
-    children: FastMap<Box<str>, u32>,
+    children: FastMap<Box<[u8]>, u32>,
     /// The same children as a list, searched linearly when short.
-    small: Vec<(Box<str>, u32)>,
+    small: Vec<(Box<[u8]>, u32)>,
     field: u32,
 }
 
@@ -332,15 +332,14 @@ const SMALL_CHILDREN: usize = 8;
 
 impl PathNode {
     #[inline]
-    fn child(&self, key: &str) -> Option<u32> {
+    fn child(&self, kb: &[u8]) -> Option<u32> {
         if self.children.len() <= SMALL_CHILDREN {
-            let kb = key.as_bytes();
             self.small
                 .iter()
                 .find(|(k, _)| k.len() == kb.len() && k.as_bytes() == kb)
                 .map(|e| e.1)
         } else {
-            self.children.get(key).copied()
+            self.children.get(kb).copied()
         }
     }
 }
@@ -597,7 +596,7 @@ impl Matcher {
     fn field_id(&mut self, path: &str) -> u32 {
         let mut n = 0usize;
         for seg in path.split('.') {
-            n = match self.paths[n].children.get(seg) {
+            n = match self.paths[n].children.get(seg.as_bytes()) {
                 Some(&c) => c as usize,
                 None => {
                     let id = self.paths.len() as u32;
@@ -606,8 +605,8 @@ impl Matcher {
                         small: Vec::new(),
                         field: NONE,
                     });
-                    self.paths[n].children.insert(seg.into(), id);
-                    self.paths[n].small.push((seg.into(), id));
+                    self.paths[n].children.insert(seg.as_bytes().into(), id);
+                    self.paths[n].small.push((seg.as_bytes().into(), id));
                     id as usize
                 }
             };
@@ -742,15 +741,16 @@ impl Matcher {
     }
 
     #[inline]
-    fn step(&self, node: u32, key: &str) -> Option<u32> {
+    fn step(&self, node: u32, key: &[u8]) -> Option<u32> {
         // Path segments never contain a dot, so a dotted event key can only
-        // match segment by segment.
+        // match segment by segment. (Keys are compared as bytes: a key that
+        // equals a pattern's segment is valid UTF-8.)
         if let Some(c) = self.paths[node as usize].child(key) {
             return Some(c);
         }
-        memchr::memchr(b'.', key.as_bytes())?;
+        memchr::memchr(b'.', key)?;
         let mut n = node;
-        for seg in key.split('.') {
+        for seg in key.split(|&b| b == b'.') {
             n = self.paths[n as usize].child(seg)?;
         }
         Some(n)
@@ -763,7 +763,7 @@ impl Matcher {
                     return;
                 }
                 for (k, c) in m {
-                    if let Some(n) = self.step(node, k) {
+                    if let Some(n) = self.step(node, k.as_bytes()) {
                         self.walk(c, n, cx);
                     }
                 }
@@ -939,25 +939,27 @@ impl<'a> Scan<'a> {
     /// contents and whether they contain escapes.
     #[inline]
     fn raw_string(&mut self) -> Result<(&'a [u8], bool), Error> {
-        self.i += 1;
-        let start = self.i;
-        let mut esc = false;
         let b = self.b;
-        while let Some(&c) = b.get(self.i) {
-            match c {
-                b'"' => {
-                    self.i += 1;
-                    return Ok((&b[start..self.i - 1], esc));
-                }
-                b'\\' => {
+        let start = self.i + 1;
+        let mut i = start;
+        let mut esc = false;
+        loop {
+            match memchr::memchr2(b'"', b'\\', b.get(i..).unwrap_or(&[])) {
+                Some(k) => {
+                    i += k;
+                    if b[i] == b'"' {
+                        self.i = i + 1;
+                        return Ok((&b[start..i], esc));
+                    }
                     esc = true;
-                    self.i += 2;
+                    i += 2;
                 }
-                0..=0x1f => return Err(self.err("control character in string")),
-                _ => self.i += 1,
+                None => {
+                    self.i = b.len();
+                    return Err(self.err("unterminated string"));
+                }
             }
         }
-        Err(self.err("unterminated string"))
     }
 
     fn literal(&mut self) -> Result<&'a [u8], Error> {
@@ -1112,12 +1114,9 @@ impl Matcher {
                         let k = unescape(raw).ok_or_else(|| {
                             Error::new(ErrorKind::InvalidJson, "invalid string", "", Some(at))
                         })?;
-                        self.step(node, &k)
+                        self.step(node, k.as_bytes())
                     } else {
-                        let k = std::str::from_utf8(raw).map_err(|_| {
-                            Error::new(ErrorKind::InvalidJson, "invalid UTF-8", "", Some(at))
-                        })?;
-                        self.step(node, k)
+                        self.step(node, raw)
                     };
                     match child {
                         Some(c) => self.scan_value(sc, c, cx, depth + 1)?,

@@ -16,31 +16,43 @@ const EVENTS: usize = 2_000;
 const KILLS: usize = 20;
 const BATCH: usize = 25;
 
-struct Serve {
+/// One or more `rectify serve` replicas sharing a store.
+struct Cluster {
     dir: tempfile::TempDir,
-    port: u16,
+    ports: Vec<u16>,
+    children: Vec<Option<Child>>,
     token: String,
 }
 
-impl Serve {
-    fn new() -> Serve {
+impl Cluster {
+    fn new(store: Option<&str>, replicas: usize) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let token = "crash-test-token-0123456789".to_string();
+        let store = store
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("rectify.db").display()));
         let config = format!(
-            "store: sqlite://{db}\n\
+            "store: {store}\n\
              accounts:\n  - id: \"111122223333\"\n\
+             execution:\n  lease_seconds: 5\n\
              api:\n  tokens:\n    - name: driver\n      token: \"{token}\"\n\
              rules:\n  - id: journal\n    pattern: {{source: [crash.test]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: auto\n",
-            db = dir.path().join("rectify.db").display(),
             journal = dir.path().join("journal.txt").display(),
         );
         std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Serve { dir, port, token }
+        let ports = (0..replicas)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+            .collect();
+        let mut cluster = Cluster {
+            dir,
+            ports,
+            children: (0..replicas).map(|_| None).collect(),
+            token,
+        };
+        for r in 0..replicas {
+            cluster.start(r);
+        }
+        cluster
     }
 
     fn command(&self) -> Command {
@@ -51,45 +63,47 @@ impl Serve {
         cmd
     }
 
-    fn start(&self) -> Child {
+    fn start(&mut self, replica: usize) {
+        let port = self.ports[replica];
         let child = self
             .command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--worker-id", &format!("replica-{replica}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        self.children[replica] = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "serve did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
-        child
     }
 
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    /// SIGKILL, then start again.
+    fn kill_and_restart(&mut self, replica: usize) {
+        if let Some(mut child) = self.children[replica].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        self.start(replica);
     }
 
-    /// POSTs a batch; true when it was acknowledged (202).
-    fn send(&self, batch: &[Value]) -> bool {
+    fn base(&self, replica: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[replica])
+    }
+
+    /// POSTs a batch to a replica; true when it was acknowledged (202).
+    fn send(&self, replica: usize, batch: &[Value]) -> bool {
         let body = Value::Array(batch.to_vec()).to_string();
-        let result = std::panic::catch_unwind(|| {
-            http(
-                &self.base(),
-                "POST",
-                "/v1/events",
-                Some(&self.token),
-                Some(&body),
-            )
-        });
+        let base = self.base(replica);
+        let result = std::panic::catch_unwind(|| http(&base, "POST", "/v1/events", Some(&self.token), Some(&body)));
         matches!(result, Ok((202, _)))
     }
 
     fn unsettled(&self) -> Option<u64> {
-        let result = std::panic::catch_unwind(|| {
-            http(&self.base(), "GET", "/metrics", Some(&self.token), None)
-        });
+        let base = self.base(0);
+        let result = std::panic::catch_unwind(|| http(&base, "GET", "/metrics", Some(&self.token), None));
         let Ok((200, text)) = result else { return None };
         let mut open = 0;
         for line in text.lines() {
@@ -101,6 +115,14 @@ impl Serve {
         }
         Some(open)
     }
+
+    fn stop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
 }
 
 fn event(i: usize) -> Value {
@@ -111,11 +133,11 @@ fn event(i: usize) -> Value {
     })
 }
 
-#[test]
-fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
-    let serve = Serve::new();
+/// Feeds every event, killing a random replica at random moments, then
+/// waits until no job is open and checks the journal and the audit chain.
+fn run(mut cluster: Cluster) {
+    let replicas = cluster.ports.len();
     let events: Vec<Value> = (0..EVENTS).map(event).collect();
-    let mut child = serve.start();
     let mut rng = rand::rng();
     let mut kills = 0;
     let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
@@ -124,13 +146,13 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
     loop {
         if sent < EVENTS {
             let end = (sent + BATCH).min(EVENTS);
-            if serve.send(&events[sent..end]) {
+            if cluster.send(rng.random_range(0..replicas), &events[sent..end]) {
                 sent = end;
             } else {
                 std::thread::sleep(Duration::from_millis(20));
             }
         } else if kills >= KILLS {
-            match serve.unsettled() {
+            match cluster.unsettled() {
                 Some(0) => break,
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
@@ -138,21 +160,15 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
             std::thread::sleep(Duration::from_millis(20));
         }
         if kills < KILLS && Instant::now() >= next_kill {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
+            cluster.kill_and_restart(rng.random_range(0..replicas));
             kills += 1;
-            child = serve.start();
             next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "did not settle: sent {sent}, kills {kills}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(600), "did not settle: sent {sent}, kills {kills}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    cluster.stop();
 
-    let journal = std::fs::read_to_string(serve.dir.path().join("journal.txt")).unwrap();
+    let journal = std::fs::read_to_string(cluster.dir.path().join("journal.txt")).unwrap();
     let mut effects: HashMap<&str, usize> = HashMap::new();
     for line in journal.lines() {
         *effects.entry(line).or_default() += 1;
@@ -163,19 +179,27 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
         .map(|i| format!("res-{i}"))
         .filter(|r| !effects.contains_key(r.as_str()))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "{} events never applied, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert!(missing.is_empty(), "{} events never applied, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
     assert_eq!(effects.len(), EVENTS);
 
-    let out = serve.command().args(["audit", "verify"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = cluster.command().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
+    run(Cluster::new(None, 1));
+}
+
+#[test]
+fn three_replicas_on_postgres_killed_at_random() {
+    let server = std::env::var("RECTIFY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("rectify_crash_{}", rand::random::<u32>());
+    let url = format!("{server}?schema={schema}");
+    run(Cluster::new(Some(&url), 3));
+    let dropped = Command::new("psql")
+        .args([server.as_str(), "-qc", &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE")])
+        .status();
+    assert!(dropped.map(|s| s.success()).unwrap_or(true));
 }

@@ -2,8 +2,8 @@
 //! run, on SQLite and PostgreSQL.
 //!
 //! ```text
-//! cargo bench -p rectify --bench pipeline               # all figures
-//! cargo bench -p rectify --bench pipeline -- sqlite     # SQLite only
+//! cargo bench -p rectify-engine --bench pipeline               # all figures
+//! cargo bench -p rectify-engine --bench pipeline -- sqlite     # SQLite only
 //! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (default)
 //! ```
 //!
