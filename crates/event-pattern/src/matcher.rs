@@ -336,7 +336,7 @@ impl PathNode {
         if self.children.len() <= SMALL_CHILDREN {
             self.small
                 .iter()
-                .find(|(k, _)| k.len() == kb.len() && k.as_bytes() == kb)
+                .find(|(k, _)| k.len() == kb.len() && **k == *kb)
                 .map(|e| e.1)
         } else {
             self.children.get(kb).copied()
@@ -367,6 +367,7 @@ impl MatcherBuilder {
         let mut m = Matcher {
             states: vec![State::default()],
             syms: Symbols::default(),
+            field_exact: Vec::new(),
             paths: vec![PathNode {
                 children: FastMap::default(),
                 small: Vec::new(),
@@ -438,9 +439,13 @@ impl MatcherBuilder {
                 m.insert(&mut edges, 0, &steps, split, *id);
             }
         }
+        m.field_exact = vec![false; m.n_fields];
         for st in &mut m.states {
-            for (_, fm) in &mut st.pos {
+            for (f, fm) in &mut st.pos {
                 fm.finish();
+                if fm.single.0 != NONE || !fm.exact.is_empty() {
+                    m.field_exact[*f as usize] = true;
+                }
             }
             if !st.pos.is_empty() {
                 st.pos0 = Some(st.pos.remove(0));
@@ -483,6 +488,9 @@ fn test_class(t: &FieldTest) -> u8 {
 pub struct Matcher {
     states: Vec<State>,
     syms: Symbols,
+    /// Per field: whether some pattern tests it against an exact value (only
+    /// then is an event value looked up among the symbols).
+    field_exact: Vec<bool>,
     paths: Vec<PathNode>,
     n_fields: usize,
     ids: usize,
@@ -798,7 +806,9 @@ impl Matcher {
         if *head == NONE {
             cx.s.touched.push(f);
         }
-        let sym = if esc == NONE {
+        let sym = if !self.field_exact[f as usize] {
+            NONE
+        } else if esc == NONE {
             self.syms.lookup(leaf)
         } else {
             self.syms.lookup(Leaf::Str(&cx.escaped[esc as usize]))
