@@ -210,3 +210,11 @@ fn error_display_mentions_path_and_offset() {
     );
     let _: &dyn std::error::Error = &e;
 }
+
+#[test]
+fn public_types_are_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<event_pattern::Matcher>();
+    send_sync::<Pattern>();
+    send_sync::<event_pattern::Error>();
+}
