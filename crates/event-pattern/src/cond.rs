@@ -1,14 +1,154 @@
 //! Value conditions (the leaf operators of the pattern language) and their
 //! evaluation against one event value.
 
-use std::net::IpAddr;
+/// Largest magnitude a number may have to take part in numeric
+/// comparisons (EventBridge: -5.0e9 to +5.0e9 inclusive).
+const FIVE_BILLION_MICROS: i128 = 5_000_000_000 * 1_000_000;
+
+/// The "comparable" form of a number given as JSON number text: its value
+/// times 10^6 as an integer, when the number lies in [-5e9, 5e9] and has no
+/// more than six significant digits after the decimal point. This is the
+/// domain in which EventBridge compares numbers by value (`numeric`, and
+/// exact numbers such as `300` matching `300.0` or `3e2`); outside it a
+/// number only ever equals the same literal text. Exact decimal arithmetic,
+/// no floating point.
+pub(crate) fn comparable(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let (neg, body) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut digits: Vec<u8> = Vec::with_capacity(24);
+    let mut exp: i64 = 0;
+    let mut i = 0;
+    let mut seen = false;
+    while i < body.len() && body[i].is_ascii_digit() {
+        digits.push(body[i] - b'0');
+        seen = true;
+        i += 1;
+    }
+    if i < body.len() && body[i] == b'.' {
+        i += 1;
+        while i < body.len() && body[i].is_ascii_digit() {
+            digits.push(body[i] - b'0');
+            exp -= 1;
+            seen = true;
+            i += 1;
+        }
+    }
+    if !seen {
+        return None;
+    }
+    if i < body.len() && (body[i] == b'e' || body[i] == b'E') {
+        let e = std::str::from_utf8(&body[i + 1..]).ok()?;
+        let e: i64 = e.trim_start_matches('+').parse().ok()?;
+        exp = exp.checked_add(e.clamp(-100_000, 100_000))?;
+    } else if i != body.len() {
+        return None;
+    }
+    let lead = digits.iter().take_while(|&&d| d == 0).count();
+    let digits = &digits[lead..];
+    let trail = digits.iter().rev().take_while(|&&d| d == 0).count();
+    let digits = &digits[..digits.len() - trail];
+    if digits.is_empty() {
+        return Some(0);
+    }
+    exp += trail as i64;
+    // value = digits * 10^exp; scaled = digits * 10^(exp + 6).
+    let shift = exp + 6;
+    if shift < 0 || digits.len() as i64 + shift > 17 {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &d in digits {
+        v = v * 10 + d as i128;
+    }
+    for _ in 0..shift {
+        v *= 10;
+    }
+    if v > FIVE_BILLION_MICROS {
+        return None;
+    }
+    Some(if neg { -(v as i64) } else { v as i64 })
+}
+
+/// [`comparable`] for a double (a number from a parsed `serde_json::Value`),
+/// taken through its shortest round-trip decimal text.
+pub(crate) fn comparable_f64(x: f64) -> Option<i64> {
+    if !x.is_finite() || x.abs() > 5e9 || (x != 0.0 && x.abs() < 1e-6) {
+        return None;
+    }
+    use std::fmt::Write;
+    let mut buf = StackBuf { b: [0; 48], n: 0 };
+    write!(buf, "{x}").ok()?;
+    comparable(std::str::from_utf8(&buf.b[..buf.n]).ok()?)
+}
+
+struct StackBuf {
+    b: [u8; 48],
+    n: usize,
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        if end > self.b.len() {
+            return Err(std::fmt::Error);
+        }
+        self.b[self.n..end].copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// The literal text of an event number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum NumRaw<'a> {
+    /// The number's text in a JSON-text event.
+    Text(&'a str),
+    /// A number of a parsed `serde_json::Value`.
+    Value(&'a serde_json::Number),
+}
+
+/// A number from an event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Num<'a> {
+    /// See [`comparable`].
+    pub cmp: Option<i64>,
+    pub raw: NumRaw<'a>,
+}
+
+impl Num<'_> {
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self.raw {
+            NumRaw::Text(t) => std::borrow::Cow::Borrowed(t),
+            NumRaw::Value(n) => std::borrow::Cow::Owned(n.to_string()),
+        }
+    }
+
+    pub(crate) fn from_number(n: &serde_json::Number) -> Num<'_> {
+        const LIM: i64 = 5_000_000_000;
+        let cmp = if let Some(i) = n.as_i64() {
+            (-LIM..=LIM).contains(&i).then(|| i * 1_000_000)
+        } else if n.as_u64().is_some() {
+            None
+        } else {
+            n.as_f64().and_then(comparable_f64)
+        };
+        Num {
+            cmp,
+            raw: NumRaw::Value(n),
+        }
+    }
+}
 
 /// One scalar value from an event (a leaf of the JSON tree).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Leaf<'a> {
     Null,
     Bool(bool),
-    Num(f64),
+    Num(Num<'a>),
     Str(&'a str),
 }
 
@@ -17,7 +157,7 @@ impl<'a> Leaf<'a> {
         Some(match v {
             serde_json::Value::Null => Leaf::Null,
             serde_json::Value::Bool(b) => Leaf::Bool(*b),
-            serde_json::Value::Number(n) => Leaf::Num(n.as_f64()?),
+            serde_json::Value::Number(n) => Leaf::Num(Num::from_number(n)),
             serde_json::Value::String(s) => Leaf::Str(s),
             _ => return None,
         })
@@ -29,16 +169,36 @@ impl<'a> Leaf<'a> {
 pub(crate) enum Lit {
     Null,
     Bool(bool),
-    Num(f64),
+    /// A number: its comparable form when it has one, else its literal text
+    /// (EventBridge matches such a number, e.g. a 12-digit account id, only
+    /// against the same text).
+    Num {
+        cmp: Option<i64>,
+        text: String,
+    },
     Str(String),
 }
 
 impl Lit {
+    pub(crate) fn num(text: &str) -> Lit {
+        match comparable(text) {
+            Some(c) => Lit::Num {
+                cmp: Some(c),
+                text: String::new(),
+            },
+            None => Lit::Num {
+                cmp: None,
+                text: text.to_string(),
+            },
+        }
+    }
+
     pub(crate) fn eq_leaf(&self, l: Leaf<'_>) -> bool {
         match (self, l) {
             (Lit::Null, Leaf::Null) => true,
             (Lit::Bool(a), Leaf::Bool(b)) => *a == b,
-            (Lit::Num(a), Leaf::Num(b)) => *a == b,
+            (Lit::Num { cmp: Some(a), .. }, Leaf::Num(n)) => n.cmp == Some(*a),
+            (Lit::Num { cmp: None, text }, Leaf::Num(n)) => n.cmp.is_none() && *n.text() == **text,
             (Lit::Str(a), Leaf::Str(b)) => a == b,
             _ => false,
         }
@@ -103,14 +263,44 @@ impl Cidr {
     }
 }
 
+/// Reads an IP address literal the way EventBridge does: four dot-separated
+/// runs of decimal digits (each at most 255, leading zeros allowed and read
+/// as decimal), or a string of hex digits and colons with at least one colon
+/// (no embedded IPv4 part, no zone). An IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d` written in hex) counts as the IPv4 address.
 pub(crate) fn parse_ip(s: &str) -> Option<(bool, u128)> {
-    if s.len() > 45 {
+    if s.len() > 64 || s.is_empty() {
         return None;
     }
-    match s.parse::<IpAddr>().ok()? {
-        IpAddr::V4(a) => Some((false, u32::from(a) as u128)),
-        IpAddr::V6(a) => Some((true, u128::from(a))),
+    let b = s.as_bytes();
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        let mut parts = 0;
+        let mut v: u128 = 0;
+        for p in s.split('.') {
+            parts += 1;
+            if p.is_empty() || parts > 4 {
+                return None;
+            }
+            let t = p.trim_start_matches('0');
+            if t.len() > 3 {
+                return None;
+            }
+            let o: u32 = if t.is_empty() { 0 } else { t.parse().ok()? };
+            if o > 255 {
+                return None;
+            }
+            v = (v << 8) | o as u128;
+        }
+        return (parts == 4).then_some((false, v));
     }
+    if b.contains(&b':') && b.iter().all(|c| c.is_ascii_hexdigit() || *c == b':') {
+        let a: std::net::Ipv6Addr = s.parse().ok()?;
+        if let Some(v4) = a.to_ipv4_mapped() {
+            return Some((false, u32::from(v4) as u128));
+        }
+        return Some((true, u128::from(a)));
+    }
+    None
 }
 
 /// The `anything-but` variants.
@@ -124,8 +314,9 @@ pub(crate) enum AnythingBut {
     EqIc(Vec<String>),
 }
 
-/// A numeric bound: value and whether it is inclusive.
-pub(crate) type Bound = Option<(f64, bool)>;
+/// A numeric bound: comparable value (see [`comparable`]) and whether it is
+/// inclusive.
+pub(crate) type Bound = Option<(i64, bool)>;
 
 /// One positive condition on a field's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,7 +349,7 @@ pub(crate) fn fold(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub(crate) fn in_range(lo: Bound, hi: Bound, x: f64) -> bool {
+pub(crate) fn in_range(lo: Bound, hi: Bound, x: i64) -> bool {
     if let Some((b, inc)) = lo {
         if !(x > b || (inc && x == b)) {
             return false;
@@ -178,7 +369,9 @@ impl Cond {
         match self {
             Cond::Exact(lit) => lit.eq_leaf(l),
             Cond::Exists => true,
-            Cond::Numeric { lo, hi } => matches!(l, Leaf::Num(x) if in_range(*lo, *hi, x)),
+            Cond::Numeric { lo, hi } => {
+                matches!(l, Leaf::Num(Num { cmp: Some(x), .. }) if in_range(*lo, *hi, x))
+            }
             Cond::AnythingBut(ab) => match ab {
                 AnythingBut::Values(vs) => !vs.iter().any(|v| v.eq_leaf(l)),
                 AnythingBut::Prefix(ps) => {
@@ -231,6 +424,39 @@ mod tests {
         assert!(w(&["a", "b", "a"]).is_match("aba"));
         assert!(!w(&["a", "b", "a"]).is_match("aa"));
         assert!(w(&["a", "b", "a"]).is_match("abba"));
+    }
+
+    #[test]
+    fn comparable_numbers() {
+        assert_eq!(comparable("300"), Some(300_000_000));
+        assert_eq!(comparable("300.0"), Some(300_000_000));
+        assert_eq!(comparable("3.0e2"), Some(300_000_000));
+        assert_eq!(comparable("-0"), Some(0));
+        assert_eq!(comparable("0.000001"), Some(1));
+        assert_eq!(comparable("0.0000001"), None);
+        assert_eq!(comparable("1.00000010"), None);
+        assert_eq!(comparable("5e9"), Some(5_000_000_000_000_000));
+        assert_eq!(comparable("-5000000000"), Some(-5_000_000_000_000_000));
+        assert_eq!(comparable("5000000000.000001"), None);
+        assert_eq!(comparable("123456789012"), None);
+        assert_eq!(comparable("1e400"), None);
+        assert_eq!(comparable_f64(0.1), Some(100_000));
+        assert_eq!(comparable_f64(1e-7), None);
+        assert_eq!(
+            comparable_f64(4999999999.999999),
+            Some(4_999_999_999_999_999)
+        );
+    }
+
+    #[test]
+    fn ip_literals() {
+        assert_eq!(parse_ip("10.0.0.1"), Some((false, 0x0a000001)));
+        assert_eq!(parse_ip("010.000.000.001"), Some((false, 0x0a000001)));
+        assert_eq!(parse_ip("10.0.0.256"), None);
+        assert_eq!(parse_ip("::ffff:a00:1"), Some((false, 0x0a000001)));
+        assert_eq!(parse_ip("::ffff:10.0.0.1"), None);
+        assert_eq!(parse_ip("fe80::1%eth0"), None);
+        assert!(parse_ip("2001:DB8::1").is_some());
     }
 
     #[test]

@@ -10,8 +10,8 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) enum SKind {
     Null,
     Bool(bool),
-    /// A number with its exact-representability already checked.
-    Num(f64),
+    /// A number, as its JSON text.
+    Num(String),
     Str(String),
     Arr(Vec<SVal>),
     Obj(Vec<(String, SVal)>),
@@ -50,28 +50,7 @@ pub(crate) fn from_value(v: &serde_json::Value, path: &str, depth: usize) -> Res
     let kind = match v {
         serde_json::Value::Null => SKind::Null,
         serde_json::Value::Bool(b) => SKind::Bool(*b),
-        serde_json::Value::Number(n) => {
-            let exact = if let Some(i) = n.as_i64() {
-                let f = i as f64;
-                (f as i128 == i as i128 && f.abs() < 9.3e18).then_some(f)
-            } else if let Some(u) = n.as_u64() {
-                let f = u as f64;
-                (f < 1.8e19 && f as u128 == u as u128).then_some(f)
-            } else {
-                n.as_f64().filter(|f| f.is_finite())
-            };
-            match exact {
-                Some(f) => SKind::Num(f),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidNumber,
-                        format!("number {n} is not exactly representable as a double"),
-                        path,
-                        None,
-                    ))
-                }
-            }
-        }
+        serde_json::Value::Number(n) => SKind::Num(n.to_string()),
         serde_json::Value::String(s) => SKind::Str(s.clone()),
         serde_json::Value::Array(a) => SKind::Arr(
             a.iter()
@@ -159,7 +138,7 @@ impl Parser<'_> {
                 SKind::Bool(false)
             }
             Some(b'"') => SKind::Str(self.string()?),
-            Some(b'-' | b'0'..=b'9') => SKind::Num(self.number(path)?),
+            Some(b'-' | b'0'..=b'9') => SKind::Num(self.number()?),
             Some(b'[') => {
                 self.i += 1;
                 let mut items = Vec::new();
@@ -310,7 +289,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self, path: &str) -> Result<f64, Error> {
+    fn number(&mut self) -> Result<String, Error> {
         let start = self.i;
         if self.b.get(self.i) == Some(&b'-') {
             self.i += 1;
@@ -342,79 +321,15 @@ impl Parser<'_> {
                 return Err(self.err("invalid number"));
             }
         }
-        let text = std::str::from_utf8(&self.b[start..self.i]).expect("ascii");
-        exact_number(text).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidNumber,
-                format!("number {text} is not exactly representable as a double"),
-                path,
-                Some(start),
-            )
-        })
+        Ok(std::str::from_utf8(&self.b[start..self.i])
+            .expect("ascii")
+            .to_string())
     }
-}
-
-/// Splits decimal text into (significant digits without leading/trailing
-/// zeros, decimal exponent of the last digit). Returns `None` for zero.
-fn decimal_parts(text: &str) -> Option<(String, i64)> {
-    let t = text.trim_start_matches(['-', '+']);
-    let (mant, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], t[i + 1..].parse::<i64>().ok()?),
-        None => (t, 0),
-    };
-    let (int, frac) = match mant.find('.') {
-        Some(i) => (&mant[..i], &mant[i + 1..]),
-        None => (mant, ""),
-    };
-    let mut digits: String = int.chars().chain(frac.chars()).collect();
-    let mut e = exp - frac.len() as i64;
-    let lead = digits.len() - digits.trim_start_matches('0').len();
-    digits.drain(..lead);
-    while digits.ends_with('0') {
-        digits.pop();
-        e += 1;
-    }
-    if digits.is_empty() {
-        None
-    } else {
-        Some((digits, e))
-    }
-}
-
-/// Parses a JSON number, returning `None` when the decimal value is not
-/// exactly the value of the nearest double (more precision than a double
-/// holds, or out of range).
-pub(crate) fn exact_number(text: &str) -> Option<f64> {
-    let f: f64 = text.parse().ok()?;
-    if !f.is_finite() {
-        return None;
-    }
-    let want = decimal_parts(text);
-    if f == 0.0 {
-        return want.is_none().then_some(0.0);
-    }
-    // Rust prints the shortest decimal that round-trips; if the input has the
-    // same digits, it denotes that double.
-    let got = decimal_parts(&format!("{f:e}"));
-    (want == got).then_some(f)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exactness() {
-        assert_eq!(exact_number("300"), Some(300.0));
-        assert_eq!(exact_number("300.0"), Some(300.0));
-        assert_eq!(exact_number("3e2"), Some(300.0));
-        assert_eq!(exact_number("0.1"), Some(0.1));
-        assert_eq!(exact_number("-0"), Some(0.0));
-        assert_eq!(exact_number("9007199254740992"), Some(9007199254740992.0));
-        assert_eq!(exact_number("9007199254740993"), None);
-        assert_eq!(exact_number("1e400"), None);
-        assert_eq!(exact_number("1e-400"), None);
-    }
 
     #[test]
     fn offsets() {

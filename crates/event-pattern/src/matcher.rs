@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 
-use crate::cond::{fold, Cond, Leaf, Lit, Wild};
+use crate::cond::{comparable, fold, Cond, Leaf, Lit, Num, NumRaw, Wild};
 use crate::error::{Error, ErrorKind};
 use crate::hash::{mix, FastMap, FastSet};
 use crate::parse::{Conj, FieldTest};
@@ -73,20 +73,15 @@ impl Trie {
     }
 }
 
-fn num_key(x: f64) -> u64 {
-    if x == 0.0 {
-        0
-    } else {
-        x.to_bits()
-    }
-}
-
 /// Every exact value that some pattern tests, numbered. An event value is
 /// looked up here once; the per-state tables then compare numbers.
 #[derive(Default, Debug)]
 struct Symbols {
     strs: FastMap<Box<str>, u32>,
-    nums: FastMap<u64, u32>,
+    /// Numbers by comparable value.
+    nums: FastMap<i64, u32>,
+    /// Numbers with no comparable form, by literal text.
+    num_texts: FastMap<Box<str>, u32>,
 }
 
 const SYM_NULL: u32 = 0;
@@ -96,13 +91,16 @@ const FIRST_SYM: u32 = 3;
 
 impl Symbols {
     fn intern(&mut self, l: &Lit) -> u32 {
-        let next = FIRST_SYM + (self.strs.len() + self.nums.len()) as u32;
+        let next = FIRST_SYM + (self.strs.len() + self.nums.len() + self.num_texts.len()) as u32;
         match l {
             Lit::Null => SYM_NULL,
             Lit::Bool(true) => SYM_TRUE,
             Lit::Bool(false) => SYM_FALSE,
             Lit::Str(s) => *self.strs.entry(s.as_str().into()).or_insert(next),
-            Lit::Num(x) => *self.nums.entry(num_key(*x)).or_insert(next),
+            Lit::Num { cmp: Some(c), .. } => *self.nums.entry(*c).or_insert(next),
+            Lit::Num { cmp: None, text } => {
+                *self.num_texts.entry(text.as_str().into()).or_insert(next)
+            }
         }
     }
 
@@ -113,13 +111,11 @@ impl Symbols {
             Leaf::Bool(true) => SYM_TRUE,
             Leaf::Bool(false) => SYM_FALSE,
             Leaf::Str(s) => self.strs.get(s).copied().unwrap_or(NONE),
-            Leaf::Num(x) => {
-                if self.nums.is_empty() {
-                    NONE
-                } else {
-                    self.nums.get(&num_key(x)).copied().unwrap_or(NONE)
-                }
-            }
+            Leaf::Num(n) => match n.cmp {
+                Some(c) => self.nums.get(&c).copied().unwrap_or(NONE),
+                None if self.num_texts.is_empty() => NONE,
+                None => self.num_texts.get(&*n.text()).copied().unwrap_or(NONE),
+            },
         }
     }
 }
@@ -1054,7 +1050,7 @@ impl<'a> Scan<'a> {
 }
 
 /// Parses a non-string JSON scalar.
-fn scalar(lit: &[u8]) -> Option<Leaf<'static>> {
+fn scalar(lit: &[u8]) -> Option<Leaf<'_>> {
     match lit {
         b"null" => Some(Leaf::Null),
         b"true" => Some(Leaf::Bool(true)),
@@ -1075,8 +1071,11 @@ fn scalar(lit: &[u8]) -> Option<Leaf<'static>> {
             {
                 return None;
             }
-            let x: f64 = s.parse().ok()?;
-            x.is_finite().then_some(Leaf::Num(x))
+            s.parse::<f64>().ok()?;
+            Some(Leaf::Num(Num {
+                cmp: comparable(s),
+                raw: NumRaw::Text(s),
+            }))
         }
     }
 }

@@ -5,9 +5,43 @@ use crate::cond::{fold, AnythingBut, Cidr, Cond, Lit, Wild};
 use crate::error::{Error, ErrorKind};
 use crate::json::{SKind, SVal};
 
-/// Most alternatives a pattern may expand to once its `$or` branches are
-/// multiplied out.
-pub(crate) const MAX_ALTERNATIVES: usize = 1024;
+/// Most alternatives a pattern may expand to once its `$or` branches (and
+/// value lists mixing `exists: false` with other values) are multiplied out.
+pub(crate) const MAX_ALTERNATIVES: usize = 4096;
+
+/// EventBridge's cap on `$or` combinations: the product of the lengths of
+/// every `$or` array in the pattern may not exceed this.
+pub(crate) const MAX_OR_COMBINATIONS: usize = 1000;
+
+/// Field names that may not appear inside a `$or` branch (Event Ruler's
+/// `RESERVED_FIELD_NAMES_IN_OR_RELATIONSHIP`); a `$or` whose branches use one
+/// is not an OR, and the pattern is read with `$or` as a plain field name.
+const RESERVED_IN_OR: &[&str] = &[
+    "exactly",
+    "equals-ignore-case",
+    "prefix",
+    "suffix",
+    "anything-but",
+    "exists",
+    "wildcard",
+    "numeric",
+    "cidr",
+    "=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "regex",
+    "not-wildcard",
+    "not-equals-ignore-case",
+    "date-after",
+    "date-on-or-after",
+    "date-before",
+    "date-on-or-before",
+    "in-date-range",
+    "ip-address-in-range",
+    "ip-address-not-in-range",
+];
 
 /// Joins a parent path and a key with a dot.
 pub(crate) fn join(parent: &str, key: &str) -> String {
@@ -34,18 +68,34 @@ pub(crate) enum FieldTest {
 /// One alternative of a pattern: every field test must hold.
 pub(crate) type Conj = Vec<(String, FieldTest)>;
 
-#[derive(Debug, Default)]
-struct Node {
+/// One member of a pattern object, in document order.
+#[derive(Debug)]
+enum Item {
     /// (path, positive conditions, whether `exists: false` is also allowed)
-    leaves: Vec<(String, Vec<Cond>, bool)>,
-    ors: Vec<Vec<Node>>,
+    Leaf(String, Vec<Cond>, bool),
+    Or(Vec<Vec<Item>>),
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>, path: &str, v: &SVal) -> Error {
     Error::new(kind, msg, path, v.off)
 }
 
+/// An error while reading a pattern with `$or` as the OR operator, and
+/// whether it is about the shape of a `$or` itself (then EventBridge reads
+/// the pattern again with `$or` as a plain field name).
+struct ModeError(Error, bool);
+
+impl From<Error> for ModeError {
+    fn from(e: Error) -> Self {
+        ModeError(e, false)
+    }
+}
+
 /// Validates a pattern tree and returns its alternatives.
+///
+/// As in EventBridge, the pattern is first read with `$or` as the OR
+/// operator; if that fails, it is read again with `$or` as an ordinary field
+/// name (the pre-`$or` reading), and accepted if that succeeds.
 pub(crate) fn build(root: &SVal) -> Result<Vec<Conj>, Error> {
     if !matches!(root.kind, SKind::Obj(_)) {
         return Err(err(
@@ -58,22 +108,65 @@ pub(crate) fn build(root: &SVal) -> Result<Vec<Conj>, Error> {
             root,
         ));
     }
-    let mut n = Node::default();
-    node(root, "", &mut n)?;
-    let out = dnf(&n, root)?;
-    Ok(out)
-}
-
-fn is_or_list(v: &SVal) -> bool {
-    match &v.kind {
-        SKind::Arr(items) => {
-            items.len() >= 2 && items.iter().all(|i| matches!(i.kind, SKind::Obj(_)))
-        }
-        _ => false,
+    if or_product(root) > MAX_OR_COMBINATIONS {
+        return Err(err(
+            ErrorKind::TooComplex,
+            format!("the pattern has more than {MAX_OR_COMBINATIONS} $or combinations"),
+            "",
+            root,
+        ));
+    }
+    let first = node(root, "", true, false)
+        .and_then(|items| dnf(&items, vec![Vec::new()], root).map_err(ModeError::from));
+    let ModeError(e1, structural) = match first {
+        Ok(c) => return Ok(dedup(c)),
+        Err(e) => e,
+    };
+    if e1.kind == ErrorKind::TooComplex {
+        return Err(e1);
+    }
+    match node(root, "", false, false) {
+        Ok(items) => dnf(&items, vec![Vec::new()], root).map(dedup),
+        Err(ModeError(e2, _)) => Err(if structural { e2 } else { e1 }),
     }
 }
 
-fn node(v: &SVal, path: &str, out: &mut Node) -> Result<(), Error> {
+fn dedup(mut conjs: Vec<Conj>) -> Vec<Conj> {
+    let mut out: Vec<Conj> = Vec::with_capacity(conjs.len());
+    for c in conjs.drain(..) {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The product of the lengths of every `$or` array (counted whatever the
+/// `$or` turns out to mean), as EventBridge counts rule combinations.
+fn or_product(v: &SVal) -> usize {
+    let SKind::Obj(fields) = &v.kind else {
+        return 1;
+    };
+    let mut p: usize = 1;
+    for (k, val) in fields {
+        match &val.kind {
+            SKind::Arr(items) if k == "$or" => {
+                p = p.saturating_mul(items.len().max(1));
+                for it in items {
+                    p = p.saturating_mul(or_product(it));
+                }
+            }
+            SKind::Obj(_) => p = p.saturating_mul(or_product(val)),
+            _ => {}
+        }
+        if p > MAX_OR_COMBINATIONS {
+            return p;
+        }
+    }
+    p
+}
+
+fn node(v: &SVal, path: &str, or_mode: bool, in_or: bool) -> Result<Vec<Item>, ModeError> {
     let SKind::Obj(fields) = &v.kind else {
         unreachable!()
     };
@@ -83,25 +176,45 @@ fn node(v: &SVal, path: &str, out: &mut Node) -> Result<(), Error> {
             "an object in a pattern must have at least one field",
             path,
             v,
-        ));
+        )
+        .into());
     }
+    let mut out = Vec::new();
     for (k, val) in fields {
-        if k == "$or" && is_or_list(val) {
+        if or_mode && k == "$or" {
+            let structural = |msg: &str, at: &SVal| {
+                ModeError(err(ErrorKind::InvalidOperand, msg, path, at), true)
+            };
             let SKind::Arr(items) = &val.kind else {
-                unreachable!()
+                return Err(structural("$or must be followed by an array", val));
             };
             let mut alts = Vec::with_capacity(items.len());
             for it in items {
-                let mut alt = Node::default();
-                node(it, path, &mut alt)?;
-                alts.push(alt);
+                if !matches!(it.kind, SKind::Obj(_)) {
+                    return Err(structural("only objects are allowed in a $or array", it));
+                }
+                alts.push(node(it, path, true, true)?);
             }
-            out.ors.push(alts);
+            if items.len() < 2 {
+                return Err(structural("a $or array needs at least 2 objects", val));
+            }
+            out.push(Item::Or(alts));
             continue;
+        }
+        if in_or && RESERVED_IN_OR.contains(&k.as_str()) {
+            return Err(ModeError(
+                err(
+                    ErrorKind::InvalidOperand,
+                    format!("\"{k}\" is a reserved name that can not be used inside $or"),
+                    &join(path, k),
+                    val,
+                ),
+                true,
+            ));
         }
         let p = join(path, k);
         match &val.kind {
-            SKind::Obj(_) => node(val, &p, out)?,
+            SKind::Obj(_) => out.extend(node(val, &p, or_mode, in_or)?),
             SKind::Arr(items) => {
                 if items.is_empty() {
                     return Err(err(
@@ -109,17 +222,17 @@ fn node(v: &SVal, path: &str, out: &mut Node) -> Result<(), Error> {
                         "a value list must not be empty",
                         &p,
                         val,
-                    ));
+                    )
+                    .into());
                 }
                 let mut conds = Vec::new();
                 let mut absent = false;
                 for it in items {
-                    match value_item(it, &p)? {
-                        Some(c) => conds.push(c),
-                        None => absent = true,
+                    if !value_item(it, &p, &mut conds)? {
+                        absent = true;
                     }
                 }
-                out.leaves.push((p, conds, absent));
+                out.push(Item::Leaf(p, conds, absent));
             }
             _ => {
                 return Err(err(
@@ -130,27 +243,42 @@ fn node(v: &SVal, path: &str, out: &mut Node) -> Result<(), Error> {
                     ),
                     &p,
                     val,
-                ))
+                )
+                .into())
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn lit(v: &SVal) -> Option<Lit> {
     Some(match &v.kind {
         SKind::Null => Lit::Null,
         SKind::Bool(b) => Lit::Bool(*b),
-        SKind::Num(n) => Lit::Num(*n),
+        SKind::Num(n) => Lit::num(n),
         SKind::Str(s) => Lit::Str(s.clone()),
         _ => return None,
     })
 }
 
-/// One entry of a value list. `None` means `{"exists": false}`.
-fn value_item(v: &SVal, path: &str) -> Result<Option<Cond>, Error> {
+/// One entry of a value list, appended to `out`. Returns `false` for
+/// `{"exists": false}` (which adds no condition).
+fn value_item(v: &SVal, path: &str, out: &mut Vec<Cond>) -> Result<bool, Error> {
     if let Some(l) = lit(v) {
-        return Ok(Some(Cond::Exact(l)));
+        // A string that is an IP address literal also matches the same
+        // address written differently (EventBridge compares such values as
+        // addresses).
+        if let Lit::Str(s) = &l {
+            if let Some((v6, a)) = crate::cond::parse_ip(s) {
+                out.push(Cond::Cidr(Cidr {
+                    v6,
+                    net: a,
+                    len: if v6 { 128 } else { 32 },
+                }));
+            }
+        }
+        out.push(Cond::Exact(l));
+        return Ok(true);
     }
     let SKind::Obj(ops) = &v.kind else {
         return Err(err(
@@ -186,9 +314,10 @@ fn value_item(v: &SVal, path: &str) -> Result<Option<Cond>, Error> {
         "anything-but" => Cond::AnythingBut(anything_but(arg, path)?),
         "numeric" => numeric(arg, path)?,
         "cidr" => Cond::Cidr(cidr(arg, path)?),
+        "exactly" => Cond::Exact(Lit::Str(string(arg, path, op)?)),
         "exists" => match arg.kind {
             SKind::Bool(true) => Cond::Exists,
-            SKind::Bool(false) => return Ok(None),
+            SKind::Bool(false) => return Ok(false),
             _ => {
                 return Err(err(
                     ErrorKind::InvalidOperand,
@@ -207,7 +336,8 @@ fn value_item(v: &SVal, path: &str) -> Result<Option<Cond>, Error> {
             ))
         }
     };
-    Ok(Some(c))
+    out.push(c);
+    Ok(true)
 }
 
 fn string(v: &SVal, path: &str, op: &str) -> Result<String, Error> {
@@ -294,10 +424,45 @@ fn strings_or_list(v: &SVal, path: &str, op: &str) -> Result<Vec<String>, Error>
     }
 }
 
+/// A number operand that must take part in value comparisons: within
+/// [-5e9, 5e9] and with at most six decimals (EventBridge rejects others).
+fn comparable_num(text: &str, path: &str, at: &SVal) -> Result<i64, Error> {
+    crate::cond::comparable(text).ok_or_else(|| {
+        err(
+            ErrorKind::InvalidNumber,
+            format!(
+                "number {text} can not be compared: numbers must be between -5.0e9 and 5.0e9 with at most 6 decimals"
+            ),
+            path,
+            at,
+        )
+    })
+}
+
+fn comparable_lit(text: &str, path: &str, at: &SVal) -> Result<Lit, Error> {
+    Ok(Lit::Num {
+        cmp: Some(comparable_num(text, path, at)?),
+        text: String::new(),
+    })
+}
+
+/// `anything-but` prefixes and suffixes may not be empty.
+fn non_empty(v: Vec<String>, path: &str, at: &SVal) -> Result<Vec<String>, Error> {
+    if v.iter().any(|s| s.is_empty()) {
+        return Err(err(
+            ErrorKind::InvalidOperand,
+            "an anything-but prefix or suffix must not be empty",
+            path,
+            at,
+        ));
+    }
+    Ok(v)
+}
+
 fn anything_but(v: &SVal, path: &str) -> Result<AnythingBut, Error> {
     match &v.kind {
         SKind::Str(s) => Ok(AnythingBut::Values(vec![Lit::Str(s.clone())])),
-        SKind::Num(n) => Ok(AnythingBut::Values(vec![Lit::Num(*n)])),
+        SKind::Num(n) => Ok(AnythingBut::Values(vec![comparable_lit(n, path, v)?])),
         SKind::Arr(items) => {
             if items.is_empty() {
                 return Err(err(
@@ -318,7 +483,7 @@ fn anything_but(v: &SVal, path: &str) -> Result<AnythingBut, Error> {
                     }
                     SKind::Num(n) => {
                         nums += 1;
-                        out.push(Lit::Num(*n))
+                        out.push(comparable_lit(n, path, it)?)
                     }
                     _ => {
                         return Err(err(
@@ -343,8 +508,16 @@ fn anything_but(v: &SVal, path: &str) -> Result<AnythingBut, Error> {
         SKind::Obj(f) if f.len() == 1 => {
             let (op, arg) = &f[0];
             match op.as_str() {
-                "prefix" => Ok(AnythingBut::Prefix(strings_or_list(arg, path, op)?)),
-                "suffix" => Ok(AnythingBut::Suffix(strings_or_list(arg, path, op)?)),
+                "prefix" => Ok(AnythingBut::Prefix(non_empty(
+                    strings_or_list(arg, path, op)?,
+                    path,
+                    arg,
+                )?)),
+                "suffix" => Ok(AnythingBut::Suffix(non_empty(
+                    strings_or_list(arg, path, op)?,
+                    path,
+                    arg,
+                )?)),
                 "equals-ignore-case" => Ok(AnythingBut::EqIc(
                     strings_or_list(arg, path, op)?
                         .iter()
@@ -411,7 +584,7 @@ fn numeric(v: &SVal, path: &str) -> Result<Cond, Error> {
         let SKind::Str(op) = &pair[0].kind else {
             return Err(bad("expected a comparison operator", &pair[0]));
         };
-        let SKind::Num(n) = pair[1].kind else {
+        let SKind::Num(n) = &pair[1].kind else {
             return Err(err(
                 ErrorKind::InvalidNumber,
                 "numeric comparisons take a JSON number",
@@ -422,6 +595,7 @@ fn numeric(v: &SVal, path: &str) -> Result<Cond, Error> {
         if !matches!(op.as_str(), "=" | "<" | "<=" | ">" | ">=") {
             return Err(bad(&format!("unknown numeric operator \"{op}\""), &pair[0]));
         }
+        let n = comparable_num(n, path, &pair[1])?;
         terms.push((op.as_str(), n, &pair[0]));
     }
     let mut lo = None;
@@ -451,10 +625,10 @@ fn numeric(v: &SVal, path: &str) -> Result<Cond, Error> {
             "<=" => hi = Some((n2, true)),
             _ => return Err(bad("a range must end with an upper bound (< or <=)", at2)),
         }
-        if n1 > n2 {
+        if n1 >= n2 {
             return Err(err(
                 ErrorKind::InvalidNumber,
-                "the lower bound of a range is above its upper bound",
+                "the lower bound of a range must be below its upper bound",
                 path,
                 v,
             ));
@@ -463,27 +637,48 @@ fn numeric(v: &SVal, path: &str) -> Result<Cond, Error> {
     Ok(Cond::Numeric { lo, hi })
 }
 
+/// A `cidr` operand: an address (see [`crate::cond::parse_ip`]), one `/`,
+/// and a decimal mask length (an optional sign is accepted; negative is
+/// not). EventBridge requires the length to be below the address width:
+/// at most 31 for IPv4, 127 for IPv6.
 fn cidr(v: &SVal, path: &str) -> Result<Cidr, Error> {
-    let bad = || {
-        err(
-            ErrorKind::InvalidCidr,
-            "cidr takes an IPv4 or IPv6 prefix such as \"10.0.0.0/24\"",
-            path,
-            v,
-        )
-    };
+    let bad = |msg: &str| err(ErrorKind::InvalidCidr, msg.to_string(), path, v);
     let SKind::Str(s) = &v.kind else {
-        return Err(bad());
+        return Err(bad("cidr takes a string such as \"10.0.0.0/24\""));
     };
-    let (ip, len) = s.split_once('/').ok_or_else(bad)?;
-    if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+    let mut parts = s.split('/');
+    let (Some(ip), Some(len), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("malformed CIDR, one '/' required"));
+    };
+    let digits = len.strip_prefix(['+', '-']).unwrap_or(len);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("malformed CIDR, mask bits must be an integer"));
     }
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let (v6, addr) = crate::cond::parse_ip(ip).ok_or_else(bad)?;
-    if len > if v6 { 128 } else { 32 } {
-        return Err(bad());
+    let neg = len.starts_with('-');
+    let t = digits.trim_start_matches('0');
+    if t.len() > 10 {
+        return Err(bad("malformed CIDR, mask bits must be an integer"));
     }
+    let n: i64 = if t.is_empty() {
+        0
+    } else {
+        t.parse()
+            .map_err(|_| bad("malformed CIDR, mask bits must be an integer"))?
+    };
+    if n > i32::MAX as i64 + neg as i64 {
+        return Err(bad("malformed CIDR, mask bits must be an integer"));
+    }
+    if neg && n != 0 {
+        return Err(bad("malformed CIDR, mask bits must not be negative"));
+    }
+    let (v6, addr) = crate::cond::parse_ip(ip).ok_or_else(|| bad("invalid IP address in CIDR"))?;
+    if !v6 && n > 31 {
+        return Err(bad("IPv4 mask bits must be < 32"));
+    }
+    if v6 && n > 127 {
+        return Err(bad("IPv6 mask bits must be < 128"));
+    }
+    let len = n as u8;
     Ok(Cidr {
         v6,
         net: addr & Cidr::mask(v6, len),
@@ -500,45 +695,45 @@ fn too_complex(root: &SVal) -> Error {
     )
 }
 
-fn dnf(n: &Node, root: &SVal) -> Result<Vec<Conj>, Error> {
-    let mut acc: Vec<Conj> = vec![Vec::new()];
-    for (p, conds, absent) in &n.leaves {
-        let mut options = Vec::new();
-        if !conds.is_empty() {
-            options.push(FieldTest::Any(conds.clone()));
+/// Multiplies out the items, in document order, onto the alternatives
+/// built so far. A field written again replaces its earlier test in each
+/// alternative (as in EventBridge, where the last write of a field path
+/// wins, inside and outside `$or` branches alike).
+fn dnf(items: &[Item], mut acc: Vec<Conj>, root: &SVal) -> Result<Vec<Conj>, Error> {
+    for it in items {
+        match it {
+            Item::Leaf(p, conds, absent) => {
+                let mut options = Vec::new();
+                if !conds.is_empty() {
+                    options.push(FieldTest::Any(conds.clone()));
+                }
+                if *absent {
+                    options.push(FieldTest::Absent);
+                }
+                if acc.len() * options.len() > MAX_ALTERNATIVES {
+                    return Err(too_complex(root));
+                }
+                let mut out = Vec::with_capacity(acc.len() * options.len());
+                for c in &acc {
+                    for o in &options {
+                        let mut c2: Conj = c.iter().filter(|(q, _)| q != p).cloned().collect();
+                        c2.push((p.clone(), o.clone()));
+                        out.push(c2);
+                    }
+                }
+                acc = out;
+            }
+            Item::Or(branches) => {
+                let mut out = Vec::new();
+                for b in branches {
+                    out.extend(dnf(b, acc.clone(), root)?);
+                    if out.len() > MAX_ALTERNATIVES {
+                        return Err(too_complex(root));
+                    }
+                }
+                acc = out;
+            }
         }
-        if *absent {
-            options.push(FieldTest::Absent);
-        }
-        if acc.len() * options.len() > MAX_ALTERNATIVES {
-            return Err(too_complex(root));
-        }
-        acc = product(
-            acc,
-            options.into_iter().map(|t| vec![(p.clone(), t)]).collect(),
-        );
-    }
-    for alts in &n.ors {
-        let mut options = Vec::new();
-        for a in alts {
-            options.extend(dnf(a, root)?);
-        }
-        if acc.len() * options.len() > MAX_ALTERNATIVES {
-            return Err(too_complex(root));
-        }
-        acc = product(acc, options);
     }
     Ok(acc)
-}
-
-fn product(acc: Vec<Conj>, options: Vec<Conj>) -> Vec<Conj> {
-    let mut out = Vec::with_capacity(acc.len() * options.len());
-    for a in &acc {
-        for o in &options {
-            let mut c = a.clone();
-            c.extend(o.iter().cloned());
-            out.push(c);
-        }
-    }
-    out
 }
