@@ -25,8 +25,9 @@ pub enum ErrorKind {
     ConsecutiveWildcards,
     /// An `anything-but` list mixes strings and numbers.
     MixedAnythingBut,
-    /// A number that is not exactly representable as an IEEE-754 double,
-    /// or a `numeric` range whose bounds are out of order.
+    /// A `numeric` or `anything-but` number outside -5e9..5e9 or with more
+    /// than six decimals, a non-number `numeric` operand, or a range whose
+    /// lower bound is not below its upper bound.
     InvalidNumber,
     /// A malformed `cidr` operand.
     InvalidCidr,
