@@ -211,7 +211,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     println!("| store | replicas | run | events | figure |");
     println!("|---|---|---|---|---|");
-    if wants("sqlite") {
+    if wants("sqlite-ingest") {
         for batch in [1, 100, 1000] {
             let url = format!(
                 "sqlite://{}",
@@ -220,9 +220,13 @@ async fn main() {
             let (eps, p50, p99) = throughput(&[url], 100_000.min(batch * 2_000), batch).await;
             println!("| sqlite | 1 | ingest, batches of {batch} | {} | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |", 100_000.min(batch * 2_000));
         }
+    }
+    if wants("sqlite-rate") {
         let url = format!("sqlite://{}", dir.path().join("rate.db").display());
         let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
         println!("| sqlite | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
+    }
+    if wants("sqlite-load") {
         let url = format!("sqlite://{}", dir.path().join("load.db").display());
         let eps = whole_pipeline(&url, 100_000).await;
         println!("| sqlite | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |");

@@ -153,22 +153,15 @@ impl Engine {
         self.store.upsert_findings(&findings).await?;
 
         let mut out = Vec::with_capacity(batch.len());
-        let mut audits = Vec::with_capacity(batch.len());
+        let mut received = Vec::with_capacity(batch.len());
         let mut jobs = Vec::new();
         let mut owners = Vec::new();
         for (index, ((event, _), new)) in batch.iter().zip(fresh).enumerate() {
             let rules = self.router.route(event);
-            let kind = if rules.is_empty() {
-                "event.unmatched"
-            } else {
-                "event.received"
-            };
-            audits.push((
-                kind.to_string(),
-                event.id.clone(),
-                json!({"origin": origin, "source": event.source, "detail-type": event.detail_type,
-                       "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>()}),
-            ));
+            received.push(json!({
+                "event": event.id, "source": event.source, "detail-type": event.detail_type,
+                "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            }));
             for rule in &rules {
                 jobs.push(plan::plan(self, event, rule));
                 owners.push(index);
@@ -180,7 +173,6 @@ impl Engine {
                 jobs: Vec::new(),
             });
         }
-        self.store.append_audit_many(&audits).await?;
         let enqueued = self.store.enqueue_many(&jobs).await?;
         let mut created = Vec::new();
         let mut settled_now = Vec::new();
@@ -196,17 +188,28 @@ impl Engine {
                 duplicate,
             });
             if !duplicate {
-                created.push((
-                    "job.created".to_string(),
-                    job.id.clone(),
-                    created_record(&job),
-                ));
+                created.push(created_record(&job));
                 if job.state.is_final() {
                     settled_now.push(job);
                 }
             }
         }
-        self.store.append_audit_many(&created).await?;
+        // One audit record per submission: every event with the rules it
+        // matched (none: unmatched, recorded and acknowledged) and every job
+        // it created. Batching keeps ingest cheap; the record is as
+        // tamper-evident as one per event.
+        let unmatched = out.iter().filter(|s| s.matched.is_empty()).count();
+        let subject = match out.as_slice() {
+            [one] => one.event_id.clone(),
+            many => format!("{} events", many.len()),
+        };
+        self.store
+            .append_audit(
+                "ingest",
+                &subject,
+                &json!({"origin": origin, "events": received, "unmatched": unmatched, "jobs": created}),
+            )
+            .await?;
         self.metrics.events(out.len());
         self.metrics.jobs_created(created.len());
         for job in &settled_now {
@@ -225,17 +228,7 @@ impl Engine {
     pub async fn run_ready(&self) -> anyhow::Result<Vec<Job>> {
         let mut done = Vec::new();
         loop {
-            if self.store.is_paused().await? {
-                return Ok(done);
-            }
-            let claimed = self
-                .store
-                .claim(
-                    &self.options.worker_id,
-                    self.options.lease,
-                    self.options.concurrency,
-                )
-                .await?;
+            let claimed = self.claim_runnable(self.options.concurrency).await?;
             if claimed.is_empty() {
                 return Ok(done);
             }
@@ -278,23 +271,54 @@ impl Engine {
         }
     }
 
-    /// The worker loop of `rectify serve`: runs jobs until `stop` turns true,
-    /// then returns once the jobs in hand are finished.
+    /// The worker loop of `rectify serve`: keeps up to `concurrency` jobs
+    /// running, claiming more as slots free up. When `stop` turns true it
+    /// claims nothing more and returns once the jobs in hand are finished
+    /// (the caller bounds that wait; jobs still unfinished then are
+    /// released by `Store::release_owned`).
     pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut running = FuturesUnordered::new();
         loop {
-            if *stop.borrow() {
+            let stopping = *stop.borrow();
+            if stopping && running.is_empty() {
                 return Ok(());
             }
-            match self.run_ready().await {
-                Ok(jobs) if !jobs.is_empty() => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "worker: store error; backing off"),
+            let free = self.options.concurrency.saturating_sub(running.len());
+            let mut claimed_any = false;
+            if !stopping && free > 0 {
+                match self.claim_runnable(free).await {
+                    Ok(jobs) => {
+                        claimed_any = !jobs.is_empty();
+                        running.extend(jobs.into_iter().map(|job| execute::run(self, job)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "worker: store error; backing off"),
+                }
+            }
+            if claimed_any && running.len() < self.options.concurrency {
+                continue;
             }
             tokio::select! {
+                Some(result) = running.next(), if !running.is_empty() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "worker: could not save a job");
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => {}
+                _ = stop.changed(), if !stopping => {}
             }
         }
+    }
+
+    /// Claims up to `limit` jobs unless remediation is paused.
+    async fn claim_runnable(&self, limit: usize) -> anyhow::Result<Vec<Job>> {
+        if self.store.is_paused().await? {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .claim(&self.options.worker_id, self.options.lease, limit)
+            .await?)
     }
 
     /// Queues a dead or failed job again, as a new job with a full set of
@@ -314,7 +338,7 @@ impl Engine {
         }
         let now = rectify_model::now_rfc3339();
         let job = Job {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             state: JobState::Pending,
             attempts: 0,
             created_at: now.clone(),
@@ -352,7 +376,7 @@ impl Engine {
 
 fn created_record(job: &Job) -> serde_json::Value {
     json!({
-        "rule": job.rule_id, "action": job.action, "mode": job.mode,
+        "job": job.id, "rule": job.rule_id, "action": job.action, "mode": job.mode,
         "event": job.event_id, "target": job.target.key(),
         "idempotency_key": job.idempotency_key, "state": job.state,
         "outcome": job.outcome,

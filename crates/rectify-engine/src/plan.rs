@@ -53,7 +53,8 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         Some(_) => JobState::Skipped,
     };
     Job {
-        id: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered ids: new jobs land at the end of the id index.
+        id: uuid::Uuid::now_v7().to_string(),
         idempotency_key,
         event_id: event.id.clone(),
         rule_id: rule.id.clone(),

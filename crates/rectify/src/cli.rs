@@ -57,6 +57,10 @@ pub enum Command {
         /// taken up again at once when it restarts. Default: serve@HOSTNAME.
         #[arg(long, env = "RECTIFY_WORKER_ID")]
         worker_id: Option<String>,
+        /// On SIGTERM, how long running jobs get to finish before they are
+        /// handed back to the queue.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        shutdown_grace: u64,
     },
     /// Check the config and every rule file; report every error with file, line and field.
     #[command(

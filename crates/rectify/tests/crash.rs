@@ -41,7 +41,13 @@ impl Cluster {
         );
         std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
         let ports = (0..replicas)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
             .collect();
         let mut cluster = Cluster {
             dir,
@@ -67,7 +73,13 @@ impl Cluster {
         let port = self.ports[replica];
         let child = self
             .command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--worker-id", &format!("replica-{replica}")])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--worker-id",
+                &format!("replica-{replica}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -97,13 +109,16 @@ impl Cluster {
     fn send(&self, replica: usize, batch: &[Value]) -> bool {
         let body = Value::Array(batch.to_vec()).to_string();
         let base = self.base(replica);
-        let result = std::panic::catch_unwind(|| http(&base, "POST", "/v1/events", Some(&self.token), Some(&body)));
+        let result = std::panic::catch_unwind(|| {
+            http(&base, "POST", "/v1/events", Some(&self.token), Some(&body))
+        });
         matches!(result, Ok((202, _)))
     }
 
     fn unsettled(&self) -> Option<u64> {
         let base = self.base(0);
-        let result = std::panic::catch_unwind(|| http(&base, "GET", "/metrics", Some(&self.token), None));
+        let result =
+            std::panic::catch_unwind(|| http(&base, "GET", "/metrics", Some(&self.token), None));
         let Ok((200, text)) = result else { return None };
         let mut open = 0;
         for line in text.lines() {
@@ -164,7 +179,10 @@ fn run(mut cluster: Cluster) {
             kills += 1;
             next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "did not settle: sent {sent}, kills {kills}");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "did not settle: sent {sent}, kills {kills}"
+        );
     }
     cluster.stop();
 
@@ -179,11 +197,25 @@ fn run(mut cluster: Cluster) {
         .map(|i| format!("res-{i}"))
         .filter(|r| !effects.contains_key(r.as_str()))
         .collect();
-    assert!(missing.is_empty(), "{} events never applied, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} events never applied, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert_eq!(effects.len(), EVENTS);
 
-    let out = cluster.command().args(["audit", "verify"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = cluster
+        .command()
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -199,7 +231,92 @@ fn three_replicas_on_postgres_killed_at_random() {
     let url = format!("{server}?schema={schema}");
     run(Cluster::new(Some(&url), 3));
     let dropped = Command::new("psql")
-        .args([server.as_str(), "-qc", &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE")])
+        .args([
+            server.as_str(),
+            "-qc",
+            &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
         .status();
     assert!(dropped.map(|s| s.success()).unwrap_or(true));
+}
+
+/// SIGTERM: no new work is taken, running jobs finish within the grace
+/// period, the rest stays pending for the next start.
+#[test]
+fn sigterm_finishes_running_jobs_and_leaves_the_rest_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "shutdown-test-token-0123456789";
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        format!(
+            "store: sqlite://{}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 2\n\
+             api:\n  tokens:\n    - name: t\n      token: \"{token}\"\n\
+             rules:\n  - id: slow\n    pattern: {{source: [crash.test]}}\n    action: local.noop\n    params: {{delay_ms: 1500}}\n    mode: auto\n",
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    let rectify = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rectify"));
+        cmd.current_dir(dir.path())
+            .env("RECTIFY_CONFIG", dir.path().join("rectify.yaml"))
+            .args(args);
+        cmd
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = rectify(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--shutdown-grace",
+        "10",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let events: Vec<Value> = (0..8).map(event).collect();
+    let (status, _) = http(
+        &format!("http://127.0.0.1:{port}"),
+        "POST",
+        "/v1/events",
+        Some(token),
+        Some(&Value::Array(events).to_string()),
+    );
+    assert_eq!(status, 202);
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped_at = Instant::now();
+    // SAFETY: plain kill(2) on our own child.
+    let rc = unsafe { libc_kill(child.id() as i32, 15) };
+    assert_eq!(rc, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let took = stopped_at.elapsed();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+
+    let count = |state: &str| {
+        let out = rectify(&["jobs", "list", "--state", state, "--output", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count("running"), 0);
+    assert_eq!(count("succeeded"), 2, "the two running jobs finish");
+    assert_eq!(count("pending"), 6, "the rest waits for the next start");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -566,7 +566,9 @@ async fn unmatched_events_are_recorded_and_acknowledged() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|r| r["kind"] == "event.unmatched"));
+        .any(|r| r["kind"] == "ingest"
+            && r["data"]["unmatched"] == 1
+            && r["data"]["events"][0]["rules"] == json!([])));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! pipeline itself.
 
 use async_trait::async_trait;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde_json::{json, Value};
 
 pub struct Noop;
@@ -13,7 +13,12 @@ static SPEC: ActionSpec = ActionSpec {
     controls: &[],
     resource_types: &[],
     permissions: &[],
-    params: &[],
+    params: &[ParamSpec {
+        name: "delay_ms",
+        kind: "integer",
+        default: "0",
+        doc: "how long apply takes, to model slow actions",
+    }],
 };
 
 #[async_trait]
@@ -23,10 +28,21 @@ impl Action for Noop {
     }
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
-        match params.as_object() {
-            Some(map) if map.is_empty() => Ok(()),
-            _ => Err("local.noop takes no params".into()),
+        let map = params.as_object().ok_or("params must be a mapping")?;
+        for (key, value) in map {
+            match key.as_str() {
+                "delay_ms" if value.as_u64().is_some() => {}
+                "delay_ms" => {
+                    return Err("params.delay_ms: expected a whole number of milliseconds".into())
+                }
+                other => {
+                    return Err(format!(
+                        "params.{other}: unknown; local.noop takes `delay_ms`"
+                    ))
+                }
+            }
         }
+        Ok(())
     }
 
     async fn check(&self, _: &Target, _: &Value) -> Result<Observed, ActionError> {
@@ -45,7 +61,10 @@ impl Action for Noop {
         })
     }
 
-    async fn apply(&self, _: &Target, _: &Value, _: &Change) -> Result<(), ActionError> {
+    async fn apply(&self, _: &Target, params: &Value, _: &Change) -> Result<(), ActionError> {
+        if let Some(ms) = params.get("delay_ms").and_then(Value::as_u64) {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         Ok(())
     }
 

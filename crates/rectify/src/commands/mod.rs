@@ -9,6 +9,8 @@ mod serve;
 mod test_fixtures;
 mod validate;
 
+use std::time::Duration;
+
 use crate::cli::{Cli, Command};
 
 /// Runs the command; the value is the process exit code.
@@ -17,7 +19,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let json = cli.output == crate::cli::Output::Json;
     match cli.command {
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
-        Command::Serve { listen, worker_id } => serve::run(config, listen, worker_id).await,
+        Command::Serve {
+            listen,
+            worker_id,
+            shutdown_grace,
+        } => {
+            serve::run(
+                config,
+                listen,
+                worker_id,
+                Duration::from_secs(shutdown_grace),
+            )
+            .await
+        }
         Command::Validate => validate::run(config, json).await,
         Command::Test { dir } => test_fixtures::run(config, &dir, json).await,
         Command::Match {

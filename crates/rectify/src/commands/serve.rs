@@ -8,13 +8,11 @@ use rectify_engine::EngineOptions;
 
 use crate::context;
 
-/// How long running jobs get to finish after SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 pub async fn run(
     config: Option<&Path>,
     listen: Option<String>,
     worker_id: Option<String>,
+    grace: Duration,
 ) -> anyhow::Result<u8> {
     let worker_id = worker_id.unwrap_or_else(|| format!("serve@{}", hostname()));
     let options = EngineOptions {
@@ -56,10 +54,15 @@ pub async fn run(
     wait_for_signal().await;
     eprintln!(
         "rectify: stopping: no new work; running jobs get {}s",
-        SHUTDOWN_GRACE.as_secs()
+        grace.as_secs()
     );
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker).await;
+    if tokio::time::timeout(grace, worker).await.is_err() {
+        // Jobs still running are handed back now rather than after their
+        // lease: their next run checks before it writes.
+        let released = engine.store().release_owned(&worker_id).await.unwrap_or(0);
+        eprintln!("rectify: {released} unfinished jobs left pending");
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(0)
 }
