@@ -60,7 +60,7 @@ impl Checkpointer {
                     rounds += 1;
                     // PASSIVE never blocks writers; now and then TRUNCATE
                     // bounds the WAL file's size.
-                    let mode = if rounds % 40 == 0 {
+                    let mode = if rounds.is_multiple_of(40) {
                         "TRUNCATE"
                     } else {
                         "PASSIVE"
