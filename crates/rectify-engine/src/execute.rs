@@ -11,12 +11,27 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let worker = engine.options.worker_id.clone();
     let result = match engine.actions.get(&job.action).cloned() {
         Some(action) => steps(engine, action.as_ref(), &mut job).await,
-        None => Ok(Outcome::new(
+        None => Ok(Step::Settled(Outcome::new(
             OutcomeKind::Failed,
             format!("action {} is not in the catalog", job.action),
-        )),
+        ))),
     };
     job.updated_at = rectify_model::now_rfc3339();
+    let result = match result {
+        Ok(Step::Settled(outcome)) => Ok(outcome),
+        Ok(Step::Defer(until)) => {
+            // The account-region's rate limit: wait for the slot without
+            // spending an attempt.
+            job.state = JobState::Pending;
+            job.attempts = job.attempts.saturating_sub(1);
+            job.next_run_at = Some(until);
+            if !engine.store.save_job(&job, Some(&worker)).await? {
+                tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
+            }
+            return Ok(job);
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Ok(outcome) => {
             job.state = match outcome.kind {
@@ -93,11 +108,79 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     Ok(job)
 }
 
-async fn steps(
-    engine: &Engine,
-    action: &dyn Action,
-    job: &mut Job,
-) -> Result<Outcome, ActionError> {
+/// How far a run got: settled with an outcome, or deferred by the rate
+/// limit until the given time.
+enum Step {
+    Settled(Outcome),
+    Defer(String),
+}
+
+impl From<Outcome> for Step {
+    fn from(outcome: Outcome) -> Step {
+        Step::Settled(outcome)
+    }
+}
+
+fn store_error(e: rectify_store::StoreError) -> ActionError {
+    ActionError::new(rectify_model::ErrorClass::Transient, format!("store: {e}"))
+}
+
+/// Guardrails that need the shared store, checked right before a write:
+/// paused rules, the blast-radius breaker, the account-region rate limit.
+async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> {
+    let paused = engine.store.paused_rules().await.map_err(store_error)?;
+    if let Some(reason) = paused.get(&job.rule_id) {
+        return Ok(Some(Step::Settled(Outcome::new(
+            OutcomeKind::Skipped,
+            format!(
+                "rule {} is paused ({reason}); `rectify resume --rule {}` resumes it",
+                job.rule_id, job.rule_id
+            ),
+        ))));
+    }
+    let limits = &engine.config.guardrails;
+    if let Some(limit) = limits.max_changes_per_account_per_hour {
+        let since = rectify_model::rfc3339_before(std::time::Duration::from_secs(3600));
+        let made = engine
+            .store
+            .count_changes(&job.target.account, &job.rule_id, &since)
+            .await
+            .map_err(store_error)?;
+        if made >= limit {
+            let reason = format!(
+                "blast-radius breaker: {made} changes in account {} within the last hour (limit {limit})",
+                job.target.account
+            );
+            engine
+                .store
+                .set_rule_paused(&job.rule_id, Some(&reason), "blast-radius breaker")
+                .await
+                .map_err(store_error)?;
+            return Ok(Some(Step::Settled(Outcome::new(
+                OutcomeKind::Skipped,
+                format!(
+                    "{reason}; rule {} paused until `rectify resume --rule {}`",
+                    job.rule_id, job.rule_id
+                ),
+            ))));
+        }
+    }
+    let interval = std::time::Duration::from_secs(limits.min_interval_seconds);
+    let slot = engine
+        .store
+        .reserve_change(
+            &job.target.account,
+            &job.target.region,
+            &job.rule_id,
+            &job.target.resource_id,
+            interval,
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(slot.map(Step::Defer))
+}
+
+async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Step, ActionError> {
     let audit = |kind: &'static str, data: serde_json::Value| {
         let store = engine.store.clone();
         let id = job.id.clone();
@@ -114,7 +197,7 @@ async fn steps(
     )
     .await;
     if let Some(skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
-        return Ok(skip);
+        return Ok(skip.into());
     }
     if observed.compliant {
         let mut outcome = Outcome::new(
@@ -122,7 +205,7 @@ async fn steps(
             "already compliant; nothing changed",
         );
         outcome.after = Some(observed.state);
-        return Ok(outcome);
+        return Ok(outcome.into());
     }
     let change = action.plan(&job.target, &job.params, &observed)?;
     audit("job.planned", json!({"mode": job.mode, "change": change})).await;
@@ -134,7 +217,7 @@ async fn steps(
                 format!("dry-run: would {}", change.summary),
             );
             outcome.change = Some(change);
-            return Ok(outcome);
+            return Ok(outcome.into());
         }
         Mode::Approve if job.approved_by.is_none() => {
             let mut outcome = Outcome::new(
@@ -142,9 +225,12 @@ async fn steps(
                 format!("waiting for approval to {}", change.summary),
             );
             outcome.change = Some(change);
-            return Ok(outcome);
+            return Ok(outcome.into());
         }
         _ => {}
+    }
+    if let Some(step) = guard(engine, job).await? {
+        return Ok(step);
     }
     action.apply(&job.target, &job.params, &change).await?;
     audit(
@@ -159,7 +245,7 @@ async fn steps(
     )
     .await;
     if !after.compliant {
-        return Ok(Outcome {
+        return Ok(Step::Settled(Outcome {
             kind: OutcomeKind::Failed,
             reason: format!(
                 "applied, but the read-back still does not comply: {}",
@@ -167,14 +253,14 @@ async fn steps(
             ),
             change: Some(change),
             after: Some(after.state),
-        });
+        }));
     }
-    Ok(Outcome {
+    Ok(Step::Settled(Outcome {
         kind: OutcomeKind::Changed,
         reason: change.summary.clone(),
         change: Some(change),
         after: Some(after.state),
-    })
+    }))
 }
 
 /// How long ago an RFC 3339 time was (zero when it cannot be read).

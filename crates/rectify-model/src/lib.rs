@@ -36,6 +36,12 @@ pub fn rfc3339_after(delay: std::time::Duration) -> String {
     format_time(time::OffsetDateTime::now_utc().saturating_add(delay))
 }
 
+/// Now minus `ago`, formatted as [`now_rfc3339`].
+pub fn rfc3339_before(ago: std::time::Duration) -> String {
+    let ago = time::Duration::try_from(ago).unwrap_or(time::Duration::days(36_500));
+    format_time(time::OffsetDateTime::now_utc().saturating_sub(ago))
+}
+
 fn format_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -11,6 +11,18 @@ use crate::{timefmt, AuditVerdict, Result, StoreError};
 
 /// Rows per round trip when streaming the audit log.
 pub(crate) const AUDIT_PAGE: usize = 1000;
+/// Settings key prefix of a paused rule; the value is the reason.
+pub(crate) const SETTING_RULE_PAUSED: &str = "rule.paused:";
+
+/// When a slot taken at `last` frees up, or `None` when it already has.
+pub(crate) fn slot_free_at(last: &str, min_interval: std::time::Duration) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let last = time::OffsetDateTime::parse(last, &Rfc3339).ok()?;
+    let interval = time::Duration::try_from(min_interval).ok()?;
+    let free = last + interval;
+    (free > time::OffsetDateTime::now_utc()).then(|| crate::timefmt::format(free))
+}
+
 pub(crate) const SETTING_PAUSED: &str = "paused";
 
 pub(crate) fn to_json<T: Serialize>(what: &str, v: &T) -> Result<String> {

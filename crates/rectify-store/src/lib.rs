@@ -358,6 +358,31 @@ pub trait Store: Send + Sync {
     /// names the first bad record.
     async fn verify_audit(&self) -> Result<AuditVerdict>;
 
+    /// Rate limit and blast-radius record in one step: when the last change
+    /// in `account`/`region` is at least `min_interval` old (or there is
+    /// none), records this change (rule, resource, now) and returns `None`;
+    /// otherwise records nothing and returns the time the slot frees up.
+    /// Serialised across replicas.
+    async fn reserve_change(
+        &self,
+        account: &str,
+        region: &str,
+        rule: &str,
+        resource: &str,
+        min_interval: Duration,
+    ) -> Result<Option<String>>;
+
+    /// Changes recorded by `reserve_change` for `rule` in `account` at or
+    /// after `since` (RFC 3339, the store's format).
+    async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64>;
+
+    /// Pauses one rule (`reason: Some`) or resumes it (`None`), for every
+    /// replica; audited.
+    async fn set_rule_paused(&self, rule: &str, reason: Option<&str>, by: &str) -> Result<()>;
+
+    /// Paused rules and why.
+    async fn paused_rules(&self) -> Result<BTreeMap<String, String>>;
+
     /// Global kill switch (persisted, visible to all replicas); the change
     /// is also written to the audit log (`engine.paused` /
     /// `engine.resumed`, subject `by`).

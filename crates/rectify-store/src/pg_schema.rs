@@ -14,7 +14,23 @@ use crate::audit::GENESIS_HASH;
 use crate::{timefmt, Result, StoreError};
 
 /// (version, name, SQL). Append only: never edit a released migration.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", INITIAL)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", INITIAL), (2, "changes", CHANGES)];
+
+/// Every change rectify reserved, for the per account-region rate limit
+/// and the blast-radius breaker.
+const CHANGES: &str = r#"
+CREATE TABLE changes (
+    id       BIGSERIAL PRIMARY KEY,
+    account  TEXT NOT NULL,
+    region   TEXT NOT NULL,
+    rule_id  TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    at       TEXT NOT NULL COLLATE "C"
+);
+CREATE INDEX changes_account_region_at ON changes (account, region, at);
+CREATE INDEX changes_rule_account_at ON changes (rule_id, account, at);
+"#;
 
 /// First key of the advisory lock taken around migrations; the second is
 /// the hash of the schema name, so stores in different schemas of one

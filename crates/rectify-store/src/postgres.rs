@@ -34,7 +34,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::common::{
     audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
-    to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    slot_free_at, to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::{
     pg_schema, redact, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store,
@@ -1166,6 +1167,113 @@ impl Store for PostgresStore {
             }
         }
         Ok(state.finish(head))
+    }
+
+    async fn reserve_change(
+        &self,
+        account: &str,
+        region: &str,
+        rule: &str,
+        resource: &str,
+        min_interval: Duration,
+    ) -> Result<Option<String>> {
+        let mut client = self.client("reserve_change").await?;
+        let tx = client.transaction().await.ctx("reserve_change: begin")?;
+        // One lock per account-region serialises the check and the insert
+        // across replicas.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('rectify.change:' || $1 || '/' || $2))",
+            &[&account, &region],
+        )
+        .await
+        .ctx("locking the account-region change slot")?;
+        let last: Option<String> = tx
+            .query_one(
+                "SELECT max(at) FROM changes WHERE account = $1 AND region = $2",
+                &[&account, &region],
+            )
+            .await
+            .ctx("reading the last change")?
+            .try_get(0)
+            .ctx("reading the last change")?;
+        if let Some(free) = last.as_deref().and_then(|l| slot_free_at(l, min_interval)) {
+            return Ok(Some(free));
+        }
+        tx.execute(
+            "INSERT INTO changes (account, region, rule_id, resource, at) VALUES ($1, $2, $3, $4, $5)",
+            &[&account, &region, &rule, &resource, &timefmt::now()],
+        )
+        .await
+        .ctx("recording the change")?;
+        tx.commit().await.ctx("reserve_change: commit")?;
+        Ok(None)
+    }
+
+    async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64> {
+        let client = self.client("count_changes").await?;
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM changes WHERE rule_id = $1 AND account = $2 AND at >= $3",
+                &[&rule, &account, &since],
+            )
+            .await
+            .ctx("counting changes")?
+            .try_get(0)
+            .ctx("counting changes")?;
+        Ok(n as u64)
+    }
+
+    async fn set_rule_paused(&self, rule: &str, reason: Option<&str>, by: &str) -> Result<()> {
+        let mut client = self.client("set_rule_paused").await?;
+        let tx = client.transaction().await.ctx("set_rule_paused: begin")?;
+        let key = format!("{SETTING_RULE_PAUSED}{rule}");
+        match reason {
+            Some(why) => {
+                tx.execute(
+                    "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                     updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    &[&key, &why, &by, &timefmt::now()],
+                )
+                .await
+                .ctx("pausing the rule")?;
+            }
+            None => {
+                tx.execute("DELETE FROM settings WHERE key = $1", &[&key])
+                    .await
+                    .ctx("clearing the rule pause")?;
+            }
+        }
+        append_audit_tx(
+            &tx,
+            if reason.is_some() {
+                "rule.paused"
+            } else {
+                "rule.resumed"
+            },
+            rule,
+            &json!({ "rule": rule, "reason": reason, "by": by }),
+        )
+        .await?;
+        tx.commit().await.ctx("set_rule_paused: commit")
+    }
+
+    async fn paused_rules(&self) -> Result<BTreeMap<String, String>> {
+        let client = self.client("paused_rules").await?;
+        let rows = client
+            .query(
+                "SELECT key, value FROM settings WHERE starts_with(key, $1)",
+                &[&SETTING_RULE_PAUSED],
+            )
+            .await
+            .ctx("reading paused rules")?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let key: String = row.try_get(0).ctx("reading a paused rule")?;
+            let value: String = row.try_get(1).ctx("reading a paused rule")?;
+            out.insert(key[SETTING_RULE_PAUSED.len()..].to_string(), value);
+        }
+        Ok(out)
     }
 
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {

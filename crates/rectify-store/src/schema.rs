@@ -5,7 +5,23 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::{timefmt, Result, StoreError};
 
 /// (version, name, SQL). Append only: never edit a released migration.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", INITIAL)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", INITIAL), (2, "changes", CHANGES)];
+
+/// Every change rectify reserved, for the per account-region rate limit
+/// and the blast-radius breaker.
+const CHANGES: &str = r#"
+CREATE TABLE changes (
+    id       INTEGER PRIMARY KEY,
+    account  TEXT NOT NULL,
+    region   TEXT NOT NULL,
+    rule_id  TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
+CREATE INDEX changes_account_region_at ON changes (account, region, at);
+CREATE INDEX changes_rule_account_at ON changes (rule_id, account, at);
+"#;
 
 const INITIAL: &str = r#"
 CREATE TABLE events (

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use crate::audit::GENESIS_HASH;
 use crate::common::{
     audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
-    to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    slot_free_at, to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::{
     schema, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store, StoreError,
@@ -1006,6 +1007,100 @@ impl Store for SqliteStore {
             }
         }
         Ok(state.finish(head))
+    }
+
+    async fn reserve_change(
+        &self,
+        account: &str,
+        region: &str,
+        rule: &str,
+        resource: &str,
+        min_interval: Duration,
+    ) -> Result<Option<String>> {
+        let row = [account, region, rule, resource].map(str::to_owned);
+        self.write("reserve_change", move |tx| {
+            let last: Option<String> = tx
+                .prepare_cached("SELECT max(at) FROM changes WHERE account = ?1 AND region = ?2")
+                .ctx("preparing the change lookup")?
+                .query_row(params![row[0], row[1]], |r| r.get(0))
+                .ctx("reading the last change")?;
+            if let Some(free) = last.as_deref().and_then(|l| slot_free_at(l, min_interval)) {
+                return Ok(Some(free));
+            }
+            tx.prepare_cached(
+                "INSERT INTO changes (account, region, rule_id, resource, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .ctx("preparing the change insert")?
+            .execute(params![row[0], row[1], row[2], row[3], timefmt::now()])
+            .ctx("recording the change")?;
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64> {
+        let args = [account, rule, since].map(str::to_owned);
+        self.run("count_changes", move |conn| {
+            let n: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM changes WHERE rule_id = ?1 AND account = ?2 AND at >= ?3",
+                )
+                .ctx("preparing the change count")?
+                .query_row(params![args[1], args[0], args[2]], |r| r.get(0))
+                .ctx("counting changes")?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn set_rule_paused(&self, rule: &str, reason: Option<&str>, by: &str) -> Result<()> {
+        let (rule, reason, by) = (rule.to_owned(), reason.map(str::to_owned), by.to_owned());
+        self.write("set_rule_paused", move |tx| {
+            let key = format!("{SETTING_RULE_PAUSED}{rule}");
+            match &reason {
+                Some(why) => set_setting(tx, &key, why, Some(&by), &timefmt::now())?,
+                None => {
+                    tx.execute("DELETE FROM settings WHERE key = ?1", [&key])
+                        .ctx("clearing the rule pause")?;
+                }
+            }
+            append_audit_tx(
+                tx,
+                if reason.is_some() {
+                    "rule.paused"
+                } else {
+                    "rule.resumed"
+                },
+                &rule,
+                &json!({ "rule": rule, "reason": reason, "by": by }),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn paused_rules(&self) -> Result<BTreeMap<String, String>> {
+        self.run("paused_rules", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT key, value FROM settings WHERE key >= ?1 AND key < ?2")
+                .ctx("preparing the paused rules lookup")?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        SETTING_RULE_PAUSED,
+                        format!("{}\u{10FFFF}", SETTING_RULE_PAUSED)
+                    ],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .ctx("reading paused rules")?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (key, value) = row.ctx("reading a paused rule")?;
+                out.insert(key[SETTING_RULE_PAUSED.len()..].to_string(), value);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {

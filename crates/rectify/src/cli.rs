@@ -108,10 +108,22 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
-    /// Pause all remediation (the global kill switch); events are still recorded and queued.
-    Pause,
-    /// Resume remediation after `rectify pause`.
-    Resume,
+    /// Pause all remediation (the global kill switch), or one rule; events are still recorded and queued.
+    #[command(
+        after_help = "Examples:\n  rectify pause                 stop every remediation, on every replica\n  rectify pause --rule s3-bpa   stop one rule"
+    )]
+    Pause {
+        /// Pause only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+    },
+    /// Resume remediation after `rectify pause`, or a rule paused by hand or by the blast-radius breaker.
+    #[command(after_help = "Examples:\n  rectify resume\n  rectify resume --rule s3-bpa")]
+    Resume {
+        /// Resume only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -113,20 +113,37 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
     }
 }
 
-pub async fn set_paused(config: Option<&Path>, paused: bool) -> anyhow::Result<u8> {
-    let (engine, _) = context::engine(config, Default::default()).await?;
-    let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+pub async fn set_paused(
+    config: Option<&Path>,
+    paused: bool,
+    rule: Option<String>,
+) -> anyhow::Result<u8> {
+    let (engine, loaded) = context::engine(config, Default::default()).await?;
+    let by = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "cli".into())
+    );
+    let Some(rule) = rule else {
+        engine.store().set_paused(paused, &by).await?;
+        println!(
+            "{}",
+            if paused {
+                "remediation paused: events are recorded and queued, no job runs until `rectify resume`"
+            } else {
+                "remediation resumed"
+            }
+        );
+        return Ok(0);
+    };
+    if loaded.config.rule(&rule).is_none() {
+        eprintln!("error: no rule `{rule}` in the configuration");
+        return Ok(2);
+    }
+    let reason = format!("paused by {by}");
     engine
         .store()
-        .set_paused(paused, &format!("cli:{by}"))
+        .set_rule_paused(&rule, paused.then_some(reason.as_str()), &by)
         .await?;
-    println!(
-        "{}",
-        if paused {
-            "remediation paused: events are recorded and queued, no job runs until `rectify resume`"
-        } else {
-            "remediation resumed"
-        }
-    );
+    println!("rule {rule} {}", if paused { "paused" } else { "resumed" });
     Ok(0)
 }

@@ -43,8 +43,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::IamPolicy => catalog::iam_policy(config).await,
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
-        Command::Pause => jobs::set_paused(config, true).await,
-        Command::Resume => jobs::set_paused(config, false).await,
+        Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
+        Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
     }
 }
 
