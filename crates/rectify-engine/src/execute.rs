@@ -11,14 +11,14 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let worker = engine.options.worker_id.clone();
     let result = match engine.actions.get(&job.action).cloned() {
         Some(action) => steps(engine, action.as_ref(), &mut job).await,
-        None => Ok(Step::Settled(Outcome::new(
+        None => Ok(Step::from(Outcome::new(
             OutcomeKind::Failed,
             format!("action {} is not in the catalog", job.action),
         ))),
     };
     job.updated_at = rectify_model::now_rfc3339();
     let result = match result {
-        Ok(Step::Settled(outcome)) => Ok(outcome),
+        Ok(Step::Settled(outcome)) => Ok(*outcome),
         Ok(Step::Defer(until)) => {
             // The account-region's rate limit: wait for the slot without
             // spending an attempt.
@@ -111,13 +111,13 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
 /// How far a run got: settled with an outcome, or deferred by the rate
 /// limit until the given time.
 enum Step {
-    Settled(Outcome),
+    Settled(Box<Outcome>),
     Defer(String),
 }
 
 impl From<Outcome> for Step {
     fn from(outcome: Outcome) -> Step {
-        Step::Settled(outcome)
+        Step::Settled(Box::new(outcome))
     }
 }
 
@@ -130,7 +130,7 @@ fn store_error(e: rectify_store::StoreError) -> ActionError {
 async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> {
     let paused = engine.store.paused_rules().await.map_err(store_error)?;
     if let Some(reason) = paused.get(&job.rule_id) {
-        return Ok(Some(Step::Settled(Outcome::new(
+        return Ok(Some(Step::from(Outcome::new(
             OutcomeKind::Skipped,
             format!(
                 "rule {} is paused ({reason}); `rectify resume --rule {}` resumes it",
@@ -156,7 +156,7 @@ async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> 
                 .set_rule_paused(&job.rule_id, Some(&reason), "blast-radius breaker")
                 .await
                 .map_err(store_error)?;
-            return Ok(Some(Step::Settled(Outcome::new(
+            return Ok(Some(Step::from(Outcome::new(
                 OutcomeKind::Skipped,
                 format!(
                     "{reason}; rule {} paused until `rectify resume --rule {}`",
@@ -245,7 +245,7 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<St
     )
     .await;
     if !after.compliant {
-        return Ok(Step::Settled(Outcome {
+        return Ok(Step::from(Outcome {
             kind: OutcomeKind::Failed,
             reason: format!(
                 "applied, but the read-back still does not comply: {}",
@@ -255,7 +255,7 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<St
             after: Some(after.state),
         }));
     }
-    Ok(Step::Settled(Outcome {
+    Ok(Step::from(Outcome {
         kind: OutcomeKind::Changed,
         reason: change.summary.clone(),
         change: Some(change),
