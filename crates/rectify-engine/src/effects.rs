@@ -6,23 +6,25 @@ use rectify_config::Channel;
 use rectify_model::{Job, JobState, Notification, OutcomeKind};
 use serde_json::json;
 
+use crate::execute::{flush, AuditLog};
 use crate::{outcome_of, Engine};
 
 /// Security Hub's limit on `Note.Text`.
 const NOTE_LIMIT: usize = 512;
 
-pub(crate) async fn settle(engine: &Engine, job: &Job) {
+/// `log` holds the run's audit records not yet written; they go in one
+/// transaction with the job's final record.
+pub(crate) async fn settle(engine: &Engine, job: &Job, mut log: AuditLog) {
     let outcome = outcome_of(job);
-    audit(
-        engine,
-        &format!("job.{}", job.state),
-        &job.id,
+    log.push((
+        format!("job.{}", job.state),
+        job.id.clone(),
         json!({
             "outcome": outcome.kind, "reason": outcome.reason, "attempts": job.attempts,
             "change": outcome.change, "after": outcome.after,
         }),
-    )
-    .await;
+    ));
+    flush(engine, &mut log).await;
     update_finding(engine, job, outcome.kind, &outcome.reason).await;
     notify(engine, job, outcome.kind, &outcome.reason).await;
 }

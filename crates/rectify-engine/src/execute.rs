@@ -9,8 +9,9 @@ use crate::{effects, plan::exemption, Engine};
 
 pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let worker = engine.options.worker_id.clone();
+    let mut log = AuditLog::new();
     let result = match engine.actions.get(&job.action).cloned() {
-        Some(action) => steps(engine, action.as_ref(), &mut job).await,
+        Some(action) => steps(engine, action.as_ref(), &mut job, &mut log).await,
         None => Ok(Step::from(Outcome::new(
             OutcomeKind::Failed,
             format!("action {} is not in the catalog", job.action),
@@ -25,6 +26,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
             job.state = JobState::Pending;
             job.attempts = job.attempts.saturating_sub(1);
             job.next_run_at = Some(until);
+            flush(engine, &mut log).await;
             if !engine.store.save_job(&job, Some(&worker)).await? {
                 tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
             }
@@ -60,14 +62,11 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
                     engine.metrics.retry();
                     job.state = JobState::Retrying;
                     job.next_run_at = Some(rectify_model::rfc3339_after(delay));
-                    engine
-                        .store
-                        .append_audit(
-                            "job.retrying",
-                            &job.id,
-                            &json!({"attempts": job.attempts, "error": error, "next_run_at": job.next_run_at}),
-                        )
-                        .await?;
+                    log.push((
+                        "job.retrying".into(),
+                        job.id.clone(),
+                        json!({"attempts": job.attempts, "error": error, "next_run_at": job.next_run_at}),
+                    ));
                 }
                 None if error.class.retryable() => {
                     engine.metrics.dead();
@@ -97,9 +96,11 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     // Effects first, then the final state: a crash in between runs the job
     // again (its check then finds nothing to do) rather than losing the
     // finding update or the notification.
-    if job.state != JobState::Retrying {
+    if job.state == JobState::Retrying {
+        flush(engine, &mut log).await;
+    } else {
         engine.metrics.outcome(crate::outcome_of(&job).kind);
-        effects::settle(engine, &job).await;
+        effects::settle(engine, &job, log).await;
     }
     if !engine.store.save_job(&job, Some(&worker)).await? {
         // Our lease ran out and another worker owns the job now.
@@ -180,22 +181,35 @@ async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> 
     Ok(slot.map(Step::Defer))
 }
 
-async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<Step, ActionError> {
-    let audit = |kind: &'static str, data: serde_json::Value| {
-        let store = engine.store.clone();
-        let id = job.id.clone();
-        async move {
-            if let Err(e) = store.append_audit(kind, &id, &data).await {
-                tracing::error!(error = %e, kind, "could not write the audit record");
-            }
-        }
-    };
+/// Audit records of one run, written in as few transactions as safety
+/// allows: everything up to the plan is made durable before `apply`
+/// writes anything, the rest together with the job's final record.
+pub(crate) type AuditLog = Vec<(String, String, serde_json::Value)>;
+
+pub(crate) async fn flush(engine: &Engine, log: &mut AuditLog) {
+    if log.is_empty() {
+        return;
+    }
+    if let Err(e) = engine.store.append_audit_many(log).await {
+        tracing::error!(error = %e, "could not write audit records");
+    }
+    log.clear();
+}
+
+async fn steps(
+    engine: &Engine,
+    action: &dyn Action,
+    job: &mut Job,
+    log: &mut AuditLog,
+) -> Result<Step, ActionError> {
+    let id = job.id.clone();
+    let mut audit =
+        |kind: &str, data: serde_json::Value| log.push((kind.to_string(), id.clone(), data));
     let observed = action.check(&job.target, &job.params).await?;
     audit(
         "job.checked",
         json!({"compliant": observed.compliant, "state": observed.state}),
-    )
-    .await;
+    );
     if let Some(skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
         return Ok(skip.into());
     }
@@ -208,7 +222,7 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<St
         return Ok(outcome.into());
     }
     let change = action.plan(&job.target, &job.params, &observed)?;
-    audit("job.planned", json!({"mode": job.mode, "change": change})).await;
+    audit("job.planned", json!({"mode": job.mode, "change": change}));
     job.plan = Some(change.clone());
     match job.mode {
         Mode::DryRun => {
@@ -232,18 +246,21 @@ async fn steps(engine: &Engine, action: &dyn Action, job: &mut Job) -> Result<St
     if let Some(step) = guard(engine, job).await? {
         return Ok(step);
     }
-    action.apply(&job.target, &job.params, &change).await?;
-    audit(
-        "job.applied",
+    // The intent is on record before the account is touched.
+    log.push((
+        "job.applying".into(),
+        id.clone(),
         json!({"change": change, "approved_by": job.approved_by}),
-    )
-    .await;
+    ));
+    flush(engine, log).await;
+    action.apply(&job.target, &job.params, &change).await?;
+    log.push(("job.applied".into(), id.clone(), json!({"change": change})));
     let after = action.verify(&job.target, &job.params).await?;
-    audit(
-        "job.verified",
+    log.push((
+        "job.verified".into(),
+        id.clone(),
         json!({"compliant": after.compliant, "state": after.state}),
-    )
-    .await;
+    ));
     if !after.compliant {
         return Ok(Step::from(Outcome {
             kind: OutcomeKind::Failed,

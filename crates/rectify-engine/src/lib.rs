@@ -218,7 +218,7 @@ impl Engine {
         // Jobs settled at plan time (unknown account, exemption) have their
         // effects now.
         for job in &settled_now {
-            effects::settle(self, job).await;
+            effects::settle(self, job, Vec::new()).await;
         }
         Ok(out)
     }

@@ -739,7 +739,10 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         .await;
     assert_eq!(
         versions,
-        vec![vec![Some("1".to_string()), Some("initial".to_string())]]
+        vec![
+            vec![Some("1".to_string()), Some("initial".to_string())],
+            vec![Some("2".to_string()), Some("changes".to_string())]
+        ]
     );
     if db.kind == Kind::Sqlite {
         let mode = db.query("PRAGMA journal_mode").await;

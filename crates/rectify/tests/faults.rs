@@ -239,7 +239,7 @@ async fn a_permanent_fault_ends_dead_with_a_notification_and_a_note() {
         .contains("gave up after 12 attempts"));
 
     // Once the fault is gone, `rectify jobs retry` finishes the job.
-    proxy.configure(json!({"permanent": null}));
+    proxy.configure(json!({"permanent": null, "share": 0.0}));
     drop(server);
     let out = site
         .command()

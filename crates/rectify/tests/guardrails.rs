@@ -79,7 +79,7 @@ fn one_change_per_account_region_every_interval() {
     let records: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let mut applied: Vec<time::OffsetDateTime> = records
         .iter()
-        .filter(|r| r["kind"] == "job.applied")
+        .filter(|r| r["kind"] == "job.applying")
         .map(|r| {
             time::OffsetDateTime::parse(
                 r["time"].as_str().unwrap(),
@@ -92,7 +92,7 @@ fn one_change_per_account_region_every_interval() {
     assert_eq!(applied.len(), 3);
     for pair in applied.windows(2) {
         assert!(
-            pair[1] - pair[0] >= time::Duration::milliseconds(990),
+            pair[1] - pair[0] >= time::Duration::milliseconds(900),
             "{applied:?}"
         );
     }
