@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench -p rectify-engine --bench pipeline               # all figures
 //! cargo bench -p rectify-engine --bench pipeline -- sqlite     # SQLite only
-//! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres (default)
+//! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (default; each run uses its own schema)
 //! ```
 //!
 //! "Durable job" means `Engine::submit` has returned: the event, the
@@ -20,7 +20,7 @@ use rectify_engine::{Engine, EngineOptions};
 use rectify_model::Event;
 use serde_json::json;
 
-const RULES: &str = "accounts:\n  - id: \"111122223333\"\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
+const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
 
 fn event(i: usize) -> Event {
     let body = json!({
@@ -184,24 +184,17 @@ async fn whole_pipeline(url: &str, total: usize) -> f64 {
     total as f64 / elapsed.as_secs_f64()
 }
 
+/// A fresh schema on the PostgreSQL server for one run.
 async fn postgres_db(base: &str, name: &str) -> Option<String> {
-    let admin = std::process::Command::new("psql")
-        .args([
-            base,
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"),
-        ])
+    let drop = std::process::Command::new("psql")
+        .args([base, "-qc", &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE")])
         .output()
         .ok()?;
-    if !admin.status.success() {
-        eprintln!(
-            "postgres unavailable: {}",
-            String::from_utf8_lossy(&admin.stderr)
-        );
+    if !drop.status.success() {
+        eprintln!("postgres unavailable: {}", String::from_utf8_lossy(&drop.stderr));
         return None;
     }
-    let (prefix, _) = base.rsplit_once('/')?;
-    Some(format!("{prefix}/{name}"))
+    Some(format!("{base}?schema={name}"))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -233,7 +226,7 @@ async fn main() {
     }
     if wants("postgres") {
         let base = std::env::var("RECTIFY_BENCH_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         for replicas in [1usize, 2, 3] {
             let Some(url) = postgres_db(&base, &format!("rectify_bench_{replicas}")).await else {
                 break;
