@@ -187,11 +187,18 @@ async fn whole_pipeline(url: &str, total: usize) -> f64 {
 /// A fresh schema on the PostgreSQL server for one run.
 async fn postgres_db(base: &str, name: &str) -> Option<String> {
     let drop = std::process::Command::new("psql")
-        .args([base, "-qc", &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE")])
+        .args([
+            base,
+            "-qc",
+            &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE"),
+        ])
         .output()
         .ok()?;
     if !drop.status.success() {
-        eprintln!("postgres unavailable: {}", String::from_utf8_lossy(&drop.stderr));
+        eprintln!(
+            "postgres unavailable: {}",
+            String::from_utf8_lossy(&drop.stderr)
+        );
         return None;
     }
     Some(format!("{base}?schema={name}"))

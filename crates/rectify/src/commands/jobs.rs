@@ -66,18 +66,7 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                 println!("queued {} again as {}", id, job.id);
                 return Ok(0);
             }
-            engine.drain().await?;
-            let job = engine.store().get_job(&job.id).await?.unwrap_or(job);
-            if json {
-                print_json(&job);
-            } else {
-                println!("{}", output::job_line(&job));
-            }
-            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) {
-                1
-            } else {
-                0
-            })
+            run_queue_and_show(&engine, job, json).await
         }
         JobsCommand::Approve { id, by, no_run } => {
             let by = by
@@ -97,18 +86,7 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                 );
                 return Ok(0);
             }
-            engine.drain().await?;
-            let job = engine.store().get_job(&job.id).await?.unwrap_or(job);
-            if json {
-                print_json(&job);
-            } else {
-                println!("{}", output::job_line(&job));
-            }
-            Ok(if matches!(job.state, JobState::Failed | JobState::Dead) {
-                1
-            } else {
-                0
-            })
+            run_queue_and_show(&engine, job, json).await
         }
     }
 }
@@ -146,4 +124,25 @@ pub async fn set_paused(
         .await?;
     println!("rule {rule} {}", if paused { "paused" } else { "resumed" });
     Ok(0)
+}
+
+/// Runs the queue in this process, then prints the job as it ended; exit 1
+/// when it failed.
+async fn run_queue_and_show(
+    engine: &rectify_engine::Engine,
+    job: rectify_model::Job,
+    json: bool,
+) -> anyhow::Result<u8> {
+    engine.drain().await?;
+    let job = engine.store().get_job(&job.id).await?.unwrap_or(job);
+    if json {
+        print_json(&job);
+    } else {
+        println!("{}", output::job_line(&job));
+    }
+    Ok(if matches!(job.state, JobState::Failed | JobState::Dead) {
+        1
+    } else {
+        0
+    })
 }
