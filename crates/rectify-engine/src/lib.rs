@@ -276,9 +276,14 @@ impl Engine {
     /// claims nothing more and returns once the jobs in hand are finished
     /// (the caller bounds that wait; jobs still unfinished then are
     /// released by `Store::release_owned`).
-    pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
-        use futures_util::stream::{FuturesUnordered, StreamExt};
-        let mut running = FuturesUnordered::new();
+    pub async fn work(
+        self: Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        // Each job runs on its own task, so that a job holding a store
+        // connection (a PostgreSQL transaction) always makes progress while
+        // this loop waits for the store to claim more.
+        let mut running = tokio::task::JoinSet::new();
         loop {
             let stopping = *stop.borrow();
             if stopping && running.is_empty() {
@@ -290,7 +295,10 @@ impl Engine {
                 match self.claim_runnable(free).await {
                     Ok(jobs) => {
                         claimed_any = !jobs.is_empty();
-                        running.extend(jobs.into_iter().map(|job| execute::run(self, job)));
+                        for job in jobs {
+                            let engine = self.clone();
+                            running.spawn(async move { execute::run(&engine, job).await });
+                        }
                     }
                     Err(e) => tracing::error!(error = %e, "worker: store error; backing off"),
                 }
@@ -299,11 +307,11 @@ impl Engine {
                 continue;
             }
             tokio::select! {
-                Some(result) = running.next(), if !running.is_empty() => {
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, "worker: could not save a job");
-                    }
-                }
+                Some(result) = running.join_next(), if !running.is_empty() => match result {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "worker: could not save a job"),
+                    Err(e) => tracing::error!(error = %e, "worker: a job task failed"),
+                },
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = stop.changed(), if !stopping => {}
             }

@@ -126,7 +126,10 @@ async fn transient_faults_are_retried_until_every_fix_lands() {
         let id = event["jobs"][0]["id"].as_str().unwrap();
         let job = server.wait_job(&site.token, id);
         assert_eq!(job["state"], "succeeded", "{job}");
-        assert_eq!(job["outcome"]["kind"], "changed", "{job}");
+        // A fault on the read-back after a successful write makes the retry
+        // find the resource already fixed: either way it is fixed once.
+        let kind = job["outcome"]["kind"].as_str().unwrap();
+        assert!(kind == "changed" || kind == "already-compliant", "{job}");
         total_attempts += job["attempts"].as_u64().unwrap();
     }
     // Read back behind the proxy's back.
@@ -170,10 +173,12 @@ async fn transient_faults_are_retried_until_every_fix_lands() {
         "{metrics}\n{stats}"
     );
     assert_eq!(retries, total_attempts - 3, "{metrics}");
-    assert!(
-        metrics.contains("rectify_job_outcomes_total{outcome=\"changed\"} 3"),
-        "{metrics}"
-    );
+    let settled = metric(&metrics, "rectify_job_outcomes_total{outcome=\"changed\"}")
+        + metric(
+            &metrics,
+            "rectify_job_outcomes_total{outcome=\"already-compliant\"}",
+        );
+    assert_eq!(settled, 3, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
