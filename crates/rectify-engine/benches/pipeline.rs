@@ -231,9 +231,9 @@ async fn main() {
         let eps = whole_pipeline(&url, 100_000).await;
         println!("| sqlite | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |");
     }
-    if wants("postgres") {
-        let base = std::env::var("RECTIFY_BENCH_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("RECTIFY_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if wants("postgres-ingest") {
         for replicas in [1usize, 2, 3] {
             let Some(url) = postgres_db(&base, &format!("rectify_bench_{replicas}")).await else {
                 break;
@@ -242,10 +242,14 @@ async fn main() {
             let (eps, p50, p99) = throughput(&urls, 60_000, 1000).await;
             println!("| postgres | {replicas} | ingest, batches of 1000 | 60000 | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |");
         }
+    }
+    if wants("postgres-rate") {
         if let Some(url) = postgres_db(&base, "rectify_bench_rate").await {
             let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
             println!("| postgres | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
         }
+    }
+    if wants("postgres-load") {
         if let Some(url) = postgres_db(&base, "rectify_bench_load").await {
             let eps = whole_pipeline(&url, 100_000).await;
             println!(

@@ -77,6 +77,24 @@ async fn bpa(s3: &aws_sdk_s3::Client, bucket: &str) -> [bool; 4] {
     }
 }
 
+/// A fresh account, an SNS inbox for its notifications, and a site whose
+/// rules run in `mode`.
+async fn setup(tag: &str, mode: &str) -> (String, Inbox, Site) {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("{tag}-{account}")).await;
+    let site = Site::new(&account, mode, &inbox.topic_arn, &rules(""));
+    (account, inbox, site)
+}
+
+fn s3_finding(account: &str, bucket: &str) -> Value {
+    finding(
+        account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    )
+}
+
 fn outcome(job: &Value) -> &str {
     job["outcome"]["kind"].as_str().unwrap_or("")
 }
@@ -95,12 +113,7 @@ async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
     let (bucket, s3) = public_bucket(&account, &[]).await;
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
 
-    let f = finding(
-        &account,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&account, &bucket);
     let finding_id = f["Id"].as_str().unwrap().to_string();
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
@@ -141,16 +154,9 @@ async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_plans_and_writes_nothing() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-dry-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, inbox, site) = setup("e2e-dry", "auto").await;
     let (bucket, s3) = public_bucket(&account, &[]).await;
-    let f = finding(
-        &account,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&account, &bucket);
     let finding_id = f["Id"].as_str().unwrap().to_string();
     let event = site.write_event("event.json", &imported(&account, vec![f]));
 
@@ -169,17 +175,10 @@ async fn dry_run_plans_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exempt_resources_and_unknown_accounts_are_left_alone() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-exempt-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, _inbox, site) = setup("e2e-exempt", "auto").await;
     let (bucket, s3) =
         public_bucket(&account, &[("rectify:exempt", "public website, CHG-1234")]).await;
-    let f = finding(
-        &account,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&account, &bucket);
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
@@ -192,12 +191,7 @@ async fn exempt_resources_and_unknown_accounts_are_left_alone() {
     // An account that is not in the config: recorded, not touched.
     let stranger = new_account();
     let (bucket, s3) = public_bucket(&stranger, &[]).await;
-    let f = finding(
-        &stranger,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&stranger, &bucket);
     let event = site.write_event("stranger.json", &imported(&stranger, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
@@ -211,16 +205,9 @@ async fn exempt_resources_and_unknown_accounts_are_left_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approve_mode_waits_for_approval() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-approve-{account}")).await;
-    let site = Site::new(&account, "approve", &inbox.topic_arn, &rules(""));
+    let (account, _inbox, site) = setup("e2e-approve", "approve").await;
     let (bucket, s3) = public_bucket(&account, &[]).await;
-    let f = finding(
-        &account,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&account, &bucket);
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
@@ -326,9 +313,7 @@ fn tuple(p: &str, from: i32, to: i32, cidr: &str) -> (String, i32, i32, String) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn security_group_fixed_through_the_http_api() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-sg-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, inbox, site) = setup("e2e-sg", "auto").await;
     let (sg, ec2) = open_security_group(&account).await;
     let server = Server::start(&site);
 
@@ -457,18 +442,11 @@ async fn password_policy_set_with_param_overrides() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_event_with_three_findings_fixes_three_resources() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-three-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, inbox, site) = setup("e2e-three", "auto").await;
     let (bucket, s3) = public_bucket(&account, &[]).await;
     let (sg, ec2) = open_security_group(&account).await;
     let findings = vec![
-        finding(
-            &account,
-            "S3.8",
-            "AwsS3Bucket",
-            &format!("arn:aws:s3:::{bucket}"),
-        ),
+        s3_finding(&account, &bucket),
         finding(
             &account,
             "EC2.13",
@@ -508,16 +486,9 @@ async fn one_event_with_three_findings_fixes_three_resources() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_audit_record_is_detected() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-audit-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, _inbox, site) = setup("e2e-audit", "auto").await;
     let (bucket, _) = public_bucket(&account, &[]).await;
-    let f = finding(
-        &account,
-        "S3.8",
-        "AwsS3Bucket",
-        &format!("arn:aws:s3:::{bucket}"),
-    );
+    let f = s3_finding(&account, &bucket);
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     site.process(&event, &["--dry-run"]);
     assert_audit_intact(&site);
@@ -546,9 +517,7 @@ async fn an_edited_audit_record_is_detected() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unmatched_events_are_recorded_and_acknowledged() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-unmatched-{account}")).await;
-    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let (account, _inbox, site) = setup("e2e-unmatched", "auto").await;
     let mut f = finding(
         &account,
         "CloudTrail.2",
