@@ -337,6 +337,26 @@ async fn security_group_fixed_through_the_http_api() {
     assert_eq!(status, 401);
     let (status, _) = http(&server.base, "POST", "/v1/events", None, Some(&body));
     assert_eq!(status, 401);
+    // Malformed and oversized bodies: 400 with the byte offset, 413; nothing stored.
+    let (status, reply) = http(
+        &server.base,
+        "POST",
+        "/v1/events",
+        Some(&site.token),
+        Some("{\"source\": }"),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("malformed JSON at byte 11"), "{reply}");
+    let mut huge = imported(&account, vec![]);
+    huge["detail"]["padding"] = json!("x".repeat(300 * 1024));
+    let (status, reply) = http(
+        &server.base,
+        "POST",
+        "/v1/events",
+        Some(&site.token),
+        Some(&huge.to_string()),
+    );
+    assert_eq!(status, 413, "{reply}");
     let (_, jobs) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
     assert_eq!(
         serde_json::from_str::<Value>(&jobs).unwrap()["jobs"],
