@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p rectify-engine --bench pipeline               # all figures
 //! cargo bench -p rectify-engine --bench pipeline -- sqlite     # SQLite only
+//! RECTIFY_BENCH_PG_LOAD_EVENTS=100000  (default 10000: PostgreSQL's whole-pipeline run is slow)
 //! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (default; each run uses its own schema)
 //! ```
 //!
@@ -251,9 +252,13 @@ async fn main() {
     }
     if wants("postgres-load") {
         if let Some(url) = postgres_db(&base, "rectify_bench_load").await {
-            let eps = whole_pipeline(&url, 100_000).await;
+            let total: usize = std::env::var("RECTIFY_BENCH_PG_LOAD_EVENTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            let eps = whole_pipeline(&url, total).await;
             println!(
-                "| postgres | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |"
+                "| postgres | 1 | whole pipeline, no-op action | {total} | {eps:.0} events/s |"
             );
         }
     }

@@ -166,6 +166,10 @@ async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> 
             ))));
         }
     }
+    if limits.min_interval_seconds == 0 && limits.max_changes_per_account_per_hour.is_none() {
+        // No limit configured: no change bookkeeping on the hot path.
+        return Ok(None);
+    }
     let interval = std::time::Duration::from_secs(limits.min_interval_seconds);
     let slot = engine
         .store

@@ -626,35 +626,39 @@ async fn append_audit_locked<C: GenericClient>(
     head: (i64, String),
     entries: &[(&str, &str, &Value)],
 ) -> Result<Vec<AuditRecord>> {
+    let (mut seq, mut hash) = head;
+    let mut out = Vec::with_capacity(entries.len());
+    let mut canonicals = Vec::with_capacity(entries.len());
+    for (kind, subject, data) in entries {
+        let (record, canonical) = next_record(seq, hash, kind, subject, data);
+        seq = record.seq;
+        hash = record.hash.clone();
+        canonicals.push(canonical);
+        out.push(record);
+    }
+    // One statement for the whole batch: the chain head is locked while
+    // this runs, so every round trip saved is throughput for all replicas.
     let insert = c
         .prepare_cached(
             "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[])",
         )
         .await
         .ctx("preparing audit insert")?;
-    let (mut seq, mut hash) = head;
-    let mut out = Vec::with_capacity(entries.len());
-    for (kind, subject, data) in entries {
-        let (record, canonical) = next_record(seq, hash, kind, subject, data);
-        c.execute(
-            &insert,
-            &[
-                &record.seq,
-                &record.time,
-                &record.kind,
-                &record.subject,
-                &canonical,
-                &record.prev_hash,
-                &record.hash,
-            ],
-        )
-        .await
-        .ctx(&format!("appending audit record {} ({kind})", record.seq))?;
-        seq = record.seq;
-        hash = record.hash.clone();
-        out.push(record);
-    }
+    let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
+    let times: Vec<&str> = out.iter().map(|r| r.time.as_str()).collect();
+    let kinds: Vec<&str> = out.iter().map(|r| r.kind.as_str()).collect();
+    let subjects: Vec<&str> = out.iter().map(|r| r.subject.as_str()).collect();
+    let datas: Vec<&str> = canonicals.iter().map(String::as_str).collect();
+    let prevs: Vec<&str> = out.iter().map(|r| r.prev_hash.as_str()).collect();
+    let hashes: Vec<&str> = out.iter().map(|r| r.hash.as_str()).collect();
+    c.execute(
+        &insert,
+        &[&seqs, &times, &kinds, &subjects, &datas, &prevs, &hashes],
+    )
+    .await
+    .ctx(&format!("appending audit records up to {seq}"))?;
     let stmt = c
         .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
         .await
