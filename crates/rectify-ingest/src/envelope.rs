@@ -27,6 +27,70 @@ pub(crate) fn unwrap_sns(value: Value) -> Result<Value, IngestError> {
     })
 }
 
+/// Whether `value` is an ASFF finding rather than an event.
+fn is_finding(value: &Value) -> bool {
+    value.get("detail-type").is_none()
+        && value.get("SchemaVersion").is_some()
+        && value.get("ProductArn").is_some()
+        && value.get("Id").is_some()
+}
+
+/// A bare finding, or a `GetFindings` answer, as the EventBridge events
+/// Security Hub sends for them; anything else is returned unchanged.
+pub fn wrap_asff(value: Value) -> Vec<Value> {
+    if is_finding(&value) {
+        return vec![imported_event(value)];
+    }
+    match value {
+        Value::Object(mut map)
+            if map.get("detail-type").is_none()
+                && map.get("Findings").is_some_and(|f| f.is_array()) =>
+        {
+            match map.remove("Findings") {
+                Some(Value::Array(findings)) => findings.into_iter().map(imported_event).collect(),
+                _ => vec![Value::Object(map)],
+            }
+        }
+        other => vec![other],
+    }
+}
+
+fn imported_event(finding: Value) -> Value {
+    let text = |field: &str| {
+        finding
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let id = text("Id");
+    let updated = text("UpdatedAt");
+    let region = match text("Region") {
+        r if !r.is_empty() => r,
+        // arn:aws:securityhub:REGION::product/...
+        _ => text("ProductArn")
+            .split(':')
+            .nth(3)
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let event_id = format!(
+        "asff:{}",
+        &hex::encode(Sha256::digest(format!("{id}\n{updated}").as_bytes()))[..32]
+    );
+    serde_json::json!({
+        "version": "0",
+        "id": event_id,
+        "detail-type": SECURITY_HUB_IMPORTED,
+        "source": "aws.securityhub",
+        "account": text("AwsAccountId"),
+        "time": updated,
+        "region": region,
+        "resources": [id],
+        "detail": {"findings": [finding]},
+    })
+}
+
 fn string_field(
     map: &Map<String, Value>,
     field: &str,

@@ -1,7 +1,10 @@
 //! Ingest: raw bytes from a source become [`Event`]s.
 //!
 //! A body may hold one event, a JSON array of events, JSON lines, or an SNS
-//! notification whose `Message` is an event. Each event must fit
+//! notification whose `Message` is an event. Bare ASFF findings (one
+//! finding, or a `GetFindings` answer `{"Findings": [...]}`) are given the
+//! "Security Hub Findings - Imported" envelope they would have on
+//! EventBridge. Each event must fit
 //! EventBridge's 256 KB limit. A "Security Hub Findings - Imported" event
 //! with N findings becomes N events with one finding each, so that every
 //! finding is judged, fixed and reported on its own.
@@ -74,19 +77,31 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
     }
     let mut events = Vec::with_capacity(raws.len());
     for (index, (offset, raw)) in raws.into_iter().enumerate() {
-        if raw.len() > limits.max_event_bytes {
-            return Err(IngestError::TooLarge {
-                index,
-                offset,
-                size: raw.len(),
-                limit: limits.max_event_bytes,
-            });
-        }
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| malformed(raw, 0, &e).shift(offset))?;
         let value = envelope::unwrap_sns(value).map_err(|e| e.at(index))?;
-        let event = event_from_value(value, raw.as_bytes()).map_err(|e| e.at(index))?;
-        events.extend(fan_out(event));
+        // Bare ASFF findings (one, or a GetFindings answer) get the
+        // envelope Security Hub would give them on EventBridge; the size
+        // limit then applies to each finding's event.
+        let wrapped = envelope::wrap_asff(value);
+        let whole = wrapped.len() == 1;
+        for value in wrapped {
+            let size = if whole {
+                raw.len()
+            } else {
+                value.to_string().len()
+            };
+            if size > limits.max_event_bytes {
+                return Err(IngestError::TooLarge {
+                    index,
+                    offset,
+                    size,
+                    limit: limits.max_event_bytes,
+                });
+            }
+            let event = event_from_value(value, raw.as_bytes()).map_err(|e| e.at(index))?;
+            events.extend(fan_out(event));
+        }
     }
     Ok(events)
 }

@@ -250,3 +250,38 @@ fn shared_sample_findings_parse_as_asff() {
     }
     assert!(seen >= 6, "only {seen} sample findings");
 }
+
+#[test]
+fn bare_findings_and_get_findings_answers_get_an_envelope() {
+    let one = parse(&finding("a").to_string()).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].source, "aws.securityhub");
+    assert_eq!(one[0].detail_type, "Security Hub Findings - Imported");
+    assert_eq!(one[0].account, "111122223333");
+    assert_eq!(one[0].region, "us-east-1");
+    assert_eq!(one[0].finding().unwrap().id, "a");
+    assert!(one[0].id.starts_with("asff:"));
+    // The same finding twice gives the same event id (redelivery dedupe).
+    assert_eq!(parse(&finding("a").to_string()).unwrap()[0].id, one[0].id);
+
+    let answer = json!({"Findings": [finding("a"), finding("b")], "NextToken": "x"}).to_string();
+    let events = parse(&answer).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.finding().unwrap().id)
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let array = json!([finding("c"), finding("d")]).to_string();
+    assert_eq!(parse(&array).unwrap().len(), 2);
+
+    // Every shared sample finding goes through as an event.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asff");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let events = parse_body(&std::fs::read(&path).unwrap(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(events.len(), 1, "{}", path.display());
+    }
+}

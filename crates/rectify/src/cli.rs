@@ -36,7 +36,7 @@ pub enum Output {
 pub enum Command {
     /// Process events from a file or standard input, run the resulting jobs to completion, print each outcome.
     #[command(
-        after_help = "Input: one EventBridge event, a JSON array of events, JSON lines, or an SNS notification.\n\nExamples:\n  rectify process finding.json\n  rectify process --dry-run - < findings.jsonl\n  rectify process --output json finding.json | jq '.jobs[].outcome'"
+        after_help = "Input: one EventBridge event, a JSON array of events, JSON lines, an SNS notification, or bare ASFF findings (one finding, or `aws securityhub get-findings` output).\n\nExamples:\n  rectify process finding.json\n  rectify process --dry-run - < findings.jsonl\n  rectify process --output json finding.json | jq '.jobs[].outcome'"
     )]
     Process {
         /// Event file, or - for standard input.
