@@ -297,6 +297,9 @@ pub struct Guardrails {
     /// At most one change per account and region every this many seconds
     /// (0: no limit).
     pub min_interval_seconds: u64,
+    /// Jobs one replica runs at once in one account and region. `None`:
+    /// only `execution.concurrency` bounds them.
+    pub max_concurrent_per_account_region: Option<usize>,
     /// Blast-radius breaker: when a rule has made this many changes in one
     /// account within the last hour, the rule is paused and its channels
     /// told. `None`: no breaker.
@@ -308,6 +311,7 @@ impl Default for Guardrails {
         Guardrails {
             exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
             min_interval_seconds: 0,
+            max_concurrent_per_account_region: None,
             max_changes_per_account_per_hour: None,
         }
     }

@@ -35,6 +35,7 @@ const API_KEYS: &[&str] = &["listen", "max_body_bytes", "tokens"];
 const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256"];
 const GUARDRAIL_KEYS: &[&str] = &[
     "exempt_tag",
+    "max_concurrent_per_account_region",
     "min_interval_seconds",
     "max_changes_per_account_per_hour",
 ];
@@ -955,6 +956,15 @@ pub(crate) fn load_config(
                 );
             }
             guardrails.exempt_tag = tag;
+        }
+        if let Some(n) = cx.opt_u64(
+            &f,
+            "guardrails",
+            "max_concurrent_per_account_region",
+            1,
+            1024,
+        ) {
+            guardrails.max_concurrent_per_account_region = Some(n as usize);
         }
         if let Some(n) = cx.opt_u64(&f, "guardrails", "min_interval_seconds", 0, 86_400) {
             guardrails.min_interval_seconds = n;

@@ -11,7 +11,12 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let worker = engine.options.worker_id.clone();
     let mut log = AuditLog::new();
     let result = match engine.actions.get(&job.action).cloned() {
-        Some(action) => steps(engine, action.as_ref(), &mut job, &mut log).await,
+        Some(action) => {
+            let _slot = engine
+                .region_slot(&job.target.account, &job.target.region)
+                .await;
+            steps(engine, action.as_ref(), &mut job, &mut log).await
+        }
         None => Ok(Step::from(Outcome::new(
             OutcomeKind::Failed,
             format!("action {} is not in the catalog", job.action),

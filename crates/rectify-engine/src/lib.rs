@@ -82,6 +82,9 @@ pub struct Engine {
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) options: EngineOptions,
     pub(crate) metrics: metrics::Metrics,
+    /// `guardrails.max_concurrent_per_account_region`, one semaphore per
+    /// `account/region`.
+    pub(crate) region_slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Engine {
@@ -118,6 +121,7 @@ impl Engine {
             notifier,
             options,
             metrics: metrics::Metrics::default(),
+            region_slots: Default::default(),
         })
     }
 
@@ -316,6 +320,23 @@ impl Engine {
                 _ = stop.changed(), if !stopping => {}
             }
         }
+    }
+
+    /// A slot for one job in `account/region` when the config bounds them.
+    pub(crate) async fn region_slot(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let limit = self.config.guardrails.max_concurrent_per_account_region?;
+        let semaphore = {
+            let mut slots = self.region_slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .entry(format!("{account}/{region}"))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit)))
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
     }
 
     /// Claims up to `limit` jobs unless remediation is paused.

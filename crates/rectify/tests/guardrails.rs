@@ -186,3 +186,28 @@ fn pausing_a_rule_or_everything_holds_the_work() {
     let pending: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pending.len(), 1);
 }
+
+#[test]
+fn one_job_at_a_time_per_account_region_when_configured() {
+    let run = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rectify.yaml"),
+            format!(
+                "store: sqlite://{}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 4\n{extra}\
+                 rules:\n  - id: slow\n    pattern: {{source: [guard.test]}}\n    action: local.noop\n    params: {{delay_ms: 400}}\n    mode: auto\n",
+                dir.path().join("r.db").display()
+            ),
+        )
+        .unwrap();
+        let file = events(dir.path(), "slow", 0..4);
+        let started = Instant::now();
+        let jobs = process(dir.path(), &file);
+        assert_eq!(kinds(&jobs), ["changed"; 4]);
+        started.elapsed()
+    };
+    let limited = run("guardrails:\n  max_concurrent_per_account_region: 1\n");
+    assert!(limited >= Duration::from_millis(1600), "{limited:?}");
+    let free = run("");
+    assert!(free < limited, "{free:?} vs {limited:?}");
+}
