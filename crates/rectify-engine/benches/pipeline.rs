@@ -23,12 +23,33 @@ use serde_json::json;
 
 const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
 
+/// A Security Hub finding event as EventBridge delivers it (one finding;
+/// about 1.3 KB), so ingest parses and stores a real ASFF finding.
 fn event(i: usize) -> Event {
     let body = json!({
-        "version": "0", "id": format!("bench-{i}"), "detail-type": "Bench",
+        "version": "0", "id": format!("bench-{i}"), "detail-type": "Security Hub Findings - Imported",
         "source": "bench.test", "account": "111122223333", "region": "us-east-1",
-        "time": "2026-11-29T10:00:00Z", "resources": [format!("arn:aws:s3:::bench-{i}")],
-        "detail": {"n": i, "findings": []}
+        "time": "2026-11-29T10:00:00Z",
+        "resources": [format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{i}")],
+        "detail": {"findings": [{
+            "SchemaVersion": "2018-10-08",
+            "Id": format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{i}"),
+            "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+            "GeneratorId": "security-control/S3.8",
+            "AwsAccountId": "111122223333",
+            "Region": "us-east-1",
+            "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+            "CreatedAt": "2026-11-29T09:00:00.000Z",
+            "UpdatedAt": "2026-11-29T09:00:00.000Z",
+            "Severity": {"Label": "HIGH", "Normalized": 70, "Original": "HIGH"},
+            "Title": "S3 general purpose buckets should block public access",
+            "Description": "This control checks whether an S3 general purpose bucket blocks public access at the bucket level.",
+            "Remediation": {"Recommendation": {"Text": "For information on how to correct this issue, consult the AWS Security Hub controls documentation.", "Url": "https://docs.aws.amazon.com/console/securityhub/S3.8/remediation"}},
+            "ProductFields": {"RelatedAWSResources:0/type": "AWS::Config::ConfigRule", "aws/securityhub/ProductName": "Security Hub"},
+            "Resources": [{"Type": "AwsS3Bucket", "Id": format!("arn:aws:s3:::bench-{i}"), "Partition": "aws", "Region": "us-east-1"}],
+            "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+            "WorkflowState": "NEW", "Workflow": {"Status": "NEW"}, "RecordState": "ACTIVE"
+        }]}
     });
     rectify_ingest::event_from_value(body.clone(), body.to_string().as_bytes()).unwrap()
 }

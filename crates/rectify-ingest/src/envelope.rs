@@ -171,6 +171,7 @@ pub fn event_from_value(value: Value, raw: &[u8]) -> Result<Event, IngestError> 
         time: string_field(map, "time", false)?,
         resources,
         body: value,
+        parsed: Default::default(),
     })
 }
 
@@ -206,6 +207,7 @@ pub fn fan_out(mut event: Event) -> Vec<Event> {
             Event {
                 id,
                 body,
+                parsed: Default::default(),
                 ..event.clone()
             }
         })

@@ -269,7 +269,7 @@ fn bare_findings_and_get_findings_answers_get_an_envelope() {
     assert_eq!(
         events
             .iter()
-            .map(|e| e.finding().unwrap().id)
+            .map(|e| e.finding().unwrap().id.clone())
             .collect::<Vec<_>>(),
         ["a", "b"]
     );

@@ -46,6 +46,33 @@ pub struct Event {
     /// The whole envelope as received (after fan-out), which is what rule
     /// patterns are matched against.
     pub body: Value,
+    /// The typed finding, parsed once on first use.
+    #[serde(skip)]
+    pub parsed: FindingCache,
+}
+
+/// Lazily parsed ASFF finding of an event. A clone starts empty (the
+/// clone's body may be changed, as fan-out does) and two caches always
+/// compare equal: it is derived data.
+#[derive(Default)]
+pub struct FindingCache(std::sync::OnceLock<Option<crate::Finding>>);
+
+impl Clone for FindingCache {
+    fn clone(&self) -> Self {
+        FindingCache::default()
+    }
+}
+
+impl PartialEq for FindingCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for FindingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FindingCache")
+    }
 }
 
 impl Event {
@@ -62,8 +89,14 @@ impl Event {
     }
 
     /// The typed finding, if this event carries one that parses as ASFF.
-    pub fn finding(&self) -> Option<crate::Finding> {
-        self.finding_value()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    /// Parsed once per event, however often it is asked for.
+    pub fn finding(&self) -> Option<&crate::Finding> {
+        self.parsed
+            .0
+            .get_or_init(|| {
+                self.finding_value()
+                    .and_then(|v| crate::Finding::deserialize(v).ok())
+            })
+            .as_ref()
     }
 }

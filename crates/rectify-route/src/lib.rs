@@ -84,6 +84,7 @@ mod tests {
             time: String::new(),
             resources: vec![],
             body,
+            parsed: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ async fn in_memory_and_invalid_urls() {
         time: "2024-05-01T12:00:00Z".into(),
         resources: vec![],
         body: json!({"id": "e"}),
+        parsed: Default::default(),
     };
     assert!(store.record_event(&event, "stdin").await.unwrap());
     let counts: BTreeMap<String, u64> = store.count_jobs().await.unwrap();

@@ -24,6 +24,7 @@ fn event(id: &str) -> Event {
         time: "2024-05-01T12:00:00Z".into(),
         resources: vec!["arn:aws:s3:::b".into()],
         body: json!({"id": id, "detail": {"findings": [{"Id": "f"}]}}),
+        parsed: Default::default(),
     }
 }
 

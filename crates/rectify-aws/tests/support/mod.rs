@@ -539,5 +539,6 @@ pub fn finding_event(
         time: "2025-01-01T00:00:00Z".into(),
         resources: vec![],
         body,
+        parsed: Default::default(),
     }
 }
