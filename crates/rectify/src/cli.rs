@@ -155,14 +155,14 @@ pub enum JobsCommand {
         limit: usize,
     },
     /// Show one job with its plan and outcome.
-    #[command(after_help = "Example:\n  rectify jobs show 3f2a9c1e")]
+    #[command(after_help = "Example:\n  rectify jobs show 01a2289c-58d4-7e31-9b0e-6a1f0c2d4e77")]
     Show {
-        /// Job id or a unique prefix of at least 8 characters.
+        /// Job id (or a unique prefix of at least 8 characters).
         id: String,
     },
     /// Queue a dead or failed job again (as a new job with fresh attempts), then run the queue.
     #[command(
-        after_help = "Example:\n  rectify jobs list --state dead\n  rectify jobs retry 3f2a9c1e"
+        after_help = "Example:\n  rectify jobs list --state dead\n  rectify jobs retry 01a2289c-58d4-7e31-9b0e-6a1f0c2d4e77"
     )]
     Retry {
         id: String,
@@ -171,7 +171,9 @@ pub enum JobsCommand {
         no_run: bool,
     },
     /// Approve a job waiting for approval, then run the queue.
-    #[command(after_help = "Example:\n  rectify jobs approve 3f2a9c1e --by alice")]
+    #[command(
+        after_help = "Example:\n  rectify jobs approve 01a2289c-58d4-7e31-9b0e-6a1f0c2d4e77 --by alice"
+    )]
     Approve {
         id: String,
         /// Who approves (recorded in the audit log); default $USER.

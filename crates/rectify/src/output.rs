@@ -2,10 +2,6 @@
 
 use rectify_model::Job;
 
-pub fn short_id(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
-
 /// One line per job: `outcome  rule  account/region  resource  reason`.
 pub fn job_line(job: &Job) -> String {
     let outcome = rectify_engine::outcome_of(job);
@@ -17,7 +13,9 @@ pub fn job_line(job: &Job) -> String {
     format!(
         "{:<18} {}  {:<34} {}/{}  {}  {}",
         kind,
-        short_id(&job.id),
+        // The whole id: job ids are time-ordered, so prefixes of jobs
+        // created together are alike.
+        job.id,
         job.rule_id,
         job.target.account,
         job.target.region,
