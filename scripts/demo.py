@@ -14,7 +14,6 @@ SECURITYHUB = os.environ["RECTIFY_TEST_SECURITYHUB_URL"]
 RECTIFY = os.environ["RECTIFY"]
 REGION = "us-east-1"
 MEMBER = "111122223333"
-SECURITY = "999988887777"
 BUCKET = "demo-payments-exports"
 ROLE = f"arn:aws:iam::{MEMBER}:role/rectify-remediation"
 ENV = {
@@ -113,9 +112,16 @@ def finding(control, title, resource_type, resource_id, details=None):
 
 def main():
     member = session(MEMBER)
-    security = session(SECURITY)
-    sns = security.client("sns", endpoint_url=MOTO)
-    sns.create_topic(Name="rectify-demo-notifications")
+    # rectify's own account (the emulator's default for plain credentials)
+    # holds the notification topic; a queue subscribed to it shows what
+    # the owner receives.
+    home = dict(endpoint_url=MOTO, region_name=REGION, aws_access_key_id="demo", aws_secret_access_key="demo")
+    sns = boto3.client("sns", **home)
+    sqs = boto3.client("sqs", **home)
+    topic = sns.create_topic(Name="rectify-demo-notifications")["TopicArn"]
+    queue = sqs.create_queue(QueueName="rectify-demo-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     sg = build_vulnerable_account(member)
     findings = [
@@ -149,6 +155,14 @@ def main():
     subprocess.run([RECTIFY, "process", "findings.json"], env=ENV, check=True)
     heading("after")
     show(member, sg)
+    heading("what the security team was told (SNS -> SQS)")
+    while True:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            n = json.loads(json.loads(m["Body"])["Message"])
+            print(f"  {n['outcome']:<10} {n['control']:<7} {n['resource']}  (owner {n['owner']})")
     heading("the same findings again: nothing left to do")
     subprocess.run([RECTIFY, "process", "findings.json"], env=ENV, check=True)
     heading("rectify audit verify")

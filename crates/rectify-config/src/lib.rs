@@ -77,6 +77,8 @@ pub struct Config {
     /// The mode of rules that set none. Already applied: after a load every
     /// rule in [`Config::rules`] has `mode: Some(..)`.
     pub default_mode: Mode,
+    /// Channels told about rules that name none (pack rules, for one).
+    pub default_notify: Vec<String>,
     pub aws: AwsSettings,
     pub accounts: Vec<Account>,
     /// Notification channels by name; rules name them in `notify`.
@@ -109,6 +111,7 @@ impl Default for Config {
             path: None,
             store: DEFAULT_STORE.to_string(),
             default_mode: Mode::default(),
+            default_notify: Vec::new(),
             aws: AwsSettings {
                 region: validate::env_region(&|name| std::env::var(name).ok()),
                 securityhub_region: None,

@@ -17,6 +17,7 @@ use crate::{
 const TOP_KEYS: &[&str] = &[
     "store",
     "default_mode",
+    "default_notify",
     "aws",
     "accounts",
     "notifications",
@@ -577,6 +578,7 @@ fn finish_rules(
     sites: Vec<RuleSite>,
     channels: Option<&BTreeMap<String, Channel>>,
     default_mode: Option<Mode>,
+    default_notify: &[String],
     out: &mut Vec<Diagnostic>,
 ) -> Vec<LoadedRule> {
     let mut seen: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
@@ -626,6 +628,9 @@ fn finish_rules(
         if rule.mode.is_none() {
             rule.mode = default_mode;
         }
+        if rule.notify.is_empty() {
+            rule.notify = default_notify.to_vec();
+        }
         if let Some(checker) = loader.checker {
             for (path, message) in checker.check(&rule) {
                 let pos = site.node.lookup(&path).pos;
@@ -656,7 +661,7 @@ pub(crate) fn load_rules(
         out: &mut out,
     };
     read_rule_file(&mut cx, text, &mut sites);
-    let rules = finish_rules(loader, sites, None, None, &mut out);
+    let rules = finish_rules(loader, sites, None, None, &[], &mut out);
     if out.is_empty() {
         Ok(rules)
     } else {
@@ -893,6 +898,24 @@ pub(crate) fn load_config(
                     node.val.kind()
                 ),
             ),
+        }
+    }
+
+    // default_notify: channels for rules that name none (e.g. pack rules)
+    let mut default_notify = Vec::new();
+    for (i, (name, pos)) in cx
+        .string_list(top.opt("default_notify"), "default_notify")
+        .into_iter()
+        .enumerate()
+    {
+        if notifications.contains_key(&name) {
+            default_notify.push(name);
+        } else {
+            cx.err(
+                pos,
+                &format!("default_notify[{i}]"),
+                format!("unknown notification channel `{name}`; define it under `notifications`"),
+            );
         }
     }
 
@@ -1139,6 +1162,7 @@ pub(crate) fn load_config(
         sites,
         Some(&notifications),
         Some(default_mode),
+        &default_notify,
         &mut out,
     );
 
@@ -1149,6 +1173,7 @@ pub(crate) fn load_config(
         path: Some(file),
         store,
         default_mode,
+        default_notify,
         aws,
         accounts,
         notifications,

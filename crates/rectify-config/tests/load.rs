@@ -208,7 +208,7 @@ fn unknown_top_level_key() {
     assert_eq!(
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `default_mode`, \
-         `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `packs`, `include`, `rules`"
+         `default_notify`, `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `packs`, `include`, `rules`"
     );
 }
 
@@ -929,4 +929,27 @@ fn execution_and_guardrail_limits() {
     assert!(all
         .iter()
         .any(|d| d.field == "execution.retries" && d.message.contains("unknown field `retries`")));
+}
+
+#[test]
+fn default_notify_fills_rules_without_channels() {
+    let config = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "notifications:\n  team:\n    sns: arn:aws:sns:us-east-1:111122223333:t\ndefault_notify: [team]\n\
+             rules:\n  - id: a\n    pattern: {source: [x]}\n    action: x\n  - id: b\n    pattern: {source: [x]}\n    action: x\n    notify: []\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(config.default_notify, ["team"]);
+    assert_eq!(config.rules[0].rule.notify, ["team"]);
+    let d = error("default_notify: [nobody]\n");
+    check(
+        &d,
+        "rectify.yaml",
+        1,
+        18,
+        "default_notify[0]",
+        "unknown notification channel `nobody`",
+    );
 }
