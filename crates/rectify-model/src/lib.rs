@@ -27,22 +27,23 @@ pub use target::Target;
 /// Current time as RFC 3339 in UTC with exactly three fraction digits
 /// (`2026-11-29T10:00:00.000Z`), so that times sort as text.
 pub fn now_rfc3339() -> String {
-    format_time(time::OffsetDateTime::now_utc())
+    format_rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// Now plus `delay`, formatted as [`now_rfc3339`].
 pub fn rfc3339_after(delay: std::time::Duration) -> String {
     let delay = time::Duration::try_from(delay).unwrap_or(time::Duration::days(36_500));
-    format_time(time::OffsetDateTime::now_utc().saturating_add(delay))
+    format_rfc3339(time::OffsetDateTime::now_utc().saturating_add(delay))
 }
 
 /// Now minus `ago`, formatted as [`now_rfc3339`].
 pub fn rfc3339_before(ago: std::time::Duration) -> String {
     let ago = time::Duration::try_from(ago).unwrap_or(time::Duration::days(36_500));
-    format_time(time::OffsetDateTime::now_utc().saturating_sub(ago))
+    format_rfc3339(time::OffsetDateTime::now_utc().saturating_sub(ago))
 }
 
-fn format_time(t: time::OffsetDateTime) -> String {
+/// `t` as RFC 3339 in UTC with exactly three fraction digits.
+pub fn format_rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",

@@ -6,31 +6,23 @@
 use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 use crate::{Result, StoreError};
 
 /// Now, in the store's format.
 pub fn now() -> String {
-    format(OffsetDateTime::now_utc())
+    rectify_model::now_rfc3339()
 }
 
 /// Now plus `d`, in the store's format (lease expiries).
 pub fn now_plus(d: Duration) -> String {
-    let d = time::Duration::try_from(d).unwrap_or(time::Duration::MAX);
-    let t = OffsetDateTime::now_utc()
-        .checked_add(d)
-        .unwrap_or_else(|| OffsetDateTime::now_utc() + time::Duration::days(365 * 100));
-    format(t)
+    rectify_model::rfc3339_after(d)
 }
 
 /// `t` in UTC with milliseconds (sub-millisecond digits truncated).
 pub fn format(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    let desc =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.format(&desc).unwrap_or_else(|_| t.to_string())
+    rectify_model::format_rfc3339(t)
 }
 
 /// Any RFC 3339 time (any offset, any number of fraction digits) in the

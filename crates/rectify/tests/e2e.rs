@@ -9,29 +9,6 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use serde_json::{json, Value};
 use support::*;
 
-/// The three rules, each notifying `team`. `extra` is appended to every rule.
-fn rules(extra: &str) -> String {
-    let mut out = String::from("rules:\n");
-    for (id, control, action) in [
-        ("s3-bpa", "S3.8", "aws.s3.block-public-access"),
-        (
-            "ec2-admin-ports",
-            "EC2.13",
-            "aws.ec2.revoke-public-admin-ingress",
-        ),
-        (
-            "iam-password-policy",
-            "IAM.7",
-            "aws.iam.set-password-policy",
-        ),
-    ] {
-        out.push_str(&format!(
-            "  - id: {id}\n    controls: [{control}]\n    pattern:\n      source: [aws.securityhub]\n      detail:\n        findings:\n          Compliance:\n            Status: [FAILED]\n            SecurityControlId: [{control}]\n    action: {action}\n    notify: [team]\n{extra}"
-        ));
-    }
-    out
-}
-
 async fn public_bucket(account: &str, tags: &[(&str, &str)]) -> (String, aws_sdk_s3::Client) {
     let s3 = s3(&account_config(account).await);
     let bucket = format!("public-{account}-{}", rand_suffix());

@@ -11,32 +11,10 @@ use support::*;
 
 const EXECUTION: &str = "execution:\n  max_attempts: 12\n  backoff_base_ms: 20\n  backoff_max_ms: 200\naws:\n  region: us-east-1\n  sdk_max_attempts: 1\n";
 
-fn rules() -> String {
-    let mut out = String::from("rules:\n");
-    for (id, control, action) in [
-        ("s3-bpa", "S3.8", "aws.s3.block-public-access"),
-        (
-            "ec2-admin-ports",
-            "EC2.13",
-            "aws.ec2.revoke-public-admin-ingress",
-        ),
-        (
-            "iam-password-policy",
-            "IAM.7",
-            "aws.iam.set-password-policy",
-        ),
-    ] {
-        out.push_str(&format!(
-            "  - id: {id}\n    pattern:\n      detail:\n        findings:\n          Compliance:\n            SecurityControlId: [{control}]\n    action: {action}\n    notify: [team]\n"
-        ));
-    }
-    out
-}
-
 /// The site's config with the execution settings spliced in (the `aws`
 /// section replaces the default one).
 fn site(account: &str, topic: &str) -> Site {
-    let site = Site::new(account, "auto", topic, &rules());
+    let site = Site::new(account, "auto", topic, &rules(""));
     let path = site.path("rectify.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let text = text.replace(&format!("aws:\n  region: {REGION}\n"), EXECUTION);

@@ -521,3 +521,26 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// The three rules, each notifying `team`. `extra` is appended to every rule.
+pub fn rules(extra: &str) -> String {
+    let mut out = String::from("rules:\n");
+    for (id, control, action) in [
+        ("s3-bpa", "S3.8", "aws.s3.block-public-access"),
+        (
+            "ec2-admin-ports",
+            "EC2.13",
+            "aws.ec2.revoke-public-admin-ingress",
+        ),
+        (
+            "iam-password-policy",
+            "IAM.7",
+            "aws.iam.set-password-policy",
+        ),
+    ] {
+        out.push_str(&format!(
+            "  - id: {id}\n    controls: [{control}]\n    pattern:\n      source: [aws.securityhub]\n      detail:\n        findings:\n          Compliance:\n            Status: [FAILED]\n            SecurityControlId: [{control}]\n    action: {action}\n    notify: [team]\n{extra}"
+        ));
+    }
+    out
+}
