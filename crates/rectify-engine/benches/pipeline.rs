@@ -12,6 +12,9 @@
 //! finding and the job are committed to the store. Each figure prints as a
 //! markdown row for docs/performance.md.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,12 @@ const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurre
 /// A Security Hub finding event as EventBridge delivers it (one finding;
 /// about 1.3 KB), so ingest parses and stores a real ASFF finding.
 fn event(i: usize) -> Event {
+    let raw = event_json(i);
+    rectify_ingest::event_from_value(serde_json::from_slice(&raw).unwrap(), &raw).unwrap()
+}
+
+/// The event's JSON text, as a client sends it.
+fn event_json(i: usize) -> Vec<u8> {
     let body = json!({
         "version": "0", "id": format!("bench-{i}"), "detail-type": "Security Hub Findings - Imported",
         "source": "bench.test", "account": "111122223333", "region": "us-east-1",
@@ -51,7 +60,27 @@ fn event(i: usize) -> Event {
             "WorkflowState": "NEW", "Workflow": {"Status": "NEW"}, "RecordState": "ACTIVE"
         }]}
     });
-    rectify_ingest::event_from_value(body.clone(), body.to_string().as_bytes()).unwrap()
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// A request body of events `range` (a JSON array), as a client sends it.
+fn request(range: std::ops::Range<usize>) -> Vec<u8> {
+    let mut body = b"[".to_vec();
+    for i in range {
+        if body.len() > 1 {
+            body.push(b',');
+        }
+        body.extend(event_json(i));
+    }
+    body.push(b']');
+    body
+}
+
+/// Parses a request body as the HTTP source does, then submits it: the
+/// whole of ingest to durable job.
+async fn ingest(engine: &Engine, body: &[u8]) {
+    let events = rectify_ingest::parse_body(body, &rectify_ingest::Limits::default()).unwrap();
+    engine.submit(events, "bench").await.unwrap();
 }
 
 async fn engine(store_url: &str) -> Engine {
@@ -90,28 +119,39 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Events per second with `replicas` engines submitting batches of `batch`
-/// concurrently, each on its own store handle.
-async fn throughput(urls: &[String], total: usize, batch: usize) -> (f64, Duration, Duration) {
+/// Events per second with `clients` concurrent clients per replica, each
+/// sending requests of `batch` events; `replicas` engines, each on its own
+/// store handle. Request bodies are generated before the clock starts;
+/// parsing them is part of what is timed.
+async fn throughput(
+    urls: &[String],
+    total: usize,
+    batch: usize,
+    clients: usize,
+) -> (f64, Duration, Duration) {
     let mut engines = Vec::new();
     for url in urls {
         engines.push(Arc::new(engine(url).await));
     }
-    let per = total / engines.len();
+    let senders = engines.len() * clients;
+    let per = total / senders;
+    let mut work = Vec::new();
+    for s in 0..senders {
+        let bodies: Vec<Vec<u8>> = (s * per..(s + 1) * per)
+            .step_by(batch)
+            .map(|i| request(i..(i + batch).min((s + 1) * per)))
+            .collect();
+        work.push((engines[s % engines.len()].clone(), bodies));
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (r, e) in engines.iter().enumerate() {
-        let e = e.clone();
+    for (e, bodies) in work {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut i = r * per;
-            while i < (r + 1) * per {
-                let events: Vec<Event> = (i..(i + batch).min((r + 1) * per)).map(event).collect();
-                let n = events.len();
+            for body in bodies {
                 let t = Instant::now();
-                e.submit(events, "bench").await.unwrap();
+                ingest(&e, &body).await;
                 latencies.push(t.elapsed());
-                i += n;
             }
             latencies
         }));
@@ -123,43 +163,36 @@ async fn throughput(urls: &[String], total: usize, batch: usize) -> (f64, Durati
     let elapsed = start.elapsed();
     latencies.sort();
     (
-        total as f64 / elapsed.as_secs_f64(),
+        (per * senders) as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
     )
 }
 
-/// Latency from arrival to durable job at a fixed offered rate: events
-/// arrive every `1/rate` s and are submitted in whatever batch has
-/// accumulated when the previous commit finished (how `serve` batches).
+/// Latency from arrival to durable job at a fixed offered rate: one event
+/// per request, every `1/rate` s, each request on its own task (as the
+/// HTTP server runs them); the group committer batches whatever is in
+/// flight.
 async fn latency_at_rate(url: &str, rate: usize, seconds: u64) -> (Duration, Duration, Duration) {
-    let engine = engine(url).await;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let engine = Arc::new(engine(url).await);
     let total = rate * seconds as usize;
-    let start = Instant::now();
-    let mut next = 0usize;
+    let bodies: Vec<Vec<u8>> = (0..total).map(|i| event_json(1_000_000 + i)).collect();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for (i, body) in bodies.into_iter().enumerate() {
+        let arrival = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(arrival).await;
+        let e = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            ingest(&e, &body).await;
+            // From the moment the request was due, so a late start counts.
+            arrival.elapsed()
+        }));
+    }
     let mut latencies = Vec::with_capacity(total);
-    while next < total {
-        let now = Instant::now();
-        let due = ((now - start).as_secs_f64() / interval.as_secs_f64()) as usize + 1;
-        let due = due.min(total);
-        if due <= next {
-            tokio::time::sleep(
-                interval
-                    .mul_f64((next + 1) as f64)
-                    .saturating_sub(now - start),
-            )
-            .await;
-            continue;
-        }
-        let arrivals: Vec<Instant> = (next..due)
-            .map(|i| start + interval.mul_f64(i as f64))
-            .collect();
-        let events: Vec<Event> = (next..due).map(|i| event(1_000_000 + i)).collect();
-        engine.submit(events, "bench").await.unwrap();
-        let done = Instant::now();
-        latencies.extend(arrivals.iter().map(|a| done.saturating_duration_since(*a)));
-        next = due;
+    for t in tasks {
+        latencies.push(t.await.unwrap());
     }
     latencies.sort();
     (
@@ -234,19 +267,37 @@ async fn main() {
     println!("| store | replicas | run | events | figure |");
     println!("|---|---|---|---|---|");
     if wants("sqlite-ingest") {
-        for batch in [1, 100, 1000] {
+        let all = [
+            (1, 1, 2_000),
+            (1, 64, 20_000),
+            (100, 1, 100_000),
+            (100, 8, 100_000),
+            (1000, 1, 100_000),
+            (1000, 4, 100_000),
+        ];
+        // RECTIFY_BENCH_INGEST=BATCHxCLIENTS,... picks some of them.
+        let only = std::env::var("RECTIFY_BENCH_INGEST").unwrap_or_default();
+        let runs = all.into_iter().filter(|(batch, clients, _)| {
+            only.is_empty() || only.split(',').any(|r| r == format!("{batch}x{clients}"))
+        });
+        // RECTIFY_BENCH_TOTAL=N overrides the number of events of each run.
+        let scale: Option<usize> = std::env::var("RECTIFY_BENCH_TOTAL")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        for (batch, clients, total) in runs {
+            let total = scale.unwrap_or(total);
             let url = format!(
                 "sqlite://{}",
-                dir.path().join(format!("t{batch}.db")).display()
+                dir.path().join(format!("t{batch}-{clients}.db")).display()
             );
-            let (eps, p50, p99) = throughput(&[url], 100_000.min(batch * 2_000), batch).await;
-            println!("| sqlite | 1 | ingest, batches of {batch} | {} | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |", 100_000.min(batch * 2_000));
+            let (eps, p50, p99) = throughput(&[url], total, batch, clients).await;
+            println!("| sqlite | 1 | ingest, {clients} client(s), requests of {batch} | {total} | {eps:.0} events/s; per request p50 {p50:.1?}, p99 {p99:.1?} |");
         }
     }
     if wants("sqlite-rate") {
         let url = format!("sqlite://{}", dir.path().join("rate.db").display());
         let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
-        println!("| sqlite | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
+        println!("| sqlite | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:.1?}, p99 {p99:.1?}, p99.9 {p999:.1?} |");
     }
     if wants("sqlite-load") {
         let url = format!("sqlite://{}", dir.path().join("load.db").display());
@@ -261,14 +312,14 @@ async fn main() {
                 break;
             };
             let urls = vec![url; replicas];
-            let (eps, p50, p99) = throughput(&urls, 60_000, 1000).await;
-            println!("| postgres | {replicas} | ingest, batches of 1000 | 60000 | {eps:.0} events/s; per batch p50 {p50:?}, p99 {p99:?} |");
+            let (eps, p50, p99) = throughput(&urls, 60_000, 1000, 1).await;
+            println!("| postgres | {replicas} | ingest, 1 client per replica, requests of 1000 | 60000 | {eps:.0} events/s; per request p50 {p50:.1?}, p99 {p99:.1?} |");
         }
     }
     if wants("postgres-rate") {
         if let Some(url) = postgres_db(&base, "rectify_bench_rate").await {
             let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
-            println!("| postgres | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:?}, p99 {p99:?}, p99.9 {p999:?} |");
+            println!("| postgres | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:.1?}, p99 {p99:.1?}, p99.9 {p999:.1?} |");
         }
     }
     if wants("postgres-load") {

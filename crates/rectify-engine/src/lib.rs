@@ -13,6 +13,7 @@ pub mod effects;
 pub mod execute;
 pub mod metrics;
 pub mod plan;
+mod queue;
 pub mod quiet;
 pub mod retry;
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 use rectify_config::Config;
 use rectify_model::{Action, Event, FindingUpdater, Job, JobState, Notifier, Outcome};
 use rectify_route::Router;
-use rectify_store::{Enqueued, Store};
+use rectify_store::{Enqueued, EventRow, FindingUpsert, NewJob, Store};
 use serde::Serialize;
 use serde_json::json;
 
@@ -85,6 +86,8 @@ pub struct Engine {
     /// `guardrails.max_concurrent_per_account_region`, one semaphore per
     /// `account/region`.
     pub(crate) region_slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Makes submissions durable, several per transaction.
+    queue: queue::GroupCommit,
 }
 
 impl Engine {
@@ -113,6 +116,7 @@ impl Engine {
             .map(|a| (a.spec().id.to_string(), a))
             .collect();
         Ok(Engine {
+            queue: queue::GroupCommit::new(store.clone()),
             store,
             config,
             router,
@@ -141,46 +145,83 @@ impl Engine {
 
     /// Records the events, routes them and enqueues a job per match, all
     /// before returning: once this returns Ok, nothing is lost on a crash.
-    /// Each step is one batched transaction, whatever the number of events.
+    /// Routing, planning and serialising happen on the caller's task; the
+    /// writes go through the group committer ([`queue`]) as one transaction
+    /// (shared with whatever other submissions arrive meanwhile).
     pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
-        let batch: Vec<(Event, String)> = events
-            .into_iter()
-            .map(|e| (e, origin.to_string()))
-            .collect();
-        let fresh = self.store.record_events(&batch).await?;
-        // Only findings that parse as ASFF (Id, ProductArn, ...) are tracked.
-        let findings: Vec<(String, serde_json::Value)> = batch
-            .iter()
-            .filter(|(e, _)| e.finding().is_some())
-            .filter_map(|(e, _)| e.finding_value().map(|f| (e.id.clone(), f.clone())))
-            .collect();
-        self.store.upsert_findings(&findings).await?;
-
-        let mut out = Vec::with_capacity(batch.len());
-        let mut received = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(events.len());
+        let mut findings = Vec::new();
         let mut jobs = Vec::new();
         let mut owners = Vec::new();
-        for (index, ((event, _), new)) in batch.iter().zip(fresh).enumerate() {
+        let mut out = Vec::with_capacity(events.len());
+        let mut received = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            rows.push(EventRow::new(event, origin)?);
+            // Only findings that parse as ASFF (Id, ProductArn, ...) are
+            // tracked.
+            if event.finding().is_some() {
+                if let Some(finding) = event.finding_value() {
+                    findings.push(FindingUpsert::in_event(&event.id, finding)?);
+                }
+            }
             let rules = self.router.route(event);
-            received.push(json!({
-                "event": event.id, "source": event.source, "detail-type": event.detail_type,
-                "new": new, "rules": rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
-            }));
             for rule in &rules {
-                jobs.push(plan::plan(self, event, rule));
+                jobs.push(NewJob::new(plan::plan(self, event, rule))?);
                 owners.push(index);
             }
+            let matched: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
+            received.push(json!({
+                "event": event.id, "source": event.source, "detail-type": event.detail_type,
+                "rules": matched,
+            }));
             out.push(Submitted {
                 event_id: event.id.clone(),
-                new,
-                matched: rules.iter().map(|r| r.id.clone()).collect(),
+                new: false,
+                matched,
                 jobs: Vec::new(),
             });
         }
-        let enqueued = self.store.enqueue_many(&jobs).await?;
-        let mut created = Vec::new();
+        // One audit record per submission: every event with the rules it
+        // matched (none: unmatched, recorded and acknowledged) and every job
+        // it created, written in the same transaction as they are.
+        let subject = match out.as_slice() {
+            [one] => one.event_id.clone(),
+            many => format!("{} events", many.len()),
+        };
+        let unmatched = out.iter().filter(|s| s.matched.is_empty()).count();
+        let origin_name = origin.to_string();
+        let audit: queue::AuditEntry = Box::new(move |fresh, enqueued| {
+            for (entry, new) in received.iter_mut().zip(fresh) {
+                entry["new"] = json!(new);
+            }
+            let created: Vec<_> = enqueued
+                .iter()
+                .filter_map(|e| match e {
+                    Enqueued::Created(job) => Some(created_record(job)),
+                    Enqueued::Duplicate(_) => None,
+                })
+                .collect();
+            let data = json!({
+                "origin": origin_name, "events": received, "unmatched": unmatched, "jobs": created,
+            });
+            ("ingest".to_string(), subject, data)
+        });
+        let committed = self
+            .queue
+            .commit(queue::Prepared {
+                events: rows,
+                findings,
+                jobs,
+                audit,
+            })
+            .await?;
+
+        let mut created = 0;
         let mut settled_now = Vec::new();
-        for (result, owner) in enqueued.into_iter().zip(owners) {
+        for (submitted, new) in out.iter_mut().zip(committed.fresh) {
+            submitted.new = new;
+        }
+        for (result, owner) in committed.jobs.into_iter().zip(owners) {
             let (job, duplicate) = match result {
                 Enqueued::Created(job) => (job, false),
                 Enqueued::Duplicate(job) => (job, true),
@@ -192,30 +233,14 @@ impl Engine {
                 duplicate,
             });
             if !duplicate {
-                created.push(created_record(&job));
+                created += 1;
                 if job.state.is_final() {
                     settled_now.push(job);
                 }
             }
         }
-        // One audit record per submission: every event with the rules it
-        // matched (none: unmatched, recorded and acknowledged) and every job
-        // it created. Batching keeps ingest cheap; the record is as
-        // tamper-evident as one per event.
-        let unmatched = out.iter().filter(|s| s.matched.is_empty()).count();
-        let subject = match out.as_slice() {
-            [one] => one.event_id.clone(),
-            many => format!("{} events", many.len()),
-        };
-        self.store
-            .append_audit(
-                "ingest",
-                &subject,
-                &json!({"origin": origin, "events": received, "unmatched": unmatched, "jobs": created}),
-            )
-            .await?;
         self.metrics.events(out.len());
-        self.metrics.jobs_created(created.len());
+        self.metrics.jobs_created(created);
         for job in &settled_now {
             self.metrics.outcome(outcome_of(job).kind);
         }
@@ -403,13 +428,18 @@ impl Engine {
     }
 }
 
+/// A created job in the ingest audit record: enough to tell what will be
+/// done to which resource under which rule (the job's own records follow
+/// as it runs).
 fn created_record(job: &Job) -> serde_json::Value {
-    json!({
+    let mut record = json!({
         "job": job.id, "rule": job.rule_id, "action": job.action, "mode": job.mode,
-        "event": job.event_id, "target": job.target.key(),
-        "idempotency_key": job.idempotency_key, "state": job.state,
-        "outcome": job.outcome,
-    })
+        "event": job.event_id, "target": job.target.key(), "state": job.state,
+    });
+    if let Some(outcome) = &job.outcome {
+        record["outcome"] = json!(outcome);
+    }
+    record
 }
 
 /// The outcome, or a placeholder for jobs that have none yet.

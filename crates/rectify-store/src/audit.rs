@@ -93,45 +93,52 @@ pub fn record_hash_canonical(
 /// U+0020 as `\u00XX` (lowercase hex), and everything else, including
 /// non-ASCII characters and `/`, as raw UTF-8.
 pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(256);
     write_canonical(&mut out, v);
-    out
+    // Only JSON text from serde_json and ASCII punctuation went in.
+    String::from_utf8(out).expect("canonical JSON is UTF-8")
 }
 
-fn write_canonical(out: &mut String, v: &Value) {
+fn write_canonical(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
+            members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
             for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_string(out, k);
-                out.push(':');
+                write_json(out, k);
+                out.push(b':');
                 write_canonical(out, v);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(out, item);
             }
-            out.push(']');
+            out.push(b']');
         }
-        // Scalars have one compact form in serde_json already.
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(out, scalar),
     }
 }
 
+/// serde_json's compact form of a string or scalar, appended in place.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing a string or a scalar into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
 fn write_string(out: &mut String, s: &str) {
-    // serde_json's string escaping is the one documented above.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+    let mut bytes = std::mem::take(out).into_bytes();
+    write_json(&mut bytes, s);
+    *out = String::from_utf8(bytes).expect("JSON text is UTF-8");
 }
 
 #[cfg(test)]

@@ -90,7 +90,10 @@ impl FindingFields {
 
 /// The job with times in the store's format.
 pub(crate) fn normalized(job: &Job) -> Result<Job> {
-    let mut job = job.clone();
+    normalize(job.clone())
+}
+
+fn normalize(mut job: Job) -> Result<Job> {
     job.created_at = timefmt::normalize(&job.created_at, &format!("job {} created_at", job.id))?;
     job.updated_at = timefmt::normalize(&job.updated_at, &format!("job {} updated_at", job.id))?;
     job.next_run_at = job
@@ -99,6 +102,40 @@ pub(crate) fn normalized(job: &Job) -> Result<Job> {
         .map(|t| timefmt::normalize(t, &format!("job {} next_run_at", job.id)))
         .transpose()?;
     Ok(job)
+}
+
+/// A job ready to insert: times in the store's format and its JSON columns
+/// serialised, by the caller (off the single writer's thread).
+pub struct NewJob {
+    pub(crate) job: Job,
+    pub(crate) target: String,
+    pub(crate) params: String,
+    pub(crate) finding: Option<String>,
+    pub(crate) notify: String,
+    pub(crate) plan: Option<String>,
+    pub(crate) outcome: Option<String>,
+}
+
+impl NewJob {
+    /// Fails on a time that is not RFC 3339 or a value that cannot be
+    /// encoded, naming the job and the field.
+    pub fn new(job: Job) -> Result<NewJob> {
+        let job = normalize(job)?;
+        let what = |f: &str| format!("job {} {f}", job.id);
+        Ok(NewJob {
+            target: to_json(&what("target"), &job.target)?,
+            params: to_json(&what("params"), &job.params)?,
+            finding: opt_json(&what("finding"), &job.finding)?,
+            notify: to_json(&what("notify"), &job.notify)?,
+            plan: opt_json(&what("plan"), &job.plan)?,
+            outcome: opt_json(&what("outcome"), &job.outcome)?,
+            job,
+        })
+    }
+
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
 }
 
 /// Where a streaming verify stands between pages.
@@ -190,18 +227,20 @@ impl VerifyState {
 
 /// Checks a batch of findings up front; one without `Id` or `ProductArn`
 /// fails the batch, naming its event.
-pub(crate) fn finding_rows(
-    findings: &[(String, Value)],
-) -> Result<Vec<(String, FindingFields, String)>> {
+pub(crate) fn finding_rows(findings: &[(String, Value)]) -> Result<Vec<crate::FindingUpsert>> {
     findings
         .iter()
-        .map(|(event_id, finding)| {
-            let fields = FindingFields::from_asff(finding).map_err(|e| match e {
-                StoreError::Invalid(m) => StoreError::Invalid(format!("{m} (event {event_id})")),
-                other => other,
-            })?;
-            Ok((event_id.clone(), fields, to_json("finding", finding)?))
-        })
+        .map(|(event_id, finding)| crate::FindingUpsert::new(event_id, finding))
+        .collect()
+}
+
+/// Event rows for a batch of `(event, origin)`.
+pub(crate) fn event_rows(
+    events: &[(rectify_model::Event, String)],
+) -> Result<Vec<crate::EventRow>> {
+    events
+        .iter()
+        .map(|(event, origin)| crate::EventRow::new(event, origin))
         .collect()
 }
 
@@ -319,7 +358,7 @@ pub(crate) fn next_record(
         time,
         kind: kind.to_owned(),
         subject: subject.to_owned(),
-        data: serde_json::from_str(&canonical).unwrap_or_else(|_| data.clone()),
+        data: data.clone(),
         prev_hash,
         hash,
     };

@@ -101,6 +101,7 @@ mod schema;
 mod sqlite;
 pub mod timefmt;
 
+pub use common::NewJob;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -219,6 +220,99 @@ pub struct FindingRow {
     pub finding: serde_json::Value,
 }
 
+/// An event as the store writes it, serialised by the caller: the JSON
+/// work happens on the submitting task, in parallel, and the single writer
+/// only inserts.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+    pub account: String,
+    pub region: String,
+    pub time: String,
+    /// JSON array.
+    pub resources: String,
+    /// The JSON envelope.
+    pub body: String,
+    pub origin: String,
+}
+
+impl EventRow {
+    pub fn new(event: &Event, origin: &str) -> Result<EventRow> {
+        Ok(EventRow {
+            id: event.id.clone(),
+            source: event.source.clone(),
+            detail_type: event.detail_type.clone(),
+            account: event.account.clone(),
+            region: event.region.clone(),
+            time: event.time.clone(),
+            resources: common::to_json("event resources", &event.resources)?,
+            body: common::to_json("event body", &event.body)?,
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+/// A finding to insert or update (see [`Store::upsert_finding`]), checked
+/// and serialised by the caller.
+pub struct FindingUpsert {
+    pub(crate) event_id: String,
+    pub(crate) fields: common::FindingFields,
+    /// `None`: the finding is `detail.findings[0]` of the event, stored in
+    /// the same transaction, and is read from there.
+    pub(crate) raw: Option<String>,
+}
+
+impl FindingUpsert {
+    /// Fails, naming the event, when the finding has no `Id` or
+    /// `ProductArn`.
+    pub fn new(event_id: &str, finding: &serde_json::Value) -> Result<FindingUpsert> {
+        let mut upsert = FindingUpsert::in_event(event_id, finding)?;
+        upsert.raw = Some(common::to_json("finding", finding)?);
+        Ok(upsert)
+    }
+
+    /// For a finding that is `detail.findings[0]` of event `event_id`,
+    /// stored with it ([`Store::ingest`]): only the indexed fields are
+    /// written, and the ASFF is read back from the event (the hot path
+    /// stores each finding once).
+    pub fn in_event(event_id: &str, finding: &serde_json::Value) -> Result<FindingUpsert> {
+        let fields = common::FindingFields::from_asff(finding).map_err(|e| match e {
+            StoreError::Invalid(m) => StoreError::Invalid(format!("{m} (event {event_id})")),
+            other => other,
+        })?;
+        Ok(FindingUpsert {
+            event_id: event_id.to_owned(),
+            fields,
+            raw: None,
+        })
+    }
+}
+
+/// Builds the audit entries `(kind, subject, data)` of an ingest once its
+/// outcome is known (which events were new, which jobs were created),
+/// inside the ingest's transaction.
+pub type IngestAudit =
+    Box<dyn FnOnce(&[bool], &[Enqueued]) -> Vec<(String, String, serde_json::Value)> + Send>;
+
+/// Everything one ingest writes, in one transaction: see [`Store::ingest`].
+pub struct IngestBatch {
+    pub events: Vec<EventRow>,
+    pub findings: Vec<FindingUpsert>,
+    pub jobs: Vec<NewJob>,
+    pub audit: IngestAudit,
+}
+
+/// What [`Store::ingest`] did: per-event "new" flags and per-job enqueue
+/// results, in the batch's order, and the audit records it appended.
+#[derive(Debug)]
+pub struct Ingested {
+    pub fresh: Vec<bool>,
+    pub jobs: Vec<Enqueued>,
+    pub audit: Vec<AuditRecord>,
+}
+
 /// The result of [`Store::verify_audit`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum AuditVerdict {
@@ -247,6 +341,14 @@ pub trait Store: Send + Sync {
     /// commits); returns per-event "new" flags, in order. A repeated id
     /// inside the batch is new only the first time.
     async fn record_events(&self, events: &[(Event, String)]) -> Result<Vec<bool>>;
+
+    /// The ingest hot path in ONE transaction: records the events (as
+    /// [`record_events`](Store::record_events)), upserts the findings (as
+    /// [`upsert_findings`](Store::upsert_findings)), enqueues the jobs (as
+    /// [`enqueue_many`](Store::enqueue_many)) and appends the audit entries
+    /// that `batch.audit` builds from those results. Either all of it is
+    /// durable or none of it.
+    async fn ingest(&self, batch: IngestBatch) -> Result<Ingested>;
 
     /// Inserts or updates the finding, keyed by (`Id`, `ProductArn`), both
     /// required. Indexed fields come from the ASFF: `AwsAccountId`, `Region`

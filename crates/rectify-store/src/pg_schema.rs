@@ -14,8 +14,15 @@ use crate::audit::GENESIS_HASH;
 use crate::{timefmt, Result, StoreError};
 
 /// (version, name, SQL). Append only: never edit a released migration.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", INITIAL), (2, "changes", CHANGES)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", INITIAL),
+    (2, "changes", CHANGES),
+    (3, "ingest_hot_path", INGEST_HOT_PATH),
+];
+
+/// A finding that arrived inside an event is not stored a second time:
+/// `finding` is NULL and the ASFF is read from `last_event_id`'s body.
+const INGEST_HOT_PATH: &str = "ALTER TABLE findings ALTER COLUMN finding DROP NOT NULL;";
 
 /// Every change rectify reserved, for the per account-region rate limit
 /// and the blast-radius breaker.

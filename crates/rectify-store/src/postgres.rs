@@ -33,13 +33,13 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::common::{
-    audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
-    slot_free_at, to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
+    opt_json, slot_free_at, to_json, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
     SETTING_RULE_PAUSED,
 };
 use crate::{
-    pg_schema, redact, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store,
-    StoreError,
+    pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert,
+    IngestBatch, Ingested, JobFilter, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -178,11 +178,17 @@ impl<T> Ctx<T> for std::result::Result<T, tokio_postgres::Error> {
 }
 
 fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
+    // tokio-postgres shows a server error as just "db error"; the server's
+    // own words go into the message.
+    let detail = e
+        .as_db_error()
+        .map(|d| format!(" ({}: {})", d.code().code(), d.message()))
+        .unwrap_or_default();
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        return StoreError::Conflict(format!("{op}: {e}"));
+        return StoreError::Conflict(format!("{op}: {e}{detail}"));
     }
     StoreError::Database {
-        op: op.to_string(),
+        op: format!("{op}{detail}"),
         source: Box::new(e),
     }
 }
@@ -276,15 +282,19 @@ fn jobs_from_rows(rows: &[Row]) -> Result<Vec<Job>> {
     rows.iter().map(job_from_row).collect()
 }
 
-const FINDING_COLUMNS: &str = "id, product_arn, account, region, control, workflow_status, \
-    last_event_id, last_job_id, last_outcome, updated_at, finding::text";
+const FINDING_COLUMNS: &str = "f.id, f.product_arn, f.account, f.region, f.control, \
+    f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, f.updated_at, \
+    COALESCE(f.finding::text, (e.body -> 'detail' -> 'findings' -> 0)::text)";
 
 fn finding_from_row(row: &Row) -> Result<FindingRow> {
     let op = "reading finding row";
     let id: String = row.try_get(0).ctx(op)?;
-    let raw: String = row.try_get(10).ctx(op)?;
+    let raw: Option<String> = row.try_get(10).ctx(op)?;
     Ok(FindingRow {
-        finding: from_json(&format!("finding {id}"), &raw)?,
+        finding: match raw {
+            Some(raw) => from_json(&format!("finding {id}"), &raw)?,
+            None => Value::Null,
+        },
         id,
         product_arn: row.try_get(1).ctx(op)?,
         account: row.try_get(2).ctx(op)?,
@@ -555,6 +565,85 @@ async fn enqueue_batch<C: GenericClient>(c: &C, jobs: &[Job]) -> Result<Vec<Enqu
     Ok(out)
 }
 
+/// Inserts event rows in one statement; per-row "new" flags in order. A
+/// repeated id inside the batch is new only the first time: only first
+/// occurrences are sent.
+async fn insert_events<C: GenericClient>(c: &C, rows: &[EventRow], now: &str) -> Result<Vec<bool>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen = HashSet::new();
+    let mut first = Vec::with_capacity(rows.len());
+    let mut cols: [Vec<&str>; 9] = Default::default();
+    for row in rows {
+        let is_first = seen.insert(row.id.as_str());
+        first.push(is_first);
+        if !is_first {
+            continue;
+        }
+        let values = [
+            &row.id,
+            &row.source,
+            &row.detail_type,
+            &row.account,
+            &row.region,
+            &row.time,
+            &row.resources,
+            &row.body,
+            &row.origin,
+        ];
+        for (col, value) in cols.iter_mut().zip(values) {
+            col.push(value.as_str());
+        }
+    }
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO events \
+             (id, source, detail_type, account, region, time, resources, body, origin, \
+              received_at) \
+             SELECT id, source, detail_type, account, region, time, resources::jsonb, \
+                    body::jsonb, origin, $10 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::text[], $7::text[], $8::text[], $9::text[]) \
+               AS e(id, source, detail_type, account, region, time, resources, body, origin) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .await
+        .ctx("preparing event insert")?;
+    let stored = c
+        .query(
+            &stmt,
+            &[
+                &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6], &cols[7],
+                &cols[8], &now,
+            ],
+        )
+        .await
+        .ctx(&format!("storing {} events", cols[0].len()))?;
+    let inserted: HashSet<String> = stored
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<_, _>>()
+        .ctx("reading stored event ids")?;
+    Ok(rows
+        .iter()
+        .zip(first)
+        .map(|(row, first)| first && inserted.contains(&row.id))
+        .collect())
+}
+
+/// Upserts findings in order, pipelined on one connection (one round trip
+/// of latency for the batch, not one per finding).
+async fn upsert_findings_tx<C: GenericClient>(
+    c: &C,
+    rows: &[FindingUpsert],
+    now: &str,
+) -> Result<()> {
+    futures_util::future::try_join_all(rows.iter().map(|row| upsert_finding_tx(c, row, now)))
+        .await?;
+    Ok(())
+}
+
 const UPSERT_FINDING: &str = "INSERT INTO findings \
     (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
      last_event_id, updated_at, finding) \
@@ -567,13 +656,8 @@ const UPSERT_FINDING: &str = "INSERT INTO findings \
     WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
       OR excluded.asff_updated_at >= findings.asff_updated_at";
 
-async fn upsert_finding_tx<C: GenericClient>(
-    c: &C,
-    event_id: &str,
-    fields: &FindingFields,
-    raw: &str,
-    now: &str,
-) -> Result<()> {
+async fn upsert_finding_tx<C: GenericClient>(c: &C, row: &FindingUpsert, now: &str) -> Result<()> {
+    let fields = &row.fields;
     let stmt = c
         .prepare_cached(UPSERT_FINDING)
         .await
@@ -588,9 +672,9 @@ async fn upsert_finding_tx<C: GenericClient>(
             &fields.control,
             &fields.workflow_status,
             &fields.asff_updated_at,
-            &event_id,
+            &row.event_id,
             &now,
-            &raw,
+            &row.raw,
         ],
     )
     .await
@@ -697,75 +781,46 @@ impl Store for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        // A repeated id inside the batch is new only the first time: only
-        // first occurrences are sent, in one multi-row statement.
-        let mut seen = HashSet::new();
-        let mut first = Vec::with_capacity(events.len());
-        let mut cols: [Vec<String>; 9] = Default::default();
-        for (event, origin) in events {
-            let is_first = seen.insert(event.id.as_str());
-            first.push(is_first);
-            if !is_first {
-                continue;
-            }
-            let values = [
-                event.id.clone(),
-                event.source.clone(),
-                event.detail_type.clone(),
-                event.account.clone(),
-                event.region.clone(),
-                event.time.clone(),
-                to_json("event resources", &event.resources)?,
-                to_json("event body", &event.body)?,
-                origin.clone(),
-            ];
-            for (col, value) in cols.iter_mut().zip(values) {
-                col.push(value);
-            }
-        }
-        let now = timefmt::now();
+        let rows = event_rows(events)?;
         let client = self.client("record_events").await?;
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO events \
-                 (id, source, detail_type, account, region, time, resources, body, origin, \
-                  received_at) \
-                 SELECT id, source, detail_type, account, region, time, resources::jsonb, \
-                        body::jsonb, origin, $10 \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                             $6::text[], $7::text[], $8::text[], $9::text[]) \
-                   AS e(id, source, detail_type, account, region, time, resources, body, origin) \
-                 ON CONFLICT (id) DO NOTHING RETURNING id",
-            )
-            .await
-            .ctx("preparing event insert")?;
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6], &cols[7],
-                    &cols[8], &now,
-                ],
-            )
-            .await
-            .ctx(&format!("storing {} events", cols[0].len()))?;
-        let inserted: HashSet<String> = rows
-            .iter()
-            .map(|r| r.try_get::<_, String>(0))
-            .collect::<std::result::Result<_, _>>()
-            .ctx("reading stored event ids")?;
-        Ok(events
-            .iter()
-            .zip(first)
-            .map(|((event, _), first)| first && inserted.contains(&event.id))
-            .collect())
+        insert_events(&client, &rows, &timefmt::now()).await
+    }
+
+    async fn ingest(&self, batch: IngestBatch) -> Result<Ingested> {
+        let IngestBatch {
+            events,
+            findings,
+            jobs,
+            audit,
+        } = batch;
+        let mut client = self.client("ingest").await?;
+        let tx = client.transaction().await.ctx("ingest: begin")?;
+        let now = timefmt::now();
+        let fresh = insert_events(&tx, &events, &now).await?;
+        upsert_findings_tx(&tx, &findings, &now).await?;
+        let jobs: Vec<Job> = jobs.into_iter().map(|new| new.job).collect();
+        let jobs = enqueue_batch(&tx, &jobs).await?;
+        let entries = audit(&fresh, &jobs);
+        // The chain head is locked last, so that replicas wait for each
+        // other only while the audit rows go in.
+        let audit = if entries.is_empty() {
+            Vec::new()
+        } else {
+            let head = lock_audit_head(&tx).await?;
+            let refs: Vec<(&str, &str, &Value)> = entries
+                .iter()
+                .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
+                .collect();
+            append_audit_locked(&tx, head, &refs).await?
+        };
+        tx.commit().await.ctx("ingest: commit")?;
+        Ok(Ingested { fresh, jobs, audit })
     }
 
     async fn upsert_finding(&self, event_id: &str, finding: &Value) -> Result<()> {
-        let fields = FindingFields::from_asff(finding)?;
-        let raw = to_json("finding", finding)?;
+        let row = FindingUpsert::new(event_id, finding)?;
         let client = self.client("upsert_finding").await?;
-        upsert_finding_tx(&client, event_id, &fields, &raw, &timefmt::now()).await
+        upsert_finding_tx(&client, &row, &timefmt::now()).await
     }
 
     async fn upsert_findings(&self, findings: &[(String, Value)]) -> Result<()> {
@@ -775,10 +830,7 @@ impl Store for PostgresStore {
         let rows = finding_rows(findings)?;
         let mut client = self.client("upsert_findings").await?;
         let tx = client.transaction().await.ctx("upsert_findings: begin")?;
-        let now = timefmt::now();
-        for (event_id, fields, raw) in &rows {
-            upsert_finding_tx(&tx, event_id, fields, raw, &now).await?;
-        }
+        upsert_findings_tx(&tx, &rows, &timefmt::now()).await?;
         tx.commit().await.ctx("upsert_findings: commit")
     }
 
@@ -825,7 +877,9 @@ impl Store for PostgresStore {
         let client = self.client("list_findings").await?;
         let stmt = client
             .prepare_cached(&format!(
-                "SELECT {FINDING_COLUMNS} FROM findings ORDER BY updated_at DESC, id LIMIT $1"
+                "SELECT {FINDING_COLUMNS} FROM findings f \
+                 LEFT JOIN events e ON e.id = f.last_event_id \
+                 ORDER BY f.updated_at DESC, f.id LIMIT $1"
             ))
             .await
             .ctx("preparing findings listing")?;

@@ -15,12 +15,14 @@ use serde_json::{json, Value};
 
 use crate::audit::GENESIS_HASH;
 use crate::common::{
-    audit_record, check_record, finding_rows, from_json, next_record, normalized, opt_json,
-    slot_free_at, to_json, FindingFields, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
+    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
     SETTING_RULE_PAUSED,
 };
+use crate::schema::LIVE_STATES;
 use crate::{
-    schema, timefmt, AuditVerdict, Enqueued, FindingRow, JobFilter, Result, Store, StoreError,
+    schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert, IngestBatch,
+    Ingested, JobFilter, NewJob, Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -244,26 +246,24 @@ const INSERT_EVENT: &str = "INSERT INTO events \
     (id, source, detail_type, account, region, time, resources, body, origin, received_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING";
 
-fn insert_event(tx: &Transaction<'_>, event: &Event, origin: &str, now: &str) -> Result<bool> {
-    let resources = to_json("event resources", &event.resources)?;
-    let body = to_json("event body", &event.body)?;
+fn insert_event(tx: &Transaction<'_>, row: &EventRow, now: &str) -> Result<bool> {
     let mut stmt = tx
         .prepare_cached(INSERT_EVENT)
         .ctx("preparing event insert")?;
     let n = stmt
         .execute(params![
-            event.id,
-            event.source,
-            event.detail_type,
-            event.account,
-            event.region,
-            event.time,
-            resources,
-            body,
-            origin,
+            row.id,
+            row.source,
+            row.detail_type,
+            row.account,
+            row.region,
+            row.time,
+            row.resources,
+            row.body,
+            row.origin,
             now
         ])
-        .ctx(&format!("storing event {}", event.id))?;
+        .ctx(&format!("storing event {}", row.id))?;
     Ok(n == 1)
 }
 
@@ -279,13 +279,8 @@ const UPSERT_FINDING: &str = "INSERT INTO findings \
     WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
       OR excluded.asff_updated_at >= findings.asff_updated_at";
 
-fn upsert_finding_tx(
-    tx: &Transaction<'_>,
-    event_id: &str,
-    fields: &FindingFields,
-    raw: &str,
-    now: &str,
-) -> Result<()> {
+fn upsert_finding_tx(tx: &Transaction<'_>, row: &FindingUpsert, now: &str) -> Result<()> {
+    let fields = &row.fields;
     tx.prepare_cached(UPSERT_FINDING)
         .ctx("preparing finding upsert")?
         .execute(params![
@@ -296,9 +291,9 @@ fn upsert_finding_tx(
             fields.control,
             fields.workflow_status,
             fields.asff_updated_at,
-            event_id,
+            row.event_id,
             now,
-            raw
+            row.raw
         ])
         .ctx(&format!("storing finding {}", fields.id))?;
     Ok(())
@@ -308,9 +303,12 @@ fn finding_from_row(row: &Row<'_>) -> Result<FindingRow> {
     let get = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading finding row") };
     let req = |i: usize| -> Result<String> { Ok(get(i)?.unwrap_or_default()) };
     let id = req(0)?;
-    let raw = req(10)?;
+    let finding = match get(10)? {
+        Some(raw) => from_json(&format!("finding {id}"), &raw)?,
+        None => Value::Null,
+    };
     Ok(FindingRow {
-        finding: from_json(&format!("finding {id}"), &raw)?,
+        finding,
         id,
         product_arn: req(1)?,
         account: req(2)?,
@@ -382,8 +380,7 @@ fn job_by_id(tx: &Connection, id: &str) -> Result<Option<Job>> {
 fn active_job_by_key(tx: &Connection, key: &str) -> Result<Option<Job>> {
     let mut stmt = tx
         .prepare_cached(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?1 \
-             AND state IN ('pending','waiting-approval','running','retrying')"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?1 AND {LIVE_STATES}"
         ))
         .ctx("preparing job key lookup")?;
     Ok(jobs_from_stmt(&mut stmt, [key], &format!("reading job with key {key}"))?.pop())
@@ -421,8 +418,8 @@ const INSERT_JOB: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule_
     ?20) \
     ON CONFLICT DO NOTHING";
 
-fn enqueue_tx(tx: &Transaction<'_>, job: &Job) -> Result<Enqueued> {
-    let job = normalized(job)?;
+fn enqueue_tx(tx: &Transaction<'_>, new: NewJob) -> Result<Enqueued> {
+    let job = &new.job;
     if job.state.is_final() {
         // The unique index only covers live jobs; check by hand.
         if let Some(existing) = job_by_id(tx, &job.id)? {
@@ -432,7 +429,6 @@ fn enqueue_tx(tx: &Transaction<'_>, job: &Job) -> Result<Enqueued> {
             return Ok(Enqueued::Duplicate(existing));
         }
     }
-    let what = |f: &str| format!("job {} {f}", job.id);
     let inserted = {
         let mut stmt = tx.prepare_cached(INSERT_JOB).ctx("preparing job insert")?;
         stmt.execute(params![
@@ -442,23 +438,24 @@ fn enqueue_tx(tx: &Transaction<'_>, job: &Job) -> Result<Enqueued> {
             job.rule_id,
             job.action,
             job.mode.as_str(),
-            to_json(&what("target"), &job.target)?,
-            to_json(&what("params"), &job.params)?,
-            opt_json(&what("finding"), &job.finding)?,
+            new.target,
+            new.params,
+            new.finding,
             job.control,
-            to_json(&what("notify"), &job.notify)?,
+            new.notify,
             job.state.as_str(),
             job.attempts,
             job.created_at,
             job.updated_at,
             job.next_run_at,
             job.last_error,
-            opt_json(&what("plan"), &job.plan)?,
-            opt_json(&what("outcome"), &job.outcome)?,
+            new.plan,
+            new.outcome,
             job.approved_by,
         ])
         .ctx(&format!("storing job {}", job.id))?
     };
+    let job = new.job;
     if inserted == 1 {
         return Ok(Enqueued::Created(job));
     }
@@ -575,10 +572,9 @@ fn append_audit_tx(
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_event(&self, event: &Event, origin: &str) -> Result<bool> {
-        let event = event.clone();
-        let origin = origin.to_owned();
+        let row = EventRow::new(event, origin)?;
         self.write("record_event", move |tx| {
-            insert_event(tx, &event, &origin, &timefmt::now())
+            insert_event(tx, &row, &timefmt::now())
         })
         .await
     }
@@ -587,25 +583,47 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let events = events.to_vec();
+        let rows = event_rows(events)?;
         self.write("record_events", move |tx| {
             let now = timefmt::now();
-            events
+            rows.iter().map(|row| insert_event(tx, row, &now)).collect()
+        })
+        .await
+    }
+
+    async fn ingest(&self, batch: IngestBatch) -> Result<Ingested> {
+        self.write("ingest", move |tx| {
+            let now = timefmt::now();
+            let IngestBatch {
+                events,
+                findings,
+                jobs,
+                audit,
+            } = batch;
+            let fresh = events
                 .iter()
-                .map(|(event, origin)| insert_event(tx, event, origin, &now))
-                .collect()
+                .map(|row| insert_event(tx, row, &now))
+                .collect::<Result<Vec<bool>>>()?;
+            for row in &findings {
+                upsert_finding_tx(tx, row, &now)?;
+            }
+            let jobs = jobs
+                .into_iter()
+                .map(|job| enqueue_tx(tx, job))
+                .collect::<Result<Vec<_>>>()?;
+            let audit = audit(&fresh, &jobs)
+                .iter()
+                .map(|(kind, subject, data)| append_audit_tx(tx, kind, subject, data))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Ingested { fresh, jobs, audit })
         })
         .await
     }
 
     async fn upsert_finding(&self, event_id: &str, finding: &Value) -> Result<()> {
-        let row = (
-            event_id.to_owned(),
-            FindingFields::from_asff(finding)?,
-            to_json("finding", finding)?,
-        );
+        let row = FindingUpsert::new(event_id, finding)?;
         self.write("upsert_finding", move |tx| {
-            upsert_finding_tx(tx, &row.0, &row.1, &row.2, &timefmt::now())
+            upsert_finding_tx(tx, &row, &timefmt::now())
         })
         .await
     }
@@ -617,8 +635,8 @@ impl Store for SqliteStore {
         let rows = finding_rows(findings)?;
         self.write("upsert_findings", move |tx| {
             let now = timefmt::now();
-            for (event_id, fields, raw) in &rows {
-                upsert_finding_tx(tx, event_id, fields, raw, &now)?;
+            for row in &rows {
+                upsert_finding_tx(tx, row, &now)?;
             }
             Ok(())
         })
@@ -667,9 +685,12 @@ impl Store for SqliteStore {
         self.run("list_findings", move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id, product_arn, account, region, control, workflow_status, \
-                     last_event_id, last_job_id, last_outcome, updated_at, finding \
-                     FROM findings ORDER BY updated_at DESC, id LIMIT ?1",
+                    "SELECT f.id, f.product_arn, f.account, f.region, f.control, \
+                     f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, \
+                     f.updated_at, \
+                     COALESCE(f.finding, json_extract(e.body, '$.detail.findings[0]')) \
+                     FROM findings f LEFT JOIN events e ON e.id = f.last_event_id \
+                     ORDER BY f.updated_at DESC, f.id LIMIT ?1",
                 )
                 .ctx("preparing findings listing")?;
             let mut rows = stmt.query([limit_sql(limit)]).ctx("listing findings")?;
@@ -683,17 +704,20 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
-        let job = job.clone();
-        self.write("enqueue", move |tx| enqueue_tx(tx, &job)).await
+        let job = NewJob::new(job.clone())?;
+        self.write("enqueue", move |tx| enqueue_tx(tx, job)).await
     }
 
     async fn enqueue_many(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let jobs = jobs.to_vec();
+        let jobs = jobs
+            .iter()
+            .map(|job| NewJob::new(job.clone()))
+            .collect::<Result<Vec<_>>>()?;
         self.write("enqueue_many", move |tx| {
-            jobs.iter().map(|job| enqueue_tx(tx, job)).collect()
+            jobs.into_iter().map(|job| enqueue_tx(tx, job)).collect()
         })
         .await
     }

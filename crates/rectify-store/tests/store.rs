@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind, Target};
-use rectify_store::{audit, AuditVerdict, Enqueued, JobFilter, Store, StoreError};
+use rectify_store::{
+    audit, AuditVerdict, Enqueued, EventRow, FindingUpsert, IngestBatch, JobFilter, NewJob, Store,
+    StoreError,
+};
 use serde_json::{json, Value};
 use support::{lit, Kind, TestDb};
 
@@ -399,11 +402,13 @@ async fn recover_expired_returns_running_jobs_to_pending(db: TestDb) {
     let store = db.open().await;
     store.enqueue(&job("rec-00001", "k1")).await.unwrap();
     store.enqueue(&job("rec-00002", "k2")).await.unwrap();
+    // The live claim first: a slow machine must not let it take over the
+    // short lease instead of the other job.
+    store.claim("alive", LONG, 1).await.unwrap();
     store
         .claim("dead", Duration::from_millis(10), 1)
         .await
         .unwrap();
-    store.claim("alive", LONG, 1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(store.recover_expired().await.unwrap(), 1);
     let counts = store.count_jobs().await.unwrap();
@@ -742,7 +747,8 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         versions,
         vec![
             vec![Some("1".to_string()), Some("initial".to_string())],
-            vec![Some("2".to_string()), Some("changes".to_string())]
+            vec![Some("2".to_string()), Some("changes".to_string())],
+            vec![Some("3".to_string()), Some("ingest_hot_path".to_string())]
         ]
     );
     if db.kind == Kind::Sqlite {
@@ -922,6 +928,127 @@ async fn enqueue_many_repeated_ids_and_final_states(db: TestDb) {
     );
 }
 
+
+/// A finding event as the engine hands it to `ingest`.
+fn finding_event(id: &str, finding: &Value) -> Event {
+    let mut e = event(id);
+    e.body = json!({"id": id, "detail": {"findings": [finding]}});
+    e
+}
+
+fn ingest_batch(events: &[Event], jobs: Vec<Job>) -> IngestBatch {
+    let jobs = jobs
+        .into_iter()
+        .map(NewJob::new)
+        .collect::<Result<Vec<_>, _>>();
+    IngestBatch {
+        events: events
+            .iter()
+            .map(|e| EventRow::new(e, "http").unwrap())
+            .collect(),
+        findings: events
+            .iter()
+            .map(|e| FindingUpsert::in_event(&e.id, &e.body["detail"]["findings"][0]).unwrap())
+            .collect(),
+        jobs: jobs.unwrap(),
+        audit: Box::new(|fresh: &[bool], jobs: &[Enqueued]| {
+            vec![(
+                "ingest".to_string(),
+                "batch".to_string(),
+                json!({
+                    "fresh": fresh,
+                    "created": jobs.iter().filter(|j| j.is_created()).map(|j| j.job().id.clone()).collect::<Vec<_>>(),
+                }),
+            )]
+        }),
+    }
+}
+
+async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
+    let store = db.open().await;
+    let f1 = asff("2024-05-01T12:00:00.000Z", "NEW");
+    let events = vec![finding_event("e-1", &f1)];
+    let done = store
+        .ingest(ingest_batch(&events, vec![job("ing-00001", "k-1")]))
+        .await
+        .unwrap();
+    assert_eq!(done.fresh, vec![true]);
+    assert!(done.jobs[0].is_created());
+    assert_eq!(done.audit.len(), 1);
+    assert_eq!(done.audit[0].data["created"], json!(["ing-00001"]));
+    assert_eq!(done.audit[0].data["fresh"], json!([true]));
+
+    // The finding is stored once, in its event, and reads back whole.
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.id, "f-1");
+    assert_eq!(row.last_event_id, "e-1");
+    assert_eq!(row.finding, f1);
+    let raw = db.query("SELECT finding FROM findings").await;
+    assert_eq!(raw, vec![vec![None]]);
+    assert!(store.get_job("ing-00001").await.unwrap().is_some());
+
+    // A redelivery: the event is not new, the live job absorbs the new one,
+    // and both are in the audit record.
+    let again = store
+        .ingest(ingest_batch(&events, vec![job("ing-00002", "k-1")]))
+        .await
+        .unwrap();
+    assert_eq!(again.fresh, vec![false]);
+    assert_eq!(again.jobs[0].job().id, "ing-00001");
+    assert!(!again.jobs[0].is_created());
+    assert_eq!(again.audit[0].data["created"], json!([]));
+
+    // A newer import in another event moves the finding to that event.
+    let f2 = asff("2024-05-02T12:00:00.000Z", "NOTIFIED");
+    store
+        .ingest(ingest_batch(&[finding_event("e-2", &f2)], Vec::new()))
+        .await
+        .unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.last_event_id, "e-2");
+    assert_eq!(row.finding["Workflow"]["Status"], "NOTIFIED");
+    assert!(store.verify_audit().await.unwrap().is_intact());
+
+    // A job that cannot be stored is refused before the transaction, with
+    // its field named.
+    let mut bad = job("ing-00003", "k-3");
+    bad.created_at = "yesterday".into();
+    let err = NewJob::new(bad).err().unwrap();
+    assert!(err.to_string().contains("created_at"), "{err}");
+
+    // A failure inside the transaction leaves nothing behind: the event
+    // written before the failing job insert is rolled back too.
+    match db.kind {
+        Kind::Sqlite => {
+            db.exec(
+                "CREATE TRIGGER boom BEFORE INSERT ON jobs WHEN NEW.id = 'ing-boom' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .await
+        }
+        Kind::Postgres => {
+            db.exec(
+                "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.id = 'ing-boom' THEN RAISE EXCEPTION 'refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER boom BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION boom()",
+            )
+            .await
+        }
+    }
+    let err = store
+        .ingest(ingest_batch(
+            &[finding_event("e-3", &f1)],
+            vec![job("ing-boom", "k-3")],
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    assert!(store.record_event(&event("e-3"), "http").await.unwrap());
+    assert_eq!(store.audit(0, 0).await.unwrap().len(), 3);
+    assert!(store.get_job("ing-boom").await.unwrap().is_none());
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -971,4 +1098,5 @@ both_backends!(
     release_owned_returns_only_that_workers_jobs,
     job_times_have_the_store_format,
     enqueue_many_repeated_ids_and_final_states,
+    ingest_writes_everything_in_one_transaction,
 );
