@@ -347,18 +347,18 @@ pub(crate) fn next_record(
     prev_hash: String,
     kind: &str,
     subject: &str,
-    data: &Value,
+    data: Value,
 ) -> (AuditRecord, String) {
     let seq = prev_seq + 1;
     let time = timefmt::now();
-    let canonical = audit::canonical_json(data);
+    let canonical = audit::canonical_json(&data);
     let hash = audit::record_hash_canonical(&prev_hash, seq, &time, kind, subject, &canonical);
     let record = AuditRecord {
         seq,
         time,
         kind: kind.to_owned(),
         subject: subject.to_owned(),
-        data: data.clone(),
+        data,
         prev_hash,
         hash,
     };

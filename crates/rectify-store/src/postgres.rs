@@ -714,7 +714,7 @@ async fn append_audit_locked<C: GenericClient>(
     let mut out = Vec::with_capacity(entries.len());
     let mut canonicals = Vec::with_capacity(entries.len());
     for (kind, subject, data) in entries {
-        let (record, canonical) = next_record(seq, hash, kind, subject, data);
+        let (record, canonical) = next_record(seq, hash, kind, subject, (*data).clone());
         seq = record.seq;
         hash = record.hash.clone();
         canonicals.push(canonical);

@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 use crate::audit::GENESIS_HASH;
 use crate::common::{
     audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
-    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
-    SETTING_RULE_PAUSED,
+    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::schema::LIVE_STATES;
 use crate::{
@@ -522,16 +521,32 @@ fn set_setting(
     Ok(())
 }
 
-/// Appends one record inside `tx`. The previous record is the recorded
-/// head (not merely the last row), so rows deleted from the tail leave a
-/// gap that verify reports instead of being silently re-used.
+/// Appends one record inside `tx`; see [`append_audit_entries_tx`].
 fn append_audit_tx(
     tx: &Transaction<'_>,
     kind: &str,
     subject: &str,
-    data: &Value,
+    data: Value,
 ) -> Result<AuditRecord> {
-    let (prev_seq, prev_hash) = match audit_head(tx)? {
+    let mut records =
+        append_audit_entries_tx(tx, vec![(kind.to_owned(), subject.to_owned(), data)])?;
+    records
+        .pop()
+        .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
+}
+
+/// Appends records in order inside `tx`, reading and moving the chain head
+/// once for all of them. The previous record is the recorded head (not
+/// merely the last row), so rows deleted from the tail leave a gap that
+/// verify reports instead of being silently re-used.
+fn append_audit_entries_tx(
+    tx: &Transaction<'_>,
+    entries: Vec<(String, String, Value)>,
+) -> Result<Vec<AuditRecord>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut seq, mut hash) = match audit_head(tx)? {
         Some(head) => head,
         None => tx
             .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
@@ -541,30 +556,39 @@ fn append_audit_tx(
             .ctx("reading the audit tail")?
             .unwrap_or((0, GENESIS_HASH.to_string())),
     };
-    let (record, canonical) = next_record(prev_seq, prev_hash, kind, subject, data);
-    tx.prepare_cached(
-        "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .ctx("preparing audit insert")?
-    .execute(params![
-        record.seq,
-        record.time,
-        record.kind,
-        record.subject,
-        canonical,
-        record.prev_hash,
-        record.hash
-    ])
-    .ctx(&format!("appending audit record {} ({kind})", record.seq))?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .ctx("preparing audit insert")?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (kind, subject, data) in entries {
+        let (record, canonical) = next_record(seq, hash, &kind, &subject, data);
+        insert
+            .execute(params![
+                record.seq,
+                record.time,
+                record.kind,
+                record.subject,
+                canonical,
+                record.prev_hash,
+                record.hash
+            ])
+            .ctx(&format!("appending audit record {} ({kind})", record.seq))?;
+        seq = record.seq;
+        hash = record.hash.clone();
+        out.push(record);
+    }
+    let time = out.last().map(|r| r.time.clone()).unwrap_or_default();
     set_setting(
         tx,
         SETTING_AUDIT_HEAD,
-        &format!("{} {}", record.seq, record.hash),
+        &format!("{seq} {hash}"),
         None,
-        &record.time,
+        &time,
     )?;
-    Ok(record)
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -611,10 +635,7 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(|job| enqueue_tx(tx, job))
                 .collect::<Result<Vec<_>>>()?;
-            let audit = audit(&fresh, &jobs)
-                .iter()
-                .map(|(kind, subject, data)| append_audit_tx(tx, kind, subject, data))
-                .collect::<Result<Vec<_>>>()?;
+            let audit = append_audit_entries_tx(tx, audit(&fresh, &jobs))?;
             Ok(Ingested { fresh, jobs, audit })
         })
         .await
@@ -904,7 +925,7 @@ impl Store for SqliteStore {
                 tx,
                 "job.approved",
                 &approved.id,
-                &json!({
+                json!({
                     "by": by,
                     "rule": approved.rule_id,
                     "action": approved.action,
@@ -952,7 +973,7 @@ impl Store for SqliteStore {
     async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
         let (kind, subject, data) = (kind.to_owned(), subject.to_owned(), data.clone());
         self.write("append_audit", move |tx| {
-            append_audit_tx(tx, &kind, &subject, &data)
+            append_audit_tx(tx, &kind, &subject, data)
         })
         .await
     }
@@ -966,10 +987,7 @@ impl Store for SqliteStore {
         }
         let entries = entries.to_vec();
         self.write("append_audit_many", move |tx| {
-            entries
-                .iter()
-                .map(|(kind, subject, data)| append_audit_tx(tx, kind, subject, data))
-                .collect()
+            append_audit_entries_tx(tx, entries)
         })
         .await
     }
@@ -1096,7 +1114,7 @@ impl Store for SqliteStore {
                     "rule.resumed"
                 },
                 &rule,
-                &json!({ "rule": rule, "reason": reason, "by": by }),
+                json!({ "rule": rule, "reason": reason, "by": by }),
             )?;
             Ok(())
         })
@@ -1146,7 +1164,7 @@ impl Store for SqliteStore {
                     "engine.resumed"
                 },
                 &by,
-                &json!({ "paused": paused, "by": by }),
+                json!({ "paused": paused, "by": by }),
             )?;
             Ok(())
         })

@@ -28,6 +28,9 @@ pub fn format(t: OffsetDateTime) -> String {
 /// Any RFC 3339 time (any offset, any number of fraction digits) in the
 /// store's format. `what` names the field for the error.
 pub fn normalize(s: &str, what: &str) -> Result<String> {
+    if rectify_model::is_canonical_rfc3339(s) {
+        return Ok(s.to_owned());
+    }
     OffsetDateTime::parse(s, &Rfc3339)
         .map(format)
         .map_err(|e| StoreError::Invalid(format!("{what} {s:?} is not an RFC 3339 time: {e}")))
@@ -52,6 +55,14 @@ mod tests {
             "2024-05-01T12:00:00.123Z"
         );
         assert!(normalize("yesterday", "t").is_err());
+        assert!(normalize("2024-13-01T12:00:00.000Z", "t").is_err());
+        assert!(normalize("2024-05-01T24:00:00.000Z", "t").is_err());
+        assert_eq!(
+            normalize("2024-05-01T12:00:00.000Z", "t").unwrap(),
+            "2024-05-01T12:00:00.000Z"
+        );
+        let t = OffsetDateTime::parse("2024-02-09T03:04:05.006Z", &Rfc3339).unwrap();
+        assert_eq!(format(t), "2024-02-09T03:04:05.006Z");
         let n = now();
         assert_eq!(n.len(), 24, "{n}");
         assert!(now_plus(Duration::from_secs(60)) > n);

@@ -928,7 +928,6 @@ async fn enqueue_many_repeated_ids_and_final_states(db: TestDb) {
     );
 }
 
-
 /// A finding event as the engine hands it to `ingest`.
 fn finding_event(id: &str, finding: &Value) -> Event {
     let mut e = event(id);
