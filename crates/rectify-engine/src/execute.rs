@@ -12,10 +12,22 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let mut log = AuditLog::new();
     let result = match engine.actions.get(&job.action).cloned() {
         Some(action) => {
-            let _slot = engine
+            // This replica's jobs queue here; the store's slot then bounds
+            // the account-region across every replica.
+            let _local = engine
                 .region_slot(&job.target.account, &job.target.region)
                 .await;
-            steps(engine, action.as_ref(), &mut job, &mut log).await
+            match take_shared_slot(engine, &job).await {
+                Ok(true) => {
+                    let step = steps(engine, action.as_ref(), &mut job, &mut log).await;
+                    free_shared_slot(engine, &job).await;
+                    step
+                }
+                Ok(false) => Ok(Step::Defer(
+                    rectify_model::rfc3339_after(slot_retry_delay()),
+                )),
+                Err(e) => Err(e),
+            }
         }
         None => Ok(Step::from(Outcome::new(
             OutcomeKind::Failed,
@@ -26,8 +38,8 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let result = match result {
         Ok(Step::Settled(outcome)) => Ok(*outcome),
         Ok(Step::Defer(until)) => {
-            // The account-region's rate limit: wait for the slot without
-            // spending an attempt.
+            // The account-region's rate limit or concurrency limit: wait for
+            // a slot without spending an attempt.
             job.state = JobState::Pending;
             job.attempts = job.attempts.saturating_sub(1);
             job.next_run_at = Some(until);
@@ -115,7 +127,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
 }
 
 /// How far a run got: settled with an outcome, or deferred by the rate
-/// limit until the given time.
+/// or concurrency limit until the given time.
 enum Step {
     Settled(Box<Outcome>),
     Defer(String),
@@ -125,6 +137,55 @@ impl From<Outcome> for Step {
     fn from(outcome: Outcome) -> Step {
         Step::Settled(Box::new(outcome))
     }
+}
+
+/// `guardrails.max_concurrent_per_account_region` across replicas: a slot
+/// in the store, held by the job for at most its lease (a replica that
+/// dies frees its slots when their lease runs out). True when there is no
+/// limit.
+async fn take_shared_slot(engine: &Engine, job: &Job) -> Result<bool, ActionError> {
+    let Some(limit) = engine.config.guardrails.max_concurrent_per_account_region else {
+        return Ok(true);
+    };
+    let target = &job.target;
+    engine
+        .store
+        .take_slot(
+            &target.account,
+            &target.region,
+            &job.id,
+            limit,
+            engine.options.lease,
+        )
+        .await
+        .map_err(store_error)
+}
+
+async fn free_shared_slot(engine: &Engine, job: &Job) {
+    if engine
+        .config
+        .guardrails
+        .max_concurrent_per_account_region
+        .is_none()
+    {
+        return;
+    }
+    let target = &job.target;
+    if let Err(e) = engine
+        .store
+        .free_slot(&target.account, &target.region, &job.id)
+        .await
+    {
+        // The slot frees itself when the lease runs out.
+        tracing::warn!(job = %job.id, error = %e, "could not free the account-region slot");
+    }
+}
+
+/// When a job that found every account-region slot taken tries again: soon,
+/// spread so that waiting jobs do not all come back at once.
+fn slot_retry_delay() -> std::time::Duration {
+    use rand::Rng;
+    std::time::Duration::from_millis(rand::rng().random_range(500..=1500))
 }
 
 fn store_error(e: rectify_store::StoreError) -> ActionError {

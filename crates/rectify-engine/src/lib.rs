@@ -83,8 +83,9 @@ pub struct Engine {
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) options: EngineOptions,
     pub(crate) metrics: metrics::Metrics,
-    /// `guardrails.max_concurrent_per_account_region`, one semaphore per
-    /// `account/region`.
+    /// `guardrails.max_concurrent_per_account_region` within this replica,
+    /// one semaphore per `account/region` (the store's slots bound it
+    /// across replicas).
     pub(crate) region_slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Makes submissions durable, several per transaction.
     queue: queue::GroupCommit,

@@ -474,6 +474,24 @@ pub trait Store: Send + Sync {
         min_interval: Duration,
     ) -> Result<Option<String>>;
 
+    /// Takes one of the `limit` concurrency slots of `account`/`region` for
+    /// `holder` until now+`lease`: true when taken (or already held by
+    /// `holder`, whose lease is extended), false when all are held by
+    /// others. Slots past their lease are free. Serialised across
+    /// replicas: with any number of them, at most `limit` holders at once.
+    async fn take_slot(
+        &self,
+        account: &str,
+        region: &str,
+        holder: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<bool>;
+
+    /// Gives `holder`'s slot in `account`/`region` back (a no-op when it
+    /// holds none).
+    async fn free_slot(&self, account: &str, region: &str, holder: &str) -> Result<()>;
+
     /// Changes recorded by `reserve_change` for `rule` in `account` at or
     /// after `since` (RFC 3339, the store's format).
     async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64>;

@@ -14,10 +14,25 @@ use crate::audit::GENESIS_HASH;
 use crate::{timefmt, Result, StoreError};
 
 /// (version, name, SQL). Append only: never edit a released migration.
+
+/// Account-region slots: at most N changes in flight in one account-region
+/// across every replica (`guardrails.max_concurrent_per_account_region`).
+/// A slot held by a replica that died frees itself at `until`.
+const REGION_SLOTS: &str = r#"
+CREATE TABLE region_slots (
+    account TEXT NOT NULL,
+    region  TEXT NOT NULL,
+    holder  TEXT NOT NULL,
+    until   TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (account, region, holder)
+);
+"#;
+
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", INITIAL),
     (2, "changes", CHANGES),
     (3, "ingest_hot_path", INGEST_HOT_PATH),
+    (4, "region_slots", REGION_SLOTS),
 ];
 
 /// A finding that arrived inside an event is not stored a second time:

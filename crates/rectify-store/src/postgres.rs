@@ -1267,6 +1267,68 @@ impl Store for PostgresStore {
         Ok(None)
     }
 
+    async fn take_slot(
+        &self,
+        account: &str,
+        region: &str,
+        holder: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<bool> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut client = self.client("take_slot").await?;
+        let tx = client.transaction().await.ctx("take_slot: begin")?;
+        // One lock per account-region serialises count and insert across
+        // replicas.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('rectify.slot:' || $1 || '/' || $2))",
+            &[&account, &region],
+        )
+        .await
+        .ctx("locking the account-region slots")?;
+        let now = timefmt::now();
+        tx.execute(
+            "DELETE FROM region_slots WHERE account = $1 AND region = $2 AND until <= $3",
+            &[&account, &region, &now],
+        )
+        .await
+        .ctx("freeing expired slots")?;
+        let row = tx
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE holder = $3) FROM region_slots \
+                 WHERE account = $1 AND region = $2",
+                &[&account, &region, &holder],
+            )
+            .await
+            .ctx("counting slots")?;
+        let held: i64 = row.try_get(0).ctx("counting slots")?;
+        let mine: i64 = row.try_get(1).ctx("counting slots")?;
+        if mine == 0 && held >= limit {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO region_slots (account, region, holder, until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account, region, holder) DO UPDATE SET until = excluded.until",
+            &[&account, &region, &holder, &timefmt::now_plus(lease)],
+        )
+        .await
+        .ctx("taking a slot")?;
+        tx.commit().await.ctx("take_slot: commit")?;
+        Ok(true)
+    }
+
+    async fn free_slot(&self, account: &str, region: &str, holder: &str) -> Result<()> {
+        let client = self.client("free_slot").await?;
+        client
+            .execute(
+                "DELETE FROM region_slots WHERE account = $1 AND region = $2 AND holder = $3",
+                &[&account, &region, &holder],
+            )
+            .await
+            .ctx("freeing a slot")?;
+        Ok(())
+    }
+
     async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64> {
         let client = self.client("count_changes").await?;
         let n: i64 = client

@@ -1080,6 +1080,63 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn take_slot(
+        &self,
+        account: &str,
+        region: &str,
+        holder: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<bool> {
+        let (account, region, holder) = (account.to_owned(), region.to_owned(), holder.to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write("take_slot", move |tx| {
+            let now = timefmt::now();
+            tx.prepare_cached(
+                "DELETE FROM region_slots WHERE account = ?1 AND region = ?2 AND until <= ?3",
+            )
+            .ctx("preparing slot expiry")?
+            .execute(params![account, region, now])
+            .ctx("freeing expired slots")?;
+            let (held, mine): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(holder = ?3), 0) FROM region_slots \
+                     WHERE account = ?1 AND region = ?2",
+                )
+                .ctx("preparing slot count")?
+                .query_row(params![account, region, holder], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .ctx("counting slots")?;
+            if mine == 0 && held >= limit {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "INSERT INTO region_slots (account, region, holder, until) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (account, region, holder) DO UPDATE SET until = excluded.until",
+            )
+            .ctx("preparing slot insert")?
+            .execute(params![account, region, holder, timefmt::now_plus(lease)])
+            .ctx("taking a slot")?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn free_slot(&self, account: &str, region: &str, holder: &str) -> Result<()> {
+        let (account, region, holder) = (account.to_owned(), region.to_owned(), holder.to_owned());
+        self.write("free_slot", move |tx| {
+            tx.prepare_cached(
+                "DELETE FROM region_slots WHERE account = ?1 AND region = ?2 AND holder = ?3",
+            )
+            .ctx("preparing slot release")?
+            .execute(params![account, region, holder])
+            .ctx("freeing a slot")?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn count_changes(&self, account: &str, rule: &str, since: &str) -> Result<u64> {
         let args = [account, rule, since].map(str::to_owned);
         self.run("count_changes", move |conn| {

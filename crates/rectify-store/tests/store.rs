@@ -748,7 +748,8 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         vec![
             vec![Some("1".to_string()), Some("initial".to_string())],
             vec![Some("2".to_string()), Some("changes".to_string())],
-            vec![Some("3".to_string()), Some("ingest_hot_path".to_string())]
+            vec![Some("3".to_string()), Some("ingest_hot_path".to_string())],
+            vec![Some("4".to_string()), Some("region_slots".to_string())]
         ]
     );
     if db.kind == Kind::Sqlite {
@@ -1048,6 +1049,85 @@ async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
     assert!(store.get_job("ing-boom").await.unwrap().is_none());
 }
 
+async fn region_slots_bound_holders_across_handles(db: TestDb) {
+    // Two handles on one database stand for two replicas.
+    let a = db.open().await;
+    let b = db.open().await;
+    assert!(a
+        .take_slot("1", "eu-west-1", "job-1", 2, LONG)
+        .await
+        .unwrap());
+    assert!(b
+        .take_slot("1", "eu-west-1", "job-2", 2, LONG)
+        .await
+        .unwrap());
+    assert!(!a
+        .take_slot("1", "eu-west-1", "job-3", 2, LONG)
+        .await
+        .unwrap());
+    // Another region and a holder taking its own slot again are not bound.
+    assert!(b
+        .take_slot("1", "us-east-1", "job-3", 2, LONG)
+        .await
+        .unwrap());
+    assert!(a
+        .take_slot("1", "eu-west-1", "job-1", 2, LONG)
+        .await
+        .unwrap());
+    b.free_slot("1", "eu-west-1", "job-2").await.unwrap();
+    assert!(a
+        .take_slot("1", "eu-west-1", "job-3", 2, LONG)
+        .await
+        .unwrap());
+    // A slot whose holder died frees itself when its lease runs out.
+    let c = db.open().await;
+    assert!(c
+        .take_slot("2", "eu-west-1", "dead", 1, Duration::from_millis(50))
+        .await
+        .unwrap());
+    assert!(!a
+        .take_slot("2", "eu-west-1", "job-4", 1, LONG)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(a
+        .take_slot("2", "eu-west-1", "job-4", 1, LONG)
+        .await
+        .unwrap());
+
+    // Many holders racing from several handles never exceed the limit.
+    let stores = [a, b, c];
+    let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = stores[i % 3].clone();
+        let (held, peak) = (held.clone(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            let me = format!("race-{i}");
+            loop {
+                if store
+                    .take_slot("3", "eu-west-1", &me, 2, LONG)
+                    .await
+                    .unwrap()
+                {
+                    let now = held.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    store.free_slot("3", "eu-west-1", &me).await.unwrap();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -1098,4 +1178,5 @@ both_backends!(
     job_times_have_the_store_format,
     enqueue_many_repeated_ids_and_final_states,
     ingest_writes_everything_in_one_transaction,
+    region_slots_bound_holders_across_handles,
 );
