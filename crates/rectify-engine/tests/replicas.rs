@@ -16,7 +16,7 @@ async fn replica(url: &str, limit: Option<usize>) -> Arc<Engine> {
         .map(|n| format!("guardrails:\n  max_concurrent_per_account_region: {n}\n"))
         .unwrap_or_default();
     let yaml = format!(
-        "store: {url}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 4\n{guardrails}\
+        "store: {url}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 1\n{guardrails}\
          rules:\n  - id: slow\n    pattern: {{source: [replica.test]}}\n    action: local.noop\n    params: {{delay_ms: 300}}\n    mode: auto\n"
     );
     let config = Loader::new()
@@ -45,8 +45,8 @@ fn event(i: usize) -> Event {
     rectify_ingest::event_from_value(body.clone(), body.to_string().as_bytes()).unwrap()
 }
 
-/// Submits 4 jobs, runs both replicas until all are done, and returns how
-/// long that took.
+/// Submits 4 jobs, runs both replicas (each one job at a time, so that
+/// both take work) until all are done, and returns how long that took.
 async fn run_two_replicas(limit: Option<usize>) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("shared.db").display());
