@@ -19,25 +19,24 @@ pub(crate) fn comparable(text: &str) -> Option<i64> {
         b'+' => (false, &b[1..]),
         _ => (false, b),
     };
-    let mut digits: Vec<u8> = Vec::with_capacity(24);
+    // The digits are the integer part's then the fraction's.
     let mut exp: i64 = 0;
     let mut i = 0;
-    let mut seen = false;
     while i < body.len() && body[i].is_ascii_digit() {
-        digits.push(body[i] - b'0');
-        seen = true;
         i += 1;
     }
+    let int = &body[..i];
+    let mut frac: &[u8] = &[];
     if i < body.len() && body[i] == b'.' {
         i += 1;
+        let start = i;
         while i < body.len() && body[i].is_ascii_digit() {
-            digits.push(body[i] - b'0');
             exp -= 1;
-            seen = true;
             i += 1;
         }
+        frac = &body[start..i];
     }
-    if !seen {
+    if int.is_empty() && frac.is_empty() {
         return None;
     }
     if i < body.len() && (body[i] == b'e' || body[i] == b'E') {
@@ -47,21 +46,28 @@ pub(crate) fn comparable(text: &str) -> Option<i64> {
     } else if i != body.len() {
         return None;
     }
-    let lead = digits.iter().take_while(|&&d| d == 0).count();
-    let digits = &digits[lead..];
-    let trail = digits.iter().rev().take_while(|&&d| d == 0).count();
-    let digits = &digits[..digits.len() - trail];
-    if digits.is_empty() {
+    let all = || int.iter().chain(frac).map(|d| d - b'0');
+    let total = int.len() + frac.len();
+    let lead = all().take_while(|&d| d == 0).count();
+    if lead == total {
         return Some(0);
     }
+    let trail = int
+        .iter()
+        .chain(frac)
+        .rev()
+        .take_while(|&&d| d == b'0')
+        .count();
+    let n = total - lead - trail;
+    let digits = || all().skip(lead).take(n);
     exp += trail as i64;
     // value = digits * 10^exp; scaled = digits * 10^(exp + 6).
     let shift = exp + 6;
-    if shift < 0 || digits.len() as i64 + shift > 17 {
+    if shift < 0 || n as i64 + shift > 17 {
         return None;
     }
     let mut v: i128 = 0;
-    for &d in digits {
+    for d in digits() {
         v = v * 10 + d as i128;
     }
     for _ in 0..shift {
@@ -225,9 +231,9 @@ impl Wild {
         if !s.ends_with(last.as_str()) {
             return false;
         }
-        let mut rest = &s[first.len()..s.len() - last.len()];
+        let mut rest = &s.as_bytes()[first.len()..s.len() - last.len()];
         for mid in &parts[1..parts.len() - 1] {
-            match rest.find(mid.as_str()) {
+            match memchr::memmem::find(rest, mid.as_bytes()) {
                 Some(i) => rest = &rest[i + mid.len()..],
                 None => return false,
             }

@@ -1,20 +1,23 @@
 //! Many patterns compiled into one structure.
 //!
 //! Every alternative of every pattern becomes a sequence of field tests,
-//! ordered the same way for all patterns (exact tests first, then prefix-like,
-//! numeric and anything-but tests; within a kind, fields shared by more
-//! patterns first; `exists: false` tests last). The sequences are merged
-//! into a tree of states: a state has, per field, an index of the conditions
-//! leaving it (exact values are numbered once per event and looked up in
-//! sorted tables; byte tries hold prefixes and suffixes; ...). Matching an event
-//! collects the event's values for the fields the patterns mention (skipping
-//! every other subtree), then walks the states reachable from the root.
-//! Each step records which array elements its value came from, and a step
-//! is only taken when those agree with the elements chosen so far.
+//! the test estimated to pass for the fewest events first (an estimate from
+//! statistics over all the patterns, see `Selectivity`; `exists: false`
+//! tests last). The sequences are merged into a tree of states where they
+//! share a prefix: a state has, per field, the conditions leaving it (exact
+//! values are numbered once per event and looked up by number; a few other
+//! conditions are checked one by one, many are indexed in byte tries and
+//! maps). The tree is then laid out depth first in one array of words (see
+//! `Matcher::layout`), so that a path's states and their conditions are
+//! next to each other in memory. Matching an event collects the event's
+//! values for the fields the patterns mention (skipping every other
+//! subtree), then walks the states reachable from the root. Each step
+//! records which array elements its value came from, and a step is only
+//! taken when those agree with the elements chosen so far.
 
 use std::cell::RefCell;
 
-use crate::cond::{comparable, fold, Cond, Leaf, Lit, Num, NumRaw, Wild};
+use crate::cond::{comparable, fold, in_range, AnythingBut, Cond, Leaf, Lit, Num, NumRaw, Wild};
 use crate::error::{Error, ErrorKind};
 use crate::hash::{mix, FastMap, FastSet};
 use crate::parse::{Conj, FieldTest};
@@ -120,16 +123,14 @@ impl Symbols {
     }
 }
 
-/// Conditions on one field leaving one state, each leading to a next state.
+/// Conditions on one field leaving one state, each leading to a next state
+/// (used while building; see [`Matcher::layout`] for the compiled form).
 #[derive(Default, Debug)]
 struct FieldMatcher {
-    /// The only exact (value symbol, next state) when there is just one, kept
-    /// inline to save a memory access; `(NONE, NONE)` otherwise.
-    single: (u32, u32),
-    /// (value symbol, next state), sorted, when there are several.
+    /// (value symbol, next state).
     exact: Vec<(u32, u32)>,
-    /// Every other kind of condition, when there is one.
-    rest: Option<Box<Rest>>,
+    /// Every other kind of condition.
+    other: Vec<(Cond, u32)>,
 }
 
 impl FieldMatcher {
@@ -141,46 +142,205 @@ impl FieldMatcher {
                 self.exact
                     .push((syms.intern(&Lit::Str(w.parts[0].clone())), t))
             }
-            _ => self.rest.get_or_insert_with(Default::default).add(c, t),
-        }
-    }
-
-    fn finish(&mut self) {
-        self.exact.sort_unstable();
-        self.exact.dedup();
-        self.single = (NONE, NONE);
-        if self.exact.len() == 1 {
-            self.single = self.exact[0];
-            self.exact = Vec::new();
-        }
-        self.exact.shrink_to_fit();
-    }
-
-    /// Appends the next states reached by a value (with symbol `sym`) to
-    /// `out` (may repeat).
-    #[inline]
-    fn collect(&self, leaf: Leaf<'_>, sym: u32, out: &mut Vec<u32>) {
-        if sym != NONE && self.single.0 == sym {
-            out.push(self.single.1);
-        } else if sym != NONE && !self.exact.is_empty() {
-            let e = &self.exact;
-            let start = if e.len() <= 8 {
-                e.iter().position(|x| x.0 >= sym).unwrap_or(e.len())
-            } else {
-                e.partition_point(|x| x.0 < sym)
-            };
-            for &(k, t) in &e[start..] {
-                if k != sym {
-                    break;
+            _ => {
+                // The conditions for one target are added together.
+                let mut same = self.other.iter().rev().take_while(|(_, u)| *u == t);
+                if !same.any(|(d, _)| d == c) {
+                    self.other.push((c.clone(), t))
                 }
-                out.push(t);
             }
         }
-        if let Some(r) = &self.rest {
-            r.collect(leaf, out);
+    }
+
+    /// Flags of the compiled transition (see [`Matcher::layout`]).
+    fn flags(&self) -> u32 {
+        let mut f = 0;
+        match self.exact.len() {
+            0 => {}
+            1 => f |= T_SINGLE,
+            _ => f |= T_TABLE,
+        }
+        match self.other.len() {
+            0 => {}
+            n if n <= FEW_CONDS => f |= T_FEW,
+            _ => f |= T_REST,
+        }
+        f
+    }
+}
+
+/// Transition flags: one exact value inline.
+const T_SINGLE: u32 = 1;
+/// Several exact values, in a sorted table.
+const T_TABLE: u32 = 2;
+/// A few other conditions, checked one by one.
+const T_FEW: u32 = 4;
+/// Many other conditions, indexed in a [`Rest`].
+const T_REST: u32 = 8;
+
+/// Condition kinds in a compiled `T_FEW` list (see [`push_cond`]).
+const K_PREFIX: u32 = 1;
+const K_SUFFIX: u32 = 2;
+const K_PREFIX_IC: u32 = 3;
+const K_SUFFIX_IC: u32 = 4;
+const K_EQ_IC: u32 = 5;
+const K_NUMERIC: u32 = 6;
+const K_EXISTS: u32 = 7;
+/// Any other condition: index in `Matcher::conds`.
+const K_OTHER: u32 = 8;
+/// `anything-but` a list of strings.
+const K_NOT_STRS: u32 = 9;
+/// `anything-but` a list of prefixes.
+const K_NOT_PREFIXES: u32 = 10;
+
+/// Appends `b`'s bytes packed little-endian into words (the last one padded
+/// with zeros).
+fn push_bytes(code: &mut Vec<u32>, b: &[u8]) {
+    for c in b.chunks(4) {
+        let mut w = [0u8; 4];
+        w[..c.len()].copy_from_slice(c);
+        code.push(u32::from_le_bytes(w));
+    }
+}
+
+/// Words taken by `n` packed bytes.
+#[inline]
+fn byte_words(n: usize) -> usize {
+    n.div_ceil(4)
+}
+
+/// Whether `s` equals the `s.len()` bytes packed in `w` (see [`push_bytes`]),
+/// comparing ASCII letters case-insensitively when `ic` (the packed bytes
+/// are then lower case).
+#[inline]
+fn packed_eq(w: &[u32], s: &[u8], ic: bool) -> bool {
+    let mut chunks = s.chunks_exact(4);
+    let mut i = 0;
+    for c in &mut chunks {
+        let mut x = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        if ic {
+            x = lower_word(x);
+        }
+        if x != w[i] {
+            return false;
+        }
+        i += 1;
+    }
+    let r = chunks.remainder();
+    if r.is_empty() {
+        return true;
+    }
+    let mut b = [0u8; 4];
+    b[..r.len()].copy_from_slice(r);
+    let mut x = u32::from_le_bytes(b);
+    if ic {
+        x = lower_word(x);
+    }
+    x == w[i]
+}
+
+/// ASCII-lowercases the four bytes of a word.
+#[inline]
+fn lower_word(x: u32) -> u32 {
+    let b = x.to_le_bytes();
+    u32::from_le_bytes([
+        b[0].to_ascii_lowercase(),
+        b[1].to_ascii_lowercase(),
+        b[2].to_ascii_lowercase(),
+        b[3].to_ascii_lowercase(),
+    ])
+}
+
+/// Appends a condition to a compiled `T_FEW` list: `kind | n << 8` (`n` the
+/// length of a string operand, or the number of operands of a list), the
+/// next state, then the operands (strings packed with [`push_bytes`]; a
+/// list's strings each preceded by their length).
+fn push_cond(code: &mut Vec<u32>, conds: &mut Vec<Cond>, c: &Cond, next: u32) {
+    const MAX: usize = 1 << 24;
+    let string = |code: &mut Vec<u32>, kind: u32, p: &str| {
+        code.extend_from_slice(&[kind | (p.len() as u32) << 8, next]);
+        push_bytes(code, p.as_bytes());
+    };
+    match c {
+        Cond::Prefix(p) if p.len() < MAX => string(code, K_PREFIX, p),
+        Cond::Suffix(p) if p.len() < MAX => string(code, K_SUFFIX, p),
+        Cond::PrefixIc(p) if p.len() < MAX => string(code, K_PREFIX_IC, p),
+        Cond::SuffixIc(p) if p.len() < MAX => string(code, K_SUFFIX_IC, p),
+        Cond::EqIc(p) if p.len() < MAX => string(code, K_EQ_IC, p),
+        Cond::Exists => code.extend_from_slice(&[K_EXISTS, next]),
+        Cond::Numeric { lo, hi } => {
+            let bits = lo.map_or(0, |(_, inc)| 1 | (inc as u32) << 1)
+                | hi.map_or(0, |(_, inc)| 4 | (inc as u32) << 3);
+            let (l, h) = (lo.map_or(0, |b| b.0), hi.map_or(0, |b| b.0));
+            code.extend_from_slice(&[K_NUMERIC, next, bits]);
+            code.extend_from_slice(&[l as u32, (l >> 32) as u32, h as u32, (h >> 32) as u32]);
+        }
+        Cond::AnythingBut(AnythingBut::Values(vs))
+            if vs.len() < MAX && vs.iter().all(|v| matches!(v, Lit::Str(_))) =>
+        {
+            code.extend_from_slice(&[K_NOT_STRS | (vs.len() as u32) << 8, next]);
+            for v in vs {
+                if let Lit::Str(v) = v {
+                    code.push(v.len() as u32);
+                    push_bytes(code, v.as_bytes());
+                }
+            }
+        }
+        Cond::AnythingBut(AnythingBut::Prefix(ps)) if ps.len() < MAX => {
+            code.extend_from_slice(&[K_NOT_PREFIXES | (ps.len() as u32) << 8, next]);
+            for p in ps {
+                code.push(p.len() as u32);
+                push_bytes(code, p.as_bytes());
+            }
+        }
+        _ => {
+            code.extend_from_slice(&[K_OTHER, next, conds.len() as u32]);
+            conds.push(c.clone());
         }
     }
 }
+
+/// Words taken by a compiled condition.
+fn cond_words(c: &Cond) -> usize {
+    let mut code = Vec::new();
+    push_cond(&mut code, &mut Vec::new(), c, 0);
+    code.len()
+}
+
+/// Whether the `n` packed strings of a `K_NOT_STRS` / `K_NOT_PREFIXES` list
+/// at `w` contain `s` (or a prefix of `s`, when `prefix`).
+#[inline]
+fn packed_list_has(w: &[u32], n: u32, s: &[u8], prefix: bool) -> bool {
+    let mut k = 0;
+    for _ in 0..n {
+        let len = w[k] as usize;
+        let body = &w[k + 1..k + 1 + byte_words(len)];
+        k += 1 + byte_words(len);
+        let hit = if prefix {
+            s.len() >= len && packed_eq(body, &s[..len], false)
+        } else {
+            s.len() == len && packed_eq(body, s, false)
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+/// Words taken by the `n` packed strings of a list at `w`.
+#[inline]
+fn packed_list_words(w: &[u32], n: u32) -> usize {
+    let mut k = 0;
+    for _ in 0..n {
+        k += 1 + byte_words(w[k] as usize);
+    }
+    k
+}
+
+/// Above this many non-exact conditions, a transition indexes them in a
+/// [`Rest`] (tries and maps) instead of checking them one by one.
+const FEW_CONDS: usize = 6;
 
 /// The conditions of a [`FieldMatcher`] other than exact values.
 #[derive(Default, Debug)]
@@ -305,11 +465,29 @@ impl Rest {
     }
 }
 
+/// [`Cond::eval`], without allocating for case-insensitive tests on ASCII
+/// strings.
+#[inline]
+fn eval_cond(c: &Cond, leaf: Leaf<'_>) -> bool {
+    match (c, leaf) {
+        (Cond::Prefix(p), Leaf::Str(s)) => s.starts_with(p.as_str()),
+        (Cond::Suffix(p), Leaf::Str(s)) => s.ends_with(p.as_str()),
+        (Cond::PrefixIc(p), Leaf::Str(s)) if s.is_ascii() => {
+            s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        }
+        (Cond::SuffixIc(p), Leaf::Str(s)) if s.is_ascii() => {
+            s.len() >= p.len()
+                && s.as_bytes()[s.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+        }
+        (Cond::EqIc(p), Leaf::Str(s)) if s.is_ascii() => s.eq_ignore_ascii_case(p),
+        _ => c.eval(leaf),
+    }
+}
+
+/// A state while building.
 #[derive(Default, Debug)]
 struct State {
     accept: Vec<usize>,
-    /// The first positive transition, kept inline to save a memory access.
-    pos0: Option<(u32, FieldMatcher)>,
     pos: Vec<(u32, FieldMatcher)>,
     absent: Vec<(u32, u32)>,
 }
@@ -332,7 +510,7 @@ impl PathNode {
         if self.children.len() <= SMALL_CHILDREN {
             self.small
                 .iter()
-                .find(|(k, _)| k.len() == kb.len() && **k == *kb)
+                .find(|(k, _)| k.len() == kb.len() && k.first() == kb.first() && **k == *kb)
                 .map(|e| e.1)
         } else {
             self.children.get(kb).copied()
@@ -362,6 +540,11 @@ impl MatcherBuilder {
     pub fn build(self) -> Matcher {
         let mut m = Matcher {
             states: vec![State::default()],
+            code: Vec::new(),
+            n_states: 0,
+            exacts: Vec::new(),
+            conds: Vec::new(),
+            rests: Vec::new(),
             syms: Symbols::default(),
             field_exact: Vec::new(),
             paths: vec![PathNode {
@@ -372,28 +555,18 @@ impl MatcherBuilder {
             n_fields: 0,
             ids: 0,
         };
-        // Field statistics decide the order of tests inside each alternative.
-        // Fields tested by more patterns come first, so that patterns share
-        // the leading states; among equally common fields, the one tested
-        // against more distinct values (the more selective) comes first.
-        let mut freq: FastMap<&str, usize> = FastMap::default();
-        let mut values: FastMap<&str, FastSet<String>> = FastMap::default();
+        // Statistics over all alternatives decide the order of tests inside
+        // each alternative: the test estimated to pass for the fewest events
+        // comes first, so that an event leaves the paths of the patterns it
+        // does not match as early as possible (see `Selectivity`).
+        let mut sel = Selectivity::default();
         for (_, conjs) in &self.entries {
             for c in conjs {
                 for (p, t) in c {
-                    *freq.entry(p.as_str()).or_default() += 1;
-                    if let FieldTest::Any(conds) = t {
-                        let set = values.entry(p.as_str()).or_default();
-                        for cond in conds {
-                            if set.len() < 100_000 {
-                                set.insert(format!("{cond:?}"));
-                            }
-                        }
-                    }
+                    sel.count(p, t);
                 }
             }
         }
-        let distinct = |p: &str| values.get(p).map_or(0, |s| s.len());
         let mut ids: Vec<usize> = self.entries.iter().map(|e| e.0).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -402,22 +575,18 @@ impl MatcherBuilder {
         let mut edges: Vec<FastMap<(u32, String), u32>> = vec![FastMap::default()];
         for (id, conjs) in &self.entries {
             for c in conjs {
-                let mut steps: Vec<(&String, &FieldTest)> = c.iter().map(|(p, t)| (p, t)).collect();
+                let mut steps: Vec<(f64, &String, &FieldTest)> =
+                    c.iter().map(|(p, t)| (sel.pass(p, t), p, t)).collect();
                 steps.sort_by(|a, b| {
-                    let ka = (
-                        test_class(a.1),
-                        std::cmp::Reverse(freq[a.0.as_str()]),
-                        std::cmp::Reverse(distinct(a.0)),
-                        a.0,
-                    );
-                    let kb = (
-                        test_class(b.1),
-                        std::cmp::Reverse(freq[b.0.as_str()]),
-                        std::cmp::Reverse(distinct(b.0)),
-                        b.0,
-                    );
-                    ka.cmp(&kb)
+                    let ka = (matches!(a.2, FieldTest::Absent), a.0);
+                    let kb = (matches!(b.2, FieldTest::Absent), b.0);
+                    ka.0.cmp(&kb.0)
+                        .then(ka.1.total_cmp(&kb.1))
+                        .then_with(|| sel.fields[b.1.as_str()].cmp(&sel.fields[a.1.as_str()]))
+                        .then_with(|| a.1.cmp(b.1))
                 });
+                let steps: Vec<(&String, &FieldTest)> =
+                    steps.into_iter().map(|(_, p, t)| (p, t)).collect();
                 // Split value lists into one edge per value, so patterns
                 // that share a value share the states after it, unless that
                 // would multiply this alternative into too many paths.
@@ -435,21 +604,7 @@ impl MatcherBuilder {
                 m.insert(&mut edges, 0, &steps, split, *id);
             }
         }
-        m.field_exact = vec![false; m.n_fields];
-        for st in &mut m.states {
-            for (f, fm) in &mut st.pos {
-                fm.finish();
-                if fm.single.0 != NONE || !fm.exact.is_empty() {
-                    m.field_exact[*f as usize] = true;
-                }
-            }
-            if !st.pos.is_empty() {
-                st.pos0 = Some(st.pos.remove(0));
-            }
-            st.pos.shrink_to_fit();
-            st.accept.shrink_to_fit();
-            st.absent.shrink_to_fit();
-        }
+        m.layout();
         m
     }
 }
@@ -457,32 +612,100 @@ impl MatcherBuilder {
 /// Most paths one alternative may be split into (see `Matcher::insert`).
 const MAX_SPLIT_PATHS: usize = 16;
 
-/// Lower classes are tested first: exact values narrow the candidates most.
-fn test_class(t: &FieldTest) -> u8 {
-    match t {
-        FieldTest::Absent => 9,
-        FieldTest::Any(conds) => conds
+/// Compile-time statistics used to order the tests of an alternative.
+///
+/// The share of events passing a test is estimated from the patterns alone:
+/// an exact value on a field is assumed as common among events as among the
+/// alternatives testing that field, scaled by `d / (d + 1)` where `d` is the
+/// number of distinct values the field is tested against (so a field only
+/// ever tested against one value counts as passing half the time, and a
+/// value shared by few of many alternatives as rare). Other operators get
+/// fixed estimates. `exists: false` tests are always last (they are checked
+/// against the array elements chosen by the other tests).
+#[derive(Default)]
+struct Selectivity {
+    /// Alternatives testing each field.
+    fields: FastMap<String, usize>,
+    /// Alternatives testing each field against each exact value.
+    values: FastMap<(String, String), usize>,
+    /// Distinct exact values per field.
+    distinct: FastMap<String, usize>,
+}
+
+impl Selectivity {
+    /// The key under which an exact-like condition is counted.
+    fn exact_key(c: &Cond) -> Option<String> {
+        match c {
+            Cond::Exact(_) | Cond::EqIc(_) => Some(format!("{c:?}")),
+            Cond::Wildcard(w) if w.parts.len() == 1 => Some(format!("{c:?}")),
+            _ => None,
+        }
+    }
+
+    fn count(&mut self, field: &str, t: &FieldTest) {
+        *self.fields.entry(field.to_string()).or_default() += 1;
+        if let FieldTest::Any(conds) = t {
+            for c in conds {
+                if let Some(k) = Self::exact_key(c) {
+                    let n = self.values.entry((field.to_string(), k)).or_default();
+                    if *n == 0 {
+                        *self.distinct.entry(field.to_string()).or_default() += 1;
+                    }
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    /// Estimated share of events passing `t` on `field`.
+    fn pass(&self, field: &str, t: &FieldTest) -> f64 {
+        let FieldTest::Any(conds) = t else {
+            return 1.0;
+        };
+        let total = self.fields.get(field).copied().unwrap_or(1).max(1) as f64;
+        let d = self.distinct.get(field).copied().unwrap_or(0) as f64;
+        let p: f64 = conds
             .iter()
-            .map(|c| match c {
-                Cond::Exact(_) | Cond::EqIc(_) => 0,
-                Cond::Prefix(_)
-                | Cond::PrefixIc(_)
-                | Cond::Suffix(_)
-                | Cond::SuffixIc(_)
-                | Cond::Wildcard(_)
-                | Cond::Cidr(_) => 1,
-                Cond::Numeric { .. } => 2,
-                Cond::AnythingBut(_) | Cond::Exists => 3,
+            .map(|c| match Self::exact_key(c) {
+                Some(k) => {
+                    let n = self
+                        .values
+                        .get(&(field.to_string(), k))
+                        .copied()
+                        .unwrap_or(1) as f64;
+                    (n / total) * d / (d + 1.0)
+                }
+                None => match c {
+                    Cond::Prefix(_)
+                    | Cond::PrefixIc(_)
+                    | Cond::Suffix(_)
+                    | Cond::SuffixIc(_)
+                    | Cond::Wildcard(_)
+                    | Cond::Cidr(_) => 0.3,
+                    Cond::Numeric { .. } => 0.5,
+                    _ => 0.9,
+                },
             })
-            .max()
-            .unwrap_or(0),
+            .sum();
+        p.min(1.0)
     }
 }
 
 /// Many patterns compiled together; see the crate documentation.
 #[derive(Debug)]
 pub struct Matcher {
+    /// The states while building; empty once built (see [`Matcher::layout`]).
     states: Vec<State>,
+    /// The compiled states, in depth-first order (see [`Matcher::layout`]).
+    code: Vec<u32>,
+    n_states: usize,
+
+    /// Exact-value tables, (symbol, next state) sorted, referenced from `code`.
+    exacts: Vec<(u32, u32)>,
+    /// Conditions with no compact form in `code`, referenced from it.
+    conds: Vec<Cond>,
+    /// Indexed sets of other conditions, referenced from `code`.
+    rests: Vec<Rest>,
     syms: Symbols,
     /// Per field: whether some pattern tests it against an exact value (only
     /// then is an event value looked up among the symbols).
@@ -524,13 +747,139 @@ struct Cx<'s, 'a> {
     escaped: Vec<String>,
     next_array: u32,
     bind_hash: u64,
+    /// Whether some field has several values. When none has, a state can
+    /// only be reached once (each state has one parent, and each step has
+    /// one value to take), so visits need not be recorded.
+    multi: bool,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Word offsets in a compiled state's header.
+const S_N_ACCEPT: usize = 0;
+const S_N_TRANS: usize = 1;
+const S_ABSENT: usize = 2;
+const S_HEADER: usize = 3;
+
 impl Matcher {
+    /// Compiles the built states into `code`, a flat array of `u32` words,
+    /// with the states in depth-first order so that the states of a path
+    /// (and their transitions) are next to each other in memory. A state at
+    /// offset `o` is:
+    ///
+    /// - `[o]`: number of accepted ids; `[o + 1]`: number of positive
+    ///   transitions; `[o + 2]`: number of `exists: false` transitions;
+    /// - the accepted ids, two words each (low, high);
+    /// - the positive transitions: `field, flags`, then by flag: `T_SINGLE`
+    ///   symbol and next state; `T_TABLE` start and length in `exacts`;
+    ///   `T_FEW` the number of conditions, the words they take, then each
+    ///   condition (see [`push_cond`]); `T_REST` index in `rests`;
+    /// - the `exists: false` transitions: `field, next state`.
+    ///
+    /// Next states are offsets in `code`; the root is at offset 0.
+    fn layout(&mut self) {
+        let states = std::mem::take(&mut self.states);
+        self.n_states = states.len();
+        // Depth-first preorder; a state's first child comes right after it,
+        // so a chain of single children is contiguous.
+        let mut order = Vec::with_capacity(states.len());
+        let mut stack = vec![0u32];
+        let mut seen = vec![false; states.len()];
+        while let Some(st) = stack.pop() {
+            if std::mem::replace(&mut seen[st as usize], true) {
+                continue;
+            }
+            order.push(st);
+            let s = &states[st as usize];
+            let mut kids: Vec<u32> = Vec::new();
+            for (_, fm) in &s.pos {
+                kids.extend(fm.exact.iter().map(|e| e.1));
+                kids.extend(fm.other.iter().map(|e| e.1));
+            }
+            kids.extend(s.absent.iter().map(|e| e.1));
+            stack.extend(kids.iter().rev());
+        }
+        let mut offset = vec![NONE; states.len()];
+        let mut at = 0usize;
+        for &st in &order {
+            offset[st as usize] = at as u32;
+            let s = &states[st as usize];
+            at += S_HEADER + 2 * s.accept.len() + 2 * s.absent.len();
+            for (_, fm) in &s.pos {
+                let flags = fm.flags();
+                at += 2
+                    + 2 * ((flags & T_SINGLE != 0) as usize + (flags & T_TABLE != 0) as usize)
+                    + (flags & T_REST != 0) as usize;
+                if flags & T_FEW != 0 {
+                    at += 2 + fm.other.iter().map(|(c, _)| cond_words(c)).sum::<usize>();
+                }
+            }
+        }
+        assert!(at < NONE as usize, "automaton too large");
+        let mut field_exact = vec![false; self.n_fields];
+        let mut code = Vec::with_capacity(at);
+        for &st in &order {
+            let s = &states[st as usize];
+            debug_assert_eq!(code.len(), offset[st as usize] as usize);
+            code.push(s.accept.len() as u32);
+            code.push(s.pos.len() as u32);
+            code.push(s.absent.len() as u32);
+            for &id in &s.accept {
+                let id = id as u64;
+                code.extend_from_slice(&[id as u32, (id >> 32) as u32]);
+            }
+            for (field, fm) in &s.pos {
+                let flags = fm.flags();
+                code.push(*field);
+                code.push(flags);
+                let mut exact: Vec<(u32, u32)> = fm
+                    .exact
+                    .iter()
+                    .map(|&(k, t)| (k, offset[t as usize]))
+                    .collect();
+                exact.sort_unstable();
+                exact.dedup();
+                if !exact.is_empty() {
+                    field_exact[*field as usize] = true;
+                }
+                if flags & T_SINGLE != 0 {
+                    code.extend_from_slice(&[exact[0].0, exact[0].1]);
+                } else if flags & T_TABLE != 0 {
+                    code.extend_from_slice(&[self.exacts.len() as u32, exact.len() as u32]);
+                    self.exacts.extend_from_slice(&exact);
+                }
+                let other = fm
+                    .other
+                    .iter()
+                    .map(|(c, t)| (c.clone(), offset[*t as usize]));
+                if flags & T_FEW != 0 {
+                    // The number of conditions, then the words they take.
+                    let at = code.len();
+                    code.extend_from_slice(&[fm.other.len() as u32, 0]);
+                    for (c, t) in other {
+                        push_cond(&mut code, &mut self.conds, &c, t);
+                    }
+                    code[at + 1] = (code.len() - at - 2) as u32;
+                } else if flags & T_REST != 0 {
+                    code.push(self.rests.len() as u32);
+                    let mut r = Rest::default();
+                    for (c, t) in other {
+                        r.add(&c, t);
+                    }
+                    self.rests.push(r);
+                }
+            }
+            for &(field, next) in &s.absent {
+                code.extend_from_slice(&[field, offset[next as usize]]);
+            }
+        }
+        debug_assert_eq!(code.len(), at);
+        self.code = code;
+        self.field_exact = field_exact;
+    }
+
     /// The state reached from `s` by `test` on `field`, created if needed.
     fn edge(
         &mut self,
@@ -634,7 +983,7 @@ impl Matcher {
 
     /// Number of automaton states (a measure of the compiled size).
     pub fn state_count(&self) -> usize {
-        self.states.len()
+        self.n_states
     }
 
     /// The ids of the patterns that match `event`, sorted and deduplicated.
@@ -680,9 +1029,10 @@ impl Matcher {
             escaped: Vec::new(),
             next_array: 0,
             bind_hash: 0,
+            multi: false,
         };
         let res = fill(self, &mut cx);
-        if res.is_ok() && (!cx.leaves.is_empty() || !self.states[0].absent.is_empty()) {
+        if res.is_ok() && (!cx.leaves.is_empty() || self.code[S_ABSENT] != 0) {
             self.visit(0, &mut cx, out);
         }
         out.sort_unstable();
@@ -801,6 +1151,8 @@ impl Matcher {
         let head = &mut cx.s.head[f as usize];
         if *head == NONE {
             cx.s.touched.push(f);
+        } else {
+            cx.multi = true;
         }
         let sym = if !self.field_exact[f as usize] {
             NONE
@@ -820,14 +1172,133 @@ impl Matcher {
         *head = (cx.leaves.len() - 1) as u32;
     }
 
+    /// Appends the next states reached by a value (with symbol `sym`)
+    /// through the transition at `code[t..]` to `out` (may repeat).
+    #[inline]
+    fn collect(&self, t: usize, flags: u32, leaf: Leaf<'_>, sym: u32, out: &mut Vec<u32>) {
+        let code = &self.code;
+        let mut k = t + 2;
+        if flags & T_SINGLE != 0 {
+            if sym != NONE && code[k] == sym {
+                out.push(code[k + 1]);
+            }
+            k += 2;
+        } else if flags & T_TABLE != 0 {
+            if sym != NONE {
+                let (a, n) = (code[k] as usize, code[k + 1] as usize);
+                let e = &self.exacts[a..a + n];
+                let start = if e.len() <= 8 {
+                    e.iter().position(|x| x.0 >= sym).unwrap_or(e.len())
+                } else {
+                    e.partition_point(|x| x.0 < sym)
+                };
+                for &(v, next) in &e[start..] {
+                    if v != sym {
+                        break;
+                    }
+                    out.push(next);
+                }
+            }
+            k += 2;
+        }
+        if flags & T_FEW != 0 {
+            let n = code[k];
+            let words = code[k + 1] as usize;
+            self.collect_few(&code[k + 2..k + 2 + words], n, leaf, out);
+        } else if flags & T_REST != 0 {
+            self.rests[code[k] as usize].collect(leaf, out);
+        }
+    }
+
+    /// Appends the next states reached by `leaf` through the `n` compiled
+    /// conditions in `w` (see [`push_cond`]) to `out`.
+    #[inline]
+    fn collect_few(&self, w: &[u32], n: u32, leaf: Leaf<'_>, out: &mut Vec<u32>) {
+        let mut k = 0;
+        for _ in 0..n {
+            let (head, next) = (w[k], w[k + 1]);
+            let (kind, len) = (head & 0xff, (head >> 8) as usize);
+            k += 2;
+            let hit = match kind {
+                K_PREFIX | K_SUFFIX | K_PREFIX_IC | K_SUFFIX_IC | K_EQ_IC => {
+                    let p = &w[k..k + byte_words(len)];
+                    k += byte_words(len);
+                    match leaf {
+                        Leaf::Str(s) => {
+                            let ic = kind >= K_PREFIX_IC;
+                            let folded;
+                            let (b, ic) = if ic && !s.is_ascii() {
+                                folded = fold(s);
+                                (folded.as_bytes(), false)
+                            } else {
+                                (s.as_bytes(), ic)
+                            };
+                            match kind {
+                                K_PREFIX | K_PREFIX_IC => {
+                                    b.len() >= len && packed_eq(p, &b[..len], ic)
+                                }
+                                K_SUFFIX | K_SUFFIX_IC => {
+                                    b.len() >= len && packed_eq(p, &b[b.len() - len..], ic)
+                                }
+                                _ => b.len() == len && packed_eq(p, b, ic),
+                            }
+                        }
+                        _ => false,
+                    }
+                }
+                K_NUMERIC => {
+                    let bits = w[k];
+                    let lo = w[k + 1] as u64 | (w[k + 2] as u64) << 32;
+                    let hi = w[k + 3] as u64 | (w[k + 4] as u64) << 32;
+                    k += 5;
+                    let lo = (bits & 1 != 0).then_some((lo as i64, bits & 2 != 0));
+                    let hi = (bits & 4 != 0).then_some((hi as i64, bits & 8 != 0));
+                    matches!(leaf, Leaf::Num(Num { cmp: Some(x), .. }) if in_range(lo, hi, x))
+                }
+                K_EXISTS => true,
+                K_NOT_STRS | K_NOT_PREFIXES => {
+                    let list = &w[k..];
+                    k += packed_list_words(list, len as u32);
+                    match leaf {
+                        Leaf::Str(s) => {
+                            !packed_list_has(list, len as u32, s.as_bytes(), kind == K_NOT_PREFIXES)
+                        }
+                        _ => true,
+                    }
+                }
+                _ => {
+                    let c = &self.conds[w[k] as usize];
+                    k += 1;
+                    eval_cond(c, leaf)
+                }
+            };
+            if hit {
+                out.push(next);
+            }
+        }
+    }
+
     fn visit(&self, st: u32, cx: &mut Cx<'_, '_>, out: &mut Vec<usize>) {
-        if !cx.s.visited.insert((st, cx.bind_hash)) {
+        if cx.multi && !cx.s.visited.insert((st, cx.bind_hash)) {
             return;
         }
-        let state = &self.states[st as usize];
-        out.extend_from_slice(&state.accept);
-        for (field, fm) in state.pos0.iter().chain(state.pos.iter()) {
-            let mut li = cx.s.head[*field as usize];
+        let code = &self.code;
+        let o = st as usize;
+        let mut t = o + S_HEADER;
+        for _ in 0..code[o + S_N_ACCEPT] {
+            out.push((code[t] as u64 | (code[t + 1] as u64) << 32) as usize);
+            t += 2;
+        }
+        for _ in 0..code[o + S_N_TRANS] {
+            let (field, flags) = (code[t], code[t + 1]);
+            let here = t;
+            t += 2
+                + 2 * ((flags & T_SINGLE != 0) as usize + (flags & T_TABLE != 0) as usize)
+                + (flags & T_REST != 0) as usize;
+            if flags & T_FEW != 0 {
+                t += 2 + code[t + 1] as usize;
+            }
+            let mut li = cx.s.head[field as usize];
             while li != NONE {
                 let rec = cx.leaves[li as usize];
                 li = rec.next;
@@ -841,7 +1312,7 @@ impl Matcher {
                 } else {
                     Leaf::Str(&cx.escaped[rec.esc as usize])
                 };
-                fm.collect(leaf, rec.sym, &mut cx.s.targets);
+                self.collect(here, flags, leaf, rec.sym, &mut cx.s.targets);
                 let end = cx.s.targets.len();
                 if end == mark {
                     continue;
@@ -879,7 +1350,9 @@ impl Matcher {
                 cx.s.targets.truncate(mark);
             }
         }
-        for &(field, next) in &state.absent {
+        for _ in 0..code[o + S_ABSENT] {
+            let (field, next) = (code[t], code[t + 1]);
+            t += 2;
             let mut li = cx.s.head[field as usize];
             let mut found = false;
             while li != NONE {
