@@ -307,6 +307,12 @@ pub struct Guardrails {
     /// account within the last hour, the rule is paused and its channels
     /// told. `None`: no breaker.
     pub max_changes_per_account_per_hour: Option<u64>,
+    /// Blast-radius breaker by share: when a rule's changes in one account
+    /// within the last hour would exceed this percentage of the account's
+    /// resources of the action's type (as the action counts them; always
+    /// at least one change allowed), the rule is paused and its channels
+    /// told. `None`: no such breaker.
+    pub max_percent_of_type_per_hour: Option<u8>,
 }
 
 impl Default for Guardrails {
@@ -316,6 +322,7 @@ impl Default for Guardrails {
             min_interval_seconds: 0,
             max_concurrent_per_account_region: None,
             max_changes_per_account_per_hour: None,
+            max_percent_of_type_per_hour: None,
         }
     }
 }

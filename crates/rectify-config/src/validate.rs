@@ -39,6 +39,7 @@ const GUARDRAIL_KEYS: &[&str] = &[
     "max_concurrent_per_account_region",
     "min_interval_seconds",
     "max_changes_per_account_per_hour",
+    "max_percent_of_type_per_hour",
 ];
 const EXECUTION_KEYS: &[&str] = &[
     "max_attempts",
@@ -1000,6 +1001,9 @@ pub(crate) fn load_config(
             1_000_000,
         ) {
             guardrails.max_changes_per_account_per_hour = Some(n);
+        }
+        if let Some(n) = cx.opt_u64(&f, "guardrails", "max_percent_of_type_per_hour", 1, 100) {
+            guardrails.max_percent_of_type_per_hour = Some(n as u8);
         }
     }
 

@@ -193,8 +193,12 @@ fn store_error(e: rectify_store::StoreError) -> ActionError {
 }
 
 /// Guardrails that need the shared store, checked right before a write:
-/// paused rules, the blast-radius breaker, the account-region rate limit.
-async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> {
+/// paused rules, the blast-radius breakers, the account-region rate limit.
+async fn guard(
+    engine: &Engine,
+    action: &dyn Action,
+    job: &Job,
+) -> Result<Option<Step>, ActionError> {
     let paused = engine.store.paused_rules().await.map_err(store_error)?;
     if let Some(reason) = paused.get(&job.rule_id) {
         return Ok(Some(Step::from(Outcome::new(
@@ -206,33 +210,48 @@ async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> 
         ))));
     }
     let limits = &engine.config.guardrails;
-    if let Some(limit) = limits.max_changes_per_account_per_hour {
+    if limits.max_changes_per_account_per_hour.is_some()
+        || limits.max_percent_of_type_per_hour.is_some()
+    {
         let since = rectify_model::rfc3339_before(std::time::Duration::from_secs(3600));
         let made = engine
             .store
             .count_changes(&job.target.account, &job.rule_id, &since)
             .await
             .map_err(store_error)?;
-        if made >= limit {
-            let reason = format!(
-                "blast-radius breaker: {made} changes in account {} within the last hour (limit {limit})",
-                job.target.account
-            );
-            engine
-                .store
-                .set_rule_paused(&job.rule_id, Some(&reason), "blast-radius breaker")
-                .await
-                .map_err(store_error)?;
-            return Ok(Some(Step::from(Outcome::new(
-                OutcomeKind::Skipped,
-                format!(
-                    "{reason}; rule {} paused until `rectify resume --rule {}`",
-                    job.rule_id, job.rule_id
-                ),
-            ))));
+        if let Some(limit) = limits.max_changes_per_account_per_hour {
+            if made >= limit {
+                let reason = format!(
+                    "blast-radius breaker: {made} changes in account {} within the last hour (limit {limit})",
+                    job.target.account
+                );
+                return trip_breaker(engine, job, reason).await.map(Some);
+            }
+        }
+        if let Some(percent) = limits.max_percent_of_type_per_hour {
+            if let Some(total) = inventory(engine, action, job).await? {
+                // At least one change an hour, whatever the share.
+                let allowed = (total * u64::from(percent) / 100).max(1);
+                if made >= allowed {
+                    let reason = format!(
+                        "blast-radius breaker: {made} changes within the last hour would pass \
+                         {percent}% of the {total} {} resources of account {} (at most {allowed})",
+                        if job.target.resource_type.is_empty() {
+                            job.action.as_str()
+                        } else {
+                            job.target.resource_type.as_str()
+                        },
+                        job.target.account
+                    );
+                    return trip_breaker(engine, job, reason).await.map(Some);
+                }
+            }
         }
     }
-    if limits.min_interval_seconds == 0 && limits.max_changes_per_account_per_hour.is_none() {
+    if limits.min_interval_seconds == 0
+        && limits.max_changes_per_account_per_hour.is_none()
+        && limits.max_percent_of_type_per_hour.is_none()
+    {
         // No limit configured: no change bookkeeping on the hot path.
         return Ok(None);
     }
@@ -249,6 +268,58 @@ async fn guard(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> 
         .await
         .map_err(store_error)?;
     Ok(slot.map(Step::Defer))
+}
+
+/// Pauses the rule for every replica and skips the job with `reason`; the
+/// skip reaches the rule's channels through the job's effects.
+async fn trip_breaker(engine: &Engine, job: &Job, reason: String) -> Result<Step, ActionError> {
+    engine
+        .store
+        .set_rule_paused(&job.rule_id, Some(&reason), "blast-radius breaker")
+        .await
+        .map_err(store_error)?;
+    Ok(Step::from(Outcome::new(
+        OutcomeKind::Skipped,
+        format!(
+            "{reason}; rule {} paused until `rectify resume --rule {}`",
+            job.rule_id, job.rule_id
+        ),
+    )))
+}
+
+/// How long an action's resource count is trusted.
+const INVENTORY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The action's count of the account's resources of the target's type,
+/// cached per action, account and region for [`INVENTORY_TTL`].
+async fn inventory(
+    engine: &Engine,
+    action: &dyn Action,
+    job: &Job,
+) -> Result<Option<u64>, ActionError> {
+    let key = format!(
+        "{}/{}/{}",
+        job.action, job.target.account, job.target.region
+    );
+    let cached = {
+        let cache = engine.inventory.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < INVENTORY_TTL)
+            .map(|(_, n)| *n)
+    };
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    let counted = action.inventory(&job.target, &job.params).await?;
+    if let Some(n) = counted {
+        engine
+            .inventory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (std::time::Instant::now(), n));
+    }
+    Ok(counted)
 }
 
 /// Audit records of one run, written in as few transactions as safety
@@ -313,7 +384,7 @@ async fn steps(
         }
         _ => {}
     }
-    if let Some(step) = guard(engine, job).await? {
+    if let Some(step) = guard(engine, action, job).await? {
         return Ok(step);
     }
     // The intent is on record before the account is touched.

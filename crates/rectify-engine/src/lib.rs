@@ -89,6 +89,9 @@ pub struct Engine {
     pub(crate) region_slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Makes submissions durable, several per transaction.
     queue: queue::GroupCommit,
+    /// Resource counts per `action/account/region` for the share breaker,
+    /// with when they were taken.
+    pub(crate) inventory: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
 }
 
 impl Engine {
@@ -118,6 +121,7 @@ impl Engine {
             .collect();
         Ok(Engine {
             queue: queue::GroupCommit::new(store.clone()),
+            inventory: Default::default(),
             store,
             config,
             router,

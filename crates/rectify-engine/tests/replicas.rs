@@ -75,7 +75,13 @@ async fn run_two_replicas(limit: Option<usize>) -> Duration {
     let slots = rectify_store::open(&url)
         .await
         .unwrap()
-        .take_slot("111122223333", "eu-west-1", "probe", 1, Duration::from_secs(1))
+        .take_slot(
+            "111122223333",
+            "eu-west-1",
+            "probe",
+            1,
+            Duration::from_secs(1),
+        )
         .await
         .unwrap();
     assert!(slots, "a slot was left taken");

@@ -129,4 +129,14 @@ pub trait Action: Send + Sync {
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         self.check(target, params).await
     }
+
+    /// How many resources of the target's type its account has (in its
+    /// region, for regional types): the denominator of the
+    /// `max_percent_of_type_per_hour` breaker. `None` (the default) for
+    /// actions on one-per-account settings, which that breaker does not
+    /// bound. Read-only.
+    async fn inventory(&self, target: &Target, params: &Value) -> Result<Option<u64>, ActionError> {
+        let _ = (target, params);
+        Ok(None)
+    }
 }

@@ -13,8 +13,6 @@ use deadpool_postgres::Object;
 use crate::audit::GENESIS_HASH;
 use crate::{timefmt, Result, StoreError};
 
-/// (version, name, SQL). Append only: never edit a released migration.
-
 /// Account-region slots: at most N changes in flight in one account-region
 /// across every replica (`guardrails.max_concurrent_per_account_region`).
 /// A slot held by a replica that died frees itself at `until`.
@@ -28,6 +26,7 @@ CREATE TABLE region_slots (
 );
 "#;
 
+/// (version, name, SQL). Append only: never edit a released migration.
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", INITIAL),
     (2, "changes", CHANGES),

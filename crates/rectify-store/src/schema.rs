@@ -4,8 +4,6 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{timefmt, Result, StoreError};
 
-/// (version, name, SQL). Append only: never edit a released migration.
-
 /// Account-region slots: at most N changes in flight in one account-region
 /// across every replica (`guardrails.max_concurrent_per_account_region`).
 /// A slot held by a replica that died frees itself at `until`.
@@ -19,6 +17,7 @@ CREATE TABLE region_slots (
 );
 "#;
 
+/// (version, name, SQL). Append only: never edit a released migration.
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", INITIAL),
     (2, "changes", CHANGES),

@@ -211,3 +211,39 @@ fn one_job_at_a_time_per_account_region_when_configured() {
     let free = run("");
     assert!(free < limited, "{free:?} vs {limited:?}");
 }
+
+#[test]
+fn the_share_breaker_counts_against_the_accounts_resources_of_the_type() {
+    let run = |inventory: u64, events_n: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rectify.yaml"),
+            format!(
+                "store: sqlite://{}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 1\n\
+                 guardrails:\n  max_percent_of_type_per_hour: 20\n\
+                 rules:\n  - id: share\n    pattern: {{source: [guard.test]}}\n    action: local.noop\n    params: {{inventory: {inventory}}}\n    mode: auto\n",
+                dir.path().join("r.db").display()
+            ),
+        )
+        .unwrap();
+        let file = events(dir.path(), "share", 0..events_n);
+        let jobs = process(dir.path(), &file);
+        (dir, jobs)
+    };
+    // 20% of 10 resources: two changes, then the rule is paused.
+    let (dir, jobs) = run(10, 4);
+    assert_eq!(kinds(&jobs), ["changed", "changed", "skipped", "skipped"]);
+    let reason = jobs[2]["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("would pass 20% of the 10") && reason.contains("at most 2"),
+        "{reason}"
+    );
+    let paused = rectify(dir.path(), &["jobs", "list", "--output", "json"]);
+    assert!(paused.status.success());
+    let resumed = rectify(dir.path(), &["resume", "--rule", "share"]);
+    assert_eq!(resumed.status.code(), Some(0));
+    // 20% of 3 rounds down to none, but one change an hour is always let
+    // through.
+    let (_dir, jobs) = run(3, 2);
+    assert_eq!(kinds(&jobs), ["changed", "skipped"]);
+}

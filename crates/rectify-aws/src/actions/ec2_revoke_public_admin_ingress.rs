@@ -202,6 +202,26 @@ impl Action for Ec2RevokePublicAdminIngress {
         parse_ports(params).map(|_| ())
     }
 
+    /// The account's security groups in the target's region.
+    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
+        let ec2 = self.client(target).await?;
+        let mut count = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let out = ec2
+                .describe_security_groups()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+            count += out.security_groups().len() as u64;
+            match out.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(Some(count)),
+            }
+        }
+    }
+
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let ports = parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;

@@ -24,6 +24,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetBucketPublicAccessBlock",
         "s3:PutBucketPublicAccessBlock",
         "s3:GetBucketTagging",
+        "s3:ListAllMyBuckets",
     ],
     params: &[],
 };
@@ -88,6 +89,26 @@ impl Action for S3BlockPublicAccess {
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         validate(params)
+    }
+
+    /// The account's buckets (S3 lists them account-wide).
+    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
+        let s3 = self.client(target).await?;
+        let mut count = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let out = s3
+                .list_buckets()
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("s3:ListBuckets", e))?;
+            count += out.buckets().len() as u64;
+            match out.continuation_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(Some(count)),
+            }
+        }
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

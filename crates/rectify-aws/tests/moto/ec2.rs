@@ -304,3 +304,39 @@ async fn a_change_applies_only_to_its_own_group() {
     assert_eq!(err.class, rectify_model::ErrorClass::Invalid);
     assert!(!action.check(&target_b, &json!({})).await.unwrap().compliant);
 }
+
+#[tokio::test]
+async fn inventory_counts_the_regions_security_groups() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let id = group(&ec2, vec![perm("tcp", 22, 22, &["10.0.0.0/8"], &[])], &[]).await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &id),
+        json!({"AwsEc2SecurityGroup": {"GroupId": id, "GroupName": "x"}}),
+    );
+    let target = action.target(&event).unwrap();
+    let before = action
+        .inventory(&target, &json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    let direct = ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .len() as u64;
+    assert_eq!(before, direct);
+    group(&ec2, vec![perm("tcp", 443, 443, &["10.0.0.0/8"], &[])], &[]).await;
+    let after = action
+        .inventory(&target, &json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before + 1);
+}

@@ -157,3 +157,40 @@ async fn missing_bucket_is_not_found() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn inventory_counts_the_accounts_buckets() {
+    let account = Account::new().await;
+    let s3 = account.s3();
+    let action = S3BlockPublicAccess::new(account.aws().await);
+    let first = unique("rectify-count");
+    s3.create_bucket().bucket(&first).send().await.unwrap();
+    let event = finding_event(
+        &account.id,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{first}"),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let before = action
+        .inventory(&target, &json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    let direct = s3.list_buckets().send().await.unwrap().buckets().len() as u64;
+    assert_eq!(before, direct);
+    for _ in 0..2 {
+        s3.create_bucket()
+            .bucket(unique("rectify-count"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = action
+        .inventory(&target, &json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before + 2);
+}

@@ -13,12 +13,20 @@ static SPEC: ActionSpec = ActionSpec {
     controls: &[],
     resource_types: &[],
     permissions: &[],
-    params: &[ParamSpec {
-        name: "delay_ms",
-        kind: "integer",
-        default: "0",
-        doc: "how long apply takes, to model slow actions",
-    }],
+    params: &[
+        ParamSpec {
+            name: "delay_ms",
+            kind: "integer",
+            default: "0",
+            doc: "how long apply takes, to model slow actions",
+        },
+        ParamSpec {
+            name: "inventory",
+            kind: "integer",
+            default: "none",
+            doc: "how many resources of the target's type the account is said to have (for the max_percent_of_type_per_hour breaker)",
+        },
+    ],
 };
 
 #[async_trait]
@@ -31,18 +39,25 @@ impl Action for Noop {
         let map = params.as_object().ok_or("params must be a mapping")?;
         for (key, value) in map {
             match key.as_str() {
-                "delay_ms" if value.as_u64().is_some() => {}
+                "delay_ms" | "inventory" if value.as_u64().is_some() => {}
                 "delay_ms" => {
                     return Err("params.delay_ms: expected a whole number of milliseconds".into())
                 }
+                "inventory" => {
+                    return Err("params.inventory: expected a whole number of resources".into())
+                }
                 other => {
                     return Err(format!(
-                        "params.{other}: unknown; local.noop takes `delay_ms`"
+                        "params.{other}: unknown; local.noop takes `delay_ms` and `inventory`"
                     ))
                 }
             }
         }
         Ok(())
+    }
+
+    async fn inventory(&self, _: &Target, params: &Value) -> Result<Option<u64>, ActionError> {
+        Ok(params.get("inventory").and_then(Value::as_u64))
     }
 
     async fn check(&self, _: &Target, _: &Value) -> Result<Observed, ActionError> {
