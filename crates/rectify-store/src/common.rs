@@ -94,13 +94,18 @@ pub(crate) fn normalized(job: &Job) -> Result<Job> {
 }
 
 fn normalize(mut job: Job) -> Result<Job> {
-    job.created_at = timefmt::normalize(&job.created_at, &format!("job {} created_at", job.id))?;
-    job.updated_at = timefmt::normalize(&job.updated_at, &format!("job {} updated_at", job.id))?;
-    job.next_run_at = job
-        .next_run_at
-        .as_deref()
-        .map(|t| timefmt::normalize(t, &format!("job {} next_run_at", job.id)))
-        .transpose()?;
+    // Names for errors are built only on error: this runs per job on the
+    // ingest path.
+    let named = |e: StoreError, field: &str| match e {
+        StoreError::Invalid(m) => StoreError::Invalid(format!("job {} {field} {m}", job.id)),
+        other => other,
+    };
+    job.created_at = timefmt::normalize(&job.created_at, "").map_err(|e| named(e, "created_at"))?;
+    job.updated_at = timefmt::normalize(&job.updated_at, "").map_err(|e| named(e, "updated_at"))?;
+    job.next_run_at = match job.next_run_at.as_deref() {
+        Some(t) => Some(timefmt::normalize(t, "").map_err(|e| named(e, "next_run_at"))?),
+        None => None,
+    };
     Ok(job)
 }
 
@@ -121,14 +126,28 @@ impl NewJob {
     /// encoded, naming the job and the field.
     pub fn new(job: Job) -> Result<NewJob> {
         let job = normalize(job)?;
-        let what = |f: &str| format!("job {} {f}", job.id);
+        let json = |v: Result<String>, field: &str| {
+            v.map_err(|e| match e {
+                StoreError::Invalid(m) => {
+                    StoreError::Invalid(format!("job {} {field}: {m}", job.id))
+                }
+                other => other,
+            })
+        };
+        let opt = |v: Option<Result<String>>, field: &str| v.map(|v| json(v, field)).transpose();
         Ok(NewJob {
-            target: to_json(&what("target"), &job.target)?,
-            params: to_json(&what("params"), &job.params)?,
-            finding: opt_json(&what("finding"), &job.finding)?,
-            notify: to_json(&what("notify"), &job.notify)?,
-            plan: opt_json(&what("plan"), &job.plan)?,
-            outcome: opt_json(&what("outcome"), &job.outcome)?,
+            target: json(to_json("target", &job.target), "target")?,
+            params: json(to_json("params", &job.params), "params")?,
+            finding: opt(
+                job.finding.as_ref().map(|f| to_json("finding", f)),
+                "finding",
+            )?,
+            notify: json(to_json("notify", &job.notify), "notify")?,
+            plan: opt(job.plan.as_ref().map(|p| to_json("plan", p)), "plan")?,
+            outcome: opt(
+                job.outcome.as_ref().map(|o| to_json("outcome", o)),
+                "outcome",
+            )?,
             job,
         })
     }

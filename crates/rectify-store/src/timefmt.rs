@@ -26,14 +26,20 @@ pub fn format(t: OffsetDateTime) -> String {
 }
 
 /// Any RFC 3339 time (any offset, any number of fraction digits) in the
-/// store's format. `what` names the field for the error.
+/// store's format. `what` names the field for the error (empty: the
+/// caller names it).
 pub fn normalize(s: &str, what: &str) -> Result<String> {
     if rectify_model::is_canonical_rfc3339(s) {
         return Ok(s.to_owned());
     }
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(format)
-        .map_err(|e| StoreError::Invalid(format!("{what} {s:?} is not an RFC 3339 time: {e}")))
+    OffsetDateTime::parse(s, &Rfc3339).map(format).map_err(|e| {
+        let msg = format!("{s:?} is not an RFC 3339 time: {e}");
+        StoreError::Invalid(if what.is_empty() {
+            msg
+        } else {
+            format!("{what} {msg}")
+        })
+    })
 }
 
 #[cfg(test)]
