@@ -56,19 +56,14 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("rectify-sqlite-checkpoint".into())
             .spawn(move || {
-                let mut rounds = 0u64;
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(250));
-                    rounds += 1;
-                    // PASSIVE never blocks writers; now and then TRUNCATE
-                    // bounds the WAL file's size.
-                    let mode = if rounds.is_multiple_of(40) {
-                        "TRUNCATE"
-                    } else {
-                        "PASSIVE"
-                    };
-                    if let Err(e) =
-                        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+                    // PASSIVE never blocks writers. Once a checkpoint has
+                    // copied everything, the next commit starts the WAL over
+                    // from its beginning, and `journal_size_limit` (set on
+                    // the writer) trims the file then: no blocking
+                    // checkpoint is needed to bound it.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::debug!(error = %e, "WAL checkpoint");
                     }
@@ -231,7 +226,8 @@ fn configure(conn: &Connection, in_memory: bool) -> Result<()> {
     // of a busy queue (uuid ids, hash keys) out of the kernel.
     conn.execute_batch(
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; \
-         PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;",
+         PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; \
+         PRAGMA journal_size_limit=67108864;",
     )
     .ctx("setting pragmas")?;
     conn.set_prepared_statement_cache_capacity(64);
