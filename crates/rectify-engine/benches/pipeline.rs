@@ -12,6 +12,7 @@
 //! finding and the job are committed to the store. Each figure prints as a
 //! markdown row for docs/performance.md.
 
+// The allocator of the `rectify` binary.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
