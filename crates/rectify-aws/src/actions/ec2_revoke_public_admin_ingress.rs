@@ -13,7 +13,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actions::{kind_of, params_object, reject_unknown, tag_map};
+use crate::actions::{count_pages, kind_of, params_object, reject_unknown, tag_map};
 use crate::errors::sdk_error;
 use crate::Aws;
 
@@ -205,21 +205,21 @@ impl Action for Ec2RevokePublicAdminIngress {
     /// The account's security groups in the target's region.
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
         let ec2 = self.client(target).await?;
-        let mut count = 0u64;
-        let mut token: Option<String> = None;
-        loop {
-            let out = ec2
-                .describe_security_groups()
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
-            count += out.security_groups().len() as u64;
-            match out.next_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                _ => return Ok(Some(count)),
+        let count = count_pages(|token| {
+            let request = ec2.describe_security_groups().set_next_token(token);
+            async move {
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+                Ok((
+                    out.security_groups().len(),
+                    out.next_token().map(str::to_string),
+                ))
             }
-        }
+        })
+        .await?;
+        Ok(Some(count))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

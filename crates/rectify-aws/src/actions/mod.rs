@@ -7,6 +7,26 @@ pub mod ec2_revoke_public_admin_ingress;
 pub mod iam_set_password_policy;
 pub mod s3_block_public_access;
 
+/// Counts the items of a paginated listing: `page(token)` fetches one page
+/// and returns how many items it held and the next page's token (none or
+/// empty: the last page).
+pub(crate) async fn count_pages<F, Fut>(mut page: F) -> Result<u64, rectify_model::ActionError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(usize, Option<String>), rectify_model::ActionError>>,
+{
+    let mut count = 0u64;
+    let mut token = None;
+    loop {
+        let (items, next) = page(token).await?;
+        count += items as u64;
+        match next.filter(|t| !t.is_empty()) {
+            Some(next) => token = Some(next),
+            None => return Ok(count),
+        }
+    }
+}
+
 /// The params object; `null` counts as `{}`.
 pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String> {
     match params {

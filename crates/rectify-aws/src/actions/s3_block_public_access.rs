@@ -9,7 +9,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{params_object, reject_unknown, tag_map};
+use crate::actions::{count_pages, params_object, reject_unknown, tag_map};
 use crate::errors::{code_of, sdk_error};
 use crate::Aws;
 
@@ -94,21 +94,21 @@ impl Action for S3BlockPublicAccess {
     /// The account's buckets (S3 lists them account-wide).
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
         let s3 = self.client(target).await?;
-        let mut count = 0u64;
-        let mut token: Option<String> = None;
-        loop {
-            let out = s3
-                .list_buckets()
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("s3:ListBuckets", e))?;
-            count += out.buckets().len() as u64;
-            match out.continuation_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                _ => return Ok(Some(count)),
+        let count = count_pages(|token| {
+            let request = s3.list_buckets().set_continuation_token(token);
+            async move {
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("s3:ListBuckets", e))?;
+                Ok((
+                    out.buckets().len(),
+                    out.continuation_token().map(str::to_string),
+                ))
             }
-        }
+        })
+        .await?;
+        Ok(Some(count))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
