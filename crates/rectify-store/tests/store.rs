@@ -1125,7 +1125,9 @@ async fn region_slots_bound_holders_across_handles(db: TestDb) {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Never more than the limit (that it is reached depends on timing).
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=2).contains(&peak), "{peak} holders at once");
 }
 
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
