@@ -115,26 +115,21 @@ async fn committer(store: Arc<dyn Store>, mut receiver: mpsc::UnboundedReceiver<
 
 /// One transaction for the whole group; each submitter gets its slice.
 async fn commit_group(store: &dyn Store, group: Vec<Pending>) {
-    let mut batch = IngestBatch {
-        events: Vec::new(),
-        findings: Vec::new(),
-        jobs: Vec::new(),
-        audit: Box::new(|_, _| Vec::new()),
-    };
+    let (mut events, mut findings, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
     // (events, jobs) of each submission, in order.
     let mut shares = Vec::with_capacity(group.len());
     let mut audits = Vec::with_capacity(group.len());
     let mut replies = Vec::with_capacity(group.len());
     for Pending { prepared, reply } in group {
         shares.push((prepared.events.len(), prepared.jobs.len()));
-        batch.events.extend(prepared.events);
-        batch.findings.extend(prepared.findings);
-        batch.jobs.extend(prepared.jobs);
+        events.extend(prepared.events);
+        findings.extend(prepared.findings);
+        jobs.extend(prepared.jobs);
         audits.push(prepared.audit);
         replies.push(reply);
     }
     let audit_shares = shares.clone();
-    batch.audit = Box::new(move |fresh: &[bool], jobs: &[Enqueued]| {
+    let audit = Box::new(move |fresh: &[bool], jobs: &[Enqueued]| {
         let (mut e, mut j) = (0, 0);
         audits
             .into_iter()
@@ -147,6 +142,12 @@ async fn commit_group(store: &dyn Store, group: Vec<Pending>) {
             })
             .collect()
     });
+    let batch = IngestBatch {
+        events,
+        findings,
+        jobs,
+        audit,
+    };
     match store.ingest(batch).await {
         Ok(ingested) => {
             let mut fresh = ingested.fresh.into_iter();

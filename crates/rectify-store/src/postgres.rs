@@ -34,12 +34,11 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::common::{
     audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
-    opt_json, slot_free_at, to_json, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
-    SETTING_RULE_PAUSED,
+    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
     pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert,
-    IngestBatch, Ingested, JobFilter, Result, Store, StoreError,
+    IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -385,8 +384,16 @@ const INSERT_JOB: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule_
     $11::text::json, $12, $13, $14, $15, $16, $17, $18::text::json, $19::text::json, $20) \
     ON CONFLICT DO NOTHING";
 
-async fn enqueue_tx<C: GenericClient>(c: &C, job: &Job) -> Result<Enqueued> {
-    let job = normalized(job)?;
+async fn enqueue_tx<C: GenericClient>(c: &C, new: NewJob) -> Result<Enqueued> {
+    let NewJob {
+        job,
+        target,
+        params,
+        finding,
+        notify,
+        plan,
+        outcome,
+    } = new;
     if job.state.is_final() {
         // The unique index only covers live jobs; check by hand.
         if let Some(existing) = job_by_id(c, &job.id).await? {
@@ -396,13 +403,6 @@ async fn enqueue_tx<C: GenericClient>(c: &C, job: &Job) -> Result<Enqueued> {
             return Ok(Enqueued::Duplicate(existing));
         }
     }
-    let what = |f: &str| format!("job {} {f}", job.id);
-    let target = to_json(&what("target"), &job.target)?;
-    let params = to_json(&what("params"), &job.params)?;
-    let finding = opt_json(&what("finding"), &job.finding)?;
-    let notify = to_json(&what("notify"), &job.notify)?;
-    let plan = opt_json(&what("plan"), &job.plan)?;
-    let outcome = opt_json(&what("outcome"), &job.outcome)?;
     let attempts = i64::from(job.attempts);
     let stmt = c
         .prepare_cached(INSERT_JOB)
@@ -470,22 +470,22 @@ const INSERT_JOBS: &str = "INSERT INTO jobs (id, idempotency_key, event_id, rule
 /// a key (or id) repeated inside the batch conflicts with its first
 /// occurrence. Batches holding a job in a final state (which the unique
 /// index does not cover) go job by job.
-async fn enqueue_batch<C: GenericClient>(c: &C, jobs: &[Job]) -> Result<Vec<Enqueued>> {
-    if jobs.iter().any(|j| j.state.is_final()) {
+async fn enqueue_batch<C: GenericClient>(c: &C, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
+    if jobs.iter().any(|j| j.job.state.is_final()) {
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             out.push(enqueue_tx(c, job).await?);
         }
         return Ok(out);
     }
-    let jobs = jobs.iter().map(normalized).collect::<Result<Vec<_>>>()?;
     let mut text: [Vec<String>; 8] = Default::default();
     let mut opt: [Vec<Option<String>>; 7] = Default::default();
     let mut json: [Vec<String>; 3] = Default::default();
     let mut states = Vec::with_capacity(jobs.len());
     let mut attempts = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        let what = |f: &str| format!("job {} {f}", job.id);
+    let mut new_jobs = Vec::with_capacity(jobs.len());
+    for new in jobs {
+        let job = &new.job;
         for (col, v) in text.iter_mut().zip([
             &job.id,
             &job.idempotency_key,
@@ -498,27 +498,25 @@ async fn enqueue_batch<C: GenericClient>(c: &C, jobs: &[Job]) -> Result<Vec<Enqu
         ]) {
             col.push(v.clone());
         }
-        for (col, v) in json.iter_mut().zip([
-            to_json(&what("target"), &job.target)?,
-            to_json(&what("params"), &job.params)?,
-            to_json(&what("notify"), &job.notify)?,
-        ]) {
+        for (col, v) in json.iter_mut().zip([new.target, new.params, new.notify]) {
             col.push(v);
         }
         for (col, v) in opt.iter_mut().zip([
-            opt_json(&what("finding"), &job.finding)?,
+            new.finding,
             job.control.clone(),
             job.next_run_at.clone(),
             job.last_error.clone(),
-            opt_json(&what("plan"), &job.plan)?,
-            opt_json(&what("outcome"), &job.outcome)?,
+            new.plan,
+            new.outcome,
             job.approved_by.clone(),
         ]) {
             col.push(v);
         }
         states.push(job.state.as_str());
         attempts.push(i64::from(job.attempts));
+        new_jobs.push(new.job);
     }
+    let jobs = new_jobs;
     let [ids, keys, event_ids, rule_ids, actions, modes, created, updated] = &text;
     let [targets, params, notifies] = &json;
     let [findings, controls, next_run, last_error, plans, outcomes, approved] = &opt;
@@ -798,8 +796,7 @@ impl Store for PostgresStore {
         let now = timefmt::now();
         let fresh = insert_events(&tx, &events, &now).await?;
         upsert_findings_tx(&tx, &findings, &now).await?;
-        let jobs: Vec<Job> = jobs.into_iter().map(|new| new.job).collect();
-        let jobs = enqueue_batch(&tx, &jobs).await?;
+        let jobs = enqueue_batch(&tx, jobs).await?;
         let entries = audit(&fresh, &jobs);
         // The chain head is locked last, so that replicas wait for each
         // other only while the audit rows go in.
@@ -891,6 +888,7 @@ impl Store for PostgresStore {
     }
 
     async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
+        let job = NewJob::new(job.clone())?;
         let mut client = self.client("enqueue").await?;
         let tx = client.transaction().await.ctx("enqueue: begin")?;
         let out = enqueue_tx(&tx, job).await?;
@@ -902,6 +900,10 @@ impl Store for PostgresStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        let jobs = jobs
+            .iter()
+            .map(|job| NewJob::new(job.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let mut client = self.client("enqueue_many").await?;
         let tx = client.transaction().await.ctx("enqueue_many: begin")?;
         let out = enqueue_batch(&tx, jobs).await?;
