@@ -36,6 +36,16 @@ fn event(i: usize) -> Event {
 
 /// The event's JSON text, as a client sends it.
 fn event_json(i: usize) -> Vec<u8> {
+    // Each finding updated a millisecond after the one before, as a stream
+    // of imports is.
+    let ms = i % 86_400_000;
+    let updated = format!(
+        "2026-11-29T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    );
     let body = json!({
         "version": "0", "id": format!("bench-{i}"), "detail-type": "Security Hub Findings - Imported",
         "source": "bench.test", "account": "111122223333", "region": "us-east-1",
@@ -50,7 +60,7 @@ fn event_json(i: usize) -> Vec<u8> {
             "Region": "us-east-1",
             "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
             "CreatedAt": "2026-11-29T09:00:00.000Z",
-            "UpdatedAt": "2026-11-29T09:00:00.000Z",
+            "UpdatedAt": updated,
             "Severity": {"Label": "HIGH", "Normalized": 70, "Original": "HIGH"},
             "Title": "S3 general purpose buckets should block public access",
             "Description": "This control checks whether an S3 general purpose bucket blocks public access at the bucket level.",
@@ -120,6 +130,40 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Bytes this process has handed to write(2) so far (WAL, checkpoints).
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// With RECTIFY_BENCH_PROGRESS set: every 2 s, the rate of the last
+/// interval and the bytes written per event, to see a run slow down as
+/// the database grows.
+async fn progress_report(done: Arc<std::sync::atomic::AtomicUsize>) {
+    let (mut last_n, mut last_w, mut last_t) = (0, written_bytes(), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (n, w, t) = (
+            done.load(std::sync::atomic::Ordering::Relaxed),
+            written_bytes(),
+            Instant::now(),
+        );
+        let events = n - last_n;
+        eprintln!(
+            "  {n} events: {:.0} events/s, {:.0} bytes written per event",
+            events as f64 / (t - last_t).as_secs_f64(),
+            (w - last_w) as f64 / events.max(1) as f64
+        );
+        (last_n, last_w, last_t) = (n, w, t);
+    }
+}
+
 /// Events per second with `clients` concurrent clients per replica, each
 /// sending requests of `batch` events; `replicas` engines, each on its own
 /// store handle. Request bodies are generated before the clock starts;
@@ -145,14 +189,21 @@ async fn throughput(
         work.push((engines[s % engines.len()].clone(), bodies));
     }
     let start = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = std::env::var_os("RECTIFY_BENCH_PROGRESS").map(|_| {
+        let done = done.clone();
+        tokio::spawn(progress_report(done))
+    });
     let mut tasks = Vec::new();
     for (e, bodies) in work {
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             for body in bodies {
                 let t = Instant::now();
                 ingest(&e, &body).await;
                 latencies.push(t.elapsed());
+                done.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
             }
             latencies
         }));
@@ -162,6 +213,9 @@ async fn throughput(
         latencies.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed();
+    if let Some(p) = progress {
+        p.abort();
+    }
     latencies.sort();
     (
         (per * senders) as f64 / elapsed.as_secs_f64(),
@@ -265,6 +319,9 @@ async fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let dir = tempfile::tempdir().unwrap();
+    // RECTIFY_BENCH_KEEP=DIR: the SQLite files go there and stay, to inspect.
+    let keep = std::env::var_os("RECTIFY_BENCH_KEEP").map(std::path::PathBuf::from);
+    let dir_path = keep.as_deref().unwrap_or(dir.path());
     println!("| store | replicas | run | events | figure |");
     println!("|---|---|---|---|---|");
     if wants("sqlite-ingest") {
@@ -289,19 +346,19 @@ async fn main() {
             let total = scale.unwrap_or(total);
             let url = format!(
                 "sqlite://{}",
-                dir.path().join(format!("t{batch}-{clients}.db")).display()
+                dir_path.join(format!("t{batch}-{clients}.db")).display()
             );
             let (eps, p50, p99) = throughput(&[url], total, batch, clients).await;
             println!("| sqlite | 1 | ingest, {clients} client(s), requests of {batch} | {total} | {eps:.0} events/s; per request p50 {p50:.1?}, p99 {p99:.1?} |");
         }
     }
     if wants("sqlite-rate") {
-        let url = format!("sqlite://{}", dir.path().join("rate.db").display());
+        let url = format!("sqlite://{}", dir_path.join("rate.db").display());
         let (p50, p99, p999) = latency_at_rate(&url, 2_000, 10).await;
         println!("| sqlite | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:.1?}, p99 {p99:.1?}, p99.9 {p999:.1?} |");
     }
     if wants("sqlite-load") {
-        let url = format!("sqlite://{}", dir.path().join("load.db").display());
+        let url = format!("sqlite://{}", dir_path.join("load.db").display());
         let eps = whole_pipeline(&url, 100_000).await;
         println!("| sqlite | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |");
     }

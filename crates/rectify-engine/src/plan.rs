@@ -10,6 +10,27 @@ use sha2::{Digest, Sha256};
 
 use crate::Engine;
 
+/// `<time>-<digest>`: the digest (128 bits of SHA-256) of the generation
+/// (finding id and `UpdatedAt`, else event id), rule and resource decides
+/// what is a duplicate; the time in front (the generation's own, so a
+/// redelivery gets the same key) only orders the keys. New keys then land
+/// at the end of the live-key index instead of on a random page of it: at
+/// 200,000 queued jobs, random keys doubled the bytes written per event.
+pub(crate) fn idempotency_key(stamp: &str, generation: &str, rule: &str, resource: &str) -> String {
+    // The timestamp's digits (YYYYMMDDhhmmssSSS), whatever its spelling;
+    // any deterministic value would do, this one sorts by time.
+    let mut key: String = stamp
+        .chars()
+        .filter(char::is_ascii_digit)
+        .chain(std::iter::repeat('0'))
+        .take(17)
+        .collect();
+    key.push('-');
+    let digest = Sha256::digest(format!("{generation}\n{rule}\n{resource}").as_bytes());
+    key.push_str(&hex::encode(&digest[..16]));
+    key
+}
+
 pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
     let now = rectify_model::now_rfc3339();
     let finding = event.finding();
@@ -40,13 +61,14 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
             Some(Outcome::new(OutcomeKind::Failed, reason)),
         ),
     };
-    let generation = match &finding {
-        Some(f) => format!("{}@{}", f.id, f.updated_at.as_deref().unwrap_or("")),
-        None => event.id.clone(),
+    let (generation, stamp) = match &finding {
+        Some(f) => {
+            let updated = f.updated_at.as_deref().unwrap_or("");
+            (format!("{}@{updated}", f.id), updated)
+        }
+        None => (event.id.clone(), event.time.as_str()),
     };
-    let idempotency_key = hex::encode(Sha256::digest(
-        format!("{generation}\n{}\n{}", rule.id, target.key()).as_bytes(),
-    ));
+    let idempotency_key = idempotency_key(stamp, &generation, &rule.id, &target.key());
     let state = match &verdict {
         None => JobState::Pending,
         Some(o) if o.kind == OutcomeKind::Failed => JobState::Failed,
@@ -123,4 +145,38 @@ pub(crate) fn exemption(tag: &str, tags: &serde_json::Map<String, Value>) -> Opt
         outcome.after = Some(json!({ "exempt_tag": tag }));
         outcome
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idempotency_key;
+
+    #[test]
+    fn keys_sort_by_generation_time_and_differ_by_content() {
+        let a = idempotency_key("2026-11-29T09:00:00.000Z", "f@t", "r", "arn:1");
+        assert_eq!(a.len(), 17 + 1 + 32);
+        assert!(a.starts_with("20261129090000000-"), "{a}");
+        // Same inputs, same key: a redelivery is recognised.
+        assert_eq!(
+            a,
+            idempotency_key("2026-11-29T09:00:00.000Z", "f@t", "r", "arn:1")
+        );
+        // Any part of the identity changes the digest.
+        assert_ne!(
+            a,
+            idempotency_key("2026-11-29T09:00:00.000Z", "f@t", "r", "arn:2")
+        );
+        assert_ne!(
+            a,
+            idempotency_key("2026-11-29T09:00:00.000Z", "f@t", "q", "arn:1")
+        );
+        // Later generations sort after earlier ones; seconds-only stamps pad.
+        let later = idempotency_key("2026-11-29T09:00:01Z", "f@t2", "r", "arn:1");
+        assert!(
+            later.starts_with("20261129090001000-") && later > a,
+            "{later}"
+        );
+        // No time at all still gives a key.
+        assert!(idempotency_key("", "e", "r", "x").starts_with("00000000000000000-"));
+    }
 }
