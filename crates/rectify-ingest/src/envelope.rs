@@ -27,6 +27,13 @@ pub(crate) fn unwrap_sns(value: Value) -> Result<Value, IngestError> {
     })
 }
 
+/// Whether `value` is an EventBridge event that ingest keeps as it is:
+/// not an SNS notification, not a bare finding or `GetFindings` answer.
+/// (An import with several findings is still split by [`fan_out`].)
+pub(crate) fn is_plain_event(value: &Value) -> bool {
+    value.get("detail-type").is_some() && value.get("Type").is_none()
+}
+
 /// Whether `value` is an ASFF finding rather than an event.
 fn is_finding(value: &Value) -> bool {
     value.get("detail-type").is_none()

@@ -79,6 +79,9 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
     for (index, (offset, raw)) in raws.into_iter().enumerate() {
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| malformed(raw, 0, &e).shift(offset))?;
+        // An event as EventBridge sends it is stored as received; one
+        // taken out of SNS, wrapped or split is serialised again.
+        let as_received = envelope::is_plain_event(&value);
         let value = envelope::unwrap_sns(value).map_err(|e| e.at(index))?;
         // Bare ASFF findings (one, or a GetFindings answer) get the
         // envelope Security Hub would give them on EventBridge; the size
@@ -100,7 +103,13 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
                 });
             }
             let event = event_from_value(value, raw.as_bytes()).map_err(|e| e.at(index))?;
-            events.extend(fan_out(event));
+            let mut split = fan_out(event);
+            if let [event] = split.as_mut_slice() {
+                if as_received {
+                    event.keep_received_text(raw);
+                }
+            }
+            events.extend(split);
         }
     }
     Ok(events)

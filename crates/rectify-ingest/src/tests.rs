@@ -285,3 +285,32 @@ fn bare_findings_and_get_findings_answers_get_an_envelope() {
         assert_eq!(events.len(), 1, "{}", path.display());
     }
 }
+
+/// An event as EventBridge sends it keeps the text it was parsed from (it
+/// is stored as received); one that ingest changed does not.
+#[test]
+fn only_unchanged_events_keep_their_received_text() {
+    let one = serde_json::to_string_pretty(&imported(vec![finding("a")])).unwrap();
+    let events = parse(&format!("[{one}, {one}]")).unwrap();
+    for event in &events {
+        let text = event.received_text().expect("a plain event keeps its text");
+        assert_eq!(&**text, one.as_str());
+        let reparsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(reparsed, event.body);
+    }
+    // Split into one event per finding: each body differs from the text.
+    let split = parse(&imported(vec![finding("a"), finding("b")]).to_string()).unwrap();
+    assert!(split.iter().all(|e| e.received_text().is_none()));
+    // A bare finding gets an envelope; an SNS notification loses one.
+    let bare = parse(&finding("a").to_string()).unwrap();
+    assert!(bare[0].received_text().is_none());
+    let sns = json!({
+        "Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:111122223333:t",
+        "Message": imported(vec![finding("a")]).to_string(),
+    });
+    let unwrapped = parse(&sns.to_string()).unwrap();
+    assert_eq!(unwrapped[0].id, "ev-1");
+    assert!(unwrapped[0].received_text().is_none());
+    // A clone may be changed: it forgets the text.
+    assert!(events[0].clone().received_text().is_none());
+}

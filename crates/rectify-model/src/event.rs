@@ -46,32 +46,38 @@ pub struct Event {
     /// The whole envelope as received (after fan-out), which is what rule
     /// patterns are matched against.
     pub body: Value,
-    /// The typed finding, parsed once on first use.
+    /// What is known of `body` without looking again: its typed finding,
+    /// and the text it was parsed from.
     #[serde(skip)]
-    pub parsed: FindingCache,
+    pub parsed: Derived,
 }
 
-/// Lazily parsed ASFF finding of an event. A clone starts empty (the
-/// clone's body may be changed, as fan-out does) and two caches always
-/// compare equal: it is derived data.
+/// Data derived from an event's body. A clone starts empty (the clone's
+/// body may be changed, as fan-out does) and two always compare equal.
 #[derive(Default)]
-pub struct FindingCache(std::sync::OnceLock<Option<crate::Finding>>);
+pub struct Derived {
+    /// The typed ASFF finding, parsed on first use.
+    finding: std::sync::OnceLock<Option<crate::Finding>>,
+    /// The JSON text `body` was parsed from, when it is exactly that
+    /// (stored as received instead of serialised again).
+    received: Option<std::sync::Arc<str>>,
+}
 
-impl Clone for FindingCache {
+impl Clone for Derived {
     fn clone(&self) -> Self {
-        FindingCache::default()
+        Derived::default()
     }
 }
 
-impl PartialEq for FindingCache {
+impl PartialEq for Derived {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl std::fmt::Debug for FindingCache {
+impl std::fmt::Debug for Derived {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FindingCache")
+        f.write_str("Derived")
     }
 }
 
@@ -88,11 +94,25 @@ impl Event {
         }
     }
 
+    /// Records that `body` is exactly the parse of `text` (no envelope added
+    /// or removed, nothing split off), so that it can be stored as
+    /// received. Whoever changes `body` afterwards must not keep the text:
+    /// build a new event, or clone it (a clone forgets the text).
+    pub fn keep_received_text(&mut self, text: &str) {
+        self.parsed.received = Some(text.into());
+    }
+
+    /// The text `body` was parsed from, if [`Event::keep_received_text`]
+    /// recorded it.
+    pub fn received_text(&self) -> Option<&std::sync::Arc<str>> {
+        self.parsed.received.as_ref()
+    }
+
     /// The typed finding, if this event carries one that parses as ASFF.
     /// Parsed once per event, however often it is asked for.
     pub fn finding(&self) -> Option<&crate::Finding> {
         self.parsed
-            .0
+            .finding
             .get_or_init(|| {
                 self.finding_value()
                     .and_then(|v| crate::Finding::deserialize(v).ok())

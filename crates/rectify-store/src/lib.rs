@@ -233,8 +233,9 @@ pub struct EventRow {
     pub time: String,
     /// JSON array.
     pub resources: String,
-    /// The JSON envelope.
-    pub body: String,
+    /// The JSON envelope: the text received when ingest kept it, else
+    /// serialised again.
+    pub body: std::sync::Arc<str>,
     pub origin: String,
 }
 
@@ -248,7 +249,10 @@ impl EventRow {
             region: event.region.clone(),
             time: event.time.clone(),
             resources: common::to_json("event resources", &event.resources)?,
-            body: common::to_json("event body", &event.body)?,
+            body: match event.received_text() {
+                Some(text) => text.clone(),
+                None => common::to_json("event body", &event.body)?.into(),
+            },
             origin: origin.to_owned(),
         })
     }

@@ -32,7 +32,16 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "changes", CHANGES),
     (3, "ingest_hot_path", INGEST_HOT_PATH),
     (4, "region_slots", REGION_SLOTS),
+    (5, "unused_indexes", UNUSED_INDEXES),
 ];
+
+/// Indexes no query needs, dropped because every ingested event paid for
+/// them: nothing reads events by arrival time, and listing a rule's jobs
+/// walks `jobs_created_at` newest first.
+const UNUSED_INDEXES: &str = r#"
+DROP INDEX IF EXISTS events_received_at;
+DROP INDEX IF EXISTS jobs_rule_created_at;
+"#;
 
 /// A finding that arrived inside an event is not stored a second time:
 /// `finding` is NULL and the ASFF is read from `last_event_id`'s body.

@@ -587,11 +587,11 @@ async fn insert_events<C: GenericClient>(c: &C, rows: &[EventRow], now: &str) ->
             &row.region,
             &row.time,
             &row.resources,
-            &row.body,
+            &*row.body,
             &row.origin,
         ];
         for (col, value) in cols.iter_mut().zip(values) {
-            col.push(value.as_str());
+            col.push(value);
         }
     }
     let stmt = c

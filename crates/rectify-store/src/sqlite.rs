@@ -318,7 +318,7 @@ fn insert_event(tx: &Transaction<'_>, row: &EventRow, now: &str) -> Result<bool>
             row.region,
             row.time,
             row.resources,
-            row.body,
+            &*row.body,
             row.origin,
             now
         ])
@@ -362,9 +362,19 @@ fn finding_from_row(row: &Row<'_>) -> Result<FindingRow> {
     let get = |i: usize| -> Result<Option<String>> { row.get(i).ctx("reading finding row") };
     let req = |i: usize| -> Result<String> { Ok(get(i)?.unwrap_or_default()) };
     let id = req(0)?;
-    let finding = match get(10)? {
-        Some(raw) => from_json(&format!("finding {id}"), &raw)?,
-        None => Value::Null,
+    // A finding that came in an event is read from the event's body, with
+    // serde (the last of duplicate keys wins, as when it was routed; SQLite's
+    // json_extract would take the first).
+    let finding = match (get(10)?, get(11)?) {
+        (Some(raw), _) => from_json(&format!("finding {id}"), &raw)?,
+        (None, Some(body)) => {
+            let mut event: Value = from_json(&format!("event of finding {id}"), &body)?;
+            event
+                .pointer_mut("/detail/findings/0")
+                .map(Value::take)
+                .unwrap_or(Value::Null)
+        }
+        (None, None) => Value::Null,
     };
     Ok(FindingRow {
         finding,
@@ -768,8 +778,7 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT f.id, f.product_arn, f.account, f.region, f.control, \
                      f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, \
-                     f.updated_at, \
-                     COALESCE(f.finding, json_extract(e.body, '$.detail.findings[0]')) \
+                     f.updated_at, f.finding, e.body \
                      FROM findings f LEFT JOIN events e ON e.id = f.last_event_id \
                      ORDER BY f.updated_at DESC, f.id LIMIT ?1",
                 )

@@ -749,12 +749,15 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
             vec![Some("1".to_string()), Some("initial".to_string())],
             vec![Some("2".to_string()), Some("changes".to_string())],
             vec![Some("3".to_string()), Some("ingest_hot_path".to_string())],
-            vec![Some("4".to_string()), Some("region_slots".to_string())]
+            vec![Some("4".to_string()), Some("region_slots".to_string())],
+            vec![Some("5".to_string()), Some("unused_indexes".to_string())]
         ]
     );
-    if db.kind == Kind::Sqlite {
+    if matches!(db.kind, Kind::Sqlite) {
         let mode = db.query("PRAGMA journal_mode").await;
         assert_eq!(mode[0][0].as_deref(), Some("wal"));
+        let page = db.query("PRAGMA page_size").await;
+        assert_eq!(page[0][0].as_deref(), Some("8192"));
     }
 
     // A database from a newer build is refused with a clear message.
@@ -961,6 +964,31 @@ fn ingest_batch(events: &[Event], jobs: Vec<Job>) -> IngestBatch {
                 }),
             )]
         }),
+    }
+}
+
+/// An event whose body is exactly the text received is stored as that
+/// text; its finding reads back as it was routed, duplicate keys included
+/// (the last one wins, as in serde_json).
+async fn events_are_stored_as_received(db: TestDb) {
+    let store = db.open().await;
+    let f = asff("2024-05-01T12:00:00.000Z", "NEW");
+    let finding = serde_json::to_string_pretty(&f).unwrap();
+    // An extra Workflow key before the real one: routing sees the last.
+    let finding = finding.replacen("{", "{\n  \"Workflow\": {\"Status\": \"RESOLVED\"},", 1);
+    let text = format!("{{\"id\": \"e-raw\",\n \"detail\": {{\"findings\": [{finding}]}}}}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["detail"]["findings"][0]["Workflow"]["Status"], "NEW");
+    let mut e = event("e-raw");
+    e.body = body;
+    e.keep_received_text(&text);
+    store.ingest(ingest_batch(&[e], Vec::new())).await.unwrap();
+    let row = store.list_findings(10).await.unwrap().remove(0);
+    assert_eq!(row.finding["Workflow"]["Status"], "NEW");
+    assert_eq!(row.finding["Id"], f["Id"]);
+    if matches!(db.kind, Kind::Sqlite) {
+        let stored = db.query("SELECT body FROM events WHERE id = 'e-raw'").await;
+        assert_eq!(stored, vec![vec![Some(text)]]);
     }
 }
 
@@ -1181,4 +1209,5 @@ both_backends!(
     enqueue_many_repeated_ids_and_final_states,
     ingest_writes_everything_in_one_transaction,
     region_slots_bound_holders_across_handles,
+    events_are_stored_as_received,
 );
