@@ -5,6 +5,11 @@
 //! cargo bench -p rectify-engine --bench pipeline               # all figures
 //! cargo bench -p rectify-engine --bench pipeline -- sqlite     # SQLite only
 //! RECTIFY_BENCH_PG_LOAD_EVENTS=100000  (default 10000: PostgreSQL's whole-pipeline run is slow)
+//! RECTIFY_BENCH_INGEST=1000x4,100x8     only these ingest runs (requests of N events x clients)
+//! RECTIFY_BENCH_TOTAL=400000            events per ingest run
+//! RECTIFY_BENCH_SEQUENTIAL_IDS=1        ids in order instead of random UUIDs
+//! RECTIFY_BENCH_PROGRESS=1              rate and bytes written per event every 2 s
+//! RECTIFY_BENCH_KEEP=DIR                keep the SQLite files there
 //! RECTIFY_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (default; each run uses its own schema)
 //! ```
 //!
@@ -35,7 +40,35 @@ fn event(i: usize) -> Event {
 }
 
 /// The event's JSON text, as a client sends it.
+/// Event and finding ids: random-looking UUIDs, as EventBridge and
+/// Security Hub give them (each insert lands on a random page of the
+/// stores' lookup indexes), or, with RECTIFY_BENCH_SEQUENTIAL_IDS set,
+/// `bench-{i}` and `{i}` (inserts land next to each other).
+fn ids(i: usize) -> (String, String) {
+    if std::env::var_os("RECTIFY_BENCH_SEQUENTIAL_IDS").is_some() {
+        return (format!("bench-{i}"), i.to_string());
+    }
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    };
+    let uuid = |seed: u64| {
+        let (a, b) = (mix(seed), mix(seed ^ 0x9e3779b97f4a7c15));
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            b >> 52,
+            b & 0xffff_ffff_ffff
+        )
+    };
+    (uuid(i as u64), uuid(!(i as u64)))
+}
+
 fn event_json(i: usize) -> Vec<u8> {
+    let (event_id, finding_id) = ids(i);
     // Each finding updated a millisecond after the one before, as a stream
     // of imports is.
     let ms = i % 86_400_000;
@@ -47,13 +80,13 @@ fn event_json(i: usize) -> Vec<u8> {
         ms % 1000
     );
     let body = json!({
-        "version": "0", "id": format!("bench-{i}"), "detail-type": "Security Hub Findings - Imported",
+        "version": "0", "id": event_id, "detail-type": "Security Hub Findings - Imported",
         "source": "bench.test", "account": "111122223333", "region": "us-east-1",
         "time": "2026-11-29T10:00:00Z",
-        "resources": [format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{i}")],
+        "resources": [format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{finding_id}")],
         "detail": {"findings": [{
             "SchemaVersion": "2018-10-08",
-            "Id": format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{i}"),
+            "Id": format!("arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{finding_id}"),
             "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
             "GeneratorId": "security-control/S3.8",
             "AwsAccountId": "111122223333",

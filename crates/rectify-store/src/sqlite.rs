@@ -295,21 +295,60 @@ fn configure(conn: &Connection, in_memory: bool) -> Result<()> {
     )
     .ctx("setting pragmas")?;
     conn.set_prepared_statement_cache_capacity(64);
+    conn.create_scalar_function(
+        "rectify_key",
+        -1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let parts = (0..ctx.len())
+                .map(|i| ctx.get::<String>(i))
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(lookup_key(
+                &parts.iter().map(String::as_str).collect::<Vec<_>>(),
+            ))
+        },
+    )
+    .ctx("registering rectify_key")?;
     Ok(())
+}
+
+/// The lookup key of an event (its id) or a finding (id, product ARN):
+/// 64-bit FNV-1a over the parts, each followed by a newline. Stable
+/// across builds (it is stored); collisions only cost a second look, as
+/// every lookup also compares the ids.
+pub(crate) fn lookup_key(parts: &[&str]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain(std::iter::once(b'\n')) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash as i64
 }
 
 // ---------------------------------------------------------------------------
 // Events and findings
 
 const INSERT_EVENT: &str = "INSERT INTO events \
-    (id, source, detail_type, account, region, time, resources, body, origin, received_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING";
+    (id, source, detail_type, account, region, time, resources, body, origin, received_at, key) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
+/// Stores the event unless one with its id is there (a redelivery):
+/// true when it was new.
 fn insert_event(tx: &Transaction<'_>, row: &EventRow, now: &str) -> Result<bool> {
-    let mut stmt = tx
-        .prepare_cached(INSERT_EVENT)
-        .ctx("preparing event insert")?;
-    let n = stmt
+    let key = lookup_key(&[&row.id]);
+    let seen = tx
+        .prepare_cached("SELECT 1 FROM events WHERE key = ?1 AND id = ?2")
+        .ctx("preparing event lookup")?
+        .exists(params![key, row.id])
+        .ctx(&format!("looking up event {}", row.id))?;
+    if seen {
+        return Ok(false);
+    }
+    tx.prepare_cached(INSERT_EVENT)
+        .ctx("preparing event insert")?
         .execute(params![
             row.id,
             row.source,
@@ -320,41 +359,79 @@ fn insert_event(tx: &Transaction<'_>, row: &EventRow, now: &str) -> Result<bool>
             row.resources,
             &*row.body,
             row.origin,
-            now
+            now,
+            key
         ])
         .ctx(&format!("storing event {}", row.id))?;
-    Ok(n == 1)
+    Ok(true)
 }
 
-const UPSERT_FINDING: &str = "INSERT INTO findings \
+const INSERT_FINDING: &str = "INSERT INTO findings \
     (id, product_arn, account, region, control, workflow_status, asff_updated_at, \
-     last_event_id, updated_at, finding) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-    ON CONFLICT (id, product_arn) DO UPDATE SET \
-      account = excluded.account, region = excluded.region, control = excluded.control, \
-      workflow_status = excluded.workflow_status, asff_updated_at = excluded.asff_updated_at, \
-      last_event_id = excluded.last_event_id, updated_at = excluded.updated_at, \
-      finding = excluded.finding \
-    WHERE excluded.asff_updated_at IS NULL OR findings.asff_updated_at IS NULL \
-      OR excluded.asff_updated_at >= findings.asff_updated_at";
+     last_event_id, updated_at, finding, key) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
+const UPDATE_FINDING: &str = "UPDATE findings SET \
+    account = ?2, region = ?3, control = ?4, workflow_status = ?5, asff_updated_at = ?6, \
+    last_event_id = ?7, updated_at = ?8, finding = ?9 WHERE rowid = ?1";
+
+/// Inserts the finding, or updates it unless the stored generation is
+/// newer (`UpdatedAt`; a finding without one always wins).
 fn upsert_finding_tx(tx: &Transaction<'_>, row: &FindingUpsert, now: &str) -> Result<()> {
     let fields = &row.fields;
-    tx.prepare_cached(UPSERT_FINDING)
-        .ctx("preparing finding upsert")?
-        .execute(params![
-            fields.id,
-            fields.product_arn,
-            fields.account,
-            fields.region,
-            fields.control,
-            fields.workflow_status,
-            fields.asff_updated_at,
-            row.event_id,
-            now,
-            row.raw
-        ])
-        .ctx(&format!("storing finding {}", fields.id))?;
+    let key = lookup_key(&[&fields.id, &fields.product_arn]);
+    let stored: Option<(i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT rowid, asff_updated_at FROM findings \
+             WHERE key = ?1 AND id = ?2 AND product_arn = ?3",
+        )
+        .ctx("preparing finding lookup")?
+        .query_row(params![key, fields.id, fields.product_arn], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .ctx(&format!("looking up finding {}", fields.id))?;
+    match stored {
+        None => tx
+            .prepare_cached(INSERT_FINDING)
+            .ctx("preparing finding insert")?
+            .execute(params![
+                fields.id,
+                fields.product_arn,
+                fields.account,
+                fields.region,
+                fields.control,
+                fields.workflow_status,
+                fields.asff_updated_at,
+                row.event_id,
+                now,
+                row.raw,
+                key
+            ]),
+        Some((rowid, stored_at)) => {
+            let newer = match (&fields.asff_updated_at, &stored_at) {
+                (Some(new), Some(old)) => new >= old,
+                _ => true,
+            };
+            if !newer {
+                return Ok(());
+            }
+            tx.prepare_cached(UPDATE_FINDING)
+                .ctx("preparing finding update")?
+                .execute(params![
+                    rowid,
+                    fields.account,
+                    fields.region,
+                    fields.control,
+                    fields.workflow_status,
+                    fields.asff_updated_at,
+                    row.event_id,
+                    now,
+                    row.raw
+                ])
+        }
+    }
+    .ctx(&format!("storing finding {}", fields.id))?;
     Ok(())
 }
 
@@ -749,7 +826,7 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "UPDATE findings SET last_job_id = ?3, last_outcome = ?4, \
                      workflow_status = COALESCE(?5, workflow_status), updated_at = ?6 \
-                     WHERE id = ?1 AND product_arn = ?2",
+                     WHERE key = ?7 AND id = ?1 AND product_arn = ?2",
                 )
                 .ctx("preparing finding outcome update")?
                 .execute(params![
@@ -758,7 +835,8 @@ impl Store for SqliteStore {
                     job_id,
                     outcome,
                     workflow_status,
-                    timefmt::now()
+                    timefmt::now(),
+                    lookup_key(&[&finding.id, &finding.product_arn])
                 ])
                 .ctx(&format!("recording the outcome of finding {}", finding.id))?;
             if n == 0 {
@@ -779,7 +857,8 @@ impl Store for SqliteStore {
                     "SELECT f.id, f.product_arn, f.account, f.region, f.control, \
                      f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, \
                      f.updated_at, f.finding, e.body \
-                     FROM findings f LEFT JOIN events e ON e.id = f.last_event_id \
+                     FROM findings f LEFT JOIN events e \
+                       ON e.key = rectify_key(f.last_event_id) AND e.id = f.last_event_id \
                      ORDER BY f.updated_at DESC, f.id LIMIT ?1",
                 )
                 .ctx("preparing findings listing")?;
@@ -1317,6 +1396,16 @@ mod tests {
 
     /// Writes back to back (the passive checkpoint never catches up) must
     /// not grow the WAL without bound: the checkpointer restarts it.
+    /// The key is stored: its values must never change.
+    #[test]
+    fn lookup_keys_are_stable() {
+        assert_eq!(lookup_key(&[]), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(lookup_key(&["a"]), lookup_key(&["a"]));
+        assert_ne!(lookup_key(&["ab", "c"]), lookup_key(&["a", "bc"]));
+        // FNV-1a of "a\n".
+        assert_eq!(lookup_key(&["a"]) as u64, 0x089b_dc07_b544_e7b2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sustained_writes_keep_the_wal_bounded() {
         let dir = tempfile::tempdir().unwrap();

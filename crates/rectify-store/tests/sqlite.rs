@@ -30,3 +30,81 @@ async fn in_memory_and_invalid_urls() {
         );
     }
 }
+
+/// A database written before migration 6 (events and findings keyed by
+/// their ids' text) upgrades in place: rows keep their data, gain their
+/// lookup keys, and are found again (a redelivered event is recognised,
+/// a finding is updated rather than added, and reads back from its event).
+#[tokio::test]
+async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}", path.display());
+    drop(open(&url).await.unwrap());
+    // Back to the tables of migrations 3 to 5, with one event and the
+    // finding it carried.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        r#"
+        DROP TABLE events;
+        CREATE TABLE events (id TEXT PRIMARY KEY, source TEXT NOT NULL, detail_type TEXT NOT NULL,
+            account TEXT NOT NULL, region TEXT NOT NULL, time TEXT NOT NULL,
+            resources TEXT NOT NULL, body TEXT NOT NULL, origin TEXT NOT NULL,
+            received_at TEXT NOT NULL);
+        DROP TABLE findings;
+        CREATE TABLE findings (id TEXT NOT NULL, product_arn TEXT NOT NULL, account TEXT NOT NULL,
+            region TEXT NOT NULL, control TEXT, workflow_status TEXT, asff_updated_at TEXT,
+            last_event_id TEXT NOT NULL, last_job_id TEXT, last_outcome TEXT,
+            updated_at TEXT NOT NULL, finding TEXT, PRIMARY KEY (id, product_arn));
+        CREATE INDEX findings_updated_at ON findings (updated_at);
+        INSERT INTO events VALUES ('old-event', 'aws.securityhub', 'Security Hub Findings - Imported',
+            '111122223333', 'us-east-1', '2024-05-01T12:00:00Z', '[]',
+            '{"id":"old-event","detail":{"findings":[{"Id":"f-old","ProductArn":"arn:p","UpdatedAt":"2024-05-01T12:00:00.000Z"}]}}',
+            'http', '2024-05-01T12:00:01.000Z');
+        INSERT INTO findings VALUES ('f-old', 'arn:p', '111122223333', 'us-east-1', NULL, 'NEW',
+            '2024-05-01T12:00:00.000Z', 'old-event', NULL, NULL, '2024-05-01T12:00:01.000Z', NULL);
+        DELETE FROM schema_migrations WHERE version = 6;
+        "#,
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&url).await.unwrap();
+    let old = Event {
+        id: "old-event".into(),
+        source: "aws.securityhub".into(),
+        detail_type: "Security Hub Findings - Imported".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        time: "2024-05-01T12:00:00Z".into(),
+        resources: vec![],
+        body: json!({"id": "old-event"}),
+        parsed: Default::default(),
+    };
+    assert!(!store.record_event(&old, "http").await.unwrap());
+    let findings = store.list_findings(10).await.unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].id, "f-old");
+    assert_eq!(findings[0].finding["UpdatedAt"], "2024-05-01T12:00:00.000Z");
+    // A newer generation updates the same row.
+    let newer = json!({"Id": "f-old", "ProductArn": "arn:p", "AwsAccountId": "111122223333",
+        "UpdatedAt": "2024-06-01T00:00:00.000Z", "Workflow": {"Status": "NOTIFIED"}});
+    store.upsert_finding("new-event", &newer).await.unwrap();
+    let findings = store.list_findings(10).await.unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].workflow_status.as_deref(), Some("NOTIFIED"));
+    assert_eq!(findings[0].last_event_id, "new-event");
+    // An older one does not.
+    store
+        .upsert_finding(
+            "stale-event",
+            &json!({"Id": "f-old", "ProductArn": "arn:p",
+        "AwsAccountId": "111122223333", "UpdatedAt": "2024-01-01T00:00:00.000Z"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_findings(10).await.unwrap()[0].last_event_id,
+        "new-event"
+    );
+}
