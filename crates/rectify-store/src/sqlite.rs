@@ -376,8 +376,9 @@ const INSERT_FINDING: &str = "INSERT INTO findings \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 const UPDATE_FINDING: &str = "UPDATE findings SET \
-    account = ?2, region = ?3, control = ?4, workflow_status = ?5, asff_updated_at = ?6, \
-    last_event_id = ?7, updated_at = ?8, finding = ?9 WHERE rowid = ?1";
+    account = ?3, region = ?4, control = ?5, workflow_status = ?6, asff_updated_at = ?7, \
+    last_event_id = ?8, updated_at = ?9, finding = ?10 \
+    WHERE rowid = ?11 AND id = ?1 AND product_arn = ?2";
 
 /// Inserts the finding, or updates it unless the stored generation is
 /// newer (`UpdatedAt`; a finding without one always wins).
@@ -395,23 +396,10 @@ fn upsert_finding_tx(tx: &Transaction<'_>, row: &FindingUpsert, now: &str) -> Re
         })
         .optional()
         .ctx(&format!("looking up finding {}", fields.id))?;
-    match stored {
-        None => tx
-            .prepare_cached(INSERT_FINDING)
-            .ctx("preparing finding insert")?
-            .execute(params![
-                fields.id,
-                fields.product_arn,
-                fields.account,
-                fields.region,
-                fields.control,
-                fields.workflow_status,
-                fields.asff_updated_at,
-                row.event_id,
-                now,
-                row.raw,
-                key
-            ]),
+    // Both statements take the same parameters; the last is the new row's
+    // key or the stored row's rowid.
+    let (sql, last) = match stored {
+        None => (INSERT_FINDING, key),
         Some((rowid, stored_at)) => {
             let newer = match (&fields.asff_updated_at, &stored_at) {
                 (Some(new), Some(old)) => new >= old,
@@ -420,22 +408,25 @@ fn upsert_finding_tx(tx: &Transaction<'_>, row: &FindingUpsert, now: &str) -> Re
             if !newer {
                 return Ok(());
             }
-            tx.prepare_cached(UPDATE_FINDING)
-                .ctx("preparing finding update")?
-                .execute(params![
-                    rowid,
-                    fields.account,
-                    fields.region,
-                    fields.control,
-                    fields.workflow_status,
-                    fields.asff_updated_at,
-                    row.event_id,
-                    now,
-                    row.raw
-                ])
+            (UPDATE_FINDING, rowid)
         }
-    }
-    .ctx(&format!("storing finding {}", fields.id))?;
+    };
+    tx.prepare_cached(sql)
+        .ctx("preparing finding upsert")?
+        .execute(params![
+            fields.id,
+            fields.product_arn,
+            fields.account,
+            fields.region,
+            fields.control,
+            fields.workflow_status,
+            fields.asff_updated_at,
+            row.event_id,
+            now,
+            row.raw,
+            last
+        ])
+        .ctx(&format!("storing finding {}", fields.id))?;
     Ok(())
 }
 

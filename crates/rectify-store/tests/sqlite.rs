@@ -6,21 +6,24 @@ use rectify_model::Event;
 use rectify_store::{open, StoreError};
 use serde_json::json;
 
-#[tokio::test]
-async fn in_memory_and_invalid_urls() {
-    let store = open("sqlite::memory:").await.unwrap();
-    let event = Event {
-        id: "e".into(),
+fn event(id: &str) -> Event {
+    Event {
+        id: id.into(),
         source: "aws.securityhub".into(),
         detail_type: "Security Hub Findings - Imported".into(),
         account: "111122223333".into(),
         region: "us-east-1".into(),
         time: "2024-05-01T12:00:00Z".into(),
         resources: vec![],
-        body: json!({"id": "e"}),
+        body: json!({ "id": id }),
         parsed: Default::default(),
-    };
-    assert!(store.record_event(&event, "stdin").await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn in_memory_and_invalid_urls() {
+    let store = open("sqlite::memory:").await.unwrap();
+    assert!(store.record_event(&event("e"), "stdin").await.unwrap());
     let counts: BTreeMap<String, u64> = store.count_jobs().await.unwrap();
     assert_eq!(counts.values().sum::<u64>(), 0);
     for bad in ["sqlite://", "sqlite://x.db?mode=ro", "mysql://h/db"] {
@@ -70,18 +73,10 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
     drop(conn);
 
     let store = open(&url).await.unwrap();
-    let old = Event {
-        id: "old-event".into(),
-        source: "aws.securityhub".into(),
-        detail_type: "Security Hub Findings - Imported".into(),
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        time: "2024-05-01T12:00:00Z".into(),
-        resources: vec![],
-        body: json!({"id": "old-event"}),
-        parsed: Default::default(),
-    };
-    assert!(!store.record_event(&old, "http").await.unwrap());
+    assert!(!store
+        .record_event(&event("old-event"), "http")
+        .await
+        .unwrap());
     let findings = store.list_findings(10).await.unwrap();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].id, "f-old");
