@@ -38,11 +38,12 @@ pub struct SqliteStore {
 /// connection, so that no commit on the ingest path pays for a checkpoint
 /// (and its fsync). The writer's automatic checkpoints are off.
 /// WAL length (in pages) past which the checkpointer makes the WAL start
-/// over: 4,096 pages of 8 KiB, 32 MiB. Every page a transaction reads is
-/// looked up in the WAL's index first, which costs more the longer the WAL:
-/// at 2,000 events/s, p99 was about 100 ms with restarts at 256 MiB,
-/// 8-15 ms at 64 MiB, 7-10 ms at 32 MiB; at 8 MiB the restarts' own
-/// pauses showed.
+/// over: 4,096 pages of 8 KiB, 32 MiB, below `journal_size_limit` so that
+/// the file is overwritten in place, never trimmed and grown again. At
+/// 2,000 events/s (small commits, about 70 KB of WAL each) that is a
+/// restart every quarter second, each holding writers 3-15 ms (the
+/// checkpoint's fsync). Longer WALs did worse: p99 35 ms with restarts at
+/// 128 MiB, about 100 ms at 256 MiB, against 7-14 ms at 32 MiB.
 #[cfg(not(test))]
 const WAL_RESTART_FRAMES: i64 = 4_096;
 /// Smaller in tests, so that bounding the WAL takes little data to show.
