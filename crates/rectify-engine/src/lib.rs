@@ -464,33 +464,37 @@ struct IngestFacts<'a> {
 /// exempt) carries its outcome as a fifth field. Duplicates of
 /// queued jobs are not listed: the earlier job's records cover them.
 fn ingest_record(facts: IngestFacts<'_>) -> serde_json::Value {
-    let redelivered: Vec<usize> = (0..facts.fresh.len())
-        .filter(|&i| !facts.fresh[i])
-        .collect();
-    let mut jobs = serde_json::Map::new();
+    /// The jobs one rule created.
+    #[derive(Serialize)]
+    struct RuleJobs<'a> {
+        action: &'a str,
+        mode: rectify_model::Mode,
+        created: Vec<serde_json::Value>,
+    }
+    let mut jobs: std::collections::BTreeMap<&str, RuleJobs> = Default::default();
     for (result, &owner) in facts.enqueued.iter().zip(facts.owners) {
         let Enqueued::Created(job) = result else {
             continue;
         };
-        let group = jobs
-            .entry(job.rule_id.clone())
-            .or_insert_with(|| json!({"action": job.action, "mode": job.mode, "created": []}));
-        let mut created = vec![
-            json!(job.id),
-            json!(owner),
-            json!(job.target.key()),
-            json!(job.state.as_str()),
-        ];
-        if let Some(outcome) = &job.outcome {
-            created.push(json!(outcome));
+        let mut created = json!([job.id, owner, job.target.key(), job.state.as_str()]);
+        if let (Some(outcome), Some(fields)) = (&job.outcome, created.as_array_mut()) {
+            fields.push(json!(outcome));
         }
-        if let Some(list) = group["created"].as_array_mut() {
-            list.push(serde_json::Value::Array(created));
-        }
+        jobs.entry(&job.rule_id)
+            .or_insert_with(|| RuleJobs {
+                action: &job.action,
+                mode: job.mode,
+                created: Vec::new(),
+            })
+            .created
+            .push(created);
     }
     let mut record = json!({
         "origin": facts.origin, "events": facts.events, "kinds": facts.kinds, "jobs": jobs,
     });
+    let redelivered: Vec<usize> = (0..facts.fresh.len())
+        .filter(|&i| !facts.fresh[i])
+        .collect();
     if !redelivered.is_empty() {
         record["redelivered"] = json!(redelivered);
     }

@@ -1390,8 +1390,6 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// Writes back to back (the passive checkpoint never catches up) must
-    /// not grow the WAL without bound: the checkpointer restarts it.
     /// The key is stored: its values must never change.
     #[test]
     fn lookup_keys_are_stable() {
@@ -1402,6 +1400,8 @@ mod tests {
         assert_eq!(lookup_key(&["a"]) as u64, 0x089b_dc07_b544_e7b2);
     }
 
+    /// Writes back to back (the passive checkpoint never catches up) must
+    /// not grow the WAL without bound: the checkpointer restarts it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sustained_writes_keep_the_wal_bounded() {
         let dir = tempfile::tempdir().unwrap();
