@@ -175,6 +175,34 @@ fn written_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Two figures of the machine itself, printed before the table, so that
+/// runs on different machines (or the same one on a busy day) can be set
+/// side by side: SHA-256 over 256 MiB on one core, and 64 MiB written to
+/// `dir` in 1 MiB writes, each followed by fdatasync.
+fn machine_calibration(dir: &std::path::Path) -> (f64, f64) {
+    use sha2::Digest;
+    use std::io::Write;
+    let block = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    let mut hasher = sha2::Sha256::new();
+    for _ in 0..256 {
+        hasher.update(&block);
+    }
+    std::hint::black_box(hasher.finalize());
+    let cpu = 256.0 / start.elapsed().as_secs_f64();
+    let path = dir.join("calibration.bin");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let start = Instant::now();
+    for _ in 0..64 {
+        file.write_all(&block).unwrap();
+        file.sync_data().unwrap();
+    }
+    let disk = 64.0 / start.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(path);
+    (cpu, disk)
+}
+
 /// With RECTIFY_BENCH_PROGRESS set: every 2 s, the rate of the last
 /// interval and the bytes written per event, to see a run slow down as
 /// the database grows.
@@ -355,6 +383,8 @@ async fn main() {
     // RECTIFY_BENCH_KEEP=DIR: the SQLite files go there and stay, to inspect.
     let keep = std::env::var_os("RECTIFY_BENCH_KEEP").map(std::path::PathBuf::from);
     let dir_path = keep.as_deref().unwrap_or(dir.path());
+    let (cpu, disk) = machine_calibration(dir_path);
+    println!("machine: SHA-256 {cpu:.0} MiB/s on one core; {disk:.0} MiB/s written with fdatasync every MiB\n");
     println!("| store | replicas | run | events | figure |");
     println!("|---|---|---|---|---|");
     if wants("sqlite-ingest") {
