@@ -1,5 +1,6 @@
-//! The AWS side of rectify: per-account credentials, the remediation actions
-//! and the AWS effects (Security Hub finding updates, SNS notifications).
+//! The AWS side of rectify: per-account credentials, the remediation actions,
+//! the AWS effects (Security Hub finding updates, SNS notifications) and the
+//! AWS event sources (SQS).
 //!
 //! This is the only crate of the workspace that links the AWS SDK. Endpoint
 //! overrides come from the SDK's standard environment variables
@@ -14,6 +15,7 @@ pub mod actions;
 pub mod credentials;
 pub mod effects;
 pub mod errors;
+pub mod sources;
 
 pub use actions::{
     ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
@@ -22,6 +24,7 @@ pub use actions::{
 pub use credentials::{AccountAccess, Aws, AwsSettings};
 pub use effects::{securityhub::SecurityHubUpdater, sns::SnsNotifier};
 pub use errors::{classify, sdk_error};
+pub use sources::sqs::{QueueSettings, SqsSource};
 
 /// Every AWS remediation action, sharing one credentials cache.
 pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {

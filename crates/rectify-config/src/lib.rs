@@ -86,6 +86,8 @@ pub struct Config {
     pub api: ApiSettings,
     pub guardrails: Guardrails,
     pub execution: Execution,
+    /// Where `rectify serve` takes events from besides its HTTP API.
+    pub sources: Sources,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -127,6 +129,7 @@ impl Default for Config {
             },
             guardrails: Guardrails::default(),
             execution: Execution::default(),
+            sources: Sources::default(),
             rules: Vec::new(),
         }
     }
@@ -357,6 +360,31 @@ impl Default for Execution {
         }
     }
 }
+
+/// Event sources `rectify serve` polls, besides its HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// SQS queues fed by an EventBridge rule (or an SNS topic).
+    pub sqs: Vec<SqsQueue>,
+}
+
+/// One SQS queue to take events from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsQueue {
+    /// `https://sqs.<region>.amazonaws.com/<account>/<name>`.
+    pub queue_url: String,
+    /// The queue's region: as set, else from the URL's host, else
+    /// `aws.region`.
+    pub region: String,
+    /// Long-polling wait of each receive, 0..=20 s.
+    pub wait_seconds: u32,
+    /// Messages per receive, 1..=10.
+    pub max_messages: u32,
+}
+
+/// Defaults of an `sources.sqs` entry.
+pub const DEFAULT_SQS_WAIT_SECONDS: u32 = 20;
+pub const DEFAULT_SQS_MAX_MESSAGES: u32 = 10;
 
 /// Where rectify talks to AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,9 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_STORE, FALLBACK_REGION, MIN_TOKEN_LEN,
+    Guardrails, LoadedRule, Loader, Location, Sources, SqsQueue, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
+    FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -24,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "guardrails",
     "execution",
+    "sources",
     "packs",
     "include",
     "rules",
@@ -49,6 +51,8 @@ const EXECUTION_KEYS: &[&str] = &[
     "concurrency",
     "lease_seconds",
 ];
+const SOURCES_KEYS: &[&str] = &["sqs"];
+const SQS_KEYS: &[&str] = &["queue_url", "region", "wait_seconds", "max_messages"];
 const RULE_KEYS: &[&str] = &[
     "id",
     "description",
@@ -1041,6 +1045,30 @@ pub(crate) fn load_config(
         }
     }
 
+    // sources
+    let mut sources = Sources::default();
+    if let Some(f) = top
+        .get("sources")
+        .and_then(|n| cx.fields(n, "sources", SOURCES_KEYS))
+    {
+        if let Some(node) = f.get("sqs") {
+            for (i, item) in cx.items(node, "sources.sqs").iter().enumerate() {
+                let field = format!("sources.sqs[{i}]");
+                if let Some(queue) = read_sqs_queue(&mut cx, item, &field, &aws.region) {
+                    if sources.sqs.iter().any(|q| q.queue_url == queue.queue_url) {
+                        cx.err(
+                            item.pos,
+                            &format!("{field}.queue_url"),
+                            format!("`{}` is listed twice", queue.queue_url),
+                        );
+                    } else {
+                        sources.sqs.push(queue);
+                    }
+                }
+            }
+        }
+    }
+
     // rules: packs, then includes, then inline
     let mut sites = Vec::new();
     let packs = cx.string_list(top.opt("packs"), "packs");
@@ -1184,8 +1212,79 @@ pub(crate) fn load_config(
         api,
         guardrails,
         execution,
+        sources,
         rules,
     })
+}
+
+/// One `sources.sqs` entry. The queue URL must name its account and queue
+/// (`https://sqs.eu-west-1.amazonaws.com/111122223333/findings`); any host
+/// is accepted, for VPC endpoints and emulators.
+fn read_sqs_queue(cx: &mut Ctx<'_>, node: &Node, field: &str, home: &str) -> Option<SqsQueue> {
+    let f = cx.fields(node, field, SQS_KEYS)?;
+    let url = cx.req_string(&f, field, "queue_url");
+    let url_field = format!("{field}.queue_url");
+    let url_pos = f.get("queue_url").map_or(f.pos, |n| n.pos);
+    let host_region = url.as_deref().and_then(|u| match parse_queue_url(u) {
+        Ok(region) => Some(region),
+        Err(why) => {
+            cx.err(
+                url_pos,
+                &url_field,
+                format!("`{u}` is not an SQS queue URL: {why}"),
+            );
+            None
+        }
+    });
+    let region = match f.opt("region") {
+        Some(n) => cx.region(n, &format!("{field}.region")),
+        None => None,
+    };
+    let wait = cx.opt_u64(&f, field, "wait_seconds", 0, 20);
+    let max = cx.opt_u64(&f, field, "max_messages", 1, 10);
+    let url = url?;
+    host_region.as_ref()?;
+    Some(SqsQueue {
+        region: region
+            .or(host_region.flatten())
+            .unwrap_or_else(|| home.to_string()),
+        queue_url: url,
+        wait_seconds: wait.map_or(DEFAULT_SQS_WAIT_SECONDS, |n| n as u32),
+        max_messages: max.map_or(DEFAULT_SQS_MAX_MESSAGES, |n| n as u32),
+    })
+}
+
+/// Checks `http(s)://host/<12-digit account>/<queue name>`; the region
+/// when the host is `sqs.<region>.amazonaws.com` (or `.amazonaws.com.cn`).
+fn parse_queue_url(url: &str) -> Result<Option<String>, &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("it must start with https://")?;
+    const SHAPE: &str = "expected https://HOST/<12-digit account id>/<queue name>";
+    let (host, path) = rest.split_once('/').ok_or(SHAPE)?;
+    let (account, name) = path.split_once('/').ok_or(SHAPE)?;
+    if host.is_empty() || !is_account_id(account) {
+        return Err(SHAPE);
+    }
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    if base.is_empty()
+        || name.len() > 80
+        || !base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("a queue name is 1 to 80 letters, digits, `-` and `_` (and `.fifo`)");
+    }
+    let region = host
+        .strip_prefix("sqs.")
+        .and_then(|h| {
+            h.strip_suffix(".amazonaws.com")
+                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+        })
+        .filter(|r| is_region(r))
+        .map(str::to_string);
+    Ok(region)
 }
 
 fn account_id(cx: &mut Ctx, node: &Node, field: &str) -> Option<String> {

@@ -208,7 +208,7 @@ fn unknown_top_level_key() {
     assert_eq!(
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `default_mode`, \
-         `default_notify`, `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `packs`, `include`, `rules`"
+         `default_notify`, `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `sources`, `packs`, `include`, `rules`"
     );
 }
 
@@ -929,6 +929,86 @@ fn execution_and_guardrail_limits() {
     assert!(all
         .iter()
         .any(|d| d.field == "execution.retries" && d.message.contains("unknown field `retries`")));
+}
+
+#[test]
+fn sqs_sources() {
+    let config = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "aws:\n  region: eu-central-1\n\
+             sources:\n  sqs:\n\
+             \x20   - queue_url: https://sqs.eu-west-1.amazonaws.com/111122223333/findings\n\
+             \x20   - queue_url: https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/111122223333/other.fifo\n\
+             \x20     wait_seconds: 5\n      max_messages: 1\n\
+             \x20   - queue_url: http://127.0.0.1:5000/111122223333/local\n      region: us-west-2\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    let q = &config.sources.sqs;
+    assert_eq!(q.len(), 3);
+    // The region from the URL's host, else aws.region, unless set.
+    assert_eq!(
+        (q[0].region.as_str(), q[0].wait_seconds, q[0].max_messages),
+        ("eu-west-1", 20, 10)
+    );
+    assert_eq!(
+        (q[1].region.as_str(), q[1].wait_seconds, q[1].max_messages),
+        ("eu-central-1", 5, 1)
+    );
+    assert_eq!(q[2].region, "us-west-2");
+    assert_eq!(q[2].queue_url, "http://127.0.0.1:5000/111122223333/local");
+
+    let all = errors(
+        "sources:\n  sqs:\n\
+         \x20   - queue_url: sqs.eu-west-1.amazonaws.com/111122223333/a\n\
+         \x20   - queue_url: https://sqs.eu-west-1.amazonaws.com/findings\n\
+         \x20   - queue_url: https://sqs.eu-west-1.amazonaws.com/111122223333/a\n      wait_seconds: 30\n\
+         \x20   - queue_url: https://sqs.eu-west-1.amazonaws.com/111122223333/a\n\
+         \x20   - region: eu-west-1\n      visibility: 3\n\
+         \x20 kafka: {}\n",
+    );
+    assert_eq!(all.len(), 7, "{all:#?}");
+    check(
+        &all[0],
+        "rectify.yaml",
+        3,
+        18,
+        "sources.sqs[0].queue_url",
+        "is not an SQS queue URL: it must start with https://",
+    );
+    check(
+        &all[1],
+        "rectify.yaml",
+        4,
+        18,
+        "sources.sqs[1].queue_url",
+        "12-digit account id",
+    );
+    check(
+        &all[2],
+        "rectify.yaml",
+        6,
+        21,
+        "sources.sqs[2].wait_seconds",
+        "expected a whole number from 0 to 20",
+    );
+    check(
+        &all[3],
+        "rectify.yaml",
+        7,
+        7,
+        "sources.sqs[3].queue_url",
+        "is listed twice",
+    );
+    assert!(all
+        .iter()
+        .any(|d| d.field == "sources.sqs[4].queue_url" && d.message.contains("missing")));
+    assert!(all.iter().any(|d| d.field == "sources.sqs[4].visibility"
+        && d.message.contains("unknown field `visibility`")));
+    assert!(all
+        .iter()
+        .any(|d| d.field == "sources.kafka" && d.message.contains("expected one of `sqs`")));
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod action;
 pub mod asff;
 pub mod effects;
 pub mod event;
+pub mod intake;
 pub mod job;
 pub mod rule;
 pub mod target;
@@ -20,6 +21,7 @@ pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, 
 pub use asff::Finding;
 pub use effects::{FindingUpdater, Notification, Notifier};
 pub use event::{Event, Origin};
+pub use intake::{Intake, IntakeError};
 pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};
 pub use target::Target;

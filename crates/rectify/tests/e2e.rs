@@ -566,3 +566,84 @@ fn malformed_and_oversized_input_is_refused_with_position() {
             || std::fs::metadata(dir.path().join("db")).unwrap().len() < 1_000_000
     );
 }
+
+/// `sources.sqs`: `rectify serve` takes findings from a queue (as an
+/// EventBridge rule delivers them), fixes the resource once even when the
+/// event arrives twice, deletes what it committed and leaves a malformed
+/// message on the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_taken_from_an_sqs_queue() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-sqs-{account}")).await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let sqs = aws_sdk_sqs::Client::new(&home_config().await);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("e2e-source-{account}"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let site = Site::new(
+        &account,
+        "auto",
+        &inbox.topic_arn,
+        &format!(
+            "sources:\n  sqs:\n    - queue_url: {queue_url}\n      wait_seconds: 1\n{}",
+            rules("")
+        ),
+    );
+    let event = imported(&account, vec![s3_finding(&account, &bucket)]).to_string();
+    let malformed = "{\"detail-type\": \"Security Hub Findings - Imported\", ";
+    // The same event twice (a redelivery), and a body that is not JSON.
+    for body in [event.as_str(), event.as_str(), malformed] {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let server = Server::start(&site);
+    let mut jobs = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
+        assert_eq!(status, 200, "{body}");
+        jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
+        if jobs.as_array().is_some_and(|j| !j.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let id = jobs[0]["id"].as_str().expect("a job from the queue");
+    let job = server.wait_job(&site.token, id);
+    assert_eq!(outcome(&job), "changed", "{job}");
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+
+    // Give the duplicate time to be taken (and recognised), then look.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (_, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
+    let jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+    drop(server);
+
+    // Only the malformed message is left on the queue.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = left.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, vec![malformed]);
+    assert_eq!(inbox.messages().await.len(), 1);
+    assert_audit_intact(&site);
+}

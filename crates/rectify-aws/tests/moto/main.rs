@@ -9,3 +9,4 @@ mod iam;
 mod s3;
 mod securityhub;
 mod sns;
+mod sqs_source;

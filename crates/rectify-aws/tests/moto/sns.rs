@@ -1,11 +1,10 @@
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use rectify_aws::SnsNotifier;
 use rectify_model::{Notification, Notifier};
 use serde_json::{json, Value};
 
-use crate::support::{settings, unique, Account};
+use crate::support::{new_queue, settings, unique, Account};
 
 #[tokio::test]
 async fn publishes_to_a_topic_that_reaches_a_queue() {
@@ -20,25 +19,7 @@ async fn publishes_to_a_topic_that_reaches_a_queue() {
         .await
         .unwrap();
     let topic_arn = topic.topic_arn().unwrap().to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("rectify-inbox"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let (queue_url, queue_arn) = new_queue(&sqs, "rectify-inbox", vec![]).await;
     sns.subscribe()
         .topic_arn(&topic_arn)
         .protocol("sqs")

@@ -381,6 +381,36 @@ impl Account {
 
 /// Settings for tests: one attempt per call (moto answers what it lacks
 /// with HTML errors: fail fast), region us-east-1.
+/// A new queue's URL and ARN (as SNS subscriptions and redrive policies
+/// name it).
+pub async fn new_queue(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, String)>,
+) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(prefix))
+        .set_attributes(Some(attributes.into_iter().collect()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
 pub fn settings(accounts: Vec<AccountAccess>) -> AwsSettings {
     let mut s = AwsSettings::new(REGION);
     s.accounts = accounts;

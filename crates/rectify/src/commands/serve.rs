@@ -1,12 +1,18 @@
-//! `rectify serve`: the HTTP API plus job workers, until SIGTERM.
+//! `rectify serve`: the HTTP API, the SQS sources and the job workers,
+//! until SIGTERM.
 
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use rectify_engine::EngineOptions;
+use rectify_aws::{QueueSettings, SqsSource};
+use rectify_engine::{Engine, EngineOptions};
+use rectify_model::Intake;
 
 use crate::context;
+use crate::intake::EngineIntake;
 
 pub async fn run(
     config: Option<&Path>,
@@ -46,6 +52,7 @@ pub async fn run(
     let shutdown = async move {
         let _ = stop_http.wait_for(|s| *s).await;
     };
+    let sources = start_sources(&engine, &loaded, &stop_tx);
     let server = tokio::spawn(rectify_server::serve(
         rectify_server::Api::new(engine.clone()),
         listener,
@@ -64,7 +71,38 @@ pub async fn run(
         eprintln!("rectify: {released} unfinished jobs left pending");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    for source in sources {
+        let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
+    }
     Ok(0)
+}
+
+/// One polling task per `sources.sqs` queue, with rectify's own
+/// credentials in the queue's region; each stops when `stop` turns true.
+fn start_sources(
+    engine: &Arc<Engine>,
+    loaded: &context::Loaded,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let intake: Arc<dyn Intake> = Arc::new(EngineIntake::new(engine.clone()));
+    let mut tasks = Vec::new();
+    for queue in &loaded.config.sources.sqs {
+        let source = SqsSource::new(
+            &loaded.aws.own_config(&queue.region),
+            QueueSettings {
+                queue_url: queue.queue_url.clone(),
+                wait_seconds: queue.wait_seconds,
+                max_messages: queue.max_messages,
+            },
+        );
+        eprintln!("rectify: taking events from {}", queue.queue_url);
+        let intake = intake.clone();
+        let stop = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            source.run(intake.as_ref(), stop).await;
+        }));
+    }
+    tasks
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,5 @@
+//! Event sources that need the AWS SDK. Each hands what it receives to an
+//! [`Intake`](rectify_model::Intake) and acknowledges only what became
+//! durable.
+
+pub mod sqs;

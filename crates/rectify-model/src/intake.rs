@@ -1,0 +1,27 @@
+//! `Intake`: what a polling source (an SQS queue, a Lambda invocation)
+//! hands its messages to.
+
+use async_trait::async_trait;
+
+/// Takes message bodies in: ingest, route and plan them, and commit their
+/// events and jobs durably. Implemented over the engine by the binary; a
+/// source only decides what to acknowledge.
+#[async_trait]
+pub trait Intake: Send + Sync {
+    /// One verdict per body, in order: `Ok(events)` once the body's events
+    /// are durable, so the source may acknowledge (delete) it; `Err(reason)`
+    /// when the body can never be taken (malformed, too large), so the
+    /// source leaves it to its dead-letter queue. An `Err` of the whole call
+    /// means nothing was committed: acknowledge nothing and try later.
+    async fn take(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<Vec<Result<usize, String>>, IntakeError>;
+}
+
+/// The store (or something else the whole batch needs) failed; no body of
+/// the batch was taken.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct IntakeError(pub String);

@@ -1,0 +1,48 @@
+//! The engine as an [`Intake`] for polling sources (SQS): each body is
+//! parsed on its own, so that one malformed message does not hold back the
+//! others, and the good ones are submitted together as one commit.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rectify_engine::Engine;
+use rectify_model::{Intake, IntakeError};
+
+pub struct EngineIntake {
+    engine: Arc<Engine>,
+}
+
+impl EngineIntake {
+    pub fn new(engine: Arc<Engine>) -> EngineIntake {
+        EngineIntake { engine }
+    }
+}
+
+#[async_trait]
+impl Intake for EngineIntake {
+    async fn take(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<Vec<Result<usize, String>>, IntakeError> {
+        let limits = rectify_ingest::Limits::default();
+        let mut events = Vec::new();
+        let mut verdicts = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            match rectify_ingest::parse_body(body, &limits) {
+                Ok(parsed) => {
+                    verdicts.push(Ok(parsed.len()));
+                    events.extend(parsed);
+                }
+                Err(e) => verdicts.push(Err(e.to_string())),
+            }
+        }
+        if !events.is_empty() {
+            self.engine
+                .submit(events, origin)
+                .await
+                .map_err(|e| IntakeError(format!("{e:#}")))?;
+        }
+        Ok(verdicts)
+    }
+}
