@@ -62,6 +62,11 @@ pub enum Command {
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
         shutdown_grace: u64,
     },
+    /// Run as an AWS Lambda function (custom runtime): take invocations from the Lambda Runtime API.
+    #[command(
+        after_help = "Deploy the binary as `bootstrap` in a zip for the provided.al2023 runtime (named\n`bootstrap`, it runs this command by itself), with the config beside it:\n  cp target/release/rectify bootstrap && zip function.zip bootstrap rectify.yaml\n  RECTIFY_CONFIG=/var/task/rectify.yaml (function environment)\n\nAn invocation is an EventBridge event (the function is a rule's target) or an SQS\nbatch (an event source mapping; turn on ReportBatchItemFailures). Its events are\ncommitted, then the jobs ready to run are run before it answers. Use a PostgreSQL\nstore: a SQLite file lives only as long as one execution environment."
+    )]
+    Lambda,
     /// Check the config and every rule file; report every error with file, line and field.
     #[command(
         after_help = "Example:\n  rectify validate --config rectify.yaml\n\nExit 0 when valid, 2 when not."

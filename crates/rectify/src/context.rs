@@ -147,6 +147,14 @@ pub async fn engine(
             std::process::exit(2);
         }
     };
+    engine_from(loaded, options).await
+}
+
+/// Builds the engine on the store of an already loaded config.
+pub async fn engine_from(
+    loaded: Loaded,
+    options: EngineOptions,
+) -> anyhow::Result<(Arc<Engine>, Loaded)> {
     let store = rectify_store::open(&loaded.config.store)
         .await
         .with_context(|| format!("opening the store {}", loaded.config.store))?;

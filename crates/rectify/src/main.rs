@@ -17,7 +17,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(arguments());
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,6 +36,19 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line; deployed to Lambda as `bootstrap` (which Lambda
+/// starts without arguments), the binary runs `rectify lambda`.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let started_as_bootstrap = args.first().is_some_and(|a| {
+        std::path::Path::new(a).file_name() == Some(std::ffi::OsStr::new("bootstrap"))
+    });
+    if started_as_bootstrap && args.len() == 1 {
+        args.push("lambda".into());
+    }
+    args
 }
 
 fn init_logging(verbose: u8) {

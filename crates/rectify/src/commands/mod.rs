@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod jobs;
+mod lambda;
 mod match_events;
 mod process;
 mod serve;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .await
         }
+        Command::Lambda => lambda::run(config).await,
         Command::Validate => validate::run(config, json).await,
         Command::Test { dir } => test_fixtures::run(config, &dir, json).await,
         Command::Match {

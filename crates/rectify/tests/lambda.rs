@@ -1,0 +1,264 @@
+//! `rectify lambda` against the Lambda Runtime API stand-in
+//! (tests/standins/lambda_runtime_standin.py, which checks every request
+//! against the API's contract) and the AWS emulator: EventBridge events
+//! and SQS batches in, resources fixed, answers and errors as Lambda
+//! expects them.
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+
+/// The stand-in, on a free port; killed on drop.
+struct RuntimeApi {
+    child: std::process::Child,
+    address: String,
+}
+
+impl RuntimeApi {
+    fn start() -> RuntimeApi {
+        let root = repo_root();
+        let mut child = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tests/standins/lambda_runtime_standin.py"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Lambda Runtime API stand-in (run scripts/venv first)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().strip_prefix("READY ").expect("READY").into();
+        RuntimeApi { child, address }
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Queues an invocation with `payload` (JSON) or `raw` text.
+    fn invoke(&self, payload: Option<&Value>, raw: Option<&str>) -> String {
+        let mut request = json!({"timeout_ms": 60_000});
+        if let Some(p) = payload {
+            request["event"] = p.clone();
+        }
+        if let Some(r) = raw {
+            request["raw"] = json!(r);
+        }
+        let (status, body) = http(
+            &self.base(),
+            "POST",
+            "/_standin/invoke",
+            None,
+            Some(&request.to_string()),
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["request_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The invocation's answer once it has one.
+    fn answer(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = http(
+                &self.base(),
+                "GET",
+                &format!("/_standin/result/{id}"),
+                None,
+                None,
+            );
+            assert_eq!(status, 200, "{body}");
+            let result: Value = serde_json::from_str(&body).unwrap();
+            if result["state"] == "response" || result["state"] == "error" {
+                return result;
+            }
+            assert!(Instant::now() < deadline, "no answer to {id}: {result}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn state(&self) -> Value {
+        let (_, body) = http(&self.base(), "GET", "/_standin/state", None, None);
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn public_bucket(account: &str) -> (String, aws_sdk_s3::Client) {
+    let s3 = s3(&account_config(account).await);
+    let bucket = format!("lambda-{account}-{}", rand::random::<u32>());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    (bucket, s3)
+}
+
+async fn blocked(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => out
+            .public_access_block_configuration
+            .unwrap()
+            .block_public_policy
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn s3_event(account: &str, bucket: &str) -> Value {
+    imported(
+        account,
+        vec![finding(
+            account,
+            "S3.8",
+            "AwsS3Bucket",
+            &format!("arn:aws:s3:::{bucket}"),
+        )],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_and_sqs_batches_are_remediated_and_answered() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("lambda-{account}")).await;
+    let site = Site::new(&account, "auto", &inbox.topic_arn, &rules(""));
+    let api = RuntimeApi::start();
+    let mut function = site
+        .command()
+        .arg("lambda")
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/02/[$LATEST]0123abcd")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start rectify lambda");
+
+    // An EventBridge event, padded past 4 KiB so that the API sends it in
+    // chunks, as Lambda does with larger payloads.
+    let (first, s3) = public_bucket(&account).await;
+    let mut event = s3_event(&account, &first);
+    event["detail"]["padding"] = json!("x".repeat(10_000));
+    let answer = api.answer(&api.invoke(Some(&event), None));
+    assert_eq!(answer["state"], "response", "{answer}");
+    assert_eq!(answer["body"]["events"], 1, "{answer}");
+    let job = &answer["body"]["jobs"][0];
+    assert_eq!(
+        (job["rule"].as_str(), job["state"].as_str()),
+        (Some("s3-bpa"), Some("succeeded")),
+        "{answer}"
+    );
+    assert_eq!(job["outcome"]["kind"], "changed", "{answer}");
+    assert!(blocked(&s3, &first).await);
+
+    // An SQS batch: the good message is taken and its bucket fixed; the
+    // malformed one is reported for a retry (and the queue's DLQ).
+    let (second, _) = public_bucket(&account).await;
+    let batch = json!({"Records": [
+        {"messageId": "m-good", "eventSource": "aws:sqs", "awsRegion": REGION,
+         "body": s3_event(&account, &second).to_string()},
+        {"messageId": "m-bad", "eventSource": "aws:sqs", "awsRegion": REGION,
+         "body": "{\"source\": "},
+    ]});
+    let answer = api.answer(&api.invoke(Some(&batch), None));
+    assert_eq!(answer["state"], "response", "{answer}");
+    assert_eq!(
+        answer["body"],
+        json!({"batchItemFailures": [{"itemIdentifier": "m-bad"}]})
+    );
+    assert!(blocked(&s3, &second).await);
+
+    // A payload that is not an event: an error Lambda reports to the caller.
+    let answer = api.answer(&api.invoke(None, Some("{\"source\": ")));
+    assert_eq!(answer["state"], "error", "{answer}");
+    assert_eq!(answer["error_type_header"], "Rectify.InvalidEvent");
+    assert_eq!(answer["body"]["errorType"], "Rectify.InvalidEvent");
+    let message = answer["body"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("malformed JSON at byte"), "{message}");
+
+    // The same event again (an EventBridge retry): nothing is changed twice.
+    let answer = api.answer(&api.invoke(Some(&event), None));
+    assert_eq!(answer["state"], "response", "{answer}");
+    let jobs = answer["body"]["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{answer}");
+    assert_eq!(jobs[0]["outcome"]["kind"], "already-compliant", "{answer}");
+
+    assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
+    assert!(
+        function.try_wait().unwrap().is_none(),
+        "the function must keep taking invocations"
+    );
+    let _ = function.kill();
+    let _ = function.wait();
+    // The owner heard of each outcome: two changes, one already compliant.
+    let outcomes: Vec<Value> = inbox
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            json!("changed"),
+            json!("changed"),
+            json!("already-compliant")
+        ]
+    );
+    let out = site.rectify(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_broken_config_is_reported_as_an_init_error() {
+    let api = RuntimeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.yaml");
+    std::fs::write(&config, "store: sqlite://x.db\ndefault_mode: fast\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .arg("lambda")
+        .env("RECTIFY_CONFIG", &config)
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let state = api.state();
+    let init = &state["init_error"];
+    assert_eq!(
+        init["error_type_header"], "Rectify.InvalidConfig",
+        "{state}"
+    );
+    assert_eq!(init["body"]["errorType"], "Rectify.InvalidConfig");
+    let message = init["body"]["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("rectify.yaml:2:") && message.contains("default_mode"),
+        "{message}"
+    );
+    assert_eq!(state["violations"], json!([]));
+}
+
+#[test]
+fn named_bootstrap_it_runs_as_the_lambda_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = dir.path().join("bootstrap");
+    std::fs::copy(env!("CARGO_BIN_EXE_rectify"), &bootstrap).unwrap();
+    let out = Command::new(&bootstrap)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+        "{stderr}"
+    );
+}
