@@ -152,24 +152,23 @@ impl RuntimeApi {
 
     /// The invocation failed.
     pub async fn fail(&self, request_id: &str, error: &FunctionError) -> Result<(), RuntimeError> {
-        let path = format!("/{VERSION}/runtime/invocation/{request_id}/error");
-        self.post(
-            &path,
-            error.body().to_string().into_bytes(),
-            Some(&error.error_type),
+        self.report(
+            &format!("/{VERSION}/runtime/invocation/{request_id}/error"),
+            error,
         )
         .await
     }
 
     /// Initialisation failed (the function then exits).
     pub async fn init_failed(&self, error: &FunctionError) -> Result<(), RuntimeError> {
-        let path = format!("/{VERSION}/runtime/init/error");
-        self.post(
-            &path,
-            error.body().to_string().into_bytes(),
-            Some(&error.error_type),
-        )
-        .await
+        self.report(&format!("/{VERSION}/runtime/init/error"), error)
+            .await
+    }
+
+    /// An `ErrorRequest`, its type also in the error-type header.
+    async fn report(&self, path: &str, error: &FunctionError) -> Result<(), RuntimeError> {
+        let body = error.body().to_string().into_bytes();
+        self.post(path, body, Some(&error.error_type)).await
     }
 
     async fn post(
