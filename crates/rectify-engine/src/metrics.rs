@@ -30,6 +30,9 @@ pub struct Metrics {
     errors: [AtomicU64; 5],
     retries: AtomicU64,
     dead: AtomicU64,
+    /// Messages of polling sources (SQS, Lambda), by source: (taken,
+    /// refused).
+    source_messages: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
 fn class_name(c: ErrorClass) -> &'static str {
@@ -69,6 +72,18 @@ impl Metrics {
 
     pub(crate) fn dead(&self) {
         self.dead.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a polling source's batch: messages taken (their events
+    /// committed) and refused (left for the source's dead-letter queue).
+    pub fn source_messages(&self, source: &str, taken: u64, refused: u64) {
+        let mut all = self
+            .source_messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = all.entry(source.to_string()).or_default();
+        entry.0 += taken;
+        entry.1 += refused;
     }
 
     pub fn retries(&self) -> u64 {
@@ -122,6 +137,26 @@ impl Metrics {
             "Jobs that ran out of attempts or time.",
             vec![(String::new(), load(&self.dead))],
         );
+        let sources = self
+            .source_messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !sources.is_empty() {
+            counter(
+                "rectify_source_messages_total",
+                "Messages of polling sources: taken (committed), refused (left for the dead-letter queue).",
+                sources
+                    .iter()
+                    .flat_map(|(source, (taken, refused))| {
+                        [
+                            (format!("{{source=\"{source}\",result=\"taken\"}}"), *taken),
+                            (format!("{{source=\"{source}\",result=\"refused\"}}"), *refused),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
         out
     }
 }

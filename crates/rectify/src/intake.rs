@@ -43,6 +43,10 @@ impl Intake for EngineIntake {
                 .await
                 .map_err(|e| IntakeError(format!("{e:#}")))?;
         }
+        let taken = verdicts.iter().filter(|v| v.is_ok()).count() as u64;
+        self.engine
+            .metrics()
+            .source_messages(origin, taken, verdicts.len() as u64 - taken);
         Ok(verdicts)
     }
 }

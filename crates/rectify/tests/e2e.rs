@@ -631,6 +631,17 @@ async fn findings_taken_from_an_sqs_queue() {
     let (_, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
     let jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
     assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+    let (_, metrics) = http(&server.base, "GET", "/metrics", Some(&site.token), None);
+    let count = |result: &str| -> u64 {
+        let key = format!("rectify_source_messages_total{{source=\"sqs\",result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {metrics}"))
+    };
+    assert_eq!(count("taken"), 2);
+    assert!(count("refused") >= 1);
     drop(server);
 
     // Only the malformed message is left on the queue.
