@@ -24,6 +24,10 @@ pub(crate) fn slot_free_at(last: &str, min_interval: std::time::Duration) -> Opt
 }
 
 pub(crate) const SETTING_PAUSED: &str = "paused";
+/// Settings key of a polling source's cursor.
+pub(crate) fn cursor_setting(source: &str) -> String {
+    format!("cursor:{source}")
+}
 
 pub(crate) fn to_json<T: Serialize>(what: &str, v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("cannot encode {what}: {e}")))

@@ -513,6 +513,16 @@ pub trait Store: Send + Sync {
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()>;
 
     async fn is_paused(&self) -> Result<bool>;
+
+    /// Which of `ids` are events already stored.
+    async fn known_events(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>>;
+
+    /// A polling source's saved position (the Security Hub poll's cursor),
+    /// `None` before the first save.
+    async fn source_cursor(&self, source: &str) -> Result<Option<String>>;
+
+    /// Saves a polling source's position.
+    async fn set_source_cursor(&self, source: &str, value: &str) -> Result<()>;
 }
 
 /// Opens (creating if needed) the store at `url` and runs its migrations.

@@ -33,8 +33,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::common::{
-    audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
-    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED, SETTING_RULE_PAUSED,
+    audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
+    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::{
     pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert,
@@ -1450,6 +1451,44 @@ impl Store for PostgresStore {
             .transpose()
             .ctx("reading the paused flag")?;
         Ok(v.as_deref() == Some("true"))
+    }
+
+    async fn known_events(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        let client = self.client("known_events").await?;
+        let rows = client
+            .query("SELECT id FROM events WHERE id = ANY($1)", &[&ids])
+            .await
+            .ctx("looking up events")?;
+        rows.iter()
+            .map(|r| r.try_get::<_, String>(0).ctx("reading an event id"))
+            .collect()
+    }
+
+    async fn source_cursor(&self, source: &str) -> Result<Option<String>> {
+        let client = self.client("source_cursor").await?;
+        let key = cursor_setting(source);
+        client
+            .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await
+            .ctx(&format!("reading setting {key}"))?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .ctx(&format!("reading setting {key}"))
+    }
+
+    async fn set_source_cursor(&self, source: &str, value: &str) -> Result<()> {
+        let client = self.client("set_source_cursor").await?;
+        let key = cursor_setting(source);
+        client
+            .execute(
+                "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                &[&key, &value, &source, &timefmt::now()],
+            )
+            .await
+            .ctx(&format!("writing setting {key}"))?;
+        Ok(())
     }
 }
 

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 use crate::audit::GENESIS_HASH;
 use crate::common::{
-    audit_record, check_record, event_rows, finding_rows, from_json, next_record, normalized,
-    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED, SETTING_RULE_PAUSED,
+    audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
+    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::schema::LIVE_STATES;
 use crate::{
@@ -1381,6 +1382,50 @@ impl Store for SqliteStore {
                 .optional()
                 .ctx("reading the paused flag")?;
             Ok(v.as_deref() == Some("true"))
+        })
+        .await
+    }
+
+    async fn known_events(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        let ids = ids.to_vec();
+        self.run("known_events", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM events WHERE key = ?1 AND id = ?2")
+                .ctx("preparing event lookup")?;
+            let mut known = std::collections::BTreeSet::new();
+            for id in ids {
+                if stmt
+                    .exists(params![lookup_key(&[&id]), id])
+                    .ctx("looking up events")?
+                {
+                    known.insert(id);
+                }
+            }
+            Ok(known)
+        })
+        .await
+    }
+
+    async fn source_cursor(&self, source: &str) -> Result<Option<String>> {
+        let key = cursor_setting(source);
+        self.run("source_cursor", move |conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                .ctx("preparing settings lookup")?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .ctx(&format!("reading setting {key}"))
+        })
+        .await
+    }
+
+    async fn set_source_cursor(&self, source: &str, value: &str) -> Result<()> {
+        let (key, value, by) = (
+            cursor_setting(source),
+            value.to_string(),
+            source.to_string(),
+        );
+        self.write("set_source_cursor", move |tx| {
+            set_setting(tx, &key, &value, Some(&by), &timefmt::now())
         })
         .await
     }

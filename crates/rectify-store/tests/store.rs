@@ -996,6 +996,34 @@ async fn events_are_stored_as_received(db: TestDb) {
     }
 }
 
+/// What a polling source keeps: which events are stored already (it reads
+/// some twice), and its cursor, across reopening.
+async fn known_events_and_source_cursors(db: TestDb) {
+    let store = db.open().await;
+    store.record_event(&event("e-known"), "poll").await.unwrap();
+    let asked = ["e-known".to_string(), "e-new".to_string(), "e-known".to_string()];
+    let known = store.known_events(&asked).await.unwrap();
+    assert_eq!(known.into_iter().collect::<Vec<_>>(), ["e-known"]);
+    assert!(store.known_events(&[]).await.unwrap().is_empty());
+
+    assert_eq!(store.source_cursor("securityhub").await.unwrap(), None);
+    store
+        .set_source_cursor("securityhub", "2026-12-02T10:00:00.000Z")
+        .await
+        .unwrap();
+    store
+        .set_source_cursor("securityhub", "2026-12-02T11:00:00.000Z")
+        .await
+        .unwrap();
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(
+        store.source_cursor("securityhub").await.unwrap().as_deref(),
+        Some("2026-12-02T11:00:00.000Z")
+    );
+    assert_eq!(store.source_cursor("other").await.unwrap(), None);
+}
+
 async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
     let store = db.open().await;
     let f1 = asff("2024-05-01T12:00:00.000Z", "NEW");
@@ -1214,4 +1242,5 @@ both_backends!(
     ingest_writes_everything_in_one_transaction,
     region_slots_bound_holders_across_handles,
     events_are_stored_as_received,
+    known_events_and_source_cursors,
 );
