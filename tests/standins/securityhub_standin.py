@@ -407,6 +407,35 @@ def field_matches(values, filters):
     return True
 
 
+# GetFindings date filters this stand-in emulates (Start / End; DateRange is not).
+DATE_FILTER_FIELDS = ("UpdatedAt", "CreatedAt", "FirstObservedAt", "LastObservedAt")
+# SortCriteria fields this stand-in emulates.
+SORT_FIELDS = ("UpdatedAt", "CreatedAt")
+
+
+def parse_time(text):
+    """An ISO 8601 timestamp as an aware datetime (`Z` or an offset)."""
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise invalid("Invalid timestamp %r" % (text,))
+
+
+def date_matches(finding, field, filters):
+    """True when the finding's `field` lies within one of the DateFilters."""
+    value = finding.get(field)
+    if not isinstance(value, str):
+        return False
+    at = parse_time(value)
+    for f in filters:
+        if "Start" in f and at < parse_time(f["Start"]):
+            continue
+        if "End" in f and at > parse_time(f["End"]):
+            continue
+        return True
+    return False
+
+
 class Store:
     def __init__(self, strict):
         self.strict = strict
@@ -502,16 +531,33 @@ class Store:
     def get_findings(self, body):
         filters = body.get("Filters") or {}
         for name, value in filters.items():
-            if name not in STRING_FILTER_PATHS:
+            if name not in STRING_FILTER_PATHS and name not in DATE_FILTER_FIELDS:
                 raise not_emulated("GetFindings filter %s is not emulated" % name)
-        if body.get("SortCriteria"):
-            raise not_emulated("GetFindings SortCriteria is not emulated")
+            if name in DATE_FILTER_FIELDS and any("DateRange" in f for f in value):
+                raise not_emulated("GetFindings DateFilter DateRange is not emulated")
+        sort = body.get("SortCriteria") or []
+        for criterion in sort:
+            if criterion.get("Field") not in SORT_FIELDS:
+                raise not_emulated("GetFindings SortCriteria on %s is not emulated" % criterion.get("Field"))
+
+        def matches(f):
+            for n, fl in filters.items():
+                if n in DATE_FILTER_FIELDS:
+                    if not date_matches(f, n, fl):
+                        return False
+                elif not field_matches(get_path(f, STRING_FILTER_PATHS[n]), fl):
+                    return False
+            return True
+
         with self.lock:
-            matched = [
-                copy.deepcopy(f)
-                for f in self.findings.values()
-                if all(field_matches(get_path(f, STRING_FILTER_PATHS[n]), fl) for n, fl in filters.items())
-            ]
+            matched = [copy.deepcopy(f) for f in self.findings.values() if matches(f)]
+        # Stable sorts, last criterion first, so the first one leads.
+        for criterion in reversed(sort):
+            field = criterion["Field"]
+            matched.sort(
+                key=lambda f: parse_time(f.get(field, "1970-01-01T00:00:00Z")),
+                reverse=criterion.get("SortOrder", "asc") == "desc",
+            )
         start = 0
         if body.get("NextToken"):
             try:

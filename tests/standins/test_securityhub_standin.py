@@ -248,6 +248,22 @@ class StandinTest(unittest.TestCase):
         self.assertEqual(out["__type"], "UnrecognizedClientException")
         self.assertEqual(headers["x-amzn-ErrorType"], "UnrecognizedClientException")
 
+    def test_date_filters_and_sorting_by_update_time(self):
+        findings = []
+        for i, updated in enumerate(["2026-12-02T10:00:02.000Z", "2026-12-02T10:00:00.000Z", "2026-12-02T10:00:01.000Z"]):
+            f = finding("dated-%d" % i)
+            f["UpdatedAt"] = updated
+            findings.append(f)
+        self.sh.batch_import_findings(Findings=findings)
+        got = self.sh.get_findings(
+            Filters={
+                "UpdatedAt": [{"Start": "2026-12-02T10:00:00.500Z", "End": "2026-12-02T10:00:05Z"}],
+                "Id": [{"Value": "dated-", "Comparison": "PREFIX"}],
+            },
+            SortCriteria=[{"Field": "UpdatedAt", "SortOrder": "asc"}],
+        )["Findings"]
+        self.assertEqual([f["Id"] for f in got], ["dated-2", "dated-0"])
+
     def test_unemulated_filter_is_loud(self):
         with self.assertRaises(ClientError) as ctx:
             self.sh.get_findings(Filters={"CreatedAt": [{"DateRange": {"Value": 1, "Unit": "DAYS"}}]})
