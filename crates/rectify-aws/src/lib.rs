@@ -1,6 +1,6 @@
 //! The AWS side of rectify: per-account credentials, the remediation actions,
 //! the AWS effects (Security Hub finding updates, SNS notifications) and the
-//! AWS event sources (SQS).
+//! AWS event sources (SQS, Security Hub polling).
 //!
 //! This is the only crate of the workspace that links the AWS SDK. Endpoint
 //! overrides come from the SDK's standard environment variables
@@ -24,6 +24,7 @@ pub use actions::{
 pub use credentials::{AccountAccess, Aws, AwsSettings};
 pub use effects::{securityhub::SecurityHubUpdater, sns::SnsNotifier};
 pub use errors::{classify, sdk_error};
+pub use sources::securityhub::{FindingFilters, PollSettings, SecurityHubSource};
 pub use sources::sqs::{QueueSettings, SqsSource};
 
 /// Every AWS remediation action, sharing one credentials cache.

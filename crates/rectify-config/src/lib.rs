@@ -366,6 +366,40 @@ impl Default for Execution {
 pub struct Sources {
     /// SQS queues fed by an EventBridge rule (or an SNS topic).
     pub sqs: Vec<SqsQueue>,
+    /// Polling Security Hub's `GetFindings`, when set.
+    pub securityhub: Option<SecurityHubPoll>,
+}
+
+/// `sources.securityhub`: findings polled from Security Hub (in
+/// `aws.securityhub.region`, with `aws.securityhub.role_arn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityHubPoll {
+    pub interval_seconds: u64,
+    /// Each poll reads this far behind its cursor again.
+    pub overlap_seconds: u64,
+    /// Where the first poll starts, with no cursor saved yet.
+    pub start_hours_ago: u64,
+    /// Filters, each a list of values compared with `EQUALS`; empty: any.
+    pub workflow_status: Vec<String>,
+    pub record_state: Vec<String>,
+    pub compliance_status: Vec<String>,
+    pub severity_label: Vec<String>,
+    pub product_name: Vec<String>,
+}
+
+impl Default for SecurityHubPoll {
+    fn default() -> Self {
+        SecurityHubPoll {
+            interval_seconds: 60,
+            overlap_seconds: 300,
+            start_hours_ago: 24,
+            workflow_status: vec!["NEW".into(), "NOTIFIED".into()],
+            record_state: vec!["ACTIVE".into()],
+            compliance_status: Vec::new(),
+            severity_label: Vec::new(),
+            product_name: Vec::new(),
+        }
+    }
 }
 
 /// One SQS queue to take events from.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, Sources, SqsQueue, DEFAULT_LISTEN,
+    Guardrails, LoadedRule, Loader, Location, SecurityHubPoll, Sources, SqsQueue, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
@@ -51,7 +51,17 @@ const EXECUTION_KEYS: &[&str] = &[
     "concurrency",
     "lease_seconds",
 ];
-const SOURCES_KEYS: &[&str] = &["sqs"];
+const SOURCES_KEYS: &[&str] = &["sqs", "securityhub"];
+const POLL_KEYS: &[&str] = &[
+    "interval_seconds",
+    "overlap_seconds",
+    "start_hours_ago",
+    "workflow_status",
+    "record_state",
+    "compliance_status",
+    "severity_label",
+    "product_name",
+];
 const SQS_KEYS: &[&str] = &["queue_url", "region", "wait_seconds", "max_messages"];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -1067,6 +1077,9 @@ pub(crate) fn load_config(
                 }
             }
         }
+        if let Some(node) = f.get("securityhub") {
+            sources.securityhub = read_poll(&mut cx, node, "sources.securityhub");
+        }
     }
 
     // rules: packs, then includes, then inline
@@ -1252,6 +1265,69 @@ fn read_sqs_queue(cx: &mut Ctx<'_>, node: &Node, field: &str, home: &str) -> Opt
         wait_seconds: wait.map_or(DEFAULT_SQS_WAIT_SECONDS, |n| n as u32),
         max_messages: max.map_or(DEFAULT_SQS_MAX_MESSAGES, |n| n as u32),
     })
+}
+
+/// `sources.securityhub`; `{}` (or no value) takes every default.
+fn read_poll(cx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<SecurityHubPoll> {
+    let f = cx.fields(node, field, POLL_KEYS)?;
+    let mut poll = SecurityHubPoll::default();
+    if let Some(n) = cx.opt_u64(&f, field, "interval_seconds", 10, 86_400) {
+        poll.interval_seconds = n;
+    }
+    if let Some(n) = cx.opt_u64(&f, field, "overlap_seconds", 0, 86_400) {
+        poll.overlap_seconds = n;
+    }
+    if let Some(n) = cx.opt_u64(&f, field, "start_hours_ago", 0, 24 * 90) {
+        poll.start_hours_ago = n;
+    }
+    const ALLOWED: [(&str, &[&str]); 4] = [
+        (
+            "workflow_status",
+            &["NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"],
+        ),
+        ("record_state", &["ACTIVE", "ARCHIVED"]),
+        (
+            "compliance_status",
+            &["PASSED", "WARNING", "FAILED", "NOT_AVAILABLE"],
+        ),
+        (
+            "severity_label",
+            &["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"],
+        ),
+    ];
+    for key in [
+        "workflow_status",
+        "record_state",
+        "compliance_status",
+        "severity_label",
+        "product_name",
+    ] {
+        let Some(n) = f.opt(key) else { continue };
+        let allowed = ALLOWED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let mut values = Vec::new();
+        for (i, (value, pos)) in cx
+            .string_list(Some(n), &join(field, key))
+            .into_iter()
+            .enumerate()
+        {
+            match allowed {
+                Some(list) if !list.contains(&value.as_str()) => cx.err(
+                    pos,
+                    &format!("{}[{i}]", join(field, key)),
+                    format!("`{value}` is not one of {}", list_keys(list)),
+                ),
+                _ => values.push(value),
+            }
+        }
+        match key {
+            "workflow_status" => poll.workflow_status = values,
+            "record_state" => poll.record_state = values,
+            "compliance_status" => poll.compliance_status = values,
+            "severity_label" => poll.severity_label = values,
+            _ => poll.product_name = values,
+        }
+    }
+    Some(poll)
 }
 
 /// Checks `http(s)://host/<12-digit account>/<queue name>`; the region

@@ -1012,6 +1012,65 @@ fn sqs_sources() {
 }
 
 #[test]
+fn securityhub_poll_source() {
+    let load = |yaml: &str| {
+        Loader::new()
+            .env(&no_env)
+            .load_str(yaml, Path::new("rectify.yaml"))
+            .unwrap()
+            .sources
+            .securityhub
+    };
+    assert_eq!(load(""), None);
+    let defaults = load("sources:\n  securityhub: {}\n").unwrap();
+    assert_eq!(
+        (
+            defaults.interval_seconds,
+            defaults.overlap_seconds,
+            defaults.start_hours_ago
+        ),
+        (60, 300, 24)
+    );
+    assert_eq!(defaults.workflow_status, ["NEW", "NOTIFIED"]);
+    assert_eq!(defaults.record_state, ["ACTIVE"]);
+    assert!(defaults.compliance_status.is_empty());
+    let set = load(
+        "sources:\n  securityhub:\n    interval_seconds: 30\n    compliance_status: [FAILED]\n\
+         \x20   severity_label: [HIGH, CRITICAL]\n    workflow_status: []\n    product_name: [GuardDuty]\n",
+    )
+    .unwrap();
+    assert_eq!(set.interval_seconds, 30);
+    assert_eq!(set.compliance_status, ["FAILED"]);
+    assert_eq!(set.severity_label, ["HIGH", "CRITICAL"]);
+    assert!(set.workflow_status.is_empty());
+    assert_eq!(set.product_name, ["GuardDuty"]);
+
+    let all = errors(
+        "sources:\n  securityhub:\n    interval_seconds: 1\n    severity_label: [HIGH, SEVERE]\n    since: 3\n",
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+    check(
+        &all[0],
+        "rectify.yaml",
+        3,
+        23,
+        "sources.securityhub.interval_seconds",
+        "expected a whole number from 10 to 86400",
+    );
+    check(
+        &all[1],
+        "rectify.yaml",
+        4,
+        28,
+        "sources.securityhub.severity_label[1]",
+        "`SEVERE` is not one of `INFORMATIONAL`",
+    );
+    assert!(all
+        .iter()
+        .any(|d| d.field == "sources.securityhub.since" && d.message.contains("unknown field")));
+}
+
+#[test]
 fn default_notify_fills_rules_without_channels() {
     let config = Loader::new()
         .env(&no_env)

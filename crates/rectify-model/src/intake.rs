@@ -18,6 +18,21 @@ pub trait Intake: Send + Sync {
         bodies: &[&[u8]],
         origin: &str,
     ) -> Result<Vec<Result<usize, String>>, IntakeError>;
+
+    /// Like [`Intake::take`], but events already stored are left out
+    /// before anything is routed: a poll reads some findings again on
+    /// purpose (its overlap window), and must not queue them twice.
+    async fn take_new(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<Vec<Result<usize, String>>, IntakeError>;
+
+    /// A polling source's saved position; `None` before its first save.
+    async fn cursor(&self, source: &str) -> Result<Option<String>, IntakeError>;
+
+    /// Saves a polling source's position, once what it covers is durable.
+    async fn save_cursor(&self, source: &str, value: &str) -> Result<(), IntakeError>;
 }
 
 /// The store (or something else the whole batch needs) failed; no body of

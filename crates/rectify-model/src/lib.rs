@@ -44,6 +44,11 @@ pub fn rfc3339_before(ago: std::time::Duration) -> String {
     format_rfc3339(time::OffsetDateTime::now_utc().saturating_sub(ago))
 }
 
+/// An RFC 3339 timestamp (any offset, any number of fraction digits).
+pub fn parse_rfc3339(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
 /// `t` as RFC 3339 in UTC with exactly three fraction digits.
 pub fn format_rfc3339(t: time::OffsetDateTime) -> String {
     // Written digit by digit: this runs several times per event on the

@@ -1001,7 +1001,11 @@ async fn events_are_stored_as_received(db: TestDb) {
 async fn known_events_and_source_cursors(db: TestDb) {
     let store = db.open().await;
     store.record_event(&event("e-known"), "poll").await.unwrap();
-    let asked = ["e-known".to_string(), "e-new".to_string(), "e-known".to_string()];
+    let asked = [
+        "e-known".to_string(),
+        "e-new".to_string(),
+        "e-known".to_string(),
+    ];
     let known = store.known_events(&asked).await.unwrap();
     assert_eq!(known.into_iter().collect::<Vec<_>>(), ["e-known"]);
     assert!(store.known_events(&[]).await.unwrap().is_empty());

@@ -45,7 +45,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Run the daemon: HTTP API on api.listen, the sources.sqs queues and the job workers.
+    /// Run the daemon: HTTP API on api.listen, the polling sources (SQS, Security Hub) and the job workers.
     #[command(
         after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish."
     )]

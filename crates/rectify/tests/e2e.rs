@@ -658,3 +658,69 @@ async fn findings_taken_from_an_sqs_queue() {
     assert_eq!(inbox.messages().await.len(), 1);
     assert_audit_intact(&site);
 }
+
+/// `sources.securityhub`: `rectify serve` polls Security Hub (the stand-in),
+/// fixes the resource a NEW finding names and resolves the finding; the
+/// poll's cursor is saved in the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_polled_from_security_hub() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-poll-{account}")).await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let mut f = s3_finding(&account, &bucket);
+    // Each test's findings apart: a product name of its own.
+    let product = format!("poll-{account}");
+    f["ProductName"] = json!(product);
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    f["UpdatedAt"] = json!(now);
+    let finding_id = f["Id"].as_str().unwrap().to_string();
+    securityhub_import(&[f]);
+
+    let site = Site::new(
+        &account,
+        "auto",
+        &inbox.topic_arn,
+        &format!(
+            "sources:\n  securityhub:\n    interval_seconds: 10\n    product_name: [{product}]\n{}",
+            rules("")
+        ),
+    );
+    let server = Server::start(&site);
+    let mut jobs = Value::Null;
+    for _ in 0..100 {
+        let (_, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
+        jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
+        if jobs.as_array().is_some_and(|j| !j.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let id = jobs[0]["id"].as_str().expect("a job from the poll");
+    let job = server.wait_job(&site.token, id);
+    assert_eq!(outcome(&job), "changed", "{job}");
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    let updates = securityhub_updates(&finding_id);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
+    drop(server);
+    // The cursor is in the store, at the finding's update time.
+    let db = rusqlite::Connection::open(site.path("rectify.db")).unwrap();
+    let cursor: String = db
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'cursor:securityhub'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        time::OffsetDateTime::parse(&cursor, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp(),
+        time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    );
+    assert_audit_intact(&site);
+}

@@ -2,4 +2,5 @@
 //! [`Intake`](rectify_model::Intake) and acknowledges only what became
 //! durable.
 
+pub mod securityhub;
 pub mod sqs;

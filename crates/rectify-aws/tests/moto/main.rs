@@ -8,5 +8,6 @@ mod ec2;
 mod iam;
 mod s3;
 mod securityhub;
+mod securityhub_source;
 mod sns;
 mod sqs_source;

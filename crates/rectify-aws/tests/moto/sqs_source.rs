@@ -3,50 +3,13 @@
 //! deleted when the commit fails.
 
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use rectify_aws::{QueueSettings, SqsSource};
-use rectify_model::{Intake, IntakeError};
 use serde_json::{json, Value};
 
-use crate::support::{new_queue, test_sdk_config, Account};
-
-/// Stands in for the engine: a body is taken when it is JSON (one event,
-/// or an array of events); `down` makes every commit fail.
-#[derive(Default)]
-struct Recorder {
-    taken: Mutex<Vec<Value>>,
-    origins: Mutex<Vec<String>>,
-    down: bool,
-}
-
-#[async_trait]
-impl Intake for Recorder {
-    async fn take(
-        &self,
-        bodies: &[&[u8]],
-        origin: &str,
-    ) -> Result<Vec<Result<usize, String>>, IntakeError> {
-        if self.down {
-            return Err(IntakeError("store unavailable".into()));
-        }
-        self.origins.lock().unwrap().push(origin.to_string());
-        let mut verdicts = Vec::new();
-        for body in bodies {
-            match serde_json::from_slice::<Value>(body) {
-                Ok(v) => {
-                    verdicts.push(Ok(v.as_array().map_or(1, Vec::len)));
-                    self.taken.lock().unwrap().push(v);
-                }
-                Err(e) => verdicts.push(Err(format!("malformed JSON: {e}"))),
-            }
-        }
-        Ok(verdicts)
-    }
-}
+use crate::support::{new_queue, test_sdk_config, Account, MemoryIntake};
 
 fn event(id: &str) -> Value {
     json!({
@@ -116,7 +79,7 @@ async fn committed_messages_are_deleted_and_malformed_ones_go_to_the_dead_letter
     }
 
     let source = SqsSource::new(&test_sdk_config().await, settings(&url));
-    let intake = Recorder::default();
+    let intake = MemoryIntake::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let deadline = Instant::now() + Duration::from_secs(30);
     let run = source.run(&intake, stop_rx);
@@ -176,15 +139,15 @@ async fn nothing_is_deleted_when_the_commit_fails() {
         .await
         .unwrap();
     let source = SqsSource::new(&test_sdk_config().await, settings(&url));
-    let down = Recorder {
+    let down = MemoryIntake {
         down: true,
-        ..Recorder::default()
+        ..MemoryIntake::default()
     };
     let err = source.poll_once(&down).await.unwrap_err();
     assert!(err.message.contains("store unavailable"), "{err:?}");
     // Back after its visibility timeout, and taken once the store is up.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let up = Recorder::default();
+    let up = MemoryIntake::default();
     let polled = source.poll_once(&up).await.unwrap();
     assert_eq!(
         (polled.received, polled.accepted, polled.rejected),

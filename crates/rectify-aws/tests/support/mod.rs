@@ -381,6 +381,81 @@ impl Account {
 
 /// Settings for tests: one attempt per call (moto answers what it lacks
 /// with HTML errors: fail fast), region us-east-1.
+/// Stands in for the engine behind a polling source: a body is taken
+/// when it is JSON (one event or finding, or an array), `take_new` leaves
+/// out bodies taken before, cursors live in memory, and `down` makes every
+/// commit fail.
+#[derive(Default)]
+pub struct MemoryIntake {
+    pub taken: Mutex<Vec<serde_json::Value>>,
+    pub origins: Mutex<Vec<String>>,
+    pub cursors: Mutex<std::collections::BTreeMap<String, String>>,
+    pub down: bool,
+}
+
+impl MemoryIntake {
+    fn submit(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+        skip_known: bool,
+    ) -> Result<Vec<Result<usize, String>>, rectify_model::IntakeError> {
+        if self.down {
+            return Err(rectify_model::IntakeError("store unavailable".into()));
+        }
+        self.origins.lock().unwrap().push(origin.to_string());
+        let mut taken = self.taken.lock().unwrap();
+        let mut verdicts = Vec::new();
+        for body in bodies {
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(v) => {
+                    verdicts.push(Ok(v.as_array().map_or(1, Vec::len)));
+                    if !(skip_known && taken.contains(&v)) {
+                        taken.push(v);
+                    }
+                }
+                Err(e) => verdicts.push(Err(format!("malformed JSON: {e}"))),
+            }
+        }
+        Ok(verdicts)
+    }
+}
+
+#[async_trait::async_trait]
+impl rectify_model::Intake for MemoryIntake {
+    async fn take(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<Vec<Result<usize, String>>, rectify_model::IntakeError> {
+        self.submit(bodies, origin, false)
+    }
+
+    async fn take_new(
+        &self,
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<Vec<Result<usize, String>>, rectify_model::IntakeError> {
+        self.submit(bodies, origin, true)
+    }
+
+    async fn cursor(&self, source: &str) -> Result<Option<String>, rectify_model::IntakeError> {
+        Ok(self.cursors.lock().unwrap().get(source).cloned())
+    }
+
+    async fn save_cursor(
+        &self,
+        source: &str,
+        value: &str,
+    ) -> Result<(), rectify_model::IntakeError> {
+        self.cursors
+            .lock()
+            .unwrap()
+            .insert(source.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
 /// A new queue's URL and ARN (as SNS subscriptions and redrive policies
 /// name it).
 pub async fn new_queue(

@@ -1,5 +1,5 @@
-//! `rectify serve`: the HTTP API, the SQS sources and the job workers,
-//! until SIGTERM.
+//! `rectify serve`: the HTTP API, the polling sources (SQS, Security Hub)
+//! and the job workers, until SIGTERM.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rectify_aws::{QueueSettings, SqsSource};
+use rectify_aws::{FindingFilters, PollSettings, QueueSettings, SecurityHubSource, SqsSource};
 use rectify_engine::{Engine, EngineOptions};
 use rectify_model::Intake;
 
@@ -52,7 +52,7 @@ pub async fn run(
     let shutdown = async move {
         let _ = stop_http.wait_for(|s| *s).await;
     };
-    let sources = start_sources(&engine, &loaded, &stop_tx);
+    let sources = start_sources(&engine, &loaded, &stop_tx).await?;
     let server = tokio::spawn(rectify_server::serve(
         rectify_server::Api::new(engine.clone()),
         listener,
@@ -77,13 +77,15 @@ pub async fn run(
     Ok(0)
 }
 
-/// One polling task per `sources.sqs` queue, with rectify's own
-/// credentials in the queue's region; each stops when `stop` turns true.
-fn start_sources(
+/// One polling task per `sources.sqs` queue (rectify's own credentials in
+/// the queue's region), and one for `sources.securityhub` (Security Hub's
+/// region and role from `aws.securityhub`); each stops when `stop` turns
+/// true.
+async fn start_sources(
     engine: &Arc<Engine>,
     loaded: &context::Loaded,
     stop: &tokio::sync::watch::Sender<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let intake: Arc<dyn Intake> = Arc::new(EngineIntake::new(engine.clone()));
     let mut tasks = Vec::new();
     for queue in &loaded.config.sources.sqs {
@@ -102,7 +104,38 @@ fn start_sources(
             source.run(intake.as_ref(), stop).await;
         }));
     }
-    tasks
+    if let Some(poll) = &loaded.config.sources.securityhub {
+        let config = loaded
+            .aws
+            .securityhub_config(&loaded.config.aws.region)
+            .await
+            .map_err(|e| anyhow::anyhow!("sources.securityhub: {}", e.message))?;
+        let source = SecurityHubSource::new(
+            &config,
+            PollSettings {
+                interval: Duration::from_secs(poll.interval_seconds),
+                overlap: Duration::from_secs(poll.overlap_seconds),
+                first_lookback: Duration::from_secs(poll.start_hours_ago * 3600),
+                filters: FindingFilters {
+                    workflow_status: poll.workflow_status.clone(),
+                    record_state: poll.record_state.clone(),
+                    compliance_status: poll.compliance_status.clone(),
+                    severity_label: poll.severity_label.clone(),
+                    product_name: poll.product_name.clone(),
+                },
+            },
+        );
+        eprintln!(
+            "rectify: polling Security Hub findings every {}s",
+            poll.interval_seconds
+        );
+        let intake = intake.clone();
+        let stop = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            source.run(intake.as_ref(), stop).await;
+        }));
+    }
+    Ok(tasks)
 }
 
 async fn wait_for_signal() {

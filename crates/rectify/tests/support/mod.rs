@@ -326,6 +326,31 @@ pub fn finding(account: &str, control: &str, resource_type: &str, resource_id: &
     })
 }
 
+/// Imports findings into the Security Hub stand-in (`BatchImportFindings`,
+/// as a product would send them).
+pub fn securityhub_import(findings: &[Value]) {
+    let base = &env().securityhub;
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let body = json!({ "Findings": findings }).to_string();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    // The stand-in checks the credential scope, not the signature.
+    write!(
+        stream,
+        "POST /findings/import HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20261202/{REGION}/securityhub/aws4_request, SignedHeaders=host, Signature={}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "0".repeat(64),
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("\"FailedCount\": 0"),
+        "{response}"
+    );
+}
+
 /// BatchUpdateFindings requests the stand-in received for `finding_id`.
 pub fn securityhub_updates(finding_id: &str) -> Vec<Value> {
     let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
