@@ -75,15 +75,12 @@ impl SecurityHubSource {
         }
     }
 
-    /// Polls every `interval` until `stop` turns true; a failed poll is
-    /// logged and tried again at the next interval, from the saved cursor.
+    /// Polls every `interval` until `stop` turns true (a poll under way is
+    /// finished first); a failed poll is logged and tried again at the next
+    /// interval, from the saved cursor.
     pub async fn run(&self, intake: &dyn Intake, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let polled = tokio::select! {
-                polled = self.poll_once(intake) => polled,
-                _ = stop.wait_for(|s| *s) => break,
-            };
-            if let Err(e) = polled {
+            if let Err(e) = self.poll_once(intake).await {
                 tracing::warn!(error = %e, "Security Hub source");
             }
             tokio::select! {

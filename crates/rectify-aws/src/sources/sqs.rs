@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use rectify_model::{ActionError, Intake};
 use tokio::sync::watch;
 
@@ -80,9 +80,15 @@ impl SqsSource {
     pub async fn run(&self, intake: &dyn Intake, mut stop: watch::Receiver<bool>) {
         let mut failures = 0u32;
         while !*stop.borrow() {
-            let polled = tokio::select! {
-                polled = self.poll_once(intake) => polled,
+            // Only the receive is cut short by a stop; a batch received is
+            // committed and deleted first.
+            let received = tokio::select! {
+                received = self.receive() => received,
                 _ = stop.wait_for(|s| *s) => break,
+            };
+            let polled = match received {
+                Ok(messages) => self.hand_over(intake, &messages).await,
+                Err(e) => Err(e),
             };
             match polled {
                 Ok(_) => failures = 0,
@@ -108,6 +114,12 @@ impl SqsSource {
     /// One round: receive up to `max_messages`, submit their bodies as one
     /// batch, delete the ones whose events are durable.
     pub async fn poll_once(&self, intake: &dyn Intake) -> Result<Polled, ActionError> {
+        let messages = self.receive().await?;
+        self.hand_over(intake, &messages).await
+    }
+
+    /// One long-polling receive.
+    async fn receive(&self) -> Result<Vec<Message>, ActionError> {
         let out = self
             .client
             .receive_message()
@@ -118,7 +130,15 @@ impl SqsSource {
             .send()
             .await
             .map_err(|e| sdk_error("sqs:ReceiveMessage", e))?;
-        let messages = out.messages();
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Submits the bodies as one batch and deletes what was committed.
+    async fn hand_over(
+        &self,
+        intake: &dyn Intake,
+        messages: &[Message],
+    ) -> Result<Polled, ActionError> {
         let mut polled = Polled {
             received: messages.len(),
             ..Polled::default()
