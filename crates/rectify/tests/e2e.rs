@@ -611,18 +611,7 @@ async fn findings_taken_from_an_sqs_queue() {
     }
 
     let server = Server::start(&site);
-    let mut jobs = Value::Null;
-    for _ in 0..100 {
-        let (status, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
-        assert_eq!(status, 200, "{body}");
-        jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
-        if jobs.as_array().is_some_and(|j| !j.is_empty()) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let id = jobs[0]["id"].as_str().expect("a job from the queue");
-    let job = server.wait_job(&site.token, id);
+    let job = server.wait_first_job(&site.token);
     assert_eq!(outcome(&job), "changed", "{job}");
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
 
@@ -688,17 +677,7 @@ async fn findings_polled_from_security_hub() {
         ),
     );
     let server = Server::start(&site);
-    let mut jobs = Value::Null;
-    for _ in 0..100 {
-        let (_, body) = http(&server.base, "GET", "/v1/jobs", Some(&site.token), None);
-        jobs = serde_json::from_str::<Value>(&body).unwrap()["jobs"].clone();
-        if jobs.as_array().is_some_and(|j| !j.is_empty()) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let id = jobs[0]["id"].as_str().expect("a job from the poll");
-    let job = server.wait_job(&site.token, id);
+    let job = server.wait_first_job(&site.token);
     assert_eq!(outcome(&job), "changed", "{job}");
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
     let updates = securityhub_updates(&finding_id);

@@ -461,6 +461,21 @@ impl Server {
         panic!("rectify serve did not start");
     }
 
+    /// Waits for the first job to appear (from a polling source), then
+    /// until it settles.
+    pub fn wait_first_job(&self, token: &str) -> Value {
+        for _ in 0..100 {
+            let (status, body) = http(&self.base, "GET", "/v1/jobs", Some(token), None);
+            assert_eq!(status, 200, "{body}");
+            let jobs: Value = serde_json::from_str(&body).unwrap();
+            if let Some(id) = jobs["jobs"][0]["id"].as_str() {
+                return self.wait_job(token, id);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no job appeared");
+    }
+
     /// Polls the job until it is final or waiting for approval.
     pub fn wait_job(&self, token: &str, id: &str) -> Value {
         for _ in 0..300 {
