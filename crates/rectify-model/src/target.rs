@@ -5,6 +5,20 @@ use serde_json::Value;
 
 use crate::Event;
 
+/// The detail-type of CloudTrail API calls delivered by EventBridge.
+pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+
+/// The partition of a region (`cn-north-1` -> `aws-cn`).
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub account: String,
@@ -24,9 +38,13 @@ pub struct Target {
 
 impl Target {
     /// Picks the first resource of the event whose type is one of `types`.
-    /// Security Hub findings name it in `Resources`; other events in the
-    /// envelope's `resources` list of ARNs.
+    /// Security Hub findings name it in `Resources`; CloudTrail API calls
+    /// in their request parameters (see [`Target::from_api_call`]); other
+    /// events in the envelope's `resources` list of ARNs.
     pub fn from_event(event: &Event, types: &[&str]) -> Result<Target, String> {
+        if event.detail_type == CLOUDTRAIL_API_CALL {
+            return Target::from_api_call(event, types);
+        }
         if let Some(finding) = event.finding() {
             let account = finding.aws_account_id.clone();
             let finding_region = finding
@@ -76,6 +94,57 @@ impl Target {
         })
     }
 
+    /// The resource a CloudTrail API call (`AWS API Call via CloudTrail`)
+    /// acted on, for near-real-time remediation: the bucket of an S3 call
+    /// (`requestParameters.bucketName`), the security group of an EC2 call
+    /// (`requestParameters.groupId`, or the `GroupId` of
+    /// `ModifySecurityGroupRules`), or the account itself (account-wide
+    /// settings such as the IAM password policy). A call that failed
+    /// (`errorCode`) changed nothing and names no target.
+    pub fn from_api_call(event: &Event, types: &[&str]) -> Result<Target, String> {
+        let detail = &event.body["detail"];
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let call = text(&detail["eventName"]).unwrap_or_else(|| "?".into());
+        if let Some(code) = text(&detail["errorCode"]) {
+            return Err(format!(
+                "CloudTrail call {call} failed ({code}): it changed nothing"
+            ));
+        }
+        let account = text(&detail["recipientAccountId"]).unwrap_or_else(|| event.account.clone());
+        let region = text(&detail["awsRegion"]).unwrap_or_else(|| event.region.clone());
+        let partition = partition_of(&region).to_string();
+        let params = &detail["requestParameters"];
+        let found = types.iter().find_map(|&kind| {
+            let id = match kind {
+                "AwsS3Bucket" => {
+                    text(&params["bucketName"]).map(|b| format!("arn:{partition}:s3:::{b}"))
+                }
+                "AwsEc2SecurityGroup" => text(&params["groupId"])
+                    .or_else(|| text(&params["ModifySecurityGroupRulesRequest"]["GroupId"]))
+                    .map(|g| format!("arn:{partition}:ec2:{region}:{account}:security-group/{g}")),
+                "AwsAccount" => Some(format!("AWS::::Account:{account}")),
+                _ => None,
+            }?;
+            Some((kind, id))
+        });
+        let (kind, id) = found.ok_or_else(|| {
+            format!(
+                "CloudTrail call {call} ({}) names no {} in its request parameters",
+                event.id,
+                types.join(" or ")
+            )
+        })?;
+        Ok(Target {
+            account,
+            region,
+            partition,
+            resource_type: kind.to_string(),
+            resource_id: id,
+            tags: Default::default(),
+            details: Value::Null,
+        })
+    }
+
     /// The last segment of the resource id: the bucket of
     /// `arn:aws:s3:::bucket`, the group of `...:security-group/sg-1`.
     pub fn resource_name(&self) -> &str {
@@ -107,6 +176,131 @@ mod tests {
             tags: Default::default(),
             details: Value::Null,
         }
+    }
+
+    /// An EventBridge "AWS API Call via CloudTrail" event, shaped as
+    /// delivered (envelope `resources` empty, ids in `requestParameters`).
+    fn api_call(source: &str, name: &str, params: Value, extra: Value) -> Event {
+        let mut detail = serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/dev/alice"},
+            "eventTime": "2026-12-02T10:00:00Z",
+            "eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
+            "eventName": name,
+            "awsRegion": "eu-west-1",
+            "sourceIPAddress": "203.0.113.7",
+            "requestParameters": params,
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "111122223333"
+        });
+        if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        let body = serde_json::json!({
+            "version": "0", "id": "ct-1", "detail-type": CLOUDTRAIL_API_CALL,
+            "source": source, "account": "111122223333", "time": "2026-12-02T10:00:05Z",
+            "region": "eu-west-1", "resources": [], "detail": detail
+        });
+        Event {
+            id: "ct-1".into(),
+            source: source.into(),
+            detail_type: CLOUDTRAIL_API_CALL.into(),
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            time: "2026-12-02T10:00:05Z".into(),
+            resources: Vec::new(),
+            body,
+            parsed: Default::default(),
+        }
+    }
+
+    #[test]
+    fn targets_from_cloudtrail_api_calls() {
+        let none = serde_json::json!({});
+        let s3 = api_call(
+            "aws.s3",
+            "PutBucketPolicy",
+            serde_json::json!({"bucketName": "payments-exports", "Host": "payments-exports.s3.amazonaws.com", "policy": "{}"}),
+            none.clone(),
+        );
+        let t = Target::from_event(&s3, &["AwsS3Bucket"]).unwrap();
+        assert_eq!(
+            (
+                t.account.as_str(),
+                t.region.as_str(),
+                t.resource_type.as_str(),
+                t.resource_id.as_str()
+            ),
+            (
+                "111122223333",
+                "eu-west-1",
+                "AwsS3Bucket",
+                "arn:aws:s3:::payments-exports"
+            )
+        );
+
+        let sg = api_call(
+            "aws.ec2",
+            "AuthorizeSecurityGroupIngress",
+            serde_json::json!({"groupId": "sg-0a1b2c3d", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+            none.clone(),
+        );
+        let t = Target::from_event(&sg, &["AwsEc2SecurityGroup"]).unwrap();
+        assert_eq!(
+            t.resource_id,
+            "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1b2c3d"
+        );
+        assert_eq!(t.resource_name(), "sg-0a1b2c3d");
+        let modify = api_call(
+            "aws.ec2",
+            "ModifySecurityGroupRules",
+            serde_json::json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-9", "SecurityGroupRule": {}}}),
+            none.clone(),
+        );
+        assert_eq!(
+            Target::from_event(&modify, &["AwsEc2SecurityGroup"])
+                .unwrap()
+                .resource_name(),
+            "sg-9"
+        );
+
+        let iam = api_call(
+            "aws.iam",
+            "DeleteAccountPasswordPolicy",
+            Value::Null,
+            none.clone(),
+        );
+        let t = Target::from_event(&iam, &["AwsAccount"]).unwrap();
+        assert_eq!(t.resource_id, "AWS::::Account:111122223333");
+
+        // A call that failed changed nothing; a call without the id says so.
+        let denied = api_call(
+            "aws.s3",
+            "PutBucketPolicy",
+            serde_json::json!({"bucketName": "b"}),
+            serde_json::json!({"errorCode": "AccessDenied", "errorMessage": "Access Denied"}),
+        );
+        let err = Target::from_event(&denied, &["AwsS3Bucket"]).unwrap_err();
+        assert!(err.contains("failed (AccessDenied)"), "{err}");
+        let err = Target::from_event(&sg, &["AwsS3Bucket"]).unwrap_err();
+        assert!(
+            err.contains("AuthorizeSecurityGroupIngress (ct-1) names no AwsS3Bucket"),
+            "{err}"
+        );
+        // China and GovCloud regions get their partitions.
+        let mut cn = api_call(
+            "aws.s3",
+            "PutBucketAcl",
+            serde_json::json!({"bucketName": "b"}),
+            none,
+        );
+        cn.body["detail"]["awsRegion"] = "cn-north-1".into();
+        let t = Target::from_event(&cn, &["AwsS3Bucket"]).unwrap();
+        assert_eq!(
+            (t.partition.as_str(), t.resource_id.as_str()),
+            ("aws-cn", "arn:aws-cn:s3:::b")
+        );
     }
 
     #[test]

@@ -703,3 +703,106 @@ async fn findings_polled_from_security_hub() {
     );
     assert_audit_intact(&site);
 }
+
+/// A CloudTrail API call as EventBridge delivers it.
+fn api_call(account: &str, source: &str, name: &str, params: Value, caller: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("ct-{}", rand_suffix()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": source,
+        "account": account,
+        "time": "2026-12-02T10:00:05Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "arn": caller, "accountId": account},
+            "eventTime": "2026-12-02T10:00:00Z",
+            "eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "203.0.113.7",
+            "requestParameters": params,
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": account
+        }
+    })
+}
+
+/// The built-in pack's CloudTrail rules: a bucket policy set and SSH
+/// opened by hand are undone from the API calls alone; rectify's own call
+/// is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudtrail_api_calls_are_remediated() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("e2e-ct-{account}")).await;
+    let site = Site::new(
+        &account,
+        "auto",
+        &inbox.topic_arn,
+        "packs: [aws-foundational]\ndefault_notify: [team]\n",
+    );
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let (sg, ec2) = open_security_group(&account).await;
+    let alice = format!("arn:aws:sts::{account}:assumed-role/developer/alice");
+    let own = format!("arn:aws:sts::{account}:assumed-role/rectify/rectify-{account}");
+    let (other_bucket, _) = public_bucket(&account, &[]).await;
+    let events = json!([
+        api_call(
+            &account,
+            "aws.s3",
+            "PutBucketPolicy",
+            json!({"bucketName": bucket, "bucketPolicy": {"Version": "2012-10-17"}}),
+            &alice
+        ),
+        api_call(
+            &account,
+            "aws.ec2",
+            "AuthorizeSecurityGroupIngress",
+            json!({"groupId": sg, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+            &alice
+        ),
+        api_call(
+            &account,
+            "aws.s3",
+            "DeleteBucketPublicAccessBlock",
+            json!({"bucketName": other_bucket}),
+            &own
+        ),
+    ]);
+    let file = site.write_event("calls.json", &events);
+    let jobs = site.process(&file, &[]);
+    let summary: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j["rule_id"].as_str().unwrap(), outcome(j)))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("s3-bucket-public-access-changed", "changed"),
+            ("ec2-public-ingress-added", "changed")
+        ],
+        "{jobs:?}"
+    );
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert_eq!(
+        bpa(&s3, &other_bucket).await,
+        [false; 4],
+        "rectify's own call"
+    );
+    assert_eq!(
+        ingress(&ec2, &sg).await,
+        vec![
+            tuple("tcp", 22, 22, "10.1.0.0/16"),
+            tuple("tcp", 443, 443, "0.0.0.0/0"),
+            tuple("tcp", 443, 443, "10.0.0.0/8"),
+        ]
+    );
+    // No finding to update; the owner still hears of both changes.
+    let outcomes = inbox.outcomes().await;
+    assert_eq!(outcomes, ["changed", "changed"]);
+    assert_audit_intact(&site);
+}

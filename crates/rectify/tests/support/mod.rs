@@ -185,6 +185,15 @@ impl Inbox {
         }
     }
 
+    /// The `outcome` of each notification received so far, in order.
+    pub async fn outcomes(&self) -> Vec<String> {
+        self.messages()
+            .await
+            .iter()
+            .map(|m| m["outcome"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// The notifications received so far (the `Message` of each SNS
     /// envelope, parsed).
     pub async fn messages(&self) -> Vec<Value> {
