@@ -57,9 +57,14 @@ async fn bpa(s3: &aws_sdk_s3::Client, bucket: &str) -> [bool; 4] {
 /// A fresh account, an SNS inbox for its notifications, and a site whose
 /// rules run in `mode`.
 async fn setup(tag: &str, mode: &str) -> (String, Inbox, Site) {
+    setup_with(tag, mode, &rules("")).await
+}
+
+/// Like `setup`, with the config's rule sections given.
+async fn setup_with(tag: &str, mode: &str, rules_yaml: &str) -> (String, Inbox, Site) {
     let account = new_account();
     let inbox = Inbox::new(&format!("{tag}-{account}")).await;
-    let site = Site::new(&account, mode, &inbox.topic_arn, &rules(""));
+    let site = Site::new(&account, mode, &inbox.topic_arn, rules_yaml);
     (account, inbox, site)
 }
 
@@ -284,6 +289,19 @@ async fn ingress(ec2: &aws_sdk_ec2::Client, sg: &str) -> Vec<(String, i32, i32, 
     rules
 }
 
+/// What `open_security_group` opened, less the admin ports open to the
+/// world: the rest stays.
+async fn assert_only_admin_ports_revoked(ec2: &aws_sdk_ec2::Client, sg: &str) {
+    assert_eq!(
+        ingress(ec2, sg).await,
+        vec![
+            tuple("tcp", 22, 22, "10.1.0.0/16"),
+            tuple("tcp", 443, 443, "0.0.0.0/0"),
+            tuple("tcp", 443, 443, "10.0.0.0/8"),
+        ]
+    );
+}
+
 fn tuple(p: &str, from: i32, to: i32, cidr: &str) -> (String, i32, i32, String) {
     (p.into(), from, to, cidr.into())
 }
@@ -362,14 +380,7 @@ async fn security_group_fixed_through_the_http_api() {
     assert_eq!(outcome(&job), "changed", "{job}");
 
     // Only the world-open admin ports went; everything else stayed.
-    assert_eq!(
-        ingress(&ec2, &sg).await,
-        vec![
-            tuple("tcp", 22, 22, "10.1.0.0/16"),
-            tuple("tcp", 443, 443, "0.0.0.0/0"),
-            tuple("tcp", 443, 443, "10.0.0.0/8"),
-        ]
-    );
+    assert_only_admin_ports_revoked(&ec2, &sg).await;
     let updates = securityhub_updates(&finding_id);
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
@@ -736,14 +747,8 @@ fn api_call(account: &str, source: &str, name: &str, params: Value, caller: &str
 /// is left alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn cloudtrail_api_calls_are_remediated() {
-    let account = new_account();
-    let inbox = Inbox::new(&format!("e2e-ct-{account}")).await;
-    let site = Site::new(
-        &account,
-        "auto",
-        &inbox.topic_arn,
-        "packs: [aws-foundational]\ndefault_notify: [team]\n",
-    );
+    let pack = "packs: [aws-foundational]\ndefault_notify: [team]\n";
+    let (account, inbox, site) = setup_with("e2e-ct", "auto", pack).await;
     let (bucket, s3) = public_bucket(&account, &[]).await;
     let (sg, ec2) = open_security_group(&account).await;
     let alice = format!("arn:aws:sts::{account}:assumed-role/developer/alice");
@@ -793,14 +798,7 @@ async fn cloudtrail_api_calls_are_remediated() {
         [false; 4],
         "rectify's own call"
     );
-    assert_eq!(
-        ingress(&ec2, &sg).await,
-        vec![
-            tuple("tcp", 22, 22, "10.1.0.0/16"),
-            tuple("tcp", 443, 443, "0.0.0.0/0"),
-            tuple("tcp", 443, 443, "10.0.0.0/8"),
-        ]
-    );
+    assert_only_admin_ports_revoked(&ec2, &sg).await;
     // No finding to update; the owner still hears of both changes.
     let outcomes = inbox.outcomes().await;
     assert_eq!(outcomes, ["changed", "changed"]);
