@@ -16,6 +16,7 @@ pub mod plan;
 mod queue;
 pub mod quiet;
 pub mod retry;
+pub mod scan;
 
 use std::collections::HashMap;
 use std::sync::Arc;

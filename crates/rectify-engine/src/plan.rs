@@ -61,7 +61,11 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
             Some(Outcome::new(OutcomeKind::Failed, reason)),
         ),
     };
+    // A scanner finding is new at every scan; while a job for it is open,
+    // the next scan's must coalesce into it: the key leaves the time out.
+    let scanned = event.source == rectify_model::SCANNER_SOURCE;
     let (generation, stamp) = match &finding {
+        Some(f) if scanned => (f.id.clone(), ""),
         Some(f) => {
             let updated = f.updated_at.as_deref().unwrap_or("");
             (format!("{}@{updated}", f.id), updated)
@@ -83,7 +87,8 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         action: rule.action.clone(),
         mode,
         params: rule.params.clone(),
-        finding: finding.as_ref().map(|f| FindingRef {
+        // No Security Hub finding stands behind a scanner finding.
+        finding: finding.as_ref().filter(|_| !scanned).map(|f| FindingRef {
             id: f.id.clone(),
             product_arn: f.product_arn.clone(),
         }),

@@ -139,4 +139,13 @@ pub trait Action: Send + Sync {
         let _ = (target, params);
         Ok(None)
     }
+
+    /// Every resource of the action's type in `account` and `region`, for
+    /// `rectify scan`; an account-wide setting is the account itself, in
+    /// any region. Empty (the default) for actions that cannot list what
+    /// they act on. Read-only.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        let _ = (account, region);
+        Ok(Vec::new())
+    }
 }

@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The `source` of the events `rectify scan` makes: Security Hub import
+/// events carrying findings rectify found itself (no Security Hub finding
+/// stands behind them, so none is updated).
+pub const SCANNER_SOURCE: &str = "rectify.scanner";
+
 /// Where an event came from; kept for the audit log and for replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -20,11 +20,11 @@ pub mod target;
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
 pub use effects::{FindingUpdater, Notification, Notifier};
-pub use event::{Event, Origin};
+pub use event::{Event, Origin, SCANNER_SOURCE};
 pub use intake::{Intake, IntakeError};
 pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};
-pub use target::Target;
+pub use target::{partition_of, Target};
 
 /// Current time as RFC 3339 in UTC with exactly three fraction digits
 /// (`2026-11-29T10:00:00.000Z`), so that times sort as text.

@@ -9,7 +9,7 @@ use crate::Event;
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 
 /// The partition of a region (`cn-north-1` -> `aws-cn`).
-fn partition_of(region: &str) -> &'static str {
+pub fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
@@ -143,6 +143,20 @@ impl Target {
             tags: Default::default(),
             details: Value::Null,
         })
+    }
+
+    /// A resource found by listing (no finding behind it): no tags or
+    /// details beyond what is given.
+    pub fn listed(account: &str, region: &str, resource_type: &str, resource_id: String) -> Target {
+        Target {
+            account: account.to_string(),
+            region: region.to_string(),
+            partition: partition_of(region).to_string(),
+            resource_type: resource_type.to_string(),
+            resource_id,
+            tags: Default::default(),
+            details: Value::Null,
+        }
     }
 
     /// The last segment of the resource id: the bucket of

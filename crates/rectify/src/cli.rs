@@ -45,6 +45,18 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Scan the configured accounts for what the enabled rules fix, then fix it as their modes say.
+    #[command(
+        after_help = "For each account under `accounts:` (in its `regions`, else aws.region), lists the\nresources the enabled rules' actions act on (buckets, security groups, the account's\npassword policy), runs each action's read-only check, and sends every resource out of\ncompliance through the rules as a finding of rectify's own (source `rectify.scanner`,\nno Security Hub finding is updated). Modes, exemption tags and guardrails apply as for\nany finding; a job still open from an earlier scan is not made twice.\n\nExamples:\n  rectify scan --dry-run                      what would change, nothing written\n  rectify scan --account 111122223333\n  rectify scan --output json | jq '.jobs[] | {rule_id, state}'\n\nExit 0 when every job ended well, 1 when a job failed or a resource could not be\nlisted or checked (each named on standard error), 2 on a config error."
+    )]
+    Scan {
+        /// Only this account (repeat for several); default: every configured account.
+        #[arg(long = "account", value_name = "ID")]
+        accounts: Vec<String>,
+        /// Force every rule into dry-run: plans are recorded and shown, nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run the daemon: HTTP API on api.listen, the polling sources (SQS, Security Hub) and the job workers.
     #[command(
         after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish."

@@ -335,3 +335,30 @@ fn serve_refuses_to_start_without_tokens() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("api.tokens is empty"));
 }
+
+#[test]
+fn scan_needs_configured_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    // The built-in default names no account: nothing to scan.
+    let out = rectify(dir.path(), &["scan"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no accounts in the config"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "packs: [aws-foundational]\naccounts:\n  - id: \"111122223333\"\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["scan", "--account", "999988887777"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--account 999988887777: not under `accounts:`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let help = rectify(dir.path(), &["scan", "--help"], None);
+    assert!(text(&help.stdout).contains("rectify scan --dry-run"));
+}

@@ -804,3 +804,93 @@ async fn cloudtrail_api_calls_are_remediated() {
     assert_eq!(outcomes, ["changed", "changed"]);
     assert_audit_intact(&site);
 }
+
+/// `rectify scan`: the posture scanner finds the public bucket, the open
+/// security group and the missing password policy of an account by itself
+/// (no finding), plans them in dry-run, fixes them, and finds nothing
+/// the next time.
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_finds_and_fixes_what_no_finding_reported() {
+    let pack = "packs: [aws-foundational]\ndefault_notify: [team]\n";
+    let (account, inbox, site) = setup_with("e2e-scan", "auto", pack).await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let (sg, ec2) = open_security_group(&account).await;
+    let (exempt, _) = public_bucket(&account, &[("rectify:exempt", "website")]).await;
+    assert!(password_policy(&account).await.is_none());
+
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--output", "json"];
+        args.extend_from_slice(extra);
+        let out = site.rectify(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
+        let mut jobs: Vec<(String, String, String)> = report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| {
+                (
+                    j["rule_id"].as_str().unwrap().to_string(),
+                    j["target"]["resource_id"].as_str().unwrap().to_string(),
+                    outcome(j).to_string(),
+                )
+            })
+            .collect();
+        jobs.sort();
+        (out.status.code(), jobs)
+    };
+    let group_arn = format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}");
+    let expected = |kind: &str| {
+        let mut all = vec![
+            (
+                "ec2-revoke-public-admin-ingress".to_string(),
+                group_arn.clone(),
+                kind.to_string(),
+            ),
+            (
+                "iam-account-password-policy".to_string(),
+                format!("AWS::::Account:{account}"),
+                kind.to_string(),
+            ),
+            (
+                "s3-bucket-block-public-access".to_string(),
+                format!("arn:aws:s3:::{bucket}"),
+                kind.to_string(),
+            ),
+        ];
+        all.sort();
+        all
+    };
+
+    let (code, jobs) = scan(&["--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(jobs, expected("planned"));
+    assert_eq!(
+        bpa(&s3, &bucket).await,
+        [false; 4],
+        "dry-run writes nothing"
+    );
+
+    let (code, jobs) = scan(&[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(jobs, expected("changed"));
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert_eq!(
+        bpa(&s3, &exempt).await,
+        [false; 4],
+        "the exemption tag holds"
+    );
+    assert_only_admin_ports_revoked(&ec2, &sg).await;
+    assert!(password_policy(&account).await.is_some());
+    // No Security Hub finding stands behind these: none was updated.
+    let (_, requests) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
+    assert!(!requests.contains(&format!(
+        "rectify-scanner/aws.s3.block-public-access/arn:aws:s3:::{bucket}"
+    )));
+    assert_eq!(inbox.outcomes().await, ["changed", "changed", "changed"]);
+
+    // Nothing left (the exempt bucket makes no finding).
+    let (code, jobs) = scan(&[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(jobs, []);
+    assert_audit_intact(&site);
+}

@@ -13,7 +13,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actions::{count_pages, kind_of, params_object, reject_unknown, tag_map};
+use crate::actions::{collect_pages, kind_of, params_object, reject_unknown, tag_map};
 use crate::errors::sdk_error;
 use crate::Aws;
 
@@ -204,22 +204,45 @@ impl Action for Ec2RevokePublicAdminIngress {
 
     /// The account's security groups in the target's region.
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let ec2 = self.client(target).await?;
-        let count = count_pages(|token| {
+        let groups = self.discover(&target.account, &target.region).await?;
+        Ok(Some(groups.len() as u64))
+    }
+
+    /// The account's security groups in `region`, with their tags.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        let config = self.aws.config_for(account, region).await?;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let partition = rectify_model::partition_of(region);
+        collect_pages(|token| {
             let request = ec2.describe_security_groups().set_next_token(token);
             async move {
                 let out = request
                     .send()
                     .await
                     .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
-                Ok((
-                    out.security_groups().len(),
-                    out.next_token().map(str::to_string),
-                ))
+                let groups = out
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| {
+                        let id = g.group_id()?;
+                        let mut target = Target::listed(
+                            account,
+                            region,
+                            "AwsEc2SecurityGroup",
+                            format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
+                        );
+                        target.tags = tag_map(
+                            g.tags()
+                                .iter()
+                                .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                        );
+                        Some(target)
+                    })
+                    .collect();
+                Ok((groups, out.next_token().map(str::to_string)))
             }
         })
-        .await?;
-        Ok(Some(count))
+        .await
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

@@ -224,6 +224,16 @@ impl Action for IamSetPasswordPolicy {
         parse_params(params).map(|_| ())
     }
 
+    /// The password policy is one per account: the account itself.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        Ok(vec![Target::listed(
+            account,
+            region,
+            "AwsAccount",
+            format!("AWS::::Account:{account}"),
+        )])
+    }
+
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let desired = parse_params(params).map_err(ActionError::invalid)?;
         let iam = self.client(target).await?;

@@ -7,22 +7,24 @@ pub mod ec2_revoke_public_admin_ingress;
 pub mod iam_set_password_policy;
 pub mod s3_block_public_access;
 
-/// Counts the items of a paginated listing: `page(token)` fetches one page
-/// and returns how many items it held and the next page's token (none or
-/// empty: the last page).
-pub(crate) async fn count_pages<F, Fut>(mut page: F) -> Result<u64, rectify_model::ActionError>
+/// Every item of a paginated listing: `page(token)` fetches one page and
+/// returns its items and the next page's token (none or empty: the last
+/// page).
+pub(crate) async fn collect_pages<T, F, Fut>(
+    mut page: F,
+) -> Result<Vec<T>, rectify_model::ActionError>
 where
     F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(usize, Option<String>), rectify_model::ActionError>>,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), rectify_model::ActionError>>,
 {
-    let mut count = 0u64;
+    let mut all = Vec::new();
     let mut token = None;
     loop {
         let (items, next) = page(token).await?;
-        count += items as u64;
+        all.extend(items);
         match next.filter(|t| !t.is_empty()) {
             Some(next) => token = Some(next),
-            None => return Ok(count),
+            None => return Ok(all),
         }
     }
 }

@@ -9,7 +9,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{count_pages, params_object, reject_unknown, tag_map};
+use crate::actions::{collect_pages, params_object, reject_unknown, tag_map};
 use crate::errors::{code_of, sdk_error};
 use crate::Aws;
 
@@ -25,6 +25,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:PutBucketPublicAccessBlock",
         "s3:GetBucketTagging",
         "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
     ],
     params: &[],
 };
@@ -94,21 +95,45 @@ impl Action for S3BlockPublicAccess {
     /// The account's buckets (S3 lists them account-wide).
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
         let s3 = self.client(target).await?;
-        let count = count_pages(|token| {
-            let request = s3.list_buckets().set_continuation_token(token);
-            async move {
-                let out = request
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("s3:ListBuckets", e))?;
-                Ok((
-                    out.buckets().len(),
-                    out.continuation_token().map(str::to_string),
-                ))
+        Ok(Some(list_buckets(&s3).await?.len() as u64))
+    }
+
+    /// The account's buckets in `region`: S3 lists every bucket of the
+    /// account, each with its region (else `GetBucketLocation` tells it).
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        let config = self.aws.config_for(account, region).await?;
+        let s3 = self.aws.s3(&config);
+        let buckets = list_buckets(&s3).await?;
+        let partition = rectify_model::partition_of(region);
+        let mut found = Vec::new();
+        for (name, listed_in) in buckets {
+            let bucket_region = match listed_in {
+                Some(r) => r,
+                None => {
+                    let out = s3
+                        .get_bucket_location()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("s3:GetBucketLocation", e))?;
+                    // No constraint: us-east-1; `EU`: the old name of eu-west-1.
+                    match out.location_constraint().map(|c| c.as_str()) {
+                        None | Some("") => "us-east-1".to_string(),
+                        Some("EU") => "eu-west-1".to_string(),
+                        Some(other) => other.to_string(),
+                    }
+                }
+            };
+            if bucket_region == region {
+                found.push(Target::listed(
+                    account,
+                    region,
+                    "AwsS3Bucket",
+                    format!("arn:{partition}:s3:::{name}"),
+                ));
             }
-        })
-        .await?;
-        Ok(Some(count))
+        }
+        Ok(found)
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
@@ -199,6 +224,31 @@ impl Action for S3BlockPublicAccess {
             .map_err(|e| sdk_error("s3:PutPublicAccessBlock", e))?;
         Ok(())
     }
+}
+
+/// Every bucket of the account: its name, and its region when the listing
+/// gives it.
+async fn list_buckets(
+    s3: &aws_sdk_s3::Client,
+) -> Result<Vec<(String, Option<String>)>, ActionError> {
+    collect_pages(|token| {
+        let request = s3.list_buckets().set_continuation_token(token);
+        async move {
+            let out = request
+                .send()
+                .await
+                .map_err(|e| sdk_error("s3:ListBuckets", e))?;
+            let buckets = out
+                .buckets()
+                .iter()
+                .filter_map(|b| {
+                    Some((b.name()?.to_string(), b.bucket_region().map(str::to_string)))
+                })
+                .collect();
+            Ok((buckets, out.continuation_token().map(str::to_string)))
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

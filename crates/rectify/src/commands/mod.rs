@@ -6,6 +6,7 @@ mod jobs;
 mod lambda;
 mod match_events;
 mod process;
+mod scan;
 mod serve;
 mod test_fixtures;
 mod validate;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let json = cli.output == crate::cli::Output::Json;
     match cli.command {
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
+        Command::Scan { accounts, dry_run } => scan::run(config, &accounts, dry_run, json).await,
         Command::Serve {
             listen,
             worker_id,

@@ -38,6 +38,18 @@ pub async fn run(
         ..EngineOptions::default()
     };
     let (engine, _) = context::engine(config, options).await?;
+    submit_and_report(&engine, events, origin, json).await
+}
+
+/// Submits `events`, runs the jobs they make to completion and prints
+/// them (with `json`, one report object). Exit code 1 when a job failed
+/// or is dead.
+pub(super) async fn submit_and_report(
+    engine: &rectify_engine::Engine,
+    events: Vec<rectify_model::Event>,
+    origin: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
     let submitted = engine.submit(events, origin).await?;
     engine.drain().await?;
     let paused = engine.store().is_paused().await?;
