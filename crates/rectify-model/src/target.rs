@@ -7,6 +7,8 @@ use crate::Event;
 
 /// The detail-type of CloudTrail API calls delivered by EventBridge.
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+/// The detail-type of AWS Config rule evaluations delivered by EventBridge.
+pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
 
 /// The partition of a region (`cn-north-1` -> `aws-cn`).
 pub fn partition_of(region: &str) -> &'static str {
@@ -44,6 +46,9 @@ impl Target {
     pub fn from_event(event: &Event, types: &[&str]) -> Result<Target, String> {
         if event.detail_type == CLOUDTRAIL_API_CALL {
             return Target::from_api_call(event, types);
+        }
+        if event.detail_type == CONFIG_COMPLIANCE_CHANGE {
+            return Target::from_config_evaluation(event, types);
         }
         if let Some(finding) = event.finding() {
             let account = finding.aws_account_id.clone();
@@ -157,6 +162,44 @@ impl Target {
             tags: Default::default(),
             details: Value::Null,
         }
+    }
+
+    /// The resource an AWS Config rule evaluated (`Config Rules Compliance
+    /// Change`): `detail.resourceType` (`AWS::S3::Bucket`,
+    /// `AWS::EC2::SecurityGroup`, `AWS::::Account`) and
+    /// `detail.resourceId` (a bucket name, a group id, an account id).
+    pub fn from_config_evaluation(event: &Event, types: &[&str]) -> Result<Target, String> {
+        let detail = &event.body["detail"];
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let config_type = text(&detail["resourceType"]).unwrap_or_default();
+        let id = text(&detail["resourceId"]).unwrap_or_default();
+        let account = text(&detail["awsAccountId"]).unwrap_or_else(|| event.account.clone());
+        let region = text(&detail["awsRegion"]).unwrap_or_else(|| event.region.clone());
+        let partition = partition_of(&region);
+        let (kind, resource_id) = match config_type.as_str() {
+            "AWS::S3::Bucket" if !id.is_empty() => {
+                ("AwsS3Bucket", format!("arn:{partition}:s3:::{id}"))
+            }
+            "AWS::EC2::SecurityGroup" if !id.is_empty() => (
+                "AwsEc2SecurityGroup",
+                format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
+            ),
+            "AWS::::Account" => ("AwsAccount", format!("AWS::::Account:{account}")),
+            _ => ("", String::new()),
+        };
+        if kind.is_empty() || !types.contains(&kind) {
+            return Err(format!(
+                "Config evaluation {} is of {} `{id}`, not of {}",
+                event.id,
+                if config_type.is_empty() {
+                    "no resource type"
+                } else {
+                    &config_type
+                },
+                types.join(" or ")
+            ));
+        }
+        Ok(Target::listed(&account, &region, kind, resource_id))
     }
 
     /// The last segment of the resource id: the bucket of
@@ -314,6 +357,65 @@ mod tests {
         assert_eq!(
             (t.partition.as_str(), t.resource_id.as_str()),
             ("aws-cn", "arn:aws-cn:s3:::b")
+        );
+    }
+
+    #[test]
+    fn targets_from_config_evaluations() {
+        let evaluation = |resource_type: &str, id: &str| {
+            let body = serde_json::json!({
+                "version": "0", "id": "cfg-1", "detail-type": CONFIG_COMPLIANCE_CHANGE,
+                "source": "aws.config", "account": "111122223333", "time": "2026-12-02T10:00:00Z",
+                "region": "eu-west-1", "resources": [],
+                "detail": {
+                    "resourceId": id, "awsRegion": "eu-west-1", "awsAccountId": "111122223333",
+                    "configRuleName": "restricted-ssh", "recordVersion": "1.0",
+                    "messageType": "ComplianceChangeNotification",
+                    "newEvaluationResult": {"complianceType": "NON_COMPLIANT"},
+                    "resourceType": resource_type
+                }
+            });
+            Event {
+                id: "cfg-1".into(),
+                source: "aws.config".into(),
+                detail_type: CONFIG_COMPLIANCE_CHANGE.into(),
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                time: "2026-12-02T10:00:00Z".into(),
+                resources: Vec::new(),
+                body,
+                parsed: Default::default(),
+            }
+        };
+        let t =
+            Target::from_event(&evaluation("AWS::S3::Bucket", "logs"), &["AwsS3Bucket"]).unwrap();
+        assert_eq!(
+            (t.resource_type.as_str(), t.resource_id.as_str()),
+            ("AwsS3Bucket", "arn:aws:s3:::logs")
+        );
+        let t = Target::from_event(
+            &evaluation("AWS::EC2::SecurityGroup", "sg-1"),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap();
+        assert_eq!(
+            t.resource_id,
+            "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1"
+        );
+        let t = Target::from_event(
+            &evaluation("AWS::::Account", "111122223333"),
+            &["AwsAccount"],
+        )
+        .unwrap();
+        assert_eq!(t.resource_id, "AWS::::Account:111122223333");
+        let err = Target::from_event(
+            &evaluation("AWS::RDS::DBInstance", "db-1"),
+            &["AwsS3Bucket"],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("is of AWS::RDS::DBInstance `db-1`, not of AwsS3Bucket"),
+            "{err}"
         );
     }
 
