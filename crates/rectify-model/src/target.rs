@@ -9,6 +9,8 @@ use crate::Event;
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 /// The detail-type of AWS Config rule evaluations delivered by EventBridge.
 pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+/// The detail-type of GuardDuty findings delivered by EventBridge.
+pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
 
 /// The partition of a region (`cn-north-1` -> `aws-cn`).
 pub fn partition_of(region: &str) -> &'static str {
@@ -49,6 +51,9 @@ impl Target {
         }
         if event.detail_type == CONFIG_COMPLIANCE_CHANGE {
             return Target::from_config_evaluation(event, types);
+        }
+        if event.detail_type == GUARDDUTY_FINDING {
+            return Target::from_guardduty_finding(event, types);
         }
         if let Some(finding) = event.finding() {
             let account = finding.aws_account_id.clone();
@@ -202,6 +207,37 @@ impl Target {
         Ok(Target::listed(&account, &region, kind, resource_id))
     }
 
+    /// The resource of a GuardDuty finding (`GuardDuty Finding`): the
+    /// first bucket of `detail.resource.s3BucketDetails` (S3 findings such
+    /// as `Policy:S3/BucketBlockPublicAccessDisabled`), or the account
+    /// itself for actions on account-wide settings.
+    pub fn from_guardduty_finding(event: &Event, types: &[&str]) -> Result<Target, String> {
+        let detail = &event.body["detail"];
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let account = text(&detail["accountId"]).unwrap_or_else(|| event.account.clone());
+        let region = text(&detail["region"]).unwrap_or_else(|| event.region.clone());
+        let partition =
+            text(&detail["partition"]).unwrap_or_else(|| partition_of(&region).to_string());
+        let kind = text(&detail["type"]).unwrap_or_else(|| "?".into());
+        let bucket = detail["resource"]["s3BucketDetails"][0]["name"].as_str();
+        let found = types.iter().find_map(|&t| match (t, bucket) {
+            ("AwsS3Bucket", Some(b)) => Some((t, format!("arn:{partition}:s3:::{b}"))),
+            ("AwsAccount", _) => Some((t, format!("AWS::::Account:{account}"))),
+            _ => None,
+        });
+        let (resource_type, resource_id) = found.ok_or_else(|| {
+            format!(
+                "GuardDuty finding {kind} ({}) names no {}",
+                event.id,
+                types.join(" or ")
+            )
+        })?;
+        Ok(Target {
+            partition,
+            ..Target::listed(&account, &region, resource_type, resource_id)
+        })
+    }
+
     /// The last segment of the resource id: the bucket of
     /// `arn:aws:s3:::bucket`, the group of `...:security-group/sg-1`.
     pub fn resource_name(&self) -> &str {
@@ -235,6 +271,22 @@ mod tests {
         }
     }
 
+    /// The event of an envelope, as ingest makes it.
+    fn event_of(body: Value) -> Event {
+        let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+        Event {
+            id: text("id"),
+            source: text("source"),
+            detail_type: text("detail-type"),
+            account: text("account"),
+            region: text("region"),
+            time: text("time"),
+            resources: Vec::new(),
+            body,
+            parsed: Default::default(),
+        }
+    }
+
     /// An EventBridge "AWS API Call via CloudTrail" event, shaped as
     /// delivered (envelope `resources` empty, ids in `requestParameters`).
     fn api_call(source: &str, name: &str, params: Value, extra: Value) -> Event {
@@ -259,17 +311,7 @@ mod tests {
             "source": source, "account": "111122223333", "time": "2026-12-02T10:00:05Z",
             "region": "eu-west-1", "resources": [], "detail": detail
         });
-        Event {
-            id: "ct-1".into(),
-            source: source.into(),
-            detail_type: CLOUDTRAIL_API_CALL.into(),
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            time: "2026-12-02T10:00:05Z".into(),
-            resources: Vec::new(),
-            body,
-            parsed: Default::default(),
-        }
+        event_of(body)
     }
 
     #[test]
@@ -375,17 +417,7 @@ mod tests {
                     "resourceType": resource_type
                 }
             });
-            Event {
-                id: "cfg-1".into(),
-                source: "aws.config".into(),
-                detail_type: CONFIG_COMPLIANCE_CHANGE.into(),
-                account: "111122223333".into(),
-                region: "eu-west-1".into(),
-                time: "2026-12-02T10:00:00Z".into(),
-                resources: Vec::new(),
-                body,
-                parsed: Default::default(),
-            }
+            event_of(body)
         };
         let t =
             Target::from_event(&evaluation("AWS::S3::Bucket", "logs"), &["AwsS3Bucket"]).unwrap();
@@ -415,6 +447,39 @@ mod tests {
         .unwrap_err();
         assert!(
             err.contains("is of AWS::RDS::DBInstance `db-1`, not of AwsS3Bucket"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn targets_from_guardduty_findings() {
+        let body = serde_json::json!({
+            "version": "0", "id": "gd-1", "detail-type": GUARDDUTY_FINDING,
+            "source": "aws.guardduty", "account": "111122223333", "time": "2026-12-02T10:00:00Z",
+            "region": "eu-west-1", "resources": [],
+            "detail": {
+                "schemaVersion": "2.0", "accountId": "111122223333", "region": "eu-west-1",
+                "partition": "aws", "type": "Policy:S3/BucketBlockPublicAccessDisabled",
+                "resource": {"resourceType": "S3Bucket", "s3BucketDetails": [
+                    {"arn": "arn:aws:s3:::payments-exports", "name": "payments-exports", "type": "Destination"}
+                ]}
+            }
+        });
+        let event = event_of(body);
+        let t = Target::from_event(&event, &["AwsS3Bucket"]).unwrap();
+        assert_eq!(
+            (
+                t.account.as_str(),
+                t.region.as_str(),
+                t.resource_id.as_str()
+            ),
+            ("111122223333", "eu-west-1", "arn:aws:s3:::payments-exports")
+        );
+        let err = Target::from_event(&event, &["AwsEc2SecurityGroup"]).unwrap_err();
+        assert!(
+            err.contains(
+                "Policy:S3/BucketBlockPublicAccessDisabled (gd-1) names no AwsEc2SecurityGroup"
+            ),
             "{err}"
         );
     }
