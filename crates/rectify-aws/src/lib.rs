@@ -18,6 +18,7 @@ pub mod errors;
 pub mod sources;
 
 pub use actions::{
+    ec2_enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption,
     ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
     iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
 };
@@ -32,7 +33,8 @@ pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
     vec![
         Arc::new(S3BlockPublicAccess::new(aws.clone())),
         Arc::new(Ec2RevokePublicAdminIngress::new(aws.clone())),
-        Arc::new(IamSetPasswordPolicy::new(aws)),
+        Arc::new(IamSetPasswordPolicy::new(aws.clone())),
+        Arc::new(Ec2EnableEbsDefaultEncryption::new(aws)),
     ]
 }
 
@@ -50,7 +52,8 @@ mod tests {
             [
                 "aws.s3.block-public-access",
                 "aws.ec2.revoke-public-admin-ingress",
-                "aws.iam.set-password-policy"
+                "aws.iam.set-password-policy",
+                "aws.ec2.enable-ebs-default-encryption"
             ]
         );
         for action in &actions {

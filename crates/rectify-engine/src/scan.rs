@@ -51,7 +51,8 @@ impl Engine {
             } else {
                 &account.regions[..]
             };
-            // Account-wide resources are listed in every region: once each.
+            // What was checked already: account-wide settings are listed
+            // in every region.
             let mut seen = HashSet::new();
             for region in regions {
                 for (id, params) in &actions {
@@ -68,7 +69,14 @@ impl Engine {
                         }
                     };
                     for target in targets {
-                        if !seen.insert((id.to_string(), target.resource_id.clone())) {
+                        // Regional resources are distinct per region; an
+                        // account-wide setting is checked once.
+                        let place = if action.spec().account_wide {
+                            String::new()
+                        } else {
+                            region.clone()
+                        };
+                        if !seen.insert((id.to_string(), place, target.resource_id.clone())) {
                             continue;
                         }
                         report.checked += 1;

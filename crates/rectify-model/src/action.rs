@@ -20,6 +20,9 @@ pub struct ActionSpec {
     pub resource_types: &'static [&'static str],
     /// IAM actions needed in the target account.
     pub permissions: &'static [&'static str],
+    /// One setting per account whatever the region (the IAM password
+    /// policy): `rectify scan` checks it once per account, not per region.
+    pub account_wide: bool,
     pub params: &'static [ParamSpec],
 }
 

@@ -852,6 +852,11 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
                 kind.to_string(),
             ),
             (
+                "ec2-ebs-default-encryption".to_string(),
+                format!("AWS::::Account:{account}"),
+                kind.to_string(),
+            ),
+            (
                 "s3-bucket-block-public-access".to_string(),
                 format!("arn:aws:s3:::{bucket}"),
                 kind.to_string(),
@@ -886,7 +891,10 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
     assert!(!requests.contains(&format!(
         "rectify-scanner/aws.s3.block-public-access/arn:aws:s3:::{bucket}"
     )));
-    assert_eq!(inbox.outcomes().await, ["changed", "changed", "changed"]);
+    assert_eq!(
+        inbox.outcomes().await,
+        ["changed", "changed", "changed", "changed"]
+    );
 
     // Nothing left (the exempt bucket makes no finding).
     let (code, jobs) = scan(&[]);

@@ -24,6 +24,7 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Revoke security group ingress rules that open admin ports to 0.0.0.0/0 or ::/0.",
     controls: &["EC2.13", "EC2.14", "EC2.19"],
     resource_types: &["AwsEc2SecurityGroup"],
+    account_wide: false,
     permissions: &[
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",

@@ -9,7 +9,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{bool_param, int_param, params_object, reject_unknown};
+use crate::actions::{account_target, bool_param, int_param, params_object, reject_unknown};
 use crate::errors::{code_of, sdk_error};
 use crate::Aws;
 
@@ -22,6 +22,7 @@ static SPEC: ActionSpec = ActionSpec {
         "IAM.7", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17",
     ],
     resource_types: &["AwsAccount"],
+    account_wide: true,
     permissions: &[
         "iam:GetAccountPasswordPolicy",
         "iam:UpdateAccountPasswordPolicy",
@@ -226,12 +227,7 @@ impl Action for IamSetPasswordPolicy {
 
     /// The password policy is one per account: the account itself.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(vec![Target::listed(
-            account,
-            region,
-            "AwsAccount",
-            format!("AWS::::Account:{account}"),
-        )])
+        Ok(account_target(account, region))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

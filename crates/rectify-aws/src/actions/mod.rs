@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+pub mod ec2_enable_ebs_default_encryption;
 pub mod ec2_revoke_public_admin_ingress;
 pub mod iam_set_password_policy;
 pub mod s3_block_public_access;
@@ -29,6 +30,16 @@ where
     }
 }
 
+/// The target of an account-level setting: the account itself.
+pub(crate) fn account_target(account: &str, region: &str) -> Vec<rectify_model::Target> {
+    vec![rectify_model::Target::listed(
+        account,
+        region,
+        "AwsAccount",
+        format!("AWS::::Account:{account}"),
+    )]
+}
+
 /// The params object; `null` counts as `{}`.
 pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String> {
     match params {
@@ -39,6 +50,11 @@ pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String
             kind_of(other)
         )),
     }
+}
+
+/// The params check of an action that takes none: `{}` or `null`.
+pub(crate) fn no_params(params: &Value, action: &str) -> Result<(), String> {
+    reject_unknown(&params_object(params)?, &[], action)
 }
 
 /// Rejects keys not in `known`, naming the first one.

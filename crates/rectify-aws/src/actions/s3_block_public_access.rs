@@ -9,7 +9,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{collect_pages, params_object, reject_unknown, tag_map};
+use crate::actions::{collect_pages, no_params, tag_map};
 use crate::errors::{code_of, sdk_error};
 use crate::Aws;
 
@@ -20,6 +20,7 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Turn on all four S3 Block Public Access settings of a bucket.",
     controls: &["S3.2", "S3.3", "S3.8"],
     resource_types: &["AwsS3Bucket"],
+    account_wide: false,
     permissions: &[
         "s3:GetBucketPublicAccessBlock",
         "s3:PutBucketPublicAccessBlock",
@@ -79,7 +80,7 @@ fn bucket_of(target: &Target) -> Result<&str, ActionError> {
 }
 
 fn validate(params: &Value) -> Result<(), String> {
-    reject_unknown(&params_object(params)?, &[], ID)
+    no_params(params, ID)
 }
 
 #[async_trait]

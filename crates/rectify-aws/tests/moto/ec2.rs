@@ -340,3 +340,51 @@ async fn inventory_counts_the_regions_security_groups() {
         .unwrap();
     assert_eq!(after, before + 1);
 }
+
+/// EC2.7: EBS encryption by default, an account-region setting, read back
+/// with the test's own client.
+#[tokio::test]
+async fn turns_on_ebs_encryption_by_default() {
+    use rectify_aws::Ec2EnableEbsDefaultEncryption;
+
+    let account = Account::new().await;
+    let action = Ec2EnableEbsDefaultEncryption::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.7",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let read = || async {
+        account
+            .ec2()
+            .get_ebs_encryption_by_default()
+            .send()
+            .await
+            .unwrap()
+            .ebs_encryption_by_default()
+    };
+    assert_eq!(read().await, Some(false));
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    assert_eq!(read().await, Some(true));
+    // The scanner lists the setting as the account, in the region asked.
+    let listed = action.discover(&account.id, "eu-west-1").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].region.as_str(), listed[0].resource_type.as_str()),
+        ("eu-west-1", "AwsAccount")
+    );
+    // Another region of the same account is a setting of its own.
+    let other = rectify_model::Target {
+        region: "eu-west-1".into(),
+        ..target.clone()
+    };
+    assert!(!action.check(&other, &params).await.unwrap().compliant);
+}

@@ -19,6 +19,7 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Appends the target's resource id to a local journal file, once.",
     controls: &[],
     resource_types: &[],
+    account_wide: false,
     permissions: &[],
     params: &[ParamSpec {
         name: "path",

@@ -12,6 +12,7 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Does nothing; the target is never compliant, so every job runs the full check-plan-apply-verify path.",
     controls: &[],
     resource_types: &[],
+    account_wide: false,
     permissions: &[],
     params: &[
         ParamSpec {
