@@ -1455,8 +1455,8 @@ mod tests {
         let wal = dir.path().join("wal.db-wal");
         let chunk = "x".repeat(256 * 1024);
         let mut largest = 0;
-        // 128 MiB written, 32 times the restart threshold of 4 MiB.
-        for i in 0..512 {
+        // 256 MiB written, 64 times the restart threshold of 4 MiB.
+        for i in 0..1024 {
             let value = chunk.clone();
             store
                 .write("test write", move |tx| {
@@ -1471,8 +1471,10 @@ mod tests {
                 .unwrap();
             largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
         }
-        // Without restarts the WAL holds every page written: over 128 MiB.
-        assert!(largest < 48 * 1024 * 1024, "WAL grew to {largest} bytes");
+        // Without restarts the WAL holds every page written: over 256 MiB.
+        // The bound leaves room for a loaded machine, where the
+        // checkpointer's turn comes late (or after its 5 s back-off).
+        assert!(largest < 96 * 1024 * 1024, "WAL grew to {largest} bytes");
         assert!(largest > 0, "the WAL was never written");
     }
 }
