@@ -1,7 +1,10 @@
-//! The HTTP source and API of `rectify serve`.
+//! The HTTP source and API of `rectify serve`, and its approval console.
 //!
-//! Every route but `/healthz` needs `Authorization: Bearer <token>` with a
-//! token from the config's `api.tokens`. A refused request stores nothing.
+//! Every route but `/healthz` and the console's static page needs
+//! `Authorization: Bearer <token>` with a token from the config's
+//! `api.tokens`. A refused request stores nothing.
+
+mod console;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,6 +61,7 @@ pub fn router(api: Api) -> Router {
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(console::routes())
         .merge(protected)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(api)

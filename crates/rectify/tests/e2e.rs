@@ -363,15 +363,7 @@ async fn security_group_fixed_through_the_http_api() {
         json!([])
     );
 
-    let (status, reply) = http(
-        &server.base,
-        "POST",
-        "/v1/events",
-        Some(&site.token),
-        Some(&body),
-    );
-    assert_eq!(status, 202, "{reply}");
-    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let reply = server.submit(&site.token, &body);
     let id = reply["events"][0]["jobs"][0]["id"]
         .as_str()
         .unwrap()

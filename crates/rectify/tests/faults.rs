@@ -90,15 +90,7 @@ async fn transient_faults_are_retried_until_every_fix_lands() {
         ),
     ];
     let body = imported(&account, findings).to_string();
-    let (status, reply) = http(
-        &server.base,
-        "POST",
-        "/v1/events",
-        Some(&site.token),
-        Some(&body),
-    );
-    assert_eq!(status, 202, "{reply}");
-    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let reply = server.submit(&site.token, &body);
     let mut total_attempts = 0;
     for event in reply["events"].as_array().unwrap() {
         let id = event["jobs"][0]["id"].as_str().unwrap();

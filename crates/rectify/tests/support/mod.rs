@@ -470,6 +470,14 @@ impl Server {
         panic!("rectify serve did not start");
     }
 
+    /// `POST /v1/events` with `body`, which must be accepted (202): the
+    /// answer, parsed.
+    pub fn submit(&self, token: &str, body: &str) -> Value {
+        let (status, reply) = http(&self.base, "POST", "/v1/events", Some(token), Some(body));
+        assert_eq!(status, 202, "{reply}");
+        serde_json::from_str(&reply).unwrap()
+    }
+
     /// Waits for the first job to appear (from a polling source), then
     /// until it settles.
     pub fn wait_first_job(&self, token: &str) -> Value {
