@@ -19,6 +19,7 @@ pub mod sources;
 
 pub use actions::{
     ec2_enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption,
+    ec2_make_snapshots_private::Ec2MakeSnapshotsPrivate,
     ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
     iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
 };
@@ -34,7 +35,8 @@ pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(S3BlockPublicAccess::new(aws.clone())),
         Arc::new(Ec2RevokePublicAdminIngress::new(aws.clone())),
         Arc::new(IamSetPasswordPolicy::new(aws.clone())),
-        Arc::new(Ec2EnableEbsDefaultEncryption::new(aws)),
+        Arc::new(Ec2EnableEbsDefaultEncryption::new(aws.clone())),
+        Arc::new(Ec2MakeSnapshotsPrivate::new(aws)),
     ]
 }
 
@@ -53,7 +55,8 @@ mod tests {
                 "aws.s3.block-public-access",
                 "aws.ec2.revoke-public-admin-ingress",
                 "aws.iam.set-password-policy",
-                "aws.ec2.enable-ebs-default-encryption"
+                "aws.ec2.enable-ebs-default-encryption",
+                "aws.ec2.make-snapshots-private"
             ]
         );
         for action in &actions {

@@ -83,7 +83,7 @@ fn validate_accepts_the_built_in_default_and_the_demo_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = rectify(dir.path(), &["validate"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("<built-in default>: valid: 13 rules"));
+    assert!(text(&out.stdout).contains("<built-in default>: valid: 16 rules"));
     let demo = repo().join("examples/demo/rectify.yaml");
     let out = rectify(
         dir.path(),
@@ -106,7 +106,7 @@ fn rule_fixtures_pass_and_a_mismatch_shows_a_diff() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("11 passed, 0 failed"),
+        text(&out.stdout).contains("12 passed, 0 failed"),
         "{}",
         text(&out.stdout)
     );

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
-use crate::actions::{account_target, no_params};
+use crate::actions::{account_target, ec2_client, no_params};
 use crate::errors::sdk_error;
 use crate::Aws;
 
@@ -40,11 +40,6 @@ impl Ec2EnableEbsDefaultEncryption {
     pub fn new(aws: Arc<Aws>) -> Self {
         Ec2EnableEbsDefaultEncryption { aws }
     }
-
-    async fn client(&self, target: &Target) -> Result<aws_sdk_ec2::Client, ActionError> {
-        let config = self.aws.config_for(&target.account, &target.region).await?;
-        Ok(aws_sdk_ec2::Client::new(&config))
-    }
 }
 
 #[async_trait]
@@ -64,7 +59,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         validate(params).map_err(ActionError::invalid)?;
-        let ec2 = self.client(target).await?;
+        let ec2 = ec2_client(&self.aws, target).await?;
         let out = ec2
             .get_ebs_encryption_by_default()
             .send()
@@ -105,7 +100,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
 
     async fn apply(&self, target: &Target, params: &Value, _: &Change) -> Result<(), ActionError> {
         validate(params).map_err(ActionError::invalid)?;
-        let ec2 = self.client(target).await?;
+        let ec2 = ec2_client(&self.aws, target).await?;
         ec2.enable_ebs_encryption_by_default()
             .send()
             .await

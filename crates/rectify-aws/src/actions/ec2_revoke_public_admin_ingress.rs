@@ -13,7 +13,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actions::{collect_pages, kind_of, params_object, reject_unknown, tag_map};
+use crate::actions::{collect_pages, ec2_client, kind_of, params_object, reject_unknown, tag_map};
 use crate::errors::sdk_error;
 use crate::Aws;
 
@@ -155,11 +155,6 @@ impl Ec2RevokePublicAdminIngress {
     pub fn new(aws: Arc<Aws>) -> Self {
         Ec2RevokePublicAdminIngress { aws }
     }
-
-    async fn client(&self, target: &Target) -> Result<aws_sdk_ec2::Client, ActionError> {
-        let config = self.aws.config_for(&target.account, &target.region).await?;
-        Ok(aws_sdk_ec2::Client::new(&config))
-    }
 }
 
 async fn group_rules(
@@ -249,7 +244,7 @@ impl Action for Ec2RevokePublicAdminIngress {
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let ports = parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
-        let ec2 = self.client(target).await?;
+        let ec2 = ec2_client(&self.aws, target).await?;
 
         // The group itself: it must exist, and carries the tags.
         let out = ec2
@@ -336,7 +331,7 @@ impl Action for Ec2RevokePublicAdminIngress {
         if planned.is_empty() {
             return Ok(());
         }
-        let ec2 = self.client(target).await?;
+        let ec2 = ec2_client(&self.aws, target).await?;
         // Revoke exactly the planned rules that still exist: a rerun after a
         // crash finds them gone and does nothing. A planned rule recreated
         // under a new id is matched by its protocol, ports and range.

@@ -388,3 +388,106 @@ async fn turns_on_ebs_encryption_by_default() {
     };
     assert!(!action.check(&other, &params).await.unwrap().compliant);
 }
+
+/// EC2.1: public snapshots made private; shared-with-an-account and
+/// excepted ones stay as they are; read back with the test's own client.
+#[tokio::test]
+async fn makes_public_snapshots_private() {
+    use aws_sdk_ec2::types::{OperationType, SnapshotAttributeName, Tag, TagSpecification};
+    use rectify_aws::Ec2MakeSnapshotsPrivate;
+
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let volume = ec2
+        .create_volume()
+        .availability_zone(format!("{REGION}a"))
+        .size(1)
+        .send()
+        .await
+        .unwrap()
+        .volume_id
+        .unwrap();
+    let snapshot = |tag: Option<&'static str>| {
+        let ec2 = ec2.clone();
+        let volume = volume.clone();
+        async move {
+            let mut request = ec2.create_snapshot().volume_id(volume);
+            if let Some(key) = tag {
+                request = request.tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(aws_sdk_ec2::types::ResourceType::Snapshot)
+                        .tags(Tag::builder().key(key).value("yes").build())
+                        .build(),
+                );
+            }
+            request.send().await.unwrap().snapshot_id.unwrap()
+        }
+    };
+    let share = |id: String, group: bool| {
+        let ec2 = ec2.clone();
+        async move {
+            let request = ec2
+                .modify_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(SnapshotAttributeName::CreateVolumePermission)
+                .operation_type(OperationType::Add);
+            let request = if group {
+                request.group_names("all")
+            } else {
+                request.user_ids("444455556666")
+            };
+            request.send().await.unwrap();
+        }
+    };
+    let public = snapshot(None).await;
+    let shared = snapshot(None).await;
+    let published = snapshot(Some("rectify:public-snapshot")).await;
+    let private = snapshot(None).await;
+    share(public.clone(), true).await;
+    share(shared.clone(), false).await;
+    share(published.clone(), true).await;
+    let permissions = |id: String| {
+        let ec2 = ec2.clone();
+        async move {
+            let out = ec2
+                .describe_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(SnapshotAttributeName::CreateVolumePermission)
+                .send()
+                .await
+                .unwrap();
+            out.create_volume_permissions()
+                .iter()
+                .map(|p| {
+                    p.group()
+                        .map(|g| g.as_str().to_string())
+                        .or(p.user_id().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let action = Ec2MakeSnapshotsPrivate::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.1",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(observed.state, json!({"public_snapshots": [public]}));
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(change.summary.contains(&public), "{}", change.summary);
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+
+    assert_eq!(permissions(public).await, Vec::<String>::new());
+    assert_eq!(permissions(shared).await, ["444455556666"]);
+    assert_eq!(permissions(published).await, ["all"]);
+    assert_eq!(permissions(private).await, Vec::<String>::new());
+}
