@@ -56,6 +56,11 @@ def build_vulnerable_account(member):
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
     ])
+    # Holes no finding reports in this demo: `rectify scan` finds them.
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume, Description="payments-db nightly")["SnapshotId"]
+    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
+                                  OperationType="add", GroupNames=["all"])
     return sg
 
 
@@ -79,6 +84,12 @@ def show(member, sg):
               f"symbols {policy['RequireSymbols']}")
     except iam.exceptions.NoSuchEntityException:
         print("  IAM password policy: none")
+    print(f"  EBS encryption by default: {ec2.get_ebs_encryption_by_default()['EbsEncryptionByDefault']}")
+    for snap in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+        perms = ec2.describe_snapshot_attribute(SnapshotId=snap["SnapshotId"],
+                                                Attribute="createVolumePermission")["CreateVolumePermissions"]
+        who = "everyone" if any(p.get("Group") == "all" for p in perms) else "this account only"
+        print(f"  snapshot {snap['SnapshotId']} ({snap.get('Description', '')}) restorable by {who}")
     hub = boto3.client("securityhub", endpoint_url=SECURITYHUB, region_name=REGION,
                        aws_access_key_id="demo", aws_secret_access_key="demo")
     for f in hub.get_findings()["Findings"]:
@@ -165,6 +176,10 @@ def main():
             print(f"  {n['outcome']:<10} {n['control']:<7} {n['resource']}  (owner {n['owner']})")
     heading("the same findings again: nothing left to do")
     subprocess.run([RECTIFY, "process", "findings.json"], env=ENV, check=True)
+    heading("rectify scan   (what no finding reported: the account's own posture)")
+    subprocess.run([RECTIFY, "scan"], env=ENV, check=True)
+    heading("after the scan")
+    show(member, sg)
     heading("rectify audit verify")
     subprocess.run([RECTIFY, "audit", "verify"], env=ENV, check=True)
 
