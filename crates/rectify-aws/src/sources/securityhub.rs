@@ -10,7 +10,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingFilters, DateFilter, SortCriterion, SortOrder, StringFilter,
     StringFilterComparison,
@@ -25,6 +24,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::errors::sdk_error;
+use crate::Aws;
 
 /// The cursor's name in the store.
 pub const CURSOR: &str = "securityhub";
@@ -61,18 +61,28 @@ pub struct Polled {
 }
 
 pub struct SecurityHubSource {
-    client: aws_sdk_securityhub::Client,
+    aws: Arc<Aws>,
+    region: String,
     settings: PollSettings,
 }
 
 impl SecurityHubSource {
-    /// `config`: the Security Hub region and credentials (the
-    /// administrator account's, for aggregated findings).
-    pub fn new(config: &SdkConfig, settings: PollSettings) -> SecurityHubSource {
+    /// Polls Security Hub in `aws.securityhub.region` (else `region`) with
+    /// `aws.securityhub.role_arn` (else rectify's own credentials): the
+    /// administrator account's, for aggregated findings.
+    pub fn new(aws: Arc<Aws>, region: &str, settings: PollSettings) -> SecurityHubSource {
         SecurityHubSource {
-            client: aws_sdk_securityhub::Client::new(config),
+            aws,
+            region: region.to_string(),
             settings,
         }
+    }
+
+    /// A client with current credentials: an assumed role's session
+    /// expires, so it is taken from the session cache at every page.
+    async fn client(&self) -> Result<aws_sdk_securityhub::Client, ActionError> {
+        let config = self.aws.securityhub_config(&self.region).await?;
+        Ok(aws_sdk_securityhub::Client::new(&config))
     }
 
     /// Polls every `interval` until `stop` turns true (a poll under way is
@@ -157,7 +167,8 @@ impl SecurityHubSource {
     ) -> Result<(Vec<Value>, Option<String>), ActionError> {
         let raw = Arc::new(Mutex::new(None));
         let out = self
-            .client
+            .client()
+            .await?
             .get_findings()
             .filters(self.filters(start, end))
             .sort_criteria(

@@ -103,7 +103,10 @@ async fn polls_pages_in_update_order_and_takes_nothing_twice() {
             ..FindingFilters::default()
         },
     };
-    let source = SecurityHubSource::new(&config, settings);
+    // Through rectify's `Aws`, as `serve` builds it (the harness points
+    // Security Hub at the stand-in).
+    let aws = std::sync::Arc::new(rectify_aws::Aws::new(crate::support::settings(vec![])).await);
+    let source = SecurityHubSource::new(aws, REGION, settings);
     let intake = MemoryIntake::default();
     let polled = source.poll_once(&intake).await.unwrap();
     assert_eq!((polled.pages, polled.findings), (2, 150));

@@ -105,13 +105,16 @@ async fn start_sources(
         }));
     }
     if let Some(poll) = &loaded.config.sources.securityhub {
-        let config = loaded
+        // Fail at start, not at the first poll, when the role can not be
+        // assumed.
+        loaded
             .aws
             .securityhub_config(&loaded.config.aws.region)
             .await
             .map_err(|e| anyhow::anyhow!("sources.securityhub: {}", e.message))?;
         let source = SecurityHubSource::new(
-            &config,
+            loaded.aws.clone(),
+            &loaded.config.aws.region,
             PollSettings {
                 interval: Duration::from_secs(poll.interval_seconds),
                 overlap: Duration::from_secs(poll.overlap_seconds),
