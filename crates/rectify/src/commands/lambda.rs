@@ -126,7 +126,7 @@ async fn handle(
                 failures.push(json!({"itemIdentifier": message_id}));
             }
         }
-        run_ready_jobs(engine, invocation).await?;
+        run_ready_jobs(engine, invocation, &[]).await?;
         return Ok(json!({"batchItemFailures": failures}));
     }
     let events = rectify_ingest::parse_body(&invocation.body, &rectify_ingest::Limits::default())
@@ -135,7 +135,11 @@ async fn handle(
         .submit(events, "lambda")
         .await
         .map_err(|e| FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}")))?;
-    run_ready_jobs(engine, invocation).await?;
+    let own: Vec<String> = submitted
+        .iter()
+        .flat_map(|e| e.jobs.iter().map(|j| j.id.clone()))
+        .collect();
+    run_ready_jobs(engine, invocation, &own).await?;
     let mut jobs = Vec::new();
     for event in &submitted {
         for job in &event.jobs {
@@ -177,12 +181,15 @@ fn sqs_records(payload: &Value) -> Option<Vec<(String, String)>> {
     )
 }
 
-/// Runs what is ready (this invocation's jobs, and any an earlier,
-/// cut-off environment left behind) until done or until the deadline
-/// nears; what is left stays queued for the next invocation.
+/// Runs what is ready now (this invocation's jobs, and any an earlier,
+/// cut-off environment left behind), then, until the deadline nears,
+/// waits for `own` jobs that are backing off before a retry. Jobs of
+/// other invocations that wait for a later time are not waited for: they
+/// run at an invocation after it. What is left stays queued.
 async fn run_ready_jobs(
     engine: &Arc<Engine>,
     invocation: &Invocation,
+    own: &[String],
 ) -> Result<(), FunctionError> {
     let store_error =
         |e: anyhow::Error| FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}"));
@@ -195,8 +202,29 @@ async fn run_ready_jobs(
         .time_left()
         .map(|left| left.saturating_sub(ANSWER_MARGIN))
         .unwrap_or(Duration::from_secs(60));
-    match tokio::time::timeout(budget, engine.drain()).await {
-        Ok(result) => result.map(|_| ()).map_err(store_error),
+    let until = tokio::time::Instant::now() + budget;
+    let work = async {
+        loop {
+            engine.run_ready().await.map_err(store_error)?;
+            let mut open = false;
+            for id in own {
+                let job = engine
+                    .store()
+                    .get_job(id)
+                    .await
+                    .map_err(|e| store_error(e.into()))?;
+                open |= job.is_some_and(|j| {
+                    !j.state.is_final() && j.state != rectify_model::JobState::WaitingApproval
+                });
+            }
+            if !open {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    match tokio::time::timeout_at(until, work).await {
+        Ok(result) => result,
         Err(_) => {
             tracing::warn!(
                 request_id = %invocation.request_id,
