@@ -2,7 +2,8 @@
 //! topic), hands each batch of bodies to the intake as one submission, and
 //! deletes a message only once its events are committed. A crash between
 //! the commit and the delete redelivers the message; ingest knows its
-//! events by id and makes no second job. A body that can never be taken
+//! events by id, and an open job for the same finding takes it in (a
+//! finished one runs again and changes nothing). A body that can never be taken
 //! (malformed JSON, an event over 256 KB) is left on the queue, so that
 //! the queue's redrive policy moves it to its dead-letter queue.
 
