@@ -20,6 +20,7 @@ pub mod sources;
 pub use actions::{
     ec2_enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption,
     ec2_make_snapshots_private::Ec2MakeSnapshotsPrivate,
+    ec2_restrict_default_security_group::Ec2RestrictDefaultSecurityGroup,
     ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
     iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
 };
@@ -36,7 +37,8 @@ pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(Ec2RevokePublicAdminIngress::new(aws.clone())),
         Arc::new(IamSetPasswordPolicy::new(aws.clone())),
         Arc::new(Ec2EnableEbsDefaultEncryption::new(aws.clone())),
-        Arc::new(Ec2MakeSnapshotsPrivate::new(aws)),
+        Arc::new(Ec2MakeSnapshotsPrivate::new(aws.clone())),
+        Arc::new(Ec2RestrictDefaultSecurityGroup::new(aws)),
     ]
 }
 
@@ -56,7 +58,8 @@ mod tests {
                 "aws.ec2.revoke-public-admin-ingress",
                 "aws.iam.set-password-policy",
                 "aws.ec2.enable-ebs-default-encryption",
-                "aws.ec2.make-snapshots-private"
+                "aws.ec2.make-snapshots-private",
+                "aws.ec2.restrict-default-security-group"
             ]
         );
         for action in &actions {

@@ -858,8 +858,23 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
         all
     };
 
-    let (code, jobs) = scan(&["--dry-run"]);
+    // The VPCs' default security groups (moto gives them rules) are
+    // emptied only with approval, whatever the config's default mode.
+    let default_groups = |jobs: &mut Vec<(String, String, String)>| -> Vec<(String, String)> {
+        let (groups, rest): (Vec<_>, Vec<_>) = jobs
+            .drain(..)
+            .partition(|(rule, _, _)| rule == "ec2-default-security-group-closed");
+        *jobs = rest;
+        groups
+            .into_iter()
+            .map(|(_, id, outcome)| (id, outcome))
+            .collect()
+    };
+    let (code, mut jobs) = scan(&["--dry-run"]);
     assert_eq!(code, Some(0));
+    let groups = default_groups(&mut jobs);
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(groups.iter().all(|(_, outcome)| outcome == "planned"));
     assert_eq!(jobs, expected("planned"));
     assert_eq!(
         bpa(&s3, &bucket).await,
@@ -867,8 +882,15 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
         "dry-run writes nothing"
     );
 
-    let (code, jobs) = scan(&[]);
+    let (code, mut jobs) = scan(&[]);
     assert_eq!(code, Some(0));
+    let waiting = default_groups(&mut jobs);
+    assert!(
+        waiting
+            .iter()
+            .all(|(_, outcome)| outcome == "awaiting-approval"),
+        "{waiting:?}"
+    );
     assert_eq!(jobs, expected("changed"));
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
     assert_eq!(
@@ -883,14 +905,26 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
     assert!(!requests.contains(&format!(
         "rectify-scanner/aws.s3.block-public-access/arn:aws:s3:::{bucket}"
     )));
+    // Told of each change, and of the two changes waiting for approval.
+    let mut outcomes = inbox.outcomes().await;
+    outcomes.sort();
     assert_eq!(
-        inbox.outcomes().await,
-        ["changed", "changed", "changed", "changed"]
+        outcomes,
+        [
+            "awaiting-approval",
+            "awaiting-approval",
+            "changed",
+            "changed",
+            "changed",
+            "changed"
+        ]
     );
 
     // Nothing left (the exempt bucket makes no finding).
-    let (code, jobs) = scan(&[]);
+    // (The default groups' jobs still wait for approval: the same jobs.)
+    let (code, mut jobs) = scan(&[]);
     assert_eq!(code, Some(0));
+    assert_eq!(default_groups(&mut jobs), waiting);
     assert_eq!(jobs, []);
     assert_audit_intact(&site);
 }

@@ -59,7 +59,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         validate(params).map_err(ActionError::invalid)?;
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let out = ec2
             .get_ebs_encryption_by_default()
             .send()
@@ -100,7 +100,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
 
     async fn apply(&self, target: &Target, params: &Value, _: &Change) -> Result<(), ActionError> {
         validate(params).map_err(ActionError::invalid)?;
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         ec2.enable_ebs_encryption_by_default()
             .send()
             .await

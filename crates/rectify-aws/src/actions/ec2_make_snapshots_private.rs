@@ -140,7 +140,7 @@ impl Action for Ec2MakeSnapshotsPrivate {
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let except = except_tag(params).map_err(ActionError::invalid)?;
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let public = self.public_snapshots(&ec2, &except).await?;
         Ok(Observed {
             compliant: public.is_empty(),
@@ -187,7 +187,7 @@ impl Action for Ec2MakeSnapshotsPrivate {
         change: &Change,
     ) -> Result<(), ActionError> {
         except_tag(params).map_err(ActionError::invalid)?;
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         for id in public_of(&change.before) {
             // `GroupNames` rather than the `CreateVolumePermission`
             // structure: both mean the same to EC2, and emulators know

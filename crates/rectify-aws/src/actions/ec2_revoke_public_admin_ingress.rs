@@ -157,7 +157,7 @@ impl Ec2RevokePublicAdminIngress {
     }
 }
 
-async fn group_rules(
+pub(crate) async fn group_rules(
     ec2: &aws_sdk_ec2::Client,
     group: &str,
 ) -> Result<Vec<SecurityGroupRule>, ActionError> {
@@ -206,8 +206,7 @@ impl Action for Ec2RevokePublicAdminIngress {
 
     /// The account's security groups in `region`, with their tags.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let config = self.aws.config_for(account, region).await?;
-        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let ec2 = ec2_client(&self.aws, account, region).await?;
         let partition = rectify_model::partition_of(region);
         collect_pages(|token| {
             let request = ec2.describe_security_groups().set_next_token(token);
@@ -244,7 +243,7 @@ impl Action for Ec2RevokePublicAdminIngress {
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let ports = parse_ports(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
 
         // The group itself: it must exist, and carries the tags.
         let out = ec2
@@ -331,7 +330,7 @@ impl Action for Ec2RevokePublicAdminIngress {
         if planned.is_empty() {
             return Ok(());
         }
-        let ec2 = ec2_client(&self.aws, target).await?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         // Revoke exactly the planned rules that still exist: a rerun after a
         // crash finds them gone and does nothing. A planned rule recreated
         // under a new id is matched by its protocol, ports and range.
@@ -347,17 +346,37 @@ impl Action for Ec2RevokePublicAdminIngress {
             .map(|r| r.rule_id)
             .filter(|id| !id.is_empty())
             .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
+        revoke_rules(&ec2, &group, ids, false).await
+    }
+}
+
+/// Revokes the group's rules with these ids (ingress, or egress); none is
+/// nothing to do.
+pub(crate) async fn revoke_rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    ids: Vec<String>,
+    egress: bool,
+) -> Result<(), ActionError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if egress {
+        ec2.revoke_security_group_egress()
+            .group_id(group)
+            .set_security_group_rule_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:RevokeSecurityGroupEgress", e))?;
+    } else {
         ec2.revoke_security_group_ingress()
-            .group_id(&group)
+            .group_id(group)
             .set_security_group_rule_ids(Some(ids))
             .send()
             .await
             .map_err(|e| sdk_error("ec2:RevokeSecurityGroupIngress", e))?;
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]

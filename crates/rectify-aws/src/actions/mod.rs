@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 pub mod ec2_enable_ebs_default_encryption;
 pub mod ec2_make_snapshots_private;
+pub mod ec2_restrict_default_security_group;
 pub mod ec2_revoke_public_admin_ingress;
 pub mod iam_set_password_policy;
 pub mod s3_block_public_access;
@@ -31,13 +32,13 @@ where
     }
 }
 
-/// An EC2 client with the credentials of the target's account, in its
-/// region.
+/// An EC2 client with the credentials of `account`, in `region`.
 pub(crate) async fn ec2_client(
     aws: &crate::Aws,
-    target: &rectify_model::Target,
+    account: &str,
+    region: &str,
 ) -> Result<aws_sdk_ec2::Client, rectify_model::ActionError> {
-    let config = aws.config_for(&target.account, &target.region).await?;
+    let config = aws.config_for(account, region).await?;
     Ok(aws_sdk_ec2::Client::new(&config))
 }
 

@@ -491,3 +491,106 @@ async fn makes_public_snapshots_private() {
     assert_eq!(permissions(published).await, ["all"]);
     assert_eq!(permissions(private).await, Vec::<String>::new());
 }
+
+/// EC2.2: a VPC's default security group emptied of every rule; any other
+/// group refused; the scanner lists only default groups.
+#[tokio::test]
+async fn empties_a_default_security_group_and_refuses_others() {
+    use aws_sdk_ec2::types::Filter;
+    use rectify_aws::Ec2RestrictDefaultSecurityGroup;
+
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let default_group = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_string();
+    let other = ec2
+        .create_security_group()
+        .group_name(unique("app"))
+        .description("app")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    let rules = |group: String| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_security_group_rules()
+                .filters(Filter::builder().name("group-id").values(group).build())
+                .send()
+                .await
+                .unwrap()
+                .security_group_rules()
+                .len()
+        }
+    };
+    assert!(
+        rules(default_group.clone()).await > 0,
+        "moto's default group has rules"
+    );
+
+    let action = Ec2RestrictDefaultSecurityGroup::new(account.aws().await);
+    let arn = |g: &str| format!("arn:aws:ec2:{REGION}:{}:security-group/{g}", account.id);
+    let event = finding_event(
+        &account.id,
+        "EC2.2",
+        "AwsEc2SecurityGroup",
+        &arn(&default_group),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(change.summary.starts_with("revoke"), "{}", change.summary);
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    assert_eq!(rules(default_group.clone()).await, 0);
+
+    // Not a default group: refused, untouched.
+    let event = finding_event(
+        &account.id,
+        "EC2.2",
+        "AwsEc2SecurityGroup",
+        &arn(&other),
+        Value::Null,
+    );
+    let err = action
+        .check(&action.target(&event).unwrap(), &params)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("is not a VPC's default security group"),
+        "{err:?}"
+    );
+    let listed = action.discover(&account.id, REGION).await.unwrap();
+    assert!(listed.iter().any(|t| t.resource_id == arn(&default_group)));
+    assert!(!listed.iter().any(|t| t.resource_id == arn(&other)));
+}
