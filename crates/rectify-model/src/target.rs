@@ -12,6 +12,11 @@ pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
 /// The detail-type of GuardDuty findings delivered by EventBridge.
 pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
 
+/// A non-empty string field of an event's detail.
+fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
 /// The partition of a region (`cn-north-1` -> `aws-cn`).
 pub fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -113,7 +118,6 @@ impl Target {
     /// (`errorCode`) changed nothing and names no target.
     pub fn from_api_call(event: &Event, types: &[&str]) -> Result<Target, String> {
         let detail = &event.body["detail"];
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         let call = text(&detail["eventName"]).unwrap_or_else(|| "?".into());
         if let Some(code) = text(&detail["errorCode"]) {
             return Err(format!(
@@ -175,7 +179,6 @@ impl Target {
     /// `detail.resourceId` (a bucket name, a group id, an account id).
     pub fn from_config_evaluation(event: &Event, types: &[&str]) -> Result<Target, String> {
         let detail = &event.body["detail"];
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         let config_type = text(&detail["resourceType"]).unwrap_or_default();
         let id = text(&detail["resourceId"]).unwrap_or_default();
         let account = text(&detail["awsAccountId"]).unwrap_or_else(|| event.account.clone());
@@ -213,7 +216,6 @@ impl Target {
     /// itself for actions on account-wide settings.
     pub fn from_guardduty_finding(event: &Event, types: &[&str]) -> Result<Target, String> {
         let detail = &event.body["detail"];
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         let account = text(&detail["accountId"]).unwrap_or_else(|| event.account.clone());
         let region = text(&detail["region"]).unwrap_or_else(|| event.region.clone());
         let partition =

@@ -54,7 +54,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
         Ok((engine, _)) => engine,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let error = FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}"));
+            let error = unavailable(e);
             report_init_error(&api, &error).await;
             return Ok(2);
         }
@@ -89,6 +89,11 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
     }
 }
 
+/// The store (or the config's store URL) failed: Lambda retries later.
+fn unavailable(e: impl std::fmt::Display) -> FunctionError {
+    FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}"))
+}
+
 async fn report_init_error(api: &RuntimeApi, error: &FunctionError) {
     if let Err(e) = api.init_failed(error).await {
         eprintln!("error: {e}");
@@ -115,10 +120,7 @@ async fn handle(
     let parsed: Option<Value> = serde_json::from_slice(&invocation.body).ok();
     if let Some(records) = parsed.as_ref().and_then(sqs_records) {
         let bodies: Vec<&[u8]> = records.iter().map(|(_, body)| body.as_bytes()).collect();
-        let verdicts = intake
-            .take(&bodies, "lambda")
-            .await
-            .map_err(|e| FunctionError::new("Rectify.StoreUnavailable", e.to_string()))?;
+        let verdicts = intake.take(&bodies, "lambda").await.map_err(unavailable)?;
         let mut failures = Vec::new();
         for ((message_id, _), verdict) in records.iter().zip(verdicts) {
             if let Err(reason) = verdict {
@@ -131,10 +133,7 @@ async fn handle(
     }
     let events = rectify_ingest::parse_body(&invocation.body, &rectify_ingest::Limits::default())
         .map_err(|e| FunctionError::new("Rectify.InvalidEvent", e.to_string()))?;
-    let submitted = engine
-        .submit(events, "lambda")
-        .await
-        .map_err(|e| FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}")))?;
+    let submitted = engine.submit(events, "lambda").await.map_err(unavailable)?;
     let own: Vec<String> = submitted
         .iter()
         .flat_map(|e| e.jobs.iter().map(|j| j.id.clone()))
@@ -143,10 +142,7 @@ async fn handle(
     let mut jobs = Vec::new();
     for event in &submitted {
         for job in &event.jobs {
-            let stored =
-                engine.store().get_job(&job.id).await.map_err(|e| {
-                    FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}"))
-                })?;
+            let stored = engine.store().get_job(&job.id).await.map_err(unavailable)?;
             if let Some(job) = stored {
                 jobs.push(json!({
                     "id": job.id,
@@ -191,13 +187,11 @@ async fn run_ready_jobs(
     invocation: &Invocation,
     own: &[String],
 ) -> Result<(), FunctionError> {
-    let store_error =
-        |e: anyhow::Error| FunctionError::new("Rectify.StoreUnavailable", format!("{e:#}"));
     engine
         .store()
         .recover_expired()
         .await
-        .map_err(|e| store_error(e.into()))?;
+        .map_err(unavailable)?;
     let budget = invocation
         .time_left()
         .map(|left| left.saturating_sub(ANSWER_MARGIN))
@@ -205,14 +199,10 @@ async fn run_ready_jobs(
     let until = tokio::time::Instant::now() + budget;
     let work = async {
         loop {
-            engine.run_ready().await.map_err(store_error)?;
+            engine.run_ready().await.map_err(unavailable)?;
             let mut open = false;
             for id in own {
-                let job = engine
-                    .store()
-                    .get_job(id)
-                    .await
-                    .map_err(|e| store_error(e.into()))?;
+                let job = engine.store().get_job(id).await.map_err(unavailable)?;
                 open |= job.is_some_and(|j| {
                     !j.state.is_final() && j.state != rectify_model::JobState::WaitingApproval
                 });

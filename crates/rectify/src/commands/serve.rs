@@ -2,9 +2,8 @@
 //! and the job workers, until SIGTERM.
 
 use std::path::Path;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use rectify_aws::{FindingFilters, PollSettings, QueueSettings, SecurityHubSource, SqsSource};
