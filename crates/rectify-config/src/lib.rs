@@ -36,6 +36,8 @@ use sha2::{Digest, Sha256};
 pub use rectify_model::{Mode, Rule};
 
 mod validate;
+
+pub use validate::{exclude_own_calls, NO_EXTERNAL_ID};
 mod yaml;
 
 /// The default `store`.

@@ -32,6 +32,8 @@ const TOP_KEYS: &[&str] = &[
 ];
 const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts"];
 const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
+/// `external_id: none`: assume the account's role without an external id.
+pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
 const CHANNEL_KEYS: &[&str] = &["sns"];
 const API_KEYS: &[&str] = &["listen", "max_body_bytes", "tokens"];
@@ -800,6 +802,20 @@ pub(crate) fn load_config(
             let role_arn = f
                 .opt("role_arn")
                 .and_then(|n| cx.role_arn(n, &join(&field, "role_arn")));
+            // The role must be one of the account it acts in: a role of
+            // another account would make every change there.
+            if let (Some(arn), Some((id, _)), Some(node)) = (&role_arn, &id, f.opt("role_arn")) {
+                let role_account = arn.split(':').nth(4).unwrap_or_default();
+                if role_account != id {
+                    cx.err(
+                        node.pos,
+                        &join(&field, "role_arn"),
+                        format!(
+                            "`{arn}` is a role of account {role_account}, not of this account ({id}); each account's role must be its own"
+                        ),
+                    );
+                }
+            }
             let external_id = cx.opt_string(&f, &field, "external_id");
             if external_id.is_some() && f.opt("role_arn").is_none() {
                 let pos = f.key_pos("external_id").unwrap_or(f.pos);
@@ -809,6 +825,17 @@ pub(crate) fn load_config(
                     "`external_id` is only used with `role_arn`, which is not set",
                 );
             }
+            if role_arn.is_some() && external_id.is_none() && f.opt("external_id").is_none() {
+                cx.err(
+                    f.pos,
+                    &join(&field, "external_id"),
+                    format!(
+                        "missing field `external_id`: the external id the role's trust policy requires (`sts:ExternalId`); write `external_id: {NO_EXTERNAL_ID}` to assume the role without one"
+                    ),
+                );
+            }
+            // `none` says explicitly that the role is assumed without one.
+            let external_id = external_id.filter(|e| e != NO_EXTERNAL_ID);
             let mut regions = Vec::new();
             for (j, (r, pos)) in cx
                 .string_list(f.opt("regions"), &join(&field, "regions"))
@@ -1202,7 +1229,7 @@ pub(crate) fn load_config(
         };
         read_rules(&mut cx, node, "rules", &mut sites);
     }
-    let rules = finish_rules(
+    let mut rules = finish_rules(
         loader,
         sites,
         Some(&notifications),
@@ -1210,6 +1237,12 @@ pub(crate) fn load_config(
         &default_notify,
         &mut out,
     );
+    let own_roles: Vec<String> = accounts.iter().filter_map(|a| a.role_arn.clone()).collect();
+    for loaded in &mut rules {
+        if loaded.source.file.to_string_lossy().starts_with("<pack:") {
+            exclude_own_calls(&mut loaded.rule.pattern, &own_roles);
+        }
+    }
 
     if !out.is_empty() {
         return Err(sorted(out));
@@ -1228,6 +1261,53 @@ pub(crate) fn load_config(
         sources,
         rules,
     })
+}
+
+/// The detail-type of CloudTrail API calls delivered by EventBridge.
+const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+
+/// Leaves rectify's own calls out of a pattern on CloudTrail API calls:
+/// calls made through one of `own_roles` (the configured accounts' roles,
+/// as `detail.userIdentity.sessionContext.sessionIssuer.arn` names them)
+/// no longer match; calls with no issuer (IAM users, root) still do. The
+/// session name is not used: anyone allowed to assume some role can pick
+/// it. Patterns on other events, and every pattern when no account has a
+/// role, are left as they are.
+pub fn exclude_own_calls(pattern: &mut Value, own_roles: &[String]) {
+    if own_roles.is_empty() {
+        return;
+    }
+    let on_api_calls = pattern
+        .get("detail-type")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == CLOUDTRAIL_API_CALL));
+    if !on_api_calls {
+        return;
+    }
+    let mut roles: Vec<&String> = own_roles.iter().collect();
+    roles.sort();
+    roles.dedup();
+    let Some(top) = pattern.as_object_mut() else {
+        return;
+    };
+    let detail = top
+        .entry("detail")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(detail) = detail.as_object_mut() else {
+        return;
+    };
+    let identity = detail
+        .entry("userIdentity")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(identity) = identity.as_object_mut() {
+        identity.insert(
+            "sessionContext".into(),
+            serde_json::json!({"sessionIssuer": {"arn": [
+                {"exists": false},
+                {"anything-but": roles},
+            ]}}),
+        );
+    }
 }
 
 /// One `sources.sqs` entry. The queue URL must name its account and queue

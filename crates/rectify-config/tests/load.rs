@@ -1092,3 +1092,128 @@ fn default_notify_fills_rules_without_channels() {
         "unknown notification channel `nobody`",
     );
 }
+
+#[test]
+fn role_of_another_account_is_refused() {
+    let d = error(
+        "accounts:\n  - id: '111122223333'\n    role_arn: arn:aws:iam::444455556666:role/rectify\n    external_id: e-1\n",
+    );
+    check(
+        &d,
+        "rectify.yaml",
+        3,
+        15,
+        "accounts[0].role_arn",
+        "is a role of account 444455556666, not of this account (111122223333)",
+    );
+}
+
+#[test]
+fn external_id_is_required_with_a_role_unless_none() {
+    let d = error(
+        "accounts:\n  - id: '111122223333'\n    role_arn: arn:aws:iam::111122223333:role/rectify\n",
+    );
+    check(
+        &d,
+        "rectify.yaml",
+        2,
+        5,
+        "accounts[0].external_id",
+        "missing field `external_id`",
+    );
+    assert!(d.message.contains("external_id: none"), "{d}");
+
+    // `none` says so explicitly: no external id is passed.
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "accounts:\n  - id: '111122223333'\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: none\n  - id: '444455556666'\n    role_arn: arn:aws:iam::444455556666:role/rectify\n    external_id: ext-4444\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(c.accounts[0].external_id, None);
+    assert_eq!(c.accounts[1].external_id.as_deref(), Some("ext-4444"));
+}
+
+/// A CloudTrail API call to `DeleteBucketPublicAccessBlock` made by
+/// `identity` (its `userIdentity`).
+fn api_call(identity: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": "ct-1", "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3", "account": "111122223333", "time": "2026-12-02T10:00:05Z",
+        "region": "eu-west-1", "resources": [],
+        "detail": {
+            "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucketPublicAccessBlock",
+            "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+            "requestParameters": {"bucketName": "b"},
+            "userIdentity": identity,
+        }
+    })
+}
+
+fn assumed(role: &str, session: &str) -> serde_json::Value {
+    let name = role.rsplit('/').next().unwrap();
+    serde_json::json!({
+        "type": "AssumedRole",
+        "arn": format!("arn:aws:sts::111122223333:assumed-role/{name}/{session}"),
+        "accountId": "111122223333",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": "111122223333"}}
+    })
+}
+
+#[test]
+fn pack_rules_on_api_calls_leave_out_the_configured_roles_only() {
+    const PACK: &str = "\
+- id: bpa-deleted
+  pattern:
+    source: [aws.s3]
+    detail-type: [AWS API Call via CloudTrail]
+    detail: {eventName: [DeleteBucketPublicAccessBlock]}
+  action: x
+- id: findings
+  pattern: {source: [aws.securityhub]}
+  action: x
+";
+    let own = "arn:aws:iam::111122223333:role/rectify-remediation";
+    let config = format!(
+        "packs: [p]\naccounts:\n  - id: '111122223333'\n    role_arn: {own}\n    external_id: e-1\n  - id: '444455556666'\n    role_arn: arn:aws:iam::444455556666:role/ops/rectify\n    external_id: e-2\nrules:\n  - id: mine\n    pattern: {{source: [aws.s3], detail-type: [AWS API Call via CloudTrail]}}\n    action: x\n"
+    );
+    let c = Loader::new()
+        .env(&no_env)
+        .pack("p", PACK)
+        .load_str(&config, Path::new("rectify.yaml"))
+        .unwrap();
+    let pattern = |id: &str| {
+        let rule = &c.rules.iter().find(|r| r.rule.id == id).unwrap().rule;
+        event_pattern::Pattern::from_value(&rule.pattern).unwrap()
+    };
+    let bpa = pattern("bpa-deleted");
+    // rectify's own role, whatever the session is called.
+    assert!(!bpa.matches(&api_call(assumed(own, "rectify-111122223333"))));
+    assert!(!bpa.matches(&api_call(assumed(own, "anything"))));
+    // Another role whose session took rectify's name: still answered.
+    assert!(bpa.matches(&api_call(assumed(
+        "arn:aws:iam::111122223333:role/developer",
+        "rectify-111122223333"
+    ))));
+    // An IAM user (no session issuer) and the root user: answered.
+    assert!(bpa.matches(&api_call(serde_json::json!({
+        "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bob", "accountId": "111122223333"
+    }))));
+    assert!(bpa.matches(&api_call(
+        serde_json::json!({"type": "Root", "accountId": "111122223333"})
+    )));
+    // The other account's role (with a path) is left out too.
+    assert!(!bpa.matches(&api_call(assumed(
+        "arn:aws:iam::444455556666:role/ops/rectify",
+        "x"
+    ))));
+    // Rules on other events, and the config's own rules, are left as written.
+    let findings = &c.rules.iter().find(|r| r.rule.id == "findings").unwrap();
+    assert_eq!(
+        findings.rule.pattern,
+        serde_json::json!({"source": ["aws.securityhub"]})
+    );
+    let mine = &c.rules.iter().find(|r| r.rule.id == "mine").unwrap();
+    assert!(mine.rule.pattern.get("detail").is_none());
+}

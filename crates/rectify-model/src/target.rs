@@ -84,7 +84,7 @@ impl Target {
                         }
                     )
                 })?;
-            return Ok(Target {
+            let target = Target {
                 account,
                 region: resource.region.clone().unwrap_or(finding_region),
                 partition: resource.partition.clone().unwrap_or_else(|| "aws".into()),
@@ -92,13 +92,17 @@ impl Target {
                 resource_id: resource.id.clone(),
                 tags: resource.tags.clone().unwrap_or_default(),
                 details: resource.details.clone().unwrap_or(Value::Null),
-            });
+            };
+            target
+                .check_consistent()
+                .map_err(|why| format!("finding {}: {why}; refused", finding.id))?;
+            return Ok(target);
         }
         let arn = event
             .resources
             .first()
             .ok_or_else(|| format!("event {} names no resource", event.id))?;
-        Ok(Target {
+        let target = Target {
             account: event.account.clone(),
             region: event.region.clone(),
             partition: arn.split(':').nth(1).unwrap_or("aws").to_string(),
@@ -106,7 +110,80 @@ impl Target {
             resource_id: arn.clone(),
             tags: Default::default(),
             details: Value::Null,
-        })
+        };
+        target
+            .check_consistent()
+            .map_err(|why| format!("event {}: {why}; refused", event.id))?;
+        Ok(target)
+    }
+
+    /// Whether the target agrees with itself: the account, region and
+    /// partition an ARN resource id names are the target's (an empty
+    /// field, as S3 bucket ARNs have, says nothing), an account-wide
+    /// target names its own account, and the details beside the id
+    /// (`AwsEc2SecurityGroup.GroupId` and `OwnerId`,
+    /// `AwsS3Bucket.OwnerAccountId`) name the same resource and account.
+    /// Actions read the details first, so a finding for account A whose
+    /// resource is in account B, or whose details name another resource
+    /// than its id, must not reach them.
+    pub fn check_consistent(&self) -> Result<(), String> {
+        let id = self.resource_id.as_str();
+        if let Some(rest) = id.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [partition, _service, region, account, _resource] = parts[..] else {
+                return Err(format!("resource id `{id}` is not a well-formed ARN"));
+            };
+            if !account.is_empty() && account != self.account {
+                return Err(format!(
+                    "resource `{id}` is in account {account}, not in the finding's account {}",
+                    self.account
+                ));
+            }
+            if !region.is_empty() && region != self.region {
+                return Err(format!(
+                    "resource `{id}` is in region {region}, not in {}",
+                    self.region
+                ));
+            }
+            if partition != self.partition {
+                return Err(format!(
+                    "resource `{id}` is in partition {partition}, not in {}",
+                    self.partition
+                ));
+            }
+        }
+        if let Some(named) = id.strip_prefix("AWS::::Account:") {
+            if named != self.account {
+                return Err(format!(
+                    "resource `{id}` is account {named}, not the finding's account {}",
+                    self.account
+                ));
+            }
+        }
+        let detail = |path: &str| self.details.pointer(path).and_then(Value::as_str);
+        if let Some(group) = detail("/AwsEc2SecurityGroup/GroupId") {
+            let named = self.resource_name();
+            if named.starts_with("sg-") && named != group {
+                return Err(format!(
+                    "resource `{id}` names group {named}, its details group {group}"
+                ));
+            }
+        }
+        for path in [
+            "/AwsEc2SecurityGroup/OwnerId",
+            "/AwsS3Bucket/OwnerAccountId",
+        ] {
+            if let Some(owner) = detail(path) {
+                if owner != self.account {
+                    return Err(format!(
+                        "resource `{id}` is owned by account {owner} (Details{}), not by the finding's account {}",
+                        path.replace('/', "."),
+                        self.account
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The resource a CloudTrail API call (`AWS API Call via CloudTrail`)
@@ -484,6 +561,137 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    /// A Security Hub import event for account 111122223333 with one
+    /// resource.
+    fn finding_with(resource: Value) -> Event {
+        event_of(serde_json::json!({
+            "version": "0", "id": "sh-1", "detail-type": "Security Hub Findings - Imported",
+            "source": "aws.securityhub", "account": "111122223333", "time": "2026-12-02T10:00:00Z",
+            "region": "eu-west-1", "resources": [],
+            "detail": {"findings": [{
+                "SchemaVersion": "2018-10-08", "Id": "f-1",
+                "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/securityhub",
+                "GeneratorId": "security-control/EC2.19", "AwsAccountId": "111122223333",
+                "Region": "eu-west-1", "Types": [], "CreatedAt": "2026-12-02T10:00:00Z",
+                "UpdatedAt": "2026-12-02T10:00:00Z", "Title": "t", "Description": "d",
+                "Severity": {"Label": "HIGH"}, "Resources": [resource]
+            }]}
+        }))
+    }
+
+    #[test]
+    fn targets_that_disagree_with_their_finding_are_refused() {
+        let sg = |arn: &str, details: Value| {
+            finding_with(serde_json::json!({
+                "Type": "AwsEc2SecurityGroup", "Id": arn, "Partition": "aws",
+                "Region": "eu-west-1", "Details": details
+            }))
+        };
+        let own = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1";
+        let t = Target::from_event(
+            &sg(own, serde_json::json!({"AwsEc2SecurityGroup": {"GroupId": "sg-0a1", "OwnerId": "111122223333"}})),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap();
+        assert_eq!(
+            (t.account.as_str(), t.resource_name()),
+            ("111122223333", "sg-0a1")
+        );
+
+        // The finding is for account A, the group's ARN names account B.
+        let err = Target::from_event(
+            &sg(
+                "arn:aws:ec2:eu-west-1:444455556666:security-group/sg-0a1",
+                Value::Null,
+            ),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("is in account 444455556666, not in the finding's account 111122223333"),
+            "{err}"
+        );
+        assert!(
+            err.starts_with("finding f-1: ") && err.ends_with("; refused"),
+            "{err}"
+        );
+        // The ARN names one group, the details another.
+        let err = Target::from_event(
+            &sg(
+                own,
+                serde_json::json!({"AwsEc2SecurityGroup": {"GroupId": "sg-0b2"}}),
+            ),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("names group sg-0a1, its details group sg-0b2"),
+            "{err}"
+        );
+        // The details name another owner.
+        let err = Target::from_event(
+            &sg(
+                own,
+                serde_json::json!({"AwsEc2SecurityGroup": {"OwnerId": "444455556666"}}),
+            ),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap_err();
+        assert!(err.contains("owned by account 444455556666"), "{err}");
+        // Another region or partition than the resource's.
+        let err = Target::from_event(
+            &sg(
+                "arn:aws:ec2:us-east-1:111122223333:security-group/sg-0a1",
+                Value::Null,
+            ),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("is in region us-east-1, not in eu-west-1"),
+            "{err}"
+        );
+        let err = Target::from_event(
+            &sg(
+                "arn:aws-cn:ec2:eu-west-1:111122223333:security-group/sg-0a1",
+                Value::Null,
+            ),
+            &["AwsEc2SecurityGroup"],
+        )
+        .unwrap_err();
+        assert!(err.contains("partition aws-cn"), "{err}");
+
+        // S3 bucket ARNs name no account: the owner in the details decides.
+        let bucket = |details: Value| {
+            finding_with(serde_json::json!({
+                "Type": "AwsS3Bucket", "Id": "arn:aws:s3:::payments", "Partition": "aws",
+                "Region": "eu-west-1", "Details": details
+            }))
+        };
+        assert!(Target::from_event(&bucket(Value::Null), &["AwsS3Bucket"]).is_ok());
+        let err = Target::from_event(
+            &bucket(serde_json::json!({"AwsS3Bucket": {"OwnerAccountId": "444455556666"}})),
+            &["AwsS3Bucket"],
+        )
+        .unwrap_err();
+        assert!(err.contains("owned by account 444455556666"), "{err}");
+        // An account-wide finding naming another account.
+        let account = finding_with(serde_json::json!({
+            "Type": "AwsAccount", "Id": "AWS::::Account:444455556666", "Partition": "aws",
+            "Region": "eu-west-1"
+        }));
+        let err = Target::from_event(&account, &["AwsAccount"]).unwrap_err();
+        assert!(err.contains("is account 444455556666"), "{err}");
+        // An event's `resources` ARN in another account than the event's.
+        let mut other = event_of(serde_json::json!({
+            "version": "0", "id": "ev-9", "detail-type": "Something", "source": "x",
+            "account": "111122223333", "region": "eu-west-1", "time": "t", "detail": {}
+        }));
+        other.resources = vec!["arn:aws:ec2:eu-west-1:444455556666:security-group/sg-1".into()];
+        let err = Target::from_event(&other, &["AwsEc2SecurityGroup"]).unwrap_err();
+        assert!(err.starts_with("event ev-9: "), "{err}");
     }
 
     #[test]
