@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use retry::RetryPolicy;
+pub use queue::{store_unavailable, CommitError};
 
 /// Knobs that are not in the config file.
 #[derive(Debug, Clone)]
@@ -199,17 +200,18 @@ impl Engine {
             .collect();
         let origin_name = origin.to_string();
         let job_owners = owners.clone();
+        // Callable again: a refused group commit is retried in parts.
         let audit: queue::AuditEntry = Box::new(move |fresh, enqueued| {
             let data = ingest_record(IngestFacts {
                 origin: &origin_name,
-                events: received,
-                kinds,
+                events: received.clone(),
+                kinds: kinds.clone(),
                 fresh,
-                unmatched,
+                unmatched: unmatched.clone(),
                 enqueued,
                 owners: &job_owners,
             });
-            ("ingest".to_string(), subject, data)
+            ("ingest".to_string(), subject.clone(), data)
         });
         let committed = self
             .queue

@@ -51,6 +51,7 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 }
 
 /// The indexed fields of an ASFF finding.
+#[derive(Clone)]
 pub(crate) struct FindingFields {
     pub(crate) id: String,
     pub(crate) product_arn: String,
@@ -115,6 +116,7 @@ fn normalize(mut job: Job) -> Result<Job> {
 
 /// A job ready to insert: times in the store's format and its JSON columns
 /// serialised, by the caller (off the single writer's thread).
+#[derive(Clone)]
 pub struct NewJob {
     pub(crate) job: Job,
     pub(crate) target: String,

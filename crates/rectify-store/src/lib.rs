@@ -161,6 +161,66 @@ pub enum StoreError {
     Task { op: String, reason: String },
 }
 
+impl StoreError {
+    /// The database cannot be reached or cannot take writes now (connection
+    /// refused or lost, pool exhausted, server shutting down, SQLite busy,
+    /// disk full), as opposed to refusing what it was asked to write: the
+    /// same request may pass later, and splitting it up would not help.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::InvalidUrl { .. }
+            | StoreError::Unsupported(_)
+            | StoreError::Io { .. }
+            | StoreError::Migration(_) => true,
+            StoreError::Database { source, .. } => database_unavailable(source.as_ref()),
+            _ => false,
+        }
+    }
+}
+
+fn database_unavailable(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    if e.is::<deadpool_postgres::PoolError>() {
+        return true;
+    }
+    if let Some(e) = e.downcast_ref::<tokio_postgres::Error>() {
+        return match e.code() {
+            // Connection exception, insufficient resources, shutdown,
+            // system error, a read-only server (a standby after failover).
+            Some(code) => {
+                let code = code.code();
+                ["08", "53", "57P", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "25006"
+            }
+            // No answer from the server: closed, I/O, timeout, connect.
+            None => {
+                e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                    || e.to_string().contains("timeout")
+                    || e.to_string().starts_with("error connecting")
+            }
+        };
+    }
+    if let Some(e) = e.downcast_ref::<rusqlite::Error>() {
+        use rusqlite::ErrorCode::*;
+        return matches!(
+            e.sqlite_error_code(),
+            Some(
+                DatabaseBusy
+                    | DatabaseLocked
+                    | CannotOpen
+                    | DiskFull
+                    | SystemIoFailure
+                    | ReadOnly
+                    | FileLockingProtocolFailed
+                    | OutOfMemory
+            )
+        );
+    }
+    false
+}
+
 /// The result of an enqueue.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Enqueued {
@@ -260,6 +320,7 @@ impl EventRow {
 
 /// A finding to insert or update (see [`Store::upsert_finding`]), checked
 /// and serialised by the caller.
+#[derive(Clone)]
 pub struct FindingUpsert {
     pub(crate) event_id: String,
     pub(crate) fields: common::FindingFields,
