@@ -1,10 +1,12 @@
 //! The hash of one audit record, spelled out so that an auditor can
-//! recompute the chain with nothing but a SHA-256 tool.
+//! recompute the chain with nothing but `openssl` (or a SHA-256 tool, for an
+//! unkeyed log).
 //!
 //! # Byte layout
 //!
 //! ```text
-//! hash = lowercase_hex( sha256( prev_hash || body ) )
+//! hash = lowercase_hex( hmac_sha256( key, prev_hash || body ) )   with an audit key
+//! hash = lowercase_hex( sha256( prev_hash || body ) )             unkeyed
 //! body = canonical_json({"data": data, "kind": kind, "seq": seq,
 //!                        "subject": subject, "time": time})
 //! ```
@@ -24,16 +26,27 @@
 //! is the RFC 3339 UTC timestamp with milliseconds as stored
 //! (`2024-05-01T12:00:00.000Z`). For example the first record of a log,
 //! `seq = 1`, `time = "2024-05-01T12:00:00.000Z"`, `kind = "job.approved"`,
-//! `subject = "j-1"`, `data = {"by": "alice"}` hashes these bytes:
+//! `subject = "j-1"`, `data = {"by": "alice"}` covers these bytes:
 //!
 //! ```text
 //! 0000000000000000000000000000000000000000000000000000000000000000{"data":{"by":"alice"},"kind":"job.approved","seq":1,"subject":"j-1","time":"2024-05-01T12:00:00.000Z"}
 //! ```
 //!
-//! so `printf '%s' '<those bytes>' | sha256sum` gives the record's `hash`.
+//! so `printf '%s' '<those bytes>' | openssl dgst -sha256 -hmac "$KEY"`
+//! gives the record's `hash` (HMAC-SHA256, RFC 2104, keyed with the audit
+//! key's bytes; `-mac HMAC -macopt hexkey:HEX` for a key given in hex), and
+//! `printf '%s' '<those bytes>' | sha256sum` the hash of an unkeyed record.
 //!
-//! The store keeps `data` as its canonical JSON text, so the bytes hashed
+//! The store keeps `data` as its canonical JSON text, so the bytes covered
 //! for `data` are exactly the stored text of the record's `data` column.
+//!
+//! # Keyed and unkeyed records
+//!
+//! Nothing in a record says whether it is keyed: the verifier recomputes
+//! both and knows the key. With a key, a log may start with unkeyed records
+//! (written before the key was configured); once a keyed record appears,
+//! every later one must be keyed. [`check_anchor`] and [`anchor_body`] give
+//! the layout of the anchors written outside the database.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -41,7 +54,86 @@ use sha2::{Digest, Sha256};
 /// `prev_hash` of the first record in a log.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hash of one record; see the [module docs](self) for the byte layout.
+/// The key audit records are HMAC'd with: held outside the database (an
+/// environment variable, a file, or derived through AWS KMS). `Debug` never
+/// shows it.
+#[derive(Clone)]
+pub struct AuditKey {
+    bytes: std::sync::Arc<[u8]>,
+}
+
+/// Shorter keys are refused: HMAC-SHA256 wants at least the digest's 32
+/// bytes of secret.
+pub const MIN_KEY_BYTES: usize = 32;
+
+impl AuditKey {
+    /// A key from its bytes; at least [`MIN_KEY_BYTES`].
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<AuditKey, String> {
+        let bytes: Vec<u8> = bytes.into();
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(format!(
+                "the audit key has {} bytes; it needs at least {MIN_KEY_BYTES} \
+                 (e.g. `openssl rand -hex 32`)",
+                bytes.len()
+            ));
+        }
+        Ok(AuditKey {
+            bytes: bytes.into(),
+        })
+    }
+
+    /// HMAC-SHA256 of `parts` (concatenated) under this key.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        hmac_sha256(&self.bytes, parts)
+    }
+
+    /// Whether `tag` (lowercase hex) is the HMAC of `message`, compared in
+    /// constant time.
+    pub fn verify_hex(&self, message: &[u8], tag: &str) -> bool {
+        let mine = hex::encode(self.mac(&[message]));
+        constant_time_eq(mine.as_bytes(), tag.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= std::hint::black_box(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The unkeyed hash of one record; see the [module docs](self) for the
+/// byte layout.
 pub fn record_hash(
     prev_hash: &str,
     seq: i64,
@@ -63,6 +155,20 @@ pub fn record_hash_canonical(
     subject: &str,
     canonical_data: &str,
 ) -> String {
+    record_hash_with(None, prev_hash, seq, time, kind, subject, canonical_data)
+}
+
+/// The hash of one record: HMAC-SHA256 under `key`, plain SHA-256 without
+/// one; `data` in canonical JSON text. See the [module docs](self).
+pub fn record_hash_with(
+    key: Option<&AuditKey>,
+    prev_hash: &str,
+    seq: i64,
+    time: &str,
+    kind: &str,
+    subject: &str,
+    canonical_data: &str,
+) -> String {
     let mut body = String::with_capacity(canonical_data.len() + kind.len() + subject.len() + 96);
     body.push_str("{\"data\":");
     body.push_str(canonical_data);
@@ -76,10 +182,72 @@ pub fn record_hash_canonical(
     write_string(&mut body, time);
     body.push('}');
 
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(body.as_bytes());
-    hex::encode(hasher.finalize())
+    match key {
+        Some(key) => hex::encode(key.mac(&[prev_hash.as_bytes(), body.as_bytes()])),
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(prev_hash.as_bytes());
+            hasher.update(body.as_bytes());
+            hex::encode(hasher.finalize())
+        }
+    }
+}
+
+/// A point of the chain written outside the database (an S3 object under
+/// Object Lock): the head's `seq` and `hash` at `time`, and a MAC over
+/// [`anchor_body`] that only the key's holder can make.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    pub time: String,
+    /// Lowercase hex HMAC-SHA256 of [`anchor_body`].
+    pub mac: String,
+}
+
+/// The bytes an anchor's MAC covers: the canonical JSON of
+/// `{"hash": hash, "seq": seq, "time": time}`, prefixed by
+/// `rectify-audit-anchor-v1\n` so that an anchor's MAC can never pass for a
+/// record's hash.
+///
+/// ```text
+/// rectify-audit-anchor-v1
+/// {"hash":"<64 hex>","seq":<seq>,"time":"<time>"}
+/// ```
+pub fn anchor_body(seq: i64, hash: &str, time: &str) -> String {
+    let mut out = String::from("rectify-audit-anchor-v1\n{\"hash\":");
+    write_string(&mut out, hash);
+    out.push_str(",\"seq\":");
+    out.push_str(&seq.to_string());
+    out.push_str(",\"time\":");
+    write_string(&mut out, time);
+    out.push('}');
+    out
+}
+
+/// What an anchor says about the chain as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// The record at the anchor's seq has the anchored hash.
+    Matches,
+    /// The chain ends before the anchored seq: records were deleted from
+    /// its end.
+    Truncated { last_seq: i64 },
+    /// The record at the anchor's seq has another hash: the chain was
+    /// rewritten from there or before.
+    Rewritten { found: String },
+}
+
+/// Compares one anchor with the record the chain holds at its seq (`None`
+/// when there is none; `last_seq` is the chain's last seq).
+pub fn check_anchor(anchor: &Anchor, record_hash: Option<&str>, last_seq: i64) -> AnchorCheck {
+    match record_hash {
+        None => AnchorCheck::Truncated { last_seq },
+        Some(h) if h == anchor.hash => AnchorCheck::Matches,
+        Some(h) => AnchorCheck::Rewritten {
+            found: h.to_owned(),
+        },
+    }
 }
 
 /// Canonical JSON: no whitespace anywhere, object members sorted by key
@@ -181,5 +349,118 @@ mod tests {
             hex::encode(Sha256::digest(format!("{GENESIS_HASH}{body}").as_bytes()))
         );
         assert_eq!(h.len(), 64);
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2 of RFC 4231, and case 6 (a key longer than a block).
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn keyed_hash_is_what_openssl_computes() {
+        let key = AuditKey::new(b"0123456789abcdef0123456789abcdef-key".to_vec()).unwrap();
+        let data = json!({"by": "alice"});
+        let canonical = canonical_json(&data);
+        let keyed = record_hash_with(
+            Some(&key),
+            GENESIS_HASH,
+            1,
+            "2024-05-01T12:00:00.000Z",
+            "job.approved",
+            "j-1",
+            &canonical,
+        );
+        let plain = record_hash(
+            GENESIS_HASH,
+            1,
+            "2024-05-01T12:00:00.000Z",
+            "job.approved",
+            "j-1",
+            &data,
+        );
+        assert_ne!(keyed, plain);
+        // The documented command, run on the documented bytes.
+        let bytes = format!(
+            "{GENESIS_HASH}{}",
+            r#"{"data":{"by":"alice"},"kind":"job.approved","seq":1,"subject":"j-1","time":"2024-05-01T12:00:00.000Z"}"#
+        );
+        let mut child = std::process::Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-hmac",
+                "0123456789abcdef0123456789abcdef-key",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl is needed to check the documented recomputation");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bytes.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        // `SHA2-256(stdin)= <hex>` (the label differs between versions).
+        let openssl_hex = text.trim().rsplit(' ').next().unwrap();
+        assert_eq!(keyed, openssl_hex, "{text}");
+    }
+
+    #[test]
+    fn short_keys_are_refused_and_never_shown() {
+        assert!(AuditKey::new(vec![7u8; 31]).is_err());
+        let key = AuditKey::new(b"a-very-secret-key-of-32-bytes-xx".to_vec()).unwrap();
+        assert!(!format!("{key:?}").contains("secret"));
+    }
+
+    #[test]
+    fn anchors_layout_and_checks() {
+        let body = anchor_body(7, &"a".repeat(64), "2024-05-01T12:00:00.000Z");
+        assert_eq!(
+            body,
+            format!(
+                "rectify-audit-anchor-v1\n{{\"hash\":\"{}\",\"seq\":7,\"time\":\"2024-05-01T12:00:00.000Z\"}}",
+                "a".repeat(64)
+            )
+        );
+        let key = AuditKey::new(vec![1u8; 32]).unwrap();
+        let mac = hex::encode(key.mac(&[body.as_bytes()]));
+        assert!(key.verify_hex(body.as_bytes(), &mac));
+        assert!(!key.verify_hex(body.replace("7", "8").as_bytes(), &mac));
+        let anchor = Anchor {
+            seq: 7,
+            hash: "a".repeat(64),
+            time: "t".into(),
+            mac,
+        };
+        assert_eq!(
+            check_anchor(&anchor, Some(&"a".repeat(64)), 9),
+            AnchorCheck::Matches
+        );
+        assert_eq!(
+            check_anchor(&anchor, None, 5),
+            AnchorCheck::Truncated { last_seq: 5 }
+        );
+        assert!(matches!(
+            check_anchor(&anchor, Some(&"b".repeat(64)), 9),
+            AnchorCheck::Rewritten { .. }
+        ));
     }
 }

@@ -168,6 +168,9 @@ pub(crate) struct VerifyState {
     pub(crate) expected_seq: i64,
     pub(crate) prev_hash: String,
     pub(crate) records: u64,
+    /// Records that verified under the key.
+    pub(crate) keyed: u64,
+    key: Option<audit::AuditKey>,
 }
 
 /// Checks one record against the chain so far; the verdict if it is bad.
@@ -194,16 +197,51 @@ pub(crate) fn check_record(
             ),
         });
     }
-    let recomputed =
-        audit::record_hash_canonical(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, data_raw);
-    if recomputed != r.hash {
-        return Some(AuditVerdict::Broken {
-            seq: r.seq,
-            reason: format!(
-                "hash mismatch: record {} stores hash {} but its contents hash to {recomputed}",
-                r.seq, r.hash
-            ),
-        });
+    let hash = |key| {
+        audit::record_hash_with(
+            key,
+            &r.prev_hash,
+            r.seq,
+            &r.time,
+            &r.kind,
+            &r.subject,
+            data_raw,
+        )
+    };
+    let keyed = state.key.as_ref().map(|k| hash(Some(k)));
+    if keyed.as_deref() == Some(r.hash.as_str()) {
+        state.keyed += 1;
+    } else {
+        let plain = hash(None);
+        if plain != r.hash {
+            let hint = if state.key.is_none() {
+                " (a keyed log verifies only with its audit key configured)"
+            } else {
+                ""
+            };
+            return Some(AuditVerdict::Broken {
+                seq: r.seq,
+                reason: format!(
+                    "hash mismatch: record {} stores hash {} but its contents hash to {}{hint}",
+                    r.seq,
+                    r.hash,
+                    keyed.unwrap_or(plain)
+                ),
+            });
+        }
+        // Unkeyed records may only come before the first keyed one (a log
+        // started before the key was configured); after it, an unkeyed
+        // record was written by someone without the key.
+        if state.keyed > 0 {
+            return Some(AuditVerdict::Broken {
+                seq: r.seq,
+                reason: format!(
+                    "unkeyed record: record {} is hashed without the audit key but follows \
+                     keyed records (written by someone without the key)",
+                    r.seq
+                ),
+            });
+        }
     }
     state.expected_seq += 1;
     state.prev_hash = r.hash.clone();
@@ -212,40 +250,70 @@ pub(crate) fn check_record(
 }
 
 impl VerifyState {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(key: Option<audit::AuditKey>) -> Self {
         VerifyState {
             expected_seq: 1,
             prev_hash: GENESIS_HASH.to_string(),
             records: 0,
+            keyed: 0,
+            key,
         }
     }
 
     /// The verdict once every record up to the head read before the walk
-    /// has been checked: the recorded head must be the last record seen.
+    /// has been checked: the recorded head must be the last record seen,
+    /// and must exist once there are records.
     pub(crate) fn finish(self, head: Option<(i64, String)>) -> AuditVerdict {
         let last_seq = self.expected_seq - 1;
-        if let Some((head_seq, head_hash)) = head {
-            if head_seq > last_seq {
+        let Some((head_seq, head_hash)) = head else {
+            if last_seq > 0 {
                 return AuditVerdict::Broken {
-                    seq: last_seq + 1,
+                    seq: last_seq,
                     reason: format!(
-                        "gap in seq: the log ends at seq {last_seq} but the recorded head is \
-                         seq {head_seq} (records deleted from the end)"
+                        "missing head: the log holds {last_seq} records but the recorded \
+                         chain head is gone (deleted with records from the end?)"
                     ),
                 };
             }
-            if head_hash != self.prev_hash {
-                return AuditVerdict::Broken {
-                    seq: head_seq,
-                    reason: format!(
-                        "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
-                        self.prev_hash
-                    ),
-                };
-            }
+            return AuditVerdict::Intact {
+                records: 0,
+                keyed: 0,
+            };
+        };
+        if head_seq > last_seq {
+            return AuditVerdict::Broken {
+                seq: last_seq + 1,
+                reason: format!(
+                    "gap in seq: the log ends at seq {last_seq} but the recorded head is \
+                     seq {head_seq} (records deleted from the end)"
+                ),
+            };
+        }
+        if head_hash != self.prev_hash {
+            return AuditVerdict::Broken {
+                seq: head_seq,
+                reason: format!(
+                    "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
+                    self.prev_hash
+                ),
+            };
+        }
+        // Verifying with a key, a log without a single keyed record was
+        // written entirely by someone without it: a rewrite, or a log from
+        // before the key whose next record will be the first keyed one.
+        if self.key.is_some() && self.records > 0 && self.keyed == 0 {
+            return AuditVerdict::Broken {
+                seq: last_seq,
+                reason: format!(
+                    "no keyed record: none of the {last_seq} records is keyed with the \
+                     configured audit key (rewritten by someone without the key, or written \
+                     before the key was set and nothing recorded since)"
+                ),
+            };
         }
         AuditVerdict::Intact {
             records: self.records,
+            keyed: self.keyed,
         }
     }
 }
@@ -368,6 +436,7 @@ pub(crate) fn audit_record(
 /// A new record following (`prev_seq`, `prev_hash`): its time is now and its
 /// `data` canonical JSON text (returned beside it, as it is to be stored).
 pub(crate) fn next_record(
+    key: Option<&audit::AuditKey>,
     prev_seq: i64,
     prev_hash: String,
     kind: &str,
@@ -377,7 +446,7 @@ pub(crate) fn next_record(
     let seq = prev_seq + 1;
     let time = timefmt::now();
     let canonical = audit::canonical_json(&data);
-    let hash = audit::record_hash_canonical(&prev_hash, seq, &time, kind, subject, &canonical);
+    let hash = audit::record_hash_with(key, &prev_hash, seq, &time, kind, subject, &canonical);
     let record = AuditRecord {
         seq,
         time,

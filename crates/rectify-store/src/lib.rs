@@ -101,6 +101,7 @@ mod schema;
 mod sqlite;
 pub mod timefmt;
 
+pub use audit::AuditKey;
 pub use common::NewJob;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -382,7 +383,10 @@ pub struct Ingested {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum AuditVerdict {
     /// Every record's hash recomputes and links to its predecessor.
-    Intact { records: u64 },
+    /// `keyed` of them verified under the audit key (the rest, all before
+    /// the first keyed one, are unkeyed: written before a key was set, or
+    /// the store has none).
+    Intact { records: u64, keyed: u64 },
     /// `seq` is the first record that is wrong (or missing); `reason` says
     /// how: hash mismatch, prev_hash mismatch, gap in seq, truncation.
     Broken { seq: i64, reason: String },
@@ -521,8 +525,9 @@ pub trait Store: Send + Sync {
     /// Records with seq > `after_seq`, in order; `limit` 0 means no limit.
     async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>>;
 
-    /// Streams through all records in order, recomputing every hash, and
-    /// names the first bad record.
+    /// Streams through all records in order, recomputing every hash (under
+    /// the store's audit key, see [`StoreOptions`]), and names the first
+    /// bad record. Records exist but the chain head is gone: broken.
     async fn verify_audit(&self) -> Result<AuditVerdict>;
 
     /// Rate limit and blast-radius record in one step: when the last change
@@ -586,34 +591,60 @@ pub trait Store: Send + Sync {
     async fn set_source_cursor(&self, source: &str, value: &str) -> Result<()>;
 }
 
+/// How [`open_with`] sets the store up beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Audit records are HMAC-SHA256'd under this key ([`audit`]); `None`:
+    /// plain SHA-256 (an unkeyed log, which anyone with write access to the
+    /// database can rewrite consistently).
+    pub audit_key: Option<audit::AuditKey>,
+}
+
+/// Opens (creating if needed) the store at `url` and runs its migrations,
+/// with an unkeyed audit log; see [`open_with`].
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, StoreOptions::default()).await
+}
+
 /// Opens (creating if needed) the store at `url` and runs its migrations.
 ///
 /// * `sqlite://PATH` — a database file; `sqlite:///abs/path` for an
-///   absolute path. Parent directories are created.
+///   absolute path. Parent directories are created; a new file (and its
+///   `-wal` and `-shm` files) is readable by its owner only (0600).
 /// * `sqlite::memory:` — a private in-memory database (tests).
 /// * `postgres://...`, `postgresql://...` — PostgreSQL; see the
-///   [crate docs](crate#urls) for the parameters (`schema=`, `pool_size=`).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+///   [crate docs](crate#urls) for the parameters (`schema=`, `pool_size=`,
+///   `sslmode=`, `sslrootcert=`).
+///
+/// Error messages never carry the URL's password.
+pub async fn open_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>> {
+    let key = options.audit_key;
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
-        return Ok(Arc::new(SqliteStore::open_in_memory().await?));
+        return Ok(Arc::new(
+            SqliteStore::open_in_memory().await?.with_audit_key(key),
+        ));
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError::InvalidUrl {
-                url: url.into(),
+                url: redact(url),
                 reason: "no path after sqlite://".into(),
             });
         }
         if path.contains('?') {
             return Err(StoreError::InvalidUrl {
-                url: url.into(),
+                url: redact(url),
                 reason: "sqlite:// URLs take no query parameters".into(),
             });
         }
-        return Ok(Arc::new(SqliteStore::open_path(path).await?));
+        return Ok(Arc::new(
+            SqliteStore::open_path(path).await?.with_audit_key(key),
+        ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect(url).await?));
+        return Ok(Arc::new(
+            PostgresStore::connect(url).await?.with_audit_key(key),
+        ));
     }
     Err(StoreError::InvalidUrl {
         url: redact(url),
@@ -621,23 +652,41 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     })
 }
 
-/// The URL without a password, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+/// The URL without its secrets, for messages: the password of the user
+/// part (`user:***@`) and the value of a `password` query parameter
+/// (`password=***`).
+pub fn redact(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             match userinfo.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme_end + 3],
+                    &base[..scheme_end + 3],
                     &userinfo[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_string(),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -651,6 +700,25 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=require&password=hunter2&schema=a"),
+            "postgres://u@h/db?sslmode=require&password=***&schema=a"
+        );
+        assert_eq!(
+            redact("postgresql://u:p%40ss@h/db?PASSWORD=x"),
+            "postgresql://u:***@h/db?PASSWORD=***"
+        );
+    }
+
+    /// The error and all its sources, as `{:#}` of an error chain shows them.
+    fn anyhow_like(err: &StoreError) -> String {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s} / {s:?}"));
+            source = s.source();
+        }
+        text
     }
 
     #[tokio::test]
@@ -661,6 +729,23 @@ mod tests {
         assert!(matches!(err, StoreError::Database { .. }), "{err}");
         assert!(!err.to_string().contains(":p@"), "{err}");
         assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+        // A password given as a query parameter stays out of every message,
+        // whatever fails.
+        for url in [
+            "postgres://u@127.0.0.1:1/x?password=hunter2",
+            "postgres://u@127.0.0.1:1/x?password=hunter2&sslmode=bogus",
+            "postgres://u:hunter2@127.0.0.1:1/x?pool_size=0",
+            "mysql://u:hunter2@h/x?password=hunter2",
+        ] {
+            let err = open(url).await.err().unwrap();
+            for text in [
+                err.to_string(),
+                format!("{err:?}"),
+                format!("{:#}", anyhow_like(&err)),
+            ] {
+                assert!(!text.contains("hunter2"), "{url}: {text}");
+            }
+        }
         assert!(matches!(
             open("mysql://x").await.err(),
             Some(StoreError::InvalidUrl { .. })

@@ -32,6 +32,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use crate::audit::AuditKey;
 use crate::common::{
     audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
     normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
@@ -53,6 +54,8 @@ pub struct PostgresStore {
     pool: Pool,
     /// For messages: the URL without its password.
     location: String,
+    /// Audit records are HMAC'd under it when set.
+    audit_key: Option<AuditKey>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -218,7 +221,11 @@ impl PostgresStore {
                 op: format!("building the connection pool for {location}"),
                 source: Box::new(e),
             })?;
-        let store = PostgresStore { pool, location };
+        let store = PostgresStore {
+            pool,
+            location,
+            audit_key: None,
+        };
         let mut client = store.client("migrate").await?;
         pg_schema::migrate(&mut client, parsed.schema.as_deref())
             .await
@@ -234,6 +241,13 @@ impl PostgresStore {
             })?;
         drop(client);
         Ok(store)
+    }
+
+    /// HMACs new audit records under `key` and verifies with it
+    /// ([`crate::audit`]); `None` keeps the log unkeyed.
+    pub fn with_audit_key(mut self, key: Option<AuditKey>) -> Self {
+        self.audit_key = key;
+        self
     }
 
     async fn client(&self, op: &str) -> Result<Object> {
@@ -705,6 +719,7 @@ async fn lock_audit_head<C: GenericClient>(c: &C) -> Result<(i64, String)> {
 /// Appends records after the locked head `(seq, hash)` and moves the head;
 /// the caller holds the head lock and commits.
 async fn append_audit_locked<C: GenericClient>(
+    key: Option<&AuditKey>,
     c: &C,
     head: (i64, String),
     entries: &[(&str, &str, &Value)],
@@ -713,7 +728,7 @@ async fn append_audit_locked<C: GenericClient>(
     let mut out = Vec::with_capacity(entries.len());
     let mut canonicals = Vec::with_capacity(entries.len());
     for (kind, subject, data) in entries {
-        let (record, canonical) = next_record(seq, hash, kind, subject, (*data).clone());
+        let (record, canonical) = next_record(key, seq, hash, kind, subject, (*data).clone());
         seq = record.seq;
         hash = record.hash.clone();
         canonicals.push(canonical);
@@ -753,13 +768,14 @@ async fn append_audit_locked<C: GenericClient>(
 }
 
 async fn append_audit_tx<C: GenericClient>(
+    key: Option<&AuditKey>,
     c: &C,
     kind: &str,
     subject: &str,
     data: &Value,
 ) -> Result<AuditRecord> {
     let head = lock_audit_head(c).await?;
-    let mut records = append_audit_locked(c, head, &[(kind, subject, data)]).await?;
+    let mut records = append_audit_locked(key, c, head, &[(kind, subject, data)]).await?;
     records
         .pop()
         .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
@@ -809,7 +825,7 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
                 .collect();
-            append_audit_locked(&tx, head, &refs).await?
+            append_audit_locked(self.audit_key.as_ref(), &tx, head, &refs).await?
         };
         tx.commit().await.ctx("ingest: commit")?;
         Ok(Ingested { fresh, jobs, audit })
@@ -1096,6 +1112,7 @@ impl Store for PostgresStore {
             });
         };
         append_audit_tx(
+            self.audit_key.as_ref(),
             &tx,
             "job.approved",
             &approved.id,
@@ -1145,7 +1162,7 @@ impl Store for PostgresStore {
     async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
         let mut client = self.client("append_audit").await?;
         let tx = client.transaction().await.ctx("append_audit: begin")?;
-        let record = append_audit_tx(&tx, kind, subject, data).await?;
+        let record = append_audit_tx(self.audit_key.as_ref(), &tx, kind, subject, data).await?;
         tx.commit().await.ctx("append_audit: commit")?;
         Ok(record)
     }
@@ -1164,7 +1181,7 @@ impl Store for PostgresStore {
         let mut client = self.client("append_audit_many").await?;
         let tx = client.transaction().await.ctx("append_audit_many: begin")?;
         let head = lock_audit_head(&tx).await?;
-        let records = append_audit_locked(&tx, head, &entries).await?;
+        let records = append_audit_locked(self.audit_key.as_ref(), &tx, head, &entries).await?;
         tx.commit().await.ctx("append_audit_many: commit")?;
         Ok(records)
     }
@@ -1209,7 +1226,7 @@ impl Store for PostgresStore {
             ))
             .await
             .ctx("preparing audit scan")?;
-        let mut state = VerifyState::new();
+        let mut state = VerifyState::new(self.audit_key.clone());
         loop {
             let after = state.expected_seq - 1;
             let rows = client
@@ -1368,6 +1385,7 @@ impl Store for PostgresStore {
             }
         }
         append_audit_tx(
+            self.audit_key.as_ref(),
             &tx,
             if reason.is_some() {
                 "rule.paused"
@@ -1424,6 +1442,7 @@ impl Store for PostgresStore {
         .await
         .ctx(&format!("writing setting {SETTING_PAUSED}"))?;
         append_audit_tx(
+            self.audit_key.as_ref(),
             &tx,
             if paused {
                 "engine.paused"

@@ -13,7 +13,7 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 
-use crate::audit::GENESIS_HASH;
+use crate::audit::{AuditKey, GENESIS_HASH};
 use crate::common::{
     audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
     normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
@@ -33,6 +33,8 @@ pub struct SqliteStore {
     location: String,
     /// Stops the background checkpointer when the store goes away.
     _checkpointer: Option<Checkpointer>,
+    /// Audit records are HMAC'd under it when set.
+    audit_key: Option<AuditKey>,
 }
 
 /// Copies the WAL back into the database file on its own thread and
@@ -191,6 +193,7 @@ impl SqliteStore {
                     source,
                 })?;
             }
+            create_private(&path)?;
             let mut conn =
                 Connection::open(&path).ctx(&format!("opening database {}", path.display()))?;
             configure(&conn, false).map_err(|e| annotate(e, &loc))?;
@@ -209,6 +212,7 @@ impl SqliteStore {
             _checkpointer: Checkpointer::start(path, conn.clone()),
             conn,
             location,
+            audit_key: None,
         })
     }
 
@@ -221,7 +225,15 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             _checkpointer: None,
             location: ":memory:".into(),
+            audit_key: None,
         })
+    }
+
+    /// HMACs new audit records under `key` and verifies with it
+    /// ([`crate::audit`]); `None` keeps the log unkeyed.
+    pub fn with_audit_key(mut self, key: Option<AuditKey>) -> Self {
+        self.audit_key = key;
+        self
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -665,15 +677,35 @@ fn set_setting(
     Ok(())
 }
 
+/// Creates the database file, if it does not exist yet, readable and
+/// writable by its owner only: it holds findings, plans and the audit log.
+/// SQLite gives the `-wal` and `-shm` files it creates the main file's mode.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            what: "creating database file",
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// Appends one record inside `tx`; see [`append_audit_entries_tx`].
 fn append_audit_tx(
+    key: Option<&AuditKey>,
     tx: &Transaction<'_>,
     kind: &str,
     subject: &str,
     data: Value,
 ) -> Result<AuditRecord> {
     let mut records =
-        append_audit_entries_tx(tx, vec![(kind.to_owned(), subject.to_owned(), data)])?;
+        append_audit_entries_tx(key, tx, vec![(kind.to_owned(), subject.to_owned(), data)])?;
     records
         .pop()
         .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
@@ -684,21 +716,44 @@ fn append_audit_tx(
 /// merely the last row), so rows deleted from the tail leave a gap that
 /// verify reports instead of being silently re-used.
 fn append_audit_entries_tx(
+    key: Option<&AuditKey>,
     tx: &Transaction<'_>,
-    entries: Vec<(String, String, Value)>,
+    mut entries: Vec<(String, String, Value)>,
 ) -> Result<Vec<AuditRecord>> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
     let (mut seq, mut hash) = match audit_head(tx)? {
         Some(head) => head,
-        None => tx
-            .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .ctx("preparing audit tail lookup")?
-            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .optional()
-            .ctx("reading the audit tail")?
-            .unwrap_or((0, GENESIS_HASH.to_string())),
+        None => {
+            let tail = tx
+                .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .ctx("preparing audit tail lookup")?
+                .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .optional()
+                .ctx("reading the audit tail")?;
+            match tail {
+                // The head is gone while records remain: go on from the
+                // last record, and say so in the log itself, so that the
+                // loss stays on record after the head is written again.
+                Some((tail_seq, tail_hash)) => {
+                    tracing::warn!(
+                        tail_seq,
+                        "the audit chain head is missing; continuing from the last record"
+                    );
+                    entries.insert(
+                        0,
+                        (
+                            "audit.head-missing".to_owned(),
+                            tail_seq.to_string(),
+                            json!({"tail_seq": tail_seq, "tail_hash": tail_hash}),
+                        ),
+                    );
+                    (tail_seq, tail_hash)
+                }
+                None => (0, GENESIS_HASH.to_string()),
+            }
+        }
     };
     let mut insert = tx
         .prepare_cached(
@@ -708,7 +763,7 @@ fn append_audit_entries_tx(
         .ctx("preparing audit insert")?;
     let mut out = Vec::with_capacity(entries.len());
     for (kind, subject, data) in entries {
-        let (record, canonical) = next_record(seq, hash, &kind, &subject, data);
+        let (record, canonical) = next_record(key, seq, hash, &kind, &subject, data);
         insert
             .execute(params![
                 record.seq,
@@ -760,6 +815,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, batch: IngestBatch) -> Result<Ingested> {
+        let key = self.audit_key.clone();
         self.write("ingest", move |tx| {
             let now = timefmt::now();
             let IngestBatch {
@@ -779,7 +835,7 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(|job| enqueue_tx(tx, job))
                 .collect::<Result<Vec<_>>>()?;
-            let audit = append_audit_entries_tx(tx, audit(&fresh, &jobs))?;
+            let audit = append_audit_entries_tx(key.as_ref(), tx, audit(&fresh, &jobs))?;
             Ok(Ingested { fresh, jobs, audit })
         })
         .await
@@ -1042,6 +1098,7 @@ impl Store for SqliteStore {
 
     async fn approve(&self, id: &str, by: &str) -> Result<Job> {
         let (id, by) = (id.to_owned(), by.to_owned());
+        let key = self.audit_key.clone();
         self.write("approve", move |tx| {
             let job =
                 resolve_job(tx, &id)?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
@@ -1067,6 +1124,7 @@ impl Store for SqliteStore {
             .pop()
             .ok_or_else(|| StoreError::NotFound(format!("job {}", job.id)))?;
             append_audit_tx(
+                key.as_ref(),
                 tx,
                 "job.approved",
                 &approved.id,
@@ -1117,8 +1175,9 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
         let (kind, subject, data) = (kind.to_owned(), subject.to_owned(), data.clone());
+        let key = self.audit_key.clone();
         self.write("append_audit", move |tx| {
-            append_audit_tx(tx, &kind, &subject, data)
+            append_audit_tx(key.as_ref(), tx, &kind, &subject, data)
         })
         .await
     }
@@ -1131,8 +1190,9 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let entries = entries.to_vec();
+        let key = self.audit_key.clone();
         self.write("append_audit_many", move |tx| {
-            append_audit_entries_tx(tx, entries)
+            append_audit_entries_tx(key.as_ref(), tx, entries)
         })
         .await
     }
@@ -1162,7 +1222,7 @@ impl Store for SqliteStore {
         // verify are left for the next run.
         let head = self.run("verify_audit", |conn| audit_head(conn)).await?;
         let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
-        let mut state = VerifyState::new();
+        let mut state = VerifyState::new(self.audit_key.clone());
         loop {
             let after = state.expected_seq - 1;
             let page: Vec<(AuditRecord, String)> = self
@@ -1299,6 +1359,7 @@ impl Store for SqliteStore {
 
     async fn set_rule_paused(&self, rule: &str, reason: Option<&str>, by: &str) -> Result<()> {
         let (rule, reason, by) = (rule.to_owned(), reason.map(str::to_owned), by.to_owned());
+        let audit_key = self.audit_key.clone();
         self.write("set_rule_paused", move |tx| {
             let key = format!("{SETTING_RULE_PAUSED}{rule}");
             match &reason {
@@ -1309,6 +1370,7 @@ impl Store for SqliteStore {
                 }
             }
             append_audit_tx(
+                audit_key.as_ref(),
                 tx,
                 if reason.is_some() {
                     "rule.paused"
@@ -1349,6 +1411,7 @@ impl Store for SqliteStore {
 
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()> {
         let by = by.to_owned();
+        let key = self.audit_key.clone();
         self.write("set_paused", move |tx| {
             let now = timefmt::now();
             set_setting(
@@ -1359,6 +1422,7 @@ impl Store for SqliteStore {
                 &now,
             )?;
             append_audit_tx(
+                key.as_ref(),
                 tx,
                 if paused {
                     "engine.paused"

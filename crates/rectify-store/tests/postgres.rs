@@ -163,7 +163,10 @@ async fn replicas_appending_keep_one_linear_chain() {
     for store in &stores {
         assert_eq!(
             store.verify_audit().await.unwrap(),
-            AuditVerdict::Intact { records: total }
+            AuditVerdict::Intact {
+                records: total,
+                keyed: 0
+            }
         );
     }
     let log = stores[1].audit(0, 0).await.unwrap();

@@ -522,12 +522,18 @@ async fn audit_chain_appends_and_verifies(db: TestDb) {
     let store = db.open().await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 0 }
+        AuditVerdict::Intact {
+            records: 0,
+            keyed: 0
+        }
     );
     append_n(&store, 25).await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 25 }
+        AuditVerdict::Intact {
+            records: 25,
+            keyed: 0
+        }
     );
     let log = store.audit(0, 0).await.unwrap();
     assert_eq!(log.len(), 25);
@@ -554,7 +560,10 @@ async fn audit_chain_appends_and_verifies(db: TestDb) {
     let store = db.open().await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 25 }
+        AuditVerdict::Intact {
+            records: 25,
+            keyed: 0
+        }
     );
     let next = store
         .append_audit("engine.started", "host", &json!({}))
@@ -585,7 +594,10 @@ async fn concurrent_appends_keep_the_chain(db: TestDb) {
     }
     assert_eq!(
         b.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 120 }
+        AuditVerdict::Intact {
+            records: 120,
+            keyed: 0
+        }
     );
 }
 
@@ -699,7 +711,10 @@ async fn audit_verify_streams_past_one_page(db: TestDb) {
     db.exec(&sql).await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 1500 }
+        AuditVerdict::Intact {
+            records: 1500,
+            keyed: 0
+        }
     );
     db.exec("UPDATE audit_log SET kind = 'x' WHERE seq = 1234")
         .await;
@@ -826,7 +841,10 @@ async fn batch_findings_and_audit(db: TestDb) {
     assert_eq!(store.audit(1, 0).await.unwrap(), recs);
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { records: 3 }
+        AuditVerdict::Intact {
+            records: 3,
+            keyed: 0
+        }
     );
 }
 

@@ -13,7 +13,7 @@ pub async fn run(config: Option<&Path>, command: AuditCommand, json: bool) -> an
     let (engine, _) = context::engine(config, Default::default()).await?;
     match command {
         AuditCommand::Verify => match engine.store().verify_audit().await? {
-            AuditVerdict::Intact { records } => {
+            AuditVerdict::Intact { records, .. } => {
                 if json {
                     print_json(&json!({"intact": true, "records": records}));
                 } else {
