@@ -29,8 +29,8 @@ use rectify_store::{Enqueued, EventRow, FindingUpsert, NewJob, Store};
 use serde::Serialize;
 use serde_json::json;
 
-pub use retry::RetryPolicy;
 pub use queue::{store_unavailable, CommitError};
+pub use retry::RetryPolicy;
 
 /// Knobs that are not in the config file.
 #[derive(Debug, Clone)]

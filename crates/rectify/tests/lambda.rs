@@ -4,6 +4,7 @@
 //! and SQS batches in, resources fixed, answers and errors as Lambda
 //! expects them.
 
+mod bad_input;
 mod support;
 
 use std::io::BufRead;
@@ -204,6 +205,58 @@ async fn events_and_sqs_batches_are_remediated_and_answered() {
     assert_eq!(outcomes, ["changed", "changed", "already-compliant"]);
     let out = site.rectify(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// An SQS batch of ten on PostgreSQL, one of whose findings holds a NUL
+/// character: only that message is reported back; the other nine are
+/// stored (and so deleted from the queue by Lambda).
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_unstorable_record_of_an_sqs_batch_is_reported() {
+    let account = new_account();
+    let pg = bad_input::PgSchema::new("rectify_lambda");
+    let site = Site::new(
+        &account,
+        "auto",
+        &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
+        &rules(""),
+    );
+    pg.use_in(&site);
+
+    let api = RuntimeApi::start();
+    let mut function = site
+        .command()
+        .arg("lambda")
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start rectify lambda");
+
+    let events = bad_input::batch(&account);
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            json!({
+                "messageId": format!("m-{i}"), "eventSource": "aws:sqs", "awsRegion": REGION,
+                "body": event.to_string(),
+            })
+        })
+        .collect();
+    let answer = api.answer(&api.invoke(Some(&json!({"Records": records})), None));
+    assert_eq!(answer["state"], "response", "{answer}");
+    assert_eq!(
+        answer["body"],
+        json!({"batchItemFailures": [{"itemIdentifier": format!("m-{}", bad_input::BAD)}]})
+    );
+
+    // Read the store back: the nine good events, not the bad one.
+    let stored = pg.column(&format!("SELECT id FROM {}.events ORDER BY id", pg.schema));
+    assert_eq!(stored, bad_input::good_ids(&events));
+
+    assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
+    let _ = function.kill();
+    let _ = function.wait();
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
     };
     if loaded.config.store.starts_with("sqlite:") {
         tracing::warn!(
-            store = %loaded.config.store,
+            store = %rectify_store::redact(&loaded.config.store),
             "a SQLite store in Lambda lives only as long as one execution environment \
              (jobs waiting for approval, retries and the audit log are lost with it): \
              use PostgreSQL"
@@ -110,7 +110,9 @@ fn worker_id() -> String {
 
 /// One invocation: an SQS batch answers with the messages it could not
 /// take (`batchItemFailures`, for an event source mapping with
-/// `ReportBatchItemFailures`), anything else is taken as events (an
+/// `ReportBatchItemFailures`): a body that does not parse or that the
+/// store refuses, never the others of the batch; only an unavailable
+/// store fails the whole invocation. Anything else is taken as events (an
 /// EventBridge rule's target) and answers with their jobs.
 async fn handle(
     engine: &Arc<Engine>,
@@ -133,7 +135,14 @@ async fn handle(
     }
     let events = rectify_ingest::parse_body(&invocation.body, &rectify_ingest::Limits::default())
         .map_err(|e| FunctionError::new("Rectify.InvalidEvent", e.to_string()))?;
-    let submitted = engine.submit(events, "lambda").await.map_err(unavailable)?;
+    let submitted = engine.submit(events, "lambda").await.map_err(|e| {
+        if rectify_engine::store_unavailable(&e) {
+            unavailable(e)
+        } else {
+            // The store refused the event itself: a retry would fail alike.
+            FunctionError::new("Rectify.InvalidEvent", format!("{e:#}"))
+        }
+    })?;
     let own: Vec<String> = submitted
         .iter()
         .flat_map(|e| e.jobs.iter().map(|j| j.id.clone()))

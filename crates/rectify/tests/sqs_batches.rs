@@ -1,0 +1,146 @@
+//! `rectify serve` taking a batch from an SQS queue with a redrive policy,
+//! on PostgreSQL: one message the store refuses ends in the dead-letter
+//! queue alone; the other messages of its batch are committed and deleted.
+
+mod bad_input;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use serde_json::json;
+use support::*;
+
+async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, String)],
+) -> String {
+    let mut create = sqs.create_queue().queue_name(name);
+    for (key, value) in attributes {
+        create = create.attributes(key.clone(), value);
+    }
+    create.send().await.unwrap().queue_url.unwrap()
+}
+
+async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
+}
+
+/// Messages on the queue, visible or in flight.
+async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attributes = out.attributes.unwrap();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|k| attributes[k].parse::<u64>().unwrap())
+    .sum()
+}
+
+async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    out.messages()
+        .iter()
+        .map(|m| m.body().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unstorable_message_goes_to_the_dead_letter_queue_alone() {
+    let account = new_account();
+    let pg = bad_input::PgSchema::new("rectify_sqs");
+    let sqs = aws_sdk_sqs::Client::new(&home_config().await);
+    let dlq = queue(&sqs, &format!("batch-dlq-{account}"), &[]).await;
+    let redrive = json!({"deadLetterTargetArn": arn(&sqs, &dlq).await, "maxReceiveCount": 2});
+    let url = queue(
+        &sqs,
+        &format!("batch-{account}"),
+        &[
+            (QueueAttributeName::VisibilityTimeout, "1".into()),
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        ],
+    )
+    .await;
+    let site = Site::new(
+        &account,
+        "auto",
+        &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
+        &format!(
+            "sources:\n  sqs:\n    - queue_url: {url}\n      wait_seconds: 1\n      max_messages: 10\n{}",
+            rules("")
+        ),
+    );
+    pg.use_in(&site);
+
+    // Ten events sent as one batch, one of which PostgreSQL cannot store.
+    let events = bad_input::batch(&account);
+    let entries = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body(e.to_string())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let sent = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.failed().is_empty(), "{sent:?}");
+
+    let server = Server::start(&site);
+    // The bad message is received twice (a visibility timeout apart), then
+    // moved by the queue.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while count(&sqs, &dlq).await < 1 || count(&sqs, &url).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "queue: {}, dead-letter queue: {}",
+            count(&sqs, &url).await,
+            count(&sqs, &dlq).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Give a wrongly refused good message time to follow it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(server);
+
+    assert_eq!(count(&sqs, &url).await, 0);
+    assert_eq!(
+        bodies(&sqs, &dlq).await,
+        vec![events[bad_input::BAD].to_string()]
+    );
+    // The nine good events are in the store, the bad one is not.
+    let stored = pg.column(&format!("SELECT id FROM {}.events ORDER BY id", pg.schema));
+    assert_eq!(stored, bad_input::good_ids(&events));
+}
