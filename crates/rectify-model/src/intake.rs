@@ -10,9 +10,12 @@ use async_trait::async_trait;
 pub trait Intake: Send + Sync {
     /// One verdict per body, in order: `Ok(events)` once the body's events
     /// are durable, so the source may acknowledge (delete) it; `Err(reason)`
-    /// when the body can never be taken (malformed, too large), so the
-    /// source leaves it to its dead-letter queue. An `Err` of the whole call
-    /// means nothing was committed: acknowledge nothing and try later.
+    /// when the body can never be taken (malformed, too large, refused by
+    /// the store), so the source leaves it to its dead-letter queue; one
+    /// body's refusal never holds back the others. An `Err` of the whole call
+    /// means the store could not take the batch: acknowledge nothing and
+    /// try later (a body committed before it failed comes back and is
+    /// recognised by its events' ids).
     async fn take(
         &self,
         bodies: &[&[u8]],

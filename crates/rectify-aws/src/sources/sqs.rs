@@ -4,8 +4,10 @@
 //! the commit and the delete redelivers the message; ingest knows its
 //! events by id, and an open job for the same finding takes it in (a
 //! finished one runs again and changes nothing). A body that can never be taken
-//! (malformed JSON, an event over 256 KB) is left on the queue, so that
-//! the queue's redrive policy moves it to its dead-letter queue.
+//! (malformed JSON, an event over 256 KB, events the store refuses) is
+//! left on the queue, so that the queue's redrive policy moves it to its
+//! dead-letter queue, while the other messages of its batch are deleted:
+//! the intake gives each body its own verdict.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -154,7 +156,9 @@ impl SqsSource {
             .iter()
             .map(|m| m.body().unwrap_or_default().as_bytes())
             .collect();
-        // Nothing is deleted unless the whole batch was committed.
+        // An error of the whole call (the store unavailable): nothing is
+        // deleted; a message committed meanwhile comes back and is
+        // recognised by its events' ids.
         let verdicts = intake.take(&bodies, "sqs").await.map_err(|e| {
             ActionError::new(
                 rectify_model::ErrorClass::Transient,
