@@ -15,7 +15,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls;
 use rectify_model::{ActionError, ErrorClass};
 
-use crate::errors::sdk_error;
+use crate::errors::sdk_error_on;
 
 /// Assumed-role sessions are renewed when they have less than this left.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -72,9 +72,35 @@ struct SessionKey {
     role_arn: String,
     external_id: Option<String>,
     session_name: String,
+    /// The account the session must act in: its caller identity is
+    /// checked against it.
+    account: String,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Credentials>>>;
+/// One role's session: its credentials once assumed and checked, or the
+/// refusal that holds for every later job (a session whose caller
+/// identity is another account than the configured one).
+#[derive(Default)]
+struct Session {
+    credentials: Option<Credentials>,
+    refused: Option<ActionError>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Session>>;
+
+/// How long a "no credentials" finding holds before the chain is asked
+/// again (credentials can appear later, e.g. a container's role).
+const NO_CREDENTIALS_RECHECK: Duration = Duration::from_secs(60);
+
+/// Whether rectify's own identity has credentials: unknown until first
+/// asked, then found (for good) or missing (since when, and why).
+#[derive(Default)]
+enum OwnCredentials {
+    #[default]
+    Unknown,
+    Found,
+    Missing(std::time::Instant, ActionError),
+}
 
 pub struct Aws {
     settings: AwsSettings,
@@ -84,6 +110,9 @@ pub struct Aws {
     s3_force_path_style: bool,
     sessions: Mutex<HashMap<SessionKey, Slot>>,
     assume_role_calls: AtomicU64,
+    own_credentials: tokio::sync::Mutex<OwnCredentials>,
+    /// Whether "no credentials" was already logged.
+    told_no_credentials: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Aws {
@@ -139,6 +168,52 @@ impl Aws {
             s3_force_path_style,
             sessions: Mutex::new(HashMap::new()),
             assume_role_calls: AtomicU64::new(0),
+            own_credentials: tokio::sync::Mutex::new(OwnCredentials::Unknown),
+            told_no_credentials: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Checks once that rectify's own identity has credentials at all.
+    /// When the standard chain finds none, every call fails at once with
+    /// one plain message naming where rectify looked (logged once), as a
+    /// configuration error that is not retried; the chain is asked again
+    /// after a minute. Other failures of the chain (a slow metadata
+    /// service) are left to the call itself.
+    pub async fn check_own_credentials(&self) -> Result<(), ActionError> {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_credential_types::provider::ProvideCredentials;
+        let mut state = self.own_credentials.lock().await;
+        match &*state {
+            OwnCredentials::Found => return Ok(()),
+            OwnCredentials::Missing(since, err) if since.elapsed() < NO_CREDENTIALS_RECHECK => {
+                return Err(err.clone());
+            }
+            _ => {}
+        }
+        let found = match self.base.credentials_provider() {
+            None => Err(None),
+            Some(provider) => match provider.provide_credentials().await {
+                Ok(_) => Ok(()),
+                Err(CredentialsError::CredentialsNotLoaded(_)) => Err(None),
+                Err(other) => Err(Some(other)),
+            },
+        };
+        match found {
+            Ok(()) => {
+                *state = OwnCredentials::Found;
+                Ok(())
+            }
+            Err(None) => {
+                let err =
+                    ActionError::new(ErrorClass::Invalid, crate::errors::no_credentials_message());
+                if !self.told_no_credentials.swap(true, Ordering::Relaxed) {
+                    tracing::error!("{}", err.message);
+                }
+                *state = OwnCredentials::Missing(std::time::Instant::now(), err.clone());
+                Err(err)
+            }
+            // Not known to be missing: the call will say what went wrong.
+            Err(Some(_)) => Ok(()),
         }
     }
 
@@ -170,6 +245,7 @@ impl Aws {
                     format!("account {account} is not configured"),
                 )
             })?;
+        self.check_own_credentials().await?;
         match &access.role_arn {
             None => Ok(self.own_config(region)),
             Some(role_arn) => {
@@ -177,6 +253,7 @@ impl Aws {
                     role_arn: role_arn.clone(),
                     external_id: access.external_id.clone(),
                     session_name: format!("rectify-{account}"),
+                    account: account.to_string(),
                 };
                 self.assumed_config(key, region).await
             }
@@ -199,6 +276,7 @@ impl Aws {
             .securityhub_region
             .as_deref()
             .unwrap_or(region);
+        self.check_own_credentials().await?;
         match &self.settings.securityhub_role_arn {
             None => Ok(self.own_config(region)),
             Some(role_arn) => {
@@ -206,6 +284,7 @@ impl Aws {
                     role_arn: role_arn.clone(),
                     external_id: None,
                     session_name: "rectify-securityhub".into(),
+                    account: role_arn.split(':').nth(4).unwrap_or_default().to_string(),
                 };
                 self.assumed_config(key, region).await
             }
@@ -244,14 +323,60 @@ impl Aws {
         };
         // One AssumeRole at a time per role; other roles are not held up.
         let mut slot = slot.lock().await;
-        if let Some(creds) = slot.as_ref() {
+        if let Some(refused) = &slot.refused {
+            return Err(refused.clone());
+        }
+        if let Some(creds) = slot.credentials.as_ref() {
             if !needs_refresh(creds.expiry(), SystemTime::now()) {
                 return Ok(creds.clone());
             }
         }
         let creds = self.assume_role(&key).await?;
-        *slot = Some(creds.clone());
+        if let Err(refused) = self.check_identity(&key, &creds).await {
+            if refused.class == ErrorClass::AccessDenied {
+                // The role is not the account's: no job of it may run.
+                tracing::error!("{}", refused.message);
+                slot.refused = Some(refused.clone());
+            }
+            return Err(refused);
+        }
+        slot.credentials = Some(creds.clone());
         Ok(creds)
+    }
+
+    /// Once per assumed session: the caller identity of `creds`
+    /// (`sts:GetCallerIdentity`) must be in the account the session is
+    /// for. A role whose ARN, trust or a misconfiguration puts it in another
+    /// account is refused for good (class AccessDenied).
+    async fn check_identity(
+        &self,
+        key: &SessionKey,
+        creds: &Credentials,
+    ) -> Result<(), ActionError> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.base)
+            .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| crate::errors::sdk_error_on("sts:GetCallerIdentity", &key.role_arn, e))?;
+        let actual = out.account().unwrap_or_default();
+        if actual != key.account {
+            return Err(ActionError::new(
+                ErrorClass::AccessDenied,
+                format!(
+                    "account {}: the session of {} is in account {} (sts:GetCallerIdentity: {}), not in {}; every job of account {} is refused until the account's role_arn is fixed",
+                    key.account,
+                    key.role_arn,
+                    if actual.is_empty() { "?" } else { actual },
+                    out.arn().unwrap_or("?"),
+                    key.account,
+                    key.account
+                ),
+            ));
+        }
+        Ok(())
     }
 
     async fn assume_role(&self, key: &SessionKey) -> Result<Credentials, ActionError> {
@@ -265,11 +390,7 @@ impl Aws {
             .set_external_id(key.external_id.clone())
             .send()
             .await
-            .map_err(|e| {
-                let mut err = sdk_error("sts:AssumeRole", e);
-                err.message = format!("assuming {}: {}", key.role_arn, err.message);
-                err
-            })?;
+            .map_err(|e| sdk_error_on("sts:AssumeRole", &key.role_arn, e))?;
         let c = out.credentials().ok_or_else(|| {
             ActionError::new(
                 ErrorClass::Transient,
@@ -339,7 +460,7 @@ mod tests {
             external_id: None,
         });
         let aws = Aws::new(settings).await;
-        let cfg = aws.config_for("111122223333", "us-west-2").await.unwrap();
+        let cfg = aws.own_config("us-west-2");
         assert_eq!(cfg.region().unwrap().as_ref(), "us-west-2");
         assert_eq!(aws.assume_role_calls(), 0);
     }

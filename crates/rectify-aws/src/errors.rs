@@ -2,9 +2,9 @@
 //! whether to retry. Messages name the operation, the error code and the
 //! service's message, never credentials or request bodies.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use rectify_model::{ActionError, ErrorClass};
 
@@ -83,11 +83,117 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
     }
 }
 
-/// Maps an SDK error of `operation` (e.g. `s3:GetPublicAccessBlock`).
+/// Maps an SDK error of `operation` (the IAM action, e.g.
+/// `s3:PutBucketPublicAccessBlock`).
 pub fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> ActionError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    map_sdk_error(operation, None, err)
+}
+
+/// Maps an SDK error of `operation` on `resource` (a bucket, a group, an
+/// account): the message names all three.
+pub fn sdk_error_on<E>(
+    operation: &str,
+    resource: &str,
+    err: SdkError<E, HttpResponse>,
+) -> ActionError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    map_sdk_error(operation, Some(resource), err)
+}
+
+/// The longest service message kept in an outcome; the rest is cut.
+const MAX_SERVICE_MESSAGE: usize = 200;
+
+/// The service's own message, without EC2's encoded authorization
+/// message (a long blob only `sts:DecodeAuthorizationMessage` can read)
+/// and cut to [`MAX_SERVICE_MESSAGE`] characters.
+fn short_message(text: &str) -> String {
+    let text = text
+        .split(" Encoded authorization failure message:")
+        .next()
+        .unwrap_or(text)
+        .trim();
+    cut(text, MAX_SERVICE_MESSAGE)
+}
+
+fn cut(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut out: String = text.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+/// The innermost cause of an error, the part a person can act on
+/// (`connection refused`, `dns error: ...`), cut short.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cut(&cause.to_string(), 160)
+}
+
+/// Whether the error chain holds "no credentials could be loaded".
+fn no_credentials_in(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) =
+            e.downcast_ref::<CredentialsError>()
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// What rectify says when its own identity has no credentials: where the
+/// standard chain looked, and that the job is not retried.
+pub fn no_credentials_message() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let home = var("HOME").unwrap_or_else(|| "~".into());
+    let config = var("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
+    let credentials =
+        var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    let imds = if var("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        "the EC2 instance metadata service (turned off by AWS_EC2_METADATA_DISABLED)"
+    } else {
+        "the EC2 instance metadata service"
+    };
+    format!(
+        "no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), \
+         profile `{profile}` of {credentials} and {config}, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), \
+         the ECS/EKS container credentials endpoint and {imds}; give rectify an identity in one of them \
+         (a configuration error: not retried)"
+    )
+}
+
+fn map_sdk_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: SdkError<E, HttpResponse>,
+) -> ActionError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let what = match resource {
+        Some(r) if !r.is_empty() => format!("{operation} on {r}"),
+        _ => operation.to_string(),
+    };
+    if no_credentials_in(&err) {
+        return ActionError::new(
+            ErrorClass::Invalid,
+            format!("{what}: {}", no_credentials_message()),
+        );
+    }
     let status = err.raw_response().map(|r| r.status().as_u16());
     match &err {
         SdkError::DispatchFailure(failure) => {
@@ -103,40 +209,38 @@ where
             } else {
                 "request not sent"
             };
-            ActionError::new(
-                class,
-                format!("{operation}: {kind}: {}", DisplayErrorContext(&err)),
-            )
+            ActionError::new(class, format!("{what}: {kind}: {}", root_cause(&err)))
         }
         SdkError::TimeoutError(_) => {
-            ActionError::new(ErrorClass::Transient, format!("{operation}: timed out"))
+            ActionError::new(ErrorClass::Transient, format!("{what}: timed out"))
         }
         SdkError::ConstructionFailure(_) => ActionError::new(
             ErrorClass::Invalid,
-            format!(
-                "{operation}: could not build the request: {}",
-                DisplayErrorContext(&err)
-            ),
+            format!("{what}: could not build the request: {}", root_cause(&err)),
         ),
         SdkError::ResponseError(_) => {
             let status = status.unwrap_or(0);
             ActionError::new(
                 classify(None, Some(status)),
-                format!("{operation}: HTTP {status} with a response that could not be read"),
+                format!("{what}: HTTP {status} with a response that could not be read"),
             )
         }
         _ => {
             let code = err.code();
             let class = classify(code, status);
-            let mut message = format!("{operation}: {}", code.unwrap_or("error"));
+            let mut message = String::new();
+            if class == ErrorClass::AccessDenied {
+                message.push_str("access denied: ");
+            }
+            message.push_str(&format!("{what}: {}", code.unwrap_or("error")));
             if let Some(status) = status {
                 if code.is_none() {
                     message.push_str(&format!(" (HTTP {status})"));
                 }
             }
-            if let Some(text) = err.message().filter(|m| !m.is_empty()) {
+            if let Some(text) = err.message().filter(|m| !m.trim().is_empty()) {
                 message.push_str(": ");
-                message.push_str(text);
+                message.push_str(&short_message(text));
             }
             ActionError::new(class, message)
         }
@@ -209,8 +313,85 @@ mod tests {
         for (code, status, class) in cases {
             let err = sdk_error("svc:Op", service(code, "it went wrong", status));
             assert_eq!(err.class, class, "{code} {status}");
-            assert_eq!(err.message, format!("svc:Op: {code}: it went wrong"));
+            let prefix = if class == ErrorClass::AccessDenied {
+                "access denied: "
+            } else {
+                ""
+            };
+            assert_eq!(
+                err.message,
+                format!("{prefix}svc:Op: {code}: it went wrong")
+            );
         }
+    }
+
+    #[test]
+    fn messages_are_short_and_name_operation_code_and_resource() {
+        let blob = "x".repeat(1200);
+        let err = sdk_error_on(
+            "ec2:RevokeSecurityGroupIngress",
+            "sg-0a1",
+            service(
+                "UnauthorizedOperation",
+                &format!("You are not authorized to perform this operation. Encoded authorization failure message: {blob}"),
+                403,
+            ),
+        );
+        assert_eq!(err.class, ErrorClass::AccessDenied);
+        assert_eq!(
+            err.message,
+            "access denied: ec2:RevokeSecurityGroupIngress on sg-0a1: UnauthorizedOperation: You are not authorized to perform this operation."
+        );
+        let long = sdk_error(
+            "s3:Op",
+            service("InvalidRequest", &"word ".repeat(200), 400),
+        );
+        assert!(long.message.chars().count() < 240, "{}", long.message);
+        assert!(long.message.ends_with('…'), "{}", long.message);
+    }
+
+    /// A credentials provider that finds nothing, as the default chain
+    /// does on a machine with no identity.
+    #[derive(Debug)]
+    struct Nothing;
+    impl aws_credential_types::provider::ProvideCredentials for Nothing {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                CredentialsError::not_loaded("no providers in chain provided credentials"),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn no_credentials_is_a_plain_configuration_error() {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(Nothing)
+            .http_client(crate::credentials::http_client())
+            .build();
+        let err = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err();
+        let err = sdk_error("sts:GetCallerIdentity", err);
+        assert_eq!(err.class, ErrorClass::Invalid, "{}", err.message);
+        assert!(!err.class.retryable());
+        assert!(
+            err.message
+                .starts_with("sts:GetCallerIdentity: no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("instance metadata"), "{}", err.message);
+        assert!(err.message.len() < 600, "{}", err.message);
     }
 
     #[test]

@@ -187,3 +187,105 @@ async fn unreachable_sts_is_transient() {
     let err = rectify_aws::sdk_error("sts:AssumeRole", err);
     assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
 }
+
+#[tokio::test]
+async fn a_session_in_another_account_refuses_every_job_of_the_account() {
+    harness_recording();
+    let account = Account::new().await;
+    let other = Account::new().await;
+    // The account's role_arn names a role of another account (the config
+    // refuses this; a role that lands elsewhere is caught at run time).
+    let aws = Aws::new(settings(vec![AccountAccess {
+        id: account.id.clone(),
+        role_arn: Some(other.role_arn()),
+        external_id: Some("e-1".into()),
+    }]))
+    .await;
+    let err = aws.config_for(&account.id, REGION).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::AccessDenied, "{}", err.message);
+    assert!(
+        err.message.contains(&format!(
+            "the session of {} is in account {}",
+            other.role_arn(),
+            other.id
+        )),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains(&format!("every job of account {} is refused", account.id)),
+        "{}",
+        err.message
+    );
+    // Checked once: the next job of the account is refused without
+    // assuming the role again.
+    let again = aws.config_for(&account.id, "eu-west-1").await.unwrap_err();
+    assert_eq!(again, err);
+    assert_eq!(aws.assume_role_calls(), 1);
+    assert_eq!(assume_role_requests(&other.role_arn()).len(), 1);
+}
+
+#[tokio::test]
+async fn every_s3_call_on_a_bucket_names_its_owner() {
+    use rectify_model::Action;
+    harness_recording();
+    let account = Account::new().await;
+    let bucket = unique("rectify-owner");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let aws = std::sync::Arc::new(Aws::new(settings(vec![account.access()])).await);
+    let action = rectify_aws::S3BlockPublicAccess::new(aws);
+    let target = rectify_model::Target::listed(
+        &account.id,
+        REGION,
+        "AwsS3Bucket",
+        format!("arn:aws:s3:::{bucket}"),
+    );
+    let params = serde_json::json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    let read = account
+        .s3()
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let c = read.public_access_block_configuration().unwrap();
+    assert_eq!(c.block_public_policy(), Some(true));
+
+    let on_bucket: Vec<String> = harness_recording()
+        .recorder
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.lines()
+                .next()
+                .is_some_and(|l| l.contains(&format!("/{bucket}")))
+        })
+        // The test's own calls (signed with its key) name no owner.
+        .filter(|r| !r.contains("Credential=AKIARECTIFYTESTS0002/"))
+        .collect();
+    // Get and put of the configuration, the tags, and the read-back.
+    assert!(on_bucket.len() >= 4, "{on_bucket:#?}");
+    for r in &on_bucket {
+        let owner = r.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("x-amz-expected-bucket-owner")
+                .then(|| v.trim().to_string())
+        });
+        assert_eq!(owner.as_deref(), Some(account.id.as_str()), "{r}");
+    }
+}

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
+use crate::actions::account_region as where_;
 use crate::actions::{account_target, ec2_client, no_params};
-use crate::errors::sdk_error;
+use crate::errors::sdk_error_on;
 use crate::Aws;
 
 pub const ID: &str = "aws.ec2.enable-ebs-default-encryption";
@@ -64,7 +65,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
             .get_ebs_encryption_by_default()
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:GetEbsEncryptionByDefault", e))?;
+            .map_err(|e| sdk_error_on("ec2:GetEbsEncryptionByDefault", &where_(target), e))?;
         let enabled = out.ebs_encryption_by_default().unwrap_or(false);
         Ok(Observed {
             compliant: enabled,
@@ -104,7 +105,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         ec2.enable_ebs_encryption_by_default()
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:EnableEbsEncryptionByDefault", e))?;
+            .map_err(|e| sdk_error_on("ec2:EnableEbsEncryptionByDefault", &where_(target), e))?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde_json::{json, Value};
 
 use crate::actions::{account_target, collect_pages, ec2_client, params_object, reject_unknown};
-use crate::errors::sdk_error;
+use crate::errors::sdk_error_on;
 use crate::Aws;
 
 pub const ID: &str = "aws.ec2.make-snapshots-private";
@@ -76,10 +76,9 @@ impl Ec2MakeSnapshotsPrivate {
                 .restorable_by_user_ids("all")
                 .set_next_token(token);
             async move {
-                let out = request
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("ec2:DescribeSnapshots", e))?;
+                let out = request.send().await.map_err(|e| {
+                    sdk_error_on("ec2:DescribeSnapshots", "the account's snapshots", e)
+                })?;
                 let ids = out
                     .snapshots()
                     .iter()
@@ -98,7 +97,7 @@ impl Ec2MakeSnapshotsPrivate {
                 .attribute(SnapshotAttributeName::CreateVolumePermission)
                 .send()
                 .await
-                .map_err(|e| sdk_error("ec2:DescribeSnapshotAttribute", e))?;
+                .map_err(|e| sdk_error_on("ec2:DescribeSnapshotAttribute", &id, e))?;
             if out
                 .create_volume_permissions()
                 .iter()
@@ -199,7 +198,7 @@ impl Action for Ec2MakeSnapshotsPrivate {
                 .group_names("all")
                 .send()
                 .await
-                .map_err(|e| sdk_error("ec2:ModifySnapshotAttribute", e))?;
+                .map_err(|e| sdk_error_on("ec2:ModifySnapshotAttribute", &id, e))?;
         }
         Ok(())
     }

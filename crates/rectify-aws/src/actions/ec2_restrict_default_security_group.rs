@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::actions::ec2_revoke_public_admin_ingress::{group_id, group_rules, revoke_rules};
 use crate::actions::{collect_pages, ec2_client, no_params, tag_map};
-use crate::errors::sdk_error;
+use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.ec2.restrict-default-security-group";
@@ -139,7 +139,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
             .group_ids(&group)
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+            .map_err(|e| sdk_error_on("ec2:DescribeSecurityGroups", &group, e))?;
         let sg = out.security_groups().first().ok_or_else(|| {
             ActionError::new(
                 rectify_model::ErrorClass::NotFound,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::{collect_pages, ec2_client, kind_of, params_object, reject_unknown, tag_map};
-use crate::errors::sdk_error;
+use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.ec2.revoke-public-admin-ingress";
@@ -170,7 +170,7 @@ pub(crate) async fn group_rules(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:DescribeSecurityGroupRules", e))?;
+            .map_err(|e| sdk_error_on("ec2:DescribeSecurityGroupRules", group, e))?;
         rules.extend(out.security_group_rules().iter().cloned());
         match out.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -251,7 +251,7 @@ impl Action for Ec2RevokePublicAdminIngress {
             .group_ids(&group)
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+            .map_err(|e| sdk_error_on("ec2:DescribeSecurityGroups", &group, e))?;
         let sg = out.security_groups().first().ok_or_else(|| {
             ActionError::new(
                 rectify_model::ErrorClass::NotFound,
@@ -367,14 +367,14 @@ pub(crate) async fn revoke_rules(
             .set_security_group_rule_ids(Some(ids))
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:RevokeSecurityGroupEgress", e))?;
+            .map_err(|e| sdk_error_on("ec2:RevokeSecurityGroupEgress", group, e))?;
     } else {
         ec2.revoke_security_group_ingress()
             .group_id(group)
             .set_security_group_rule_ids(Some(ids))
             .send()
             .await
-            .map_err(|e| sdk_error("ec2:RevokeSecurityGroupIngress", e))?;
+            .map_err(|e| sdk_error_on("ec2:RevokeSecurityGroupIngress", group, e))?;
     }
     Ok(())
 }

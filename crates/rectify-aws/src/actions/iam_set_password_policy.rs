@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::{account_target, bool_param, int_param, params_object, reject_unknown};
-use crate::errors::{code_of, sdk_error};
+use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.iam.set-password-policy";
@@ -250,7 +250,13 @@ impl Action for IamSetPasswordPolicy {
                 None => PasswordPolicy::NONE,
             },
             Err(e) if code_of(&e) == Some("NoSuchEntity") => PasswordPolicy::NONE,
-            Err(e) => return Err(sdk_error("iam:GetAccountPasswordPolicy", e)),
+            Err(e) => {
+                return Err(sdk_error_on(
+                    "iam:GetAccountPasswordPolicy",
+                    &format!("account {}", target.account),
+                    e,
+                ))
+            }
         };
         Ok(Observed {
             compliant: complies(&current, &desired),
@@ -309,7 +315,13 @@ impl Action for IamSetPasswordPolicy {
             .set_hard_expiry(after.hard_expiry)
             .send()
             .await
-            .map_err(|e| sdk_error("iam:UpdateAccountPasswordPolicy", e))?;
+            .map_err(|e| {
+                sdk_error_on(
+                    "iam:UpdateAccountPasswordPolicy",
+                    &format!("account {}", target.account),
+                    e,
+                )
+            })?;
         Ok(())
     }
 }

@@ -42,6 +42,11 @@ pub(crate) async fn ec2_client(
     Ok(aws_sdk_ec2::Client::new(&config))
 }
 
+/// How errors name an account-and-region setting: `account A in R`.
+pub(crate) fn account_region(target: &rectify_model::Target) -> String {
+    format!("account {} in {}", target.account, target.region)
+}
+
 /// The target of an account-level setting: the account itself.
 pub(crate) fn account_target(account: &str, region: &str) -> Vec<rectify_model::Target> {
     vec![rectify_model::Target::listed(

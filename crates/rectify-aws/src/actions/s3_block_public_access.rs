@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::{collect_pages, no_params, tag_map};
-use crate::errors::{code_of, sdk_error};
+use crate::errors::{code_of, sdk_error, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.block-public-access";
@@ -114,9 +114,10 @@ impl Action for S3BlockPublicAccess {
                     let out = s3
                         .get_bucket_location()
                         .bucket(&name)
+                        .expected_bucket_owner(account)
                         .send()
                         .await
-                        .map_err(|e| sdk_error("s3:GetBucketLocation", e))?;
+                        .map_err(|e| sdk_error_on("s3:GetBucketLocation", &name, e))?;
                     // No constraint: us-east-1; `EU`: the old name of eu-west-1.
                     match out.location_constraint().map(|c| c.as_str()) {
                         None | Some("") => "us-east-1".to_string(),
@@ -142,7 +143,16 @@ impl Action for S3BlockPublicAccess {
         let bucket = bucket_of(target)?;
         let s3 = self.client(target).await?;
 
-        let state = match s3.get_public_access_block().bucket(bucket).send().await {
+        // Every call on the bucket names its owner: S3 refuses it
+        // (403) when the bucket is another account's.
+        let owner = target.account.as_str();
+        let state = match s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let c = out.public_access_block_configuration();
                 BlockPublicAccess {
@@ -162,13 +172,19 @@ impl Action for S3BlockPublicAccess {
                     restrict_public_buckets: false,
                 }
             }
-            Err(e) => return Err(sdk_error("s3:GetPublicAccessBlock", e)),
+            Err(e) => return Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
         };
 
-        let tags = match s3.get_bucket_tagging().bucket(bucket).send().await {
+        let tags = match s3
+            .get_bucket_tagging()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+        {
             Ok(out) => tag_map(out.tag_set().iter().map(|t| (t.key(), t.value()))),
             Err(e) if code_of(&e) == Some("NoSuchTagSet") => Default::default(),
-            Err(e) => return Err(sdk_error("s3:GetBucketTagging", e)),
+            Err(e) => return Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
         };
 
         Ok(Observed {
@@ -219,10 +235,11 @@ impl Action for S3BlockPublicAccess {
             .build();
         s3.put_public_access_block()
             .bucket(bucket)
+            .expected_bucket_owner(&target.account)
             .public_access_block_configuration(config)
             .send()
             .await
-            .map_err(|e| sdk_error("s3:PutPublicAccessBlock", e))?;
+            .map_err(|e| sdk_error_on("s3:PutBucketPublicAccessBlock", bucket, e))?;
         Ok(())
     }
 }
@@ -238,7 +255,7 @@ async fn list_buckets(
             let out = request
                 .send()
                 .await
-                .map_err(|e| sdk_error("s3:ListBuckets", e))?;
+                .map_err(|e| sdk_error("s3:ListAllMyBuckets", e))?;
             let buckets = out
                 .buckets()
                 .iter()

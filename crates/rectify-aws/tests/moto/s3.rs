@@ -151,8 +151,10 @@ async fn missing_bucket_is_not_found() {
         err.message
     );
     assert!(
-        err.message
-            .starts_with("s3:GetPublicAccessBlock: NoSuchBucket"),
+        err.message.starts_with(&format!(
+            "s3:GetBucketPublicAccessBlock on {}: NoSuchBucket",
+            target.resource_name()
+        )),
         "{}",
         err.message
     );
