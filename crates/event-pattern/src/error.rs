@@ -36,6 +36,10 @@ pub enum ErrorKind {
     /// The pattern nests too deeply or its `$or` alternatives multiply
     /// beyond the supported number of combinations.
     TooComplex,
+    /// Matching an event took more steps than the matcher's budget (see
+    /// [`crate::MatcherBuilder::set_step_budget`]); the event was not fully
+    /// matched.
+    MatchBudgetExceeded,
 }
 
 impl ErrorKind {
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::InvalidCidr => "InvalidCidr",
             ErrorKind::PatternTooLong => "PatternTooLong",
             ErrorKind::TooComplex => "TooComplex",
+            ErrorKind::MatchBudgetExceeded => "MatchBudgetExceeded",
         }
     }
 }

@@ -37,7 +37,7 @@ mod parse;
 mod reference;
 
 pub use error::{Error, ErrorKind};
-pub use matcher::{Matcher, MatcherBuilder};
+pub use matcher::{Matcher, MatcherBuilder, DEFAULT_STEP_BUDGET};
 
 /// Limits applied when parsing a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]

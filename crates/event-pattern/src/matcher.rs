@@ -11,9 +11,21 @@
 //! `Matcher::layout`), so that a path's states and their conditions are
 //! next to each other in memory. Matching an event collects the event's
 //! values for the fields the patterns mention (skipping every other
-//! subtree), then walks the states reachable from the root. Each step
-//! records which array elements its value came from, and a step is only
-//! taken when those agree with the elements chosen so far.
+//! subtree), then walks the states reachable from the root.
+//!
+//! Values from different elements of one array are never combined. Only an
+//! array that holds two or more of the patterns' fields can break that rule
+//! (a "binding" array); each value records the innermost element of such an
+//! array it sits in, a step binds that element (and the enclosing ones), and
+//! a value is only taken when it agrees with the elements bound so far.
+//! Arrays of plain values, or of objects with one tested field, bind
+//! nothing, so they cost one visit per value instead of one per combination
+//! of values. A state is visited once per combination of the bound elements
+//! that matter below it (see `Matcher::rel_key`), and the values of a field
+//! are kept in document order, so a step jumps over the elements that can
+//! not agree instead of testing each value. A match that still takes more
+//! than the step budget (see `MatcherBuilder::set_step_budget`) stops with
+//! `ErrorKind::MatchBudgetExceeded`.
 
 use std::cell::RefCell;
 
@@ -255,7 +267,7 @@ fn lower_word(x: u32) -> u32 {
 /// length of a string operand, or the number of operands of a list), the
 /// next state, then the operands (strings packed with [`push_bytes`]; a
 /// list's strings each preceded by their length).
-fn push_cond(code: &mut Vec<u32>, conds: &mut Vec<Cond>, c: &Cond, next: u32) {
+fn push_cond(code: &mut Vec<u32>, conds: &mut CondTable, c: &Cond, next: u32) {
     const MAX: usize = 1 << 24;
     let string = |code: &mut Vec<u32>, kind: u32, p: &str| {
         code.extend_from_slice(&[kind | (p.len() as u32) << 8, next]);
@@ -294,18 +306,56 @@ fn push_cond(code: &mut Vec<u32>, conds: &mut Vec<Cond>, c: &Cond, next: u32) {
             }
         }
         _ => {
-            code.extend_from_slice(&[K_OTHER, next, conds.len() as u32]);
-            conds.push(c.clone());
+            let id = conds.id(c);
+            code.extend_from_slice(&[K_OTHER, next, id]);
         }
+    }
+}
+
+/// Conditions with no compact form, each stored once, so that equal
+/// conditions compile to equal words (which `Matcher::collect_run` relies
+/// on to test a condition once per event).
+#[derive(Default)]
+struct CondTable {
+    conds: Vec<Cond>,
+    ids: FastMap<String, u32>,
+}
+
+impl CondTable {
+    fn id(&mut self, c: &Cond) -> u32 {
+        let next = self.conds.len() as u32;
+        let id = *self.ids.entry(format!("{c:?}")).or_insert(next);
+        if id == next {
+            self.conds.push(c.clone());
+        }
+        id
     }
 }
 
 /// Words taken by a compiled condition.
 fn cond_words(c: &Cond) -> usize {
     let mut code = Vec::new();
-    push_cond(&mut code, &mut Vec::new(), c, 0);
+    push_cond(&mut code, &mut CondTable::default(), c, 0);
     code.len()
 }
+
+/// Words taken by the compiled condition at the start of `w` (see
+/// [`push_cond`]).
+#[inline]
+fn cond_len(w: &[u32]) -> usize {
+    let (kind, len) = (w[0] & 0xff, (w[0] >> 8) as usize);
+    match kind {
+        K_PREFIX | K_SUFFIX | K_PREFIX_IC | K_SUFFIX_IC | K_EQ_IC => 2 + byte_words(len),
+        K_NUMERIC => 7,
+        K_EXISTS => 2,
+        K_NOT_STRS | K_NOT_PREFIXES => 2 + packed_list_words(&w[2..], len as u32),
+        _ => 3,
+    }
+}
+
+/// Runs of at most this many values are tested directly, longer ones
+/// through the per-event memo (see `Matcher::collect_run`).
+const SHORT_RUN: usize = 4;
 
 /// Whether the `n` packed strings of a `K_NOT_STRS` / `K_NOT_PREFIXES` list
 /// at `w` contain `s` (or a prefix of `s`, when `prefix`).
@@ -355,8 +405,9 @@ struct Rest {
     wilds: Vec<(Wild, u32)>,
     wild_head: Trie,
     wild_tail: Trie,
-    /// Conditions checked one by one (anything-but, numeric, cidr, unanchored wildcards).
-    other: Vec<(Cond, u32)>,
+    /// Conditions checked one by one (anything-but, numeric, cidr,
+    /// unanchored wildcards): (id in the matcher's `conds`, next state).
+    other: Vec<(u32, u32)>,
     has_ic: bool,
 }
 
@@ -367,7 +418,7 @@ fn push_unique(v: &mut Vec<u32>, t: u32) {
 }
 
 impl Rest {
-    fn add(&mut self, c: &Cond, t: u32) {
+    fn add(&mut self, c: &Cond, t: u32, conds: &mut CondTable) {
         match c {
             Cond::Prefix(p) => self.prefix.insert(p.bytes(), t),
             Cond::Suffix(p) => self.suffix.insert(p.bytes().rev(), t),
@@ -393,18 +444,20 @@ impl Rest {
                 } else if !tail.is_empty() {
                     self.wild_tail.insert(tail.bytes().rev(), idx);
                 } else {
-                    self.other.push((c.clone(), t));
+                    self.other.push((conds.id(c), t));
                     return;
                 }
                 self.wilds.push((w.clone(), t));
             }
-            _ => self.other.push((c.clone(), t)),
+            _ => self.other.push((conds.id(c), t)),
         }
     }
 
-    /// Appends the next states reached by `leaf` to `out` (may repeat).
+    /// Appends the next states reached by `leaf` through the indexed
+    /// conditions to `out` (may repeat); `any` and `other` are left to the
+    /// caller.
     #[inline]
-    fn collect(&self, leaf: Leaf<'_>, out: &mut Vec<u32>) {
+    fn collect_indexed(&self, leaf: Leaf<'_>, out: &mut Vec<u32>) {
         match leaf {
             Leaf::Str(s) => {
                 self.prefix.walk(s.bytes(), |t| out.push(t));
@@ -425,12 +478,6 @@ impl Rest {
                 }
             }
             Leaf::Num(_) | Leaf::Bool(_) | Leaf::Null => {}
-        }
-        out.extend_from_slice(&self.any);
-        for (c, t) in &self.other {
-            if c.eval(leaf) {
-                out.push(*t);
-            }
         }
     }
 
@@ -499,6 +546,9 @@ struct PathNode {
     /// The same children as a list, searched linearly when short.
     small: Vec<(Box<[u8]>, u32)>,
     field: u32,
+    /// Whether two or more fields lie at or below this node, so that an
+    /// array here must keep the values of one element together.
+    bind: bool,
 }
 
 /// Above this many children a path node is searched through its hash map.
@@ -522,7 +572,12 @@ impl PathNode {
 #[derive(Default, Debug)]
 pub struct MatcherBuilder {
     entries: Vec<(usize, Vec<Conj>)>,
+    budget: Option<u64>,
 }
+
+/// Steps one match may take by default (see
+/// [`MatcherBuilder::set_step_budget`]).
+pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
 
 impl MatcherBuilder {
     /// An empty builder.
@@ -534,6 +589,15 @@ impl MatcherBuilder {
     /// matches when any of them does.
     pub fn add(&mut self, id: usize, p: &Pattern) {
         self.entries.push((id, p.conjs.clone()));
+    }
+
+    /// Sets the most steps one match may take (default
+    /// [`DEFAULT_STEP_BUDGET`]). A step is a state visited or a value
+    /// examined; matching grows linearly with the event, so only a hostile
+    /// event the analysis does not foresee reaches the budget, and the match
+    /// then stops with [`ErrorKind::MatchBudgetExceeded`].
+    pub fn set_step_budget(&mut self, steps: u64) {
+        self.budget = Some(steps);
     }
 
     /// Compiles the patterns added so far.
@@ -551,9 +615,13 @@ impl MatcherBuilder {
                 children: FastMap::default(),
                 small: Vec::new(),
                 field: NONE,
+                bind: false,
             }],
             n_fields: 0,
             ids: 0,
+            rels: Vec::new(),
+            trans_rels: Vec::new(),
+            budget: self.budget.unwrap_or(DEFAULT_STEP_BUDGET),
         };
         // Statistics over all alternatives decide the order of tests inside
         // each alternative: the test estimated to pass for the fewest events
@@ -571,6 +639,15 @@ impl MatcherBuilder {
         ids.sort_unstable();
         ids.dedup();
         m.ids = ids.len();
+
+        for (_, conjs) in &self.entries {
+            for c in conjs {
+                for (p, _) in c {
+                    m.field_id(p);
+                }
+            }
+        }
+        let chains = m.mark_binding_nodes();
 
         let mut edges: Vec<FastMap<(u32, String), u32>> = vec![FastMap::default()];
         for (id, conjs) in &self.entries {
@@ -601,12 +678,55 @@ impl MatcherBuilder {
                 let split = paths <= MAX_SPLIT_PATHS;
                 let steps: Vec<(u32, &FieldTest)> =
                     steps.into_iter().map(|(p, t)| (m.field_id(p), t)).collect();
+                let steps = group_by_binding(steps, &chains);
                 m.insert(&mut edges, 0, &steps, split, *id);
             }
         }
-        m.layout();
+        let rel = m.relevant_nodes(&chains);
+        m.layout(&rel);
         m
     }
+}
+
+/// Reorders an alternative's tests so that the tests of fields under the
+/// same binding node are consecutive (recursively, a depth-first order of
+/// the binding nodes), keeping the given order otherwise: each group takes
+/// the place of its first test. Once the tests under a binding node are
+/// done, the element bound there no longer matters, so the states after
+/// them are visited once, not once per element (see `Matcher::rel_key`).
+/// `exists: false` tests still come after the positive tests of the groups
+/// they share, so they are checked against every element that matters.
+fn group_by_binding<'t>(
+    steps: Vec<(u32, &'t FieldTest)>,
+    chains: &[Vec<u32>],
+) -> Vec<(u32, &'t FieldTest)> {
+    let mut first: FastMap<&[u32], usize> = FastMap::default();
+    for (i, (f, _)) in steps.iter().enumerate() {
+        let chain = &chains[*f as usize];
+        for k in 1..=chain.len() {
+            first.entry(&chain[..k]).or_insert(i);
+        }
+    }
+    let mut keyed: Vec<(Vec<usize>, (u32, &FieldTest))> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let chain = &chains[step.0 as usize];
+            let mut key: Vec<usize> = (1..=chain.len()).map(|k| first[&chain[..k]]).collect();
+            key.push(i);
+            (key, step)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, step)| step).collect()
+}
+
+/// The binding nodes that matter at a state and at each of its transitions
+/// (sorted path node ids; see `Matcher::relevant_nodes`).
+#[derive(Default)]
+struct Relevant {
+    state: Vec<u32>,
+    trans: Vec<Vec<u32>>,
 }
 
 /// Most paths one alternative may be split into (see `Matcher::insert`).
@@ -713,6 +833,14 @@ pub struct Matcher {
     paths: Vec<PathNode>,
     n_fields: usize,
     ids: usize,
+    /// Per state, the binding nodes some field tested at or below it lies
+    /// under (sorted path node ids), referenced from `code`.
+    rels: Vec<u32>,
+    /// Per transition, its relevant binding nodes as (start, length) in
+    /// `rels`, referenced from `code`.
+    trans_rels: Vec<(u32, u32)>,
+    /// Most steps one match may take.
+    budget: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -722,22 +850,72 @@ struct LeafRec<'a> {
     esc: u32,
     /// The value's symbol, or `NONE` when no pattern tests it exactly.
     sym: u32,
+    /// The previous value of the same field (a list while collecting).
     next: u32,
-    t0: u32,
-    t1: u32,
+    /// The innermost element of a binding array the value sits in, or `NONE`.
+    elem: u32,
+}
+
+/// An array at a binding node. Arrays directly inside it are flattened
+/// into it: two values are in the same element exactly when they are in
+/// the same innermost non-array value.
+#[derive(Clone, Copy)]
+struct ArrRec {
+    node: u32,
+    /// The values inside the array end before `leaves[hi]` (document order).
+    hi: u32,
+}
+
+/// One element of an [`ArrRec`].
+#[derive(Clone, Copy)]
+struct ElemRec {
+    arr: u32,
+    /// The element of a binding array this array sits in, or `NONE`.
+    parent: u32,
+    /// The values inside the element are `leaves[lo..hi]`.
+    lo: u32,
+    hi: u32,
+}
+
+/// Values of one field in one element: `by_field[lo..hi]`, and their
+/// symbols `syms[syms_lo..syms_hi]`.
+#[derive(Clone, Copy)]
+struct Run {
+    lo: u32,
+    hi: u32,
+    syms_lo: u32,
+    syms_hi: u32,
 }
 
 /// Reusable per-thread buffers for matching.
 #[derive(Default)]
 struct Scratch {
     leaves: Vec<LeafRec<'static>>,
-    trails: Vec<(u32, u32)>,
-    trail: Vec<(u32, u32)>,
     head: Vec<u32>,
     touched: Vec<u32>,
-    bind: Vec<(u32, u32)>,
+    /// Per field, its values as a range of `runs` (valid when touched).
+    field_range: Vec<(u32, u32)>,
+    /// The values of every touched field, each field's in document order.
+    by_field: Vec<u32>,
+    /// Each field's values cut into runs of consecutive values sitting in
+    /// the same element (they bind the same elements).
+    runs: Vec<Run>,
+    /// Per run, the symbols of its values, sorted and deduplicated.
+    syms: Vec<u32>,
+    /// Per (run, condition) hash, whether a value of the run satisfies the
+    /// condition (see `Matcher::collect_run`).
+    memo: FastMap<u64, bool>,
+    arrs: Vec<ArrRec>,
+    elems: Vec<ElemRec>,
+    /// Per array, the element the current path has taken from it, or `NONE`.
+    bound: Vec<u32>,
+    /// The arrays with a bound element, in binding order (for undoing).
+    bind: Vec<u32>,
     targets: Vec<u32>,
+    /// (state, key) pairs visited (see `Matcher::rel_key`).
     visited: FastSet<(u32, u64)>,
+    /// (transition, key) pairs scanned.
+    visited_trans: FastSet<(u32, u64)>,
 }
 
 struct Cx<'s, 'a> {
@@ -745,12 +923,143 @@ struct Cx<'s, 'a> {
     leaves: Vec<LeafRec<'a>>,
     /// Strings of a JSON-text event that contained escapes, decoded.
     escaped: Vec<String>,
-    next_array: u32,
-    bind_hash: u64,
+    /// The innermost element of a binding array being collected, or `NONE`.
+    elem: u32,
     /// Whether some field has several values. When none has, a state can
     /// only be reached once (each state has one parent, and each step has
     /// one value to take), so visits need not be recorded.
     multi: bool,
+    steps: u64,
+    /// Whether the step budget ran out.
+    over: bool,
+}
+
+impl Cx<'_, '_> {
+    fn open_array(&mut self, node: u32) -> u32 {
+        let hi = self.leaves.len() as u32;
+        self.s.arrs.push(ArrRec { node, hi });
+        self.s.bound.push(NONE);
+        (self.s.arrs.len() - 1) as u32
+    }
+
+    fn close_array(&mut self, arr: u32) {
+        self.s.arrs[arr as usize].hi = self.leaves.len() as u32;
+    }
+
+    /// Starts an element of `arr`; returns the element to restore after it.
+    fn open_elem(&mut self, arr: u32) -> u32 {
+        let lo = self.leaves.len() as u32;
+        self.s.elems.push(ElemRec {
+            arr,
+            parent: self.elem,
+            lo,
+            hi: lo,
+        });
+        std::mem::replace(&mut self.elem, (self.s.elems.len() - 1) as u32)
+    }
+
+    fn close_elem(&mut self, outer: u32) {
+        self.s.elems[self.elem as usize].hi = self.leaves.len() as u32;
+        self.elem = outer;
+    }
+
+    /// Whether value `li` agrees with the bound elements; if not, the first
+    /// value index that might (every value before it inside the same array
+    /// sits in another element than the bound one).
+    #[inline]
+    fn agrees(&self, li: u32) -> Result<(), u32> {
+        let mut e = self.leaves[li as usize].elem;
+        while e != NONE {
+            let er = self.s.elems[e as usize];
+            let b = self.s.bound[er.arr as usize];
+            if b == NONE {
+                e = er.parent;
+            } else if b == e {
+                // The enclosing elements were bound with this one.
+                return Ok(());
+            } else {
+                let br = self.s.elems[b as usize];
+                return Err(if li < br.lo {
+                    br.lo
+                } else {
+                    self.s.arrs[er.arr as usize].hi
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds the elements value `li` sits in.
+    #[inline]
+    fn bind(&mut self, li: u32) {
+        let mut e = self.leaves[li as usize].elem;
+        while e != NONE {
+            let er = self.s.elems[e as usize];
+            if self.s.bound[er.arr as usize] != NONE {
+                break;
+            }
+            self.s.bound[er.arr as usize] = e;
+            self.s.bind.push(er.arr);
+            e = er.parent;
+        }
+    }
+
+    fn unbind(&mut self, mark: usize) {
+        while self.s.bind.len() > mark {
+            let a = self.s.bind.pop().expect("len > mark");
+            self.s.bound[a as usize] = NONE;
+        }
+    }
+
+    /// Counts a step; false once the budget has run out.
+    #[inline]
+    fn step(&mut self, budget: u64) -> bool {
+        self.steps += 1;
+        if self.steps > budget {
+            self.over = true;
+        }
+        !self.over
+    }
+}
+
+/// The index of the first run at or after `r` in `runs[..end]` whose values
+/// start at value index `li` or later.
+#[inline]
+fn skip_to(runs: &[Run], by_field: &[u32], r: usize, end: usize, li: u32) -> usize {
+    r + runs[r..end].partition_point(|run| by_field[run.lo as usize] < li)
+}
+
+/// Whether a value of run `ri` (`values`) satisfies a condition (compiled
+/// as `words`, its next state left out): in a short run tested directly, in
+/// a longer one once per event and remembered in `memo`.
+#[inline]
+fn run_has<'w>(
+    ri: u32,
+    words: impl Iterator<Item = &'w u32>,
+    values: &[u32],
+    memo: &mut FastMap<u64, bool>,
+    steps: &mut u64,
+    hit: impl Fn(u32) -> bool,
+) -> bool {
+    if values.len() <= SHORT_RUN {
+        *steps += values.len() as u64;
+        return values.iter().any(|&li| hit(li));
+    }
+    let key = words.fold(mix(ri as u64), |h, &x| mix(h ^ x as u64));
+    if let Some(&found) = memo.get(&key) {
+        *steps += 1;
+        return found;
+    }
+    let mut found = false;
+    for &li in values {
+        *steps += 1;
+        if hit(li) {
+            found = true;
+            break;
+        }
+    }
+    memo.insert(key, found);
+    found
 }
 
 thread_local! {
@@ -761,7 +1070,12 @@ thread_local! {
 const S_N_ACCEPT: usize = 0;
 const S_N_TRANS: usize = 1;
 const S_ABSENT: usize = 2;
-const S_HEADER: usize = 3;
+/// Where the state's relevant binding nodes start in `rels`, and how many.
+const S_REL: usize = 3;
+const S_REL_LEN: usize = 4;
+/// The index in `trans_rels` of the state's first transition.
+const S_TRANS_REL: usize = 5;
+const S_HEADER: usize = 6;
 
 impl Matcher {
     /// Compiles the built states into `code`, a flat array of `u32` words,
@@ -771,6 +1085,10 @@ impl Matcher {
     ///
     /// - `[o]`: number of accepted ids; `[o + 1]`: number of positive
     ///   transitions; `[o + 2]`: number of `exists: false` transitions;
+    ///   `[o + 3]`, `[o + 4]`: start and length of the state's relevant
+    ///   binding nodes in `rels`; `[o + 5]`: the index in `trans_rels` of
+    ///   the relevant binding nodes of its first transition (the others
+    ///   follow, positive then `exists: false`);
     /// - the accepted ids, two words each (low, high);
     /// - the positive transitions: `field, flags`, then by flag: `T_SINGLE`
     ///   symbol and next state; `T_TABLE` start and length in `exacts`;
@@ -779,7 +1097,7 @@ impl Matcher {
     /// - the `exists: false` transitions: `field, next state`.
     ///
     /// Next states are offsets in `code`; the root is at offset 0.
-    fn layout(&mut self) {
+    fn layout(&mut self, rel: &[Relevant]) {
         let states = std::mem::take(&mut self.states);
         self.n_states = states.len();
         // Depth-first preorder; a state's first child comes right after it,
@@ -819,6 +1137,7 @@ impl Matcher {
         }
         assert!(at < NONE as usize, "automaton too large");
         let mut field_exact = vec![false; self.n_fields];
+        let mut cond_table = CondTable::default();
         let mut code = Vec::with_capacity(at);
         for &st in &order {
             let s = &states[st as usize];
@@ -826,6 +1145,18 @@ impl Matcher {
             code.push(s.accept.len() as u32);
             code.push(s.pos.len() as u32);
             code.push(s.absent.len() as u32);
+            let r = &rel[st as usize];
+            code.extend_from_slice(&[
+                self.rels.len() as u32,
+                r.state.len() as u32,
+                self.trans_rels.len() as u32,
+            ]);
+            self.rels.extend_from_slice(&r.state);
+            for t in &r.trans {
+                self.trans_rels
+                    .push((self.rels.len() as u32, t.len() as u32));
+                self.rels.extend_from_slice(t);
+            }
             for &id in &s.accept {
                 let id = id as u64;
                 code.extend_from_slice(&[id as u32, (id >> 32) as u32]);
@@ -859,14 +1190,14 @@ impl Matcher {
                     let at = code.len();
                     code.extend_from_slice(&[fm.other.len() as u32, 0]);
                     for (c, t) in other {
-                        push_cond(&mut code, &mut self.conds, &c, t);
+                        push_cond(&mut code, &mut cond_table, &c, t);
                     }
                     code[at + 1] = (code.len() - at - 2) as u32;
                 } else if flags & T_REST != 0 {
                     code.push(self.rests.len() as u32);
                     let mut r = Rest::default();
                     for (c, t) in other {
-                        r.add(&c, t);
+                        r.add(&c, t, &mut cond_table);
                     }
                     self.rests.push(r);
                 }
@@ -876,8 +1207,75 @@ impl Matcher {
             }
         }
         debug_assert_eq!(code.len(), at);
+        self.conds = cond_table.conds;
         self.code = code;
         self.field_exact = field_exact;
+    }
+
+    /// Marks the path nodes with two or more fields at or below them, and
+    /// returns, per field, the binding nodes on its path (root first).
+    fn mark_binding_nodes(&mut self) -> Vec<Vec<u32>> {
+        // Children are created after their parent, so a reverse pass sees
+        // every child before its parent.
+        let mut below = vec![0usize; self.paths.len()];
+        for n in (0..self.paths.len()).rev() {
+            let kids: usize = self.paths[n]
+                .small
+                .iter()
+                .map(|(_, c)| below[*c as usize])
+                .sum();
+            below[n] = kids + (self.paths[n].field != NONE) as usize;
+            self.paths[n].bind = below[n] >= 2;
+        }
+        let mut chains = vec![Vec::new(); self.n_fields];
+        let mut stack = vec![(0u32, Vec::new())];
+        while let Some((n, mut chain)) = stack.pop() {
+            let node = &self.paths[n as usize];
+            if node.bind {
+                chain.push(n);
+            }
+            if node.field != NONE {
+                chains[node.field as usize] = chain.clone();
+            }
+            for (_, c) in &node.small {
+                stack.push((*c, chain.clone()));
+            }
+        }
+        chains
+    }
+
+    /// Per built state, the binding nodes that some field tested at or
+    /// below the state (or below each of its transitions) lies under: only
+    /// elements bound at these nodes can change what is matched there.
+    fn relevant_nodes(&self, chains: &[Vec<u32>]) -> Vec<Relevant> {
+        let mut rel: Vec<Relevant> = Vec::with_capacity(self.states.len());
+        rel.resize_with(self.states.len(), Relevant::default);
+        let sorted = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        // A state's children are created after it.
+        for st in (0..self.states.len()).rev() {
+            let s = &self.states[st];
+            let mut trans = Vec::with_capacity(s.pos.len() + s.absent.len());
+            for (field, fm) in &s.pos {
+                let mut r = chains[*field as usize].clone();
+                let next = fm.exact.iter().map(|e| e.1);
+                for t in next.chain(fm.other.iter().map(|e| e.1)) {
+                    r.extend_from_slice(&rel[t as usize].state);
+                }
+                trans.push(sorted(r));
+            }
+            for &(field, t) in &s.absent {
+                let mut r = chains[field as usize].clone();
+                r.extend_from_slice(&rel[t as usize].state);
+                trans.push(sorted(r));
+            }
+            rel[st].state = sorted(trans.concat());
+            rel[st].trans = trans;
+        }
+        rel
     }
 
     /// The state reached from `s` by `test` on `field`, created if needed.
@@ -957,6 +1355,7 @@ impl Matcher {
                         children: FastMap::default(),
                         small: Vec::new(),
                         field: NONE,
+                        bind: false,
                     });
                     self.paths[n].children.insert(seg.as_bytes().into(), id);
                     self.paths[n].small.push((seg.as_bytes().into(), id));
@@ -987,6 +1386,9 @@ impl Matcher {
     }
 
     /// The ids of the patterns that match `event`, sorted and deduplicated.
+    /// When the match runs out of steps (see
+    /// [`MatcherBuilder::set_step_budget`]) this returns the ids found until
+    /// then; [`Matcher::try_matches`] reports that case.
     pub fn matches(&self, event: &serde_json::Value) -> Vec<usize> {
         let mut out = Vec::new();
         self.matches_into(event, &mut out);
@@ -998,19 +1400,41 @@ impl Matcher {
     /// the events seen it does not allocate, as long as `out` has capacity
     /// for the result.
     pub fn matches_into(&self, event: &serde_json::Value, out: &mut Vec<usize>) {
+        let _ = self.try_matches_into(event, out);
+    }
+
+    /// The ids of the patterns that match `event`, sorted and deduplicated,
+    /// or an error of kind [`ErrorKind::MatchBudgetExceeded`] when the match
+    /// takes more steps than the budget.
+    pub fn try_matches(&self, event: &serde_json::Value) -> Result<Vec<usize>, Error> {
+        let mut out = Vec::new();
+        self.try_matches_into(event, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Matcher::try_matches`], writing into `out` (cleared first);
+    /// returns the number of steps the match took (states visited and
+    /// values examined, what the budget limits). On
+    /// [`ErrorKind::MatchBudgetExceeded`], `out` holds the ids matched
+    /// before the budget ran out (each a real match, the list possibly
+    /// incomplete).
+    pub fn try_matches_into(
+        &self,
+        event: &serde_json::Value,
+        out: &mut Vec<usize>,
+    ) -> Result<u64, Error> {
         out.clear();
         if self.ids == 0 {
-            return;
+            return Ok(0);
         }
-        let r = self.with_scratch(|s| {
+        self.with_scratch(|s| {
             self.run(s, out, |m, cx| {
                 if let serde_json::Value::Object(_) | serde_json::Value::Array(_) = event {
                     m.walk(event, 0, cx);
                 }
                 Ok(())
             })
-        });
-        debug_assert!(r.is_ok());
+        })
     }
 
     fn run<'a>(
@@ -1018,45 +1442,120 @@ impl Matcher {
         s: &mut Scratch,
         out: &mut Vec<usize>,
         fill: impl FnOnce(&Self, &mut Cx<'_, 'a>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         if s.head.len() < self.n_fields {
             s.head.resize(self.n_fields, NONE);
+            s.field_range.resize(self.n_fields, (0, 0));
         }
         let leaves: Vec<LeafRec<'_>> = std::mem::take(&mut s.leaves);
         let mut cx = Cx {
             s,
             leaves,
             escaped: Vec::new(),
-            next_array: 0,
-            bind_hash: 0,
+            elem: NONE,
             multi: false,
+            steps: 0,
+            over: false,
         };
-        let res = fill(self, &mut cx);
+        let mut res = fill(self, &mut cx);
         if res.is_ok() && (!cx.leaves.is_empty() || self.code[S_ABSENT] != 0) {
+            self.index_fields(&mut cx);
             self.visit(0, &mut cx, out);
+            if cx.over {
+                res = Err(Error::new(
+                    ErrorKind::MatchBudgetExceeded,
+                    format!(
+                        "matching the event took more than {} steps; it was stopped",
+                        self.budget
+                    ),
+                    "",
+                    None,
+                ));
+            }
         }
         out.sort_unstable();
         out.dedup();
+        let steps = cx.steps;
         // Reset the scratch buffers, keeping their capacity.
         let Cx { s, mut leaves, .. } = cx;
         for &f in &s.touched {
             s.head[f as usize] = NONE;
         }
         s.touched.clear();
-        s.trails.clear();
-        s.trail.clear();
+        s.by_field.clear();
+        s.runs.clear();
+        s.syms.clear();
+        s.memo.clear();
+        s.arrs.clear();
+        s.elems.clear();
+        s.bound.clear();
         s.bind.clear();
         s.targets.clear();
         s.visited.clear();
+        s.visited_trans.clear();
         leaves.clear();
         s.leaves = leaves
             .into_iter()
             .map(|_| -> LeafRec<'static> { unreachable!() })
             .collect();
-        if res.is_err() {
-            out.clear();
+        match res {
+            Ok(()) => Ok(steps),
+            Err(e) => {
+                if e.kind != ErrorKind::MatchBudgetExceeded {
+                    out.clear();
+                }
+                Err(e)
+            }
         }
-        res
+    }
+
+    /// Lays out each touched field's values in document order in
+    /// `by_field` (they were collected as lists, newest first), cut into
+    /// runs of values in the same element.
+    fn index_fields(&self, cx: &mut Cx<'_, '_>) {
+        let s = &mut *cx.s;
+        for &f in &s.touched {
+            let start = s.by_field.len();
+            let mut li = s.head[f as usize];
+            while li != NONE {
+                s.by_field.push(li);
+                li = cx.leaves[li as usize].next;
+            }
+            s.by_field[start..].reverse();
+            let r0 = s.runs.len();
+            let mut lo = start;
+            while lo < s.by_field.len() {
+                let elem = cx.leaves[s.by_field[lo] as usize].elem;
+                let mut hi = lo + 1;
+                while hi < s.by_field.len() && cx.leaves[s.by_field[hi] as usize].elem == elem {
+                    hi += 1;
+                }
+                let syms_lo = s.syms.len();
+                for &li in &s.by_field[lo..hi] {
+                    let sym = cx.leaves[li as usize].sym;
+                    if sym != NONE {
+                        s.syms.push(sym);
+                    }
+                }
+                s.syms[syms_lo..].sort_unstable();
+                let mut w = syms_lo;
+                for r in syms_lo..s.syms.len() {
+                    if w == syms_lo || s.syms[r] != s.syms[w - 1] {
+                        s.syms[w] = s.syms[r];
+                        w += 1;
+                    }
+                }
+                s.syms.truncate(w);
+                s.runs.push(Run {
+                    lo: lo as u32,
+                    hi: hi as u32,
+                    syms_lo: syms_lo as u32,
+                    syms_hi: w as u32,
+                });
+                lo = hi;
+            }
+            s.field_range[f as usize] = (r0 as u32, s.runs.len() as u32);
+        }
     }
 
     fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -1070,8 +1569,9 @@ impl Matcher {
     /// `serde_json::Value`: only the parts of the event that some pattern
     /// mentions are decoded, the rest is skipped after a structural check.
     /// Writes the matching ids into `out` (cleared first), sorted and
-    /// deduplicated. Returns an error (kind [`ErrorKind::InvalidJson`]) for
-    /// malformed input, in which case `out` is left empty.
+    /// deduplicated. Returns an error of kind [`ErrorKind::InvalidJson`] for
+    /// malformed input, in which case `out` is left empty, or of kind
+    /// [`ErrorKind::MatchBudgetExceeded`] (see [`Matcher::try_matches_into`]).
     pub fn matches_json(&self, json: &[u8], out: &mut Vec<usize>) -> Result<(), Error> {
         out.clear();
         if self.ids == 0 {
@@ -1091,6 +1591,7 @@ impl Matcher {
                 }
                 Ok(())
             })
+            .map(|_| ())
         })
     }
 
@@ -1123,12 +1624,14 @@ impl Matcher {
                 }
             }
             serde_json::Value::Array(a) => {
-                let id = cx.next_array;
-                cx.next_array += 1;
-                for (i, e) in a.iter().enumerate() {
-                    cx.s.trail.push((id, i as u32));
-                    self.walk(e, node, cx);
-                    cx.s.trail.pop();
+                if self.paths[node as usize].bind {
+                    let arr = cx.open_array(node);
+                    self.walk_elems(a, node, arr, cx);
+                    cx.close_array(arr);
+                } else {
+                    for e in a {
+                        self.walk(e, node, cx);
+                    }
                 }
             }
             _ => {
@@ -1143,11 +1646,21 @@ impl Matcher {
         }
     }
 
+    /// The elements of binding array `arr` (arrays inside it flattened).
+    fn walk_elems<'a>(&self, a: &'a [serde_json::Value], node: u32, arr: u32, cx: &mut Cx<'_, 'a>) {
+        for e in a {
+            if let serde_json::Value::Array(inner) = e {
+                self.walk_elems(inner, node, arr, cx);
+            } else {
+                let outer = cx.open_elem(arr);
+                self.walk(e, node, cx);
+                cx.close_elem(outer);
+            }
+        }
+    }
+
     #[inline]
     fn push_leaf<'a>(&self, f: u32, leaf: Leaf<'a>, esc: u32, cx: &mut Cx<'_, 'a>) {
-        let t0 = cx.s.trails.len() as u32;
-        cx.s.trails.extend_from_slice(&cx.s.trail);
-        let t1 = cx.s.trails.len() as u32;
         let head = &mut cx.s.head[f as usize];
         if *head == NONE {
             cx.s.touched.push(f);
@@ -1166,37 +1679,62 @@ impl Matcher {
             esc,
             sym,
             next: *head,
-            t0,
-            t1,
+            elem: cx.elem,
         });
         *head = (cx.leaves.len() - 1) as u32;
     }
 
-    /// Appends the next states reached by a value (with symbol `sym`)
-    /// through the transition at `code[t..]` to `out` (may repeat).
-    #[inline]
-    fn collect(&self, t: usize, flags: u32, leaf: Leaf<'_>, sym: u32, out: &mut Vec<u32>) {
+    /// Appends the next states reached through the transition at
+    /// `code[t..]` by some value of run `run` to `s.targets` (may repeat).
+    /// The values of a run bind the same elements, so which of them
+    /// satisfies a condition does not matter, only whether one does: exact
+    /// values are looked up among the run's symbols, and in a long run each
+    /// other condition is tested once per event (`s.memo`, keyed by the
+    /// condition's compiled words), however many states share it.
+    fn collect_run(&self, t: usize, flags: u32, ri: u32, cx: &mut Cx<'_, '_>) {
         let code = &self.code;
+        let s = &mut *cx.s;
+        let run = s.runs[ri as usize];
+        let syms = &s.syms[run.syms_lo as usize..run.syms_hi as usize];
+        let values = &s.by_field[run.lo as usize..run.hi as usize];
+        let leaves = &cx.leaves;
+        let escaped = &cx.escaped;
+        let leaf = |li: u32| {
+            let rec = leaves[li as usize];
+            if rec.esc == NONE {
+                rec.leaf
+            } else {
+                Leaf::Str(&escaped[rec.esc as usize])
+            }
+        };
+        let out = &mut s.targets;
         let mut k = t + 2;
         if flags & T_SINGLE != 0 {
-            if sym != NONE && code[k] == sym {
+            cx.steps += 1;
+            if syms.binary_search(&code[k]).is_ok() {
                 out.push(code[k + 1]);
             }
             k += 2;
         } else if flags & T_TABLE != 0 {
-            if sym != NONE {
-                let (a, n) = (code[k] as usize, code[k + 1] as usize);
-                let e = &self.exacts[a..a + n];
-                let start = if e.len() <= 8 {
-                    e.iter().position(|x| x.0 >= sym).unwrap_or(e.len())
-                } else {
-                    e.partition_point(|x| x.0 < sym)
-                };
-                for &(v, next) in &e[start..] {
-                    if v != sym {
-                        break;
+            let (a, n) = (code[k] as usize, code[k + 1] as usize);
+            let e = &self.exacts[a..a + n];
+            if e.len() <= syms.len() {
+                cx.steps += e.len() as u64;
+                for &(v, next) in e {
+                    if syms.binary_search(&v).is_ok() {
+                        out.push(next);
                     }
-                    out.push(next);
+                }
+            } else {
+                cx.steps += syms.len() as u64;
+                for &sym in syms {
+                    let start = e.partition_point(|x| x.0 < sym);
+                    for &(v, next) in &e[start..] {
+                        if v != sym {
+                            break;
+                        }
+                        out.push(next);
+                    }
                 }
             }
             k += 2;
@@ -1204,86 +1742,136 @@ impl Matcher {
         if flags & T_FEW != 0 {
             let n = code[k];
             let words = code[k + 1] as usize;
-            self.collect_few(&code[k + 2..k + 2 + words], n, leaf, out);
+            let w = &code[k + 2..k + 2 + words];
+            let mut at = 0;
+            for _ in 0..n {
+                let end = at + cond_len(&w[at..]);
+                let cond = &w[at..end];
+                // The condition without its next state.
+                let words = cond[..1].iter().chain(&cond[2..]);
+                let hit = run_has(ri, words, values, &mut s.memo, &mut cx.steps, |li| {
+                    self.cond_hit(cond, leaf(li))
+                });
+                if hit {
+                    out.push(cond[1]);
+                }
+                at = end;
+            }
         } else if flags & T_REST != 0 {
-            self.rests[code[k] as usize].collect(leaf, out);
-        }
-    }
-
-    /// Appends the next states reached by `leaf` through the `n` compiled
-    /// conditions in `w` (see [`push_cond`]) to `out`.
-    #[inline]
-    fn collect_few(&self, w: &[u32], n: u32, leaf: Leaf<'_>, out: &mut Vec<u32>) {
-        let mut k = 0;
-        for _ in 0..n {
-            let (head, next) = (w[k], w[k + 1]);
-            let (kind, len) = (head & 0xff, (head >> 8) as usize);
-            k += 2;
-            let hit = match kind {
-                K_PREFIX | K_SUFFIX | K_PREFIX_IC | K_SUFFIX_IC | K_EQ_IC => {
-                    let p = &w[k..k + byte_words(len)];
-                    k += byte_words(len);
-                    match leaf {
-                        Leaf::Str(s) => {
-                            let ic = kind >= K_PREFIX_IC;
-                            let folded;
-                            let (b, ic) = if ic && !s.is_ascii() {
-                                folded = fold(s);
-                                (folded.as_bytes(), false)
-                            } else {
-                                (s.as_bytes(), ic)
-                            };
-                            match kind {
-                                K_PREFIX | K_PREFIX_IC => {
-                                    b.len() >= len && packed_eq(p, &b[..len], ic)
-                                }
-                                K_SUFFIX | K_SUFFIX_IC => {
-                                    b.len() >= len && packed_eq(p, &b[b.len() - len..], ic)
-                                }
-                                _ => b.len() == len && packed_eq(p, b, ic),
-                            }
-                        }
-                        _ => false,
-                    }
+            let rest = &self.rests[code[k] as usize];
+            for &li in values {
+                cx.steps += 1;
+                rest.collect_indexed(leaf(li), out);
+            }
+            if !values.is_empty() {
+                out.extend_from_slice(&rest.any);
+            }
+            for &(id, next) in &rest.other {
+                // The same words as this condition compiled in a `T_FEW` list.
+                let words = [K_OTHER, id];
+                let c = &self.conds[id as usize];
+                if run_has(ri, words.iter(), values, &mut s.memo, &mut cx.steps, |li| {
+                    eval_cond(c, leaf(li))
+                }) {
+                    out.push(next);
                 }
-                K_NUMERIC => {
-                    let bits = w[k];
-                    let lo = w[k + 1] as u64 | (w[k + 2] as u64) << 32;
-                    let hi = w[k + 3] as u64 | (w[k + 4] as u64) << 32;
-                    k += 5;
-                    let lo = (bits & 1 != 0).then_some((lo as i64, bits & 2 != 0));
-                    let hi = (bits & 4 != 0).then_some((hi as i64, bits & 8 != 0));
-                    matches!(leaf, Leaf::Num(Num { cmp: Some(x), .. }) if in_range(lo, hi, x))
-                }
-                K_EXISTS => true,
-                K_NOT_STRS | K_NOT_PREFIXES => {
-                    let list = &w[k..];
-                    k += packed_list_words(list, len as u32);
-                    match leaf {
-                        Leaf::Str(s) => {
-                            !packed_list_has(list, len as u32, s.as_bytes(), kind == K_NOT_PREFIXES)
-                        }
-                        _ => true,
-                    }
-                }
-                _ => {
-                    let c = &self.conds[w[k] as usize];
-                    k += 1;
-                    eval_cond(c, leaf)
-                }
-            };
-            if hit {
-                out.push(next);
             }
         }
     }
 
+    /// Whether `leaf` satisfies the compiled condition `w` (see
+    /// [`push_cond`]).
+    #[inline]
+    fn cond_hit(&self, w: &[u32], leaf: Leaf<'_>) -> bool {
+        let (kind, len) = (w[0] & 0xff, (w[0] >> 8) as usize);
+        match kind {
+            K_PREFIX | K_SUFFIX | K_PREFIX_IC | K_SUFFIX_IC | K_EQ_IC => {
+                let p = &w[2..2 + byte_words(len)];
+                match leaf {
+                    Leaf::Str(s) => {
+                        let ic = kind >= K_PREFIX_IC;
+                        let folded;
+                        let (b, ic) = if ic && !s.is_ascii() {
+                            folded = fold(s);
+                            (folded.as_bytes(), false)
+                        } else {
+                            (s.as_bytes(), ic)
+                        };
+                        match kind {
+                            K_PREFIX | K_PREFIX_IC => b.len() >= len && packed_eq(p, &b[..len], ic),
+                            K_SUFFIX | K_SUFFIX_IC => {
+                                b.len() >= len && packed_eq(p, &b[b.len() - len..], ic)
+                            }
+                            _ => b.len() == len && packed_eq(p, b, ic),
+                        }
+                    }
+                    _ => false,
+                }
+            }
+            K_NUMERIC => {
+                let bits = w[2];
+                let lo = w[3] as u64 | (w[4] as u64) << 32;
+                let hi = w[5] as u64 | (w[6] as u64) << 32;
+                let lo = (bits & 1 != 0).then_some((lo as i64, bits & 2 != 0));
+                let hi = (bits & 4 != 0).then_some((hi as i64, bits & 8 != 0));
+                matches!(leaf, Leaf::Num(Num { cmp: Some(x), .. }) if in_range(lo, hi, x))
+            }
+            K_EXISTS => true,
+            K_NOT_STRS | K_NOT_PREFIXES => match leaf {
+                Leaf::Str(s) => {
+                    !packed_list_has(&w[2..], len as u32, s.as_bytes(), kind == K_NOT_PREFIXES)
+                }
+                _ => true,
+            },
+            _ => eval_cond(&self.conds[w[2] as usize], leaf),
+        }
+    }
+
+    /// A hash of the elements bound at the binding nodes `rels[at..at + n]`
+    /// (those that matter at a state or transition, see
+    /// [`Matcher::relevant_nodes`]): two visits with the same key match the
+    /// same ids there.
+    #[inline]
+    fn rel_key(&self, at: usize, n: usize, cx: &Cx<'_, '_>) -> u64 {
+        if n == 0 || cx.s.bind.is_empty() {
+            return 0;
+        }
+        let rel = &self.rels[at..at + n];
+        let mut h = 0u64;
+        for &a in &cx.s.bind {
+            if rel.contains(&cx.s.arrs[a as usize].node) {
+                let e = cx.s.bound[a as usize];
+                h = h.wrapping_add(mix((a as u64) << 32 | e as u64));
+            }
+        }
+        h
+    }
+
     fn visit(&self, st: u32, cx: &mut Cx<'_, '_>, out: &mut Vec<usize>) {
-        if cx.multi && !cx.s.visited.insert((st, cx.bind_hash)) {
+        if !cx.step(self.budget) {
             return;
         }
-        let code = &self.code;
         let o = st as usize;
+        let code = &self.code;
+        if cx.multi {
+            let key = self.rel_key(code[o + S_REL] as usize, code[o + S_REL_LEN] as usize, cx);
+            if !cx.s.visited.insert((st, key)) {
+                return;
+            }
+        }
+        // Transitions are deduplicated on their own relevant elements: a
+        // state may be visited once per element of an array that only a
+        // later transition cares about.
+        let mut ti = code[o + S_TRANS_REL] as usize;
+        let mut first_time = |cx: &mut Cx<'_, '_>| {
+            let (at, n) = self.trans_rels[ti];
+            ti += 1;
+            !cx.multi
+                || cx
+                    .s
+                    .visited_trans
+                    .insert((ti as u32, self.rel_key(at as usize, n as usize, cx)))
+        };
         let mut t = o + S_HEADER;
         for _ in 0..code[o + S_N_ACCEPT] {
             out.push((code[t] as u64 | (code[t + 1] as u64) << 32) as usize);
@@ -1298,21 +1886,28 @@ impl Matcher {
             if flags & T_FEW != 0 {
                 t += 2 + code[t + 1] as usize;
             }
-            let mut li = cx.s.head[field as usize];
-            while li != NONE {
-                let rec = cx.leaves[li as usize];
-                li = rec.next;
-                let (t0, t1) = (rec.t0 as usize, rec.t1 as usize);
-                if !compatible(&cx.s.trails[t0..t1], &cx.s.bind) {
+            if !first_time(cx) || cx.s.head[field as usize] == NONE {
+                continue;
+            }
+            let (r0, r1) = cx.s.field_range[field as usize];
+            let (r0, r1) = (r0 as usize, r1 as usize);
+            let mut r = r0;
+            while r < r1 {
+                if !cx.step(self.budget) {
+                    return;
+                }
+                let li = cx.s.by_field[cx.s.runs[r].lo as usize];
+                if let Err(next) = cx.agrees(li) {
+                    r = skip_to(&cx.s.runs, &cx.s.by_field, r + 1, r1, next);
                     continue;
                 }
                 let mark = cx.s.targets.len();
-                let leaf = if rec.esc == NONE {
-                    rec.leaf
-                } else {
-                    Leaf::Str(&cx.escaped[rec.esc as usize])
-                };
-                self.collect(here, flags, leaf, rec.sym, &mut cx.s.targets);
+                self.collect_run(here, flags, r as u32, cx);
+                r += 1;
+                if cx.steps > self.budget {
+                    cx.over = true;
+                    return;
+                }
                 let end = cx.s.targets.len();
                 if end == mark {
                     continue;
@@ -1331,50 +1926,50 @@ impl Matcher {
                 }
                 let end = cx.s.targets.len();
                 let bmark = cx.s.bind.len();
-                let hmark = cx.bind_hash;
-                for k in t0..t1 {
-                    let t = cx.s.trails[k];
-                    if !cx.s.bind.contains(&t) {
-                        cx.s.bind.push(t);
-                        cx.bind_hash = cx
-                            .bind_hash
-                            .wrapping_add(mix(((t.0 as u64) << 32) | t.1 as u64));
-                    }
-                }
+                cx.bind(li);
                 for k in mark..end {
                     let next = cx.s.targets[k];
                     self.visit(next, cx, out);
                 }
-                cx.s.bind.truncate(bmark);
-                cx.bind_hash = hmark;
+                cx.unbind(bmark);
                 cx.s.targets.truncate(mark);
+                if cx.over {
+                    return;
+                }
             }
         }
         for _ in 0..code[o + S_ABSENT] {
             let (field, next) = (code[t], code[t + 1]);
             t += 2;
-            let mut li = cx.s.head[field as usize];
+            if !first_time(cx) {
+                continue;
+            }
             let mut found = false;
-            while li != NONE {
-                let rec = cx.leaves[li as usize];
-                li = rec.next;
-                if compatible(&cx.s.trails[rec.t0 as usize..rec.t1 as usize], &cx.s.bind) {
-                    found = true;
-                    break;
+            if cx.s.head[field as usize] != NONE {
+                let (r0, r1) = cx.s.field_range[field as usize];
+                let (r0, r1) = (r0 as usize, r1 as usize);
+                let mut r = r0;
+                while r < r1 {
+                    if !cx.step(self.budget) {
+                        return;
+                    }
+                    match cx.agrees(cx.s.by_field[cx.s.runs[r].lo as usize]) {
+                        Ok(()) => {
+                            found = true;
+                            break;
+                        }
+                        Err(n) => r = skip_to(&cx.s.runs, &cx.s.by_field, r + 1, r1, n),
+                    }
                 }
             }
             if !found {
                 self.visit(next, cx, out);
+                if cx.over {
+                    return;
+                }
             }
         }
     }
-}
-
-#[inline]
-fn compatible(trail: &[(u32, u32)], bound: &[(u32, u32)]) -> bool {
-    trail
-        .iter()
-        .all(|(a, i)| bound.iter().all(|(b, j)| a != b || i == j))
 }
 
 /// Most nesting accepted in a JSON-text event.
@@ -1616,21 +2211,20 @@ impl Matcher {
                 }
             }
             Some(b'[') => {
+                if pn.bind {
+                    let arr = cx.open_array(node);
+                    let r = self.scan_elems(sc, node, arr, cx, depth);
+                    cx.close_array(arr);
+                    return r;
+                }
                 sc.i += 1;
-                let id = cx.next_array;
-                cx.next_array += 1;
                 sc.ws();
                 if sc.peek() == Some(b']') {
                     sc.i += 1;
                     return Ok(());
                 }
-                let mut idx = 0u32;
                 loop {
-                    cx.s.trail.push((id, idx));
-                    let r = self.scan_value(sc, node, cx, depth + 1);
-                    cx.s.trail.pop();
-                    r?;
-                    idx += 1;
+                    self.scan_value(sc, node, cx, depth + 1)?;
                     sc.ws();
                     match sc.peek() {
                         Some(b',') => sc.i += 1,
@@ -1669,6 +2263,47 @@ impl Matcher {
                 Ok(())
             }
             None => Err(sc.err("unexpected end of input")),
+        }
+    }
+
+    /// Scans an array at binding node `node` (its `[` at `sc.i`) as elements
+    /// of `arr`, arrays inside it flattened (see [`ArrRec`]).
+    fn scan_elems<'a>(
+        &self,
+        sc: &mut Scan<'a>,
+        node: u32,
+        arr: u32,
+        cx: &mut Cx<'_, 'a>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        if depth > MAX_EVENT_DEPTH {
+            return Err(sc.err("event nests too deeply"));
+        }
+        sc.i += 1;
+        sc.ws();
+        if sc.peek() == Some(b']') {
+            sc.i += 1;
+            return Ok(());
+        }
+        loop {
+            sc.ws();
+            if sc.peek() == Some(b'[') {
+                self.scan_elems(sc, node, arr, cx, depth + 1)?;
+            } else {
+                let outer = cx.open_elem(arr);
+                let r = self.scan_value(sc, node, cx, depth + 1);
+                cx.close_elem(outer);
+                r?;
+            }
+            sc.ws();
+            match sc.peek() {
+                Some(b',') => sc.i += 1,
+                Some(b']') => {
+                    sc.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(sc.err("expected ',' or ']'")),
+            }
         }
     }
 }

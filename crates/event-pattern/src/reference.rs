@@ -4,6 +4,7 @@
 
 use crate::cond::Leaf;
 use crate::parse::{Conj, FieldTest};
+use std::collections::{HashMap, HashSet};
 
 /// A scalar value of the event with its dotted path and the array elements
 /// it sits in: `(array id, element index)` from the outermost array inward.
@@ -91,28 +92,76 @@ pub(crate) fn matches(conjs: &[Conj], leaves: &[PathLeaf<'_>]) -> bool {
             .filter(|(_, t)| matches!(t, FieldTest::Absent))
             .map(|(p, _)| p.as_str())
             .collect();
+        let own = shared_trails(c, leaves);
         let mut bound = Vec::new();
-        search(&pos, &neg, leaves, &mut bound)
+        let mut failed = HashSet::new();
+        search(&pos, &neg, &own, &mut bound, &mut failed)
     })
+}
+
+/// The values of the alternative's fields, their trails keeping only the
+/// arrays that hold values of two or more of its fields: an array holding
+/// one field's values can never make a choice of values disagree, and
+/// leaving it out lets a failed search be recognised when it comes again.
+fn shared_trails<'l, 'a>(c: &Conj, leaves: &'l [PathLeaf<'a>]) -> Vec<Own<'l, 'a>> {
+    let field = |l: &PathLeaf<'_>| c.iter().position(|(p, _)| *p == l.path);
+    // Per array: the first field seen in it, and whether another one was.
+    let mut seen: HashMap<u32, (usize, bool)> = HashMap::new();
+    for l in leaves {
+        if let Some(f) = field(l) {
+            for (a, _) in &l.trail {
+                let e = seen.entry(*a).or_insert((f, false));
+                e.1 |= e.0 != f;
+            }
+        }
+    }
+    leaves
+        .iter()
+        .filter(|l| field(l).is_some())
+        .map(|l| Own {
+            leaf: l,
+            trail: l.trail.iter().copied().filter(|(a, _)| seen[a].1).collect(),
+        })
+        .collect()
+}
+
+/// A value of one alternative's fields, with its trail cut to the arrays
+/// that matter (see [`shared_trails`]).
+struct Own<'l, 'a> {
+    leaf: &'l PathLeaf<'a>,
+    trail: Vec<(u32, u32)>,
 }
 
 type Positive<'p> = (&'p str, &'p [crate::cond::Cond]);
 
+/// Searches have failed with this many positive fields left and these
+/// bound elements (sorted).
+type Failed = HashSet<(usize, Vec<(u32, u32)>)>;
+
 fn search(
     pos: &[Positive<'_>],
     neg: &[&str],
-    leaves: &[PathLeaf<'_>],
+    leaves: &[Own<'_, '_>],
     bound: &mut Vec<(u32, u32)>,
+    failed: &mut Failed,
 ) -> bool {
     let Some(((path, conds), rest)) = pos.split_first() else {
         return neg.iter().all(|p| {
             !leaves
                 .iter()
-                .any(|l| l.path == *p && compatible(&l.trail, bound))
+                .any(|l| l.leaf.path == *p && compatible(&l.trail, bound))
         });
     };
+    let mut key = bound.clone();
+    key.sort_unstable();
+    let key = (pos.len(), key);
+    if failed.contains(&key) {
+        return false;
+    }
     for l in leaves {
-        if l.path != *path || !compatible(&l.trail, bound) || !conds.iter().any(|c| c.eval(l.leaf))
+        if l.leaf.path != *path
+            || !compatible(&l.trail, bound)
+            || !conds.iter().any(|c| c.eval(l.leaf.leaf))
         {
             continue;
         }
@@ -122,11 +171,12 @@ fn search(
                 bound.push(*t);
             }
         }
-        let ok = search(rest, neg, leaves, bound);
+        let ok = search(rest, neg, leaves, bound, failed);
         bound.truncate(mark);
         if ok {
             return true;
         }
     }
+    failed.insert(key);
     false
 }
