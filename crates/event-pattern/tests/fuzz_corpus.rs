@@ -16,6 +16,15 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
+/// JSON values in `v` (every object, array and scalar).
+fn size(v: &serde_json::Value) -> u64 {
+    1 + match v {
+        serde_json::Value::Object(m) => m.values().map(size).sum(),
+        serde_json::Value::Array(a) => a.iter().map(size).sum(),
+        _ => 0,
+    }
+}
+
 #[test]
 fn parse_corpus() {
     let inputs = corpus("parse");
@@ -52,7 +61,15 @@ fn matching_corpus() {
         let mut out = Vec::new();
         let _ = m.matches_json(event, &mut out);
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(event) {
-            assert_eq!(m.matches(&v) == vec![1], p.matches(&v));
+            let steps = m
+                .try_matches_into(&v, &mut out)
+                .expect("within the step budget");
+            assert_eq!(out == vec![1], p.matches(&v));
+            // Linear in the event (see tests/linear_steps.rs); the pattern's
+            // JSON values times its alternatives bound its field tests.
+            let pv: serde_json::Value = serde_json::from_str(pat).unwrap();
+            let tests = size(&pv) * p.alternatives() as u64;
+            assert!(steps <= 2 * (size(&v) + 1) * (tests + 1), "{steps} steps");
             compared += 1;
         }
     }
