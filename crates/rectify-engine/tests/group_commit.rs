@@ -170,3 +170,35 @@ async fn on_sqlite_a_refused_event_fails_only_its_submission() {
     drop(db);
     submit_all_at_once(&engine).await;
 }
+
+/// A store that cannot write (another process holds SQLite's write lock
+/// past the busy timeout) fails the whole group at once: splitting it
+/// would only wait out the timeout once per part.
+#[tokio::test(flavor = "current_thread")]
+async fn on_sqlite_a_busy_store_fails_the_group_without_splitting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let engine = engine(&format!("sqlite://{}", path.display())).await;
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = std::time::Instant::now();
+    let submissions = (0..8).map(|i| {
+        let engine = engine.clone();
+        async move { engine.submit(vec![event(100 + i)], "test").await }
+    });
+    let results = futures_util::future::join_all(submissions).await;
+    let took = started.elapsed();
+    for result in &results {
+        let e = result.as_ref().expect_err("the store is locked");
+        assert!(rectify_engine::store_unavailable(e), "{e:#}");
+    }
+    // One wait of the 5 s busy timeout, not one per part of a split.
+    assert!(took < std::time::Duration::from_secs(9), "{took:?}");
+
+    db.execute_batch("ROLLBACK").unwrap();
+    let ids: Vec<String> = (100..108).map(|i| format!("group-{i}")).collect();
+    assert!(engine.store().known_events(&ids).await.unwrap().is_empty());
+    // Once the lock is gone the same submission goes through.
+    engine.submit(vec![event(100)], "test").await.unwrap();
+}

@@ -254,6 +254,17 @@ async fn only_the_unstorable_record_of_an_sqs_batch_is_reported() {
     let stored = pg.column(&format!("SELECT id FROM {}.events ORDER BY id", pg.schema));
     assert_eq!(stored, bad_input::good_ids(&events));
 
+    // The bad event alone, as an EventBridge rule would invoke the function:
+    // refused as an event that can never be taken, not as an outage.
+    let answer = api.answer(&api.invoke(Some(&events[bad_input::BAD]), None));
+    assert_eq!(answer["state"], "error", "{answer}");
+    assert_eq!(
+        answer["error_type_header"], "Rectify.InvalidEvent",
+        "{answer}"
+    );
+    let stored = pg.column(&format!("SELECT count(*) FROM {}.events", pg.schema));
+    assert_eq!(stored, ["9"]);
+
     assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
     let _ = function.kill();
     let _ = function.wait();
