@@ -124,11 +124,7 @@ impl Default for Config {
             },
             accounts: Vec::new(),
             notifications: BTreeMap::new(),
-            api: ApiSettings {
-                listen: DEFAULT_LISTEN.to_string(),
-                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                tokens: Vec::new(),
-            },
+            api: ApiSettings::default(),
             guardrails: Guardrails::default(),
             execution: Execution::default(),
             sources: Sources::default(),
@@ -235,6 +231,90 @@ pub struct ApiSettings {
     /// Bearer tokens accepted. Empty: the API accepts no authenticated
     /// requests.
     pub tokens: Vec<ApiToken>,
+    /// Refuse an approval by the token that submitted the job's event.
+    pub four_eyes: bool,
+    /// Failed authentications one client address may make per
+    /// `auth_failure_window_seconds` before it is answered 429.
+    pub max_auth_failures: u32,
+    pub auth_failure_window_seconds: u64,
+    /// Time a client has to send a request's headers (and, over TLS, to
+    /// finish the handshake).
+    pub header_read_timeout_seconds: u64,
+    /// Time a client has to send a request's body.
+    pub body_read_timeout_seconds: u64,
+    /// Time one request may take from its headers to the answer.
+    pub request_timeout_seconds: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout_seconds: u64,
+    /// Connections served at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            listen: DEFAULT_LISTEN.to_string(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            tokens: Vec::new(),
+            four_eyes: true,
+            max_auth_failures: 10,
+            auth_failure_window_seconds: 60,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            request_timeout_seconds: 60,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
+            tls: None,
+        }
+    }
+}
+
+/// `api.tls`: PEM files, read again whenever they change on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (relative paths are from the
+    /// config file's folder).
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// What an API token may do (`api.tokens[].scopes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// `POST /v1/events`.
+    Ingest,
+    /// The `GET` routes: jobs, findings, audit, metrics.
+    Read,
+    /// `POST /v1/jobs/{id}/approve`.
+    Approve,
+    /// `POST /v1/pause`, `POST /v1/resume`.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Ingest, Scope::Read, Scope::Approve, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Approve => "approve",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ApiSettings {
@@ -252,28 +332,45 @@ impl ApiSettings {
 }
 
 /// An API bearer token. Only its SHA-256 digest is kept; `Debug` shows the
-/// name alone.
+/// name and scopes alone.
 #[derive(Clone)]
 pub struct ApiToken {
     pub name: String,
     digest: [u8; 32],
+    /// What the token may do; `[ingest]` unless the config says more.
+    pub scopes: Vec<Scope>,
 }
 
 impl ApiToken {
-    /// A token from its value.
+    /// A token from its value, with the default scope (`ingest`).
     pub fn from_secret(name: impl Into<String>, secret: &str) -> Self {
         ApiToken {
             name: name.into(),
             digest: Sha256::digest(secret.as_bytes()).into(),
+            scopes: vec![Scope::Ingest],
         }
     }
 
-    /// A token from the SHA-256 digest of its value.
+    /// A token from the SHA-256 digest of its value, with the default
+    /// scope (`ingest`).
     pub fn from_digest(name: impl Into<String>, digest: [u8; 32]) -> Self {
         ApiToken {
             name: name.into(),
             digest,
+            scopes: vec![Scope::Ingest],
         }
+    }
+
+    /// The same token with these scopes instead.
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        self.scopes = scopes.into_iter().collect();
+        self.scopes.sort();
+        self.scopes.dedup();
+        self
+    }
+
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
     }
 
     /// Whether `presented` is this token: compares SHA-256 digests in
@@ -293,6 +390,7 @@ impl fmt::Debug for ApiToken {
         f.debug_struct("ApiToken")
             .field("name", &self.name)
             .field("digest", &"<redacted>")
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -549,10 +647,10 @@ mod tests {
         assert!(shown.contains("ops"));
         assert!(t.verify("correct-horse-battery"));
         assert!(!t.verify("correct-horse-batter"));
+        assert_eq!(t.scopes, vec![Scope::Ingest]);
         let api = ApiSettings {
-            listen: DEFAULT_LISTEN.into(),
-            max_body_bytes: 1,
             tokens: vec![ApiToken::from_secret("a", "aaaaaaaaaaaaaaaa"), t],
+            ..ApiSettings::default()
         };
         assert_eq!(api.verify("correct-horse-battery"), Some("ops"));
         assert_eq!(api.verify("nope"), None);

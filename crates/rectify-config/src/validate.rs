@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, SecurityHubPoll, Sources, SqsQueue, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
-    FALLBACK_REGION, MIN_TOKEN_LEN,
+    Guardrails, LoadedRule, Loader, Location, Scope, SecurityHubPoll, Sources, SqsQueue, TlsFiles,
+    DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE, FALLBACK_REGION,
+    MIN_TOKEN_LEN,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -36,8 +36,22 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
 const CHANNEL_KEYS: &[&str] = &["sns"];
-const API_KEYS: &[&str] = &["listen", "max_body_bytes", "tokens"];
-const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256"];
+const API_KEYS: &[&str] = &[
+    "listen",
+    "max_body_bytes",
+    "tokens",
+    "four_eyes",
+    "max_auth_failures",
+    "auth_failure_window_seconds",
+    "header_read_timeout_seconds",
+    "body_read_timeout_seconds",
+    "request_timeout_seconds",
+    "idle_timeout_seconds",
+    "max_connections",
+    "tls",
+];
+const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256", "scopes"];
+const TLS_KEYS: &[&str] = &["cert_file", "key_file"];
 const GUARDRAIL_KEYS: &[&str] = &[
     "exempt_tag",
     "max_concurrent_per_account_region",
@@ -962,11 +976,7 @@ pub(crate) fn load_config(
     }
 
     // api
-    let mut api = ApiSettings {
-        listen: DEFAULT_LISTEN.to_string(),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        tokens: Vec::new(),
-    };
+    let mut api = ApiSettings::default();
     if let Some(f) = top.get("api").and_then(|n| cx.fields(n, "api", API_KEYS)) {
         if let Some(n) = f.opt("listen") {
             if let Some(listen) = cx.non_empty(n, "api.listen") {
@@ -1002,6 +1012,47 @@ pub(crate) fn load_config(
                     api.tokens.push(token);
                 }
             }
+        }
+        if let Some(n) = f.opt("four_eyes") {
+            if let Some(b) = cx.boolean(n, "api.four_eyes") {
+                api.four_eyes = b;
+            }
+        }
+        if let Some(n) = cx.opt_u64(&f, "api", "max_auth_failures", 1, 1_000_000) {
+            api.max_auth_failures = n as u32;
+        }
+        for (key, slot, max) in [
+            (
+                "auth_failure_window_seconds",
+                &mut api.auth_failure_window_seconds,
+                86_400,
+            ),
+            (
+                "header_read_timeout_seconds",
+                &mut api.header_read_timeout_seconds,
+                3_600,
+            ),
+            (
+                "body_read_timeout_seconds",
+                &mut api.body_read_timeout_seconds,
+                3_600,
+            ),
+            (
+                "request_timeout_seconds",
+                &mut api.request_timeout_seconds,
+                3_600,
+            ),
+            ("idle_timeout_seconds", &mut api.idle_timeout_seconds, 3_600),
+        ] {
+            if let Some(n) = cx.opt_u64(&f, "api", key, 1, max) {
+                *slot = n;
+            }
+        }
+        if let Some(n) = cx.opt_u64(&f, "api", "max_connections", 1, 65_536) {
+            api.max_connections = n as usize;
+        }
+        if let Some(node) = f.opt("tls") {
+            api.tls = read_tls(&mut cx, node, file.parent().unwrap_or(Path::new("")));
         }
     }
 
@@ -1474,6 +1525,54 @@ fn account_id(cx: &mut Ctx, node: &Node, field: &str) -> Option<String> {
     Some(id)
 }
 
+/// `api.tls`: both files required; relative paths are from the config
+/// file's folder. The files are read when `serve` starts, not here.
+fn read_tls(cx: &mut Ctx, node: &Node, base: &Path) -> Option<TlsFiles> {
+    let f = cx.fields(node, "api.tls", TLS_KEYS)?;
+    let cert = cx.req_string(&f, "api.tls", "cert_file");
+    let key = cx.req_string(&f, "api.tls", "key_file");
+    Some(TlsFiles {
+        cert_file: base.join(cert?),
+        key_file: base.join(key?),
+    })
+}
+
+/// `api.tokens[].scopes`: a non-empty list of known scopes.
+fn read_scopes(cx: &mut Ctx, node: &Node, field: &str) -> Option<Vec<Scope>> {
+    let items = cx.items(node, field);
+    if items.is_empty() {
+        cx.err(
+            node.pos,
+            field,
+            "a token needs at least one scope (ingest, read, approve, admin)",
+        );
+        return None;
+    }
+    let mut scopes = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_field = format!("{field}[{i}]");
+        let Some(s) = cx.string(item, &item_field) else {
+            ok = false;
+            continue;
+        };
+        match Scope::parse(&s) {
+            Some(scope) => scopes.push(scope),
+            None => {
+                ok = false;
+                cx.err(
+                    item.pos,
+                    &item_field,
+                    format!(
+                        "unknown scope `{s}`, expected one of `ingest`, `read`, `approve`, `admin`"
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(scopes)
+}
+
 /// One `api.tokens` entry. Never puts the token's value in a message.
 fn read_token(
     loader: &Loader,
@@ -1582,6 +1681,10 @@ fn read_token(
             }
             ApiToken::from_digest(name.clone().unwrap_or_default(), digest)
         }
+    };
+    let token = match f.opt("scopes") {
+        Some(node) => token.with_scopes(read_scopes(cx, node, &join(field, "scopes"))?),
+        None => token,
     };
     name.map(|_| token)
 }

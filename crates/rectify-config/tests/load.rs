@@ -1135,6 +1135,99 @@ fn external_id_is_required_with_a_role_unless_none() {
     assert_eq!(c.accounts[1].external_id.as_deref(), Some("ext-4444"));
 }
 
+#[test]
+fn token_scopes_default_to_ingest_and_are_read() {
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "api:\n  tokens:\n    - name: eb\n      token: 0123456789abcdef-one\n    - name: ops\n      token: 0123456789abcdef-two\n      scopes: [read, approve, admin, read]\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    use rectify_config::Scope;
+    assert_eq!(c.api.tokens[0].scopes, vec![Scope::Ingest]);
+    assert_eq!(
+        c.api.tokens[1].scopes,
+        vec![Scope::Read, Scope::Approve, Scope::Admin]
+    );
+    assert!(c.api.tokens[1].allows(Scope::Approve) && !c.api.tokens[1].allows(Scope::Ingest));
+    // Safe defaults for everything the API bounds.
+    assert!(c.api.four_eyes);
+    assert_eq!(c.api.max_connections, 512);
+    assert_eq!(c.api.header_read_timeout_seconds, 10);
+    assert_eq!(c.api.tls, None);
+}
+
+#[test]
+fn unknown_and_empty_scopes_are_refused() {
+    let d = error("api:\n  tokens:\n    - name: a\n      token: 0123456789abcdef0\n      scopes: [read, root]\n");
+    check(
+        &d,
+        "rectify.yaml",
+        5,
+        22,
+        "api.tokens[0].scopes[1]",
+        "unknown scope `root`, expected one of `ingest`, `read`, `approve`, `admin`",
+    );
+    let d =
+        error("api:\n  tokens:\n    - name: a\n      token: 0123456789abcdef0\n      scopes: []\n");
+    check(
+        &d,
+        "rectify.yaml",
+        5,
+        15,
+        "api.tokens[0].scopes",
+        "at least one scope",
+    );
+}
+
+#[test]
+fn api_bounds_and_tls() {
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "api:\n  four_eyes: false\n  max_connections: 64\n  header_read_timeout_seconds: 2\n  idle_timeout_seconds: 5\n  max_auth_failures: 3\n  tls:\n    cert_file: tls/cert.pem\n    key_file: /etc/rectify/key.pem\n",
+            Path::new("/srv/rectify/rectify.yaml"),
+        )
+        .unwrap();
+    assert!(!c.api.four_eyes);
+    assert_eq!(c.api.max_connections, 64);
+    assert_eq!(c.api.header_read_timeout_seconds, 2);
+    assert_eq!(c.api.idle_timeout_seconds, 5);
+    assert_eq!(c.api.max_auth_failures, 3);
+    let tls = c.api.tls.unwrap();
+    assert_eq!(tls.cert_file, Path::new("/srv/rectify/tls/cert.pem"));
+    assert_eq!(tls.key_file, Path::new("/etc/rectify/key.pem"));
+
+    let d = error("api:\n  max_connections: 0\n");
+    check(
+        &d,
+        "rectify.yaml",
+        2,
+        20,
+        "api.max_connections",
+        "expected a whole number from 1 to 65536",
+    );
+    let d = error("api:\n  tls:\n    cert_file: c.pem\n");
+    check(
+        &d,
+        "rectify.yaml",
+        3,
+        5,
+        "api.tls.key_file",
+        "missing field `key_file`",
+    );
+    let d = error("api:\n  four_eyes: maybe\n");
+    check(
+        &d,
+        "rectify.yaml",
+        2,
+        14,
+        "api.four_eyes",
+        "expected a boolean",
+    );
+}
+
 /// A CloudTrail API call to `DeleteBucketPublicAccessBlock` made by
 /// `identity` (its `userIdentity`).
 fn api_call(identity: serde_json::Value) -> serde_json::Value {

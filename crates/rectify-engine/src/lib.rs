@@ -290,6 +290,7 @@ impl Engine {
                     state: Some(JobState::Retrying),
                     rule_id: None,
                     limit: 1,
+                    ..Default::default()
                 })
                 .await?;
             let pending = self
@@ -298,6 +299,7 @@ impl Engine {
                     state: Some(JobState::Pending),
                     rule_id: None,
                     limit: 1,
+                    ..Default::default()
                 })
                 .await?;
             if waiting.is_empty() && pending.is_empty() {

@@ -24,6 +24,8 @@ pub(crate) fn slot_free_at(last: &str, min_interval: std::time::Duration) -> Opt
 }
 
 pub(crate) const SETTING_PAUSED: &str = "paused";
+/// The row [`crate::Store::probe_write`] rewrites.
+pub(crate) const SETTING_HEALTH_PROBE: &str = "health.probe";
 /// Settings key of a polling source's cursor.
 pub(crate) fn cursor_setting(source: &str) -> String {
     format!("cursor:{source}")

@@ -258,6 +258,45 @@ pub struct JobFilter {
     pub rule_id: Option<String>,
     /// At most this many; `0` means no limit.
     pub limit: usize,
+    /// Only jobs listed after this one (the last of the previous page).
+    pub after: Option<JobCursor>,
+}
+
+/// A position in the job listing (newest first): the job with this
+/// `created_at` and `id`, which is itself not listed again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobCursor {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl JobCursor {
+    /// The position right after `job`.
+    pub fn after(job: &Job) -> JobCursor {
+        JobCursor {
+            created_at: job.created_at.clone(),
+            id: job.id.clone(),
+        }
+    }
+}
+
+/// A position in the findings listing (most recently updated first).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FindingCursor {
+    pub updated_at: String,
+    pub id: String,
+    pub product_arn: String,
+}
+
+impl FindingCursor {
+    /// The position right after `row`.
+    pub fn after(row: &FindingRow) -> FindingCursor {
+        FindingCursor {
+            updated_at: row.updated_at.clone(),
+            id: row.id.clone(),
+            product_arn: row.product_arn.clone(),
+        }
+    }
 }
 
 /// A finding as stored: the indexed fields plus the whole ASFF document.
@@ -444,8 +483,14 @@ pub trait Store: Send + Sync {
         workflow_status: Option<&str>,
     ) -> Result<()>;
 
-    /// Most recently updated first; `limit` 0 means no limit.
-    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>>;
+    /// Most recently updated first (then by id and product ARN); `limit` 0
+    /// means no limit; with `after`, only the findings listed after that
+    /// position.
+    async fn list_findings(
+        &self,
+        limit: usize,
+        after: Option<&FindingCursor>,
+    ) -> Result<Vec<FindingRow>>;
 
     /// Stores a new job, unless a non-final job with the same idempotency
     /// key (or any job with the same id) exists: then that one comes back as
@@ -579,6 +624,15 @@ pub trait Store: Send + Sync {
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()>;
 
     async fn is_paused(&self) -> Result<bool>;
+
+    /// The origin the event was first stored with (e.g. `http:<token
+    /// name>`), `None` if no such event is stored.
+    async fn event_origin(&self, id: &str) -> Result<Option<String>>;
+
+    /// Writes and commits a small row (the `health.probe` setting) to show
+    /// the store can still take writes: fails when the disk is full, the
+    /// database is read-only or unreachable.
+    async fn probe_write(&self) -> Result<()>;
 
     /// Which of `ids` are events already stored.
     async fn known_events(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>>;

@@ -35,12 +35,12 @@ use tokio_postgres::{NoTls, Row};
 use crate::audit::AuditKey;
 use crate::common::{
     audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
-    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
-    SETTING_RULE_PAUSED,
+    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE,
+    SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
-    pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert,
-    IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
+    pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingRow,
+    FindingUpsert, IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -887,18 +887,33 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>> {
+    async fn list_findings(
+        &self,
+        limit: usize,
+        after: Option<&FindingCursor>,
+    ) -> Result<Vec<FindingRow>> {
         let client = self.client("list_findings").await?;
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {FINDING_COLUMNS} FROM findings f \
                  LEFT JOIN events e ON e.id = f.last_event_id \
-                 ORDER BY f.updated_at DESC, f.id LIMIT $1"
+                 WHERE $2::text IS NULL OR f.updated_at < $2::text \
+                   OR (f.updated_at = $2::text AND (f.id > $3::text \
+                       OR (f.id = $3::text AND f.product_arn > $4::text))) \
+                 ORDER BY f.updated_at DESC, f.id, f.product_arn LIMIT $1"
             ))
             .await
             .ctx("preparing findings listing")?;
+        let (updated_at, id, product_arn) = match after {
+            Some(c) => (
+                Some(c.updated_at.as_str()),
+                Some(c.id.as_str()),
+                Some(c.product_arn.as_str()),
+            ),
+            None => (None, None, None),
+        };
         let rows = client
-            .query(&stmt, &[&limit_sql(limit)])
+            .query(&stmt, &[&limit_sql(limit), &updated_at, &id, &product_arn])
             .await
             .ctx("listing findings")?;
         rows.iter().map(finding_from_row).collect()
@@ -1046,8 +1061,12 @@ impl Store for PostgresStore {
             "SELECT {JOB_COLUMNS} FROM jobs \
              WHERE ($1::text IS NULL OR state = $1::text) \
                AND ($2::text IS NULL OR rule_id = $2::text) \
+               AND ($4::text IS NULL OR created_at < $4::text \
+                    OR (created_at = $4::text AND id < $5::text)) \
              ORDER BY created_at DESC, id DESC LIMIT $3"
         );
+        let created_at = filter.after.as_ref().map(|c| c.created_at.as_str());
+        let id = filter.after.as_ref().map(|c| c.id.as_str());
         query_jobs(
             &client,
             &sql,
@@ -1055,6 +1074,8 @@ impl Store for PostgresStore {
                 &filter.state.map(JobState::as_str),
                 &filter.rule_id,
                 &limit_sql(filter.limit),
+                &created_at,
+                &id,
             ],
             "listing jobs",
         )
@@ -1470,6 +1491,32 @@ impl Store for PostgresStore {
             .transpose()
             .ctx("reading the paused flag")?;
         Ok(v.as_deref() == Some("true"))
+    }
+
+    async fn event_origin(&self, id: &str) -> Result<Option<String>> {
+        let client = self.client("event_origin").await?;
+        client
+            .query_opt("SELECT origin FROM events WHERE id = $1", &[&id])
+            .await
+            .ctx("reading an event's origin")?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .ctx("reading an event's origin")
+    }
+
+    async fn probe_write(&self) -> Result<()> {
+        let client = self.client("probe_write").await?;
+        let now = timefmt::now();
+        client
+            .execute(
+                "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, NULL, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+                &[&SETTING_HEALTH_PROBE, &now],
+            )
+            .await
+            .ctx("writing the health probe")?;
+        Ok(())
     }
 
     async fn known_events(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {

@@ -16,13 +16,13 @@ use serde_json::{json, Value};
 use crate::audit::{AuditKey, GENESIS_HASH};
 use crate::common::{
     audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
-    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_PAUSED,
-    SETTING_RULE_PAUSED,
+    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE,
+    SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::schema::LIVE_STATES;
 use crate::{
-    schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingRow, FindingUpsert, IngestBatch,
-    Ingested, JobFilter, NewJob, Result, Store, StoreError,
+    schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingRow, FindingUpsert,
+    IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -903,7 +903,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_findings(&self, limit: usize) -> Result<Vec<FindingRow>> {
+    async fn list_findings(
+        &self,
+        limit: usize,
+        after: Option<&FindingCursor>,
+    ) -> Result<Vec<FindingRow>> {
+        let after = after.cloned();
         self.run("list_findings", move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -912,10 +917,18 @@ impl Store for SqliteStore {
                      f.updated_at, f.finding, e.body \
                      FROM findings f LEFT JOIN events e \
                        ON e.key = rectify_key(f.last_event_id) AND e.id = f.last_event_id \
-                     ORDER BY f.updated_at DESC, f.id LIMIT ?1",
+                     WHERE ?2 IS NULL OR f.updated_at < ?2 \
+                       OR (f.updated_at = ?2 AND (f.id > ?3 OR (f.id = ?3 AND f.product_arn > ?4))) \
+                     ORDER BY f.updated_at DESC, f.id, f.product_arn LIMIT ?1",
                 )
                 .ctx("preparing findings listing")?;
-            let mut rows = stmt.query([limit_sql(limit)]).ctx("listing findings")?;
+            let (updated_at, id, product_arn) = match after {
+                Some(c) => (Some(c.updated_at), Some(c.id), Some(c.product_arn)),
+                None => (None, None, None),
+            };
+            let mut rows = stmt
+                .query(params![limit_sql(limit), updated_at, id, product_arn])
+                .ctx("listing findings")?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().ctx("listing findings")? {
                 out.push(finding_from_row(row)?);
@@ -1059,15 +1072,22 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {JOB_COLUMNS} FROM jobs \
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2) \
+                       AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
                      ORDER BY created_at DESC, id DESC LIMIT ?3"
                 ))
                 .ctx("preparing job listing")?;
+            let (created_at, id) = match filter.after {
+                Some(c) => (Some(c.created_at), Some(c.id)),
+                None => (None, None),
+            };
             jobs_from_stmt(
                 &mut stmt,
                 params![
                     filter.state.map(JobState::as_str),
                     filter.rule_id,
-                    limit_sql(filter.limit)
+                    limit_sql(filter.limit),
+                    created_at,
+                    id
                 ],
                 "listing jobs",
             )
@@ -1446,6 +1466,26 @@ impl Store for SqliteStore {
                 .optional()
                 .ctx("reading the paused flag")?;
             Ok(v.as_deref() == Some("true"))
+        })
+        .await
+    }
+
+    async fn event_origin(&self, id: &str) -> Result<Option<String>> {
+        let id = id.to_owned();
+        self.run("event_origin", move |conn| {
+            conn.prepare_cached("SELECT origin FROM events WHERE key = ?1 AND id = ?2")
+                .ctx("preparing event lookup")?
+                .query_row(params![lookup_key(&[&id]), id], |r| r.get(0))
+                .optional()
+                .ctx("reading an event's origin")
+        })
+        .await
+    }
+
+    async fn probe_write(&self) -> Result<()> {
+        self.write("probe_write", |tx| {
+            let now = timefmt::now();
+            set_setting(tx, SETTING_HEALTH_PROBE, &now, None, &now)
         })
         .await
     }

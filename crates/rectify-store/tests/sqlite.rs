@@ -77,7 +77,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         .record_event(&event("old-event"), "http")
         .await
         .unwrap());
-    let findings = store.list_findings(10).await.unwrap();
+    let findings = store.list_findings(10, None).await.unwrap();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].id, "f-old");
     assert_eq!(findings[0].finding["UpdatedAt"], "2024-05-01T12:00:00.000Z");
@@ -85,7 +85,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
     let newer = json!({"Id": "f-old", "ProductArn": "arn:p", "AwsAccountId": "111122223333",
         "UpdatedAt": "2024-06-01T00:00:00.000Z", "Workflow": {"Status": "NOTIFIED"}});
     store.upsert_finding("new-event", &newer).await.unwrap();
-    let findings = store.list_findings(10).await.unwrap();
+    let findings = store.list_findings(10, None).await.unwrap();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].workflow_status.as_deref(), Some("NOTIFIED"));
     assert_eq!(findings[0].last_event_id, "new-event");
@@ -99,7 +99,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         .await
         .unwrap();
     assert_eq!(
-        store.list_findings(10).await.unwrap()[0].last_event_id,
+        store.list_findings(10, None).await.unwrap()[0].last_event_id,
         "new-event"
     );
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind, Target};
 use rectify_store::{
-    audit, AuditVerdict, Enqueued, EventRow, FindingUpsert, IngestBatch, JobFilter, NewJob, Store,
-    StoreError,
+    audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingUpsert, IngestBatch, JobCursor,
+    JobFilter, NewJob, Store, StoreError,
 };
 use serde_json::{json, Value};
 use support::{lit, Kind, TestDb};
@@ -116,7 +116,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         .upsert_finding("e-1", &asff("2024-05-01T12:00:00.000Z", "NEW"))
         .await
         .unwrap();
-    let rows = store.list_findings(10).await.unwrap();
+    let rows = store.list_findings(10, None).await.unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.id, "f-1");
@@ -136,7 +136,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         .set_finding_outcome(&fref, "j-1", "changed", Some("RESOLVED"))
         .await
         .unwrap();
-    let row = store.list_findings(0).await.unwrap().remove(0);
+    let row = store.list_findings(0, None).await.unwrap().remove(0);
     assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
     assert_eq!(row.last_outcome.as_deref(), Some("changed"));
     assert_eq!(row.workflow_status.as_deref(), Some("RESOLVED"));
@@ -146,7 +146,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         .upsert_finding("e-2", &asff("2024-05-02T12:00:00.000Z", "NOTIFIED"))
         .await
         .unwrap();
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.last_event_id, "e-2");
     assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
     assert_eq!(row.last_job_id.as_deref(), Some("j-1"));
@@ -156,7 +156,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         .upsert_finding("e-0", &asff("2024-04-01T12:00:00Z", "NEW"))
         .await
         .unwrap();
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.last_event_id, "e-2");
 
     // Outcome without a workflow status keeps the status.
@@ -164,7 +164,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         .set_finding_outcome(&fref, "j-2", "failed", None)
         .await
         .unwrap();
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.workflow_status.as_deref(), Some("NOTIFIED"));
     assert_eq!(row.last_outcome.as_deref(), Some("failed"));
 
@@ -177,12 +177,12 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         )
         .await
         .unwrap();
-    let rows = store.list_findings(10).await.unwrap();
+    let rows = store.list_findings(10, None).await.unwrap();
     assert_eq!(rows.len(), 2);
     let f2 = rows.iter().find(|r| r.id == "f-2").unwrap();
     assert_eq!(f2.region, "us-west-2");
     assert_eq!(f2.control.as_deref(), Some("EC2.19"));
-    assert_eq!(store.list_findings(1).await.unwrap().len(), 1);
+    assert_eq!(store.list_findings(1, None).await.unwrap().len(), 1);
 
     // Errors name what is wrong.
     let err = store
@@ -274,6 +274,7 @@ async fn enqueue_duplicate_vs_new_after_final(db: TestDb) {
             state: Some(JobState::Pending),
             rule_id: Some("rule-a".into()),
             limit: 1,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -812,7 +813,7 @@ async fn batch_findings_and_audit(db: TestDb) {
         })
         .collect();
     store.upsert_findings(&findings).await.unwrap();
-    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+    assert_eq!(store.list_findings(0, None).await.unwrap().len(), 50);
     // One bad finding fails the batch, naming its event, and stores nothing.
     let bad = vec![
         (
@@ -826,7 +827,7 @@ async fn batch_findings_and_audit(db: TestDb) {
         err.to_string().contains("ProductArn") && err.to_string().contains("e-y"),
         "{err}"
     );
-    assert_eq!(store.list_findings(0).await.unwrap().len(), 50);
+    assert_eq!(store.list_findings(0, None).await.unwrap().len(), 50);
 
     store.append_audit("first", "s", &json!(1)).await.unwrap();
     let recs = store
@@ -1005,7 +1006,7 @@ async fn events_are_stored_as_received(db: TestDb) {
     e.body = body;
     e.keep_received_text(&text);
     store.ingest(ingest_batch(&[e], Vec::new())).await.unwrap();
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.finding["Workflow"]["Status"], "NEW");
     assert_eq!(row.finding["Id"], f["Id"]);
     if matches!(db.kind, Kind::Sqlite) {
@@ -1061,7 +1062,7 @@ async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
     assert_eq!(done.audit[0].data["fresh"], json!([true]));
 
     // The finding is stored once, in its event, and reads back whole.
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.id, "f-1");
     assert_eq!(row.last_event_id, "e-1");
     assert_eq!(row.finding, f1);
@@ -1086,7 +1087,7 @@ async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
         .ingest(ingest_batch(&[finding_event("e-2", &f2)], Vec::new()))
         .await
         .unwrap();
-    let row = store.list_findings(10).await.unwrap().remove(0);
+    let row = store.list_findings(10, None).await.unwrap().remove(0);
     assert_eq!(row.last_event_id, "e-2");
     assert_eq!(row.finding["Workflow"]["Status"], "NOTIFIED");
     assert!(store.verify_audit().await.unwrap().is_intact());
@@ -1212,6 +1213,121 @@ async fn region_slots_bound_holders_across_handles(db: TestDb) {
     assert!((1..=2).contains(&peak), "{peak} holders at once");
 }
 
+/// Walks a listing page by page: every row once, in the order of the
+/// unbounded listing, whatever the ties in the sort key.
+async fn job_pages_follow_the_cursor(db: TestDb) {
+    let store = db.open().await;
+    // Two groups with the same created_at, to exercise the id tie-break.
+    for i in 0..7 {
+        let mut j = job(&format!("job-{i:02}"), &format!("key-{i}"));
+        j.created_at = if i < 4 {
+            "2024-05-01T12:00:00.000Z".into()
+        } else {
+            format!("2024-05-0{}T12:00:00.000Z", i - 2)
+        };
+        if i == 5 {
+            j.rule_id = "rule-b".into();
+        }
+        store.enqueue(&j).await.unwrap();
+    }
+    let all: Vec<String> = store
+        .list_jobs(&JobFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(all.len(), 7);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_jobs(&JobFilter {
+                limit: 3,
+                after: after.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(JobCursor::after(last));
+        seen.extend(page.into_iter().map(|j| j.id));
+    }
+    assert_eq!(seen, all);
+    // The cursor combines with the filters.
+    let first = store
+        .list_jobs(&JobFilter {
+            rule_id: Some("rule-a".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rest = store
+        .list_jobs(&JobFilter {
+            rule_id: Some("rule-a".into()),
+            after: Some(JobCursor::after(first.last().unwrap())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 6);
+    assert!(rest
+        .iter()
+        .all(|j| j.rule_id == "rule-a" && j.id != "job-05"));
+}
+
+async fn finding_pages_follow_the_cursor(db: TestDb) {
+    let store = db.open().await;
+    // One batch: the rows are likely to share `updated_at`.
+    let batch: Vec<(String, Value)> = (0..5)
+        .map(|i| {
+            let mut f = asff("2024-05-01T12:00:00.000Z", "NEW");
+            f["Id"] = json!(format!("f-{i}"));
+            f["ProductArn"] = json!(if i % 2 == 0 { "arn:p" } else { "arn:q" });
+            ("e-1".to_string(), f)
+        })
+        .collect();
+    store.upsert_findings(&batch).await.unwrap();
+    let mut same_id = asff("2024-05-01T12:00:00.000Z", "NEW");
+    same_id["Id"] = json!("f-0");
+    same_id["ProductArn"] = json!("arn:other");
+    store.upsert_finding("e-2", &same_id).await.unwrap();
+    let all: Vec<(String, String)> = store
+        .list_findings(0, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.product_arn))
+        .collect();
+    assert_eq!(all.len(), 6);
+    let mut seen = Vec::new();
+    let mut after: Option<FindingCursor> = None;
+    loop {
+        let page = store.list_findings(2, after.as_ref()).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(FindingCursor::after(last));
+        seen.extend(page.into_iter().map(|r| (r.id, r.product_arn)));
+    }
+    assert_eq!(seen, all);
+}
+
+async fn event_origin_and_write_probe(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.event_origin("e-1").await.unwrap(), None);
+    store.record_event(&event("e-1"), "http:ops").await.unwrap();
+    // A redelivery from elsewhere keeps the first origin.
+    store.record_event(&event("e-1"), "sqs").await.unwrap();
+    assert_eq!(
+        store.event_origin("e-1").await.unwrap().as_deref(),
+        Some("http:ops")
+    );
+    store.probe_write().await.unwrap();
+    store.probe_write().await.unwrap();
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -1265,4 +1381,7 @@ both_backends!(
     region_slots_bound_holders_across_handles,
     events_are_stored_as_received,
     known_events_and_source_cursors,
+    job_pages_follow_the_cursor,
+    finding_pages_follow_the_cursor,
+    event_origin_and_write_probe,
 );

@@ -59,7 +59,7 @@ pub enum Command {
     },
     /// Run the daemon: HTTP API on api.listen, the polling sources (SQS, Security Hub) and the job workers.
     #[command(
-        after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" --data @finding.json http://127.0.0.1:8080/v1/events\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish."
+        after_help = "Example:\n  RECTIFY_CONFIG=/etc/rectify/rectify.yaml rectify serve --listen 0.0.0.0:8080\n  curl -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n       --data @finding.json http://127.0.0.1:8080/v1/events\n\nTokens (api.tokens) carry scopes: ingest (POST /v1/events, the default), read (GET\nroutes), approve, admin (pause/resume). With api.four_eyes (on by default) the token\nthat submitted an event cannot approve its jobs. api.tls serves HTTPS, reloading the\ncertificate when its files change. Connections are bounded: api.max_connections,\nheader, body, request and idle timeouts (see CONFIG.md).\n\nStops on SIGTERM or Ctrl-C: stops taking work, lets running jobs finish."
     )]
     Serve {
         /// Address to listen on (overrides api.listen).

@@ -35,7 +35,7 @@ impl Cluster {
             "store: {store}\n\
              accounts:\n  - id: \"111122223333\"\n\
              execution:\n  lease_seconds: 5\n\
-             api:\n  tokens:\n    - name: driver\n      token: \"{token}\"\n\
+             api:\n  tokens:\n    - name: driver\n      token: \"{token}\"\n      scopes: [ingest, read]\n\
              rules:\n  - id: journal\n    pattern: {{source: [crash.test]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: auto\n",
             journal = dir.path().join("journal.txt").display(),
         );

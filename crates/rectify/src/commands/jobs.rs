@@ -28,6 +28,7 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                     state,
                     rule_id: rule,
                     limit,
+                    ..Default::default()
                 })
                 .await?;
             if json {

@@ -36,11 +36,22 @@ pub async fn run(
     if recovered > 0 {
         tracing::warn!(recovered, "picked up jobs cut off by an earlier stop");
     }
+    // Fail at start, not in the server's task, on a certificate that
+    // cannot be served.
+    rectify_server::check_tls(&loaded.config.api)?;
     let address = listen.unwrap_or_else(|| loaded.config.api.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("listening on {address}"))?;
-    eprintln!("rectify: listening on http://{}", listener.local_addr()?);
+    let scheme = if loaded.config.api.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!(
+        "rectify: listening on {scheme}://{}",
+        listener.local_addr()?
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = {

@@ -235,11 +235,12 @@ impl Site {
             "tok-{}",
             rand::rng().random_range(10u128.pow(20)..10u128.pow(21))
         );
+        // One token for every role the tests play, so four eyes is off.
         let config = format!(
             "store: sqlite://{db}\ndefault_mode: {default_mode}\naws:\n  region: {REGION}\n\
              accounts:\n  - id: \"{account}\"\n    role_arn: arn:aws:iam::{account}:role/rectify\n    external_id: ext-{account}\n    owner: owner-{account}@example.com\n\
              notifications:\n  team:\n    sns: {topic_arn}\n\
-             api:\n  tokens:\n    - name: tests\n      token: \"{token}\"\n\
+             api:\n  four_eyes: false\n  tokens:\n    - name: tests\n      token: \"{token}\"\n      scopes: [ingest, read, approve, admin]\n\
              {rules_yaml}",
             db = dir.path().join("rectify.db").display(),
         );
