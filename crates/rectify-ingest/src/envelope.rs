@@ -114,7 +114,7 @@ fn string_field(
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -147,7 +147,17 @@ pub fn event_from_value(value: Value, raw: &[u8]) -> Result<Event, IngestError> 
         }
         None => return Err(IngestError::invalid("detail", "missing")),
     }
-    let mut id = string_field(map, "id", false)?;
+    let mut id = match map.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        None => String::new(),
+        // A number or object as the id: nothing could find the event again.
+        Some(other) => {
+            return Err(IngestError::unstorable(
+                None,
+                format!("the event id must be a string, found {}", kind(other)),
+            ))
+        }
+    };
     if id.is_empty() {
         id = format!("sha256:{}", hex::encode(Sha256::digest(raw)));
     }

@@ -19,6 +19,32 @@ pub enum IngestError {
         field: String,
         message: String,
     },
+    /// A Security Hub import event with more findings than
+    /// [`crate::Limits::max_findings_per_event`] (Security Hub sends at
+    /// most 100).
+    #[error(
+        "event {index} holds {findings} findings; a Security Hub import carries at most {limit}"
+    )]
+    TooManyFindings {
+        index: usize,
+        findings: usize,
+        limit: usize,
+    },
+    /// The body holds more events, once imports are split into one event
+    /// per finding, than [`crate::Limits::max_events`].
+    #[error("the body holds more than {limit} events (counting one per finding of an import); send fewer per request")]
+    TooManyEvents { limit: usize },
+    /// An event that could never be stored or acted on: a NUL character
+    /// anywhere in it, an id that is not a string or is too long, a
+    /// Security Hub finding without a usable `Id` or `ProductArn`. `index`
+    /// is the event's position in the body, `id` its id (or the finding's)
+    /// when it has one.
+    #[error("event {index}{}: {reason}", .id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    Unstorable {
+        index: usize,
+        id: Option<String>,
+        reason: String,
+    },
 }
 
 impl IngestError {
@@ -30,12 +56,44 @@ impl IngestError {
         }
     }
 
+    pub(crate) fn unstorable(id: Option<&str>, reason: impl Into<String>) -> Self {
+        IngestError::Unstorable {
+            index: 0,
+            id: id.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+
+    /// The position in the body of the event the error is about, if it is
+    /// about one event (for per-message failures in a batch).
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            IngestError::TooLarge { index, .. }
+            | IngestError::Invalid { index, .. }
+            | IngestError::TooManyFindings { index, .. }
+            | IngestError::Unstorable { index, .. } => Some(*index),
+            IngestError::Empty
+            | IngestError::Malformed { .. }
+            | IngestError::TooManyEvents { .. } => None,
+        }
+    }
+
     pub(crate) fn at(self, index: usize) -> Self {
         match self {
             IngestError::Invalid { field, message, .. } => IngestError::Invalid {
                 index,
                 field,
                 message,
+            },
+            IngestError::Unstorable { id, reason, .. } => {
+                IngestError::Unstorable { index, id, reason }
+            }
+            IngestError::TooManyFindings {
+                findings, limit, ..
+            } => IngestError::TooManyFindings {
+                index,
+                findings,
+                limit,
             },
             other => other,
         }

@@ -8,7 +8,15 @@
 //! EventBridge's 256 KB limit. A "Security Hub Findings - Imported" event
 //! with N findings becomes N events with one finding each, so that every
 //! finding is judged, fixed and reported on its own.
+//!
+//! Work per request is bounded and an event that could never be stored is
+//! refused here, naming it, rather than failing later (see [`Limits`] and
+//! [`IngestError`]): at most 100 findings per import event, at most 10,000
+//! events per body after the split, no NUL character anywhere, ids of at
+//! most 512 bytes, and every Security Hub finding with a non-empty `Id` and
+//! `ProductArn` string.
 
+mod check;
 mod envelope;
 mod error;
 
@@ -21,15 +29,39 @@ use serde_json::value::RawValue;
 /// EventBridge's limit on one event, in bytes.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
+/// Findings Security Hub puts in one "Findings - Imported" event, at most.
+pub const MAX_FINDINGS_PER_EVENT: usize = 100;
+
+/// Events one body may yield, after imports are split per finding.
+pub const MAX_EVENTS_PER_BODY: usize = 10_000;
+
+/// Longest event id, finding `Id` or `ProductArn` accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// Bounds on what one body may hold; anything over them is refused with
+/// the matching [`IngestError`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Largest event, in bytes ([`IngestError::TooLarge`]).
     pub max_event_bytes: usize,
+    /// Most findings in one Security Hub import event
+    /// ([`IngestError::TooManyFindings`]).
+    pub max_findings_per_event: usize,
+    /// Most events per body, counting each finding of an import as one
+    /// ([`IngestError::TooManyEvents`]).
+    pub max_events: usize,
+    /// Longest event id, finding `Id` or `ProductArn`, in bytes
+    /// ([`IngestError::Unstorable`]).
+    pub max_id_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_event_bytes: MAX_EVENT_BYTES,
+            max_findings_per_event: MAX_FINDINGS_PER_EVENT,
+            max_events: MAX_EVENTS_PER_BODY,
+            max_id_bytes: MAX_ID_BYTES,
         }
     }
 }
@@ -75,6 +107,11 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
             Err(e) => return Err(malformed(text, start, &e)),
         }
     }
+    if raws.len() > limits.max_events {
+        return Err(IngestError::TooManyEvents {
+            limit: limits.max_events,
+        });
+    }
     let mut events = Vec::with_capacity(raws.len());
     for (index, (offset, raw)) in raws.into_iter().enumerate() {
         let value: serde_json::Value =
@@ -83,6 +120,13 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
         // taken out of SNS, wrapped or split is serialised again.
         let as_received = envelope::is_plain_event(&value);
         let value = envelope::unwrap_sns(value).map_err(|e| e.at(index))?;
+        if let Some(path) = check::nul_at(&value) {
+            return Err(IngestError::Unstorable {
+                index,
+                id: check::event_id(&value).map(check::shorten),
+                reason: format!("a NUL character (\\u0000) at {path}, which can not be stored"),
+            });
+        }
         // Bare ASFF findings (one, or a GetFindings answer) get the
         // envelope Security Hub would give them on EventBridge; the size
         // limit then applies to each finding's event.
@@ -103,7 +147,13 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
                 });
             }
             let event = event_from_value(value, raw.as_bytes()).map_err(|e| e.at(index))?;
+            check::event(&event, limits).map_err(|e| e.at(index))?;
             let mut split = fan_out(event);
+            if events.len() + split.len() > limits.max_events {
+                return Err(IngestError::TooManyEvents {
+                    limit: limits.max_events,
+                });
+            }
             if let [event] = split.as_mut_slice() {
                 if as_received {
                     event.keep_received_text(raw);

@@ -134,10 +134,12 @@ fn oversized_events_are_refused() {
     let small = imported(vec![finding("a")]).to_string();
     let limits = Limits {
         max_event_bytes: small.len(),
+        ..Limits::default()
     };
     assert!(parse_body(small.as_bytes(), &limits).is_ok());
     let limits = Limits {
         max_event_bytes: small.len() - 1,
+        ..Limits::default()
     };
     assert!(parse_body(small.as_bytes(), &limits).is_err());
 }
@@ -313,4 +315,183 @@ fn only_unchanged_events_keep_their_received_text() {
     assert!(unwrapped[0].received_text().is_none());
     // A clone may be changed: it forgets the text.
     assert!(events[0].clone().received_text().is_none());
+}
+
+/// The error for a body, which must be refused.
+fn refused(body: &str) -> IngestError {
+    parse(body).expect_err("the body must be refused")
+}
+
+#[test]
+fn an_import_with_more_than_100_findings_is_refused_naming_the_event() {
+    let hundred: Vec<_> = (0..100).map(|i| finding(&format!("f{i}"))).collect();
+    assert_eq!(
+        parse(&imported(hundred.clone()).to_string()).unwrap().len(),
+        100
+    );
+
+    let mut over = hundred;
+    over.push(finding("f100"));
+    let body = json!([imported(vec![finding("ok")]), imported(over)]).to_string();
+    let err = refused(&body);
+    assert_eq!(
+        err,
+        IngestError::TooManyFindings {
+            index: 1,
+            findings: 101,
+            limit: 100
+        }
+    );
+    assert_eq!(err.index(), Some(1));
+    assert!(
+        err.to_string().starts_with("event 1 holds 101 findings"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_events_per_body_cap_counts_findings_after_the_split() {
+    assert_eq!(Limits::default().max_events, 10_000);
+    let limits = Limits {
+        max_events: 5,
+        ..Limits::default()
+    };
+    let three = imported((0..3).map(|i| finding(&format!("f{i}"))).collect());
+    let two = json!([three, three]).to_string();
+    assert_eq!(
+        parse_body(two.as_bytes(), &limits).unwrap_err(),
+        IngestError::TooManyEvents { limit: 5 }
+    );
+    let body = json!([three, imported(vec![finding("x"), finding("y")])]).to_string();
+    assert_eq!(parse_body(body.as_bytes(), &limits).unwrap().len(), 5);
+
+    // Too many events before any split: refused before each is parsed.
+    let lines: String = (0..10_001)
+        .map(|i| {
+            format!("{{\"source\":\"s\",\"detail-type\":\"t\",\"id\":\"e{i}\",\"detail\":{{}}}}\n")
+        })
+        .collect();
+    assert_eq!(
+        refused(&lines),
+        IngestError::TooManyEvents { limit: 10_000 }
+    );
+}
+
+#[test]
+fn a_nul_character_anywhere_is_refused_naming_the_event_and_where() {
+    let mut bad = imported(vec![finding("a")]);
+    bad["id"] = json!("ev-nul");
+    bad["detail"]["findings"][0]["Title"] = json!("bucket\u{0}name");
+    let body = json!([imported(vec![finding("ok")]), bad]).to_string();
+    assert!(body.contains("\\u0000"), "{body}");
+    match refused(&body) {
+        IngestError::Unstorable { index, id, reason } => {
+            assert_eq!(index, 1);
+            assert_eq!(id.as_deref(), Some("ev-nul"));
+            assert!(reason.contains("detail.findings[0].Title"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // In a key, in a non-Security Hub event, and inside an SNS message.
+    let key = r#"{"source":"s","detail-type":"t","detail":{"a\u0000b":1}}"#;
+    assert!(matches!(
+        refused(key),
+        IngestError::Unstorable { index: 0, .. }
+    ));
+    let message = json!({"source": "s", "detail-type": "t", "detail": {"x": "\u{0}"}}).to_string();
+    let sns = json!({"Type": "Notification", "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": message});
+    let err = refused(&sns.to_string());
+    assert!(err.to_string().contains("detail.x"), "{err}");
+    // An escaped backslash followed by "u0000" is no NUL.
+    let text = r#"{"source":"s","detail-type":"t","detail":{"x":"\\u0000"}}"#;
+    assert_eq!(parse(text).unwrap().len(), 1);
+}
+
+#[test]
+fn findings_without_a_usable_id_or_product_arn_are_refused() {
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (json!(""), "`Id` is empty"),
+        (json!(12), "`Id` must be a string, found a number"),
+        (json!(null), "`Id` must be a string, found null"),
+        (
+            json!("x".repeat(513)),
+            "`Id` is 513 bytes; the limit is 512",
+        ),
+    ];
+    for (id, want) in cases {
+        let mut f = finding("ignored");
+        f["Id"] = id;
+        let body = json!([
+            imported(vec![finding("ok")]),
+            imported(vec![finding("a"), f])
+        ]);
+        match refused(&body.to_string()) {
+            IngestError::Unstorable { index, reason, .. } => {
+                assert_eq!(index, 1);
+                assert_eq!(reason, format!("finding 1: {want}"));
+            }
+            other => panic!("{want}: {other:?}"),
+        }
+    }
+    let mut f = finding("a");
+    f.as_object_mut().unwrap().remove("ProductArn");
+    match refused(&imported(vec![f]).to_string()) {
+        IngestError::Unstorable { index, id, reason } => {
+            assert_eq!((index, id.as_deref()), (0, Some("a")));
+            assert_eq!(reason, "finding 0: `ProductArn` is missing");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut f = finding("a");
+    f["ProductArn"] = json!("");
+    assert!(refused(&imported(vec![f]).to_string())
+        .to_string()
+        .contains("`ProductArn` is empty"));
+    let err = refused(&imported(vec![json!("not a finding")]).to_string());
+    assert!(err.to_string().contains("found a string"), "{err}");
+    // A bare finding with an empty Id gets its envelope, then is refused.
+    let mut bare = finding("");
+    bare["SchemaVersion"] = json!("2018-10-08");
+    assert!(matches!(
+        refused(&bare.to_string()),
+        IngestError::Unstorable { index: 0, .. }
+    ));
+    // 512 bytes is still fine.
+    assert_eq!(
+        parse(&imported(vec![finding(&"x".repeat(512))]).to_string())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn event_ids_must_be_strings_of_at_most_512_bytes() {
+    let mut e = imported(vec![finding("a")]);
+    e["id"] = json!(7);
+    match refused(&e.to_string()) {
+        IngestError::Unstorable { index, id, reason } => {
+            assert_eq!((index, id), (0, None));
+            assert_eq!(reason, "the event id must be a string, found a number");
+        }
+        other => panic!("{other:?}"),
+    }
+    e["id"] = json!("e".repeat(513));
+    let err = refused(&e.to_string());
+    assert!(
+        err.to_string().contains("the event id is 513 bytes"),
+        "{err}"
+    );
+    // The id quoted in the message is cut short.
+    assert!(err.to_string().len() < 400, "{err}");
+    e["id"] = json!("e".repeat(512));
+    assert_eq!(parse(&e.to_string()).unwrap().len(), 1);
+}
+
+#[test]
+fn other_events_need_no_finding_fields() {
+    let guardduty = json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding",
+                           "detail": {"findings": [{"no": "id"}]}});
+    assert_eq!(parse(&guardduty.to_string()).unwrap().len(), 1);
 }
