@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rectify_model::Action;
 
 pub mod actions;
+pub mod anchor;
 pub mod credentials;
 pub mod effects;
 pub mod errors;

@@ -39,6 +39,8 @@ mod validate;
 
 pub use validate::{exclude_own_calls, NO_EXTERNAL_ID};
 mod yaml;
+/// `audit.key: none`.
+pub use validate::NO_AUDIT_KEY;
 
 /// The default `store`.
 pub const DEFAULT_STORE: &str = "sqlite://rectify.db";
@@ -76,6 +78,8 @@ pub struct Config {
     /// Where events, jobs and the audit log are kept: `sqlite://PATH` or
     /// `postgres://...` / `postgresql://...`.
     pub store: String,
+    /// The audit log's key and anchors.
+    pub audit: AuditSettings,
     /// The mode of rules that set none. Already applied: after a load every
     /// rule in [`Config::rules`] has `mode: Some(..)`.
     pub default_mode: Mode,
@@ -114,6 +118,7 @@ impl Default for Config {
         Config {
             path: None,
             store: DEFAULT_STORE.to_string(),
+            audit: AuditSettings::default(),
             default_mode: Mode::default(),
             default_notify: Vec::new(),
             aws: AwsSettings {
@@ -131,6 +136,58 @@ impl Default for Config {
             rules: Vec::new(),
         }
     }
+}
+
+/// A secret's bytes; `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the audit log's HMAC key comes from (`audit.key_env`,
+/// `audit.key_file`, `audit.kms_key_id`, or `audit.key: none`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AuditKeySetting {
+    /// Nothing said: the log is unkeyed and rectify warns.
+    #[default]
+    Unset,
+    /// `key: none`: unkeyed on purpose.
+    Disabled,
+    /// The key's bytes, read at load from `from` (`key_env NAME` or
+    /// `key_file PATH`).
+    Secret { from: String, key: Secret },
+    /// Derived through AWS KMS (`GenerateMac` with this HMAC key).
+    Kms { key_id: String },
+}
+
+/// Where the audit chain's head is anchored outside the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorSettings {
+    /// A bucket created with Object Lock enabled.
+    pub s3_bucket: String,
+    /// Key prefix of the anchor objects, without slashes at its ends.
+    pub prefix: String,
+    /// How often `rectify serve` writes one.
+    pub interval_seconds: u64,
+    /// Days each anchor is locked in compliance mode.
+    pub retain_days: u32,
+}
+
+/// The `audit` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub key: AuditKeySetting,
+    pub anchor: Option<AnchorSettings>,
+}
+
+/// The URL without its password (user part or `password=` parameter), for
+/// messages.
+pub fn redact_store_url(url: &str) -> String {
+    validate::redact_url(url)
 }
 
 /// A rule and where it was defined.

@@ -15,8 +15,15 @@ use crate::{
     MIN_TOKEN_LEN,
 };
 
+mod secrets;
+pub use secrets::NO_AUDIT_KEY;
+pub(crate) use secrets::{read_secret_file, redact_url};
+
 const TOP_KEYS: &[&str] = &[
     "store",
+    "store_env",
+    "store_file",
+    "audit",
     "default_mode",
     "default_notify",
     "aws",
@@ -50,7 +57,14 @@ const API_KEYS: &[&str] = &[
     "max_connections",
     "tls",
 ];
-const TOKEN_KEYS: &[&str] = &["name", "token", "token_env", "sha256", "scopes"];
+const TOKEN_KEYS: &[&str] = &[
+    "name",
+    "token",
+    "token_env",
+    "token_file",
+    "sha256",
+    "scopes",
+];
 const TLS_KEYS: &[&str] = &["cert_file", "key_file"];
 const GUARDRAIL_KEYS: &[&str] = &[
     "exempt_tag",
@@ -745,17 +759,17 @@ pub(crate) fn load_config(
     };
 
     // store
-    let store = match top
-        .opt("store")
-        .and_then(|n| cx.non_empty(n, "store").map(|s| (s, n)))
-    {
+    // `store`, or the URL from `store_env` / `store_file` (it may hold a
+    // password: messages show it redacted).
+    let store = match secrets::store_url(&mut cx, loader, &top) {
         Some((s, n)) => {
             if !is_store_url(&s) {
                 cx.err(
                     n.pos,
                     "store",
                     format!(
-                        "`{s}` is not a store URL (expected `sqlite://PATH` or `postgres://...`)"
+                        "`{}` is not a store URL (expected `sqlite://PATH` or `postgres://...`)",
+                        redact_url(&s)
                     ),
                 );
             }
@@ -763,6 +777,7 @@ pub(crate) fn load_config(
         }
         None => DEFAULT_STORE.to_string(),
     };
+    let audit = secrets::audit(&mut cx, loader, top.get("audit"));
 
     // default_mode
     let default_mode = top
@@ -1301,6 +1316,7 @@ pub(crate) fn load_config(
     Ok(Config {
         path: Some(file),
         store,
+        audit,
         default_mode,
         default_notify,
         aws,
@@ -1597,7 +1613,7 @@ fn read_token(
             names.push((name.clone(), n.pos));
         }
     }
-    let given: Vec<&str> = ["token", "token_env", "sha256"]
+    let given: Vec<&str> = ["token", "token_env", "token_file", "sha256"]
         .into_iter()
         .filter(|k| f.get(k).is_some())
         .collect();
@@ -1606,7 +1622,7 @@ fn read_token(
             cx.err(
                 f.pos,
                 field,
-                "one of `token`, `token_env`, `sha256` is required",
+                "one of `token`, `token_env`, `token_file`, `sha256` is required",
             );
             return None;
         }
@@ -1617,7 +1633,7 @@ fn read_token(
                 pos,
                 field,
                 format!(
-                    "give only one of `token`, `token_env`, `sha256` (found {})",
+                    "give only one of `token`, `token_env`, `token_file`, `sha256` (found {})",
                     list_keys(&given)
                 ),
             );
@@ -1648,6 +1664,21 @@ fn read_token(
             }
             ApiToken::from_secret(name.clone().unwrap_or_default(), value)
         }
+        "token_file" => match read_secret_file(value, &cx.file.clone()) {
+            Ok(secret) if secret.chars().count() < MIN_TOKEN_LEN => {
+                cx.err(
+                    vnode.pos,
+                    &vfield,
+                    format!("weak token: a token must be at least {MIN_TOKEN_LEN} characters"),
+                );
+                return None;
+            }
+            Ok(secret) => ApiToken::from_secret(name.clone().unwrap_or_default(), &secret),
+            Err(e) => {
+                cx.err(vnode.pos, &vfield, e);
+                return None;
+            }
+        },
         "token_env" => match loader.var(value) {
             Some(secret) if !secret.is_empty() => {
                 ApiToken::from_secret(name.clone().unwrap_or_default(), &secret)

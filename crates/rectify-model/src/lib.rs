@@ -14,6 +14,7 @@ pub mod effects;
 pub mod event;
 pub mod intake;
 pub mod job;
+pub mod mac;
 pub mod rule;
 pub mod target;
 

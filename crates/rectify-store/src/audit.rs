@@ -95,6 +95,27 @@ impl AuditKey {
     }
 }
 
+#[async_trait::async_trait]
+impl rectify_model::mac::MacSigner for AuditKey {
+    async fn mac(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(AuditKey::mac(self, &[message]).to_vec())
+    }
+
+    async fn verify(&self, message: &[u8], mac: &[u8]) -> Result<bool, String> {
+        Ok(constant_time_eq(&AuditKey::mac(self, &[message]), mac))
+    }
+
+    fn describe(&self) -> String {
+        "the local audit key".into()
+    }
+}
+
+/// The message whose MAC under an AWS KMS HMAC key is the record key of a
+/// log keyed through KMS: `aws kms generate-mac --key-id ARN
+/// --mac-algorithm HMAC_SHA_256 --message` with these bytes gives the key
+/// an auditor uses with `openssl dgst -sha256 -mac HMAC -macopt hexkey:`.
+pub const KMS_RECORD_KEY_MESSAGE: &[u8] = b"rectify-audit-record-key-v1";
+
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuditKey(<redacted>)")
@@ -223,6 +244,41 @@ pub fn anchor_body(seq: i64, hash: &str, time: &str) -> String {
     write_string(&mut out, time);
     out.push('}');
     out
+}
+
+impl Anchor {
+    /// An anchor of `(seq, hash)` at `time`, its MAC made by `signer` (the
+    /// local audit key, or KMS).
+    pub async fn sign(
+        signer: &dyn rectify_model::mac::MacSigner,
+        seq: i64,
+        hash: &str,
+        time: &str,
+    ) -> Result<Anchor, String> {
+        let mac = signer.mac(anchor_body(seq, hash, time).as_bytes()).await?;
+        Ok(Anchor {
+            seq,
+            hash: hash.to_owned(),
+            time: time.to_owned(),
+            mac: hex::encode(mac),
+        })
+    }
+
+    /// Whether the anchor's MAC is `signer`'s over its body.
+    pub async fn mac_valid(
+        &self,
+        signer: &dyn rectify_model::mac::MacSigner,
+    ) -> Result<bool, String> {
+        let Ok(mac) = hex::decode(&self.mac) else {
+            return Ok(false);
+        };
+        signer
+            .verify(
+                anchor_body(self.seq, &self.hash, &self.time).as_bytes(),
+                &mac,
+            )
+            .await
+    }
 }
 
 /// What an anchor says about the chain as it is now.

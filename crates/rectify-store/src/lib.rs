@@ -19,19 +19,17 @@
 //!   `sqlite::memory:`.
 //! * `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]` or
 //!   `postgresql://...`: the libpq URL form as `tokio-postgres` reads it
-//!   (`application_name`, `connect_timeout`, `options`, `sslmode=disable` or
-//!   `prefer`, ...). Two parameters are the store's own and are taken out
-//!   before connecting:
+//!   (`application_name`, `connect_timeout`, `options`, `hostaddr`, ...).
+//!   `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+//!   `verify-full`) and `sslrootcert=PATH` set up TLS with rustls (no
+//!   `sslmode`: no TLS). Two parameters are the store's own and are taken
+//!   out before connecting:
 //!   * `schema=NAME` keeps every table in that schema (created at open if
 //!     missing; a plain lower-case identifier). Several rectify
 //!     installations — or parallel tests — can share one database this way.
 //!     Without it the tables go where the server's `search_path` puts them
 //!     (normally `public`).
 //!   * `pool_size=N` — connections per process (default 8, at most 256).
-//!
-//!   This build speaks no TLS to PostgreSQL (`sslmode=require` is refused):
-//!   connect over a trusted network, a local socket or a TLS-terminating
-//!   sidecar.
 //!
 //! # Queue semantics
 //!
@@ -96,6 +94,7 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 pub mod audit;
 mod common;
 mod pg_schema;
+mod pg_tls;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -574,6 +573,10 @@ pub trait Store: Send + Sync {
     /// the store's audit key, see [`StoreOptions`]), and names the first
     /// bad record. Records exist but the chain head is gone: broken.
     async fn verify_audit(&self) -> Result<AuditVerdict>;
+
+    /// The chain head as recorded: `(seq, hash)` of the last record,
+    /// `None` while the log is empty (or the head is gone).
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
 
     /// Rate limit and blast-radius record in one step: when the last change
     /// in `account`/`region` is at least `min_interval` old (or there is

@@ -27,7 +27,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 use serde_json::{json, Value};
-use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -39,8 +38,8 @@ use crate::common::{
     SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
-    pg_schema, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingRow,
-    FindingUpsert, IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
+    pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor,
+    FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -72,6 +71,7 @@ struct PgUrl {
     config: tokio_postgres::Config,
     schema: Option<String>,
     pool_size: usize,
+    tls: pg_tls::TlsSettings,
 }
 
 fn invalid(url: &str, reason: impl Into<String>) -> StoreError {
@@ -91,6 +91,26 @@ fn valid_schema(s: &str) -> bool {
         && !s.starts_with("pg_")
 }
 
+/// `%XX` escapes decoded (a file path in a URL parameter).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn parse_url(url: &str) -> Result<PgUrl> {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
@@ -98,6 +118,7 @@ fn parse_url(url: &str) -> Result<PgUrl> {
     };
     let mut schema = None;
     let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut tls = pg_tls::TlsSettings::default();
     let mut rest: Vec<&str> = Vec::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -128,6 +149,28 @@ fn parse_url(url: &str) -> Result<PgUrl> {
                         )
                     })?;
             }
+            // TLS is set up here (rustls), not by the driver, which
+            // knows neither verify-ca nor verify-full.
+            "sslmode" => {
+                tls.mode = pg_tls::SslMode::parse(value).ok_or_else(|| {
+                    invalid(
+                        url,
+                        format!(
+                            "sslmode {value:?}: expected disable, prefer, require, verify-ca \
+                             or verify-full"
+                        ),
+                    )
+                })?;
+            }
+            "sslrootcert" if !value.is_empty() => {
+                tls.root_cert = Some(std::path::PathBuf::from(percent_decode(value)));
+            }
+            "sslcert" | "sslkey" | "sslpassword" => {
+                return Err(invalid(
+                    url,
+                    format!("{key}: client certificates are not supported"),
+                ));
+            }
             _ => rest.push(pair),
         }
     }
@@ -138,13 +181,7 @@ fn parse_url(url: &str) -> Result<PgUrl> {
     };
     let mut config = tokio_postgres::Config::from_str(&pg_url)
         .map_err(|e| invalid(url, format!("not a PostgreSQL connection URL: {e}")))?;
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(invalid(
-            url,
-            "TLS (sslmode=require) is not supported by this build; connect over a trusted \
-             network or a local socket",
-        ));
-    }
+    config.ssl_mode(tls.mode.driver_mode());
     if config.get_hosts().is_empty() {
         return Err(invalid(url, "no host"));
     }
@@ -165,6 +202,7 @@ fn parse_url(url: &str) -> Result<PgUrl> {
         config,
         schema,
         pool_size,
+        tls,
     })
 }
 
@@ -207,13 +245,18 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let parsed = parse_url(url)?;
         let location = redact(url);
-        let manager = Manager::from_config(
-            parsed.config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let tls = pg_tls::client_config(&parsed.tls).map_err(|reason| invalid(url, reason))?;
+        let manager = match tls {
+            Some(tls) => Manager::from_config(
+                parsed.config,
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                manager_config,
+            ),
+            None => Manager::from_config(parsed.config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(parsed.pool_size)
             .build()
@@ -1224,6 +1267,22 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        let client = self.client("audit_head").await?;
+        let row = client
+            .query_opt("SELECT seq, hash FROM audit_head WHERE id", &[])
+            .await
+            .ctx("reading the audit head")?;
+        match row {
+            Some(r) => {
+                let seq: i64 = r.try_get(0).ctx("reading the audit head")?;
+                let hash: String = r.try_get(1).ctx("reading the audit head")?;
+                Ok((seq > 0).then_some((seq, hash)))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn verify_audit(&self) -> Result<AuditVerdict> {
         let client = self.client("verify_audit").await?;
         // The head as of now bounds the walk: records appended while we
@@ -1573,7 +1632,27 @@ mod tests {
         assert_eq!(p.config.get_application_name(), Some("x"));
         assert_eq!(p.config.get_options(), Some("-c search_path=tenant_a"));
 
+        let p = parse_url(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca%20dir/ca.pem&schema=s",
+        )
+        .unwrap();
+        assert_eq!(p.tls.mode, pg_tls::SslMode::VerifyFull);
+        assert_eq!(
+            p.tls.root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/ca dir/ca.pem"))
+        );
+        assert_eq!(
+            p.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        let p = parse_url("postgres://u@h/db?sslmode=prefer").unwrap();
+        assert_eq!(
+            p.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Prefer
+        );
+
         let p = parse_url("postgresql://u@h/db").unwrap();
+        assert_eq!(p.tls, pg_tls::TlsSettings::default());
         assert_eq!(p.schema, None);
         assert_eq!(p.pool_size, DEFAULT_POOL_SIZE);
         assert_eq!(p.config.get_application_name(), Some("rectify"));
@@ -1584,7 +1663,8 @@ mod tests {
             "postgres://u@h/db?schema=pg_catalog",
             "postgres://u@h/db?schema=",
             "postgres://u@h/db?pool_size=0",
-            "postgres://u@h/db?sslmode=require",
+            "postgres://u@h/db?sslmode=verify-everything",
+            "postgres://u@h/db?sslcert=/c.pem",
             "postgres://u:secret@h/db?nonsense=1",
         ] {
             match parse_url(bad) {

@@ -1237,6 +1237,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.run("audit_head", |conn| audit_head(conn)).await
+    }
+
     async fn verify_audit(&self) -> Result<AuditVerdict> {
         // The head as of now bounds the walk: records appended while we
         // verify are left for the next run.

@@ -145,9 +145,18 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 1 and name the first bad record if it was edited or broken.
-    #[command(after_help = "Example:\n  rectify audit verify && echo intact")]
-    Verify,
+    /// Recompute the hash chain (under the audit key when one is configured); exit 1 and name the first bad record if it was edited or broken.
+    #[command(
+        after_help = "Examples:\n  rectify audit verify && echo intact\n  rectify audit verify --anchors   also compare with the anchors in S3 (audit.anchor): finds a truncated or rewritten chain"
+    )]
+    Verify {
+        /// Also check every anchor written to S3 (`audit.anchor`): its MAC, and that the chain still holds its seq with its hash.
+        #[arg(long)]
+        anchors: bool,
+    },
+    /// Write an anchor of the chain's head to S3 now (`audit.anchor`); `rectify serve` writes one every `interval_seconds`.
+    #[command(after_help = "Example:\n  rectify audit anchor")]
+    Anchor,
     /// Print audit records.
     List {
         /// Only records after this sequence number.

@@ -62,6 +62,7 @@ pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
     actions
 }
 
+#[derive(Clone)]
 pub struct Loaded {
     pub config: Arc<Config>,
     pub aws: Arc<Aws>,
@@ -155,9 +156,17 @@ pub async fn engine_from(
     loaded: Loaded,
     options: EngineOptions,
 ) -> anyhow::Result<(Arc<Engine>, Loaded)> {
-    let store = rectify_store::open(&loaded.config.store)
+    let audit_key = crate::commands::audit::record_key(&loaded.config, &loaded.aws).await?;
+    let store_options = rectify_store::StoreOptions { audit_key };
+    // The URL may hold a password: messages show it redacted.
+    let store = rectify_store::open_with(&loaded.config.store, store_options)
         .await
-        .with_context(|| format!("opening the store {}", loaded.config.store))?;
+        .with_context(|| {
+            format!(
+                "opening the store {}",
+                rectify_store::redact(&loaded.config.store)
+            )
+        })?;
     let engine = Engine::new(
         loaded.config.clone(),
         store,

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod anchor;
 mod ec2;
 mod iam;
 mod s3;

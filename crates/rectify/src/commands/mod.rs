@@ -1,6 +1,6 @@
 //! One module per subcommand.
 
-mod audit;
+pub(crate) mod audit;
 mod catalog;
 mod jobs;
 mod lambda;

@@ -31,6 +31,22 @@ pub async fn run(
         );
         return Ok(2);
     }
+    match &loaded.config.audit.key {
+        rectify_config::AuditKeySetting::Unset => eprintln!(
+            "rectify: warning: the audit log is not keyed: anyone who can write the database \
+             can rewrite it undetected. Set audit.key_env, audit.key_file or audit.kms_key_id \
+             (or `audit: {{key: none}}` to run unkeyed on purpose)"
+        ),
+        rectify_config::AuditKeySetting::Disabled => {
+            eprintln!("rectify: the audit log is unkeyed (audit.key: none)")
+        }
+        _ => {}
+    }
+    // Fail at start, not at the first interval, when anchors cannot be
+    // written.
+    if loaded.config.audit.anchor.is_some() {
+        super::audit::check_anchoring(&loaded).await?;
+    }
     let recovered =
         engine.store().release_owned(&worker_id).await? + engine.store().recover_expired().await?;
     if recovered > 0 {
@@ -62,7 +78,15 @@ pub async fn run(
     let shutdown = async move {
         let _ = stop_http.wait_for(|s| *s).await;
     };
-    let sources = start_sources(&engine, &loaded, &stop_tx).await?;
+    let mut sources = start_sources(&engine, &loaded, &stop_tx).await?;
+    if let Some(anchor) = &loaded.config.audit.anchor {
+        sources.push(start_anchoring(
+            engine.clone(),
+            loaded.clone(),
+            Duration::from_secs(anchor.interval_seconds),
+            stop_tx.subscribe(),
+        ));
+    }
     let server = tokio::spawn(rectify_server::serve(
         rectify_server::Api::new(engine.clone()),
         listener,
@@ -149,6 +173,43 @@ async fn start_sources(
         }));
     }
     Ok(tasks)
+}
+
+/// Anchors the audit chain's head in S3 every `interval` (and once at
+/// start) while it moves; a failure is logged and tried again at the next
+/// interval.
+fn start_anchoring(
+    engine: Arc<Engine>,
+    loaded: context::Loaded,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Option<i64> = None;
+        loop {
+            let head = engine
+                .store()
+                .audit_head()
+                .await
+                .ok()
+                .flatten()
+                .map(|h| h.0);
+            if head.is_some() && head != last {
+                match super::audit::write_anchor(engine.store().as_ref(), &loaded).await {
+                    Ok(Some((key, anchor))) => {
+                        tracing::info!(seq = anchor.seq, object = %key, "audit chain anchored");
+                        last = Some(anchor.seq);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "audit anchor not written"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    })
 }
 
 async fn wait_for_signal() {
