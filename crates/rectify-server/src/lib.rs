@@ -241,10 +241,10 @@ async fn refuse_unknown_query(
     next.run(request).await
 }
 
-/// The outer bounds of every request: the body must arrive within
-/// `api.body_read_timeout_seconds` (408) and within `api.max_body_bytes`
-/// (413); the whole request must be answered within
-/// `api.request_timeout_seconds` (503).
+/// The outer bounds of every request: a declared length over
+/// `api.max_body_bytes` is 413 at once; the whole request must be answered
+/// within `api.request_timeout_seconds` (503). Bodies are read only once
+/// the caller is authenticated ([`read_body_bounded`]).
 async fn bound(
     State(api): State<Api>,
     request: axum::extract::Request,
@@ -252,47 +252,14 @@ async fn bound(
 ) -> Response {
     let settings = &api.engine.config().api;
     let max = settings.max_body_bytes;
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
+    let declared = request
+        .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return too_large(max);
     }
-    let body = if parts.method == Method::POST {
-        let read = tokio::time::timeout(
-            Duration::from_secs(settings.body_read_timeout_seconds),
-            read_body(body, max),
-        )
-        .await;
-        match read {
-            Err(_) => {
-                let mut response = error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the body did not arrive within {} s (api.body_read_timeout_seconds)",
-                        settings.body_read_timeout_seconds
-                    ),
-                );
-                // The rest of the body may still come: do not read it.
-                response.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
-                return response;
-            }
-            Ok(Err(BodyError::TooLarge)) => return too_large(max),
-            Ok(Err(BodyError::Broken)) => {
-                return error(StatusCode::BAD_REQUEST, "the body could not be read")
-            }
-            Ok(Ok(bytes)) => Body::from(bytes),
-        }
-    } else {
-        body
-    };
-    let request = axum::extract::Request::from_parts(parts, body);
     let limit = Duration::from_secs(settings.request_timeout_seconds);
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
@@ -306,6 +273,49 @@ async fn bound(
                 ),
             )
         }
+    }
+}
+
+/// Reads a POST body into memory (authenticated callers only, so that
+/// strangers cannot make the server hold bodies): within
+/// `api.body_read_timeout_seconds` (408, and the connection closed) and
+/// `api.max_body_bytes` (413).
+async fn read_body_bounded(
+    settings: &ApiSettings,
+    request: axum::extract::Request,
+) -> Result<axum::extract::Request, Box<Response>> {
+    if request.method() != Method::POST {
+        return Ok(request);
+    }
+    let max = settings.max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        Duration::from_secs(settings.body_read_timeout_seconds),
+        read_body(body, max),
+    )
+    .await;
+    match read {
+        Err(_) => {
+            let mut response = error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s (api.body_read_timeout_seconds)",
+                    settings.body_read_timeout_seconds
+                ),
+            );
+            // The rest of the body may still come: do not wait for it.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            Err(Box::new(response))
+        }
+        Ok(Err(BodyError::TooLarge)) => Err(Box::new(too_large(max))),
+        Ok(Err(BodyError::Broken)) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "the body could not be read",
+        ))),
+        Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(parts, Body::from(bytes))),
     }
 }
 
@@ -427,6 +437,10 @@ async fn authenticate(
     if let Err(refused) = query(&route, request.uri()) {
         return refused.into_response();
     }
+    let mut request = match read_body_bounded(&api.engine.config().api, request).await {
+        Ok(request) => request,
+        Err(refused) => return *refused,
+    };
     request.extensions_mut().insert(Caller(token.name.clone()));
     next.run(request).await
 }

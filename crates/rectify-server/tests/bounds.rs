@@ -135,6 +135,24 @@ async fn a_body_that_does_not_arrive_is_refused() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_is_not_read_for_a_stranger() {
+    // The body deadline is long; the answer must not wait for it.
+    let s = start("  body_read_timeout_seconds: 600\n").await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token-0123456789\r\n\
+              Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n[",
+        )
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(HELD, stream.read_to_end(&mut raw)).await;
+    assert!(read.is_ok(), "the server waited for a stranger's body");
+    assert_eq!(parse_reply(&raw).status, 401);
+}
+
 /// `/healthz` writes to the store: with the SQLite file on a full
 /// filesystem it answers 503 and says nothing but "unhealthy"; with space
 /// again, ok. Needs a tmpfs mount (root); skipped, loudly, without it.
