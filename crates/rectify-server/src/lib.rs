@@ -368,7 +368,7 @@ fn client_ip(request: &axum::extract::Request) -> IpAddr {
 
 async fn authenticate(
     State(api): State<Api>,
-    mut request: axum::extract::Request,
+    request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let ip = client_ip(&request);
