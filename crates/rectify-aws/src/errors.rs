@@ -232,11 +232,10 @@ where
             if class == ErrorClass::AccessDenied {
                 message.push_str("access denied: ");
             }
-            message.push_str(&format!("{what}: {}", code.unwrap_or("error")));
-            if let Some(status) = status {
-                if code.is_none() {
-                    message.push_str(&format!(" (HTTP {status})"));
-                }
+            match (code, status) {
+                (Some(code), _) => message.push_str(&format!("{what}: {code}")),
+                (None, Some(status)) => message.push_str(&format!("{what}: HTTP {status}")),
+                (None, None) => message.push_str(&format!("{what}: error")),
             }
             if let Some(text) = err.message().filter(|m| !m.trim().is_empty()) {
                 message.push_str(": ");

@@ -109,12 +109,25 @@ pub enum Command {
     },
     /// List the remediation actions: ids, controls, params, IAM permissions.
     Catalog,
-    /// Print the least-privilege IAM policy for the enabled rules' actions.
+    /// Print the least-privilege IAM policies: the member role's permissions (for the enabled rules' actions), its trust policy, or rectify's own identity's.
     #[command(
         name = "iam-policy",
-        after_help = "Example:\n  rectify iam-policy > rectify-target-role-policy.json"
+        after_help = "Examples:\n  rectify iam-policy --account 111122223333 > member-role-policy.json\n  rectify iam-policy --trust --account 111122223333 --principal arn:aws:iam::999988887777:role/rectify > member-role-trust.json\n  rectify iam-policy --own > rectify-identity-policy.json"
     )]
-    IamPolicy,
+    IamPolicy {
+        /// The member account (default: the only configured one).
+        #[arg(long)]
+        account: Option<String>,
+        /// The member role's trust policy instead (needs --principal).
+        #[arg(long, conflicts_with = "own")]
+        trust: bool,
+        /// rectify's own identity's policy instead.
+        #[arg(long)]
+        own: bool,
+        /// rectify's own identity, as an exact IAM role or user ARN (for --trust).
+        #[arg(long)]
+        principal: Option<String>,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]

@@ -106,7 +106,7 @@ fn rule_fixtures_pass_and_a_mismatch_shows_a_diff() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("12 passed, 0 failed"),
+        text(&out.stdout).contains("14 passed, 0 failed"),
         "{}",
         text(&out.stdout)
     );

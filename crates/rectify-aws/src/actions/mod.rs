@@ -8,6 +8,7 @@ pub mod ec2_make_snapshots_private;
 pub mod ec2_restrict_default_security_group;
 pub mod ec2_revoke_public_admin_ingress;
 pub mod iam_set_password_policy;
+pub mod policy;
 pub mod s3_block_public_access;
 
 /// Every item of a paginated listing: `page(token)` fetches one page and

@@ -4,8 +4,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::print_json;
 use crate::context;
 
@@ -40,9 +38,19 @@ pub async fn catalog(json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The policy for the role rectify assumes in each target account: the
-/// permissions of the actions that enabled rules use, nothing more.
-pub async fn iam_policy(config: Option<&Path>) -> anyhow::Result<u8> {
+/// The least-privilege policies: the permission policy of the role rectify
+/// assumes in a member account (the actions that enabled rules use,
+/// narrowed to the account's resources and regions, no write to an exempt
+/// resource), that role's trust policy (`--trust`), or the policy of
+/// rectify's own identity (`--own`).
+pub async fn iam_policy(
+    config: Option<&Path>,
+    account: Option<&str>,
+    trust: bool,
+    own: bool,
+    principal: Option<&str>,
+) -> anyhow::Result<u8> {
+    use rectify_aws::actions::policy;
     let loaded = match context::load(config).await {
         Ok(l) => l,
         Err(d) => {
@@ -50,35 +58,106 @@ pub async fn iam_policy(config: Option<&Path>) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
-    let used: BTreeSet<&str> = loaded
-        .config
+    let config = &loaded.config;
+    let partition = rectify_model::partition_of(&config.aws.region);
+    if own {
+        let scope = policy::OwnScope {
+            partition: partition.to_string(),
+            role_arns: config
+                .accounts
+                .iter()
+                .filter_map(|a| a.role_arn.clone())
+                .collect(),
+            securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
+            topic_arns: config
+                .notifications
+                .values()
+                .map(|c| match c {
+                    rectify_config::Channel::Sns { topic_arn } => topic_arn.clone(),
+                })
+                .collect(),
+            queue_arns: config
+                .sources
+                .sqs
+                .iter()
+                .filter_map(|q| policy::queue_arn(&q.queue_url, &q.region))
+                .collect(),
+        };
+        print_json(&policy::own_policy(&scope));
+        return Ok(0);
+    }
+    let member = match (account, config.accounts.as_slice()) {
+        (Some(id), accounts) => match accounts.iter().find(|a| a.id == id) {
+            Some(a) => Some(a),
+            None => {
+                eprintln!("error: account {id} is not in the config");
+                return Ok(2);
+            }
+        },
+        (None, [only]) => Some(only),
+        (None, []) => None,
+        (None, accounts) => {
+            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            eprintln!(
+                "error: {} accounts are configured ({}): name one with --account",
+                ids.len(),
+                ids.join(", ")
+            );
+            return Ok(2);
+        }
+    };
+    if trust {
+        let Some(principal) = principal else {
+            eprintln!("error: --trust needs --principal ARN: rectify's own identity (an IAM role or user ARN, exactly; `aws sts get-caller-identity` shows it)");
+            return Ok(2);
+        };
+        if !is_principal_arn(principal) {
+            eprintln!("error: --principal `{principal}` is not an IAM role or user ARN (arn:aws:iam::<12 digits>:role/<name> or :user/<name>)");
+            return Ok(2);
+        }
+        let Some(member) = member else {
+            eprintln!("error: no account is configured: the trust policy is for an account's role");
+            return Ok(2);
+        };
+        print_json(&policy::trust_policy(
+            principal,
+            member.external_id.as_deref(),
+        ));
+        return Ok(0);
+    }
+    let used: BTreeSet<&str> = config
         .rules
         .iter()
         .filter(|r| r.rule.enabled)
         .map(|r| r.rule.action.as_str())
         .collect();
-    let mut statements = Vec::new();
-    for action in &loaded.actions {
-        let spec = action.spec();
-        if !used.contains(spec.id) {
-            continue;
-        }
-        let sid: String = spec.id.split(['.', '-']).map(capitalize).collect();
-        statements.push(json!({
-            "Sid": sid,
-            "Effect": "Allow",
-            "Action": spec.permissions,
-            "Resource": "*",
-        }));
-    }
-    print_json(&json!({"Version": "2012-10-17", "Statement": statements}));
+    let permissions: Vec<&str> = loaded
+        .actions
+        .iter()
+        .map(|a| a.spec())
+        .filter(|spec| used.contains(spec.id))
+        .flat_map(|spec| spec.permissions.iter().copied())
+        .collect();
+    let no_regions = Vec::new();
+    let scope = policy::MemberScope {
+        account: member.map(|a| a.id.as_str()),
+        partition: member
+            .and_then(|a| a.role_arn.as_deref())
+            .and_then(|arn| arn.split(':').nth(1))
+            .unwrap_or(partition),
+        regions: member.map_or(&no_regions, |a| &a.regions),
+        exempt_tag: &config.guardrails.exempt_tag,
+    };
+    print_json(&policy::member_policy(permissions, scope));
     Ok(0)
 }
 
-fn capitalize(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
+/// `arn:<partition>:iam::<12 digits>:role/...` or `:user/...`.
+fn is_principal_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts[..], ["arn", _, "iam", "", account, resource]
+        if account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && (resource.starts_with("role/") || resource.starts_with("user/"))
+            && resource.len() > 5)
 }

@@ -44,7 +44,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             events,
         } => match_events::run(pattern.as_deref(), rules.as_deref(), &events, json),
         Command::Catalog => catalog::catalog(json).await,
-        Command::IamPolicy => catalog::iam_policy(config).await,
+        Command::IamPolicy {
+            account,
+            trust,
+            own,
+            principal,
+        } => {
+            catalog::iam_policy(config, account.as_deref(), trust, own, principal.as_deref()).await
+        }
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,

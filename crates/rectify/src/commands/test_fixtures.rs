@@ -87,6 +87,19 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
     let expected = crate::yaml::to_json(&expected_text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", expected_path.display()))?;
 
+    // A fixture may carry its own config (rectify.yaml next to event.json),
+    // e.g. to name the accounts whose roles the rules must leave out.
+    let own_config = fixture.join("rectify.yaml");
+    let own_loaded;
+    let loaded = if own_config.exists() {
+        own_loaded = context::load(Some(&own_config)).await.map_err(|d| {
+            let lines: Vec<String> = d.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", lines.join("; "))
+        })?;
+        &own_loaded
+    } else {
+        loaded
+    };
     let store = rectify_store::open("sqlite::memory:").await?;
     let engine = Engine::new(
         loaded.config.clone(),
