@@ -207,8 +207,9 @@ fn unknown_top_level_key() {
     );
     assert_eq!(
         d.to_string(),
-        "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `default_mode`, \
-         `default_notify`, `aws`, `accounts`, `notifications`, `api`, `guardrails`, `execution`, `sources`, `packs`, `include`, `rules`"
+        "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `store_env`, \
+         `store_file`, `audit`, `default_mode`, `default_notify`, `aws`, `accounts`, `notifications`, \
+         `api`, `guardrails`, `execution`, `sources`, `packs`, `include`, `rules`"
     );
 }
 
@@ -525,7 +526,7 @@ fn token_shapes() {
         3,
         7,
         "api.tokens[0]",
-        "one of `token`, `token_env`, `sha256` is required",
+        "one of `token`, `token_env`, `token_file`, `sha256` is required",
     );
     check(
         &all[1],

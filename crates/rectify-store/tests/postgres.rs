@@ -309,7 +309,8 @@ async fn urls() {
     for bad in [
         format!("{server}?schema=Upper"),
         format!("{server}?pool_size=lots"),
-        format!("{server}?sslmode=require"),
+        format!("{server}?sslmode=bogus"),
+        format!("{server}?sslcert=/client.pem"),
     ] {
         assert!(
             matches!(open(&bad).await, Err(StoreError::InvalidUrl { .. })),

@@ -445,3 +445,101 @@ fn the_store_password_stays_out_of_the_lambda_init_error() {
         }
     }
 }
+
+/// One call of the AWS KMS JSON API on the emulator: the answer's JSON.
+fn kms(target: &str, body: serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let host = env().moto.trim_start_matches("http://").to_string();
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: TrentService.{target}\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240501/{REGION}/kms/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, rest) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{target}: {response}");
+    serde_json::from_str(rest).unwrap()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kms_hmac_key_keys_the_log_and_signs_the_anchors() {
+    let key = kms(
+        "CreateKey",
+        json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+    );
+    let arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    let site = Site::new("").await;
+    let config = site.dir.path().join("rectify.yaml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "key_env: RECTIFY_TEST_AUDIT_KEY",
+        &format!("kms_key_id: \"{arn}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    site.records(1);
+    let out = site.rectify(&["audit", "verify"]);
+    assert_eq!(code(&out), Some(0));
+    assert!(
+        stdout(&out).contains("2 records, 2 keyed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&site.rectify(&["audit", "anchor"])), Some(0));
+    assert_eq!(
+        code(&site.rectify(&["audit", "verify", "--anchors"])),
+        Some(0)
+    );
+
+    // An auditor with kms:GenerateMac derives the record key as documented
+    // and recomputes the records with it.
+    let mac = kms(
+        "GenerateMac",
+        json!({
+            "KeyId": arn, "MacAlgorithm": "HMAC_SHA_256",
+            "Message": "cmVjdGlmeS1hdWRpdC1yZWNvcmQta2V5LXYx",
+        }),
+    );
+    assert_eq!(
+        base64_decode("cmVjdGlmeS1hdWRpdC1yZWNvcmQta2V5LXYx"),
+        audit::KMS_RECORD_KEY_MESSAGE
+    );
+    let derived = AuditKey::new(base64_decode(mac["Mac"].as_str().unwrap())).unwrap();
+    let store = rectify_store::open_with(
+        &format!("sqlite://{}", site.db().display()),
+        rectify_store::StoreOptions {
+            audit_key: Some(derived),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        rectify_store::AuditVerdict::Intact {
+            records: 2,
+            keyed: 2
+        }
+    );
+}

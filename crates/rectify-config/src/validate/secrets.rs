@@ -60,9 +60,11 @@ pub(super) fn secret_value(
         .collect();
     if given.len() > 1 {
         let pos = f.key_pos(given[1]).unwrap_or(f.pos);
+        // At the top level the problem is the second key itself.
+        let at = if field.is_empty() { given[1] } else { field };
         cx.err(
             pos,
-            field,
+            at,
             format!(
                 "give only one of {} (found {})",
                 list_keys(keys),
@@ -227,7 +229,7 @@ const DEFAULT_ANCHOR_RETAIN_DAYS: u64 = 400;
 /// `store`, `store_env` or `store_file` (one at most; none: the default).
 pub(super) fn store_url(cx: &mut Ctx, loader: &Loader, top: &Fields) -> Option<(String, Node)> {
     let keys = ["store", "store_env", "store_file"];
-    let (key, value) = secret_value(cx, loader, top, "store", &keys)?;
+    let (key, value) = secret_value(cx, loader, top, "", &keys)?;
     let node = top.get(&key)?.clone();
     Some((value.trim().to_string(), node))
 }
