@@ -15,7 +15,7 @@ build:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features rectify/test-actions -- -D warnings
 
 fmt:
 	cargo fmt --all

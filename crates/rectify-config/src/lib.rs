@@ -463,17 +463,29 @@ pub struct Guardrails {
     /// Jobs one replica runs at once in one account and region. `None`:
     /// only `execution.concurrency` bounds them.
     pub max_concurrent_per_account_region: Option<usize>,
-    /// Blast-radius breaker: when a rule has made this many changes in one
-    /// account within the last hour, the rule is paused and its channels
-    /// told. `None`: no breaker.
+    /// Blast-radius breaker: when an action has made this many changes in
+    /// one account within the last hour (across every rule that uses it),
+    /// those rules are paused and their channels told. `None` (`off` in
+    /// the config): no breaker.
     pub max_changes_per_account_per_hour: Option<u64>,
-    /// Blast-radius breaker by share: when a rule's changes in one account
+    /// Blast-radius breaker by share: when an action's changes in one account
     /// within the last hour would exceed this percentage of the account's
     /// resources of the action's type (as the action counts them; always
     /// at least one change allowed), the rule is paused and its channels
     /// told. `None`: no such breaker.
     pub max_percent_of_type_per_hour: Option<u8>,
+    /// No fight with a person: after rectify has undone the same
+    /// principal's API change to one resource this many times within an
+    /// hour, it stops acting on that resource and tells the rule's
+    /// channels. `None`: no limit.
+    pub max_reversals_per_hour: Option<u64>,
 }
+
+/// The breakers' defaults: on, at values a change board would accept for
+/// unattended changes (each counted per action and account).
+pub const DEFAULT_MAX_CHANGES_PER_ACCOUNT_PER_HOUR: u64 = 20;
+pub const DEFAULT_MAX_PERCENT_OF_TYPE_PER_HOUR: u8 = 25;
+pub const DEFAULT_MAX_REVERSALS_PER_HOUR: u64 = 2;
 
 impl Default for Guardrails {
     fn default() -> Self {
@@ -481,8 +493,9 @@ impl Default for Guardrails {
             exempt_tag: DEFAULT_EXEMPT_TAG.to_string(),
             min_interval_seconds: 0,
             max_concurrent_per_account_region: None,
-            max_changes_per_account_per_hour: None,
-            max_percent_of_type_per_hour: None,
+            max_changes_per_account_per_hour: Some(DEFAULT_MAX_CHANGES_PER_ACCOUNT_PER_HOUR),
+            max_percent_of_type_per_hour: Some(DEFAULT_MAX_PERCENT_OF_TYPE_PER_HOUR),
+            max_reversals_per_hour: Some(DEFAULT_MAX_REVERSALS_PER_HOUR),
         }
     }
 }

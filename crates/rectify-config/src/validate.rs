@@ -36,6 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "packs",
     "include",
     "rules",
+    "overrides",
 ];
 const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts"];
 const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
@@ -72,7 +73,9 @@ const GUARDRAIL_KEYS: &[&str] = &[
     "min_interval_seconds",
     "max_changes_per_account_per_hour",
     "max_percent_of_type_per_hour",
+    "max_reversals_per_hour",
 ];
+const OVERRIDE_KEYS: &[&str] = &["mode", "params", "enabled"];
 const EXECUTION_KEYS: &[&str] = &[
     "max_attempts",
     "backoff_base_ms",
@@ -307,6 +310,34 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// A limit that can be switched off: a whole number from `min` to
+    /// `max`, or `off`. `None`: not given; `Some(None)`: off.
+    fn opt_limit(
+        &mut self,
+        f: &Fields,
+        field: &str,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<Option<u64>> {
+        let node = f.opt(key)?;
+        if matches!(&node.val, Val::Str(s) if s == "off") {
+            return Some(None);
+        }
+        if matches!(&node.val, Val::Number(..)) {
+            return self.opt_u64(f, field, key, min, max).map(Some);
+        }
+        self.err(
+            node.pos,
+            &join(field, key),
+            format!(
+                "expected a whole number from {min} to {max}, or `off`, {}",
+                found(node)
+            ),
+        );
+        None
     }
 
     fn mode(&mut self, node: &Node, field: &str) -> Option<Mode> {
@@ -1100,17 +1131,21 @@ pub(crate) fn load_config(
         if let Some(n) = cx.opt_u64(&f, "guardrails", "min_interval_seconds", 0, 86_400) {
             guardrails.min_interval_seconds = n;
         }
-        if let Some(n) = cx.opt_u64(
+        if let Some(limit) = cx.opt_limit(
             &f,
             "guardrails",
             "max_changes_per_account_per_hour",
             1,
             1_000_000,
         ) {
-            guardrails.max_changes_per_account_per_hour = Some(n);
+            guardrails.max_changes_per_account_per_hour = limit;
         }
-        if let Some(n) = cx.opt_u64(&f, "guardrails", "max_percent_of_type_per_hour", 1, 100) {
-            guardrails.max_percent_of_type_per_hour = Some(n as u8);
+        if let Some(limit) = cx.opt_limit(&f, "guardrails", "max_percent_of_type_per_hour", 1, 100)
+        {
+            guardrails.max_percent_of_type_per_hour = limit.map(|n| n as u8);
+        }
+        if let Some(limit) = cx.opt_limit(&f, "guardrails", "max_reversals_per_hour", 1, 1_000) {
+            guardrails.max_reversals_per_hour = limit;
         }
     }
 
@@ -1180,6 +1215,7 @@ pub(crate) fn load_config(
     let packs = cx.string_list(top.opt("packs"), "packs");
     let includes = cx.string_list(top.opt("include"), "include");
     let inline = top.get("rules");
+    let overrides = top.get("overrides");
     let file = cx.file.clone();
     drop(cx);
 
@@ -1295,6 +1331,13 @@ pub(crate) fn load_config(
         };
         read_rules(&mut cx, node, "rules", &mut sites);
     }
+    if let Some(node) = overrides {
+        let mut cx = Ctx {
+            file: file.clone(),
+            out: &mut out,
+        };
+        apply_overrides(&mut cx, node, &mut sites);
+    }
     let mut rules = finish_rules(
         loader,
         sites,
@@ -1328,6 +1371,83 @@ pub(crate) fn load_config(
         sources,
         rules,
     })
+}
+
+/// `overrides: {RULE_ID: {mode, params, enabled}}`: changes a loaded rule
+/// (a pack's, most often) without copying it. `params` are merged into the
+/// rule's own, key by key; the result is checked like any rule's.
+fn apply_overrides(cx: &mut Ctx<'_>, node: &Node, sites: &mut [RuleSite]) {
+    let entries = match &node.val {
+        Val::Map(entries) => entries,
+        Val::Null => return,
+        _ => {
+            cx.err(
+                node.pos,
+                "overrides",
+                format!("expected a mapping from rule ids, {}", found(node)),
+            );
+            return;
+        }
+    };
+    for entry in entries {
+        let field = format!("overrides.{}", entry.key);
+        let Some(site) = sites
+            .iter_mut()
+            .find(|s| s.id.as_ref().is_some_and(|(id, _)| id == &entry.key))
+        else {
+            cx.err(
+                entry.key_pos,
+                &field,
+                format!("no rule `{}` to override (overrides name rules by id, from packs, includes or `rules`)", entry.key),
+            );
+            continue;
+        };
+        let Some(f) = cx.fields(&entry.value, &field, OVERRIDE_KEYS) else {
+            continue;
+        };
+        let mode = f
+            .opt("mode")
+            .and_then(|n| cx.mode(n, &join(&field, "mode")));
+        let enabled = f
+            .opt("enabled")
+            .and_then(|n| cx.boolean(n, &join(&field, "enabled")));
+        let params = match f
+            .opt("params")
+            .map(|n| (n, n.to_json(&join(&field, "params"))))
+        {
+            Some((_, Ok(Value::Object(map)))) => Some(map),
+            Some((n, Ok(_))) => {
+                cx.err(
+                    n.pos,
+                    &join(&field, "params"),
+                    format!("expected a mapping, {}", found(n)),
+                );
+                None
+            }
+            Some((_, Err(e))) => {
+                cx.err(e.pos, &e.field, e.message);
+                None
+            }
+            None => None,
+        };
+        let Some(rule) = site.rule.as_mut() else {
+            continue;
+        };
+        if let Some(mode) = mode {
+            rule.mode = Some(mode);
+        }
+        if let Some(enabled) = enabled {
+            rule.enabled = enabled;
+        }
+        if let Some(params) = params {
+            if !rule.params.is_object() {
+                rule.params = Value::Object(Default::default());
+            }
+            if let Some(own) = rule.params.as_object_mut() {
+                own.extend(params);
+            }
+        }
+    }
 }
 
 /// The detail-type of CloudTrail API calls delivered by EventBridge.

@@ -209,7 +209,7 @@ fn unknown_top_level_key() {
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `store_env`, \
          `store_file`, `audit`, `default_mode`, `default_notify`, `aws`, `accounts`, `notifications`, \
-         `api`, `guardrails`, `execution`, `sources`, `packs`, `include`, `rules`"
+         `api`, `guardrails`, `execution`, `sources`, `packs`, `include`, `rules`, `overrides`"
     );
 }
 
@@ -1310,4 +1310,81 @@ fn pack_rules_on_api_calls_leave_out_the_configured_roles_only() {
     );
     let mine = &c.rules.iter().find(|r| r.rule.id == "mine").unwrap();
     assert!(mine.rule.pattern.get("detail").is_none());
+}
+
+#[test]
+fn breakers_are_on_by_default_and_can_be_switched_off() {
+    let default = Loader::new()
+        .env(&no_env)
+        .load_str("", Path::new("rectify.yaml"))
+        .unwrap();
+    let g = &default.guardrails;
+    assert_eq!(g.max_changes_per_account_per_hour, Some(20));
+    assert_eq!(g.max_percent_of_type_per_hour, Some(25));
+    assert_eq!(g.max_reversals_per_hour, Some(2));
+    let off = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "guardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\n  max_reversals_per_hour: 5\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(off.guardrails.max_changes_per_account_per_hour, None);
+    assert_eq!(off.guardrails.max_percent_of_type_per_hour, None);
+    assert_eq!(off.guardrails.max_reversals_per_hour, Some(5));
+    let d = error("guardrails:\n  max_changes_per_account_per_hour: never\n");
+    check(
+        &d,
+        "rectify.yaml",
+        2,
+        37,
+        "guardrails.max_changes_per_account_per_hour",
+        "or `off`",
+    );
+}
+
+const PACK: &str = "- id: admin-ports\n  pattern: {source: [aws.securityhub]}\n  action: a.x\n  params: {ports: [22, 3389], keep: yes}\n  mode: approve\n- id: other\n  pattern: {source: [x]}\n  action: a.y\n";
+
+#[test]
+fn overrides_change_a_pack_rule_without_copying_it() {
+    let config = Loader::new()
+        .env(&no_env)
+        .pack("p", PACK)
+        .load_str(
+            "packs: [p]\noverrides:\n  admin-ports:\n    mode: auto\n    params: {ports: [22, 3389, 3306]}\n  other: {enabled: false}\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    let rule = |id: &str| {
+        config
+            .rules
+            .iter()
+            .find(|r| r.rule.id == id)
+            .map(|r| r.rule.clone())
+            .unwrap()
+    };
+    let admin = rule("admin-ports");
+    assert_eq!(admin.mode, Some(Mode::Auto));
+    // Merged key by key: what the override does not name stays.
+    assert_eq!(
+        admin.params,
+        serde_json::json!({"ports": [22, 3389, 3306], "keep": "yes"})
+    );
+    assert!(admin.enabled);
+    assert!(!rule("other").enabled);
+
+    let all = Loader::new()
+        .env(&no_env)
+        .pack("p", PACK)
+        .load_str(
+            "packs: [p]\noverrides:\n  no-such-rule: {mode: auto}\n  other: {mode: fast, colour: red}\n",
+            Path::new("rectify.yaml"),
+        )
+        .expect_err("bad overrides");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(all.iter().any(
+        |d| d.field == "overrides.no-such-rule" && d.message.contains("no rule `no-such-rule`")
+    ));
+    assert!(all.iter().any(|d| d.field == "overrides.other.mode"));
+    assert!(all.iter().any(|d| d.field == "overrides.other.colour"));
 }

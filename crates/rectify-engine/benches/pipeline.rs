@@ -30,7 +30,7 @@ use rectify_engine::{Engine, EngineOptions};
 use rectify_model::Event;
 use serde_json::json;
 
-const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
+const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\nguardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
 
 /// A Security Hub finding event as EventBridge delivers it (one finding;
 /// about 1.3 KB), so ingest parses and stores a real ASFF finding.

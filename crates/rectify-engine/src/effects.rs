@@ -3,8 +3,8 @@
 //! effect is audited and logged; it does not undo the remediation.
 
 use rectify_config::Channel;
-use rectify_model::{Job, JobState, Notification, OutcomeKind};
-use serde_json::json;
+use rectify_model::{job::FindingRef, Finding, Job, JobState, Mode, Notification, OutcomeKind};
+use serde_json::{json, Value};
 
 use crate::execute::{flush, AuditLog};
 use crate::{outcome_of, Engine};
@@ -14,56 +14,178 @@ const NOTE_LIMIT: usize = 512;
 
 /// `log` holds the run's audit records not yet written; they go in one
 /// transaction with the job's final record.
-pub(crate) async fn settle(engine: &Engine, job: &Job, mut log: AuditLog) {
+///
+/// A dry-run job writes nothing outside rectify: only its audit record. A
+/// finding is updated only after it is read back from Security Hub and
+/// found to be the one the job judged ([`verify_finding`]), and never for
+/// a job settled at plan time (its event was never checked against a
+/// live resource). What happened to the finding is kept in the job's
+/// outcome (`finding_update`), so a failed update is never hidden behind
+/// `changed`.
+pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
     let outcome = outcome_of(job);
-    log.push((
-        format!("job.{}", job.state),
-        job.id.clone(),
-        json!({
-            "outcome": outcome.kind, "reason": outcome.reason, "attempts": job.attempts,
-            "change": outcome.change, "after": outcome.after,
-        }),
-    ));
+    let kind = format!("job.{}", job.state);
+    // A run after an interruption between this record and the job's final
+    // save: the record is there already.
+    let recorded = match crate::execute::interrupted(engine, job).await {
+        Ok(history) => history.is_some_and(|h| h.contains(&kind)),
+        Err(_) => false,
+    };
+    if !recorded {
+        log.push((
+            kind,
+            job.id.clone(),
+            json!({
+                "outcome": outcome.kind, "reason": outcome.reason, "attempts": job.attempts,
+                "change": outcome.change, "after": outcome.after,
+            }),
+        ));
+    }
     flush(engine, &mut log).await;
-    update_finding(engine, job, outcome.kind, &outcome.reason).await;
-    notify(engine, job, outcome.kind, &outcome.reason).await;
+    if job.mode == Mode::DryRun || outcome.kind == OutcomeKind::Planned {
+        return;
+    }
+    let finding = update_finding(engine, job, outcome.kind, &outcome.reason).await;
+    if let Some(outcome) = job.outcome.as_mut() {
+        outcome.finding_update = finding.as_ref().map(FindingEffect::describe);
+    }
+    match finding {
+        // A redelivery of a generation already settled: no second message.
+        Some(FindingEffect::AlreadySettled(_)) => {}
+        Some(FindingEffect::Refused(reason)) => {
+            notify_refusal(engine, job, &reason).await;
+        }
+        _ => notify(engine, job, outcome.kind, &outcome.reason).await,
+    }
 }
 
+/// What became of the finding behind a settled job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FindingEffect {
+    /// Set to this workflow status.
+    Updated(&'static str),
+    /// Security Hub already shows this status set by rectify for this rule.
+    AlreadySettled(&'static str),
+    /// The finding is not the one the job judged; nothing was updated.
+    Refused(String),
+    /// `BatchUpdateFindings` (or the read before it) failed.
+    Failed(String),
+    /// The outcome calls for no workflow change, or the job was settled at
+    /// plan time.
+    Unchanged,
+}
+
+impl FindingEffect {
+    fn describe(&self) -> String {
+        match self {
+            FindingEffect::Updated(status) => format!("set {status}"),
+            FindingEffect::AlreadySettled(status) => {
+                format!("already {status} by rectify; not updated again")
+            }
+            FindingEffect::Refused(reason) => format!("refused: {reason}"),
+            FindingEffect::Failed(error) => format!("failed: {error}"),
+            FindingEffect::Unchanged => "not updated".into(),
+        }
+    }
+}
+
+/// `RESOLVED` only when the resource now passes the control; `NOTIFIED`
+/// when rectify left something in place on purpose (an exemption, a port
+/// outside the action's scope, a person who keeps making the change) or
+/// could not fix it.
 fn workflow_for(job: &Job, kind: OutcomeKind) -> Option<&'static str> {
+    let left = job
+        .outcome
+        .as_ref()
+        .is_some_and(|o| !o.left_in_place.is_empty());
     match (kind, job.state) {
+        (OutcomeKind::Changed | OutcomeKind::AlreadyCompliant, _) if left => Some("NOTIFIED"),
         (OutcomeKind::Changed | OutcomeKind::AlreadyCompliant, _) => Some("RESOLVED"),
+        (OutcomeKind::Skipped, _) if left => Some("NOTIFIED"),
         (OutcomeKind::Failed, _) | (_, JobState::Dead) => Some("NOTIFIED"),
         _ => None,
     }
 }
 
-async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
-    let Some(finding) = &job.finding else { return };
-    let Some(status) = workflow_for(job, kind) else {
-        if let Err(e) = engine
-            .store
-            .set_finding_outcome(finding, &job.id, kind.as_str(), None)
-            .await
-        {
-            tracing::error!(error = %e, "could not record the finding's outcome");
-        }
-        return;
-    };
-    let note = truncate(
-        &format!(
-            "rectify rule {} ({}): {}: {}",
-            job.rule_id, job.action, kind, reason
-        ),
-        NOTE_LIMIT,
-    );
-    // The finding lives in the Security Hub of its product ARN's region.
-    let region = finding
+/// The region of the Security Hub that holds the finding: its product
+/// ARN's region, else the target's.
+fn hub_region(finding: &FindingRef, job: &Job) -> String {
+    finding
         .product_arn
         .split(':')
         .nth(3)
         .filter(|r| !r.is_empty())
         .unwrap_or(&job.target.region)
-        .to_string();
+        .to_string()
+}
+
+async fn update_finding(
+    engine: &Engine,
+    job: &Job,
+    kind: OutcomeKind,
+    reason: &str,
+) -> Option<FindingEffect> {
+    let finding = job.finding.as_ref()?;
+    // Settled at plan time: nothing was checked against a live resource,
+    // and the event may be forged; its finding is left alone.
+    let status = workflow_for(job, kind).filter(|_| job.attempts > 0);
+    let Some(status) = status else {
+        record_outcome(engine, finding, job, kind, None).await;
+        return Some(FindingEffect::Unchanged);
+    };
+    let region = hub_region(finding, job);
+    let live = match engine.updater.read_finding(finding, &region).await {
+        Ok(live) => live,
+        Err(e) => {
+            let error = format!("securityhub:GetFindings: {}", e.message);
+            tracing::error!(job = %job.id, finding = %finding.id, %error, "could not read the finding back");
+            audit(
+                engine,
+                "finding.update-failed",
+                &job.id,
+                json!({"finding": finding.id, "workflow": status, "error": error}),
+            )
+            .await;
+            record_outcome(engine, finding, job, kind, None).await;
+            return Some(FindingEffect::Failed(error));
+        }
+    };
+    if let Err(mismatch) = verify_finding(job, finding, live.as_ref()) {
+        tracing::warn!(job = %job.id, finding = %finding.id, %mismatch, "finding does not match the job; not updated");
+        audit(
+            engine,
+            "finding.mismatch",
+            &job.id,
+            json!({"finding": finding.id, "product_arn": finding.product_arn, "reason": mismatch}),
+        )
+        .await;
+        record_outcome(engine, finding, job, kind, None).await;
+        return Some(FindingEffect::Refused(mismatch));
+    }
+    if live
+        .as_ref()
+        .is_some_and(|f| settled_by_rectify(f, status, &job.rule_id))
+    {
+        audit(
+            engine,
+            "finding.already-settled",
+            &job.id,
+            json!({"finding": finding.id, "workflow": status}),
+        )
+        .await;
+        record_outcome(engine, finding, job, kind, Some(status)).await;
+        return Some(FindingEffect::AlreadySettled(status));
+    }
+    let note = truncate(
+        &format!(
+            "{} ({}): {}: {}",
+            note_prefix(&job.rule_id),
+            job.action,
+            kind,
+            reason
+        ),
+        NOTE_LIMIT,
+    );
     match engine
         .updater
         .update_workflow(finding, &region, status, &note)
@@ -77,16 +199,14 @@ async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &
                 json!({"finding": finding.id, "workflow": status, "note": note}),
             )
             .await;
-            if let Err(e) = engine
-                .store
-                .set_finding_outcome(finding, &job.id, kind.as_str(), Some(status))
-                .await
-            {
-                tracing::error!(error = %e, "could not record the finding's outcome");
-            }
+            record_outcome(engine, finding, job, kind, Some(status)).await;
+            Some(FindingEffect::Updated(status))
         }
         Err(e) => {
-            tracing::error!(job = %job.id, error = %e, "BatchUpdateFindings failed");
+            tracing::error!(
+                job = %job.id, finding = %finding.id, operation = "securityhub:BatchUpdateFindings",
+                class = ?e.class, error = %e.message, "could not update the finding"
+            );
             audit(
                 engine,
                 "finding.update-failed",
@@ -94,17 +214,148 @@ async fn update_finding(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &
                 json!({"finding": finding.id, "workflow": status, "error": e}),
             )
             .await;
-            let _ = engine
-                .store
-                .set_finding_outcome(finding, &job.id, kind.as_str(), None)
-                .await;
+            record_outcome(engine, finding, job, kind, None).await;
+            Some(FindingEffect::Failed(e.message))
         }
     }
 }
 
+async fn record_outcome(
+    engine: &Engine,
+    finding: &FindingRef,
+    job: &Job,
+    kind: OutcomeKind,
+    status: Option<&str>,
+) {
+    if let Err(e) = engine
+        .store
+        .set_finding_outcome(finding, &job.id, kind.as_str(), status)
+        .await
+    {
+        tracing::error!(error = %e, "could not record the finding's outcome");
+    }
+}
+
+/// How every note rectify writes on a finding starts, for one rule.
+fn note_prefix(rule_id: &str) -> String {
+    format!("rectify rule {rule_id}")
+}
+
+/// Whether Security Hub already shows `status` with a note rectify wrote
+/// for this rule: a redelivery of a settled generation.
+fn settled_by_rectify(live: &Value, status: &str, rule_id: &str) -> bool {
+    let workflow = live
+        .pointer("/Workflow/Status")
+        .and_then(Value::as_str)
+        .or_else(|| live.get("WorkflowState").and_then(Value::as_str));
+    let by = live.pointer("/Note/UpdatedBy").and_then(Value::as_str);
+    let text = live
+        .pointer("/Note/Text")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let prefix = note_prefix(rule_id);
+    workflow == Some(status)
+        && by == Some(rectify_model::effects::NOTE_AUTHOR)
+        && text
+            .strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.starts_with(" ("))
+}
+
+/// The live finding must be the one the job judged: same account as the
+/// target, the target among its resources, the same control (or, for a
+/// finding with no control, the same generator). `Err` says what differs.
+pub(crate) fn verify_finding(
+    job: &Job,
+    wanted: &FindingRef,
+    live: Option<&Value>,
+) -> Result<(), String> {
+    let Some(live) = live else {
+        return Err(format!(
+            "Security Hub has no finding {} of product {}",
+            wanted.id, wanted.product_arn
+        ));
+    };
+    let live: Finding = serde_json::from_value(live.clone())
+        .map_err(|e| format!("the finding Security Hub returned is not ASFF: {e}"))?;
+    if live.aws_account_id != job.target.account {
+        return Err(format!(
+            "the finding belongs to account {}, the job acted on account {}",
+            live.aws_account_id, job.target.account
+        ));
+    }
+    if !job.target.resource_id.is_empty()
+        && !live
+            .resources
+            .iter()
+            .any(|r| r.id == job.target.resource_id)
+    {
+        return Err(format!(
+            "the finding does not name resource {} (it names: {})",
+            job.target.resource_id,
+            live.resources
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    match (&job.control, &wanted.generator_id) {
+        (Some(control), _) => {
+            if live.control_id() != Some(control.as_str()) {
+                return Err(format!(
+                    "the finding reports control {}, the job judged control {control}",
+                    live.control_id().unwrap_or("(none)")
+                ));
+            }
+        }
+        (None, Some(generator)) => {
+            if live.generator_id.as_deref() != Some(generator.as_str()) {
+                return Err(format!(
+                    "the finding's generator is {}, the job judged generator {generator}",
+                    live.generator_id.as_deref().unwrap_or("(none)")
+                ));
+            }
+        }
+        (None, None) => {
+            return Err("the job recorded neither a control nor a generator to compare".into())
+        }
+    }
+    Ok(())
+}
+
+/// Tells the job's channels that a finding named by an event was not the
+/// one rectify acted on: a forged or stale event, for the security team.
+async fn notify_refusal(engine: &Engine, job: &Job, reason: &str) {
+    let Some(finding) = &job.finding else { return };
+    let notification = Notification {
+        subject: truncate(
+            &format!(
+                "rectify: finding not updated: it does not match job {}",
+                job.id
+            ),
+            100,
+        ),
+        message: json!({
+            "kind": "finding-mismatch",
+            "account": job.target.account,
+            "region": job.target.region,
+            "resource": job.target.resource_id,
+            "control": job.control,
+            "rule": job.rule_id,
+            "action": job.action,
+            "job": job.id,
+            "event": job.event_id,
+            "finding": finding.id,
+            "product_arn": finding.product_arn,
+            "reason": reason,
+            "outcome": job.outcome.as_ref().map(|o| o.kind),
+        }),
+    };
+    publish(engine, job, &notification, "finding-mismatch").await;
+}
+
 async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
-    // Dry-run writes nothing outside rectify, notifications included.
-    if job.notify.is_empty() || kind == OutcomeKind::Planned {
+    if job.notify.is_empty() {
         return;
     }
     let account = engine.config.account(&job.target.account);
@@ -138,18 +389,23 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
         ),
         message,
     };
+    publish(engine, job, &notification, kind.as_str()).await;
+}
+
+/// Publishes to each of the job's channels, auditing each delivery.
+async fn publish(engine: &Engine, job: &Job, notification: &Notification, what: &str) {
     for name in &job.notify {
         let Some(Channel::Sns { topic_arn }) = engine.config.notifications.get(name) else {
             tracing::error!(channel = %name, "notification channel is not configured");
             continue;
         };
-        match engine.notifier.publish(topic_arn, &notification).await {
+        match engine.notifier.publish(topic_arn, notification).await {
             Ok(()) => {
                 audit(
                     engine,
                     "notification.sent",
                     &job.id,
-                    json!({"channel": name, "outcome": kind}),
+                    json!({"channel": name, "outcome": what}),
                 )
                 .await
             }

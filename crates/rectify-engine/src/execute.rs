@@ -2,12 +2,47 @@
 //! credentials: check -> (exempt? compliant?) -> plan -> mode gate ->
 //! apply -> verify.
 
-use rectify_model::{Action, ActionError, Job, JobState, Mode, Outcome, OutcomeKind};
+use rectify_model::{Action, ActionError, Change, Job, JobState, Mode, Outcome, OutcomeKind};
 use serde_json::json;
 
 use crate::{effects, plan::exemption, Engine};
 
-pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
+/// Runs one claimed job, renewing its lease while it runs so that a slow
+/// job is never claimed by a second worker.
+pub(crate) async fn run(engine: &Engine, job: Job) -> anyhow::Result<Job> {
+    let id = job.id.clone();
+    let run = std::pin::pin!(run_leased(engine, job));
+    let renew = std::pin::pin!(renew_lease(engine, &id));
+    match futures_util::future::select(run, renew).await {
+        futures_util::future::Either::Left((result, _)) => result,
+        futures_util::future::Either::Right((never, _)) => match never {},
+    }
+}
+
+/// Renews the job's lease at a third of its length, for as long as it is
+/// polled. A renewal that finds the lease taken means another worker owns
+/// the job: this run's final save is then refused by the store.
+async fn renew_lease(engine: &Engine, job_id: &str) -> std::convert::Infallible {
+    let lease = engine.options.lease;
+    let every = (lease / 3).max(std::time::Duration::from_millis(100));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        match engine
+            .store
+            .renew(job_id, &engine.options.worker_id, lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = %job_id, "the job's lease was lost while it ran")
+            }
+            Err(e) => tracing::warn!(job = %job_id, error = %e, "could not renew the job's lease"),
+        }
+    }
+}
+
+async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     let worker = engine.options.worker_id.clone();
     let mut log = AuditLog::new();
     let result = match engine.actions.get(&job.action).cloned() {
@@ -117,7 +152,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
         flush(engine, &mut log).await;
     } else {
         engine.metrics.outcome(crate::outcome_of(&job).kind);
-        effects::settle(engine, &job, log).await;
+        effects::settle(engine, &mut job, log).await;
     }
     if !engine.store.save_job(&job, Some(&worker)).await? {
         // Our lease ran out and another worker owns the job now.
@@ -128,7 +163,7 @@ pub(crate) async fn run(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
 
 /// How far a run got: settled with an outcome, or deferred by the rate
 /// or concurrency limit until the given time.
-enum Step {
+pub(crate) enum Step {
     Settled(Box<Outcome>),
     Defer(String),
 }
@@ -188,17 +223,27 @@ fn slot_retry_delay() -> std::time::Duration {
     std::time::Duration::from_millis(rand::rng().random_range(500..=1500))
 }
 
-fn store_error(e: rectify_store::StoreError) -> ActionError {
+pub(crate) fn store_error(e: rectify_store::StoreError) -> ActionError {
     ActionError::new(rectify_model::ErrorClass::Transient, format!("store: {e}"))
 }
 
 /// Guardrails that need the shared store, checked right before a write:
 /// paused rules, the blast-radius breakers, the account-region rate limit.
-async fn guard(
+pub(crate) async fn guard(
     engine: &Engine,
     action: &dyn Action,
     job: &Job,
 ) -> Result<Option<Step>, ActionError> {
+    // The kill switch, right before the write: a job claimed just before
+    // `rectify pause` waits, without spending an attempt.
+    if engine.store.is_paused().await.map_err(store_error)? {
+        return Ok(Some(Step::Defer(rectify_model::rfc3339_after(
+            std::time::Duration::from_secs(5),
+        ))));
+    }
+    if let Some(step) = contested(engine, job).await? {
+        return Ok(Some(step));
+    }
     let paused = engine.store.paused_rules().await.map_err(store_error)?;
     if let Some(reason) = paused.get(&job.rule_id) {
         return Ok(Some(Step::from(Outcome::new(
@@ -216,21 +261,26 @@ async fn guard(
         let since = rectify_model::rfc3339_before(std::time::Duration::from_secs(3600));
         let made = engine
             .store
-            .count_changes(&job.target.account, &job.rule_id, &since)
+            .count_changes(&job.target.account, &job.action, &since)
             .await
             .map_err(store_error)?;
         if let Some(limit) = limits.max_changes_per_account_per_hour {
             if made >= limit {
                 let reason = format!(
-                    "blast-radius breaker: {made} changes in account {} within the last hour (limit {limit})",
-                    job.target.account
+                    "blast-radius breaker: {made} changes by {} in account {} within the last hour (limit {limit})",
+                    job.action, job.target.account
                 );
                 return trip_breaker(engine, job, reason).await.map(Some);
             }
         }
         if let Some(percent) = limits.max_percent_of_type_per_hour {
-            if let Some(total) = inventory(engine, action, job).await? {
-                // At least one change an hour, whatever the share.
+            // A share of a handful of resources means little: below
+            // SHARE_BREAKER_MIN_RESOURCES the count breaker bounds the
+            // changes instead.
+            let total = inventory(engine, action, job)
+                .await?
+                .filter(|&n| n >= SHARE_BREAKER_MIN_RESOURCES);
+            if let Some(total) = total {
                 let allowed = (total * u64::from(percent) / 100).max(1);
                 if made >= allowed {
                     let reason = format!(
@@ -261,7 +311,7 @@ async fn guard(
         .reserve_change(
             &job.target.account,
             &job.target.region,
-            &job.rule_id,
+            &job.action,
             &job.target.resource_id,
             interval,
         )
@@ -270,22 +320,103 @@ async fn guard(
     Ok(slot.map(Step::Defer))
 }
 
-/// Pauses the rule for every replica and skips the job with `reason`; the
-/// skip reaches the rule's channels through the job's effects.
+/// Pauses every rule that uses the job's action (the breakers count per
+/// action and account, across rules) for every replica, and skips the job
+/// with `reason`; the skip reaches the rule's channels through the job's
+/// effects.
 async fn trip_breaker(engine: &Engine, job: &Job, reason: String) -> Result<Step, ActionError> {
-    engine
-        .store
-        .set_rule_paused(&job.rule_id, Some(&reason), "blast-radius breaker")
-        .await
-        .map_err(store_error)?;
+    let mut rules: Vec<&str> = engine
+        .config
+        .rules
+        .iter()
+        .filter(|r| r.rule.action == job.action)
+        .map(|r| r.rule.id.as_str())
+        .collect();
+    if !rules.contains(&job.rule_id.as_str()) {
+        rules.push(&job.rule_id);
+    }
+    for rule in &rules {
+        engine
+            .store
+            .set_rule_paused(rule, Some(&reason), "blast-radius breaker")
+            .await
+            .map_err(store_error)?;
+    }
     Ok(Step::from(Outcome::new(
         OutcomeKind::Skipped,
         format!(
-            "{reason}; rule {} paused until `rectify resume --rule {}`",
-            job.rule_id, job.rule_id
+            "{reason}; rule{} {} paused until `rectify resume --rule ID`",
+            if rules.len() == 1 { "" } else { "s" },
+            rules.join(", ")
         ),
     )))
 }
+
+/// The principal whose API call a job answers (CloudTrail-triggered jobs
+/// carry it from plan, see `plan::CHANGED_BY`).
+fn changed_by(job: &Job) -> Option<&str> {
+    job.target
+        .details
+        .get(crate::plan::CHANGED_BY)
+        .and_then(serde_json::Value::as_str)
+}
+
+/// No fight with a person: when rectify has already undone the same
+/// principal's change to this resource `guardrails.max_reversals_per_hour`
+/// times within the hour, it stops acting on it, says why and tells the
+/// rule's channels (through the skip's effects). The undo about to happen
+/// is counted by [`record_reversal`] right before the write.
+async fn contested(engine: &Engine, job: &Job) -> Result<Option<Step>, ActionError> {
+    let (Some(principal), Some(limit)) = (
+        changed_by(job),
+        engine.config.guardrails.max_reversals_per_hour,
+    ) else {
+        return Ok(None);
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    let target = &job.target;
+    let before = engine
+        .store
+        .count_reversals(&target.account, &target.resource_id, principal, hour)
+        .await
+        .map_err(store_error)?;
+    if before >= limit {
+        let mut outcome = Outcome::new(
+            OutcomeKind::Skipped,
+            format!(
+                "{principal} changed {} back {before} times within the hour after rectify undid it: \
+                 someone keeps doing this on purpose, so rectify leaves it to a person \
+                 (guardrails.max_reversals_per_hour: {limit})",
+                target.resource_id
+            ),
+        );
+        outcome.left_in_place = vec![outcome.reason.clone()];
+        return Ok(Some(Step::from(outcome)));
+    }
+    Ok(None)
+}
+
+/// Counts the undo of a principal's change that is about to be written.
+async fn record_reversal(engine: &Engine, job: &Job) -> Result<(), ActionError> {
+    let Some(principal) = changed_by(job) else {
+        return Ok(());
+    };
+    engine
+        .store
+        .record_reversal(
+            &job.target.account,
+            &job.target.resource_id,
+            principal,
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// The share breaker applies to accounts with at least this many
+/// resources of the action's type.
+pub const SHARE_BREAKER_MIN_RESOURCES: u64 = 20;
 
 /// How long an action's resource count is trusted.
 const INVENTORY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -344,81 +475,307 @@ async fn steps(
     log: &mut AuditLog,
 ) -> Result<Step, ActionError> {
     let id = job.id.clone();
-    let mut audit =
-        |kind: &str, data: serde_json::Value| log.push((kind.to_string(), id.clone(), data));
-    let observed = action.check(&job.target, &job.params).await?;
-    audit(
-        "job.checked",
+    let reverting = job
+        .event_id
+        .strip_prefix(crate::revert::REVERT_EVENT)
+        .map(str::to_string);
+    // A queued job follows the rule as the config holds it now.
+    let rule = engine
+        .config
+        .rules
+        .iter()
+        .map(|r| &r.rule)
+        .find(|r| r.id == job.rule_id);
+    if reverting.is_none() {
+        match rule {
+            None => {
+                return Ok(Step::from(Outcome::new(
+                    OutcomeKind::Skipped,
+                    format!(
+                        "rule {} is no longer in the config; nothing written",
+                        job.rule_id
+                    ),
+                )))
+            }
+            Some(r) if !r.enabled => {
+                return Ok(Step::from(Outcome::new(
+                    OutcomeKind::Skipped,
+                    format!("rule {} is disabled; nothing written", job.rule_id),
+                )))
+            }
+            _ => {}
+        }
+    }
+    let mode = current_mode(engine, job, rule);
+    let params = control_parameters(engine, action, job, log).await;
+    let observed = action.check(&job.target, &params).await?;
+    log.push((
+        "job.checked".into(),
+        id.clone(),
         json!({"compliant": observed.compliant, "state": observed.state}),
-    );
-    if let Some(skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
+    ));
+    if let Some(original) = reverting {
+        return crate::revert::steps(engine, action, job, log, &params, observed, &original, mode)
+            .await;
+    }
+    if let Some(mut skip) = exemption(&engine.config.guardrails.exempt_tag, &observed.tags) {
+        skip.left_in_place = vec![skip.reason.clone()];
         return Ok(skip.into());
     }
     if observed.compliant {
+        let left = action.left_in_place(&job.target, &params, &observed);
+        // A run after an interruption past the `job.applying` mark: the
+        // change went in before the cut, and holds now.
+        if let (Some(history), Some(change)) = (interrupted(engine, job).await?, &job.plan) {
+            let change = change.clone();
+            if !history.iter().any(|kind| kind == "job.applied") {
+                log.push((
+                    "job.applied".into(),
+                    id.clone(),
+                    json!({"change": change, "recovered": true}),
+                ));
+                log.push((
+                    "job.verified".into(),
+                    id.clone(),
+                    json!({"compliant": true, "state": observed.state}),
+                ));
+            }
+            let mut outcome = Outcome::new(
+                OutcomeKind::Changed,
+                format!(
+                    "{} (applied before an interruption; verified now)",
+                    change.summary
+                ),
+            );
+            outcome.change = Some(change);
+            outcome.after = Some(observed.state);
+            outcome.left_in_place = left;
+            return Ok(outcome.into());
+        }
         let mut outcome = Outcome::new(
             OutcomeKind::AlreadyCompliant,
-            "already compliant; nothing changed",
+            if left.is_empty() {
+                "already compliant; nothing changed".to_string()
+            } else {
+                format!("nothing to change; left in place: {}", left.join("; "))
+            },
         );
         outcome.after = Some(observed.state);
+        outcome.left_in_place = left;
         return Ok(outcome.into());
     }
-    let change = action.plan(&job.target, &job.params, &observed)?;
-    audit("job.planned", json!({"mode": job.mode, "change": change}));
-    job.plan = Some(change.clone());
-    match job.mode {
-        Mode::DryRun => {
-            let mut outcome = Outcome::new(
-                OutcomeKind::Planned,
-                format!("dry-run: would {}", change.summary),
-            );
-            outcome.change = Some(change);
-            return Ok(outcome.into());
-        }
-        Mode::Approve if job.approved_by.is_none() => {
-            let mut outcome = Outcome::new(
-                OutcomeKind::AwaitingApproval,
-                format!("waiting for approval to {}", change.summary),
-            );
-            outcome.change = Some(change);
-            return Ok(outcome.into());
-        }
-        _ => {}
+    let change = action.plan(&job.target, &params, &observed)?;
+    let intent = action.intent(&job.target, &params, &observed);
+    log.push((
+        "job.planned".into(),
+        id.clone(),
+        json!({"mode": mode, "change": change, "intent": intent}),
+    ));
+    if let Some(step) = gate(job, log, mode, &change, intent, "") {
+        return Ok(step);
     }
     if let Some(step) = guard(engine, action, job).await? {
         return Ok(step);
     }
-    // The intent is on record before the account is touched.
-    log.push((
-        "job.applying".into(),
-        id.clone(),
-        json!({"change": change, "approved_by": job.approved_by}),
-    ));
-    flush(engine, log).await;
-    action.apply(&job.target, &job.params, &change).await?;
+    record_reversal(engine, job).await?;
+    mark_applying(engine, job, log, &change).await?;
+    action.apply(&job.target, &params, &change).await?;
     log.push(("job.applied".into(), id.clone(), json!({"change": change})));
-    let after = action.verify(&job.target, &job.params).await?;
+    let after = action.verify(&job.target, &params).await?;
     log.push((
         "job.verified".into(),
         id.clone(),
         json!({"compliant": after.compliant, "state": after.state}),
     ));
     if !after.compliant {
-        return Ok(Step::from(Outcome {
-            kind: OutcomeKind::Failed,
-            reason: format!(
+        let mut outcome = Outcome::new(
+            OutcomeKind::Failed,
+            format!(
                 "applied, but the read-back still does not comply: {}",
                 after.state
             ),
-            change: Some(change),
-            after: Some(after.state),
-        }));
+        );
+        outcome.change = Some(change);
+        outcome.after = Some(after.state);
+        return Ok(outcome.into());
     }
-    Ok(Step::from(Outcome {
-        kind: OutcomeKind::Changed,
-        reason: change.summary.clone(),
-        change: Some(change),
-        after: Some(after.state),
-    }))
+    let left = action.left_in_place(&job.target, &params, &after);
+    let mut outcome = Outcome::new(
+        OutcomeKind::Changed,
+        if left.is_empty() {
+            change.summary.clone()
+        } else {
+            format!("{}; left in place: {}", change.summary, left.join("; "))
+        },
+    );
+    outcome.change = Some(change);
+    outcome.after = Some(after.state);
+    outcome.left_in_place = left;
+    Ok(outcome.into())
+}
+
+/// The mode gate, bound to what a person saw: a dry-run stops with the
+/// plan; an approval holds only for the change that was shown (a new
+/// change goes back to waiting, with what was approved before); an
+/// unapproved job waits in `approve` mode, or in any mode when the action
+/// saw signs that the state is meant to be so (`intent`). `verb` is put
+/// before the change's summary ("undo: " for a revert). None: go ahead.
+pub(crate) fn gate(
+    job: &mut Job,
+    log: &mut AuditLog,
+    mode: Mode,
+    change: &Change,
+    intent: Vec<String>,
+    verb: &str,
+) -> Option<Step> {
+    // What a person saw (and approved, if anyone did).
+    let shown = job.plan.replace(change.clone());
+    let with = |kind: OutcomeKind, reason: String, intent: Vec<String>| {
+        let mut outcome = Outcome::new(kind, reason);
+        outcome.change = Some(change.clone());
+        outcome.intent = intent;
+        Some(Step::from(outcome))
+    };
+    if mode == Mode::DryRun {
+        return with(
+            OutcomeKind::Planned,
+            format!("dry-run: would {verb}{}", change.summary),
+            intent,
+        );
+    }
+    if let Some(by) = job.approved_by.clone() {
+        if shown.as_ref().map(Change::digest) == Some(change.digest()) {
+            return None;
+        }
+        log.push((
+            "job.replanned".into(),
+            job.id.clone(),
+            json!({"approved_by": by, "approved": shown, "now": change}),
+        ));
+        let before = shown
+            .as_ref()
+            .map(|c| c.summary.as_str())
+            .unwrap_or("no change shown");
+        return with(
+            OutcomeKind::AwaitingApproval,
+            format!(
+                "the change differs from the one {by} approved ({before}); waiting for approval to {verb}{}",
+                change.summary
+            ),
+            intent,
+        );
+    }
+    if mode == Mode::Approve || !intent.is_empty() {
+        let reason = if intent.is_empty() {
+            format!("waiting for approval to {verb}{}", change.summary)
+        } else {
+            format!(
+                "waiting for approval to {verb}{}: this may be meant to be so: {}",
+                change.summary,
+                intent.join("; ")
+            )
+        };
+        return with(OutcomeKind::AwaitingApproval, reason, intent);
+    }
+    None
+}
+
+/// The intent to write on record before the account is touched: the
+/// `job.applying` record and the mark on the job, in one transaction
+/// (see `Store::mark_applying`). Fails when the lease is lost.
+pub(crate) async fn mark_applying(
+    engine: &Engine,
+    job: &Job,
+    log: &mut AuditLog,
+    change: &Change,
+) -> Result<(), ActionError> {
+    log.push((
+        "job.applying".into(),
+        job.id.clone(),
+        json!({"change": change, "approved_by": job.approved_by}),
+    ));
+    let records = std::mem::take(log);
+    let held = engine
+        .store
+        .mark_applying(&job.id, &engine.options.worker_id, change, &records)
+        .await
+        .map_err(store_error)?;
+    if !held {
+        // Another worker owns the job now; it decides.
+        return Err(ActionError::new(
+            rectify_model::ErrorClass::Transient,
+            "the job's lease was lost before apply; nothing was changed",
+        ));
+    }
+    Ok(())
+}
+
+/// The mode the job runs in now: `--dry-run` wins; otherwise the rule's
+/// current mode (the config's default when it sets none), so that a rule
+/// switched to dry-run stops its queued jobs from writing. A revert job
+/// keeps the mode it was made with.
+fn current_mode(engine: &Engine, job: &Job, rule: Option<&rectify_model::Rule>) -> Mode {
+    if engine.options.force_dry_run || job.mode == Mode::DryRun {
+        return Mode::DryRun;
+    }
+    if job.event_id.starts_with(crate::revert::REVERT_EVENT) {
+        return job.mode;
+    }
+    rule.map(|r| r.mode.unwrap_or(engine.config.default_mode))
+        .unwrap_or(job.mode)
+}
+
+/// The job's params with the control's parameters as Security Hub holds
+/// them for the account, for actions that judge by them. When they cannot
+/// be read, the action's own defaults stand (and the log says so).
+async fn control_parameters(
+    engine: &Engine,
+    action: &dyn Action,
+    job: &Job,
+    log: &mut AuditLog,
+) -> serde_json::Value {
+    let Some(control) = &job.control else {
+        return job.params.clone();
+    };
+    let region = job.target.region.clone();
+    match engine
+        .updater
+        .control_parameters(&job.target.account, control, &region)
+        .await
+    {
+        Ok(Some(parameters)) => {
+            let params = action.with_control_parameters(&job.params, control, &parameters);
+            if params != job.params {
+                log.push((
+                    "job.control-parameters".into(),
+                    job.id.clone(),
+                    json!({"control": control, "parameters": parameters}),
+                ));
+            }
+            params
+        }
+        Ok(None) => job.params.clone(),
+        Err(e) => {
+            tracing::warn!(job = %job.id, control = %control, error = %e, "could not read the control's parameters; the action's defaults apply");
+            job.params.clone()
+        }
+    }
+}
+
+/// For a job claimed again (attempts > 1): its audit history from its
+/// `job.applying` mark on, when an earlier run got that far.
+pub(crate) async fn interrupted(
+    engine: &Engine,
+    job: &Job,
+) -> Result<Option<Vec<String>>, ActionError> {
+    if job.attempts <= 1 {
+        return Ok(None);
+    }
+    engine
+        .store
+        .applying_history(&job.id)
+        .await
+        .map_err(store_error)
 }
 
 /// How long ago an RFC 3339 time was (zero when it cannot be read).

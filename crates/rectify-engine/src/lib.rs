@@ -16,6 +16,7 @@ pub mod plan;
 mod queue;
 pub mod quiet;
 pub mod retry;
+pub mod revert;
 pub mod scan;
 
 use std::collections::HashMap;
@@ -94,6 +95,8 @@ pub struct Engine {
     /// Resource counts per `action/account/region` for the share breaker,
     /// with when they were taken.
     pub(crate) inventory: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
+    /// Jobs settled at plan time whose effects the workers still owe.
+    settled_at_plan: std::sync::Mutex<Vec<Job>>,
 }
 
 impl Engine {
@@ -124,6 +127,7 @@ impl Engine {
         Ok(Engine {
             queue: queue::GroupCommit::new(store.clone()),
             inventory: Default::default(),
+            settled_at_plan: Default::default(),
             store,
             config,
             router,
@@ -152,43 +156,31 @@ impl Engine {
 
     /// Records the events, routes them and enqueues a job per match, all
     /// before returning: once this returns Ok, nothing is lost on a crash.
-    /// Routing, planning and serialising happen on the caller's task; the
+    /// Routing, planning and serialising happen on the caller's thread; the
     /// writes go through the group committer ([`queue`]) as one transaction
     /// (shared with whatever other submissions arrive meanwhile).
     pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
-        let mut rows = Vec::with_capacity(events.len());
-        let mut findings = Vec::new();
-        let mut jobs = Vec::new();
-        let mut owners = Vec::new();
-        let mut out = Vec::with_capacity(events.len());
-        let mut received = Vec::with_capacity(events.len());
-        let mut kinds = std::collections::BTreeMap::new();
-        for (index, event) in events.iter().enumerate() {
-            rows.push(EventRow::new(event, origin)?);
-            // Only findings that parse as ASFF (Id, ProductArn, ...) are
-            // tracked.
-            if event.finding().is_some() {
-                if let Some(finding) = event.finding_value() {
-                    findings.push(FindingUpsert::in_event(&event.id, finding)?);
-                }
-            }
-            let rules = self.router.route(event);
-            for rule in &rules {
-                jobs.push(NewJob::new(plan::plan(self, event, rule))?);
-                owners.push(index);
-            }
-            let matched: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
-            received.push(event.id.clone());
-            *kinds
-                .entry(format!("{} / {}", event.source, event.detail_type))
-                .or_insert(0usize) += 1;
-            out.push(Submitted {
-                event_id: event.id.clone(),
-                new: false,
-                matched,
-                jobs: Vec::new(),
-            });
-        }
+        // Matching and planning are CPU work: for a batch, on a
+        // multi-threaded runtime, this worker thread's other tasks move to
+        // another thread meanwhile. (One event is bounded by the matcher's
+        // visit budget; handing off would cost more than it saves.)
+        let routed = if events.len() > OFF_RUNTIME_BATCH
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| self.route_and_plan(&events, origin))?
+        } else {
+            self.route_and_plan(&events, origin)?
+        };
+        let Routed {
+            rows,
+            findings,
+            jobs,
+            owners,
+            mut out,
+            received,
+            kinds,
+        } = routed;
         // One audit record per submission, written in the same transaction
         // as what it describes (see `ingest_record`).
         let subject = match out.as_slice() {
@@ -252,17 +244,66 @@ impl Engine {
             self.metrics.outcome(outcome_of(job).kind);
         }
         // Jobs settled at plan time (unknown account, exemption) have their
-        // effects now.
-        for job in &settled_now {
-            effects::settle(self, job, Vec::new()).await;
+        // effects on the workers, not inside the submitter's request.
+        if !settled_now.is_empty() {
+            self.settled_at_plan
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(settled_now);
         }
         Ok(out)
+    }
+
+    /// The stored rows, jobs and per-event report of a submission.
+    fn route_and_plan(&self, events: &[Event], origin: &str) -> anyhow::Result<Routed> {
+        let mut routed = Routed {
+            rows: Vec::with_capacity(events.len()),
+            findings: Vec::new(),
+            jobs: Vec::new(),
+            owners: Vec::new(),
+            out: Vec::with_capacity(events.len()),
+            received: Vec::with_capacity(events.len()),
+            kinds: Default::default(),
+        };
+        for (index, event) in events.iter().enumerate() {
+            routed.rows.push(EventRow::new(event, origin)?);
+            // Only findings that parse as ASFF (Id, ProductArn, ...) are
+            // tracked.
+            if event.finding().is_some() {
+                if let Some(finding) = event.finding_value() {
+                    routed
+                        .findings
+                        .push(FindingUpsert::in_event(&event.id, finding)?);
+                }
+            }
+            let rules = self.router.route(event);
+            for rule in &rules {
+                routed
+                    .jobs
+                    .push(NewJob::new(plan::plan(self, event, rule))?);
+                routed.owners.push(index);
+            }
+            let matched: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
+            routed.received.push(event.id.clone());
+            *routed
+                .kinds
+                .entry(format!("{} / {}", event.source, event.detail_type))
+                .or_insert(0usize) += 1;
+            routed.out.push(Submitted {
+                event_id: event.id.clone(),
+                new: false,
+                matched,
+                jobs: Vec::new(),
+            });
+        }
+        Ok(routed)
     }
 
     /// Claims and runs jobs until none is runnable now. Returns the jobs it
     /// finished (or left waiting), in the order they settled.
     pub async fn run_ready(&self) -> anyhow::Result<Vec<Job>> {
         let mut done = Vec::new();
+        self.settle_planned().await;
         loop {
             let claimed = self.claim_runnable(self.options.concurrency).await?;
             if claimed.is_empty() {
@@ -325,7 +366,11 @@ impl Engine {
         loop {
             let stopping = *stop.borrow();
             if stopping && running.is_empty() {
+                self.settle_planned().await;
                 return Ok(());
+            }
+            if !stopping {
+                self.settle_planned().await;
             }
             let free = self.options.concurrency.saturating_sub(running.len());
             let mut claimed_any = false;
@@ -353,6 +398,21 @@ impl Engine {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = stop.changed(), if !stopping => {}
             }
+        }
+    }
+
+    /// Runs the effects of jobs settled at plan time (their audit record
+    /// is already in the store with the job; what remains is the message
+    /// to the rule's channels).
+    pub async fn settle_planned(&self) {
+        let jobs = std::mem::take(
+            &mut *self
+                .settled_at_plan
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for mut job in jobs {
+            effects::settle(self, &mut job, Vec::new()).await;
         }
     }
 
@@ -431,10 +491,56 @@ impl Engine {
         Ok(job)
     }
 
-    /// Approves a job waiting for approval; it runs at the next claim.
+    /// Approves a job waiting for approval; it runs at the next claim. The
+    /// approval is bound to the change planned now (its digest is in the
+    /// `job.approved` record): if the job finds another change to make
+    /// when it runs, it waits for approval again.
     pub async fn approve(&self, id: &str, by: &str) -> anyhow::Result<Job> {
+        self.approve_shown(id, by, None).await
+    }
+
+    /// Like [`Engine::approve`], refused when `plan_digest` is given and is
+    /// not the digest of the job's planned change: the person approved a
+    /// change that is no longer the one planned.
+    pub async fn approve_shown(
+        &self,
+        id: &str,
+        by: &str,
+        plan_digest: Option<&str>,
+    ) -> anyhow::Result<Job> {
+        if let Some(shown) = plan_digest {
+            let job = self
+                .store
+                .get_job(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no job {id}"))?;
+            let planned = job.plan.as_ref().map(rectify_model::Change::digest);
+            if planned.as_deref() != Some(shown) {
+                anyhow::bail!(
+                    "job {} now plans another change than the one shown (digest {}); show it again and approve what it plans now",
+                    job.id,
+                    planned.as_deref().unwrap_or("none")
+                );
+            }
+        }
         Ok(self.store.approve(id, by).await?)
     }
+}
+
+/// Submissions of more events than this are routed off the runtime's
+/// worker thread.
+const OFF_RUNTIME_BATCH: usize = 4;
+
+/// A submission routed and planned, ready to be committed.
+struct Routed {
+    rows: Vec<EventRow>,
+    findings: Vec<FindingUpsert>,
+    jobs: Vec<NewJob>,
+    /// Per job: the index of its event.
+    owners: Vec<usize>,
+    out: Vec<Submitted>,
+    received: Vec<String>,
+    kinds: std::collections::BTreeMap<String, usize>,
 }
 
 /// What one submission did, for its audit record.

@@ -44,7 +44,13 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         .map(|a| a.target(event).map_err(|e| e.message))
         .unwrap_or_else(|| Err(format!("unknown action {}", rule.action)));
     let (target, verdict) = match target {
-        Ok(target) => {
+        Ok(mut target) => {
+            if let Some(principal) = api_caller(event) {
+                if !target.details.is_object() {
+                    target.details = json!({});
+                }
+                target.details[CHANGED_BY] = json!(principal);
+            }
             let verdict = guardrails(engine, &target);
             (target, verdict)
         }
@@ -91,6 +97,7 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         finding: finding.as_ref().filter(|_| !scanned).map(|f| FindingRef {
             id: f.id.clone(),
             product_arn: f.product_arn.clone(),
+            generator_id: f.generator_id.clone(),
         }),
         control: finding
             .as_ref()
@@ -107,6 +114,26 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         outcome: verdict,
         target,
     }
+}
+
+/// The key under a CloudTrail-triggered job's `target.details` that names
+/// the principal whose API call it answers.
+pub(crate) const CHANGED_BY: &str = "ChangedBy";
+
+/// Who made the API call a CloudTrail event reports: the role behind an
+/// assumed-role session (the session name is the caller's to choose), else
+/// the identity's ARN.
+fn api_caller(event: &Event) -> Option<String> {
+    if event.detail_type != rectify_model::target::CLOUDTRAIL_API_CALL {
+        return None;
+    }
+    let identity = event.detail().get("userIdentity")?;
+    identity
+        .pointer("/sessionContext/sessionIssuer/arn")
+        .or_else(|| identity.get("arn"))
+        .and_then(Value::as_str)
+        .filter(|arn| !arn.is_empty())
+        .map(str::to_string)
 }
 
 /// Guardrails that need no AWS call. `Some` settles the job at once.

@@ -18,6 +18,14 @@ impl FindingUpdater for NoFindingUpdates {
     ) -> Result<(), ActionError> {
         Ok(())
     }
+
+    async fn read_finding(
+        &self,
+        _: &FindingRef,
+        _: &str,
+    ) -> Result<Option<serde_json::Value>, ActionError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]

@@ -36,6 +36,7 @@ async fn run(url: &str) {
     let total = events();
     let yaml = format!(
         "store: {url}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\n\
+         guardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\n\
          rules:\n  - id: noop\n    pattern: {{source: [load.test]}}\n    action: local.noop\n    mode: auto\n"
     );
     let config = Loader::new()

@@ -55,6 +55,16 @@ pub struct Change {
     pub after: Value,
 }
 
+impl Change {
+    /// The SHA-256 (hex) of the change's JSON: what an approval is bound
+    /// to. The same change planned from the same state has the same digest.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorClass {
@@ -141,6 +151,84 @@ pub trait Action: Send + Sync {
     async fn inventory(&self, target: &Target, params: &Value) -> Result<Option<u64>, ActionError> {
         let _ = (target, params);
         Ok(None)
+    }
+
+    /// Reasons the state `observed` may be meant to be so (a bucket that
+    /// serves a website, a group used by network interfaces, ...). Pure.
+    /// Any reason stops an `auto` job: it waits for a person's approval,
+    /// the reasons shown with the plan. Empty (the default): nothing
+    /// suggests intent.
+    fn intent(&self, target: &Target, params: &Value, observed: &Observed) -> Vec<String> {
+        let _ = (target, params, observed);
+        Vec::new()
+    }
+
+    /// What the action leaves in place on purpose, judged on the state read
+    /// back after a change (or found by the check): ports outside its
+    /// scope, excepted snapshots, ... Pure. The finding is then marked
+    /// `NOTIFIED` with these reasons, never `RESOLVED`. Empty (the
+    /// default): the resource passes the control.
+    fn left_in_place(&self, target: &Target, params: &Value, observed: &Observed) -> Vec<String> {
+        let _ = (target, params, observed);
+        Vec::new()
+    }
+
+    /// `params` with the control's parameters as Security Hub holds them
+    /// for the account (`BatchGetSecurityControls`: customised values, or
+    /// AWS's defaults), for actions whose check depends on them (a port
+    /// list, password policy values). `parameters` is the API's
+    /// `Parameters` map. The default ignores them.
+    fn with_control_parameters(&self, params: &Value, control: &str, parameters: &Value) -> Value {
+        let _ = (control, parameters);
+        params.clone()
+    }
+
+    /// The change that undoes `applied` (a change this action made), given
+    /// the state `now` read by `check`: `before` is `now`, `after` is what
+    /// `applied.before` recorded. Refuses (`Invalid`) when the resource
+    /// has changed since `applied` in a way that a restore would overwrite,
+    /// and says what it cannot restore. The default: this action's changes
+    /// cannot be undone by rectify.
+    fn revert_plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        applied: &Change,
+        now: &Observed,
+    ) -> Result<Change, ActionError> {
+        let _ = (target, params, applied, now);
+        Err(ActionError::invalid(format!(
+            "{} cannot undo its changes",
+            self.spec().id
+        )))
+    }
+
+    /// Writes a change made by [`Action::revert_plan`]; idempotent. The
+    /// default refuses, like the default `revert_plan`.
+    async fn revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
+        let _ = (target, params, change);
+        Err(ActionError::invalid(format!(
+            "{} cannot undo its changes",
+            self.spec().id
+        )))
+    }
+
+    /// Whether the state read back after a revert is the one `change`
+    /// restores. The default compares the state `check` reads with
+    /// `change.after`.
+    async fn verify_revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<bool, ActionError> {
+        let now = self.check(target, params).await?;
+        Ok(now.state == change.after)
     }
 
     /// Every resource of the action's type in `account` and `region`, for

@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use crate::{job::FindingRef, ActionError};
 
+/// `Note.UpdatedBy` of every note rectify writes on a finding.
+pub const NOTE_AUTHOR: &str = "rectify";
+
 /// A message for a notification channel.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Notification {
@@ -36,4 +39,27 @@ pub trait FindingUpdater: Send + Sync {
         status: &str,
         note: &str,
     ) -> Result<(), ActionError>;
+
+    /// The finding as Security Hub holds it now (`GetFindings` by Id and
+    /// ProductArn in `region`), as the API sent it; `None` when Security
+    /// Hub has no such finding.
+    async fn read_finding(
+        &self,
+        finding: &FindingRef,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError>;
+
+    /// The `Parameters` map of a control as Security Hub holds it for the
+    /// account in `region` (`BatchGetSecurityControls`): customised values
+    /// and AWS's defaults. `None` when Security Hub does not know the
+    /// control or has no parameters for it.
+    async fn control_parameters(
+        &self,
+        account: &str,
+        control: &str,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError> {
+        let _ = (account, control, region);
+        Ok(None)
+    }
 }

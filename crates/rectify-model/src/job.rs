@@ -97,6 +97,10 @@ pub struct Job {
 pub struct FindingRef {
     pub id: String,
     pub product_arn: String,
+    /// The finding's `GeneratorId` as the event carried it: what the job
+    /// judged, compared with the live finding before any update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +152,20 @@ pub struct Outcome {
     /// State read back by `verify` after a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// What became of the Security Hub finding behind the job: `set
+    /// RESOLVED`, `refused: ...` (it is not the finding the job judged),
+    /// `failed: ...`, ... None when the job has no finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_update: Option<String>,
+    /// Why the state found may be meant to be so (a website bucket, a
+    /// group in use, ...): the job waits for a person's approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intent: Vec<String>,
+    /// What rectify left in place on purpose (an exemption, a port outside
+    /// the action's scope, an excepted snapshot): the finding is then
+    /// `NOTIFIED` with these reasons, never `RESOLVED`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_in_place: Vec<String>,
 }
 
 impl Outcome {
@@ -157,7 +175,18 @@ impl Outcome {
             reason: reason.into(),
             change: None,
             after: None,
+            finding_update: None,
+            intent: Vec::new(),
+            left_in_place: Vec::new(),
         }
+    }
+
+    /// Whether the finding update failed or was refused: the job's own
+    /// result stands, but the record in Security Hub does not show it.
+    pub fn finding_update_failed(&self) -> bool {
+        self.finding_update
+            .as_deref()
+            .is_some_and(|u| u.starts_with("failed") || u.starts_with("refused"))
     }
 }
 

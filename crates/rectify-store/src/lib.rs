@@ -512,6 +512,48 @@ pub trait Store: Send + Sync {
     /// longer holds the job.
     async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool>;
 
+    /// Writes `records` (the run's audit records up to its `job.applying`
+    /// record, which must come last) and, in the same transaction, notes
+    /// on the job that its change `plan` is about to be applied, so that a
+    /// run after an interruption knows the change may already be in place.
+    /// False (and nothing written) when `worker` no longer holds the job.
+    async fn mark_applying(
+        &self,
+        job_id: &str,
+        worker: &str,
+        plan: &rectify_model::Change,
+        records: &[(String, String, serde_json::Value)],
+    ) -> Result<bool>;
+
+    /// For a job marked with [`Store::mark_applying`]: the kinds of its
+    /// audit records from the `job.applying` record on, oldest first.
+    /// None when the job was never marked.
+    async fn applying_history(&self, job_id: &str) -> Result<Option<Vec<String>>>;
+
+    /// The workers holding running jobs, each once.
+    async fn lease_owners(&self) -> Result<Vec<String>>;
+
+    /// Records that rectify is undoing a change `principal` made to
+    /// `resource` of `account`, and returns how many such undos were
+    /// recorded within the last `window` before this one.
+    async fn record_reversal(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64>;
+
+    /// How many undos of `principal`'s changes to `resource` were recorded
+    /// within the last `window`.
+    async fn count_reversals(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64>;
+
     /// Writes the job's mutable fields (state, attempts, next_run_at,
     /// last_error, plan, outcome, updated_at). With `worker` Some, only if
     /// that worker still holds the job (it is running under its lease; an

@@ -33,6 +33,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "ingest_hot_path", INGEST_HOT_PATH),
     (4, "region_slots", REGION_SLOTS),
     (5, "unused_indexes", UNUSED_INDEXES),
+    (6, "applying_seq", crate::schema::APPLYING_SEQ),
+    (7, "reversals", crate::schema::REVERSALS),
 ];
 
 /// Indexes no query needs, dropped because every ingested event paid for

@@ -1064,7 +1064,8 @@ impl Store for PostgresStore {
                  last_error = $5, plan = $6::text::json, outcome = $7::text::json, \
                  updated_at = $8, \
                  lease_owner = CASE WHEN $2::text = 'running' THEN lease_owner END, \
-                 lease_until = CASE WHEN $2::text = 'running' THEN lease_until END \
+                 lease_until = CASE WHEN $2::text = 'running' THEN lease_until END, \
+                 approved_by = CASE WHEN $2::text = 'waiting-approval' THEN NULL ELSE approved_by END \
                  WHERE id = $1 \
                    AND ($9::text IS NULL OR (lease_owner = $9::text AND state = 'running'))",
             )
@@ -1185,6 +1186,7 @@ impl Store for PostgresStore {
                 "rule": approved.rule_id,
                 "action": approved.action,
                 "target": approved.target.key(),
+                "plan_digest": approved.plan.as_ref().map(rectify_model::Change::digest),
             }),
         )
         .await?;
@@ -1614,6 +1616,117 @@ impl Store for PostgresStore {
             .await
             .ctx(&format!("writing setting {key}"))?;
         Ok(())
+    }
+
+    async fn mark_applying(
+        &self,
+        job_id: &str,
+        worker: &str,
+        plan: &rectify_model::Change,
+        records: &[(String, String, Value)],
+    ) -> Result<bool> {
+        let plan = crate::common::to_json(&format!("job {job_id} plan"), plan)?;
+        let entries: Vec<(&str, &str, &Value)> = records
+            .iter()
+            .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
+            .collect();
+        let mut client = self.client("mark_applying").await?;
+        let tx = client.transaction().await.ctx("mark_applying: begin")?;
+        let held = tx
+            .query_opt(
+                "SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running' \
+                 FOR UPDATE",
+                &[&job_id, &worker],
+            )
+            .await
+            .ctx(&format!("checking the lease of job {job_id}"))?
+            .is_some();
+        if !held {
+            return Ok(false);
+        }
+        let head = lock_audit_head(&tx).await?;
+        let written = append_audit_locked(self.audit_key.as_ref(), &tx, head, &entries).await?;
+        let seq = written.last().map(|r| r.seq);
+        tx.execute(
+            "UPDATE jobs SET plan = $2::text::json, applying_seq = $3 WHERE id = $1",
+            &[&job_id, &plan, &seq],
+        )
+        .await
+        .ctx(&format!("marking job {job_id} as applying"))?;
+        tx.commit().await.ctx("mark_applying: commit")?;
+        Ok(true)
+    }
+
+    async fn applying_history(&self, job_id: &str) -> Result<Option<Vec<String>>> {
+        let client = self.client("applying_history").await?;
+        let seq: Option<i64> = client
+            .query_opt("SELECT applying_seq FROM jobs WHERE id = $1", &[&job_id])
+            .await
+            .ctx(&format!("reading job {job_id}"))?
+            .and_then(|row| row.get(0));
+        let Some(seq) = seq else { return Ok(None) };
+        let rows = client
+            .query(
+                "SELECT kind FROM audit_log WHERE seq >= $1 AND subject = $2 ORDER BY seq",
+                &[&seq, &job_id],
+            )
+            .await
+            .ctx("reading the job's history")?;
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    async fn lease_owners(&self) -> Result<Vec<String>> {
+        let client = self.client("lease_owners").await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT lease_owner FROM jobs \
+                 WHERE state = 'running' AND lease_owner IS NOT NULL",
+                &[],
+            )
+            .await
+            .ctx("listing lease owners")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn record_reversal(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64> {
+        let before = self
+            .count_reversals(account, resource, principal, window)
+            .await?;
+        let client = self.client("record_reversal").await?;
+        client
+            .execute(
+                "INSERT INTO reversals (account, resource, principal, at) VALUES ($1, $2, $3, $4)",
+                &[&account, &resource, &principal, &timefmt::now()],
+            )
+            .await
+            .ctx("recording a reversal")?;
+        Ok(before)
+    }
+
+    async fn count_reversals(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64> {
+        let client = self.client("count_reversals").await?;
+        let since = timefmt::now_minus(window);
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM reversals \
+                 WHERE account = $1 AND resource = $2 AND principal = $3 AND at > $4",
+                &[&account, &resource, &principal, &since],
+            )
+            .await
+            .ctx("counting reversals")?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 }
 

@@ -25,7 +25,27 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "region_slots", REGION_SLOTS),
     (5, "unused_indexes", UNUSED_INDEXES),
     (6, "hashed_lookup_keys", HASHED_LOOKUP_KEYS),
+    (7, "applying_seq", APPLYING_SEQ),
+    (8, "reversals", REVERSALS),
 ];
+
+/// Each time rectify undid a change a principal made through the API (a
+/// CloudTrail-triggered job), so that rectify stops fighting a person who
+/// keeps making the same change on purpose.
+pub(crate) const REVERSALS: &str = r#"
+CREATE TABLE reversals (
+    account   TEXT NOT NULL,
+    resource  TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    at        TEXT NOT NULL
+);
+CREATE INDEX reversals_by_resource ON reversals (account, resource, principal, at);
+"#;
+
+/// The audit sequence number of a job's `job.applying` record, set in the
+/// same transaction as that record: a job that runs again after it knows
+/// that its change may already be in place (see `Store::mark_applying`).
+pub(crate) const APPLYING_SEQ: &str = "ALTER TABLE jobs ADD COLUMN applying_seq INTEGER;";
 
 /// Events and findings are found through a 64-bit hash of their ids
 /// (`rectify_key`, see `sqlite::lookup_key`) instead of a unique index on

@@ -1035,7 +1035,8 @@ impl Store for SqliteStore {
                     "UPDATE jobs SET state = ?2, attempts = ?3, next_run_at = ?4, \
                      last_error = ?5, plan = ?6, outcome = ?7, updated_at = ?8, \
                      lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner END, \
-                     lease_until = CASE WHEN ?2 = 'running' THEN lease_until END \
+                     lease_until = CASE WHEN ?2 = 'running' THEN lease_until END, \
+                     approved_by = CASE WHEN ?2 = 'waiting-approval' THEN NULL ELSE approved_by END \
                      WHERE id = ?1 AND (?9 IS NULL OR (lease_owner = ?9 AND state = 'running'))",
                 )
                 .ctx("preparing job save")?
@@ -1153,6 +1154,7 @@ impl Store for SqliteStore {
                     "rule": approved.rule_id,
                     "action": approved.action,
                     "target": approved.target.key(),
+                    "plan_digest": approved.plan.as_ref().map(rectify_model::Change::digest),
                 }),
             )?;
             Ok(approved)
@@ -1537,6 +1539,150 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn mark_applying(
+        &self,
+        job_id: &str,
+        worker: &str,
+        plan: &rectify_model::Change,
+        records: &[(String, String, Value)],
+    ) -> Result<bool> {
+        let (job_id, worker) = (job_id.to_owned(), worker.to_owned());
+        let plan = crate::common::to_json(&format!("job {job_id} plan"), plan)?;
+        let entries = records.to_vec();
+        let key = self.audit_key.clone();
+        self.write("mark_applying", move |tx| {
+            let held: bool = tx
+                .prepare_cached(
+                    "SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+                )
+                .ctx("preparing lease check")?
+                .query_row(params![job_id, worker], |_| Ok(true))
+                .optional()
+                .ctx(&format!("checking the lease of job {job_id}"))?
+                .unwrap_or(false);
+            if !held {
+                return Ok(false);
+            }
+            let written = append_audit_entries_tx(key.as_ref(), tx, entries)?;
+            let seq = written.last().map(|r| r.seq);
+            tx.prepare_cached("UPDATE jobs SET plan = ?2, applying_seq = ?3 WHERE id = ?1")
+                .ctx("preparing the applying mark")?
+                .execute(params![job_id, plan, seq])
+                .ctx(&format!("marking job {job_id} as applying"))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn applying_history(&self, job_id: &str) -> Result<Option<Vec<String>>> {
+        let job_id = job_id.to_owned();
+        self.run("applying_history", move |conn| {
+            let seq: Option<i64> = conn
+                .prepare_cached("SELECT applying_seq FROM jobs WHERE id = ?1")
+                .ctx("preparing applying lookup")?
+                .query_row([&job_id], |r| r.get(0))
+                .optional()
+                .ctx(&format!("reading job {job_id}"))?
+                .flatten();
+            let Some(seq) = seq else { return Ok(None) };
+            // From the mark on, by sequence number: a short range scan.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT kind FROM audit_log WHERE seq >= ?1 AND subject = ?2 ORDER BY seq",
+                )
+                .ctx("preparing job history")?;
+            let kinds = stmt
+                .query_map(params![seq, job_id], |r| r.get::<_, String>(0))
+                .ctx("reading the job's history")?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("reading the job's history")?;
+            Ok(Some(kinds))
+        })
+        .await
+    }
+
+    async fn lease_owners(&self) -> Result<Vec<String>> {
+        self.run("lease_owners", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT lease_owner FROM jobs \
+                     WHERE state = 'running' AND lease_owner IS NOT NULL",
+                )
+                .ctx("preparing lease owner listing")?;
+            let owners = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .ctx("listing lease owners")?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("listing lease owners")?;
+            Ok(owners)
+        })
+        .await
+    }
+
+    async fn record_reversal(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64> {
+        let key = (
+            account.to_owned(),
+            resource.to_owned(),
+            principal.to_owned(),
+        );
+        self.write("record_reversal", move |tx| {
+            let (account, resource, principal) = &key;
+            let before = count_reversals_tx(tx, account, resource, principal, window)?;
+            tx.prepare_cached(
+                "INSERT INTO reversals (account, resource, principal, at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .ctx("preparing reversal record")?
+            .execute(params![account, resource, principal, timefmt::now()])
+            .ctx("recording a reversal")?;
+            Ok(before)
+        })
+        .await
+    }
+
+    async fn count_reversals(
+        &self,
+        account: &str,
+        resource: &str,
+        principal: &str,
+        window: Duration,
+    ) -> Result<u64> {
+        let key = (
+            account.to_owned(),
+            resource.to_owned(),
+            principal.to_owned(),
+        );
+        self.run("count_reversals", move |conn| {
+            let (account, resource, principal) = &key;
+            count_reversals_tx(conn, account, resource, principal, window)
+        })
+        .await
+    }
+}
+
+fn count_reversals_tx(
+    conn: &Connection,
+    account: &str,
+    resource: &str,
+    principal: &str,
+    window: Duration,
+) -> Result<u64> {
+    let since = timefmt::now_minus(window);
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM reversals \
+             WHERE account = ?1 AND resource = ?2 AND principal = ?3 AND at > ?4",
+        )
+        .ctx("preparing reversal count")?
+        .query_row(params![account, resource, principal, since], |r| r.get(0))
+        .ctx("counting reversals")?;
+    Ok(n as u64)
 }
 
 #[cfg(test)]

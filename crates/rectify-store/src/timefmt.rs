@@ -20,6 +20,11 @@ pub fn now_plus(d: Duration) -> String {
     rectify_model::rfc3339_after(d)
 }
 
+/// Now minus `d`, in the store's format (windows that end now).
+pub fn now_minus(d: Duration) -> String {
+    rectify_model::rfc3339_before(d)
+}
+
 /// `t` in UTC with milliseconds (sub-millisecond digits truncated).
 pub fn format(t: OffsetDateTime) -> String {
     rectify_model::format_rfc3339(t)

@@ -53,6 +53,7 @@ fn job(id: &str, key: &str) -> Job {
         finding: Some(FindingRef {
             id: "f-1".into(),
             product_arn: "arn:p".into(),
+            generator_id: None,
         }),
         control: Some("S3.8".into()),
         notify: vec!["team".into()],
@@ -131,6 +132,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
     let fref = FindingRef {
         id: "f-1".into(),
         product_arn: "arn:p".into(),
+        generator_id: None,
     };
     store
         .set_finding_outcome(&fref, "j-1", "changed", Some("RESOLVED"))
@@ -193,6 +195,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
     let missing = FindingRef {
         id: "nope".into(),
         product_arn: "arn:p".into(),
+        generator_id: None,
     };
     let err = store
         .set_finding_outcome(&missing, "j", "changed", None)

@@ -221,5 +221,38 @@ pub enum JobsCommand {
         /// Only approve; let a running `rectify serve` pick the job up.
         #[arg(long)]
         no_run: bool,
+        /// Approve only if the planned change is still the one with this
+        /// digest (`rectify jobs show` prints it): the approval is bound to
+        /// the change you read. The job re-plans when it runs anyway, and
+        /// asks again if the change differs.
+        #[arg(long)]
+        plan_digest: Option<String>,
     },
+    /// Undo the change a job made: queue a revert job that restores the
+    /// state recorded before it, then run the queue. The revert waits for
+    /// approval unless --approve is given, and refuses when the resource
+    /// has changed since.
+    #[command(
+        after_help = "Examples:\n  rectify jobs revert 01a2289c-58d4-7e31-9b0e-6a1f0c2d4e77          # plan the undo, wait for approval\n  rectify jobs approve <revert job id>                                # then run it\n  rectify jobs revert 01a2289c-58d4-7e31-9b0e-6a1f0c2d4e77 --approve  # plan, approve and run at once"
+    )]
+    Revert {
+        id: String,
+        /// Approve the undo now (recorded as you, like `jobs approve`).
+        #[arg(long)]
+        approve: bool,
+        /// Who asks (recorded in the audit log); default $USER.
+        #[arg(long)]
+        by: Option<String>,
+        /// Only queue it; let a running `rectify serve` pick it up.
+        #[arg(long)]
+        no_run: bool,
+    },
+}
+
+impl Command {
+    /// Commands that print and exit, as opposed to the long-running
+    /// `serve` and `lambda`.
+    pub fn is_one_shot(&self) -> bool {
+        !matches!(self, Command::Serve { .. } | Command::Lambda)
+    }
 }

@@ -55,9 +55,12 @@ impl RuleChecker for CatalogChecker {
     }
 }
 
-/// Every action rectify knows: the AWS catalog and the local actions.
+/// Every action rectify knows: the AWS catalog, and the local test
+/// actions in a build with the `test-actions` feature (`make test`).
 pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
+    #[allow(unused_mut)]
     let mut actions = rectify_aws::catalog(aws);
+    #[cfg(feature = "test-actions")]
     actions.extend(rectify_local::catalog());
     actions
 }
@@ -123,6 +126,81 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
         aws,
         actions,
     })
+}
+
+/// This machine's host name, for worker ids.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// How the worker ids of one-shot commands (`process`, `scan`) begin.
+const LOCAL_WORKER: &str = "local@";
+
+/// The worker id of a one-shot command: `local@HOST/PID/RANDOM`, so that
+/// a later run on this host can tell that the process holding a job is
+/// gone (see [`reclaim_abandoned`]).
+pub fn local_worker_id() -> String {
+    format!(
+        "{LOCAL_WORKER}{}/{}/{}",
+        hostname(),
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether a rectify process with this pid runs on this machine.
+fn rectify_is_running(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .next()
+                .and_then(|argv0| std::str::from_utf8(argv0).ok())
+                .is_some_and(|argv0| {
+                    let name = Path::new(argv0)
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("");
+                    name.starts_with("rectify") || name == "bootstrap"
+                })
+        })
+        .unwrap_or(false)
+}
+
+/// Hands back at once the running jobs of one-shot runs on this host whose
+/// process is gone (killed, or cut short by a closed pipe), instead of
+/// waiting for their lease to run out; their next run checks before it
+/// writes. Returns how many jobs were handed back.
+pub async fn reclaim_abandoned(engine: &Engine) -> anyhow::Result<u64> {
+    let host = hostname();
+    let mut released = 0;
+    for owner in engine.store().lease_owners().await? {
+        let Some(rest) = owner.strip_prefix(LOCAL_WORKER) else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '/');
+        let (_, pid, owner_host) = (parts.next(), parts.next(), parts.next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if owner_host != Some(host.as_str()) || rectify_is_running(pid) {
+            continue;
+        }
+        released += engine.store().release_owned(&owner).await?;
+    }
+    released += engine.store().recover_expired().await?;
+    if released > 0 {
+        eprintln!(
+            "rectify: took back {released} job{} left running by a run that ended early",
+            if released == 1 { "" } else { "s" }
+        );
+    }
+    Ok(released)
 }
 
 pub fn print_diagnostics(diagnostics: &[Diagnostic]) {

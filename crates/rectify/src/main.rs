@@ -18,6 +18,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(arguments());
+    if cli.command.is_one_shot() {
+        restore_default_sigpipe();
+    }
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,6 +38,23 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A one-shot command whose output goes into a closed pipe (`rectify jobs
+/// list | head`) ends quietly, as other command-line tools do, instead of
+/// panicking on the failed write. Its jobs are settled by then, or taken
+/// back by the next run (`context::reclaim_abandoned`).
+fn restore_default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: called first thing in main, before any thread starts; sets
+    // the disposition of one signal to the default.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
     }
 }
 

@@ -42,9 +42,12 @@ pub fn job_line(job: &Job) -> String {
 
 fn job_line_raw(job: &Job) -> String {
     let outcome = rectify_engine::outcome_of(job);
+    // An open job shows its state: its outcome, if any, is an earlier
+    // run's (an approved job is pending again).
     let kind = match job.state {
         rectify_model::JobState::Dead => "dead".to_string(),
-        rectify_model::JobState::Retrying => "retrying".to_string(),
+        rectify_model::JobState::WaitingApproval => outcome.kind.to_string(),
+        state if !state.is_final() => state.to_string(),
         _ => outcome.kind.to_string(),
     };
     format!(
@@ -57,7 +60,12 @@ fn job_line_raw(job: &Job) -> String {
         job.target.account,
         job.target.region,
         job.target.resource_id,
-        outcome.reason
+        match &outcome.finding_update {
+            Some(update) if outcome.finding_update_failed() => {
+                format!("{}; Security Hub finding {update}", outcome.reason)
+            }
+            _ => outcome.reason.clone(),
+        }
     )
 }
 
@@ -92,11 +100,17 @@ pub fn job_details(job: &Job) -> String {
     if let Some(by) = &job.approved_by {
         line("approved by", by);
     }
+    if let Some(plan) = &job.plan {
+        line("plan digest", &plan.digest());
+    }
     if let Some(e) = &job.last_error {
         line("last error", e);
     }
     if let Some(o) = &job.outcome {
         line("outcome", &format!("{}: {}", o.kind, o.reason));
+        if let Some(update) = &o.finding_update {
+            line("finding", update);
+        }
     }
     if let Some(plan) = job
         .outcome

@@ -35,6 +35,7 @@ impl Cluster {
             "store: {store}\n\
              accounts:\n  - id: \"111122223333\"\n\
              execution:\n  lease_seconds: 5\n\
+             guardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\n\
              api:\n  tokens:\n    - name: driver\n      token: \"{token}\"\n      scopes: [ingest, read]\n\
              rules:\n  - id: journal\n    pattern: {{source: [crash.test]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: auto\n",
             journal = dir.path().join("journal.txt").display(),
@@ -131,11 +132,42 @@ impl Cluster {
         Some(open)
     }
 
+    /// Every audit record, read page by page through the CLI.
+    fn audit_records(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .command()
+                .args(["audit", "list", "--output", "json", "--limit", "1000"])
+                .args(["--after", &after.to_string()])
+                .output()
+                .unwrap();
+            assert!(page.status.success(), "{page:?}");
+            let records: Vec<Value> = serde_json::from_slice(&page.stdout).unwrap();
+            let Some(last) = records.last() else {
+                return out;
+            };
+            after = last["seq"].as_i64().unwrap();
+            out.extend(records);
+        }
+    }
+
     fn stop(&mut self) {
         for child in self.children.iter_mut().filter_map(Option::take) {
             let mut child = child;
             child.kill().unwrap();
             child.wait().unwrap();
+        }
+    }
+}
+
+/// A failed assertion must not leave servers behind.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for mut child in self.children.iter_mut().filter_map(Option::take) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -204,6 +236,32 @@ fn run(mut cluster: Cluster) {
         &missing[..missing.len().min(5)]
     );
     assert_eq!(effects.len(), EVENTS);
+
+    // The record says what happened, once: every resource was changed by
+    // rectify, so no job may call it already compliant, and each change
+    // has exactly one `job.applied` record, even when a kill fell between
+    // the write and the job's final save.
+    let records = cluster.audit_records();
+    let mut applied: HashMap<String, usize> = HashMap::new();
+    let mut already = Vec::new();
+    for r in &records {
+        match r["kind"].as_str() {
+            Some("job.applied") => *applied.entry(r["subject"].to_string()).or_default() += 1,
+            Some("job.succeeded") if r["data"]["outcome"] == "already-compliant" => {
+                already.push(r["subject"].clone())
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        already.is_empty(),
+        "{} jobs reported already-compliant for their own change, e.g. {:?}",
+        already.len(),
+        &already[..already.len().min(3)]
+    );
+    let twice: Vec<_> = applied.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "applied recorded twice: {twice:?}");
+    assert_eq!(applied.len(), EVENTS);
 
     let out = cluster
         .command()

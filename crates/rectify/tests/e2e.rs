@@ -127,10 +127,13 @@ async fn s3_public_bucket_is_fixed_resolved_notified_and_audited() {
     assert_eq!(m["outcome"], "changed");
     assert_eq!(m["owner"], format!("owner-{account}@example.com"));
 
-    // The same event again: one change in all, then already compliant.
+    // The same event again: one change in all, then already compliant;
+    // the generation is settled, so no second update and no second message.
     let again = site.process(&event, &[]);
     assert_eq!(outcome(&again[0]), "already-compliant", "{}", again[0]);
     assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert_eq!(securityhub_updates(&finding_id).len(), 1);
+    assert!(inbox.messages().await.is_empty());
     assert_audit_intact(&site);
 }
 
@@ -153,6 +156,144 @@ async fn dry_run_plans_and_writes_nothing() {
     assert!(securityhub_updates(&finding_id).is_empty());
     assert!(inbox.messages().await.is_empty());
     assert_audit_intact(&site);
+}
+
+/// Turns every Block Public Access setting on: a compliant bucket.
+async fn block_all(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The `rectify process` exit code and jobs for one event file.
+fn process_with_code(site: &Site, file: &std::path::Path) -> (Option<i32>, Vec<Value>) {
+    let out = site.rectify(&["process", "--output", "json", file.to_str().unwrap()]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("process prints JSON");
+    (
+        out.status.code(),
+        report["jobs"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+fn audit_kinds(site: &Site) -> Vec<String> {
+    let out = site.rectify(&["audit", "list", "--limit", "1000", "--output", "json"]);
+    let records: Value = serde_json::from_slice(&out.stdout).unwrap();
+    records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_event_cannot_resolve_a_real_finding() {
+    let (account, inbox, site) = setup("e2e-forged", "auto").await;
+    // A real finding about a public bucket, held by Security Hub.
+    let (public, _) = public_bucket(&account, &[]).await;
+    let real = s3_finding(&account, &public);
+    let real_id = real["Id"].as_str().unwrap().to_string();
+    // The forged event names the real finding but points at a bucket that
+    // already complies, hoping for "already compliant" and RESOLVED.
+    let (compliant, s3) = public_bucket(&account, &[]).await;
+    block_all(&s3, &compliant).await;
+    let mut forged = real.clone();
+    forged["Resources"][0]["Id"] = json!(format!("arn:aws:s3:::{compliant}"));
+    forged["Note"] =
+        json!({"Text": "fixed, trust me", "UpdatedBy": "x", "UpdatedAt": "2026-11-29T09:00:00Z"});
+    let event = site.write_event("forged.json", &imported(&account, vec![forged]));
+
+    let (code, jobs) = process_with_code(&site, &event);
+    assert_eq!(outcome(&jobs[0]), "already-compliant", "{}", jobs[0]);
+    let update = jobs[0]["outcome"]["finding_update"].as_str().unwrap();
+    assert!(
+        update.starts_with("refused:") && update.contains(&public),
+        "{update}"
+    );
+    // Nothing was written to Security Hub; the run says something is wrong.
+    assert!(securityhub_updates(&real_id).is_empty());
+    assert_eq!(code, Some(1));
+    assert!(audit_kinds(&site).contains(&"finding.mismatch".to_string()));
+    // The security channel hears of the mismatch, not of a fix.
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["kind"], "finding-mismatch");
+    assert_eq!(messages[0]["finding"], real_id.as_str());
+
+    // A finding Security Hub has never seen is not created by an update.
+    let ghost = unseeded_finding(
+        &account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{compliant}"),
+    );
+    let ghost_id = ghost["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("ghost.json", &imported(&account, vec![ghost]));
+    let (code, jobs) = process_with_code(&site, &event);
+    assert_eq!(code, Some(1));
+    assert!(jobs[0]["outcome"]["finding_update"]
+        .as_str()
+        .unwrap()
+        .contains("has no finding"));
+    assert!(securityhub_updates(&ghost_id).is_empty());
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_time_failure_leaves_the_finding_alone() {
+    let (account, _inbox, site) = setup("e2e-planfail", "auto").await;
+    // A real finding whose resource the action cannot act on.
+    let f = finding(&account, "S3.8", "AwsEc2Instance", "i-0123456789abcdef0");
+    let id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let (code, jobs) = process_with_code(&site, &event);
+    assert_eq!(outcome(&jobs[0]), "failed", "{}", jobs[0]);
+    assert_eq!(code, Some(1));
+    assert!(securityhub_updates(&id).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_writes_nothing_whatever_the_outcome() {
+    let (account, inbox, site) = setup("e2e-dry-any", "dry-run").await;
+    // Already compliant: no RESOLVED in dry-run.
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    block_all(&s3, &bucket).await;
+    let compliant = s3_finding(&account, &bucket);
+    let compliant_id = compliant["Id"].as_str().unwrap().to_string();
+    // Failed: a bucket that does not exist; no NOTIFIED in dry-run.
+    let gone = s3_finding(&account, &format!("gone-{account}-{}", rand_suffix()));
+    let gone_id = gone["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![compliant, gone]));
+    let jobs = site.process(&event, &[]);
+    let kinds: Vec<&str> = jobs.iter().map(outcome).collect();
+    assert!(kinds.contains(&"already-compliant"), "{kinds:?}");
+    assert!(kinds.contains(&"failed"), "{kinds:?}");
+    assert!(securityhub_updates(&compliant_id).is_empty());
+    assert!(securityhub_updates(&gone_id).is_empty());
+    assert!(inbox.messages().await.is_empty());
+    // The same with --dry-run over an auto rule.
+    let (account, inbox, site) = setup("e2e-dry-flag", "auto").await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    block_all(&s3, &bucket).await;
+    let f = s3_finding(&account, &bucket);
+    let id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &["--dry-run"]);
+    assert_eq!(outcome(&jobs[0]), "already-compliant", "{}", jobs[0]);
+    assert!(securityhub_updates(&id).is_empty());
+    assert!(inbox.messages().await.is_empty());
+    // Only the audit record is written.
+    assert!(audit_kinds(&site).contains(&"job.succeeded".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -230,20 +230,22 @@ fn the_share_breaker_counts_against_the_accounts_resources_of_the_type() {
         let jobs = process(dir.path(), &file);
         (dir, jobs)
     };
-    // 20% of 10 resources: two changes, then the rule is paused.
-    let (dir, jobs) = run(10, 4);
-    assert_eq!(kinds(&jobs), ["changed", "changed", "skipped", "skipped"]);
-    let reason = jobs[2]["outcome"]["reason"].as_str().unwrap();
+    // 20% of 40 resources: eight changes, then the rule is paused.
+    let (dir, jobs) = run(40, 10);
+    let mut expected = vec!["changed"; 8];
+    expected.extend(["skipped", "skipped"]);
+    assert_eq!(kinds(&jobs), expected);
+    let reason = jobs[8]["outcome"]["reason"].as_str().unwrap();
     assert!(
-        reason.contains("would pass 20% of the 10") && reason.contains("at most 2"),
+        reason.contains("would pass 20% of the 40") && reason.contains("at most 8"),
         "{reason}"
     );
     let paused = rectify(dir.path(), &["jobs", "list", "--output", "json"]);
     assert!(paused.status.success());
     let resumed = rectify(dir.path(), &["resume", "--rule", "share"]);
     assert_eq!(resumed.status.code(), Some(0));
-    // 20% of 3 rounds down to none, but one change an hour is always let
-    // through.
-    let (_dir, jobs) = run(3, 2);
-    assert_eq!(kinds(&jobs), ["changed", "skipped"]);
+    // An account with fewer than 20 resources of the type is bounded by
+    // the count breaker (20 an hour by default), not by a share of it.
+    let (_dir, jobs) = run(3, 4);
+    assert_eq!(kinds(&jobs), ["changed"; 4]);
 }

@@ -3,12 +3,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::sync::Mutex;
+
 use aws_sdk_securityhub::types::{
-    AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+    AwsSecurityFindingFilters, AwsSecurityFindingIdentifier, NoteUpdate, StringFilter,
+    StringFilterComparison, WorkflowStatus, WorkflowUpdate,
 };
-use rectify_model::{ActionError, FindingRef, FindingUpdater};
+use rectify_model::{ActionError, ErrorClass, FindingRef, FindingUpdater};
+use serde_json::Value;
 
 use crate::errors::{classify, sdk_error};
+use crate::sources::securityhub::RawBody;
 use crate::Aws;
 
 /// Longest note Security Hub accepts.
@@ -61,7 +66,7 @@ impl FindingUpdater for SecurityHubUpdater {
         if !note.trim().is_empty() {
             let note = NoteUpdate::builder()
                 .text(truncate_note(note, NOTE_MAX_CHARS))
-                .updated_by("rectify")
+                .updated_by(rectify_model::effects::NOTE_AUTHOR)
                 .build();
             request = request.note(note);
         }
@@ -82,6 +87,60 @@ impl FindingUpdater for SecurityHubUpdater {
             ));
         }
         Ok(())
+    }
+
+    async fn read_finding(
+        &self,
+        finding: &FindingRef,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError> {
+        let config = self.aws.securityhub_config(region).await?;
+        let client = aws_sdk_securityhub::Client::new(&config);
+        let equals = |value: &str| {
+            StringFilter::builder()
+                .value(value)
+                .comparison(StringFilterComparison::Equals)
+                .build()
+        };
+        let raw = Arc::new(Mutex::new(None));
+        client
+            .get_findings()
+            .filters(
+                AwsSecurityFindingFilters::builder()
+                    .id(equals(&finding.id))
+                    .product_arn(equals(&finding.product_arn))
+                    .build(),
+            )
+            .max_results(2)
+            .customize()
+            .interceptor(RawBody(raw.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:GetFindings", e))?;
+        let body = raw
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        let page: Value = serde_json::from_slice(&body).map_err(|e| {
+            ActionError::new(
+                ErrorClass::Transient,
+                format!("securityhub:GetFindings: unreadable answer: {e}"),
+            )
+        })?;
+        // Filters are exact, but only a finding with both keys equal is
+        // the one the job names.
+        Ok(page
+            .get("Findings")
+            .and_then(Value::as_array)
+            .and_then(|all| {
+                all.iter().find(|f| {
+                    f.get("Id").and_then(Value::as_str) == Some(finding.id.as_str())
+                        && f.get("ProductArn").and_then(Value::as_str)
+                            == Some(finding.product_arn.as_str())
+                })
+            })
+            .cloned())
     }
 }
 

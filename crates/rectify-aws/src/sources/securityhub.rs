@@ -230,7 +230,7 @@ impl SecurityHubSource {
 
 /// Keeps the body of the answer it sees.
 #[derive(Debug)]
-struct RawBody(Arc<Mutex<Option<Vec<u8>>>>);
+pub(crate) struct RawBody(pub(crate) Arc<Mutex<Option<Vec<u8>>>>);
 
 impl Intercept for RawBody {
     fn name(&self) -> &'static str {

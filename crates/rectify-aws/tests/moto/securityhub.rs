@@ -37,6 +37,7 @@ fn finding(account: &str) -> FindingRef {
             unique("f")
         ),
         product_arn: format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
+        generator_id: None,
     }
 }
 

@@ -69,11 +69,19 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
             }
             run_queue_and_show(&engine, job, json).await
         }
-        JobsCommand::Approve { id, by, no_run } => {
+        JobsCommand::Approve {
+            id,
+            by,
+            no_run,
+            plan_digest,
+        } => {
             let by = by
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "cli".into());
-            let job = match engine.approve(&id, &format!("cli:{by}")).await {
+            let approved = engine
+                .approve_shown(&id, &format!("cli:{by}"), plan_digest.as_deref())
+                .await;
+            let job = match approved {
                 Ok(job) => job,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -86,6 +94,38 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                     job.id
                 );
                 return Ok(0);
+            }
+            run_queue_and_show(&engine, job, json).await
+        }
+        JobsCommand::Revert {
+            id,
+            approve,
+            by,
+            no_run,
+        } => {
+            let by = format!(
+                "cli:{}",
+                by.or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "cli".into())
+            );
+            let mut job = match engine.revert(&id, &by, rectify_model::Mode::Approve).await {
+                Ok(job) => job,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            println!("queued {} to undo job {id}", job.id);
+            if no_run {
+                return Ok(0);
+            }
+            // Plan it first: a person approves the undo they were shown.
+            engine.run_ready().await?;
+            if approve {
+                let planned = engine.store().get_job(&job.id).await?;
+                if let Some(planned) = planned.filter(|j| j.state == JobState::WaitingApproval) {
+                    job = engine.approve(&planned.id, &by).await?;
+                }
             }
             run_queue_and_show(&engine, job, json).await
         }

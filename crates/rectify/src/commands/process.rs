@@ -35,9 +35,11 @@ pub async fn run(
     };
     let options = EngineOptions {
         force_dry_run: dry_run,
+        worker_id: context::local_worker_id(),
         ..EngineOptions::default()
     };
     let (engine, _) = context::engine(config, options).await?;
+    context::reclaim_abandoned(&engine).await?;
     submit_and_report(&engine, events, origin, json).await
 }
 
@@ -66,8 +68,17 @@ pub(super) async fn submit_and_report(
         matches!(
             j.state,
             rectify_model::JobState::Failed | rectify_model::JobState::Dead
-        )
+        ) || j
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.finding_update_failed())
     });
+    // Still open when this run ends: held by another process, or waiting
+    // out a pause. A person must not read exit 0 as "all done".
+    let unfinished: Vec<&rectify_model::Job> = jobs
+        .iter()
+        .filter(|j| !j.state.is_final() && j.state != rectify_model::JobState::WaitingApproval)
+        .collect();
     if json {
         print_json(&json!({"events": submitted, "jobs": jobs, "paused": paused}));
     } else {
@@ -86,5 +97,18 @@ pub(super) async fn submit_and_report(
             println!("note: remediation is paused (`rectify resume`); jobs stay queued");
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    if !unfinished.is_empty() {
+        eprintln!(
+            "rectify: {} job{} did not finish in this run (e.g. {} is {}); `rectify jobs list` shows them",
+            unfinished.len(),
+            if unfinished.len() == 1 { "" } else { "s" },
+            unfinished[0].id,
+            unfinished[0].state
+        );
+    }
+    Ok(if failed || !unfinished.is_empty() {
+        1
+    } else {
+        0
+    })
 }

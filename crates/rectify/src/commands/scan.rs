@@ -17,9 +17,11 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let options = EngineOptions {
         force_dry_run: dry_run,
+        worker_id: context::local_worker_id(),
         ..EngineOptions::default()
     };
     let (engine, loaded) = context::engine(config, options).await?;
+    context::reclaim_abandoned(&engine).await?;
     if loaded.config.accounts.is_empty() {
         eprintln!(
             "error: no accounts in the config: `rectify scan` scans the accounts under `accounts:`"

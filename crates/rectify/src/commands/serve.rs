@@ -19,7 +19,7 @@ pub async fn run(
     worker_id: Option<String>,
     grace: Duration,
 ) -> anyhow::Result<u8> {
-    let worker_id = worker_id.unwrap_or_else(|| format!("serve@{}", hostname()));
+    let worker_id = worker_id.unwrap_or_else(|| format!("serve@{}", context::hostname()));
     let options = EngineOptions {
         worker_id: worker_id.clone(),
         ..EngineOptions::default()
@@ -233,13 +233,4 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -315,7 +315,21 @@ pub fn imported(account: &str, findings: Vec<Value>) -> Value {
     })
 }
 
+/// A control finding as Security Hub sends it, held by the Security Hub
+/// stand-in too (rectify reads a finding back before it updates it).
 pub fn finding(account: &str, control: &str, resource_type: &str, resource_id: &str) -> Value {
+    let f = unseeded_finding(account, control, resource_type, resource_id);
+    securityhub_import(std::slice::from_ref(&f));
+    f
+}
+
+/// A finding Security Hub has never seen: what a forged event carries.
+pub fn unseeded_finding(
+    account: &str,
+    control: &str,
+    resource_type: &str,
+    resource_id: &str,
+) -> Value {
     json!({
         "SchemaVersion": "2018-10-08",
         "Id": format!("arn:aws:securityhub:{REGION}:{account}:security-control/{control}/finding/{}", rand::rng().random_range(0u64..u64::MAX)),
