@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p event-pattern --bench worst_case`
 //! Environment: `EP_WORST_BYTES` (largest event, default 262144),
-//! `EP_WORST_PASSES` (timed passes per event, the best is kept; default 5),
+//! `EP_WORST_PASSES` (timed passes per event, the best is kept; default 20),
 //! `EP_WORST_RULES` (default 10000).
 
 // Shared with the throughput bench, which uses the event generators too.
@@ -172,7 +172,7 @@ fn every_family(n: usize) -> Value {
 
 fn main() {
     let limit = env_usize("EP_WORST_BYTES", 256 * 1024);
-    let passes = env_usize("EP_WORST_PASSES", 5);
+    let passes = env_usize("EP_WORST_PASSES", 20);
     let n_rules = env_usize("EP_WORST_RULES", 10_000);
     // The same rule set as the throughput bench's 10,000-rule row.
     let rules = support::rules(1_000 + n_rules as u64, n_rules);

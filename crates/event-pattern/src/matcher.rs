@@ -912,10 +912,18 @@ struct Scratch {
     /// The arrays with a bound element, in binding order (for undoing).
     bind: Vec<u32>,
     targets: Vec<u32>,
-    /// (state, key) pairs visited (see `Matcher::rel_key`).
+    /// (state, key) pairs visited (see `Matcher::rel_key`), for keys other
+    /// than 0.
     visited: FastSet<(u32, u64)>,
-    /// (transition, key) pairs scanned.
+    /// (transition, key) pairs scanned, for keys other than 0.
     visited_trans: FastSet<(u32, u64)>,
+    /// Per state number and per transition, the last run (`generation`)
+    /// that visited it with key 0 (no bound element mattering there, the
+    /// usual case), so that those visits need no hashing.
+    seen_states: Vec<u32>,
+    seen_trans: Vec<u32>,
+    /// Counts runs on this thread, whatever the matcher.
+    generation: u32,
 }
 
 struct Cx<'s, 'a> {
@@ -1075,7 +1083,9 @@ const S_REL: usize = 3;
 const S_REL_LEN: usize = 4;
 /// The index in `trans_rels` of the state's first transition.
 const S_TRANS_REL: usize = 5;
-const S_HEADER: usize = 6;
+/// The state's number, 0 to `n_states - 1`.
+const S_INDEX: usize = 6;
+const S_HEADER: usize = 7;
 
 impl Matcher {
     /// Compiles the built states into `code`, a flat array of `u32` words,
@@ -1088,7 +1098,8 @@ impl Matcher {
     ///   `[o + 3]`, `[o + 4]`: start and length of the state's relevant
     ///   binding nodes in `rels`; `[o + 5]`: the index in `trans_rels` of
     ///   the relevant binding nodes of its first transition (the others
-    ///   follow, positive then `exists: false`);
+    ///   follow, positive then `exists: false`); `[o + 6]`: the state's
+    ///   number (its place in this order);
     /// - the accepted ids, two words each (low, high);
     /// - the positive transitions: `field, flags`, then by flag: `T_SINGLE`
     ///   symbol and next state; `T_TABLE` start and length in `exacts`;
@@ -1139,7 +1150,7 @@ impl Matcher {
         let mut field_exact = vec![false; self.n_fields];
         let mut cond_table = CondTable::default();
         let mut code = Vec::with_capacity(at);
-        for &st in &order {
+        for (number, &st) in order.iter().enumerate() {
             let s = &states[st as usize];
             debug_assert_eq!(code.len(), offset[st as usize] as usize);
             code.push(s.accept.len() as u32);
@@ -1150,6 +1161,7 @@ impl Matcher {
                 self.rels.len() as u32,
                 r.state.len() as u32,
                 self.trans_rels.len() as u32,
+                number as u32,
             ]);
             self.rels.extend_from_slice(&r.state);
             for t in &r.trans {
@@ -1446,6 +1458,18 @@ impl Matcher {
         if s.head.len() < self.n_fields {
             s.head.resize(self.n_fields, NONE);
             s.field_range.resize(self.n_fields, (0, 0));
+        }
+        if s.seen_states.len() < self.n_states {
+            s.seen_states.resize(self.n_states, 0);
+        }
+        if s.seen_trans.len() < self.trans_rels.len() {
+            s.seen_trans.resize(self.trans_rels.len(), 0);
+        }
+        s.generation = s.generation.wrapping_add(1);
+        if s.generation == 0 {
+            s.seen_states.fill(0);
+            s.seen_trans.fill(0);
+            s.generation = 1;
         }
         let leaves: Vec<LeafRec<'_>> = std::mem::take(&mut s.leaves);
         let mut cx = Cx {
@@ -1855,7 +1879,13 @@ impl Matcher {
         let code = &self.code;
         if cx.multi {
             let key = self.rel_key(code[o + S_REL] as usize, code[o + S_REL_LEN] as usize, cx);
-            if !cx.s.visited.insert((st, key)) {
+            let first = if key == 0 {
+                let seen = &mut cx.s.seen_states[code[o + S_INDEX] as usize];
+                std::mem::replace(seen, cx.s.generation) != cx.s.generation
+            } else {
+                cx.s.visited.insert((st, key))
+            };
+            if !first {
                 return;
             }
         }
@@ -1866,11 +1896,16 @@ impl Matcher {
         let mut first_time = |cx: &mut Cx<'_, '_>| {
             let (at, n) = self.trans_rels[ti];
             ti += 1;
-            !cx.multi
-                || cx
-                    .s
-                    .visited_trans
-                    .insert((ti as u32, self.rel_key(at as usize, n as usize, cx)))
+            if !cx.multi {
+                return true;
+            }
+            match self.rel_key(at as usize, n as usize, cx) {
+                0 => {
+                    let seen = &mut cx.s.seen_trans[ti - 1];
+                    std::mem::replace(seen, cx.s.generation) != cx.s.generation
+                }
+                key => cx.s.visited_trans.insert((ti as u32, key)),
+            }
         };
         let mut t = o + S_HEADER;
         for _ in 0..code[o + S_N_ACCEPT] {
