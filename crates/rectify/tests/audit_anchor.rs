@@ -280,6 +280,9 @@ async fn serve_anchors_the_head() {
     assert_eq!(keys.len(), 1, "no anchor from serve; stderr:\n{stderr}");
     assert!(keys[0].starts_with("audit/anchors/00000000000000000002-"));
     assert!(!stderr.contains("not keyed"), "{stderr}");
+    // And one more when it stops, of the head as the workers left it.
+    assert!(stderr.contains("audit chain anchored at seq 2"), "{stderr}");
+    assert_eq!(site.anchor_keys().await.len(), 2);
     assert_eq!(
         code(&site.rectify(&["audit", "verify", "--anchors"])),
         Some(0)

@@ -104,6 +104,22 @@ pub async fn run(
         let released = engine.store().release_owned(&worker_id).await.unwrap_or(0);
         eprintln!("rectify: {released} unfinished jobs left pending");
     }
+    // The head as the workers left it, so that nothing recorded since the
+    // last interval is left unanchored by a planned stop.
+    if loaded.config.audit.anchor.is_some() {
+        let last = super::audit::write_anchor(engine.store().as_ref(), &loaded);
+        match tokio::time::timeout(Duration::from_secs(10), last).await {
+            Ok(Ok(Some((key, anchor)))) => {
+                eprintln!(
+                    "rectify: audit chain anchored at seq {} ({key})",
+                    anchor.seq
+                )
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => eprintln!("rectify: warning: audit anchor not written: {e:#}"),
+            Err(_) => eprintln!("rectify: warning: audit anchor not written: timed out"),
+        }
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     for source in sources {
         let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
