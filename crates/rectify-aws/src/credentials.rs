@@ -92,6 +92,9 @@ type Slot = Arc<tokio::sync::Mutex<Session>>;
 /// again (credentials can appear later, e.g. a container's role).
 const NO_CREDENTIALS_RECHECK: Duration = Duration::from_secs(60);
 
+/// A job's reason when rectify's own identity has no credentials.
+pub const NO_CREDENTIALS_REASON: &str = "no AWS credentials found for rectify's own identity (a configuration error, not retried; where rectify looked is logged once)";
+
 /// Whether rectify's own identity has credentials: unknown until first
 /// asked, then found (for good) or missing (since when, and why).
 #[derive(Default)]
@@ -204,11 +207,12 @@ impl Aws {
                 Ok(())
             }
             Err(None) => {
-                let err =
-                    ActionError::new(ErrorClass::Invalid, crate::errors::no_credentials_message());
+                // Where rectify looked is said once; each job's reason
+                // stays one short line.
                 if !self.told_no_credentials.swap(true, Ordering::Relaxed) {
-                    tracing::error!("{}", err.message);
+                    tracing::error!("{}", crate::errors::no_credentials_message());
                 }
+                let err = ActionError::new(ErrorClass::Invalid, NO_CREDENTIALS_REASON);
                 *state = OwnCredentials::Missing(std::time::Instant::now(), err.clone());
                 Err(err)
             }

@@ -362,3 +362,89 @@ fn scan_needs_configured_accounts() {
     let help = rectify(dir.path(), &["scan", "--help"], None);
     assert!(text(&help.stdout).contains("rectify scan --dry-run"));
 }
+
+/// With no AWS credentials anywhere, every job fails at once (no retry: a
+/// configuration error) with one plain reason that says where rectify
+/// looked, and the log says it once, not once per job or attempt.
+#[test]
+fn no_aws_credentials_fail_at_once_with_one_plain_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        format!(
+            "store: sqlite://{}\ndefault_mode: auto\naws:\n  region: eu-west-1\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: ext-1\npacks: [aws-foundational]\n",
+            dir.path().join("rectify.db").display()
+        ),
+    )
+    .unwrap();
+    let event =
+        std::fs::read_to_string(repo().join("examples/fixtures/s3-public-bucket/event.json"))
+            .unwrap();
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut e: serde_json::Value = serde_json::from_str(&event).unwrap();
+        e["id"] = format!("no-credentials-{i}").into();
+        e["detail"]["findings"][0]["Id"] = format!("finding-{i}").into();
+        e["detail"]["findings"][0]["Resources"][0]["Id"] =
+            format!("arn:aws:s3:::bucket-{i}").into();
+        events.push(e.to_string());
+    }
+    let started = std::time::Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rectify"));
+    cmd.current_dir(dir.path())
+        .env("RECTIFY_CONFIG", dir.path().join("rectify.yaml"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/rectify-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/rectify-credentials",
+        )
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "RECTIFY_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .args(["process", "--output", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(events.join("\n").as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "{report:#}");
+    for job in jobs {
+        assert_eq!(job["state"], "failed", "{job:#}");
+        assert_eq!(job["attempts"], 1, "retried: {job:#}");
+        let reason = job["outcome"]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("no AWS credentials found for rectify's own identity"),
+            "{reason}"
+        );
+        assert!(reason.contains("not retried"), "{reason}");
+        assert!(reason.len() < 200, "{reason}");
+    }
+    // Where rectify looked, said once, plainly.
+    let said = "no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), profile `default` of /nonexistent/rectify-credentials and /nonexistent/rectify-config";
+    assert_eq!(stderr.matches(said).count(), 1, "said once:\n{stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+}
