@@ -1,0 +1,4 @@
+//! Harm scenarios: ec2.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Harm scenarios: flow.
+
+#[allow(unused_imports)]
+use crate::common::*;

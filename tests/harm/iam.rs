@@ -1,0 +1,4 @@
+//! Harm scenarios: iam.
+
+#[allow(unused_imports)]
+use crate::common::*;

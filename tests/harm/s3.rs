@@ -1,0 +1,4 @@
+//! Harm scenarios: s3.
+
+#[allow(unused_imports)]
+use crate::common::*;
