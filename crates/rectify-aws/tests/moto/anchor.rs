@@ -119,7 +119,12 @@ async fn anchors_are_locked_in_compliance_mode() {
         .version_id(&version)
         .send()
         .await;
-    assert!(deleted.is_err(), "a locked anchor was deleted");
+    let err = deleted.expect_err("a locked anchor was deleted");
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("AccessDenied"),
+        "{err:?}"
+    );
     let still = s3
         .get_object()
         .bucket(&bucket)
