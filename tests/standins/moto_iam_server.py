@@ -24,7 +24,10 @@ INITIAL_NO_AUTH_ACTION_COUNT (requests served before enforcement starts).
 
 import sys
 
+import moto_ec2_extras
 from moto.s3 import responses as s3_responses
+
+moto_ec2_extras.apply()
 
 for method, action in (
     ("GET", "GetBucketPublicAccessBlock"),

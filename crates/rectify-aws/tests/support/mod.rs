@@ -73,8 +73,11 @@ fn init(recording: bool) -> Harness {
                 venv.display()
             );
             let port = free_port();
+            // moto with the EC2 operations it lacks added.
+            let server = repo_root().join("tests/standins/moto_server.py");
             let child = watchdog(
-                Command::new(&venv)
+                Command::new(repo_root().join(".venv/bin/python"))
+                    .arg(server)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false"),
                 "moto",
