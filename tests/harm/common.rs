@@ -1,5 +1,8 @@
 //! What every harm scenario does: a fresh account whose config runs the
+
 //! built-in pack with every rule in `auto`, and the checks on the outcome.
+
+#![allow(dead_code)]
 
 use serde_json::Value;
 

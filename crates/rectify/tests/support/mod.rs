@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_sdk_ec2::types::{IpPermission, IpRange};
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -615,4 +616,208 @@ pub fn rules(extra: &str) -> String {
         ));
     }
     out
+}
+
+/// A bucket with no Block Public Access setting (public as far as the
+/// S3 controls go), tagged with `tags`.
+pub async fn public_bucket(account: &str, tags: &[(&str, &str)]) -> (String, aws_sdk_s3::Client) {
+    let s3 = s3(&account_config(account).await);
+    let bucket = format!("public-{account}-{}", rand_suffix());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    if !tags.is_empty() {
+        let mut tagging = aws_sdk_s3::types::Tagging::builder();
+        for (k, v) in tags {
+            tagging = tagging.tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        s3.put_bucket_tagging()
+            .bucket(&bucket)
+            .tagging(tagging.build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    (bucket, s3)
+}
+
+pub fn rand_suffix() -> u32 {
+    rand::random::<u32>()
+}
+
+/// The four Block Public Access flags of a bucket, all false when it has
+/// no configuration.
+pub async fn bpa(s3: &aws_sdk_s3::Client, bucket: &str) -> [bool; 4] {
+    match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => {
+            let c = out.public_access_block_configuration.unwrap();
+            [
+                c.block_public_acls.unwrap_or(false),
+                c.ignore_public_acls.unwrap_or(false),
+                c.block_public_policy.unwrap_or(false),
+                c.restrict_public_buckets.unwrap_or(false),
+            ]
+        }
+        Err(_) => [false; 4],
+    }
+}
+
+/// Turns every Block Public Access setting on: a compliant bucket.
+pub async fn block_all(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+pub fn s3_finding(account: &str, bucket: &str) -> Value {
+    finding(
+        account,
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    )
+}
+
+pub fn sg_finding(account: &str, sg: &str) -> Value {
+    finding(
+        account,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
+    )
+}
+
+/// Ingress as (protocol, from, to, cidr) tuples, sorted.
+pub async fn ingress(ec2: &aws_sdk_ec2::Client, sg: &str) -> Vec<(String, i32, i32, String)> {
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(sg)
+        .send()
+        .await
+        .unwrap();
+    let mut rules = Vec::new();
+    for p in out.security_groups.unwrap()[0].ip_permissions() {
+        let proto = p.ip_protocol().unwrap_or_default().to_string();
+        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+        for r in p.ip_ranges() {
+            rules.push((proto.clone(), from, to, r.cidr_ip().unwrap().to_string()));
+        }
+        for r in p.ipv6_ranges() {
+            rules.push((proto.clone(), from, to, r.cidr_ipv6().unwrap().to_string()));
+        }
+    }
+    rules.sort();
+    rules
+}
+
+pub fn tuple(p: &str, from: i32, to: i32, cidr: &str) -> (String, i32, i32, String) {
+    (p.into(), from, to, cidr.into())
+}
+
+/// A group open to the world on tcp/22 only.
+pub async fn ssh_open_group(account: &str) -> (String, aws_sdk_ec2::Client) {
+    let ec2 = aws_sdk_ec2::Client::new(&account_config(account).await);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let sg = ec2
+        .create_security_group()
+        .group_name(format!("ssh-{}", rand_suffix()))
+        .description("ssh")
+        .vpc_id(vpc.vpc.unwrap().vpc_id.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    open_to_world(&ec2, &sg, 22).await;
+    (sg, ec2)
+}
+
+pub async fn open_to_world(ec2: &aws_sdk_ec2::Client, sg: &str, port: i32) {
+    ec2.authorize_security_group_ingress()
+        .group_id(sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(port)
+                .to_port(port)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A CloudTrail API call event as EventBridge delivers it.
+pub fn api_call(account: &str, source: &str, name: &str, params: Value, caller: &str) -> Value {
+    // An assumed-role caller's session was issued by its role.
+    let role = caller
+        .split_once(":assumed-role/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or_default();
+    let issuer = format!("arn:aws:iam::{account}:role/{role}");
+    json!({
+        "version": "0",
+        "id": format!("ct-{}", rand_suffix()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": source,
+        "account": account,
+        "time": "2026-12-02T10:00:05Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "arn": caller, "accountId": account,
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": issuer, "accountId": account}}},
+            "eventTime": "2026-12-02T10:00:00Z",
+            "eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "203.0.113.7",
+            "requestParameters": params,
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": account
+        }
+    })
+}
+
+/// `rectify audit verify` says the chain is intact.
+pub fn assert_audit_intact(site: &Site) {
+    let out = site.rectify(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+}
+
+/// A fresh account, an SNS inbox for its notifications, and a site whose
+/// rules run in `mode`.
+pub async fn setup(tag: &str, mode: &str) -> (String, Inbox, Site) {
+    setup_with(tag, mode, &rules("")).await
+}
+
+/// Like `setup`, with the config's rule sections given.
+pub async fn setup_with(tag: &str, mode: &str, rules_yaml: &str) -> (String, Inbox, Site) {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("{tag}-{account}")).await;
+    let site = Site::new(&account, mode, &inbox.topic_arn, rules_yaml);
+    (account, inbox, site)
 }
