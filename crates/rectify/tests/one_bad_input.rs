@@ -1,6 +1,9 @@
-//! `rectify serve` taking a batch from an SQS queue with a redrive policy,
-//! on PostgreSQL: one message the store refuses ends in the dead-letter
-//! queue alone; the other messages of its batch are committed and deleted.
+//! `rectify serve` on PostgreSQL with one event the store refuses among
+//! good ones, from each polling source: from an SQS queue with a redrive
+//! policy, the refused message ends in the dead-letter queue alone and the
+//! other messages of its batch are committed and deleted; from Security
+//! Hub, the other findings of the page are committed and the cursor moves
+//! on.
 
 mod bad_input;
 mod support;
@@ -143,4 +146,62 @@ async fn an_unstorable_message_goes_to_the_dead_letter_queue_alone() {
     // The nine good events are in the store, the bad one is not.
     let stored = pg.column(&format!("SELECT id FROM {}.events ORDER BY id", pg.schema));
     assert_eq!(stored, bad_input::good_ids(&events));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unstorable_finding_does_not_hold_back_a_security_hub_poll() {
+    let account = new_account();
+    let pg = bad_input::PgSchema::new("rectify_poll");
+    // Each test's findings apart: a product name of its own.
+    let product = format!("poll-bad-{account}");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let findings: Vec<serde_json::Value> = bad_input::batch(&account)
+        .into_iter()
+        .map(|event| {
+            let mut finding = event["detail"]["findings"][0].clone();
+            finding["ProductName"] = json!(product);
+            finding["UpdatedAt"] = json!(now);
+            finding
+        })
+        .collect();
+    securityhub_import(&findings);
+    let site = Site::new(
+        &account,
+        "auto",
+        &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
+        &format!(
+            "sources:\n  securityhub:\n    interval_seconds: 10\n    product_name: [{product}]\n{}",
+            rules("")
+        ),
+    );
+    pg.use_in(&site);
+
+    let server = Server::start(&site);
+    // The poll is done once its cursor is saved.
+    let cursor = format!(
+        "SELECT value FROM {}.settings WHERE key = 'cursor:securityhub'",
+        pg.schema
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg.column(&cursor).is_empty() {
+        assert!(Instant::now() < deadline, "the poll saved no cursor");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(server);
+
+    // The nine good findings are stored, the bad one is not.
+    let stored = pg.column(&format!(
+        "SELECT id FROM {}.findings ORDER BY id",
+        pg.schema
+    ));
+    let mut good: Vec<String> = findings
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != bad_input::BAD)
+        .map(|(_, f)| f["Id"].as_str().unwrap().to_string())
+        .collect();
+    good.sort();
+    assert_eq!(stored, good);
 }
