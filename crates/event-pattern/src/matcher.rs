@@ -1894,11 +1894,11 @@ impl Matcher {
         // later transition cares about.
         let mut ti = code[o + S_TRANS_REL] as usize;
         let mut first_time = |cx: &mut Cx<'_, '_>| {
-            let (at, n) = self.trans_rels[ti];
             ti += 1;
             if !cx.multi {
                 return true;
             }
+            let (at, n) = self.trans_rels[ti - 1];
             match self.rel_key(at as usize, n as usize, cx) {
                 0 => {
                     let seen = &mut cx.s.seen_trans[ti - 1];
