@@ -77,6 +77,14 @@ struct SessionKey {
     account: String,
 }
 
+/// What the caller identity check found against the configured account.
+enum Identity {
+    /// The session is in another account: refused for good.
+    Elsewhere(ActionError),
+    /// The check itself failed (throttled, unreachable): asked again.
+    Unknown(ActionError),
+}
+
 /// One role's session: its credentials once assumed and checked, or the
 /// refusal that holds for every later job (a session whose caller
 /// identity is another account than the configured one).
@@ -336,13 +344,16 @@ impl Aws {
             }
         }
         let creds = self.assume_role(&key).await?;
-        if let Err(refused) = self.check_identity(&key, &creds).await {
-            if refused.class == ErrorClass::AccessDenied {
+        match self.check_identity(&key, &creds).await {
+            Ok(()) => {}
+            Err(Identity::Elsewhere(refused)) => {
                 // The role is not the account's: no job of it may run.
                 tracing::error!("{}", refused.message);
                 slot.refused = Some(refused.clone());
+                return Err(refused);
             }
-            return Err(refused);
+            // Not known: the next job asks again.
+            Err(Identity::Unknown(err)) => return Err(err),
         }
         slot.credentials = Some(creds.clone());
         Ok(creds)
@@ -352,11 +363,7 @@ impl Aws {
     /// (`sts:GetCallerIdentity`) must be in the account the session is
     /// for. A role whose ARN, trust or a misconfiguration puts it in another
     /// account is refused for good (class AccessDenied).
-    async fn check_identity(
-        &self,
-        key: &SessionKey,
-        creds: &Credentials,
-    ) -> Result<(), ActionError> {
+    async fn check_identity(&self, key: &SessionKey, creds: &Credentials) -> Result<(), Identity> {
         let conf = aws_sdk_sts::config::Builder::from(&self.base)
             .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
             .build();
@@ -364,10 +371,16 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| crate::errors::sdk_error_on("sts:GetCallerIdentity", &key.role_arn, e))?;
+            .map_err(|e| {
+                Identity::Unknown(crate::errors::sdk_error_on(
+                    "sts:GetCallerIdentity",
+                    &key.role_arn,
+                    e,
+                ))
+            })?;
         let actual = out.account().unwrap_or_default();
         if actual != key.account {
-            return Err(ActionError::new(
+            return Err(Identity::Elsewhere(ActionError::new(
                 ErrorClass::AccessDenied,
                 format!(
                     "account {}: the session of {} is in account {} (sts:GetCallerIdentity: {}), not in {}; every job of account {} is refused until the account's role_arn is fixed",
@@ -378,7 +391,7 @@ impl Aws {
                     key.account,
                     key.account
                 ),
-            ));
+            )));
         }
         Ok(())
     }
