@@ -18,15 +18,22 @@ Every request is checked against botocore's official service model for
   maximum lengths / values, and string patterns;
 * an invalid request is answered 400 ``InvalidInputException`` like AWS.
 
-State is an in-memory store of findings keyed by ``(Id, ProductArn)``.
+State is an in-memory store of findings keyed by ``(Id, ProductArn)``, and
+of the security controls rectify's actions use, with the parameters AWS
+documents for them (EC2.18 ``authorizedTcpPorts`` 80, 443; IAM.7's password
+values) as their defaults. The stand-in holds one hub: the controls are the
+same whatever the credentials.
 Implemented operations: BatchImportFindings, BatchUpdateFindings,
-GetFindings. Any other operation of the model is validated and then answered
+GetFindings, BatchGetSecurityControls, UpdateSecurityControl (a person's
+customisation of a control's parameters; ``ValueType: DEFAULT`` puts a
+parameter back to AWS's default). Any other operation of the model is validated and then answered
 501 ``StandinNotImplemented``; an unsupported GetFindings filter is answered
 the same way, so a test never silently relies on something not emulated.
 
 Test-only endpoints:
   GET  /_standin/requests  every request received (operation, body, result)
-  POST /_standin/reset     forget all findings and recorded requests
+  POST /_standin/reset     forget all findings and recorded requests, and put
+                           every control's parameters back to their defaults
 
 Usage:
   python tests/standins/securityhub_standin.py --host 127.0.0.1 --port PORT [--strict]
@@ -436,17 +443,142 @@ def date_matches(finding, field, filters):
     return False
 
 
+# The controls rectify's actions use, with their parameters as AWS's
+# Security Hub control reference documents them: name -> (ParameterValue
+# member, default value or None when the parameter has no default).
+CONTROL_HUB_ACCOUNT = "123456789012"
+CONTROL_HUB_REGION = "us-east-1"
+CONTROLS = {
+    "EC2.1": ("Amazon EBS snapshots should not be publicly restorable", "CRITICAL", {}),
+    "EC2.2": ("VPC default security groups should not allow inbound or outbound traffic", "HIGH", {}),
+    "EC2.7": ("EBS default encryption should be enabled", "MEDIUM", {}),
+    "EC2.13": ("Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 22", "HIGH", {}),
+    "EC2.14": ("Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 3389", "HIGH", {}),
+    "EC2.18": (
+        "Security groups should only allow unrestricted incoming traffic for authorized ports",
+        "HIGH",
+        {"authorizedTcpPorts": ("IntegerList", [80, 443]), "authorizedUdpPorts": ("IntegerList", None)},
+    ),
+    "EC2.19": ("Security groups should not allow unrestricted access to ports with high risk", "CRITICAL", {}),
+    "EC2.53": ("EC2 security groups should not allow ingress from 0.0.0.0/0 to remote server administration ports", "HIGH", {}),
+    "EC2.54": ("EC2 security groups should not allow ingress from ::/0 to remote server administration ports", "HIGH", {}),
+    "IAM.7": (
+        "Password policies for IAM users should have strong configurations",
+        "MEDIUM",
+        {
+            "RequireUppercaseCharacters": ("Boolean", True),
+            "RequireLowercaseCharacters": ("Boolean", True),
+            "RequireSymbols": ("Boolean", True),
+            "RequireNumbers": ("Boolean", True),
+            "MinimumPasswordLength": ("Integer", 8),
+            "PasswordReusePrevention": ("Integer", None),
+            "MaxPasswordAge": ("Integer", None),
+        },
+    ),
+    "IAM.11": ("Ensure IAM password policy requires at least one uppercase letter", "MEDIUM", {}),
+    "IAM.12": ("Ensure IAM password policy requires at least one lowercase letter", "MEDIUM", {}),
+    "IAM.13": ("Ensure IAM password policy requires at least one symbol", "MEDIUM", {}),
+    "IAM.14": ("Ensure IAM password policy requires at least one number", "MEDIUM", {}),
+    "IAM.15": ("Ensure IAM password policy requires minimum password length of 14 or greater", "MEDIUM", {}),
+    "IAM.16": ("Ensure IAM password policy prevents password reuse", "LOW", {}),
+    "IAM.17": ("Ensure IAM password policy expires passwords within 90 days or less", "LOW", {}),
+    "S3.2": ("S3 general purpose buckets should block public read access", "CRITICAL", {}),
+    "S3.3": ("S3 general purpose buckets should block public write access", "CRITICAL", {}),
+    "S3.8": ("S3 general purpose buckets should block public access", "HIGH", {}),
+}
+
+
+def default_parameters(control_id):
+    params = {}
+    for name, (kind, default) in CONTROLS[control_id][2].items():
+        params[name] = {"ValueType": "DEFAULT"}
+        if default is not None:
+            params[name]["Value"] = {kind: copy.deepcopy(default)}
+    return params
+
+
+def control_arn(control_id):
+    return "arn:aws:securityhub:%s:%s:security-control/%s" % (CONTROL_HUB_REGION, CONTROL_HUB_ACCOUNT, control_id)
+
+
+def control_id_of(id_or_arn):
+    if id_or_arn.startswith("arn:"):
+        return id_or_arn.rsplit("/", 1)[-1]
+    return id_or_arn
+
+
 class Store:
     def __init__(self, strict):
         self.strict = strict
         self.lock = threading.Lock()
         self.findings = {}  # (Id, ProductArn) -> finding (JSON form), insertion-ordered
         self.requests = []
+        self.controls = {}  # control id -> {"Parameters": ..., "LastUpdateReason": ...}
+        self._default_controls()
+
+    def _default_controls(self):
+        self.controls = {cid: {"Parameters": default_parameters(cid)} for cid in CONTROLS}
 
     def reset(self):
         with self.lock:
             self.findings.clear()
             self.requests.clear()
+            self._default_controls()
+
+    def batch_get_security_controls(self, body):
+        found, unprocessed = [], []
+        with self.lock:
+            for wanted in body["SecurityControlIds"]:
+                cid = control_id_of(wanted)
+                if cid not in CONTROLS:
+                    unprocessed.append(
+                        {"SecurityControlId": wanted, "ErrorCode": "NOT_FOUND", "ErrorReason": "no such security control"}
+                    )
+                    continue
+                title, severity, kinds = CONTROLS[cid]
+                control = {
+                    "SecurityControlId": cid,
+                    "SecurityControlArn": control_arn(cid),
+                    "Title": title,
+                    "Description": title + ".",
+                    "RemediationUrl": "https://docs.aws.amazon.com/console/securityhub/%s/remediation" % cid,
+                    "SeverityRating": severity,
+                    "SecurityControlStatus": "ENABLED",
+                    "UpdateStatus": "READY",
+                }
+                if kinds:
+                    control["Parameters"] = copy.deepcopy(self.controls[cid]["Parameters"])
+                if "LastUpdateReason" in self.controls[cid]:
+                    control["LastUpdateReason"] = self.controls[cid]["LastUpdateReason"]
+                found.append(control)
+        return {"SecurityControls": found, "UnprocessedIds": unprocessed}
+
+    def update_security_control(self, body):
+        cid = control_id_of(body["SecurityControlId"])
+        if cid not in CONTROLS:
+            raise ApiError(404, "ResourceNotFoundException", "Security control %s not found" % body["SecurityControlId"])
+        kinds = CONTROLS[cid][2]
+        updated = {}
+        for name, config in body["Parameters"].items():
+            if name not in kinds:
+                raise invalid("Control %s has no parameter %s" % (cid, name))
+            kind, default = kinds[name]
+            if config["ValueType"] == "DEFAULT":
+                if "Value" in config:
+                    raise invalid("Parameter %s: a Value cannot be given with ValueType DEFAULT" % name)
+                updated[name] = {"ValueType": "DEFAULT"}
+                if default is not None:
+                    updated[name]["Value"] = {kind: copy.deepcopy(default)}
+                continue
+            value = config.get("Value") or {}
+            if list(value) != [kind]:
+                raise invalid("Parameter %s of %s takes a Value of type %s" % (name, cid, kind))
+            updated[name] = {"ValueType": "CUSTOM", "Value": copy.deepcopy(value)}
+        with self.lock:
+            self.controls[cid]["Parameters"].update(updated)
+            if "LastUpdateReason" in body:
+                self.controls[cid]["LastUpdateReason"] = body["LastUpdateReason"]
+        return {}
 
     def record(self, entry):
         with self.lock:
@@ -576,6 +708,8 @@ IMPLEMENTED = {
     "BatchImportFindings": Store.batch_import_findings,
     "BatchUpdateFindings": Store.batch_update_findings,
     "GetFindings": Store.get_findings,
+    "BatchGetSecurityControls": Store.batch_get_security_controls,
+    "UpdateSecurityControl": Store.update_security_control,
 }
 
 

@@ -269,6 +269,81 @@ class StandinTest(unittest.TestCase):
             self.sh.get_findings(Filters={"CreatedAt": [{"DateRange": {"Value": 1, "Unit": "DAYS"}}]})
         self.assertEqual(ctx.exception.response["Error"]["Code"], "StandinNotImplemented")
 
+    # -- security controls ----------------------------------------------------
+
+    def test_controls_hold_aws_defaults(self):
+        out = self.sh.batch_get_security_controls(SecurityControlIds=["EC2.18", "IAM.7", "EC2.19", "EC2.99"])
+        by_id = {c["SecurityControlId"]: c for c in out["SecurityControls"]}
+        self.assertEqual(
+            by_id["EC2.18"]["Parameters"]["authorizedTcpPorts"],
+            {"ValueType": "DEFAULT", "Value": {"IntegerList": [80, 443]}},
+        )
+        self.assertEqual(by_id["EC2.18"]["Parameters"]["authorizedUdpPorts"], {"ValueType": "DEFAULT"})
+        iam = by_id["IAM.7"]["Parameters"]
+        self.assertEqual(iam["MinimumPasswordLength"]["Value"], {"Integer": 8})
+        self.assertEqual(iam["RequireSymbols"]["Value"], {"Boolean": True})
+        self.assertNotIn("Value", iam["MaxPasswordAge"])
+        self.assertNotIn("Parameters", by_id["EC2.19"])
+        self.assertTrue(by_id["EC2.19"]["SecurityControlArn"].endswith(":security-control/EC2.19"))
+        self.assertEqual([u["SecurityControlId"] for u in out["UnprocessedIds"]], ["EC2.99"])
+
+    def test_customise_then_read_back_then_default_again(self):
+        self.sh.update_security_control(
+            SecurityControlId="EC2.18",
+            Parameters={"authorizedTcpPorts": {"ValueType": "CUSTOM", "Value": {"IntegerList": [443, 8443]}}},
+            LastUpdateReason="web tier",
+        )
+        got = self.sh.batch_get_security_controls(SecurityControlIds=["EC2.18"])["SecurityControls"][0]
+        self.assertEqual(
+            got["Parameters"]["authorizedTcpPorts"], {"ValueType": "CUSTOM", "Value": {"IntegerList": [443, 8443]}}
+        )
+        self.assertEqual(got["LastUpdateReason"], "web tier")
+        # By ARN, back to AWS's default.
+        self.sh.update_security_control(
+            SecurityControlId=got["SecurityControlArn"],
+            Parameters={"authorizedTcpPorts": {"ValueType": "DEFAULT"}},
+        )
+        got = self.sh.batch_get_security_controls(SecurityControlIds=["EC2.18"])["SecurityControls"][0]
+        self.assertEqual(got["Parameters"]["authorizedTcpPorts"]["Value"], {"IntegerList": [80, 443]})
+
+    def test_reset_restores_defaults(self):
+        self.sh.update_security_control(
+            SecurityControlId="IAM.7",
+            Parameters={"MaxPasswordAge": {"ValueType": "CUSTOM", "Value": {"Integer": 60}}},
+        )
+        status, _, _ = raw_request(self.url, "POST", "/_standin/reset", {}, signed=False)
+        self.assertEqual(status, 200)
+        got = self.sh.batch_get_security_controls(SecurityControlIds=["IAM.7"])["SecurityControls"][0]
+        self.assertEqual(got["Parameters"]["MaxPasswordAge"], {"ValueType": "DEFAULT"})
+
+    def test_bad_control_updates(self):
+        self.assertInvalidInput(
+            lambda: self.sh.update_security_control(
+                SecurityControlId="EC2.18",
+                Parameters={"allowedPorts": {"ValueType": "CUSTOM", "Value": {"IntegerList": [1]}}},
+            ),
+            "has no parameter allowedPorts",
+        )
+        self.assertInvalidInput(
+            lambda: self.sh.update_security_control(
+                SecurityControlId="IAM.7",
+                Parameters={"MinimumPasswordLength": {"ValueType": "CUSTOM", "Value": {"Boolean": True}}},
+            ),
+            "takes a Value of type Integer",
+        )
+        self.assertInvalidInput(
+            lambda: self.loose.update_security_control(
+                SecurityControlId="IAM.7",
+                Parameters={"MinimumPasswordLength": {"ValueType": "SOMETIMES"}},
+            ),
+            "ValueType",
+        )
+        with self.assertRaises(ClientError) as ctx:
+            self.sh.update_security_control(
+                SecurityControlId="EC2.99", Parameters={"x": {"ValueType": "DEFAULT"}}
+            )
+        self.assertEqual(ctx.exception.response["Error"]["Code"], "ResourceNotFoundException")
+
 
 class StrictStandinTest(unittest.TestCase):
     @classmethod

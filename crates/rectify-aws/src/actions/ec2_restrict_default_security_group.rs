@@ -1,13 +1,18 @@
 //! `aws.ec2.restrict-default-security-group`: a VPC's default security
 //! group allows no traffic (Security Hub EC2.2, CIS 5.4): revokes every
 //! ingress and egress rule of it. Resources that still use the default
-//! group lose their network access through it, so rules on this action
-//! are best left in `approve` mode. Any other group is refused.
+//! group lose their network access through it: the check lists the
+//! network interfaces in the group (EFS mount targets, interface
+//! endpoints, RDS, Lambda, ...) and, when there are any, the change waits
+//! for a person's approval with that list. Any other group is refused.
+//! Undo: the rules come back with their descriptions.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, SecurityGroupRule};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule, UserIdGroupPair,
+};
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
@@ -29,6 +34,9 @@ static SPEC: ActionSpec = ActionSpec {
         "ec2:DescribeSecurityGroupRules",
         "ec2:RevokeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupEgress",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
     ],
     params: &[],
 };
@@ -66,7 +74,118 @@ fn describe(rule: &SecurityGroupRule) -> Value {
         "from_port": rule.from_port(),
         "to_port": rule.to_port(),
         "peer": peer,
+        "cidr_ipv4": rule.cidr_ipv4(),
+        "cidr_ipv6": rule.cidr_ipv6(),
+        "prefix_list_id": rule.prefix_list_id(),
+        "group": rule.referenced_group_info().and_then(|g| g.group_id()),
+        "description": rule.description().filter(|d| !d.is_empty()),
     })
+}
+
+/// A described rule without its id: what a restore brings back.
+fn without_id(rule: &Value) -> Value {
+    let mut rule = rule.clone();
+    if let Some(map) = rule.as_object_mut() {
+        map.remove("rule_id");
+    }
+    rule
+}
+
+/// The rules of one direction, without ids, sorted: for comparisons.
+fn rule_set(state: &Value, direction: &str) -> Vec<String> {
+    let mut all: Vec<String> = state[direction]
+        .as_array()
+        .map(|rules| rules.iter().map(|r| without_id(r).to_string()).collect())
+        .unwrap_or_default();
+    all.sort();
+    all
+}
+
+/// The permission that re-creates a described rule.
+fn permission(rule: &Value) -> IpPermission {
+    let text = |key: &str| rule[key].as_str().map(str::to_string);
+    let description = text("description");
+    let mut p = IpPermission::builder()
+        .set_ip_protocol(text("protocol"))
+        .set_from_port(rule["from_port"].as_i64().map(|n| n as i32))
+        .set_to_port(rule["to_port"].as_i64().map(|n| n as i32));
+    if let Some(cidr) = text("cidr_ipv4") {
+        p = p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .set_description(description)
+                .build(),
+        );
+    } else if let Some(cidr) = text("cidr_ipv6") {
+        p = p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .set_description(description)
+                .build(),
+        );
+    } else if let Some(list) = text("prefix_list_id") {
+        p = p.prefix_list_ids(
+            PrefixListId::builder()
+                .prefix_list_id(list)
+                .set_description(description)
+                .build(),
+        );
+    } else if let Some(group) = text("group") {
+        p = p.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(group)
+                .set_description(description)
+                .build(),
+        );
+    }
+    p.build()
+}
+
+/// The network interfaces in the group, as a person can tell them apart.
+async fn interfaces(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<Value>, ActionError> {
+    collect_pages(|token| {
+        let request = ec2
+            .describe_network_interfaces()
+            .filters(Filter::builder().name("group-id").values(group).build())
+            .set_next_token(token);
+        async move {
+            let out = request
+                .send()
+                .await
+                .map_err(|e| sdk_error_on("ec2:DescribeNetworkInterfaces", group, e))?;
+            let items = out
+                .network_interfaces()
+                .iter()
+                .map(|n| {
+                    json!({
+                        "id": n.network_interface_id(),
+                        "description": n.description().unwrap_or_default(),
+                        "type": n.interface_type().map(|t| t.as_str().to_string()),
+                        "requester": n.requester_id(),
+                        "instance": n.attachment().and_then(|a| a.instance_id()),
+                    })
+                })
+                .collect();
+            Ok((items, out.next_token().map(str::to_string)))
+        }
+    })
+    .await
+}
+
+/// How one interface reads in a reason: `eni-1 (EFS mount target for
+/// fs-1, requester amazon-elasticfilesystem)`.
+fn interface_text(n: &Value) -> String {
+    let mut about: Vec<String> = Vec::new();
+    for key in ["description", "type", "requester", "instance"] {
+        if let Some(v) = n[key].as_str().filter(|v| !v.is_empty()) {
+            about.push(if key == "description" {
+                v.to_string()
+            } else {
+                format!("{key} {v}")
+            });
+        }
+    }
+    format!("{} ({})", n["id"].as_str().unwrap_or("?"), about.join(", "))
 }
 
 fn rule_ids(state: &Value, direction: &str) -> Vec<String> {
@@ -153,6 +272,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
             )));
         }
         let rules = group_rules(&ec2, &group).await?;
+        let users = interfaces(&ec2, &group).await?;
         let (egress, ingress): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
             rules.iter().partition(|r| r.is_egress() == Some(true));
         Ok(Observed {
@@ -161,6 +281,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
                 "group_id": group,
                 "ingress": ingress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
                 "egress": egress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
+                "interfaces": users,
             }),
             tags: tag_map(
                 sg.tags()
@@ -192,8 +313,120 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         Ok(Change {
             summary,
             before: observed.state.clone(),
-            after: json!({ "group_id": group, "ingress": [], "egress": [] }),
+            after: json!({
+                "group_id": group,
+                "ingress": [],
+                "egress": [],
+                "interfaces": observed.state["interfaces"],
+            }),
         })
+    }
+
+    /// Interfaces in the group: their traffic through it stops.
+    fn intent(&self, _: &Target, _: &Value, observed: &Observed) -> Vec<String> {
+        let users = observed.state["interfaces"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if users.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "{} network interface(s) use this default security group and lose the traffic its rules allow: {}; move them to a group of their own first, or approve",
+            users.len(),
+            users.iter().map(interface_text).collect::<Vec<_>>().join("; ")
+        )]
+    }
+
+    /// Brings back the rules the change revoked, when the group has no
+    /// rule now (a rule added since would be mixed with the old ones).
+    fn revert_plan(
+        &self,
+        target: &Target,
+        _: &Value,
+        applied: &Change,
+        now: &Observed,
+    ) -> Result<Change, ActionError> {
+        let group = group_id(target)?;
+        let added: Vec<String> = ["ingress", "egress"]
+            .iter()
+            .flat_map(|d| rule_set(&now.state, d))
+            .collect();
+        if !added.is_empty() {
+            return Err(ActionError::invalid(format!(
+                "default security group {group} has rules again since rectify emptied it ({}); rectify will not mix the old rules with them: restore by hand",
+                added.join(", ")
+            )));
+        }
+        let restore = |d: &str| -> Vec<Value> {
+            applied.before[d]
+                .as_array()
+                .map(|rules| rules.iter().map(without_id).collect())
+                .unwrap_or_default()
+        };
+        let (ingress, egress) = (restore("ingress"), restore("egress"));
+        Ok(Change {
+            summary: format!(
+                "restore {} ingress and {} egress rule(s) of default security group {group}, descriptions kept (with new rule ids)",
+                ingress.len(),
+                egress.len()
+            ),
+            before: json!({"group_id": group, "ingress": [], "egress": []}),
+            after: json!({"group_id": group, "ingress": ingress, "egress": egress}),
+        })
+    }
+
+    async fn revert(&self, target: &Target, _: &Value, change: &Change) -> Result<(), ActionError> {
+        let group = group_id(target)?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        let now = group_rules(&ec2, &group).await?;
+        let present: Vec<String> = now
+            .iter()
+            .map(|r| without_id(&describe(r)).to_string())
+            .collect();
+        // Only what is missing: a rerun adds nothing twice.
+        let missing = |d: &str| -> Vec<IpPermission> {
+            change.after[d]
+                .as_array()
+                .map(|rules| {
+                    rules
+                        .iter()
+                        .filter(|r| !present.contains(&without_id(r).to_string()))
+                        .map(permission)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (ingress, egress) = (missing("ingress"), missing("egress"));
+        if !ingress.is_empty() {
+            ec2.authorize_security_group_ingress()
+                .group_id(&group)
+                .set_ip_permissions(Some(ingress))
+                .send()
+                .await
+                .map_err(|e| sdk_error_on("ec2:AuthorizeSecurityGroupIngress", &group, e))?;
+        }
+        if !egress.is_empty() {
+            ec2.authorize_security_group_egress()
+                .group_id(&group)
+                .set_ip_permissions(Some(egress))
+                .send()
+                .await
+                .map_err(|e| sdk_error_on("ec2:AuthorizeSecurityGroupEgress", &group, e))?;
+        }
+        Ok(())
+    }
+
+    async fn verify_revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<bool, ActionError> {
+        let now = self.check(target, params).await?;
+        Ok(["ingress", "egress"]
+            .iter()
+            .all(|d| rule_set(&now.state, d) == rule_set(&change.after, d)))
     }
 
     /// Revokes the rules the plan named (a rule added since is found by

@@ -1,14 +1,24 @@
-//! `aws.ec2.revoke-public-admin-ingress`: revokes the ingress rules of a
-//! security group that open admin ports (22, 3389 by default) to the whole
-//! internet (`0.0.0.0/0`, `::/0`). Every other rule is kept; of a
-//! permission that lists several ranges only the open one goes.
-//! Security Hub EC2.13, EC2.14, EC2.19 (EC2.19 covers more high-risk ports
-//! than admin ones: add them to `ports` to cover it fully).
+//! `aws.ec2.revoke-public-admin-ingress`: closes the ports a control says
+//! must not be open to the whole internet (`0.0.0.0/0`, `::/0`) in a
+//! security group's ingress. Two scopes, from the params:
+//! - `ports` (default 22 and 3389): these ports must not be open to the
+//!   internet (EC2.13: 22; EC2.14: 3389; EC2.53/54: both; EC2.19: AWS's
+//!   high-risk list);
+//! - `authorized_tcp_ports` / `authorized_udp_ports` (EC2.18): only these
+//!   may be open to the internet; every other port is closed.
+//!
+//! A wide rule (all traffic, or a port range) is split, not dropped: the
+//! same sources are authorised again, with the rule's description, on the
+//! ports that are still allowed (so 80 and 443 stay open), and only then
+//! is the wide rule revoked. Every other rule is kept. Rules left open on
+//! high-risk ports outside the scope are reported (`left_in_place`).
+//! Undo: the revoked rules come back with their descriptions and the
+//! halves added are revoked.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, SecurityGroupRule};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRule};
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -21,34 +31,70 @@ pub const ID: &str = "aws.ec2.revoke-public-admin-ingress";
 
 static SPEC: ActionSpec = ActionSpec {
     id: ID,
-    summary: "Revoke security group ingress rules that open admin ports to 0.0.0.0/0 or ::/0.",
-    controls: &["EC2.13", "EC2.14", "EC2.19"],
+    summary: "Close the ports a control forbids to 0.0.0.0/0 or ::/0 in a security group's ingress, splitting wide rules so that allowed ports stay open.",
+    // The first control names the scan's findings: the admin ports rule.
+    controls: &["EC2.53", "EC2.54", "EC2.13", "EC2.14", "EC2.19", "EC2.18"],
     resource_types: &["AwsEc2SecurityGroup"],
     account_wide: false,
     permissions: &[
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
         "ec2:RevokeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupIngress",
     ],
-    params: &[ParamSpec {
-        name: "ports",
-        kind: "array",
-        default: "[22, 3389]",
-        doc: "TCP/UDP ports that must not be open to the internet.",
-    }],
+    params: &[
+        ParamSpec {
+            name: "ports",
+            kind: "array",
+            default: "[22, 3389]",
+            doc: "TCP/UDP ports that must not be open to the internet.",
+        },
+        ParamSpec {
+            name: "authorized_tcp_ports",
+            kind: "array",
+            default: "null",
+            doc: "EC2.18: the only TCP ports that may be open to the internet (Security Hub's authorizedTcpPorts wins when the finding's control has it); set, every other port is closed and `ports` is not used.",
+        },
+        ParamSpec {
+            name: "authorized_udp_ports",
+            kind: "array",
+            default: "[]",
+            doc: "EC2.18: the only UDP ports that may be open to the internet (authorizedUdpPorts).",
+        },
+    ],
 };
 
 const DEFAULT_PORTS: [u16; 2] = [22, 3389];
 
-/// One ingress rule open to the internet on an admin port.
+/// AWS's high-risk ports of EC2.19: what `left_in_place` reports when a
+/// rule's narrower `ports` leave one of them open.
+pub const HIGH_RISK_PORTS: [u16; 24] = [
+    20, 21, 22, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 3389, 4333, 5000, 5432, 5500,
+    5601, 8080, 8088, 8888, 9200, 9300,
+];
+
+/// What must not be open to the internet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// These ports (TCP and UDP) must be closed.
+    Ports(Vec<u16>),
+    /// Only these may stay open (EC2.18).
+    Authorized { tcp: Vec<u16>, udp: Vec<u16> },
+}
+
+/// One ingress rule open to the internet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenRule {
+    #[serde(default)]
     pub rule_id: String,
     /// `-1` (all), `tcp`, `udp` or a protocol number.
     pub protocol: String,
     pub from_port: i32,
     pub to_port: i32,
     pub cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl OpenRule {
@@ -58,22 +104,46 @@ impl OpenRule {
             && self.to_port == other.to_port
             && self.cidr == other.cidr
     }
+
+    /// The rule as a person reads it: `tcp/22 from 0.0.0.0/0`.
+    fn show(&self) -> String {
+        let what = match (self.protocol.as_str(), self.from_port, self.to_port) {
+            ("-1", _, _) => "all traffic".to_string(),
+            (p, f, t) if f == t || t < 0 => format!("{p}/{f}"),
+            (p, f, t) => format!("{p}/{f}-{t}"),
+        };
+        format!("{what} from {}", self.cidr)
+    }
+
+    /// The permission without its id, for comparisons across ids.
+    fn key(&self) -> (String, i32, i32, String, Option<String>) {
+        (
+            self.protocol.clone(),
+            self.from_port,
+            self.to_port,
+            self.cidr.clone(),
+            self.description.clone(),
+        )
+    }
 }
 
-fn parse_ports(params: &Value) -> Result<Vec<u16>, String> {
-    let params = params_object(params)?;
-    reject_unknown(&params, &["ports"], ID)?;
-    let Some(value) = params.get("ports") else {
-        return Ok(DEFAULT_PORTS.to_vec());
+fn port_list(
+    params: &serde_json::Map<String, Value>,
+    key: &str,
+    empty_ok: bool,
+) -> Result<Option<Vec<u16>>, String> {
+    // `null` is the param left out.
+    let Some(value) = params.get(key).filter(|v| !v.is_null()) else {
+        return Ok(None);
     };
     let items = value.as_array().ok_or_else(|| {
         format!(
-            "params.ports: expected an array of integers, got {}",
+            "params.{key}: expected an array of integers, got {}",
             kind_of(value)
         )
     })?;
-    if items.is_empty() {
-        return Err("params.ports: expected at least one port".into());
+    if items.is_empty() && !empty_ok {
+        return Err(format!("params.{key}: expected at least one port"));
     }
     items
         .iter()
@@ -81,9 +151,43 @@ fn parse_ports(params: &Value) -> Result<Vec<u16>, String> {
         .map(|(i, v)| {
             v.as_u64()
                 .and_then(|n| u16::try_from(n).ok())
-                .ok_or_else(|| format!("params.ports[{i}]: expected an integer 0..65535, got {v}"))
+                .ok_or_else(|| format!("params.{key}[{i}]: expected an integer 0..65535, got {v}"))
         })
-        .collect()
+        .collect::<Result<Vec<u16>, String>>()
+        .map(Some)
+}
+
+pub fn parse_scope(params: &Value) -> Result<Scope, String> {
+    let params = params_object(params)?;
+    reject_unknown(
+        &params,
+        &["ports", "authorized_tcp_ports", "authorized_udp_ports"],
+        ID,
+    )?;
+    let ports = port_list(&params, "ports", false)?;
+    let tcp = port_list(&params, "authorized_tcp_ports", true)?;
+    let udp = port_list(&params, "authorized_udp_ports", true)?;
+    match (ports, tcp, udp) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(
+            "params: give either ports or authorized_tcp_ports/authorized_udp_ports, not both"
+                .into(),
+        ),
+        (Some(ports), None, None) => Ok(Scope::Ports(ports)),
+        (None, None, None) => Ok(Scope::Ports(DEFAULT_PORTS.to_vec())),
+        (None, tcp, udp) => Ok(Scope::Authorized {
+            tcp: tcp.unwrap_or_default(),
+            udp: udp.unwrap_or_default(),
+        }),
+    }
+}
+
+/// Backward-compatible: the ports of a `ports` scope.
+#[cfg(test)]
+fn parse_ports(params: &Value) -> Result<Vec<u16>, String> {
+    match parse_scope(params)? {
+        Scope::Ports(p) => Ok(p),
+        Scope::Authorized { .. } => Err("not a ports scope".into()),
+    }
 }
 
 /// The group id: `Details.AwsEc2SecurityGroup.GroupId`, else the last
@@ -119,32 +223,189 @@ pub fn world_rule(rule: &SecurityGroupRule) -> Option<OpenRule> {
         .cidr_ipv4()
         .filter(|c| WORLD.contains(c))
         .or_else(|| rule.cidr_ipv6().filter(|c| WORLD.contains(c)))?;
+    let protocol = match rule
+        .ip_protocol()
+        .unwrap_or("-1")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "6" => "tcp".to_string(),
+        "17" => "udp".to_string(),
+        "all" => "-1".to_string(),
+        p => p.to_string(),
+    };
     Some(OpenRule {
         rule_id: rule
             .security_group_rule_id()
             .unwrap_or_default()
             .to_string(),
-        protocol: rule.ip_protocol().unwrap_or("-1").to_ascii_lowercase(),
+        protocol,
         from_port: rule.from_port().unwrap_or(-1),
         to_port: rule.to_port().unwrap_or(-1),
         cidr: cidr.to_string(),
+        description: rule
+            .description()
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
     })
 }
 
-/// The rule as an `OpenRule` when it is ingress, open to the world and
-/// covers one of `ports` (all protocols, or TCP/UDP with a range
-/// including the port).
-pub fn open_rule(rule: &SecurityGroupRule, ports: &[u16]) -> Option<OpenRule> {
-    let open = world_rule(rule)?;
-    let (from, to) = (open.from_port, open.to_port);
-    let covers = match open.protocol.as_str() {
-        "-1" | "all" => true,
-        "tcp" | "udp" | "6" | "17" => {
-            from < 0 || to < 0 || ports.iter().any(|&p| (from..=to).contains(&i32::from(p)))
-        }
+/// The port range of a TCP/UDP rule (a missing range is every port).
+fn range_of(rule: &OpenRule) -> (i32, i32) {
+    if rule.from_port < 0 || rule.to_port < 0 {
+        (0, 65535)
+    } else {
+        (rule.from_port, rule.to_port)
+    }
+}
+
+fn in_range(port: u16, (from, to): (i32, i32)) -> bool {
+    (from..=to).contains(&i32::from(port))
+}
+
+/// Whether a world-open rule lets through something `scope` forbids.
+pub fn in_scope(rule: &OpenRule, scope: &Scope) -> bool {
+    match (rule.protocol.as_str(), scope) {
+        ("-1", _) => true,
+        ("tcp" | "udp", Scope::Ports(ports)) => ports.iter().any(|&p| in_range(p, range_of(rule))),
+        ("tcp", Scope::Authorized { tcp, .. }) => allowed(range_of(rule), tcp) != [range_of(rule)],
+        ("udp", Scope::Authorized { udp, .. }) => allowed(range_of(rule), udp) != [range_of(rule)],
         _ => false,
+    }
+}
+
+/// The parts of `range` made of `ports` (merged into ranges).
+fn allowed(range: (i32, i32), ports: &[u16]) -> Vec<(i32, i32)> {
+    let mut inside: Vec<i32> = ports
+        .iter()
+        .map(|&p| i32::from(p))
+        .filter(|p| (range.0..=range.1).contains(p))
+        .collect();
+    inside.sort_unstable();
+    inside.dedup();
+    let mut out: Vec<(i32, i32)> = Vec::new();
+    for p in inside {
+        match out.last_mut() {
+            Some(last) if last.1 + 1 == p => last.1 = p,
+            _ => out.push((p, p)),
+        }
+    }
+    out
+}
+
+/// The parts of `range` without `ports`.
+fn without(range: (i32, i32), ports: &[u16]) -> Vec<(i32, i32)> {
+    let mut cut: Vec<i32> = ports
+        .iter()
+        .map(|&p| i32::from(p))
+        .filter(|p| (range.0..=range.1).contains(p))
+        .collect();
+    cut.sort_unstable();
+    cut.dedup();
+    let mut out = Vec::new();
+    let mut start = range.0;
+    for p in cut {
+        if p > start {
+            out.push((start, p - 1));
+        }
+        start = p + 1;
+    }
+    if start <= range.1 {
+        out.push((start, range.1));
+    }
+    out
+}
+
+/// What of a world-open rule may stay open under `scope`: the rules to
+/// authorise again (same source and description) before it is revoked.
+pub fn kept_part(rule: &OpenRule, scope: &Scope) -> Vec<OpenRule> {
+    let part = |protocol: &str, (from, to): (i32, i32)| OpenRule {
+        rule_id: String::new(),
+        protocol: protocol.to_string(),
+        from_port: from,
+        to_port: to,
+        cidr: rule.cidr.clone(),
+        description: rule.description.clone(),
     };
-    covers.then_some(open)
+    let keep = |protocol: &str, range: (i32, i32)| -> Vec<(i32, i32)> {
+        match scope {
+            Scope::Ports(ports) => without(range, ports),
+            Scope::Authorized { tcp, udp } => {
+                allowed(range, if protocol == "tcp" { tcp } else { udp })
+            }
+        }
+    };
+    let mut out = Vec::new();
+    match rule.protocol.as_str() {
+        "-1" => {
+            for protocol in ["tcp", "udp"] {
+                out.extend(
+                    keep(protocol, (0, 65535))
+                        .into_iter()
+                        .map(|r| part(protocol, r)),
+                );
+            }
+            // ICMP (ping, path MTU discovery) was let through too.
+            let icmp = if rule.cidr.contains(':') {
+                "58"
+            } else {
+                "icmp"
+            };
+            out.push(part(icmp, (-1, -1)));
+        }
+        p @ ("tcp" | "udp") => out.extend(keep(p, range_of(rule)).into_iter().map(|r| part(p, r))),
+        _ => {}
+    }
+    out
+}
+
+/// World-open rules on high-risk ports that `scope` leaves open.
+pub fn left_open(world: &[OpenRule], scope: &Scope) -> Vec<String> {
+    let Scope::Ports(ports) = scope else {
+        return Vec::new();
+    };
+    world
+        .iter()
+        .filter(|r| !in_scope(r, scope))
+        .filter_map(|r| {
+            let risky: Vec<u16> = HIGH_RISK_PORTS
+                .iter()
+                .copied()
+                .filter(|p| !ports.contains(p))
+                .filter(|&p| matches!(r.protocol.as_str(), "tcp" | "udp") && in_range(p, range_of(r)))
+                .collect();
+            (!risky.is_empty()).then(|| {
+                format!(
+                    "{} stays open (high-risk port(s) {risky:?} are outside this rule's ports {ports:?})",
+                    r.show()
+                )
+            })
+        })
+        .collect()
+}
+
+/// The params with EC2.18's `authorizedTcpPorts` and `authorizedUdpPorts`
+/// as Security Hub holds them (other controls: unchanged).
+pub fn with_parameters(params: &Value, control: &str, parameters: &Value) -> Value {
+    if control != "EC2.18" {
+        return params.clone();
+    }
+    let list = |name: &str| -> Option<Vec<u64>> {
+        parameters
+            .pointer(&format!("/{name}/Value/IntegerList"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+    };
+    let mut out = params.as_object().cloned().unwrap_or_default();
+    if let Some(tcp) = list("authorizedTcpPorts") {
+        out.remove("ports");
+        out.insert("authorized_tcp_ports".into(), json!(tcp));
+    }
+    if let Some(udp) = list("authorizedUdpPorts") {
+        out.remove("ports");
+        out.insert("authorized_udp_ports".into(), json!(udp));
+    }
+    Value::Object(out)
 }
 
 pub struct Ec2RevokePublicAdminIngress {
@@ -179,13 +440,130 @@ pub(crate) async fn group_rules(
     }
 }
 
-fn state(group: &str, ports: &[u16], open: &[OpenRule]) -> Value {
-    json!({ "group_id": group, "ports": ports, "open_ingress": open })
+fn state(group: &str, scope: &Scope, world: &[OpenRule]) -> Value {
+    let open: Vec<&OpenRule> = world.iter().filter(|r| in_scope(r, scope)).collect();
+    json!({ "group_id": group, "scope": scope, "open_ingress": open, "world_ingress": world })
 }
 
-fn open_rules_of(value: &Value) -> Result<Vec<OpenRule>, ActionError> {
-    serde_json::from_value(value.get("open_ingress").cloned().unwrap_or(Value::Null))
+fn rules_at(value: &Value, key: &str) -> Result<Vec<OpenRule>, ActionError> {
+    serde_json::from_value(value.get(key).cloned().unwrap_or(json!([])))
         .map_err(|e| ActionError::invalid(format!("{ID}: unexpected state: {e}")))
+}
+
+fn scope_of(value: &Value) -> Option<Scope> {
+    serde_json::from_value(value.get("scope")?.clone()).ok()
+}
+
+/// The permission to authorise for one rule, with its description.
+fn permission(rule: &OpenRule) -> IpPermission {
+    let mut p = IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from_port)
+        .to_port(rule.to_port);
+    if rule.cidr.contains(':') {
+        p = p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(&rule.cidr)
+                .set_description(rule.description.clone())
+                .build(),
+        );
+    } else {
+        p = p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(&rule.cidr)
+                .set_description(rule.description.clone())
+                .build(),
+        );
+    }
+    p.build()
+}
+
+/// Authorises `rules` (world-open ingress) that the group does not
+/// have yet: a rerun finds them and adds nothing.
+async fn authorize_missing(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rules: &[OpenRule],
+) -> Result<(), ActionError> {
+    let current: Vec<OpenRule> = group_rules(ec2, group)
+        .await?
+        .iter()
+        .filter_map(world_rule)
+        .collect();
+    let missing: Vec<IpPermission> = rules
+        .iter()
+        .filter(|r| !current.iter().any(|c| c.same_permission(r)))
+        .map(permission)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(missing))
+        .send()
+        .await
+        .map_err(|e| sdk_error_on("ec2:AuthorizeSecurityGroupIngress", group, e))?;
+    Ok(())
+}
+
+/// Revokes the group's current world-open rules that match `rules` (by
+/// id, or by protocol, ports and range when recreated under a new id).
+async fn revoke_matching(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rules: &[OpenRule],
+) -> Result<(), ActionError> {
+    let ids: Vec<String> = group_rules(ec2, group)
+        .await?
+        .iter()
+        .filter_map(world_rule)
+        .filter(|r| {
+            rules
+                .iter()
+                .any(|p| (!p.rule_id.is_empty() && p.rule_id == r.rule_id) || p.same_permission(r))
+        })
+        .map(|r| r.rule_id)
+        .filter(|id| !id.is_empty())
+        .collect();
+    revoke_rules(ec2, group, ids, false).await
+}
+
+fn keys(rules: &[OpenRule]) -> Vec<(String, i32, i32, String, Option<String>)> {
+    let mut k: Vec<_> = rules.iter().map(OpenRule::key).collect();
+    k.sort();
+    k
+}
+
+fn shown(rules: &[OpenRule]) -> String {
+    rules
+        .iter()
+        .map(OpenRule::show)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Port ranges of kept parts as a short text: `tcp 0-21, 23-3388; udp ...`.
+fn kept_summary(parts: &[OpenRule]) -> String {
+    let mut by: Vec<(String, String, Vec<String>)> = Vec::new();
+    for p in parts {
+        let range = match (p.from_port, p.to_port) {
+            (f, t) if f < 0 || t < 0 => "all".to_string(),
+            (f, t) if f == t => f.to_string(),
+            (f, t) => format!("{f}-{t}"),
+        };
+        match by
+            .iter_mut()
+            .find(|(proto, cidr, _)| *proto == p.protocol && *cidr == p.cidr)
+        {
+            Some((_, _, ranges)) => ranges.push(range),
+            None => by.push((p.protocol.clone(), p.cidr.clone(), vec![range])),
+        }
+    }
+    by.iter()
+        .map(|(proto, cidr, ranges)| format!("{proto} {} from {cidr}", ranges.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[async_trait]
@@ -195,7 +573,7 @@ impl Action for Ec2RevokePublicAdminIngress {
     }
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_ports(params).map(|_| ())
+        parse_scope(params).map(|_| ())
     }
 
     /// The account's security groups in the target's region.
@@ -241,7 +619,7 @@ impl Action for Ec2RevokePublicAdminIngress {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let ports = parse_ports(params).map_err(ActionError::invalid)?;
+        let scope = parse_scope(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
 
@@ -266,48 +644,64 @@ impl Action for Ec2RevokePublicAdminIngress {
                 .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
         );
 
-        let open: Vec<OpenRule> = group_rules(&ec2, &group)
+        let world: Vec<OpenRule> = group_rules(&ec2, &group)
             .await?
             .iter()
             .filter(|r| r.group_id().is_none_or(|g| g == group))
-            .filter_map(|r| open_rule(r, &ports))
+            .filter_map(world_rule)
             .collect();
         Ok(Observed {
-            compliant: open.is_empty(),
-            state: state(&group, &ports, &open),
+            compliant: !world.iter().any(|r| in_scope(r, &scope)),
+            state: state(&group, &scope, &world),
             tags,
         })
     }
 
+    /// Revokes the rules in scope; what they let through that the scope
+    /// allows is authorised again first, for the same sources.
     fn plan(
         &self,
         target: &Target,
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        let ports = parse_ports(params).map_err(ActionError::invalid)?;
+        let scope = parse_scope(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
-        let open = open_rules_of(&observed.state)?;
+        let world = rules_at(&observed.state, "world_ingress")?;
+        let (open, stay): (Vec<OpenRule>, Vec<OpenRule>) =
+            world.iter().cloned().partition(|r| in_scope(r, &scope));
+        let mut added: Vec<OpenRule> = Vec::new();
+        for part in open.iter().flat_map(|r| kept_part(r, &scope)) {
+            // A part the group already has (another rule) is not added
+            // twice, nor revoked by an undo.
+            if !stay.iter().chain(&added).any(|s| s.same_permission(&part)) {
+                added.push(part);
+            }
+        }
+        let mut after_world: Vec<OpenRule> = stay.clone();
+        after_world.extend(added.iter().cloned());
         let summary = if open.is_empty() {
-            format!("no ingress rule of {group} opens ports {ports:?} to the internet")
+            format!("no ingress rule of {group} opens a port out of scope to the internet")
+        } else if added.is_empty() {
+            format!("revoke ingress of {group}: {}", shown(&open))
         } else {
-            let list: Vec<String> = open
-                .iter()
-                .map(|r| {
-                    let what = match (r.protocol.as_str(), r.from_port, r.to_port) {
-                        ("-1", _, _) => "all traffic".to_string(),
-                        (p, f, t) if f == t => format!("{p}/{f}"),
-                        (p, f, t) => format!("{p}/{f}-{t}"),
-                    };
-                    format!("{what} from {}", r.cidr)
-                })
-                .collect();
-            format!("revoke ingress of {group}: {}", list.join(", "))
+            format!(
+                "revoke ingress of {group}: {}; open again to the same sources, descriptions kept: {}",
+                shown(&open),
+                kept_summary(&added)
+            )
         };
         Ok(Change {
             summary,
-            before: state(&group, &ports, &open),
-            after: state(&group, &ports, &[]),
+            before: state(&group, &scope, &world),
+            after: json!({
+                "group_id": group,
+                "scope": scope,
+                "open_ingress": [],
+                "revoked": open,
+                "added": added,
+                "world_ingress": after_world,
+            }),
         })
     }
 
@@ -317,7 +711,7 @@ impl Action for Ec2RevokePublicAdminIngress {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        parse_ports(params).map_err(ActionError::invalid)?;
+        parse_scope(params).map_err(ActionError::invalid)?;
         let group = group_id(target)?;
         if let Some(planned_group) = change.before.get("group_id").and_then(Value::as_str) {
             if planned_group != group {
@@ -326,27 +720,106 @@ impl Action for Ec2RevokePublicAdminIngress {
                 )));
             }
         }
-        let planned = open_rules_of(&change.before)?;
+        let planned = rules_at(&change.before, "open_ingress")?;
         if planned.is_empty() {
             return Ok(());
         }
+        let added = rules_at(&change.after, "added")?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
-        // Revoke exactly the planned rules that still exist: a rerun after a
-        // crash finds them gone and does nothing. A planned rule recreated
-        // under a new id is matched by its protocol, ports and range.
-        let current = group_rules(&ec2, &group).await?;
-        let ids: Vec<String> = current
-            .iter()
-            .filter_map(world_rule)
-            .filter(|r| {
-                planned
-                    .iter()
-                    .any(|p| p.rule_id == r.rule_id || p.same_permission(r))
+        // The allowed half first, so that it never goes dark; then the
+        // wide rule. A rerun finds both done and does nothing.
+        authorize_missing(&ec2, &group, &added).await?;
+        revoke_matching(&ec2, &group, &planned).await
+    }
+
+    fn left_in_place(&self, _: &Target, _: &Value, observed: &Observed) -> Vec<String> {
+        match (
+            scope_of(&observed.state),
+            rules_at(&observed.state, "world_ingress"),
+        ) {
+            (Some(scope), Ok(world)) => left_open(&world, &scope),
+            _ => Vec::new(),
+        }
+    }
+
+    /// EC2.18: Security Hub's `authorizedTcpPorts` and `authorizedUdpPorts`
+    /// are the ports that may stay open.
+    fn with_control_parameters(&self, params: &Value, control: &str, parameters: &Value) -> Value {
+        with_parameters(params, control, parameters)
+    }
+
+    /// Restores the rules the change revoked (descriptions too) and
+    /// revokes the parts it added, when the group's internet-facing
+    /// ingress is still as the change left it.
+    fn revert_plan(
+        &self,
+        target: &Target,
+        _: &Value,
+        applied: &Change,
+        now: &Observed,
+    ) -> Result<Change, ActionError> {
+        let group = group_id(target)?;
+        if applied.after.get("world_ingress").is_none() {
+            return Err(ActionError::invalid(format!(
+                "{ID}: the change on {group} was recorded without the group's rules; it cannot be undone by rectify"
+            )));
+        }
+        let revoked = rules_at(&applied.after, "revoked")?;
+        let added = rules_at(&applied.after, "added")?;
+        let left = rules_at(&applied.after, "world_ingress")?;
+        let world_now = rules_at(&now.state, "world_ingress")?;
+        if keys(&world_now) != keys(&left) {
+            return Err(ActionError::invalid(format!(
+                "the internet-facing ingress of {group} changed since rectify's change (then: [{}]; now: [{}]); restore it by hand, rectify will not overwrite it",
+                shown(&left),
+                shown(&world_now)
+            )));
+        }
+        let restored: Vec<OpenRule> = rules_at(&applied.before, "world_ingress")?
+            .into_iter()
+            .map(|r| OpenRule {
+                rule_id: String::new(),
+                ..r
             })
-            .map(|r| r.rule_id)
-            .filter(|id| !id.is_empty())
             .collect();
-        revoke_rules(&ec2, &group, ids, false).await
+        let mut summary = format!("restore ingress of {group}: {}", shown(&revoked));
+        if !added.is_empty() {
+            summary.push_str(&format!(
+                "; revoke what it opened instead: {}",
+                kept_summary(&added)
+            ));
+        }
+        summary.push_str("; the restored rules keep their descriptions but get new rule ids");
+        Ok(Change {
+            summary,
+            before: json!({"group_id": group, "world_ingress": world_now}),
+            after: json!({
+                "group_id": group,
+                "world_ingress": restored,
+                "restore": revoked,
+                "remove": added,
+            }),
+        })
+    }
+
+    async fn revert(&self, target: &Target, _: &Value, change: &Change) -> Result<(), ActionError> {
+        let group = group_id(target)?;
+        let restore = rules_at(&change.after, "restore")?;
+        let remove = rules_at(&change.after, "remove")?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        authorize_missing(&ec2, &group, &restore).await?;
+        revoke_matching(&ec2, &group, &remove).await
+    }
+
+    async fn verify_revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<bool, ActionError> {
+        let now = self.check(target, params).await?;
+        Ok(keys(&rules_at(&now.state, "world_ingress")?)
+            == keys(&rules_at(&change.after, "world_ingress")?))
     }
 }
 
@@ -377,6 +850,12 @@ pub(crate) async fn revoke_rules(
             .map_err(|e| sdk_error_on("ec2:RevokeSecurityGroupIngress", group, e))?;
     }
     Ok(())
+}
+
+/// A rule as `OpenRule` when it is world-open and covers one of `ports`.
+#[cfg(test)]
+fn open_rule(rule: &SecurityGroupRule, ports: &[u16]) -> Option<OpenRule> {
+    world_rule(rule).filter(|r| in_scope(r, &Scope::Ports(ports.to_vec())))
 }
 
 #[cfg(test)]
@@ -453,6 +932,104 @@ mod tests {
             .cidr_ipv4("0.0.0.0/0")
             .build();
         assert!(open_rule(&egress, &ports).is_none());
+    }
+
+    fn open(proto: &str, from: i32, to: i32, cidr: &str) -> OpenRule {
+        OpenRule {
+            rule_id: "sgr-1".into(),
+            protocol: proto.into(),
+            from_port: from,
+            to_port: to,
+            cidr: cidr.into(),
+            description: Some("web".into()),
+        }
+    }
+
+    #[test]
+    fn wide_rules_are_split() {
+        let admin = Scope::Ports(vec![22, 3389]);
+        let all = open("-1", -1, -1, "0.0.0.0/0");
+        let parts = kept_part(&all, &admin);
+        let tcp: Vec<(i32, i32)> = parts
+            .iter()
+            .filter(|p| p.protocol == "tcp")
+            .map(|p| (p.from_port, p.to_port))
+            .collect();
+        assert_eq!(tcp, [(0, 21), (23, 3388), (3390, 65535)]);
+        assert!(parts.iter().any(|p| p.protocol == "icmp"));
+        assert!(parts
+            .iter()
+            .all(|p| p.description.as_deref() == Some("web")));
+        let range = open("tcp", 20, 25, "::/0");
+        let parts = kept_part(&range, &admin);
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.from_port, p.to_port))
+                .collect::<Vec<_>>(),
+            [(20, 21), (23, 25)]
+        );
+        // EC2.18: only the authorized ports stay.
+        let web = Scope::Authorized {
+            tcp: vec![80, 443],
+            udp: vec![],
+        };
+        let parts = kept_part(&all, &web);
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.protocol.as_str(), p.from_port))
+                .collect::<Vec<_>>(),
+            [("tcp", 80), ("tcp", 443), ("icmp", -1)]
+        );
+        assert!(!in_scope(&open("tcp", 443, 443, "0.0.0.0/0"), &web));
+        assert!(in_scope(&open("tcp", 8080, 8080, "0.0.0.0/0"), &web));
+        assert!(in_scope(&open("udp", 53, 53, "0.0.0.0/0"), &web));
+        assert!(!in_scope(&open("icmp", -1, -1, "0.0.0.0/0"), &web));
+    }
+
+    #[test]
+    fn high_risk_ports_outside_the_scope_are_reported() {
+        let ssh = Scope::Ports(vec![22]);
+        let world = [
+            open("tcp", 3306, 3306, "0.0.0.0/0"),
+            open("tcp", 443, 443, "0.0.0.0/0"),
+        ];
+        let left = left_open(&world, &ssh);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(
+            left[0].contains("tcp/3306") && left[0].contains("[3306]"),
+            "{left:?}"
+        );
+        let all = Scope::Ports(HIGH_RISK_PORTS.to_vec());
+        assert!(left_open(&world, &all).is_empty());
+        assert!(in_scope(&world[0], &all));
+    }
+
+    #[test]
+    fn params_for_ec2_18() {
+        assert_eq!(
+            parse_scope(&json!({"authorized_tcp_ports": [443]})).unwrap(),
+            Scope::Authorized {
+                tcp: vec![443],
+                udp: vec![]
+            }
+        );
+        assert!(parse_scope(&json!({"ports": [22], "authorized_tcp_ports": [443]})).is_err());
+        let parameters = json!({
+            "authorizedTcpPorts": {"ValueType": "CUSTOM", "Value": {"IntegerList": [443, 8443]}},
+            "authorizedUdpPorts": {"ValueType": "DEFAULT"}
+        });
+        let params = with_parameters(
+            &json!({"authorized_tcp_ports": [80, 443]}),
+            "EC2.18",
+            &parameters,
+        );
+        assert_eq!(params, json!({"authorized_tcp_ports": [443, 8443]}));
+        assert_eq!(
+            with_parameters(&json!({"ports": [22]}), "EC2.13", &parameters),
+            json!({"ports": [22]})
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `FindingUpdater` through Security Hub `BatchUpdateFindings`.
+//! `FindingUpdater` through Security Hub `BatchUpdateFindings`, and the
+//! controls' parameters through `BatchGetSecurityControls`.
 
 use std::sync::Arc;
 
@@ -142,11 +143,73 @@ impl FindingUpdater for SecurityHubUpdater {
             })
             .cloned())
     }
+
+    /// `BatchGetSecurityControls` for one control, with the hub's
+    /// credentials; the `Parameters` map as the API sent it (customised
+    /// values and AWS's defaults alike).
+    async fn control_parameters(
+        &self,
+        _account: &str,
+        control: &str,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError> {
+        let config = self.aws.securityhub_config(region).await?;
+        let client = aws_sdk_securityhub::Client::new(&config);
+        // The SDK's parameter values are a union; the raw JSON is what
+        // the actions read.
+        let raw = Arc::new(Mutex::new(None));
+        client
+            .batch_get_security_controls()
+            .security_control_ids(control)
+            .customize()
+            .interceptor(RawBody(raw.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:BatchGetSecurityControls", e))?;
+        let body = raw
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        let page: Value = serde_json::from_slice(&body).map_err(|e| {
+            ActionError::new(
+                ErrorClass::Transient,
+                format!("securityhub:BatchGetSecurityControls: unreadable answer: {e}"),
+            )
+        })?;
+        Ok(parameters_of(&page, control))
+    }
+}
+
+/// The `Parameters` of `control` in a `BatchGetSecurityControls` answer;
+/// None when it is not there or has none.
+pub fn parameters_of(page: &Value, control: &str) -> Option<Value> {
+    page.get("SecurityControls")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("SecurityControlId").and_then(Value::as_str) == Some(control))?
+        .get("Parameters")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_of_one_control() {
+        let page = serde_json::json!({"SecurityControls": [
+            {"SecurityControlId": "EC2.19", "Parameters": {}},
+            {"SecurityControlId": "EC2.18", "Parameters": {"authorizedTcpPorts": {"ValueType": "DEFAULT", "Value": {"IntegerList": [80, 443]}}}}
+        ], "UnprocessedIds": []});
+        assert_eq!(
+            parameters_of(&page, "EC2.18").unwrap()["authorizedTcpPorts"]["Value"]["IntegerList"],
+            serde_json::json!([80, 443])
+        );
+        assert!(parameters_of(&page, "EC2.19").is_none());
+        assert!(parameters_of(&page, "IAM.7").is_none());
+    }
 
     #[test]
     fn notes_are_cut_on_char_boundaries() {
