@@ -132,6 +132,7 @@ struct Holes {
     bucket: String,
     group: String,
     default_group: String,
+    snapshot: String,
 }
 
 impl Holes {
@@ -244,6 +245,7 @@ impl Holes {
             bucket,
             group,
             default_group,
+            snapshot,
         }
     }
 
@@ -269,8 +271,14 @@ impl Holes {
                 event("default-group", group(&self.default_group)),
             ),
             ("password", event("password", account.clone())),
-            ("ebs", event("ebs", account.clone())),
-            ("snapshots", event("snapshots", account)),
+            ("ebs", event("ebs", account)),
+            (
+                "snapshots",
+                event(
+                    "snapshots",
+                    format!("arn:aws:ec2:{REGION}::snapshot/{}", self.snapshot),
+                ),
+            ),
         ]
     }
 }
@@ -378,6 +386,19 @@ fn without(policy: &Value, permission: &str) -> Value {
     }
     statements.retain(|s| s["Action"].as_array().is_none_or(|a| !a.is_empty()));
     policy
+}
+
+/// Whether anyone may create volumes from the snapshot.
+async fn public(ec2: &aws_sdk_ec2::Client, snapshot: &str) -> bool {
+    ec2.describe_snapshot_attribute()
+        .snapshot_id(snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap()
+        .create_volume_permissions()
+        .iter()
+        .any(|p| p.group() == Some(&aws_sdk_ec2::types::PermissionGroup::All))
 }
 
 async fn put_member_policy(cfg: &SdkConfig, role: &str, policy: &Value) {
@@ -514,6 +535,8 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
         Some(true)
     );
 
+    assert!(!public(&ec2, &holes.snapshot).await, "{}", holes.snapshot);
+
     // One permission taken out at a time: the job that needs it fails at
     // once with a short reason that says access denied and names the
     // operation, and its resource is left open.
@@ -557,6 +580,9 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
                         .is_none_or(|c| c.block_public_policy() != Some(true)),
                 "the bucket was changed without the permission"
             );
+        }
+        if rule == "snapshots" {
+            assert!(public(&ec2, &holes.snapshot).await, "{}", holes.snapshot);
         }
         if rule == "ingress" {
             assert!(rules_of(holes.group.clone())
