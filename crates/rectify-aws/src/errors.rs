@@ -52,6 +52,7 @@ const ACCESS_DENIED: &[&str] = &[
 const NOT_FOUND: &[&str] = &[
     "NoSuchBucket",
     "InvalidGroup.NotFound",
+    "InvalidSnapshot.NotFound",
     "NoSuchEntity",
     "NotFound",
     "ResourceNotFoundException",

@@ -139,6 +139,46 @@ pub(crate) fn bool_param(
     }
 }
 
+/// An optional string param: absent (or `null`), or a string of 1 to
+/// `max` characters.
+pub(crate) fn string_param(
+    params: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(v) => Err(format!(
+            "params.{key}: expected a string of 1 to {max} characters, got {v}"
+        )),
+    }
+}
+
+/// A state an action recorded (a check's, a change's `before` or
+/// `after`), read back as the action's own type.
+pub(crate) fn recorded<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    action: &str,
+) -> Result<T, rectify_model::ActionError> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        rectify_model::ActionError::invalid(format!("{action}: unexpected recorded state: {e}"))
+    })
+}
+
+/// The refusal of an undo when `resource` is no longer as the change left
+/// it: a restore would overwrite what someone did since.
+pub(crate) fn changed_since(
+    resource: &str,
+    now: &Value,
+    left: &Value,
+) -> rectify_model::ActionError {
+    rectify_model::ActionError::invalid(format!(
+        "{resource} has changed since the change: it is now {now}, the change left it {left}; \
+         rectify will not overwrite what was done since (set it back by hand, or undo it first)"
+    ))
+}
+
 /// Tags as the `Observed.tags` map.
 pub(crate) fn tag_map<'a>(
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,

@@ -1,5 +1,8 @@
 //! `aws.s3.block-public-access`: turns on all four S3 Block Public Access
-//! settings of one bucket (Security Hub S3.2, S3.3, S3.8).
+//! settings of one bucket (Security Hub S3.2, S3.3, S3.8). A bucket that
+//! looks public on purpose (a static website, a policy or ACL granting
+//! public read, a CloudFront origin) waits for a person's approval; the
+//! four settings as they were can be restored (`rectify jobs revert`).
 
 use std::sync::Arc;
 
@@ -7,9 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::actions::{collect_pages, no_params, tag_map};
+use crate::actions::{changed_since, collect_pages, no_params, recorded, tag_map};
 use crate::errors::{code_of, sdk_error, sdk_error_on};
 use crate::Aws;
 
@@ -25,6 +28,9 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetBucketPublicAccessBlock",
         "s3:PutBucketPublicAccessBlock",
         "s3:GetBucketTagging",
+        "s3:GetBucketWebsite",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketAcl",
         "s3:ListAllMyBuckets",
         "s3:GetBucketLocation",
     ],
@@ -51,6 +57,64 @@ impl BlockPublicAccess {
     pub fn all_on(&self) -> bool {
         *self == Self::ALL_ON
     }
+}
+
+/// What the action governs: the four settings, and whether the bucket has
+/// a configuration at all (an undo deletes the one rectify made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Settings {
+    #[serde(flatten)]
+    flags: BlockPublicAccess,
+    /// Changes recorded before this field existed: a configuration is
+    /// assumed (restoring all-off flags means the same as none).
+    #[serde(default = "configured_by_default")]
+    configured: bool,
+}
+
+fn configured_by_default() -> bool {
+    true
+}
+
+impl Settings {
+    const ALL_ON: Settings = Settings {
+        flags: BlockPublicAccess::ALL_ON,
+        configured: true,
+    };
+
+    fn describe(&self) -> String {
+        if !self.configured {
+            return "no Block Public Access configuration".to_string();
+        }
+        let f = &self.flags;
+        let on_off = |b: bool| if b { "on" } else { "off" };
+        format!(
+            "BlockPublicAcls {}, IgnorePublicAcls {}, BlockPublicPolicy {}, RestrictPublicBuckets {}",
+            on_off(f.block_public_acls),
+            on_off(f.ignore_public_acls),
+            on_off(f.block_public_policy),
+            on_off(f.restrict_public_buckets)
+        )
+    }
+}
+
+/// The bucket as `check` reads it: the settings, and what says that it is
+/// public on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct BucketState {
+    #[serde(flatten)]
+    settings: Settings,
+    /// Static website hosting is configured (`GetBucketWebsite`).
+    #[serde(default)]
+    website: bool,
+    /// Grants of public read: policy statements (`Principal: "*"`, a read
+    /// action, no condition that narrows who) and ACL grants to everyone.
+    #[serde(default)]
+    public_read: Vec<String>,
+    /// CloudFront's access to the bucket: origin access control (the
+    /// `cloudfront.amazonaws.com` service principal, with its
+    /// distribution) or an origin access identity.
+    #[serde(default)]
+    cloudfront: Vec<String>,
 }
 
 pub struct S3BlockPublicAccess {
@@ -146,7 +210,7 @@ impl Action for S3BlockPublicAccess {
         // Every call on the bucket names its owner: S3 refuses it
         // (403) when the bucket is another account's.
         let owner = target.account.as_str();
-        let state = match s3
+        let settings = match s3
             .get_public_access_block()
             .bucket(bucket)
             .expected_bucket_owner(owner)
@@ -155,23 +219,29 @@ impl Action for S3BlockPublicAccess {
         {
             Ok(out) => {
                 let c = out.public_access_block_configuration();
-                BlockPublicAccess {
-                    block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                    ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                    block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
-                    restrict_public_buckets: c
-                        .and_then(|c| c.restrict_public_buckets())
-                        .unwrap_or(false),
+                Settings {
+                    flags: BlockPublicAccess {
+                        block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                        ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                        block_public_policy: c
+                            .and_then(|c| c.block_public_policy())
+                            .unwrap_or(false),
+                        restrict_public_buckets: c
+                            .and_then(|c| c.restrict_public_buckets())
+                            .unwrap_or(false),
+                    },
+                    configured: true,
                 }
             }
-            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => {
-                BlockPublicAccess {
+            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Settings {
+                flags: BlockPublicAccess {
                     block_public_acls: false,
                     ignore_public_acls: false,
                     block_public_policy: false,
                     restrict_public_buckets: false,
-                }
-            }
+                },
+                configured: false,
+            },
             Err(e) => return Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
         };
 
@@ -187,8 +257,68 @@ impl Action for S3BlockPublicAccess {
             Err(e) => return Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
         };
 
+        let website = match s3
+            .get_bucket_website()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if code_of(&e) == Some("NoSuchWebsiteConfiguration") => false,
+            Err(e) => return Err(sdk_error_on("s3:GetBucketWebsite", bucket, e)),
+        };
+
+        let (mut public_read, cloudfront) = match s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let text = out.policy().unwrap_or("{}");
+                let policy: Value = serde_json::from_str(text).map_err(|e| {
+                    ActionError::invalid(format!("bucket {bucket}: its policy is not JSON: {e}"))
+                })?;
+                read_grants(&policy)
+            }
+            Err(e) if code_of(&e) == Some("NoSuchBucketPolicy") => Default::default(),
+            Err(e) => return Err(sdk_error_on("s3:GetBucketPolicy", bucket, e)),
+        };
+
+        let acl = s3
+            .get_bucket_acl()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+            .map_err(|e| sdk_error_on("s3:GetBucketAcl", bucket, e))?;
+        for grant in acl.grants() {
+            let everyone = grant
+                .grantee()
+                .and_then(|g| g.uri())
+                .and_then(|uri| uri.rsplit('/').next())
+                .filter(|group| matches!(*group, "AllUsers" | "AuthenticatedUsers"));
+            let reads = grant
+                .permission()
+                .is_some_and(|p| matches!(p.as_str(), "READ" | "FULL_CONTROL"));
+            if let (Some(group), true) = (everyone, reads) {
+                public_read.push(format!(
+                    "the bucket ACL grants {} to {group}",
+                    grant.permission().map(|p| p.as_str()).unwrap_or("READ")
+                ));
+            }
+        }
+
+        let state = BucketState {
+            settings,
+            website,
+            public_read,
+            cloudfront,
+        };
         Ok(Observed {
-            compliant: state.all_on(),
+            compliant: settings.flags.all_on(),
             state: serde_json::to_value(state).expect("plain struct"),
             tags,
         })
@@ -202,9 +332,8 @@ impl Action for S3BlockPublicAccess {
     ) -> Result<Change, ActionError> {
         validate(params).map_err(ActionError::invalid)?;
         let bucket = bucket_of(target)?;
-        let before: BlockPublicAccess = serde_json::from_value(observed.state.clone())
-            .map_err(|e| ActionError::invalid(format!("{ID}: unexpected observed state: {e}")))?;
-        let summary = if before.all_on() {
+        let before: BucketState = recorded(&observed.state, ID)?;
+        let summary = if before.settings.flags.all_on() {
             format!("S3 Block Public Access is already on for bucket {bucket}")
         } else {
             format!("turn on all four S3 Block Public Access settings of bucket {bucket}")
@@ -212,7 +341,7 @@ impl Action for S3BlockPublicAccess {
         Ok(Change {
             summary,
             before: observed.state.clone(),
-            after: serde_json::to_value(BlockPublicAccess::ALL_ON).expect("plain struct"),
+            after: serde_json::to_value(Settings::ALL_ON).expect("plain struct"),
         })
     }
 
@@ -223,15 +352,126 @@ impl Action for S3BlockPublicAccess {
         change: &Change,
     ) -> Result<(), ActionError> {
         validate(params).map_err(ActionError::invalid)?;
-        let after: BlockPublicAccess = serde_json::from_value(change.after.clone())
-            .map_err(|e| ActionError::invalid(format!("{ID}: unexpected planned state: {e}")))?;
+        let after: Settings = recorded(&change.after, ID)?;
+        self.write(target, &after).await
+    }
+
+    /// A website, a public read grant or a CloudFront origin: what
+    /// Block Public Access would take offline. None of them (a private
+    /// bucket without the settings, S3.8): nothing suggests intent.
+    fn intent(&self, target: &Target, _: &Value, observed: &Observed) -> Vec<String> {
+        let Ok(state) = recorded::<BucketState>(&observed.state, ID) else {
+            return Vec::new();
+        };
+        let bucket = target.resource_name();
+        let mut reasons = Vec::new();
+        if state.website {
+            reasons.push(format!(
+                "bucket {bucket} hosts a static website (GetBucketWebsite): blocking public access takes the site offline"
+            ));
+        }
+        for grant in &state.public_read {
+            reasons.push(format!(
+                "bucket {bucket} is readable by anyone on purpose, it seems ({grant}): a public download or website bucket loses its readers"
+            ));
+        }
+        for origin in &state.cloudfront {
+            reasons.push(format!(
+                "bucket {bucket} is a CloudFront origin ({origin}): check that the distribution reaches it only through that access before blocking public access"
+            ));
+        }
+        if !reasons.is_empty() {
+            reasons.push(
+                "approve the job to block public access anyway, or tag the bucket with the exemption tag to leave it as it is"
+                    .to_string(),
+            );
+        }
+        reasons
+    }
+
+    /// Restores the four settings recorded before `applied`, deleting the
+    /// configuration when the bucket had none; refuses when they are no
+    /// longer what `applied` left.
+    fn revert_plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        applied: &Change,
+        now: &Observed,
+    ) -> Result<Change, ActionError> {
+        validate(params).map_err(ActionError::invalid)?;
+        let bucket = bucket_of(target)?;
+        let left: Settings = recorded(&applied.after, ID)?;
+        let restore: Settings = recorded(&applied.before, ID)?;
+        let current = recorded::<BucketState>(&now.state, ID)?.settings;
+        if current != left {
+            return Err(changed_since(
+                &format!("the Block Public Access of bucket {bucket}"),
+                &json!(current.describe()),
+                &json!(left.describe()),
+            ));
+        }
+        let summary = if restore.configured {
+            format!(
+                "set the Block Public Access of bucket {bucket} back to {}",
+                restore.describe()
+            )
+        } else {
+            format!(
+                "delete the Block Public Access configuration of bucket {bucket} (it had none before)"
+            )
+        };
+        Ok(Change {
+            summary,
+            before: serde_json::to_value(current).expect("plain struct"),
+            after: serde_json::to_value(restore).expect("plain struct"),
+        })
+    }
+
+    async fn revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
+        validate(params).map_err(ActionError::invalid)?;
+        let after: Settings = recorded(&change.after, ID)?;
+        self.write(target, &after).await
+    }
+
+    async fn verify_revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<bool, ActionError> {
+        let now = self.check(target, params).await?;
+        let restored: Settings = recorded(&change.after, ID)?;
+        Ok(recorded::<BucketState>(&now.state, ID)?.settings == restored)
+    }
+}
+
+impl S3BlockPublicAccess {
+    /// Puts `settings`, or deletes the configuration when they say none.
+    async fn write(&self, target: &Target, settings: &Settings) -> Result<(), ActionError> {
         let bucket = bucket_of(target)?;
         let s3 = self.client(target).await?;
+        if !settings.configured {
+            // S3 authorises DeletePublicAccessBlock as s3:PutBucketPublicAccessBlock.
+            s3.delete_public_access_block()
+                .bucket(bucket)
+                .expected_bucket_owner(&target.account)
+                .send()
+                .await
+                .map_err(|e| sdk_error_on("s3:PutBucketPublicAccessBlock", bucket, e))?;
+            return Ok(());
+        }
+        let f = settings.flags;
         let config = PublicAccessBlockConfiguration::builder()
-            .block_public_acls(after.block_public_acls)
-            .ignore_public_acls(after.ignore_public_acls)
-            .block_public_policy(after.block_public_policy)
-            .restrict_public_buckets(after.restrict_public_buckets)
+            .block_public_acls(f.block_public_acls)
+            .ignore_public_acls(f.ignore_public_acls)
+            .block_public_policy(f.block_public_policy)
+            .restrict_public_buckets(f.restrict_public_buckets)
             .build();
         s3.put_public_access_block()
             .bucket(bucket)
@@ -242,6 +482,127 @@ impl Action for S3BlockPublicAccess {
             .map_err(|e| sdk_error_on("s3:PutBucketPublicAccessBlock", bucket, e))?;
         Ok(())
     }
+}
+
+/// Condition keys that narrow who a statement grants to: a statement with
+/// any of them is not public (AWS judges a policy the same way).
+const NARROWING_KEYS: &[&str] = &[
+    "aws:sourceip",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourcearn",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:userid",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
+];
+
+/// A string or a list of strings, as policies write them.
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// IAM's wildcard match (`*`, `?`), case-insensitive, as for actions.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn go(p: &[char], a: &[char]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) => x == y && go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let a: Vec<char> = action.to_lowercase().chars().collect();
+    go(&p, &a)
+}
+
+/// The bucket policy's Allow statements that let anyone read objects
+/// (`Principal: "*"`, `s3:GetObject` among the actions, no narrowing
+/// condition), and those that give CloudFront access, each described.
+fn read_grants(policy: &Value) -> (Vec<String>, Vec<String>) {
+    let statements = match &policy["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let mut public = Vec::new();
+    let mut cloudfront = Vec::new();
+    for (n, st) in statements.iter().enumerate() {
+        if st["Effect"] != "Allow" {
+            continue;
+        }
+        let name = st["Sid"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("policy statement {s:?}"))
+            .unwrap_or_else(|| format!("policy statement {}", n + 1));
+        let principal = &st["Principal"];
+        let (aws, services) = match principal {
+            Value::String(_) => (strings(principal), Vec::new()),
+            Value::Object(_) => (strings(&principal["AWS"]), strings(&principal["Service"])),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let reads = if st.get("NotAction").is_some() {
+            !strings(&st["NotAction"])
+                .iter()
+                .any(|p| action_matches(p, "s3:GetObject"))
+        } else {
+            strings(&st["Action"])
+                .iter()
+                .any(|p| action_matches(p, "s3:GetObject"))
+        };
+        if services.contains(&"cloudfront.amazonaws.com") {
+            let distributions: Vec<String> = st["Condition"]
+                .as_object()
+                .into_iter()
+                .flat_map(|ops| ops.values())
+                .filter_map(Value::as_object)
+                .flat_map(|keys| keys.iter())
+                .filter(|(k, _)| k.eq_ignore_ascii_case("aws:SourceArn"))
+                .flat_map(|(_, v)| strings(v).into_iter().map(str::to_string))
+                .collect();
+            cloudfront.push(if distributions.is_empty() {
+                format!("origin access control, {name}")
+            } else {
+                format!(
+                    "origin access control for {}, {name}",
+                    distributions.join(", ")
+                )
+            });
+        }
+        for identity in aws
+            .iter()
+            .filter(|p| p.starts_with("arn:aws:iam::cloudfront:user/"))
+        {
+            cloudfront.push(format!("origin access identity {identity}, {name}"));
+        }
+        if aws.contains(&"*") && reads {
+            let narrowed = st["Condition"]
+                .as_object()
+                .into_iter()
+                .flat_map(|ops| ops.values())
+                .filter_map(Value::as_object)
+                .flat_map(|keys| keys.keys())
+                .any(|k| NARROWING_KEYS.contains(&k.to_lowercase().as_str()));
+            if !narrowed {
+                public.push(format!("{name} grants s3:GetObject to everyone"));
+            }
+        }
+    }
+    (public, cloudfront)
 }
 
 /// Every bucket of the account: its name, and its region when the listing
@@ -312,8 +673,51 @@ mod tests {
         assert_eq!(
             change.after,
             json!({"block_public_acls": true, "ignore_public_acls": true,
-                "block_public_policy": true, "restrict_public_buckets": true})
+                "block_public_policy": true, "restrict_public_buckets": true,
+                "configured": true})
         );
         assert!(change.summary.contains("my-bucket"));
+        // A private bucket without the settings: nothing suggests intent.
+        assert!(a.intent(&t, &json!({}), &observed).is_empty());
+    }
+
+    #[test]
+    fn public_read_and_cloudfront_grants() {
+        let policy = json!({"Statement": [
+            {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+             "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/*"},
+            {"Sid": "FromTheOffice", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": "s3:*", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}},
+            {"Sid": "Tls", "Effect": "Allow", "Principal": {"AWS": ["*"]},
+             "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"},
+            {"Sid": "Oac", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::111122223333:distribution/E1"}}},
+            {"Sid": "Oai", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E2"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            {"Sid": "Put", "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}
+        ]});
+        let (public, cloudfront) = read_grants(&policy);
+        assert_eq!(
+            public,
+            [
+                "policy statement \"PublicRead\" grants s3:GetObject to everyone",
+                "policy statement \"Tls\" grants s3:GetObject to everyone"
+            ]
+        );
+        assert_eq!(
+            cloudfront,
+            [
+                "origin access control for arn:aws:cloudfront::111122223333:distribution/E1, policy statement \"Oac\"",
+                "origin access identity arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E2, policy statement \"Oai\""
+            ]
+        );
+        assert!(action_matches("s3:Get*", "s3:GetObject"));
+        assert!(action_matches("*", "s3:GetObject"));
+        assert!(!action_matches("s3:GetObjectAcl", "s3:GetObject"));
     }
 }
