@@ -97,6 +97,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/jobs", get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/approve", post(approve_job))
+        .route("/v1/jobs/{id}/revert", post(revert_job))
         .route("/v1/findings", get(list_findings))
         .route("/v1/audit", get(list_audit))
         .route("/v1/pause", post(pause))
@@ -186,6 +187,7 @@ fn allowed_query(route: &str) -> &'static [&'static str] {
         "/v1/jobs" => &["state", "rule", "limit", "after"],
         "/v1/findings" | "/v1/audit" => &["limit", "after"],
         "/v1/pause" | "/v1/resume" => &["rule"],
+        "/v1/jobs/{id}/approve" => &["plan_digest"],
         _ => &[],
     }
 }
@@ -353,7 +355,7 @@ struct Caller(String);
 fn required_scope(method: &Method, route: &str) -> Scope {
     match (method, route) {
         (&Method::POST, "/v1/events") => Scope::Ingest,
-        (&Method::POST, "/v1/jobs/{id}/approve") => Scope::Approve,
+        (&Method::POST, "/v1/jobs/{id}/approve" | "/v1/jobs/{id}/revert") => Scope::Approve,
         (&Method::POST, "/v1/pause" | "/v1/resume") => Scope::Admin,
         _ => Scope::Read,
     }
@@ -687,7 +689,13 @@ async fn approve_job(
     State(api): State<Api>,
     axum::Extension(Caller(caller)): axum::Extension<Caller>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> Response {
+    let pairs = match query("/v1/jobs/{id}/approve", &uri) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let shown = param(&pairs, "plan_digest");
     let store = api.engine.store();
     let job = match store.get_job(&id).await {
         Ok(Some(job)) => job,
@@ -712,13 +720,48 @@ async fn approve_job(
             Err(e) => return internal("reading the job's event", e),
         }
     }
-    match api.engine.approve(&job.id, &format!("api:{caller}")).await {
+    match api
+        .engine
+        .approve_shown(&job.id, &format!("api:{caller}"), shown)
+        .await
+    {
         Ok(job) => Json(job).into_response(),
         Err(e) => match e.downcast_ref::<StoreError>() {
             Some(StoreError::InvalidState { .. }) => error(StatusCode::CONFLICT, e.to_string()),
             Some(StoreError::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
+            // The plan shown is no longer the plan: show it again.
+            None if shown.is_some() => error(StatusCode::CONFLICT, e.to_string()),
             _ => internal("approving the job", e),
         },
+    }
+}
+
+/// `POST /v1/jobs/{id}/revert`: queues the undo of a job's change, waiting
+/// for approval (by another call of the approve route, so a second person
+/// can look at the planned restore first).
+async fn revert_job(
+    State(api): State<Api>,
+    axum::Extension(Caller(caller)): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match api.engine.store().get_job(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
+        Err(e @ StoreError::Ambiguous { .. }) => {
+            return error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => return internal("reading the job", e),
+    }
+    match api
+        .engine
+        .revert(&id, &format!("api:{caller}"), rectify_model::Mode::Approve)
+        .await
+    {
+        Ok(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),
+        Err(e) if e.downcast_ref::<StoreError>().is_none() => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e) => internal("queueing the revert", e),
     }
 }
 

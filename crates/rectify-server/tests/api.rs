@@ -418,3 +418,51 @@ async fn health_answers_without_internals() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({"status": "ok", "paused": false}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_names_the_plan_it_approves_and_reverts_are_jobs() {
+    let s = start("").await;
+    let job = s.waiting_job(INGEST, "bound").await;
+    let stored = s.engine.store().get_job(&job).await.unwrap().unwrap();
+    let digest = stored.plan.as_ref().unwrap().digest();
+
+    // A digest of another plan: the person saw something else.
+    let path = format!("/v1/jobs/{job}/approve?plan_digest={}", "0".repeat(64));
+    let reply = post_json(s.addr, &path, Some(OPS), "").await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert!(reply.body.contains("another change"), "{}", reply.body);
+    let stored = s.engine.store().get_job(&job).await.unwrap().unwrap();
+    assert_eq!(stored.state, rectify_model::JobState::WaitingApproval);
+
+    // The digest of the plan shown: approved, and the record keeps it.
+    let path = format!("/v1/jobs/{job}/approve?plan_digest={digest}");
+    let reply = post_json(s.addr, &path, Some(OPS), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let audit = s.engine.store().audit(0, 1000).await.unwrap();
+    let approved = audit
+        .iter()
+        .find(|r| r.kind == "job.approved" && r.subject == job)
+        .unwrap();
+    assert_eq!(approved.data["plan_digest"], digest.as_str());
+
+    // Reverts: approve scope; a job that changed nothing cannot be undone;
+    // an unknown job is 404.
+    let revert = format!("/v1/jobs/{job}/revert");
+    let reply = post_json(s.addr, &revert, Some(READ), "").await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = post_json(s.addr, &revert, Some(OPS), "").await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert!(
+        reply.body.contains("made no change to undo"),
+        "{}",
+        reply.body
+    );
+    let reply = post_json(
+        s.addr,
+        "/v1/jobs/00000000-0000-0000-0000-000000000000/revert",
+        Some(OPS),
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+}

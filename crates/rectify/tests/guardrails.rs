@@ -249,3 +249,78 @@ fn the_share_breaker_counts_against_the_accounts_resources_of_the_type() {
     let (_dir, jobs) = run(3, 4);
     assert_eq!(kinds(&jobs), ["changed"; 4]);
 }
+
+#[test]
+fn a_change_is_undone_by_a_revert_job_after_approval() {
+    let dir = site("");
+    let journal = dir.path().join("journal.txt");
+    let jobs = process(dir.path(), &events(dir.path(), "undo", 0..2));
+    assert_eq!(kinds(&jobs), ["changed", "changed"]);
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    let resource = jobs[0]["target"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The revert is planned and waits for a person.
+    let out = rectify(dir.path(), &["jobs", "revert", &id, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let revert: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(revert["state"], "waiting-approval", "{revert}");
+    assert_eq!(revert["event_id"], format!("revert:{id}"));
+    let summary = revert["plan"]["summary"].as_str().unwrap();
+    assert!(summary.contains("take res-0 out"), "{summary}");
+    assert!(std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .any(|l| l == resource));
+
+    // A second revert of the same job is refused while one is queued.
+    let again = rectify(dir.path(), &["jobs", "revert", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already undoes"));
+
+    let revert_id = revert["id"].as_str().unwrap();
+    let out = rectify(
+        dir.path(),
+        &["jobs", "approve", revert_id, "--output", "json"],
+    );
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["outcome"]["kind"], "changed", "{done}");
+    let lines: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Only the reverted job's effect is gone.
+    assert_eq!(lines, ["res-1"]);
+
+    // Undoing it again: the resource changed since (the line is gone), so
+    // the revert refuses plainly and writes nothing.
+    let out = rectify(
+        dir.path(),
+        &["jobs", "revert", &id, "--approve", "--output", "json"],
+    );
+    let refused: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert!(refused["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("changed since"));
+    // A revert job cannot itself be reverted, nor a job that changed nothing.
+    let nested = rectify(dir.path(), &["jobs", "revert", revert_id]);
+    assert_eq!(nested.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nested.stderr).contains("is itself a revert"));
+    let audit = rectify(
+        dir.path(),
+        &["audit", "list", "--limit", "1000", "--output", "json"],
+    );
+    let records: Vec<Value> = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["kind"] == "job.revert-requested")
+            .count(),
+        2
+    );
+}

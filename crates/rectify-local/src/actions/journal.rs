@@ -1,7 +1,8 @@
 //! `local.journal`: appends the target's resource id as one line to a
 //! journal file. The check reads the journal, so a job that runs again
 //! after a crash finds its line and writes nothing: exactly one effect per
-//! target, which is what the crash tests count.
+//! target, which is what the crash tests count. A revert takes the line
+//! out again (for the tests of `rectify jobs revert`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -100,6 +101,49 @@ impl Action for Journal {
                 .open(path)?;
             file.write_all(line.as_bytes())?;
             file.sync_data()
+        })
+        .await
+        .map_err(|e| ActionError::new(ErrorClass::Transient, format!("journal: {e}")))?
+        .map_err(io_error)
+    }
+
+    /// The undo takes the target's line out again; refused when the line
+    /// is not there (someone took it out since).
+    fn revert_plan(
+        &self,
+        target: &Target,
+        _: &Value,
+        applied: &Change,
+        now: &Observed,
+    ) -> Result<Change, ActionError> {
+        if now.state != applied.after {
+            return Err(ActionError::invalid(format!(
+                "the journal no longer holds {}: it changed since; nothing to undo",
+                target.resource_id
+            )));
+        }
+        Ok(Change {
+            summary: format!("take {} out of the journal", target.resource_id),
+            before: now.state.clone(),
+            after: applied.before.clone(),
+        })
+    }
+
+    async fn revert(&self, target: &Target, params: &Value, _: &Change) -> Result<(), ActionError> {
+        let path = path(params);
+        let line = target.resource_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let kept: String = text
+                .lines()
+                .filter(|l| *l != line)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&path, kept)
         })
         .await
         .map_err(|e| ActionError::new(ErrorClass::Transient, format!("journal: {e}")))?

@@ -115,10 +115,11 @@ pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> any
                     return Ok(1);
                 }
             };
-            println!("queued {} to undo job {id}", job.id);
             if no_run {
+                println!("queued {} to undo job {id}", job.id);
                 return Ok(0);
             }
+            eprintln!("rectify: queued {} to undo job {id}", job.id);
             // Plan it first: a person approves the undo they were shown.
             engine.run_ready().await?;
             if approve {
