@@ -101,14 +101,14 @@ async fn a_queued_job_follows_the_current_rule() {
     // the S3 rule is disabled, by overrides of the pack's rules.
     let mut config = std::fs::read_to_string(site.path("rectify.yaml")).unwrap();
     config.push_str(
-        "overrides:\n  ec2-revoke-public-admin-ingress: {mode: dry-run}\n  s3-bucket-block-public-access: {enabled: false}\n",
+        "overrides:\n  ec2-revoke-public-ssh: {mode: dry-run}\n  s3-bucket-block-public-access: {enabled: false}\n",
     );
     std::fs::write(site.path("rectify.yaml"), config).unwrap();
 
     let out = site.rectify(&[
         "jobs",
         "approve",
-        &id_of("ec2-revoke-public-admin-ingress"),
+        &id_of("ec2-revoke-public-ssh"),
         "--output",
         "json",
     ]);
