@@ -200,15 +200,16 @@ async fn events_and_sqs_batches_are_remediated_and_answered() {
     );
     let _ = function.kill();
     let _ = function.wait();
-    // The owner heard of each outcome: two changes, one already compliant.
+    // The owner heard of each change once: the redelivered event found its
+    // finding already resolved by the same rule, so no second message.
     let outcomes = inbox.outcomes().await;
-    assert_eq!(outcomes, ["changed", "changed", "already-compliant"]);
+    assert_eq!(outcomes, ["changed", "changed"]);
     let out = site.rectify(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// An SQS batch of ten on PostgreSQL, one of whose findings holds a NUL
-/// character: only that message is reported back; the other nine are
+/// An SQS batch of ten on PostgreSQL, two of which can never be stored
+/// (see `bad_input`): only those are reported back; the other eight are
 /// stored (and so deleted from the queue by Lambda).
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_unstorable_record_of_an_sqs_batch_is_reported() {
@@ -231,6 +232,7 @@ async fn only_the_unstorable_record_of_an_sqs_batch_is_reported() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start rectify lambda");
+    pg.refuse_checked();
 
     let events = bad_input::batch(&account);
     let records: Vec<Value> = events
@@ -247,23 +249,29 @@ async fn only_the_unstorable_record_of_an_sqs_batch_is_reported() {
     assert_eq!(answer["state"], "response", "{answer}");
     assert_eq!(
         answer["body"],
-        json!({"batchItemFailures": [{"itemIdentifier": format!("m-{}", bad_input::BAD)}]})
+        json!({"batchItemFailures": [
+            {"itemIdentifier": format!("m-{}", bad_input::CHECKED)},
+            {"itemIdentifier": format!("m-{}", bad_input::NUL)},
+        ]})
     );
 
-    // Read the store back: the nine good events, not the bad one.
+    // Read the store back: the eight good events, not the bad ones.
     let stored = pg.column(&format!("SELECT id FROM {}.events ORDER BY id", pg.schema));
     assert_eq!(stored, bad_input::good_ids(&events));
 
-    // The bad event alone, as an EventBridge rule would invoke the function:
-    // refused as an event that can never be taken, not as an outage.
-    let answer = api.answer(&api.invoke(Some(&events[bad_input::BAD]), None));
-    assert_eq!(answer["state"], "error", "{answer}");
-    assert_eq!(
-        answer["error_type_header"], "Rectify.InvalidEvent",
-        "{answer}"
-    );
+    // Each bad event alone, as an EventBridge rule would invoke the
+    // function: refused as an event that can never be taken, not as an
+    // outage.
+    for bad in [bad_input::CHECKED, bad_input::NUL] {
+        let answer = api.answer(&api.invoke(Some(&events[bad]), None));
+        assert_eq!(answer["state"], "error", "{answer}");
+        assert_eq!(
+            answer["error_type_header"], "Rectify.InvalidEvent",
+            "{answer}"
+        );
+    }
     let stored = pg.column(&format!("SELECT count(*) FROM {}.events", pg.schema));
-    assert_eq!(stored, ["9"]);
+    assert_eq!(stored, ["8"]);
 
     assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
     let _ = function.kill();

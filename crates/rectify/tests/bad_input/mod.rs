@@ -1,6 +1,8 @@
-//! For the tests of one bad message among good ones: a PostgreSQL store
-//! of the test's own (a schema in the test server) and a batch of events
-//! one of which PostgreSQL cannot store.
+//! For the tests of bad messages among good ones: a PostgreSQL store of
+//! the test's own (a schema in the test server) and a batch of events two
+//! of which can never be stored. One has a NUL character, which PostgreSQL
+//! refuses (and ingest refuses before it); the other breaks a CHECK
+//! constraint the test adds to the store, a refusal only the store makes.
 
 #![allow(dead_code)]
 
@@ -10,19 +12,23 @@ use serde_json::{json, Value};
 
 use crate::support::{imported, Site, REGION};
 
-/// The index of the bad event in [`batch`].
-pub const BAD: usize = 6;
+/// The index in [`batch`] of the event the CHECK constraint refuses.
+pub const CHECKED: usize = 3;
+/// The index in [`batch`] of the event with a NUL character.
+pub const NUL: usize = 6;
+/// What the CHECK constraint refuses in an event.
+const MARKER: &str = "refused-by-check";
 
 /// Ten Security Hub import events, one finding each, of a control no rule
-/// acts on (so they are only stored); the finding of the one at [`BAD`]
-/// has a NUL character in its title, which PostgreSQL refuses.
+/// acts on (so they are only stored); the findings at [`CHECKED`] and
+/// [`NUL`] can never be stored.
 pub fn batch(account: &str) -> Vec<Value> {
     (0..10)
         .map(|i| {
-            let title = if i == BAD {
-                "bucket\u{0}policy".to_string()
-            } else {
-                format!("bucket {i}")
+            let title = match i {
+                NUL => "bucket\u{0}policy".to_string(),
+                CHECKED => format!("bucket {MARKER}"),
+                _ => format!("bucket {i}"),
             };
             let finding = json!({
                 "SchemaVersion": "2018-10-08",
@@ -47,12 +53,17 @@ pub fn batch(account: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Whether the event at `i` of a [`batch`] can be stored.
+pub fn good(i: usize) -> bool {
+    i != CHECKED && i != NUL
+}
+
 /// The ids of the good events of a [`batch`], sorted.
 pub fn good_ids(batch: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = batch
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != BAD)
+        .filter(|(i, _)| good(*i))
         .map(|(_, e)| e["id"].as_str().unwrap().to_string())
         .collect();
     ids.sort();
@@ -87,6 +98,22 @@ impl PgSchema {
         let store = config.lines().find(|l| l.starts_with("store:")).unwrap();
         let config = config.replace(store, &format!("store: {}", self.url()));
         std::fs::write(&path, config).unwrap();
+    }
+
+    /// Once rectify has created its tables here, adds the CHECK constraint
+    /// that refuses the event at [`CHECKED`].
+    pub fn refuse_checked(&self) {
+        let table = format!("SELECT to_regclass('{}.events')", self.schema);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.column(&table) != [format!("{}.events", self.schema)] {
+            assert!(std::time::Instant::now() < deadline, "no events table");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.column(&format!(
+            "ALTER TABLE {}.events ADD CONSTRAINT no_marker \
+             CHECK (position('{MARKER}' in body::text) = 0)",
+            self.schema
+        ));
     }
 
     /// One column of a query's rows.
