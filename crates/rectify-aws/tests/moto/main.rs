@@ -6,6 +6,7 @@ mod support;
 
 mod anchor;
 mod ec2;
+mod ec2_storage;
 mod iam;
 mod s3;
 mod securityhub;

@@ -373,6 +373,14 @@ impl Account {
         aws_sdk_sqs::Client::from_conf(b.build())
     }
 
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let mut b = aws_sdk_kms::config::Builder::from(&self.config);
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_kms::Client::from_conf(b.build())
+    }
+
     pub fn sts(&self) -> aws_sdk_sts::Client {
         let mut b = aws_sdk_sts::config::Builder::from(&self.config);
         if let Some(i) = self.interceptor() {
