@@ -1,7 +1,8 @@
 // Drives rectify's approval console in headless Chromium, as a person
 // would: connect with the token, find the job waiting for approval with
 // its planned change, check that text from a finding is shown as text,
-// approve, and see the job leave the list.
+// approve, see the job leave the list, then undo the change it made and
+// approve the undo. Prints "undo <job id>" for the caller to check.
 //
 //   node approve.mjs BASE_URL TOKEN JOB_ID RESOURCE_ID HOSTILE_TEXT
 //
@@ -61,6 +62,25 @@ try {
   await row.waitFor({ state: "detached", timeout: 15000 });
   const status = await page.textContent("#status");
   if (!status.includes("Approved " + jobId)) fail("no confirmation: " + status);
+
+  // Once the change is made, it can be undone from the recent jobs: the
+  // undo is a job of its own that waits for approval with its plan.
+  const done = page.locator(`#recent tr[data-job="${jobId}"] button.revert`);
+  await done.waitFor({ timeout: 20000 });
+  await done.click();
+  await page.waitForFunction(
+    (id) => document.querySelector("#status").textContent.includes("Undo of " + id + " queued as "),
+    jobId,
+  );
+  const queued = (await page.textContent("#status")).match(/queued as ([0-9a-f-]+)/);
+  if (!queued) fail("the undo's job id is not shown");
+  const undo = page.locator(`#waiting tr[data-job="${queued[1]}"]`);
+  await undo.waitFor({ timeout: 15000 });
+  const undoText = await undo.innerText();
+  if (!undoText.includes("before:")) fail("the undo's planned restore is not shown: " + undoText);
+  await undo.locator("button.approve").click();
+  await undo.waitFor({ state: "detached", timeout: 15000 });
+  console.log("undo " + queued[1]);
 
   // The token stays in this tab only, and can be forgotten.
   await page.click("#logout");

@@ -418,6 +418,40 @@ async fn record_reversal(engine: &Engine, job: &Job) -> Result<(), ActionError> 
 /// resources of the action's type.
 pub const SHARE_BREAKER_MIN_RESOURCES: u64 = 20;
 
+/// How long a control's parameters read from Security Hub are trusted.
+const CONTROL_PARAMETERS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A control's parameters for an account and region, read at most once
+/// per [`CONTROL_PARAMETERS_TTL`].
+async fn control_parameters_cached(
+    engine: &Engine,
+    account: &str,
+    control: &str,
+    region: &str,
+) -> Result<Option<serde_json::Value>, ActionError> {
+    let key = format!("{account}/{region}/{control}");
+    let cached = engine
+        .control_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .filter(|(at, _)| at.elapsed() < CONTROL_PARAMETERS_TTL)
+        .map(|(_, v)| v.clone());
+    if let Some(parameters) = cached {
+        return Ok(parameters);
+    }
+    let parameters = engine
+        .updater
+        .control_parameters(account, control, region)
+        .await?;
+    engine
+        .control_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, (std::time::Instant::now(), parameters.clone()));
+    Ok(parameters)
+}
+
 /// How long an action's resource count is trusted.
 const INVENTORY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -734,15 +768,15 @@ async fn control_parameters(
     job: &Job,
     log: &mut AuditLog,
 ) -> serde_json::Value {
-    let Some(control) = &job.control else {
+    let Some(control) = job
+        .control
+        .as_ref()
+        .filter(|_| action.uses_control_parameters())
+    else {
         return job.params.clone();
     };
     let region = job.target.region.clone();
-    match engine
-        .updater
-        .control_parameters(&job.target.account, control, &region)
-        .await
-    {
+    match control_parameters_cached(engine, &job.target.account, control, &region).await {
         Ok(Some(parameters)) => {
             let params = action.with_control_parameters(&job.params, control, &parameters);
             if params != job.params {

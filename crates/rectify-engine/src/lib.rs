@@ -95,6 +95,9 @@ pub struct Engine {
     /// Resource counts per `action/account/region` for the share breaker,
     /// with when they were taken.
     pub(crate) inventory: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
+    /// Control parameters read from Security Hub per
+    /// `account/region/control`, with when they were read.
+    pub(crate) control_parameters: std::sync::Mutex<ControlParameters>,
     /// Jobs settled at plan time whose effects the workers still owe.
     settled_at_plan: std::sync::Mutex<Vec<Job>>,
 }
@@ -128,6 +131,7 @@ impl Engine {
             queue: queue::GroupCommit::new(store.clone()),
             inventory: Default::default(),
             settled_at_plan: Default::default(),
+            control_parameters: Default::default(),
             store,
             config,
             router,
@@ -526,6 +530,10 @@ impl Engine {
         Ok(self.store.approve(id, by).await?)
     }
 }
+
+/// Parameters of controls as read, by `account/region/control`.
+pub(crate) type ControlParameters =
+    HashMap<String, (std::time::Instant, Option<serde_json::Value>)>;
 
 /// Submissions of more events than this are routed off the runtime's
 /// worker thread.

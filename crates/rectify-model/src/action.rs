@@ -173,6 +173,13 @@ pub trait Action: Send + Sync {
         Vec::new()
     }
 
+    /// Whether the action's check depends on the parameters of the control
+    /// it answers (then the engine reads them from Security Hub and hands
+    /// them to [`Action::with_control_parameters`]). False by default.
+    fn uses_control_parameters(&self) -> bool {
+        false
+    }
+
     /// `params` with the control's parameters as Security Hub holds them
     /// for the account (`BatchGetSecurityControls`: customised values, or
     /// AWS's defaults), for actions whose check depends on them (a port

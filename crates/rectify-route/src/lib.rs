@@ -20,7 +20,14 @@ pub struct Router {
 impl Router {
     /// Compiles the enabled rules. Every broken pattern is reported.
     pub fn new(rules: Vec<Rule>) -> Result<Router, Vec<PatternProblem>> {
+        Self::build(rules, None)
+    }
+
+    fn build(rules: Vec<Rule>, budget: Option<u64>) -> Result<Router, Vec<PatternProblem>> {
         let mut builder = MatcherBuilder::new();
+        if let Some(steps) = budget {
+            builder.set_step_budget(steps);
+        }
         let mut problems = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             match Pattern::from_value(&rule.pattern) {
@@ -41,13 +48,22 @@ impl Router {
         })
     }
 
+    /// Like [`Router::new`], with the matcher's step budget set (tests).
+    pub fn with_step_budget(rules: Vec<Rule>, steps: u64) -> Result<Router, Vec<PatternProblem>> {
+        Self::build(rules, Some(steps))
+    }
+
     /// The rules the event matches, in the order they were configured.
+    /// Matching is linear in the event; should an event still exhaust the
+    /// matcher's step budget (a backstop), the matches found so far are
+    /// kept (each a real match) and the event is logged, so one event
+    /// cannot hold a worker.
     pub fn route<'a>(&'a self, event: &Event) -> Vec<&'a Rule> {
-        self.matcher
-            .matches(&event.body)
-            .into_iter()
-            .map(|i| &self.rules[i])
-            .collect()
+        let mut ids = Vec::new();
+        if let Err(e) = self.matcher.try_matches_into(&event.body, &mut ids) {
+            tracing::warn!(event = %event.id, error = %e, "matching stopped at the step budget; only the rules matched so far apply");
+        }
+        ids.into_iter().map(|i| &self.rules[i]).collect()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -124,5 +140,23 @@ mod tests {
         .unwrap();
         let ids: Vec<&str> = problems.iter().map(|p| p.rule_id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
+    }
+
+    #[test]
+    fn an_event_over_the_step_budget_keeps_only_real_matches() {
+        let rules = vec![rule(
+            "many",
+            json!({"detail": {"a": [{"prefix": "x"}], "b": [{"prefix": "y"}]}}),
+            true,
+        )];
+        let big = event(json!({"detail": {
+            "a": (0..500).map(|i| format!("q{i}")).collect::<Vec<_>>(),
+            "b": (0..500).map(|i| format!("r{i}")).collect::<Vec<_>>(),
+        }}));
+        let tight = Router::with_step_budget(rules.clone(), 10).unwrap();
+        assert!(tight.route(&big).is_empty());
+        let fits = event(json!({"detail": {"a": ["xa"], "b": ["yb"]}}));
+        let roomy = Router::with_step_budget(rules, 10_000).unwrap();
+        assert_eq!(roomy.route(&fits).len(), 1);
     }
 }

@@ -670,15 +670,27 @@ async fn list_jobs(State(api): State<Api>, uri: Uri) -> Response {
     match api.engine.store().list_jobs(&filter).await {
         Ok(jobs) => {
             let (jobs, next) = page(jobs, limit, |j| encode_cursor(&JobCursor::after(j)));
+            let jobs: Vec<serde_json::Value> = jobs.iter().map(job_view).collect();
             with_next(json!({"jobs": jobs}), next)
         }
         Err(e) => internal("listing jobs", e),
     }
 }
 
+/// A job as the API shows it: the stored job, and the digest of its
+/// planned change (`plan_digest`), which an approval can name so that it
+/// holds only for the change the person saw.
+fn job_view(job: &rectify_model::Job) -> serde_json::Value {
+    let mut view = serde_json::to_value(job).unwrap_or_default();
+    if let (Some(plan), Some(map)) = (&job.plan, view.as_object_mut()) {
+        map.insert("plan_digest".into(), json!(plan.digest()));
+    }
+    view
+}
+
 async fn get_job(State(api): State<Api>, Path(id): Path<String>) -> Response {
     match api.engine.store().get_job(&id).await {
-        Ok(Some(job)) => Json(job).into_response(),
+        Ok(Some(job)) => Json(job_view(&job)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
         Err(e @ StoreError::Ambiguous { .. }) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => internal("reading the job", e),

@@ -1,7 +1,8 @@
 //! The approval console in a real headless Chromium (Debian's package,
 //! driven by playwright-core from tests/browser): a person connects with
 //! a token, sees the planned change of a job waiting for approval,
-//! approves it, and the resource is fixed; text from a hostile finding is
+//! approves it, and the resource is fixed; then undoes the change, approves
+//! the undo, and the resource is as it was; text from a hostile finding is
 //! shown as text. `make test` installs Chromium and the driver
 //! (scripts/browser-deps).
 
@@ -81,18 +82,35 @@ async fn a_person_approves_a_planned_change_in_the_console() {
     let job = server.wait_job(&site.token, &id);
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["approved_by"], "api:tests");
-    let bpa = s3
-        .get_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap()
-        .public_access_block_configuration
-        .unwrap();
-    assert_eq!(bpa.block_public_policy, Some(true));
+    assert_eq!(outcome_kind(&job), "changed");
+    // Then undone in the browser, after approval: the bucket is as it was
+    // before the change (it had no Block Public Access configuration).
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let undo = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("undo "))
+        .expect("the browser test names the undo job")
+        .trim()
+        .to_string();
+    let undone = server.wait_job(&site.token, &undo);
+    assert_eq!(undone["state"], "succeeded", "{undone}");
+    assert_eq!(undone["event_id"], format!("revert:{id}"));
+    assert_eq!(outcome_kind(&undone), "changed", "{undone}");
+    assert!(
+        s3.get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .is_err(),
+        "the bucket's Block Public Access configuration is back to none"
+    );
     drop(server);
     let out = site.rectify(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+fn outcome_kind(job: &serde_json::Value) -> &str {
+    job["outcome"]["kind"].as_str().unwrap_or("")
 }
 
 #[test]

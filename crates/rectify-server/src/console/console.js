@@ -1,5 +1,6 @@
 // rectify's approval console: lists the jobs waiting for approval and the
-// recent ones through the HTTP API, and approves a job with a click. The
+// recent ones through the HTTP API, approves a job with a click (bound to
+// the change shown) and queues the undo of a change. The
 // token stays in this tab (sessionStorage) and is sent only to this
 // origin. Everything from the API is put on the page as text, never as
 // markup: findings carry text from outside.
@@ -55,6 +56,25 @@ function planCell(row, job) {
   }
 }
 
+// Why rectify asks before this change: signs that the state is meant
+// to be so, or a change that differs from one approved before.
+function whyCell(row, job) {
+  const outcome = job.outcome || {};
+  const replanned = (outcome.reason || "").includes("differs from the one");
+  const td = cell(row, replanned ? outcome.reason : "");
+  const reasons = outcome.intent || [];
+  if (reasons.length) {
+    const list = document.createElement("ul");
+    list.className = "intent";
+    for (const reason of reasons) {
+      const item = document.createElement("li");
+      item.textContent = reason;
+      list.appendChild(item);
+    }
+    td.appendChild(list);
+  }
+}
+
 function renderWaiting(jobs) {
   const body = document.querySelector("#waiting tbody");
   body.replaceChildren();
@@ -67,11 +87,14 @@ function renderWaiting(jobs) {
     cell(row, place(job));
     cell(row, job.target.resource_id, "resource");
     planCell(row, job);
+    whyCell(row, job);
     const td = cell(row, "");
     const button = document.createElement("button");
     button.className = "approve";
     button.textContent = "Approve";
-    button.addEventListener("click", () => approve(job.id, button));
+    // The approval names the change shown: if the job plans another one
+    // by the time it runs, it asks again.
+    button.addEventListener("click", () => approve(job.id, job.plan_digest, button));
     td.appendChild(button);
     body.appendChild(row);
   }
@@ -89,8 +112,26 @@ function renderRecent(jobs) {
     cell(row, job.rule_id);
     cell(row, place(job));
     cell(row, job.target.resource_id, "resource");
+    const td = cell(row, "");
+    if (undoable(job)) {
+      const button = document.createElement("button");
+      button.className = "revert";
+      button.textContent = "Undo";
+      button.addEventListener("click", () => revert(job.id, button));
+      td.appendChild(button);
+    }
     body.appendChild(row);
   }
+}
+
+// A change rectify made, other than an undo itself.
+function undoable(job) {
+  return (
+    job.state === "succeeded" &&
+    job.outcome &&
+    job.outcome.kind === "changed" &&
+    !job.event_id.startsWith("revert:")
+  );
 }
 
 async function refresh() {
@@ -106,13 +147,29 @@ async function refresh() {
   }
 }
 
-async function approve(id, button) {
+async function approve(id, digest, button) {
   button.disabled = true;
+  const bound = digest ? "?plan_digest=" + encodeURIComponent(digest) : "";
   try {
-    await api("POST", "/v1/jobs/" + encodeURIComponent(id) + "/approve");
+    await api("POST", "/v1/jobs/" + encodeURIComponent(id) + "/approve" + bound);
     lastDone = "Approved " + id + ".";
   } catch (e) {
     say("Could not approve " + id + ": " + e.message, true);
+    button.disabled = false;
+    return;
+  }
+  await refresh();
+}
+
+// Queues the undo of a job's change; it waits for approval in the list
+// above, with the restore it plans.
+async function revert(id, button) {
+  button.disabled = true;
+  try {
+    const job = await api("POST", "/v1/jobs/" + encodeURIComponent(id) + "/revert");
+    lastDone = "Undo of " + id + " queued as " + job.id + "; it waits for approval.";
+  } catch (e) {
+    say("Could not undo " + id + ": " + e.message, true);
     button.disabled = false;
     return;
   }
