@@ -138,20 +138,35 @@ async fn submit_all_at_once(engine: &Arc<Engine>) {
     assert!(again.is_ok(), "{again:?}");
 }
 
+/// The test's own schema in the test server, dropped even when it fails.
+struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.server.as_str(),
+                "-qc",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .output();
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn on_postgres_a_nul_in_one_finding_fails_only_its_submission() {
-    let base = std::env::var("RECTIFY_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let schema = format!("rectify_group_{}", std::process::id());
-    let engine = engine(&format!("{base}?schema={schema}")).await;
+    let schema = Schema {
+        server: std::env::var("RECTIFY_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        name: format!("rectify_group_{}", std::process::id()),
+    };
+    let engine = engine(&format!("{}?schema={}", schema.server, schema.name)).await;
     submit_all_at_once(&engine).await;
-    drop(engine);
-    let dropped = std::process::Command::new("psql")
-        .args([&base, "-qc", &format!("DROP SCHEMA {schema} CASCADE")])
-        .status();
-    assert!(dropped.map(|s| s.success()).unwrap_or(false));
 }
 
 #[tokio::test(flavor = "current_thread")]
