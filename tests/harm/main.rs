@@ -9,6 +9,7 @@ mod support;
 
 mod common;
 mod ec2;
+mod ec2_storage;
 mod flow;
 mod iam;
 mod s3;
