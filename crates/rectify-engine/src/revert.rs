@@ -14,6 +14,18 @@ use crate::Engine;
 /// change it undoes.
 pub const REVERT_EVENT: &str = "revert:";
 
+/// The key under a revert job's `target.details` that names who asked for
+/// the undo (`api:<token name>`, `cli:<user>`).
+pub const REQUESTED_BY: &str = "RevertRequestedBy";
+
+/// Who asked for the undo, for a revert job.
+pub fn requested_by(job: &Job) -> Option<&str> {
+    job.event_id
+        .starts_with(REVERT_EVENT)
+        .then(|| job.target.details.get(REQUESTED_BY)?.as_str())
+        .flatten()
+}
+
 impl Engine {
     /// Queues the undo of job `id`'s change, in `mode` (`approve` unless a
     /// person asks for more: the undo is a change too). Refuses a job that
@@ -48,6 +60,12 @@ impl Engine {
         }
         let now = rectify_model::now_rfc3339();
         let event_id = format!("{REVERT_EVENT}{}", original.id);
+        // Who asked, for four eyes on the approval of the undo.
+        let mut target = original.target.clone();
+        if !target.details.is_object() {
+            target.details = json!({});
+        }
+        target.details[REQUESTED_BY] = json!(by);
         let job = Job {
             id: uuid::Uuid::now_v7().to_string(),
             idempotency_key: crate::plan::idempotency_key(
@@ -70,6 +88,7 @@ impl Engine {
             approved_by: None,
             plan: None,
             outcome: None,
+            target,
             ..original.clone()
         };
         let job = match self.store.enqueue(&job).await? {

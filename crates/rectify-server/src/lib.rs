@@ -718,6 +718,16 @@ async fn approve_job(
         Err(e) => return internal("reading the job", e),
     };
     if api.engine.config().api.four_eyes {
+        // An undo is approved by someone other than who asked for it.
+        if rectify_engine::revert::requested_by(&job) == Some(format!("api:{caller}").as_str()) {
+            return error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "four eyes: token `{caller}` asked for the undo in job {}; another token must approve it (api.four_eyes)",
+                    job.id
+                ),
+            );
+        }
         match store.event_origin(&job.event_id).await {
             Ok(Some(origin)) if origin == format!("http:{caller}") => {
                 return error(

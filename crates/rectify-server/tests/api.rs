@@ -466,3 +466,43 @@ async fn an_approval_names_the_plan_it_approves_and_reverts_are_jobs() {
     .await;
     assert_eq!(reply.status, 404, "{}", reply.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_is_approved_by_another_token_than_the_one_that_asked() {
+    let s = start("").await;
+    let mut body = event("undo-me");
+    body["source"] = serde_json::json!("test.journal");
+    let reply = post_json(s.addr, "/v1/events", Some(INGEST), &body.to_string()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let job = reply.json()["events"][0]["jobs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.engine.run_ready().await.unwrap();
+    let reply = post_json(s.addr, &format!("/v1/jobs/{job}/approve"), Some(OPS), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    s.engine.run_ready().await.unwrap();
+    let journal = s.dir.path().join("journal.txt");
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap(),
+        "arn:aws:s3:::bucket-undo-me\n"
+    );
+
+    // ops asks for the undo; it is planned and waits.
+    let reply = post_json(s.addr, &format!("/v1/jobs/{job}/revert"), Some(OPS), "").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let undo = reply.json()["id"].as_str().unwrap().to_string();
+    s.engine.run_ready().await.unwrap();
+    let waiting = s.engine.store().get_job(&undo).await.unwrap().unwrap();
+    assert_eq!(waiting.state, rectify_model::JobState::WaitingApproval);
+    // ops may not approve its own undo; another token may.
+    let reply = post_json(s.addr, &format!("/v1/jobs/{undo}/approve"), Some(OPS), "").await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(reply.body.contains("asked for the undo"), "{}", reply.body);
+    let reply = post_json(s.addr, &format!("/v1/jobs/{undo}/approve"), Some(ALL), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    s.engine.run_ready().await.unwrap();
+    let done = s.engine.store().get_job(&undo).await.unwrap().unwrap();
+    assert_eq!(done.state, rectify_model::JobState::Succeeded, "{done:?}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), "");
+}

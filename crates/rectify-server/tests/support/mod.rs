@@ -75,7 +75,9 @@ pub async fn start_in(dir: tempfile::TempDir, db_dir: &str, api_extra: &str) -> 
          \x20   - name: ops\n      token: {OPS}\n      scopes: [read, approve, admin]\n\
          \x20   - name: all\n      token: {ALL}\n      scopes: [ingest, read, approve, admin]\n\
          {api_extra}\
-         rules:\n  - id: {RULE}\n    pattern: {{source: [test.source]}}\n    action: local.noop\n    mode: approve\n"
+         rules:\n  - id: {RULE}\n    pattern: {{source: [test.source]}}\n    action: local.noop\n    mode: approve\n\
+         \x20 - id: journal\n    pattern: {{source: [test.journal]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: approve\n",
+        journal = dir.path().join("journal.txt").display()
     );
     let config = Loader::new()
         .load_str(&yaml, &dir.path().join("rectify.yaml"))
