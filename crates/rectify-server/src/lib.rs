@@ -584,6 +584,16 @@ async fn post_events(
                 .fetch_add(count, Ordering::Relaxed);
             (StatusCode::ACCEPTED, Json(json!({"events": submitted}))).into_response()
         }
+        // The database refused this content (it is not down): a retry
+        // would be refused again, so the sender hears it is its request.
+        Err(e) if !rectify_engine::store_unavailable(&e) => {
+            tracing::warn!(error = %redact(&format!("{e:#}")), "the store refused the events");
+            api.counters.events_rejected.fetch_add(1, Ordering::Relaxed);
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the events cannot be stored as sent; nothing was stored",
+            )
+        }
         Err(e) => {
             tracing::error!(error = %redact(&format!("{e:#}")), "could not store events");
             error(

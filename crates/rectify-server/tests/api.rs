@@ -506,3 +506,50 @@ async fn an_undo_is_approved_by_another_token_than_the_one_that_asked() {
     assert_eq!(done.state, rectify_model::JobState::Succeeded, "{done:?}");
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_store_refuses_are_a_client_error_not_a_retry() {
+    let s = start("").await;
+    // The database refuses one event by its content (a constraint); it is
+    // not down.
+    let db = rusqlite::Connection::open(s.dir.path().join("rectify.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON events
+         WHEN NEW.id = 'poison'
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    drop(db);
+    let reply = post_json(
+        s.addr,
+        "/v1/events",
+        Some(INGEST),
+        &event("poison").to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert!(!reply.body.contains("retry"), "{}", reply.body);
+    // Good events are still taken.
+    let reply = post_json(
+        s.addr,
+        "/v1/events",
+        Some(INGEST),
+        &event("good").to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(s
+        .engine
+        .store()
+        .known_events(&["good".into()])
+        .await
+        .unwrap()
+        .contains("good"));
+    assert!(s
+        .engine
+        .store()
+        .known_events(&["poison".into()])
+        .await
+        .unwrap()
+        .is_empty());
+}
