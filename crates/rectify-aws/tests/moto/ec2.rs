@@ -199,10 +199,18 @@ async fn revokes_only_world_open_admin_ingress() {
     );
     action.apply(&target, &params, &change).await.unwrap();
     assert!(action.verify(&target, &params).await.unwrap().compliant);
+    // Split, not dropped: everything but the admin ports stays open.
     assert_eq!(
         rules(&ec2, &everything).await,
         BTreeSet::from([
             rule(false, "tcp", 22, 22, "10.1.0.0/16"),
+            rule(false, "tcp", 0, 21, "0.0.0.0/0"),
+            rule(false, "tcp", 23, 3388, "0.0.0.0/0"),
+            rule(false, "tcp", 3390, 65535, "0.0.0.0/0"),
+            rule(false, "udp", 0, 21, "0.0.0.0/0"),
+            rule(false, "udp", 23, 3388, "0.0.0.0/0"),
+            rule(false, "udp", 3390, 65535, "0.0.0.0/0"),
+            rule(false, "icmp", -1, -1, "0.0.0.0/0"),
             rule(true, "-1", -1, -1, "0.0.0.0/0")
         ])
     );
@@ -240,10 +248,13 @@ async fn ports_param_widens_the_check() {
     let change = action.plan(&target, &params, &observed).unwrap();
     action.apply(&target, &params, &change).await.unwrap();
     assert!(action.check(&target, &params).await.unwrap().compliant);
+    // The range is split around 5432.
     assert_eq!(
         rules(&ec2, &db).await,
         BTreeSet::from([
             rule(false, "tcp", 443, 443, "0.0.0.0/0"),
+            rule(false, "tcp", 5400, 5431, "0.0.0.0/0"),
+            rule(false, "tcp", 5433, 5500, "0.0.0.0/0"),
             rule(true, "-1", -1, -1, "0.0.0.0/0")
         ])
     );
@@ -442,4 +453,329 @@ async fn empties_a_default_security_group_and_refuses_others() {
     let listed = action.discover(&account.id, REGION).await.unwrap();
     assert!(listed.iter().any(|t| t.resource_id == arn(&default_group)));
     assert!(!listed.iter().any(|t| t.resource_id == arn(&other)));
+}
+
+/// `(protocol, from, to, cidr, description)` of the group's ingress.
+async fn described(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> BTreeSet<(String, i32, i32, String, String)> {
+    ec2.describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group).build())
+        .send()
+        .await
+        .unwrap()
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .map(|r| {
+            (
+                r.ip_protocol().unwrap().to_string(),
+                r.from_port().unwrap(),
+                r.to_port().unwrap(),
+                r.cidr_ipv4().or(r.cidr_ipv6()).unwrap().to_string(),
+                r.description().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn described_perm(proto: &str, from: i32, to: i32, cidr: &str, description: &str) -> IpPermission {
+    let p = IpPermission::builder()
+        .ip_protocol(proto)
+        .from_port(from)
+        .to_port(to);
+    if cidr.contains(':') {
+        p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .description(description)
+                .build(),
+        )
+        .build()
+    } else {
+        p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .description(description)
+                .build(),
+        )
+        .build()
+    }
+}
+
+fn d(
+    proto: &str,
+    from: i32,
+    to: i32,
+    cidr: &str,
+    description: &str,
+) -> (String, i32, i32, String, String) {
+    (proto.into(), from, to, cidr.into(), description.into())
+}
+
+#[tokio::test]
+async fn a_port_range_is_split_with_its_description_and_undone() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let web = group(
+        &ec2,
+        vec![
+            described_perm("tcp", 0, 1000, "::/0", "public v6"),
+            described_perm("tcp", 443, 443, "10.0.0.0/8", "inside"),
+        ],
+        &[],
+    )
+    .await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &web),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({"ports": [22]});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    // Both halves are in the plan.
+    assert!(
+        change.summary.contains("tcp/0-1000 from ::/0"),
+        "{}",
+        change.summary
+    );
+    assert!(
+        change.summary.contains("tcp 0-21, 23-1000 from ::/0"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant, "{}", after.state);
+    assert_eq!(
+        described(&ec2, &web).await,
+        BTreeSet::from([
+            d("tcp", 0, 21, "::/0", "public v6"),
+            d("tcp", 23, 1000, "::/0", "public v6"),
+            d("tcp", 443, 443, "10.0.0.0/8", "inside"),
+        ])
+    );
+    // 443 is inside 23-1000; no high-risk port is left open by ports [22]
+    // except those inside the kept range: reported, never silent.
+    let left = action.left_in_place(&target, &params, &after);
+    assert!(
+        left.iter()
+            .any(|l| l.contains("tcp/23-1000") && l.contains("23")),
+        "{left:?}"
+    );
+    // A rerun of the same change does nothing more.
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(described(&ec2, &web).await.len(), 3);
+
+    // Undo: the range comes back with its description, the halves go.
+    let now = action.check(&target, &params).await.unwrap();
+    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    assert!(undo.summary.contains("new rule ids"), "{}", undo.summary);
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(
+        described(&ec2, &web).await,
+        BTreeSet::from([
+            d("tcp", 0, 1000, "::/0", "public v6"),
+            d("tcp", 443, 443, "10.0.0.0/8", "inside"),
+        ])
+    );
+    // Undone once: the group is no longer as the change left it.
+    let now = action.check(&target, &params).await.unwrap();
+    let err = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(err.message.contains("changed since"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn ec2_18_keeps_only_the_authorized_ports() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let app = group(
+        &ec2,
+        vec![
+            described_perm("-1", -1, -1, "0.0.0.0/0", "everything"),
+            described_perm("tcp", 443, 443, "0.0.0.0/0", "https"),
+            described_perm("udp", 53, 53, "0.0.0.0/0", "dns"),
+        ],
+        &[],
+    )
+    .await;
+    let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.18",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &app),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    // Security Hub's parameters (customised: 8443 too) win over the rule's.
+    let params = action.with_control_parameters(
+        &json!({"authorized_tcp_ports": [80, 443]}),
+        "EC2.18",
+        &json!({
+            "authorizedTcpPorts": {"ValueType": "CUSTOM", "Value": {"IntegerList": [443, 8443]}},
+            "authorizedUdpPorts": {"ValueType": "DEFAULT"}
+        }),
+    );
+    assert_eq!(params, json!({"authorized_tcp_ports": [443, 8443]}));
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    assert_eq!(
+        described(&ec2, &app).await,
+        BTreeSet::from([
+            d("tcp", 443, 443, "0.0.0.0/0", "https"),
+            d("tcp", 8443, 8443, "0.0.0.0/0", "everything"),
+            d("icmp", -1, -1, "0.0.0.0/0", "everything"),
+        ])
+    );
+    // The undo does not revoke the 443 rule that was there before.
+    let now = action.check(&target, &params).await.unwrap();
+    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert_eq!(
+        described(&ec2, &app).await,
+        BTreeSet::from([
+            d("-1", -1, -1, "0.0.0.0/0", "everything"),
+            d("tcp", 443, 443, "0.0.0.0/0", "https"),
+            d("udp", 53, 53, "0.0.0.0/0", "dns"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_default_group_in_use_is_shown_and_its_rules_come_back() {
+    use rectify_aws::Ec2RestrictDefaultSecurityGroup;
+
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.8.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let default_group = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_string();
+    ec2.authorize_security_group_ingress()
+        .group_id(&default_group)
+        .ip_permissions(described_perm(
+            "tcp",
+            443,
+            443,
+            "10.8.0.0/16",
+            "endpoint https",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let before = described(&ec2, &default_group).await;
+    let action = Ec2RestrictDefaultSecurityGroup::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "EC2.2",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &default_group),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({});
+
+    // Nobody uses it: nothing suggests intent.
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(action.intent(&target, &params, &observed).is_empty());
+
+    // An interface endpoint's network interface in it: the reason names it.
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.8.1.0/24")
+        .send()
+        .await
+        .unwrap()
+        .subnet
+        .unwrap()
+        .subnet_id
+        .unwrap();
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&default_group)
+        .description("VPC Endpoint Interface vpce-0abc")
+        .send()
+        .await
+        .unwrap()
+        .network_interface
+        .unwrap()
+        .network_interface_id
+        .unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    let intent = action.intent(&target, &params, &observed);
+    assert_eq!(intent.len(), 1);
+    assert!(
+        intent[0].contains(&eni) && intent[0].contains("VPC Endpoint Interface vpce-0abc"),
+        "{intent:?}"
+    );
+
+    // Emptied (a person approved), then undone with descriptions.
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(described(&ec2, &default_group).await.is_empty());
+    let now = action.check(&target, &params).await.unwrap();
+    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(described(&ec2, &default_group).await, before);
+    assert!(before.contains(&d("tcp", 443, 443, "10.8.0.0/16", "endpoint https")));
+
+    // A rule added after the change: the undo is refused.
+    let change = action
+        .plan(
+            &target,
+            &params,
+            &action.check(&target, &params).await.unwrap(),
+        )
+        .unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&default_group)
+        .ip_permissions(described_perm("tcp", 22, 22, "10.8.0.0/16", "new"))
+        .send()
+        .await
+        .unwrap();
+    let now = action.check(&target, &params).await.unwrap();
+    let err = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(err.message.contains("has rules again"), "{}", err.message);
 }

@@ -201,3 +201,66 @@ async fn rejected_updates_are_errors() {
         eprintln!("the stand-in is not --strict: UnprocessedFindings not exercised");
     }
 }
+
+#[tokio::test]
+async fn reads_a_controls_parameters_customised_or_default() {
+    use aws_sdk_securityhub::types::{ParameterConfiguration, ParameterValue, ParameterValueType};
+
+    let Some(url) = standin() else { return };
+    let hub = client(&url).await;
+    let updater = SecurityHubUpdater::new(Arc::new(Aws::new(settings(vec![])).await));
+    let account = Account::new().await;
+
+    // AWS's defaults.
+    let iam = updater
+        .control_parameters(&account.id, "IAM.7", REGION)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(iam["MinimumPasswordLength"]["Value"]["Integer"], 8);
+    assert_eq!(iam["MaxPasswordAge"]["ValueType"], "DEFAULT");
+    // No parameters, or no such control: none.
+    assert!(updater
+        .control_parameters(&account.id, "EC2.19", REGION)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(updater
+        .control_parameters(&account.id, "EC2.999", REGION)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Customised by a person (a superset of the default, so that other
+    // tests running now see what they expect).
+    hub.update_security_control()
+        .security_control_id("EC2.18")
+        .parameters(
+            "authorizedTcpPorts",
+            ParameterConfiguration::builder()
+                .value_type(ParameterValueType::Custom)
+                .value(ParameterValue::IntegerList(vec![80, 443, 8443]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ec2 = updater
+        .control_parameters(&account.id, "EC2.18", REGION)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ec2["authorizedTcpPorts"]["ValueType"], "CUSTOM");
+    assert_eq!(
+        ec2["authorizedTcpPorts"]["Value"]["IntegerList"],
+        serde_json::json!([80, 443, 8443])
+    );
+
+    // The request went through the service model.
+    let log: Value = serde_json::from_str(&http_get(&format!("{url}/_standin/requests"))).unwrap();
+    assert!(log["requests"].as_array().unwrap().iter().any(|r| {
+        r["operation"] == "BatchGetSecurityControls"
+            && r["valid"] == Value::Bool(true)
+            && r["body"]["SecurityControlIds"] == serde_json::json!(["EC2.18"])
+    }));
+}
