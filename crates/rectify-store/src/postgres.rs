@@ -1648,7 +1648,7 @@ impl Store for PostgresStore {
         let written = append_audit_locked(self.audit_key.as_ref(), &tx, head, &entries).await?;
         let seq = written.last().map(|r| r.seq);
         tx.execute(
-            "UPDATE jobs SET plan = $2::text::json, applying_seq = $3 WHERE id = $1",
+            "UPDATE jobs SET plan = $2::text::json, applying_seq = $3::bigint WHERE id = $1",
             &[&job_id, &plan, &seq],
         )
         .await
@@ -1660,7 +1660,10 @@ impl Store for PostgresStore {
     async fn applying_history(&self, job_id: &str) -> Result<Option<Vec<String>>> {
         let client = self.client("applying_history").await?;
         let seq: Option<i64> = client
-            .query_opt("SELECT applying_seq FROM jobs WHERE id = $1", &[&job_id])
+            .query_opt(
+                "SELECT applying_seq::bigint FROM jobs WHERE id = $1",
+                &[&job_id],
+            )
             .await
             .ctx(&format!("reading job {job_id}"))?
             .and_then(|row| row.get(0));

@@ -907,6 +907,87 @@ async fn release_owned_returns_only_that_workers_jobs(db: TestDb) {
     assert!(store.save_job(&j, Some("pod-0")).await.unwrap());
 }
 
+async fn applying_marks_leases_and_reversals(db: TestDb) {
+    let store = db.open().await;
+    store.enqueue(&job("apply-00001", "ka")).await.unwrap();
+    let claimed = store.claim("pod-a", LONG, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.lease_owners().await.unwrap(), ["pod-a"]);
+    assert_eq!(store.applying_history("apply-00001").await.unwrap(), None);
+    let change = rectify_model::Change {
+        summary: "turn it on".into(),
+        before: json!({"on": false}),
+        after: json!({"on": true}),
+    };
+    let records = vec![
+        (
+            "job.checked".to_string(),
+            "apply-00001".to_string(),
+            json!({}),
+        ),
+        (
+            "job.applying".to_string(),
+            "apply-00001".to_string(),
+            json!({"n": 1}),
+        ),
+    ];
+    // Only the holder of the lease may mark the job.
+    assert!(!store
+        .mark_applying("apply-00001", "pod-b", &change, &records)
+        .await
+        .unwrap());
+    assert!(store
+        .mark_applying("apply-00001", "pod-a", &change, &records)
+        .await
+        .unwrap());
+    // The mark is the `job.applying` record: the history starts there.
+    store
+        .append_audit("job.applied", "apply-00001", &json!({}))
+        .await
+        .unwrap();
+    store
+        .append_audit("job.other", "another-job", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.applying_history("apply-00001").await.unwrap(),
+        Some(vec!["job.applying".to_string(), "job.applied".to_string()])
+    );
+    let stored = store.get_job("apply-00001").await.unwrap().unwrap();
+    assert_eq!(stored.plan, Some(change));
+    assert!(store.verify_audit().await.unwrap().is_intact());
+
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        store
+            .record_reversal("111122223333", "arn:r", "arn:p", hour)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_reversal("111122223333", "arn:r", "arn:p", hour)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_reversals("111122223333", "arn:r", "arn:p", hour)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_reversals("111122223333", "arn:r", "arn:someone-else", hour)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 async fn job_times_have_the_store_format(db: TestDb) {
     let store = db.open().await;
     let mut j = job("fmt-00001", "k");
@@ -1389,4 +1470,5 @@ both_backends!(
     job_pages_follow_the_cursor,
     finding_pages_follow_the_cursor,
     event_origin_and_write_probe,
+    applying_marks_leases_and_reversals,
 );
