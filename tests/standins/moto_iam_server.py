@@ -4,8 +4,9 @@ tested as it is:
 
 - S3 Block Public Access of a bucket: moto checks `s3:ListBucket` (GET) and
   `s3:CreateBucket` (PUT), because its action table spells the query key
-  `public_access_block`; AWS checks `s3:GetBucketPublicAccessBlock`,
-  `s3:PutBucketPublicAccessBlock` and `s3:DeleteBucketPublicAccessBlock`.
+  `public_access_block`; AWS checks `s3:GetBucketPublicAccessBlock`, and
+  `s3:PutBucketPublicAccessBlock` for both PutPublicAccessBlock and
+  DeletePublicAccessBlock (there is no IAM action of its own for the delete).
 - EC2 and SNS: moto checks every call against the resource `*`, so a
   statement scoped to ARNs never matches; AWS checks the security group
   (`RevokeSecurityGroupIngress`/`Egress`), the snapshot
@@ -32,7 +33,7 @@ moto_ec2_extras.apply()
 for method, action in (
     ("GET", "GetBucketPublicAccessBlock"),
     ("PUT", "PutBucketPublicAccessBlock"),
-    ("DELETE", "DeleteBucketPublicAccessBlock"),
+    ("DELETE", "PutBucketPublicAccessBlock"),
 ):
     # Added last, so it wins over the DEFAULT entry in moto's lookup.
     s3_responses.ACTION_MAP["BUCKET"][method]["publicAccessBlock"] = action

@@ -216,6 +216,10 @@ impl Holes {
             .send()
             .await
             .unwrap();
+        // The AWS managed key as the default again, so that the rule's
+        // `kms_key_id` is set (ModifyEbsDefaultKmsKeyId) and undone
+        // (ResetEbsDefaultKmsKeyId) every time.
+        ec2.reset_ebs_default_kms_key_id().send().await.unwrap();
         let volume = ec2
             .create_volume()
             .availability_zone(format!("{REGION}a"))
@@ -439,6 +443,15 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
         .unwrap();
     let role = format!("rectify-member-{u}");
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
+    // EBS default encryption with a customer managed key of the account.
+    let ebs_key = aws_sdk_kms::Client::new(&cfg)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rectify.yaml"),
@@ -446,7 +459,8 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
             "store: sqlite://{db}\ndefault_mode: auto\naws:\n  region: {REGION}\n\
              accounts:\n  - id: \"{ACCOUNT}\"\n    role_arn: {role_arn}\n    external_id: ext-{u}\n    regions: [{REGION}]\n\
              notifications:\n  team:\n    sns: {topic}\ndefault_notify: [team]\n\
-             guardrails:\n  max_percent_of_type_per_hour: 100\n  max_changes_per_account_per_hour: 1000\n{RULES}",
+             guardrails:\n  max_percent_of_type_per_hour: 100\n  max_changes_per_account_per_hour: 1000\n{RULES}\
+             overrides:\n  ebs:\n    params: {{kms_key_id: \"{ebs_key}\"}}\n",
             db = dir.path().join("rectify.db").display(),
         ),
     )
