@@ -84,8 +84,13 @@ pub(crate) fn event(event: &Event, limits: &Limits) -> Result<(), IngestError> {
     else {
         return Ok(());
     };
-    if event.detail_type == SECURITY_HUB_IMPORTED && findings.len() > limits.max_findings_per_event
-    {
+    let split = [
+        SECURITY_HUB_IMPORTED,
+        rectify_model::SECURITY_HUB_CUSTOM_ACTION,
+        rectify_model::SECURITY_HUB_IMPORTED_V2,
+    ]
+    .contains(&event.detail_type.as_str());
+    if split && findings.len() > limits.max_findings_per_event {
         return Err(IngestError::TooManyFindings {
             index: 0,
             findings: findings.len(),
@@ -108,6 +113,10 @@ pub(crate) fn event(event: &Event, limits: &Limits) -> Result<(), IngestError> {
                 "expected an ASFF finding (an object), found {}",
                 kind(finding)
             )));
+        }
+        // OCSF findings (Findings Imported V2) have no ASFF Id or ProductArn.
+        if event.detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
+            continue;
         }
         for field in ["Id", "ProductArn"] {
             match finding.get(field) {

@@ -192,12 +192,18 @@ pub fn event_from_value(value: Value, raw: &[u8]) -> Result<Event, IngestError> 
     })
 }
 
-/// Splits a Security Hub import event with N findings into N events, each
-/// carrying one finding; other events pass through. The i-th event's id is
+/// Splits a Security Hub event with N findings (an import, a custom action
+/// on several findings, an OCSF import) into N events, each carrying one
+/// finding; other events pass through. The i-th event's id is
 /// `{id}#{i}`, stable across redeliveries. An import event with no findings
 /// yields nothing to act on but is kept so it is recorded.
 pub fn fan_out(mut event: Event) -> Vec<Event> {
-    let many = event.detail_type == SECURITY_HUB_IMPORTED
+    let many = [
+        SECURITY_HUB_IMPORTED,
+        rectify_model::SECURITY_HUB_CUSTOM_ACTION,
+        rectify_model::SECURITY_HUB_IMPORTED_V2,
+    ]
+    .contains(&event.detail_type.as_str())
         && matches!(
             event.body.get("detail").and_then(|d| d.get("findings")),
             Some(Value::Array(items)) if items.len() > 1

@@ -495,3 +495,77 @@ fn other_events_need_no_finding_fields() {
                            "detail": {"findings": [{"no": "id"}]}});
     assert_eq!(parse(&guardduty.to_string()).unwrap().len(), 1);
 }
+
+#[test]
+fn a_custom_action_on_several_findings_becomes_one_event_per_finding() {
+    let mut event = imported(vec![finding("a"), finding("b")]);
+    event["detail-type"] = json!("Security Hub Findings - Custom Action");
+    event["resources"] =
+        json!(["arn:aws:securityhub:us-east-1:111122223333:action/custom/Remediate"]);
+    event["detail"]["actionName"] = json!("Remediate");
+    event["detail"]["actionDescription"] = json!("Fix it with rectify");
+    let events = parse(&event.to_string()).unwrap();
+    assert_eq!(events.len(), 2);
+    for (i, (e, id)) in events.iter().zip(["a", "b"]).enumerate() {
+        assert_eq!(e.id, format!("ev-1#{i}"));
+        assert_eq!(e.finding().unwrap().id, id);
+        assert_eq!(e.body["detail"]["actionName"], "Remediate");
+    }
+    // Over 100 findings is refused as for an import.
+    let mut many = event.clone();
+    many["detail"]["findings"] = json!((0..101)
+        .map(|i| finding(&format!("f{i}")))
+        .collect::<Vec<_>>());
+    assert!(matches!(
+        parse(&many.to_string()),
+        Err(IngestError::TooManyFindings { .. })
+    ));
+}
+
+#[test]
+fn ocsf_findings_of_the_new_security_hub_are_taken() {
+    let ocsf = json!({
+        "class_uid": 2003, "class_name": "Compliance Finding",
+        "metadata": {"uid": "arn:aws:securityhub:us-east-1:111122223333:finding/1", "product": {"name": "Security Hub"}},
+        "compliance": {"control": "S3.8", "status": "Fail"},
+        "cloud": {"account": {"uid": "111122223333"}, "region": "us-east-1"},
+        "resources": [{"uid": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}]
+    });
+    let body = json!({
+        "version": "0", "id": "v2-1", "detail-type": "Findings Imported V2",
+        "source": "aws.securityhub", "account": "111122223333", "time": "2026-12-05T10:00:00Z",
+        "region": "us-east-1", "resources": ["e51603d1054aad9d"],
+        "detail": {"findings": [ocsf]}
+    });
+    let events = parse(&body.to_string()).unwrap();
+    assert_eq!(events.len(), 1);
+    // Not ASFF: no typed finding, but the event is kept whole.
+    assert!(events[0].finding().is_none());
+    assert_eq!(
+        events[0].body["detail"]["findings"][0]["compliance"]["control"],
+        "S3.8"
+    );
+}
+
+#[test]
+fn a_finding_without_a_consolidated_id_is_stored_as_received() {
+    // CIS v1.2.0 4.1: routing sees EC2.13, the event stored is the one sent.
+    let mut f = finding("a");
+    f["GeneratorId"] =
+        json!("arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0/rule/4.1");
+    f["Compliance"] = json!({"Status": "FAILED"});
+    f["ProductFields"] = json!({"StandardsGuideArn": "arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0", "RuleId": "4.1"});
+    let text = imported(vec![f]).to_string();
+    let events = parse(&text).unwrap();
+    assert_eq!(events[0].received_text().map(|t| &**t), Some(text.as_str()));
+    assert!(events[0].body["detail"]["findings"][0]["Compliance"]
+        .get("SecurityControlId")
+        .is_none());
+    assert_eq!(
+        events[0]
+            .routing_body()
+            .pointer("/detail/findings/0/Compliance/SecurityControlId"),
+        Some(&json!("EC2.13"))
+    );
+    assert_eq!(events[0].finding().unwrap().control_id(), Some("EC2.13"));
+}

@@ -32,6 +32,21 @@ pub struct Finding {
     pub resources: Vec<Resource>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The consolidated control id derived from the standard's own id, for
+    /// a finding without `Compliance.SecurityControlId` (computed once).
+    #[serde(skip)]
+    derived_control: DerivedControl,
+}
+
+/// A cache beside the finding's fields: never serialised, and two findings
+/// compare equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+struct DerivedControl(std::sync::OnceLock<Option<String>>);
+
+impl PartialEq for DerivedControl {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,12 +101,29 @@ pub struct Resource {
 }
 
 impl Finding {
-    /// The control this finding reports on: `Compliance.SecurityControlId`,
-    /// falling back to `ProductFields.ControlId` for older findings.
+    /// The consolidated control this finding reports on, whatever its
+    /// shape: `Compliance.SecurityControlId` when it has one, else derived
+    /// from the standard's own id (`ProductFields.ControlId` or `RuleId`
+    /// and the standard), a Prowler check id, or the recommendation URL
+    /// (see [`crate::controls::consolidated_id`]); failing all of those,
+    /// `ProductFields.ControlId` as it is.
     pub fn control_id(&self) -> Option<&str> {
-        self.compliance
+        let own = self
+            .compliance
             .as_ref()
             .and_then(|c| c.security_control_id.as_deref())
+            .filter(|s| !s.trim().is_empty());
+        if own.is_some() {
+            return own;
+        }
+        self.derived_control
+            .0
+            .get_or_init(|| {
+                serde_json::to_value(self)
+                    .ok()
+                    .and_then(|v| crate::controls::consolidated_id(&v))
+            })
+            .as_deref()
             .or_else(|| {
                 self.extra
                     .get("ProductFields")
@@ -126,5 +158,45 @@ mod tests {
         let f: Finding = serde_json::from_value(raw.clone()).unwrap();
         assert_eq!(f.resources[0].kind, "AwsS3Bucket");
         assert_eq!(serde_json::to_value(&f).unwrap(), raw);
+    }
+
+    #[test]
+    fn control_id_is_the_consolidated_id_for_every_shape() {
+        let finding = |compliance: serde_json::Value, fields: serde_json::Value| {
+            let raw = serde_json::json!({
+                "Id": "f-1",
+                "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/securityhub",
+                "GeneratorId": "pci-dss/v/3.2.1/PCI.S3.1",
+                "AwsAccountId": "111122223333",
+                "Compliance": compliance,
+                "ProductFields": fields,
+                "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
+            });
+            serde_json::from_value::<Finding>(raw).unwrap()
+        };
+        // PCI DSS v3.2.1 without SecurityControlId: PCI.S3.1 is S3.3.
+        let old = finding(
+            serde_json::json!({"Status": "FAILED"}),
+            serde_json::json!({"StandardsArn": "arn:aws:securityhub:::standards/pci-dss/v/3.2.1", "ControlId": "PCI.S3.1"}),
+        );
+        assert_eq!(old.control_id(), Some("S3.3"));
+        // The finding's own SecurityControlId is never replaced.
+        let own = finding(
+            serde_json::json!({"Status": "FAILED", "SecurityControlId": "S3.2"}),
+            serde_json::json!({"StandardsArn": "arn:aws:securityhub:::standards/pci-dss/v/3.2.1", "ControlId": "PCI.S3.1"}),
+        );
+        assert_eq!(own.control_id(), Some("S3.2"));
+        // Nothing to map: the standard's id as it is (as before).
+        let unknown = finding(
+            serde_json::json!({"Status": "FAILED"}),
+            serde_json::json!({"StandardsArn": "arn:aws:securityhub:::standards/pci-dss/v/3.2.1", "ControlId": "PCI.Odd.1"}),
+        );
+        assert_eq!(unknown.control_id(), Some("PCI.Odd.1"));
+        // The cache is not part of the finding: it round-trips unchanged.
+        let raw = serde_json::to_value(&old).unwrap();
+        assert!(
+            raw["Compliance"].get("SecurityControlId").is_none(),
+            "{raw}"
+        );
     }
 }

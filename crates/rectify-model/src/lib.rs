@@ -10,6 +10,7 @@
 
 pub mod action;
 pub mod asff;
+pub mod controls;
 pub mod effects;
 pub mod event;
 pub mod intake;
@@ -21,7 +22,10 @@ pub mod target;
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
 pub use effects::{FindingUpdater, Notification, Notifier};
-pub use event::{Event, Origin, SCANNER_SOURCE};
+pub use event::{
+    routing_view, Event, Origin, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION, SECURITY_HUB_IMPORTED,
+    SECURITY_HUB_IMPORTED_V2,
+};
 pub use intake::{Intake, IntakeError};
 pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};

@@ -60,30 +60,56 @@ impl Target {
         if event.detail_type == GUARDDUTY_FINDING {
             return Target::from_guardduty_finding(event, types);
         }
+        if event.detail_type == crate::SECURITY_HUB_IMPORTED_V2 {
+            return Target::from_ocsf_finding(event, types);
+        }
         if let Some(finding) = event.finding() {
             let account = finding.aws_account_id.clone();
             let finding_region = finding
                 .region
                 .clone()
                 .unwrap_or_else(|| event.region.clone());
-            let resource = finding
+            let found = finding
                 .resources
                 .iter()
-                .find(|r| types.is_empty() || types.contains(&r.kind.as_str()))
-                .ok_or_else(|| {
-                    let seen: Vec<&str> =
-                        finding.resources.iter().map(|r| r.kind.as_str()).collect();
-                    format!(
-                        "finding {} has no resource of type {} (it has: {})",
-                        finding.id,
-                        types.join(" or "),
-                        if seen.is_empty() {
-                            "none".to_string()
-                        } else {
-                            seen.join(", ")
-                        }
+                .find(|r| types.is_empty() || types.contains(&r.kind.as_str()));
+            // Prowler reports account-wide settings (password policy, EBS
+            // default encryption) on resources of its own naming: an
+            // account-wide action takes the finding's account.
+            if found.is_none()
+                && types.contains(&"AwsAccount")
+                && crate::controls::is_prowler_product(&finding.product_arn)
+            {
+                let partition = finding
+                    .product_arn
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("aws")
+                    .to_string();
+                let target = Target {
+                    partition,
+                    ..Target::listed(
+                        &account,
+                        &finding_region,
+                        "AwsAccount",
+                        format!("AWS::::Account:{account}"),
                     )
-                })?;
+                };
+                return Ok(target);
+            }
+            let resource = found.ok_or_else(|| {
+                let seen: Vec<&str> = finding.resources.iter().map(|r| r.kind.as_str()).collect();
+                format!(
+                    "finding {} has no resource of type {} (it has: {})",
+                    finding.id,
+                    types.join(" or "),
+                    if seen.is_empty() {
+                        "none".to_string()
+                    } else {
+                        seen.join(", ")
+                    }
+                )
+            })?;
             let target = Target {
                 account,
                 region: resource.region.clone().unwrap_or(finding_region),
@@ -97,6 +123,14 @@ impl Target {
                 .check_consistent()
                 .map_err(|why| format!("finding {}: {why}; refused", finding.id))?;
             return Ok(target);
+        }
+        // A custom action's `resources` hold the action's ARN, never a
+        // resource to act on.
+        if event.detail_type == crate::SECURITY_HUB_CUSTOM_ACTION {
+            return Err(format!(
+                "custom action event {} carries no ASFF finding to act on (its resources name the action)",
+                event.id
+            ));
         }
         let arn = event
             .resources
@@ -315,6 +349,85 @@ impl Target {
             partition,
             ..Target::listed(&account, &region, resource_type, resource_id)
         })
+    }
+
+    /// The resource of an OCSF finding of the new Security Hub (`Findings
+    /// Imported V2`): the first of `resources[]` whose `type` (CloudFormation
+    /// spelling `AWS::S3::Bucket` or ASFF spelling `AwsS3Bucket`) is one of
+    /// `types`, by its `uid`; the account from `cloud.account.uid`, the
+    /// region from the resource or `cloud.region`. An account-wide action
+    /// takes the finding's account.
+    pub fn from_ocsf_finding(event: &Event, types: &[&str]) -> Result<Target, String> {
+        let finding = event
+            .finding_value()
+            .ok_or_else(|| format!("event {} carries no single OCSF finding", event.id))?;
+        let name = text(&finding["metadata"]["uid"])
+            .or_else(|| text(&finding["finding_info"]["uid"]))
+            .unwrap_or_else(|| event.id.clone());
+        let account =
+            text(&finding["cloud"]["account"]["uid"]).unwrap_or_else(|| event.account.clone());
+        let cloud_region =
+            text(&finding["cloud"]["region"]).unwrap_or_else(|| event.region.clone());
+        let asff_type = |t: &str| -> String {
+            match t {
+                "AWS::S3::Bucket" => "AwsS3Bucket".into(),
+                "AWS::EC2::SecurityGroup" => "AwsEc2SecurityGroup".into(),
+                "AWS::EC2::Snapshot" => "AwsEc2Snapshot".into(),
+                "AWS::::Account" | "AWS::Account" => "AwsAccount".into(),
+                other => other.to_string(),
+            }
+        };
+        let resources = finding["resources"].as_array().cloned().unwrap_or_default();
+        let found = resources.iter().find_map(|r| {
+            let kind = asff_type(r["type"].as_str().unwrap_or_default());
+            let uid = text(&r["uid"])?;
+            (types.is_empty() || types.contains(&kind.as_str())).then_some((kind, uid, r))
+        });
+        let target = match found {
+            Some((kind, uid, r)) => {
+                let region = text(&r["region"]).unwrap_or_else(|| cloud_region.clone());
+                let partition = uid
+                    .strip_prefix("arn:")
+                    .and_then(|rest| rest.split(':').next())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| partition_of(&region).to_string());
+                // An account given by its number alone.
+                let uid = if kind == "AwsAccount" && !uid.starts_with("AWS::::Account:") {
+                    format!("AWS::::Account:{uid}")
+                } else {
+                    uid
+                };
+                let tags = r["tags"]
+                    .as_array()
+                    .map(|tags| {
+                        tags.iter()
+                            .filter_map(|t| Some((text(&t["name"])?, t["value"].clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Target {
+                    tags,
+                    partition,
+                    ..Target::listed(&account, &region, &kind, uid)
+                }
+            }
+            None if types.contains(&"AwsAccount") => Target::listed(
+                &account,
+                &cloud_region,
+                "AwsAccount",
+                format!("AWS::::Account:{account}"),
+            ),
+            None => {
+                return Err(format!(
+                    "OCSF finding {name} has no resource of type {}",
+                    types.join(" or ")
+                ))
+            }
+        };
+        target
+            .check_consistent()
+            .map_err(|why| format!("finding {name}: {why}; refused"))?;
+        Ok(target)
     }
 
     /// The last segment of the resource id: the bucket of
@@ -709,5 +822,108 @@ mod tests {
             target("AWS::::Account:111122223333").resource_name(),
             "111122223333"
         );
+    }
+
+    #[test]
+    fn a_custom_action_never_targets_its_own_arn() {
+        let action_arn = "arn:aws:securityhub:eu-west-1:111122223333:action/custom/Remediate";
+        let mut event = finding_with(serde_json::json!({
+            "Type": "AwsS3Bucket", "Id": "arn:aws:s3:::payments", "Partition": "aws",
+            "Region": "eu-west-1"
+        }));
+        event.detail_type = crate::SECURITY_HUB_CUSTOM_ACTION.into();
+        event.body["detail-type"] = crate::SECURITY_HUB_CUSTOM_ACTION.into();
+        event.body["detail"]["actionName"] = "Remediate".into();
+        event.resources = vec![action_arn.into()];
+        let t = Target::from_event(&event, &["AwsS3Bucket"]).unwrap();
+        assert_eq!(t.resource_id, "arn:aws:s3:::payments");
+        // A finding without the wanted resource fails; the ARN is not taken.
+        let err = Target::from_event(&event, &["AwsEc2SecurityGroup"]).unwrap_err();
+        assert!(err.contains("has no resource of type"), "{err}");
+        // No ASFF finding at all: refused, not the action's ARN.
+        let mut bare = event_of(serde_json::json!({
+            "version": "0", "id": "ca-1", "detail-type": crate::SECURITY_HUB_CUSTOM_ACTION,
+            "source": "aws.securityhub", "account": "111122223333", "region": "eu-west-1",
+            "time": "t", "detail": {"actionName": "Remediate", "findings": [{"Id": 1}]}
+        }));
+        bare.resources = vec![action_arn.into()];
+        let err = Target::from_event(&bare, &["AwsS3Bucket"]).unwrap_err();
+        assert!(err.contains("carries no ASFF finding"), "{err}");
+    }
+
+    #[test]
+    fn targets_from_ocsf_findings() {
+        let v2 = |resources: Value| {
+            event_of(serde_json::json!({
+                "version": "0", "id": "v2-1", "detail-type": crate::SECURITY_HUB_IMPORTED_V2,
+                "source": "aws.securityhub", "account": "111122223333", "region": "eu-west-1",
+                "time": "t", "resources": ["e51603d1"],
+                "detail": {"findings": [{
+                    "class_uid": 2003, "metadata": {"uid": "ocsf-1"},
+                    "compliance": {"control": "EC2.13", "status": "Fail"},
+                    "cloud": {"account": {"uid": "111122223333"}, "region": "eu-west-1"},
+                    "resources": resources
+                }]}
+            }))
+        };
+        let sg = v2(serde_json::json!([{
+            "type": "AWS::EC2::SecurityGroup",
+            "uid": "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1",
+            "tags": [{"name": "rectify:exempt", "value": "load test"}]
+        }]));
+        let t = Target::from_event(&sg, &["AwsEc2SecurityGroup"]).unwrap();
+        assert_eq!(
+            (
+                t.resource_type.as_str(),
+                t.resource_id.as_str(),
+                t.account.as_str()
+            ),
+            (
+                "AwsEc2SecurityGroup",
+                "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1",
+                "111122223333"
+            )
+        );
+        assert_eq!(t.tags["rectify:exempt"], "load test");
+        // The envelope's `resources` (a hash) is never the target.
+        let err = Target::from_event(&sg, &["AwsS3Bucket"]).unwrap_err();
+        assert!(
+            err.contains("OCSF finding ocsf-1 has no resource of type AwsS3Bucket"),
+            "{err}"
+        );
+        // ASFF spelling of the type works too; an account-wide action takes the account.
+        let bucket = v2(serde_json::json!([{"type": "AwsS3Bucket", "uid": "arn:aws:s3:::logs"}]));
+        assert_eq!(
+            Target::from_event(&bucket, &["AwsS3Bucket"])
+                .unwrap()
+                .resource_id,
+            "arn:aws:s3:::logs"
+        );
+        let t = Target::from_event(&bucket, &["AwsAccount"]).unwrap();
+        assert_eq!(t.resource_id, "AWS::::Account:111122223333");
+        // A resource in another account than the finding's is refused.
+        let other = v2(serde_json::json!([{
+            "type": "AWS::EC2::SecurityGroup",
+            "uid": "arn:aws:ec2:eu-west-1:444455556666:security-group/sg-0a1"
+        }]));
+        let err = Target::from_event(&other, &["AwsEc2SecurityGroup"]).unwrap_err();
+        assert!(err.contains("is in account 444455556666"), "{err}");
+    }
+
+    #[test]
+    fn prowler_account_wide_findings_target_the_account() {
+        let mut event = finding_with(serde_json::json!({
+            "Type": "Other", "Id": "arn:aws:iam:eu-west-1:111122223333:password-policy",
+            "Partition": "aws", "Region": "eu-west-1"
+        }));
+        event.body["detail"]["findings"][0]["ProductArn"] =
+            "arn:aws:securityhub:eu-west-1::product/prowler/prowler".into();
+        let t = Target::from_event(&event, &["AwsAccount"]).unwrap();
+        assert_eq!(t.resource_id, "AWS::::Account:111122223333");
+        // Security Hub's own findings still need the resource.
+        let aws = finding_with(serde_json::json!({
+            "Type": "Other", "Id": "x", "Partition": "aws", "Region": "eu-west-1"
+        }));
+        assert!(Target::from_event(&aws, &["AwsAccount"]).is_err());
     }
 }

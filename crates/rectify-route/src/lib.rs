@@ -60,7 +60,10 @@ impl Router {
     /// cannot hold a worker.
     pub fn route<'a>(&'a self, event: &Event) -> Vec<&'a Rule> {
         let mut ids = Vec::new();
-        if let Err(e) = self.matcher.try_matches_into(&event.body, &mut ids) {
+        // Security Hub findings without a consolidated control id are
+        // matched with the one derived from their standard's id.
+        let body = event.routing_body();
+        if let Err(e) = self.matcher.try_matches_into(&body, &mut ids) {
             tracing::warn!(event = %event.id, error = %e, "matching stopped at the step budget; only the rules matched so far apply");
         }
         ids.into_iter().map(|i| &self.rules[i]).collect()

@@ -20,7 +20,8 @@ pub fn check(result: &Result<Vec<rectify_model::Event>, IngestError>, limits: &L
         assert!(event.id.len() <= limits.max_id_bytes + 8, "{}", event.id);
         assert!(!has_nul(&event.body), "NUL accepted in {}", event.id);
         let findings = event.body.get("detail").and_then(|d| d.get("findings"));
-        if event.source == "aws.securityhub" {
+        // OCSF findings (Findings Imported V2) carry no ASFF Id or ProductArn.
+        if event.source == "aws.securityhub" && event.detail_type != "Findings Imported V2" {
             if let Some(Value::Array(findings)) = findings {
                 for f in findings {
                     for field in ["Id", "ProductArn"] {
@@ -30,9 +31,15 @@ pub fn check(result: &Result<Vec<rectify_model::Event>, IngestError>, limits: &L
                 }
             }
         }
-        if event.detail_type == "Security Hub Findings - Imported" {
+        if [
+            "Security Hub Findings - Imported",
+            "Security Hub Findings - Custom Action",
+            "Findings Imported V2",
+        ]
+        .contains(&event.detail_type.as_str())
+        {
             if let Some(Value::Array(findings)) = findings {
-                assert!(findings.len() <= 1, "an import is split per finding");
+                assert!(findings.len() <= 1, "a finding event is split per finding");
             }
         }
     }
