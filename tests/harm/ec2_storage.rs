@@ -363,3 +363,41 @@ async fn ebs_default_encryption_with_a_chosen_key_and_its_undo() {
     assert_eq!(read().await, (false, "alias/aws/ebs".to_string()));
     assert_audit_intact(&site);
 }
+
+/// The account-wide sweep is the scanner's: `rectify scan` makes each
+/// public snapshot a job of its own; the excepted one stays public.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scanner_makes_each_public_snapshot_a_job() {
+    let (account, _inbox, site) = auto_site("harm-scan-snapshots").await;
+    let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
+    let a = snapshot(&ec2, &[]).await;
+    let b = snapshot(&ec2, &[]).await;
+    let published = snapshot(&ec2, &[("rectify:public-snapshot", "yes")]).await;
+    for id in [&a, &b, &published] {
+        share(&ec2, id, None).await;
+    }
+    let out = site.rectify(&["scan", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
+    let mut snapshots: Vec<(String, String)> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["rule_id"] == "ec2-snapshots-private")
+        .map(|j| {
+            (
+                j["target"]["resource_id"].as_str().unwrap().to_string(),
+                outcome(j).to_string(),
+            )
+        })
+        .collect();
+    snapshots.sort();
+    let mut want = vec![
+        (snapshot_arn(&a), "changed".to_string()),
+        (snapshot_arn(&b), "changed".to_string()),
+    ];
+    want.sort();
+    assert_eq!(snapshots, want);
+    assert!(permissions(&ec2, &a).await.is_empty());
+    assert!(permissions(&ec2, &b).await.is_empty());
+    assert_eq!(permissions(&ec2, &published).await, ["all"]);
+}
