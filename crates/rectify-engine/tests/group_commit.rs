@@ -7,13 +7,14 @@
 //! same event (a constraint failure, as a CHECK would give). The events
 //! are built here and handed to `Engine::submit` directly, past ingest.
 
+mod support;
+
 use std::sync::Arc;
 
-use rectify_config::Loader;
-use rectify_engine::quiet::{NoFindingUpdates, NoNotifications};
-use rectify_engine::{Engine, EngineOptions};
+use rectify_engine::Engine;
 use rectify_model::Event;
 use serde_json::json;
+use support::local_engine;
 
 /// Submissions made at once; one of them is refused.
 const SUBMISSIONS: usize = 40;
@@ -24,21 +25,7 @@ async fn engine(url: &str) -> Arc<Engine> {
         "store: {url}\naccounts:\n  - id: \"111122223333\"\n\
          rules:\n  - id: noop\n    pattern: {{source: [group.test]}}\n    action: local.noop\n    mode: auto\n"
     );
-    let config = Loader::new()
-        .load_str(&yaml, std::path::Path::new("group.yaml"))
-        .unwrap_or_else(|d| panic!("{d:?}"));
-    let store = rectify_store::open(url).await.unwrap();
-    Arc::new(
-        Engine::new(
-            Arc::new(config),
-            store,
-            rectify_local::catalog(),
-            Arc::new(NoFindingUpdates),
-            Arc::new(NoNotifications),
-            EngineOptions::default(),
-        )
-        .unwrap(),
-    )
+    local_engine(&yaml).await
 }
 
 /// An event with one finding; the bad one has a NUL in its title.

@@ -5,34 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rectify_config::Loader;
-use rectify_engine::quiet::{NoFindingUpdates, NoNotifications};
-use rectify_engine::{Engine, EngineOptions};
+mod support;
+
+use rectify_engine::Engine;
 use rectify_model::{Event, JobState};
 use serde_json::json;
+use support::local_engine;
 
 async fn replica(url: &str) -> Arc<Engine> {
     // The shortest lease the config allows (5 s), and a job that takes
     // longer than one and a half of them.
-    let yaml = format!(
+    local_engine(&format!(
         "store: {url}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  lease_seconds: 5\n  concurrency: 1\n\
          rules:\n  - id: slow\n    pattern: {{source: [lease.test]}}\n    action: local.noop\n    params: {{delay_ms: 8000}}\n    mode: auto\n"
-    );
-    let config = Loader::new()
-        .load_str(&yaml, std::path::Path::new("lease.yaml"))
-        .unwrap_or_else(|d| panic!("{d:?}"));
-    let store = rectify_store::open(url).await.unwrap();
-    Arc::new(
-        Engine::new(
-            Arc::new(config),
-            store,
-            rectify_local::catalog(),
-            Arc::new(NoFindingUpdates),
-            Arc::new(NoNotifications),
-            EngineOptions::default(),
-        )
-        .unwrap(),
-    )
+    ))
+    .await
 }
 
 fn event() -> Event {

@@ -2,14 +2,15 @@
 //! account-region concurrency limit holds across them, not only within
 //! each.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rectify_config::Loader;
-use rectify_engine::quiet::{NoFindingUpdates, NoNotifications};
-use rectify_engine::{Engine, EngineOptions};
+use rectify_engine::Engine;
 use rectify_model::Event;
 use serde_json::json;
+use support::local_engine;
 
 async fn replica(url: &str, limit: Option<usize>) -> Arc<Engine> {
     let guardrails = limit
@@ -19,21 +20,7 @@ async fn replica(url: &str, limit: Option<usize>) -> Arc<Engine> {
         "store: {url}\naccounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 1\n{guardrails}\
          rules:\n  - id: slow\n    pattern: {{source: [replica.test]}}\n    action: local.noop\n    params: {{delay_ms: 300}}\n    mode: auto\n"
     );
-    let config = Loader::new()
-        .load_str(&yaml, std::path::Path::new("replica.yaml"))
-        .unwrap_or_else(|d| panic!("{d:?}"));
-    let store = rectify_store::open(url).await.unwrap();
-    Arc::new(
-        Engine::new(
-            Arc::new(config),
-            store,
-            rectify_local::catalog(),
-            Arc::new(NoFindingUpdates),
-            Arc::new(NoNotifications),
-            EngineOptions::default(),
-        )
-        .unwrap(),
-    )
+    local_engine(&yaml).await
 }
 
 fn event(i: usize) -> Event {
