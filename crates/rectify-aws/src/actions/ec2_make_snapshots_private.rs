@@ -230,6 +230,27 @@ impl Action for Ec2MakeSnapshotsPrivate {
         Target::from_event(event, SPEC.resource_types).map_err(ActionError::invalid)
     }
 
+    /// The account's snapshots in the target's region: each is a change of
+    /// its own now, so the share breaker counts them.
+    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        let all: Vec<()> = collect_pages(|token| {
+            let request = ec2
+                .describe_snapshots()
+                .owner_ids("self")
+                .set_next_token(token);
+            async move {
+                let out = request.send().await.map_err(|e| {
+                    sdk_error_on("ec2:DescribeSnapshots", "the account's snapshots", e)
+                })?;
+                let found = out.snapshots().iter().map(|_| ()).collect();
+                Ok((found, out.next_token().map(str::to_string)))
+            }
+        })
+        .await?;
+        Ok(Some(all.len() as u64))
+    }
+
     /// Each public snapshot of the account in `region`, a target of its
     /// own: the account-wide sweep is the scanner's.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {

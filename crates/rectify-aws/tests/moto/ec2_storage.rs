@@ -337,6 +337,9 @@ async fn only_the_named_snapshot_is_made_private_and_undone() {
     let mut want = vec![named.clone(), other.clone()];
     want.sort();
     assert_eq!(listed, want);
+    // The share breaker's count: every snapshot of the account, public or not.
+    let _private = snaps.make(None).await;
+    assert_eq!(action.inventory(&target, &params).await.unwrap(), Some(3));
 }
 
 /// A snapshot backing a public AMI: intent, naming the AMI.
