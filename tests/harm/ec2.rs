@@ -239,10 +239,11 @@ async fn an_undo_is_refused_when_the_group_changed_since() {
     let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
-    // Someone opens 8443 since.
+    // Someone opens SSH again since, for a vendor: an undo would put
+    // the old rule over theirs.
     ec2.authorize_security_group_ingress()
         .group_id(&sg)
-        .ip_permissions(world("tcp", 8443, 8443, "admin ui"))
+        .ip_permissions(world("tcp", 22, 22, "vendor access until friday"))
         .send()
         .await
         .unwrap();
@@ -253,10 +254,19 @@ async fn an_undo_is_refused_when_the_group_changed_since() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("changed since"), "{text}");
+    assert!(
+        text.contains("changed since") && text.contains("open again: tcp/22 from 0.0.0.0/0"),
+        "{text}"
+    );
     assert_eq!(
         ingress_rules(&ec2, &sg).await,
-        [rule("tcp", 8443, 8443, "0.0.0.0/0", "admin ui")]
+        [rule(
+            "tcp",
+            22,
+            22,
+            "0.0.0.0/0",
+            "vendor access until friday"
+        )]
     );
 }
 

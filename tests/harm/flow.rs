@@ -10,10 +10,14 @@ use crate::support::*;
 async fn an_approval_holds_for_the_change_shown() {
     let (account, _inbox, site) = setup_with("harm-bound", "approve", PACK_IN_AUTO).await;
     let (sg, ec2) = ssh_open_group(&account).await;
-    let event = site.write_event(
-        "event.json",
-        &imported(&account, vec![sg_finding(&account, &sg)]),
+    // EC2.53: its rule closes both SSH and RDP (EC2.13's only SSH).
+    let f = finding(
+        &account,
+        "EC2.53",
+        "AwsEc2SecurityGroup",
+        &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
     );
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
     let jobs = site.process(&event, &[]);
     assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
     let id = jobs[0]["id"].as_str().unwrap().to_string();

@@ -83,7 +83,7 @@ fn validate_accepts_the_built_in_default_and_the_demo_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = rectify(dir.path(), &["validate"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("<built-in default>: valid: 18 rules"));
+    assert!(text(&out.stdout).contains("<built-in default>: valid: 23 rules"));
     let demo = repo().join("examples/demo/rectify.yaml");
     let out = rectify(
         dir.path(),

@@ -451,7 +451,9 @@ async fn password_policy_set_with_param_overrides() {
     assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
     let p = password_policy(&account).await.expect("a policy now");
     assert_eq!(p.minimum_password_length, Some(16));
-    assert_eq!(p.max_password_age, Some(90));
+    // No expiry added and users' own changes left as they were, unless
+    // configured.
+    assert_eq!(p.max_password_age.unwrap_or(0), 0);
     assert_eq!(p.password_reuse_prevention, Some(24));
     assert!(
         p.require_symbols
@@ -459,7 +461,7 @@ async fn password_policy_set_with_param_overrides() {
             && p.require_uppercase_characters
             && p.require_lowercase_characters
     );
-    assert!(p.allow_users_to_change_password);
+    assert!(!p.allow_users_to_change_password);
     let messages = inbox.messages().await;
     assert_eq!(messages[0]["control"], "IAM.7");
     assert_audit_intact(&site);

@@ -678,8 +678,6 @@ impl Action for Ec2RevokePublicAdminIngress {
                 added.push(part);
             }
         }
-        let mut after_world: Vec<OpenRule> = stay.clone();
-        after_world.extend(added.iter().cloned());
         let summary = if open.is_empty() {
             format!("no ingress rule of {group} opens a port out of scope to the internet")
         } else if added.is_empty() {
@@ -691,16 +689,17 @@ impl Action for Ec2RevokePublicAdminIngress {
                 kept_summary(&added)
             )
         };
+        // Only what is written, so that an approval is bound to it and not
+        // to rules the change leaves alone.
         Ok(Change {
             summary,
-            before: state(&group, &scope, &world),
+            before: json!({"group_id": group, "scope": scope, "open_ingress": open}),
             after: json!({
                 "group_id": group,
                 "scope": scope,
                 "open_ingress": [],
                 "revoked": open,
                 "added": added,
-                "world_ingress": after_world,
             }),
         })
     }
@@ -742,6 +741,11 @@ impl Action for Ec2RevokePublicAdminIngress {
         }
     }
 
+    /// EC2.18's authorized ports and IAM.7's values decide compliance.
+    fn uses_control_parameters(&self) -> bool {
+        true
+    }
+
     /// EC2.18: Security Hub's `authorizedTcpPorts` and `authorizedUdpPorts`
     /// are the ports that may stay open.
     fn with_control_parameters(&self, params: &Value, control: &str, parameters: &Value) -> Value {
@@ -759,29 +763,52 @@ impl Action for Ec2RevokePublicAdminIngress {
         now: &Observed,
     ) -> Result<Change, ActionError> {
         let group = group_id(target)?;
-        if applied.after.get("world_ingress").is_none() {
+        if applied.after.get("revoked").is_none() {
             return Err(ActionError::invalid(format!(
-                "{ID}: the change on {group} was recorded without the group's rules; it cannot be undone by rectify"
+                "{ID}: the change on {group} was recorded without the rules it revoked; it cannot be undone by rectify"
             )));
         }
         let revoked = rules_at(&applied.after, "revoked")?;
         let added = rules_at(&applied.after, "added")?;
-        let left = rules_at(&applied.after, "world_ingress")?;
         let world_now = rules_at(&now.state, "world_ingress")?;
-        if keys(&world_now) != keys(&left) {
+        // What the undo writes must still be as the change left it: the
+        // parts it opened are there, unchanged, and nobody opened what it
+        // revoked again (a restore would overwrite that).
+        let gone: Vec<OpenRule> = added
+            .iter()
+            .filter(|a| !world_now.iter().any(|w| w.key() == a.key()))
+            .cloned()
+            .collect();
+        let again: Vec<OpenRule> = world_now
+            .iter()
+            .filter(|w| revoked.iter().any(|r| r.same_permission(w)))
+            .cloned()
+            .collect();
+        if !gone.is_empty() || !again.is_empty() {
+            let mut what = Vec::new();
+            if !gone.is_empty() {
+                what.push(format!(
+                    "no longer there as rectify opened them: {}",
+                    shown(&gone)
+                ));
+            }
+            if !again.is_empty() {
+                what.push(format!("open again: {}", shown(&again)));
+            }
             return Err(ActionError::invalid(format!(
-                "the internet-facing ingress of {group} changed since rectify's change (then: [{}]; now: [{}]); restore it by hand, rectify will not overwrite it",
-                shown(&left),
-                shown(&world_now)
+                "the ingress of {group} changed since rectify's change ({}); restore it by hand, rectify will not overwrite it",
+                what.join("; ")
             )));
         }
-        let restored: Vec<OpenRule> = rules_at(&applied.before, "world_ingress")?
-            .into_iter()
-            .map(|r| OpenRule {
-                rule_id: String::new(),
-                ..r
-            })
+        let mut restored: Vec<OpenRule> = world_now
+            .iter()
+            .filter(|w| !added.iter().any(|a| a.key() == w.key()))
+            .cloned()
             .collect();
+        restored.extend(revoked.iter().map(|r| OpenRule {
+            rule_id: String::new(),
+            ..r.clone()
+        }));
         let mut summary = format!("restore ingress of {group}: {}", shown(&revoked));
         if !added.is_empty() {
             summary.push_str(&format!(

@@ -406,6 +406,11 @@ impl Action for IamSetPasswordPolicy {
         expiry_reasons(&current, &stricter(&current, &desired))
     }
 
+    /// EC2.18's authorized ports and IAM.7's values decide compliance.
+    fn uses_control_parameters(&self) -> bool {
+        true
+    }
+
     fn with_control_parameters(&self, params: &Value, control: &str, parameters: &Value) -> Value {
         if control == "IAM.7" {
             with_parameters(params, parameters)
