@@ -463,3 +463,87 @@ async fn a_default_group_used_by_an_efs_mount_target_waits_for_approval() {
         "{restored:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_default_group_change_asks_again_after_a_new_rule() {
+    let account = new_account();
+    let inbox = Inbox::new(&format!("harm-default-reask-{account}")).await;
+    let site = Site::new(
+        &account,
+        "auto",
+        &inbox.topic_arn,
+        &format!("{PACK_IN_AUTO}overrides:\n  ec2-default-security-group-closed: {{mode: auto}}\n"),
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
+    let (vpc, sg) = default_group(&ec2).await;
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.1.2.0/24")
+        .send()
+        .await
+        .unwrap()
+        .subnet
+        .unwrap()
+        .subnet_id
+        .unwrap();
+    ec2.create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&sg)
+        .description("VPC Endpoint Interface vpce-0123456789abcdef0")
+        .send()
+        .await
+        .unwrap();
+    let f = group_finding(&account, "EC2.2", &sg);
+    let event = site.write_event("event.json", &imported(&account, vec![f.clone()]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(outcome(&jobs[0]), "awaiting-approval", "{:?}", jobs);
+    assert!(
+        reason(&jobs[0]).contains("VPC Endpoint Interface"),
+        "{}",
+        reason(&jobs[0])
+    );
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+
+    // A rule is added after the plan was shown, then the plan is approved.
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip("10.0.0.0/8")
+                        .description("bastion")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = site.rectify(&["jobs", "approve", &id, "--by", "alice", "--output", "json"]);
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // What alice approved is not what would be written now: asked again,
+    // nothing written.
+    assert_eq!(job["state"], "waiting-approval", "{job}");
+    let why = reason(&job);
+    assert!(
+        why.contains("differs from the one cli:alice approved"),
+        "{why}"
+    );
+    let now = ingress_rules(&ec2, &sg).await;
+    assert!(
+        now.contains(&rule("tcp", 22, 22, "10.0.0.0/8", "bastion")),
+        "{now:?}"
+    );
+    never_resolved(f["Id"].as_str().unwrap());
+
+    // Approved again, as shown now: the group is emptied.
+    let out = site.rectify(&["jobs", "approve", &id, "--by", "bob", "--output", "json"]);
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome(&job), "changed", "{job}");
+    assert!(ingress_rules(&ec2, &sg).await.is_empty());
+}
