@@ -419,19 +419,27 @@ impl Action for Ec2MakeSnapshotsPrivate {
     fn left_in_place(&self, target: &Target, params: &Value, observed: &Observed) -> Vec<String> {
         let except = except_tag(params).unwrap_or_else(|_| DEFAULT_EXCEPT_TAG.to_string());
         if snapshot_of(target).is_none() {
-            return listed_of(&observed.state)
+            let (excepted, public): (Vec<_>, Vec<_>) = listed_of(&observed.state)
                 .into_iter()
-                .map(|(id, excepted)| {
-                    if excepted {
-                        format!("snapshot {id} stays public: it carries the tag {except} (param except_tag)")
-                    } else {
-                        format!(
-                            "snapshot {id} is public: an account-level finding names no snapshot, so \
-                             rectify changes none; `rectify scan` makes each public snapshot a job of its own"
-                        )
-                    }
-                })
-                .collect();
+                .partition(|(_, excepted)| *excepted);
+            let mut left = Vec::new();
+            if !public.is_empty() {
+                let ids: Vec<String> = public.into_iter().map(|(id, _)| id).collect();
+                left.push(format!(
+                    "public snapshot{} {} left as {}: this finding names the account, not a snapshot, \
+                     and rectify changes only the snapshot an event names; `rectify scan` makes each \
+                     public snapshot a job of its own",
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.join(", "),
+                    if ids.len() == 1 { "it is" } else { "they are" }
+                ));
+            }
+            left.extend(excepted.into_iter().map(|(id, _)| {
+                format!(
+                    "snapshot {id} stays public: it carries the tag {except} (param except_tag)"
+                )
+            }));
+            return left;
         }
         match recorded::<SnapshotState>(&observed.state, ID) {
             Ok(s) if s.permission.public && s.excepted => vec![format!(
