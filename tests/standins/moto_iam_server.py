@@ -9,11 +9,13 @@ tested as it is:
   DeletePublicAccessBlock (there is no IAM action of its own for the delete).
 - EC2 and SNS: moto checks every call against the resource `*`, so a
   statement scoped to ARNs never matches; AWS checks the security group
-  (`RevokeSecurityGroupIngress`/`Egress`), the snapshot
+  (`RevokeSecurityGroupIngress`/`Egress`, `AuthorizeSecurityGroupIngress`/
+  `Egress`), the snapshot
   (`ModifySnapshotAttribute`, `DescribeSnapshotAttribute`) and the topic
   (`Publish`) the call names.
 
-Nothing else changes: conditions other than `StringEquals` on
+Signatures are not verified (see below). Nothing else changes: conditions
+other than `StringEquals` on
 `sts:ExternalId` are still not evaluated by moto (so `aws:RequestedRegion`,
 `s3:ResourceAccount` and the exemption tag's `Null` condition hold in AWS
 only), and a trust policy is only checked when the role is in the caller's
@@ -46,7 +48,12 @@ from moto.utilities.utils import get_partition  # noqa: E402
 def _ec2_resource(self):
     action = self._get_action()
     partition = get_partition(self.region)
-    if action in ("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"):
+    if action in (
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+    ):
         group = self._get_param("GroupId")
         if group:
             return f"arn:{partition}:ec2:{self.region}:{self.current_account}:security-group/{group}"
@@ -65,6 +72,15 @@ def _sns_resource(self):
 
 EC2Response._determine_resource = _ec2_resource
 SNSResponse._determine_resource = _sns_resource
+
+# moto recomputes each request's signature from the form body as it parses
+# it back, which differs from the AWS SDK for Rust's encoding whenever a
+# value holds a space (an SNS message, an EC2 description): such requests
+# were refused as unsigned. The key is still looked up (an unknown key is
+# refused); what is tested here is authorisation, not SigV4.
+from moto.iam.access_control import IAMRequestBase  # noqa: E402
+
+IAMRequestBase.check_signature = lambda self: None
 
 if __name__ == "__main__":
     from moto.server import main

@@ -204,14 +204,13 @@ impl Holes {
             .send()
             .await
             .unwrap();
-        // Account settings: a weak password policy, EBS default encryption
-        // off, a snapshot anyone can restore.
-        aws_sdk_iam::Client::new(cfg)
-            .update_account_password_policy()
-            .minimum_password_length(6)
+        // Account settings: no password policy (so that the undo deletes
+        // the one set), EBS default encryption off, a snapshot anyone can
+        // restore.
+        let _ = aws_sdk_iam::Client::new(cfg)
+            .delete_account_password_policy()
             .send()
-            .await
-            .unwrap();
+            .await;
         ec2.disable_ebs_encryption_by_default()
             .send()
             .await
@@ -352,27 +351,31 @@ impl Site {
 
     /// `rectify process` of `events` -> each job's rule, outcome and reason.
     fn process(&self, events: &[Value]) -> Vec<(String, String, String)> {
+        self.process_ids(events)
+            .into_iter()
+            .map(|(rule, kind, reason, _)| (rule, kind, reason))
+            .collect()
+    }
+
+    /// `rectify process` of `events` -> each job's rule, outcome, reason and id.
+    fn process_ids(&self, events: &[Value]) -> Vec<(String, String, String, String)> {
         let lines: Vec<String> = events.iter().map(Value::to_string).collect();
         let out = self.run(
             &["process", "--output", "json", "-"],
             Some(&lines.join("\n")),
         );
         let report: Value = serde_json::from_slice(&out.stdout).expect("process prints JSON");
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         report["jobs"]
             .as_array()
             .unwrap()
             .iter()
             .map(|j| {
                 (
-                    j["rule_id"].as_str().unwrap_or_default().to_string(),
-                    j["outcome"]["kind"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    j["outcome"]["reason"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
+                    text(&j["rule_id"]),
+                    text(&j["outcome"]["kind"]),
+                    text(&j["outcome"]["reason"]),
+                    text(&j["id"]),
                 )
             })
             .collect()
@@ -441,6 +444,24 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
         .unwrap()
         .topic_arn
         .unwrap();
+    // The channel's messages land in a queue the test reads.
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("rectify-inbox-{u}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    aws_sdk_sns::Client::new(&cfg)
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:rectify-inbox-{u}"))
+        .send()
+        .await
+        .unwrap();
     let role = format!("rectify-member-{u}");
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
     // EBS default encryption with a customer managed key of the account.
@@ -495,9 +516,9 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
     // resource, and the resource reads back fixed.
     let holes = Holes::make(&cfg).await;
     let events: Vec<Value> = holes.events().into_iter().map(|(_, e)| e).collect();
-    let jobs = site.process(&events);
+    let jobs = site.process_ids(&events);
     assert_eq!(jobs.len(), 6, "{jobs:#?}");
-    for (rule, kind, reason) in &jobs {
+    for (rule, kind, reason, _) in &jobs {
         assert_eq!(kind, "changed", "{rule}: {reason}");
     }
     let read = s3(&cfg)
@@ -550,6 +571,46 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
     );
 
     assert!(!public(&ec2, &holes.snapshot).await, "{}", holes.snapshot);
+    // The owner was told of each change (sns:Publish under the own policy).
+    let mut told = 0;
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let n = got.messages().len();
+        if n == 0 {
+            break;
+        }
+        told += n;
+        for m in got.messages() {
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(told, 6);
+
+    // The undo of each change (`rectify jobs revert`) runs under the same
+    // policy; the group's SSH rule comes back.
+    for (rule, _, _, id) in &jobs {
+        let out = site.run(&["jobs", "revert", id, "--approve"], None);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "revert of {rule}: {said}");
+        assert!(!said.contains("access denied"), "revert of {rule}: {said}");
+    }
+    assert!(rules_of(holes.group.clone())
+        .await
+        .iter()
+        .any(|r| r.cidr_ipv4() == Some("0.0.0.0/0") && r.from_port() == Some(22)));
+    assert!(public(&ec2, &holes.snapshot).await, "{}", holes.snapshot);
 
     // One permission taken out at a time: the job that needs it fails at
     // once with a short reason that says access denied and names the
@@ -605,6 +666,37 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
                 .any(|r| r.cidr_ipv4() == Some("0.0.0.0/0") && r.from_port() == Some(22)));
         }
     }
+    put_member_policy(&cfg, &role, &member).await;
+
+    // The undo needs its own permission: without
+    // ec2:AuthorizeSecurityGroupIngress the revert of a revoke is refused,
+    // naming it, and the group stays closed.
+    let holes = Holes::make(&cfg).await;
+    let ingress = holes
+        .events()
+        .into_iter()
+        .find(|(r, _)| *r == "ingress")
+        .unwrap()
+        .1;
+    let jobs = site.process_ids(&[ingress]);
+    assert_eq!(jobs[0].1, "changed", "{jobs:?}");
+    put_member_policy(
+        &cfg,
+        &role,
+        &without(&member, "ec2:AuthorizeSecurityGroupIngress"),
+    )
+    .await;
+    let out = site.run(&["jobs", "revert", &jobs[0].3, "--approve"], None);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("access denied: ec2:AuthorizeSecurityGroupIngress on "),
+        "{said}"
+    );
+    assert!(!rules_of(holes.group.clone())
+        .await
+        .iter()
+        .any(|r| r.cidr_ipv4() == Some("0.0.0.0/0") && r.from_port() == Some(22)));
     put_member_policy(&cfg, &role, &member).await;
 
     // A trust policy for another principal: the role cannot be assumed,

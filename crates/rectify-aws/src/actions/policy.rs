@@ -41,9 +41,11 @@ fn scope_of(permission: &str) -> Scope {
     match permission {
         "s3:ListAllMyBuckets" => Scope::Regional,
         p if p.starts_with("s3:") => Scope::Bucket,
-        "ec2:RevokeSecurityGroupIngress" | "ec2:RevokeSecurityGroupEgress" => {
-            Scope::SecurityGroupWrite
-        }
+        "ec2:RevokeSecurityGroupIngress"
+        | "ec2:RevokeSecurityGroupEgress"
+        | "ec2:AuthorizeSecurityGroupIngress"
+        | "ec2:AuthorizeSecurityGroupEgress"
+        | "ec2:ModifySecurityGroupRules" => Scope::SecurityGroupWrite,
         "ec2:ModifySnapshotAttribute" => Scope::SnapshotWrite,
         p if p.starts_with("iam:") => Scope::Global,
         _ => Scope::Regional,
@@ -275,6 +277,7 @@ mod tests {
                 "s3:ListAllMyBuckets",
                 "ec2:DescribeSecurityGroups",
                 "ec2:RevokeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupIngress",
                 "ec2:ModifySnapshotAttribute",
                 "iam:UpdateAccountPasswordPolicy",
                 "ec2:DescribeSecurityGroups",
@@ -297,7 +300,13 @@ mod tests {
             json!(["eu-west-1", "eu-central-1"])
         );
         let groups = statement(&policy, "SecurityGroupWritesUnlessExempt");
-        assert_eq!(groups["Action"], json!(["ec2:RevokeSecurityGroupIngress"]));
+        assert_eq!(
+            groups["Action"],
+            json!([
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupIngress"
+            ])
+        );
         assert_eq!(
             groups["Resource"],
             "arn:aws:ec2:*:111122223333:security-group/*"
@@ -334,7 +343,7 @@ mod tests {
             })
             .collect();
         all.sort_unstable();
-        assert_eq!(all.len(), 7, "{all:?}");
+        assert_eq!(all.len(), 8, "{all:?}");
         assert!(all.iter().all(|a| !a.contains('*')));
     }
 
