@@ -74,6 +74,109 @@ fn attribute(message: &Value, key: &str) -> Option<MessageAttributeValue> {
         .ok()
 }
 
+/// Longest `MessageGroupId` / `MessageDeduplicationId` a FIFO topic accepts.
+const FIFO_ID_MAX_CHARS: usize = 128;
+
+/// The fields of a notification a person reads first, in this order.
+const TEXT_FIELDS: &[(&str, &str)] = &[
+    ("outcome", "Outcome"),
+    ("kind", "Kind"),
+    ("account", "Account"),
+    ("account_name", "Account name"),
+    ("owner", "Owner"),
+    ("region", "Region"),
+    ("resource", "Resource"),
+    ("resource_type", "Resource type"),
+    ("control", "Control"),
+    ("rule", "Rule"),
+    ("action", "Action"),
+    ("mode", "Mode"),
+    ("reason", "Reason"),
+    ("job", "Job"),
+    ("finding", "Finding"),
+];
+
+/// A plain-text rendering of a notification for email subscribers: the
+/// subject, the main fields one per line, then the whole message as JSON
+/// (what SQS, Lambda and HTTP subscribers get).
+pub fn email_text(notification: &Notification) -> String {
+    let mut out = format!("{}\n\n", notification.subject.trim());
+    for (key, label) in TEXT_FIELDS {
+        let value = match notification.message.get(*key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) if s.is_empty() => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        out.push_str(&format!("{:<14} {}\n", format!("{label}:"), value));
+    }
+    if let Some(change) = notification.message.get("change").filter(|c| !c.is_null()) {
+        let change = serde_json::to_string_pretty(change).unwrap_or_default();
+        out.push_str(&format!("\nChange:\n{change}\n"));
+    }
+    let full = serde_json::to_string_pretty(&notification.message).unwrap_or_default();
+    out.push_str(&format!("\nFull message (JSON):\n{full}\n"));
+    out
+}
+
+/// The `Message` of a `MessageStructure: json` publish: the raw JSON for
+/// every protocol (`default`, which SQS, Lambda and HTTP(S) get) and a
+/// readable text for `email` subscriptions. `email-json` keeps the default.
+pub fn structured_message(notification: &Notification) -> Result<String, ActionError> {
+    let raw = serde_json::to_string(&notification.message)
+        .map_err(|e| ActionError::invalid(format!("sns:Publish: message is not JSON: {e}")))?;
+    let structure = serde_json::json!({
+        "default": raw,
+        "email": email_text(notification),
+    });
+    Ok(structure.to_string())
+}
+
+/// Whether a topic ARN names a FIFO topic (its name ends in `.fifo`).
+pub fn is_fifo_topic(arn: &str) -> bool {
+    arn.rsplit(':')
+        .next()
+        .is_some_and(|name| name.ends_with(".fifo"))
+}
+
+/// A FIFO id SNS accepts: alphanumerics and ASCII punctuation only (anything
+/// else becomes `_`), at most 128 characters.
+fn fifo_id(raw: &str) -> String {
+    let mut out: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    if out.len() > FIFO_ID_MAX_CHARS {
+        out.truncate(FIFO_ID_MAX_CHARS);
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+fn text_field<'a>(message: &'a Value, key: &str) -> Option<&'a str> {
+    message.get(key)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// `MessageGroupId` and `MessageDeduplicationId` of a publish to a FIFO
+/// topic: one group per account (so one account's notifications stay in
+/// order without holding up another's), and a job's outcome sent once
+/// within SNS's 5-minute deduplication window even when a settle is retried.
+pub fn fifo_ids(notification: &Notification) -> (String, String) {
+    let message = &notification.message;
+    let group = text_field(message, "account").unwrap_or("rectify");
+    // A refusal carries the job's outcome too: its kind tells it apart.
+    let what = text_field(message, "kind")
+        .or_else(|| text_field(message, "outcome"))
+        .unwrap_or("notification");
+    let dedup = match text_field(message, "job") {
+        Some(job) => format!("{job}:{what}"),
+        None => format!("{what}:{}", notification.subject),
+    };
+    (fifo_id(group), fifo_id(&dedup))
+}
+
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(
@@ -83,17 +186,22 @@ impl Notifier for SnsNotifier {
     ) -> Result<(), ActionError> {
         let (region, _account) = topic_region_account(destination)?;
         let client = aws_sdk_sns::Client::new(&self.aws.own_config(region));
-        let message = serde_json::to_string(&notification.message)
-            .map_err(|e| ActionError::invalid(format!("sns:Publish: message is not JSON: {e}")))?;
         let mut request = client
             .publish()
             .topic_arn(destination)
             .subject(safe_subject(&notification.subject))
-            .message(message);
+            .message_structure("json")
+            .message(structured_message(notification)?);
         for key in ["outcome", "account"] {
             if let Some(value) = attribute(&notification.message, key) {
                 request = request.message_attributes(key, value);
             }
+        }
+        if is_fifo_topic(destination) {
+            let (group, dedup) = fifo_ids(notification);
+            request = request
+                .message_group_id(group)
+                .message_deduplication_id(dedup);
         }
         request
             .send()
@@ -129,5 +237,57 @@ mod tests {
         let long = safe_subject(&"x".repeat(300));
         assert_eq!(long.len(), 100);
         assert!(long.ends_with("..."));
+    }
+
+    fn sample() -> Notification {
+        Notification {
+            subject: "rectify: changed S3.8 on 111122223333".into(),
+            message: serde_json::json!({
+                "account": "111122223333",
+                "region": "us-east-1",
+                "resource": "arn:aws:s3:::payments-exports",
+                "control": "S3.8",
+                "outcome": "changed",
+                "reason": "public access blocked",
+                "owner": null,
+                "job": "0193a7c4-job",
+            }),
+        }
+    }
+
+    #[test]
+    fn structured_messages_keep_the_raw_json_as_default() {
+        let n = sample();
+        let s: Value = serde_json::from_str(&structured_message(&n).unwrap()).unwrap();
+        let default: Value = serde_json::from_str(s["default"].as_str().unwrap()).unwrap();
+        assert_eq!(default, n.message);
+        let email = s["email"].as_str().unwrap();
+        assert!(email.starts_with("rectify: changed S3.8 on 111122223333\n\n"));
+        assert!(email.contains("Outcome:       changed\n"), "{email}");
+        assert!(email.contains("Resource:      arn:aws:s3:::payments-exports\n"));
+        assert!(email.contains("Reason:        public access blocked\n"));
+        assert!(
+            !email.contains("Owner:"),
+            "null fields are left out: {email}"
+        );
+    }
+
+    #[test]
+    fn fifo_topics_and_ids() {
+        assert!(is_fifo_topic(
+            "arn:aws:sns:us-east-1:111122223333:alerts.fifo"
+        ));
+        assert!(!is_fifo_topic("arn:aws:sns:us-east-1:111122223333:alerts"));
+        let mut n = sample();
+        assert_eq!(
+            fifo_ids(&n),
+            ("111122223333".into(), "0193a7c4-job:changed".into())
+        );
+        n.message["kind"] = "finding-mismatch".into();
+        assert_eq!(fifo_ids(&n).1, "0193a7c4-job:finding-mismatch");
+        n.message["job"] = "j b\u{e9}".repeat(100).into();
+        let (_, dedup) = fifo_ids(&n);
+        assert_eq!(dedup.len(), 128);
+        assert!(dedup.chars().all(|c| c.is_ascii_graphic()));
     }
 }
