@@ -293,6 +293,13 @@ async fn an_exempt_snapshot_is_skipped() {
     assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
     assert!(permissions(&ec2, &other).await.is_empty());
     assert_eq!(permissions(&ec2, &exempt).await, ["all"]);
+
+    // Published on purpose after all: the undo gives `all` back.
+    let id = jobs[0]["id"].as_str().unwrap();
+    let out = site.rectify(&["jobs", "revert", id, "--approve", "--output", "json"]);
+    let undo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome(&undo), "changed", "{undo}");
+    assert_eq!(permissions(&ec2, &other).await, ["all"]);
 }
 
 /// EC2.7 with a customer managed key chosen by the rule's param (an

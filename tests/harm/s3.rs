@@ -99,6 +99,17 @@ async fn a_static_website_keeps_serving() {
     );
     let jobs = site.process(&site.write_event("call.json", &call), &[]);
     assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
+    // ... and so does GuardDuty's finding on the anonymous access.
+    let guardduty = json!({
+        "version": "0", "id": format!("gd-{}", rand_suffix()), "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty", "account": account, "time": "2026-12-05T10:00:00Z",
+        "region": REGION, "resources": [],
+        "detail": {"schemaVersion": "2.0", "accountId": account, "region": REGION,
+            "partition": "aws", "type": "Policy:S3/BucketAnonymousAccessGranted",
+            "resource": {"resourceType": "S3Bucket", "s3BucketDetails": [{"name": bucket}]}}
+    });
+    let jobs = site.process(&site.write_event("guardduty.json", &guardduty), &[]);
+    assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
     assert!(s3.get_bucket_website().bucket(&bucket).send().await.is_ok());
     assert_eq!(bpa(&s3, &bucket).await, [false; 4]);
 }
