@@ -205,7 +205,13 @@ pub fn own_policy(scope: &OwnScope) -> Value {
         }));
     }
     if scope.securityhub_role_arn.is_none() {
-        let mut actions = vec!["securityhub:BatchUpdateFindings", "securityhub:GetFindings"];
+        // BatchGetSecurityControls: the controls' parameters (EC2.18's
+        // authorized ports, IAM.7's values) that decide compliance.
+        let mut actions = vec![
+            "securityhub:BatchUpdateFindings",
+            "securityhub:GetFindings",
+            "securityhub:BatchGetSecurityControls",
+        ];
         actions.sort_unstable();
         statements.push(json!({
             "Sid": "UpdateFindings",
@@ -380,6 +386,14 @@ mod tests {
         assert_eq!(
             statement(&own, "UpdateFindings")["Resource"],
             "arn:aws:securityhub:*:*:hub/default"
+        );
+        assert_eq!(
+            statement(&own, "UpdateFindings")["Action"],
+            json!([
+                "securityhub:BatchGetSecurityControls",
+                "securityhub:BatchUpdateFindings",
+                "securityhub:GetFindings"
+            ])
         );
         assert_eq!(
             statement(&own, "PublishToTheChannels")["Resource"],
