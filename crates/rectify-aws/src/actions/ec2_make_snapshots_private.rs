@@ -328,13 +328,13 @@ impl Action for Ec2MakeSnapshotsPrivate {
         };
         let state = SnapshotState {
             snapshot: id.to_string(),
-            // Nothing to do: private, or public on purpose (reported by
-            // `left_in_place`, so never RESOLVED).
             permission,
             excepted,
             public_images,
         };
         Ok(Observed {
+            // Nothing to do: private, or public on purpose (reported by
+            // `left_in_place`, so never RESOLVED).
             compliant: !state.permission.public || state.excepted,
             state: serde_json::to_value(state).expect("plain struct"),
             tags,
