@@ -541,7 +541,7 @@ async fn steps(
         }
     }
     let mode = current_mode(engine, job, rule);
-    let params = control_parameters(engine, action, job, log).await;
+    let params = control_parameters(engine, action, job, log).await?;
     let observed = action.check(&job.target, &params).await?;
     log.push((
         "job.checked".into(),
@@ -761,19 +761,21 @@ fn current_mode(engine: &Engine, job: &Job, rule: Option<&rectify_model::Rule>) 
 
 /// The job's params with the control's parameters as Security Hub holds
 /// them for the account, for actions that judge by them. When they cannot
-/// be read, the action's own defaults stand (and the log says so).
+/// be read the job does not go on with defaults (a customised authorized
+/// port would be revoked): the error is the job's, retried when it is
+/// transient.
 async fn control_parameters(
     engine: &Engine,
     action: &dyn Action,
     job: &Job,
     log: &mut AuditLog,
-) -> serde_json::Value {
+) -> Result<serde_json::Value, ActionError> {
     let Some(control) = job
         .control
         .as_ref()
         .filter(|_| action.uses_control_parameters())
     else {
-        return job.params.clone();
+        return Ok(job.params.clone());
     };
     let region = job.target.region.clone();
     match control_parameters_cached(engine, &job.target.account, control, &region).await {
@@ -786,13 +788,17 @@ async fn control_parameters(
                     json!({"control": control, "parameters": parameters}),
                 ));
             }
-            params
+            Ok(params)
         }
-        Ok(None) => job.params.clone(),
-        Err(e) => {
-            tracing::warn!(job = %job.id, control = %control, error = %e, "could not read the control's parameters; the action's defaults apply");
-            job.params.clone()
-        }
+        Ok(None) => Ok(job.params.clone()),
+        Err(e) => Err(ActionError::new(
+            e.class,
+            format!(
+                "could not read the parameters of control {control} from Security Hub, so rectify \
+                 cannot tell what the account allows: {}",
+                e.message
+            ),
+        )),
     }
 }
 
