@@ -196,6 +196,10 @@ pub struct LoadedRule {
     pub rule: Rule,
     /// The position of the rule's list item.
     pub source: Location,
+    /// Neither the rule nor an override set `mode`: it is the config's
+    /// `default_mode` (events that ask for approval by their kind, such as
+    /// Security Hub custom actions, then wait for approval).
+    pub mode_is_default: bool,
 }
 
 /// A position in a file (1-based). Pack rules have file `<pack:NAME>`.

@@ -701,7 +701,8 @@ fn finish_rules(
                 }
             }
         }
-        if rule.mode.is_none() {
+        let mode_is_default = rule.mode.is_none();
+        if mode_is_default {
             rule.mode = default_mode;
         }
         if rule.notify.is_empty() {
@@ -715,6 +716,7 @@ fn finish_rules(
         }
         rules.push(LoadedRule {
             rule,
+            mode_is_default,
             source: Location {
                 file: site.file,
                 line: site.node.pos.line,

@@ -443,7 +443,106 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{truncate, verify_finding};
+    use rectify_model::{job::FindingRef, Finding, Job, Target};
+    use serde_json::json;
+
+    /// A job judged on `finding`, with the control planning gives it.
+    fn job_for(finding: &serde_json::Value) -> (Job, FindingRef) {
+        let parsed: Finding = serde_json::from_value(finding.clone()).unwrap();
+        let resource = &finding["Resources"][0];
+        let job: Job = serde_json::from_value(json!({
+            "id": "j-1", "idempotency_key": "k", "event_id": "e-1", "rule_id": "r",
+            "action": "aws.s3.block-public-access", "mode": "auto",
+            "target": Target::listed(
+                "111122223333", "eu-west-1",
+                resource["Type"].as_str().unwrap(),
+                resource["Id"].as_str().unwrap().to_string(),
+            ),
+            "params": {}, "finding": null, "control": parsed.control_id(), "notify": [],
+            "state": "succeeded", "attempts": 1, "created_at": "t", "updated_at": "t",
+            "next_run_at": null, "last_error": null, "approved_by": null, "plan": null,
+            "outcome": null
+        }))
+        .unwrap();
+        let wanted = FindingRef {
+            id: parsed.id.clone(),
+            product_arn: parsed.product_arn.clone(),
+            generator_id: parsed.generator_id.clone(),
+        };
+        (job, wanted)
+    }
+
+    #[test]
+    fn standard_specific_findings_verify_against_their_consolidated_control() {
+        let shape = |generator: &str, fields: serde_json::Value| {
+            json!({
+                "SchemaVersion": "2018-10-08", "Id": format!("f-{generator}"),
+                "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/securityhub",
+                "GeneratorId": generator, "AwsAccountId": "111122223333",
+                "Compliance": {"Status": "FAILED"}, "ProductFields": fields,
+                "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::payments"}]
+            })
+        };
+        let shapes = [
+            (
+                shape(
+                    "pci-dss/v/3.2.1/PCI.S3.1",
+                    json!({"StandardsArn": "arn:aws:securityhub:::standards/pci-dss/v/3.2.1", "ControlId": "PCI.S3.1"}),
+                ),
+                "S3.3",
+            ),
+            (
+                shape(
+                    "cis-aws-foundations-benchmark/v/1.4.0/2.1.5.2",
+                    json!({"StandardsArn": "arn:aws:securityhub:::standards/cis-aws-foundations-benchmark/v/1.4.0", "ControlId": "2.1.5.2"}),
+                ),
+                "S3.8",
+            ),
+            (
+                shape(
+                    "service-managed-aws-control-tower/v/1.0.0/S3.2",
+                    json!({"StandardsArn": "arn:aws:securityhub:::standards/service-managed-aws-control-tower/v/1.0.0", "ControlId": "CT.S3.2"}),
+                ),
+                "S3.2",
+            ),
+            (
+                shape(
+                    "prowler-s3_bucket_level_public_access_block",
+                    json!({"ProviderName": "Prowler"}),
+                ),
+                "S3.8",
+            ),
+        ];
+        for (mut finding, control) in shapes {
+            if finding["GeneratorId"]
+                .as_str()
+                .unwrap()
+                .starts_with("prowler-")
+            {
+                finding["ProductArn"] =
+                    json!("arn:aws:securityhub:eu-west-1::product/prowler/prowler");
+            }
+            let (job, wanted) = job_for(&finding);
+            assert_eq!(job.control.as_deref(), Some(control), "{finding}");
+            // The live finding, as GetFindings returns it, is the same shape.
+            assert_eq!(verify_finding(&job, &wanted, Some(&finding)), Ok(()));
+            // Turning consolidated findings on later: the same control.
+            let mut consolidated = finding.clone();
+            consolidated["Compliance"]["SecurityControlId"] = json!(control);
+            assert_eq!(verify_finding(&job, &wanted, Some(&consolidated)), Ok(()));
+            // A live finding of another control is refused.
+            let mut other = finding.clone();
+            other["Compliance"]["SecurityControlId"] = json!("S3.5");
+            let err = verify_finding(&job, &wanted, Some(&other)).unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "reports control S3.5, the job judged control {control}"
+                )),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn truncates_on_char_boundaries() {

@@ -755,8 +755,12 @@ fn current_mode(engine: &Engine, job: &Job, rule: Option<&rectify_model::Rule>) 
     if job.event_id.starts_with(crate::revert::REVERT_EVENT) {
         return job.mode;
     }
-    rule.map(|r| r.mode.unwrap_or(engine.config.default_mode))
-        .unwrap_or(job.mode)
+    let mode = rule
+        .map(|r| r.mode.unwrap_or(engine.config.default_mode))
+        .unwrap_or(job.mode);
+    // Custom actions and OCSF findings keep waiting for approval as
+    // planned (see `plan::shape_mode`).
+    crate::plan::shape_mode(engine, &job.rule_id, crate::plan::asked_kind(job), mode)
 }
 
 /// The job's params with the control's parameters as Security Hub holds

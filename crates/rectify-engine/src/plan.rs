@@ -37,7 +37,12 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
     let mode = if engine.options.force_dry_run {
         Mode::DryRun
     } else {
-        rule.mode.unwrap_or(engine.config.default_mode)
+        shape_mode(
+            engine,
+            &rule.id,
+            &event.detail_type,
+            rule.mode.unwrap_or(engine.config.default_mode),
+        )
     };
     let action = engine.actions.get(&rule.action);
     let target = action
@@ -50,6 +55,14 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
                     target.details = json!({});
                 }
                 target.details[CHANGED_BY] = json!(principal);
+            }
+            // What asked for the job, kept with the target: the custom
+            // action a person chose, or the OCSF finding.
+            if let Some((key, value)) = asked_by(event) {
+                if !target.details.is_object() {
+                    target.details = json!({});
+                }
+                target.details[key] = value;
             }
             let verdict = guardrails(engine, &target);
             (target, verdict)
@@ -99,9 +112,12 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
             product_arn: f.product_arn.clone(),
             generator_id: f.generator_id.clone(),
         }),
+        // The consolidated id whatever the finding's shape, so that the
+        // finding read back at the end names the same control.
         control: finding
             .as_ref()
-            .and_then(|f| f.control_id().map(str::to_string)),
+            .and_then(|f| f.control_id().map(str::to_string))
+            .or_else(|| ocsf_control(event)),
         notify: rule.notify.clone(),
         state,
         attempts: 0,
@@ -114,6 +130,88 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
         outcome: verdict,
         target,
     }
+}
+
+/// Under `target.details` of a job answering a Security Hub custom action:
+/// `{"name": actionName, "arn": the action's ARN}`.
+pub(crate) const CUSTOM_ACTION: &str = "CustomAction";
+/// Under `target.details` of a job answering an OCSF finding of the new
+/// Security Hub: the finding's `metadata.uid`.
+pub(crate) const OCSF_FINDING: &str = "OcsfFinding";
+
+fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
+    let detail = event.detail();
+    if event.detail_type == rectify_model::SECURITY_HUB_CUSTOM_ACTION {
+        return Some((
+            CUSTOM_ACTION,
+            json!({"name": detail.get("actionName"), "arn": event.resources.first()}),
+        ));
+    }
+    if event.detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
+        let uid = event
+            .finding_value()
+            .and_then(|f| {
+                f.pointer("/metadata/uid")
+                    .or_else(|| f.pointer("/finding_info/uid"))
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        return Some((OCSF_FINDING, uid));
+    }
+    None
+}
+
+/// The mode of a job of rule `rule_id` whose rule's mode is `mode`, for an
+/// event of `detail_type`:
+///
+/// - a Security Hub custom action (a person asked for this one fix from the
+///   console) waits for approval unless the rule (or an override) sets its
+///   own mode: the config's `default_mode` does not make it `auto`;
+/// - an OCSF finding of the new Security Hub always waits for approval
+///   (`dry-run` stays): rectify does not update those findings
+///   (`BatchUpdateFindingsV2`), so a person settles them.
+pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode: Mode) -> Mode {
+    if mode != Mode::Auto {
+        return mode;
+    }
+    if detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
+        return Mode::Approve;
+    }
+    let defaulted = engine
+        .config
+        .rules
+        .iter()
+        .find(|r| r.rule.id == rule_id)
+        .is_some_and(|r| r.mode_is_default);
+    if detail_type == rectify_model::SECURITY_HUB_CUSTOM_ACTION && defaulted {
+        return Mode::Approve;
+    }
+    mode
+}
+
+/// The detail-type a job's event had, as far as its target records it.
+pub(crate) fn asked_kind(job: &Job) -> &'static str {
+    if job.target.details.get(CUSTOM_ACTION).is_some() {
+        rectify_model::SECURITY_HUB_CUSTOM_ACTION
+    } else if job.target.details.get(OCSF_FINDING).is_some() {
+        rectify_model::SECURITY_HUB_IMPORTED_V2
+    } else {
+        ""
+    }
+}
+
+/// The control of an OCSF finding (`Findings Imported V2`):
+/// `compliance.control`.
+fn ocsf_control(event: &Event) -> Option<String> {
+    if event.detail_type != rectify_model::SECURITY_HUB_IMPORTED_V2 {
+        return None;
+    }
+    event
+        .finding_value()?
+        .pointer("/compliance/control")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
 }
 
 /// The key under a CloudTrail-triggered job's `target.details` that names

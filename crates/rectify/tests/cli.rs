@@ -83,7 +83,16 @@ fn validate_accepts_the_built_in_default_and_the_demo_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = rectify(dir.path(), &["validate"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("<built-in default>: valid: 23 rules"));
+    // The built-in default is the aws-foundational pack, every rule of it.
+    let pack =
+        std::fs::read_to_string(repo().join("crates/rectify/packs/aws-foundational.yaml")).unwrap();
+    let rules = pack.lines().filter(|l| l.starts_with("- id: ")).count();
+    assert!(rules >= 44, "{rules}");
+    assert!(
+        text(&out.stdout).contains(&format!("<built-in default>: valid: {rules} rules")),
+        "{}",
+        text(&out.stdout)
+    );
     let demo = repo().join("examples/demo/rectify.yaml");
     let out = rectify(
         dir.path(),
@@ -105,8 +114,14 @@ fn rule_fixtures_pass_and_a_mismatch_shows_a_diff() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // Every fixture folder ran and passed (one per finding shape and source).
+    let folders = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("event.json").exists())
+        .count();
+    assert!(folders >= 27, "{folders}");
     assert!(
-        text(&out.stdout).contains("14 passed, 0 failed"),
+        text(&out.stdout).contains(&format!("{folders} passed, 0 failed")),
         "{}",
         text(&out.stdout)
     );
@@ -447,4 +462,126 @@ fn no_aws_credentials_fail_at_once_with_one_plain_message() {
     let said = "no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), profile `default` of /nonexistent/rectify-credentials and /nonexistent/rectify-config";
     assert_eq!(stderr.matches(said).count(), 1, "said once:\n{stderr}");
     assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[test]
+fn custom_actions_and_ocsf_findings_wait_for_approval_unless_the_rule_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://x.db\ndefault_mode: auto\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n  - id: ocsf\n    pattern: {detail-type: [Findings Imported V2]}\n    action: local.noop\n    mode: auto\n  - id: other\n    pattern: {source: [example.other]}\n    action: local.noop\n",
+    )
+    .unwrap();
+    let fixtures = repo().join("examples/fixtures");
+    let read =
+        |name: &str| std::fs::read_to_string(fixtures.join(name).join("event.json")).unwrap();
+    let other = serde_json::json!({
+        "version": "0", "id": "o-1", "detail-type": "Something", "source": "example.other",
+        "account": "111122223333", "region": "eu-west-1", "time": "2026-12-05T08:00:00Z",
+        "resources": ["arn:aws:s3:::payments-exports"], "detail": {}
+    });
+    let body = [
+        serde_json::from_str::<serde_json::Value>(&read("custom-action-two-findings")).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&read("ocsf-v2-ec2-13")).unwrap(),
+        other,
+    ]
+    .iter()
+    .map(|v| v.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let out = rectify(
+        dir.path(),
+        &[
+            "--config",
+            "rectify.yaml",
+            "process",
+            "--output",
+            "json",
+            "-",
+        ],
+        Some(&body),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let jobs = report["jobs"].as_array().unwrap();
+    let of = |rule: &str| -> Vec<&serde_json::Value> {
+        jobs.iter().filter(|j| j["rule_id"] == rule).collect()
+    };
+    // One job per finding of the custom action, each on its finding's
+    // resource (never the action's ARN), waiting for approval although
+    // the config's default mode is auto.
+    let requested = of("on-request");
+    assert_eq!(requested.len(), 2, "{report:#}");
+    let mut targets: Vec<&str> = requested
+        .iter()
+        .map(|j| j["target"]["resource_id"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1b2c3d4e5f",
+            "arn:aws:s3:::payments-exports"
+        ]
+    );
+    for job in &requested {
+        assert_eq!(job["mode"], "approve", "{job:#}");
+        assert_eq!(job["state"], "waiting-approval", "{job:#}");
+    }
+    let controls: Vec<&str> = requested
+        .iter()
+        .map(|j| j["control"].as_str().unwrap())
+        .collect();
+    assert!(
+        controls.contains(&"S3.8") && controls.contains(&"EC2.13"),
+        "{controls:?}"
+    );
+    // An OCSF finding: approval even when the rule says auto, its control
+    // from compliance.control, no ASFF finding to update.
+    let ocsf = of("ocsf");
+    assert_eq!(ocsf.len(), 1, "{report:#}");
+    assert_eq!(ocsf[0]["mode"], "approve", "{:#}", ocsf[0]);
+    assert_eq!(ocsf[0]["control"], "EC2.13");
+    assert!(ocsf[0]["finding"].is_null(), "{:#}", ocsf[0]);
+    // Anything else follows the config's default mode.
+    let other = of("other");
+    assert_eq!(other[0]["mode"], "auto", "{:#}", other[0]);
+
+    // A rule that says `auto` itself is followed for custom actions.
+    std::fs::write(
+        dir.path().join("own.yaml"),
+        "store: sqlite://own.db\ndefault_mode: approve\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n    mode: auto\n",
+    )
+    .unwrap();
+    let out = rectify(
+        dir.path(),
+        &[
+            "--config",
+            "own.yaml",
+            "process",
+            "--dry-run",
+            "--output",
+            "json",
+            "-",
+        ],
+        Some(&read("custom-action-two-findings")),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{report:#}");
+    // --dry-run plans every job in dry-run; without it the rule's auto holds.
+    assert!(jobs.iter().all(|j| j["mode"] == "dry-run"), "{report:#}");
+    let out = rectify(
+        dir.path(),
+        &["--config", "own.yaml", "process", "--output", "json", "-"],
+        Some(&read("custom-action-two-findings")),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let jobs = report["jobs"].as_array().unwrap();
+    assert!(
+        jobs.len() == 2 && jobs.iter().all(|j| j["mode"] == "auto"),
+        "{report:#}"
+    );
 }

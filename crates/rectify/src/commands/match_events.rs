@@ -58,8 +58,10 @@ pub fn run(
                 }
             };
             index += 1;
+            // As routing sees it: a Security Hub finding without a
+            // consolidated control id gets the one derived from its standard.
             let matched: Vec<&str> = matcher
-                .matches(&event)
+                .matches(&rectify_model::routing_view(&event))
                 .into_iter()
                 .map(|i| ids[i].as_str())
                 .collect();

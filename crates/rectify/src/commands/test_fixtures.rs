@@ -169,9 +169,12 @@ async fn run_fixture(loaded: &context::Loaded, fixture: &Path) -> anyhow::Result
             "mode": job.mode,
             "target": job.target.resource_id,
             "account": job.target.account,
+            "control": job.control,
             "after": job.outcome.as_ref().and_then(|o| o.change.as_ref()).map(|c| c.after.clone()),
         });
-        for field in ["state", "outcome", "mode", "target", "account", "after"] {
+        for field in [
+            "state", "outcome", "mode", "target", "account", "control", "after",
+        ] {
             if let Some(w) = want.get(field) {
                 let a = &actual[field];
                 if w != a {
