@@ -183,6 +183,12 @@ pub struct OwnScope {
     pub topic_arns: Vec<String>,
     /// The SQS sources' queue ARNs.
     pub queue_arns: Vec<String>,
+    /// `audit.kms_key_id`: the KMS HMAC key the audit key is derived from
+    /// (an ARN, a key id or an alias).
+    pub audit_kms_key: Option<String>,
+    /// `audit.anchor.s3_bucket` and `prefix`: where the chain head is
+    /// anchored.
+    pub anchor: Option<(String, String)>,
 }
 
 /// The policy of rectify's own identity: assume the member roles, update
@@ -245,6 +251,42 @@ pub fn own_policy(scope: &OwnScope) -> Value {
                 "sqs:ReceiveMessage",
             ],
             "Resource": queues,
+        }));
+    }
+    if let Some(key) = &scope.audit_kms_key {
+        let mut statement = json!({
+            "Sid": "AuditKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateMac", "kms:VerifyMac"],
+        });
+        if key.starts_with("arn:") {
+            statement["Resource"] = json!(key);
+        } else if key.starts_with("alias/") {
+            statement["Resource"] = json!(format!("arn:{partition}:kms:*:*:key/*"));
+            statement["Condition"] =
+                json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": key}});
+        } else {
+            statement["Resource"] = json!(format!("arn:{partition}:kms:*:*:key/{key}"));
+        }
+        statements.push(statement);
+    }
+    if let Some((bucket, prefix)) = &scope.anchor {
+        let objects = if prefix.is_empty() {
+            format!("arn:{partition}:s3:::{bucket}/*")
+        } else {
+            format!("arn:{partition}:s3:::{bucket}/{prefix}/*")
+        };
+        statements.push(json!({
+            "Sid": "AuditAnchorBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketObjectLockConfiguration", "s3:ListBucket"],
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
+        }));
+        statements.push(json!({
+            "Sid": "AuditAnchors",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"],
+            "Resource": objects,
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
@@ -378,6 +420,8 @@ mod tests {
                 "eu-west-1",
             )
             .unwrap()],
+            audit_kms_key: Some("alias/rectify-audit".into()),
+            anchor: Some(("anchors".into(), "prod/rectify".into())),
         });
         assert_eq!(
             statement(&own, "AssumeTheMemberRoles")["Resource"],
@@ -402,6 +446,19 @@ mod tests {
         assert_eq!(
             statement(&own, "ReadTheSourceQueues")["Resource"],
             json!(["arn:aws:sqs:eu-west-1:999988887777:q"])
+        );
+        let key = statement(&own, "AuditKey");
+        assert_eq!(
+            key["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"],
+            "alias/rectify-audit"
+        );
+        assert_eq!(
+            statement(&own, "AuditAnchors")["Resource"],
+            "arn:aws:s3:::anchors/prod/rectify/*"
+        );
+        assert_eq!(
+            statement(&own, "AuditAnchorBucket")["Resource"],
+            "arn:aws:s3:::anchors"
         );
     }
 }

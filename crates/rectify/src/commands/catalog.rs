@@ -82,6 +82,15 @@ pub async fn iam_policy(
                 .iter()
                 .filter_map(|q| policy::queue_arn(&q.queue_url, &q.region))
                 .collect(),
+            audit_kms_key: match &config.audit.key {
+                rectify_config::AuditKeySetting::Kms { key_id } => Some(key_id.clone()),
+                _ => None,
+            },
+            anchor: config
+                .audit
+                .anchor
+                .as_ref()
+                .map(|a| (a.s3_bucket.clone(), a.prefix.clone())),
         };
         print_json(&policy::own_policy(&scope));
         return Ok(0);
