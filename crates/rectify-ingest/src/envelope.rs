@@ -42,11 +42,24 @@ fn is_finding(value: &Value) -> bool {
         && value.get("Id").is_some()
 }
 
-/// A bare finding, or a `GetFindings` answer, as the EventBridge events
-/// Security Hub sends for them; anything else is returned unchanged.
+/// Whether `value` is an OCSF finding of the new Security Hub (as
+/// `GetFindingsV2` returns it) rather than an event.
+fn is_ocsf_finding(value: &Value) -> bool {
+    value.get("detail-type").is_none()
+        && value.get("class_uid").is_some()
+        && value.get("metadata").is_some_and(Value::is_object)
+}
+
+/// A bare finding, or a `GetFindings` / `GetFindingsV2` answer, as the
+/// EventBridge events Security Hub sends for them (`Security Hub Findings -
+/// Imported` for ASFF, `Findings Imported V2` for OCSF); anything else is
+/// returned unchanged.
 pub fn wrap_asff(value: Value) -> Vec<Value> {
     if is_finding(&value) {
         return vec![imported_event(value)];
+    }
+    if is_ocsf_finding(&value) {
+        return vec![imported_v2_event(value)];
     }
     match value {
         Value::Object(mut map)
@@ -54,12 +67,61 @@ pub fn wrap_asff(value: Value) -> Vec<Value> {
                 && map.get("Findings").is_some_and(|f| f.is_array()) =>
         {
             match map.remove("Findings") {
-                Some(Value::Array(findings)) => findings.into_iter().map(imported_event).collect(),
+                Some(Value::Array(findings)) => findings
+                    .into_iter()
+                    .map(|f| {
+                        if is_ocsf_finding(&f) {
+                            imported_v2_event(f)
+                        } else {
+                            imported_event(f)
+                        }
+                    })
+                    .collect(),
                 _ => vec![Value::Object(map)],
             }
         }
         other => vec![other],
     }
+}
+
+/// An OCSF finding in the `Findings Imported V2` envelope: account and
+/// region from `cloud`, the id derived from `metadata.uid` and the time.
+fn imported_v2_event(finding: Value) -> Value {
+    let text = |path: &str| {
+        finding
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let uid = match text("/metadata/uid") {
+        u if !u.is_empty() => u,
+        _ => text("/finding_info/uid"),
+    };
+    let modified = finding
+        .pointer("/finding_info/modified_time")
+        .or_else(|| finding.get("time"))
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let event_id = format!(
+        "ocsf:{}",
+        &hex::encode(Sha256::digest(format!("{uid}\n{modified}").as_bytes()))[..32]
+    );
+    let time = match text("/finding_info/modified_time_dt") {
+        t if !t.is_empty() => t,
+        _ => text("/time_dt"),
+    };
+    serde_json::json!({
+        "version": "0",
+        "id": event_id,
+        "detail-type": rectify_model::SECURITY_HUB_IMPORTED_V2,
+        "source": "aws.securityhub",
+        "account": text("/cloud/account/uid"),
+        "time": time,
+        "region": text("/cloud/region"),
+        "resources": [],
+        "detail": {"findings": [finding]},
+    })
 }
 
 fn imported_event(finding: Value) -> Value {

@@ -569,3 +569,29 @@ fn a_finding_without_a_consolidated_id_is_stored_as_received() {
     );
     assert_eq!(events[0].finding().unwrap().control_id(), Some("EC2.13"));
 }
+
+#[test]
+fn bare_ocsf_findings_get_the_v2_envelope() {
+    let ocsf = json!({
+        "class_uid": 2003, "metadata": {"uid": "arn:aws:securityhub:us-east-1:111122223333:finding/1"},
+        "compliance": {"control": "S3.8", "status": "Fail"},
+        "cloud": {"account": {"uid": "111122223333"}, "region": "us-east-1"},
+        "resources": [{"uid": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}]
+    });
+    for body in [
+        ocsf.clone(),
+        json!({"Findings": [ocsf.clone(), finding("asff-1")]}),
+    ] {
+        let events = parse(&body.to_string()).unwrap();
+        assert_eq!(events[0].detail_type, "Findings Imported V2");
+        assert_eq!(events[0].source, "aws.securityhub");
+        assert_eq!(events[0].account, "111122223333");
+        assert_eq!(events[0].region, "us-east-1");
+        assert!(events[0].id.starts_with("ocsf:"), "{}", events[0].id);
+        assert_eq!(events[0].body["detail"]["findings"][0], ocsf);
+        if events.len() == 2 {
+            // An ASFF finding in the same answer keeps its own envelope.
+            assert_eq!(events[1].detail_type, "Security Hub Findings - Imported");
+        }
+    }
+}
