@@ -100,8 +100,7 @@ type Slot = Arc<tokio::sync::Mutex<Session>>;
 /// again (credentials can appear later, e.g. a container's role).
 const NO_CREDENTIALS_RECHECK: Duration = Duration::from_secs(60);
 
-/// A job's reason when rectify's own identity has no credentials.
-pub const NO_CREDENTIALS_REASON: &str = "no AWS credentials found for rectify's own identity (a configuration error, not retried; where rectify looked is logged once)";
+pub use crate::errors::NO_CREDENTIALS_REASON;
 
 /// Whether rectify's own identity has credentials: unknown until first
 /// asked, then found (for good) or missing (since when, and why).
@@ -122,8 +121,6 @@ pub struct Aws {
     sessions: Mutex<HashMap<SessionKey, Slot>>,
     assume_role_calls: AtomicU64,
     own_credentials: tokio::sync::Mutex<OwnCredentials>,
-    /// Whether "no credentials" was already logged.
-    told_no_credentials: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Aws {
@@ -180,7 +177,6 @@ impl Aws {
             sessions: Mutex::new(HashMap::new()),
             assume_role_calls: AtomicU64::new(0),
             own_credentials: tokio::sync::Mutex::new(OwnCredentials::Unknown),
-            told_no_credentials: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -217,9 +213,7 @@ impl Aws {
             Err(None) => {
                 // Where rectify looked is said once; each job's reason
                 // stays one short line.
-                if !self.told_no_credentials.swap(true, Ordering::Relaxed) {
-                    tracing::error!("{}", crate::errors::no_credentials_message());
-                }
+                crate::errors::tell_no_credentials_once();
                 let err = ActionError::new(ErrorClass::Invalid, NO_CREDENTIALS_REASON);
                 *state = OwnCredentials::Missing(std::time::Instant::now(), err.clone());
                 Err(err)

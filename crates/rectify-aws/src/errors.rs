@@ -155,6 +155,21 @@ fn no_credentials_in(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A job's reason when rectify's own identity has no credentials.
+pub const NO_CREDENTIALS_REASON: &str = "no AWS credentials found for rectify's own identity (a configuration error, not retried; where rectify looked is logged once)";
+
+static TOLD_NO_CREDENTIALS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Logs [`no_credentials_message`] the first time it is called in this
+/// process, never again: every later failure says only
+/// [`NO_CREDENTIALS_REASON`].
+pub(crate) fn tell_no_credentials_once() {
+    if !TOLD_NO_CREDENTIALS.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("{}", no_credentials_message());
+    }
+}
+
 /// What rectify says when its own identity has no credentials: where the
 /// standard chain looked, and that the job is not retried.
 pub fn no_credentials_message() -> String {
@@ -190,9 +205,10 @@ where
         _ => operation.to_string(),
     };
     if no_credentials_in(&err) {
+        tell_no_credentials_once();
         return ActionError::new(
             ErrorClass::Invalid,
-            format!("{what}: {}", no_credentials_message()),
+            format!("{what}: {NO_CREDENTIALS_REASON}"),
         );
     }
     let status = err.raw_response().map(|r| r.status().as_u16());
@@ -384,14 +400,18 @@ mod tests {
         let err = sdk_error("sts:GetCallerIdentity", err);
         assert_eq!(err.class, ErrorClass::Invalid, "{}", err.message);
         assert!(!err.class.retryable());
-        assert!(
-            err.message
-                .starts_with("sts:GetCallerIdentity: no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID"),
-            "{}",
-            err.message
+        assert_eq!(
+            err.message,
+            format!("sts:GetCallerIdentity: {NO_CREDENTIALS_REASON}")
         );
-        assert!(err.message.contains("instance metadata"), "{}", err.message);
-        assert!(err.message.len() < 600, "{}", err.message);
+        let said = no_credentials_message();
+        assert!(
+            said.starts_with(
+                "no AWS credentials found: rectify looked in the environment (AWS_ACCESS_KEY_ID"
+            ),
+            "{said}"
+        );
+        assert!(said.contains("instance metadata"), "{said}");
     }
 
     #[test]

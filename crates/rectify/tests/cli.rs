@@ -387,7 +387,7 @@ fn no_aws_credentials_fail_at_once_with_one_plain_message() {
     std::fs::write(
         dir.path().join("rectify.yaml"),
         format!(
-            "store: sqlite://{}\ndefault_mode: auto\naws:\n  region: eu-west-1\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: ext-1\npacks: [aws-foundational]\n",
+            "store: sqlite://{}\ndefault_mode: auto\naws:\n  region: eu-west-1\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: ext-1\nnotifications:\n  team:\n    sns: arn:aws:sns:eu-west-1:111122223333:rectify\ndefault_notify: [team]\npacks: [aws-foundational]\n",
             dir.path().join("rectify.db").display()
         ),
     )
