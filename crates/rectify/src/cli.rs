@@ -86,7 +86,7 @@ pub enum Command {
     Validate,
     /// Run rule fixtures: each folder under DIR holds event.json and expected.yaml.
     #[command(
-        after_help = "expected.yaml:\n  rules: [s3-bucket-block-public-access]   # the rules that must match, exactly\n  jobs:                                    # optional: per rule, the expected job\n    - rule: s3-bucket-block-public-access\n      state: pending                       # state at plan time (pending, skipped, failed)\n      outcome: skipped                     # optional outcome kind at plan time\n      target: arn:aws:s3:::my-bucket       # optional resource id\n\nExample:\n  rectify test tests/fixtures\nExit 0 when every fixture passes, 1 on any mismatch (with a diff)."
+        after_help = "expected.yaml:\n  rules: [s3-bucket-block-public-access]   # the rules that must match, exactly\n  jobs:                                    # optional: per rule, the expected job\n    - rule: s3-bucket-block-public-access\n      state: pending                       # state at plan time (pending, skipped, failed)\n      outcome: skipped                     # optional outcome kind at plan time\n      target: arn:aws:s3:::my-bucket       # optional resource id\n      control: S3.8                        # optional consolidated control id\n\nExample:\n  rectify test tests/fixtures\nExit 0 when every fixture passes, 1 on any mismatch (with a diff)."
     )]
     Test {
         /// Folder of fixture folders (or one fixture folder).
