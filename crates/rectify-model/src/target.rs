@@ -378,10 +378,37 @@ impl Target {
             }
         };
         let resources = finding["resources"].as_array().cloned().unwrap_or_default();
+        // `uid` is the resource's own id (`sg-...`, a bucket name) or its
+        // ARN; `uid_alt` its ARN: the ARN is the target's id.
         let found = resources.iter().find_map(|r| {
             let kind = asff_type(r["type"].as_str().unwrap_or_default());
-            let uid = text(&r["uid"])?;
-            (types.is_empty() || types.contains(&kind.as_str())).then_some((kind, uid, r))
+            if !(types.is_empty() || types.contains(&kind.as_str())) {
+                return None;
+            }
+            let arn = [text(&r["uid_alt"]), text(&r["uid"])]
+                .into_iter()
+                .flatten()
+                .find(|id| id.starts_with("arn:"));
+            let uid = match arn {
+                Some(arn) => arn,
+                None => {
+                    let id = text(&r["uid"])?;
+                    let region = text(&r["region"]).unwrap_or_else(|| cloud_region.clone());
+                    let partition = text(&r["cloud_partition"])
+                        .unwrap_or_else(|| partition_of(&region).to_string());
+                    match kind.as_str() {
+                        "AwsS3Bucket" => format!("arn:{partition}:s3:::{id}"),
+                        "AwsEc2SecurityGroup" => {
+                            format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}")
+                        }
+                        "AwsEc2Snapshot" => {
+                            format!("arn:{partition}:ec2:{region}:{account}:snapshot/{id}")
+                        }
+                        _ => id,
+                    }
+                }
+            };
+            Some((kind, uid, r))
         });
         let target = match found {
             Some((kind, uid, r)) => {
@@ -890,6 +917,26 @@ mod tests {
         assert!(
             err.contains("OCSF finding ocsf-1 has no resource of type AwsS3Bucket"),
             "{err}"
+        );
+        // The group's own id in `uid`, its ARN in `uid_alt`; or the id alone.
+        for resource in [
+            serde_json::json!([{"type": "AWS::EC2::SecurityGroup", "uid": "sg-0a1",
+                "uid_alt": "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1"}]),
+            serde_json::json!([{"type": "AWS::EC2::SecurityGroup", "uid": "sg-0a1"}]),
+        ] {
+            let t = Target::from_event(&v2(resource), &["AwsEc2SecurityGroup"]).unwrap();
+            assert_eq!(
+                t.resource_id,
+                "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0a1"
+            );
+            assert_eq!(t.resource_name(), "sg-0a1");
+        }
+        let named = v2(serde_json::json!([{"type": "AWS::S3::Bucket", "uid": "logs"}]));
+        assert_eq!(
+            Target::from_event(&named, &["AwsS3Bucket"])
+                .unwrap()
+                .resource_id,
+            "arn:aws:s3:::logs"
         );
         // ASFF spelling of the type works too; an account-wide action takes the account.
         let bucket = v2(serde_json::json!([{"type": "AwsS3Bucket", "uid": "arn:aws:s3:::logs"}]));
