@@ -280,6 +280,17 @@ impl Account {
 pub enum Channel {
     /// An SNS topic.
     Sns { topic_arn: String },
+    /// An HTTP(S) endpoint that gets a signed JSON POST.
+    Webhook(Webhook),
+}
+
+/// A generic webhook: the notification as JSON, signed with HMAC-SHA256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// `https://...`, or `http://` to a loopback address.
+    pub url: String,
+    /// The HMAC key, read from `secret_env` or `secret_file` at load.
+    pub secret: Secret,
 }
 
 /// The HTTP API.

@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, Scope, SecurityHubPoll, Sources, SqsQueue, TlsFiles,
-    DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE, FALLBACK_REGION,
-    MIN_TOKEN_LEN,
+    Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll, Sources, SqsQueue,
+    TlsFiles, Webhook, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
+    FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
 mod secrets;
@@ -43,7 +43,10 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
-const CHANNEL_KEYS: &[&str] = &["sns"];
+const CHANNEL_KEYS: &[&str] = &["sns", "webhook"];
+const WEBHOOK_KEYS: &[&str] = &["url", "secret_env", "secret_file"];
+/// Shortest webhook secret accepted: an HMAC key a receiver cannot guess.
+const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 const API_KEYS: &[&str] = &[
     "listen",
     "max_body_bytes",
@@ -438,6 +441,143 @@ pub(crate) fn is_role_arn(s: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+}
+
+fn sns_channel(cx: &mut Ctx, n: &Node, field: &str) -> Option<Channel> {
+    let sfield = join(field, "sns");
+    let arn = cx.non_empty(n, &sfield)?;
+    if !is_sns_arn(&arn) {
+        cx.err(
+            n.pos,
+            &sfield,
+            format!(
+                "`{arn}` is not an SNS topic ARN (expected arn:<partition>:sns:<region>:<12 digits>:<topic>)"
+            ),
+        );
+    }
+    Some(Channel::Sns { topic_arn: arn })
+}
+
+fn webhook_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<Channel> {
+    let f = cx.fields(n, field, WEBHOOK_KEYS)?;
+    let url = cx.req_string(&f, field, "url");
+    if let (Some(url), Some(node)) = (&url, f.get("url")) {
+        if let Err(why) = check_webhook_url(url) {
+            cx.err(node.pos, &join(field, "url"), why);
+        }
+    }
+    let secret = channel_secret(cx, loader, &f, field, "secret_env", "secret_file");
+    Some(Channel::Webhook(Webhook {
+        url: url?,
+        secret: secret?,
+    }))
+}
+
+/// `https://host...`, or `http://` only to a loopback address: the body
+/// names accounts and resources, and a signature does not hide it.
+pub(crate) fn check_webhook_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("`{url}` is not a URL (expected https://...)"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` names no host"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if matches!(host, "localhost" | "::1") || host.starts_with("127.") => Ok(()),
+        "http" => Err(format!(
+            "`{url}`: plain http is allowed only to a loopback address; use https"
+        )),
+        _ => Err(format!("`{url}`: expected an https:// URL")),
+    }
+}
+
+/// A channel's secret from exactly one of `env_key` (an environment
+/// variable's name) or `file_key` (a file, relative to the config's).
+fn channel_secret(
+    cx: &mut Ctx,
+    loader: &Loader,
+    f: &Fields,
+    field: &str,
+    env_key: &str,
+    file_key: &str,
+) -> Option<Secret> {
+    let given: Vec<&str> = [env_key, file_key]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    let key = match given.as_slice() {
+        [] => {
+            cx.err(
+                f.pos,
+                field,
+                format!("one of `{env_key}`, `{file_key}` is required"),
+            );
+            return None;
+        }
+        [key] => *key,
+        _ => {
+            let pos = f.key_pos(file_key).unwrap_or(f.pos);
+            cx.err(
+                pos,
+                field,
+                format!("give only one of `{env_key}`, `{file_key}`"),
+            );
+            return None;
+        }
+    };
+    let node = f.get(key)?;
+    let vfield = join(field, key);
+    let value = cx.non_empty(node, &vfield)?;
+    let secret = if key == env_key {
+        match loader.var(&value) {
+            Some(v) if !v.is_empty() => v,
+            Some(_) => {
+                cx.err(
+                    node.pos,
+                    &vfield,
+                    format!("environment variable `{value}` is empty"),
+                );
+                return None;
+            }
+            None => {
+                cx.err(
+                    node.pos,
+                    &vfield,
+                    format!("environment variable `{value}` is not set"),
+                );
+                return None;
+            }
+        }
+    } else {
+        match read_secret_file(&value, &cx.file.clone()) {
+            Ok(v) => v,
+            Err(e) => {
+                cx.err(node.pos, &vfield, e);
+                return None;
+            }
+        }
+    };
+    if secret.chars().count() < MIN_WEBHOOK_SECRET_LEN {
+        // Never the value itself: only its length.
+        cx.err(
+            node.pos,
+            &vfield,
+            format!(
+                "weak secret: at least {MIN_WEBHOOK_SECRET_LEN} characters are needed (got {})",
+                secret.chars().count()
+            ),
+        );
+        return None;
+    }
+    Some(Secret(secret.into_bytes()))
 }
 
 /// `arn:<partition>:sns:<region>:<12 digits>:<topic>`.
@@ -955,42 +1095,47 @@ pub(crate) fn load_config(
                     let Some(f) = cx.fields(&e.value, &field, CHANNEL_KEYS) else {
                         continue;
                     };
-                    let Some(n) = f.get("sns") else {
-                        // Keep the name so rules naming it are not reported too.
-                        notifications.insert(
-                            e.key.clone(),
-                            Channel::Sns {
-                                topic_arn: String::new(),
-                            },
-                        );
-                        cx.err(
-                            e.key_pos,
-                            &field,
-                            format!("a channel needs one of {}", list_keys(CHANNEL_KEYS)),
-                        );
-                        continue;
+                    let kinds: Vec<&str> = CHANNEL_KEYS
+                        .iter()
+                        .copied()
+                        .filter(|k| f.get(k).is_some())
+                        .collect();
+                    // Keep the name even when the channel is wrong, so rules
+                    // naming it are not reported too.
+                    let placeholder = Channel::Sns {
+                        topic_arn: String::new(),
                     };
-                    let sfield = join(&field, "sns");
-                    if let Some(arn) = cx.non_empty(n, &sfield) {
-                        if !is_sns_arn(&arn) {
-                            cx.err(
-                                n.pos,
-                                &sfield,
-                                format!(
-                                    "`{arn}` is not an SNS topic ARN (expected arn:<partition>:sns:<region>:<12 digits>:<topic>)"
-                                ),
-                            );
-                        }
-                        notifications.insert(e.key.clone(), Channel::Sns { topic_arn: arn });
-                    } else {
-                        // Keep the name so rules naming it are not reported too.
-                        notifications.insert(
-                            e.key.clone(),
-                            Channel::Sns {
-                                topic_arn: String::new(),
-                            },
+                    if kinds.len() > 1 {
+                        let pos = f.key_pos(kinds[1]).unwrap_or(f.pos);
+                        cx.err(
+                            pos,
+                            &field,
+                            format!(
+                                "a channel has exactly one kind (found {})",
+                                list_keys(&kinds)
+                            ),
                         );
+                        notifications.insert(e.key.clone(), placeholder);
+                        continue;
                     }
+                    let channel = match kinds.first() {
+                        Some(&"sns") => sns_channel(&mut cx, f.get("sns").unwrap(), &field),
+                        Some(_) => webhook_channel(
+                            &mut cx,
+                            loader,
+                            f.get("webhook").unwrap(),
+                            &join(&field, "webhook"),
+                        ),
+                        None => {
+                            cx.err(
+                                e.key_pos,
+                                &field,
+                                format!("a channel needs one of {}", list_keys(CHANNEL_KEYS)),
+                            );
+                            None
+                        }
+                    };
+                    notifications.insert(e.key.clone(), channel.unwrap_or(placeholder));
                 }
             }
             Val::Null => {}

@@ -2,7 +2,6 @@
 //! notification to the rule's channels, and the audit record. A failed
 //! effect is audited and logged; it does not undo the remediation.
 
-use rectify_config::Channel;
 use rectify_model::{job::FindingRef, Finding, Job, JobState, Mode, Notification, OutcomeKind};
 use serde_json::{json, Value};
 
@@ -395,11 +394,12 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
 /// Publishes to each of the job's channels, auditing each delivery.
 async fn publish(engine: &Engine, job: &Job, notification: &Notification, what: &str) {
     for name in &job.notify {
-        let Some(Channel::Sns { topic_arn }) = engine.config.notifications.get(name) else {
+        if !engine.config.notifications.contains_key(name) {
             tracing::error!(channel = %name, "notification channel is not configured");
             continue;
-        };
-        match engine.notifier.publish(topic_arn, notification).await {
+        }
+        // The notifier resolves the name to its channel (SNS, webhook, ...).
+        match engine.notifier.publish(name, notification).await {
             Ok(()) => {
                 audit(
                     engine,

@@ -20,7 +20,8 @@ pub struct Notification {
 
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Publishes to one channel; `destination` is e.g. an SNS topic ARN.
+    /// Publishes to one channel. The engine passes the channel's name from
+    /// `notifications`; the SNS notifier is given a topic ARN.
     async fn publish(
         &self,
         destination: &str,

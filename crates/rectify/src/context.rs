@@ -250,7 +250,11 @@ pub async fn engine_from(
         store,
         loaded.actions.clone(),
         Arc::new(rectify_aws::SecurityHubUpdater::new(loaded.aws.clone())),
-        Arc::new(rectify_aws::SnsNotifier::new(loaded.aws.clone())),
+        // Channels by name: SNS through the AWS SDK, webhooks over HTTP(S).
+        Arc::new(rectify_notify::ChannelNotifier::new(
+            loaded.config.notifications.clone(),
+            Arc::new(rectify_aws::SnsNotifier::new(loaded.aws.clone())),
+        )),
         options,
     )?;
     Ok((Arc::new(engine), loaded))

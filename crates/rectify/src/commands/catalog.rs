@@ -72,8 +72,9 @@ pub async fn iam_policy(
             topic_arns: config
                 .notifications
                 .values()
-                .map(|c| match c {
-                    rectify_config::Channel::Sns { topic_arn } => topic_arn.clone(),
+                .filter_map(|c| match c {
+                    rectify_config::Channel::Sns { topic_arn } => Some(topic_arn.clone()),
+                    _ => None,
                 })
                 .collect(),
             queue_arns: config

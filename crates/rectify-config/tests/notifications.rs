@@ -1,0 +1,131 @@
+//! `notifications`: each channel kind, and its errors with file, line,
+//! column and field.
+
+use std::path::Path;
+
+use rectify_config::{Channel, Diagnostic, Loader};
+
+const SECRET: &str = "whsec-0123456789abcdef";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "HOOK_SECRET" => Some(SECRET.into()),
+        "SHORT_SECRET" => Some("short".into()),
+        "EMPTY_SECRET" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn load(yaml: &str) -> Result<rectify_config::Config, Vec<Diagnostic>> {
+    Loader::new()
+        .env(&env)
+        .load_str(yaml, Path::new("rectify.yaml"))
+}
+
+/// The one diagnostic for `yaml`, as `file:line:col: field: message`.
+fn error(yaml: &str) -> String {
+    let all = load(yaml).expect_err("the config should not load");
+    assert_eq!(all.len(), 1, "expected one diagnostic, got: {all:#?}");
+    all[0].to_string()
+}
+
+#[test]
+fn a_webhook_with_its_secret_from_the_environment() {
+    let c = load(
+        "notifications:\n  hooks:\n    webhook:\n      url: https://hooks.example.com/rectify\n      secret_env: HOOK_SECRET\n",
+    )
+    .unwrap();
+    let Some(Channel::Webhook(hook)) = c.notifications.get("hooks") else {
+        panic!("{:?}", c.notifications)
+    };
+    assert_eq!(hook.url, "https://hooks.example.com/rectify");
+    assert_eq!(hook.secret.0, SECRET.as_bytes());
+    // A config printed in a log does not show the secret.
+    assert!(!format!("{c:?}").contains(SECRET));
+}
+
+#[test]
+fn a_webhook_secret_from_a_file_next_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hook.secret"), format!("{SECRET}\n")).unwrap();
+    let c = Loader::new()
+        .env(&env)
+        .load_str(
+            "notifications:\n  hooks:\n    webhook: {url: 'http://127.0.0.1:9000/h', secret_file: hook.secret}\n",
+            &dir.path().join("rectify.yaml"),
+        )
+        .unwrap();
+    let Some(Channel::Webhook(hook)) = c.notifications.get("hooks") else {
+        panic!()
+    };
+    assert_eq!(
+        hook.secret.0,
+        SECRET.as_bytes(),
+        "the trailing newline is dropped"
+    );
+}
+
+#[test]
+fn webhook_errors() {
+    let head = "notifications:\n  hooks:\n    webhook:\n";
+    assert_eq!(
+        error(&format!("{head}      url: http://hooks.example.com/x\n      secret_env: HOOK_SECRET\n")),
+        "rectify.yaml:4:12: notifications.hooks.webhook.url: `http://hooks.example.com/x`: plain http is allowed only to a loopback address; use https"
+    );
+    assert_eq!(
+        error(&format!("{head}      url: ftp://hooks.example.com/x\n      secret_env: HOOK_SECRET\n")),
+        "rectify.yaml:4:12: notifications.hooks.webhook.url: `ftp://hooks.example.com/x`: expected an https:// URL"
+    );
+    assert_eq!(
+        error(&format!("{head}      url: https://hooks.example.com/x\n")),
+        "rectify.yaml:4:7: notifications.hooks.webhook: one of `secret_env`, `secret_file` is required"
+    );
+    assert_eq!(
+        error(&format!("{head}      secret_env: HOOK_SECRET\n")),
+        "rectify.yaml:4:7: notifications.hooks.webhook.url: missing field `url`"
+    );
+    assert_eq!(
+        error(&format!("{head}      url: https://h.example.com\n      secret_env: HOOK_SECRET\n      secret_file: x\n")),
+        "rectify.yaml:6:7: notifications.hooks.webhook: give only one of `secret_env`, `secret_file`"
+    );
+    assert_eq!(
+        error(&format!("{head}      url: https://h.example.com\n      secret_env: NOT_SET\n")),
+        "rectify.yaml:5:19: notifications.hooks.webhook.secret_env: environment variable `NOT_SET` is not set"
+    );
+    assert_eq!(
+        error(&format!("{head}      url: https://h.example.com\n      secret_env: EMPTY_SECRET\n")),
+        "rectify.yaml:5:19: notifications.hooks.webhook.secret_env: environment variable `EMPTY_SECRET` is empty"
+    );
+    let weak = error(&format!(
+        "{head}      url: https://h.example.com\n      secret_env: SHORT_SECRET\n"
+    ));
+    assert_eq!(
+        weak,
+        "rectify.yaml:5:19: notifications.hooks.webhook.secret_env: weak secret: at least 16 characters are needed (got 5)"
+    );
+    assert!(!weak.contains("short"), "the secret is never shown");
+    assert_eq!(
+        error(&format!("{head}      url: https://h.example.com\n      secret_env: HOOK_SECRET\n      template: x\n")),
+        "rectify.yaml:6:7: notifications.hooks.webhook.template: unknown field `template`, expected one of `url`, `secret_env`, `secret_file`"
+    );
+}
+
+#[test]
+fn a_channel_has_one_kind() {
+    assert_eq!(
+        error(
+            "notifications:\n  both:\n    sns: arn:aws:sns:us-east-1:111122223333:t\n    webhook: {url: 'https://h.example.com', secret_env: HOOK_SECRET}\n"
+        ),
+        "rectify.yaml:4:5: notifications.both: a channel has exactly one kind (found `sns`, `webhook`)"
+    );
+    assert_eq!(
+        error("notifications:\n  none: {}\n"),
+        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`"
+    );
+    // A broken channel is still known to the rules that name it.
+    let all = load(
+        "notifications:\n  hooks:\n    webhook: {url: 'https://h.example.com'}\ndefault_notify: [hooks]\n",
+    )
+    .unwrap_err();
+    assert_eq!(all.len(), 1, "{all:#?}");
+}

@@ -1,0 +1,59 @@
+//! Notification channels that are not AWS services, and [`ChannelNotifier`],
+//! the engine's `Notifier` that sends each channel name to its kind: SNS
+//! topics through the AWS notifier it is given, webhooks over HTTP(S).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rectify_config::Channel;
+use rectify_model::{ActionError, Notification, Notifier};
+
+pub mod sign;
+pub mod webhook;
+
+pub use webhook::{Retry, WebhookSender};
+
+/// Routes a channel name (what the engine passes as the destination) to
+/// its channel.
+pub struct ChannelNotifier {
+    channels: BTreeMap<String, Channel>,
+    sns: Arc<dyn Notifier>,
+    webhooks: WebhookSender,
+}
+
+impl ChannelNotifier {
+    /// `sns` gets the topic ARN of SNS channels as its destination.
+    pub fn new(channels: BTreeMap<String, Channel>, sns: Arc<dyn Notifier>) -> Self {
+        Self::with_retry(channels, sns, Retry::default())
+    }
+
+    pub fn with_retry(
+        channels: BTreeMap<String, Channel>,
+        sns: Arc<dyn Notifier>,
+        retry: Retry,
+    ) -> Self {
+        ChannelNotifier {
+            channels,
+            sns,
+            webhooks: WebhookSender::new(retry),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for ChannelNotifier {
+    async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
+        match self.channels.get(channel) {
+            Some(Channel::Sns { topic_arn }) => self.sns.publish(topic_arn, notification).await,
+            Some(Channel::Webhook(hook)) => {
+                self.webhooks
+                    .send(&hook.url, &hook.secret.0, &webhook::body(notification))
+                    .await
+            }
+            None => Err(ActionError::invalid(format!(
+                "notification channel `{channel}` is not configured"
+            ))),
+        }
+    }
+}
