@@ -108,7 +108,11 @@ pub fn standard_of(finding: &Value) -> Option<String> {
 /// `.../<name>/v/<version>...` -> `<name>/v/<version>`.
 fn standard_path(text: &str) -> Option<String> {
     let (before, after) = text.split_once("/v/")?;
-    let name = before.rsplit(['/', ':']).next()?;
+    let name = match before.rsplit(['/', ':']).next()? {
+        // Compliance.AssociatedStandards spells FSBP's StandardsId so.
+        "aws-foundation-best-practices" => "aws-foundational-security-best-practices",
+        name => name,
+    };
     let version = after.split('/').next()?;
     (!name.is_empty() && !version.is_empty()).then(|| format!("{name}/v/{version}"))
 }
@@ -406,18 +410,47 @@ mod tests {
                 "AwsAccount",
                 "EC2.7",
             ),
+            // Only Compliance.AssociatedStandards names the standard, with
+            // the StandardsId spelling of FSBP.
+            (
+                "",
+                json!({"ControlId": "EC2.19"}),
+                "AwsEc2SecurityGroup",
+                "EC2.19",
+            ),
             // No ProductFields standard: the GeneratorId names it.
             ("pci-dss/v/3.2.1/PCI.S3.2", json!({}), "AwsS3Bucket", "S3.2"),
         ];
         for (generator, fields, kind, want) in cases {
             let mut f = sample(generator, fields.clone());
             f["Resources"][0]["Type"] = json!(kind);
+            if generator.is_empty() {
+                f.as_object_mut().unwrap().remove("GeneratorId");
+                f["Compliance"]["AssociatedStandards"] = json!([
+                    {"StandardsId": "standards/aws-foundation-best-practices/v/1.0.0"}
+                ]);
+                assert_eq!(
+                    standard_of(&f).as_deref(),
+                    Some("aws-foundational-security-best-practices/v/1.0.0")
+                );
+            }
             assert_eq!(
                 consolidated_id(&f).as_deref(),
                 Some(want),
                 "{generator} {fields}"
             );
         }
+    }
+
+    #[test]
+    fn a_standard_id_of_another_standard_is_not_borrowed() {
+        // "4.1" is EC2.13 in CIS v1.2.0 only; in CIS v1.4.0 it is another
+        // control, which the data does not name: no control is guessed.
+        let f = sample(
+            "cis-aws-foundations-benchmark/v/1.4.0/4.1",
+            json!({"StandardsArn": "arn:aws:securityhub:::standards/cis-aws-foundations-benchmark/v/1.4.0", "ControlId": "4.1"}),
+        );
+        assert_eq!(consolidated_id(&f), None);
     }
 
     #[test]
