@@ -207,44 +207,8 @@ impl Action for S3BlockPublicAccess {
         let bucket = bucket_of(target)?;
         let s3 = self.client(target).await?;
 
-        // Every call on the bucket names its owner: S3 refuses it
-        // (403) when the bucket is another account's.
         let owner = target.account.as_str();
-        let settings = match s3
-            .get_public_access_block()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let c = out.public_access_block_configuration();
-                Settings {
-                    flags: BlockPublicAccess {
-                        block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                        ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                        block_public_policy: c
-                            .and_then(|c| c.block_public_policy())
-                            .unwrap_or(false),
-                        restrict_public_buckets: c
-                            .and_then(|c| c.restrict_public_buckets())
-                            .unwrap_or(false),
-                    },
-                    configured: true,
-                }
-            }
-            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Settings {
-                flags: BlockPublicAccess {
-                    block_public_acls: false,
-                    ignore_public_acls: false,
-                    block_public_policy: false,
-                    restrict_public_buckets: false,
-                },
-                configured: false,
-            },
-            Err(e) => return Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
-        };
-
+        let settings = read_settings(&s3, bucket, owner).await?;
         let tags = match s3
             .get_bucket_tagging()
             .bucket(bucket)
@@ -257,6 +221,20 @@ impl Action for S3BlockPublicAccess {
             Err(e) => return Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
         };
 
+        if settings.flags.all_on() {
+            // Nothing to change, so nothing to weigh: no reads for intent.
+            let state = BucketState {
+                settings,
+                website: false,
+                public_read: Vec::new(),
+                cloudfront: Vec::new(),
+            };
+            return Ok(Observed {
+                compliant: true,
+                state: serde_json::to_value(state).expect("plain struct"),
+                tags,
+            });
+        }
         let website = match s3
             .get_bucket_website()
             .bucket(bucket)
@@ -359,6 +337,19 @@ impl Action for S3BlockPublicAccess {
     /// A website, a public read grant or a CloudFront origin: what
     /// Block Public Access would take offline. None of them (a private
     /// bucket without the settings, S3.8): nothing suggests intent.
+    /// Reads back only what the write changed: the four settings.
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        validate(params).map_err(ActionError::invalid)?;
+        let bucket = bucket_of(target)?;
+        let s3 = self.client(target).await?;
+        let settings = read_settings(&s3, bucket, &target.account).await?;
+        Ok(Observed {
+            compliant: settings.flags.all_on(),
+            state: serde_json::to_value(settings).expect("plain struct"),
+            tags: Default::default(),
+        })
+    }
+
     fn intent(&self, target: &Target, _: &Value, observed: &Observed) -> Vec<String> {
         let Ok(state) = recorded::<BucketState>(&observed.state, ID) else {
             return Vec::new();
@@ -448,6 +439,48 @@ impl Action for S3BlockPublicAccess {
         let now = self.check(target, params).await?;
         let restored: Settings = recorded(&change.after, ID)?;
         Ok(recorded::<BucketState>(&now.state, ID)?.settings == restored)
+    }
+}
+
+/// The bucket's Block Public Access settings, or none configured. Every
+/// call on the bucket names its owner: S3 refuses it (403) when the bucket
+/// is another account's.
+async fn read_settings(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> Result<Settings, ActionError> {
+    match s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let c = out.public_access_block_configuration();
+            Ok(Settings {
+                flags: BlockPublicAccess {
+                    block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                    ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                    block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
+                    restrict_public_buckets: c
+                        .and_then(|c| c.restrict_public_buckets())
+                        .unwrap_or(false),
+                },
+                configured: true,
+            })
+        }
+        Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Ok(Settings {
+            flags: BlockPublicAccess {
+                block_public_acls: false,
+                ignore_public_acls: false,
+                block_public_policy: false,
+                restrict_public_buckets: false,
+            },
+            configured: false,
+        }),
+        Err(e) => Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
     }
 }
 
