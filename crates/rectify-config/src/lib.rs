@@ -282,6 +282,11 @@ pub enum Channel {
     Sns { topic_arn: String },
     /// An HTTP(S) endpoint that gets a signed JSON POST.
     Webhook(Webhook),
+    /// A Slack incoming webhook (Block Kit message). The URL is the
+    /// credential, so it is a secret read from the environment or a file.
+    Slack { webhook_url: Secret },
+    /// A Microsoft Teams incoming webhook (Adaptive Card); URL as for Slack.
+    Teams { webhook_url: Secret },
 }
 
 /// A generic webhook: the notification as JSON, signed with HMAC-SHA256.

@@ -43,7 +43,8 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
-const CHANNEL_KEYS: &[&str] = &["sns", "webhook"];
+const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams"];
+const CHAT_KEYS: &[&str] = &["webhook_url_env", "webhook_url_file"];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret_env", "secret_file"];
 /// Shortest webhook secret accepted: an HMAC key a receiver cannot guess.
 const MIN_WEBHOOK_SECRET_LEN: usize = 16;
@@ -466,11 +467,41 @@ fn webhook_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Opti
             cx.err(node.pos, &join(field, "url"), why);
         }
     }
-    let secret = channel_secret(cx, loader, &f, field, "secret_env", "secret_file");
+    let secret = channel_secret(
+        cx,
+        loader,
+        &f,
+        field,
+        ("secret_env", "secret_file"),
+        MIN_WEBHOOK_SECRET_LEN,
+    );
     Some(Channel::Webhook(Webhook {
         url: url?,
         secret: secret?,
     }))
+}
+
+/// `slack` / `teams`: an incoming webhook whose URL is a secret.
+fn chat_channel(
+    cx: &mut Ctx,
+    loader: &Loader,
+    n: &Node,
+    field: &str,
+    kind: &str,
+) -> Option<Channel> {
+    let f = cx.fields(n, field, CHAT_KEYS)?;
+    let webhook_url = channel_secret(
+        cx,
+        loader,
+        &f,
+        field,
+        ("webhook_url_env", "webhook_url_file"),
+        1,
+    )?;
+    Some(match kind {
+        "slack" => Channel::Slack { webhook_url },
+        _ => Channel::Teams { webhook_url },
+    })
 }
 
 /// `https://host...`, or `http://` only to a loopback address: the body
@@ -506,8 +537,8 @@ fn channel_secret(
     loader: &Loader,
     f: &Fields,
     field: &str,
-    env_key: &str,
-    file_key: &str,
+    (env_key, file_key): (&str, &str),
+    min_len: usize,
 ) -> Option<Secret> {
     let given: Vec<&str> = [env_key, file_key]
         .into_iter()
@@ -565,14 +596,28 @@ fn channel_secret(
             }
         }
     };
-    if secret.chars().count() < MIN_WEBHOOK_SECRET_LEN {
+    if secret.chars().count() < min_len {
         // Never the value itself: only its length.
         cx.err(
             node.pos,
             &vfield,
             format!(
-                "weak secret: at least {MIN_WEBHOOK_SECRET_LEN} characters are needed (got {})",
+                "weak secret: at least {min_len} characters are needed (got {})",
                 secret.chars().count()
+            ),
+        );
+        return None;
+    }
+    let url_check = (env_key == "webhook_url_env")
+        .then(|| check_webhook_url(&secret))
+        .and_then(Result::err);
+    if url_check.is_some() {
+        // The URL is the credential: say what is wrong, not what it is.
+        cx.err(
+            node.pos,
+            &vfield,
+            format!(
+                "the webhook URL from `{value}` is not an https:// URL (http:// only to a loopback address)"
             ),
         );
         return None;
@@ -1120,11 +1165,18 @@ pub(crate) fn load_config(
                     }
                     let channel = match kinds.first() {
                         Some(&"sns") => sns_channel(&mut cx, f.get("sns").unwrap(), &field),
-                        Some(_) => webhook_channel(
+                        Some(&"webhook") => webhook_channel(
                             &mut cx,
                             loader,
                             f.get("webhook").unwrap(),
                             &join(&field, "webhook"),
+                        ),
+                        Some(&kind) => chat_channel(
+                            &mut cx,
+                            loader,
+                            f.get(kind).unwrap(),
+                            &join(&field, kind),
+                            kind,
                         ),
                         None => {
                             cx.err(

@@ -6,12 +6,15 @@ use std::path::Path;
 use rectify_config::{Channel, Diagnostic, Loader};
 
 const SECRET: &str = "whsec-0123456789abcdef";
+const SLACK_URL: &str = "https://hooks.slack.com/services/T000/B000/XXXXSECRET";
 
 fn env(name: &str) -> Option<String> {
     match name {
         "HOOK_SECRET" => Some(SECRET.into()),
         "SHORT_SECRET" => Some("short".into()),
         "EMPTY_SECRET" => Some(String::new()),
+        "SLACK_URL" => Some(SLACK_URL.into()),
+        "PLAIN_URL" => Some("http://hooks.slack.example/services/T0/B0/XYZSECRET".into()),
         _ => None,
     }
 }
@@ -120,7 +123,7 @@ fn a_channel_has_one_kind() {
     );
     assert_eq!(
         error("notifications:\n  none: {}\n"),
-        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`"
+        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`, `slack`, `teams`"
     );
     // A broken channel is still known to the rules that name it.
     let all = load(
@@ -128,4 +131,54 @@ fn a_channel_has_one_kind() {
     )
     .unwrap_err();
     assert_eq!(all.len(), 1, "{all:#?}");
+}
+
+#[test]
+fn slack_and_teams_urls_are_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("teams.url"),
+        "https://example.webhook.office.com/webhookb2/abc\n",
+    )
+    .unwrap();
+    let c = Loader::new()
+        .env(&env)
+        .load_str(
+            "notifications:\n  chat:\n    slack: {webhook_url_env: SLACK_URL}\n  teams:\n    teams: {webhook_url_file: teams.url}\n",
+            &dir.path().join("rectify.yaml"),
+        )
+        .unwrap();
+    let Some(Channel::Slack { webhook_url }) = c.notifications.get("chat") else {
+        panic!()
+    };
+    assert_eq!(webhook_url.0, SLACK_URL.as_bytes());
+    let Some(Channel::Teams { webhook_url }) = c.notifications.get("teams") else {
+        panic!()
+    };
+    assert_eq!(
+        webhook_url.0,
+        b"https://example.webhook.office.com/webhookb2/abc"
+    );
+    assert!(!format!("{c:?}").contains("XXXXSECRET"));
+
+    let plain = error("notifications:\n  chat:\n    slack: {webhook_url_env: PLAIN_URL}\n");
+    assert_eq!(
+        plain,
+        "rectify.yaml:3:30: notifications.chat.slack.webhook_url_env: the webhook URL from `PLAIN_URL` is not an https:// URL (http:// only to a loopback address)"
+    );
+    assert!(!plain.contains("XYZSECRET"));
+    let shown: Vec<String> =
+        load("notifications:\n  chat:\n    teams: {url: 'https://x.example'}\n")
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    assert!(
+        shown.contains(&"rectify.yaml:3:13: notifications.chat.teams.url: unknown field `url`, expected one of `webhook_url_env`, `webhook_url_file`".to_string()),
+        "{shown:?}"
+    );
+    assert_eq!(
+        error("notifications:\n  chat:\n    teams: {}\n"),
+        "rectify.yaml:3:12: notifications.chat.teams: one of `webhook_url_env`, `webhook_url_file` is required"
+    );
 }

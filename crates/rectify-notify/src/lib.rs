@@ -1,6 +1,7 @@
 //! Notification channels that are not AWS services, and [`ChannelNotifier`],
 //! the engine's `Notifier` that sends each channel name to its kind: SNS
-//! topics through the AWS notifier it is given, webhooks over HTTP(S).
+//! topics through the AWS notifier it is given, webhooks, Slack and Teams
+//! over HTTP(S), all on the same retrying delivery.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use rectify_config::Channel;
 use rectify_model::{ActionError, Notification, Notifier};
 
+pub mod chat;
 pub mod sign;
 pub mod webhook;
 
@@ -41,6 +43,11 @@ impl ChannelNotifier {
     }
 }
 
+fn url(secret: &rectify_config::Secret) -> Result<String, ActionError> {
+    String::from_utf8(secret.0.clone())
+        .map_err(|_| ActionError::invalid("the webhook URL is not UTF-8"))
+}
+
 #[async_trait]
 impl Notifier for ChannelNotifier {
     async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
@@ -50,6 +57,15 @@ impl Notifier for ChannelNotifier {
                 self.webhooks
                     .send(&hook.url, &hook.secret.0, &webhook::body(notification))
                     .await
+            }
+            // Chat webhooks are not signed: their URL is the credential.
+            Some(Channel::Slack { webhook_url }) => {
+                let body = chat::slack(notification).to_string().into_bytes();
+                self.webhooks.send(&url(webhook_url)?, b"", &body).await
+            }
+            Some(Channel::Teams { webhook_url }) => {
+                let body = chat::teams(notification).to_string().into_bytes();
+                self.webhooks.send(&url(webhook_url)?, b"", &body).await
             }
             None => Err(ActionError::invalid(format!(
                 "notification channel `{channel}` is not configured"
