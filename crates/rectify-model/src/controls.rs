@@ -149,8 +149,8 @@ pub fn standard_control_id(finding: &Value) -> Option<&str> {
 ///    `control-ids.csv` (AWS's published mapping);
 /// 4. a standard id already spelled as a security control id (standards
 ///    AWS added after consolidation, Control Tower's without `CT.`);
-/// 5. the control named by `ProductFields.RecommendationUrl` or
-///    `Remediation.Recommendation.Url`
+/// 5. the control named by `Remediation.Recommendation.Url` or
+///    `ProductFields.RecommendationUrl`
 ///    (`.../console/securityhub/<id>/remediation`), which Security Hub has
 ///    written with the security control id since consolidation.
 pub fn consolidated_id(finding: &Value) -> Option<String> {
@@ -205,15 +205,21 @@ pub fn consolidated_id(finding: &Value) -> Option<String> {
             return Some(bare.to_string());
         }
     }
-    let url = finding
-        .pointer("/ProductFields/RecommendationUrl")
-        .or_else(|| finding.pointer("/Remediation/Recommendation/Url"))
-        .and_then(Value::as_str)?;
-    let named = url
-        .split("/console/securityhub/")
-        .nth(1)?
-        .strip_suffix("/remediation")?;
-    looks_consolidated(named).then(|| named.to_string())
+    // The finding's own remediation link first: the User Guide's NIST sample
+    // has a ProductFields.RecommendationUrl naming another control.
+    [
+        "/Remediation/Recommendation/Url",
+        "/ProductFields/RecommendationUrl",
+    ]
+    .iter()
+    .filter_map(|path| finding.pointer(path).and_then(Value::as_str))
+    .find_map(|url| {
+        let named = url
+            .split("/console/securityhub/")
+            .nth(1)?
+            .strip_suffix("/remediation")?;
+        looks_consolidated(named).then(|| named.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -342,6 +348,15 @@ mod tests {
                 Some("CloudTrail.2".into()),
             ]
         );
+        // The real samples also carry Remediation.Recommendation.Url, which
+        // names the control for CIS v1.2.0 too, and wins over a
+        // ProductFields.RecommendationUrl naming another.
+        let mut cis12 = shapes[1].clone();
+        cis12["Remediation"] = json!({"Recommendation": {
+            "Url": "https://docs.aws.amazon.com/console/securityhub/CloudTrail.2/remediation"}});
+        cis12["ProductFields"]["RecommendationUrl"] =
+            json!("https://docs.aws.amazon.com/console/securityhub/CloudTrail.9/remediation");
+        assert_eq!(consolidated_id(&cis12).as_deref(), Some("CloudTrail.2"));
         // With the control's own field, that field wins.
         let mut with_own = shapes[1].clone();
         with_own["Compliance"]["SecurityControlId"] = json!("CloudTrail.2");
