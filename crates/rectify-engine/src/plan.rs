@@ -177,16 +177,20 @@ pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode
     if detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
         return Mode::Approve;
     }
+    if detail_type != rectify_model::SECURITY_HUB_CUSTOM_ACTION {
+        return mode;
+    }
     let defaulted = engine
         .config
         .rules
         .iter()
         .find(|r| r.rule.id == rule_id)
         .is_some_and(|r| r.mode_is_default);
-    if detail_type == rectify_model::SECURITY_HUB_CUSTOM_ACTION && defaulted {
-        return Mode::Approve;
+    if defaulted {
+        Mode::Approve
+    } else {
+        mode
     }
-    mode
 }
 
 /// The detail-type a job's event had, as far as its target records it.
