@@ -11,7 +11,9 @@ use crate::{effects, plan::exemption, Engine};
 /// job is never claimed by a second worker.
 pub(crate) async fn run(engine: &Engine, job: Job) -> anyhow::Result<Job> {
     let id = job.id.clone();
-    let run = std::pin::pin!(run_leased(engine, job));
+    // On the heap: a job's future is large, and several run at once on
+    // one thread's stack (`run_ready`).
+    let run = Box::pin(run_leased(engine, job));
     let renew = std::pin::pin!(renew_lease(engine, &id));
     match futures_util::future::select(run, renew).await {
         futures_util::future::Either::Left((result, _)) => result,

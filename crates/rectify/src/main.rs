@@ -16,14 +16,23 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Stack of each runtime thread (virtual memory; pages are used as
+/// touched).
+const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(arguments());
     if cli.command.is_one_shot() {
         restore_default_sigpipe();
     }
     init_logging(cli.verbose);
+    // The AWS SDK's generated deserializers for Security Hub findings (a
+    // finding's `Resources[].Details` has hundreds of typed members) need
+    // deep stacks; tokio's default of 2 MiB per worker is not enough for
+    // a real finding, nor is the main thread's 8 MiB in a debug build.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(rt) => rt,
@@ -32,7 +41,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    // The command itself runs on a thread with the same stack.
+    let main = std::thread::Builder::new()
+        .name("rectify".into())
+        .stack_size(WORKER_STACK_BYTES)
+        .spawn(move || runtime.block_on(commands::run(cli)));
+    let command = match main.map(|thread| thread.join()) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow::anyhow!("the command stopped unexpectedly")),
+        Err(e) => Err(anyhow::anyhow!("cannot start the command's thread: {e}")),
+    };
+    match command {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");

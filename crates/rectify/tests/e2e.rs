@@ -930,3 +930,34 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
     assert_eq!(jobs, []);
     assert_audit_intact(&site);
 }
+
+/// A finding with `Resources[].Details`, as Security Hub sends them: the
+/// read-back of the finding goes through the SDK's deserializer for
+/// resource details, whose stack needs are far above a default thread's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_with_resource_details_is_read_back_and_resolved() {
+    let (account, _inbox, site) = setup("e2e-details", "auto").await;
+    let (sg, ec2) = ssh_open_group(&account).await;
+    let mut f = unseeded_finding(
+        &account,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
+    );
+    f["Resources"][0]["Details"] = json!({"AwsEc2SecurityGroup": {
+        "GroupId": sg, "GroupName": "ssh", "OwnerId": account, "VpcId": "vpc-0123456789abcdef0",
+        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                           "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    }});
+    securityhub_import(std::slice::from_ref(&f));
+    let id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let out = site.rectify(&["process", "--output", "json", event.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome(&report["jobs"][0]), "changed", "{report}");
+    assert!(ingress(&ec2, &sg).await.is_empty());
+    let updates = securityhub_updates(&id);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["body"]["Workflow"]["Status"], "RESOLVED");
+}
