@@ -287,6 +287,27 @@ pub enum Channel {
     Slack { webhook_url: Secret },
     /// A Microsoft Teams incoming webhook (Adaptive Card); URL as for Slack.
     Teams { webhook_url: Secret },
+    /// Email through an SMTP relay.
+    Smtp(Smtp),
+}
+
+/// An SMTP relay and the message's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    /// 587 unless set.
+    pub port: u16,
+    /// STARTTLS required before anything is sent (`false` only to a
+    /// loopback host).
+    pub starttls: bool,
+    /// Login, read from `username_env` at load; `None`: no AUTH.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// A PEM file of CA certificates trusted for this relay besides the
+    /// public roots (an internal relay's CA).
+    pub ca_file: Option<std::path::PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
 }
 
 /// A generic webhook: the notification as JSON, signed with HMAC-SHA256.

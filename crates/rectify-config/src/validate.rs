@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll, Sources, SqsQueue,
-    TlsFiles, Webhook, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
+    Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll, Smtp, Sources,
+    SqsQueue, TlsFiles, Webhook, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
@@ -43,7 +43,18 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
-const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams"];
+const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp"];
+const SMTP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "starttls",
+    "username_env",
+    "password_env",
+    "password_file",
+    "ca_file",
+    "from",
+    "to",
+];
 const CHAT_KEYS: &[&str] = &["webhook_url_env", "webhook_url_file"];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret_env", "secret_file"];
 /// Shortest webhook secret accepted: an HMAC key a receiver cannot guess.
@@ -478,6 +489,140 @@ fn webhook_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Opti
     Some(Channel::Webhook(Webhook {
         url: url?,
         secret: secret?,
+    }))
+}
+
+/// A path from the config, relative to the config file's directory.
+fn secrets_path(path: &str, config_file: &Path) -> PathBuf {
+    let p = Path::new(path);
+    match config_file
+        .parent()
+        .filter(|d| !p.is_absolute() && !d.as_os_str().is_empty())
+    {
+        Some(dir) => dir.join(p),
+        None => p.to_path_buf(),
+    }
+}
+
+/// A plausible address (`local@domain`); the relay has the last word.
+fn is_email_address(s: &str) -> bool {
+    let addr = match (s.rfind('<'), s.ends_with('>')) {
+        (Some(i), true) => &s[i + 1..s.len() - 1],
+        _ => s,
+    };
+    match addr.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !addr.chars().any(|c| c.is_whitespace() || c == ',')
+        }
+        None => false,
+    }
+}
+
+fn smtp_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<Channel> {
+    let f = cx.fields(n, field, SMTP_KEYS)?;
+    let host = cx.req_string(&f, field, "host");
+    let port = cx.opt_u64(&f, field, "port", 1, 65535).unwrap_or(587) as u16;
+    let starttls = match f.opt("starttls") {
+        Some(node) => cx.boolean(node, &join(field, "starttls")).unwrap_or(true),
+        None => true,
+    };
+    if let (false, Some(host)) = (starttls, &host) {
+        let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+        if !loopback {
+            let pos = f.key_pos("starttls").unwrap_or(f.pos);
+            cx.err(
+                pos,
+                &join(field, "starttls"),
+                "`starttls: false` is allowed only to a loopback host: the login and the mail would cross the network in the clear",
+            );
+        }
+    }
+    let username = match f.opt("username_env") {
+        Some(node) => {
+            let ufield = join(field, "username_env");
+            let var = cx.non_empty(node, &ufield)?;
+            match loader.var(&var).filter(|v| !v.is_empty()) {
+                Some(v) => Some(v),
+                None => {
+                    cx.err(
+                        node.pos,
+                        &ufield,
+                        format!("environment variable `{var}` is not set or empty"),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let has_password = f.get("password_env").is_some() || f.get("password_file").is_some();
+    let password = match (&username, has_password) {
+        (Some(_), _) => Some(channel_secret(
+            cx,
+            loader,
+            &f,
+            field,
+            ("password_env", "password_file"),
+            1,
+        )?),
+        (None, true) => {
+            cx.err(
+                f.pos,
+                &join(field, "username_env"),
+                "a password is given without `username_env`",
+            );
+            return None;
+        }
+        (None, false) => None,
+    };
+    let ca_file = cx
+        .opt_string(&f, field, "ca_file")
+        .map(|p| secrets_path(&p, &cx.file));
+    let from = cx.req_string(&f, field, "from");
+    if let (Some(a), Some(node)) = (&from, f.get("from")) {
+        if !is_email_address(a) {
+            cx.err(
+                node.pos,
+                &join(field, "from"),
+                format!("`{a}` is not an email address"),
+            );
+        }
+    }
+    let mut to = Vec::new();
+    match f.get("to") {
+        None => cx.missing(&f, field, "to"),
+        Some(node) => {
+            let tfield = join(field, "to");
+            let list = cx.string_list(Some(node), &tfield);
+            if list.is_empty() {
+                cx.err(node.pos, &tfield, "at least one address is needed");
+            }
+            for (i, (a, pos)) in list.into_iter().enumerate() {
+                if is_email_address(&a) {
+                    to.push(a);
+                } else {
+                    cx.err(
+                        pos,
+                        &format!("{tfield}[{i}]"),
+                        format!("`{a}` is not an email address"),
+                    );
+                }
+            }
+        }
+    }
+    Some(Channel::Smtp(Smtp {
+        host: host?,
+        port,
+        starttls,
+        username,
+        password,
+        ca_file,
+        from: from?,
+        to,
     }))
 }
 
@@ -1165,6 +1310,12 @@ pub(crate) fn load_config(
                     }
                     let channel = match kinds.first() {
                         Some(&"sns") => sns_channel(&mut cx, f.get("sns").unwrap(), &field),
+                        Some(&"smtp") => smtp_channel(
+                            &mut cx,
+                            loader,
+                            f.get("smtp").unwrap(),
+                            &join(&field, "smtp"),
+                        ),
                         Some(&"webhook") => webhook_channel(
                             &mut cx,
                             loader,

@@ -14,6 +14,8 @@ fn env(name: &str) -> Option<String> {
         "SHORT_SECRET" => Some("short".into()),
         "EMPTY_SECRET" => Some(String::new()),
         "SLACK_URL" => Some(SLACK_URL.into()),
+        "SMTP_USER" => Some("rectify-mailer".into()),
+        "SMTP_PASSWORD" => Some("smtp-password-value".into()),
         "PLAIN_URL" => Some("http://hooks.slack.example/services/T0/B0/XYZSECRET".into()),
         _ => None,
     }
@@ -123,7 +125,7 @@ fn a_channel_has_one_kind() {
     );
     assert_eq!(
         error("notifications:\n  none: {}\n"),
-        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`, `slack`, `teams`"
+        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`, `slack`, `teams`, `smtp`"
     );
     // A broken channel is still known to the rules that name it.
     let all = load(
@@ -181,4 +183,62 @@ fn slack_and_teams_urls_are_secrets() {
         error("notifications:\n  chat:\n    teams: {}\n"),
         "rectify.yaml:3:12: notifications.chat.teams: one of `webhook_url_env`, `webhook_url_file` is required"
     );
+}
+
+#[test]
+fn smtp_relays() {
+    let c = load(
+        "notifications:\n  mail:\n    smtp:\n      host: smtp.example.com\n      username_env: SMTP_USER\n      password_env: SMTP_PASSWORD\n      from: rectify <rectify@example.com>\n      to: [payments-team@example.com]\n",
+    )
+    .unwrap();
+    let Some(Channel::Smtp(relay)) = c.notifications.get("mail") else {
+        panic!()
+    };
+    assert_eq!(
+        (relay.host.as_str(), relay.port, relay.starttls),
+        ("smtp.example.com", 587, true)
+    );
+    assert_eq!(relay.username.as_deref(), Some("rectify-mailer"));
+    assert_eq!(relay.password.as_ref().unwrap().0, b"smtp-password-value");
+    assert_eq!(relay.to, ["payments-team@example.com"]);
+    assert!(!format!("{c:?}").contains("smtp-password-value"));
+
+    let head = "notifications:\n  mail:\n    smtp:\n      host: smtp.example.com\n";
+    assert_eq!(
+        error(&format!("{head}      starttls: false\n      from: r@example.com\n      to: [a@example.com]\n")),
+        "rectify.yaml:5:7: notifications.mail.smtp.starttls: `starttls: false` is allowed only to a loopback host: the login and the mail would cross the network in the clear"
+    );
+    assert_eq!(
+        error(&format!(
+            "{head}      from: r@example.com\n      to: [a@example.com, nobody]\n"
+        )),
+        "rectify.yaml:6:27: notifications.mail.smtp.to[1]: `nobody` is not an email address"
+    );
+    assert_eq!(
+        error(&format!("{head}      from: r@example.com\n      to: []\n")),
+        "rectify.yaml:6:11: notifications.mail.smtp.to: at least one address is needed"
+    );
+    assert_eq!(
+        error(&format!("{head}      to: [a@example.com]\n")),
+        "rectify.yaml:4:7: notifications.mail.smtp.from: missing field `from`"
+    );
+    assert_eq!(
+        error(&format!("{head}      username_env: SMTP_USER\n      from: r@example.com\n      to: [a@example.com]\n")),
+        "rectify.yaml:4:7: notifications.mail.smtp: one of `password_env`, `password_file` is required"
+    );
+    assert_eq!(
+        error(&format!("{head}      password_env: SMTP_PASSWORD\n      from: r@example.com\n      to: [a@example.com]\n")),
+        "rectify.yaml:4:7: notifications.mail.smtp.username_env: a password is given without `username_env`"
+    );
+    assert_eq!(
+        error(&format!(
+            "{head}      port: 70000\n      from: r@example.com\n      to: [a@example.com]\n"
+        ))
+        .split(": ")
+        .take(2)
+        .collect::<Vec<_>>(),
+        ["rectify.yaml:5:13", "notifications.mail.smtp.port"]
+    );
+    // Plain SMTP to a relay on the same host is allowed (a local MTA).
+    assert!(load("notifications:\n  mail:\n    smtp: {host: 127.0.0.1, port: 25, starttls: false, from: r@example.com, to: [a@example.com]}\n").is_ok());
 }

@@ -12,6 +12,8 @@ use rectify_model::{ActionError, Notification, Notifier};
 
 pub mod chat;
 pub mod sign;
+pub mod smtp;
+pub mod text;
 pub mod webhook;
 
 pub use webhook::{Retry, WebhookSender};
@@ -22,6 +24,7 @@ pub struct ChannelNotifier {
     channels: BTreeMap<String, Channel>,
     sns: Arc<dyn Notifier>,
     webhooks: WebhookSender,
+    retry: Retry,
 }
 
 impl ChannelNotifier {
@@ -39,6 +42,7 @@ impl ChannelNotifier {
             channels,
             sns,
             webhooks: WebhookSender::new(retry),
+            retry,
         }
     }
 }
@@ -67,6 +71,7 @@ impl Notifier for ChannelNotifier {
                 let body = chat::teams(notification).to_string().into_bytes();
                 self.webhooks.send(&url(webhook_url)?, b"", &body).await
             }
+            Some(Channel::Smtp(relay)) => smtp::send(relay, notification, &self.retry).await,
             None => Err(ActionError::invalid(format!(
                 "notification channel `{channel}` is not configured"
             ))),
