@@ -169,7 +169,7 @@ async fn rectify_stops_fighting_a_person_who_keeps_making_a_change() {
     // Named by the role behind the session (a session name is the
     // caller's to choose).
     assert!(
-        reason.contains(&":role/web-admin") && reason.contains("on purpose"),
+        reason.contains(":role/web-admin") && reason.contains("on purpose"),
         "{reason}"
     );
     // Alice's third change stands; the owner is told why.

@@ -9,8 +9,6 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use serde_json::{json, Value};
 use support::*;
 
-/// The four Block Public Access flags as read back, all false when unset.
-
 fn outcome(job: &Value) -> &str {
     job["outcome"]["kind"].as_str().unwrap_or("")
 }
@@ -733,8 +731,6 @@ async fn findings_polled_from_security_hub() {
     );
     assert_audit_intact(&site);
 }
-
-/// A CloudTrail API call as EventBridge delivers it.
 
 /// The built-in pack's CloudTrail rules: a bucket policy set and SSH
 /// opened by hand are undone from the API calls alone; rectify's own call
