@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use std::sync::Mutex;
 
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingFilters, AwsSecurityFindingIdentifier, NoteUpdate, StringFilter,
     StringFilterComparison, WorkflowStatus, WorkflowUpdate,
 };
-use rectify_model::{ActionError, ErrorClass, FindingRef, FindingUpdater};
+use rectify_model::{ActionError, FindingRef, FindingUpdater};
 use serde_json::Value;
 
 use crate::errors::{classify, sdk_error};
@@ -103,7 +102,7 @@ impl FindingUpdater for SecurityHubUpdater {
                 .comparison(StringFilterComparison::Equals)
                 .build()
         };
-        let raw = Arc::new(Mutex::new(None));
+        let raw = RawBody::default();
         client
             .get_findings()
             .filters(
@@ -114,21 +113,11 @@ impl FindingUpdater for SecurityHubUpdater {
             )
             .max_results(2)
             .customize()
-            .interceptor(RawBody(raw.clone()))
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| sdk_error("securityhub:GetFindings", e))?;
-        let body = raw
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default();
-        let page: Value = serde_json::from_slice(&body).map_err(|e| {
-            ActionError::new(
-                ErrorClass::Transient,
-                format!("securityhub:GetFindings: unreadable answer: {e}"),
-            )
-        })?;
+        let page = raw.json("securityhub:GetFindings")?;
         // Filters are exact, but only a finding with both keys equal is
         // the one the job names.
         Ok(page
@@ -157,26 +146,16 @@ impl FindingUpdater for SecurityHubUpdater {
         let client = aws_sdk_securityhub::Client::new(&config);
         // The SDK's parameter values are a union; the raw JSON is what
         // the actions read.
-        let raw = Arc::new(Mutex::new(None));
+        let raw = RawBody::default();
         client
             .batch_get_security_controls()
             .security_control_ids(control)
             .customize()
-            .interceptor(RawBody(raw.clone()))
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| sdk_error("securityhub:BatchGetSecurityControls", e))?;
-        let body = raw
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default();
-        let page: Value = serde_json::from_slice(&body).map_err(|e| {
-            ActionError::new(
-                ErrorClass::Transient,
-                format!("securityhub:BatchGetSecurityControls: unreadable answer: {e}"),
-            )
-        })?;
+        let page = raw.json("securityhub:BatchGetSecurityControls")?;
         Ok(parameters_of(&page, control))
     }
 }

@@ -165,7 +165,7 @@ impl SecurityHubSource {
         end: &str,
         token: Option<String>,
     ) -> Result<(Vec<Value>, Option<String>), ActionError> {
-        let raw = Arc::new(Mutex::new(None));
+        let raw = RawBody::default();
         let out = self
             .client()
             .await?
@@ -180,21 +180,11 @@ impl SecurityHubSource {
             .max_results(PAGE_SIZE)
             .set_next_token(token)
             .customize()
-            .interceptor(RawBody(raw.clone()))
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| sdk_error("securityhub:GetFindings", e))?;
-        let body = raw
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default();
-        let mut page: Value = serde_json::from_slice(&body).map_err(|e| {
-            ActionError::new(
-                ErrorClass::Transient,
-                format!("securityhub:GetFindings: unreadable answer: {e}"),
-            )
-        })?;
+        let mut page = raw.json("securityhub:GetFindings")?;
         let findings = match page.get_mut("Findings").map(Value::take) {
             Some(Value::Array(findings)) => findings,
             _ => Vec::new(),
@@ -228,9 +218,29 @@ impl SecurityHubSource {
     }
 }
 
-/// Keeps the body of the answer it sees.
-#[derive(Debug)]
-pub(crate) struct RawBody(pub(crate) Arc<Mutex<Option<Vec<u8>>>>);
+/// Keeps the body of the answer it sees: the API's JSON as sent, which
+/// the SDK's typed copy does not keep whole. Clones share the body.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl RawBody {
+    /// The body of the answer as JSON; `operation` names the call in the
+    /// error.
+    pub(crate) fn json(&self, operation: &str) -> Result<Value, ActionError> {
+        let body = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        serde_json::from_slice(&body).map_err(|e| {
+            ActionError::new(
+                ErrorClass::Transient,
+                format!("{operation}: unreadable answer: {e}"),
+            )
+        })
+    }
+}
 
 impl Intercept for RawBody {
     fn name(&self) -> &'static str {
