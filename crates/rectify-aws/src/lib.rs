@@ -26,7 +26,7 @@ pub use actions::{
     iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
 };
 pub use credentials::{AccountAccess, Aws, AwsSettings};
-pub use effects::{securityhub::SecurityHubUpdater, sns::SnsNotifier};
+pub use effects::{securityhub::SecurityHubUpdater, ses::SesMailer, sns::SnsNotifier};
 pub use errors::{classify, sdk_error};
 pub use sources::securityhub::{FindingFilters, PollSettings, SecurityHubSource};
 pub use sources::sqs::{QueueSettings, SqsSource};

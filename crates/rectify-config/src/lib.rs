@@ -289,6 +289,13 @@ pub enum Channel {
     Teams { webhook_url: Secret },
     /// Email through an SMTP relay.
     Smtp(Smtp),
+    /// Email through Amazon SES (`ses:SendEmail`), in `region` (the
+    /// config's `aws.region` unless set).
+    Ses {
+        from: String,
+        to: Vec<String>,
+        region: Option<String>,
+    },
 }
 
 /// An SMTP relay and the message's addresses.

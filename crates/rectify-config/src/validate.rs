@@ -43,7 +43,8 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
-const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp"];
+const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp", "ses"];
+const SES_KEYS: &[&str] = &["from", "to", "region"];
 const SMTP_KEYS: &[&str] = &[
     "host",
     "port",
@@ -522,6 +523,63 @@ fn is_email_address(s: &str) -> bool {
     }
 }
 
+/// `from` (required, one address) and `to` (a non-empty list).
+fn mail_addresses(cx: &mut Ctx, f: &Fields, field: &str) -> (Option<String>, Vec<String>) {
+    let from = cx.req_string(f, field, "from");
+    if let (Some(a), Some(node)) = (&from, f.get("from")) {
+        if !is_email_address(a) {
+            cx.err(
+                node.pos,
+                &join(field, "from"),
+                format!("`{a}` is not an email address"),
+            );
+        }
+    }
+    let mut to = Vec::new();
+    match f.get("to") {
+        None => cx.missing(f, field, "to"),
+        Some(node) => {
+            let tfield = join(field, "to");
+            let list = cx.string_list(Some(node), &tfield);
+            if list.is_empty() {
+                cx.err(node.pos, &tfield, "at least one address is needed");
+            }
+            for (i, (a, pos)) in list.into_iter().enumerate() {
+                if is_email_address(&a) {
+                    to.push(a);
+                } else {
+                    cx.err(
+                        pos,
+                        &format!("{tfield}[{i}]"),
+                        format!("`{a}` is not an email address"),
+                    );
+                }
+            }
+        }
+    }
+    (from, to)
+}
+
+fn ses_channel(cx: &mut Ctx, n: &Node, field: &str) -> Option<Channel> {
+    let f = cx.fields(n, field, SES_KEYS)?;
+    let region = cx.opt_string(&f, field, "region");
+    if let (Some(r), Some(node)) = (&region, f.get("region")) {
+        if !is_region(r) {
+            cx.err(
+                node.pos,
+                &join(field, "region"),
+                format!("`{r}` is not an AWS region name"),
+            );
+        }
+    }
+    let (from, to) = mail_addresses(cx, &f, field);
+    Some(Channel::Ses {
+        from: from?,
+        to,
+        region,
+    })
+}
+
 fn smtp_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<Channel> {
     let f = cx.fields(n, field, SMTP_KEYS)?;
     let host = cx.req_string(&f, field, "host");
@@ -582,38 +640,7 @@ fn smtp_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<
     let ca_file = cx
         .opt_string(&f, field, "ca_file")
         .map(|p| secrets_path(&p, &cx.file));
-    let from = cx.req_string(&f, field, "from");
-    if let (Some(a), Some(node)) = (&from, f.get("from")) {
-        if !is_email_address(a) {
-            cx.err(
-                node.pos,
-                &join(field, "from"),
-                format!("`{a}` is not an email address"),
-            );
-        }
-    }
-    let mut to = Vec::new();
-    match f.get("to") {
-        None => cx.missing(&f, field, "to"),
-        Some(node) => {
-            let tfield = join(field, "to");
-            let list = cx.string_list(Some(node), &tfield);
-            if list.is_empty() {
-                cx.err(node.pos, &tfield, "at least one address is needed");
-            }
-            for (i, (a, pos)) in list.into_iter().enumerate() {
-                if is_email_address(&a) {
-                    to.push(a);
-                } else {
-                    cx.err(
-                        pos,
-                        &format!("{tfield}[{i}]"),
-                        format!("`{a}` is not an email address"),
-                    );
-                }
-            }
-        }
-    }
+    let (from, to) = mail_addresses(cx, &f, field);
     Some(Channel::Smtp(Smtp {
         host: host?,
         port,
@@ -1310,6 +1337,9 @@ pub(crate) fn load_config(
                     }
                     let channel = match kinds.first() {
                         Some(&"sns") => sns_channel(&mut cx, f.get("sns").unwrap(), &field),
+                        Some(&"ses") => {
+                            ses_channel(&mut cx, f.get("ses").unwrap(), &join(&field, "ses"))
+                        }
                         Some(&"smtp") => smtp_channel(
                             &mut cx,
                             loader,

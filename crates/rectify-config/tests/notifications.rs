@@ -125,7 +125,7 @@ fn a_channel_has_one_kind() {
     );
     assert_eq!(
         error("notifications:\n  none: {}\n"),
-        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`, `slack`, `teams`, `smtp`"
+        "rectify.yaml:2:3: notifications.none: a channel needs one of `sns`, `webhook`, `slack`, `teams`, `smtp`, `ses`"
     );
     // A broken channel is still known to the rules that name it.
     let all = load(
@@ -241,4 +241,32 @@ fn smtp_relays() {
     );
     // Plain SMTP to a relay on the same host is allowed (a local MTA).
     assert!(load("notifications:\n  mail:\n    smtp: {host: 127.0.0.1, port: 25, starttls: false, from: r@example.com, to: [a@example.com]}\n").is_ok());
+}
+
+#[test]
+fn ses_channels() {
+    let c = load(
+        "notifications:\n  mail:\n    ses: {from: rectify@example.com, to: [a@example.com, b@example.com]}\n  eu:\n    ses: {from: rectify@example.com, to: [a@example.com], region: eu-west-1}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.notifications.get("mail"),
+        Some(&Channel::Ses {
+            from: "rectify@example.com".into(),
+            to: vec!["a@example.com".into(), "b@example.com".into()],
+            region: None,
+        })
+    );
+    let Some(Channel::Ses { region, .. }) = c.notifications.get("eu") else {
+        panic!()
+    };
+    assert_eq!(region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        error("notifications:\n  mail:\n    ses: {from: rectify@example.com, to: [a@example.com], region: moon-1}\n"),
+        "rectify.yaml:3:67: notifications.mail.ses.region: `moon-1` is not an AWS region name"
+    );
+    assert_eq!(
+        error("notifications:\n  mail:\n    ses: {from: rectify, to: [a@example.com]}\n"),
+        "rectify.yaml:3:17: notifications.mail.ses.from: `rectify` is not an email address"
+    );
 }

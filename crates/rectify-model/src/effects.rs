@@ -29,6 +29,19 @@ pub trait Notifier: Send + Sync {
     ) -> Result<(), ActionError>;
 }
 
+/// Sends a plain-text email through a mail service (SES).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send_mail(
+        &self,
+        region: &str,
+        from: &str,
+        to: &[String],
+        subject: &str,
+        text: &str,
+    ) -> Result<(), ActionError>;
+}
+
 #[async_trait]
 pub trait FindingUpdater: Send + Sync {
     /// Sets the finding's workflow status (`RESOLVED`, `NOTIFIED`, ...) and

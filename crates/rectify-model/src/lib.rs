@@ -21,7 +21,7 @@ pub mod target;
 
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
-pub use effects::{FindingUpdater, Notification, Notifier};
+pub use effects::{FindingUpdater, Mailer, Notification, Notifier};
 pub use event::{
     routing_view, Event, Origin, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION, SECURITY_HUB_IMPORTED,
     SECURITY_HUB_IMPORTED_V2,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rectify_config::Channel;
-use rectify_model::{ActionError, Notification, Notifier};
+use rectify_model::{ActionError, Mailer, Notification, Notifier};
 
 pub mod chat;
 pub mod sign;
@@ -25,6 +25,8 @@ pub struct ChannelNotifier {
     sns: Arc<dyn Notifier>,
     webhooks: WebhookSender,
     retry: Retry,
+    ses: Option<Arc<dyn Mailer>>,
+    ses_region: String,
 }
 
 impl ChannelNotifier {
@@ -43,7 +45,17 @@ impl ChannelNotifier {
             sns,
             webhooks: WebhookSender::new(retry),
             retry,
+            ses: None,
+            ses_region: String::new(),
         }
+    }
+
+    /// SES channels send through `mailer`, in `default_region` unless the
+    /// channel names one.
+    pub fn with_ses(mut self, mailer: Arc<dyn Mailer>, default_region: &str) -> Self {
+        self.ses = Some(mailer);
+        self.ses_region = default_region.to_string();
+        self
     }
 }
 
@@ -72,6 +84,15 @@ impl Notifier for ChannelNotifier {
                 self.webhooks.send(&url(webhook_url)?, b"", &body).await
             }
             Some(Channel::Smtp(relay)) => smtp::send(relay, notification, &self.retry).await,
+            Some(Channel::Ses { from, to, region }) => {
+                let Some(ses) = &self.ses else {
+                    return Err(ActionError::invalid("no SES mailer is set up"));
+                };
+                let region = region.as_deref().unwrap_or(&self.ses_region);
+                let subject = notification.subject.trim();
+                ses.send_mail(region, from, to, subject, &text::plain(notification))
+                    .await
+            }
             None => Err(ActionError::invalid(format!(
                 "notification channel `{channel}` is not configured"
             ))),

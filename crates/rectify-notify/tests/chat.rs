@@ -305,3 +305,70 @@ async fn a_teams_endpoint_that_refuses_is_an_error_without_its_url() {
     assert_eq!(err.message, "webhook answered 400");
     assert_eq!(rx.received().len(), 1);
 }
+
+/// A mailer that keeps what it is asked to send (SES itself is tested
+/// against moto in rectify-aws).
+#[derive(Default)]
+struct KeptMail(std::sync::Mutex<Vec<Mail>>);
+
+/// Region, from, to, subject, text.
+type Mail = (String, String, Vec<String>, String, String);
+
+#[async_trait]
+impl rectify_model::Mailer for KeptMail {
+    async fn send_mail(
+        &self,
+        region: &str,
+        from: &str,
+        to: &[String],
+        subject: &str,
+        text: &str,
+    ) -> Result<(), ActionError> {
+        self.0.lock().unwrap().push((
+            region.into(),
+            from.into(),
+            to.to_vec(),
+            subject.into(),
+            text.into(),
+        ));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn ses_channels_go_to_the_mailer_in_their_region() {
+    let kept = Arc::new(KeptMail::default());
+    let channels = BTreeMap::from([
+        (
+            "mail".to_string(),
+            Channel::Ses {
+                from: "rectify@example.com".into(),
+                to: vec!["a@example.com".into()],
+                region: None,
+            },
+        ),
+        (
+            "eu-mail".to_string(),
+            Channel::Ses {
+                from: "rectify@example.com".into(),
+                to: vec!["b@example.com".into()],
+                region: Some("eu-west-1".into()),
+            },
+        ),
+    ]);
+    let n = ChannelNotifier::new(channels, Arc::new(NoSns)).with_ses(kept.clone(), "us-east-2");
+    let msg = notification("rectify: changed S3.8 on 111122223333", "blocked");
+    n.publish("mail", &msg).await.unwrap();
+    n.publish("eu-mail", &msg).await.unwrap();
+    let kept = kept.0.lock().unwrap();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].0, "us-east-2");
+    assert_eq!(kept[1].0, "eu-west-1");
+    assert_eq!(kept[0].2, ["a@example.com"]);
+    assert_eq!(kept[0].3, "rectify: changed S3.8 on 111122223333");
+    assert!(
+        kept[0].4.contains("Outcome:       changed\n"),
+        "{}",
+        kept[0].4
+    );
+}

@@ -251,10 +251,16 @@ pub async fn engine_from(
         loaded.actions.clone(),
         Arc::new(rectify_aws::SecurityHubUpdater::new(loaded.aws.clone())),
         // Channels by name: SNS through the AWS SDK, webhooks over HTTP(S).
-        Arc::new(rectify_notify::ChannelNotifier::new(
-            loaded.config.notifications.clone(),
-            Arc::new(rectify_aws::SnsNotifier::new(loaded.aws.clone())),
-        )),
+        Arc::new(
+            rectify_notify::ChannelNotifier::new(
+                loaded.config.notifications.clone(),
+                Arc::new(rectify_aws::SnsNotifier::new(loaded.aws.clone())),
+            )
+            .with_ses(
+                Arc::new(rectify_aws::SesMailer::new(loaded.aws.clone())),
+                &loaded.config.aws.region,
+            ),
+        ),
         options,
     )?;
     Ok((Arc::new(engine), loaded))

@@ -1,4 +1,5 @@
 //! The AWS implementations of rectify's effects.
 
 pub mod securityhub;
+pub mod ses;
 pub mod sns;

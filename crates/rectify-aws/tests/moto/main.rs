@@ -11,5 +11,6 @@ mod iam;
 mod s3;
 mod securityhub;
 mod securityhub_source;
+mod ses;
 mod sns;
 mod sqs_source;
