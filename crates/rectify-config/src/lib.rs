@@ -89,6 +89,10 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// Notification channels by name; rules name them in `notify`.
     pub notifications: BTreeMap<String, Channel>,
+    /// Coalescing windows in seconds by channel name
+    /// (`notifications.NAME.coalesce_seconds`); channels not named send
+    /// every message.
+    pub notify_coalesce: BTreeMap<String, u64>,
     pub api: ApiSettings,
     pub guardrails: Guardrails,
     pub execution: Execution,
@@ -129,6 +133,7 @@ impl Default for Config {
             },
             accounts: Vec::new(),
             notifications: BTreeMap::new(),
+            notify_coalesce: BTreeMap::new(),
             api: ApiSettings::default(),
             guardrails: Guardrails::default(),
             execution: Execution::default(),

@@ -43,7 +43,18 @@ const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
-const CHANNEL_KEYS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp", "ses"];
+const CHANNEL_KINDS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp", "ses"];
+const CHANNEL_KEYS: &[&str] = &[
+    "sns",
+    "webhook",
+    "slack",
+    "teams",
+    "smtp",
+    "ses",
+    "coalesce_seconds",
+];
+/// Longest coalescing window: a day.
+const MAX_COALESCE_SECONDS: u64 = 86_400;
 const SES_KEYS: &[&str] = &["from", "to", "region"];
 const SMTP_KEYS: &[&str] = &[
     "host",
@@ -1300,6 +1311,7 @@ pub(crate) fn load_config(
 
     // notifications
     let mut notifications = BTreeMap::new();
+    let mut notify_coalesce = BTreeMap::new();
     if let Some(node) = top.get("notifications") {
         match &node.val {
             Val::Map(entries) => {
@@ -1312,7 +1324,12 @@ pub(crate) fn load_config(
                     let Some(f) = cx.fields(&e.value, &field, CHANNEL_KEYS) else {
                         continue;
                     };
-                    let kinds: Vec<&str> = CHANNEL_KEYS
+                    if let Some(secs) =
+                        cx.opt_u64(&f, &field, "coalesce_seconds", 1, MAX_COALESCE_SECONDS)
+                    {
+                        notify_coalesce.insert(e.key.clone(), secs);
+                    }
+                    let kinds: Vec<&str> = CHANNEL_KINDS
                         .iter()
                         .copied()
                         .filter(|k| f.get(k).is_some())
@@ -1363,7 +1380,7 @@ pub(crate) fn load_config(
                             cx.err(
                                 e.key_pos,
                                 &field,
-                                format!("a channel needs one of {}", list_keys(CHANNEL_KEYS)),
+                                format!("a channel needs one of {}", list_keys(CHANNEL_KINDS)),
                             );
                             None
                         }
@@ -1745,6 +1762,7 @@ pub(crate) fn load_config(
         aws,
         accounts,
         notifications,
+        notify_coalesce,
         api,
         guardrails,
         execution,

@@ -270,3 +270,24 @@ fn ses_channels() {
         "rectify.yaml:3:17: notifications.mail.ses.from: `rectify` is not an email address"
     );
 }
+
+#[test]
+fn coalescing_windows() {
+    let c = load(
+        "notifications:\n  storm:\n    slack: {webhook_url_env: SLACK_URL}\n    coalesce_seconds: 300\n  every:\n    slack: {webhook_url_env: SLACK_URL}\n",
+    )
+    .unwrap();
+    assert_eq!(c.notify_coalesce.get("storm"), Some(&300));
+    assert_eq!(c.notify_coalesce.get("every"), None);
+    assert_eq!(
+        error("notifications:\n  storm:\n    slack: {webhook_url_env: SLACK_URL}\n    coalesce_seconds: 0\n")
+            .split(": ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["rectify.yaml:4:23", "notifications.storm.coalesce_seconds"]
+    );
+    assert_eq!(
+        error("notifications:\n  storm:\n    coalesce_seconds: 60\n"),
+        "rectify.yaml:2:3: notifications.storm: a channel needs one of `sns`, `webhook`, `slack`, `teams`, `smtp`, `ses`"
+    );
+}

@@ -11,6 +11,7 @@ use rectify_config::Channel;
 use rectify_model::{ActionError, Mailer, Notification, Notifier};
 
 pub mod chat;
+pub mod coalesce;
 pub mod sign;
 pub mod smtp;
 pub mod text;
@@ -19,8 +20,14 @@ pub mod webhook;
 pub use webhook::{Retry, WebhookSender};
 
 /// Routes a channel name (what the engine passes as the destination) to
-/// its channel.
+/// its channel, coalescing bursts on channels that ask for it.
 pub struct ChannelNotifier {
+    inner: Arc<Deliver>,
+    coalesce: coalesce::Coalescer,
+}
+
+/// What sends one notification to one channel.
+struct Deliver {
     channels: BTreeMap<String, Channel>,
     sns: Arc<dyn Notifier>,
     webhooks: WebhookSender,
@@ -41,20 +48,32 @@ impl ChannelNotifier {
         retry: Retry,
     ) -> Self {
         ChannelNotifier {
-            channels,
-            sns,
-            webhooks: WebhookSender::new(retry),
-            retry,
-            ses: None,
-            ses_region: String::new(),
+            inner: Arc::new(Deliver {
+                channels,
+                sns,
+                webhooks: WebhookSender::new(retry),
+                retry,
+                ses: None,
+                ses_region: String::new(),
+            }),
+            coalesce: coalesce::Coalescer::default(),
         }
     }
 
     /// SES channels send through `mailer`, in `default_region` unless the
     /// channel names one.
     pub fn with_ses(mut self, mailer: Arc<dyn Mailer>, default_region: &str) -> Self {
-        self.ses = Some(mailer);
-        self.ses_region = default_region.to_string();
+        let inner = Arc::get_mut(&mut self.inner).expect("set up before first use");
+        inner.ses = Some(mailer);
+        inner.ses_region = default_region.to_string();
+        self
+    }
+
+    /// Within `window` of a message to a channel, further messages for the
+    /// same rule and outcome are held and counted; one summary follows when
+    /// the window ends.
+    pub fn with_coalescing(mut self, windows: BTreeMap<String, std::time::Duration>) -> Self {
+        self.coalesce = coalesce::Coalescer::new(windows);
         self
     }
 }
@@ -67,6 +86,21 @@ fn url(secret: &rectify_config::Secret) -> Result<String, ActionError> {
 #[async_trait]
 impl Notifier for ChannelNotifier {
     async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
+        let inner = self.inner.clone();
+        let flush = move |channel: String, summary: Notification| async move {
+            if let Err(e) = inner.deliver(&channel, &summary).await {
+                tracing::error!(channel = %channel, error = %e, "coalesced summary failed");
+            }
+        };
+        if self.coalesce.hold(channel, notification, flush) {
+            return Ok(());
+        }
+        self.inner.deliver(channel, notification).await
+    }
+}
+
+impl Deliver {
+    async fn deliver(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
         match self.channels.get(channel) {
             Some(Channel::Sns { topic_arn }) => self.sns.publish(topic_arn, notification).await,
             Some(Channel::Webhook(hook)) => {

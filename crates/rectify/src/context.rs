@@ -259,6 +259,14 @@ pub async fn engine_from(
             .with_ses(
                 Arc::new(rectify_aws::SesMailer::new(loaded.aws.clone())),
                 &loaded.config.aws.region,
+            )
+            .with_coalescing(
+                loaded
+                    .config
+                    .notify_coalesce
+                    .iter()
+                    .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
+                    .collect(),
             ),
         ),
         options,
