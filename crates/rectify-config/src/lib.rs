@@ -300,6 +300,8 @@ pub enum Channel {
         from: String,
         to: Vec<String>,
         region: Option<String>,
+        /// Also to the account's `owner` (when it is an address).
+        to_owner: bool,
     },
 }
 
@@ -320,6 +322,8 @@ pub struct Smtp {
     pub ca_file: Option<std::path::PathBuf>,
     pub from: String,
     pub to: Vec<String>,
+    /// Also to the account's `owner` (when it is an address).
+    pub to_owner: bool,
 }
 
 /// A generic webhook: the notification as JSON, signed with HMAC-SHA256.

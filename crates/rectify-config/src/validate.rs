@@ -55,7 +55,7 @@ const CHANNEL_KEYS: &[&str] = &[
 ];
 /// Longest coalescing window: a day.
 const MAX_COALESCE_SECONDS: u64 = 86_400;
-const SES_KEYS: &[&str] = &["from", "to", "region"];
+const SES_KEYS: &[&str] = &["from", "to", "region", "to_owner"];
 const SMTP_KEYS: &[&str] = &[
     "host",
     "port",
@@ -66,6 +66,7 @@ const SMTP_KEYS: &[&str] = &[
     "ca_file",
     "from",
     "to",
+    "to_owner",
 ];
 const CHAT_KEYS: &[&str] = &["webhook_url_env", "webhook_url_file"];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret_env", "secret_file"];
@@ -534,8 +535,13 @@ fn is_email_address(s: &str) -> bool {
     }
 }
 
-/// `from` (required, one address) and `to` (a non-empty list).
-fn mail_addresses(cx: &mut Ctx, f: &Fields, field: &str) -> (Option<String>, Vec<String>) {
+/// `from` (required, one address), `to` (a list, which may be empty only
+/// with `to_owner: true`) and `to_owner`.
+fn mail_addresses(cx: &mut Ctx, f: &Fields, field: &str) -> (Option<String>, Vec<String>, bool) {
+    let to_owner = match f.opt("to_owner") {
+        Some(node) => cx.boolean(node, &join(field, "to_owner")).unwrap_or(false),
+        None => false,
+    };
     let from = cx.req_string(f, field, "from");
     if let (Some(a), Some(node)) = (&from, f.get("from")) {
         if !is_email_address(a) {
@@ -548,12 +554,17 @@ fn mail_addresses(cx: &mut Ctx, f: &Fields, field: &str) -> (Option<String>, Vec
     }
     let mut to = Vec::new();
     match f.get("to") {
+        None if to_owner => {}
         None => cx.missing(f, field, "to"),
         Some(node) => {
             let tfield = join(field, "to");
             let list = cx.string_list(Some(node), &tfield);
-            if list.is_empty() {
-                cx.err(node.pos, &tfield, "at least one address is needed");
+            if list.is_empty() && !to_owner {
+                cx.err(
+                    node.pos,
+                    &tfield,
+                    "at least one address is needed (or `to_owner: true`)",
+                );
             }
             for (i, (a, pos)) in list.into_iter().enumerate() {
                 if is_email_address(&a) {
@@ -568,7 +579,7 @@ fn mail_addresses(cx: &mut Ctx, f: &Fields, field: &str) -> (Option<String>, Vec
             }
         }
     }
-    (from, to)
+    (from, to, to_owner)
 }
 
 fn ses_channel(cx: &mut Ctx, n: &Node, field: &str) -> Option<Channel> {
@@ -583,11 +594,12 @@ fn ses_channel(cx: &mut Ctx, n: &Node, field: &str) -> Option<Channel> {
             );
         }
     }
-    let (from, to) = mail_addresses(cx, &f, field);
+    let (from, to, to_owner) = mail_addresses(cx, &f, field);
     Some(Channel::Ses {
         from: from?,
         to,
         region,
+        to_owner,
     })
 }
 
@@ -651,7 +663,7 @@ fn smtp_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<
     let ca_file = cx
         .opt_string(&f, field, "ca_file")
         .map(|p| secrets_path(&p, &cx.file));
-    let (from, to) = mail_addresses(cx, &f, field);
+    let (from, to, to_owner) = mail_addresses(cx, &f, field);
     Some(Channel::Smtp(Smtp {
         host: host?,
         port,
@@ -661,6 +673,7 @@ fn smtp_channel(cx: &mut Ctx, loader: &Loader, n: &Node, field: &str) -> Option<
         ca_file,
         from: from?,
         to,
+        to_owner,
     }))
 }
 

@@ -216,7 +216,7 @@ fn smtp_relays() {
     );
     assert_eq!(
         error(&format!("{head}      from: r@example.com\n      to: []\n")),
-        "rectify.yaml:6:11: notifications.mail.smtp.to: at least one address is needed"
+        "rectify.yaml:6:11: notifications.mail.smtp.to: at least one address is needed (or `to_owner: true`)"
     );
     assert_eq!(
         error(&format!("{head}      to: [a@example.com]\n")),
@@ -255,6 +255,7 @@ fn ses_channels() {
             from: "rectify@example.com".into(),
             to: vec!["a@example.com".into(), "b@example.com".into()],
             region: None,
+            to_owner: false,
         })
     );
     let Some(Channel::Ses { region, .. }) = c.notifications.get("eu") else {
@@ -289,5 +290,29 @@ fn coalescing_windows() {
     assert_eq!(
         error("notifications:\n  storm:\n    coalesce_seconds: 60\n"),
         "rectify.yaml:2:3: notifications.storm: a channel needs one of `sns`, `webhook`, `slack`, `teams`, `smtp`, `ses`"
+    );
+}
+
+#[test]
+fn mail_to_the_accounts_owner() {
+    let c = load(
+        "notifications:\n  owners:\n    ses: {from: rectify@example.com, to_owner: true}\n  both:\n    smtp: {host: smtp.example.com, from: rectify@example.com, to: [secops@example.com], to_owner: true}\n",
+    )
+    .unwrap();
+    let Some(Channel::Ses { to, to_owner, .. }) = c.notifications.get("owners") else {
+        panic!()
+    };
+    assert!(to.is_empty() && *to_owner);
+    let Some(Channel::Smtp(relay)) = c.notifications.get("both") else {
+        panic!()
+    };
+    assert!(relay.to_owner);
+    assert_eq!(
+        error("notifications:\n  owners:\n    ses: {from: rectify@example.com}\n"),
+        "rectify.yaml:3:10: notifications.owners.ses.to: missing field `to`"
+    );
+    assert_eq!(
+        error("notifications:\n  owners:\n    ses: {from: rectify@example.com, to: []}\n"),
+        "rectify.yaml:3:42: notifications.owners.ses.to: at least one address is needed (or `to_owner: true`)"
     );
 }

@@ -78,6 +78,31 @@ impl ChannelNotifier {
     }
 }
 
+/// `to`, plus the account's owner when the channel asks and the owner is
+/// an address; never empty.
+pub fn recipients(
+    to: &[String],
+    to_owner: bool,
+    notification: &Notification,
+) -> Result<Vec<String>, ActionError> {
+    let mut all = to.to_vec();
+    if to_owner {
+        let owner = notification.message.get("owner").and_then(|o| o.as_str());
+        // An owner that is not an address (a team name) adds no recipient.
+        if let Some(o) = owner.filter(|o| o.contains('@') && !o.contains(char::is_whitespace)) {
+            if !all.iter().any(|a| a.eq_ignore_ascii_case(o)) {
+                all.push(o.to_string());
+            }
+        }
+    }
+    if all.is_empty() {
+        return Err(ActionError::invalid(
+            "no recipient: the account has no owner address and `to` is empty",
+        ));
+    }
+    Ok(all)
+}
+
 fn url(secret: &rectify_config::Secret) -> Result<String, ActionError> {
     String::from_utf8(secret.0.clone())
         .map_err(|_| ActionError::invalid("the webhook URL is not UTF-8"))
@@ -118,13 +143,19 @@ impl Deliver {
                 self.webhooks.send(&url(webhook_url)?, b"", &body).await
             }
             Some(Channel::Smtp(relay)) => smtp::send(relay, notification, &self.retry).await,
-            Some(Channel::Ses { from, to, region }) => {
+            Some(Channel::Ses {
+                from,
+                to,
+                region,
+                to_owner,
+            }) => {
                 let Some(ses) = &self.ses else {
                     return Err(ActionError::invalid("no SES mailer is set up"));
                 };
                 let region = region.as_deref().unwrap_or(&self.ses_region);
                 let subject = notification.subject.trim();
-                ses.send_mail(region, from, to, subject, &text::plain(notification))
+                let to = recipients(to, *to_owner, notification)?;
+                ses.send_mail(region, from, &to, subject, &text::plain(notification))
                     .await
             }
             None => Err(ActionError::invalid(format!(

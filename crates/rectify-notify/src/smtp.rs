@@ -22,7 +22,7 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> ActionError {
 pub fn message(smtp: &Smtp, notification: &Notification) -> Result<Message, ActionError> {
     let from: Mailbox = smtp.from.parse().map_err(|e| invalid("from", e))?;
     let mut builder = Message::builder().from(from);
-    for to in &smtp.to {
+    for to in &crate::recipients(&smtp.to, smtp.to_owner, notification)? {
         builder = builder.to(to.parse().map_err(|e| invalid("to", e))?);
     }
     builder

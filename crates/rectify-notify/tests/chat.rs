@@ -345,6 +345,7 @@ async fn ses_channels_go_to_the_mailer_in_their_region() {
                 from: "rectify@example.com".into(),
                 to: vec!["a@example.com".into()],
                 region: None,
+                to_owner: true,
             },
         ),
         (
@@ -353,22 +354,48 @@ async fn ses_channels_go_to_the_mailer_in_their_region() {
                 from: "rectify@example.com".into(),
                 to: vec!["b@example.com".into()],
                 region: Some("eu-west-1".into()),
+                to_owner: false,
             },
         ),
     ]);
     let n = ChannelNotifier::new(channels, Arc::new(NoSns)).with_ses(kept.clone(), "us-east-2");
-    let msg = notification("rectify: changed S3.8 on 111122223333", "blocked");
+    let mut msg = notification("rectify: changed S3.8 on 111122223333", "blocked");
+    msg.message["owner"] = json!("payments-team@example.com");
     n.publish("mail", &msg).await.unwrap();
     n.publish("eu-mail", &msg).await.unwrap();
     let kept = kept.0.lock().unwrap();
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0].0, "us-east-2");
     assert_eq!(kept[1].0, "eu-west-1");
-    assert_eq!(kept[0].2, ["a@example.com"]);
+    // `to_owner`: the account's owner is added; not on the other channel.
+    assert_eq!(kept[0].2, ["a@example.com", "payments-team@example.com"]);
+    assert_eq!(kept[1].2, ["b@example.com"]);
     assert_eq!(kept[0].3, "rectify: changed S3.8 on 111122223333");
     assert!(
         kept[0].4.contains("Outcome:       changed\n"),
         "{}",
         kept[0].4
+    );
+}
+
+#[test]
+fn owner_recipients() {
+    let mut n = notification("s", "r");
+    assert_eq!(
+        rectify_notify::recipients(&["a@example.com".into()], true, &n).unwrap(),
+        ["a@example.com"],
+        "no owner: the fixed recipients only"
+    );
+    assert!(rectify_notify::recipients(&[], true, &n).is_err());
+    n.message["owner"] = json!("Payments team");
+    assert!(
+        rectify_notify::recipients(&[], true, &n).is_err(),
+        "an owner that is not an address is not mailed"
+    );
+    n.message["owner"] = json!("A@example.com");
+    assert_eq!(
+        rectify_notify::recipients(&["a@example.com".into()], true, &n).unwrap(),
+        ["a@example.com"],
+        "not twice"
     );
 }

@@ -114,10 +114,9 @@ fn relay(sink: &SmtpSink, password: &str) -> Smtp {
         password: Some(Secret(password.as_bytes().to_vec())),
         ca_file: Some(sink.cert.clone()),
         from: "rectify <rectify@example.com>".into(),
-        to: vec![
-            "payments-team@example.com".into(),
-            "secops@example.com".into(),
-        ],
+        // The owner (payments-team@) is added by `to_owner`.
+        to: vec!["secops@example.com".into()],
+        to_owner: true,
     }
 }
 
@@ -142,6 +141,7 @@ fn notification() -> Notification {
             "account": "111122223333", "region": "eu-west-1",
             "resource": "arn:aws:s3:::payments-exports", "control": "S3.8",
             "outcome": "changed", "rule": "s3-block-public-access", "job": "job-9",
+            "owner": "payments-team@example.com",
             "reason": "public access blocked — read back",
         }),
     }
@@ -179,13 +179,13 @@ async fn mail_over_starttls_with_login_reaches_the_server() {
     assert_eq!(m["mail_from"], "rectify@example.com");
     assert_eq!(
         m["rcpt_tos"],
-        json!(["payments-team@example.com", "secops@example.com"])
+        json!(["secops@example.com", "payments-team@example.com"])
     );
     let (headers, body) = parse(m["data"].as_str().unwrap());
     assert_eq!(headers["from"], "rectify <rectify@example.com>");
     assert_eq!(
         headers["to"],
-        "payments-team@example.com, secops@example.com"
+        "secops@example.com, payments-team@example.com"
     );
     assert_eq!(headers["subject"], "rectify: changed S3.8 on 111122223333");
     assert!(headers["content-type"].starts_with("text/plain; charset=utf-8"));
