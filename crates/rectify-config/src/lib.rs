@@ -93,6 +93,9 @@ pub struct Config {
     /// (`notifications.NAME.coalesce_seconds`); channels not named send
     /// every message.
     pub notify_coalesce: BTreeMap<String, u64>,
+    /// The channel told when a delivery to this one fails
+    /// (`notifications.NAME.fallback`).
+    pub notify_fallback: BTreeMap<String, String>,
     pub api: ApiSettings,
     pub guardrails: Guardrails,
     pub execution: Execution,
@@ -134,6 +137,7 @@ impl Default for Config {
             accounts: Vec::new(),
             notifications: BTreeMap::new(),
             notify_coalesce: BTreeMap::new(),
+            notify_fallback: BTreeMap::new(),
             api: ApiSettings::default(),
             guardrails: Guardrails::default(),
             execution: Execution::default(),

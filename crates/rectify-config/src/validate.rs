@@ -52,6 +52,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "smtp",
     "ses",
     "coalesce_seconds",
+    "fallback",
 ];
 /// Longest coalescing window: a day.
 const MAX_COALESCE_SECONDS: u64 = 86_400;
@@ -1325,6 +1326,7 @@ pub(crate) fn load_config(
     // notifications
     let mut notifications = BTreeMap::new();
     let mut notify_coalesce = BTreeMap::new();
+    let mut fallback_pos: Vec<(String, String, Pos)> = Vec::new();
     if let Some(node) = top.get("notifications") {
         match &node.val {
             Val::Map(entries) => {
@@ -1341,6 +1343,11 @@ pub(crate) fn load_config(
                         cx.opt_u64(&f, &field, "coalesce_seconds", 1, MAX_COALESCE_SECONDS)
                     {
                         notify_coalesce.insert(e.key.clone(), secs);
+                    }
+                    if let Some(node) = f.opt("fallback") {
+                        if let Some(to) = cx.non_empty(node, &join(&field, "fallback")) {
+                            fallback_pos.push((e.key.clone(), to, node.pos));
+                        }
                     }
                     let kinds: Vec<&str> = CHANNEL_KINDS
                         .iter()
@@ -1410,6 +1417,23 @@ pub(crate) fn load_config(
                     node.val.kind()
                 ),
             ),
+        }
+    }
+
+    // Fallbacks name another defined channel; one hop only, so no loops.
+    let mut notify_fallback = BTreeMap::new();
+    for (name, to, pos) in fallback_pos {
+        let field = format!("notifications.{name}.fallback");
+        if to == name {
+            cx.err(pos, &field, "a channel cannot be its own fallback");
+        } else if !notifications.contains_key(&to) {
+            cx.err(
+                pos,
+                &field,
+                format!("unknown notification channel `{to}`; define it under `notifications`"),
+            );
+        } else {
+            notify_fallback.insert(name, to);
         }
     }
 
@@ -1776,6 +1800,7 @@ pub(crate) fn load_config(
         accounts,
         notifications,
         notify_coalesce,
+        notify_fallback,
         api,
         guardrails,
         execution,

@@ -316,3 +316,21 @@ fn mail_to_the_accounts_owner() {
         "rectify.yaml:3:42: notifications.owners.ses.to: at least one address is needed (or `to_owner: true`)"
     );
 }
+
+#[test]
+fn fallback_channels() {
+    let ok = "notifications:\n  chat:\n    slack: {webhook_url_env: SLACK_URL}\n    fallback: mail\n  mail:\n    ses: {from: rectify@example.com, to: [a@example.com]}\n";
+    let c = load(ok).unwrap();
+    assert_eq!(
+        c.notify_fallback.get("chat").map(String::as_str),
+        Some("mail")
+    );
+    assert_eq!(
+        error(&ok.replace("fallback: mail", "fallback: pager")),
+        "rectify.yaml:4:15: notifications.chat.fallback: unknown notification channel `pager`; define it under `notifications`"
+    );
+    assert_eq!(
+        error(&ok.replace("fallback: mail", "fallback: chat")),
+        "rectify.yaml:4:15: notifications.chat.fallback: a channel cannot be its own fallback"
+    );
+}

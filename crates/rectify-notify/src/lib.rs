@@ -24,6 +24,7 @@ pub use webhook::{Retry, WebhookSender};
 pub struct ChannelNotifier {
     inner: Arc<Deliver>,
     coalesce: coalesce::Coalescer,
+    fallback: BTreeMap<String, String>,
 }
 
 /// What sends one notification to one channel.
@@ -57,6 +58,7 @@ impl ChannelNotifier {
                 ses_region: String::new(),
             }),
             coalesce: coalesce::Coalescer::default(),
+            fallback: BTreeMap::new(),
         }
     }
 
@@ -74,6 +76,13 @@ impl ChannelNotifier {
     /// the window ends.
     pub fn with_coalescing(mut self, windows: BTreeMap<String, std::time::Duration>) -> Self {
         self.coalesce = coalesce::Coalescer::new(windows);
+        self
+    }
+
+    /// When a delivery to a channel fails, the message goes to its
+    /// fallback channel (one hop); the failure is still reported.
+    pub fn with_fallbacks(mut self, fallback: BTreeMap<String, String>) -> Self {
+        self.fallback = fallback;
         self
     }
 }
@@ -120,7 +129,22 @@ impl Notifier for ChannelNotifier {
         if self.coalesce.hold(channel, notification, flush) {
             return Ok(());
         }
-        self.inner.deliver(channel, notification).await
+        let Err(error) = self.inner.deliver(channel, notification).await else {
+            return Ok(());
+        };
+        let Some(other) = self.fallback.get(channel) else {
+            return Err(error);
+        };
+        // The engine audits this channel's failure; the note says where
+        // the message went instead.
+        let note = match self.inner.deliver(other, notification).await {
+            Ok(()) => format!("delivered to the fallback channel `{other}` instead"),
+            Err(e) => format!("the fallback channel `{other}` failed too: {e}"),
+        };
+        Err(ActionError::new(
+            error.class,
+            format!("{}; {note}", error.message),
+        ))
     }
 }
 

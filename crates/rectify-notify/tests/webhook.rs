@@ -225,3 +225,38 @@ async fn an_unknown_channel_is_an_error() {
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Invalid);
 }
+
+#[tokio::test]
+async fn a_failed_delivery_goes_to_the_fallback_channel() {
+    let down = Receiver::start(vec![Reply::status(500)]).await;
+    let backup = Receiver::start(vec![Reply::status(200)]).await;
+    let hook = |url: &str| {
+        Channel::Webhook(Webhook {
+            url: url.to_string(),
+            secret: Secret(SECRET.as_bytes().to_vec()),
+        })
+    };
+    let channels = BTreeMap::from([
+        ("primary".to_string(), hook(&down.url)),
+        ("backup".to_string(), hook(&backup.url)),
+    ]);
+    let notifier =
+        ChannelNotifier::with_retry(channels, Arc::new(NoSns), fast_retry()).with_fallbacks(
+            BTreeMap::from([("primary".to_string(), "backup".to_string())]),
+        );
+    let err = notifier
+        .publish("primary", &notification())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "webhook answered 500 (gave up after 4 attempts); delivered to the fallback channel `backup` instead"
+    );
+    assert_eq!(down.received().len(), 4);
+    let got = backup.received();
+    assert_eq!(got.len(), 1);
+    assert!(verified(&got[0]));
+    // A channel that works does not touch its fallback.
+    notifier.publish("backup", &notification()).await.unwrap();
+    assert_eq!(down.received().len(), 4);
+}

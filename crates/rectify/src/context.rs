@@ -267,7 +267,8 @@ pub async fn engine_from(
                     .iter()
                     .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
                     .collect(),
-            ),
+            )
+            .with_fallbacks(loaded.config.notify_fallback.clone()),
         ),
         options,
     )?;
