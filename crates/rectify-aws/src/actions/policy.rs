@@ -183,6 +183,8 @@ pub struct OwnScope {
     pub topic_arns: Vec<String>,
     /// The SQS sources' queue ARNs.
     pub queue_arns: Vec<String>,
+    /// The `from` addresses of the SES notification channels.
+    pub ses_senders: Vec<String>,
     /// `audit.kms_key_id`: the KMS HMAC key the audit key is derived from
     /// (an ARN, a key id or an alias).
     pub audit_kms_key: Option<String>,
@@ -194,7 +196,8 @@ pub struct OwnScope {
 /// The policy of rectify's own identity: assume the member roles, update
 /// findings (and read them back, and poll them: `GetFindings`) unless a
 /// Security Hub role does,
-/// publish to the notification topics, read the source queues.
+/// publish to the notification topics, send mail from the SES channels'
+/// senders, read the source queues.
 pub fn own_policy(scope: &OwnScope) -> Value {
     let partition = scope.partition.as_str();
     let mut statements = Vec::new();
@@ -235,6 +238,20 @@ pub fn own_policy(scope: &OwnScope) -> Value {
             "Effect": "Allow",
             "Action": "sns:Publish",
             "Resource": topics,
+        }));
+    }
+    if !scope.ses_senders.is_empty() {
+        let mut senders = scope.ses_senders.clone();
+        senders.sort_unstable();
+        senders.dedup();
+        // SES authorises SendEmail on the sending identity; the condition
+        // keeps rectify to the configured senders.
+        statements.push(json!({
+            "Sid": "MailThroughSes",
+            "Effect": "Allow",
+            "Action": "ses:SendEmail",
+            "Resource": format!("arn:{partition}:ses:*:*:identity/*"),
+            "Condition": {"StringEquals": {"ses:FromAddress": senders}},
         }));
     }
     if !scope.queue_arns.is_empty() {
@@ -420,9 +437,16 @@ mod tests {
                 "eu-west-1",
             )
             .unwrap()],
+            ses_senders: vec!["rectify@example.com".into()],
             audit_kms_key: Some("alias/rectify-audit".into()),
             anchor: Some(("anchors".into(), "prod/rectify".into())),
         });
+        let ses = statement(&own, "MailThroughSes");
+        assert_eq!(ses["Action"], "ses:SendEmail");
+        assert_eq!(
+            ses["Condition"]["StringEquals"]["ses:FromAddress"],
+            json!(["rectify@example.com"])
+        );
         assert_eq!(
             statement(&own, "AssumeTheMemberRoles")["Resource"],
             json!(["arn:aws:iam::111122223333:role/rectify"])

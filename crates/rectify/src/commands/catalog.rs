@@ -77,6 +77,14 @@ pub async fn iam_policy(
                     _ => None,
                 })
                 .collect(),
+            ses_senders: config
+                .notifications
+                .values()
+                .filter_map(|c| match c {
+                    rectify_config::Channel::Ses { from, .. } => Some(from.clone()),
+                    _ => None,
+                })
+                .collect(),
             queue_arns: config
                 .sources
                 .sqs
