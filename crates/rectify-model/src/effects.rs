@@ -18,6 +18,50 @@ pub struct Notification {
     pub message: Value,
 }
 
+/// The fields a person reads first, in this order.
+const TEXT_FIELDS: &[(&str, &str)] = &[
+    ("outcome", "Outcome"),
+    ("kind", "Kind"),
+    ("account", "Account"),
+    ("account_name", "Account name"),
+    ("owner", "Owner"),
+    ("region", "Region"),
+    ("resource", "Resource"),
+    ("resource_type", "Resource type"),
+    ("control", "Control"),
+    ("rule", "Rule"),
+    ("action", "Action"),
+    ("mode", "Mode"),
+    ("reason", "Reason"),
+    ("job", "Job"),
+    ("finding", "Finding"),
+];
+
+impl Notification {
+    /// A plain-text rendering for people (email bodies): the subject, the
+    /// main fields one per line, the change, then the whole message as
+    /// JSON for tools that read mail.
+    pub fn plain_text(&self) -> String {
+        let mut out = format!("{}\n\n", self.subject.trim());
+        for (key, label) in TEXT_FIELDS {
+            let value = match self.message.get(*key) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) if s.is_empty() => continue,
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            out.push_str(&format!("{:<14} {value}\n", format!("{label}:")));
+        }
+        if let Some(change) = self.message.get("change").filter(|c| !c.is_null()) {
+            let change = serde_json::to_string_pretty(change).unwrap_or_default();
+            out.push_str(&format!("\nChange:\n{change}\n"));
+        }
+        let full = serde_json::to_string_pretty(&self.message).unwrap_or_default();
+        out.push_str(&format!("\nFull message (JSON):\n{full}\n"));
+        out
+    }
+}
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Publishes to one channel. The engine passes the channel's name from

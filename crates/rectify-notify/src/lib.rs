@@ -14,7 +14,6 @@ pub mod chat;
 pub mod coalesce;
 pub mod sign;
 pub mod smtp;
-pub mod text;
 pub mod webhook;
 
 pub use webhook::{Retry, WebhookSender};
@@ -179,7 +178,7 @@ impl Deliver {
                 let region = region.as_deref().unwrap_or(&self.ses_region);
                 let subject = notification.subject.trim();
                 let to = recipients(to, *to_owner, notification)?;
-                ses.send_mail(region, from, &to, subject, &text::plain(notification))
+                ses.send_mail(region, from, &to, subject, &notification.plain_text())
                     .await
             }
             None => Err(ActionError::invalid(format!(

@@ -30,7 +30,7 @@ pub fn message(smtp: &Smtp, notification: &Notification) -> Result<Message, Acti
         .message_id(None)
         .date_now()
         .header(ContentType::TEXT_PLAIN)
-        .body(crate::text::plain(notification))
+        .body(notification.plain_text())
         .map_err(|e| invalid("message", e))
 }
 

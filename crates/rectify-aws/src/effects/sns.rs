@@ -77,48 +77,6 @@ fn attribute(message: &Value, key: &str) -> Option<MessageAttributeValue> {
 /// Longest `MessageGroupId` / `MessageDeduplicationId` a FIFO topic accepts.
 const FIFO_ID_MAX_CHARS: usize = 128;
 
-/// The fields of a notification a person reads first, in this order.
-const TEXT_FIELDS: &[(&str, &str)] = &[
-    ("outcome", "Outcome"),
-    ("kind", "Kind"),
-    ("account", "Account"),
-    ("account_name", "Account name"),
-    ("owner", "Owner"),
-    ("region", "Region"),
-    ("resource", "Resource"),
-    ("resource_type", "Resource type"),
-    ("control", "Control"),
-    ("rule", "Rule"),
-    ("action", "Action"),
-    ("mode", "Mode"),
-    ("reason", "Reason"),
-    ("job", "Job"),
-    ("finding", "Finding"),
-];
-
-/// A plain-text rendering of a notification for email subscribers: the
-/// subject, the main fields one per line, then the whole message as JSON
-/// (what SQS, Lambda and HTTP subscribers get).
-pub fn email_text(notification: &Notification) -> String {
-    let mut out = format!("{}\n\n", notification.subject.trim());
-    for (key, label) in TEXT_FIELDS {
-        let value = match notification.message.get(*key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) if s.is_empty() => continue,
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        };
-        out.push_str(&format!("{:<14} {}\n", format!("{label}:"), value));
-    }
-    if let Some(change) = notification.message.get("change").filter(|c| !c.is_null()) {
-        let change = serde_json::to_string_pretty(change).unwrap_or_default();
-        out.push_str(&format!("\nChange:\n{change}\n"));
-    }
-    let full = serde_json::to_string_pretty(&notification.message).unwrap_or_default();
-    out.push_str(&format!("\nFull message (JSON):\n{full}\n"));
-    out
-}
-
 /// The `Message` of a `MessageStructure: json` publish: the raw JSON for
 /// every protocol (`default`, which SQS, Lambda and HTTP(S) get) and a
 /// readable text for `email` subscriptions. `email-json` keeps the default.
@@ -127,7 +85,7 @@ pub fn structured_message(notification: &Notification) -> Result<String, ActionE
         .map_err(|e| ActionError::invalid(format!("sns:Publish: message is not JSON: {e}")))?;
     let structure = serde_json::json!({
         "default": raw,
-        "email": email_text(notification),
+        "email": notification.plain_text(),
     });
     Ok(structure.to_string())
 }
