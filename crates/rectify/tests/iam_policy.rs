@@ -5,7 +5,8 @@
 //! permission taken out the job ends `failed` with a short access-denied
 //! reason naming the operation, and the resource is left as it was.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
@@ -23,13 +24,6 @@ struct IamEnv {
     url: String,
     admin_key: String,
     admin_secret: String,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
 }
 
 /// The IAM-enforcing emulator: from `make test` (RECTIFY_TEST_MOTO_IAM_URL
@@ -54,36 +48,8 @@ fn iam_env() -> &'static IamEnv {
         ) {
             return from(url, admin);
         }
-        let root = repo_root();
-        let dir = std::env::temp_dir().join(format!("rectify-iam-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new(root.join("scripts/test-env"))
-            .arg("start")
-            .arg(&dir)
-            .status()
-            .expect("run scripts/test-env");
-        assert!(status.success(), "scripts/test-env start failed");
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' stop '{}'",
-                std::process::id(),
-                root.join("scripts/test-env").display(),
-                dir.display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the cleanup watcher");
-        let text = std::fs::read_to_string(dir.join("env")).unwrap();
-        let var = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("{name} not in test-env output"))
-                .to_string()
-        };
+        let text = support::start_test_env("iam");
+        let var = |name: &str| support::env_file_var(&text, name);
         from(
             var("RECTIFY_TEST_MOTO_IAM_URL"),
             var("RECTIFY_TEST_MOTO_IAM_ADMIN"),

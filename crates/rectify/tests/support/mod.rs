@@ -36,44 +36,53 @@ pub fn env() -> &'static Env {
         ) {
             return Env { moto, securityhub };
         }
-        let root = repo_root();
-        let dir = std::env::temp_dir().join(format!("rectify-e2e-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new(root.join("scripts/test-env"))
-            .arg("start")
-            .arg(&dir)
-            .status()
-            .expect("run scripts/test-env");
-        assert!(status.success(), "scripts/test-env start failed");
-        // Stop the servers when this test process is gone; the watcher
-        // outlives us on purpose, so it is never waited for.
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' stop '{}'",
-                std::process::id(),
-                root.join("scripts/test-env").display(),
-                dir.display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the cleanup watcher");
-        let text = std::fs::read_to_string(dir.join("env")).unwrap();
-        let var = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("{name} not in test-env output"))
-                .trim_matches(['"', '\''])
-                .to_string()
-        };
+        let text = start_test_env("e2e");
+        let var = |name: &str| env_file_var(&text, name);
         Env {
             moto: var("RECTIFY_TEST_MOTO_URL"),
             securityhub: var("RECTIFY_TEST_SECURITYHUB_URL"),
         }
     })
+}
+
+/// Starts the test environment (scripts/test-env) in a folder of this
+/// test process and returns its `env` file; the servers are stopped once
+/// this process is gone (the watcher outlives us on purpose, so it is
+/// never waited for).
+pub fn start_test_env(tag: &str) -> String {
+    let root = repo_root();
+    let dir = std::env::temp_dir().join(format!("rectify-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new(root.join("scripts/test-env"))
+        .arg("start")
+        .arg(&dir)
+        .status()
+        .expect("run scripts/test-env");
+    assert!(status.success(), "scripts/test-env start failed");
+    #[allow(clippy::zombie_processes)]
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' stop '{}'",
+            std::process::id(),
+            root.join("scripts/test-env").display(),
+            dir.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the cleanup watcher");
+    std::fs::read_to_string(dir.join("env")).unwrap()
+}
+
+/// One variable of a test-env `env` file.
+pub fn env_file_var(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+        .unwrap_or_else(|| panic!("{name} not in test-env output"))
+        .trim_matches(['"', '\''])
+        .to_string()
 }
 
 pub fn repo_root() -> PathBuf {
