@@ -19,11 +19,11 @@ pub mod errors;
 pub mod sources;
 
 pub use actions::{
-    ec2_enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption,
-    ec2_make_snapshots_private::Ec2MakeSnapshotsPrivate,
-    ec2_restrict_default_security_group::Ec2RestrictDefaultSecurityGroup,
-    ec2_revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
-    iam_set_password_policy::IamSetPasswordPolicy, s3_block_public_access::S3BlockPublicAccess,
+    ec2::enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption,
+    ec2::make_snapshots_private::Ec2MakeSnapshotsPrivate,
+    ec2::restrict_default_security_group::Ec2RestrictDefaultSecurityGroup,
+    ec2::revoke_public_admin_ingress::Ec2RevokePublicAdminIngress,
+    iam::set_password_policy::IamSetPasswordPolicy, s3::block_public_access::S3BlockPublicAccess,
 };
 pub use credentials::{AccountAccess, Aws, AwsSettings};
 pub use effects::{securityhub::SecurityHubUpdater, ses::SesMailer, sns::SnsNotifier};
@@ -33,14 +33,27 @@ pub use sources::sqs::{QueueSettings, SqsSource};
 
 /// Every AWS remediation action, sharing one credentials cache.
 pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    vec![
-        Arc::new(S3BlockPublicAccess::new(aws.clone())),
-        Arc::new(Ec2RevokePublicAdminIngress::new(aws.clone())),
-        Arc::new(IamSetPasswordPolicy::new(aws.clone())),
-        Arc::new(Ec2EnableEbsDefaultEncryption::new(aws.clone())),
-        Arc::new(Ec2MakeSnapshotsPrivate::new(aws.clone())),
-        Arc::new(Ec2RestrictDefaultSecurityGroup::new(aws)),
+    use actions::*;
+    [
+        s3::catalog(&aws),
+        ec2::catalog(&aws),
+        iam::catalog(&aws),
+        rds::catalog(&aws),
+        lambda::catalog(&aws),
+        ssm::catalog(&aws),
+        kms::catalog(&aws),
+        sqs::catalog(&aws),
+        sns::catalog(&aws),
+        ecr::catalog(&aws),
+        redshift::catalog(&aws),
+        cloudtrail::catalog(&aws),
+        config::catalog(&aws),
+        guardduty::catalog(&aws),
+        cloudwatch::catalog(&aws),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[cfg(test)]
@@ -52,17 +65,18 @@ mod tests {
         let aws = Arc::new(Aws::new(AwsSettings::new("us-east-1")).await);
         let actions = catalog(aws);
         let ids: Vec<&str> = actions.iter().map(|a| a.spec().id).collect();
-        assert_eq!(
-            ids,
-            [
-                "aws.s3.block-public-access",
-                "aws.ec2.revoke-public-admin-ingress",
-                "aws.iam.set-password-policy",
-                "aws.ec2.enable-ebs-default-encryption",
-                "aws.ec2.make-snapshots-private",
-                "aws.ec2.restrict-default-security-group"
-            ]
-        );
+        assert!(ids.len() >= 6, "{ids:?}");
+        let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "an id appears twice: {ids:?}");
+        for (id, action) in ids.iter().zip(&actions) {
+            let service = id.split('.').nth(1).unwrap();
+            assert!(id.starts_with("aws."), "{id}");
+            assert!(
+                action.spec().permissions.iter().all(|p| p.contains(':')),
+                "{id}: permissions are service:Action"
+            );
+            assert!(!service.is_empty(), "{id}");
+        }
         for action in &actions {
             let spec = action.spec();
             assert!(!spec.controls.is_empty(), "{}", spec.id);

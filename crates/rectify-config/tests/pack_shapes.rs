@@ -15,10 +15,17 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn pack_rules() -> Vec<LoadedRule> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rectify/packs/aws-foundational.yaml"),
-    )
-    .unwrap();
+    // The pack's files in name order, as rectify includes them.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rectify/packs/aws-foundational");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     Loader::new()
         .env(&no_env)
         .pack("aws-foundational", &text)

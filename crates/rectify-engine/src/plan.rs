@@ -167,6 +167,8 @@ fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
 /// - a Security Hub custom action (a person asked for this one fix from the
 ///   console) waits for approval unless the rule (or an override) sets its
 ///   own mode: the config's `default_mode` does not make it `auto`;
+/// - so does a job of a disruptive action (`approval_by_default` in its
+///   spec: replacing a volume, deactivating credentials, ...);
 /// - an OCSF finding of the new Security Hub always waits for approval
 ///   (`dry-run` stays): rectify does not update those findings
 ///   (`BatchUpdateFindingsV2`), so a person settles them.
@@ -177,16 +179,17 @@ pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode
     if detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
         return Mode::Approve;
     }
-    if detail_type != rectify_model::SECURITY_HUB_CUSTOM_ACTION {
+    let Some(loaded) = engine.config.rules.iter().find(|r| r.rule.id == rule_id) else {
+        return mode;
+    };
+    if !loaded.mode_is_default {
         return mode;
     }
-    let defaulted = engine
-        .config
-        .rules
-        .iter()
-        .find(|r| r.rule.id == rule_id)
-        .is_some_and(|r| r.mode_is_default);
-    if defaulted {
+    let disruptive = engine
+        .actions
+        .get(&loaded.rule.action)
+        .is_some_and(|a| a.spec().approval_by_default);
+    if disruptive || detail_type == rectify_model::SECURITY_HUB_CUSTOM_ACTION {
         Mode::Approve
     } else {
         mode

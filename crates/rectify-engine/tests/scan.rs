@@ -20,6 +20,8 @@ static REGIONAL: ActionSpec = ActionSpec {
     account_wide: false,
     permissions: &["test:Get"],
     params: &[],
+    calls_per_fix: 0,
+    approval_by_default: false,
 };
 
 static GLOBAL: ActionSpec = ActionSpec {
@@ -30,6 +32,8 @@ static GLOBAL: ActionSpec = ActionSpec {
     account_wide: true,
     permissions: &["test:Get"],
     params: &[],
+    calls_per_fix: 0,
+    approval_by_default: false,
 };
 
 /// Lists the account (and, for the regional one, an exempt bucket) and

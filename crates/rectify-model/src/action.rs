@@ -24,6 +24,14 @@ pub struct ActionSpec {
     /// policy): `rectify scan` checks it once per account, not per region.
     pub account_wide: bool,
     pub params: &'static [ParamSpec],
+    /// AWS calls one fix makes on its usual path (check, apply, verify;
+    /// credentials not counted): `rectify catalog` shows it, and a test
+    /// counts them against the emulator.
+    pub calls_per_fix: u32,
+    /// Disruptive or destructive: its jobs wait for a person's approval
+    /// unless the rule (or an override) sets a mode of its own; the
+    /// config's `default_mode: auto` does not make them automatic.
+    pub approval_by_default: bool,
 }
 
 #[derive(Debug, Serialize)]

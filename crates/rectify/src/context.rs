@@ -9,8 +9,16 @@ use rectify_config::{Config, Diagnostic, Loader, RuleChecker};
 use rectify_engine::{Engine, EngineOptions};
 use rectify_model::{Action, Rule};
 
-/// The built-in rule pack.
-pub const AWS_FOUNDATIONAL: &str = include_str!("../packs/aws-foundational.yaml");
+/// The built-in rule pack: the files of `packs/aws-foundational/`, in
+/// name order (a test checks that none is left out).
+pub const AWS_FOUNDATIONAL: &str = concat!(
+    include_str!("../packs/aws-foundational/00-core.yaml"),
+    include_str!("../packs/aws-foundational/10-s3.yaml"),
+    include_str!("../packs/aws-foundational/20-ec2.yaml"),
+    include_str!("../packs/aws-foundational/30-public-resources.yaml"),
+    include_str!("../packs/aws-foundational/40-iam-and-encryption.yaml"),
+    include_str!("../packs/aws-foundational/50-logging-and-monitoring.yaml"),
+);
 
 /// The config used when no file is given and ./rectify.yaml does not exist.
 pub const DEFAULT_CONFIG: &str =

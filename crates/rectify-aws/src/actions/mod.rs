@@ -1,15 +1,27 @@
-//! The AWS remediation actions, one file each: spec, params, check, plan,
-//! apply.
+//! The AWS remediation actions, one module per service and one file per
+//! action (spec, params, check, plan, apply, verify, revert, tests), and
+//! what they share: clients, params parsing, paging, recorded states.
 
 use serde_json::{Map, Value};
 
-pub mod ec2_enable_ebs_default_encryption;
-pub mod ec2_make_snapshots_private;
-pub mod ec2_restrict_default_security_group;
-pub mod ec2_revoke_public_admin_ingress;
-pub mod iam_set_password_policy;
 pub mod policy;
-pub mod s3_block_public_access;
+
+// One module per service, one file per action.
+pub mod cloudtrail;
+pub mod cloudwatch;
+pub mod config;
+pub mod ec2;
+pub mod ecr;
+pub mod guardduty;
+pub mod iam;
+pub mod kms;
+pub mod lambda;
+pub mod rds;
+pub mod redshift;
+pub mod s3;
+pub mod sns;
+pub mod sqs;
+pub mod ssm;
 
 /// Every item of a paginated listing: `page(token)` fetches one page and
 /// returns its items and the next page's token (none or empty: the last
@@ -31,6 +43,17 @@ where
             None => return Ok(all),
         }
     }
+}
+
+/// A client of any service with the credentials of `target`'s account, in
+/// its region: `client_for(&self.aws, target, aws_sdk_rds::Client::new)`.
+pub(crate) async fn client_for<C>(
+    aws: &crate::Aws,
+    target: &rectify_model::Target,
+    make: impl FnOnce(&aws_config::SdkConfig) -> C,
+) -> Result<C, rectify_model::ActionError> {
+    let config = aws.config_for(&target.account, &target.region).await?;
+    Ok(make(&config))
 }
 
 /// An EC2 client with the credentials of `account`, in `region`.

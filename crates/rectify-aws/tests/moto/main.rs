@@ -5,10 +5,16 @@
 mod support;
 
 mod anchor;
+mod call_budget;
 mod ec2;
+mod ec2_controls;
 mod ec2_storage;
 mod iam;
+mod iam_keys_and_encryption;
+mod logging_and_monitoring;
+mod public_resources;
 mod s3;
+mod s3_controls;
 mod securityhub;
 mod securityhub_source;
 mod ses;

@@ -294,6 +294,20 @@ fn harness_any() -> &'static Harness {
     HARNESS.get().unwrap_or_else(harness)
 }
 
+/// A client getter per service: the test's own credentials, in this
+/// account (moto's account header) unless it is rectify's own.
+macro_rules! account_clients {
+    ($($name:ident: $krate:ident),* $(,)?) => {$(
+        pub fn $name(&self) -> $krate::Client {
+            let mut b = $krate::config::Builder::from(&self.config);
+            if let Some(i) = self.interceptor() {
+                b = b.interceptor(i);
+            }
+            $krate::Client::from_conf(b.build())
+        }
+    )*};
+}
+
 impl Account {
     pub async fn new() -> Account {
         harness_any();
@@ -341,52 +355,23 @@ impl Account {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        let mut b = aws_sdk_ec2::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_ec2::Client::from_conf(b.build())
-    }
-
-    pub fn iam(&self) -> aws_sdk_iam::Client {
-        let mut b = aws_sdk_iam::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_iam::Client::from_conf(b.build())
-    }
-
-    pub fn sns(&self) -> aws_sdk_sns::Client {
-        let mut b = aws_sdk_sns::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_sns::Client::from_conf(b.build())
-    }
-
-    pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        let mut b = aws_sdk_sqs::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_sqs::Client::from_conf(b.build())
-    }
-
-    pub fn kms(&self) -> aws_sdk_kms::Client {
-        let mut b = aws_sdk_kms::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_kms::Client::from_conf(b.build())
-    }
-
-    pub fn sts(&self) -> aws_sdk_sts::Client {
-        let mut b = aws_sdk_sts::config::Builder::from(&self.config);
-        if let Some(i) = self.interceptor() {
-            b = b.interceptor(i);
-        }
-        aws_sdk_sts::Client::from_conf(b.build())
+    account_clients! {
+        ec2: aws_sdk_ec2,
+        iam: aws_sdk_iam,
+        sns: aws_sdk_sns,
+        sqs: aws_sdk_sqs,
+        kms: aws_sdk_kms,
+        sts: aws_sdk_sts,
+        rds: aws_sdk_rds,
+        lambda: aws_sdk_lambda,
+        ssm: aws_sdk_ssm,
+        cloudtrail: aws_sdk_cloudtrail,
+        config_service: aws_sdk_config,
+        guardduty: aws_sdk_guardduty,
+        cloudwatch: aws_sdk_cloudwatch,
+        logs: aws_sdk_cloudwatchlogs,
+        ecr: aws_sdk_ecr,
+        redshift: aws_sdk_redshift,
     }
 }
 

@@ -28,6 +28,8 @@ static SPEC: ActionSpec = ActionSpec {
         default: "\"rectify-journal.txt\"",
         doc: "journal file, relative to the working folder",
     }],
+    calls_per_fix: 0,
+    approval_by_default: false,
 };
 
 fn path(params: &Value) -> PathBuf {

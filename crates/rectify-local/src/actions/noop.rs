@@ -28,6 +28,8 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "how many resources of the target's type the account is said to have (for the max_percent_of_type_per_hour breaker)",
         },
     ],
+    calls_per_fix: 0,
+    approval_by_default: false,
 };
 
 #[async_trait]

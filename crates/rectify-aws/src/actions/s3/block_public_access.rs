@@ -35,6 +35,8 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetBucketLocation",
     ],
     params: &[],
+    calls_per_fix: 5,
+    approval_by_default: false,
 };
 
 /// The bucket's Block Public Access settings.

@@ -16,7 +16,7 @@ use aws_sdk_ec2::types::{
 use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
-use crate::actions::ec2_revoke_public_admin_ingress::{group_id, group_rules, revoke_rules};
+use crate::actions::ec2::revoke_public_admin_ingress::{group_id, group_rules, revoke_rules};
 use crate::actions::{collect_pages, ec2_client, no_params, tag_map};
 use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
@@ -39,6 +39,8 @@ static SPEC: ActionSpec = ActionSpec {
         "ec2:AuthorizeSecurityGroupEgress",
     ],
     params: &[],
+    calls_per_fix: 4,
+    approval_by_default: true,
 };
 
 fn validate(params: &Value) -> Result<(), String> {

@@ -45,6 +45,8 @@ static SPEC: ActionSpec = ActionSpec {
         default: "\"rectify:public-snapshot\"",
         doc: "Snapshots with a tag of this key stay public (published AMIs' snapshots, say); the finding is then NOTIFIED, never RESOLVED.",
     }],
+    calls_per_fix: 4,
+    approval_by_default: false,
 };
 
 const DEFAULT_EXCEPT_TAG: &str = "rectify:public-snapshot";

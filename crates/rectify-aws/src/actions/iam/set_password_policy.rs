@@ -84,6 +84,8 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "Previous passwords that cannot be reused, 1..24.",
         },
     ],
+    calls_per_fix: 3,
+    approval_by_default: false,
 };
 
 /// An account password policy: what `check` reads, `plan` computes and
@@ -298,8 +300,7 @@ impl IamSetPasswordPolicy {
     }
 
     async fn client(&self, target: &Target) -> Result<aws_sdk_iam::Client, ActionError> {
-        let config = self.aws.config_for(&target.account, &target.region).await?;
-        Ok(aws_sdk_iam::Client::new(&config))
+        crate::actions::client_for(&self.aws, target, aws_sdk_iam::Client::new).await
     }
 }
 

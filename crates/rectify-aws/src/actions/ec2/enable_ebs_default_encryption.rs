@@ -42,6 +42,8 @@ static SPEC: ActionSpec = ActionSpec {
         default: "null",
         doc: "The KMS key new volumes are encrypted with, as its ARN or key id (the key policy must let the account's users and services use it). Default: the account's default key stays as it is.",
     }],
+    calls_per_fix: 5,
+    approval_by_default: false,
 };
 
 /// What EC2 answers for the default key when the account never chose one:

@@ -62,6 +62,8 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "EC2.18: the only UDP ports that may be open to the internet (authorizedUdpPorts).",
         },
     ],
+    calls_per_fix: 6,
+    approval_by_default: false,
 };
 
 const DEFAULT_PORTS: [u16; 2] = [22, 3389];

@@ -1,0 +1,26 @@
+//! EC2 remediation actions, one file each.
+
+use std::sync::Arc;
+
+use rectify_model::Action;
+
+use crate::Aws;
+
+pub mod enable_ebs_default_encryption;
+pub mod make_snapshots_private;
+pub mod restrict_default_security_group;
+pub mod revoke_public_admin_ingress;
+
+/// This service's actions, in catalog order.
+pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
+    vec![
+        Arc::new(revoke_public_admin_ingress::Ec2RevokePublicAdminIngress::new(aws.clone())),
+        Arc::new(enable_ebs_default_encryption::Ec2EnableEbsDefaultEncryption::new(aws.clone())),
+        Arc::new(make_snapshots_private::Ec2MakeSnapshotsPrivate::new(
+            aws.clone(),
+        )),
+        Arc::new(
+            restrict_default_security_group::Ec2RestrictDefaultSecurityGroup::new(aws.clone()),
+        ),
+    ]
+}

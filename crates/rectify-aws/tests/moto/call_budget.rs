@@ -1,0 +1,1 @@
+//! Calls per fix: each action's declared count against what it sends.
