@@ -20,6 +20,8 @@ use serde_json::Value;
 pub const CONTROL_IDS_CSV: &str = include_str!("../data/control-ids.csv");
 /// Prowler check id -> security control id.
 pub const PROWLER_CHECKS_CSV: &str = include_str!("../data/prowler-checks.csv");
+/// Every known security control id (the controls reference).
+pub const SECURITY_CONTROLS_CSV: &str = include_str!("../data/security-controls.csv");
 
 /// Security Hub's own product, in any region and partition.
 pub fn is_security_hub_product(product_arn: &str) -> bool {
@@ -71,6 +73,43 @@ pub fn prowler_checks() -> &'static HashMap<String, String> {
             .filter_map(|cols| Some((cols.first()?.to_string(), cols.get(1)?.to_string())))
             .collect()
     })
+}
+
+/// Every security control id of `security-controls.csv`.
+pub fn security_controls() -> &'static [String] {
+    static ROWS: OnceLock<Vec<String>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        rows(SECURITY_CONTROLS_CSV)
+            .filter_map(|cols| {
+                cols.first()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+            })
+            .collect()
+    })
+}
+
+/// The standards of `control-ids.csv`, in the order of the file.
+pub fn standards() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for m in mappings() {
+        if !out.contains(&m.standard.as_str()) {
+            out.push(m.standard.as_str());
+        }
+    }
+    out
+}
+
+/// The consolidated controls of one standard (as `control-ids.csv` lists
+/// them), each once, in the order of the file.
+pub fn controls_of(standard: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for m in mappings().iter().filter(|m| m.standard == standard) {
+        if !out.contains(&m.security_control_id.as_str()) {
+            out.push(m.security_control_id.as_str());
+        }
+    }
+    out
 }
 
 /// Whether `id` is spelled like a security control id: a service name, a
@@ -227,21 +266,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The consolidated ids rectify's catalog remediates, and those the
-    /// mapping also names (S3.1 account-level Block Public Access, IAM.10
-    /// PCI DSS v3.2.1's password policy).
-    const KNOWN: &[&str] = &[
-        "S3.1", "S3.2", "S3.3", "S3.8", "EC2.1", "EC2.2", "EC2.7", "EC2.13", "EC2.14", "EC2.18",
-        "EC2.19", "EC2.53", "EC2.54", "IAM.7", "IAM.10", "IAM.11", "IAM.12", "IAM.13", "IAM.14",
-        "IAM.15", "IAM.16", "IAM.17",
-    ];
-
     #[test]
     fn every_mapped_id_is_known_and_every_row_is_whole() {
-        assert!(mappings().len() > 60, "{}", mappings().len());
+        let known = security_controls();
+        assert!(known.len() > 200, "{}", known.len());
+        assert!(known.iter().all(|id| looks_consolidated(id)), "{known:?}");
+        assert!(mappings().len() > 500, "{}", mappings().len());
         for m in mappings() {
             assert!(
-                KNOWN.contains(&m.security_control_id.as_str()),
+                known.contains(&m.security_control_id),
                 "unknown security control id in control-ids.csv: {m:?}"
             );
             assert!(
@@ -251,8 +284,9 @@ mod tests {
         }
         for (check, control) in prowler_checks() {
             assert!(
-                KNOWN.contains(&control.as_str()),
-                "unknown security control id for Prowler check {check}: {control}"
+                known.contains(control),
+                "unknown security control id for Prowler check {check}: {control} \
+                 (add it to data/security-controls.csv from the controls reference)"
             );
         }
         // Each standard the issue names is covered.
@@ -261,6 +295,7 @@ mod tests {
             "cis-aws-foundations-benchmark/v/1.2.0",
             "cis-aws-foundations-benchmark/v/1.4.0",
             "cis-aws-foundations-benchmark/v/3.0.0",
+            "cis-aws-foundations-benchmark/v/5.0.0",
             "pci-dss/v/3.2.1",
             "pci-dss/v/4.0.1",
             "nist-800-53/v/5.0.0",
@@ -333,25 +368,29 @@ mod tests {
                 json!({"StandardsArn": "arn:aws:securityhub:::standards/service-managed-aws-control-tower/v/1.0.0", "ControlId": "CT.CloudTrail.2"}),
             ),
         ];
-        // CloudTrail.2 is outside the data (not remediated): FSBP, NIST and
-        // Control Tower read it from the id, CIS v1.4.0 and PCI DSS from
-        // the recommendation URL; CIS v1.2.0 "2.7" has neither.
+        // Every shape names CloudTrail.2: CIS v1.2.0 "2.7", CIS v1.4.0 "3.7"
+        // and PCI DSS "PCI.CloudTrail.1" through the data.
         let got: Vec<Option<String>> = shapes.iter().map(consolidated_id).collect();
         assert_eq!(
             got,
             vec![
                 Some("CloudTrail.2".into()),
-                None,
+                Some("CloudTrail.2".into()),
                 Some("CloudTrail.2".into()),
                 Some("CloudTrail.2".into()),
                 Some("CloudTrail.2".into()),
                 Some("CloudTrail.2".into()),
             ]
         );
-        // The real samples also carry Remediation.Recommendation.Url, which
-        // names the control for CIS v1.2.0 too, and wins over a
-        // ProductFields.RecommendationUrl naming another.
+        // An id the data leaves out (CIS v1.2.0 "1.1" names two controls):
+        // the real samples' Remediation.Recommendation.Url names the
+        // control, and wins over a ProductFields.RecommendationUrl naming
+        // another.
         let mut cis12 = shapes[1].clone();
+        cis12["ProductFields"]["RuleId"] = json!("1.1");
+        cis12["GeneratorId"] =
+            json!("arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0/rule/1.1");
+        assert_eq!(consolidated_id(&cis12), None);
         cis12["Remediation"] = json!({"Recommendation": {
             "Url": "https://docs.aws.amazon.com/console/securityhub/CloudTrail.2/remediation"}});
         cis12["ProductFields"]["RecommendationUrl"] =
