@@ -305,6 +305,19 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
+    /// An S3 Control client for `config`. The SDK puts the account id in
+    /// front of the endpoint's host (`{account}.s3-control...`); with an
+    /// endpoint override on an IP address or `localhost` (an emulator, a
+    /// local proxy) that name does not resolve, so the account prefix is
+    /// taken off again there (the account also travels in the
+    /// `x-amz-account-id` header). Endpoints of AWS are left as they are.
+    pub fn s3control(&self, config: &SdkConfig) -> aws_sdk_s3control::Client {
+        let conf = aws_sdk_s3control::config::Builder::from(config)
+            .interceptor(LocalAccountHost)
+            .build();
+        aws_sdk_s3control::Client::from_conf(conf)
+    }
+
     async fn assumed_config(
         &self,
         key: SessionKey,
@@ -474,5 +487,69 @@ mod tests {
         let cfg = aws.own_config("us-west-2");
         assert_eq!(cfg.region().unwrap().as_ref(), "us-west-2");
         assert_eq!(aws.assume_role_calls(), 0);
+    }
+}
+
+/// Takes the account prefix S3 Control's endpoint rules add to the host
+/// off a local endpoint (`123456789012.127.0.0.1:5000` -> `127.0.0.1:5000`).
+#[derive(Debug)]
+struct LocalAccountHost;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for LocalAccountHost {
+    fn name(&self) -> &'static str {
+        "LocalAccountHost"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        if let Some(uri) = local_account_host(request.uri()) {
+            request.set_uri(uri.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// `uri` without the account label in front of a local host, if it has one.
+fn local_account_host(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (label, host) = authority.split_once('.')?;
+    if label.len() != 12 || !label.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let local = bare == "localhost" || bare.parse::<std::net::Ipv4Addr>().is_ok();
+    local.then(|| format!("{scheme}://{host}{path}"))
+}
+
+#[cfg(test)]
+mod s3control_tests {
+    use super::local_account_host;
+
+    #[test]
+    fn account_label_is_taken_off_local_hosts_only() {
+        assert_eq!(
+            local_account_host(
+                "http://123456789012.127.0.0.1:5000/v20180820/configuration/publicAccessBlock"
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:5000/v20180820/configuration/publicAccessBlock")
+        );
+        assert_eq!(
+            local_account_host("http://123456789012.localhost:4566/x").as_deref(),
+            Some("http://localhost:4566/x")
+        );
+        assert_eq!(
+            local_account_host(
+                "https://123456789012.s3-control.us-east-1.amazonaws.com/v20180820/x"
+            ),
+            None
+        );
+        assert_eq!(local_account_host("http://127.0.0.1:5000/x"), None);
     }
 }

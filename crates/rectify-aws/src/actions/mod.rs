@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 pub mod policy;
+pub mod resource_policy;
 
 // One module per service, one file per action.
 pub mod cloudtrail;

@@ -1,1 +1,386 @@
-//! Emulator tests of the actions of this family (see the module's actions).
+//! The S3 controls against moto: S3.1 (account Block Public Access), S3.5
+//! (deny requests without TLS), S3.4 (default encryption), S3.9 (server
+//! access logging), S3.6 (cross-account grants of sensitive actions): each
+//! change, its intent checks, and its undo, every write read back with the
+//! test's own SDK client.
+
+use aws_sdk_s3::types::{Tag, Tagging};
+use rectify_aws::actions::s3::account_public_access_block::S3AccountPublicAccessBlock;
+use rectify_aws::actions::s3::require_tls::S3RequireTls;
+use rectify_model::{Action, Target};
+use serde_json::{json, Value};
+
+use crate::support::{finding_event, unique, Account};
+
+/// A bucket of a fresh account, and the target a finding about it gives.
+async fn new_bucket(
+    account: &Account,
+    prefix: &str,
+    control: &str,
+    action: &dyn Action,
+) -> (String, Target) {
+    let bucket = unique(prefix);
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let event = finding_event(
+        &account.id,
+        control,
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+        Value::Null,
+    );
+    (bucket, action.target(&event).unwrap())
+}
+
+/// The bucket policy as the test's client reads it; `None`: no policy.
+async fn policy_of(account: &Account, bucket: &str) -> Option<Value> {
+    match account.s3().get_bucket_policy().bucket(bucket).send().await {
+        Ok(out) => Some(serde_json::from_str(out.policy().unwrap()).unwrap()),
+        Err(e) => {
+            assert_eq!(
+                e.into_service_error().meta().code(),
+                Some("NoSuchBucketPolicy")
+            );
+            None
+        }
+    }
+}
+
+async fn put_policy(account: &Account, bucket: &str, policy: &Value) {
+    account
+        .s3()
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+fn statements(policy: &Value) -> Vec<Value> {
+    policy["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+/// The account's Block Public Access as the test's client reads it; `None`:
+/// no configuration.
+async fn account_block(account: &Account) -> Option<(bool, bool, bool, bool)> {
+    match account
+        .s3control()
+        .get_public_access_block()
+        .account_id(&account.id)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let c = out.public_access_block_configuration().unwrap();
+            Some((
+                c.block_public_acls().unwrap_or(false),
+                c.ignore_public_acls().unwrap_or(false),
+                c.block_public_policy().unwrap_or(false),
+                c.restrict_public_buckets().unwrap_or(false),
+            ))
+        }
+        Err(e) => {
+            assert_eq!(
+                e.into_service_error().meta().code(),
+                Some("NoSuchPublicAccessBlockConfiguration")
+            );
+            None
+        }
+    }
+}
+
+/// S3.1: all four account settings turned on from no configuration (read
+/// back with S3 Control), nothing to do once on, the undo deletes the
+/// configuration; from partly on, the undo restores exactly those flags;
+/// an undo after a later change is refused.
+#[tokio::test]
+async fn account_block_public_access_is_turned_on_and_undone() {
+    let account = Account::new().await;
+    let action = S3AccountPublicAccessBlock::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "S3.1",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({});
+    assert_eq!(account_block(&account).await, None);
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(observed.state["configured"], false);
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change.summary.contains("every bucket of the account"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant, "{}", after.state);
+    assert!(action.left_in_place(&target, &params, &after).is_empty());
+    assert_eq!(
+        account_block(&account).await,
+        Some((true, true, true, true))
+    );
+    // Once on: compliant, a rerun changes nothing.
+    assert!(action.check(&target, &params).await.unwrap().compliant);
+    action.apply(&target, &params, &change).await.unwrap();
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(
+        undo.summary
+            .contains("delete the Block Public Access configuration"),
+        "{}",
+        undo.summary
+    );
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(account_block(&account).await, None);
+    let now = action.check(&target, &params).await.unwrap();
+    let refused = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+
+    // Partly on before: exactly those flags come back.
+    account
+        .s3control()
+        .put_public_access_block()
+        .account_id(&account.id)
+        .public_access_block_configuration(
+            aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(false)
+                .block_public_policy(true)
+                .restrict_public_buckets(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(
+        account_block(&account).await,
+        Some((true, true, true, true))
+    );
+    let after = action.check(&target, &params).await.unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(
+        account_block(&account).await,
+        Some((true, false, true, false))
+    );
+
+    // The scanner lists the setting once, as the account.
+    assert!(action.spec().account_wide);
+    let listed = action.discover(&account.id, "eu-west-1").await.unwrap();
+    assert_eq!(
+        listed[0].resource_id,
+        format!("AWS::::Account:{}", account.id)
+    );
+}
+
+/// S3.1 for a finding that names another account than its own: refused
+/// before any call.
+#[tokio::test]
+async fn account_block_public_access_refuses_another_account() {
+    let account = Account::new().await;
+    let action = S3AccountPublicAccessBlock::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "S3.1",
+        "AwsAccount",
+        "AWS::::Account:444455556666",
+        Value::Null,
+    );
+    assert!(action.target(&event).is_err());
+}
+
+/// S3.5: the statement merged into an existing policy, every other
+/// statement kept as it was (read back); verify sees a statement the
+/// control accepts; the undo takes out only that statement.
+#[tokio::test]
+async fn tls_statement_is_merged_and_removed_alone() {
+    let account = Account::new().await;
+    let action = S3RequireTls::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-tls", "S3.5", &action).await;
+    let params = json!({});
+    let existing = json!({"Version": "2012-10-17", "Id": "Existing", "Statement": [
+        {"Sid": "PartnerReads", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+         "Action": ["s3:GetObject", "s3:ListBucket"],
+         "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]},
+        // Allowing TLS is not denying plain HTTP: the control still fails.
+        {"Sid": "TlsAllowed", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": format!("arn:aws:s3:::{bucket}/*"),
+         "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+    ]});
+    put_policy(&account, &bucket, &existing).await;
+    let before = policy_of(&account, &bucket).await.unwrap();
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant, "{}", observed.state);
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change
+            .summary
+            .contains("its 2 other statement(s) unchanged"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let verified = action.verify(&target, &params).await.unwrap();
+    assert!(verified.compliant, "{}", verified.state);
+
+    let now = policy_of(&account, &bucket).await.unwrap();
+    let all = statements(&now);
+    assert_eq!(all.len(), 3, "{now:#}");
+    assert_eq!(all[..2], statements(&before)[..]);
+    assert_eq!(now["Id"], "Existing");
+    assert_eq!(
+        all[2],
+        json!({"Sid": "RectifyDenyInsecureTransport", "Effect": "Deny", "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    );
+    // A rerun (a job cut off after the write) adds nothing.
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(
+        statements(&policy_of(&account, &bucket).await.unwrap()).len(),
+        3
+    );
+
+    let after = action.check(&target, &params).await.unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(
+        undo.summary
+            .contains("remove statement RectifyDenyInsecureTransport"),
+        "{}",
+        undo.summary
+    );
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(policy_of(&account, &bucket).await.unwrap(), before);
+}
+
+/// S3.5 on a bucket without a policy: a policy of one statement is made;
+/// the undo deletes it; an undo after someone changed the policy is
+/// refused; a bucket that already denies plain HTTP is compliant.
+#[tokio::test]
+async fn tls_policy_from_nothing_and_compliant_and_changed_since() {
+    let account = Account::new().await;
+    let action = S3RequireTls::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-tls-new", "S3.5", &action).await;
+    account
+        .s3()
+        .put_bucket_tagging()
+        .bucket(&bucket)
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key("team").value("data").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(observed.state["policy"], Value::Null);
+    assert_eq!(observed.tags["team"], "data");
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    let made = policy_of(&account, &bucket).await.unwrap();
+    assert_eq!(statements(&made).len(), 1);
+    assert_eq!(made["Statement"][0]["Sid"], "RectifyDenyInsecureTransport");
+
+    let after = action.check(&target, &params).await.unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(
+        undo.summary.contains("delete the policy"),
+        "{}",
+        undo.summary
+    );
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(policy_of(&account, &bucket).await, None);
+
+    // Applied again, then someone adds a statement: the undo is refused.
+    let observed = action.check(&target, &params).await.unwrap();
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    let mut edited = policy_of(&account, &bucket).await.unwrap();
+    edited["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "Later", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+        "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}));
+    put_policy(&account, &bucket, &edited).await;
+    let now = action.check(&target, &params).await.unwrap();
+    // The edited policy still denies plain HTTP.
+    assert!(now.compliant);
+    let refused = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(
+        statements(&policy_of(&account, &bucket).await.unwrap()).len(),
+        2
+    );
+}
+
+/// S3.5: a policy with its own denial of plain HTTP (CIS's form, objects
+/// only) is compliant and left as it is.
+#[tokio::test]
+async fn tls_denial_of_its_own_is_compliant() {
+    let account = Account::new().await;
+    let action = S3RequireTls::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-tls-own", "S3.5", &action).await;
+    let own = json!({"Version": "2012-10-17", "Statement": [{"Sid": "HttpsOnly",
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    put_policy(&account, &bucket, &own).await;
+    let observed = action.check(&target, &params()).await.unwrap();
+    assert!(observed.compliant, "{}", observed.state);
+    assert_eq!(observed.state["denies_insecure"], "statement \"HttpsOnly\"");
+    let read = policy_of(&account, &bucket).await.unwrap();
+    assert_eq!(statements(&read).len(), 1);
+}
+
+fn params() -> Value {
+    json!({})
+}

@@ -355,6 +355,33 @@ impl Account {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
+    /// An S3 Control client in this account. Its endpoint is moto's URL
+    /// as it is: the SDK's rules would put the account id in front of the
+    /// host, a name that does not resolve (moto takes the account from the
+    /// `x-amz-account-id` header).
+    pub fn s3control(&self) -> aws_sdk_s3control::Client {
+        #[derive(Debug)]
+        struct AsGiven(String);
+        impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for AsGiven {
+            fn resolve_endpoint<'a>(
+                &'a self,
+                _: &'a aws_sdk_s3control::config::endpoint::Params,
+            ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+                aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(
+                    aws_sdk_s3control::config::endpoint::Endpoint::builder()
+                        .url(self.0.clone())
+                        .build(),
+                ))
+            }
+        }
+        let mut b = aws_sdk_s3control::config::Builder::from(&self.config)
+            .endpoint_resolver(AsGiven(harness_any().moto_url.clone()));
+        if let Some(i) = self.interceptor() {
+            b = b.interceptor(i);
+        }
+        aws_sdk_s3control::Client::from_conf(b.build())
+    }
+
     account_clients! {
         ec2: aws_sdk_ec2,
         iam: aws_sdk_iam,

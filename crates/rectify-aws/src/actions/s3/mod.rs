@@ -1,16 +1,187 @@
-//! S3 remediation actions, one file each.
+//! S3 remediation actions, one file each, and what the bucket actions
+//! share: the bucket a target names (validated), clients, the bucket's
+//! tags and its policy.
 
 use std::sync::Arc;
 
-use rectify_model::Action;
+use rectify_model::{Action, ActionError, Target};
+use serde_json::{Map, Value};
 
+use crate::actions::tag_map;
+use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
+pub mod account_public_access_block;
 pub mod block_public_access;
+pub mod require_tls;
 
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    vec![Arc::new(block_public_access::S3BlockPublicAccess::new(
-        aws.clone(),
-    ))]
+    vec![
+        Arc::new(block_public_access::S3BlockPublicAccess::new(aws.clone())),
+        Arc::new(account_public_access_block::S3AccountPublicAccessBlock::new(aws.clone())),
+        Arc::new(require_tls::S3RequireTls::new(aws.clone())),
+    ]
+}
+
+/// Whether `name` is a valid general purpose bucket name: 3 to 63
+/// lowercase letters, digits, dots and hyphens, starting and ending with a
+/// letter or digit, no `..`, not an IP address.
+pub(crate) fn valid_bucket_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+/// The bucket a target names: `arn:<partition>:s3:::<bucket>` (or the
+/// bare name) with a valid bucket name, in the target's partition.
+pub(crate) fn bucket_of(target: &Target, action: &str) -> Result<String, ActionError> {
+    let id = target.resource_id.as_str();
+    let prefix = format!("arn:{}:s3:::", target.partition);
+    let name = id.strip_prefix(&prefix).unwrap_or(id);
+    if !valid_bucket_name(name) {
+        return Err(ActionError::invalid(format!(
+            "{action}: resource id {id:?} is not a bucket (arn:{}:s3:::<bucket name>)",
+            target.partition
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// An S3 client acting in the target's account and region.
+pub(crate) async fn s3_client(
+    aws: &Aws,
+    target: &Target,
+) -> Result<aws_sdk_s3::Client, ActionError> {
+    let config = aws.config_for(&target.account, &target.region).await?;
+    Ok(aws.s3(&config))
+}
+
+/// How many buckets the account has (S3 lists them account-wide): the
+/// inventory of the bucket actions.
+pub(crate) async fn bucket_count(s3: &aws_sdk_s3::Client) -> Result<u64, ActionError> {
+    let pages = crate::actions::collect_pages(|token| {
+        let request = s3.list_buckets().set_continuation_token(token);
+        async move {
+            let out = request
+                .send()
+                .await
+                .map_err(|e| crate::errors::sdk_error("s3:ListAllMyBuckets", e))?;
+            let count = out.buckets().len() as u64;
+            Ok((vec![count], out.continuation_token().map(str::to_string)))
+        }
+    })
+    .await?;
+    Ok(pages.into_iter().sum())
+}
+
+/// The bucket's tags (none: empty). Every call on a bucket names its
+/// owner: S3 refuses it (403) when the bucket is another account's.
+pub(crate) async fn bucket_tags(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> Result<Map<String, Value>, ActionError> {
+    match s3
+        .get_bucket_tagging()
+        .bucket(bucket)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(tag_map(out.tag_set().iter().map(|t| (t.key(), t.value())))),
+        Err(e) if code_of(&e) == Some("NoSuchTagSet") => Ok(Map::new()),
+        Err(e) => Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
+    }
+}
+
+/// The bucket policy, parsed; `None` when the bucket has none.
+pub(crate) async fn bucket_policy(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> Result<Option<Value>, ActionError> {
+    match s3
+        .get_bucket_policy()
+        .bucket(bucket)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let text = out.policy().unwrap_or("{}");
+            crate::actions::resource_policy::parse(text, &format!("bucket {bucket}")).map(Some)
+        }
+        Err(e) if code_of(&e) == Some("NoSuchBucketPolicy") => Ok(None),
+        Err(e) => Err(sdk_error_on("s3:GetBucketPolicy", bucket, e)),
+    }
+}
+
+/// Puts `policy` on the bucket, or deletes the bucket policy when `None`.
+pub(crate) async fn put_bucket_policy(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+    policy: Option<&Value>,
+) -> Result<(), ActionError> {
+    match policy {
+        Some(doc) => s3
+            .put_bucket_policy()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .policy(doc.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error_on("s3:PutBucketPolicy", bucket, e)),
+        None => s3
+            .delete_bucket_policy()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error_on("s3:DeleteBucketPolicy", bucket, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::testing::target;
+
+    #[test]
+    fn bucket_names_are_validated() {
+        for good in ["my-bucket", "a.b.c", "abc", "logs-111122223333"] {
+            assert!(valid_bucket_name(good), "{good}");
+        }
+        for bad in [
+            "ab",
+            "My-Bucket",
+            "-lead",
+            "trail-",
+            "a..b",
+            "192.168.1.1",
+            "b/key",
+            "b?x",
+            &"x".repeat(64),
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+        let t = target("AwsS3Bucket", "arn:aws:s3:::payments", Value::Null);
+        assert_eq!(bucket_of(&t, "x").unwrap(), "payments");
+        let t = target("AwsS3Bucket", "arn:aws:s3:::payments/key", Value::Null);
+        assert!(bucket_of(&t, "x")
+            .unwrap_err()
+            .message
+            .contains("is not a bucket"));
+        let t = target("AwsS3Bucket", "arn:aws-cn:s3:::payments", Value::Null);
+        assert!(bucket_of(&t, "x").is_err());
+    }
 }
