@@ -6,6 +6,7 @@
 
 use aws_sdk_s3::types::{Tag, Tagging};
 use rectify_aws::actions::s3::account_public_access_block::S3AccountPublicAccessBlock;
+use rectify_aws::actions::s3::default_encryption::S3DefaultEncryption;
 use rectify_aws::actions::s3::require_tls::S3RequireTls;
 use rectify_model::{Action, Target};
 use serde_json::{json, Value};
@@ -383,4 +384,192 @@ async fn tls_denial_of_its_own_is_compliant() {
 
 fn params() -> Value {
     json!({})
+}
+
+/// The bucket's default encryption as the test's client reads it:
+/// (algorithm, key, bucket key); `None`: no rule.
+async fn encryption_of(
+    account: &Account,
+    bucket: &str,
+) -> Option<(String, Option<String>, Option<bool>)> {
+    match account
+        .s3()
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let rule = &out.server_side_encryption_configuration().unwrap().rules()[0];
+            let d = rule.apply_server_side_encryption_by_default().unwrap();
+            Some((
+                d.sse_algorithm().as_str().to_string(),
+                d.kms_master_key_id().map(str::to_string),
+                rule.bucket_key_enabled(),
+            ))
+        }
+        Err(e) => {
+            assert_eq!(
+                e.into_service_error().meta().code(),
+                Some("ServerSideEncryptionConfigurationNotFoundError")
+            );
+            None
+        }
+    }
+}
+
+/// S3.4: a bucket without a default encryption rule gets SSE-S3 (read
+/// back); the undo deletes the rule again; an undo after a later change
+/// is refused.
+#[tokio::test]
+async fn default_encryption_sse_s3_and_undo() {
+    let account = Account::new().await;
+    let action = S3DefaultEncryption::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-sse", "S3.4", &action).await;
+    // moto may give new buckets S3's SSE-S3 default, as AWS does: start
+    // from none.
+    account
+        .s3()
+        .delete_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encryption_of(&account, &bucket).await, None);
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(observed.state, json!({"rule": null}));
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change.summary.contains("SSE-S3 (AES256)"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant);
+    let (alg, key, _) = encryption_of(&account, &bucket).await.unwrap();
+    assert_eq!((alg.as_str(), key), ("AES256", None));
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(
+        undo.summary.contains("delete the default encryption rule"),
+        "{}",
+        undo.summary
+    );
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(encryption_of(&account, &bucket).await, None);
+    let now = action.check(&target, &params).await.unwrap();
+    let refused = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+}
+
+/// S3.4 with `kms_key_id`: SSE-S3 is not enough, the bucket moves to
+/// SSE-KMS with the key and a Bucket Key (read back); any rule complies
+/// without the param; a bucket on another KMS key of its own is intent;
+/// the undo brings SSE-S3 back.
+#[tokio::test]
+async fn default_encryption_with_a_kms_key() {
+    let account = Account::new().await;
+    let kms = account.kms();
+    let key = |d: &'static str| {
+        let kms = kms.clone();
+        async move {
+            kms.create_key()
+                .description(d)
+                .send()
+                .await
+                .unwrap()
+                .key_metadata
+                .unwrap()
+        }
+    };
+    let chosen = key("buckets").await;
+    let action = S3DefaultEncryption::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-kms", "S3.4", &action).await;
+    account
+        .s3()
+        .put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(sse(
+            aws_sdk_s3::types::ServerSideEncryption::Aes256,
+            None,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(action.check(&target, &json!({})).await.unwrap().compliant);
+
+    let params = json!({"kms_key_id": chosen.key_id});
+    action.validate_params(&params).unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    let (alg, key_read, bucket_key) = encryption_of(&account, &bucket).await.unwrap();
+    assert_eq!(alg, "aws:kms");
+    assert!(
+        key_read.as_deref() == Some(chosen.key_id.as_str()) || key_read == chosen.arn,
+        "{key_read:?}"
+    );
+    assert_eq!(bucket_key, Some(true));
+
+    let after = action.check(&target, &params).await.unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(encryption_of(&account, &bucket).await.unwrap().0, "AES256");
+
+    // On a KMS key of its own, another key by param: intent.
+    let own = key("own").await;
+    account
+        .s3()
+        .put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(sse(
+            aws_sdk_s3::types::ServerSideEncryption::AwsKms,
+            Some(own.arn.clone().unwrap()),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let intent = action.intent(&target, &params, &observed);
+    assert!(intent[0].contains("on purpose"), "{intent:?}");
+}
+
+fn sse(
+    algorithm: aws_sdk_s3::types::ServerSideEncryption,
+    key: Option<String>,
+) -> aws_sdk_s3::types::ServerSideEncryptionConfiguration {
+    aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+        .rules(
+            aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(algorithm)
+                        .set_kms_master_key_id(key)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap()
 }

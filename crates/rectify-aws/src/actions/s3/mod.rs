@@ -13,6 +13,7 @@ use crate::Aws;
 
 pub mod account_public_access_block;
 pub mod block_public_access;
+pub mod default_encryption;
 pub mod require_tls;
 
 /// This service's actions, in catalog order.
@@ -21,6 +22,7 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(block_public_access::S3BlockPublicAccess::new(aws.clone())),
         Arc::new(account_public_access_block::S3AccountPublicAccessBlock::new(aws.clone())),
         Arc::new(require_tls::S3RequireTls::new(aws.clone())),
+        Arc::new(default_encryption::S3DefaultEncryption::new(aws.clone())),
     ]
 }
 
