@@ -107,8 +107,28 @@ pub enum Command {
         /// Event files (one JSON event each, or JSON lines); standard input when none.
         events: Vec<PathBuf>,
     },
-    /// List the remediation actions: ids, controls, params, IAM permissions.
-    Catalog,
+    /// List the remediation actions (ids, controls, calls per fix, approval by default, params, IAM permissions), the coverage of each standard's controls (--coverage), or the README's table (--markdown).
+    #[command(
+        after_help = "Coverage (--coverage), per standard Security Hub runs, of its controls (the consolidated ids that crates/rectify-model/data/control-ids.csv maps the standard's own ids to):
+  remediated  a rule of the built-in pack `aws-foundational` names the control (`controls:`) and that rule's action lists it in its spec (`controls`, as `rectify catalog` shows): a finding on it is fixed and, once verified, RESOLVED
+  detected    not remediated, but a rule of the built-in pack names the control: its findings match a rule whose action does not claim the control, so a job runs (or waits) but the finding is never RESOLVED by a fix of that control
+  neither     no rule of the built-in pack names the control: its findings match nothing
+`rectify scan` checks only the resources of the actions that enabled rules name, and sends what it finds through the same rules: it adds no control beyond these. Controls an action lists but no built-in rule names are `neither` (a rule of your own can use them); --output json lists them as `unrouted`.
+
+Examples:
+  rectify catalog
+  rectify catalog --coverage
+  rectify catalog --coverage --output json | jq '.standards[] | {standard, remediated: (.remediated | length)}'
+  rectify catalog --markdown   the README's \"Action catalog\" table"
+    )]
+    Catalog {
+        /// Per standard: which controls rectify remediates, only detects, or neither (counts and lists).
+        #[arg(long, conflicts_with = "markdown")]
+        coverage: bool,
+        /// The catalog as the Markdown table of the README's "Action catalog" section (action, controls, what it does, approval by default, calls per fix, params).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the least-privilege IAM policies: the member role's permissions (for the enabled rules' actions), its trust policy, or rectify's own identity's.
     #[command(
         name = "iam-policy",

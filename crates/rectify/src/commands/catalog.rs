@@ -4,11 +4,43 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use rectify_model::{controls, Action, Rule};
+use serde::Serialize;
+
 use super::print_json;
 use crate::context;
 
-pub async fn catalog(json: bool) -> anyhow::Result<u8> {
+/// The README's markers around the generated table.
+pub const MARKDOWN_BEGIN: &str =
+    "<!-- catalog:begin (generated: `rectify catalog --markdown`; do not edit by hand) -->";
+pub const MARKDOWN_END: &str = "<!-- catalog:end -->";
+
+pub async fn catalog(json: bool, coverage: bool, markdown: bool) -> anyhow::Result<u8> {
     let aws = Arc::new(rectify_aws::Aws::new(rectify_aws::AwsSettings::default()).await);
+    if markdown {
+        if json {
+            eprintln!("error: --markdown prints Markdown: leave out --output json");
+            return Ok(2);
+        }
+        print!("{}", markdown_table(&rectify_aws::catalog(aws)));
+        return Ok(0);
+    }
+    if coverage {
+        let rules = match builtin_rules() {
+            Ok(r) => r,
+            Err(d) => {
+                context::print_diagnostics(&d);
+                return Ok(2);
+            }
+        };
+        let report = coverage_report(&rectify_aws::catalog(aws), &rules);
+        if json {
+            print_json(&report);
+        } else {
+            print_coverage(&report);
+        }
+        return Ok(0);
+    }
     let actions = context::catalog(aws);
     if json {
         let specs: Vec<_> = actions.iter().map(|a| a.spec()).collect();
@@ -19,11 +51,20 @@ pub async fn catalog(json: bool) -> anyhow::Result<u8> {
         let spec = action.spec();
         println!("{}", spec.id);
         println!("  {}", spec.summary);
-        println!("  controls:    {}", spec.controls.join(", "));
-        println!("  resources:   {}", spec.resource_types.join(", "));
-        println!("  permissions: {}", spec.permissions.join(", "));
+        println!("  controls:            {}", spec.controls.join(", "));
+        println!("  calls per fix:       {}", spec.calls_per_fix);
+        println!(
+            "  approval by default: {}",
+            if spec.approval_by_default {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        println!("  resources:           {}", spec.resource_types.join(", "));
+        println!("  permissions:         {}", spec.permissions.join(", "));
         if spec.params.is_empty() {
-            println!("  params:      none");
+            println!("  params:              none");
         } else {
             println!("  params:");
             for p in spec.params {
@@ -36,6 +77,235 @@ pub async fn catalog(json: bool) -> anyhow::Result<u8> {
         println!();
     }
     Ok(0)
+}
+
+/// The rules of the built-in pack `aws-foundational`, as shipped (no
+/// config file, no overrides).
+fn builtin_rules() -> Result<Vec<Rule>, Vec<rectify_config::Diagnostic>> {
+    let config = rectify_config::Loader::new()
+        .pack("aws-foundational", context::AWS_FOUNDATIONAL)
+        .load_str(
+            "packs: [aws-foundational]\n",
+            Path::new("<built-in pack aws-foundational>"),
+        )?;
+    Ok(config.rules.into_iter().map(|r| r.rule).collect())
+}
+
+/// One standard's controls, sorted into what rectify does with them.
+#[derive(Debug, Serialize)]
+pub struct StandardCoverage {
+    /// The standard's path (`cis-aws-foundations-benchmark/v/5.0.0`).
+    pub standard: String,
+    pub name: String,
+    /// Its controls (consolidated ids), each once.
+    pub controls: usize,
+    pub remediated: Vec<String>,
+    pub detected: Vec<String>,
+    pub neither: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Coverage {
+    pub definitions: Definitions,
+    pub standards: Vec<StandardCoverage>,
+    /// Controls an action lists that no built-in rule names.
+    pub unrouted: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Definitions {
+    pub remediated: &'static str,
+    pub detected: &'static str,
+    pub neither: &'static str,
+}
+
+const DEFINITIONS: Definitions = Definitions {
+    remediated:
+        "a rule of the built-in pack names the control and that rule's action lists it in its spec",
+    detected: "not remediated, but a rule of the built-in pack names the control",
+    neither: "no rule of the built-in pack names the control",
+};
+
+/// The controls the pack remediates and those it only detects (see
+/// `rectify catalog --help`), from enabled rules only.
+fn classify(actions: &[Arc<dyn Action>], rules: &[Rule]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut remediated = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    for rule in rules.iter().filter(|r| r.enabled) {
+        let action = actions.iter().find(|a| a.spec().id == rule.action);
+        for control in &rule.controls {
+            named.insert(control.clone());
+            if action.is_some_and(|a| a.spec().controls.contains(&control.as_str())) {
+                remediated.insert(control.clone());
+            }
+        }
+    }
+    let detected = named.difference(&remediated).cloned().collect();
+    (remediated, detected)
+}
+
+pub fn coverage_report(actions: &[Arc<dyn Action>], rules: &[Rule]) -> Coverage {
+    let (remediated, detected) = classify(actions, rules);
+    let standards = controls::standards()
+        .into_iter()
+        .map(|standard| {
+            let mut ids: Vec<&str> = controls::controls_of(standard);
+            ids.sort_by(|a, b| control_order(a).cmp(&control_order(b)));
+            let pick = |set: &BTreeSet<String>, inside: bool| -> Vec<String> {
+                ids.iter()
+                    .filter(|c| set.contains(**c) == inside)
+                    .map(|c| c.to_string())
+                    .collect()
+            };
+            let r = pick(&remediated, true);
+            let d = pick(&detected, true);
+            let neither = ids
+                .iter()
+                .filter(|c| !remediated.contains(**c) && !detected.contains(**c))
+                .map(|c| c.to_string())
+                .collect();
+            StandardCoverage {
+                standard: standard.to_string(),
+                name: standard_name(standard),
+                controls: ids.len(),
+                remediated: r,
+                detected: d,
+                neither,
+            }
+        })
+        .collect();
+    let named: BTreeSet<String> = remediated.union(&detected).cloned().collect();
+    let mut unrouted: Vec<String> = actions
+        .iter()
+        .flat_map(|a| a.spec().controls.iter().map(|c| c.to_string()))
+        .filter(|c| !named.contains(c))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    unrouted.sort_by(|a, b| control_order(a).cmp(&control_order(b)));
+    Coverage {
+        definitions: DEFINITIONS,
+        standards,
+        unrouted,
+    }
+}
+
+/// `EC2.2` before `EC2.10`.
+fn control_order(id: &str) -> (String, u32, String) {
+    match id.split_once('.') {
+        Some((service, n)) => (
+            service.to_ascii_lowercase(),
+            n.parse().unwrap_or(u32::MAX),
+            id.to_string(),
+        ),
+        None => (id.to_ascii_lowercase(), u32::MAX, id.to_string()),
+    }
+}
+
+/// How Security Hub names the standard.
+fn standard_name(path: &str) -> String {
+    let (name, version) = path.split_once("/v/").unwrap_or((path, ""));
+    match name {
+        "aws-foundational-security-best-practices" => {
+            format!("AWS Foundational Security Best Practices v{version}")
+        }
+        "cis-aws-foundations-benchmark" => format!("CIS AWS Foundations Benchmark v{version}"),
+        "pci-dss" => format!("PCI DSS v{version}"),
+        "nist-800-53" => "NIST SP 800-53 Revision 5".to_string(),
+        "service-managed-aws-control-tower" => {
+            "Service-Managed Standard: AWS Control Tower".to_string()
+        }
+        other => format!("{other} v{version}"),
+    }
+}
+
+fn print_coverage(report: &Coverage) {
+    println!("remediated: {}", report.definitions.remediated);
+    println!("detected:   {}", report.definitions.detected);
+    println!("neither:    {}", report.definitions.neither);
+    for s in &report.standards {
+        println!();
+        println!(
+            "{} ({}): {} controls: {} remediated, {} detected, {} neither",
+            s.name,
+            s.standard,
+            s.controls,
+            s.remediated.len(),
+            s.detected.len(),
+            s.neither.len()
+        );
+        for (label, list) in [
+            ("remediated", &s.remediated),
+            ("detected", &s.detected),
+            ("neither", &s.neither),
+        ] {
+            let text = if list.is_empty() {
+                "-".to_string()
+            } else {
+                list.join(", ")
+            };
+            println!("  {label:<11} {text}");
+        }
+    }
+    if !report.unrouted.is_empty() {
+        println!();
+        println!(
+            "listed by an action, named by no built-in rule: {}",
+            report.unrouted.join(", ")
+        );
+    }
+}
+
+/// One Markdown table cell: no pipe or line break breaks the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The README's table of the catalog, between its markers.
+pub fn markdown_table(actions: &[Arc<dyn Action>]) -> String {
+    let mut out = String::new();
+    out.push_str(MARKDOWN_BEGIN);
+    out.push('\n');
+    out.push_str(
+        "| action | controls | what it does | approval by default | calls per fix | params |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|\n");
+    for action in actions {
+        let spec = action.spec();
+        let params = if spec.params.is_empty() {
+            "none".to_string()
+        } else {
+            spec.params
+                .iter()
+                .map(|p| {
+                    format!(
+                        "`{}` ({}, default `{}`): {}",
+                        p.name,
+                        p.kind,
+                        p.default,
+                        cell(p.doc)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            spec.id,
+            spec.controls.join(", "),
+            cell(spec.summary),
+            if spec.approval_by_default {
+                "yes"
+            } else {
+                "no"
+            },
+            spec.calls_per_fix,
+            params
+        ));
+    }
+    out.push_str(MARKDOWN_END);
+    out.push('\n');
+    out
 }
 
 /// The least-privilege policies: the permission policy of the role rectify

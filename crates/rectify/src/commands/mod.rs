@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             rules,
             events,
         } => match_events::run(pattern.as_deref(), rules.as_deref(), &events, json),
-        Command::Catalog => catalog::catalog(json).await,
+        Command::Catalog { coverage, markdown } => catalog::catalog(json, coverage, markdown).await,
         Command::IamPolicy {
             account,
             trust,
