@@ -5,6 +5,7 @@
 //! test's own SDK client.
 
 use aws_sdk_s3::types::{Tag, Tagging};
+use rectify_aws::actions::s3::access_logging::S3AccessLogging;
 use rectify_aws::actions::s3::account_public_access_block::S3AccountPublicAccessBlock;
 use rectify_aws::actions::s3::default_encryption::S3DefaultEncryption;
 use rectify_aws::actions::s3::require_tls::S3RequireTls;
@@ -572,4 +573,114 @@ fn sse(
         )
         .build()
         .unwrap()
+}
+
+/// Where the bucket logs, as the test's client reads it.
+async fn logging_of(account: &Account, bucket: &str) -> Option<(String, String)> {
+    let out = account
+        .s3()
+        .get_bucket_logging()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    out.logging_enabled()
+        .map(|l| (l.target_bucket().to_string(), l.target_prefix().to_string()))
+}
+
+/// A log bucket whose policy lets S3's log delivery write to it.
+async fn log_bucket(account: &Account) -> String {
+    let logs = unique("rectify-logs");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&logs)
+        .send()
+        .await
+        .unwrap();
+    put_policy(
+        account,
+        &logs,
+        &json!({"Version": "2012-10-17", "Statement": [{"Sid": "S3ServerAccessLogs",
+            "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{logs}/*"),
+            "Condition": {"StringEquals": {"aws:SourceAccount": account.id}}}]}),
+    )
+    .await;
+    logs
+}
+
+/// S3.9: logging into the configured bucket under `<bucket>/` (read
+/// back); the undo turns it off; an undo after a later change is refused.
+#[tokio::test]
+async fn access_logging_into_the_configured_bucket_and_undo() {
+    let account = Account::new().await;
+    let action = S3AccessLogging::new(account.aws().await);
+    let logs = log_bucket(&account).await;
+    let (bucket, target) = new_bucket(&account, "rectify-logged", "S3.9", &action).await;
+    let params = json!({ "target_bucket": logs });
+    action.validate_params(&params).unwrap();
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change
+            .summary
+            .contains(&format!("into s3://{logs}/{bucket}/")),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant, "{}", after.state);
+    assert!(action.left_in_place(&target, &params, &after).is_empty());
+    assert_eq!(
+        logging_of(&account, &bucket).await,
+        Some((logs.clone(), format!("{bucket}/")))
+    );
+    // Logging on (anywhere): compliant, nothing to change.
+    let now = action.check(&target, &json!({})).await.unwrap();
+    assert!(now.compliant);
+
+    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    assert!(undo.summary.contains("back to off"), "{}", undo.summary);
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(logging_of(&account, &bucket).await, None);
+    let now = action.check(&target, &params).await.unwrap();
+    let refused = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+}
+
+/// S3.9 refuses without a configured log bucket, and for the log bucket
+/// itself; nothing is written either time (read back).
+#[tokio::test]
+async fn access_logging_refuses_without_a_target_or_into_itself() {
+    let account = Account::new().await;
+    let action = S3AccessLogging::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-unlogged", "S3.9", &action).await;
+    let observed = action.check(&target, &json!({})).await.unwrap();
+    assert!(!observed.compliant);
+    let err = action.plan(&target, &json!({}), &observed).unwrap_err();
+    assert_eq!(err.class, rectify_model::ErrorClass::Invalid);
+    assert!(
+        err.message.contains("no log bucket configured"),
+        "{}",
+        err.message
+    );
+    let itself = json!({ "target_bucket": bucket });
+    let err = action.plan(&target, &itself, &observed).unwrap_err();
+    assert!(
+        err.message.contains("does not log a bucket into itself"),
+        "{}",
+        err.message
+    );
+    assert_eq!(logging_of(&account, &bucket).await, None);
 }

@@ -11,6 +11,7 @@ use crate::actions::tag_map;
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
+pub mod access_logging;
 pub mod account_public_access_block;
 pub mod block_public_access;
 pub mod default_encryption;
@@ -23,6 +24,7 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(account_public_access_block::S3AccountPublicAccessBlock::new(aws.clone())),
         Arc::new(require_tls::S3RequireTls::new(aws.clone())),
         Arc::new(default_encryption::S3DefaultEncryption::new(aws.clone())),
+        Arc::new(access_logging::S3AccessLogging::new(aws.clone())),
     ]
 }
 
