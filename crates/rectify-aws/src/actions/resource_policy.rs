@@ -100,6 +100,20 @@ pub(crate) fn grants_everyone(statement: &Value) -> bool {
     aws_principals(statement).contains(&"*")
 }
 
+/// The account of an `AWS` principal: a 12-digit id, or the account field
+/// of an IAM/STS ARN; `None` for `*`, services and what is not an account.
+pub(crate) fn principal_account(principal: &str) -> Option<&str> {
+    let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    if is_account(principal) {
+        return Some(principal);
+    }
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    match parts[..] {
+        ["arn", _, "iam" | "sts", _, account, _] if is_account(account) => Some(account),
+        _ => None,
+    }
+}
+
 /// The condition value(s) a statement sets for `key` (case-insensitive)
 /// under `operator`, as text (`true`/`"true"` both `true`).
 pub(crate) fn condition_values(statement: &Value, operator: &str, key: &str) -> Vec<String> {
@@ -191,10 +205,16 @@ mod tests {
         assert_eq!(all.len(), 1);
         let s = all[0];
         assert!(grants_everyone(s));
+        let accounts: Vec<&str> = aws_principals(s)
+            .into_iter()
+            .filter_map(principal_account)
+            .collect();
+        assert_eq!(accounts, ["444455556666", "777788889999"]);
         assert_eq!(
-            aws_principals(s),
-            ["arn:aws:iam::444455556666:root", "777788889999", "*"]
+            principal_account("arn:aws:sts::111122223333:assumed-role/r/s"),
+            Some("111122223333")
         );
+        assert_eq!(principal_account("cloudfront.amazonaws.com"), None);
         assert!(covers_action(s, "s3:GetObject"));
         assert!(!covers_action(s, "s3:PutObject"));
         assert!(covers_resource(s, "arn:aws:s3:::b/key"));

@@ -9,7 +9,8 @@ use rectify_aws::actions::s3::access_logging::S3AccessLogging;
 use rectify_aws::actions::s3::account_public_access_block::S3AccountPublicAccessBlock;
 use rectify_aws::actions::s3::default_encryption::S3DefaultEncryption;
 use rectify_aws::actions::s3::require_tls::S3RequireTls;
-use rectify_model::{Action, Target};
+use rectify_aws::actions::s3::restrict_cross_account::S3RestrictCrossAccount;
+use rectify_model::{Action, Change, Target};
 use serde_json::{json, Value};
 
 use crate::support::{finding_event, unique, Account};
@@ -138,27 +139,15 @@ async fn account_block_public_access_is_turned_on_and_undone() {
     assert!(action.check(&target, &params).await.unwrap().compliant);
     action.apply(&target, &params, &change).await.unwrap();
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
+    let undo = undone(&action, &target, &params, &change).await;
     assert!(
         undo.summary
             .contains("delete the Block Public Access configuration"),
         "{}",
         undo.summary
     );
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(account_block(&account).await, None);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    refused_undo(&action, &target, &params, &change).await;
 
     // Partly on before: exactly those flags come back.
     account
@@ -184,12 +173,7 @@ async fn account_block_public_access_is_turned_on_and_undone() {
         account_block(&account).await,
         Some((true, true, true, true))
     );
-    let after = action.check(&target, &params).await.unwrap();
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undone(&action, &target, &params, &change).await;
     assert_eq!(
         account_block(&account).await,
         Some((true, false, true, false))
@@ -276,18 +260,13 @@ async fn tls_statement_is_merged_and_removed_alone() {
         3
     );
 
-    let after = action.check(&target, &params).await.unwrap();
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
+    let undo = undone(&action, &target, &params, &change).await;
     assert!(
         undo.summary
             .contains("remove statement RectifyDenyInsecureTransport"),
         "{}",
         undo.summary
     );
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(policy_of(&account, &bucket).await.unwrap(), before);
 }
 
@@ -324,17 +303,12 @@ async fn tls_policy_from_nothing_and_compliant_and_changed_since() {
     assert_eq!(statements(&made).len(), 1);
     assert_eq!(made["Statement"][0]["Sid"], "RectifyDenyInsecureTransport");
 
-    let after = action.check(&target, &params).await.unwrap();
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
+    let undo = undone(&action, &target, &params, &change).await;
     assert!(
         undo.summary.contains("delete the policy"),
         "{}",
         undo.summary
     );
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(policy_of(&account, &bucket).await, None);
 
     // Applied again, then someone adds a statement: the undo is refused.
@@ -385,6 +359,29 @@ async fn tls_denial_of_its_own_is_compliant() {
 
 fn params() -> Value {
     json!({})
+}
+
+/// The undo of `change`, planned from the state read now, written, and
+/// verified by the action; the caller reads the resource back.
+async fn undone(action: &dyn Action, target: &Target, params: &Value, change: &Change) -> Change {
+    let now = action.check(target, params).await.unwrap();
+    let undo = action.revert_plan(target, params, change, &now).unwrap();
+    action.revert(target, params, &undo).await.unwrap();
+    assert!(action.verify_revert(target, params, &undo).await.unwrap());
+    undo
+}
+
+/// A second undo of `change` is refused: the state it left is gone.
+async fn refused_undo(action: &dyn Action, target: &Target, params: &Value, change: &Change) {
+    let now = action.check(target, params).await.unwrap();
+    let refused = action
+        .revert_plan(target, params, change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
 }
 
 /// The bucket's default encryption as the test's client reads it:
@@ -454,26 +451,14 @@ async fn default_encryption_sse_s3_and_undo() {
     let (alg, key, _) = encryption_of(&account, &bucket).await.unwrap();
     assert_eq!((alg.as_str(), key), ("AES256", None));
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
+    let undo = undone(&action, &target, &params, &change).await;
     assert!(
         undo.summary.contains("delete the default encryption rule"),
         "{}",
         undo.summary
     );
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(encryption_of(&account, &bucket).await, None);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    refused_undo(&action, &target, &params, &change).await;
 }
 
 /// S3.4 with `kms_key_id`: SSE-S3 is not enough, the bucket moves to
@@ -528,12 +513,7 @@ async fn default_encryption_with_a_kms_key() {
     );
     assert_eq!(bucket_key, Some(true));
 
-    let after = action.check(&target, &params).await.unwrap();
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undone(&action, &target, &params, &change).await;
     assert_eq!(encryption_of(&account, &bucket).await.unwrap().0, "AES256");
 
     // On a KMS key of its own, another key by param: intent.
@@ -643,20 +623,10 @@ async fn access_logging_into_the_configured_bucket_and_undo() {
     let now = action.check(&target, &json!({})).await.unwrap();
     assert!(now.compliant);
 
-    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    let undo = undone(&action, &target, &params, &change).await;
     assert!(undo.summary.contains("back to off"), "{}", undo.summary);
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(logging_of(&account, &bucket).await, None);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    refused_undo(&action, &target, &params, &change).await;
 }
 
 /// S3.9 refuses without a configured log bucket, and for the log bucket
@@ -683,4 +653,96 @@ async fn access_logging_refuses_without_a_target_or_into_itself() {
         err.message
     );
     assert_eq!(logging_of(&account, &bucket).await, None);
+}
+
+/// S3.6: the sensitive actions taken out of the statements that grant
+/// them to another account (a statement left with none goes), every other
+/// statement as it was (read back); the job waits for approval and names
+/// the account; the undo puts the policy back; an undo after a later
+/// change is refused.
+#[tokio::test]
+async fn cross_account_policy_actions_are_removed_and_restored() {
+    let account = Account::new().await;
+    let action = S3RestrictCrossAccount::new(account.aws().await);
+    assert!(action.spec().approval_by_default);
+    let (bucket, target) = new_bucket(&account, "rectify-shared", "S3.6", &action).await;
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let objects = format!("arn:aws:s3:::{bucket}/*");
+    let original = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "PartnerPipeline", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl"], "Resource": objects},
+        {"Sid": "PartnerAdmin", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+         "Action": "s3:PutBucketPolicy", "Resource": arn},
+        {"Sid": "OwnRole", "Effect": "Allow",
+         "Principal": {"AWS": format!("arn:aws:iam::{}:root", account.id)},
+         "Action": "s3:PutBucketAcl", "Resource": arn}
+    ]});
+    put_policy(&account, &bucket, &original).await;
+    let before = policy_of(&account, &bucket).await.unwrap();
+    let params = json!({});
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant, "{}", observed.state);
+    let intent = action.intent(&target, &params, &observed);
+    assert!(intent[0].contains("account(s) 444455556666"), "{intent:?}");
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change
+            .summary
+            .contains("statement \"PartnerPipeline\" (s3:PutObjectAcl for 444455556666)"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant, "{}", after.state);
+    assert!(action.left_in_place(&target, &params, &after).is_empty());
+
+    let now = policy_of(&account, &bucket).await.unwrap();
+    let all = statements(&now);
+    assert_eq!(all.len(), 2, "{now:#}");
+    assert_eq!(all[0]["Sid"], "PartnerPipeline");
+    assert_eq!(all[0]["Action"], json!(["s3:GetObject", "s3:PutObject"]));
+    // The account's own grant is not another account's: as it was.
+    assert_eq!(all[1], statements(&before)[2]);
+
+    undone(&action, &target, &params, &change).await;
+    assert_eq!(policy_of(&account, &bucket).await.unwrap(), before);
+    refused_undo(&action, &target, &params, &change).await;
+}
+
+/// S3.6: a wildcard grant is left in place and named; a policy changed
+/// between the plan and the write is not overwritten.
+#[tokio::test]
+async fn cross_account_wildcards_are_named_and_later_edits_kept() {
+    let account = Account::new().await;
+    let action = S3RestrictCrossAccount::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-shared-all", "S3.6", &action).await;
+    let wildcard = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "PartnerAll", "Effect": "Allow", "Principal": {"AWS": "777788889999"},
+         "Action": "s3:*", "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+    put_policy(&account, &bucket, &wildcard).await;
+    let params = json!({});
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(observed.compliant);
+    let left = action.left_in_place(&target, &params, &observed);
+    assert!(left[0].contains("grants s3:* to 777788889999"), "{left:?}");
+
+    let narrow = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "PartnerAcl", "Effect": "Allow", "Principal": {"AWS": "777788889999"},
+         "Action": "s3:PutObjectAcl", "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+    put_policy(&account, &bucket, &narrow).await;
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    // Someone edits the policy while the job waits for approval.
+    put_policy(&account, &bucket, &wildcard).await;
+    let err = action.apply(&target, &params, &change).await.unwrap_err();
+    assert!(err.message.contains("has changed since"), "{}", err.message);
+    assert_eq!(
+        statements(&policy_of(&account, &bucket).await.unwrap())[0]["Sid"],
+        "PartnerAll"
+    );
 }

@@ -16,6 +16,7 @@ pub mod account_public_access_block;
 pub mod block_public_access;
 pub mod default_encryption;
 pub mod require_tls;
+pub mod restrict_cross_account;
 
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
@@ -25,6 +26,9 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(require_tls::S3RequireTls::new(aws.clone())),
         Arc::new(default_encryption::S3DefaultEncryption::new(aws.clone())),
         Arc::new(access_logging::S3AccessLogging::new(aws.clone())),
+        Arc::new(restrict_cross_account::S3RestrictCrossAccount::new(
+            aws.clone(),
+        )),
     ]
 }
 

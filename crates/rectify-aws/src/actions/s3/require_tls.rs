@@ -51,8 +51,9 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:ListAllMyBuckets",
     ],
     params: &[],
-    // GetBucketPolicy, GetBucketTagging; PutBucketPolicy; GetBucketPolicy.
-    calls_per_fix: 4,
+    // GetBucketPolicy, GetBucketTagging; GetBucketPolicy (the policy as it
+    // is when the change goes in), PutBucketPolicy; GetBucketPolicy.
+    calls_per_fix: 5,
     approval_by_default: false,
 };
 
