@@ -315,3 +315,30 @@ fn the_markdown_table_has_one_row_per_action() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_readme_catalog_table_is_the_commands_output() {
+    let markdown = stdout(&rectify(&["catalog", "--markdown"]));
+    let begin = markdown.lines().next().unwrap().to_string();
+    let end = markdown.lines().last().unwrap().to_string();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Action catalog"))
+        .expect("README has an `## Action catalog` section");
+    let start = section
+        .find(&begin)
+        .unwrap_or_else(|| panic!("the Action catalog section has no line `{begin}`"));
+    let stop = section[start..]
+        .find(&end)
+        .map(|i| start + i + end.len())
+        .unwrap_or_else(|| panic!("the Action catalog section has no line `{end}`"));
+    let in_readme = format!("{}\n", &section[start..stop]);
+    assert!(
+        in_readme == markdown,
+        "README.md's action catalog table differs from `rectify catalog --markdown`.\n\
+         Regenerate it: replace the lines from `{begin}` to `{end}` in README.md with the output of\n  \
+         cargo run -q -p rectify --features rectify/test-actions -- catalog --markdown\n\
+         --- README.md ---\n{in_readme}--- command ---\n{markdown}"
+    );
+}
