@@ -355,6 +355,19 @@ async fn tls_denial_of_its_own_is_compliant() {
     assert_eq!(observed.state["denies_insecure"], "statement \"HttpsOnly\"");
     let read = policy_of(&account, &bucket).await.unwrap();
     assert_eq!(statements(&read).len(), 1);
+    // The scanner lists the account's buckets of the region.
+    let listed = action.discover(&account.id, "us-east-1").await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.resource_id == format!("arn:aws:s3:::{bucket}")),
+        "{listed:?}"
+    );
+    assert!(action
+        .discover(&account.id, "eu-west-1")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 fn params() -> Value {

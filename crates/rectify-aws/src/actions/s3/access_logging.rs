@@ -20,7 +20,9 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::s3::{bucket_count, bucket_of, bucket_tags, s3_client, valid_bucket_name};
+use crate::actions::s3::{
+    bucket_count, bucket_of, bucket_tags, buckets_in, s3_client, valid_bucket_name,
+};
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -38,6 +40,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:PutBucketLogging",
         "s3:GetBucketTagging",
         "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
     ],
     params: &[
         ParamSpec {
@@ -190,6 +193,11 @@ impl Action for S3AccessLogging {
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         parse_params(params).map(|_| ())
+    }
+
+    /// The account's buckets in `region`.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        buckets_in(&self.aws, account, region).await
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {

@@ -27,7 +27,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::s3::{bucket_count, bucket_of, bucket_tags, s3_client};
+use crate::actions::s3::{bucket_count, bucket_of, bucket_tags, buckets_in, s3_client};
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
@@ -47,6 +47,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:PutEncryptionConfiguration",
         "s3:GetBucketTagging",
         "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
     ],
     params: &[ParamSpec {
         name: "kms_key_id",
@@ -235,6 +236,11 @@ impl Action for S3DefaultEncryption {
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         kms_key_param(params).map(|_| ())
+    }
+
+    /// The account's buckets in `region`.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        buckets_in(&self.aws, account, region).await
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {

@@ -71,22 +71,82 @@ pub(crate) async fn s3_client(
     Ok(aws.s3(&config))
 }
 
-/// How many buckets the account has (S3 lists them account-wide): the
-/// inventory of the bucket actions.
-pub(crate) async fn bucket_count(s3: &aws_sdk_s3::Client) -> Result<u64, ActionError> {
-    let pages = crate::actions::collect_pages(|token| {
+/// Every bucket of the account (S3 lists them account-wide): its name,
+/// and its region when the listing gives it.
+async fn listed_buckets(
+    s3: &aws_sdk_s3::Client,
+) -> Result<Vec<(String, Option<String>)>, ActionError> {
+    crate::actions::collect_pages(|token| {
         let request = s3.list_buckets().set_continuation_token(token);
         async move {
             let out = request
                 .send()
                 .await
                 .map_err(|e| crate::errors::sdk_error("s3:ListAllMyBuckets", e))?;
-            let count = out.buckets().len() as u64;
-            Ok((vec![count], out.continuation_token().map(str::to_string)))
+            let page = out
+                .buckets()
+                .iter()
+                .filter_map(|b| {
+                    Some((b.name()?.to_string(), b.bucket_region().map(str::to_string)))
+                })
+                .collect();
+            Ok((page, out.continuation_token().map(str::to_string)))
         }
     })
-    .await?;
-    Ok(pages.into_iter().sum())
+    .await
+}
+
+/// How many buckets the account has: the inventory of the bucket actions.
+pub(crate) async fn bucket_count(s3: &aws_sdk_s3::Client) -> Result<u64, ActionError> {
+    Ok(listed_buckets(s3).await?.len() as u64)
+}
+
+/// The account's buckets in `region`, as targets for `rectify scan`: S3
+/// lists every bucket of the account with its region (a listing without
+/// it: `GetBucketLocation`, where no constraint means us-east-1 and `EU`
+/// eu-west-1).
+pub(crate) async fn buckets_in(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+) -> Result<Vec<Target>, ActionError> {
+    let config = aws.config_for(account, region).await?;
+    let s3 = aws.s3(&config);
+    let listed = listed_buckets(&s3).await?;
+    let partition = rectify_model::partition_of(region);
+    let mut targets = Vec::new();
+    for (name, bucket_region) in listed {
+        let in_region = match bucket_region {
+            Some(r) => r,
+            None => {
+                let located = s3
+                    .get_bucket_location()
+                    .bucket(&name)
+                    .expected_bucket_owner(account)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error_on("s3:GetBucketLocation", &name, e))?;
+                match located
+                    .location_constraint()
+                    .map(|c| c.as_str())
+                    .unwrap_or("")
+                {
+                    "" => "us-east-1".to_string(),
+                    "EU" => "eu-west-1".to_string(),
+                    other => other.to_string(),
+                }
+            }
+        };
+        if in_region == region {
+            targets.push(Target::listed(
+                account,
+                region,
+                "AwsS3Bucket",
+                format!("arn:{partition}:s3:::{name}"),
+            ));
+        }
+    }
+    Ok(targets)
 }
 
 /// The bucket's tags (none: empty). Every call on a bucket names its

@@ -31,7 +31,7 @@ use crate::actions::resource_policy::{
     aws_principals, principal_account, statement_name, statements, strings, wildcard_matches,
 };
 use crate::actions::s3::{
-    bucket_count, bucket_of, bucket_policy, bucket_tags, put_bucket_policy, s3_client,
+    bucket_count, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy, s3_client,
 };
 use crate::actions::{changed_since, no_params, recorded};
 use crate::Aws;
@@ -59,6 +59,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:PutBucketPolicy",
         "s3:GetBucketTagging",
         "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
     ],
     params: &[],
     // GetBucketPolicy, GetBucketTagging; GetBucketPolicy (unchanged since
@@ -288,6 +289,11 @@ impl Action for S3RestrictCrossAccount {
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         no_params(params, ID)
+    }
+
+    /// The account's buckets in `region`.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        buckets_in(&self.aws, account, region).await
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
