@@ -296,6 +296,7 @@ async fn tls_policy_from_nothing_and_compliant_and_changed_since() {
     assert!(!observed.compliant);
     assert_eq!(observed.state["policy"], Value::Null);
     assert_eq!(observed.tags["team"], "data");
+    assert!(action.intent(&target, &params, &observed).is_empty());
     let change = action.plan(&target, &params, &observed).unwrap();
     action.apply(&target, &params, &change).await.unwrap();
     assert!(action.verify(&target, &params).await.unwrap().compliant);
@@ -758,4 +759,35 @@ async fn cross_account_wildcards_are_named_and_later_edits_kept() {
         statements(&policy_of(&account, &bucket).await.unwrap())[0]["Sid"],
         "PartnerAll"
     );
+}
+
+/// S3.5 on a bucket that hosts a static website (HTTP-only endpoint):
+/// intent, the job waits for a person.
+#[tokio::test]
+async fn tls_on_a_website_bucket_is_intent() {
+    let account = Account::new().await;
+    let action = S3RequireTls::new(account.aws().await);
+    let (bucket, target) = new_bucket(&account, "rectify-tls-site", "S3.5", &action).await;
+    account
+        .s3()
+        .put_bucket_website()
+        .bucket(&bucket)
+        .website_configuration(
+            aws_sdk_s3::types::WebsiteConfiguration::builder()
+                .index_document(
+                    aws_sdk_s3::types::IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let observed = action.check(&target, &params()).await.unwrap();
+    assert!(!observed.compliant);
+    let intent = action.intent(&target, &params(), &observed);
+    assert!(intent[0].contains("hosts a static website"), "{intent:?}");
+    assert_eq!(policy_of(&account, &bucket).await, None);
 }

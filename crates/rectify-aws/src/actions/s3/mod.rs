@@ -169,6 +169,25 @@ pub(crate) async fn bucket_tags(
     }
 }
 
+/// Whether the bucket hosts a static website (`GetBucketWebsite`).
+pub(crate) async fn serves_website(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> Result<bool, ActionError> {
+    match s3
+        .get_bucket_website()
+        .bucket(bucket)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if code_of(&e) == Some("NoSuchWebsiteConfiguration") => Ok(false),
+        Err(e) => Err(sdk_error_on("s3:GetBucketWebsite", bucket, e)),
+    }
+}
+
 /// The bucket policy, parsed; `None` when the bucket has none.
 pub(crate) async fn bucket_policy(
     s3: &aws_sdk_s3::Client,

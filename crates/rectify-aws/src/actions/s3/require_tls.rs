@@ -11,7 +11,9 @@
 //! Every other statement stays as it was. The control passes when a Deny
 //! statement for everyone, on every S3 action, conditioned on
 //! `aws:SecureTransport` false, covers the bucket and its objects; a
-//! policy that already has one is left alone. The undo removes only
+//! policy that already has one is left alone. A bucket that hosts a static
+//! website waits for approval: S3's website endpoints answer plain HTTP
+//! only, so the denial would take the site offline. The undo removes only
 //! rectify's statement (and deletes the policy when the change made it
 //! from nothing), refused when the policy changed since.
 
@@ -28,6 +30,7 @@ use crate::actions::resource_policy::{
 };
 use crate::actions::s3::{
     bucket_count, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy, s3_client,
+    serves_website,
 };
 use crate::actions::{changed_since, no_params, recorded};
 use crate::Aws;
@@ -48,13 +51,15 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:PutBucketPolicy",
         "s3:DeleteBucketPolicy",
         "s3:GetBucketTagging",
+        "s3:GetBucketWebsite",
         "s3:ListAllMyBuckets",
         "s3:GetBucketLocation",
     ],
     params: &[],
-    // GetBucketPolicy, GetBucketTagging; GetBucketPolicy (the policy as it
-    // is when the change goes in), PutBucketPolicy; GetBucketPolicy.
-    calls_per_fix: 5,
+    // GetBucketPolicy, GetBucketTagging, GetBucketWebsite; GetBucketPolicy
+    // (the policy as it is when the change goes in), PutBucketPolicy;
+    // GetBucketPolicy.
+    calls_per_fix: 6,
     approval_by_default: false,
 };
 
@@ -65,6 +70,11 @@ struct PolicyState {
     policy: Option<Value>,
     /// The statement that denies insecure transport, by name.
     denies_insecure: Option<String>,
+    /// The bucket hosts a static website: S3's website endpoints answer
+    /// plain HTTP only, so the denial takes the site offline. Read only
+    /// when the bucket does not comply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    website: bool,
 }
 
 /// rectify's statement for `bucket`.
@@ -133,6 +143,7 @@ impl S3RequireTls {
             PolicyState {
                 policy,
                 denies_insecure,
+                website: false,
             },
             s3,
         ))
@@ -169,9 +180,12 @@ impl Action for S3RequireTls {
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         no_params(params, ID).map_err(ActionError::invalid)?;
-        let (state, s3) = self.read(target).await?;
+        let (mut state, s3) = self.read(target).await?;
         let bucket = bucket_of(target, ID)?;
         let tags = bucket_tags(&s3, &bucket, &target.account).await?;
+        if state.denies_insecure.is_none() {
+            state.website = serves_website(&s3, &bucket, &target.account).await?;
+        }
         Ok(observed(&state, tags))
     }
 
@@ -210,12 +224,27 @@ impl Action for S3RequireTls {
         let after_state = PolicyState {
             policy: Some(after),
             denies_insecure: Some(format!("statement {SID:?}")),
+            website: false,
         };
         Ok(Change {
             summary,
             before: observed.state.clone(),
             after: serde_json::to_value(after_state).expect("plain struct"),
         })
+    }
+
+    /// A static website: its HTTP-only website endpoint stops answering.
+    fn intent(&self, target: &Target, _: &Value, observed: &Observed) -> Vec<String> {
+        match recorded::<PolicyState>(&observed.state, ID) {
+            Ok(state) if state.website => vec![format!(
+                "bucket {} hosts a static website (GetBucketWebsite): S3's website endpoint answers \
+                 plain HTTP only, so denying requests without TLS takes the site offline unless it is \
+                 served through HTTPS (CloudFront); approve the job, or tag the bucket with the \
+                 exemption tag to leave it",
+                target.resource_name()
+            )],
+            _ => Vec::new(),
+        }
     }
 
     /// Merges rectify's statement into the policy read now (not the one
@@ -283,6 +312,7 @@ impl Action for S3RequireTls {
             after: serde_json::to_value(PolicyState {
                 policy: rest,
                 denies_insecure,
+                website: false,
             })
             .expect("plain struct"),
         })
