@@ -256,7 +256,8 @@ const RULES: &str = "\
 rules:
   - {id: bucket, pattern: {detail-type: [bucket]}, action: aws.s3.block-public-access}
   - {id: ingress, pattern: {detail-type: [ingress]}, action: aws.ec2.revoke-public-admin-ingress}
-  - {id: default-group, pattern: {detail-type: [default-group]}, action: aws.ec2.restrict-default-security-group}
+  # Its action waits for approval unless the rule itself says auto.
+  - {id: default-group, pattern: {detail-type: [default-group]}, action: aws.ec2.restrict-default-security-group, mode: auto}
   - {id: password, pattern: {detail-type: [password]}, action: aws.iam.set-password-policy}
   - {id: ebs, pattern: {detail-type: [ebs]}, action: aws.ec2.enable-ebs-default-encryption}
   - {id: snapshots, pattern: {detail-type: [snapshots]}, action: aws.ec2.make-snapshots-private}

@@ -39,7 +39,10 @@ enum Scope {
 
 fn scope_of(permission: &str) -> Scope {
     match permission {
-        "s3:ListAllMyBuckets" => Scope::Regional,
+        // Account-level S3 calls have no bucket to narrow to.
+        "s3:ListAllMyBuckets"
+        | "s3:GetAccountPublicAccessBlock"
+        | "s3:PutAccountPublicAccessBlock" => Scope::Regional,
         p if p.starts_with("s3:") => Scope::Bucket,
         "ec2:RevokeSecurityGroupIngress"
         | "ec2:RevokeSecurityGroupEgress"
@@ -410,6 +413,18 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all.len(), 8, "{all:?}");
         assert!(all.iter().all(|a| !a.contains('*')));
+    }
+
+    #[test]
+    fn account_level_s3_calls_are_not_bucket_scoped() {
+        for p in [
+            "s3:ListAllMyBuckets",
+            "s3:GetAccountPublicAccessBlock",
+            "s3:PutAccountPublicAccessBlock",
+        ] {
+            assert_eq!(scope_of(p), Scope::Regional, "{p}");
+        }
+        assert_eq!(scope_of("s3:PutBucketPolicy"), Scope::Bucket);
     }
 
     #[test]
