@@ -6,10 +6,14 @@ use rectify_model::Action;
 
 use crate::Aws;
 
+pub mod disable_subnet_public_ip;
 pub mod enable_ebs_default_encryption;
+pub mod enable_vpc_flow_logs;
 pub mod make_snapshots_private;
+pub mod require_imdsv2;
 pub mod restrict_default_security_group;
 pub mod revoke_public_admin_ingress;
+pub(crate) mod targets;
 
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
@@ -22,5 +26,10 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(
             restrict_default_security_group::Ec2RestrictDefaultSecurityGroup::new(aws.clone()),
         ),
+        Arc::new(require_imdsv2::Ec2RequireImdsv2::new(aws.clone())),
+        Arc::new(disable_subnet_public_ip::Ec2DisableSubnetPublicIp::new(
+            aws.clone(),
+        )),
+        Arc::new(enable_vpc_flow_logs::Ec2EnableVpcFlowLogs::new(aws.clone())),
     ]
 }
