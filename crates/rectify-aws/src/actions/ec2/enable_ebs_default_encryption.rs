@@ -42,7 +42,8 @@ static SPEC: ActionSpec = ActionSpec {
         default: "null",
         doc: "The KMS key new volumes are encrypted with, as its ARN or key id (the key policy must let the account's users and services use it). Default: the account's default key stays as it is.",
     }],
-    calls_per_fix: 5,
+    // Check (setting and key), enable, read-back of the setting.
+    calls_per_fix: 4,
     approval_by_default: false,
 };
 
@@ -163,17 +164,17 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let here = where_(target);
-        let enabled = ec2
-            .get_ebs_encryption_by_default()
-            .send()
-            .await
+        // The setting and the key (shown in the plan, kept for an undo),
+        // read together.
+        let (enabled, key) = tokio::join!(
+            ec2.get_ebs_encryption_by_default().send(),
+            ec2.get_ebs_default_kms_key_id().send()
+        );
+        let enabled = enabled
             .map_err(|e| sdk_error_on("ec2:GetEbsEncryptionByDefault", &here, e))?
             .ebs_encryption_by_default()
             .unwrap_or(false);
-        let key = ec2
-            .get_ebs_default_kms_key_id()
-            .send()
-            .await
+        let key = key
             .map_err(|e| sdk_error_on("ec2:GetEbsDefaultKmsKeyId", &here, e))?
             .kms_key_id()
             .unwrap_or(AWS_MANAGED_KEY)
@@ -185,6 +186,33 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         };
         Ok(Observed {
             compliant: enabled && key_ok,
+            state: serde_json::to_value(setting).expect("plain struct"),
+            tags: Default::default(),
+        })
+    }
+
+    /// Reads back what the write changed: the setting, and the default
+    /// key only when a key is chosen (without `kms_key_id` the key is
+    /// left as it is).
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
+        if chosen.is_some() {
+            return self.check(target, params).await;
+        }
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        let enabled = ec2
+            .get_ebs_encryption_by_default()
+            .send()
+            .await
+            .map_err(|e| sdk_error_on("ec2:GetEbsEncryptionByDefault", &where_(target), e))?
+            .ebs_encryption_by_default()
+            .unwrap_or(false);
+        let setting = Setting {
+            ebs_encryption_by_default: enabled,
+            kms_key_id: None,
+        };
+        Ok(Observed {
+            compliant: enabled,
             state: serde_json::to_value(setting).expect("plain struct"),
             tags: Default::default(),
         })
@@ -258,7 +286,12 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         kms_key_param(params).map_err(ActionError::invalid)?;
         let left: Setting = recorded(&applied.after, ID)?;
         let mut restore: Setting = recorded(&applied.before, ID)?;
-        let current: Setting = recorded(&now.state, ID)?;
+        let mut current: Setting = recorded(&now.state, ID)?;
+        if current.kms_key_id.is_none() {
+            // A read-back without the key (`verify` without `kms_key_id`,
+            // whose change left the key alone): the key the change left.
+            current.kms_key_id = left.kms_key_id.clone();
+        }
         let place = format!("{}/{}", target.account, target.region);
         let key_moved = left.kms_key_id.as_deref().is_some_and(|k| {
             !current

@@ -45,7 +45,9 @@ static SPEC: ActionSpec = ActionSpec {
         default: "\"rectify:public-snapshot\"",
         doc: "Snapshots with a tag of this key stay public (published AMIs' snapshots, say); the finding is then NOTIFIED, never RESOLVED.",
     }],
-    calls_per_fix: 4,
+    // Check: the snapshot (owner, tags), its permission, the public AMIs
+    // it may back; the write; read-back of the permission.
+    calls_per_fix: 5,
     approval_by_default: false,
 };
 
@@ -397,6 +399,26 @@ impl Action for Ec2MakeSnapshotsPrivate {
         self.write(target, None, &after).await
     }
 
+    /// Reads back only what the write changed: the snapshot's
+    /// create-volume permission (an account-level target: the check).
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        except_tag(params).map_err(ActionError::invalid)?;
+        let Some(id) = snapshot_of(target) else {
+            return self.check(target, params).await;
+        };
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        let permission = permission(&ec2, id).await?;
+        Ok(Observed {
+            compliant: !permission.public,
+            state: json!({
+                "snapshot": id,
+                "public": permission.public,
+                "shared_with": permission.shared_with,
+            }),
+            tags: Default::default(),
+        })
+    }
+
     /// A snapshot behind a public AMI: published on purpose, it seems.
     fn intent(&self, _: &Target, _: &Value, observed: &Observed) -> Vec<String> {
         let Ok(state) = recorded::<SnapshotState>(&observed.state, ID) else {
@@ -472,7 +494,8 @@ impl Action for Ec2MakeSnapshotsPrivate {
         };
         let left: Permission = recorded(&applied.after, ID)?;
         let restore = recorded::<SnapshotState>(&applied.before, ID)?.permission;
-        let current = recorded::<SnapshotState>(&now.state, ID)?.permission;
+        // The permission, from a check or a read-back (which reads only it).
+        let current: Permission = recorded(&now.state, ID)?;
         if current != left {
             return Err(changed_since(
                 &format!("the create-volume permission of snapshot {id}"),
@@ -512,9 +535,10 @@ impl Action for Ec2MakeSnapshotsPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        let now = self.check(target, params).await?;
+        // What the undo wrote: the permission.
+        let now = self.verify(target, params).await?;
         let restored: Permission = recorded(&change.after, ID)?;
-        Ok(recorded::<SnapshotState>(&now.state, ID)?.permission == restored)
+        Ok(recorded::<Permission>(&now.state, ID)? == restored)
     }
 }
 

@@ -39,7 +39,9 @@ static SPEC: ActionSpec = ActionSpec {
         "ec2:AuthorizeSecurityGroupEgress",
     ],
     params: &[],
-    calls_per_fix: 4,
+    // Check: the group (name, tags), its rules, the interfaces in it;
+    // revoke ingress, revoke egress; read-back of the rules.
+    calls_per_fix: 6,
     approval_by_default: true,
 };
 
@@ -202,6 +204,22 @@ fn rule_ids(state: &Value, direction: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The group's rules, by direction: compliant when there are none.
+async fn rules_state(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Observed, ActionError> {
+    let rules = group_rules(ec2, group).await?;
+    let (egress, ingress): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
+        rules.iter().partition(|r| r.is_egress() == Some(true));
+    Ok(Observed {
+        compliant: rules.is_empty(),
+        state: json!({
+            "group_id": group,
+            "ingress": ingress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
+            "egress": egress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
+        }),
+        tags: Default::default(),
+    })
+}
+
 #[async_trait]
 impl Action for Ec2RestrictDefaultSecurityGroup {
     fn spec(&self) -> &'static ActionSpec {
@@ -273,18 +291,17 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
                 sg.group_name().unwrap_or("?")
             )));
         }
-        let rules = group_rules(&ec2, &group).await?;
-        let users = interfaces(&ec2, &group).await?;
-        let (egress, ingress): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
-            rules.iter().partition(|r| r.is_egress() == Some(true));
+        let mut state = rules_state(&ec2, &group).await?;
+        // Who would lose traffic matters only when there are rules to revoke.
+        let users = if state.compliant {
+            Vec::new()
+        } else {
+            interfaces(&ec2, &group).await?
+        };
+        state.state["interfaces"] = json!(users);
         Ok(Observed {
-            compliant: rules.is_empty(),
-            state: json!({
-                "group_id": group,
-                "ingress": ingress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
-                "egress": egress.iter().map(|r| describe(r)).collect::<Vec<_>>(),
-                "interfaces": users,
-            }),
+            compliant: state.compliant,
+            state: state.state,
             tags: tag_map(
                 sg.tags()
                     .iter()
@@ -429,6 +446,14 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         Ok(["ingress", "egress"]
             .iter()
             .all(|d| rule_set(&now.state, d) == rule_set(&change.after, d)))
+    }
+
+    /// Reads back only what the write changed: the group's rules.
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        validate(params).map_err(ActionError::invalid)?;
+        let group = group_id(target)?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        rules_state(&ec2, &group).await
     }
 
     /// Revokes the rules the plan named (a rule added since is found by

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::{collect_pages, ec2_client, kind_of, params_object, reject_unknown, tag_map};
-use crate::errors::{sdk_error, sdk_error_on};
+use crate::errors::{code_of, sdk_error, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.ec2.revoke-public-admin-ingress";
@@ -38,6 +38,7 @@ static SPEC: ActionSpec = ActionSpec {
     account_wide: false,
     permissions: &[
         "ec2:DescribeSecurityGroups",
+        // A rerun: what is still there, to revoke or authorise the rest.
         "ec2:DescribeSecurityGroupRules",
         "ec2:RevokeSecurityGroupIngress",
         "ec2:AuthorizeSecurityGroupIngress",
@@ -62,7 +63,8 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "EC2.18: the only UDP ports that may be open to the internet (authorizedUdpPorts).",
         },
     ],
-    calls_per_fix: 6,
+    // Check (the group with its tags and rules), revoke, read-back.
+    calls_per_fix: 3,
     approval_by_default: false,
 };
 
@@ -225,17 +227,7 @@ pub fn world_rule(rule: &SecurityGroupRule) -> Option<OpenRule> {
         .cidr_ipv4()
         .filter(|c| WORLD.contains(c))
         .or_else(|| rule.cidr_ipv6().filter(|c| WORLD.contains(c)))?;
-    let protocol = match rule
-        .ip_protocol()
-        .unwrap_or("-1")
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "6" => "tcp".to_string(),
-        "17" => "udp".to_string(),
-        "all" => "-1".to_string(),
-        p => p.to_string(),
-    };
+    let protocol = protocol_name(rule.ip_protocol().unwrap_or("-1"));
     Some(OpenRule {
         rule_id: rule
             .security_group_rule_id()
@@ -250,6 +242,46 @@ pub fn world_rule(rule: &SecurityGroupRule) -> Option<OpenRule> {
             .filter(|d| !d.is_empty())
             .map(str::to_string),
     })
+}
+
+/// A rule's protocol as rectify writes it: `tcp`, `udp`, `-1` (all) or
+/// the number of any other.
+fn protocol_name(protocol: &str) -> String {
+    match protocol.to_ascii_lowercase().as_str() {
+        "6" => "tcp".to_string(),
+        "17" => "udp".to_string(),
+        "all" => "-1".to_string(),
+        p => p.to_string(),
+    }
+}
+
+/// The world-open ingress of a group as `DescribeSecurityGroups` gives it
+/// with the group: one rule per world-open source range, descriptions
+/// kept (that answer carries no rule ids; the rules are revoked by
+/// permission).
+pub fn world_permissions(permissions: &[IpPermission]) -> Vec<OpenRule> {
+    let mut out = Vec::new();
+    for p in permissions {
+        let rule = |cidr: &str, description: Option<&str>| OpenRule {
+            rule_id: String::new(),
+            protocol: protocol_name(p.ip_protocol().unwrap_or("-1")),
+            from_port: p.from_port().unwrap_or(-1),
+            to_port: p.to_port().unwrap_or(-1),
+            cidr: cidr.to_string(),
+            description: description.filter(|d| !d.is_empty()).map(str::to_string),
+        };
+        for r in p.ip_ranges() {
+            if let Some(cidr) = r.cidr_ip().filter(|c| WORLD.contains(c)) {
+                out.push(rule(cidr, r.description()));
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(cidr) = r.cidr_ipv6().filter(|c| WORLD.contains(c)) {
+                out.push(rule(cidr, r.description()));
+            }
+        }
+    }
+    out
 }
 
 /// The port range of a TCP/UDP rule (a missing range is every port).
@@ -480,6 +512,77 @@ fn permission(rule: &OpenRule) -> IpPermission {
     p.build()
 }
 
+/// A failed write as `operation:code` (to match expected answers) and
+/// the error.
+fn failure<E>(
+    operation: &str,
+    group: &str,
+    e: aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> (String, ActionError)
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = format!("{operation}:{}", code_of(&e).unwrap_or_default());
+    (code, sdk_error_on(operation, group, e))
+}
+
+/// Authorises (`revoke` false) or revokes `rules` (world-open ingress) in
+/// one call, by permission, without reading the group first. When EC2
+/// answers that some are there already, or gone already (a rerun, a rule
+/// recreated under a new id), the rest is done after reading the group's
+/// rules.
+async fn write_ingress(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rules: &[OpenRule],
+    revoke: bool,
+) -> Result<(), ActionError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let written = if revoke {
+        // EC2 matches a revoke on everything but the description.
+        let permissions = rules
+            .iter()
+            .map(|r| {
+                permission(&OpenRule {
+                    description: None,
+                    ..r.clone()
+                })
+            })
+            .collect();
+        let operation = "ec2:RevokeSecurityGroupIngress";
+        ec2.revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| failure(operation, group, e))
+    } else {
+        let operation = "ec2:AuthorizeSecurityGroupIngress";
+        ec2.authorize_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(rules.iter().map(permission).collect()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| failure(operation, group, e))
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err((code, _)) if code == "ec2:RevokeSecurityGroupIngress:InvalidPermission.NotFound" => {
+            revoke_matching(ec2, group, rules).await
+        }
+        Err((code, _))
+            if code == "ec2:AuthorizeSecurityGroupIngress:InvalidPermission.Duplicate" =>
+        {
+            authorize_missing(ec2, group, rules).await
+        }
+        Err((_, error)) => Err(error),
+    }
+}
+
 /// Authorises `rules` (world-open ingress) that the group does not
 /// have yet: a rerun finds them and adds nothing.
 async fn authorize_missing(
@@ -625,7 +728,8 @@ impl Action for Ec2RevokePublicAdminIngress {
         let group = group_id(target)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
 
-        // The group itself: it must exist, and carries the tags.
+        // One read: the group (it must exist) with its tags and its
+        // ingress, descriptions included.
         let out = ec2
             .describe_security_groups()
             .group_ids(&group)
@@ -645,13 +749,7 @@ impl Action for Ec2RevokePublicAdminIngress {
                 .iter()
                 .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
         );
-
-        let world: Vec<OpenRule> = group_rules(&ec2, &group)
-            .await?
-            .iter()
-            .filter(|r| r.group_id().is_none_or(|g| g == group))
-            .filter_map(world_rule)
-            .collect();
+        let world = world_permissions(sg.ip_permissions());
         Ok(Observed {
             compliant: !world.iter().any(|r| in_scope(r, &scope)),
             state: state(&group, &scope, &world),
@@ -729,8 +827,8 @@ impl Action for Ec2RevokePublicAdminIngress {
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         // The allowed half first, so that it never goes dark; then the
         // wide rule. A rerun finds both done and does nothing.
-        authorize_missing(&ec2, &group, &added).await?;
-        revoke_matching(&ec2, &group, &planned).await
+        write_ingress(&ec2, &group, &added, false).await?;
+        write_ingress(&ec2, &group, &planned, true).await
     }
 
     fn left_in_place(&self, _: &Target, _: &Value, observed: &Observed) -> Vec<String> {
@@ -836,8 +934,8 @@ impl Action for Ec2RevokePublicAdminIngress {
         let restore = rules_at(&change.after, "restore")?;
         let remove = rules_at(&change.after, "remove")?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
-        authorize_missing(&ec2, &group, &restore).await?;
-        revoke_matching(&ec2, &group, &remove).await
+        write_ingress(&ec2, &group, &restore, false).await?;
+        write_ingress(&ec2, &group, &remove, true).await
     }
 
     async fn verify_revert(

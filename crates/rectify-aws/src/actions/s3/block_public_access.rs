@@ -35,7 +35,10 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetBucketLocation",
     ],
     params: &[],
-    calls_per_fix: 5,
+    // Check: the settings and the tags, then (settings off) the website,
+    // the policy and the ACL, each round read at once; the write; the
+    // read-back of the settings.
+    calls_per_fix: 7,
     approval_by_default: false,
 };
 
@@ -210,14 +213,17 @@ impl Action for S3BlockPublicAccess {
         let s3 = self.client(target).await?;
 
         let owner = target.account.as_str();
-        let settings = read_settings(&s3, bucket, owner).await?;
-        let tags = match s3
-            .get_bucket_tagging()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
+        // The settings and the tags (an exemption is weighed first), read
+        // together.
+        let (settings, tags) = tokio::join!(
+            read_settings(&s3, bucket, owner),
+            s3.get_bucket_tagging()
+                .bucket(bucket)
+                .expected_bucket_owner(owner)
+                .send()
+        );
+        let settings = settings?;
+        let tags = match tags {
             Ok(out) => tag_map(out.tag_set().iter().map(|t| (t.key(), t.value()))),
             Err(e) if code_of(&e) == Some("NoSuchTagSet") => Default::default(),
             Err(e) => return Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
@@ -237,25 +243,28 @@ impl Action for S3BlockPublicAccess {
                 tags,
             });
         }
-        let website = match s3
-            .get_bucket_website()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
+        // What says the bucket is public on purpose: three reads at once.
+        let (website, policy, acl) = tokio::join!(
+            s3.get_bucket_website()
+                .bucket(bucket)
+                .expected_bucket_owner(owner)
+                .send(),
+            s3.get_bucket_policy()
+                .bucket(bucket)
+                .expected_bucket_owner(owner)
+                .send(),
+            s3.get_bucket_acl()
+                .bucket(bucket)
+                .expected_bucket_owner(owner)
+                .send()
+        );
+        let website = match website {
             Ok(_) => true,
             Err(e) if code_of(&e) == Some("NoSuchWebsiteConfiguration") => false,
             Err(e) => return Err(sdk_error_on("s3:GetBucketWebsite", bucket, e)),
         };
 
-        let (mut public_read, cloudfront) = match s3
-            .get_bucket_policy()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
+        let (mut public_read, cloudfront) = match policy {
             Ok(out) => {
                 let text = out.policy().unwrap_or("{}");
                 let policy: Value = serde_json::from_str(text).map_err(|e| {
@@ -267,13 +276,7 @@ impl Action for S3BlockPublicAccess {
             Err(e) => return Err(sdk_error_on("s3:GetBucketPolicy", bucket, e)),
         };
 
-        let acl = s3
-            .get_bucket_acl()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("s3:GetBucketAcl", bucket, e))?;
+        let acl = acl.map_err(|e| sdk_error_on("s3:GetBucketAcl", bucket, e))?;
         for grant in acl.grants() {
             let everyone = grant
                 .grantee()
@@ -438,7 +441,8 @@ impl Action for S3BlockPublicAccess {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        let now = self.check(target, params).await?;
+        // What the undo wrote: the four settings.
+        let now = self.verify(target, params).await?;
         let restored: Settings = recorded(&change.after, ID)?;
         Ok(recorded::<BucketState>(&now.state, ID)?.settings == restored)
     }
