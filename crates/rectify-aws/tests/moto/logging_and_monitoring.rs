@@ -8,6 +8,7 @@ use rectify_aws::actions::cloudtrail::{
     enable_kms_encryption::CloudTrailEnableKmsEncryption,
     enable_log_file_validation::CloudTrailEnableLogFileValidation,
 };
+use rectify_aws::actions::guardduty::enable_detector::GuardDutyEnableDetector;
 use rectify_model::{Action, Target};
 use serde_json::{json, Value};
 
@@ -261,6 +262,119 @@ async fn cloudwatch_logs_delivery_and_undo() {
         .send()
         .await
         .unwrap();
+    let now = action.check(&target, &params).await.unwrap();
+    assert!(action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err()
+        .message
+        .contains("has changed since"));
+}
+
+fn account_target(account: &Account) -> Target {
+    Target::listed(
+        &account.id,
+        REGION,
+        "AwsAccount",
+        format!("AWS::::Account:{}", account.id),
+    )
+}
+
+/// The region's detectors as the test's client reads them: id and status.
+async fn detectors(account: &Account) -> Vec<(String, String)> {
+    let gd = account.guardduty();
+    let ids = gd
+        .list_detectors()
+        .send()
+        .await
+        .unwrap()
+        .detector_ids
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for id in ids {
+        let d = gd.get_detector().detector_id(&id).send().await.unwrap();
+        out.push((id, d.status.unwrap().as_str().to_string()));
+    }
+    out
+}
+
+/// GuardDuty.1: a detector created where there is none (read back), the
+/// compliant account left alone, the undo deletes it; a suspended detector
+/// is enabled and the undo suspends it again; an undo after a later change
+/// is refused.
+#[tokio::test]
+async fn guardduty_detector_created_or_enabled_and_undone() {
+    let account = Account::new().await;
+    let action = GuardDutyEnableDetector::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "GuardDuty.1",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({});
+    assert!(detectors(&account).await.is_empty());
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change.summary.contains("create a detector"),
+        "{}",
+        change.summary
+    );
+    action.apply(&target, &params, &change).await.unwrap();
+    // Applied twice (a run cut off): still one detector.
+    action.apply(&target, &params, &change).await.unwrap();
+    let made = detectors(&account).await;
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].1, "ENABLED");
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant);
+    let noop = action.plan(&target, &params, &after).unwrap();
+    assert!(noop.summary.contains("already enabled"), "{}", noop.summary);
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(undo.summary.contains(&made[0].0), "{}", undo.summary);
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert!(detectors(&account).await.is_empty());
+
+    // A suspended detector of the account's own: enabled, and suspended
+    // again by the undo.
+    let id = account
+        .guardduty()
+        .create_detector()
+        .enable(false)
+        .send()
+        .await
+        .unwrap()
+        .detector_id
+        .unwrap();
+    let target = account_target(&account);
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(change.summary.contains(&id), "{}", change.summary);
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(
+        detectors(&account).await,
+        [(id.clone(), "ENABLED".to_string())]
+    );
+    let after = action.verify(&target, &params).await.unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(
+        detectors(&account).await,
+        [(id.clone(), "DISABLED".to_string())]
+    );
+    // Suspended now: the undo of the change is refused.
     let now = action.check(&target, &params).await.unwrap();
     assert!(action
         .revert_plan(&target, &params, &change, &now)
