@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+pub(crate) mod event_resources;
 pub mod policy;
 pub mod resource_policy;
 

@@ -6,8 +6,11 @@ use rectify_model::Action;
 
 use crate::Aws;
 
+pub mod make_cluster_private;
+
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    let _ = aws;
-    Vec::new()
+    vec![Arc::new(
+        make_cluster_private::RedshiftMakeClusterPrivate::new(aws.clone()),
+    )]
 }

@@ -6,8 +6,9 @@ use rectify_model::Action;
 
 use crate::Aws;
 
+pub mod encrypt_queue;
+
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    let _ = aws;
-    Vec::new()
+    vec![Arc::new(encrypt_queue::SqsEncryptQueue::new(aws.clone()))]
 }
