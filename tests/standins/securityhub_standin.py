@@ -26,12 +26,22 @@ same whatever the credentials.
 Implemented operations: BatchImportFindings, BatchUpdateFindings,
 GetFindings, BatchGetSecurityControls, UpdateSecurityControl (a person's
 customisation of a control's parameters; ``ValueType: DEFAULT`` puts a
-parameter back to AWS's default). Any other operation of the model is validated and then answered
+parameter back to AWS's default), and for the new Security Hub's OCSF
+findings GetFindingsV2 (string filters EQUALS / NOT_EQUALS / PREFIX on the
+fields in ``OCSF_STRING_PATHS``) and BatchUpdateFindingsV2 (``StatusId``,
+``SeverityId``, ``Comment`` by ``MetadataUids`` or ``FindingIdentifiers``;
+besides the model, what the API reference states: not both kinds of
+identifier, ``StatusId`` / ``SeverityId`` in 0-6 or 99, a comment of at most
+512 characters; the V2 operations answer ``ValidationException``). OCSF
+findings are produced by AWS services, not imported through an API: tests
+put them in the store with ``POST /_standin/findings-v2``. Any other operation of the model is validated and then answered
 501 ``StandinNotImplemented``; an unsupported GetFindings filter is answered
 the same way, so a test never silently relies on something not emulated.
 
 Test-only endpoints:
   GET  /_standin/requests  every request received (operation, body, result)
+  POST /_standin/findings-v2  {"Findings": [OCSF finding, ...]}: stored (or
+                           replaced) by ``metadata.uid``
   POST /_standin/reset     forget all findings and recorded requests, and put
                            every control's parameters back to their defaults
 
@@ -79,6 +89,15 @@ class ApiError(Exception):
 
 def invalid(message):
     return ApiError(400, "InvalidInputException", message)
+
+
+def invalid_for(op, message):
+    """The operation's own validation error: ``ValidationException`` for the
+    V2 operations, ``InvalidInputException`` for the others."""
+    names = [e.name for e in op.error_shapes]
+    if "ValidationException" in names and "InvalidInputException" not in names:
+        return ApiError(400, "ValidationException", message)
+    return invalid(message)
 
 
 def not_emulated(message):
@@ -514,6 +533,7 @@ class Store:
         self.findings = {}  # (Id, ProductArn) -> finding (JSON form), insertion-ordered
         self.requests = []
         self.controls = {}  # control id -> {"Parameters": ..., "LastUpdateReason": ...}
+        self.findings_v2 = {}  # metadata.uid -> OCSF finding, insertion-ordered
         self._default_controls()
 
     def _default_controls(self):
@@ -522,6 +542,7 @@ class Store:
     def reset(self):
         with self.lock:
             self.findings.clear()
+            self.findings_v2.clear()
             self.requests.clear()
             self._default_controls()
 
@@ -704,13 +725,177 @@ class Store:
         return out
 
 
+    # -- OCSF (V2) findings --------------------------------------------------
+
+    def put_findings_v2(self, body):
+        findings = body.get("Findings") if isinstance(body, dict) else None
+        if not isinstance(findings, list):
+            raise invalid("body must be {\"Findings\": [...]}")
+        with self.lock:
+            for finding in findings:
+                uid = get_ocsf(finding, "metadata.uid")
+                if not uid or not isinstance(uid[0], str):
+                    raise invalid("an OCSF finding needs metadata.uid")
+                self.findings_v2[uid[0]] = copy.deepcopy(finding)
+        return {"stored": len(findings)}
+
+    def get_findings_v2(self, body):
+        filters = body.get("Filters") or {}
+        for name in filters:
+            if name not in ("CompositeFilters", "CompositeOperator"):
+                raise not_emulated("GetFindingsV2 filter %s is not emulated" % name)
+        composites = filters.get("CompositeFilters") or []
+        for composite in composites:
+            for kind in composite:
+                if kind not in ("StringFilters", "Operator"):
+                    raise not_emulated("GetFindingsV2 %s are not emulated" % kind)
+            for f in composite.get("StringFilters") or []:
+                if f["FieldName"] not in OCSF_STRING_PATHS:
+                    raise not_emulated("GetFindingsV2 filter on %s is not emulated" % f["FieldName"])
+                if f["Filter"].get("Comparison") not in ("EQUALS", "NOT_EQUALS", "PREFIX"):
+                    raise not_emulated("GetFindingsV2 comparison %s is not emulated" % f["Filter"].get("Comparison"))
+        for key in ("SortCriteria", "Scopes"):
+            if body.get(key):
+                raise not_emulated("GetFindingsV2 %s is not emulated" % key)
+
+        def one(finding, f):
+            values = get_ocsf(finding, f["FieldName"])
+            wanted = f["Filter"]["Value"]
+            comparison = f["Filter"]["Comparison"]
+            if comparison == "EQUALS":
+                return wanted in values
+            if comparison == "NOT_EQUALS":
+                return wanted not in values
+            return any(isinstance(v, str) and v.startswith(wanted) for v in values)
+
+        def combine(results, operator):
+            return any(results) if operator == "OR" else all(results)
+
+        def matches(finding):
+            if not composites:
+                return True
+            results = [
+                combine([one(finding, f) for f in c.get("StringFilters") or []], c.get("Operator", "AND"))
+                for c in composites
+            ]
+            return combine(results, filters.get("CompositeOperator", "AND"))
+
+        with self.lock:
+            matched = [copy.deepcopy(f) for f in self.findings_v2.values() if matches(f)]
+        start = 0
+        if body.get("NextToken"):
+            try:
+                start = int(base64.urlsafe_b64decode(body["NextToken"].encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError(400, "ValidationException", "Invalid NextToken")
+        size = body.get("MaxResults", 100)
+        out = {"Findings": matched[start : start + size]}
+        if start + size < len(matched):
+            out["NextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return out
+
+    def batch_update_findings_v2(self, body):
+        def reject(message):
+            raise ApiError(400, "ValidationException", message)
+
+        uids = body.get("MetadataUids") or []
+        idents = body.get("FindingIdentifiers") or []
+        if uids and idents:
+            reject("MetadataUids cannot be used together with FindingIdentifiers")
+        if not uids and not idents:
+            reject("Either MetadataUids or FindingIdentifiers is required")
+        for field in ("StatusId", "SeverityId"):
+            if field in body and body[field] not in OCSF_IDS:
+                reject("%s must be one of %s" % (field, sorted(OCSF_IDS)))
+        if "Comment" in body and not 1 <= len(body["Comment"]) <= 512:
+            reject("Comment must be 1 to 512 characters")
+        if not any(k in body for k in ("StatusId", "SeverityId", "Comment")):
+            reject("Nothing to update: give StatusId, SeverityId or Comment")
+        processed, unprocessed = [], []
+        with self.lock:
+            targets = []
+            for uid in uids:
+                targets.append(({"MetadataUid": uid}, self.findings_v2.get(uid)))
+            for ident in idents:
+                found = None
+                for f in self.findings_v2.values():
+                    if (
+                        ident["CloudAccountUid"] in get_ocsf(f, "cloud.account.uid")
+                        and ident["FindingInfoUid"] in get_ocsf(f, "finding_info.uid")
+                        and ident["MetadataProductUid"] in get_ocsf(f, "metadata.product.uid")
+                    ):
+                        found = f
+                        break
+                targets.append(({"FindingIdentifier": dict(ident)}, found))
+            for key, finding in targets:
+                if finding is None:
+                    entry = dict(key)
+                    entry["ErrorCode"] = "ResourceNotFoundException"
+                    entry["ErrorMessage"] = "Finding not found"
+                    unprocessed.append(entry)
+                    continue
+                if "StatusId" in body:
+                    finding["status_id"] = body["StatusId"]
+                    finding["status"] = OCSF_STATUS[body["StatusId"]]
+                if "SeverityId" in body:
+                    finding["severity_id"] = body["SeverityId"]
+                    finding["severity"] = OCSF_SEVERITY[body["SeverityId"]]
+                if "Comment" in body:
+                    finding["comment"] = body["Comment"]
+                done = dict(key)
+                done.setdefault("MetadataUid", get_ocsf(finding, "metadata.uid")[0])
+                processed.append(done)
+        return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+
 IMPLEMENTED = {
     "BatchImportFindings": Store.batch_import_findings,
     "BatchUpdateFindings": Store.batch_update_findings,
     "GetFindings": Store.get_findings,
     "BatchGetSecurityControls": Store.batch_get_security_controls,
     "UpdateSecurityControl": Store.update_security_control,
+    "GetFindingsV2": Store.get_findings_v2,
+    "BatchUpdateFindingsV2": Store.batch_update_findings_v2,
 }
+
+# OCSF fields a GetFindingsV2 string filter may name here (dotted paths
+# through objects and lists, as the API's field names are).
+OCSF_STRING_PATHS = {
+    "metadata.uid",
+    "metadata.product.uid",
+    "finding_info.uid",
+    "cloud.account.uid",
+    "cloud.region",
+    "compliance.control",
+    "compliance.status",
+    "resources.uid",
+    "resources.type",
+    "status",
+    "comment",
+}
+
+# OCSF Finding status_id / severity_id and their captions.
+OCSF_STATUS = {0: "Unknown", 1: "New", 2: "In Progress", 3: "Suppressed", 4: "Resolved", 5: "Archived", 6: "Deleted", 99: "Other"}
+OCSF_SEVERITY = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal", 99: "Other"}
+OCSF_IDS = set(OCSF_STATUS)
+
+
+def get_ocsf(obj, dotted):
+    """Every value at a dotted OCSF path, through lists."""
+    values = [obj]
+    for part in dotted.split("."):
+        nxt = []
+        for v in values:
+            if isinstance(v, list):
+                v_items = v
+            else:
+                v_items = [v]
+            for item in v_items:
+                if isinstance(item, dict) and part in item:
+                    child = item[part]
+                    nxt.extend(child if isinstance(child, list) else [child])
+        values = nxt
+    return values
 
 
 # --------------------------------------------------------------------------
@@ -780,7 +965,7 @@ class Handler(BaseHTTPRequestHandler):
         method = self.command.upper()
 
         if path.startswith("/_standin/"):
-            return self.handle_standin(method, path)
+            return self.handle_standin(method, path, raw)
 
         entry = {"method": method, "path": path, "operation": None, "body": None, "valid": False, "errors": []}
         try:
@@ -806,7 +991,7 @@ class Handler(BaseHTTPRequestHandler):
             errors = validate(op, params)
             entry["errors"] = errors
             if errors:
-                raise invalid("; ".join(errors))
+                raise invalid_for(op, "; ".join(errors))
             entry["valid"] = True
             impl = IMPLEMENTED.get(op.name)
             if impl is None:
@@ -846,12 +1031,20 @@ class Handler(BaseHTTPRequestHandler):
         if "host" not in m.group(5).split(";"):
             raise ApiError(403, "InvalidSignatureException", "SignedHeaders must include host")
 
-    def handle_standin(self, method, path):
+    def handle_standin(self, method, path, raw=b""):
         if method == "GET" and path == "/_standin/requests":
             return self.send_json(200, {"requests": self.store.recorded()})
         if method == "POST" and path == "/_standin/reset":
             self.store.reset()
             return self.send_json(200, {})
+        if method == "POST" and path == "/_standin/findings-v2":
+            try:
+                body = json.loads(raw.decode("utf-8") or "{}")
+                return self.send_json(200, self.store.put_findings_v2(body))
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self.send_error_json(invalid("not JSON: %s" % exc))
+            except ApiError as err:
+                return self.send_error_json(err)
         if method == "GET" and path == "/_standin/health":
             return self.send_json(200, {"status": "ok", "strict": self.store.strict})
         return self.send_error_json(ApiError(404, "NotFound", "unknown stand-in endpoint %s %s" % (method, path)))

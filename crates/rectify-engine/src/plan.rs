@@ -170,8 +170,11 @@ fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
 /// - so does a job of a disruptive action (`approval_by_default` in its
 ///   spec: replacing a volume, deactivating credentials, ...);
 /// - an OCSF finding of the new Security Hub always waits for approval
-///   (`dry-run` stays): rectify does not update those findings
-///   (`BatchUpdateFindingsV2`), so a person settles them.
+///   (`dry-run` stays): the job's finding effects do not update those
+///   findings yet (`SecurityHubUpdater::read_finding_v2` and
+///   `update_finding_v2` can, through `GetFindingsV2` and
+///   `BatchUpdateFindingsV2`, but the engine does not call them), so a
+///   person settles them.
 pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode: Mode) -> Mode {
     if mode != Mode::Auto {
         return mode;

@@ -1,15 +1,19 @@
 //! `FindingUpdater` through Security Hub `BatchUpdateFindings`, and the
-//! controls' parameters through `BatchGetSecurityControls`.
+//! controls' parameters through `BatchGetSecurityControls`; the new
+//! Security Hub's OCSF findings (`Findings Imported V2`) through
+//! `GetFindingsV2` (read back) and `BatchUpdateFindingsV2` (status and
+//! comment), by their `metadata.uid`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use aws_sdk_securityhub::types::{
-    AwsSecurityFindingFilters, AwsSecurityFindingIdentifier, NoteUpdate, StringFilter,
+    AllowedOperators, AwsSecurityFindingFilters, AwsSecurityFindingIdentifier, CompositeFilter,
+    NoteUpdate, OcsfFindingFilters, OcsfStringField, OcsfStringFilter, StringFilter,
     StringFilterComparison, WorkflowStatus, WorkflowUpdate,
 };
-use rectify_model::{ActionError, FindingRef, FindingUpdater};
+use rectify_model::{ActionError, ErrorClass, FindingRef, FindingUpdater};
 use serde_json::Value;
 
 use crate::errors::{classify, sdk_error};
@@ -160,6 +164,209 @@ impl FindingUpdater for SecurityHubUpdater {
     }
 }
 
+/// OCSF `status_id` of a finding (Security Hub's `BatchUpdateFindingsV2`
+/// accepts 0, 1, 2, 3, 4, 5, 6 and 99; `status` follows it).
+pub mod ocsf_status {
+    pub const NEW: i32 = 1;
+    pub const IN_PROGRESS: i32 = 2;
+    pub const SUPPRESSED: i32 = 3;
+    pub const RESOLVED: i32 = 4;
+}
+
+/// The OCSF `status_id` for a workflow status rectify sets on an ASFF
+/// finding: `RESOLVED` is `Resolved` (4). `NOTIFIED` has no OCSF twin: the
+/// status stays as it is and only the comment says what was left (None).
+pub fn ocsf_status_for(workflow: &str) -> Option<i32> {
+    match workflow {
+        "RESOLVED" => Some(ocsf_status::RESOLVED),
+        "NEW" => Some(ocsf_status::NEW),
+        "SUPPRESSED" => Some(ocsf_status::SUPPRESSED),
+        _ => None,
+    }
+}
+
+/// The one finding with this `metadata.uid` in a `GetFindingsV2` answer.
+pub fn ocsf_finding_of(page: &Value, metadata_uid: &str) -> Option<Value> {
+    page.get("Findings")?
+        .as_array()?
+        .iter()
+        .find(|f| f.pointer("/metadata/uid").and_then(Value::as_str) == Some(metadata_uid))
+        .cloned()
+}
+
+/// The live OCSF finding must be the one the job judged, as for ASFF
+/// findings: there at all, of the job's account (`cloud.account.uid`), the
+/// target among its `resources[].uid` (when the job has one), and the same
+/// control (`compliance.control`) when the job judged one. `Err` says what
+/// differs.
+pub fn verify_ocsf_finding(
+    live: Option<&Value>,
+    metadata_uid: &str,
+    account: &str,
+    resource_id: &str,
+    control: Option<&str>,
+) -> Result<(), String> {
+    let Some(live) = live else {
+        return Err(format!("Security Hub has no OCSF finding {metadata_uid}"));
+    };
+    let text = |path: &str| live.pointer(path).and_then(Value::as_str);
+    if text("/metadata/uid") != Some(metadata_uid) {
+        return Err(format!(
+            "the finding Security Hub returned is {}, not {metadata_uid}",
+            text("/metadata/uid").unwrap_or("(no metadata.uid)")
+        ));
+    }
+    if text("/cloud/account/uid") != Some(account) {
+        return Err(format!(
+            "the finding belongs to account {}, the job acted on account {account}",
+            text("/cloud/account/uid").unwrap_or("(none)")
+        ));
+    }
+    let resources: Vec<&str> = live
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !resource_id.is_empty() && !resources.contains(&resource_id) {
+        return Err(format!(
+            "the finding does not name resource {resource_id} (it names: {})",
+            resources.join(", ")
+        ));
+    }
+    if let Some(control) = control {
+        let live_control = text("/compliance/control");
+        if live_control != Some(control) {
+            return Err(format!(
+                "the finding reports control {}, the job judged control {control}",
+                live_control.unwrap_or("(none)")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the live OCSF finding already shows what rectify would write:
+/// the status (when one is set) and a comment starting with `prefix` (a
+/// redelivery of a settled generation).
+pub fn ocsf_settled(live: &Value, status_id: Option<i32>, prefix: &str) -> bool {
+    let status_ok = match status_id {
+        Some(want) => live.get("status_id").and_then(Value::as_i64) == Some(i64::from(want)),
+        None => true,
+    };
+    status_ok
+        && live
+            .get("comment")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.starts_with(prefix))
+}
+
+impl SecurityHubUpdater {
+    /// The OCSF finding as Security Hub holds it now (`GetFindingsV2`,
+    /// `metadata.uid` EQUALS), as the API sent it; None when there is none.
+    pub async fn read_finding_v2(
+        &self,
+        metadata_uid: &str,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError> {
+        let config = self.aws.securityhub_config(region).await?;
+        let client = aws_sdk_securityhub::Client::new(&config);
+        let raw = RawBody::default();
+        client
+            .get_findings_v2()
+            .filters(
+                OcsfFindingFilters::builder()
+                    .composite_filters(
+                        CompositeFilter::builder()
+                            .string_filters(
+                                OcsfStringFilter::builder()
+                                    .field_name(OcsfStringField::MetadataUid)
+                                    .filter(
+                                        StringFilter::builder()
+                                            .value(metadata_uid)
+                                            .comparison(StringFilterComparison::Equals)
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .operator(AllowedOperators::And)
+                            .build(),
+                    )
+                    .composite_operator(AllowedOperators::And)
+                    .build(),
+            )
+            .max_results(2)
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:GetFindingsV2", e))?;
+        let page = raw.json("securityhub:GetFindingsV2")?;
+        Ok(ocsf_finding_of(&page, metadata_uid))
+    }
+
+    /// Sets an OCSF finding's status (`status_id`, when `status_id` is
+    /// Some) and comment through `BatchUpdateFindingsV2` by its
+    /// `metadata.uid`. A finding Security Hub reports unprocessed is an
+    /// error, as for `BatchUpdateFindings`.
+    pub async fn update_finding_v2(
+        &self,
+        metadata_uid: &str,
+        region: &str,
+        status_id: Option<i32>,
+        comment: &str,
+    ) -> Result<(), ActionError> {
+        let config = self.aws.securityhub_config(region).await?;
+        let client = aws_sdk_securityhub::Client::new(&config);
+        let mut request = client
+            .batch_update_findings_v2()
+            .metadata_uids(metadata_uid)
+            .set_status_id(status_id);
+        if !comment.trim().is_empty() {
+            request = request.comment(truncate_note(comment, NOTE_MAX_CHARS));
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:BatchUpdateFindingsV2", e))?;
+        if let Some(failed) = out.unprocessed_findings().first() {
+            let code = failed
+                .error_code()
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_else(|| "error".into());
+            // A failure on Security Hub's side or a concurrent update may
+            // pass on a later attempt.
+            let class = match code.as_str() {
+                "InternalServerException" | "ConflictException" => ErrorClass::Transient,
+                other => classify(Some(other), None),
+            };
+            return Err(ActionError::new(
+                class,
+                format!(
+                    "securityhub:BatchUpdateFindingsV2: finding {metadata_uid} not updated: {code}: {}",
+                    failed.error_message().unwrap_or_default()
+                ),
+            ));
+        }
+        if !out
+            .processed_findings()
+            .iter()
+            .any(|p| p.metadata_uid() == Some(metadata_uid))
+        {
+            return Err(ActionError::new(
+                classify(Some("ResourceNotFoundException"), None),
+                format!(
+                    "securityhub:BatchUpdateFindingsV2: finding {metadata_uid} is neither processed nor unprocessed"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `Parameters` of `control` in a `BatchGetSecurityControls` answer;
 /// None when it is not there or has none.
 pub fn parameters_of(page: &Value, control: &str) -> Option<Value> {
@@ -188,6 +395,93 @@ mod tests {
         );
         assert!(parameters_of(&page, "EC2.19").is_none());
         assert!(parameters_of(&page, "IAM.7").is_none());
+    }
+
+    fn ocsf(uid: &str) -> Value {
+        serde_json::json!({
+            "metadata": {"uid": uid, "product": {"uid": "arn:aws:securityhub:us-east-1::productv2/aws/securityhub"}},
+            "cloud": {"account": {"uid": "111122223333"}, "region": "us-east-1"},
+            "compliance": {"control": "S3.8", "status": "Fail"},
+            "resources": [{"uid": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}],
+            "status_id": 1, "status": "New"
+        })
+    }
+
+    #[test]
+    fn the_ocsf_finding_read_back_is_the_one_the_job_judged() {
+        let page = serde_json::json!({"Findings": [ocsf("other"), ocsf("u-1")]});
+        let live = ocsf_finding_of(&page, "u-1");
+        assert_eq!(live.as_ref().unwrap()["metadata"]["uid"], "u-1");
+        assert!(ocsf_finding_of(&page, "u-2").is_none());
+        let ok = verify_ocsf_finding(
+            live.as_ref(),
+            "u-1",
+            "111122223333",
+            "arn:aws:s3:::b",
+            Some("S3.8"),
+        );
+        assert_eq!(ok, Ok(()));
+        // No target resource recorded: the resource is not compared.
+        assert_eq!(
+            verify_ocsf_finding(live.as_ref(), "u-1", "111122223333", "", None),
+            Ok(())
+        );
+        let cases = [
+            (
+                None,
+                "111122223333",
+                "arn:aws:s3:::b",
+                Some("S3.8"),
+                "has no OCSF finding",
+            ),
+            (
+                live.clone(),
+                "444455556666",
+                "arn:aws:s3:::b",
+                Some("S3.8"),
+                "belongs to account 111122223333",
+            ),
+            (
+                live.clone(),
+                "111122223333",
+                "arn:aws:s3:::c",
+                Some("S3.8"),
+                "does not name resource arn:aws:s3:::c",
+            ),
+            (
+                live.clone(),
+                "111122223333",
+                "arn:aws:s3:::b",
+                Some("S3.2"),
+                "reports control S3.8",
+            ),
+        ];
+        for (live, account, resource, control, want) in cases {
+            let err =
+                verify_ocsf_finding(live.as_ref(), "u-1", account, resource, control).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+        let other = ocsf("u-9");
+        let err = verify_ocsf_finding(Some(&other), "u-1", "111122223333", "", None).unwrap_err();
+        assert!(err.contains("is u-9"), "{err}");
+    }
+
+    #[test]
+    fn ocsf_status_and_settled_findings() {
+        assert_eq!(ocsf_status_for("RESOLVED"), Some(4));
+        assert_eq!(ocsf_status_for("NOTIFIED"), None);
+        let mut live = ocsf("u-1");
+        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
+        live["status_id"] = serde_json::json!(4);
+        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
+        live["comment"] =
+            serde_json::json!("rectify rule r (aws.s3.block-public-access): changed: ...");
+        assert!(ocsf_settled(&live, Some(4), "rectify rule r ("));
+        assert!(!ocsf_settled(&live, Some(4), "rectify rule s ("));
+        // NOTIFIED: the status is not compared, the comment is.
+        live["status_id"] = serde_json::json!(1);
+        assert!(ocsf_settled(&live, None, "rectify rule r ("));
+        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
     }
 
     #[test]

@@ -264,3 +264,239 @@ async fn reads_a_controls_parameters_customised_or_default() {
             && r["body"]["SecurityControlIds"] == serde_json::json!(["EC2.18"])
     }));
 }
+
+// ---------------------------------------------------------------------------
+// The new Security Hub's OCSF findings: GetFindingsV2 and
+// BatchUpdateFindingsV2. moto has neither; the stand-in checks each request
+// against the service model. OCSF findings come from AWS services (there is
+// no import call), so the test puts them into the stand-in directly.
+// ---------------------------------------------------------------------------
+
+/// POSTs a JSON body to the stand-in's test-only endpoint.
+fn standin_post(url: &str, path: &str, body: &Value) -> Value {
+    use std::io::{Read, Write};
+    let host = url.strip_prefix("http://").expect("http URL");
+    let text = body.to_string();
+    let mut sock = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        sock,
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    sock.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{out}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
+fn ocsf_finding(account: &str, uid: &str, bucket: &str) -> Value {
+    serde_json::json!({
+        "class_uid": 2003, "class_name": "Compliance Finding",
+        "metadata": {"uid": uid, "product": {"uid": format!("arn:aws:securityhub:{REGION}::productv2/aws/securityhub")}},
+        "finding_info": {"uid": format!("fi-{uid}"), "title": "S3 general purpose buckets should block public access"},
+        "cloud": {"account": {"uid": account}, "region": REGION, "provider": "AWS"},
+        "compliance": {"control": "S3.8", "status": "Fail"},
+        "resources": [{"uid": format!("arn:aws:s3:::{bucket}"), "type": "AWS::S3::Bucket"}],
+        "status_id": 1, "status": "New", "severity_id": 4, "severity": "High"
+    })
+}
+
+/// The OCSF finding as the test's own client reads it.
+async fn read_v2(hub: &aws_sdk_securityhub::Client, uid: &str) -> Value {
+    use aws_sdk_securityhub::types::{
+        CompositeFilter, OcsfFindingFilters, OcsfStringField, OcsfStringFilter,
+    };
+    let out = hub
+        .get_findings_v2()
+        .filters(
+            OcsfFindingFilters::builder()
+                .composite_filters(
+                    CompositeFilter::builder()
+                        .string_filters(
+                            OcsfStringFilter::builder()
+                                .field_name(OcsfStringField::MetadataUid)
+                                .filter(
+                                    StringFilter::builder()
+                                        .value(uid)
+                                        .comparison(StringFilterComparison::Equals)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.findings().len(), 1, "{uid}");
+    document_json(&out.findings()[0])
+}
+
+fn document_json(d: &aws_smithy_types::Document) -> Value {
+    use aws_smithy_types::{Document, Number};
+    match d {
+        Document::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), document_json(v)))
+                .collect(),
+        ),
+        Document::Array(a) => Value::Array(a.iter().map(document_json).collect()),
+        Document::Number(Number::PosInt(n)) => serde_json::json!(n),
+        Document::Number(Number::NegInt(n)) => serde_json::json!(n),
+        Document::Number(Number::Float(f)) => serde_json::json!(f),
+        Document::String(s) => Value::String(s.clone()),
+        Document::Bool(b) => Value::Bool(*b),
+        Document::Null => Value::Null,
+    }
+}
+
+fn v2_requests(url: &str, operation: &str, uid: &str) -> Vec<Value> {
+    let log: Value = serde_json::from_str(&http_get(&format!("{url}/_standin/requests"))).unwrap();
+    log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == operation && r["body"].to_string().contains(uid))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ocsf_finding_is_read_back_then_resolved_through_v2() {
+    use rectify_aws::effects::securityhub::{ocsf_settled, ocsf_status_for, verify_ocsf_finding};
+    let Some(url) = standin() else { return };
+    let hub = client(&url).await;
+    let account = Account::new().await;
+    let uid = unique("ocsf");
+    let bucket = unique("b");
+    standin_post(
+        &url,
+        "/_standin/findings-v2",
+        &serde_json::json!({"Findings": [ocsf_finding(&account.id, &uid, &bucket)]}),
+    );
+    let updater = SecurityHubUpdater::new(Arc::new(Aws::new(settings(vec![])).await));
+
+    // The read-back before the update: the finding the job judged.
+    let live = updater.read_finding_v2(&uid, REGION).await.unwrap();
+    let live = live.expect("the stand-in holds the finding");
+    assert_eq!(live["metadata"]["uid"], Value::String(uid.clone()));
+    let resource = format!("arn:aws:s3:::{bucket}");
+    assert_eq!(
+        verify_ocsf_finding(Some(&live), &uid, &account.id, &resource, Some("S3.8")),
+        Ok(())
+    );
+    assert!(
+        verify_ocsf_finding(Some(&live), &uid, "444455556666", &resource, Some("S3.8")).is_err()
+    );
+    let prefix = "rectify rule s3-bucket-block-public-access (";
+    assert!(!ocsf_settled(&live, ocsf_status_for("RESOLVED"), prefix));
+
+    let comment = format!(
+        "{prefix}aws.s3.block-public-access): changed: {}",
+        "é".repeat(600)
+    );
+    updater
+        .update_finding_v2(&uid, REGION, ocsf_status_for("RESOLVED"), &comment)
+        .await
+        .unwrap();
+
+    // Read back with the test's own client.
+    let after = read_v2(&hub, &uid).await;
+    assert_eq!(after["status_id"], 4, "{after}");
+    assert_eq!(after["status"], "Resolved");
+    let text = after["comment"].as_str().unwrap();
+    assert_eq!(text.chars().count(), 512);
+    assert!(text.starts_with(prefix) && text.ends_with('…'), "{text}");
+    // What rectify reads before a second update: already settled.
+    let again = updater
+        .read_finding_v2(&uid, REGION)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ocsf_settled(&again, Some(4), prefix));
+
+    // Both requests were valid against the service model.
+    let reads = v2_requests(&url, "GetFindingsV2", &uid);
+    let writes = v2_requests(&url, "BatchUpdateFindingsV2", &uid);
+    assert!(!reads.is_empty());
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    for r in reads.iter().chain(&writes) {
+        assert_eq!(r["valid"], Value::Bool(true), "{r}");
+    }
+    assert_eq!(writes[0]["body"]["MetadataUids"], serde_json::json!([uid]));
+    assert_eq!(writes[0]["body"]["StatusId"], 4);
+}
+
+#[tokio::test]
+async fn notified_ocsf_findings_keep_their_status_and_unknown_ones_are_errors() {
+    use rectify_aws::effects::securityhub::ocsf_status_for;
+    let Some(url) = standin() else { return };
+    let hub = client(&url).await;
+    let account = Account::new().await;
+    let uid = unique("ocsf");
+    standin_post(
+        &url,
+        "/_standin/findings-v2",
+        &serde_json::json!({"Findings": [ocsf_finding(&account.id, &uid, &unique("b"))]}),
+    );
+    let updater = SecurityHubUpdater::new(Arc::new(Aws::new(settings(vec![])).await));
+
+    // NOTIFIED has no OCSF status: the comment says what was left.
+    assert_eq!(ocsf_status_for("NOTIFIED"), None);
+    updater
+        .update_finding_v2(
+            &uid,
+            REGION,
+            None,
+            "rectify rule r (a): left in place: port 3306",
+        )
+        .await
+        .unwrap();
+    let after = read_v2(&hub, &uid).await;
+    assert_eq!(after["status_id"], 1, "{after}");
+    assert_eq!(
+        after["comment"],
+        "rectify rule r (a): left in place: port 3306"
+    );
+    let writes = v2_requests(&url, "BatchUpdateFindingsV2", &uid);
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0]["body"].get("StatusId").is_none(), "{}", writes[0]);
+
+    // A finding Security Hub does not hold: nothing to read, and the update
+    // is reported unprocessed, an error.
+    let unknown = unique("ocsf");
+    assert_eq!(
+        updater.read_finding_v2(&unknown, REGION).await.unwrap(),
+        None
+    );
+    let err = updater
+        .update_finding_v2(&unknown, REGION, Some(4), "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::NotFound, "{}", err.message);
+    assert!(
+        err.message.contains("ResourceNotFoundException") && err.message.contains(&unknown),
+        "{}",
+        err.message
+    );
+    // A status the API does not know is refused before anything changes.
+    let err = updater
+        .update_finding_v2(&uid, REGION, Some(7), "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Invalid, "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("securityhub:BatchUpdateFindingsV2: ValidationException"),
+        "{}",
+        err.message
+    );
+    assert_eq!(read_v2(&hub, &uid).await["status_id"], 1);
+}
