@@ -9,6 +9,7 @@ use crate::Aws;
 pub mod disable_subnet_public_ip;
 pub mod enable_ebs_default_encryption;
 pub mod enable_vpc_flow_logs;
+pub mod encrypt_volume_copy;
 pub mod make_snapshots_private;
 pub mod require_imdsv2;
 pub mod restrict_default_security_group;
@@ -31,5 +32,6 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
             aws.clone(),
         )),
         Arc::new(enable_vpc_flow_logs::Ec2EnableVpcFlowLogs::new(aws.clone())),
+        Arc::new(encrypt_volume_copy::Ec2EncryptVolumeCopy::new(aws.clone())),
     ]
 }

@@ -46,6 +46,14 @@ pub(crate) const VPC: Kind = Kind {
     noun: "VPC",
 };
 
+pub(crate) const VOLUME: Kind = Kind {
+    asff: "AwsEc2Volume",
+    config: "AWS::EC2::Volume",
+    arn_type: "volume",
+    prefix: "vol-",
+    noun: "volume",
+};
+
 /// Whether `id` is an id of `kind`: its prefix, then 8 or 17 hex digits.
 pub(crate) fn well_formed(kind: &Kind, id: &str) -> bool {
     id.strip_prefix(kind.prefix).is_some_and(|hex| {
