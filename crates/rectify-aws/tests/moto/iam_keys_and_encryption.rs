@@ -16,7 +16,7 @@ use rectify_aws::actions::kms::enable_key_rotation::KmsEnableKeyRotation;
 use rectify_aws::actions::redshift::make_cluster_private::RedshiftMakeClusterPrivate;
 use rectify_aws::actions::sns::encrypt_topic::SnsEncryptTopic;
 use rectify_aws::actions::sqs::encrypt_queue::SqsEncryptQueue;
-use rectify_model::{Action, Event};
+use rectify_model::{Action, Change, Event, Observed, Target};
 use serde_json::{json, Value};
 
 use crate::support::{finding_event, test_sdk_config, unique, Account, REGION};
@@ -63,6 +63,30 @@ fn config_evaluation(account: &str, rule: &str, resource_type: &str, id: &str) -
                "messageType": "ComplianceChangeNotification",
                "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}),
     )
+}
+
+/// Undoes `change` (`after`: the state it left), checked by
+/// `verify_revert`; then, that state gone, a second undo is refused. The
+/// caller reads the resource back with its own client.
+async fn undo_then_refuse(
+    action: &dyn Action,
+    target: &Target,
+    params: &Value,
+    change: &Change,
+    after: &Observed,
+) {
+    let undo = action.revert_plan(target, params, change, after).unwrap();
+    action.revert(target, params, &undo).await.unwrap();
+    assert!(action.verify_revert(target, params, &undo).await.unwrap());
+    let now = action.check(target, params).await.unwrap();
+    let refused = action
+        .revert_plan(target, params, change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
 }
 
 /// A user with `keys` new access keys: its ARN, id and key ids.
@@ -180,25 +204,10 @@ async fn old_access_keys_are_deactivated_and_reactivated() {
     assert!(after.compliant);
     assert!(action.left_in_place(&target, &params, &after).is_empty());
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undo_then_refuse(&action, &target, &params, &change, &after).await;
     assert_eq!(
         statuses(&account, &user).await,
         all(&keys, StatusType::Active)
-    );
-
-    // The keys are active again: the change's state is gone.
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
     );
 
     // A key listed in the keep tag stays active and is reported; the
@@ -432,21 +441,8 @@ async fn kms_key_rotation_on_and_undone() {
     let again = action.plan(&target, &params, &after).unwrap();
     assert!(again.summary.contains("already on"), "{}", again.summary);
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undo_then_refuse(&action, &target, &params, &change, &after).await;
     assert!(!rotation(&account, &key_id).await);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
 
     // The key of a DisableKeyRotation call and of a Config evaluation.
     let call = api_call(
@@ -562,23 +558,10 @@ async fn sqs_queue_encrypted_and_undone() {
     let after = action.verify(&target, &params).await.unwrap();
     assert!(after.compliant);
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undo_then_refuse(&action, &target, &params, &change, &after).await;
     assert_eq!(
         queue_encryption(&account, &url).await,
         (Some("false".into()), None)
-    );
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
     );
 
     // A KMS key by param, on a queue SNS sends to.
@@ -685,21 +668,8 @@ async fn sns_topic_encrypted_and_undone() {
     let after = action.verify(&target, &params).await.unwrap();
     assert!(after.compliant);
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undo_then_refuse(&action, &target, &params, &change, &after).await;
     assert_eq!(topic_key(&account, &arn).await, None);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
 
     // CloudWatch alarms publish to it: the AWS managed key would lose them.
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -868,21 +838,8 @@ async fn redshift_cluster_made_private_and_undone() {
     let after = action.verify(&target, &params).await.unwrap();
     assert!(after.compliant);
 
-    let undo = action
-        .revert_plan(&target, &params, &change, &after)
-        .unwrap();
-    action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    undo_then_refuse(&action, &target, &params, &change, &after).await;
     assert!(cluster_public(&account, &name).await);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
 
     let call = api_call(
         &account.id,
