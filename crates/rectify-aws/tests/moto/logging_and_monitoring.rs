@@ -8,6 +8,7 @@ use rectify_aws::actions::cloudtrail::{
     enable_kms_encryption::CloudTrailEnableKmsEncryption,
     enable_log_file_validation::CloudTrailEnableLogFileValidation,
 };
+use rectify_aws::actions::config::enable_recorder::ConfigEnableRecorder;
 use rectify_aws::actions::guardduty::enable_detector::GuardDutyEnableDetector;
 use rectify_model::{Action, Target};
 use serde_json::{json, Value};
@@ -381,4 +382,131 @@ async fn guardduty_detector_created_or_enabled_and_undone() {
         .unwrap_err()
         .message
         .contains("has changed since"));
+}
+
+/// AWS Config as the test's client reads it: the recorder (name, all
+/// supported, global), whether it records, the channel's bucket.
+async fn config_state(account: &Account) -> (Option<(String, bool, bool)>, bool, Option<String>) {
+    let cfg = account.config_service();
+    let recorder = cfg
+        .describe_configuration_recorders()
+        .send()
+        .await
+        .unwrap()
+        .configuration_recorders
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|r| {
+            let g = r.recording_group.unwrap();
+            (
+                r.name.unwrap(),
+                g.all_supported,
+                g.include_global_resource_types,
+            )
+        });
+    let recording = cfg
+        .describe_configuration_recorder_status()
+        .send()
+        .await
+        .unwrap()
+        .configuration_recorders_status
+        .unwrap_or_default()
+        .iter()
+        .any(|s| s.recording);
+    let bucket = cfg
+        .describe_delivery_channels()
+        .send()
+        .await
+        .unwrap()
+        .delivery_channels
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .and_then(|c| c.s3_bucket_name);
+    (recorder, recording, bucket)
+}
+
+/// Config.1: without params the plan says what to configure; with them a
+/// recorder of all types, a channel and recording (read back); the undo
+/// stops and deletes them; an undo after a later change is refused.
+#[tokio::test]
+async fn config_recorder_turned_on_and_undone() {
+    let account = Account::new().await;
+    let bucket = unique("config-logs");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let role = format!("arn:aws:iam::{}:role/config-recorder", account.id);
+    let action = ConfigEnableRecorder::new(account.aws().await);
+    let event = finding_event(
+        &account.id,
+        "Config.1",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    let target = action.target(&event).unwrap();
+    let params = json!({"role_arn": role, "bucket": bucket});
+    assert_eq!(config_state(&account).await, (None, false, None));
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let refused = action.plan(&target, &json!({}), &observed).unwrap_err();
+    assert!(
+        refused.message.contains("set params.role_arn"),
+        "{}",
+        refused.message
+    );
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(
+        config_state(&account).await,
+        (
+            Some(("default".into(), true, true)),
+            true,
+            Some(bucket.clone())
+        )
+    );
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant);
+    let noop = action.plan(&target, &params, &after).unwrap();
+    assert_eq!(noop.before, noop.after);
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(config_state(&account).await, (None, false, None));
+
+    // On again, then stopped by hand: the undo is refused.
+    let observed = action.check(&target, &params).await.unwrap();
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    account
+        .config_service()
+        .stop_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let now = action.check(&target, &params).await.unwrap();
+    assert!(!now.compliant);
+    assert!(action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err()
+        .message
+        .contains("has changed since"));
+    // Stopped: the next fix only starts it again.
+    let restart = action.plan(&target, &params, &now).unwrap();
+    assert!(
+        restart.summary.ends_with("start recorder default"),
+        "{}",
+        restart.summary
+    );
 }

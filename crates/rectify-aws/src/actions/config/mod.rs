@@ -6,8 +6,11 @@ use rectify_model::Action;
 
 use crate::Aws;
 
+pub mod enable_recorder;
+
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    let _ = aws;
-    Vec::new()
+    vec![Arc::new(enable_recorder::ConfigEnableRecorder::new(
+        aws.clone(),
+    ))]
 }
