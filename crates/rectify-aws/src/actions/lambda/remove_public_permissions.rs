@@ -213,57 +213,63 @@ impl LambdaRemovePublicPermissions {
     }
 }
 
-/// The `AddPermission` that re-adds `statement`, or why it cannot.
-fn add_permission(
-    lambda: &aws_sdk_lambda::Client,
-    state: &PolicyState,
-    statement: &Value,
-) -> Result<aws_sdk_lambda::operation::add_permission::builders::AddPermissionFluentBuilder, String>
-{
-    let sid = statement["Sid"].as_str().ok_or("it has no Sid")?;
-    let action = match strings(&statement["Action"])[..] {
-        [one] => one.to_string(),
-        _ => return Err(format!("statement {sid:?} has not exactly one action")),
-    };
-    let principal = match &statement["Principal"] {
-        Value::String(p) => p.clone(),
-        Value::Object(o) => match o.iter().next() {
-            Some((_, v)) if o.len() == 1 => match strings(v)[..] {
-                [one] => one.to_string(),
-                _ => return Err(format!("statement {sid:?} has not exactly one principal")),
-            },
-            _ => return Err(format!("statement {sid:?} has not exactly one principal")),
-        },
-        _ => return Err(format!("statement {sid:?} has no principal")),
-    };
-    let mut request = lambda
-        .add_permission()
-        .function_name(&state.function)
-        .set_qualifier(state.qualifier.clone())
-        .statement_id(sid)
-        .action(action)
-        .principal(principal);
-    if let Some(ops) = statement["Condition"].as_object() {
-        for (op, keys) in ops {
+/// What `AddPermission` needs to re-add a statement: its `Sid`, action,
+/// principal, and each condition as the parameter that sets it.
+#[derive(Debug, Default)]
+struct Grant {
+    sid: String,
+    action: String,
+    principal: String,
+    source_arn: Option<String>,
+    source_account: Option<String>,
+    principal_org_id: Option<String>,
+    function_url_auth_type: Option<String>,
+    event_source_token: Option<String>,
+    invoked_via_function_url: Option<bool>,
+}
+
+/// The single string of a policy value (a string, or a list of one).
+fn single(v: &Value) -> Option<String> {
+    match (strings(v).as_slice(), v) {
+        ([one], _) => Some(one.to_string()),
+        (_, Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Grant {
+    /// The grant of `statement`, or why `AddPermission` cannot make it.
+    fn of(statement: &Value) -> Result<Grant, String> {
+        let sid = statement["Sid"].as_str().ok_or("a statement has no Sid")?;
+        let action = single(&statement["Action"])
+            .ok_or_else(|| format!("statement {sid:?} has not exactly one action"))?;
+        let principal = match &statement["Principal"] {
+            Value::Object(o) if o.len() == 1 => o.values().next().and_then(single),
+            other => single(other),
+        }
+        .ok_or_else(|| format!("statement {sid:?} has not exactly one principal"))?;
+        let mut grant = Grant {
+            sid: sid.to_string(),
+            action,
+            principal,
+            ..Grant::default()
+        };
+        for (op, keys) in statement["Condition"].as_object().into_iter().flatten() {
             for (key, value) in keys.as_object().into_iter().flatten() {
-                let one = match strings(value)[..] {
-                    [one] => one.to_string(),
-                    _ => match value {
-                        Value::Bool(b) => b.to_string(),
-                        _ => return Err(format!("statement {sid:?}: condition {op} {key}")),
-                    },
-                };
-                request = match (op.as_str(), key.to_ascii_lowercase().as_str()) {
-                    ("ArnLike" | "ArnEquals", "aws:sourcearn") => request.source_arn(one),
-                    ("StringEquals", "aws:sourceaccount") => request.source_account(one),
-                    ("StringEquals", "aws:principalorgid") => request.principal_org_id(one),
-                    ("StringEquals", "lambda:functionurlauthtype") => request
-                        .function_url_auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::from(
-                            one.as_str(),
-                        )),
-                    ("StringEquals", "lambda:eventsourcetoken") => request.event_source_token(one),
+                let one = single(value).ok_or_else(|| {
+                    format!("statement {sid:?}: condition {op} {key} has several values")
+                })?;
+                let slot = match (op.as_str(), key.to_ascii_lowercase().as_str()) {
+                    ("ArnLike" | "ArnEquals", "aws:sourcearn") => &mut grant.source_arn,
+                    ("StringEquals", "aws:sourceaccount") => &mut grant.source_account,
+                    ("StringEquals", "aws:principalorgid") => &mut grant.principal_org_id,
+                    ("StringEquals", "lambda:functionurlauthtype") => {
+                        &mut grant.function_url_auth_type
+                    }
+                    ("StringEquals", "lambda:eventsourcetoken") => &mut grant.event_source_token,
                     ("Bool", "lambda:invokedviafunctionurl") => {
-                        request.invoked_via_function_url(one == "true")
+                        grant.invoked_via_function_url = Some(one == "true");
+                        continue;
                     }
                     _ => {
                         return Err(format!(
@@ -271,10 +277,35 @@ fn add_permission(
                     ))
                     }
                 };
+                *slot = Some(one);
             }
         }
+        Ok(grant)
     }
-    Ok(request)
+
+    /// The `AddPermission` request that makes it on the function of `state`.
+    fn request(
+        self,
+        lambda: &aws_sdk_lambda::Client,
+        state: &PolicyState,
+    ) -> aws_sdk_lambda::operation::add_permission::builders::AddPermissionFluentBuilder {
+        lambda
+            .add_permission()
+            .function_name(&state.function)
+            .set_qualifier(state.qualifier.clone())
+            .statement_id(self.sid)
+            .action(self.action)
+            .principal(self.principal)
+            .set_source_arn(self.source_arn)
+            .set_source_account(self.source_account)
+            .set_principal_org_id(self.principal_org_id)
+            .set_function_url_auth_type(
+                self.function_url_auth_type
+                    .map(|t| aws_sdk_lambda::types::FunctionUrlAuthType::from(t.as_str())),
+            )
+            .set_event_source_token(self.event_source_token)
+            .set_invoked_via_function_url(self.invoked_via_function_url)
+    }
 }
 
 #[async_trait]
@@ -470,12 +501,8 @@ impl Action for LambdaRemovePublicPermissions {
                 &serde_json::json!({"public": [], "without": taken}),
             ));
         }
-        let conf = aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        let lambda = aws_sdk_lambda::Client::from_conf(conf);
         for s in &before.public {
-            add_permission(&lambda, &before, s).map_err(|why| {
+            Grant::of(s).map_err(|why| {
                 ActionError::invalid(format!(
                     "{ID}: the policy of function {} cannot be restored by rectify: {why}",
                     before.function
@@ -514,8 +541,9 @@ impl Action for LambdaRemovePublicPermissions {
             if now.sids.iter().any(|c| c == sid) {
                 continue;
             }
-            let request = add_permission(&lambda, &restore, s).map_err(ActionError::invalid)?;
-            request
+            Grant::of(s)
+                .map_err(ActionError::invalid)?
+                .request(&lambda, &restore)
                 .send()
                 .await
                 .map_err(|e| sdk_error_on("lambda:AddPermission", sid, e))?;
@@ -572,6 +600,16 @@ mod tests {
         assert!(!is_public(&account));
         let deny = json!({"Sid": "i", "Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunction"});
         assert!(!is_public(&deny));
+        let grant = Grant::of(&s3).unwrap();
+        assert_eq!(
+            (grant.principal.as_str(), grant.source_arn.as_deref()),
+            ("s3.amazonaws.com", Some("arn:aws:s3:::b"))
+        );
+        let odd = json!({"Sid": "j", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+            "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}});
+        assert!(Grant::of(&odd)
+            .unwrap_err()
+            .contains("cannot be given to AddPermission"));
     }
 
     #[test]
