@@ -8,6 +8,7 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, HttpTokensState, InstanceMetadataEndpointState, ResourceType,
     Tag, TagSpecification,
 };
+use rectify_aws::actions::ec2::detach_unauthorized_internet_gateway::Ec2DetachUnauthorizedInternetGateway;
 use rectify_aws::actions::ec2::disable_subnet_public_ip::Ec2DisableSubnetPublicIp;
 use rectify_aws::actions::ec2::enable_vpc_flow_logs::Ec2EnableVpcFlowLogs;
 use rectify_aws::actions::ec2::encrypt_volume_copy::Ec2EncryptVolumeCopy;
@@ -896,4 +897,87 @@ async fn volume_copy_replaced_then_swapped_back() {
         .unwrap()
         .iter()
         .any(|d| d.resource_id == t.resource_id));
+}
+
+async fn gateway_vpcs(account: &Account, igw: &str) -> Vec<String> {
+    let out = account
+        .ec2()
+        .describe_internet_gateways()
+        .internet_gateway_ids(igw)
+        .send()
+        .await
+        .unwrap();
+    out.internet_gateways()[0]
+        .attachments()
+        .iter()
+        .map(|a| a.vpc_id().unwrap().to_string())
+        .collect()
+}
+
+/// An internet gateway on a VPC outside `allowed_vpcs`: without the list
+/// the check refuses; with it, the job waits for approval (the reasons
+/// name the VPC and its public instance), the gateway is detached (read
+/// back) and attached again by the undo; a second undo is refused; a
+/// gateway on an allowed VPC needs nothing.
+#[tokio::test]
+async fn internet_gateway_detached_then_reattached() {
+    let account = Account::new().await;
+    let (vpc, subnet) = vpc_with_public_ip_subnet(&account).await;
+    let igw = attached_gateway(&account, &vpc).await;
+    let _web = instance(&account, Some(&subnet)).await;
+    let action = Ec2DetachUnauthorizedInternetGateway::new(account.aws().await);
+    assert!(action.spec().approval_by_default);
+    let call = api_call(
+        &account,
+        "aws.ec2",
+        "AttachInternetGateway",
+        json!({"internetGatewayId": igw, "vpcId": vpc}),
+        Value::Null,
+    );
+    let target = action.target(&call).unwrap();
+    assert_eq!(target.resource_id, arn(&account, "internet-gateway", &igw));
+
+    let refused = action.check(&target, &json!({})).await.unwrap_err();
+    assert!(
+        refused.message.contains("params.allowed_vpcs"),
+        "{}",
+        refused.message
+    );
+
+    let params = json!({"allowed_vpcs": ["vpc-0123456789abcdef0"]});
+    action.validate_params(&params).unwrap();
+    assert!(action
+        .validate_params(&json!({"allowed_vpcs": ["prod"]}))
+        .is_err());
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let intent = action.intent(&target, &params, &observed);
+    assert!(intent[0].contains(&vpc), "{intent:?}");
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    let after = action.verify(&target, &params).await.unwrap();
+    assert!(after.compliant);
+    assert!(gateway_vpcs(&account, &igw).await.is_empty());
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(gateway_vpcs(&account, &igw).await, vec![vpc.clone()]);
+    let now = action.check(&target, &params).await.unwrap();
+    let refused = action
+        .revert_plan(&target, &params, &change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+
+    // Allowed: nothing to do.
+    let ok = json!({"allowed_vpcs": [vpc]});
+    assert!(action.check(&target, &ok).await.unwrap().compliant);
+    assert_eq!(gateway_vpcs(&account, &igw).await, [vpc]);
 }

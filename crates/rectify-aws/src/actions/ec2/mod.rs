@@ -6,6 +6,7 @@ use rectify_model::Action;
 
 use crate::Aws;
 
+pub mod detach_unauthorized_internet_gateway;
 pub mod disable_subnet_public_ip;
 pub mod enable_ebs_default_encryption;
 pub mod enable_vpc_flow_logs;
@@ -33,5 +34,10 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         )),
         Arc::new(enable_vpc_flow_logs::Ec2EnableVpcFlowLogs::new(aws.clone())),
         Arc::new(encrypt_volume_copy::Ec2EncryptVolumeCopy::new(aws.clone())),
+        Arc::new(
+            detach_unauthorized_internet_gateway::Ec2DetachUnauthorizedInternetGateway::new(
+                aws.clone(),
+            ),
+        ),
     ]
 }

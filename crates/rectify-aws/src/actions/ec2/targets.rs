@@ -54,6 +54,16 @@ pub(crate) const VOLUME: Kind = Kind {
     noun: "volume",
 };
 
+/// ASFF has no type of its own for internet gateways: this name is the
+/// one rectify gives the targets it makes of them.
+pub(crate) const INTERNET_GATEWAY: Kind = Kind {
+    asff: "AwsEc2InternetGateway",
+    config: "AWS::EC2::InternetGateway",
+    arn_type: "internet-gateway",
+    prefix: "igw-",
+    noun: "internet gateway",
+};
+
 /// Whether `id` is an id of `kind`: its prefix, then 8 or 17 hex digits.
 pub(crate) fn well_formed(kind: &Kind, id: &str) -> bool {
     id.strip_prefix(kind.prefix).is_some_and(|hex| {
