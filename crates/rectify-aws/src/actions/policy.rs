@@ -20,24 +20,181 @@ pub struct MemberScope<'a> {
     pub exempt_tag: &'a str,
 }
 
+/// A kind of resource a write names, as IAM narrows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Resource {
+    SecurityGroup,
+    Ec2Snapshot,
+    Subnet,
+    Instance,
+    /// Volumes, their snapshots and the instances they attach to (an
+    /// encrypted copy of a volume swapped in).
+    Volume,
+    /// An internet gateway and the VPC it is attached to.
+    InternetGateway,
+    /// CreateFlowLogs names the VPC (subnet, interface) and the new flow
+    /// log; DeleteFlowLogs the flow log.
+    FlowLogs,
+    RdsInstance,
+    RdsSnapshot,
+    RdsClusterSnapshot,
+    LambdaFunction,
+    SsmDocument,
+    KmsKey,
+    SqsQueue,
+    SnsTopic,
+    EcrRepository,
+    RedshiftCluster,
+    Trail,
+    LogGroup,
+    Alarm,
+    Detector,
+    /// Access keys and console passwords of IAM users.
+    IamUser,
+}
+
+impl Resource {
+    /// The statement id of writes to this kind.
+    fn sid(self) -> &'static str {
+        match self {
+            Resource::SecurityGroup => "SecurityGroupWritesUnlessExempt",
+            Resource::Ec2Snapshot => "SnapshotWritesUnlessExempt",
+            Resource::Subnet => "SubnetWritesUnlessExempt",
+            Resource::Instance => "InstanceWritesUnlessExempt",
+            Resource::Volume => "VolumeWritesUnlessExempt",
+            Resource::InternetGateway => "InternetGatewayWritesUnlessExempt",
+            Resource::FlowLogs => "FlowLogWritesUnlessExempt",
+            Resource::RdsInstance => "DbInstanceWritesUnlessExempt",
+            Resource::RdsSnapshot => "DbSnapshotWritesUnlessExempt",
+            Resource::RdsClusterSnapshot => "DbClusterSnapshotWritesUnlessExempt",
+            Resource::LambdaFunction => "FunctionWritesUnlessExempt",
+            Resource::SsmDocument => "DocumentWritesUnlessExempt",
+            Resource::KmsKey => "KeyWritesUnlessExempt",
+            Resource::SqsQueue => "QueueWritesUnlessExempt",
+            Resource::SnsTopic => "TopicWritesUnlessExempt",
+            Resource::EcrRepository => "RepositoryWritesUnlessExempt",
+            Resource::RedshiftCluster => "RedshiftClusterWritesUnlessExempt",
+            Resource::Trail => "TrailWritesUnlessExempt",
+            Resource::LogGroup => "LogGroupWritesUnlessExempt",
+            Resource::Alarm => "AlarmWritesUnlessExempt",
+            Resource::Detector => "DetectorWritesUnlessExempt",
+            Resource::IamUser => "UserCredentialWritesUnlessExempt",
+        }
+    }
+
+    /// The ARN patterns of the account's resources of this kind (`{p}`:
+    /// partition, `{a}`: account).
+    fn patterns(self) -> &'static [&'static str] {
+        match self {
+            Resource::SecurityGroup => &["arn:{p}:ec2:*:{a}:security-group/*"],
+            // Snapshot ARNs name no account (aws:ResourceAccount instead).
+            Resource::Ec2Snapshot => &["arn:{p}:ec2:*::snapshot/*"],
+            Resource::Subnet => &["arn:{p}:ec2:*:{a}:subnet/*"],
+            Resource::Instance => &["arn:{p}:ec2:*:{a}:instance/*"],
+            // Snapshot ARNs name no account; the snapshots here are the
+            // ones the action makes (and deletes) in the account.
+            Resource::Volume => &[
+                "arn:{p}:ec2:*:{a}:volume/*",
+                "arn:{p}:ec2:*:{a}:instance/*",
+                "arn:{p}:ec2:*::snapshot/*",
+            ],
+            Resource::InternetGateway => &[
+                "arn:{p}:ec2:*:{a}:internet-gateway/*",
+                "arn:{p}:ec2:*:{a}:vpc/*",
+            ],
+            Resource::FlowLogs => &[
+                "arn:{p}:ec2:*:{a}:vpc/*",
+                "arn:{p}:ec2:*:{a}:subnet/*",
+                "arn:{p}:ec2:*:{a}:network-interface/*",
+                "arn:{p}:ec2:*:{a}:vpc-flow-log/*",
+            ],
+            Resource::RdsInstance => &["arn:{p}:rds:*:{a}:db:*"],
+            Resource::RdsSnapshot => &["arn:{p}:rds:*:{a}:snapshot:*"],
+            Resource::RdsClusterSnapshot => &["arn:{p}:rds:*:{a}:cluster-snapshot:*"],
+            Resource::LambdaFunction => &["arn:{p}:lambda:*:{a}:function:*"],
+            Resource::SsmDocument => &["arn:{p}:ssm:*:{a}:document/*"],
+            Resource::KmsKey => &["arn:{p}:kms:*:{a}:key/*"],
+            Resource::SqsQueue => &["arn:{p}:sqs:*:{a}:*"],
+            Resource::SnsTopic => &["arn:{p}:sns:*:{a}:*"],
+            Resource::EcrRepository => &["arn:{p}:ecr:*:{a}:repository/*"],
+            Resource::RedshiftCluster => &["arn:{p}:redshift:*:{a}:cluster:*"],
+            Resource::Trail => &["arn:{p}:cloudtrail:*:{a}:trail/*"],
+            Resource::LogGroup => &["arn:{p}:logs:*:{a}:log-group:*"],
+            Resource::Alarm => &["arn:{p}:cloudwatch:*:{a}:alarm:*"],
+            Resource::Detector => &["arn:{p}:guardduty:*:{a}:detector/*"],
+            Resource::IamUser => &["arn:{p}:iam::{a}:user/*"],
+        }
+    }
+
+    /// Whether the ARN names no account, so that `aws:ResourceAccount`
+    /// keeps the write in the account.
+    fn names_no_account(self) -> bool {
+        matches!(self, Resource::Ec2Snapshot | Resource::Volume)
+    }
+
+    /// IAM is global: its ARNs have no region and its calls go to one
+    /// endpoint, so no `aws:RequestedRegion` condition.
+    fn is_global(self) -> bool {
+        self == Resource::IamUser
+    }
+}
+
 /// How far IAM lets a permission be narrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
     /// Calls on one bucket: bucket ARNs, in the account (`s3:ResourceAccount`).
     Bucket,
-    /// Writes to a security group of the account, unless exempt.
-    SecurityGroupWrite,
-    /// Writes to a snapshot of the account, unless exempt.
-    SnapshotWrite,
-    /// IAM is global: no resource-level or region narrowing for the
-    /// account password policy.
+    /// A write to a resource of the account, refused by IAM when the
+    /// resource carries the exemption tag (`aws:ResourceTag/<tag>` Null).
+    /// Every service here evaluates `aws:ResourceTag` for the action's
+    /// resource (EC2, RDS, Lambda functions, SSM documents, KMS keys, SQS,
+    /// SNS topics, ECR, Redshift, CloudTrail trails, CloudWatch Logs groups
+    /// and alarms, GuardDuty detectors, IAM users); where a request carries
+    /// no such key the Null condition holds, so the statement never denies
+    /// more than the ARN does.
+    WriteUnlessExempt(Resource),
+    /// Tags EC2 sets on a resource it creates (`ec2:CreateAction`), never on
+    /// an existing one.
+    TagOnCreate,
+    /// KMS keys of the account used by EC2 on rectify's behalf (encrypted
+    /// snapshots and volumes): only through EC2 (`kms:ViaService`), grants
+    /// only for AWS resources. The key is used, not changed: no exemption.
+    KeyUseThroughEc2,
+    /// SSM service settings of the account (no tags).
+    SsmServiceSetting,
+    /// `iam:PassRole`: roles of the account, passed only to the services
+    /// whose calls take one.
+    PassRole,
+    /// `iam:CreateServiceLinkedRole`: only the service-linked roles of the
+    /// services the actions turn on.
+    ServiceLinkedRole,
+    /// IAM is global: no region narrowing (the password policy, listings
+    /// and reads of users).
     Global,
-    /// No resource-level permissions (listings, account settings): `*`,
-    /// in the account's regions.
+    /// No resource-level permissions (listings, reads, account settings
+    /// such as S3 account Block Public Access, EBS defaults, GuardDuty's
+    /// CreateDetector, AWS Config's recorder and delivery channel, log
+    /// deliveries of flow logs): `*`, in the account's regions.
     Regional,
 }
 
+/// Which call passes a role (`iam:PassRole`) to which service.
+const PASSED_BY: &[(&str, &str)] = &[
+    ("cloudtrail:UpdateTrail", "cloudtrail.amazonaws.com"),
+    ("cloudtrail:CreateTrail", "cloudtrail.amazonaws.com"),
+    ("ec2:CreateFlowLogs", "vpc-flow-logs.amazonaws.com"),
+    ("config:PutConfigurationRecorder", "config.amazonaws.com"),
+];
+
+/// Which call makes a service create its service-linked role.
+const LINKED_BY: &[(&str, &str)] = &[
+    ("guardduty:CreateDetector", "guardduty.amazonaws.com"),
+    ("config:PutConfigurationRecorder", "config.amazonaws.com"),
+];
+
 fn scope_of(permission: &str) -> Scope {
+    use Resource::*;
+    let write = Scope::WriteUnlessExempt;
     match permission {
         // Account-level S3 calls have no bucket to narrow to.
         "s3:ListAllMyBuckets"
@@ -48,8 +205,52 @@ fn scope_of(permission: &str) -> Scope {
         | "ec2:RevokeSecurityGroupEgress"
         | "ec2:AuthorizeSecurityGroupIngress"
         | "ec2:AuthorizeSecurityGroupEgress"
-        | "ec2:ModifySecurityGroupRules" => Scope::SecurityGroupWrite,
-        "ec2:ModifySnapshotAttribute" => Scope::SnapshotWrite,
+        | "ec2:ModifySecurityGroupRules" => write(SecurityGroup),
+        "ec2:ModifySnapshotAttribute" => write(Ec2Snapshot),
+        "ec2:ModifySubnetAttribute" => write(Subnet),
+        "ec2:ModifyInstanceMetadataOptions" | "ec2:StopInstances" | "ec2:StartInstances" => {
+            write(Instance)
+        }
+        "ec2:CreateSnapshot" | "ec2:CopySnapshot" | "ec2:DeleteSnapshot" | "ec2:CreateVolume"
+        | "ec2:DeleteVolume" | "ec2:AttachVolume" | "ec2:DetachVolume" => write(Volume),
+        "ec2:CreateFlowLogs" | "ec2:DeleteFlowLogs" => write(FlowLogs),
+        "ec2:DetachInternetGateway" | "ec2:AttachInternetGateway" => write(InternetGateway),
+        "ec2:CreateTags" => Scope::TagOnCreate,
+        "rds:ModifyDBInstance" => write(RdsInstance),
+        "rds:ModifyDBSnapshotAttribute" => write(RdsSnapshot),
+        "rds:ModifyDBClusterSnapshotAttribute" => write(RdsClusterSnapshot),
+        "lambda:AddPermission" | "lambda:RemovePermission" => write(LambdaFunction),
+        "ssm:ModifyDocumentPermission" => write(SsmDocument),
+        "ssm:UpdateServiceSetting" | "ssm:ResetServiceSetting" => Scope::SsmServiceSetting,
+        "kms:EnableKeyRotation" | "kms:DisableKeyRotation" => write(KmsKey),
+        "kms:CreateGrant"
+        | "kms:GenerateDataKeyWithoutPlaintext"
+        | "kms:ReEncryptFrom"
+        | "kms:ReEncryptTo"
+        | "kms:Decrypt" => Scope::KeyUseThroughEc2,
+        "sqs:SetQueueAttributes" => write(SqsQueue),
+        "sns:SetTopicAttributes" => write(SnsTopic),
+        "ecr:PutImageScanningConfiguration" => write(EcrRepository),
+        "redshift:ModifyCluster" => write(RedshiftCluster),
+        "cloudtrail:UpdateTrail"
+        | "cloudtrail:StartLogging"
+        | "cloudtrail:StopLogging"
+        | "cloudtrail:PutEventSelectors" => write(Trail),
+        "logs:PutMetricFilter"
+        | "logs:DeleteMetricFilter"
+        | "logs:PutRetentionPolicy"
+        | "logs:DeleteRetentionPolicy"
+        | "logs:AssociateKmsKey"
+        | "logs:DisassociateKmsKey" => write(LogGroup),
+        "cloudwatch:PutMetricAlarm" | "cloudwatch:DeleteAlarms" => write(Alarm),
+        "guardduty:UpdateDetector" | "guardduty:DeleteDetector" => write(Detector),
+        "iam:UpdateAccessKey"
+        | "iam:DeleteAccessKey"
+        | "iam:DeleteLoginProfile"
+        | "iam:CreateLoginProfile"
+        | "iam:UpdateLoginProfile" => write(IamUser),
+        "iam:PassRole" => Scope::PassRole,
+        "iam:CreateServiceLinkedRole" => Scope::ServiceLinkedRole,
         p if p.starts_with("iam:") => Scope::Global,
         _ => Scope::Regional,
     }
@@ -59,8 +260,12 @@ fn scope_of(permission: &str) -> Scope {
 fn sid_of(scope: Scope) -> &'static str {
     match scope {
         Scope::Bucket => "BucketsOfTheAccount",
-        Scope::SecurityGroupWrite => "SecurityGroupWritesUnlessExempt",
-        Scope::SnapshotWrite => "SnapshotWritesUnlessExempt",
+        Scope::WriteUnlessExempt(r) => r.sid(),
+        Scope::TagOnCreate => "TagsOnCreate",
+        Scope::KeyUseThroughEc2 => "KeysUsedThroughEc2",
+        Scope::SsmServiceSetting => "SsmServiceSettingsOfTheAccount",
+        Scope::PassRole => "PassRolesToServices",
+        Scope::ServiceLinkedRole => "ServiceLinkedRoles",
         Scope::Global => "AccountWideIam",
         Scope::Regional => "ReadsAndAccountSettings",
     }
@@ -73,29 +278,70 @@ fn condition(conditions: &mut Conditions, operator: &'static str, key: String, v
     conditions.entry(operator).or_default().insert(key, value);
 }
 
+/// The services named by `table` whose calls are among `actions`.
+fn services_called(table: &[(&str, &'static str)], actions: &[&str]) -> Vec<&'static str> {
+    let mut services: Vec<&'static str> = table
+        .iter()
+        .filter(|(call, _)| actions.contains(call))
+        .map(|(_, service)| *service)
+        .collect();
+    services.sort_unstable();
+    services.dedup();
+    services
+}
+
 /// The permission policy of the role rectify assumes in a member account:
-/// the given IAM actions, each narrowed as far as IAM allows (bucket and
-/// group and snapshot ARNs of the account, the account's regions, and no
-/// write to a resource that carries the exemption tag).
+/// the given IAM actions, each narrowed as far as IAM allows (resource ARNs
+/// of the account, the account's regions, and no write to a resource that
+/// carries the exemption tag).
 pub fn member_policy<'p>(
     permissions: impl IntoIterator<Item = &'p str>,
     scope: MemberScope,
 ) -> Value {
+    member_policy_passing(permissions, scope, &[])
+}
+
+/// [`member_policy`], with `iam:PassRole` limited to `passed_roles` (the
+/// role ARNs the rules' params name: a trail's CloudWatch Logs role, a
+/// flow log's delivery role) when there are any in the account; else to
+/// every role of the account, still only to the services that take one
+/// (`iam:PassedToService`).
+pub fn member_policy_passing<'p>(
+    permissions: impl IntoIterator<Item = &'p str>,
+    scope: MemberScope,
+    passed_roles: &[&str],
+) -> Value {
+    let mut all: Vec<&str> = Vec::new();
     let mut grouped: BTreeMap<Scope, Vec<&str>> = BTreeMap::new();
     for p in permissions {
         let list = grouped.entry(scope_of(p)).or_default();
         if !list.contains(&p) {
             list.push(p);
+            all.push(p);
         }
     }
     let account = scope.account.unwrap_or("*");
     let partition = scope.partition;
+    let arn = |pattern: &str| pattern.replace("{p}", partition).replace("{a}", account);
     let regions: Vec<Value> = scope.regions.iter().map(|r| json!(r)).collect();
+    let unless_exempt = |conditions: &mut Conditions| {
+        condition(
+            conditions,
+            "Null",
+            format!("aws:ResourceTag/{}", scope.exempt_tag),
+            json!("true"),
+        )
+    };
     let mut statements = Vec::new();
     for (kind, mut actions) in grouped {
         actions.sort_unstable();
         let mut conditions = Conditions::new();
-        if kind != Scope::Global && !regions.is_empty() {
+        let global = match kind {
+            Scope::WriteUnlessExempt(r) => r.is_global(),
+            Scope::Global | Scope::PassRole | Scope::ServiceLinkedRole => true,
+            _ => false,
+        };
+        if !global && !regions.is_empty() {
             condition(
                 &mut conditions,
                 "StringEquals",
@@ -115,32 +361,112 @@ pub fn member_policy<'p>(
                 }
                 json!(format!("arn:{partition}:s3:::*"))
             }
-            Scope::SecurityGroupWrite => {
-                condition(
-                    &mut conditions,
-                    "Null",
-                    format!("aws:ResourceTag/{}", scope.exempt_tag),
-                    json!("true"),
-                );
-                json!(format!("arn:{partition}:ec2:*:{account}:security-group/*"))
+            Scope::WriteUnlessExempt(r) => {
+                unless_exempt(&mut conditions);
+                if r.names_no_account() {
+                    if let Some(account) = scope.account {
+                        condition(
+                            &mut conditions,
+                            "StringEquals",
+                            "aws:ResourceAccount".into(),
+                            json!(account),
+                        );
+                    }
+                }
+                match r.patterns() {
+                    [one] => json!(arn(one)),
+                    many => json!(many.iter().map(|p| arn(p)).collect::<Vec<_>>()),
+                }
             }
-            Scope::SnapshotWrite => {
+            Scope::TagOnCreate => {
+                let mut creating: Vec<&str> = all
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("ec2:"))
+                    .filter(|call| {
+                        (call.starts_with("Create") || call.starts_with("Copy"))
+                            && *call != "CreateTags"
+                    })
+                    .collect();
+                creating.sort_unstable();
                 condition(
                     &mut conditions,
-                    "Null",
-                    format!("aws:ResourceTag/{}", scope.exempt_tag),
-                    json!("true"),
+                    "StringEquals",
+                    "ec2:CreateAction".into(),
+                    json!(creating),
                 );
-                if let Some(account) = scope.account {
+                json!(arn("arn:{p}:ec2:*:{a}:*"))
+            }
+            Scope::KeyUseThroughEc2 => {
+                if regions.is_empty() {
+                    condition(
+                        &mut conditions,
+                        "StringLike",
+                        "kms:ViaService".into(),
+                        json!("ec2.*.amazonaws.com"),
+                    );
+                } else {
+                    let via: Vec<String> = scope
+                        .regions
+                        .iter()
+                        .map(|r| format!("ec2.{r}.amazonaws.com"))
+                        .collect();
                     condition(
                         &mut conditions,
                         "StringEquals",
-                        "aws:ResourceAccount".into(),
-                        json!(account),
+                        "kms:ViaService".into(),
+                        json!(via),
                     );
                 }
-                // Snapshot ARNs name no account.
-                json!(format!("arn:{partition}:ec2:*::snapshot/*"))
+                if actions.contains(&"kms:CreateGrant") {
+                    condition(
+                        &mut conditions,
+                        "Bool",
+                        "kms:GrantIsForAWSResource".into(),
+                        json!("true"),
+                    );
+                }
+                json!(arn("arn:{p}:kms:*:{a}:key/*"))
+            }
+            Scope::SsmServiceSetting => json!(arn("arn:{p}:ssm:*:{a}:servicesetting/*")),
+            Scope::PassRole => {
+                condition(
+                    &mut conditions,
+                    "StringEquals",
+                    "iam:PassedToService".into(),
+                    json!(services_called(PASSED_BY, &all)),
+                );
+                let prefix = arn("arn:{p}:iam::{a}:role/");
+                let mut named: Vec<&str> = passed_roles
+                    .iter()
+                    .copied()
+                    .filter(|r| scope.account.is_some() && r.starts_with(&prefix))
+                    .filter(|r| r.len() > prefix.len() && !r.contains('*'))
+                    .collect();
+                named.sort_unstable();
+                named.dedup();
+                if named.is_empty() {
+                    json!(format!("{prefix}*"))
+                } else {
+                    json!(named)
+                }
+            }
+            Scope::ServiceLinkedRole => {
+                let services = services_called(LINKED_BY, &all);
+                if services.is_empty() {
+                    // No known caller: service-linked roles only, any service.
+                    json!(arn("arn:{p}:iam::{a}:role/aws-service-role/*"))
+                } else {
+                    condition(
+                        &mut conditions,
+                        "StringEquals",
+                        "iam:AWSServiceName".into(),
+                        json!(services),
+                    );
+                    json!(services
+                        .iter()
+                        .map(|s| arn(&format!("arn:{{p}}:iam::{{a}}:role/aws-service-role/{s}/*")))
+                        .collect::<Vec<_>>())
+                }
             }
             Scope::Global | Scope::Regional => json!("*"),
         };
@@ -413,6 +739,458 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all.len(), 8, "{all:?}");
         assert!(all.iter().all(|a| !a.contains('*')));
+    }
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn scoped(regions: &[String]) -> MemberScope<'_> {
+        MemberScope {
+            account: Some(ACCOUNT),
+            partition: "aws",
+            regions,
+            exempt_tag: "rectify:exempt",
+        }
+    }
+
+    /// The statements of `policy` that grant `permission`.
+    fn granting<'v>(policy: &'v Value, permission: &str) -> Vec<&'v Value> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == permission)
+            })
+            .collect()
+    }
+
+    /// The one statement granting `permission`.
+    fn grant<'v>(policy: &'v Value, permission: &str) -> &'v Value {
+        let found = granting(policy, permission);
+        assert_eq!(found.len(), 1, "{permission} in {policy:#}");
+        found[0]
+    }
+
+    fn resources(statement: &Value) -> Vec<String> {
+        match &statement["Resource"] {
+            Value::String(one) => vec![one.clone()],
+            Value::Array(many) => many.iter().map(|r| r.as_str().unwrap().into()).collect(),
+            other => panic!("Resource {other}"),
+        }
+    }
+
+    #[test]
+    fn writes_are_narrowed_to_the_accounts_resources_unless_exempt() {
+        let regions = vec!["eu-west-1".to_string()];
+        // (permission, its resources in the account, whether IAM is global)
+        let writes: &[(&str, &[&str], bool)] = &[
+            (
+                "ec2:RevokeSecurityGroupEgress",
+                &["arn:aws:ec2:*:111122223333:security-group/*"],
+                false,
+            ),
+            (
+                "ec2:ModifySubnetAttribute",
+                &["arn:aws:ec2:*:111122223333:subnet/*"],
+                false,
+            ),
+            (
+                "ec2:DetachInternetGateway",
+                &[
+                    "arn:aws:ec2:*:111122223333:internet-gateway/*",
+                    "arn:aws:ec2:*:111122223333:vpc/*",
+                ],
+                false,
+            ),
+            (
+                "ec2:StopInstances",
+                &["arn:aws:ec2:*:111122223333:instance/*"],
+                false,
+            ),
+            (
+                "ec2:AttachVolume",
+                &[
+                    "arn:aws:ec2:*:111122223333:volume/*",
+                    "arn:aws:ec2:*:111122223333:instance/*",
+                    "arn:aws:ec2:*::snapshot/*",
+                ],
+                false,
+            ),
+            (
+                "ec2:ModifyInstanceMetadataOptions",
+                &["arn:aws:ec2:*:111122223333:instance/*"],
+                false,
+            ),
+            (
+                "ec2:CreateFlowLogs",
+                &[
+                    "arn:aws:ec2:*:111122223333:vpc/*",
+                    "arn:aws:ec2:*:111122223333:subnet/*",
+                    "arn:aws:ec2:*:111122223333:network-interface/*",
+                    "arn:aws:ec2:*:111122223333:vpc-flow-log/*",
+                ],
+                false,
+            ),
+            (
+                "rds:ModifyDBInstance",
+                &["arn:aws:rds:*:111122223333:db:*"],
+                false,
+            ),
+            (
+                "rds:ModifyDBSnapshotAttribute",
+                &["arn:aws:rds:*:111122223333:snapshot:*"],
+                false,
+            ),
+            (
+                "rds:ModifyDBClusterSnapshotAttribute",
+                &["arn:aws:rds:*:111122223333:cluster-snapshot:*"],
+                false,
+            ),
+            (
+                "lambda:RemovePermission",
+                &["arn:aws:lambda:*:111122223333:function:*"],
+                false,
+            ),
+            (
+                "lambda:AddPermission",
+                &["arn:aws:lambda:*:111122223333:function:*"],
+                false,
+            ),
+            (
+                "ssm:ModifyDocumentPermission",
+                &["arn:aws:ssm:*:111122223333:document/*"],
+                false,
+            ),
+            (
+                "kms:EnableKeyRotation",
+                &["arn:aws:kms:*:111122223333:key/*"],
+                false,
+            ),
+            (
+                "kms:DisableKeyRotation",
+                &["arn:aws:kms:*:111122223333:key/*"],
+                false,
+            ),
+            (
+                "sqs:SetQueueAttributes",
+                &["arn:aws:sqs:*:111122223333:*"],
+                false,
+            ),
+            (
+                "sns:SetTopicAttributes",
+                &["arn:aws:sns:*:111122223333:*"],
+                false,
+            ),
+            (
+                "ecr:PutImageScanningConfiguration",
+                &["arn:aws:ecr:*:111122223333:repository/*"],
+                false,
+            ),
+            (
+                "redshift:ModifyCluster",
+                &["arn:aws:redshift:*:111122223333:cluster:*"],
+                false,
+            ),
+            (
+                "cloudtrail:UpdateTrail",
+                &["arn:aws:cloudtrail:*:111122223333:trail/*"],
+                false,
+            ),
+            (
+                "logs:PutMetricFilter",
+                &["arn:aws:logs:*:111122223333:log-group:*"],
+                false,
+            ),
+            (
+                "cloudwatch:PutMetricAlarm",
+                &["arn:aws:cloudwatch:*:111122223333:alarm:*"],
+                false,
+            ),
+            (
+                "guardduty:UpdateDetector",
+                &["arn:aws:guardduty:*:111122223333:detector/*"],
+                false,
+            ),
+            (
+                "guardduty:DeleteDetector",
+                &["arn:aws:guardduty:*:111122223333:detector/*"],
+                false,
+            ),
+            (
+                "iam:UpdateAccessKey",
+                &["arn:aws:iam::111122223333:user/*"],
+                true,
+            ),
+            (
+                "iam:DeleteLoginProfile",
+                &["arn:aws:iam::111122223333:user/*"],
+                true,
+            ),
+        ];
+        let policy = member_policy(writes.iter().map(|(p, _, _)| *p), scoped(&regions));
+        for (permission, arns, global) in writes {
+            let s = grant(&policy, permission);
+            assert_eq!(resources(s), *arns, "{permission}");
+            assert_eq!(
+                s["Condition"]["Null"]["aws:ResourceTag/rectify:exempt"], "true",
+                "{permission}: {s}"
+            );
+            let region = &s["Condition"]["StringEquals"]["aws:RequestedRegion"];
+            if *global {
+                assert!(region.is_null(), "{permission}: {s}");
+            } else {
+                assert_eq!(*region, json!(["eu-west-1"]), "{permission}");
+            }
+            assert!(
+                s["Sid"].as_str().unwrap().ends_with("WritesUnlessExempt"),
+                "{permission}: {s}"
+            );
+        }
+        // One statement per kind of resource: writes to a function never
+        // share a statement with writes to a key.
+        assert_eq!(
+            grant(&policy, "kms:EnableKeyRotation")["Action"],
+            json!(["kms:DisableKeyRotation", "kms:EnableKeyRotation"])
+        );
+        assert_ne!(
+            grant(&policy, "lambda:AddPermission")["Sid"],
+            grant(&policy, "kms:EnableKeyRotation")["Sid"]
+        );
+    }
+
+    #[test]
+    fn account_settings_reads_and_listings_stay_in_the_regions() {
+        let regions = vec!["eu-west-1".to_string(), "eu-central-1".to_string()];
+        let settings = [
+            "s3:PutAccountPublicAccessBlock",
+            "ec2:EnableEbsEncryptionByDefault",
+            "ec2:ModifyEbsDefaultKmsKeyId",
+            "guardduty:CreateDetector",
+            "logs:CreateLogDelivery",
+            "config:PutConfigurationRecorder",
+            "rds:DescribeDBInstances",
+            "sqs:ListQueues",
+            "cloudtrail:DescribeTrails",
+        ];
+        let policy = member_policy(settings, scoped(&regions));
+        for permission in settings {
+            let s = grant(&policy, permission);
+            assert_eq!(s["Sid"], "ReadsAndAccountSettings", "{permission}");
+            assert_eq!(s["Resource"], "*", "{permission}");
+            assert_eq!(
+                s["Condition"]["StringEquals"]["aws:RequestedRegion"],
+                json!(["eu-west-1", "eu-central-1"]),
+                "{permission}"
+            );
+            assert!(s["Condition"].get("Null").is_none(), "{permission}: {s}");
+        }
+        // SSM's service settings are ARNs of the account, without tags.
+        let policy = member_policy(
+            ["ssm:UpdateServiceSetting", "ssm:ResetServiceSetting"],
+            scoped(&regions),
+        );
+        let s = grant(&policy, "ssm:ResetServiceSetting");
+        assert_eq!(s["Resource"], "arn:aws:ssm:*:111122223333:servicesetting/*");
+        assert_eq!(
+            s["Action"],
+            json!(["ssm:ResetServiceSetting", "ssm:UpdateServiceSetting"])
+        );
+        assert!(s["Condition"].get("Null").is_none(), "{s}");
+    }
+
+    #[test]
+    fn roles_are_passed_only_to_the_services_that_take_them() {
+        let regions = vec!["eu-west-1".to_string()];
+        let policy = member_policy(
+            [
+                "iam:PassRole",
+                "cloudtrail:UpdateTrail",
+                "ec2:CreateFlowLogs",
+                "ec2:CreateTags",
+            ],
+            scoped(&regions),
+        );
+        let pass = grant(&policy, "iam:PassRole");
+        assert_eq!(pass["Resource"], "arn:aws:iam::111122223333:role/*");
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            json!(["cloudtrail.amazonaws.com", "vpc-flow-logs.amazonaws.com"])
+        );
+        assert!(
+            pass["Condition"]["StringEquals"]["aws:RequestedRegion"].is_null(),
+            "IAM is global: {pass}"
+        );
+        // Tags only on what CreateFlowLogs creates.
+        let tags = grant(&policy, "ec2:CreateTags");
+        assert_eq!(tags["Resource"], "arn:aws:ec2:*:111122223333:*");
+        assert_eq!(
+            tags["Condition"]["StringEquals"]["ec2:CreateAction"],
+            json!(["CreateFlowLogs"])
+        );
+
+        // The roles the rules name, when they are roles of the account;
+        // anything else is not granted.
+        let named = member_policy_passing(
+            ["iam:PassRole", "ec2:CreateFlowLogs"],
+            scoped(&regions),
+            &[
+                "arn:aws:iam::111122223333:role/flow-logs",
+                "arn:aws:iam::444455556666:role/elsewhere",
+                "arn:aws:iam::111122223333:role/*",
+                "arn:aws:iam::111122223333:role/flow-logs",
+            ],
+        );
+        let pass = grant(&named, "iam:PassRole");
+        assert_eq!(
+            pass["Resource"],
+            json!(["arn:aws:iam::111122223333:role/flow-logs"])
+        );
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            json!(["vpc-flow-logs.amazonaws.com"])
+        );
+
+        // GuardDuty's service-linked role, and no other.
+        let linked = member_policy(
+            ["iam:CreateServiceLinkedRole", "guardduty:CreateDetector"],
+            scoped(&regions),
+        );
+        let s = grant(&linked, "iam:CreateServiceLinkedRole");
+        assert_eq!(
+            s["Resource"],
+            json!(["arn:aws:iam::111122223333:role/aws-service-role/guardduty.amazonaws.com/*"])
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["iam:AWSServiceName"],
+            json!(["guardduty.amazonaws.com"])
+        );
+    }
+
+    #[test]
+    fn keys_are_used_only_through_ec2() {
+        let regions = vec!["eu-west-1".to_string()];
+        let policy = member_policy(
+            ["kms:CreateGrant", "kms:ReEncryptFrom", "kms:DescribeKey"],
+            scoped(&regions),
+        );
+        let s = grant(&policy, "kms:CreateGrant");
+        assert_eq!(s["Resource"], "arn:aws:kms:*:111122223333:key/*");
+        assert_eq!(
+            s["Condition"]["StringEquals"]["kms:ViaService"],
+            json!(["ec2.eu-west-1.amazonaws.com"])
+        );
+        assert_eq!(s["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+        assert_eq!(s["Action"], json!(["kms:CreateGrant", "kms:ReEncryptFrom"]));
+        assert_eq!(
+            grant(&policy, "kms:DescribeKey")["Sid"],
+            "ReadsAndAccountSettings"
+        );
+    }
+
+    /// Account-level writes that have no resource to narrow to: the only
+    /// writes allowed on `*`.
+    const ACCOUNT_SETTINGS: &[&str] = &[
+        "s3:PutAccountPublicAccessBlock",
+        "ec2:EnableEbsEncryptionByDefault",
+        "ec2:DisableEbsEncryptionByDefault",
+        "ec2:ModifyEbsDefaultKmsKeyId",
+        "ec2:ResetEbsDefaultKmsKeyId",
+        "guardduty:CreateDetector",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "config:PutConfigurationRecorder",
+        "config:DeleteConfigurationRecorder",
+        "config:StartConfigurationRecorder",
+        "config:StopConfigurationRecorder",
+        "config:PutDeliveryChannel",
+        "config:DeleteDeliveryChannel",
+        "iam:UpdateAccountPasswordPolicy",
+        "iam:DeleteAccountPasswordPolicy",
+    ];
+
+    fn is_read(permission: &str) -> bool {
+        let call = permission.split_once(':').map_or(permission, |(_, c)| c);
+        ["Describe", "Get", "List"]
+            .iter()
+            .any(|verb| call.starts_with(verb))
+    }
+
+    #[tokio::test]
+    async fn every_permission_of_the_catalog_is_granted_and_narrowed() {
+        let aws = std::sync::Arc::new(crate::Aws::new(crate::AwsSettings::new("us-east-1")).await);
+        let catalog = crate::catalog(aws);
+        let regions = vec!["eu-west-1".to_string()];
+        let permissions: Vec<&str> = catalog
+            .iter()
+            .flat_map(|a| a.spec().permissions.iter().copied())
+            .collect();
+        assert!(!permissions.is_empty());
+        let policy = member_policy(permissions.iter().copied(), scoped(&regions));
+        // Each permission in exactly one statement; nothing else granted.
+        let mut granted: Vec<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        granted.sort_unstable();
+        let mut wanted = permissions.clone();
+        wanted.sort_unstable();
+        wanted.dedup();
+        assert_eq!(granted, wanted);
+        for s in policy["Statement"].as_array().unwrap() {
+            let resources = resources(s);
+            assert!(!resources.is_empty(), "{s}");
+            for r in &resources {
+                assert!(
+                    r == "*"
+                        || r.contains(ACCOUNT)
+                        || s["Condition"]["StringEquals"]["aws:ResourceAccount"] == ACCOUNT
+                        || s["Condition"]["StringEquals"]["s3:ResourceAccount"] == ACCOUNT,
+                    "a resource outside the account: {s}"
+                );
+            }
+        }
+        let mut on_everything = Vec::new();
+        for action in &catalog {
+            let spec = action.spec();
+            for permission in spec.permissions {
+                let s = grant(&policy, permission);
+                // A write on `*` is an account setting, named as such.
+                if s["Resource"] == "*"
+                    && !is_read(permission)
+                    && !ACCOUNT_SETTINGS.contains(permission)
+                {
+                    on_everything.push(format!("{} {permission}", spec.id));
+                }
+            }
+            // A role passed or a service-linked role created: by a call of
+            // this action that names the service.
+            if spec.permissions.contains(&"iam:PassRole") {
+                assert!(
+                    !services_called(PASSED_BY, spec.permissions).is_empty(),
+                    "{}: which service is iam:PassRole for? (PASSED_BY)",
+                    spec.id
+                );
+            }
+            if spec.permissions.contains(&"iam:CreateServiceLinkedRole") {
+                assert!(
+                    !services_called(LINKED_BY, spec.permissions).is_empty(),
+                    "{}: which service's role? (LINKED_BY)",
+                    spec.id
+                );
+            }
+        }
+        assert!(
+            on_everything.is_empty(),
+            "writes granted on every resource: narrow them in scope_of, or list them in \
+             ACCOUNT_SETTINGS if they have no resource: {on_everything:#?}"
+        );
     }
 
     #[test]
