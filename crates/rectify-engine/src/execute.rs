@@ -140,6 +140,15 @@ async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
                         ),
                     ));
                 }
+                // Nothing to act with until a person sets it: no failure
+                // to chase, no finding update, the reason says what to set.
+                None if error.class == rectify_model::ErrorClass::NotConfigured => {
+                    job.state = JobState::Skipped;
+                    job.outcome = Some(Outcome::new(
+                        OutcomeKind::Skipped,
+                        format!("not configured: {}", error.message),
+                    ));
+                }
                 None => {
                     job.state = JobState::Failed;
                     job.outcome = Some(Outcome::new(OutcomeKind::Failed, error.message));

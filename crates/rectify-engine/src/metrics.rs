@@ -14,12 +14,13 @@ const OUTCOMES: [OutcomeKind; 7] = [
     OutcomeKind::Failed,
     OutcomeKind::Unmatched,
 ];
-const CLASSES: [ErrorClass; 5] = [
+const CLASSES: [ErrorClass; 6] = [
     ErrorClass::Throttled,
     ErrorClass::Transient,
     ErrorClass::AccessDenied,
     ErrorClass::NotFound,
     ErrorClass::Invalid,
+    ErrorClass::NotConfigured,
 ];
 
 #[derive(Default)]
@@ -27,7 +28,7 @@ pub struct Metrics {
     events: AtomicU64,
     jobs_created: AtomicU64,
     outcomes: [AtomicU64; 7],
-    errors: [AtomicU64; 5],
+    errors: [AtomicU64; 6],
     retries: AtomicU64,
     dead: AtomicU64,
     /// Messages of polling sources (SQS, Lambda), by source: (taken,
@@ -42,6 +43,7 @@ fn class_name(c: ErrorClass) -> &'static str {
         ErrorClass::AccessDenied => "access-denied",
         ErrorClass::NotFound => "not-found",
         ErrorClass::Invalid => "invalid",
+        ErrorClass::NotConfigured => "not-configured",
     }
 }
 

@@ -86,6 +86,10 @@ pub enum ErrorClass {
     NotFound,
     /// Bad params or a request the service rejects: retrying won't help.
     Invalid,
+    /// The fix needs a setting the rule does not give (a log bucket, a KMS
+    /// key, an allow list): the job is skipped, saying what to set, and
+    /// the finding is left as it is.
+    NotConfigured,
 }
 
 impl ErrorClass {
@@ -111,6 +115,12 @@ impl ActionError {
 
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Invalid, message)
+    }
+
+    /// The fix needs a param the rule does not set; `message` says which
+    /// and how to set it.
+    pub fn not_configured(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::NotConfigured, message)
     }
 }
 

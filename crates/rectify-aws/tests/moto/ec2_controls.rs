@@ -538,6 +538,7 @@ async fn vpc_flow_log_created_then_only_it_deleted() {
     let observed = action.check(&target, &json!({})).await.unwrap();
     assert!(!observed.compliant);
     let refused = action.plan(&target, &json!({}), &observed).unwrap_err();
+    assert_eq!(refused.class, rectify_model::ErrorClass::NotConfigured);
     assert!(
         refused
             .message
@@ -938,6 +939,7 @@ async fn internet_gateway_detached_then_reattached() {
     assert_eq!(target.resource_id, arn(&account, "internet-gateway", &igw));
 
     let refused = action.check(&target, &json!({})).await.unwrap_err();
+    assert_eq!(refused.class, rectify_model::ErrorClass::NotConfigured);
     assert!(
         refused.message.contains("params.allowed_vpcs"),
         "{}",

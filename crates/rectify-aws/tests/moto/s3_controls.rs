@@ -653,7 +653,7 @@ async fn access_logging_refuses_without_a_target_or_into_itself() {
     let observed = action.check(&target, &json!({})).await.unwrap();
     assert!(!observed.compliant);
     let err = action.plan(&target, &json!({}), &observed).unwrap_err();
-    assert_eq!(err.class, rectify_model::ErrorClass::Invalid);
+    assert_eq!(err.class, rectify_model::ErrorClass::NotConfigured);
     assert!(
         err.message.contains("no log bucket configured"),
         "{}",

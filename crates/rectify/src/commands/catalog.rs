@@ -150,7 +150,7 @@ pub fn coverage_report(actions: &[Arc<dyn Action>], rules: &[Rule]) -> Coverage 
         .into_iter()
         .map(|standard| {
             let mut ids: Vec<&str> = controls::controls_of(standard);
-            ids.sort_by(|a, b| control_order(a).cmp(&control_order(b)));
+            ids.sort_by_key(|a| control_order(a));
             let pick = |set: &BTreeSet<String>, inside: bool| -> Vec<String> {
                 ids.iter()
                     .filter(|c| set.contains(**c) == inside)
@@ -182,7 +182,7 @@ pub fn coverage_report(actions: &[Arc<dyn Action>], rules: &[Rule]) -> Coverage 
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    unrouted.sort_by(|a, b| control_order(a).cmp(&control_order(b)));
+    unrouted.sort_by_key(|a| control_order(a));
     Coverage {
         definitions: DEFINITIONS,
         standards,

@@ -134,7 +134,7 @@ impl CloudTrailEnableCloudWatchLogs {
             });
         }
         let (Some(group), Some(role)) = (group, role) else {
-            return Err(ActionError::invalid(format!(
+            return Err(ActionError::not_configured(format!(
                 "{ID}: trail {name} delivers to no CloudWatch Logs log group, and the rule does not say where: \
                  set params.log_group_arn (an existing log group in account {} and {}) and params.role_arn \
                  (a role CloudTrail may assume, allowed logs:CreateLogStream and logs:PutLogEvents on it)",

@@ -108,7 +108,7 @@ impl CloudTrailEnableKmsEncryption {
             });
         }
         let Some(key) = chosen else {
-            return Err(ActionError::invalid(format!(
+            return Err(ActionError::not_configured(format!(
                 "{ID}: trail {name} is not encrypted with KMS, and the rule names no key: set params.kms_key_id \
                  to a customer managed key in {} whose key policy allows CloudTrail (cloudtrail.amazonaws.com) \
                  kms:GenerateDataKey* and kms:DescribeKey, and the log readers kms:Decrypt",

@@ -313,7 +313,7 @@ impl Action for ConfigEnableRecorder {
             }
             None => {
                 let Some(role) = p.role_arn else {
-                    return Err(ActionError::invalid(format!(
+                    return Err(ActionError::not_configured(format!(
                         "{ID}: AWS Config has no recorder in {place}, and the rule names no role: set params.role_arn \
                          (the AWSServiceRoleForConfig service-linked role, or a role with the AWS_ConfigRole policy) \
                          and params.bucket"
@@ -340,7 +340,7 @@ impl Action for ConfigEnableRecorder {
             Some(c) => c.clone(),
             None => {
                 let Some(bucket) = p.bucket else {
-                    return Err(ActionError::invalid(format!(
+                    return Err(ActionError::not_configured(format!(
                         "{ID}: AWS Config has no delivery channel in {place}, and the rule names no bucket: set params.bucket \
                          (an existing bucket whose policy lets config.amazonaws.com write to it)"
                     )));

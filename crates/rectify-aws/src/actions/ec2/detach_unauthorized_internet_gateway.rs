@@ -69,7 +69,7 @@ fn allowed(params: &Value) -> Result<Option<Vec<String>>, String> {
 
 fn allowed_or_refuse(params: &Value) -> Result<Vec<String>, ActionError> {
     allowed(params).map_err(ActionError::invalid)?.ok_or_else(|| {
-        ActionError::invalid(format!(
+        ActionError::not_configured(format!(
             "{ID} needs the allow list: set the rule's params.allowed_vpcs to the VPC ids that may \
              have an internet gateway (as internet-gateway-authorized-vpc-only's AuthorizedVpcIds); \
              nothing was changed"

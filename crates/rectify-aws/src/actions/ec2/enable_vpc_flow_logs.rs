@@ -390,7 +390,7 @@ impl Action for Ec2EnableVpcFlowLogs {
         let p = params_of(params).map_err(ActionError::invalid)?;
         let before: VpcState = recorded(&observed.state, ID)?;
         let Some(destination) = &p.destination else {
-            return Err(ActionError::invalid(format!(
+            return Err(ActionError::not_configured(format!(
                 "{ID} has no destination for the flow log of VPC {}: set the rule's params \
                  log_destination_type (s3 or cloud-watch-logs) and log_destination (a bucket ARN, \
                  arn:aws:s3:::bucket[/prefix], or a log group ARN, \

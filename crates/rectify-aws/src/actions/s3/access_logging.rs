@@ -107,7 +107,7 @@ impl Logging {
 /// none, or when it is the bucket itself.
 fn wanted(bucket: &str, params: &Params) -> Result<LogTarget, ActionError> {
     let Some(target) = &params.target_bucket else {
-        return Err(ActionError::invalid(format!(
+        return Err(ActionError::not_configured(format!(
             "{ID}: no log bucket configured for bucket {bucket}: set params.target_bucket on the rule \
              (for a rule of the built-in pack: overrides: {{RULE_ID: {{params: {{target_bucket: LOG_BUCKET}}}}}}); \
              nothing was changed"
