@@ -171,6 +171,41 @@ async fn a_plan_time_failure_leaves_the_finding_alone() {
     assert!(securityhub_updates(&id).is_empty());
 }
 
+/// A fix that needs a setting the rule does not give (S3.9: where the
+/// access logs go) skips its job saying what to set: nothing is written,
+/// the finding is left as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fix_without_its_setting_is_skipped_saying_what_to_set() {
+    let pack = "packs: [aws-foundational]\ndefault_notify: [team]\n";
+    let (account, _inbox, site) = setup_with("e2e-notconf", "auto", pack).await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let f = finding(
+        &account,
+        "S3.9",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{bucket}"),
+    );
+    let id = f["Id"].as_str().unwrap().to_string();
+    let event = site.write_event("event.json", &imported(&account, vec![f]));
+    let jobs = site.process(&event, &[]);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["rule_id"], "s3-bucket-access-logging");
+    assert_eq!(jobs[0]["state"], "skipped", "{}", jobs[0]);
+    let reason = jobs[0]["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("not configured: ") && reason.contains("params.target_bucket"),
+        "{reason}"
+    );
+    let logging = s3
+        .get_bucket_logging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(logging.logging_enabled().is_none(), "nothing written");
+    assert!(securityhub_updates(&id).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_writes_nothing_whatever_the_outcome() {
     let (account, inbox, site) = setup("e2e-dry-any", "dry-run").await;
