@@ -1,11 +1,15 @@
 """moto server (the pinned moto) with the EC2 operations of
-`moto_ec2_extras.py` added. Usage: moto_server.py [moto_server arguments]."""
+`moto_ec2_extras.py` added and `/moto-api/data.json` made to survive models
+it cannot read (`moto_model_data.py`). Usage: moto_server.py [moto_server
+arguments]."""
 
 import sys
 
 import moto_ec2_extras
+import moto_model_data
 
 moto_ec2_extras.apply()
+moto_model_data.apply()
 
 if __name__ == "__main__":
     from moto.server import main
