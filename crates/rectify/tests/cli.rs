@@ -314,6 +314,57 @@ fn catalog_and_least_privilege_policy() {
     assert!(actions.iter().all(|a| !a.contains('*')), "{actions:?}");
 }
 
+/// `iam:PassRole` in the member policy is limited to the roles the
+/// enabled rules hand to a service (`{account}` filled in), not every
+/// role of the account.
+#[test]
+fn pass_role_is_limited_to_the_roles_the_rules_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://rectify.db\n\
+         accounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: none\n\
+         rules:\n\
+         \x20 - id: trail-logs\n    pattern: {source: [x]}\n    action: aws.cloudtrail.enable-cloudwatch-logs\n\
+         \x20   params: {log_group_arn: \"arn:aws:logs:us-east-1:111122223333:log-group:trails\", role_arn: \"arn:aws:iam::111122223333:role/trail-to-logs\"}\n\
+         \x20 - id: flow-logs\n    pattern: {source: [y]}\n    action: aws.ec2.enable-vpc-flow-logs\n\
+         \x20   params: {log_destination_type: cloud-watch-logs, log_destination: \"arn:aws:logs:us-east-1:{account}:log-group:flows\", deliver_logs_permission_arn: \"arn:aws:iam::{account}:role/flows-to-logs\"}\n",
+    )
+    .unwrap();
+    let out = rectify(
+        dir.path(),
+        &["iam-policy", "--account", "111122223333"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pass: Vec<&serde_json::Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"].to_string().contains("iam:PassRole"))
+        .collect();
+    assert_eq!(pass.len(), 1, "{policy:#}");
+    let mut resources: Vec<String> = match &pass[0]["Resource"] {
+        serde_json::Value::String(r) => vec![r.clone()],
+        other => other
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect(),
+    };
+    resources.sort();
+    assert_eq!(
+        resources,
+        [
+            "arn:aws:iam::111122223333:role/flows-to-logs",
+            "arn:aws:iam::111122223333:role/trail-to-logs"
+        ],
+        "{policy:#}"
+    );
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();

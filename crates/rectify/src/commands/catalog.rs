@@ -436,7 +436,21 @@ pub async fn iam_policy(
         regions: member.map_or(&no_regions, |a| &a.regions),
         exempt_tag: &config.guardrails.exempt_tag,
     };
-    print_json(&policy::member_policy(permissions, scope));
+    // Roles the enabled rules hand to a service (a trail's CloudWatch Logs
+    // role, a flow log's delivery role): PassRole is limited to them.
+    let account = member.map(|a| a.id.as_str()).unwrap_or("*");
+    let passed: Vec<String> = config
+        .rules
+        .iter()
+        .filter(|r| r.rule.enabled)
+        .filter_map(|r| r.rule.params.as_object())
+        .flat_map(|p| ["role_arn", "deliver_logs_permission_arn"].map(|k| p.get(k)))
+        .filter_map(|v| v.and_then(|v| v.as_str()))
+        .filter(|arn| arn.contains(":iam::") && arn.contains(":role/"))
+        .map(|arn| arn.replace("{account}", account))
+        .collect();
+    let passed: Vec<&str> = passed.iter().map(String::as_str).collect();
+    print_json(&policy::member_policy_passing(permissions, scope, &passed));
     Ok(0)
 }
 
