@@ -16,7 +16,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Ta
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{arn, id_of, tag_pairs, target_of, SUBNET};
+use super::targets::{id_of, listed, tag_pairs, target_of, SUBNET};
 use crate::actions::{changed_since, collect_pages, ec2_client, no_params, recorded, tag_map};
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -334,19 +334,11 @@ impl Action for Ec2DisableSubnetPublicIp {
     }
 
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let partition = rectify_model::partition_of(region);
-        Ok(self
-            .subnets(account, region)
-            .await?
-            .into_iter()
-            .map(|id| {
-                Target::listed(
-                    account,
-                    region,
-                    SUBNET.asff,
-                    arn(&SUBNET, partition, region, account, &id),
-                )
-            })
-            .collect())
+        Ok(listed(
+            &SUBNET,
+            account,
+            region,
+            self.subnets(account, region).await?,
+        ))
     }
 }

@@ -19,7 +19,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::targets::{arn, id_of, tag_pairs, target_of, VPC};
+use super::targets::{id_of, listed, tag_pairs, target_of, VPC};
 use crate::actions::{
     changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
     string_param, tag_map,
@@ -563,20 +563,12 @@ impl Action for Ec2EnableVpcFlowLogs {
     }
 
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let partition = rectify_model::partition_of(region);
-        Ok(self
-            .vpcs(account, region)
-            .await?
-            .into_iter()
-            .map(|id| {
-                Target::listed(
-                    account,
-                    region,
-                    VPC.asff,
-                    arn(&VPC, partition, region, account, &id),
-                )
-            })
-            .collect())
+        Ok(listed(
+            &VPC,
+            account,
+            region,
+            self.vpcs(account, region).await?,
+        ))
     }
 }
 

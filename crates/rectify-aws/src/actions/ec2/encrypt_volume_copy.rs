@@ -31,7 +31,7 @@ use rectify_model::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{arn, id_of, tag_pairs, target_of, VOLUME};
+use super::targets::{id_of, listed, tag_pairs, target_of, VOLUME};
 use crate::actions::{
     bool_param, changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
     string_param, tag_map,
@@ -792,21 +792,13 @@ impl Action for Ec2EncryptVolumeCopy {
     /// The account's unencrypted volumes in `region` (encrypted ones
     /// need nothing).
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let partition = rectify_model::partition_of(region);
-        Ok(self
+        let unencrypted = self
             .volumes(account, region)
             .await?
             .into_iter()
             .filter(|(_, encrypted)| !encrypted)
-            .map(|(id, _)| {
-                Target::listed(
-                    account,
-                    region,
-                    VOLUME.asff,
-                    arn(&VOLUME, partition, region, account, &id),
-                )
-            })
-            .collect())
+            .map(|(id, _)| id);
+        Ok(listed(&VOLUME, account, region, unencrypted))
     }
 }
 

@@ -16,7 +16,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Ta
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{arn, id_of, tag_pairs, target_of, INSTANCE};
+use super::targets::{id_of, listed, tag_pairs, target_of, INSTANCE};
 use crate::actions::{changed_since, collect_pages, ec2_client, no_params, recorded, tag_map};
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -273,20 +273,12 @@ impl Action for Ec2RequireImdsv2 {
 
     /// Every instance of the account in `region` but terminated ones.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let partition = rectify_model::partition_of(region);
-        Ok(self
-            .instances(account, region)
-            .await?
-            .into_iter()
-            .map(|id| {
-                Target::listed(
-                    account,
-                    region,
-                    INSTANCE.asff,
-                    arn(&INSTANCE, partition, region, account, &id),
-                )
-            })
-            .collect())
+        Ok(listed(
+            &INSTANCE,
+            account,
+            region,
+            self.instances(account, region).await?,
+        ))
     }
 }
 

@@ -82,6 +82,27 @@ pub(crate) fn arn(kind: &Kind, partition: &str, region: &str, account: &str, id:
     )
 }
 
+/// Targets for `rectify scan`: the resources of `kind` with these ids, in
+/// `account` and `region`.
+pub(crate) fn listed(
+    kind: &Kind,
+    account: &str,
+    region: &str,
+    ids: impl IntoIterator<Item = String>,
+) -> Vec<Target> {
+    let partition = rectify_model::partition_of(region);
+    ids.into_iter()
+        .map(|id| {
+            Target::listed(
+                account,
+                region,
+                kind.asff,
+                arn(kind, partition, region, account, &id),
+            )
+        })
+        .collect()
+}
+
 /// The id of the resource `target` names (`arn:...:instance/i-1` or
 /// `i-1`), checked: a well-formed id of `kind`, and an ARN of that type in
 /// the target's own account and region.
