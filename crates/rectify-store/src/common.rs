@@ -262,6 +262,22 @@ impl VerifyState {
         }
     }
 
+    /// Checks one page of the walk, in seq order: the verdict of the first
+    /// bad record, or the error of the first that cannot be read (each back
+    /// end reads its pages its own way; the chain is judged here alike).
+    pub(crate) fn check_page(
+        &mut self,
+        page: impl IntoIterator<Item = Result<(AuditRecord, String)>>,
+    ) -> Result<Option<AuditVerdict>> {
+        for read in page {
+            let (record, data_raw) = read?;
+            if let Some(broken) = check_record(self, &record, &data_raw) {
+                return Ok(Some(broken));
+            }
+        }
+        Ok(None)
+    }
+
     /// The verdict once every record up to the head read before the walk
     /// has been checked: the recorded head must be the last record seen,
     /// and must exist once there are records.

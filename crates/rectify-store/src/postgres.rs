@@ -33,9 +33,9 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::audit::AuditKey;
 use crate::common::{
-    audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
-    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE,
-    SETTING_PAUSED, SETTING_RULE_PAUSED,
+    audit_record, cursor_setting, event_rows, finding_rows, from_json, next_record, normalized,
+    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::{
     pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor,
@@ -1316,11 +1316,8 @@ impl Store for PostgresStore {
                 .await
                 .ctx("reading the audit log")?;
             let done = rows.len() < AUDIT_PAGE;
-            for row in &rows {
-                let (record, data_raw) = audit_from_row(row)?;
-                if let Some(broken) = check_record(&mut state, &record, &data_raw) {
-                    return Ok(broken);
-                }
+            if let Some(broken) = state.check_page(rows.iter().map(audit_from_row))? {
+                return Ok(broken);
             }
             if done {
                 break;

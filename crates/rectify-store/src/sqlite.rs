@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use crate::audit::{AuditKey, GENESIS_HASH};
 use crate::common::{
-    audit_record, check_record, cursor_setting, event_rows, finding_rows, from_json, next_record,
-    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE,
-    SETTING_PAUSED, SETTING_RULE_PAUSED,
+    audit_record, cursor_setting, event_rows, finding_rows, from_json, next_record, normalized,
+    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE, SETTING_PAUSED,
+    SETTING_RULE_PAUSED,
 };
 use crate::schema::LIVE_STATES;
 use crate::{
@@ -1270,10 +1270,8 @@ impl Store for SqliteStore {
                 })
                 .await?;
             let done = page.len() < AUDIT_PAGE;
-            for (record, data_raw) in page {
-                if let Some(broken) = check_record(&mut state, &record, &data_raw) {
-                    return Ok(broken);
-                }
+            if let Some(broken) = state.check_page(page.into_iter().map(Ok))? {
+                return Ok(broken);
             }
             if done {
                 break;

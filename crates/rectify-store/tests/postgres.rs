@@ -11,45 +11,24 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rectify_model::{Job, JobState, Mode, Target};
+use rectify_model::{Job, JobState};
 use rectify_store::{open, AuditVerdict, Store, StoreError};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{postgres_server_url, with_param, TestDb};
 
 const LONG: Duration = Duration::from_secs(300);
 
+/// The shared test job for a bucket of its own, without a finding, a
+/// control or a plan, and with nested params (read back key for key).
 fn job(id: &str, key: &str) -> Job {
-    let now = rectify_model::now_rfc3339();
-    Job {
-        id: id.into(),
-        idempotency_key: key.into(),
-        event_id: "e-1".into(),
-        rule_id: "rule-a".into(),
-        action: "aws.s3.block-public-access".into(),
-        mode: Mode::Auto,
-        target: Target {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            partition: "aws".into(),
-            resource_type: "AwsS3Bucket".into(),
-            resource_id: format!("arn:aws:s3:::{id}"),
-            tags: Default::default(),
-            details: Value::Null,
-        },
-        params: json!({"z": 1, "a": {"y": 2, "b": 3}}),
-        finding: None,
-        control: None,
-        notify: vec![],
-        state: JobState::Pending,
-        attempts: 0,
-        created_at: now.clone(),
-        updated_at: now,
-        next_run_at: None,
-        last_error: None,
-        approved_by: None,
-        plan: None,
-        outcome: None,
-    }
+    let mut job = support::job(id, key);
+    job.target.resource_id = format!("arn:aws:s3:::{id}");
+    job.params = json!({"z": 1, "a": {"y": 2, "b": 3}});
+    job.finding = None;
+    job.control = None;
+    job.notify = vec![];
+    job.plan = None;
+    job
 }
 
 async fn replicas(db: &TestDb, n: usize) -> Vec<Arc<dyn Store>> {

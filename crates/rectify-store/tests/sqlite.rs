@@ -1,22 +1,19 @@
 //! What only the SQLite back end has: the in-memory database and file URLs.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use rectify_model::Event;
 use rectify_store::{open, StoreError};
 use serde_json::json;
 
+/// The shared test event, naming no resource, with a body of its id only.
 fn event(id: &str) -> Event {
     Event {
-        id: id.into(),
-        source: "aws.securityhub".into(),
-        detail_type: "Security Hub Findings - Imported".into(),
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        time: "2024-05-01T12:00:00Z".into(),
         resources: vec![],
         body: json!({ "id": id }),
-        parsed: Default::default(),
+        ..support::event(id)
     }
 }
 

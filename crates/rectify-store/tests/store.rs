@@ -9,69 +9,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind, Target};
+use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
     audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingUpsert, IngestBatch, JobCursor,
     JobFilter, NewJob, Store, StoreError,
 };
 use serde_json::{json, Value};
-use support::{lit, Kind, TestDb};
-
-fn event(id: &str) -> Event {
-    Event {
-        id: id.into(),
-        source: "aws.securityhub".into(),
-        detail_type: "Security Hub Findings - Imported".into(),
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        time: "2024-05-01T12:00:00Z".into(),
-        resources: vec!["arn:aws:s3:::b".into()],
-        body: json!({"id": id, "detail": {"findings": [{"Id": "f"}]}}),
-        parsed: Default::default(),
-    }
-}
-
-fn job(id: &str, key: &str) -> Job {
-    let now = rectify_model::now_rfc3339();
-    Job {
-        id: id.into(),
-        idempotency_key: key.into(),
-        event_id: "e-1".into(),
-        rule_id: "rule-a".into(),
-        action: "aws.s3.block-public-access".into(),
-        mode: Mode::Auto,
-        target: Target {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            partition: "aws".into(),
-            resource_type: "AwsS3Bucket".into(),
-            resource_id: "arn:aws:s3:::b".into(),
-            tags: Default::default(),
-            details: Value::Null,
-        },
-        params: json!({"x": 1}),
-        finding: Some(FindingRef {
-            id: "f-1".into(),
-            product_arn: "arn:p".into(),
-            generator_id: None,
-        }),
-        control: Some("S3.8".into()),
-        notify: vec!["team".into()],
-        state: JobState::Pending,
-        attempts: 0,
-        created_at: now.clone(),
-        updated_at: now,
-        next_run_at: None,
-        last_error: None,
-        approved_by: None,
-        plan: Some(rectify_model::Change {
-            summary: "block".into(),
-            before: json!({"a": false}),
-            after: json!({"a": true}),
-        }),
-        outcome: None,
-    }
-}
+use support::{event, job, lit, Kind, TestDb};
 
 const LONG: Duration = Duration::from_secs(300);
 

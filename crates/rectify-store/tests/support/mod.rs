@@ -226,3 +226,63 @@ impl Drop for TestDb {
 pub fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// An imported-finding event about one bucket: the event the store tests
+/// record.
+pub fn event(id: &str) -> rectify_model::Event {
+    rectify_model::Event {
+        id: id.into(),
+        source: "aws.securityhub".into(),
+        detail_type: "Security Hub Findings - Imported".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        time: "2024-05-01T12:00:00Z".into(),
+        resources: vec!["arn:aws:s3:::b".into()],
+        body: serde_json::json!({"id": id, "detail": {"findings": [{"Id": "f"}]}}),
+        parsed: Default::default(),
+    }
+}
+
+/// A pending job with a finding, a control and a plan: the job the store
+/// tests enqueue and move through its states.
+pub fn job(id: &str, key: &str) -> rectify_model::Job {
+    let now = rectify_model::now_rfc3339();
+    rectify_model::Job {
+        id: id.into(),
+        idempotency_key: key.into(),
+        event_id: "e-1".into(),
+        rule_id: "rule-a".into(),
+        action: "aws.s3.block-public-access".into(),
+        mode: rectify_model::Mode::Auto,
+        target: rectify_model::Target {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            resource_type: "AwsS3Bucket".into(),
+            resource_id: "arn:aws:s3:::b".into(),
+            tags: Default::default(),
+            details: serde_json::Value::Null,
+        },
+        params: serde_json::json!({"x": 1}),
+        finding: Some(rectify_model::FindingRef {
+            id: "f-1".into(),
+            product_arn: "arn:p".into(),
+            generator_id: None,
+        }),
+        control: Some("S3.8".into()),
+        notify: vec!["team".into()],
+        state: rectify_model::JobState::Pending,
+        attempts: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        next_run_at: None,
+        last_error: None,
+        approved_by: None,
+        plan: Some(rectify_model::Change {
+            summary: "block".into(),
+            before: serde_json::json!({"a": false}),
+            after: serde_json::json!({"a": true}),
+        }),
+        outcome: None,
+    }
+}
