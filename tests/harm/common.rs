@@ -20,6 +20,13 @@ pub async fn auto_site(tag: &str) -> (String, Inbox, Site) {
     (account, inbox, site)
 }
 
+/// Has `site` process one imported-findings event of `findings`: the jobs
+/// it ran.
+pub fn process_findings(site: &Site, account: &str, findings: Vec<Value>) -> Vec<Value> {
+    let event = site.write_event("event.json", &imported(account, findings));
+    site.process(&event, &[])
+}
+
 pub fn outcome(job: &Value) -> &str {
     job["outcome"]["kind"].as_str().unwrap_or("")
 }

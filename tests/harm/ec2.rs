@@ -6,6 +6,7 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::fixtures::{default_group_of, new_interface, new_subnet, new_vpc};
 use crate::support::*;
 
 /// (protocol, from, to, cidr, description) of every ingress rule, sorted.
@@ -144,8 +145,7 @@ async fn a_load_balancer_open_on_443_is_left_open() {
         group_finding(&account, "EC2.19", &sg),
         group_finding(&account, "EC2.18", &sg),
     ];
-    let event = site.write_event("event.json", &imported(&account, findings));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, findings);
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     for job in &jobs {
         assert_eq!(outcome(job), "already-compliant", "{job}");
@@ -161,8 +161,7 @@ async fn a_web_server_behind_an_all_traffic_rule_keeps_443_and_the_split_can_be_
     let (account, _inbox, site) = auto_site("harm-web").await;
     let (sg, ec2) = group(&account, "web", vec![world("-1", -1, -1, "web tier")]).await;
     let f = group_finding(&account, "EC2.13", &sg);
-    let event = site.write_event("event.json", &imported(&account, vec![f.clone()]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f.clone()]);
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let job = &jobs[0];
     assert_eq!(outcome(job), "changed", "{job}");
@@ -236,8 +235,7 @@ async fn an_undo_is_refused_when_the_group_changed_since() {
     )
     .await;
     let f = group_finding(&account, "EC2.13", &sg);
-    let event = site.write_event("event.json", &imported(&account, vec![f]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
     // Someone opens SSH again since, for a vendor: an undo would put
     // the old rule over theirs.
@@ -283,8 +281,7 @@ async fn a_group_open_on_3306_is_not_already_compliant_for_ec2_19() {
     )
     .await;
     let f = group_finding(&account, "EC2.19", &sg);
-    let event = site.write_event("event.json", &imported(&account, vec![f.clone()]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f.clone()]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
     assert!(
         reason(&jobs[0]).contains("tcp/3306"),
@@ -318,8 +315,7 @@ async fn a_customised_ec2_18_port_list_is_honoured() {
     )
     .await;
     let f = group_finding(&account, "EC2.18", &sg);
-    let event = site.write_event("event.json", &imported(&account, vec![f.clone()]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f.clone()]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
     assert_eq!(
         ingress_rules(&ec2, &sg).await,
@@ -337,29 +333,8 @@ async fn a_customised_ec2_18_port_list_is_honoured() {
 
 /// The default group of a new VPC (moto gives it its default rules).
 async fn default_group(ec2: &aws_sdk_ec2::Client) -> (String, String) {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.1.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let groups = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let sg = groups.security_groups()[0].group_id().unwrap().to_string();
+    let vpc = new_vpc(ec2, "10.1.0.0/16").await;
+    let sg = default_group_of(ec2, &vpc).await;
     // Make sure it has an ingress rule of its own as well.
     ec2.authorize_security_group_ingress()
         .group_id(&sg)
@@ -394,29 +369,14 @@ async fn a_default_group_used_by_an_efs_mount_target_waits_for_approval() {
     );
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let (vpc, used) = default_group(&ec2).await;
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.1.1.0/24")
-        .send()
-        .await
-        .unwrap()
-        .subnet
-        .unwrap()
-        .subnet_id
-        .unwrap();
-    let eni = ec2
-        .create_network_interface()
-        .subnet_id(&subnet)
-        .groups(&used)
-        .description("EFS mount target for fs-0123456789abcdef0 (fsmt-0123)")
-        .send()
-        .await
-        .unwrap()
-        .network_interface
-        .unwrap()
-        .network_interface_id
-        .unwrap();
+    let subnet = new_subnet(&ec2, &vpc, "10.1.1.0/24").await;
+    let eni = new_interface(
+        &ec2,
+        &subnet,
+        &used,
+        "EFS mount target for fs-0123456789abcdef0 (fsmt-0123)",
+    )
+    .await;
     let before = ingress_rules(&ec2, &used).await;
     let (_, unused) = default_group(&ec2).await;
 
@@ -476,27 +436,16 @@ async fn an_approved_default_group_change_asks_again_after_a_new_rule() {
     );
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let (vpc, sg) = default_group(&ec2).await;
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.1.2.0/24")
-        .send()
-        .await
-        .unwrap()
-        .subnet
-        .unwrap()
-        .subnet_id
-        .unwrap();
-    ec2.create_network_interface()
-        .subnet_id(&subnet)
-        .groups(&sg)
-        .description("VPC Endpoint Interface vpce-0123456789abcdef0")
-        .send()
-        .await
-        .unwrap();
+    let subnet = new_subnet(&ec2, &vpc, "10.1.2.0/24").await;
+    new_interface(
+        &ec2,
+        &subnet,
+        &sg,
+        "VPC Endpoint Interface vpce-0123456789abcdef0",
+    )
+    .await;
     let f = group_finding(&account, "EC2.2", &sg);
-    let event = site.write_event("event.json", &imported(&account, vec![f.clone()]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f.clone()]);
     assert_eq!(outcome(&jobs[0]), "awaiting-approval", "{:?}", jobs);
     assert!(
         reason(&jobs[0]).contains("VPC Endpoint Interface"),

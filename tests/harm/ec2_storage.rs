@@ -4,24 +4,18 @@
 //! stay as they are and their findings are never RESOLVED while they are
 //! public; the default KMS key is the one chosen.
 
-use aws_sdk_ec2::types::{OperationType, PermissionGroup, SnapshotAttributeName};
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::fixtures::{
+    ebs_default_encryption, new_volume, public_ami, share_snapshot, snapshot_permissions,
+};
 use crate::support::*;
 
 /// A snapshot of a fresh volume in `account`, tagged with `tags`.
 async fn snapshot(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
     use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-    let volume = ec2
-        .create_volume()
-        .availability_zone(format!("{REGION}a"))
-        .size(1)
-        .send()
-        .await
-        .unwrap()
-        .volume_id
-        .unwrap();
+    let volume = new_volume(ec2, &format!("{REGION}a")).await;
     let mut request = ec2.create_snapshot().volume_id(volume);
     if !tags.is_empty() {
         let mut spec = TagSpecification::builder().resource_type(ResourceType::Snapshot);
@@ -31,43 +25,6 @@ async fn snapshot(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
         request = request.tag_specifications(spec.build());
     }
     request.send().await.unwrap().snapshot_id.unwrap()
-}
-
-/// Adds `all` (None) or a named account to the create-volume permission.
-async fn share(ec2: &aws_sdk_ec2::Client, id: &str, with: Option<&str>) {
-    let request = ec2
-        .modify_snapshot_attribute()
-        .snapshot_id(id)
-        .attribute(SnapshotAttributeName::CreateVolumePermission)
-        .operation_type(OperationType::Add);
-    match with {
-        None => request.group_names("all"),
-        Some(account) => request.user_ids(account),
-    }
-    .send()
-    .await
-    .unwrap();
-}
-
-/// The create-volume permission, read back: `all` and named accounts.
-async fn permissions(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<String> {
-    let out = ec2
-        .describe_snapshot_attribute()
-        .snapshot_id(id)
-        .attribute(SnapshotAttributeName::CreateVolumePermission)
-        .send()
-        .await
-        .unwrap();
-    let mut all: Vec<String> = out
-        .create_volume_permissions()
-        .iter()
-        .map(|p| match p.group() {
-            Some(PermissionGroup::All) => "all".to_string(),
-            _ => p.user_id().unwrap_or_default().to_string(),
-        })
-        .collect();
-    all.sort();
-    all
 }
 
 fn snapshot_arn(id: &str) -> String {
@@ -113,49 +70,8 @@ fn notified(finding_id: &str) -> bool {
 async fn a_public_amis_snapshot_stays_public_until_approved() {
     let (account, _inbox, site) = auto_site("harm-ami").await;
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
-    let instance = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap()
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
-    let ami = ec2
-        .create_image()
-        .instance_id(instance)
-        .name(format!("published-{}", rand_suffix()))
-        .send()
-        .await
-        .unwrap()
-        .image_id
-        .unwrap();
-    ec2.modify_image_attribute()
-        .image_id(&ami)
-        .launch_permission(
-            aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                .add(
-                    aws_sdk_ec2::types::LaunchPermission::builder()
-                        .group(PermissionGroup::All)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let images = ec2.describe_images().image_ids(&ami).send().await.unwrap();
-    let snap = images.images()[0].block_device_mappings()[0]
-        .ebs()
-        .unwrap()
-        .snapshot_id()
-        .unwrap()
-        .to_string();
-    share(&ec2, &snap, None).await;
+    let (ami, snap) = public_ami(&ec2, &format!("published-{}", rand_suffix())).await;
+    share_snapshot(&ec2, &snap, None).await;
 
     let jobs = site.process(
         &site.write_event("call.json", &made_public(&account, &snap)),
@@ -167,7 +83,7 @@ async fn a_public_amis_snapshot_stays_public_until_approved() {
         why.contains(&format!("backs public AMI {ami}")) && why.contains("approve"),
         "{why}"
     );
-    assert_eq!(permissions(&ec2, &snap).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &snap).await, ["all"]);
 
     // Security Hub's account-level EC2.1 finding changes nothing either,
     // and is NOTIFIED with the snapshot named, never RESOLVED.
@@ -181,7 +97,7 @@ async fn a_public_amis_snapshot_stays_public_until_approved() {
     assert!(reason(&job).contains(&snap), "{job}");
     never_resolved(&finding_id);
     assert!(notified(&finding_id));
-    assert_eq!(permissions(&ec2, &snap).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &snap).await, ["all"]);
 }
 
 /// One account-level EC2.1 finding no longer makes every public snapshot
@@ -193,8 +109,8 @@ async fn an_account_finding_sweeps_nothing() {
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let a = snapshot(&ec2, &[]).await;
     let b = snapshot(&ec2, &[]).await;
-    share(&ec2, &a, None).await;
-    share(&ec2, &b, None).await;
+    share_snapshot(&ec2, &a, None).await;
+    share_snapshot(&ec2, &b, None).await;
     let (job, finding_id) = run_finding(
         &site,
         &account,
@@ -209,8 +125,8 @@ async fn an_account_finding_sweeps_nothing() {
     );
     never_resolved(&finding_id);
     assert!(notified(&finding_id));
-    assert_eq!(permissions(&ec2, &a).await, ["all"]);
-    assert_eq!(permissions(&ec2, &b).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &a).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &b).await, ["all"]);
 }
 
 /// Shared with one named account only: not public, nothing changes, and
@@ -220,7 +136,7 @@ async fn a_snapshot_shared_with_a_partner_is_left_alone() {
     let (account, _inbox, site) = auto_site("harm-partner").await;
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let snap = snapshot(&ec2, &[]).await;
-    share(&ec2, &snap, Some("444455556666")).await;
+    share_snapshot(&ec2, &snap, Some("444455556666")).await;
     let (job, _) = run_finding(
         &site,
         &account,
@@ -229,7 +145,7 @@ async fn a_snapshot_shared_with_a_partner_is_left_alone() {
         &snapshot_arn(&snap),
     );
     assert_eq!(outcome(&job), "already-compliant", "{job}");
-    assert_eq!(permissions(&ec2, &snap).await, ["444455556666"]);
+    assert_eq!(snapshot_permissions(&ec2, &snap).await, ["444455556666"]);
 }
 
 /// Excepted by the action's tag: stays public, and the finding is
@@ -239,7 +155,7 @@ async fn an_excepted_public_snapshot_is_notified_not_resolved() {
     let (account, _inbox, site) = auto_site("harm-excepted").await;
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let snap = snapshot(&ec2, &[("rectify:public-snapshot", "datasets")]).await;
-    share(&ec2, &snap, None).await;
+    share_snapshot(&ec2, &snap, None).await;
     let (job, finding_id) = run_finding(
         &site,
         &account,
@@ -254,7 +170,7 @@ async fn an_excepted_public_snapshot_is_notified_not_resolved() {
     );
     never_resolved(&finding_id);
     assert!(notified(&finding_id));
-    assert_eq!(permissions(&ec2, &snap).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &snap).await, ["all"]);
 }
 
 /// The global exemption tag on one snapshot: skipped, nothing written;
@@ -265,8 +181,8 @@ async fn an_exempt_snapshot_is_skipped() {
     let ec2 = aws_sdk_ec2::Client::new(&account_config(&account).await);
     let exempt = snapshot(&ec2, &[("rectify:exempt", "legal hold")]).await;
     let other = snapshot(&ec2, &[]).await;
-    share(&ec2, &exempt, None).await;
-    share(&ec2, &other, None).await;
+    share_snapshot(&ec2, &exempt, None).await;
+    share_snapshot(&ec2, &other, None).await;
 
     let (job, finding_id) = run_finding(
         &site,
@@ -283,7 +199,7 @@ async fn an_exempt_snapshot_is_skipped() {
         &[],
     );
     assert_eq!(outcome(&jobs[0]), "skipped", "{}", jobs[0]);
-    assert_eq!(permissions(&ec2, &exempt).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &exempt).await, ["all"]);
 
     // Only the snapshot the call names is changed.
     let jobs = site.process(
@@ -291,15 +207,15 @@ async fn an_exempt_snapshot_is_skipped() {
         &[],
     );
     assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
-    assert!(permissions(&ec2, &other).await.is_empty());
-    assert_eq!(permissions(&ec2, &exempt).await, ["all"]);
+    assert!(snapshot_permissions(&ec2, &other).await.is_empty());
+    assert_eq!(snapshot_permissions(&ec2, &exempt).await, ["all"]);
 
     // Published on purpose after all: the undo gives `all` back.
     let id = jobs[0]["id"].as_str().unwrap();
     let out = site.rectify(&["jobs", "revert", id, "--approve", "--output", "json"]);
     let undo: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome(&undo), "changed", "{undo}");
-    assert_eq!(permissions(&ec2, &other).await, ["all"]);
+    assert_eq!(snapshot_permissions(&ec2, &other).await, ["all"]);
 }
 
 /// EC2.7 with a customer managed key chosen by the rule's param (an
@@ -324,24 +240,7 @@ async fn ebs_default_encryption_with_a_chosen_key_and_its_undo() {
     );
     let site = Site::new(&account, "auto", &inbox.topic_arn, &config);
     let ec2 = aws_sdk_ec2::Client::new(&cfg);
-    let read = || async {
-        let on = ec2
-            .get_ebs_encryption_by_default()
-            .send()
-            .await
-            .unwrap()
-            .ebs_encryption_by_default()
-            .unwrap();
-        let key = ec2
-            .get_ebs_default_kms_key_id()
-            .send()
-            .await
-            .unwrap()
-            .kms_key_id()
-            .unwrap()
-            .to_string();
-        (on, key)
-    };
+    let read = || ebs_default_encryption(&ec2);
     assert_eq!(read().await, (false, "alias/aws/ebs".to_string()));
 
     let (job, finding_id) = run_finding(
@@ -381,7 +280,7 @@ async fn the_scanner_makes_each_public_snapshot_a_job() {
     let b = snapshot(&ec2, &[]).await;
     let published = snapshot(&ec2, &[("rectify:public-snapshot", "yes")]).await;
     for id in [&a, &b, &published] {
-        share(&ec2, id, None).await;
+        share_snapshot(&ec2, id, None).await;
     }
     let out = site.rectify(&["scan", "--output", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
@@ -404,7 +303,7 @@ async fn the_scanner_makes_each_public_snapshot_a_job() {
     ];
     want.sort();
     assert_eq!(snapshots, want);
-    assert!(permissions(&ec2, &a).await.is_empty());
-    assert!(permissions(&ec2, &b).await.is_empty());
-    assert_eq!(permissions(&ec2, &published).await, ["all"]);
+    assert!(snapshot_permissions(&ec2, &a).await.is_empty());
+    assert!(snapshot_permissions(&ec2, &b).await.is_empty());
+    assert_eq!(snapshot_permissions(&ec2, &published).await, ["all"]);
 }

@@ -17,8 +17,7 @@ async fn an_approval_holds_for_the_change_shown() {
         "AwsEc2SecurityGroup",
         &format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
     );
-    let event = site.write_event("event.json", &imported(&account, vec![f]));
-    let jobs = site.process(&event, &[]);
+    let jobs = process_findings(&site, &account, vec![f]);
     assert_eq!(jobs[0]["state"], "waiting-approval", "{}", jobs[0]);
     let id = jobs[0]["id"].as_str().unwrap().to_string();
     let shown = jobs[0]["plan"]["summary"].as_str().unwrap().to_string();

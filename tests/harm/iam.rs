@@ -27,11 +27,6 @@ fn account_finding(account: &str, control: &str) -> Value {
     )
 }
 
-fn run(site: &Site, account: &str, findings: Vec<Value>) -> Vec<Value> {
-    let event = site.write_event("event.json", &imported(account, findings));
-    site.process(&event, &[])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stricter_than_default_policy_is_kept() {
     let (account, _inbox, site) = auto_site("harm-strict-pw").await;
@@ -51,7 +46,7 @@ async fn a_stricter_than_default_policy_is_kept() {
         .await
         .unwrap();
     let f = account_finding(&account, "IAM.7");
-    let jobs = run(&site, &account, vec![f]);
+    let jobs = process_findings(&site, &account, vec![f]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
     let p = policy(&iam).await.unwrap();
     assert!(p.require_symbols());
@@ -68,7 +63,7 @@ async fn no_expiry_is_added_where_there_was_none() {
     let iam = iam(&account).await;
     assert!(policy(&iam).await.is_none());
     let f = account_finding(&account, "IAM.7");
-    let jobs = run(&site, &account, vec![f.clone()]);
+    let jobs = process_findings(&site, &account, vec![f.clone()]);
     assert_eq!(outcome(&jobs[0]), "changed", "{:?}", jobs);
     let p = policy(&iam).await.unwrap();
     assert_eq!(p.minimum_password_length(), Some(14));
@@ -112,7 +107,7 @@ async fn hard_expiry_with_old_passwords_is_never_turned_on_nor_given_an_expiry()
     }
     let strength = account_finding(&account, "IAM.7");
     let expiry = account_finding(&account, "IAM.17");
-    let jobs = run(&site, &account, vec![strength.clone(), expiry.clone()]);
+    let jobs = process_findings(&site, &account, vec![strength.clone(), expiry.clone()]);
     let by = |rule: &str| {
         jobs.iter()
             .find(|j| j["rule_id"] == rule)

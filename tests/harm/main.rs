@@ -10,6 +10,8 @@ mod support;
 mod common;
 mod ec2;
 mod ec2_storage;
+#[path = "../../crates/rectify-aws/tests/support/fixtures.rs"]
+mod fixtures;
 mod flow;
 mod iam;
 mod s3;

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::fixtures::serve_website;
 use crate::support::*;
 
 /// A bucket policy with one statement.
@@ -70,21 +71,7 @@ async fn waits_with(
 async fn a_static_website_keeps_serving() {
     let (account, _inbox, site) = auto_site("harm-site").await;
     let (bucket, s3) = public_bucket(&account, &[]).await;
-    s3.put_bucket_website()
-        .bucket(&bucket)
-        .website_configuration(
-            aws_sdk_s3::types::WebsiteConfiguration::builder()
-                .index_document(
-                    aws_sdk_s3::types::IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    serve_website(&s3, &bucket).await;
     put_policy(&s3, &bucket, public_read(&bucket)).await;
 
     let (job, finding_id) = run_finding(&site, &account, "S3.2", &bucket);

@@ -7,7 +7,10 @@ use rectify_aws::Ec2RevokePublicAdminIngress;
 use rectify_model::Action;
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, unique, Account, REGION};
+use crate::support::{
+    default_group_of, finding_event, finding_target, new_interface, new_subnet, new_vpc, unique,
+    Account, REGION,
+};
 
 fn perm(proto: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IpPermission {
     let mut p = IpPermission::builder()
@@ -179,14 +182,13 @@ async fn revokes_only_world_open_admin_ingress() {
     assert!(action.check(&target, &params).await.unwrap().compliant);
 
     // Group 2: all traffic from anywhere, group id from the ARN only.
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.19",
         "AwsEc2SecurityGroup",
         &arn(&account.id, &everything),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
     let change = action.plan(&target, &params, &observed).unwrap();
@@ -229,14 +231,13 @@ async fn ports_param_widens_the_check() {
     )
     .await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.19",
         "AwsEc2SecurityGroup",
         &arn(&account.id, &db),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
 
     // Default ports: nothing to do.
     assert!(action.check(&target, &json!({})).await.unwrap().compliant);
@@ -263,14 +264,13 @@ async fn ports_param_widens_the_check() {
 async fn missing_group_is_not_found() {
     let account = Account::new().await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.13",
         "AwsEc2SecurityGroup",
         &arn(&account.id, "sg-0123456789abcdef0"),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let err = action.check(&target, &json!({})).await.unwrap_err();
     assert_eq!(
         err.class,
@@ -287,24 +287,20 @@ async fn a_change_applies_only_to_its_own_group() {
     let a = group(&ec2, vec![perm("tcp", 22, 22, &["0.0.0.0/0"], &[])], &[]).await;
     let b = group(&ec2, vec![perm("tcp", 22, 22, &["0.0.0.0/0"], &[])], &[]).await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let target_a = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.13",
-            "AwsEc2SecurityGroup",
-            &arn(&account.id, &a),
-            Value::Null,
-        ))
-        .unwrap();
-    let target_b = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.13",
-            "AwsEc2SecurityGroup",
-            &arn(&account.id, &b),
-            Value::Null,
-        ))
-        .unwrap();
+    let target_a = finding_target(
+        &action,
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &a),
+    );
+    let target_b = finding_target(
+        &action,
+        &account.id,
+        "EC2.13",
+        "AwsEc2SecurityGroup",
+        &arn(&account.id, &b),
+    );
     let observed = action.check(&target_a, &json!({})).await.unwrap();
     let change = action.plan(&target_a, &json!({}), &observed).unwrap();
     let err = action
@@ -360,32 +356,8 @@ async fn empties_a_default_security_group_and_refuses_others() {
 
     let account = Account::new().await;
     let ec2 = account.ec2();
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let default_group = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .group_id()
-        .unwrap()
-        .to_string();
+    let vpc = new_vpc(&ec2, "10.9.0.0/16").await;
+    let default_group = default_group_of(&ec2, &vpc).await;
     let other = ec2
         .create_security_group()
         .group_name(unique("app"))
@@ -415,14 +387,13 @@ async fn empties_a_default_security_group_and_refuses_others() {
 
     let action = Ec2RestrictDefaultSecurityGroup::new(account.aws().await);
     let arn = |g: &str| format!("arn:aws:ec2:{REGION}:{}:security-group/{g}", account.id);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.2",
         "AwsEc2SecurityGroup",
         &arn(&default_group),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -527,14 +498,13 @@ async fn a_port_range_is_split_with_its_description_and_undone() {
     )
     .await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.13",
         "AwsEc2SecurityGroup",
         &arn(&account.id, &web),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({"ports": [22]});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -609,14 +579,13 @@ async fn ec2_18_keeps_only_the_authorized_ports() {
     )
     .await;
     let action = Ec2RevokePublicAdminIngress::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.18",
         "AwsEc2SecurityGroup",
         &arn(&account.id, &app),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     // Security Hub's parameters (customised: 8443 too) win over the rule's.
     let params = action.with_control_parameters(
         &json!({"authorized_tcp_ports": [80, 443]}),
@@ -660,32 +629,8 @@ async fn a_default_group_in_use_is_shown_and_its_rules_come_back() {
 
     let account = Account::new().await;
     let ec2 = account.ec2();
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.8.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let default_group = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .group_id()
-        .unwrap()
-        .to_string();
+    let vpc = new_vpc(&ec2, "10.8.0.0/16").await;
+    let default_group = default_group_of(&ec2, &vpc).await;
     ec2.authorize_security_group_ingress()
         .group_id(&default_group)
         .ip_permissions(described_perm(
@@ -700,14 +645,13 @@ async fn a_default_group_in_use_is_shown_and_its_rules_come_back() {
         .unwrap();
     let before = described(&ec2, &default_group).await;
     let action = Ec2RestrictDefaultSecurityGroup::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.2",
         "AwsEc2SecurityGroup",
         &arn(&account.id, &default_group),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
 
     // Nobody uses it: nothing suggests intent.
@@ -715,29 +659,14 @@ async fn a_default_group_in_use_is_shown_and_its_rules_come_back() {
     assert!(action.intent(&target, &params, &observed).is_empty());
 
     // An interface endpoint's network interface in it: the reason names it.
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.8.1.0/24")
-        .send()
-        .await
-        .unwrap()
-        .subnet
-        .unwrap()
-        .subnet_id
-        .unwrap();
-    let eni = ec2
-        .create_network_interface()
-        .subnet_id(&subnet)
-        .groups(&default_group)
-        .description("VPC Endpoint Interface vpce-0abc")
-        .send()
-        .await
-        .unwrap()
-        .network_interface
-        .unwrap()
-        .network_interface_id
-        .unwrap();
+    let subnet = new_subnet(&ec2, &vpc, "10.8.1.0/24").await;
+    let eni = new_interface(
+        &ec2,
+        &subnet,
+        &default_group,
+        "VPC Endpoint Interface vpce-0abc",
+    )
+    .await;
     let observed = action.check(&target, &params).await.unwrap();
     let intent = action.intent(&target, &params, &observed);
     assert_eq!(intent.len(), 1);

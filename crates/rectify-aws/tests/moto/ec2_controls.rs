@@ -16,7 +16,9 @@ use rectify_aws::actions::ec2::require_imdsv2::Ec2RequireImdsv2;
 use rectify_model::{Action, Event};
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, unique, Account, REGION};
+use crate::support::{
+    assert_undo_refused, finding_event, finding_target, new_vpc, unique, Account, REGION,
+};
 
 /// A running instance (moto's stock AMI), optionally in `subnet`, tagged
 /// `Name`; its id.
@@ -103,14 +105,13 @@ async fn imdsv2_required_then_undone() {
         .unwrap();
     let action = Ec2RequireImdsv2::new(account.aws().await);
     assert!(action.spec().approval_by_default);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "EC2.8",
         "AwsEc2Instance",
         &arn(&account, "instance", &id),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
 
     let observed = action.check(&target, &params).await.unwrap();
@@ -144,15 +145,7 @@ async fn imdsv2_required_then_undone() {
         metadata_options(&account, &id).await,
         (Some("optional".into()), Some("enabled".into()))
     );
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // The scan lists the instance; a CloudTrail call that turned IMDSv1
     // back on names it.
@@ -188,15 +181,13 @@ async fn imdsv2_compliant_and_endpoint_left_off() {
         .send()
         .await
         .unwrap();
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.8",
-            "AwsEc2Instance",
-            &arn(&account, "instance", &done),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.8",
+        "AwsEc2Instance",
+        &arn(&account, "instance", &done),
+    );
     let observed = action.check(&target, &params).await.unwrap();
     assert!(observed.compliant);
     assert_eq!(
@@ -212,15 +203,13 @@ async fn imdsv2_compliant_and_endpoint_left_off() {
         .send()
         .await
         .unwrap();
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.8",
-            "AwsEc2Instance",
-            &arn(&account, "instance", &off),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.8",
+        "AwsEc2Instance",
+        &arn(&account, "instance", &off),
+    );
     let observed = action.check(&target, &params).await.unwrap();
     let change = action.plan(&target, &params, &observed).unwrap();
     assert!(change.summary.contains("stays off"), "{}", change.summary);
@@ -241,14 +230,7 @@ async fn imdsv2_compliant_and_endpoint_left_off() {
         Value::Null,
     );
     assert!(action.target(&foreign).is_err());
-    let bogus = finding_event(
-        &account.id,
-        "EC2.8",
-        "AwsEc2Instance",
-        "i-../../x",
-        Value::Null,
-    );
-    let t = action.target(&bogus).unwrap();
+    let t = finding_target(&action, &account.id, "EC2.8", "AwsEc2Instance", "i-../../x");
     let refused = action.check(&t, &params).await.unwrap_err();
     assert!(
         refused.message.contains("not a well-formed instance id"),
@@ -261,16 +243,7 @@ async fn imdsv2_compliant_and_endpoint_left_off() {
 /// public IPv4 addresses on launch: `(vpc, subnet)`.
 async fn vpc_with_public_ip_subnet(account: &Account) -> (String, String) {
     let ec2 = account.ec2();
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
+    let vpc = new_vpc(&ec2, "10.0.0.0/16").await;
     let subnet = ec2
         .create_subnet()
         .vpc_id(&vpc)
@@ -335,15 +308,13 @@ async fn subnet_public_ip_turned_off_then_undone() {
     let (_, subnet) = vpc_with_public_ip_subnet(&account).await;
     let action = Ec2DisableSubnetPublicIp::new(account.aws().await);
     let params = json!({});
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.15",
-            "AwsEc2Subnet",
-            &arn(&account, "subnet", &subnet),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.15",
+        "AwsEc2Subnet",
+        &arn(&account, "subnet", &subnet),
+    );
 
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -367,15 +338,7 @@ async fn subnet_public_ip_turned_off_then_undone() {
     action.revert(&target, &params, &undo).await.unwrap();
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert!(maps_public_ip(&account, &subnet).await);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // Off by hand: compliant, nothing to change.
     account
@@ -432,15 +395,13 @@ async fn public_subnet_asks_and_ipv6_is_left() {
         .unwrap();
     let action = Ec2DisableSubnetPublicIp::new(account.aws().await);
     let params = json!({});
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.15",
-            "AwsEc2Subnet",
-            &arn(&account, "subnet", &subnet),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.15",
+        "AwsEc2Subnet",
+        &arn(&account, "subnet", &subnet),
+    );
     let observed = action.check(&target, &params).await.unwrap();
     assert_eq!(observed.state["internet_route"], json!(igw));
     let intent = action.intent(&target, &params, &observed);
@@ -524,15 +485,13 @@ async fn vpc_flow_log_created_then_only_it_deleted() {
         .flow_log_ids()[0]
         .to_string();
     let action = Ec2EnableVpcFlowLogs::new(account.aws().await);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.6",
-            "AwsEc2Vpc",
-            &arn(&account, "vpc", &vpc),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.6",
+        "AwsEc2Vpc",
+        &arn(&account, "vpc", &vpc),
+    );
 
     // No destination configured: refused, nothing written.
     let observed = action.check(&target, &json!({})).await.unwrap();
@@ -579,15 +538,7 @@ async fn vpc_flow_log_created_then_only_it_deleted() {
         flow_logs(&account, &vpc).await,
         [(theirs.clone(), "ACCEPT".to_string())]
     );
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// EC2.6: a VPC that already logs ALL traffic complies; a CloudWatch Logs
@@ -599,15 +550,13 @@ async fn vpc_flow_log_compliant_and_destinations_checked() {
     let ec2 = account.ec2();
     let (vpc, _) = vpc_with_public_ip_subnet(&account).await;
     let action = Ec2EnableVpcFlowLogs::new(account.aws().await);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.6",
-            "AwsEc2Vpc",
-            &arn(&account, "vpc", &vpc),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.6",
+        "AwsEc2Vpc",
+        &arn(&account, "vpc", &vpc),
+    );
     let foreign = json!({"log_destination_type": "cloud-watch-logs",
         "log_destination": format!("arn:aws:logs:{REGION}:999988887777:log-group:flows"),
         "deliver_logs_permission_arn": "arn:aws:iam::{account}:role/flow-logs"});
@@ -754,15 +703,13 @@ async fn volume_copy_encrypted_swap_left_then_undone() {
     let action = Ec2EncryptVolumeCopy::new(account.aws().await);
     assert!(action.spec().approval_by_default);
     let params = json!({});
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.3",
-            "AwsEc2Volume",
-            &arn(&account, "volume", &volume),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.3",
+        "AwsEc2Volume",
+        &arn(&account, "volume", &volume),
+    );
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
     let intent = action.intent(&target, &params, &observed);
@@ -810,16 +757,8 @@ async fn volume_copy_encrypted_swap_left_then_undone() {
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(copies_of(&account, &volume).await, (vec![], vec![]));
     assert_eq!(volume_facts(&account, &volume).await.2.len(), 1);
-    let now = action.check(&target, &params).await.unwrap();
+    let now = assert_undo_refused(&action, &target, &params, &change).await;
     assert!(!now.compliant);
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
 }
 
 /// EC2.3 with replace: the instance's device now holds the encrypted
@@ -832,15 +771,13 @@ async fn volume_copy_replaced_then_swapped_back() {
     let (volume, instance, _) = attached_volume(&account).await;
     let action = Ec2EncryptVolumeCopy::new(account.aws().await);
     let params = json!({"replace": true});
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.3",
-            "AwsEc2Volume",
-            &arn(&account, "volume", &volume),
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "EC2.3",
+        "AwsEc2Volume",
+        &arn(&account, "volume", &volume),
+    );
     let observed = action.check(&target, &params).await.unwrap();
     let change = action.plan(&target, &params, &observed).unwrap();
     assert!(change.summary.contains("then swap"), "{}", change.summary);
@@ -882,15 +819,13 @@ async fn volume_copy_replaced_then_swapped_back() {
         .volume_id()
         .unwrap()
         .to_string();
-    let t = action
-        .target(&finding_event(
-            &account.id,
-            "EC2.3",
-            "AwsEc2Volume",
-            &arn(&account, "volume", &sealed),
-            Value::Null,
-        ))
-        .unwrap();
+    let t = finding_target(
+        &action,
+        &account.id,
+        "EC2.3",
+        "AwsEc2Volume",
+        &arn(&account, "volume", &sealed),
+    );
     assert!(action.check(&t, &params).await.unwrap().compliant);
     assert!(!action
         .discover(&account.id, REGION)
@@ -968,15 +903,7 @@ async fn internet_gateway_detached_then_reattached() {
     action.revert(&target, &params, &undo).await.unwrap();
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(gateway_vpcs(&account, &igw).await, vec![vpc.clone()]);
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // Allowed: nothing to do.
     let ok = json!({"allowed_vpcs": [vpc]});

@@ -2,14 +2,15 @@
 //! moto: each change, its intent checks, what it leaves in place, and its
 //! undo, every write read back with the test's own SDK client.
 
-use aws_sdk_ec2::types::{
-    OperationType, PermissionGroup, ResourceType, SnapshotAttributeName, Tag, TagSpecification,
-};
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use rectify_aws::{Ec2EnableEbsDefaultEncryption, Ec2MakeSnapshotsPrivate};
 use rectify_model::{Action, Event, Target};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::{finding_event, unique, Account, REGION};
+use crate::support::{
+    account_finding_target, assert_undo_refused, ebs_default_encryption, new_volume, public_ami,
+    share_snapshot, snapshot_permissions, unique, Account, REGION,
+};
 
 fn account_target(account: &str) -> Target {
     Target::listed(
@@ -21,23 +22,7 @@ fn account_target(account: &str) -> Target {
 }
 
 async fn encryption(account: &Account) -> (bool, String) {
-    let ec2 = account.ec2();
-    let on = ec2
-        .get_ebs_encryption_by_default()
-        .send()
-        .await
-        .unwrap()
-        .ebs_encryption_by_default()
-        .unwrap();
-    let key = ec2
-        .get_ebs_default_kms_key_id()
-        .send()
-        .await
-        .unwrap()
-        .kms_key_id()
-        .unwrap()
-        .to_string();
-    (on, key)
+    ebs_default_encryption(&account.ec2()).await
 }
 
 /// EC2.7: turned on with the account's default key left as it is and
@@ -47,14 +32,7 @@ async fn encryption(account: &Account) -> (bool, String) {
 async fn ebs_default_encryption_shows_the_key_and_is_undone() {
     let account = Account::new().await;
     let action = Ec2EnableEbsDefaultEncryption::new(account.aws().await);
-    let event = finding_event(
-        &account.id,
-        "EC2.7",
-        "AwsAccount",
-        &format!("AWS::::Account:{}", account.id),
-        Value::Null,
-    );
-    let target = action.target(&event).unwrap();
+    let target = account_finding_target(&action, &account.id, "EC2.7");
     let params = json!({});
     assert_eq!(encryption(&account).await, (false, "alias/aws/ebs".into()));
 
@@ -90,15 +68,7 @@ async fn ebs_default_encryption_shows_the_key_and_is_undone() {
 
     // Now off again: the state the change left is gone, a second undo is
     // refused and says why.
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // Another region of the same account is a setting of its own; the
     // scanner lists the setting as the account, in the region asked.
@@ -177,15 +147,7 @@ struct Snapshots {
 impl Snapshots {
     async fn new(account: &Account) -> Snapshots {
         let ec2 = account.ec2();
-        let volume = ec2
-            .create_volume()
-            .availability_zone(format!("{REGION}a"))
-            .size(1)
-            .send()
-            .await
-            .unwrap()
-            .volume_id
-            .unwrap();
+        let volume = new_volume(&ec2, &format!("{REGION}a")).await;
         Snapshots { ec2, volume }
     }
 
@@ -203,39 +165,12 @@ impl Snapshots {
     }
 
     async fn share(&self, id: &str, with: Option<&str>) {
-        let request = self
-            .ec2
-            .modify_snapshot_attribute()
-            .snapshot_id(id)
-            .attribute(SnapshotAttributeName::CreateVolumePermission)
-            .operation_type(OperationType::Add);
-        let request = match with {
-            None => request.group_names("all"),
-            Some(account) => request.user_ids(account),
-        };
-        request.send().await.unwrap();
+        share_snapshot(&self.ec2, id, with).await
     }
 
     /// The create-volume permission: `all` and the named accounts.
     async fn permissions(&self, id: &str) -> Vec<String> {
-        let out = self
-            .ec2
-            .describe_snapshot_attribute()
-            .snapshot_id(id)
-            .attribute(SnapshotAttributeName::CreateVolumePermission)
-            .send()
-            .await
-            .unwrap();
-        let mut all: Vec<String> = out
-            .create_volume_permissions()
-            .iter()
-            .map(|p| match p.group() {
-                Some(PermissionGroup::All) => "all".to_string(),
-                _ => p.user_id().unwrap_or_default().to_string(),
-            })
-            .collect();
-        all.sort();
-        all
+        snapshot_permissions(&self.ec2, id).await
     }
 }
 
@@ -312,15 +247,7 @@ async fn only_the_named_snapshot_is_made_private_and_undone() {
     assert_eq!(snaps.permissions(&named).await, ["444455556666", "all"]);
 
     // Public again: what the change left is gone; a second undo refuses.
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // The scanner lists each public snapshot as a target of its own.
     let mut listed: Vec<String> = action
@@ -347,48 +274,7 @@ async fn only_the_named_snapshot_is_made_private_and_undone() {
 async fn a_public_amis_snapshot_is_intent() {
     let account = Account::new().await;
     let ec2 = account.ec2();
-    let instance = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap()
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
-    let ami = ec2
-        .create_image()
-        .instance_id(instance)
-        .name(unique("published"))
-        .send()
-        .await
-        .unwrap()
-        .image_id
-        .unwrap();
-    ec2.modify_image_attribute()
-        .image_id(&ami)
-        .launch_permission(
-            aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                .add(
-                    aws_sdk_ec2::types::LaunchPermission::builder()
-                        .group(PermissionGroup::All)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let image = ec2.describe_images().image_ids(&ami).send().await.unwrap();
-    let snapshot = image.images()[0].block_device_mappings()[0]
-        .ebs()
-        .unwrap()
-        .snapshot_id()
-        .unwrap()
-        .to_string();
+    let (ami, snapshot) = public_ami(&ec2, &unique("published")).await;
     let snaps = Snapshots {
         ec2: ec2.clone(),
         volume: String::new(),
@@ -440,14 +326,7 @@ async fn excepted_snapshots_and_account_findings_are_left_in_place() {
         Some(&json!("yes"))
     );
 
-    let event = finding_event(
-        &account.id,
-        "EC2.1",
-        "AwsAccount",
-        &format!("AWS::::Account:{}", account.id),
-        Value::Null,
-    );
-    let whole = action.target(&event).unwrap();
+    let whole = account_finding_target(&action, &account.id, "EC2.1");
     assert_eq!(whole.resource_type, "AwsAccount");
     let observed = action.check(&whole, &params).await.unwrap();
     assert!(observed.compliant);

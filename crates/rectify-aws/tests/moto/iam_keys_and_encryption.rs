@@ -16,78 +16,13 @@ use rectify_aws::actions::kms::enable_key_rotation::KmsEnableKeyRotation;
 use rectify_aws::actions::redshift::make_cluster_private::RedshiftMakeClusterPrivate;
 use rectify_aws::actions::sns::encrypt_topic::SnsEncryptTopic;
 use rectify_aws::actions::sqs::encrypt_queue::SqsEncryptQueue;
-use rectify_model::{Action, Change, Event, Observed, Target};
+use rectify_model::Action;
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, test_sdk_config, unique, Account, REGION};
-
-/// An EventBridge event of `detail_type` with `detail`, in `account`.
-fn event(account: &str, source: &str, detail_type: &str, detail: Value) -> Event {
-    let body = json!({"version": "0", "id": unique("event"), "detail-type": detail_type,
-        "source": source, "account": account, "time": "2026-12-05T08:00:00Z",
-        "region": REGION, "resources": [], "detail": detail});
-    Event {
-        id: body["id"].as_str().unwrap().to_string(),
-        source: source.into(),
-        detail_type: detail_type.into(),
-        account: account.into(),
-        region: REGION.into(),
-        time: "2026-12-05T08:00:00Z".into(),
-        resources: vec![],
-        body,
-        parsed: Default::default(),
-    }
-}
-
-/// A CloudTrail call as EventBridge delivers it.
-fn api_call(account: &str, source: &str, name: &str, params: Value) -> Event {
-    event(
-        account,
-        source,
-        "AWS API Call via CloudTrail",
-        json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
-               "eventName": name, "awsRegion": REGION, "recipientAccountId": account,
-               "userIdentity": {"type": "IAMUser", "userName": "mallory"},
-               "requestParameters": params}),
-    )
-}
-
-/// An AWS Config evaluation turned NON_COMPLIANT.
-fn config_evaluation(account: &str, rule: &str, resource_type: &str, id: &str) -> Event {
-    event(
-        account,
-        "aws.config",
-        "Config Rules Compliance Change",
-        json!({"resourceId": id, "resourceType": resource_type, "awsRegion": REGION,
-               "awsAccountId": account, "configRuleName": rule,
-               "messageType": "ComplianceChangeNotification",
-               "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}),
-    )
-}
-
-/// Undoes `change` (`after`: the state it left), checked by
-/// `verify_revert`; then, that state gone, a second undo is refused. The
-/// caller reads the resource back with its own client.
-async fn undo_then_refuse(
-    action: &dyn Action,
-    target: &Target,
-    params: &Value,
-    change: &Change,
-    after: &Observed,
-) {
-    let undo = action.revert_plan(target, params, change, after).unwrap();
-    action.revert(target, params, &undo).await.unwrap();
-    assert!(action.verify_revert(target, params, &undo).await.unwrap());
-    let now = action.check(target, params).await.unwrap();
-    let refused = action
-        .revert_plan(target, params, change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
-}
+use crate::support::{
+    api_call, config_evaluation, finding_event, finding_target, test_sdk_config, undo_then_refuse,
+    unique, Account, REGION,
+};
 
 /// A user with `keys` new access keys: its ARN, id and key ids.
 async fn user_with_keys(account: &Account, keys: usize) -> (String, String, String, Vec<String>) {
@@ -470,15 +405,13 @@ async fn kms_key_rotation_on_and_undone() {
         .unwrap()
         .key_metadata
         .unwrap();
-    let rsa_target = action
-        .target(&finding_event(
-            &account.id,
-            "KMS.4",
-            "AwsKmsKey",
-            rsa.arn.as_deref().unwrap(),
-            Value::Null,
-        ))
-        .unwrap();
+    let rsa_target = finding_target(
+        &action,
+        &account.id,
+        "KMS.4",
+        "AwsKmsKey",
+        rsa.arn.as_deref().unwrap(),
+    );
     let observed = action.check(&rsa_target, &params).await.unwrap();
     assert!(observed.compliant);
     let left = action.left_in_place(&rsa_target, &params, &observed);
@@ -534,15 +467,7 @@ async fn sqs_queue_encrypted_and_undone() {
         .unwrap();
     let arn = format!("arn:aws:sqs:{REGION}:{}:{name}", account.id);
     let action = SqsEncryptQueue::new(account.aws().await);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "SQS.1",
-            "AwsSqsQueue",
-            &arn,
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(&action, &account.id, "SQS.1", "AwsSqsQueue", &arn);
     let params = json!({});
 
     let observed = action.check(&target, &params).await.unwrap();
@@ -645,15 +570,7 @@ async fn sns_topic_encrypted_and_undone() {
         .topic_arn
         .unwrap();
     let action = SnsEncryptTopic::new(account.aws().await);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "SNS.1",
-            "AwsSnsTopic",
-            &arn,
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(&action, &account.id, "SNS.1", "AwsSnsTopic", &arn);
     let params = json!({});
 
     let observed = action.check(&target, &params).await.unwrap();
@@ -733,15 +650,7 @@ async fn ecr_scan_on_push_and_undone() {
         .repository_arn
         .unwrap();
     let action = EcrEnableScanOnPush::new(account.aws().await);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "ECR.1",
-            "AwsEcrRepository",
-            &arn,
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(&action, &account.id, "ECR.1", "AwsEcrRepository", &arn);
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -819,15 +728,13 @@ async fn redshift_cluster_made_private_and_undone() {
     let arn = format!("arn:aws:redshift:{REGION}:{}:cluster:{name}", account.id);
     let action = RedshiftMakeClusterPrivate::new(account.aws().await);
     assert!(action.spec().approval_by_default);
-    let target = action
-        .target(&finding_event(
-            &account.id,
-            "Redshift.1",
-            "AwsRedshiftCluster",
-            &arn,
-            Value::Null,
-        ))
-        .unwrap();
+    let target = finding_target(
+        &action,
+        &account.id,
+        "Redshift.1",
+        "AwsRedshiftCluster",
+        &arn,
+    );
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);

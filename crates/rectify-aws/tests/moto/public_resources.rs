@@ -5,56 +5,13 @@
 
 use rectify_aws::actions::rds::make_instance_private::RdsMakeInstancePrivate;
 use rectify_aws::actions::rds::make_snapshots_private::RdsMakeSnapshotsPrivate;
-use rectify_model::{Action, Event};
+use rectify_model::Action;
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, unique, Account, REGION};
-
-/// An EventBridge event of `detail_type` from `source` with `detail`.
-fn event(account: &str, source: &str, detail_type: &str, detail: Value) -> Event {
-    let body = json!({
-        "version": "0", "id": unique("e"), "detail-type": detail_type,
-        "source": source, "account": account, "time": "2026-12-05T10:00:05Z",
-        "region": REGION, "resources": [], "detail": detail,
-    });
-    Event {
-        id: body["id"].as_str().unwrap().to_string(),
-        source: source.into(),
-        detail_type: detail_type.into(),
-        account: account.into(),
-        region: REGION.into(),
-        time: "2026-12-05T10:00:05Z".into(),
-        resources: Vec::new(),
-        body,
-        parsed: Default::default(),
-    }
-}
-
-/// A CloudTrail call `name` of `source` with `params`, as EventBridge
-/// delivers it.
-fn api_call(account: &str, source: &str, name: &str, params: Value) -> Event {
-    event(
-        account,
-        source,
-        "AWS API Call via CloudTrail",
-        json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
-               "eventName": name, "awsRegion": REGION, "recipientAccountId": account,
-               "requestParameters": params}),
-    )
-}
-
-/// An AWS Config evaluation of `resource_type` `resource_id`, non-compliant.
-fn config_event(account: &str, rule: &str, resource_type: &str, resource_id: &str) -> Event {
-    event(
-        account,
-        "aws.config",
-        "Config Rules Compliance Change",
-        json!({"messageType": "ComplianceChangeNotification", "configRuleName": rule,
-               "resourceType": resource_type, "resourceId": resource_id,
-               "awsAccountId": account, "awsRegion": REGION,
-               "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}),
-    )
-}
+use crate::support::{
+    account_finding_target, api_call, assert_undo_refused, config_evaluation, finding_target,
+    unique, Account, REGION,
+};
 
 // ---- RDS.1 ----------------------------------------------------------------
 
@@ -142,14 +99,13 @@ async fn rds_snapshot_made_private_keeps_named_accounts_and_is_undone() {
     let snapshot = new_snapshot(&account, &instance, None).await;
     share_snapshot(&account, &snapshot, &["all", "444455556666"]).await;
     let action = RdsMakeSnapshotsPrivate::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "RDS.1",
         "AwsRdsDbSnapshot",
         &snapshot_arn(&account.id, "snapshot", &snapshot),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
 
     let observed = action.check(&target, &params).await.unwrap();
@@ -187,15 +143,7 @@ async fn rds_snapshot_made_private_keeps_named_accounts_and_is_undone() {
     );
 
     // Public again since: the first change's state is gone, undo refused.
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// RDS.1 from a CloudTrail call and from a Config evaluation: the snapshot
@@ -232,7 +180,7 @@ async fn rds_snapshot_targets_and_intent() {
     assert!(reasons[0].contains("rectify:public-snapshot"));
     assert_eq!(restore_of(&account, &snapshot).await, ["all"]);
 
-    let config = config_event(
+    let config = config_evaluation(
         &account.id,
         "rds-snapshots-public-prohibited",
         "AWS::RDS::DBSnapshot",
@@ -302,14 +250,13 @@ async fn rds_cluster_snapshot_made_private_and_undone() {
             .collect::<Vec<String>>()
     };
     let action = RdsMakeSnapshotsPrivate::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "RDS.1",
         "AwsRdsDbClusterSnapshot",
         &snapshot_arn(&account.id, "cluster-snapshot", &snapshot),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -353,14 +300,13 @@ async fn rds_instance_made_private_and_undone() {
     let instance = new_instance(&account, true).await;
     let action = RdsMakeInstancePrivate::new(account.aws().await);
     assert!(action.spec().approval_by_default);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "RDS.2",
         "AwsRdsDbInstance",
         &format!("arn:aws:rds:{REGION}:{}:db:{instance}", account.id),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -384,15 +330,7 @@ async fn rds_instance_made_private_and_undone() {
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert!(publicly_accessible(&account, &instance).await);
 
-    let public_again = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &public_again)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// RDS.2 intent: a security group that opens the database's port to the
@@ -473,7 +411,7 @@ async fn rds_instance_open_to_the_internet_asks_and_targets_resolve() {
         .dbi_resource_id()
         .unwrap()
         .to_string();
-    let config = config_event(
+    let config = config_evaluation(
         &account.id,
         "rds-instance-public-access-check",
         "AWS::RDS::DBInstance",
@@ -584,14 +522,13 @@ async fn lambda_public_statement_removed_others_kept_and_undone() {
         .unwrap();
     add("partner", "444455556666").send().await.unwrap();
     let action = LambdaRemovePublicPermissions::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "Lambda.1",
         "AwsLambdaFunction",
         &format!("arn:aws:lambda:{REGION}:{}:function:{function}", account.id),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -621,15 +558,7 @@ async fn lambda_public_statement_removed_others_kept_and_undone() {
     assert_eq!(open["Action"], "lambda:InvokeFunction");
 
     // Public again since: an undo of the first change is refused.
-    let public_again = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &public_again)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// Lambda.1 intent: a public function URL statement and an S3 statement
@@ -708,7 +637,7 @@ async fn lambda_function_url_and_service_statements_ask_first() {
         ["bucket", "own-bucket", "url"]
     );
 
-    let config = config_event(
+    let config = config_evaluation(
         &account.id,
         "lambda-function-public-access-prohibited",
         "AWS::Lambda::Function",
@@ -793,14 +722,13 @@ async fn ssm_document_made_private_and_undone() {
     share_document(&account, &document).await;
     assert_eq!(shared_with(&account, &document).await, ["All"]);
     let action = SsmMakeDocumentPrivate::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "SSM.4",
         "AwsSsmDocument",
         &format!("arn:aws:ssm:{REGION}:{}:document/{document}", account.id),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
@@ -817,15 +745,7 @@ async fn ssm_document_made_private_and_undone() {
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(shared_with(&account, &document).await, ["All"]);
 
-    let public_again = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &public_again)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// SSM.4 intent: a document tagged as shared on purpose asks for approval;
@@ -851,7 +771,7 @@ async fn ssm_document_shared_on_purpose_asks_first() {
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("tag public"), "{reasons:?}");
     assert_eq!(shared_with(&account, &document).await, ["All"]);
-    let config = config_event(
+    let config = config_evaluation(
         &account.id,
         "ssm-document-not-public",
         "AWS::SSM::Document",
@@ -872,14 +792,7 @@ async fn ssm_block_public_sharing_reports_what_the_emulator_lacks() {
     use rectify_aws::actions::ssm::block_public_document_sharing::SsmBlockPublicDocumentSharing;
     let account = Account::new().await;
     let action = SsmBlockPublicDocumentSharing::new(account.aws().await);
-    let event = finding_event(
-        &account.id,
-        "SSM.7",
-        "AwsAccount",
-        &format!("AWS::::Account:{}", account.id),
-        Value::Null,
-    );
-    let target = action.target(&event).unwrap();
+    let target = account_finding_target(&action, &account.id, "SSM.7");
     let err = action.check(&target, &json!({})).await.unwrap_err();
     assert!(
         err.message.contains("ssm:GetServiceSetting"),

@@ -3,7 +3,7 @@ use rectify_aws::S3BlockPublicAccess;
 use rectify_model::Action;
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, unique, Account};
+use crate::support::{assert_undo_refused, finding_target, serve_website, unique, Account};
 
 #[tokio::test]
 async fn blocks_public_access_of_a_bucket() {
@@ -44,14 +44,13 @@ async fn blocks_public_access_of_a_bucket() {
         .unwrap();
 
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "S3.8",
         "AwsS3Bucket",
         &format!("arn:aws:s3:::{bucket}"),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let params = json!({});
 
     let observed = action.check(&target, &params).await.unwrap();
@@ -111,14 +110,13 @@ async fn bucket_without_configuration_or_tags() {
         .await
         .unwrap();
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "S3.8",
         "AwsS3Bucket",
         &format!("arn:aws:s3:::{bucket}"),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
 
     let observed = action.check(&target, &json!({})).await.unwrap();
     assert!(!observed.compliant);
@@ -140,14 +138,13 @@ async fn bucket_without_configuration_or_tags() {
 async fn missing_bucket_is_not_found() {
     let account = Account::new().await;
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "S3.8",
         "AwsS3Bucket",
         &format!("arn:aws:s3:::{}", unique("rectify-gone")),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let err = action.check(&target, &json!({})).await.unwrap_err();
     assert_eq!(
         err.class,
@@ -172,14 +169,13 @@ async fn inventory_counts_the_accounts_buckets() {
     let action = S3BlockPublicAccess::new(account.aws().await);
     let first = unique("rectify-count");
     s3.create_bucket().bucket(&first).send().await.unwrap();
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "S3.8",
         "AwsS3Bucket",
         &format!("arn:aws:s3:::{first}"),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     let before = action
         .inventory(&target, &json!({}))
         .await
@@ -214,14 +210,13 @@ async fn bucket(prefix: &str) -> (Account, String, S3BlockPublicAccess, rectify_
         .await
         .unwrap();
     let action = S3BlockPublicAccess::new(account.aws().await);
-    let event = finding_event(
+    let target = finding_target(
+        &action,
         &account.id,
         "S3.2",
         "AwsS3Bucket",
         &format!("arn:aws:s3:::{bucket}"),
-        Value::Null,
     );
-    let target = action.target(&event).unwrap();
     (account, bucket, action, target)
 }
 
@@ -235,23 +230,7 @@ async fn intent_of(action: &S3BlockPublicAccess, target: &rectify_model::Target)
 #[tokio::test]
 async fn a_static_website_is_intent() {
     let (account, bucket, action, target) = bucket("rectify-site").await;
-    account
-        .s3()
-        .put_bucket_website()
-        .bucket(&bucket)
-        .website_configuration(
-            aws_sdk_s3::types::WebsiteConfiguration::builder()
-                .index_document(
-                    aws_sdk_s3::types::IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    serve_website(&account.s3(), &bucket).await;
     let intent = intent_of(&action, &target).await;
     assert!(intent[0].contains("hosts a static website"), "{intent:?}");
 }
@@ -366,15 +345,7 @@ async fn undo_restores_the_flags_or_deletes_the_configuration() {
         Some("NoSuchPublicAccessBlockConfiguration")
     );
     // Changed since (no configuration now): a second undo refuses.
-    let now = action.check(&target, &params).await.unwrap();
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // Partly on before: exactly those flags come back.
     s3.put_public_access_block()

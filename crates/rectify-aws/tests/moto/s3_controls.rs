@@ -13,7 +13,9 @@ use rectify_aws::actions::s3::restrict_cross_account::S3RestrictCrossAccount;
 use rectify_model::{Action, Change, Target};
 use serde_json::{json, Value};
 
-use crate::support::{finding_event, unique, Account};
+use crate::support::{
+    account_finding_target, assert_undo_refused, finding_event, serve_website, unique, Account,
+};
 
 /// A bucket of a fresh account, and the target a finding about it gives.
 async fn new_bucket(
@@ -106,14 +108,7 @@ async fn account_block(account: &Account) -> Option<(bool, bool, bool, bool)> {
 async fn account_block_public_access_is_turned_on_and_undone() {
     let account = Account::new().await;
     let action = S3AccountPublicAccessBlock::new(account.aws().await);
-    let event = finding_event(
-        &account.id,
-        "S3.1",
-        "AwsAccount",
-        &format!("AWS::::Account:{}", account.id),
-        Value::Null,
-    );
-    let target = action.target(&event).unwrap();
+    let target = account_finding_target(&action, &account.id, "S3.1");
     let params = json!({});
     assert_eq!(account_block(&account).await, None);
 
@@ -147,7 +142,7 @@ async fn account_block_public_access_is_turned_on_and_undone() {
         undo.summary
     );
     assert_eq!(account_block(&account).await, None);
-    refused_undo(&action, &target, &params, &change).await;
+    assert_undo_refused(&action, &target, &params, &change).await;
 
     // Partly on before: exactly those flags come back.
     account
@@ -322,17 +317,9 @@ async fn tls_policy_from_nothing_and_compliant_and_changed_since() {
         "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
         "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}));
     put_policy(&account, &bucket, &edited).await;
-    let now = action.check(&target, &params).await.unwrap();
+    let now = assert_undo_refused(&action, &target, &params, &change).await;
     // The edited policy still denies plain HTTP.
     assert!(now.compliant);
-    let refused = action
-        .revert_plan(&target, &params, &change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
     assert_eq!(
         statements(&policy_of(&account, &bucket).await.unwrap()).len(),
         2
@@ -383,19 +370,6 @@ async fn undone(action: &dyn Action, target: &Target, params: &Value, change: &C
     action.revert(target, params, &undo).await.unwrap();
     assert!(action.verify_revert(target, params, &undo).await.unwrap());
     undo
-}
-
-/// A second undo of `change` is refused: the state it left is gone.
-async fn refused_undo(action: &dyn Action, target: &Target, params: &Value, change: &Change) {
-    let now = action.check(target, params).await.unwrap();
-    let refused = action
-        .revert_plan(target, params, change, &now)
-        .unwrap_err();
-    assert!(
-        refused.message.contains("has changed since"),
-        "{}",
-        refused.message
-    );
 }
 
 /// The bucket's default encryption as the test's client reads it:
@@ -472,7 +446,7 @@ async fn default_encryption_sse_s3_and_undo() {
         undo.summary
     );
     assert_eq!(encryption_of(&account, &bucket).await, None);
-    refused_undo(&action, &target, &params, &change).await;
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// S3.4 with `kms_key_id`: SSE-S3 is not enough, the bucket moves to
@@ -640,7 +614,7 @@ async fn access_logging_into_the_configured_bucket_and_undo() {
     let undo = undone(&action, &target, &params, &change).await;
     assert!(undo.summary.contains("back to off"), "{}", undo.summary);
     assert_eq!(logging_of(&account, &bucket).await, None);
-    refused_undo(&action, &target, &params, &change).await;
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// S3.9 refuses without a configured log bucket, and for the log bucket
@@ -724,7 +698,7 @@ async fn cross_account_policy_actions_are_removed_and_restored() {
 
     undone(&action, &target, &params, &change).await;
     assert_eq!(policy_of(&account, &bucket).await.unwrap(), before);
-    refused_undo(&action, &target, &params, &change).await;
+    assert_undo_refused(&action, &target, &params, &change).await;
 }
 
 /// S3.6: a wildcard grant is left in place and named; a policy changed
@@ -768,23 +742,7 @@ async fn tls_on_a_website_bucket_is_intent() {
     let account = Account::new().await;
     let action = S3RequireTls::new(account.aws().await);
     let (bucket, target) = new_bucket(&account, "rectify-tls-site", "S3.5", &action).await;
-    account
-        .s3()
-        .put_bucket_website()
-        .bucket(&bucket)
-        .website_configuration(
-            aws_sdk_s3::types::WebsiteConfiguration::builder()
-                .index_document(
-                    aws_sdk_s3::types::IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    serve_website(&account.s3(), &bucket).await;
     let observed = action.check(&target, &params()).await.unwrap();
     assert!(!observed.compliant);
     let intent = action.intent(&target, &params(), &observed);

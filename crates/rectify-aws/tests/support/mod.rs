@@ -24,6 +24,10 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use rectify_aws::{AccountAccess, Aws, AwsSettings};
+use rectify_model::{Action, Change, Observed, Target};
+
+mod fixtures;
+pub use fixtures::*;
 
 pub const REGION: &str = "us-east-1";
 /// The account moto puts requests in when nothing else says: rectify's
@@ -619,6 +623,99 @@ fn close_after(response: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An EventBridge event of `detail_type` from `source` with `detail`, in
+/// `account`.
+pub fn eventbridge_event(
+    account: &str,
+    source: &str,
+    detail_type: &str,
+    detail: serde_json::Value,
+) -> rectify_model::Event {
+    let body = serde_json::json!({"version": "0", "id": unique("event"), "detail-type": detail_type,
+        "source": source, "account": account, "time": "2026-12-05T08:00:00Z",
+        "region": REGION, "resources": [], "detail": detail});
+    rectify_model::Event {
+        id: body["id"].as_str().unwrap().to_string(),
+        source: source.into(),
+        detail_type: detail_type.into(),
+        account: account.into(),
+        region: REGION.into(),
+        time: "2026-12-05T08:00:00Z".into(),
+        resources: vec![],
+        body,
+        parsed: Default::default(),
+    }
+}
+
+/// A CloudTrail call `name` of `source` with `params` by an IAM user
+/// (`mallory`), as EventBridge delivers it.
+pub fn api_call(
+    account: &str,
+    source: &str,
+    name: &str,
+    params: serde_json::Value,
+) -> rectify_model::Event {
+    eventbridge_event(
+        account,
+        source,
+        "AWS API Call via CloudTrail",
+        serde_json::json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")),
+               "eventName": name, "awsRegion": REGION, "recipientAccountId": account,
+               "userIdentity": {"type": "IAMUser", "userName": "mallory"},
+               "requestParameters": params}),
+    )
+}
+
+/// An AWS Config evaluation of `resource_type` `id` turned NON_COMPLIANT.
+pub fn config_evaluation(
+    account: &str,
+    rule: &str,
+    resource_type: &str,
+    id: &str,
+) -> rectify_model::Event {
+    eventbridge_event(
+        account,
+        "aws.config",
+        "Config Rules Compliance Change",
+        serde_json::json!({"resourceId": id, "resourceType": resource_type, "awsRegion": REGION,
+               "awsAccountId": account, "configRuleName": rule,
+               "messageType": "ComplianceChangeNotification",
+               "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}),
+    )
+}
+
+/// The target `action` takes from a Security Hub finding of `control`
+/// about one resource (see [`finding_event`]).
+pub fn finding_target(
+    action: &dyn Action,
+    account: &str,
+    control: &str,
+    resource_type: &str,
+    resource_id: &str,
+) -> Target {
+    action
+        .target(&finding_event(
+            account,
+            control,
+            resource_type,
+            resource_id,
+            serde_json::Value::Null,
+        ))
+        .unwrap()
+}
+
+/// The target `action` takes from a Security Hub finding of `control`
+/// about the whole account `account` (an account-level setting).
+pub fn account_finding_target(action: &dyn Action, account: &str, control: &str) -> Target {
+    finding_target(
+        action,
+        account,
+        control,
+        "AwsAccount",
+        &format!("AWS::::Account:{account}"),
+    )
+}
+
 /// A Security Hub "Findings - Imported" event with one finding about one
 /// resource, shaped like the samples in `shared/data/samples/securityhub`.
 pub fn finding_event(
@@ -669,4 +766,41 @@ pub fn finding_event(
         body,
         parsed: Default::default(),
     }
+}
+
+/// Reads `target` again and asserts that the undo of `change` is refused
+/// because the resource has changed since (the refusal every undoable
+/// action gives rather than overwrite a later change); the state read.
+pub async fn assert_undo_refused(
+    action: &dyn Action,
+    target: &Target,
+    params: &serde_json::Value,
+    change: &Change,
+) -> Observed {
+    let now = action.check(target, params).await.unwrap();
+    let refused = action
+        .revert_plan(target, params, change, &now)
+        .unwrap_err();
+    assert!(
+        refused.message.contains("has changed since"),
+        "{}",
+        refused.message
+    );
+    now
+}
+
+/// Undoes `change` (`after`: the state it left), checked by
+/// `verify_revert`; then, that state gone, a second undo is refused. The
+/// caller reads the resource back with its own client.
+pub async fn undo_then_refuse(
+    action: &dyn Action,
+    target: &Target,
+    params: &serde_json::Value,
+    change: &Change,
+    after: &Observed,
+) {
+    let undo = action.revert_plan(target, params, change, after).unwrap();
+    action.revert(target, params, &undo).await.unwrap();
+    assert!(action.verify_revert(target, params, &undo).await.unwrap());
+    assert_undo_refused(action, target, params, change).await;
 }
