@@ -54,6 +54,22 @@ pub struct Observed {
     pub tags: serde_json::Map<String, Value>,
 }
 
+impl Observed {
+    /// What a check read, from the action's own state type (every action
+    /// records a plain serializable struct, read back with its own type).
+    pub fn new(
+        compliant: bool,
+        state: impl Serialize,
+        tags: serde_json::Map<String, Value>,
+    ) -> Observed {
+        Observed {
+            compliant,
+            state: serde_json::to_value(state).expect("plain struct"),
+            tags,
+        }
+    }
+}
+
 /// What `apply` will do, shown to people (before/after) and stored with the
 /// job so that an approved job applies exactly what was approved.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -64,6 +80,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change from the state `before` (as a check recorded it) to
+    /// `after`, the action's own state type.
+    pub fn new(summary: String, before: Value, after: impl Serialize) -> Change {
+        Change {
+            summary,
+            before,
+            after: serde_json::to_value(after).expect("plain struct"),
+        }
+    }
+
     /// The SHA-256 (hex) of the change's JSON: what an approval is bound
     /// to. The same change planned from the same state has the same digest.
     pub fn digest(&self) -> String {
@@ -129,7 +155,12 @@ pub trait Action: Send + Sync {
     fn spec(&self) -> &'static ActionSpec;
 
     /// Rejects params the action does not understand; run at config load.
-    fn validate_params(&self, params: &Value) -> Result<(), String>;
+    /// The default accepts none (`{}` or `null`): most actions take no
+    /// params, and one that forgets to say which it takes refuses them
+    /// rather than silently ignoring them.
+    fn validate_params(&self, params: &Value) -> Result<(), String> {
+        crate::params::no_params(params, self.spec().id)
+    }
 
     /// The resource this event asks the action to fix.
     fn target(&self, event: &Event) -> Result<Target, ActionError> {

@@ -16,6 +16,7 @@ pub mod event;
 pub mod intake;
 pub mod job;
 pub mod mac;
+pub mod params;
 pub mod rule;
 pub mod target;
 

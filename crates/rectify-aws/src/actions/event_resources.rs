@@ -17,6 +17,17 @@ pub(crate) struct Place {
     pub partition: String,
 }
 
+impl Place {
+    /// The ARN of `resource` (`repository/name`, `cluster:name`) of
+    /// `service` here.
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition, self.region, self.account
+        )
+    }
+}
+
 fn text(v: &Value) -> Option<&str> {
     v.as_str().filter(|s| !s.is_empty())
 }
@@ -183,18 +194,10 @@ mod tests {
                 if id.starts_with("arn:") {
                     return Some(id.to_string());
                 }
-                Some(format!(
-                    "arn:{}:kms:{}:{}:key/{id}",
-                    p.partition, p.region, p.account
-                ))
+                Some(p.arn("kms", &format!("key/{id}")))
             },
             "AWS::KMS::Key",
-            |p, id| {
-                Some(format!(
-                    "arn:{}:kms:{}:{}:key/{id}",
-                    p.partition, p.region, p.account
-                ))
-            },
+            |p, id| Some(p.arn("kms", &format!("key/{id}"))),
         )
     }
 

@@ -4,6 +4,10 @@
 
 use serde_json::{Map, Value};
 
+// The params checks live with the `Action` trait, whose default
+// `validate_params` (an action that takes none) uses them.
+pub(crate) use rectify_model::params::{kind_of, no_params, params_object, reject_unknown};
+
 pub(crate) mod event_resources;
 pub mod policy;
 pub mod resource_policy;
@@ -83,54 +87,13 @@ pub(crate) fn account_target(account: &str, region: &str) -> Vec<rectify_model::
     )]
 }
 
-/// The params object; `null` counts as `{}`.
-pub(crate) fn params_object(params: &Value) -> Result<Map<String, Value>, String> {
-    match params {
-        Value::Null => Ok(Map::new()),
-        Value::Object(map) => Ok(map.clone()),
-        other => Err(format!(
-            "params: expected an object, got {}",
-            kind_of(other)
-        )),
-    }
-}
-
-/// The params check of an action that takes none: `{}` or `null`.
-pub(crate) fn no_params(params: &Value, action: &str) -> Result<(), String> {
-    reject_unknown(&params_object(params)?, &[], action)
-}
-
-/// Rejects keys not in `known`, naming the first one.
-pub(crate) fn reject_unknown(
-    params: &Map<String, Value>,
-    known: &[&str],
+/// The params check of an action that takes none, as the error its
+/// check, apply and revert return (`Invalid`).
+pub(crate) fn takes_no_params(
+    params: &Value,
     action: &str,
-) -> Result<(), String> {
-    for key in params.keys() {
-        if !known.contains(&key.as_str()) {
-            return Err(if known.is_empty() {
-                format!("params.{key}: {action} takes no params")
-            } else {
-                format!(
-                    "params.{key}: unknown param of {action} (known: {})",
-                    known.join(", ")
-                )
-            });
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+) -> Result<(), rectify_model::ActionError> {
+    no_params(params, action).map_err(rectify_model::ActionError::invalid)
 }
 
 /// An integer param within `min..=max`, or its default when absent.
@@ -202,6 +165,20 @@ pub(crate) fn changed_since(
         "{resource} has changed since the change: it is now {now}, the change left it {left}; \
          rectify will not overwrite what was done since (set it back by hand, or undo it first)"
     ))
+}
+
+/// Refuses an undo (see [`changed_since`]) unless `now`, what the change
+/// wrote as it reads now, is still what the change left (`left`).
+pub(crate) fn unchanged_since<T: PartialEq + serde::Serialize>(
+    resource: impl FnOnce() -> String,
+    now: &T,
+    left: &T,
+) -> Result<(), rectify_model::ActionError> {
+    if now == left {
+        return Ok(());
+    }
+    let shown = |v: &T| serde_json::to_value(v).expect("plain state");
+    Err(changed_since(&resource(), &shown(now), &shown(left)))
 }
 
 /// Tags as the `Observed.tags` map.

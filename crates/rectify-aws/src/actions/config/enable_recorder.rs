@@ -261,11 +261,7 @@ impl ConfigEnableRecorder {
 }
 
 fn observed(state: &ConfigState) -> Observed {
-    Observed {
-        compliant: state.compliant(),
-        state: serde_json::to_value(state).expect("plain struct"),
-        tags: Default::default(),
-    }
+    Observed::new(state.compliant(), state, Default::default())
 }
 
 #[async_trait]
@@ -364,11 +360,7 @@ impl Action for ConfigEnableRecorder {
         } else {
             format!("turn AWS Config on in {place}: {}", steps.join("; "))
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -435,10 +427,9 @@ impl Action for ConfigEnableRecorder {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        parse(params).map_err(ActionError::invalid)?;
-        let from: ConfigState = recorded(&change.before, ID)?;
-        let to: ConfigState = recorded(&change.after, ID)?;
-        self.write(target, &from, &to).await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 }
 

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use rectify_model::{
-    Action, ActionError, ActionSpec, Change, ErrorClass, Event, Observed, ParamSpec, Target,
-};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{id_of, tag_pairs, target_of, well_formed, INTERNET_GATEWAY, VPC};
-use crate::actions::{changed_since, ec2_client, params_object, recorded, reject_unknown, tag_map};
+use super::targets::{
+    described, id_of, owned_by_target, tag_pairs, target_of, well_formed, INTERNET_GATEWAY, VPC,
+};
+use crate::actions::{
+    ec2_client, params_object, recorded, reject_unknown, tag_map, unchanged_since,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -136,22 +138,13 @@ impl Action for Ec2DetachUnauthorizedInternetGateway {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeInternetGateways", &id, e))?;
-        let gw = out
-            .internet_gateways()
-            .iter()
-            .find(|g| g.internet_gateway_id() == Some(id.as_str()))
-            .ok_or_else(|| {
-                ActionError::new(
-                    ErrorClass::NotFound,
-                    format!("internet gateway {id} not found"),
-                )
-            })?;
-        if let Some(owner) = gw.owner_id().filter(|o| *o != target.account) {
-            return Err(ActionError::invalid(format!(
-                "internet gateway {id} is owned by account {owner}, not {}; refused",
-                target.account
-            )));
-        }
+        let gw = described(
+            out.internet_gateways(),
+            |g| g.internet_gateway_id(),
+            "internet gateway",
+            &id,
+        )?;
+        owned_by_target(gw.owner_id(), "internet gateway", &id, target)?;
         let mut attached: Vec<String> = gw
             .attachments()
             .iter()
@@ -189,11 +182,11 @@ impl Action for Ec2DetachUnauthorizedInternetGateway {
             unauthorized,
             public_instances,
         };
-        Ok(Observed {
-            compliant: state.unauthorized.is_empty(),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: tag_map(tag_pairs(gw.tags())),
-        })
+        Ok(Observed::new(
+            state.unauthorized.is_empty(),
+            state,
+            tag_map(tag_pairs(gw.tags())),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -277,13 +270,11 @@ impl Action for Ec2DetachUnauthorizedInternetGateway {
         let before: GatewayState = recorded(&applied.before, ID)?;
         let left: Attachments = recorded(&applied.after, ID)?;
         let current: GatewayState = recorded(&now.state, ID)?;
-        if current.attached != left.attached {
-            return Err(changed_since(
-                &format!("the attachments of internet gateway {id}"),
-                &json!(current.attached),
-                &json!(left.attached),
-            ));
-        }
+        unchanged_since(
+            || format!("the attachments of internet gateway {id}"),
+            &current.attached,
+            &left.attached,
+        )?;
         Ok(Change {
             summary: format!(
                 "attach internet gateway {id} to VPC {} again",

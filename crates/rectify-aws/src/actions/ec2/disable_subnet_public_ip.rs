@@ -16,8 +16,10 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Ta
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{id_of, listed, tag_pairs, target_of, SUBNET};
-use crate::actions::{changed_since, collect_pages, ec2_client, no_params, recorded, tag_map};
+use super::targets::{described, id_of, listed, tag_pairs, target_of, SUBNET};
+use crate::actions::{
+    collect_pages, ec2_client, recorded, tag_map, takes_no_params, unchanged_since,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -155,10 +157,6 @@ impl Action for Ec2DisableSubnetPublicIp {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// The subnet a `ModifySubnetAttribute` call names, an AWS Config
     /// evaluation's, or a finding's `AwsEc2Subnet`.
     fn target(&self, event: &Event) -> Result<Target, ActionError> {
@@ -166,7 +164,7 @@ impl Action for Ec2DisableSubnetPublicIp {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let id = id_of(&SUBNET, target, ID)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let out = ec2
@@ -175,16 +173,7 @@ impl Action for Ec2DisableSubnetPublicIp {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeSubnets", &id, e))?;
-        let subnet = out
-            .subnets()
-            .iter()
-            .find(|s| s.subnet_id() == Some(id.as_str()))
-            .ok_or_else(|| {
-                ActionError::new(
-                    rectify_model::ErrorClass::NotFound,
-                    format!("subnet {id} not found"),
-                )
-            })?;
+        let subnet = described(out.subnets(), |s| s.subnet_id(), "subnet", &id)?;
         if let Some(owner) = subnet.owner_id().filter(|o| *o != target.account) {
             return Err(ActionError::invalid(format!(
                 "subnet {id} is owned by account {owner} (shared with {}); refused",
@@ -200,15 +189,15 @@ impl Action for Ec2DisableSubnetPublicIp {
             default_for_az: subnet.default_for_az().unwrap_or(false),
             assign_ipv6_on_creation: subnet.assign_ipv6_address_on_creation().unwrap_or(false),
         };
-        Ok(Observed {
-            compliant: !state.map_public_ip_on_launch,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: tag_map(tag_pairs(subnet.tags())),
-        })
+        Ok(Observed::new(
+            !state.map_public_ip_on_launch,
+            state,
+            tag_map(tag_pairs(subnet.tags())),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: SubnetState = recorded(&observed.state, ID)?;
         Ok(Change {
             summary: format!(
@@ -227,7 +216,7 @@ impl Action for Ec2DisableSubnetPublicIp {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let after: Setting = recorded(&change.after, ID)?;
         self.write(target, after.map_public_ip_on_launch).await
     }
@@ -283,18 +272,16 @@ impl Action for Ec2DisableSubnetPublicIp {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let id = id_of(&SUBNET, target, ID)?;
         let left: Setting = recorded(&applied.after, ID)?;
         let restore: SubnetState = recorded(&applied.before, ID)?;
         let current: SubnetState = recorded(&now.state, ID)?;
-        if current.map_public_ip_on_launch != left.map_public_ip_on_launch {
-            return Err(changed_since(
-                &format!("MapPublicIpOnLaunch of subnet {id}"),
-                &json!(current.map_public_ip_on_launch),
-                &json!(left.map_public_ip_on_launch),
-            ));
-        }
+        unchanged_since(
+            || format!("MapPublicIpOnLaunch of subnet {id}"),
+            &current.map_public_ip_on_launch,
+            &left.map_public_ip_on_launch,
+        )?;
         Ok(Change {
             summary: format!(
                 "let subnet {id} assign public IPv4 addresses on launch again (MapPublicIpOnLaunch false -> {})",
@@ -311,9 +298,9 @@ impl Action for Ec2DisableSubnetPublicIp {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
-        let after: Setting = recorded(&change.after, ID)?;
-        self.write(target, after.map_public_ip_on_launch).await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

@@ -184,11 +184,11 @@ impl Action for Ec2EnableEbsDefaultEncryption {
             ebs_encryption_by_default: enabled,
             kms_key_id: Some(key),
         };
-        Ok(Observed {
-            compliant: enabled && key_ok,
-            state: serde_json::to_value(setting).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            enabled && key_ok,
+            setting,
+            Default::default(),
+        ))
     }
 
     /// Reads back what the write changed: the setting, and the default
@@ -211,11 +211,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
             ebs_encryption_by_default: enabled,
             kms_key_id: None,
         };
-        Ok(Observed {
-            compliant: enabled,
-            state: serde_json::to_value(setting).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(enabled, setting, Default::default()))
     }
 
     fn plan(
@@ -255,11 +251,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         } else {
             format!("turn on EBS encryption by default in {place}; {key}")
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -330,11 +322,11 @@ impl Action for Ec2EnableEbsDefaultEncryption {
                 );
             }
         }
-        Ok(Change {
+        Ok(Change::new(
             summary,
-            before: serde_json::to_value(current).expect("plain struct"),
-            after: serde_json::to_value(restore).expect("plain struct"),
-        })
+            serde_json::to_value(current).expect("plain struct"),
+            restore,
+        ))
     }
 
     async fn revert(
@@ -343,10 +335,9 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        kms_key_param(params).map_err(ActionError::invalid)?;
-        let before: Setting = recorded(&change.before, ID)?;
-        let after: Setting = recorded(&change.after, ID)?;
-        self.write(target, &before, &after).await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

@@ -19,7 +19,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::targets::{id_of, listed, tag_pairs, target_of, VPC};
+use super::targets::{described, id_of, listed, tag_pairs, target_of, VPC};
 use crate::actions::{
     changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
     string_param, tag_map,
@@ -317,16 +317,7 @@ impl Action for Ec2EnableVpcFlowLogs {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeVpcs", &id, e))?;
-        let vpc = out
-            .vpcs()
-            .iter()
-            .find(|v| v.vpc_id() == Some(id.as_str()))
-            .ok_or_else(|| {
-                ActionError::new(
-                    rectify_model::ErrorClass::NotFound,
-                    format!("VPC {id} not found"),
-                )
-            })?;
+        let vpc = described(out.vpcs(), |v| v.vpc_id(), "VPC", &id)?;
         let tags = tag_map(tag_pairs(vpc.tags()));
         let logs = collect_pages(|token| {
             let request = ec2
@@ -373,11 +364,11 @@ impl Action for Ec2EnableVpcFlowLogs {
         let mut flow_logs: Vec<FlowLog> = logs;
         flow_logs.sort_by(|a, b| a.id.cmp(&b.id));
         let state = VpcState { vpc: id, flow_logs };
-        Ok(Observed {
-            compliant: state.flow_logs.iter().any(FlowLog::records_rejects),
-            state: serde_json::to_value(state).expect("plain struct"),
+        Ok(Observed::new(
+            state.flow_logs.iter().any(FlowLog::records_rejects),
+            state,
             tags,
-        })
+        ))
     }
 
     /// Refuses without a configured destination, naming what to set.

@@ -31,7 +31,7 @@ use rectify_model::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{id_of, listed, tag_pairs, target_of, VOLUME};
+use super::targets::{described, id_of, listed, tag_pairs, target_of, VOLUME};
 use crate::actions::{
     bool_param, changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
     string_param, tag_map,
@@ -288,13 +288,7 @@ impl Ec2EncryptVolumeCopy {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeVolumes", &id, e))?;
-        let v = out
-            .volumes()
-            .iter()
-            .find(|v| v.volume_id() == Some(id.as_str()))
-            .ok_or_else(|| {
-                ActionError::new(ErrorClass::NotFound, format!("volume {id} not found"))
-            })?;
+        let v = described(out.volumes(), |v| v.volume_id(), "volume", &id)?;
         let state = VolumeState {
             volume: id.clone(),
             encrypted: v.encrypted().unwrap_or(false),

@@ -18,9 +18,10 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::targets::{described, owned_by_target};
 use crate::actions::{
-    changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
-    string_param, tag_map,
+    collect_pages, ec2_client, params_object, recorded, reject_unknown, string_param, tag_map,
+    unchanged_since,
 };
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -301,22 +302,8 @@ impl Action for Ec2MakeSnapshotsPrivate {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeSnapshots", id, e))?;
-        let snapshot = out
-            .snapshots()
-            .iter()
-            .find(|s| s.snapshot_id() == Some(id))
-            .ok_or_else(|| {
-                ActionError::new(
-                    rectify_model::ErrorClass::NotFound,
-                    format!("snapshot {id} not found"),
-                )
-            })?;
-        if let Some(owner) = snapshot.owner_id().filter(|o| *o != target.account) {
-            return Err(ActionError::invalid(format!(
-                "snapshot {id} is owned by account {owner}, not {}; refused",
-                target.account
-            )));
-        }
+        let snapshot = described(out.snapshots(), |s| s.snapshot_id(), "snapshot", id)?;
+        owned_by_target(snapshot.owner_id(), "snapshot", id, target)?;
         let tags = tag_map(
             snapshot
                 .tags()
@@ -379,11 +366,7 @@ impl Action for Ec2MakeSnapshotsPrivate {
         } else {
             format!("snapshot {} is not public", before.snapshot)
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     /// Removes the `all` group from the snapshot's create-volume
@@ -496,13 +479,11 @@ impl Action for Ec2MakeSnapshotsPrivate {
         let restore = recorded::<SnapshotState>(&applied.before, ID)?.permission;
         // The permission, from a check or a read-back (which reads only it).
         let current: Permission = recorded(&now.state, ID)?;
-        if current != left {
-            return Err(changed_since(
-                &format!("the create-volume permission of snapshot {id}"),
-                &serde_json::to_value(&current).expect("plain struct"),
-                &serde_json::to_value(&left).expect("plain struct"),
-            ));
-        }
+        unchanged_since(
+            || format!("the create-volume permission of snapshot {id}"),
+            &current,
+            &left,
+        )?;
         Ok(Change {
             summary: format!(
                 "make snapshot {id} restorable by anyone again (the `all` group back in its create-volume permission{})",

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::targets::{id_of, listed, tag_pairs, target_of, INSTANCE};
-use crate::actions::{changed_since, collect_pages, ec2_client, no_params, recorded, tag_map};
+use crate::actions::{
+    collect_pages, ec2_client, recorded, tag_map, takes_no_params, unchanged_since,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -96,10 +98,6 @@ impl Action for Ec2RequireImdsv2 {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// The instance a `ModifyInstanceMetadataOptions` or `RunInstances`
     /// call names, an AWS Config `ec2-imdsv2-check` evaluation's, or a
     /// finding's `AwsEc2Instance`.
@@ -116,7 +114,7 @@ impl Action for Ec2RequireImdsv2 {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let id = id_of(&INSTANCE, target, ID)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let out = ec2
@@ -156,15 +154,15 @@ impl Action for Ec2RequireImdsv2 {
                 .map(|n| n.as_str().to_string())
                 .unwrap_or_default(),
         };
-        Ok(Observed {
-            compliant: state.http_tokens == REQUIRED,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: tag_map(tag_pairs(instance.tags())),
-        })
+        Ok(Observed::new(
+            state.http_tokens == REQUIRED,
+            state,
+            tag_map(tag_pairs(instance.tags())),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: MetadataState = recorded(&observed.state, ID)?;
         let endpoint = if before.http_endpoint == "disabled" {
             " (its metadata service is turned off (HttpEndpoint disabled) and stays off)"
@@ -187,7 +185,7 @@ impl Action for Ec2RequireImdsv2 {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: MetadataState = recorded(&change.before, ID)?;
         let after: Tokens = recorded(&change.after, ID)?;
         self.write(target, &after.http_tokens, &before.http_endpoint)
@@ -219,18 +217,16 @@ impl Action for Ec2RequireImdsv2 {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let id = id_of(&INSTANCE, target, ID)?;
         let restore: MetadataState = recorded(&applied.before, ID)?;
         let left: Tokens = recorded(&applied.after, ID)?;
         let current: MetadataState = recorded(&now.state, ID)?;
-        if current.http_tokens != left.http_tokens {
-            return Err(changed_since(
-                &format!("the metadata options (HttpTokens) of instance {id}"),
-                &json!(current.http_tokens),
-                &json!(left.http_tokens),
-            ));
-        }
+        unchanged_since(
+            || format!("the metadata options (HttpTokens) of instance {id}"),
+            &current.http_tokens,
+            &left.http_tokens,
+        )?;
         Ok(Change {
             summary: format!(
                 "let instance {id} answer IMDSv1 again: HttpTokens required -> {} (HttpEndpoint left as it is)",
@@ -247,11 +243,9 @@ impl Action for Ec2RequireImdsv2 {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
-        let now: MetadataState = recorded(&change.before, ID)?;
-        let after: Tokens = recorded(&change.after, ID)?;
-        self.write(target, &after.http_tokens, &now.http_endpoint)
-            .await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

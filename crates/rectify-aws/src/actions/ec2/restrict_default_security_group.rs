@@ -17,7 +17,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
 use crate::actions::ec2::revoke_public_admin_ingress::{group_id, group_rules, revoke_rules};
-use crate::actions::{collect_pages, ec2_client, no_params, tag_map};
+use crate::actions::{collect_pages, ec2_client, tag_map, takes_no_params};
 use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
 
@@ -44,10 +44,6 @@ static SPEC: ActionSpec = ActionSpec {
     calls_per_fix: 6,
     approval_by_default: true,
 };
-
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
-}
 
 pub struct Ec2RestrictDefaultSecurityGroup {
     aws: Arc<Aws>,
@@ -226,10 +222,6 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// The default security groups of the account's VPCs in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         let ec2 = ec2_client(&self.aws, account, region).await?;
@@ -270,7 +262,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let group = group_id(target)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         let out = ec2
@@ -316,7 +308,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let group = group_id(target)?;
         let (ingress, egress) = (
             rule_ids(&observed.state, "ingress").len(),
@@ -450,7 +442,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
 
     /// Reads back only what the write changed: the group's rules.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let group = group_id(target)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         rules_state(&ec2, &group).await
@@ -464,7 +456,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let group = group_id(target)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
         revoke_rules(&ec2, &group, rule_ids(&change.before, "ingress"), false).await?;
@@ -487,6 +479,6 @@ mod tests {
         assert_eq!(rule_ids(&state, "ingress"), ["sgr-1", "sgr-2"]);
         assert_eq!(rule_ids(&state, "egress"), ["sgr-3"]);
         assert!(rule_ids(&json!({}), "egress").is_empty());
-        assert!(validate(&json!({"keep": 1})).is_err());
+        assert!(crate::actions::no_params(&json!({"keep": 1}), ID).is_err());
     }
 }

@@ -5,7 +5,7 @@
 //! routes to them (Security Hub and Prowler findings, OCSF findings,
 //! AWS Config evaluations, CloudTrail calls).
 
-use rectify_model::{ActionError, Event, Target};
+use rectify_model::{ActionError, ErrorClass, Event, Target};
 use serde_json::Value;
 
 /// The names of one kind of EC2 resource.
@@ -63,6 +63,38 @@ pub(crate) const INTERNET_GATEWAY: Kind = Kind {
     prefix: "igw-",
     noun: "internet gateway",
 };
+
+/// The resource with `id` in a describe call's answer, which may hold
+/// others or nothing (EC2 answers an id it no longer knows either way):
+/// `NotFound`, naming the resource as `noun`, when it is not there.
+pub(crate) fn described<'a, T>(
+    items: &'a [T],
+    id_of: impl Fn(&T) -> Option<&str>,
+    noun: &str,
+    id: &str,
+) -> Result<&'a T, ActionError> {
+    items
+        .iter()
+        .find(|item| id_of(item) == Some(id))
+        .ok_or_else(|| ActionError::new(ErrorClass::NotFound, format!("{noun} {id} not found")))
+}
+
+/// Refuses a resource of another account (one shared with the target's
+/// account): rectify changes only what the account owns.
+pub(crate) fn owned_by_target(
+    owner: Option<&str>,
+    noun: &str,
+    id: &str,
+    target: &Target,
+) -> Result<(), ActionError> {
+    match owner.filter(|o| *o != target.account) {
+        Some(owner) => Err(ActionError::invalid(format!(
+            "{noun} {id} is owned by account {owner}, not {}; refused",
+            target.account
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// Whether `id` is an id of `kind`: its prefix, then 8 or 17 hex digits.
 pub(crate) fn well_formed(kind: &Kind, id: &str) -> bool {

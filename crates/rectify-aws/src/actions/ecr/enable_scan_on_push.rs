@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::event_resources::{bad_id, plain_name, target_of};
-use crate::actions::{changed_since, client_for, collect_pages, no_params, recorded};
+use crate::actions::{client_for, collect_pages, recorded, takes_no_params, unchanged_since};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -53,10 +53,6 @@ fn repository_of(target: &Target) -> Result<&str, ActionError> {
         .and_then(|_| id.split_once(":repository/"))
         .and_then(|(_, name)| plain_name(name, 256, "-_./"))
         .ok_or_else(|| bad_id(ID, "ECR repository", target))
-}
-
-fn validate(params: &Value) -> Result<(), ActionError> {
-    no_params(params, ID).map_err(ActionError::invalid)
 }
 
 pub struct EcrEnableScanOnPush {
@@ -130,22 +126,13 @@ impl Action for EcrEnableScanOnPush {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// A finding's repository; the repository of a
     /// `PutImageScanningConfiguration` call
     /// (`requestParameters.repositoryName`); the repository of a Config
     /// evaluation (`AWS::ECR::Repository`, by name).
     fn target(&self, event: &Event) -> Result<Target, ActionError> {
         let arn = |p: &crate::actions::event_resources::Place, name: &str| {
-            plain_name(name, 256, "-_./").map(|n| {
-                format!(
-                    "arn:{}:ecr:{}:{}:repository/{n}",
-                    p.partition, p.region, p.account
-                )
-            })
+            plain_name(name, 256, "-_./").map(|n| p.arn("ecr", &format!("repository/{n}")))
         };
         target_of(
             event,
@@ -186,7 +173,7 @@ impl Action for EcrEnableScanOnPush {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let name = repository_of(target)?;
         let ecr = self.client(target).await?;
         let found = self
@@ -202,15 +189,11 @@ impl Action for EcrEnableScanOnPush {
             repository: name.to_string(),
             scan_on_push: *on,
         };
-        Ok(Observed {
-            compliant: state.scan_on_push,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(state.scan_on_push, state, Default::default()))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: Scanning = recorded(&observed.state, ID)?;
         let summary = if before.scan_on_push {
             format!(
@@ -236,7 +219,7 @@ impl Action for EcrEnableScanOnPush {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: Scanning = recorded(&change.before, ID)?;
         let after: Scanning = recorded(&change.after, ID)?;
         if before.scan_on_push == after.scan_on_push {
@@ -252,16 +235,14 @@ impl Action for EcrEnableScanOnPush {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let left: Scanning = recorded(&applied.after, ID)?;
         let found: Scanning = recorded(&applied.before, ID)?;
-        if now.state != applied.after {
-            return Err(changed_since(
-                &format!("scanning on push of ECR repository {}", left.repository),
-                &now.state,
-                &applied.after,
-            ));
-        }
+        unchanged_since(
+            || format!("scanning on push of ECR repository {}", left.repository),
+            &now.state,
+            &applied.after,
+        )?;
         Ok(Change {
             summary: format!(
                 "turn image scanning on push for ECR repository {} back {}",

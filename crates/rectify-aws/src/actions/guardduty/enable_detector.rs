@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::account_region as where_;
-use crate::actions::{account_target, changed_since, client_for, no_params, recorded};
+use crate::actions::{account_target, changed_since, client_for, recorded, takes_no_params};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -46,10 +46,6 @@ struct Detector {
     /// None: GuardDuty has no detector in the region.
     detector_id: Option<String>,
     enabled: bool,
-}
-
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
 }
 
 pub struct GuardDutyEnableDetector {
@@ -130,11 +126,7 @@ impl GuardDutyEnableDetector {
 }
 
 fn observed(detector: Detector) -> Observed {
-    Observed {
-        compliant: detector.enabled,
-        state: serde_json::to_value(detector).expect("plain struct"),
-        tags: Default::default(),
-    }
+    Observed::new(detector.enabled, detector, Default::default())
 }
 
 #[async_trait]
@@ -143,17 +135,13 @@ impl Action for GuardDutyEnableDetector {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// A setting of each account and region: the account, in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         Ok(account_target(account, region))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         Ok(observed(self.read(target).await?))
     }
 
@@ -163,7 +151,7 @@ impl Action for GuardDutyEnableDetector {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Detector = recorded(&observed.state, ID)?;
         let place = format!("{}/{}", target.account, target.region);
         let summary = match (&before.detector_id, before.enabled) {
@@ -175,11 +163,7 @@ impl Action for GuardDutyEnableDetector {
             detector_id: before.detector_id.clone(),
             enabled: true,
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -188,7 +172,7 @@ impl Action for GuardDutyEnableDetector {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Detector = recorded(&change.before, ID)?;
         let after: Detector = recorded(&change.after, ID)?;
         // Idempotent: a detector created by a run cut off is enabled, not
@@ -218,7 +202,7 @@ impl Action for GuardDutyEnableDetector {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Detector = recorded(&applied.before, ID)?;
         let current: Detector = recorded(&now.state, ID)?;
         let place = format!("{}/{}", target.account, target.region);
@@ -244,11 +228,7 @@ impl Action for GuardDutyEnableDetector {
                 before.clone(),
             ),
         };
-        Ok(Change {
-            summary,
-            before: now.state.clone(),
-            after: serde_json::to_value(restore).expect("plain struct"),
-        })
+        Ok(Change::new(summary, now.state.clone(), restore))
     }
 
     async fn revert(
@@ -257,7 +237,7 @@ impl Action for GuardDutyEnableDetector {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let from: Detector = recorded(&change.before, ID)?;
         let to: Detector = recorded(&change.after, ID)?;
         self.write(target, &from, &to).await

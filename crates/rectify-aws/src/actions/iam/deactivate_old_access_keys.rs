@@ -15,9 +15,9 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde_json::Value;
 
 use super::{
-    access_keys, get_user, iam_client, kept_reasons, key_list, list_users, now_secs, older_than,
-    reactivated, reactivation_plan, recently_used, set_key_status, user_name, user_targets,
-    Deactivation, Reactivation, UserCredentials,
+    access_keys, get_user, iam_client, kept_reasons, key_list, now_secs, older_than, reactivated,
+    reactivation_plan, recently_used, set_key_status, user_name, user_targets, Deactivation,
+    Reactivation, UserCredentials,
 };
 use crate::actions::{int_param, params_object, recorded, reject_unknown};
 use crate::Aws;
@@ -81,8 +81,7 @@ impl Action for IamDeactivateOldAccessKeys {
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let iam = iam_client(&self.aws, target).await?;
-        Ok(Some(list_users(&iam).await?.len() as u64))
+        super::user_count(&self.aws, target).await
     }
 
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
@@ -107,11 +106,7 @@ impl Action for IamDeactivateOldAccessKeys {
         };
         // Kept keys are reported by `left_in_place`, never RESOLVED.
         let compliant = state.stale_keys().all(|k| k.kept);
-        Ok(Observed {
-            compliant,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(compliant, state, tags))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -135,11 +130,7 @@ impl Action for IamDeactivateOldAccessKeys {
             deactivated: old.iter().map(|k| k.id.clone()).collect(),
             password_removed: false,
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(

@@ -143,6 +143,13 @@ pub(crate) async fn user_targets(
         .collect())
 }
 
+/// The inventory of a user action: how many users the target's account
+/// has.
+pub(crate) async fn user_count(aws: &Aws, target: &Target) -> Result<Option<u64>, ActionError> {
+    let iam = iam_client(aws, target).await?;
+    Ok(Some(list_users(&iam).await?.len() as u64))
+}
+
 /// Whole days from `then` to `now` (seconds since the epoch).
 pub(crate) fn days_between(then: i64, now: i64) -> i64 {
     (now - then).max(0) / DAY

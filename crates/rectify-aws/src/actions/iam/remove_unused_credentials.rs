@@ -18,8 +18,8 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde_json::Value;
 
 use super::{
-    access_keys, days_between, get_user, iam_client, kept_reasons, key_list, list_users, now_secs,
-    older_than, password, reactivated, reactivation_plan, recently_used, set_key_status, user_name,
+    access_keys, days_between, get_user, iam_client, kept_reasons, key_list, now_secs, older_than,
+    password, reactivated, reactivation_plan, recently_used, set_key_status, user_name,
     user_targets, Deactivation, Reactivation, UserCredentials,
 };
 use crate::actions::{bool_param, int_param, params_object, recorded, reject_unknown};
@@ -112,8 +112,7 @@ impl Action for IamRemoveUnusedCredentials {
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let iam = iam_client(&self.aws, target).await?;
-        Ok(Some(list_users(&iam).await?.len() as u64))
+        super::user_count(&self.aws, target).await
     }
 
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
@@ -145,11 +144,7 @@ impl Action for IamRemoveUnusedCredentials {
         let password_done =
             !state.password.as_ref().is_some_and(|pw| pw.stale) || !p.remove_password;
         let compliant = state.stale_keys().all(|k| k.kept) && password_done;
-        Ok(Observed {
-            compliant,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(compliant, state, tags))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -189,11 +184,7 @@ impl Action for IamRemoveUnusedCredentials {
             deactivated: unused.iter().map(|k| k.id.clone()).collect(),
             password_removed: remove,
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(

@@ -352,11 +352,11 @@ impl Action for IamSetPasswordPolicy {
                 ))
             }
         };
-        Ok(Observed {
-            compliant: complies(&current, &desired),
-            state: serde_json::to_value(&current).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            complies(&current, &desired),
+            &current,
+            Default::default(),
+        ))
     }
 
     fn plan(
@@ -381,11 +381,7 @@ impl Action for IamSetPasswordPolicy {
         } else {
             format!("set an IAM password policy on account {}", target.account)
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::event_resources::{bad_id, plain_name, target_of};
-use crate::actions::{changed_since, client_for, collect_pages, no_params, recorded};
+use crate::actions::{changed_since, client_for, collect_pages, recorded, takes_no_params};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -152,18 +152,10 @@ impl KmsEnableKeyRotation {
     }
 }
 
-fn validate(params: &Value) -> Result<(), ActionError> {
-    no_params(params, ID).map_err(ActionError::invalid)
-}
-
 #[async_trait]
 impl Action for KmsEnableKeyRotation {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
     }
 
     /// A finding's key; the key of a `DisableKeyRotation` call
@@ -174,8 +166,7 @@ impl Action for KmsEnableKeyRotation {
             if id.starts_with("arn:") {
                 return Some(id.to_string());
             }
-            plain_name(id, 64, "-")
-                .map(|k| format!("arn:{}:kms:{}:{}:key/{k}", p.partition, p.region, p.account))
+            plain_name(id, 64, "-").map(|k| p.arn("kms", &format!("key/{k}")))
         };
         target_of(
             event,
@@ -215,7 +206,7 @@ impl Action for KmsEnableKeyRotation {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let key = key_arn(target)?;
         let kms = self.client(target).await?;
         let out = kms
@@ -250,15 +241,15 @@ impl Action for KmsEnableKeyRotation {
             out_of_scope: scope,
             rotation,
         };
-        Ok(Observed {
-            compliant: state.out_of_scope.is_some() || state.rotation == Some(true),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            state.out_of_scope.is_some() || state.rotation == Some(true),
+            state,
+            Default::default(),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: KeyRotation = recorded(&observed.state, ID)?;
         let summary = match (&before.out_of_scope, before.rotation) {
             (Some(why), _) => format!("KMS key {} is {why}: left as it is", before.key),
@@ -276,11 +267,7 @@ impl Action for KmsEnableKeyRotation {
                 .or(before.rotation),
             ..before
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -289,7 +276,7 @@ impl Action for KmsEnableKeyRotation {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let after: KeyRotation = recorded(&change.after, ID)?;
         if after.rotation == Some(true) {
             self.write(target, true).await?;
@@ -318,7 +305,7 @@ impl Action for KmsEnableKeyRotation {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let left: KeyRotation = recorded(&applied.after, ID)?;
         let found: KeyRotation = recorded(&applied.before, ID)?;
         let current: KeyRotation = recorded(&now.state, ID)?;
@@ -354,7 +341,7 @@ impl Action for KmsEnableKeyRotation {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: KeyRotation = recorded(&change.before, ID)?;
         let after: KeyRotation = recorded(&change.after, ID)?;
         match after.rotation {

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::actions::event_resources::{bad_id, plain_name, target_of, Place};
 use crate::actions::resource_policy::{grants_everyone, parse, statements, strings};
-use crate::actions::{changed_since, client_for, no_params, recorded};
+use crate::actions::{changed_since, client_for, recorded, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -167,10 +167,6 @@ pub struct LambdaRemovePublicPermissions {
     aws: Arc<Aws>,
 }
 
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
-}
-
 impl LambdaRemovePublicPermissions {
     pub fn new(aws: Arc<Aws>) -> Self {
         LambdaRemovePublicPermissions { aws }
@@ -314,10 +310,6 @@ impl Action for LambdaRemovePublicPermissions {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// An `AddPermission` call (its function), a Config evaluation of a
     /// function (its name), or a finding's function.
     fn target(&self, event: &Event) -> Result<Target, ActionError> {
@@ -344,17 +336,17 @@ impl Action for LambdaRemovePublicPermissions {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let state = self.read(target).await?;
-        Ok(Observed {
-            compliant: state.public.is_empty(),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            state.public.is_empty(),
+            state,
+            Default::default(),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: PolicyState = recorded(&observed.state, ID)?;
         let sids: Vec<&str> = before
             .public
@@ -391,11 +383,7 @@ impl Action for LambdaRemovePublicPermissions {
                 .collect(),
             ..before.clone()
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     /// Removes each public statement by its `Sid`; one already gone (a
@@ -406,7 +394,7 @@ impl Action for LambdaRemovePublicPermissions {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: PolicyState = recorded(&change.before, ID)?;
         let lambda = self.client(target).await?;
         for sid in before.public.iter().filter_map(|s| s["Sid"].as_str()) {
@@ -485,7 +473,7 @@ impl Action for LambdaRemovePublicPermissions {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: PolicyState = recorded(&applied.before, ID)?;
         let current: PolicyState = recorded(&now.state, ID)?;
         let taken: Vec<&str> = before
@@ -532,7 +520,7 @@ impl Action for LambdaRemovePublicPermissions {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let now: PolicyState = recorded(&change.before, ID)?;
         let restore: PolicyState = recorded(&change.after, ID)?;
         let lambda = self.client(target).await?;
@@ -557,7 +545,7 @@ impl Action for LambdaRemovePublicPermissions {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let now = self.read(target).await?;
         let restore: PolicyState = recorded(&change.after, ID)?;
         Ok(restore

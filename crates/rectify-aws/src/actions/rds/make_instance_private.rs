@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{event_target, rds_arn_of, rds_client, rds_error, rds_name, rds_tags};
-use crate::actions::{changed_since, collect_pages, ec2_client, no_params, recorded};
+use crate::actions::{collect_pages, ec2_client, recorded, takes_no_params, unchanged_since};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -66,10 +66,6 @@ struct Access {
 
 pub struct RdsMakeInstancePrivate {
     aws: Arc<Aws>,
-}
-
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
 }
 
 /// A DB instance's resource id (`db-` and upper-case letters and digits,
@@ -188,10 +184,6 @@ impl Action for RdsMakeInstancePrivate {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// A `ModifyDBInstance` or `CreateDBInstance` call (its instance
     /// identifier), a Config evaluation of an instance (its resource id,
     /// looked up at check), or a finding's instance.
@@ -229,7 +221,7 @@ impl Action for RdsMakeInstancePrivate {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let rds = rds_client(&self.aws, target).await?;
         let instance = self.instance(&rds, target).await?;
         let public = instance.publicly_accessible().unwrap_or(false);
@@ -258,15 +250,11 @@ impl Action for RdsMakeInstancePrivate {
             endpoint,
             open_to_internet: open,
         };
-        Ok(Observed {
-            compliant: !public,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: rds_tags(instance.tag_list()),
-        })
+        Ok(Observed::new(!public, state, rds_tags(instance.tag_list())))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: InstanceState = recorded(&observed.state, ID)?;
         let summary = if before.publicly_accessible {
             format!(
@@ -297,7 +285,7 @@ impl Action for RdsMakeInstancePrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: InstanceState = recorded(&change.before, ID)?;
         let after: Access = recorded(&change.after, ID)?;
         if before.publicly_accessible != after.publicly_accessible {
@@ -308,17 +296,17 @@ impl Action for RdsMakeInstancePrivate {
 
     /// Reads back only what the write changed.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let rds = rds_client(&self.aws, target).await?;
         let instance = self.instance(&rds, target).await?;
         let access = Access {
             publicly_accessible: instance.publicly_accessible().unwrap_or(false),
         };
-        Ok(Observed {
-            compliant: !access.publicly_accessible,
-            state: serde_json::to_value(access).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            !access.publicly_accessible,
+            access,
+            Default::default(),
+        ))
     }
 
     /// Security groups that open the database's port to the internet: it
@@ -350,20 +338,18 @@ impl Action for RdsMakeInstancePrivate {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: InstanceState = recorded(&applied.before, ID)?;
         let left: Access = recorded(&applied.after, ID)?;
         let current: InstanceState = recorded(&now.state, ID)?;
         let current_access = Access {
             publicly_accessible: current.publicly_accessible,
         };
-        if current_access != left {
-            return Err(changed_since(
-                &format!("PubliclyAccessible of RDS DB instance {}", before.instance),
-                &serde_json::to_value(current_access).expect("plain struct"),
-                &serde_json::to_value(left).expect("plain struct"),
-            ));
-        }
+        unchanged_since(
+            || format!("PubliclyAccessible of RDS DB instance {}", before.instance),
+            &current_access,
+            &left,
+        )?;
         Ok(Change {
             summary: format!(
                 "make RDS DB instance {} publicly accessible again (PubliclyAccessible {}, applied immediately)",
@@ -383,13 +369,9 @@ impl Action for RdsMakeInstancePrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
-        let now: InstanceState = recorded(&change.before, ID)?;
-        let to: Access = recorded(&change.after, ID)?;
-        if now.publicly_accessible != to.publicly_accessible {
-            self.write(target, &now.instance, to).await?;
-        }
-        Ok(())
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{event_target, rds_arn_of, rds_client, rds_error, rds_name, rds_tags};
-use crate::actions::{changed_since, collect_pages, no_params, recorded};
+use crate::actions::{collect_pages, recorded, takes_no_params, unchanged_since};
 use crate::Aws;
 
 pub const ID: &str = "aws.rds.make-snapshots-private";
@@ -264,18 +264,10 @@ impl RdsMakeSnapshotsPrivate {
     }
 }
 
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
-}
-
 #[async_trait]
 impl Action for RdsMakeSnapshotsPrivate {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
     }
 
     /// A `ModifyDBSnapshotAttribute` or `ModifyDBClusterSnapshotAttribute`
@@ -363,7 +355,7 @@ impl Action for RdsMakeSnapshotsPrivate {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (name, cluster) = snapshot_of(target)?;
         let rds = rds_client(&self.aws, target).await?;
         let tags = self.tags(&rds, target, name, cluster).await?;
@@ -374,15 +366,11 @@ impl Action for RdsMakeSnapshotsPrivate {
             restore,
             tagged_public: tags.contains_key(PUBLIC_TAG),
         };
-        Ok(Observed {
-            compliant: !state.restore.public,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(!state.restore.public, state, tags))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: SnapshotState = recorded(&observed.state, ID)?;
         let after = Restore {
             public: false,
@@ -410,11 +398,7 @@ impl Action for RdsMakeSnapshotsPrivate {
         } else {
             format!("RDS {what} {} is not public", before.snapshot)
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -423,7 +407,7 @@ impl Action for RdsMakeSnapshotsPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: SnapshotState = recorded(&change.before, ID)?;
         let after: Restore = recorded(&change.after, ID)?;
         // Public read again at apply: only `all` is removed, whoever was
@@ -440,15 +424,11 @@ impl Action for RdsMakeSnapshotsPrivate {
 
     /// Reads back only what the write changed: the `restore` attribute.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (name, cluster) = snapshot_of(target)?;
         let rds = rds_client(&self.aws, target).await?;
         let restore = self.restore(&rds, name, cluster).await?;
-        Ok(Observed {
-            compliant: !restore.public,
-            state: serde_json::to_value(restore).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(!restore.public, restore, Default::default()))
     }
 
     /// A snapshot tagged as public on purpose.
@@ -472,18 +452,16 @@ impl Action for RdsMakeSnapshotsPrivate {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (name, _) = snapshot_of(target)?;
         let left: Restore = recorded(&applied.after, ID)?;
         let restore = recorded::<SnapshotState>(&applied.before, ID)?.restore;
         let current = recorded::<SnapshotState>(&now.state, ID)?.restore;
-        if current != left {
-            return Err(changed_since(
-                &format!("the restore attribute of RDS snapshot {name}"),
-                &serde_json::to_value(&current).expect("plain struct"),
-                &serde_json::to_value(&left).expect("plain struct"),
-            ));
-        }
+        unchanged_since(
+            || format!("the restore attribute of RDS snapshot {name}"),
+            &current,
+            &left,
+        )?;
         Ok(Change {
             summary: format!(
                 "make RDS snapshot {name} restorable by anyone again (`all` back in its restore attribute)"
@@ -499,7 +477,7 @@ impl Action for RdsMakeSnapshotsPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Restore = recorded(&change.before, ID)?;
         let after: Restore = recorded(&change.after, ID)?;
         self.write(target, &before, &after).await
@@ -539,6 +517,6 @@ mod tests {
             Value::Null,
         );
         assert!(snapshot_of(&wrong).is_err());
-        assert!(validate(&json!({"x": 1})).is_err());
+        assert!(crate::actions::no_params(&json!({"x": 1}), ID).is_err());
     }
 }

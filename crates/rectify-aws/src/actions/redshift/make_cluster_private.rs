@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::event_resources::{bad_id, plain_name, target_of};
-use crate::actions::{changed_since, client_for, collect_pages, no_params, recorded, tag_map};
+use crate::actions::{
+    changed_since, client_for, collect_pages, recorded, tag_map, takes_no_params,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -52,10 +54,6 @@ fn cluster_of(target: &Target) -> Result<&str, ActionError> {
         return Err(bad_id(ID, "Redshift cluster", target));
     }
     plain_name(name, 63, "-").ok_or_else(|| bad_id(ID, "Redshift cluster", target))
-}
-
-fn validate(params: &Value) -> Result<(), ActionError> {
-    no_params(params, ID).map_err(ActionError::invalid)
 }
 
 pub struct RedshiftMakeClusterPrivate {
@@ -115,21 +113,12 @@ impl Action for RedshiftMakeClusterPrivate {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// A finding's cluster; the cluster of a `ModifyCluster` call
     /// (`requestParameters.clusterIdentifier`); the cluster of a Config
     /// evaluation (`AWS::Redshift::Cluster`, by identifier).
     fn target(&self, event: &Event) -> Result<Target, ActionError> {
         let arn = |p: &crate::actions::event_resources::Place, name: &str| {
-            plain_name(name, 63, "-").map(|n| {
-                format!(
-                    "arn:{}:redshift:{}:{}:cluster:{n}",
-                    p.partition, p.region, p.account
-                )
-            })
+            plain_name(name, 63, "-").map(|n| p.arn("redshift", &format!("cluster:{n}")))
         };
         target_of(
             event,
@@ -167,7 +156,7 @@ impl Action for RedshiftMakeClusterPrivate {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let name = cluster_of(target)?;
         let redshift = self.client(target).await?;
         let found = self.clusters(&redshift, Some(name)).await?;
@@ -195,15 +184,11 @@ impl Action for RedshiftMakeClusterPrivate {
                 .iter()
                 .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
         );
-        Ok(Observed {
-            compliant: !state.publicly_accessible,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(!state.publicly_accessible, state, tags))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: ClusterState = recorded(&observed.state, ID)?;
         let summary = if before.publicly_accessible {
             format!(
@@ -229,7 +214,7 @@ impl Action for RedshiftMakeClusterPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let before: ClusterState = recorded(&change.before, ID)?;
         if before.publicly_accessible {
             self.write(target, false).await?;
@@ -261,7 +246,7 @@ impl Action for RedshiftMakeClusterPrivate {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         let found: ClusterState = recorded(&applied.before, ID)?;
         let current: ClusterState = recorded(&now.state, ID)?;
         if current.publicly_accessible {
@@ -287,7 +272,7 @@ impl Action for RedshiftMakeClusterPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params)?;
+        takes_no_params(params, ID)?;
         if change.after["publicly_accessible"] == true {
             self.write(target, true).await?;
         }

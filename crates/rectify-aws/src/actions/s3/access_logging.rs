@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::s3::{
-    bucket_count, bucket_of, bucket_tags, buckets_in, s3_client, valid_bucket_name,
+    bucket_inventory, bucket_of, bucket_tags, buckets_in, s3_client, valid_bucket_name,
 };
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
 use crate::errors::sdk_error_on;
@@ -201,8 +201,7 @@ impl Action for S3AccessLogging {
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let s3 = s3_client(&self.aws, target).await?;
-        bucket_count(&s3).await.map(Some)
+        bucket_inventory(&self.aws, target).await
     }
 
     /// Compliant when the bucket logs anywhere (as the control judges).
@@ -210,11 +209,7 @@ impl Action for S3AccessLogging {
         parse_params(params).map_err(ActionError::invalid)?;
         let (logging, s3, bucket) = self.read(target).await?;
         let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed {
-            compliant: logging.target.is_some(),
-            state: serde_json::to_value(&logging).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(logging.target.is_some(), &logging, tags))
     }
 
     fn plan(
@@ -271,11 +266,7 @@ impl Action for S3AccessLogging {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        Ok(Observed {
-            compliant,
-            state: serde_json::to_value(&logging).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(compliant, &logging, Default::default()))
     }
 
     /// Turns logging off again; refuses when the logging is no longer

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::s3::block_public_access::BlockPublicAccess;
-use crate::actions::{account_target, changed_since, no_params, recorded};
+use crate::actions::{account_target, changed_since, recorded, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -77,11 +77,11 @@ impl AccountSettings {
     }
 
     fn observed(self) -> Observed {
-        Observed {
-            compliant: self.configured && self.flags.all_on(),
-            state: serde_json::to_value(self).expect("plain struct"),
-            tags: Default::default(),
-        }
+        Observed::new(
+            self.configured && self.flags.all_on(),
+            self,
+            Default::default(),
+        )
     }
 }
 
@@ -195,17 +195,13 @@ impl Action for S3AccountPublicAccessBlock {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// One setting per account: the account, in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         Ok(account_target(account, region))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         Ok(self.read(target).await?.observed())
     }
 
@@ -215,7 +211,7 @@ impl Action for S3AccountPublicAccessBlock {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let account = account_of(target)?;
         let before: AccountSettings = recorded(&observed.state, ID)?;
         let summary = if before.configured && before.flags.all_on() {
@@ -227,11 +223,11 @@ impl Action for S3AccountPublicAccessBlock {
                 before.describe()
             )
         };
-        Ok(Change {
+        Ok(Change::new(
             summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(AccountSettings::ALL_ON).expect("plain struct"),
-        })
+            observed.state.clone(),
+            AccountSettings::ALL_ON,
+        ))
     }
 
     async fn apply(
@@ -240,7 +236,7 @@ impl Action for S3AccountPublicAccessBlock {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let after: AccountSettings = recorded(&change.after, ID)?;
         self.write(target, &after).await
     }
@@ -255,7 +251,7 @@ impl Action for S3AccountPublicAccessBlock {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let account = account_of(target)?;
         let left: AccountSettings = recorded(&applied.after, ID)?;
         let restore: AccountSettings = recorded(&applied.before, ID)?;
@@ -277,11 +273,7 @@ impl Action for S3AccountPublicAccessBlock {
                 "delete the Block Public Access configuration of account {account} (it had none before)"
             )
         };
-        Ok(Change {
-            summary,
-            before: now.state.clone(),
-            after: serde_json::to_value(restore).expect("plain struct"),
-        })
+        Ok(Change::new(summary, now.state.clone(), restore))
     }
 
     async fn revert(
@@ -290,9 +282,9 @@ impl Action for S3AccountPublicAccessBlock {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
-        let after: AccountSettings = recorded(&change.after, ID)?;
-        self.write(target, &after).await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 }
 

@@ -27,7 +27,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::s3::{bucket_count, bucket_of, bucket_tags, buckets_in, s3_client};
+use crate::actions::s3::{bucket_inventory, bucket_of, bucket_tags, buckets_in, s3_client};
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
@@ -244,19 +244,18 @@ impl Action for S3DefaultEncryption {
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let s3 = s3_client(&self.aws, target).await?;
-        bucket_count(&s3).await.map(Some)
+        bucket_inventory(&self.aws, target).await
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
         let (encryption, s3, bucket) = self.read(target).await?;
         let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed {
-            compliant: complies(&encryption, chosen.as_deref()),
-            state: serde_json::to_value(&encryption).expect("plain struct"),
+        Ok(Observed::new(
+            complies(&encryption, chosen.as_deref()),
+            &encryption,
             tags,
-        })
+        ))
     }
 
     fn plan(
@@ -309,11 +308,11 @@ impl Action for S3DefaultEncryption {
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
         let (encryption, _, _) = self.read(target).await?;
-        Ok(Observed {
-            compliant: complies(&encryption, chosen.as_deref()),
-            state: serde_json::to_value(&encryption).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            complies(&encryption, chosen.as_deref()),
+            &encryption,
+            Default::default(),
+        ))
     }
 
     /// A KMS key of the bucket's own (or DSSE-KMS) that the change would
@@ -364,11 +363,7 @@ impl Action for S3DefaultEncryption {
                 "delete the default encryption rule of bucket {bucket} (it had none before; on AWS, S3's SSE-S3 default then applies)"
             ),
         };
-        Ok(Change {
-            summary,
-            before: now.state.clone(),
-            after: serde_json::to_value(restore).expect("plain struct"),
-        })
+        Ok(Change::new(summary, now.state.clone(), restore))
     }
 
     async fn revert(

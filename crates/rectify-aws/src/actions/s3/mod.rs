@@ -101,6 +101,16 @@ pub(crate) async fn bucket_count(s3: &aws_sdk_s3::Client) -> Result<u64, ActionE
     Ok(listed_buckets(s3).await?.len() as u64)
 }
 
+/// The inventory of a bucket action: how many buckets `target`'s account
+/// has (every bucket action counts the same).
+pub(crate) async fn bucket_inventory(
+    aws: &Aws,
+    target: &Target,
+) -> Result<Option<u64>, ActionError> {
+    let s3 = s3_client(aws, target).await?;
+    bucket_count(&s3).await.map(Some)
+}
+
 /// The account's buckets in `region`, as targets for `rectify scan`: S3
 /// lists every bucket of the account with its region (a listing without
 /// it: `GetBucketLocation`, where no constraint means us-east-1 and `EU`

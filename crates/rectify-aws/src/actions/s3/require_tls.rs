@@ -29,10 +29,10 @@ use crate::actions::resource_policy::{
     statements, with_statement, without_statement,
 };
 use crate::actions::s3::{
-    bucket_count, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy, s3_client,
-    serves_website,
+    bucket_inventory, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy,
+    s3_client, serves_website,
 };
-use crate::actions::{changed_since, no_params, recorded};
+use crate::actions::{changed_since, recorded, takes_no_params};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.require-tls";
@@ -151,11 +151,7 @@ impl S3RequireTls {
 }
 
 fn observed(state: &PolicyState, tags: serde_json::Map<String, Value>) -> Observed {
-    Observed {
-        compliant: state.denies_insecure.is_some(),
-        state: serde_json::to_value(state).expect("plain struct"),
-        tags,
-    }
+    Observed::new(state.denies_insecure.is_some(), state, tags)
 }
 
 #[async_trait]
@@ -164,22 +160,17 @@ impl Action for S3RequireTls {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// The account's buckets in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         buckets_in(&self.aws, account, region).await
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let s3 = s3_client(&self.aws, target).await?;
-        bucket_count(&s3).await.map(Some)
+        bucket_inventory(&self.aws, target).await
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (mut state, s3) = self.read(target).await?;
         let bucket = bucket_of(target, ID)?;
         let tags = bucket_tags(&s3, &bucket, &target.account).await?;
@@ -195,7 +186,7 @@ impl Action for S3RequireTls {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let before: PolicyState = recorded(&observed.state, ID)?;
         if let Some(name) = &before.denies_insecure {
@@ -226,11 +217,7 @@ impl Action for S3RequireTls {
             denies_insecure: Some(format!("statement {SID:?}")),
             website: false,
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after_state).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after_state))
     }
 
     /// A static website: its HTTP-only website endpoint stops answering.
@@ -251,7 +238,7 @@ impl Action for S3RequireTls {
     /// recorded at plan time), so that a statement added meanwhile is
     /// kept; idempotent.
     async fn apply(&self, target: &Target, params: &Value, _: &Change) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let (now, s3) = self.read(target).await?;
         if now.denies_insecure.is_some() {
@@ -267,7 +254,7 @@ impl Action for S3RequireTls {
     /// Reads the policy back: it must hold a statement the control
     /// accepts.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (state, _) = self.read(target).await?;
         Ok(observed(&state, Default::default()))
     }
@@ -282,7 +269,7 @@ impl Action for S3RequireTls {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let left: PolicyState = recorded(&applied.after, ID)?;
         let current: PolicyState = recorded(&now.state, ID)?;
@@ -324,7 +311,7 @@ impl Action for S3RequireTls {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let after: PolicyState = recorded(&change.after, ID)?;
         let (now, s3) = self.read(target).await?;
@@ -343,7 +330,7 @@ impl Action for S3RequireTls {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let after: PolicyState = recorded(&change.after, ID)?;
         let (now, _) = self.read(target).await?;
         Ok(now.policy == after.policy)

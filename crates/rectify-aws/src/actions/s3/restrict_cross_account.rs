@@ -31,9 +31,10 @@ use crate::actions::resource_policy::{
     aws_principals, principal_account, statement_name, statements, strings, wildcard_matches,
 };
 use crate::actions::s3::{
-    bucket_count, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy, s3_client,
+    bucket_inventory, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy,
+    s3_client,
 };
-use crate::actions::{changed_since, no_params, recorded};
+use crate::actions::{changed_since, recorded, takes_no_params, unchanged_since};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.restrict-cross-account-actions";
@@ -270,13 +271,11 @@ impl S3RestrictCrossAccount {
         if now.policy == to.policy {
             return Ok(());
         }
-        if now.policy != from.policy {
-            return Err(changed_since(
-                &format!("the policy of bucket {bucket}"),
-                &now.policy.unwrap_or(Value::Null),
-                &from.policy.clone().unwrap_or(Value::Null),
-            ));
-        }
+        unchanged_since(
+            || format!("the policy of bucket {bucket}"),
+            &now.policy,
+            &from.policy,
+        )?;
         put_bucket_policy(&s3, &bucket, &target.account, to.policy.as_ref()).await
     }
 }
@@ -287,29 +286,20 @@ impl Action for S3RestrictCrossAccount {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        no_params(params, ID)
-    }
-
     /// The account's buckets in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         buckets_in(&self.aws, account, region).await
     }
 
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let s3 = s3_client(&self.aws, target).await?;
-        bucket_count(&s3).await.map(Some)
+        bucket_inventory(&self.aws, target).await
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (state, s3, bucket) = self.read(target).await?;
         let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed {
-            compliant: state.compliant(),
-            state: serde_json::to_value(&state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(state.compliant(), &state, tags))
     }
 
     fn plan(
@@ -318,7 +308,7 @@ impl Action for S3RestrictCrossAccount {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let before: PolicyState = recorded(&observed.state, ID)?;
         let Some(policy) = before.policy.as_ref().filter(|_| !before.compliant()) else {
@@ -362,7 +352,7 @@ impl Action for S3RestrictCrossAccount {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         if change.before == change.after {
             return Ok(());
         }
@@ -372,13 +362,9 @@ impl Action for S3RestrictCrossAccount {
     }
 
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let (state, _, _) = self.read(target).await?;
-        Ok(Observed {
-            compliant: state.compliant(),
-            state: serde_json::to_value(&state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(state.compliant(), &state, Default::default()))
     }
 
     /// The accounts the policy grants sensitive actions to: such a grant
@@ -431,18 +417,16 @@ impl Action for S3RestrictCrossAccount {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let bucket = bucket_of(target, ID)?;
         let left: PolicyState = recorded(&applied.after, ID)?;
         let restore: PolicyState = recorded(&applied.before, ID)?;
         let current: PolicyState = recorded(&now.state, ID)?;
-        if current.policy != left.policy {
-            return Err(changed_since(
-                &format!("the policy of bucket {bucket}"),
-                &current.policy.unwrap_or(Value::Null),
-                &left.policy.unwrap_or(Value::Null),
-            ));
-        }
+        unchanged_since(
+            || format!("the policy of bucket {bucket}"),
+            &current.policy,
+            &left.policy,
+        )?;
         Ok(Change {
             summary: format!(
                 "put the policy of bucket {bucket} back as it was, with its grants to account(s) {}",
@@ -459,7 +443,7 @@ impl Action for S3RestrictCrossAccount {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let from: PolicyState = recorded(&change.before, ID)?;
         let to: PolicyState = recorded(&change.after, ID)?;
         self.replace(target, &from, &to).await
@@ -471,7 +455,7 @@ impl Action for S3RestrictCrossAccount {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        no_params(params, ID).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let restored: PolicyState = recorded(&change.after, ID)?;
         let (now, _, _) = self.read(target).await?;
         Ok(now.policy == restored.policy)

@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::actions::event_resources::{bad_id, plain_name, service_principals, target_of};
 use crate::actions::{
-    changed_since, client_for, collect_pages, params_object, recorded, reject_unknown, string_param,
+    client_for, collect_pages, params_object, recorded, reject_unknown, string_param,
+    unchanged_since,
 };
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -208,11 +209,11 @@ impl Action for SnsEncryptTopic {
             kms_key: attr("KmsMasterKeyId"),
             service_publishers: service_principals(attr("Policy").as_deref()),
         };
-        Ok(Observed {
-            compliant: state.kms_key.is_some(),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            state.kms_key.is_some(),
+            state,
+            Default::default(),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -239,11 +240,7 @@ impl Action for SnsEncryptTopic {
                 (after, summary)
             }
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -299,13 +296,11 @@ impl Action for SnsEncryptTopic {
         let left: TopicKey = recorded(&applied.after, ID)?;
         let found: TopicState = recorded(&applied.before, ID)?;
         let current: TopicState = recorded(&now.state, ID)?;
-        if current.kms_key != left.kms_key {
-            return Err(changed_since(
-                &format!("the KMS key of topic {}", current.topic),
-                &serde_json::json!(current.kms_key),
-                &serde_json::json!(left.kms_key),
-            ));
-        }
+        unchanged_since(
+            || format!("the KMS key of topic {}", current.topic),
+            &current.kms_key,
+            &left.kms_key,
+        )?;
         Ok(Change {
             summary: format!(
                 "set the KMS key of topic {} back to {}",
@@ -326,13 +321,9 @@ impl Action for SnsEncryptTopic {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        kms_key(params)?;
-        let now: TopicState = recorded(&change.before, ID)?;
-        let restore: TopicKey = recorded(&change.after, ID)?;
-        if now.kms_key == restore.kms_key {
-            return Ok(());
-        }
-        self.write(target, restore.kms_key.as_deref()).await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

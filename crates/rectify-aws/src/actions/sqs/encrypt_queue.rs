@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::actions::event_resources::{bad_id, plain_name, service_principals, target_of};
 use crate::actions::{
-    changed_since, client_for, collect_pages, params_object, recorded, reject_unknown, string_param,
+    client_for, collect_pages, params_object, recorded, reject_unknown, string_param,
+    unchanged_since,
 };
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -256,11 +257,11 @@ impl Action for SqsEncryptQueue {
             service_senders: service_principals(attr(QueueAttributeName::Policy).as_deref()),
             url,
         };
-        Ok(Observed {
-            compliant: state.encryption.on(),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            state.encryption.on(),
+            state,
+            Default::default(),
+        ))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -287,11 +288,7 @@ impl Action for SqsEncryptQueue {
                 after.text()
             )
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -341,13 +338,11 @@ impl Action for SqsEncryptQueue {
         let left: Encryption = recorded(&applied.after, ID)?;
         let found: QueueState = recorded(&applied.before, ID)?;
         let current: QueueState = recorded(&now.state, ID)?;
-        if current.encryption != left {
-            return Err(changed_since(
-                &format!("the encryption of queue {}", current.queue),
-                &serde_json::to_value(&current.encryption).expect("plain struct"),
-                &serde_json::to_value(&left).expect("plain struct"),
-            ));
-        }
+        unchanged_since(
+            || format!("the encryption of queue {}", current.queue),
+            &current.encryption,
+            &left,
+        )?;
         Ok(Change {
             summary: format!(
                 "set the encryption of queue {} back to {} (new messages are stored as before)",
@@ -365,14 +360,9 @@ impl Action for SqsEncryptQueue {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        kms_key(params)?;
-        let now: QueueState = recorded(&change.before, ID)?;
-        let restore: Encryption = recorded(&change.after, ID)?;
-        if now.encryption == restore {
-            return Ok(());
-        }
-        self.write(target, &now.url, &now.encryption, &restore)
-            .await
+        // The undo's change has the shape of the fix's (a state found,
+        // a state to write): `apply` writes it.
+        self.apply(target, params, change).await
     }
 
     async fn verify_revert(

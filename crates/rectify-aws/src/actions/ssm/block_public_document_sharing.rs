@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::ssm_client;
 use crate::actions::account_region as where_;
-use crate::actions::{account_target, changed_since, no_params, recorded};
+use crate::actions::{account_target, changed_since, recorded, takes_no_params};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -57,10 +57,6 @@ impl Setting {
     fn blocked(&self) -> bool {
         self.value.eq_ignore_ascii_case("Disable")
     }
-}
-
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
 }
 
 pub struct SsmBlockPublicDocumentSharing {
@@ -119,23 +115,19 @@ impl Action for SsmBlockPublicDocumentSharing {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// A setting of each account and region: the account, in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         Ok(account_target(account, region))
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let setting = self.read(target).await?;
-        Ok(Observed {
-            compliant: setting.blocked(),
-            state: serde_json::to_value(setting).expect("plain struct"),
-            tags: Default::default(),
-        })
+        Ok(Observed::new(
+            setting.blocked(),
+            setting,
+            Default::default(),
+        ))
     }
 
     fn plan(
@@ -144,7 +136,7 @@ impl Action for SsmBlockPublicDocumentSharing {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Setting = recorded(&observed.state, ID)?;
         let place = format!("{}/{}", target.account, target.region);
         let summary = if before.blocked() {
@@ -171,7 +163,7 @@ impl Action for SsmBlockPublicDocumentSharing {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Setting = recorded(&change.before, ID)?;
         let after: Setting = recorded(&change.after, ID)?;
         if before.blocked() != after.blocked() {
@@ -187,7 +179,7 @@ impl Action for SsmBlockPublicDocumentSharing {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let left: Setting = recorded(&applied.after, ID)?;
         let restore: Setting = recorded(&applied.before, ID)?;
         let current: Setting = recorded(&now.state, ID)?;
@@ -219,7 +211,7 @@ impl Action for SsmBlockPublicDocumentSharing {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let after: Setting = recorded(&change.after, ID)?;
         self.write(target, &after).await
     }
@@ -230,7 +222,7 @@ impl Action for SsmBlockPublicDocumentSharing {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let now = self.read(target).await?;
         let restored: Setting = recorded(&change.after, ID)?;
         Ok(now.value.eq_ignore_ascii_case(&restored.value))

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::ssm_client;
 use crate::actions::event_resources::{bad_id, plain_name, target_of, Place};
-use crate::actions::{changed_since, no_params, recorded, tag_map};
+use crate::actions::{changed_since, recorded, tag_map, takes_no_params};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -92,10 +92,6 @@ fn document_arn(place: &Place, name: &str) -> Option<String> {
     ))
 }
 
-fn validate(params: &Value) -> Result<(), String> {
-    no_params(params, ID)
-}
-
 pub struct SsmMakeDocumentPrivate {
     aws: Arc<Aws>,
 }
@@ -161,10 +157,6 @@ impl Action for SsmMakeDocumentPrivate {
         &SPEC
     }
 
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        validate(params)
-    }
-
     /// A `ModifyDocumentPermission` call (its document), a Config
     /// evaluation of a document (its name), or a finding's document.
     fn target(&self, event: &Event) -> Result<Target, ActionError> {
@@ -182,7 +174,7 @@ impl Action for SsmMakeDocumentPrivate {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let name = document_of(target)?;
         let ssm = ssm_client(&self.aws, target).await?;
         let sharing = self.sharing(&ssm, name).await?;
@@ -204,15 +196,11 @@ impl Action for SsmMakeDocumentPrivate {
             sharing,
             public_tags,
         };
-        Ok(Observed {
-            compliant: !state.sharing.public,
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+        Ok(Observed::new(!state.sharing.public, state, tags))
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: DocumentState = recorded(&observed.state, ID)?;
         let after = Sharing {
             public: false,
@@ -227,11 +215,7 @@ impl Action for SsmMakeDocumentPrivate {
         } else {
             format!("SSM document {} is not public", before.document)
         };
-        Ok(Change {
-            summary,
-            before: observed.state.clone(),
-            after: serde_json::to_value(after).expect("plain struct"),
-        })
+        Ok(Change::new(summary, observed.state.clone(), after))
     }
 
     async fn apply(
@@ -240,7 +224,7 @@ impl Action for SsmMakeDocumentPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: DocumentState = recorded(&change.before, ID)?;
         let after: Sharing = recorded(&change.after, ID)?;
         if before.sharing.public && !after.public {
@@ -251,7 +235,7 @@ impl Action for SsmMakeDocumentPrivate {
 
     /// Reads back only what the write changed: the sharing.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let name = document_of(target)?;
         let ssm = ssm_client(&self.aws, target).await?;
         let sharing = self.sharing(&ssm, name).await?;
@@ -287,7 +271,7 @@ impl Action for SsmMakeDocumentPrivate {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let name = document_of(target)?;
         let left: Sharing = recorded(&applied.after, ID)?;
         let restore = recorded::<DocumentState>(&applied.before, ID)?.sharing;
@@ -323,7 +307,7 @@ impl Action for SsmMakeDocumentPrivate {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
+        takes_no_params(params, ID)?;
         let before: Sharing = recorded(&change.before, ID)?;
         let after: Sharing = recorded(&change.after, ID)?;
         if after.public && !before.public {
