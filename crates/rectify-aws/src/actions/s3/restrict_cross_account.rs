@@ -34,7 +34,7 @@ use crate::actions::s3::{
     bucket_inventory, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy,
     s3_client,
 };
-use crate::actions::{changed_since, recorded, takes_no_params, unchanged_since};
+use crate::actions::{recorded, takes_no_params, unchanged_since};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.restrict-cross-account-actions";
