@@ -100,7 +100,9 @@ async fn read_back(
         .into_iter()
         .map(|s| {
             (
-                s.read_write_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+                s.read_write_type
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
                 s.include_management_events.unwrap_or(false),
                 s.data_resources.unwrap_or_default().len(),
             )
@@ -142,29 +144,45 @@ async fn no_trail_gets_one_with_its_bucket_and_the_undo_removes_both() {
     assert!(!observed.compliant);
     let refused = action.plan(&target, &json!({}), &observed).unwrap_err();
     assert_eq!(refused.class, ErrorClass::NotConfigured);
-    assert!(refused.message.contains("set params.bucket"), "{}", refused.message);
+    assert!(
+        refused.message.contains("set params.bucket"),
+        "{}",
+        refused.message
+    );
 
     let bucket_name = format!("rectify-trail-{}-{REGION}", account.id);
     let no_create = json!({"bucket": "rectify-trail-{account}-{region}"});
     let observed = action.check(&target, &no_create).await.unwrap();
     let refused = action.plan(&target, &no_create, &observed).unwrap_err();
     assert_eq!(refused.class, ErrorClass::NotConfigured);
-    assert!(refused.message.contains("params.create_bucket"), "{}", refused.message);
+    assert!(
+        refused.message.contains("params.create_bucket"),
+        "{}",
+        refused.message
+    );
 
     let params = json!({"bucket": "rectify-trail-{account}-{region}", "create_bucket": true});
     let observed = action.check(&target, &params).await.unwrap();
     let change = action.plan(&target, &params, &observed).unwrap();
     assert!(
-        change.summary.starts_with("create multi-region trail rectify-management-events"),
+        change
+            .summary
+            .starts_with("create multi-region trail rectify-management-events"),
         "{}",
         change.summary
     );
     assert!(action.intent(&target, &params, &observed).is_empty());
     // Planned only (what a dry run does): nothing was written.
-    assert!(read_back(&account, "rectify-management-events").await.is_none());
+    assert!(read_back(&account, "rectify-management-events")
+        .await
+        .is_none());
     assert!(!bucket_exists(&account, &bucket_name).await);
 
     action.apply(&target, &params, &change).await.unwrap();
+    // Applied again (a run cut off): the bucket is finished, not made
+    // twice. (moto replaces a trail on a second CreateTrail where AWS
+    // answers TrailAlreadyExistsException, which the action takes as its
+    // own trail when it is the multi-region one to the same bucket.)
     action.apply(&target, &params, &change).await.unwrap();
     assert_eq!(
         read_back(&account, "rectify-management-events").await,
@@ -179,7 +197,10 @@ async fn no_trail_gets_one_with_its_bucket_and_the_undo_removes_both() {
         .trail_list
         .unwrap_or_default();
     assert_eq!(trails.len(), 1);
-    assert_eq!(trails[0].s3_bucket_name.as_deref(), Some(bucket_name.as_str()));
+    assert_eq!(
+        trails[0].s3_bucket_name.as_deref(),
+        Some(bucket_name.as_str())
+    );
     let s3 = account.s3();
     let block = s3
         .get_public_access_block()
@@ -254,7 +275,9 @@ async fn no_trail_gets_one_with_its_bucket_and_the_undo_removes_both() {
     let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
     action.revert(&target, &params, &undo).await.unwrap();
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
-    assert!(read_back(&account, "rectify-management-events").await.is_none());
+    assert!(read_back(&account, "rectify-management-events")
+        .await
+        .is_none());
     assert!(!bucket_exists(&account, &bucket_name).await);
 
     // Made again, then stopped by hand: the undo is refused, and the next
@@ -316,9 +339,14 @@ async fn stopped_trail_started_and_stopped_again() {
     assert!(after.compliant);
     let again = action.check(&target, &params).await.unwrap();
     assert!(again.compliant);
-    assert_eq!(action.plan(&target, &params, &again).unwrap().after["fix"], "nothing");
+    assert_eq!(
+        action.plan(&target, &params, &again).unwrap().after["fix"],
+        "nothing"
+    );
 
-    let undo = action.revert_plan(&target, &params, &change, &again).unwrap();
+    let undo = action
+        .revert_plan(&target, &params, &change, &again)
+        .unwrap();
     action.revert(&target, &params, &undo).await.unwrap();
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(read_back(&account, "org-audit").await.unwrap().1, false);
@@ -385,7 +413,10 @@ async fn short_selectors_completed_with_a_reason_and_restored() {
     action.apply(&target, &params, &change).await.unwrap();
     assert_eq!(
         read_back(&account, "writes").await.unwrap().3,
-        vec![("All".to_string(), true, 0), ("WriteOnly".to_string(), false, 1)]
+        vec![
+            ("All".to_string(), true, 0),
+            ("WriteOnly".to_string(), false, 1)
+        ]
     );
     assert!(action.verify(&target, &params).await.unwrap().compliant);
 
@@ -424,7 +455,10 @@ async fn short_selectors_completed_with_a_reason_and_restored() {
         .unwrap();
     eu.start_logging().name("eu-home").send().await.unwrap();
     let action = CloudTrailEnableMultiRegionTrail::new(other.aws().await);
-    let here = action.check(&account_target(&other), &params).await.unwrap();
+    let here = action
+        .check(&account_target(&other), &params)
+        .await
+        .unwrap();
     assert!(here.compliant, "{}", here.state);
     assert_eq!(here.state["multi_region"][0]["home_region"], "eu-west-1");
 }
@@ -456,7 +490,11 @@ async fn a_single_region_trail_is_neither_enough_nor_changed() {
     assert!(!observed.compliant);
     let refused = action.plan(&target, &params, &observed).unwrap_err();
     assert_eq!(refused.class, ErrorClass::NotConfigured);
-    assert!(refused.message.contains("params.trail_name"), "{}", refused.message);
+    assert!(
+        refused.message.contains("params.trail_name"),
+        "{}",
+        refused.message
+    );
     assert_eq!(
         read_back(&account, "rectify-management-events").await,
         Some((false, true, false, vec![("All".to_string(), true, 0)]))
@@ -480,5 +518,7 @@ async fn a_single_region_trail_is_neither_enough_nor_changed() {
     assert!(action.verify_revert(&target, &named, &undo).await.unwrap());
     assert!(read_back(&account, "all-regions").await.is_none());
     assert!(bucket_exists(&account, params["bucket"].as_str().unwrap()).await);
-    assert!(read_back(&account, "rectify-management-events").await.is_some());
+    assert!(read_back(&account, "rectify-management-events")
+        .await
+        .is_some());
 }

@@ -264,13 +264,15 @@ impl Selectors {
                     excluded_sources: Vec::new(),
                     data: Vec::new(),
                 }];
-                out.extend(list.iter().filter(|s| !s.data.is_empty()).map(|s| {
-                    BasicSelector {
-                        management: false,
-                        excluded_sources: Vec::new(),
-                        ..s.clone()
-                    }
-                }));
+                out.extend(
+                    list.iter()
+                        .filter(|s| !s.data.is_empty())
+                        .map(|s| BasicSelector {
+                            management: false,
+                            excluded_sources: Vec::new(),
+                            ..s.clone()
+                        }),
+                );
                 Selectors::Basic(out)
             }
             Selectors::Advanced(list) => {
@@ -378,7 +380,12 @@ impl Selectors {
                     data: s
                         .data_resources()
                         .iter()
-                        .map(|d| (d.r#type().unwrap_or_default().to_string(), d.values().to_vec()))
+                        .map(|d| {
+                            (
+                                d.r#type().unwrap_or_default().to_string(),
+                                d.values().to_vec(),
+                            )
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -658,7 +665,11 @@ impl CloudTrailEnableMultiRegionTrail {
 
     /// Whether `bucket` exists in the target's account (`HeadBucket`
     /// naming the account as the owner: S3 answers 403 for another's).
-    async fn bucket_state(&self, target: &Target, bucket: &str) -> Result<BucketState, ActionError> {
+    async fn bucket_state(
+        &self,
+        target: &Target,
+        bucket: &str,
+    ) -> Result<BucketState, ActionError> {
         let s3 = s3_client(&self.aws, target).await?;
         match s3
             .head_bucket()
@@ -679,7 +690,12 @@ impl CloudTrailEnableMultiRegionTrail {
     /// Creates the trail's bucket: in the target's region, Block Public
     /// Access on, SSE-S3 default encryption, the CloudTrail policy. A
     /// bucket already made by a run cut off is finished, not made twice.
-    async fn create_bucket(&self, target: &Target, bucket: &str, arn: &str) -> Result<(), ActionError> {
+    async fn create_bucket(
+        &self,
+        target: &Target,
+        bucket: &str,
+        arn: &str,
+    ) -> Result<(), ActionError> {
         use aws_sdk_s3::types::{
             BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration,
             ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
@@ -738,7 +754,11 @@ impl CloudTrailEnableMultiRegionTrail {
 
     /// Deletes the bucket the change created, when no object is in it:
     /// log files are never deleted.
-    async fn delete_bucket_if_empty(&self, target: &Target, bucket: &str) -> Result<(), ActionError> {
+    async fn delete_bucket_if_empty(
+        &self,
+        target: &Target,
+        bucket: &str,
+    ) -> Result<(), ActionError> {
         let s3 = s3_client(&self.aws, target).await?;
         let listed = s3
             .list_objects_v2()
@@ -832,10 +852,9 @@ impl CloudTrailEnableMultiRegionTrail {
                 request = request.set_advanced_event_selectors(Some(sdk));
             }
         }
-        request
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("cloudtrail:PutEventSelectors", &format!("trail {name}"), e))?;
+        request.send().await.map_err(|e| {
+            sdk_error_on("cloudtrail:PutEventSelectors", &format!("trail {name}"), e)
+        })?;
         Ok(())
     }
 
@@ -862,9 +881,30 @@ impl CloudTrailEnableMultiRegionTrail {
         Ok(())
     }
 
+    /// Writes an existing trail of the account in its home region: its
+    /// selectors, then its logging, each when given.
+    async fn write_trail(
+        &self,
+        target: &Target,
+        arn: &str,
+        name: &str,
+        home_region: &str,
+        selectors: Option<&Selectors>,
+        logging: Option<bool>,
+    ) -> Result<(), ActionError> {
+        own_arn(target, arn)?;
+        let ct = self.client_in(target, home_region).await?;
+        if let Some(selectors) = selectors {
+            self.put_selectors(&ct, name, selectors).await?;
+        }
+        match logging {
+            Some(on) => self.set_logging(&ct, name, on).await,
+            None => Ok(()),
+        }
+    }
+
     /// Creates the trail; one left by a run cut off is used when it is the
     /// multi-region trail this change creates, else refused.
-    #[allow(clippy::too_many_arguments)]
     async fn create_trail(
         &self,
         target: &Target,
@@ -893,10 +933,10 @@ impl CloudTrailEnableMultiRegionTrail {
                     .send()
                     .await
                     .map_err(|e| sdk_error_on("cloudtrail:GetTrail", &format!("trail {name}"), e))?
-                    .trail
-                    .unwrap_or_else(|| aws_sdk_cloudtrail::types::Trail::builder().build());
-                let ours = trail.is_multi_region_trail() == Some(true)
-                    && trail.s3_bucket_name() == Some(bucket);
+                    .trail;
+                let ours = trail.is_some_and(|t| {
+                    t.is_multi_region_trail() == Some(true) && t.s3_bucket_name() == Some(bucket)
+                });
                 if ours {
                     Ok(())
                 } else {
@@ -906,12 +946,21 @@ impl CloudTrailEnableMultiRegionTrail {
                     )))
                 }
             }
-            Err(e) => Err(sdk_error_on("cloudtrail:CreateTrail", &format!("trail {name}"), e)),
+            Err(e) => Err(sdk_error_on(
+                "cloudtrail:CreateTrail",
+                &format!("trail {name}"),
+                e,
+            )),
         }
     }
 
     /// The fix the least change makes, from the state `check` read.
-    fn choose(&self, target: &Target, p: &Params, state: &TrailsState) -> Result<(Fix, String), ActionError> {
+    fn choose(
+        &self,
+        target: &Target,
+        p: &Params,
+        state: &TrailsState,
+    ) -> Result<(Fix, String), ActionError> {
         let place = format!("{}/{}", target.account, target.region);
         if state.compliant() {
             let by = state
@@ -1066,7 +1115,12 @@ impl Action for CloudTrailEnableMultiRegionTrail {
         Ok(observed(&state, tags))
     }
 
-    fn plan(&self, target: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
+    fn plan(
+        &self,
+        target: &Target,
+        params: &Value,
+        observed: &Observed,
+    ) -> Result<Change, ActionError> {
         let p = parse(params).map_err(ActionError::invalid)?;
         let state: TrailsState = recorded(&observed.state, ID)?;
         let (fix, summary) = self.choose(target, &p, &state)?;
@@ -1080,7 +1134,8 @@ impl Action for CloudTrailEnableMultiRegionTrail {
     /// Changing the selectors of a trail someone set up changes what it
     /// records (and what it costs): a person decides.
     fn intent(&self, target: &Target, params: &Value, observed: &Observed) -> Vec<String> {
-        let (Ok(p), Ok(state)) = (parse(params), recorded::<TrailsState>(&observed.state, ID)) else {
+        let (Ok(p), Ok(state)) = (parse(params), recorded::<TrailsState>(&observed.state, ID))
+        else {
             return Vec::new();
         };
         match self.choose(target, &p, &state) {
@@ -1093,7 +1148,12 @@ impl Action for CloudTrailEnableMultiRegionTrail {
         }
     }
 
-    async fn apply(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError> {
+    async fn apply(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
         parse(params).map_err(ActionError::invalid)?;
         match recorded::<Fix>(&change.after, ID)? {
             Fix::Nothing => Ok(()),
@@ -1102,9 +1162,8 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                 name,
                 home_region,
             } => {
-                own_arn(target, &arn)?;
-                let ct = self.client_in(target, &home_region).await?;
-                self.set_logging(&ct, &name, true).await
+                self.write_trail(target, &arn, &name, &home_region, None, Some(true))
+                    .await
             }
             Fix::Selectors {
                 arn,
@@ -1114,13 +1173,9 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                 start_logging,
                 ..
             } => {
-                own_arn(target, &arn)?;
-                let ct = self.client_in(target, &home_region).await?;
-                self.put_selectors(&ct, &name, &to).await?;
-                if start_logging {
-                    self.set_logging(&ct, &name, true).await?;
-                }
-                Ok(())
+                let start = start_logging.then_some(true);
+                self.write_trail(target, &arn, &name, &home_region, Some(&to), start)
+                    .await
             }
             Fix::CreateTrail {
                 arn,
@@ -1145,7 +1200,8 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                 )
                 .await?;
                 // Explicit, whatever CloudTrail's default for a new trail.
-                self.put_selectors(&ct, &name, &new_trail_selectors()).await?;
+                self.put_selectors(&ct, &name, &new_trail_selectors())
+                    .await?;
                 self.set_logging(&ct, &name, true).await
             }
         }
@@ -1171,11 +1227,16 @@ impl Action for CloudTrailEnableMultiRegionTrail {
     ) -> Result<Change, ActionError> {
         parse(params).map_err(ActionError::invalid)?;
         let fix: Fix = recorded(&applied.after, ID)?;
+        if let Fix::StartLogging { arn, .. }
+        | Fix::Selectors { arn, .. }
+        | Fix::CreateTrail { arn, .. } = &fix
+        {
+            own_arn(target, arn)?;
+        }
         let current: TrailsState = recorded(&now.state, ID)?;
         let find = |arn: &str| current.multi_region.iter().find(|t| t.arn == arn);
-        let refuse = |name: &str| {
-            changed_since(&format!("trail {name}"), &now.state, &applied.after)
-        };
+        let refuse =
+            |name: &str| changed_since(&format!("trail {name}"), &now.state, &applied.after);
         let (undo, summary) = match fix {
             Fix::Nothing => {
                 return Err(ActionError::invalid(format!(
@@ -1216,7 +1277,11 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                     format!(
                         "set the event selectors of trail {name} back to {}{}",
                         from.describe(),
-                        if start_logging { "; and stop its logging" } else { "" }
+                        if start_logging {
+                            "; and stop its logging"
+                        } else {
+                            ""
+                        }
                     ),
                 ),
                 _ => return Err(refuse(&name)),
@@ -1252,7 +1317,12 @@ impl Action for CloudTrailEnableMultiRegionTrail {
         })
     }
 
-    async fn revert(&self, target: &Target, params: &Value, change: &Change) -> Result<(), ActionError> {
+    async fn revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<(), ActionError> {
         parse(params).map_err(ActionError::invalid)?;
         match recorded::<Undo>(&change.after, ID)? {
             Undo::StopLogging {
@@ -1260,9 +1330,8 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                 name,
                 home_region,
             } => {
-                own_arn(target, &arn)?;
-                let ct = self.client_in(target, &home_region).await?;
-                self.set_logging(&ct, &name, false).await
+                self.write_trail(target, &arn, &name, &home_region, None, Some(false))
+                    .await
             }
             Undo::RestoreSelectors {
                 arn,
@@ -1271,13 +1340,9 @@ impl Action for CloudTrailEnableMultiRegionTrail {
                 selectors,
                 stop_logging,
             } => {
-                own_arn(target, &arn)?;
-                let ct = self.client_in(target, &home_region).await?;
-                self.put_selectors(&ct, &name, &selectors).await?;
-                if stop_logging {
-                    self.set_logging(&ct, &name, false).await?;
-                }
-                Ok(())
+                let stop = stop_logging.then_some(false);
+                self.write_trail(target, &arn, &name, &home_region, Some(&selectors), stop)
+                    .await
             }
             Undo::DeleteTrail { arn, name, bucket } => {
                 own_arn(target, &arn)?;
@@ -1303,7 +1368,12 @@ impl Action for CloudTrailEnableMultiRegionTrail {
 
     /// The trail is as the undo leaves it (a bucket with log files in it
     /// is kept on purpose, and not checked).
-    async fn verify_revert(&self, target: &Target, params: &Value, change: &Change) -> Result<bool, ActionError> {
+    async fn verify_revert(
+        &self,
+        target: &Target,
+        params: &Value,
+        change: &Change,
+    ) -> Result<bool, ActionError> {
         parse(params).map_err(ActionError::invalid)?;
         let now = self.read_trails(target).await?;
         let find = |arn: &str| now.multi_region.iter().find(|t| t.arn == arn);
@@ -1442,11 +1512,17 @@ mod tests {
         let a = CloudTrailEnableMultiRegionTrail::new(Arc::new(
             Aws::new(AwsSettings::new("us-east-1")).await,
         ));
-        assert!(a.validate_params(&json!({"bucket": "Logs_{account}"})).is_err());
-        assert!(a.validate_params(&json!({"trail_name": "-x"})).is_err());
-        assert!(a.validate_params(&json!({"kms_key_id": "alias/x"})).is_err());
         assert!(a
-            .validate_params(&json!({"bucket": "trail-logs-{account}-{region}", "create_bucket": true}))
+            .validate_params(&json!({"bucket": "Logs_{account}"}))
+            .is_err());
+        assert!(a.validate_params(&json!({"trail_name": "-x"})).is_err());
+        assert!(a
+            .validate_params(&json!({"kms_key_id": "alias/x"}))
+            .is_err());
+        assert!(a
+            .validate_params(
+                &json!({"bucket": "trail-logs-{account}-{region}", "create_bucket": true})
+            )
             .is_ok());
         let t = target("AwsAccount", "AWS::::Account:111122223333", Value::Null);
         let all = || Selectors::Basic(vec![basic("All", true)]);
@@ -1455,7 +1531,10 @@ mod tests {
 
         // A stopped trail that records everything: started, no intent.
         let stopped = state(
-            vec![trail("write", true, write_only()), trail("main", false, all())],
+            vec![
+                trail("write", true, write_only()),
+                trail("main", false, all()),
+            ],
             None,
         );
         assert!(!stopped.compliant);
@@ -1480,14 +1559,22 @@ mod tests {
             None,
         );
         let refused = a.plan(&t, &p, &org).unwrap_err();
-        assert!(refused.message.contains("set params.bucket"), "{}", refused.message);
+        assert!(
+            refused.message.contains("set params.bucket"),
+            "{}",
+            refused.message
+        );
 
         // No trail: the bucket decides.
         let bucket = "trail-logs-111122223333";
         let params = json!({"bucket": "trail-logs-{account}"});
         let missing = state(vec![], Some((bucket, BucketState::Missing)));
         let refused = a.plan(&t, &params, &missing).unwrap_err();
-        assert!(refused.message.contains("create_bucket"), "{}", refused.message);
+        assert!(
+            refused.message.contains("create_bucket"),
+            "{}",
+            refused.message
+        );
         let create = json!({"bucket": "trail-logs-{account}", "create_bucket": true});
         let change = a.plan(&t, &create, &missing).unwrap();
         assert_eq!(change.after["fix"], "create-trail");
@@ -1533,7 +1620,10 @@ mod tests {
         let policy = bucket_policy("aws", "logs", "111122223333", arn);
         let write = &policy["Statement"][1];
         assert_eq!(write["Action"], "s3:PutObject");
-        assert_eq!(write["Resource"], "arn:aws:s3:::logs/AWSLogs/111122223333/*");
+        assert_eq!(
+            write["Resource"],
+            "arn:aws:s3:::logs/AWSLogs/111122223333/*"
+        );
         assert_eq!(
             write["Condition"]["StringEquals"]["s3:x-amz-acl"],
             "bucket-owner-full-control"
