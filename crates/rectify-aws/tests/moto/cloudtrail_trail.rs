@@ -349,7 +349,7 @@ async fn stopped_trail_started_and_stopped_again() {
         .unwrap();
     action.revert(&target, &params, &undo).await.unwrap();
     assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
-    assert_eq!(read_back(&account, "org-audit").await.unwrap().1, false);
+    assert!(!read_back(&account, "org-audit").await.unwrap().1);
 
     // Stopped on purpose and tagged so: the check hands the trail's tags
     // to the engine, which leaves an exempt resource alone.
