@@ -235,7 +235,8 @@ fn scope_of(permission: &str) -> Scope {
         "cloudtrail:UpdateTrail"
         | "cloudtrail:StartLogging"
         | "cloudtrail:StopLogging"
-        | "cloudtrail:PutEventSelectors" => write(Trail),
+        | "cloudtrail:PutEventSelectors"
+        | "cloudtrail:DeleteTrail" => write(Trail),
         "logs:PutMetricFilter"
         | "logs:DeleteMetricFilter"
         | "logs:PutRetentionPolicy"

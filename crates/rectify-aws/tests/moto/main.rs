@@ -6,6 +6,7 @@ mod support;
 
 mod anchor;
 mod call_budget;
+mod cloudtrail_trail;
 mod ec2;
 mod ec2_controls;
 mod ec2_storage;

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use rectify_model::{ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde_json::Value;
 
-use super::{check_trail, same_key, trail_of, verify_trail, TrailSettings, TRAIL_TYPE};
+use super::{
+    check_key_param, check_trail, key_in_home_region, same_key, trail_of, verify_trail,
+    TrailSettings, TRAIL_TYPE,
+};
 use crate::actions::{params_object, recorded, reject_unknown, string_param};
 use crate::Aws;
 
@@ -45,14 +48,7 @@ fn key_param(params: &Value) -> Result<Option<String>, String> {
     reject_unknown(&p, &["kms_key_id"], ID)?;
     let key = string_param(&p, "kms_key_id", 2048)?;
     if let Some(k) = &key {
-        if k.starts_with("alias/") || k.contains(":alias/") {
-            return Err(format!(
-                "params.kms_key_id: give the key's ARN or key id, not an alias ({k}): CloudTrail reports the key by its ARN"
-            ));
-        }
-        if k.starts_with("arn:") && !k.contains(":kms:") {
-            return Err(format!("params.kms_key_id: {k} is not a KMS key ARN"));
-        }
+        check_key_param(k)?;
     }
     Ok(key)
 }
@@ -115,14 +111,7 @@ impl CloudTrailEnableKmsEncryption {
                 target.region
             )));
         };
-        if let Some(region) = key.strip_prefix("arn:").and_then(|r| r.split(':').nth(2)) {
-            if region != target.region {
-                return Err(ActionError::invalid(format!(
-                    "{ID}: key {key} is in {region}, trail {name} in {}: CloudTrail needs a key in the trail's home region",
-                    target.region
-                )));
-            }
-        }
+        key_in_home_region(&key, &target.region, name, ID)?;
         let after = TrailSettings {
             kms_key_id: Some(key.clone()),
             ..before

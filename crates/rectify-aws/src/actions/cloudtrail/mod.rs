@@ -1,6 +1,6 @@
 //! CloudTrail remediation actions, one file each, and what they share: the
 //! trail a finding or event names, reading a trail's settings and tags,
-//! and writing them with `UpdateTrail`.
+//! writing them with `UpdateTrail`, and the checks of a KMS key param.
 
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(enable_cloudwatch_logs::CloudTrailEnableCloudWatchLogs::new(
             aws.clone(),
         )),
+        Arc::new(enable_multi_region_trail::CloudTrailEnableMultiRegionTrail::new(aws.clone())),
     ]
 }
 
@@ -234,6 +235,37 @@ impl TrailSettings {
 /// `chosen` names (its ARN or its id).
 pub(crate) fn same_key(current: &str, chosen: &str) -> bool {
     current == chosen || current.ends_with(&format!(":key/{chosen}"))
+}
+
+/// Checks a `kms_key_id` param: a key's ARN or key id. An alias is
+/// refused: CloudTrail reports the key by its ARN, so a read-back could
+/// not tell it is the key asked for.
+pub(crate) fn check_key_param(key: &str) -> Result<(), String> {
+    if key.starts_with("alias/") || key.contains(":alias/") {
+        return Err(format!(
+            "params.kms_key_id: give the key's ARN or key id, not an alias ({key}): CloudTrail reports the key by its ARN"
+        ));
+    }
+    if key.starts_with("arn:") && !key.contains(":kms:") {
+        return Err(format!("params.kms_key_id: {key} is not a KMS key ARN"));
+    }
+    Ok(())
+}
+
+/// Refuses a key ARN of another region than the trail's home region
+/// (CloudTrail refuses it too); a bare key id is in the trail's region.
+pub(crate) fn key_in_home_region(
+    key: &str,
+    home_region: &str,
+    trail: &str,
+    action: &str,
+) -> Result<(), ActionError> {
+    match key.strip_prefix("arn:").and_then(|r| r.split(':').nth(2)) {
+        Some(region) if region != home_region => Err(ActionError::invalid(format!(
+            "{action}: key {key} is in {region}, trail {trail} in {home_region}: CloudTrail needs a key in the trail's home region"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A CloudTrail client in the target's account and region.
@@ -546,6 +578,7 @@ pub(crate) use trail_setting_action;
 pub mod enable_cloudwatch_logs;
 pub mod enable_kms_encryption;
 pub mod enable_log_file_validation;
+pub mod enable_multi_region_trail;
 
 #[cfg(test)]
 mod tests {
