@@ -38,7 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "rules",
     "overrides",
 ];
-const AWS_KEYS: &[&str] = &["region", "profile", "securityhub", "sdk_max_attempts"];
+const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts", "profile"];
 const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
@@ -1246,8 +1246,14 @@ pub(crate) fn load_config(
     let mut accounts: Vec<Account> = Vec::new();
     let mut from_organizations = None;
     if let Some(node) = top.get("accounts") {
-        if let Val::Map(_) = node.val {
-            if let Some(f) = cx.fields(node, "accounts", ACCOUNTS_KEYS) {
+        if let Val::Map(entries) = &node.val {
+            if !entries.iter().any(|e| ACCOUNTS_KEYS.contains(&e.key.as_str())) {
+                cx.err(
+                    node.pos,
+                    "accounts",
+                    "expected a list, found a mapping (a mapping holds `list` and `from_organizations`)",
+                );
+            } else if let Some(f) = cx.fields(node, "accounts", ACCOUNTS_KEYS) {
                 if let Some(list) = f.opt("list") {
                     accounts = read_account_list(&mut cx, list, "accounts.list");
                 }
