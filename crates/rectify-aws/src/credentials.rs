@@ -174,7 +174,8 @@ impl Aws {
             loader = loader.profile_name(profile);
         }
         if let Some(attempts) = settings.sdk_max_attempts {
-            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
+            loader =
+                loader.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
         }
         let base = loader
             .timeout_config(

@@ -239,7 +239,10 @@ async fn owner(
             .alternate_contact()
             .and_then(|c| c.email_address())
             .map(|email| (email.to_string(), OwnerSource::SecurityContact))),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
             Ok(None)
         }
         Err(e) => {

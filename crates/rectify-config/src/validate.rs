@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
-    Account, ApiSettings, FromOrganizations, DEFAULT_ORGANIZATIONS_REFRESH_SECONDS, DEFAULT_OWNER_TAG, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll, Smtp, Sources,
-    SqsQueue, TlsFiles, Webhook, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
+    Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
+    FromOrganizations, Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll,
+    Smtp, Sources, SqsQueue, TlsFiles, Webhook, DEFAULT_ORGANIZATIONS_REFRESH_SECONDS,
+    DEFAULT_OWNER_TAG, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
@@ -1247,7 +1248,10 @@ pub(crate) fn load_config(
     let mut from_organizations = None;
     if let Some(node) = top.get("accounts") {
         if let Val::Map(entries) = &node.val {
-            if !entries.iter().any(|e| ACCOUNTS_KEYS.contains(&e.key.as_str())) {
+            if !entries
+                .iter()
+                .any(|e| ACCOUNTS_KEYS.contains(&e.key.as_str()))
+            {
                 cx.err(
                     node.pos,
                     "accounts",
@@ -1976,7 +1980,8 @@ fn is_ou_or_root_id(s: &str) -> bool {
     let word = |w: &str, min: usize| {
         w.len() >= min
             && w.len() <= 32
-            && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     };
     if let Some(rest) = s.strip_prefix("ou-") {
         return rest

@@ -1415,7 +1415,8 @@ fn accounts_from_organizations_are_read_and_checked() {
     assert_eq!(org.refresh_seconds, 600);
     // rectify's own calls through any member's role do not match pack
     // rules on API calls.
-    let arn = &c.rules[0].rule.pattern["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"];
+    let arn = &c.rules[0].rule.pattern["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+        ["arn"];
     assert_eq!(
         arn[1]["anything-but"]["wildcard"],
         serde_json::json!([
@@ -1442,7 +1443,10 @@ fn accounts_from_organizations_are_read_and_checked() {
     // The plain list form still works.
     let c = Loader::new()
         .env(&no_env)
-        .load_str("accounts:\n  - id: '111122223333'\n", Path::new("rectify.yaml"))
+        .load_str(
+            "accounts:\n  - id: '111122223333'\n",
+            Path::new("rectify.yaml"),
+        )
         .unwrap();
     assert_eq!(c.accounts.len(), 1);
     assert!(c.from_organizations.is_none());
@@ -1457,7 +1461,8 @@ fn accounts_from_organizations_are_read_and_checked() {
         "accounts.from_organizations.role_arn",
         "write the account as `{account}`",
     );
-    let d = error("accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::{account}:role/r\n");
+    let d =
+        error("accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::{account}:role/r\n");
     check(
         &d,
         "rectify.yaml",

@@ -142,7 +142,8 @@ pub const SYSTEM_CONFIG_DIR: &str = "/etc/rectify";
 /// [`discover`] with this process's flag and environment.
 pub fn discover_here(flag: Option<&Path>) -> Option<Found> {
     let from_env = flag.is_some()
-        && !std::env::args_os().any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="))
+        && !std::env::args_os()
+            .any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="))
         && std::env::var_os("RECTIFY_CONFIG").is_some_and(|v| Some(Path::new(&v)) == flag);
     discover(
         flag,
@@ -427,10 +428,7 @@ mod tests {
             find(None).unwrap().path,
             home.join(".config/rectify/rectify.yaml")
         );
-        assert_eq!(
-            find(Some(Path::new(""))).unwrap().how,
-            "found in ~/.config"
-        );
+        assert_eq!(find(Some(Path::new(""))).unwrap().how, "found in ~/.config");
         std::fs::write(xdg.join("rectify/rectify.yaml"), "").unwrap();
         assert_eq!(find(Some(&xdg)).unwrap().how, "found in $XDG_CONFIG_HOME");
         let flag = d.join("given.yaml");

@@ -42,7 +42,10 @@ fn bare(dir: &Path) -> Command {
     }
     cmd.env("HOME", dir)
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
@@ -150,7 +153,10 @@ async fn a_credential_process_profile_logs_in_by_flag_or_config() {
     // organization's management account, which rectify lists.
     let mut cmd = bare(d);
     with_env(&mut cmd);
-    let out = run(&mut cmd, &["--profile", "ops", "accounts", "--output", "json"]);
+    let out = run(
+        &mut cmd,
+        &["--profile", "ops", "accounts", "--output", "json"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(listed(&out), vec![account.clone()]);
     assert!(runs() >= 1);
@@ -230,11 +236,19 @@ fn the_config_is_found_in_order_and_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no config file"), "{err}");
     assert!(err.contains("rectify init"), "{err}");
-    assert!(err.contains(&home.join(".config/rectify/rectify.yaml").display().to_string()));
+    assert!(err.contains(
+        &home
+            .join(".config/rectify/rectify.yaml")
+            .display()
+            .to_string()
+    ));
     assert!(!work.join("rectify.db").exists());
     // validate says it uses the built-in default.
     let (_, err) = validate(bare(&work).env("HOME", &home));
-    assert!(err.contains("no config file found; using the built-in default"), "{err}");
+    assert!(
+        err.contains("no config file found; using the built-in default"),
+        "{err}"
+    );
 
     // ~/.config when XDG_CONFIG_HOME is unset.
     write(&home.join(".config/rectify/rectify.yaml"), "eu-north-1");
@@ -256,7 +270,10 @@ fn the_config_is_found_in_order_and_named() {
     write(&work.join("rectify.yaml"), "ap-south-1");
     let (region, err) = validate(bare(&work).env("HOME", &home).env("XDG_CONFIG_HOME", &xdg));
     assert_eq!(region, "ap-south-1");
-    assert!(err.contains("rectify: config rectify.yaml (found in the current folder)"), "{err}");
+    assert!(
+        err.contains("rectify: config rectify.yaml (found in the current folder)"),
+        "{err}"
+    );
     // --config before all.
     let other = d.join("other.yaml");
     write(&other, "sa-east-1");
@@ -325,7 +342,9 @@ fn serve_one(mut client: TcpStream, count: &AtomicUsize, fail: bool) -> std::io:
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse().unwrap_or(0);
             }
-            if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("proxy-connection") {
+            if name.eq_ignore_ascii_case("connection")
+                || name.eq_ignore_ascii_case("proxy-connection")
+            {
                 continue;
             }
         }
@@ -346,7 +365,10 @@ fn serve_one(mut client: TcpStream, count: &AtomicUsize, fail: bool) -> std::io:
     let rest = target.strip_prefix("http://").unwrap_or(target);
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut origin = TcpStream::connect(authority)?;
-    let mut out = format!("{method} {} HTTP/1.1\r\n", if path.is_empty() { "/" } else { path });
+    let mut out = format!(
+        "{method} {} HTTP/1.1\r\n",
+        if path.is_empty() { "/" } else { path }
+    );
     for h in &headers {
         out.push_str(h);
     }

@@ -25,7 +25,10 @@ pub async fn credentials_in(account: &str) -> [(String, String); 3] {
         .unwrap();
     [
         ("AWS_ACCESS_KEY_ID".into(), c.access_key_id().to_string()),
-        ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key().to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            c.secret_access_key().to_string(),
+        ),
         (
             "AWS_SESSION_TOKEN".into(),
             c.session_token().unwrap().to_string(),
@@ -329,7 +332,10 @@ async fn an_unreadable_organization_is_said_and_does_not_stop_serve() {
     let lines = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let listening = line.contains("listening on");
             seen.push(line);
             if listening {

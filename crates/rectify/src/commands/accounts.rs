@@ -99,7 +99,13 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
             ]);
         }
         let widths: Vec<usize> = (0..7)
-            .map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                table
+                    .iter()
+                    .map(|row| row[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         for row in &table {
             let line: Vec<String> = row

@@ -12,7 +12,7 @@ default_mode: approve        # every fix waits for `rectify jobs approve`
 packs: [aws-foundational]
 aws:
   region: us-east-1
-  # profile: security        # an AWS profile (SSO, credential_process, ...)
+  # profile: security        # an AWS profile of ~/.aws/config (keys, a role, credential_process)
 audit:
   key: none                  # set key_env, key_file or kms_key_id to key the audit log
 accounts: []

@@ -19,7 +19,11 @@ use crate::cli::{Cli, Command};
 
 /// Runs the command; the value is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    if let Some(region) = cli.region.as_deref().filter(|r| !rectify_config::is_region(r)) {
+    if let Some(region) = cli
+        .region
+        .as_deref()
+        .filter(|r| !rectify_config::is_region(r))
+    {
         eprintln!("error: --region {region}: not an AWS region name (like us-east-1)");
         return Ok(2);
     }
