@@ -416,6 +416,27 @@ impl Ctx<'_> {
         Some(s)
     }
 
+    /// `FIELD.regions`: a list of region names (absent: empty, all regions).
+    fn region_list(&mut self, f: &Fields, field: &str) -> Vec<String> {
+        let mut regions = Vec::new();
+        for (j, (r, pos)) in self
+            .string_list(f.opt("regions"), &join(field, "regions"))
+            .into_iter()
+            .enumerate()
+        {
+            if is_region(&r) {
+                regions.push(r);
+            } else {
+                self.err(
+                    pos,
+                    &format!("{field}.regions[{j}]"),
+                    format!("`{r}` is not an AWS region name (like `us-east-1`)"),
+                );
+            }
+        }
+        regions
+    }
+
     fn role_arn(&mut self, node: &Node, field: &str) -> Option<String> {
         let s = self.non_empty(node, field)?;
         if !is_role_arn(&s) {
@@ -1812,22 +1833,7 @@ fn read_account_list(cx: &mut Ctx<'_>, node: &Node, list_field: &str) -> Vec<Acc
         }
         // `none` says explicitly that the role is assumed without one.
         let external_id = external_id.filter(|e| e != NO_EXTERNAL_ID);
-        let mut regions = Vec::new();
-        for (j, (r, pos)) in cx
-            .string_list(f.opt("regions"), &join(&field, "regions"))
-            .into_iter()
-            .enumerate()
-        {
-            if is_region(&r) {
-                regions.push(r);
-            } else {
-                cx.err(
-                    pos,
-                    &format!("{field}.regions[{j}]"),
-                    format!("`{r}` is not an AWS region name (like `us-east-1`)"),
-                );
-            }
-        }
+        let regions = cx.region_list(&f, &field);
         let account = Account {
             id: String::new(),
             name: cx.opt_string(&f, &field, "name"),
@@ -1942,22 +1948,7 @@ fn read_from_organizations(cx: &mut Ctx<'_>, node: &Node) -> Option<FromOrganiza
         .opt("owner_from_security_contact")
         .and_then(|n| cx.boolean(n, &join(field, "owner_from_security_contact")))
         .unwrap_or(true);
-    let mut regions = Vec::new();
-    for (j, (r, pos)) in cx
-        .string_list(f.opt("regions"), &join(field, "regions"))
-        .into_iter()
-        .enumerate()
-    {
-        if is_region(&r) {
-            regions.push(r);
-        } else {
-            cx.err(
-                pos,
-                &format!("{field}.regions[{j}]"),
-                format!("`{r}` is not an AWS region name (like `us-east-1`)"),
-            );
-        }
-    }
+    let regions = cx.region_list(&f, field);
     let refresh_seconds = cx
         .opt_u64(&f, field, "refresh_seconds", 60, 86_400)
         .unwrap_or(DEFAULT_ORGANIZATIONS_REFRESH_SECONDS);

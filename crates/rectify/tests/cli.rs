@@ -415,8 +415,12 @@ fn scan_needs_configured_accounts() {
     );
     assert!(!dir.path().join("rectify.db").exists());
     // A config that names no account: nothing to scan.
-    std::fs::write(dir.path().join("rectify.yaml"), "store: sqlite://r.db
-").unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db
+",
+    )
+    .unwrap();
     let out = rectify(dir.path(), &["scan"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(
