@@ -171,6 +171,7 @@ impl Aws {
             .region(Region::new(settings.region.clone()))
             .http_client(http_client());
         if let Some(profile) = &settings.profile {
+            crate::errors::set_chosen_profile(profile);
             loader = loader.profile_name(profile);
         }
         if let Some(attempts) = settings.sdk_max_attempts {
