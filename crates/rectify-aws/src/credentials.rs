@@ -31,28 +31,35 @@ pub struct AwsSettings {
     /// Role assumed for `BatchUpdateFindings`; unset: own credentials.
     pub securityhub_role_arn: Option<String>,
     /// Attempts per SDK call (the SDK's standard retry); 1 disables retries.
-    pub sdk_max_attempts: u32,
+    /// Unset: the SDK's own settings (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`,
+    /// `max_attempts` / `retry_mode` of the profile), else 3 attempts.
+    pub sdk_max_attempts: Option<u32>,
+    /// The profile of the shared AWS config files whose credentials rectify
+    /// uses (SSO, `credential_process`, a role, static keys); unset:
+    /// `AWS_PROFILE`, else `default`, after the environment's keys.
+    pub profile: Option<String>,
     /// S3 path-style addressing; unset: on when an endpoint override
     /// (`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`) is set.
     pub s3_force_path_style: Option<bool>,
 }
 
 impl Default for AwsSettings {
-    /// us-east-1, no accounts, three attempts per call.
+    /// us-east-1, no accounts, the SDK's retry settings.
     fn default() -> Self {
         AwsSettings::new("us-east-1")
     }
 }
 
 impl AwsSettings {
-    /// Settings with no accounts, three attempts per call.
+    /// Settings with no accounts, the SDK's retry settings.
     pub fn new(region: impl Into<String>) -> Self {
         AwsSettings {
             region: region.into(),
             accounts: Vec::new(),
             securityhub_region: None,
             securityhub_role_arn: None,
-            sdk_max_attempts: 3,
+            sdk_max_attempts: None,
+            profile: None,
             s3_force_path_style: None,
         }
     }
@@ -119,6 +126,9 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     s3_force_path_style: bool,
     sessions: Mutex<HashMap<SessionKey, Slot>>,
+    /// Accounts found after start (AWS Organizations), looked up after
+    /// `settings.accounts`, which win.
+    discovered: std::sync::RwLock<Vec<AccountAccess>>,
     assume_role_calls: AtomicU64,
     own_credentials: tokio::sync::Mutex<OwnCredentials>,
 }
@@ -132,13 +142,21 @@ impl std::fmt::Debug for Aws {
     }
 }
 
-/// The HTTPS client every SDK client uses: rustls with ring.
+/// The HTTPS client every SDK client uses: rustls with ring, through the
+/// proxy that `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name (not for the
+/// hosts of `NO_PROXY`), as other command-line tools do.
 pub(crate) fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::Connector::builder()
+            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env());
+        connector.set_connector_settings(settings.cloned());
+        connector.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+        connector
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build()
+    })
 }
 
 fn env_set(name: &str) -> bool {
@@ -149,12 +167,18 @@ impl Aws {
     /// Loads the default credential chain and endpoint settings lazily: no
     /// network I/O happens here.
     pub async fn new(settings: AwsSettings) -> Aws {
-        let base = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
-            .http_client(http_client())
-            .retry_config(
-                RetryConfig::standard().with_max_attempts(settings.sdk_max_attempts.max(1)),
-            )
+            .http_client(http_client());
+        if let Some(profile) = &settings.profile {
+            crate::errors::set_chosen_profile(profile);
+            loader = loader.profile_name(profile);
+        }
+        if let Some(attempts) = settings.sdk_max_attempts {
+            loader =
+                loader.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
+        }
+        let base = loader
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -175,6 +199,7 @@ impl Aws {
             sts,
             s3_force_path_style,
             sessions: Mutex::new(HashMap::new()),
+            discovered: std::sync::RwLock::new(Vec::new()),
             assume_role_calls: AtomicU64::new(0),
             own_credentials: tokio::sync::Mutex::new(OwnCredentials::Unknown),
         }
@@ -227,6 +252,12 @@ impl Aws {
         &self.settings
     }
 
+    /// Replaces the accounts found after start (AWS Organizations). The
+    /// accounts of the settings are looked up first and so win.
+    pub fn set_discovered_accounts(&self, accounts: Vec<AccountAccess>) {
+        *self.discovered.write().unwrap_or_else(|e| e.into_inner()) = accounts;
+    }
+
     /// How many `AssumeRole` calls this instance made (cache misses).
     pub fn assume_role_calls(&self) -> u64 {
         self.assume_role_calls.load(Ordering::Relaxed)
@@ -245,6 +276,15 @@ impl Aws {
             .accounts
             .iter()
             .find(|a| a.id == account)
+            .cloned()
+            .or_else(|| {
+                self.discovered
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .find(|a| a.id == account)
+                    .cloned()
+            })
             .ok_or_else(|| {
                 ActionError::new(
                     ErrorClass::AccessDenied,

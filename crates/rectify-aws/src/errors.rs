@@ -164,6 +164,14 @@ static TOLD_NO_CREDENTIALS: std::sync::atomic::AtomicBool =
 /// Logs [`no_credentials_message`] the first time it is called in this
 /// process, never again: every later failure says only
 /// [`NO_CREDENTIALS_REASON`].
+/// The profile chosen by `--profile` / `aws.profile`, for the message
+/// below (else `AWS_PROFILE` names it).
+static CHOSEN_PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub(crate) fn set_chosen_profile(profile: &str) {
+    let _ = CHOSEN_PROFILE.set(profile.to_string());
+}
+
 pub(crate) fn tell_no_credentials_once() {
     if !TOLD_NO_CREDENTIALS.swap(true, std::sync::atomic::Ordering::Relaxed) {
         tracing::error!("{}", no_credentials_message());
@@ -178,7 +186,11 @@ pub fn no_credentials_message() -> String {
     let config = var("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
     let credentials =
         var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
-    let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    let profile = CHOSEN_PROFILE
+        .get()
+        .cloned()
+        .or_else(|| var("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
     let imds = if var("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         "the EC2 instance metadata service (turned off by AWS_EC2_METADATA_DISABLED)"
     } else {

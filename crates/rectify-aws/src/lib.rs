@@ -16,6 +16,7 @@ pub mod anchor;
 pub mod credentials;
 pub mod effects;
 pub mod errors;
+pub mod organizations;
 pub mod sources;
 
 pub use actions::{

@@ -37,7 +37,7 @@ pub use rectify_model::{Mode, Rule};
 
 mod validate;
 
-pub use validate::{exclude_own_calls, NO_EXTERNAL_ID};
+pub use validate::{exclude_own_calls, is_region, ACCOUNT_PLACEHOLDER, NO_EXTERNAL_ID};
 mod yaml;
 /// `audit.key: none`.
 pub use validate::NO_AUDIT_KEY;
@@ -86,7 +86,13 @@ pub struct Config {
     /// Channels told about rules that name none (pack rules, for one).
     pub default_notify: Vec<String>,
     pub aws: AwsSettings,
+    /// The accounts listed by hand (`accounts`, or `accounts.list`).
     pub accounts: Vec<Account>,
+    /// `accounts.from_organizations`: accounts read from AWS Organizations.
+    pub from_organizations: Option<FromOrganizations>,
+    /// The accounts last read from AWS Organizations, shared by every clone
+    /// of this config; empty until read. Hand-listed accounts win.
+    pub discovered: DiscoveredAccounts,
     /// Notification channels by name; rules name them in `notify`.
     pub notifications: BTreeMap<String, Channel>,
     /// Coalescing windows in seconds by channel name
@@ -107,9 +113,27 @@ pub struct Config {
 }
 
 impl Config {
-    /// The account with this 12-digit id, if configured.
-    pub fn account(&self, id: &str) -> Option<&Account> {
-        self.accounts.iter().find(|a| a.id == id)
+    /// The account with this 12-digit id, if configured: listed by hand,
+    /// else read from AWS Organizations.
+    pub fn account(&self, id: &str) -> Option<Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.id == id)
+            .cloned()
+            .or_else(|| self.discovered.get(id))
+    }
+
+    /// Every account: the hand-listed ones, then those read from AWS
+    /// Organizations that are not listed by hand.
+    pub fn all_accounts(&self) -> Vec<Account> {
+        let mut all = self.accounts.clone();
+        all.extend(
+            self.discovered
+                .list()
+                .into_iter()
+                .filter(|d| !self.accounts.iter().any(|a| a.id == d.id)),
+        );
+        all
     }
 
     /// The rule with this id.
@@ -132,9 +156,12 @@ impl Default for Config {
                 region: validate::env_region(&|name| std::env::var(name).ok()),
                 securityhub_region: None,
                 securityhub_role_arn: None,
-                sdk_max_attempts: 3,
+                sdk_max_attempts: None,
+                profile: None,
             },
             accounts: Vec::new(),
+            from_organizations: None,
+            discovered: DiscoveredAccounts::default(),
             notifications: BTreeMap::new(),
             notify_coalesce: BTreeMap::new(),
             notify_fallback: BTreeMap::new(),
@@ -281,6 +308,69 @@ impl Account {
     /// Whether the account's region allow-list admits `region`.
     pub fn allows_region(&self, region: &str) -> bool {
         self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// The default `accounts.from_organizations.owner_tag`.
+pub const DEFAULT_OWNER_TAG: &str = "owner";
+/// The default `accounts.from_organizations.refresh_seconds` (an hour).
+pub const DEFAULT_ORGANIZATIONS_REFRESH_SECONDS: u64 = 3_600;
+
+/// `accounts.from_organizations`: the accounts of an AWS organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromOrganizations {
+    /// The role to assume in each account, `{account}` standing for its id.
+    pub role_arn: String,
+    /// The external id passed when assuming it (`none`: no external id).
+    pub external_id: Option<String>,
+    /// Only accounts under these OUs or roots (at any depth); empty: all.
+    pub include_ous: Vec<String>,
+    /// No account under these OUs (wins over include).
+    pub exclude_ous: Vec<String>,
+    /// Only these account ids; empty: all.
+    pub include_accounts: Vec<String>,
+    /// Never these account ids.
+    pub exclude_accounts: Vec<String>,
+    /// The account tag holding the owner; `None` (`owner_tag: null`): no tag.
+    pub owner_tag: Option<String>,
+    /// Without the tag, the owner is the account's SECURITY alternate
+    /// contact's email.
+    pub owner_from_security_contact: bool,
+    /// Regions rectify may act in, for every account read; empty: all.
+    pub regions: Vec<String>,
+    /// How often `rectify serve` reads the organization again.
+    pub refresh_seconds: u64,
+}
+
+impl FromOrganizations {
+    /// The role to assume in `account`.
+    pub fn role_for(&self, account: &str) -> String {
+        self.role_arn.replace(ACCOUNT_PLACEHOLDER, account)
+    }
+}
+
+/// The accounts last read from AWS Organizations, shared between the
+/// config's clones (the engine's, the AWS side's) and replaced as a whole
+/// at each refresh.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveredAccounts(std::sync::Arc<std::sync::RwLock<Vec<Account>>>);
+
+impl DiscoveredAccounts {
+    pub fn set(&self, accounts: Vec<Account>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = accounts;
+    }
+
+    pub fn list(&self) -> Vec<Account> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Account> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|a| a.id == id)
+            .cloned()
     }
 }
 
@@ -662,8 +752,13 @@ pub struct AwsSettings {
     /// credentials.
     pub securityhub_role_arn: Option<String>,
     /// Attempts the AWS SDK makes for one call before the error reaches the
-    /// job (which has its own retries, see `execution`).
-    pub sdk_max_attempts: u32,
+    /// job (which has its own retries, see `execution`). `None`: the SDK's
+    /// own settings (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's
+    /// `max_attempts`), else 3.
+    pub sdk_max_attempts: Option<u32>,
+    /// `aws.profile`: the profile of the shared AWS config files to log in
+    /// with (`--profile` wins).
+    pub profile: Option<String>,
 }
 
 /// Checks on rules that the caller knows how to make: the pattern engine

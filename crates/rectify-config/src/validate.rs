@@ -10,8 +10,9 @@ use serde_json::Value;
 use crate::yaml::{self, join, Entry, Node, Pos, Val};
 use crate::{
     Account, ApiSettings, ApiToken, AwsSettings, Channel, Config, Diagnostic, Execution,
-    Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll, Smtp, Sources,
-    SqsQueue, TlsFiles, Webhook, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
+    FromOrganizations, Guardrails, LoadedRule, Loader, Location, Scope, Secret, SecurityHubPoll,
+    Smtp, Sources, SqsQueue, TlsFiles, Webhook, DEFAULT_ORGANIZATIONS_REFRESH_SECONDS,
+    DEFAULT_OWNER_TAG, DEFAULT_SQS_MAX_MESSAGES, DEFAULT_SQS_WAIT_SECONDS, DEFAULT_STORE,
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
@@ -38,11 +39,24 @@ const TOP_KEYS: &[&str] = &[
     "rules",
     "overrides",
 ];
-const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts"];
+const AWS_KEYS: &[&str] = &["region", "securityhub", "sdk_max_attempts", "profile"];
 const SECURITYHUB_KEYS: &[&str] = &["region", "role_arn"];
 /// `external_id: none`: assume the account's role without an external id.
 pub const NO_EXTERNAL_ID: &str = "none";
 const ACCOUNT_KEYS: &[&str] = &["id", "name", "role_arn", "external_id", "owner", "regions"];
+const ACCOUNTS_KEYS: &[&str] = &["list", "from_organizations"];
+const FROM_ORGANIZATIONS_KEYS: &[&str] = &[
+    "role_arn",
+    "external_id",
+    "organizational_units",
+    "accounts",
+    "owner_tag",
+    "owner_from_security_contact",
+    "regions",
+    "refresh_seconds",
+];
+/// Stands for the account id in `accounts.from_organizations.role_arn`.
+pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
 const CHANNEL_KINDS: &[&str] = &["sns", "webhook", "slack", "teams", "smtp", "ses"];
 const CHANNEL_KEYS: &[&str] = &[
     "sns",
@@ -402,6 +416,27 @@ impl Ctx<'_> {
         Some(s)
     }
 
+    /// `FIELD.regions`: a list of region names (absent: empty, all regions).
+    fn region_list(&mut self, f: &Fields, field: &str) -> Vec<String> {
+        let mut regions = Vec::new();
+        for (j, (r, pos)) in self
+            .string_list(f.opt("regions"), &join(field, "regions"))
+            .into_iter()
+            .enumerate()
+        {
+            if is_region(&r) {
+                regions.push(r);
+            } else {
+                self.err(
+                    pos,
+                    &format!("{field}.regions[{j}]"),
+                    format!("`{r}` is not an AWS region name (like `us-east-1`)"),
+                );
+            }
+        }
+        regions
+    }
+
     fn role_arn(&mut self, node: &Node, field: &str) -> Option<String> {
         let s = self.non_empty(node, field)?;
         if !is_role_arn(&s) {
@@ -437,7 +472,7 @@ fn is_partition(s: &str) -> bool {
 }
 
 /// `us-east-1`, `us-gov-west-1`, `eu-central-2`, `cn-north-1`...
-pub(crate) fn is_region(s: &str) -> bool {
+pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
@@ -1205,14 +1240,16 @@ pub(crate) fn load_config(
         region: String::new(),
         securityhub_region: None,
         securityhub_role_arn: None,
-        sdk_max_attempts: 3,
+        sdk_max_attempts: None,
+        profile: None,
     };
     let mut region = None;
     if let Some(f) = top.get("aws").and_then(|n| cx.fields(n, "aws", AWS_KEYS)) {
         region = f.opt("region").and_then(|n| cx.region(n, "aws.region"));
-        if let Some(n) = cx.opt_u64(&f, "aws", "sdk_max_attempts", 1, 10) {
-            aws.sdk_max_attempts = n as u32;
-        }
+        aws.sdk_max_attempts = cx
+            .opt_u64(&f, "aws", "sdk_max_attempts", 1, 10)
+            .map(|n| n as u32);
+        aws.profile = cx.opt_string(&f, "aws", "profile");
         if let Some(sh) = f
             .get("securityhub")
             .and_then(|n| cx.fields(n, "aws.securityhub", SECURITYHUB_KEYS))
@@ -1227,99 +1264,30 @@ pub(crate) fn load_config(
     }
     aws.region = region.unwrap_or_else(|| env_region(&|name| loader.var(name)));
 
-    // accounts
+    // accounts: a list, or a mapping with `list` and `from_organizations`.
     let mut accounts: Vec<Account> = Vec::new();
-    let mut account_pos: Vec<Pos> = Vec::new();
+    let mut from_organizations = None;
     if let Some(node) = top.get("accounts") {
-        for (i, item) in cx.items(node, "accounts").iter().enumerate() {
-            let field = format!("accounts[{i}]");
-            let Some(f) = cx.fields(item, &field, ACCOUNT_KEYS) else {
-                continue;
-            };
-            let id = match f.get("id") {
-                None => {
-                    cx.missing(&f, &field, "id");
-                    None
-                }
-                Some(n) => account_id(&mut cx, n, &join(&field, "id")).map(|id| (id, n.pos)),
-            };
-            let role_arn = f
-                .opt("role_arn")
-                .and_then(|n| cx.role_arn(n, &join(&field, "role_arn")));
-            // The role must be one of the account it acts in: a role of
-            // another account would make every change there.
-            if let (Some(arn), Some((id, _)), Some(node)) = (&role_arn, &id, f.opt("role_arn")) {
-                let role_account = arn.split(':').nth(4).unwrap_or_default();
-                if role_account != id {
-                    cx.err(
-                        node.pos,
-                        &join(&field, "role_arn"),
-                        format!(
-                            "`{arn}` is a role of account {role_account}, not of this account ({id}); each account's role must be its own"
-                        ),
-                    );
-                }
-            }
-            let external_id = cx.opt_string(&f, &field, "external_id");
-            if external_id.is_some() && f.opt("role_arn").is_none() {
-                let pos = f.key_pos("external_id").unwrap_or(f.pos);
-                cx.err(
-                    pos,
-                    &join(&field, "external_id"),
-                    "`external_id` is only used with `role_arn`, which is not set",
-                );
-            }
-            if role_arn.is_some() && external_id.is_none() && f.opt("external_id").is_none() {
-                cx.err(
-                    f.pos,
-                    &join(&field, "external_id"),
-                    format!(
-                        "missing field `external_id`: the external id the role's trust policy requires (`sts:ExternalId`); write `external_id: {NO_EXTERNAL_ID}` to assume the role without one"
-                    ),
-                );
-            }
-            // `none` says explicitly that the role is assumed without one.
-            let external_id = external_id.filter(|e| e != NO_EXTERNAL_ID);
-            let mut regions = Vec::new();
-            for (j, (r, pos)) in cx
-                .string_list(f.opt("regions"), &join(&field, "regions"))
-                .into_iter()
-                .enumerate()
+        if let Val::Map(entries) = &node.val {
+            if !entries
+                .iter()
+                .any(|e| ACCOUNTS_KEYS.contains(&e.key.as_str()))
             {
-                if is_region(&r) {
-                    regions.push(r);
-                } else {
-                    cx.err(
-                        pos,
-                        &format!("{field}.regions[{j}]"),
-                        format!("`{r}` is not an AWS region name (like `us-east-1`)"),
-                    );
+                cx.err(
+                    node.pos,
+                    "accounts",
+                    "expected a list, found a mapping (a mapping holds `list` and `from_organizations`)",
+                );
+            } else if let Some(f) = cx.fields(node, "accounts", ACCOUNTS_KEYS) {
+                if let Some(list) = f.opt("list") {
+                    accounts = read_account_list(&mut cx, list, "accounts.list");
+                }
+                if let Some(org) = f.opt("from_organizations") {
+                    from_organizations = read_from_organizations(&mut cx, org);
                 }
             }
-            let account = Account {
-                id: String::new(),
-                name: cx.opt_string(&f, &field, "name"),
-                role_arn,
-                external_id,
-                owner: cx.opt_string(&f, &field, "owner"),
-                regions,
-            };
-            if let Some((id, pos)) = id {
-                if let Some(k) = accounts.iter().position(|a| a.id == id) {
-                    let first = account_pos[k];
-                    cx.err(
-                        pos,
-                        &join(&field, "id"),
-                        format!(
-                            "duplicate account id `{id}` (first defined at line {}, column {})",
-                            first.line, first.col
-                        ),
-                    );
-                    continue;
-                }
-                accounts.push(Account { id, ..account });
-                account_pos.push(pos);
-            }
+        } else {
+            accounts = read_account_list(&mut cx, node, "accounts");
         }
     }
 
@@ -1780,7 +1748,8 @@ pub(crate) fn load_config(
         &default_notify,
         &mut out,
     );
-    let own_roles: Vec<String> = accounts.iter().filter_map(|a| a.role_arn.clone()).collect();
+    let mut own_roles: Vec<String> = accounts.iter().filter_map(|a| a.role_arn.clone()).collect();
+    own_roles.extend(from_organizations.as_ref().map(|o| o.role_arn.clone()));
     for loaded in &mut rules {
         if loaded.source.file.to_string_lossy().starts_with("<pack:") {
             exclude_own_calls(&mut loaded.rule.pattern, &own_roles);
@@ -1798,6 +1767,8 @@ pub(crate) fn load_config(
         default_notify,
         aws,
         accounts,
+        from_organizations,
+        discovered: Default::default(),
         notifications,
         notify_coalesce,
         notify_fallback,
@@ -1807,6 +1778,208 @@ pub(crate) fn load_config(
         sources,
         rules,
     })
+}
+
+/// A hand-written list of accounts (`accounts`, or `accounts.list`).
+fn read_account_list(cx: &mut Ctx<'_>, node: &Node, list_field: &str) -> Vec<Account> {
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut account_pos: Vec<Pos> = Vec::new();
+    for (i, item) in cx.items(node, list_field).iter().enumerate() {
+        let field = format!("{list_field}[{i}]");
+        let Some(f) = cx.fields(item, &field, ACCOUNT_KEYS) else {
+            continue;
+        };
+        let id = match f.get("id") {
+            None => {
+                cx.missing(&f, &field, "id");
+                None
+            }
+            Some(n) => account_id(cx, n, &join(&field, "id")).map(|id| (id, n.pos)),
+        };
+        let role_arn = f
+            .opt("role_arn")
+            .and_then(|n| cx.role_arn(n, &join(&field, "role_arn")));
+        // The role must be one of the account it acts in: a role of
+        // another account would make every change there.
+        if let (Some(arn), Some((id, _)), Some(node)) = (&role_arn, &id, f.opt("role_arn")) {
+            let role_account = arn.split(':').nth(4).unwrap_or_default();
+            if role_account != id {
+                cx.err(
+                    node.pos,
+                    &join(&field, "role_arn"),
+                    format!(
+                        "`{arn}` is a role of account {role_account}, not of this account ({id}); each account's role must be its own"
+                    ),
+                );
+            }
+        }
+        let external_id = cx.opt_string(&f, &field, "external_id");
+        if external_id.is_some() && f.opt("role_arn").is_none() {
+            let pos = f.key_pos("external_id").unwrap_or(f.pos);
+            cx.err(
+                pos,
+                &join(&field, "external_id"),
+                "`external_id` is only used with `role_arn`, which is not set",
+            );
+        }
+        if role_arn.is_some() && external_id.is_none() && f.opt("external_id").is_none() {
+            cx.err(
+                f.pos,
+                &join(&field, "external_id"),
+                format!(
+                    "missing field `external_id`: the external id the role's trust policy requires (`sts:ExternalId`); write `external_id: {NO_EXTERNAL_ID}` to assume the role without one"
+                ),
+            );
+        }
+        // `none` says explicitly that the role is assumed without one.
+        let external_id = external_id.filter(|e| e != NO_EXTERNAL_ID);
+        let regions = cx.region_list(&f, &field);
+        let account = Account {
+            id: String::new(),
+            name: cx.opt_string(&f, &field, "name"),
+            role_arn,
+            external_id,
+            owner: cx.opt_string(&f, &field, "owner"),
+            regions,
+        };
+        if let Some((id, pos)) = id {
+            if let Some(k) = accounts.iter().position(|a| a.id == id) {
+                let first = account_pos[k];
+                cx.err(
+                    pos,
+                    &join(&field, "id"),
+                    format!(
+                        "duplicate account id `{id}` (first defined at line {}, column {})",
+                        first.line, first.col
+                    ),
+                );
+                continue;
+            }
+            accounts.push(Account { id, ..account });
+            account_pos.push(pos);
+        }
+    }
+    accounts
+}
+
+/// `accounts.from_organizations`: which accounts of the organization,
+/// the role to assume in each (`{account}` stands for its id), its
+/// external id, where the owner comes from, how often to read again.
+fn read_from_organizations(cx: &mut Ctx<'_>, node: &Node) -> Option<FromOrganizations> {
+    let field = "accounts.from_organizations";
+    let f = cx.fields(node, field, FROM_ORGANIZATIONS_KEYS)?;
+    let role_arn = cx.req_string(&f, field, "role_arn");
+    let role_pos = f.get("role_arn").map_or(f.pos, |n| n.pos);
+    let role_arn = role_arn.filter(|pattern| {
+        let sample = pattern.replace(ACCOUNT_PLACEHOLDER, "111122223333");
+        let ok = pattern.matches(ACCOUNT_PLACEHOLDER).count() == 1
+            && is_role_arn(&sample)
+            && sample.split(':').nth(4) == Some("111122223333");
+        if !ok {
+            cx.err(
+                role_pos,
+                &join(field, "role_arn"),
+                format!(
+                    "`{pattern}` is not a role ARN pattern: write the account as `{ACCOUNT_PLACEHOLDER}`, once, e.g. arn:aws:iam::{ACCOUNT_PLACEHOLDER}:role/rectify-remediation"
+                ),
+            );
+        }
+        ok
+    });
+    let external_id = cx.opt_string(&f, field, "external_id");
+    if external_id.is_none() && f.opt("external_id").is_none() {
+        cx.err(
+            f.pos,
+            &join(field, "external_id"),
+            format!(
+                "missing field `external_id`: the external id the roles' trust policy requires (`sts:ExternalId`); write `external_id: {NO_EXTERNAL_ID}` to assume them without one"
+            ),
+        );
+    }
+    let ous = |cx: &mut Ctx<'_>, key: &str| -> (Vec<String>, Vec<String>) {
+        let sub = join(field, key);
+        let Some(node) = f.opt(key) else {
+            return (Vec::new(), Vec::new());
+        };
+        let Some(g) = cx.fields(node, &sub, &["include", "exclude"]) else {
+            return (Vec::new(), Vec::new());
+        };
+        let pick = |cx: &mut Ctx<'_>, which: &str| -> Vec<String> {
+            let list_field = join(&sub, which);
+            let mut out = Vec::new();
+            for (j, (value, pos)) in cx
+                .string_list(g.opt(which), &list_field)
+                .into_iter()
+                .enumerate()
+            {
+                let ok = if key == "accounts" {
+                    is_account_id(&value)
+                } else {
+                    is_ou_or_root_id(&value)
+                };
+                if ok {
+                    out.push(value);
+                } else if key == "accounts" {
+                    cx.err(
+                        pos,
+                        &format!("{list_field}[{j}]"),
+                        format!("`{value}` is not an AWS account id (12 digits, in quotes)"),
+                    );
+                } else {
+                    cx.err(
+                        pos,
+                        &format!("{list_field}[{j}]"),
+                        format!("`{value}` is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)"),
+                    );
+                }
+            }
+            out
+        };
+        (pick(cx, "include"), pick(cx, "exclude"))
+    };
+    let (include_ous, exclude_ous) = ous(cx, "organizational_units");
+    let (include_accounts, exclude_accounts) = ous(cx, "accounts");
+    let owner_tag = match f.get("owner_tag") {
+        None => Some(DEFAULT_OWNER_TAG.to_string()),
+        Some(n) if n.val == Val::Null => None,
+        Some(n) => cx.non_empty(n, &join(field, "owner_tag")),
+    };
+    let owner_from_security_contact = f
+        .opt("owner_from_security_contact")
+        .and_then(|n| cx.boolean(n, &join(field, "owner_from_security_contact")))
+        .unwrap_or(true);
+    let regions = cx.region_list(&f, field);
+    let refresh_seconds = cx
+        .opt_u64(&f, field, "refresh_seconds", 60, 86_400)
+        .unwrap_or(DEFAULT_ORGANIZATIONS_REFRESH_SECONDS);
+    Some(FromOrganizations {
+        role_arn: role_arn?,
+        external_id: external_id.filter(|e| e != NO_EXTERNAL_ID),
+        include_ous,
+        exclude_ous,
+        include_accounts,
+        exclude_accounts,
+        owner_tag,
+        owner_from_security_contact,
+        regions,
+        refresh_seconds,
+    })
+}
+
+/// `ou-ab12-1a2b3c4d` or `r-ab12`.
+fn is_ou_or_root_id(s: &str) -> bool {
+    let word = |w: &str, min: usize| {
+        w.len() >= min
+            && w.len() <= 32
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = s.strip_prefix("ou-") {
+        return rest
+            .split_once('-')
+            .is_some_and(|(root, ou)| word(root, 4) && word(ou, 8));
+    }
+    s.strip_prefix("r-").is_some_and(|root| word(root, 4))
 }
 
 /// `overrides: {RULE_ID: {mode, params, enabled}}`: changes a loaded rule
@@ -1891,6 +2064,7 @@ const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 
 /// Leaves rectify's own calls out of a pattern on CloudTrail API calls:
 /// calls made through one of `own_roles` (the configured accounts' roles,
+/// or the role pattern of `accounts.from_organizations`,
 /// as `detail.userIdentity.sessionContext.sessionIssuer.arn` names them)
 /// no longer match; calls with no issuer (IAM users, root) still do. The
 /// session name is not used: anyone allowed to assume some role can pick
@@ -1922,12 +2096,23 @@ pub fn exclude_own_calls(pattern: &mut Value, own_roles: &[String]) {
     let identity = detail
         .entry("userIdentity")
         .or_insert_with(|| Value::Object(Default::default()));
+    // A role pattern of `accounts.from_organizations` (`{account}` for the
+    // id) matches the role of any account: a wildcard.
+    let anything_but = if roles.iter().any(|r| r.contains(ACCOUNT_PLACEHOLDER)) {
+        let patterns: Vec<String> = roles
+            .iter()
+            .map(|r| r.replace(ACCOUNT_PLACEHOLDER, "*"))
+            .collect();
+        serde_json::json!({"wildcard": patterns})
+    } else {
+        serde_json::json!(roles)
+    };
     if let Some(identity) = identity.as_object_mut() {
         identity.insert(
             "sessionContext".into(),
             serde_json::json!({"sessionIssuer": {"arn": [
                 {"exists": false},
-                {"anything-but": roles},
+                {"anything-but": anything_but},
             ]}}),
         );
     }

@@ -1388,3 +1388,117 @@ fn overrides_change_a_pack_rule_without_copying_it() {
     assert!(all.iter().any(|d| d.field == "overrides.other.mode"));
     assert!(all.iter().any(|d| d.field == "overrides.other.colour"));
 }
+
+#[test]
+fn accounts_from_organizations_are_read_and_checked() {
+    let yaml = "accounts:\n  list:\n    - id: '111122223333'\n      role_arn: arn:aws:iam::111122223333:role/rectify\n      external_id: none\n  from_organizations:\n    role_arn: arn:aws:iam::{account}:role/rectify-remediation\n    external_id: ext-org\n    organizational_units:\n      include: [r-ab12]\n      exclude: [ou-ab12-1a2b3c4d]\n    accounts:\n      exclude: ['444455556666']\n    regions: [eu-west-1]\n    refresh_seconds: 600\npacks: [p]\n";
+    let pack = "- id: api-call\n  pattern: {detail-type: [AWS API Call via CloudTrail], source: [aws.s3]}\n  action: a\n";
+    let c = Loader::new()
+        .env(&no_env)
+        .pack("p", pack)
+        .load_str(yaml, Path::new("rectify.yaml"))
+        .unwrap();
+    assert_eq!(c.accounts.len(), 1);
+    let org = c.from_organizations.as_ref().unwrap();
+    assert_eq!(
+        org.role_for("555566667777"),
+        "arn:aws:iam::555566667777:role/rectify-remediation"
+    );
+    assert_eq!(org.external_id.as_deref(), Some("ext-org"));
+    assert_eq!(org.include_ous, ["r-ab12"]);
+    assert_eq!(org.exclude_ous, ["ou-ab12-1a2b3c4d"]);
+    assert_eq!(org.exclude_accounts, ["444455556666"]);
+    assert!(org.include_accounts.is_empty());
+    assert_eq!(org.owner_tag.as_deref(), Some("owner"));
+    assert!(org.owner_from_security_contact);
+    assert_eq!(org.regions, ["eu-west-1"]);
+    assert_eq!(org.refresh_seconds, 600);
+    // rectify's own calls through any member's role do not match pack
+    // rules on API calls.
+    let arn = &c.rules[0].rule.pattern["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+        ["arn"];
+    assert_eq!(
+        arn[1]["anything-but"]["wildcard"],
+        serde_json::json!([
+            "arn:aws:iam::111122223333:role/rectify",
+            "arn:aws:iam::*:role/rectify-remediation"
+        ]),
+        "{arn}"
+    );
+    // Discovered accounts are looked up after the hand-listed ones.
+    let mut found = c.accounts[0].clone();
+    found.id = "555566667777".into();
+    found.role_arn = Some(org.role_for("555566667777"));
+    let mut hand = found.clone();
+    hand.id = "111122223333".into();
+    hand.role_arn = Some("arn:aws:iam::111122223333:role/other".into());
+    c.discovered.set(vec![found.clone(), hand]);
+    assert_eq!(c.account("555566667777"), Some(found));
+    assert_eq!(
+        c.account("111122223333").unwrap().role_arn.as_deref(),
+        Some("arn:aws:iam::111122223333:role/rectify")
+    );
+    assert_eq!(c.all_accounts().len(), 2);
+
+    // The plain list form still works.
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "accounts:\n  - id: '111122223333'\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(c.accounts.len(), 1);
+    assert!(c.from_organizations.is_none());
+
+    // Mistakes, each with its place.
+    let d = errors("accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: none\n");
+    check(
+        &d[0],
+        "rectify.yaml",
+        3,
+        15,
+        "accounts.from_organizations.role_arn",
+        "write the account as `{account}`",
+    );
+    let d =
+        error("accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::{account}:role/r\n");
+    check(
+        &d,
+        "rectify.yaml",
+        3,
+        5,
+        "accounts.from_organizations.external_id",
+        "external_id: none",
+    );
+    let d = errors("accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::{account}:role/r\n    external_id: none\n    organizational_units: {include: [prod]}\n    accounts: {exclude: [1234]}\n    refresh_seconds: 5\n    owner: x\n  lists: []\n");
+    let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "accounts.from_organizations.organizational_units.include[0]",
+            "accounts.from_organizations.accounts.exclude[0]",
+            "accounts.from_organizations.refresh_seconds",
+            "accounts.from_organizations.owner",
+            "accounts.lists",
+        ],
+        "{d:#?}"
+    );
+    assert!(d[0].message.contains("not an OU id"), "{}", d[0]);
+}
+
+#[test]
+fn aws_profile_and_attempts_are_optional() {
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str("aws:\n  profile: security\n", Path::new("rectify.yaml"))
+        .unwrap();
+    assert_eq!(c.aws.profile.as_deref(), Some("security"));
+    // Unset: the SDK's own settings (AWS_MAX_ATTEMPTS, the profile) apply.
+    assert_eq!(c.aws.sdk_max_attempts, None);
+    let c = Loader::new()
+        .env(&no_env)
+        .load_str("aws:\n  sdk_max_attempts: 2\n", Path::new("rectify.yaml"))
+        .unwrap();
+    assert_eq!(c.aws.sdk_max_attempts, Some(2));
+}

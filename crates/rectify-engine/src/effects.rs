@@ -360,8 +360,8 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
     let account = engine.config.account(&job.target.account);
     let message = json!({
         "account": job.target.account,
-        "account_name": account.and_then(|a| a.name.clone()),
-        "owner": account.and_then(|a| a.owner.clone()),
+        "account_name": account.as_ref().and_then(|a| a.name.clone()),
+        "owner": account.as_ref().and_then(|a| a.owner.clone()),
         "region": job.target.region,
         "resource": job.target.resource_id,
         "resource_type": job.target.resource_type,

@@ -42,7 +42,7 @@ impl Engine {
         }
         let home = [self.config.aws.region.clone()];
         let exempt_tag = self.config.guardrails.exempt_tag.as_str();
-        for account in &self.config.accounts {
+        for account in &self.config.all_accounts() {
             if !accounts.is_empty() && !accounts.contains(&account.id) {
                 continue;
             }

@@ -10,12 +10,18 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "rectify",
     version,
     about = "Remediates cloud security findings: Security Hub findings in, fixes applied, findings resolved, every step audited.",
-    after_help = "Examples:\n  rectify validate                         check rectify.yaml and its rule files\n  rectify process --dry-run finding.json   show what would be fixed, change nothing\n  rectify serve                            run the daemon (HTTP API and workers)\n  rectify jobs list --state waiting-approval\n\nConfig: --config FILE, else $RECTIFY_CONFIG, else ./rectify.yaml, else the built-in default\n(built-in rule pack `aws-foundational`, no accounts: nothing is changed until you name accounts).\nExit codes: 0 ok, 1 a check failed, 2 usage or configuration error."
+    after_help = "Examples:\n  rectify validate                         check rectify.yaml and its rule files\n  rectify process --dry-run finding.json   show what would be fixed, change nothing\n  rectify serve                            run the daemon (HTTP API and workers)\n  rectify jobs list --state waiting-approval\n  rectify --profile security accounts      the accounts rectify acts in, logged in with an AWS profile\n\nConfig: --config FILE, else $RECTIFY_CONFIG, else ./rectify.yaml, else $XDG_CONFIG_HOME/rectify/rectify.yaml\n(~/.config/rectify/rectify.yaml), else /etc/rectify/rectify.yaml; the file used is named on standard error.\nWith none, `validate`, `test` and `iam-policy` use the built-in default (rule pack `aws-foundational`,\nno accounts, no store) and the other commands stop: `rectify init` writes a starter ./rectify.yaml.\nAWS login: the SDK's chain (environment keys, then --profile / aws.profile / AWS_PROFILE: keys, a role,\nor credential_process, which also serves SSO profiles through `aws configure export-credentials`;\nthen container and instance roles). HTTPS_PROXY, HTTP_PROXY and NO_PROXY\nare honoured, and so are AWS_MAX_ATTEMPTS and AWS_RETRY_MODE unless aws.sdk_max_attempts is set.\nExit codes: 0 ok, 1 a check failed, 2 usage or configuration error."
 )]
 pub struct Cli {
-    /// Config file (default: ./rectify.yaml if present, else the built-in default).
+    /// Config file (default: ./rectify.yaml, else $XDG_CONFIG_HOME/rectify/rectify.yaml, else /etc/rectify/rectify.yaml).
     #[arg(long, global = true, env = "RECTIFY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// AWS profile to log in with (keys, a role, or credential_process, in ~/.aws/config); wins over aws.profile and AWS_PROFILE.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// rectify's home AWS region; wins over aws.region, AWS_REGION and AWS_DEFAULT_REGION.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -79,6 +85,20 @@ pub enum Command {
         after_help = "Deploy the binary as `bootstrap` in a zip for the provided.al2023 runtime (named\n`bootstrap`, it runs this command by itself), with the config beside it:\n  cp target/release/rectify bootstrap && zip function.zip bootstrap rectify.yaml\n  RECTIFY_CONFIG=/var/task/rectify.yaml (function environment)\n\nAn invocation is an EventBridge event (the function is a rule's target) or an SQS\nbatch (an event source mapping; turn on ReportBatchItemFailures). Its events are\ncommitted, then the jobs ready to run are run before it answers. Use a PostgreSQL\nstore: a SQLite file lives only as long as one execution environment."
     )]
     Lambda,
+    /// Write a starter config (rule pack aws-foundational, approval by default, no accounts yet) to ./rectify.yaml.
+    #[command(
+        after_help = "Examples:\n  rectify init                                   write ./rectify.yaml\n  rectify init --path ~/.config/rectify/rectify.yaml\n\nRefuses to overwrite a file that exists. Then name your accounts and run `rectify validate`."
+    )]
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "rectify.yaml")]
+        path: PathBuf,
+    },
+    /// List the accounts rectify acts in: those of the config and those read from AWS Organizations (accounts.from_organizations).
+    #[command(
+        after_help = "Columns: account id, name, where it comes from (config, organizations), the role assumed,\nthe owner (and where it was read: an account tag or the security contact), the regions.\nAn account both listed by hand and found in the organization is shown once, from the config,\nwhich wins; the note under the table names it.\n\nExamples:\n  rectify accounts\n  rectify --profile org-admin accounts --output json | jq '.accounts[] | {id, owner}'\n\nExit 0 when listed, 1 when AWS Organizations could not be read (the reason on standard error),\n2 on a config error."
+    )]
+    Accounts,
     /// Check the config and every rule file; report every error with file, line and field.
     #[command(
         after_help = "Example:\n  rectify validate --config rectify.yaml\n\nExit 0 when valid, 2 when not."
@@ -274,5 +294,27 @@ impl Command {
     /// `serve` and `lambda`.
     pub fn is_one_shot(&self) -> bool {
         !matches!(self, Command::Serve { .. } | Command::Lambda)
+    }
+
+    /// Commands that keep state in the config's store, or act in its
+    /// accounts: they do not run without a config file.
+    pub fn needs_config_file(&self) -> bool {
+        !matches!(
+            self,
+            Command::Validate
+                | Command::Test { .. }
+                | Command::IamPolicy { .. }
+                | Command::Match { .. }
+                | Command::Catalog { .. }
+                | Command::Init { .. }
+        )
+    }
+
+    /// Commands that read a config at all.
+    pub fn reads_config(&self) -> bool {
+        !matches!(
+            self,
+            Command::Match { .. } | Command::Catalog { .. } | Command::Init { .. }
+        )
     }
 }

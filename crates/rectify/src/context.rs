@@ -80,21 +80,120 @@ pub struct Loaded {
     pub actions: Vec<Arc<dyn Action>>,
 }
 
-/// Which file to load: the flag (or $RECTIFY_CONFIG), else ./rectify.yaml,
-/// else none (the built-in default).
-pub fn config_path(flag: Option<&Path>) -> Option<PathBuf> {
-    match flag {
-        Some(p) => Some(p.to_path_buf()),
-        None => {
-            let local = PathBuf::from("rectify.yaml");
-            local.exists().then_some(local)
-        }
+/// The config file found, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    /// Where it was found, for the line that names it.
+    pub how: &'static str,
+}
+
+/// Where the config is looked for: --config (or $RECTIFY_CONFIG), then
+/// `./rectify.yaml`, then `$XDG_CONFIG_HOME/rectify/rectify.yaml` (with
+/// `XDG_CONFIG_HOME` unset or empty, `~/.config`), then
+/// `/etc/rectify/rectify.yaml`. `None`: no file in any of them.
+pub fn discover(
+    flag: Option<&Path>,
+    flag_from_env: bool,
+    xdg_config_home: Option<&str>,
+    home: Option<&str>,
+    system_dir: &Path,
+) -> Option<Found> {
+    if let Some(path) = flag {
+        let how = if flag_from_env {
+            "from $RECTIFY_CONFIG"
+        } else {
+            "from --config"
+        };
+        return Some(Found {
+            path: path.to_path_buf(),
+            how,
+        });
     }
+    candidates(xdg_config_home, home, system_dir)
+        .into_iter()
+        .find(|(path, _)| path.is_file())
+        .map(|(path, how)| Found { path, how })
+}
+
+/// The places looked at without --config, in order.
+pub fn candidates(
+    xdg_config_home: Option<&str>,
+    home: Option<&str>,
+    system_dir: &Path,
+) -> Vec<(PathBuf, &'static str)> {
+    let mut out = vec![(PathBuf::from("rectify.yaml"), "found in the current folder")];
+    let user = match xdg_config_home.filter(|x| !x.is_empty()) {
+        Some(xdg) => Some((PathBuf::from(xdg), "found in $XDG_CONFIG_HOME")),
+        None => home
+            .filter(|h| !h.is_empty())
+            .map(|h| (Path::new(h).join(".config"), "found in ~/.config")),
+    };
+    if let Some((dir, how)) = user {
+        out.push((dir.join("rectify").join("rectify.yaml"), how));
+    }
+    out.push((system_dir.join("rectify.yaml"), "found in /etc/rectify"));
+    out
+}
+
+/// The system-wide config folder.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/rectify";
+
+/// [`discover`] with this process's flag and environment.
+pub fn discover_here(flag: Option<&Path>) -> Option<Found> {
+    let from_env = flag.is_some()
+        && !std::env::args_os()
+            .any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="))
+        && std::env::var_os("RECTIFY_CONFIG").is_some_and(|v| Some(Path::new(&v)) == flag);
+    discover(
+        flag,
+        from_env,
+        std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+        Path::new(SYSTEM_CONFIG_DIR),
+    )
+}
+
+/// What no config file found says: where rectify looked, what to do.
+pub fn no_config_message(command: &str) -> String {
+    let places: Vec<String> = candidates(
+        std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+        Path::new(SYSTEM_CONFIG_DIR),
+    )
+    .into_iter()
+    .map(|(p, _)| p.display().to_string())
+    .collect();
+    format!(
+        "no config file: not given (--config, $RECTIFY_CONFIG) and none of {} exists. \
+         `rectify {command}` keeps its state in the config's store and acts in its accounts, so it does not run \
+         on a built-in default. Write a starter config with `rectify init` (./rectify.yaml), then name your accounts",
+        places.join(", ")
+    )
+}
+
+/// `--profile` and `--region`: set once from the command line before any
+/// config is loaded, and applied over the config's `aws` section.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+}
+
+static LOGIN: std::sync::OnceLock<Login> = std::sync::OnceLock::new();
+
+pub fn set_login(login: Login) {
+    let _ = LOGIN.set(login);
+}
+
+fn login() -> Login {
+    LOGIN.get().cloned().unwrap_or_default()
 }
 
 pub fn aws_settings(config: &Config) -> AwsSettings {
     AwsSettings {
         region: config.aws.region.clone(),
+        profile: config.aws.profile.clone(),
         accounts: config
             .accounts
             .iter()
@@ -123,10 +222,17 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
     let loader = Loader::new()
         .checker(&checker)
         .pack("aws-foundational", AWS_FOUNDATIONAL);
-    let config = match config_path(flag) {
-        Some(path) => loader.load_file(&path)?,
+    let mut config = match flag {
+        Some(path) => loader.load_file(path)?,
         None => loader.load_str(DEFAULT_CONFIG, Path::new("<built-in default>"))?,
     };
+    let login = login();
+    if let Some(region) = login.region {
+        config.aws.region = region;
+    }
+    if let Some(profile) = login.profile {
+        config.aws.profile = Some(profile);
+    }
     let aws = Arc::new(Aws::new(aws_settings(&config)).await);
     let actions = catalog(aws.clone());
     Ok(Loaded {
@@ -281,4 +387,52 @@ pub async fn engine_from(
         options,
     )?;
     Ok((Arc::new(engine), loaded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_order_ends_in_the_system_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let system = d.join("etc");
+        let xdg = d.join("xdg");
+        let home = d.join("home");
+        std::fs::create_dir_all(&system).unwrap();
+        std::fs::create_dir_all(xdg.join("rectify")).unwrap();
+        std::fs::create_dir_all(home.join(".config/rectify")).unwrap();
+        let find = |xdg: Option<&Path>| {
+            discover(
+                None,
+                false,
+                xdg.map(|x| x.to_str().unwrap()),
+                home.to_str(),
+                &system,
+            )
+        };
+        assert_eq!(find(Some(&xdg)), None);
+        std::fs::write(system.join("rectify.yaml"), "").unwrap();
+        assert_eq!(
+            find(Some(&xdg)),
+            Some(Found {
+                path: system.join("rectify.yaml"),
+                how: "found in /etc/rectify"
+            })
+        );
+        std::fs::write(home.join(".config/rectify/rectify.yaml"), "").unwrap();
+        // XDG_CONFIG_HOME set: ~/.config is not looked at.
+        assert_eq!(find(Some(&xdg)).unwrap().path, system.join("rectify.yaml"));
+        assert_eq!(
+            find(None).unwrap().path,
+            home.join(".config/rectify/rectify.yaml")
+        );
+        assert_eq!(find(Some(Path::new(""))).unwrap().how, "found in ~/.config");
+        std::fs::write(xdg.join("rectify/rectify.yaml"), "").unwrap();
+        assert_eq!(find(Some(&xdg)).unwrap().how, "found in $XDG_CONFIG_HOME");
+        let flag = d.join("given.yaml");
+        let given = discover(Some(&flag), true, None, None, &system).unwrap();
+        assert_eq!((given.path, given.how), (flag, "from $RECTIFY_CONFIG"));
+    }
 }

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod context;
 mod intake;
+mod organizations;
 mod output;
 mod yaml;
 

@@ -405,7 +405,22 @@ fn serve_refuses_to_start_without_tokens() {
 #[test]
 fn scan_needs_configured_accounts() {
     let dir = tempfile::tempdir().unwrap();
-    // The built-in default names no account: nothing to scan.
+    // No config file: scan does not run on the built-in default.
+    let out = rectify(dir.path(), &["scan"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no config file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("rectify.db").exists());
+    // A config that names no account: nothing to scan.
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db
+",
+    )
+    .unwrap();
     let out = rectify(dir.path(), &["scan"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -516,7 +516,7 @@ pub async fn new_queue(
 pub fn settings(accounts: Vec<AccountAccess>) -> AwsSettings {
     let mut s = AwsSettings::new(REGION);
     s.accounts = accounts;
-    s.sdk_max_attempts = 1;
+    s.sdk_max_attempts = Some(1);
     s
 }
 

@@ -10,7 +10,16 @@ use crate::cli::JobsCommand;
 use crate::{context, output};
 
 pub async fn run(config: Option<&Path>, command: JobsCommand, json: bool) -> anyhow::Result<u8> {
-    let (engine, _) = context::engine(config, Default::default()).await?;
+    let (engine, loaded) = context::engine(config, Default::default()).await?;
+    // The commands that run jobs need the organization's accounts.
+    if matches!(
+        command,
+        JobsCommand::Retry { no_run: false, .. }
+            | JobsCommand::Approve { no_run: false, .. }
+            | JobsCommand::Revert { no_run: false, .. }
+    ) {
+        crate::organizations::load_once(&loaded).await;
+    }
     match command {
         JobsCommand::List { state, rule, limit } => {
             let state = match state.as_deref().map(|s| JobState::parse(s).ok_or(s)) {

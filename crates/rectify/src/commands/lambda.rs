@@ -50,6 +50,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
         worker_id: worker_id(),
         ..EngineOptions::default()
     };
+    crate::organizations::load_once(&loaded).await;
     let engine = match context::engine_from(loaded, options).await {
         Ok((engine, _)) => engine,
         Err(e) => {

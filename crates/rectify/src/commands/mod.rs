@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+mod accounts;
 pub(crate) mod audit;
 mod catalog;
+mod init;
 mod jobs;
 mod lambda;
 mod match_events;
@@ -17,9 +19,43 @@ use crate::cli::{Cli, Command};
 
 /// Runs the command; the value is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let config = cli.config.as_deref();
+    if let Some(region) = cli
+        .region
+        .as_deref()
+        .filter(|r| !rectify_config::is_region(r))
+    {
+        eprintln!("error: --region {region}: not an AWS region name (like us-east-1)");
+        return Ok(2);
+    }
+    crate::context::set_login(crate::context::Login {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+    });
+    // One line says which config file is used (or that there is none).
+    let found = if cli.command.reads_config() {
+        let found = crate::context::discover_here(cli.config.as_deref());
+        match &found {
+            Some(f) => eprintln!("rectify: config {} ({})", f.path.display(), f.how),
+            None if cli.command.needs_config_file() => {
+                eprintln!(
+                    "error: {}",
+                    crate::context::no_config_message(command_name(&cli.command))
+                );
+                return Ok(2);
+            }
+            None => eprintln!(
+                "rectify: no config file found; using the built-in default (rule pack aws-foundational, no accounts); `rectify init` writes one"
+            ),
+        }
+        found.map(|f| f.path)
+    } else {
+        None
+    };
+    let config = found.as_deref();
     let json = cli.output == crate::cli::Output::Json;
     match cli.command {
+        Command::Init { path } => init::run(&path),
+        Command::Accounts => accounts::run(config, json).await,
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
         Command::Scan { accounts, dry_run } => scan::run(config, &accounts, dry_run, json).await,
         Command::Serve {
@@ -56,6 +92,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Jobs { command } => jobs::run(config, command, json).await,
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
+    }
+}
+
+/// The subcommand's name, for messages.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Process { .. } => "process",
+        Command::Scan { .. } => "scan",
+        Command::Serve { .. } => "serve",
+        Command::Lambda => "lambda",
+        Command::Audit { .. } => "audit",
+        Command::Jobs { .. } => "jobs",
+        Command::Pause { .. } => "pause",
+        Command::Resume { .. } => "resume",
+        Command::Accounts => "accounts",
+        Command::Init { .. } => "init",
+        Command::Validate => "validate",
+        Command::Test { .. } => "test",
+        Command::Match { .. } => "match",
+        Command::Catalog { .. } => "catalog",
+        Command::IamPolicy { .. } => "iam-policy",
     }
 }
 

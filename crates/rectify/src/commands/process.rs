@@ -38,7 +38,8 @@ pub async fn run(
         worker_id: context::local_worker_id(),
         ..EngineOptions::default()
     };
-    let (engine, _) = context::engine(config, options).await?;
+    let (engine, loaded) = context::engine(config, options).await?;
+    crate::organizations::load_once(&loaded).await;
     context::reclaim_abandoned(&engine).await?;
     submit_and_report(&engine, events, origin, json).await
 }

@@ -21,8 +21,9 @@ pub async fn run(
         ..EngineOptions::default()
     };
     let (engine, loaded) = context::engine(config, options).await?;
+    crate::organizations::load_once(&loaded).await;
     context::reclaim_abandoned(&engine).await?;
-    if loaded.config.accounts.is_empty() {
+    if loaded.config.all_accounts().is_empty() {
         eprintln!(
             "error: no accounts in the config: `rectify scan` scans the accounts under `accounts:`"
         );

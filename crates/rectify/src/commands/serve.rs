@@ -25,6 +25,9 @@ pub async fn run(
         ..EngineOptions::default()
     };
     let (engine, loaded) = context::engine(config, options).await?;
+    // accounts.from_organizations: read before the first job; a failure is
+    // said and the list read again every refresh_seconds.
+    crate::organizations::load_once(&loaded).await;
     if loaded.config.api.tokens.is_empty() {
         eprintln!(
             "error: api.tokens is empty: every request must be authenticated, so `serve` needs at least one token"
@@ -70,6 +73,10 @@ pub async fn run(
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let organizations = tokio::spawn(crate::organizations::keep_fresh(
+        loaded.clone(),
+        stop_tx.subscribe(),
+    ));
     let worker = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.work(stop_rx).await })
@@ -121,6 +128,7 @@ pub async fn run(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), organizations).await;
     for source in sources {
         let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
     }

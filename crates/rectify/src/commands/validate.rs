@@ -19,7 +19,9 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
             if json {
                 print_json(
                     &json!({"valid": true, "config": source, "rules": loaded.config.rules.len(),
-                                   "accounts": loaded.config.accounts.len()}),
+                                   "accounts": loaded.config.accounts.len(),
+                                   "organizations": loaded.config.from_organizations.is_some(),
+                                   "region": loaded.config.aws.region, "profile": loaded.config.aws.profile}),
                 );
             } else {
                 println!(
