@@ -516,11 +516,12 @@ fn no_aws_credentials_fail_at_once_with_one_plain_message() {
 }
 
 #[test]
-fn custom_actions_and_ocsf_findings_wait_for_approval_unless_the_rule_says_otherwise() {
+fn custom_actions_wait_for_approval_unless_the_rule_says_otherwise_and_ocsf_findings_follow_their_rule(
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rectify.yaml"),
-        "store: sqlite://x.db\ndefault_mode: auto\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n  - id: ocsf\n    pattern: {detail-type: [Findings Imported V2]}\n    action: local.noop\n    mode: auto\n  - id: other\n    pattern: {source: [example.other]}\n    action: local.noop\n",
+        "store: sqlite://x.db\ndefault_mode: auto\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n  - id: ocsf\n    pattern: {detail-type: [Findings Imported V2]}\n    action: local.noop\n    mode: dry-run\n  - id: other\n    pattern: {source: [example.other]}\n    action: local.noop\n",
     )
     .unwrap();
     let fixtures = repo().join("examples/fixtures");
@@ -587,13 +588,23 @@ fn custom_actions_and_ocsf_findings_wait_for_approval_unless_the_rule_says_other
         controls.contains(&"S3.8") && controls.contains(&"EC2.13"),
         "{controls:?}"
     );
-    // An OCSF finding: approval even when the rule says auto, its control
-    // from compliance.control, no ASFF finding to update.
+    // An OCSF finding: the rule's mode (here dry-run, where the config's
+    // default is auto), its control from compliance.control, no ASFF
+    // finding; the OCSF finding its effects update is kept with the target.
     let ocsf = of("ocsf");
     assert_eq!(ocsf.len(), 1, "{report:#}");
-    assert_eq!(ocsf[0]["mode"], "approve", "{:#}", ocsf[0]);
+    assert_eq!(ocsf[0]["mode"], "dry-run", "{:#}", ocsf[0]);
     assert_eq!(ocsf[0]["control"], "EC2.13");
     assert!(ocsf[0]["finding"].is_null(), "{:#}", ocsf[0]);
+    assert_eq!(
+        ocsf[0]["target"]["details"]["OcsfFinding"],
+        serde_json::json!({
+            "uid": "arn:aws:securityhub:eu-west-1:111122223333:security-control/EC2.13/finding/4d5e-example",
+            "product_uid": "arn:aws:securityhub:eu-west-1::productv2/aws/securityhub"
+        }),
+        "{:#}",
+        ocsf[0]
+    );
     // Anything else follows the config's default mode.
     let other = of("other");
     assert_eq!(other[0]["mode"], "auto", "{:#}", other[0]);
