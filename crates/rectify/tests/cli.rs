@@ -365,6 +365,52 @@ fn pass_role_is_limited_to_the_roles_the_rules_name() {
     );
 }
 
+/// `iam-policy --own` grants the V2 operations of Security Hub only when a
+/// rule can answer an OCSF finding (`Findings Imported V2`).
+#[test]
+fn own_policy_has_the_v2_operations_when_a_rule_answers_ocsf_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let update_actions = |config: &str| -> Vec<String> {
+        std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
+        let out = rectify(dir.path(), &["iam-policy", "--own"], None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statement = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "UpdateFindings")
+            .unwrap_or_else(|| panic!("{policy:#}"))
+            .clone();
+        serde_json::from_value(statement["Action"].clone()).unwrap()
+    };
+    let accounts = "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\n";
+    // The built-in pack has rules on OCSF findings.
+    let pack = update_actions(&format!("{accounts}packs: [aws-foundational]\n"));
+    assert!(
+        pack.contains(&"securityhub:BatchUpdateFindingsV2".to_string())
+            && pack.contains(&"securityhub:GetFindingsV2".to_string()),
+        "{pack:?}"
+    );
+    // Rules pinned to ASFF imports only: no V2 operation.
+    let asff = update_actions(&format!(
+        "{accounts}rules:\n  - id: r\n    pattern: {{source: [aws.securityhub], detail-type: [Security Hub Findings - Imported]}}\n    action: local.noop\n"
+    ));
+    assert!(
+        asff.contains(&"securityhub:BatchUpdateFindings".to_string())
+            && !asff.iter().any(|a| a.ends_with("V2")),
+        "{asff:?}"
+    );
+    // A rule on OCSF findings of one's own.
+    let own = update_actions(&format!(
+        "{accounts}rules:\n  - id: r\n    pattern: {{detail-type: [Findings Imported V2]}}\n    action: local.noop\n"
+    ));
+    assert!(
+        own.contains(&"securityhub:BatchUpdateFindingsV2".to_string()),
+        "{own:?}"
+    );
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
