@@ -427,34 +427,30 @@ pub fn securityhub_read_v2(uid: &str) -> Option<Value> {
 /// Requests of `operation` (`BatchUpdateFindingsV2`, ...) the stand-in
 /// received that name `uid`.
 pub fn securityhub_v2_requests(operation: &str, uid: &str) -> Vec<Value> {
+    securityhub_requests()
+        .into_iter()
+        .filter(|r| r["operation"] == operation && r["body"].to_string().contains(uid))
+        .collect()
+}
+
+/// Every request the Security Hub stand-in received, as it logged them.
+fn securityhub_requests() -> Vec<Value> {
     let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
     assert_eq!(status, 200);
     let all: Value = serde_json::from_str(&body).unwrap();
-    all["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["operation"] == operation && r["body"].to_string().contains(uid))
-        .cloned()
-        .collect()
+    all["requests"].as_array().unwrap().clone()
 }
 
 /// BatchUpdateFindings requests the stand-in received for `finding_id`.
 pub fn securityhub_updates(finding_id: &str) -> Vec<Value> {
-    let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
-    assert_eq!(status, 200);
-    let all: Value = serde_json::from_str(&body).unwrap();
-    all["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
+    securityhub_requests()
+        .into_iter()
         .filter(|r| r["operation"] == "BatchUpdateFindings")
         .filter(|r| {
             r["body"]["FindingIdentifiers"]
                 .as_array()
                 .is_some_and(|ids| ids.iter().any(|i| i["Id"] == finding_id))
         })
-        .cloned()
         .collect()
 }
 
