@@ -7,6 +7,19 @@ tested as it is:
   `public_access_block`; AWS checks `s3:GetBucketPublicAccessBlock`, and
   `s3:PutBucketPublicAccessBlock` for both PutPublicAccessBlock and
   DeletePublicAccessBlock (there is no IAM action of its own for the delete).
+- S3 default encryption of a bucket (`?encryption`): moto has no entry for
+  it and checks `s3:ListBucket` (GET), `s3:CreateBucket` (PUT) and
+  `s3:DeleteBucket` (DELETE); AWS checks `s3:GetEncryptionConfiguration`
+  (GetBucketEncryption) and `s3:PutEncryptionConfiguration`
+  (PutBucketEncryption and DeleteBucketEncryption). `?ownershipControls`
+  likewise: `s3:GetBucketOwnershipControls`,
+  `s3:PutBucketOwnershipControls`.
+- The account's Block Public Access (S3 Control): moto checks the
+  operation's name (`s3:GetPublicAccessBlock`, `s3:PutPublicAccessBlock`,
+  `s3:DeletePublicAccessBlock`); AWS checks
+  `s3:GetAccountPublicAccessBlock`, and `s3:PutAccountPublicAccessBlock`
+  for both PutPublicAccessBlock and DeletePublicAccessBlock (AWS's Service
+  Authorization Reference for Amazon S3).
 - EC2 and SNS: moto checks every call against the resource `*`, so a
   statement scoped to ARNs never matches; AWS checks the security group
   (`RevokeSecurityGroupIngress`/`Egress`, `AuthorizeSecurityGroupIngress`/
@@ -32,13 +45,43 @@ from moto.s3 import responses as s3_responses
 
 moto_ec2_extras.apply()
 
-for method, action in (
-    ("GET", "GetBucketPublicAccessBlock"),
-    ("PUT", "PutBucketPublicAccessBlock"),
-    ("DELETE", "PutBucketPublicAccessBlock"),
+for key, method, action in (
+    ("publicAccessBlock", "GET", "GetBucketPublicAccessBlock"),
+    ("publicAccessBlock", "PUT", "PutBucketPublicAccessBlock"),
+    ("publicAccessBlock", "DELETE", "PutBucketPublicAccessBlock"),
+    ("encryption", "GET", "GetEncryptionConfiguration"),
+    ("encryption", "PUT", "PutEncryptionConfiguration"),
+    ("encryption", "DELETE", "PutEncryptionConfiguration"),
+    ("ownershipControls", "GET", "GetBucketOwnershipControls"),
+    ("ownershipControls", "PUT", "PutBucketOwnershipControls"),
+    ("ownershipControls", "DELETE", "PutBucketOwnershipControls"),
 ):
     # Added last, so it wins over the DEFAULT entry in moto's lookup.
-    s3_responses.ACTION_MAP["BUCKET"][method]["publicAccessBlock"] = action
+    s3_responses.ACTION_MAP["BUCKET"][method][key] = action
+
+from moto.s3control.responses import S3ControlResponse  # noqa: E402
+
+# The IAM action of each S3 Control operation whose name is not its IAM
+# action; moto dispatches by the operation's name, so only the check sees
+# these.
+S3CONTROL_IAM_ACTIONS = {
+    "GetPublicAccessBlock": "GetAccountPublicAccessBlock",
+    "PutPublicAccessBlock": "PutAccountPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutAccountPublicAccessBlock",
+}
+_s3control_authorize = S3ControlResponse._authenticate_and_authorize_normal_action
+
+
+def _s3control_authorize_as_aws(self, resource="*"):
+    operation = self._get_action()
+    self._get_action = lambda: S3CONTROL_IAM_ACTIONS.get(operation, operation)
+    try:
+        return _s3control_authorize(self, resource)
+    finally:
+        del self._get_action
+
+
+S3ControlResponse._authenticate_and_authorize_normal_action = _s3control_authorize_as_aws
 
 from moto.ec2.responses import EC2Response  # noqa: E402
 from moto.sns.responses import SNSResponse  # noqa: E402

@@ -1,7 +1,8 @@
 //! The built-in pack answers every shape of a finding of each control it
 //! remediates, with the same action and params whatever the shape:
 //! Security Hub's own findings (every standard's ids, imports and custom
-//! actions), Prowler's findings and the new Security Hub's OCSF findings.
+//! actions), Prowler's findings and the new Security Hub's OCSF findings
+//! (in the mode of the Security Hub rule of the same control).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -66,7 +67,8 @@ fn prowler_and_ocsf_rules_agree_with_the_security_hub_rule_of_each_control() {
         let rule = &loaded.rule;
         let findings = &rule.pattern["detail"]["findings"];
         let product = findings["ProductArn"][0]["wildcard"].as_str().unwrap_or("");
-        let controls_of_rule: Vec<String> = if product.ends_with("product/prowler/prowler") {
+        let prowler = product.ends_with("product/prowler/prowler");
+        let controls_of_rule: Vec<String> = if prowler {
             let mut mapped = BTreeSet::new();
             for generator in strings(&findings["GeneratorId"]) {
                 let check = generator.strip_prefix("prowler-").unwrap();
@@ -90,14 +92,22 @@ fn prowler_and_ocsf_rules_agree_with_the_security_hub_rule_of_each_control() {
         } else {
             continue;
         };
-        // Third-party and OCSF findings wait for a person.
-        assert_eq!(rule.mode, Some(Mode::Approve), "{}", rule.id);
-        assert!(!loaded.mode_is_default, "{}", rule.id);
+        // A third-party producer's findings wait for a person.
+        if prowler {
+            assert_eq!(rule.mode, Some(Mode::Approve), "{}", rule.id);
+            assert!(!loaded.mode_is_default, "{}", rule.id);
+        }
         for control in &controls_of_rule {
             assert!(rule.controls.contains(control), "{}: {control}", rule.id);
-            let sh = &security_hub_rule(&rules, control).rule;
+            let twin = security_hub_rule(&rules, control);
+            let sh = &twin.rule;
             assert_eq!(rule.action, sh.action, "{} vs {}", rule.id, sh.id);
             assert_eq!(rule.params, sh.params, "{} vs {}", rule.id, sh.id);
+            // Security Hub's own findings in OCSF: the same mode as in ASFF.
+            if !prowler {
+                assert_eq!(rule.mode, sh.mode, "{} vs {}", rule.id, sh.id);
+                assert_eq!(loaded.mode_is_default, twin.mode_is_default, "{}", rule.id);
+            }
         }
     }
     // Every control a Security Hub rule remediates has an OCSF rule; every

@@ -1,8 +1,12 @@
-//! Effects of a settled job: the finding's workflow in Security Hub, a
-//! notification to the rule's channels, and the audit record. A failed
-//! effect is audited and logged; it does not undo the remediation.
+//! Effects of a settled job: the finding's workflow in Security Hub (an
+//! ASFF finding through `BatchUpdateFindings`, an OCSF finding of the new
+//! Security Hub through `BatchUpdateFindingsV2`), a notification to the
+//! rule's channels, and the audit record. A failed effect is audited and
+//! logged; it does not undo the remediation.
 
-use rectify_model::{job::FindingRef, Finding, Job, JobState, Mode, Notification, OutcomeKind};
+use rectify_model::{
+    job::FindingRef, Event, Finding, Job, JobState, Mode, Notification, OutcomeKind,
+};
 use serde_json::{json, Value};
 
 use crate::execute::{flush, AuditLog};
@@ -52,7 +56,9 @@ pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
         // A redelivery of a generation already settled: no second message.
         Some(FindingEffect::AlreadySettled(_)) => {}
         Some(FindingEffect::Refused(reason)) => {
-            notify_refusal(engine, job, &reason).await;
+            if let Some(held) = Held::of(job) {
+                notify_refusal(engine, job, held.reference(), &reason).await;
+            }
         }
         _ => notify(engine, job, outcome.kind, &outcome.reason).await,
     }
@@ -67,7 +73,8 @@ pub(crate) enum FindingEffect {
     AlreadySettled(&'static str),
     /// The finding is not the one the job judged; nothing was updated.
     Refused(String),
-    /// `BatchUpdateFindings` (or the read before it) failed.
+    /// `BatchUpdateFindings` / `BatchUpdateFindingsV2` (or the read before
+    /// it) failed.
     Failed(String),
     /// The outcome calls for no workflow change, or the job was settled at
     /// plan time.
@@ -118,25 +125,102 @@ fn hub_region(finding: &FindingRef, job: &Job) -> String {
         .to_string()
 }
 
+/// The finding behind a job: an ASFF finding (`job.finding`), or an OCSF
+/// finding of the new Security Hub (its `metadata.uid` as `id` and
+/// `metadata.product.uid` as `product_arn`, as planning kept them).
+#[derive(Debug, Clone)]
+enum Held {
+    Asff(FindingRef),
+    Ocsf(FindingRef),
+}
+
+impl Held {
+    fn of(job: &Job) -> Option<Held> {
+        if let Some(finding) = &job.finding {
+            return Some(Held::Asff(finding.clone()));
+        }
+        let ocsf = job.target.details.get(crate::plan::OCSF_FINDING)?;
+        let (uid, product) = match ocsf {
+            // A job planned when only the uid was kept.
+            Value::String(uid) => (Some(uid.as_str()), None),
+            other => (
+                other.get("uid").and_then(Value::as_str),
+                other.get("product_uid").and_then(Value::as_str),
+            ),
+        };
+        Some(Held::Ocsf(FindingRef {
+            id: uid.filter(|u| !u.is_empty())?.to_string(),
+            product_arn: product.unwrap_or_default().to_string(),
+            generator_id: None,
+        }))
+    }
+
+    fn reference(&self) -> &FindingRef {
+        match self {
+            Held::Asff(f) | Held::Ocsf(f) => f,
+        }
+    }
+
+    fn read_operation(&self) -> &'static str {
+        match self {
+            Held::Asff(_) => "securityhub:GetFindings",
+            Held::Ocsf(_) => "securityhub:GetFindingsV2",
+        }
+    }
+
+    fn write_operation(&self) -> &'static str {
+        match self {
+            Held::Asff(_) => "securityhub:BatchUpdateFindings",
+            Held::Ocsf(_) => "securityhub:BatchUpdateFindingsV2",
+        }
+    }
+
+    /// What an update to `status` sets: the workflow status of an ASFF
+    /// finding; for an OCSF finding its status (see [`ocsf_status_for`]).
+    fn label(&self, status: &'static str) -> &'static str {
+        match (self, ocsf_status_for(status)) {
+            (Held::Asff(_), _) => status,
+            (Held::Ocsf(_), Some(_)) => "Resolved",
+            (Held::Ocsf(_), None) => "commented (status unchanged)",
+        }
+    }
+}
+
+/// OCSF `status_id` Resolved.
+const OCSF_RESOLVED: i32 = 4;
+
+/// The OCSF `status_id` an update sets for the workflow status rectify
+/// gives ASFF findings: `RESOLVED` is Resolved (4). `NOTIFIED` has no
+/// OCSF twin: the status stays as it is and only the comment says what
+/// happened (None).
+fn ocsf_status_for(workflow: &str) -> Option<i32> {
+    (workflow == "RESOLVED").then_some(OCSF_RESOLVED)
+}
+
 async fn update_finding(
     engine: &Engine,
     job: &Job,
     kind: OutcomeKind,
     reason: &str,
 ) -> Option<FindingEffect> {
-    let finding = job.finding.as_ref()?;
+    let held = Held::of(job)?;
+    let finding = held.reference();
     // Settled at plan time: nothing was checked against a live resource,
     // and the event may be forged; its finding is left alone.
     let status = workflow_for(job, kind).filter(|_| job.attempts > 0);
     let Some(status) = status else {
-        record_outcome(engine, finding, job, kind, None).await;
+        record_outcome(engine, &held, job, kind, None).await;
         return Some(FindingEffect::Unchanged);
     };
     let region = hub_region(finding, job);
-    let live = match engine.updater.read_finding(finding, &region).await {
+    let read = match &held {
+        Held::Asff(f) => engine.updater.read_finding(f, &region).await,
+        Held::Ocsf(f) => engine.updater.read_finding_v2(&f.id, &region).await,
+    };
+    let live = match read {
         Ok(live) => live,
         Err(e) => {
-            let error = format!("securityhub:GetFindings: {}", e.message);
+            let error = format!("{}: {}", held.read_operation(), e.message);
             tracing::error!(job = %job.id, finding = %finding.id, %error, "could not read the finding back");
             audit(
                 engine,
@@ -145,11 +229,17 @@ async fn update_finding(
                 json!({"finding": finding.id, "workflow": status, "error": error}),
             )
             .await;
-            record_outcome(engine, finding, job, kind, None).await;
+            record_outcome(engine, &held, job, kind, None).await;
             return Some(FindingEffect::Failed(error));
         }
     };
-    if let Err(mismatch) = verify_finding(job, finding, live.as_ref()) {
+    let verified = match &held {
+        Held::Asff(f) => verify_finding(job, f, live.as_ref()),
+        Held::Ocsf(f) => verify_ocsf_finding(job, &f.id, live.as_ref(), |live| {
+            ocsf_resource(engine, job, live)
+        }),
+    };
+    if let Err(mismatch) = verified {
         tracing::warn!(job = %job.id, finding = %finding.id, %mismatch, "finding does not match the job; not updated");
         audit(
             engine,
@@ -158,13 +248,16 @@ async fn update_finding(
             json!({"finding": finding.id, "product_arn": finding.product_arn, "reason": mismatch}),
         )
         .await;
-        record_outcome(engine, finding, job, kind, None).await;
+        record_outcome(engine, &held, job, kind, None).await;
         return Some(FindingEffect::Refused(mismatch));
     }
-    if live
-        .as_ref()
-        .is_some_and(|f| settled_by_rectify(f, status, &job.rule_id))
-    {
+    let prefix = note_prefix(&job.rule_id);
+    let settled = live.as_ref().is_some_and(|live| match &held {
+        Held::Asff(_) => settled_by_rectify(live, status, &prefix),
+        Held::Ocsf(_) => ocsf_settled(live, ocsf_status_for(status), &prefix),
+    });
+    let label = held.label(status);
+    if settled {
         audit(
             engine,
             "finding.already-settled",
@@ -172,38 +265,42 @@ async fn update_finding(
             json!({"finding": finding.id, "workflow": status}),
         )
         .await;
-        record_outcome(engine, finding, job, kind, Some(status)).await;
-        return Some(FindingEffect::AlreadySettled(status));
+        record_outcome(engine, &held, job, kind, Some(status)).await;
+        return Some(FindingEffect::AlreadySettled(label));
     }
     let note = truncate(
-        &format!(
-            "{} ({}): {}: {}",
-            note_prefix(&job.rule_id),
-            job.action,
-            kind,
-            reason
-        ),
+        &format!("{prefix} ({}): {}: {}", job.action, kind, reason),
         NOTE_LIMIT,
     );
-    match engine
-        .updater
-        .update_workflow(finding, &region, status, &note)
-        .await
-    {
+    let written = match &held {
+        Held::Asff(f) => {
+            engine
+                .updater
+                .update_workflow(f, &region, status, &note)
+                .await
+        }
+        Held::Ocsf(f) => {
+            engine
+                .updater
+                .update_finding_v2(&f.id, &region, ocsf_status_for(status), &note)
+                .await
+        }
+    };
+    match written {
         Ok(()) => {
             audit(
                 engine,
                 "finding.updated",
                 &job.id,
-                json!({"finding": finding.id, "workflow": status, "note": note}),
+                json!({"finding": finding.id, "workflow": status, "set": label, "note": note}),
             )
             .await;
-            record_outcome(engine, finding, job, kind, Some(status)).await;
-            Some(FindingEffect::Updated(status))
+            record_outcome(engine, &held, job, kind, Some(status)).await;
+            Some(FindingEffect::Updated(label))
         }
         Err(e) => {
             tracing::error!(
-                job = %job.id, finding = %finding.id, operation = "securityhub:BatchUpdateFindings",
+                job = %job.id, finding = %finding.id, operation = held.write_operation(),
                 class = ?e.class, error = %e.message, "could not update the finding"
             );
             audit(
@@ -213,19 +310,22 @@ async fn update_finding(
                 json!({"finding": finding.id, "workflow": status, "error": e}),
             )
             .await;
-            record_outcome(engine, finding, job, kind, None).await;
+            record_outcome(engine, &held, job, kind, None).await;
             Some(FindingEffect::Failed(e.message))
         }
     }
 }
 
+/// The store keeps the outcome of the ASFF findings it was given; OCSF
+/// findings have no row there.
 async fn record_outcome(
     engine: &Engine,
-    finding: &FindingRef,
+    held: &Held,
     job: &Job,
     kind: OutcomeKind,
     status: Option<&str>,
 ) {
+    let Held::Asff(finding) = held else { return };
     if let Err(e) = engine
         .store
         .set_finding_outcome(finding, &job.id, kind.as_str(), status)
@@ -241,8 +341,9 @@ fn note_prefix(rule_id: &str) -> String {
 }
 
 /// Whether Security Hub already shows `status` with a note rectify wrote
-/// for this rule: a redelivery of a settled generation.
-fn settled_by_rectify(live: &Value, status: &str, rule_id: &str) -> bool {
+/// for this rule (its notes start with `prefix`): a redelivery of a
+/// settled generation.
+fn settled_by_rectify(live: &Value, status: &str, prefix: &str) -> bool {
     let workflow = live
         .pointer("/Workflow/Status")
         .and_then(Value::as_str)
@@ -252,12 +353,107 @@ fn settled_by_rectify(live: &Value, status: &str, rule_id: &str) -> bool {
         .pointer("/Note/Text")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let prefix = note_prefix(rule_id);
     workflow == Some(status)
         && by == Some(rectify_model::effects::NOTE_AUTHOR)
-        && text
-            .strip_prefix(prefix.as_str())
-            .is_some_and(|rest| rest.starts_with(" ("))
+        && written_by_rule(text, prefix)
+}
+
+/// Whether a note starts as rectify's notes for the rule of `prefix` do.
+fn written_by_rule(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with(" ("))
+}
+
+/// Whether the live OCSF finding already shows what rectify would write:
+/// the status (when the update sets one) and a comment of this rule's.
+fn ocsf_settled(live: &Value, status_id: Option<i32>, prefix: &str) -> bool {
+    let status_ok = status_id
+        .is_none_or(|want| live.get("status_id").and_then(Value::as_i64) == Some(i64::from(want)));
+    status_ok
+        && live
+            .get("comment")
+            .and_then(Value::as_str)
+            .is_some_and(|c| written_by_rule(c, prefix))
+}
+
+/// The live OCSF finding must be the one the job judged, as for ASFF
+/// findings: there at all, the same `metadata.uid`, of the job's account
+/// (`cloud.account.uid`), naming the job's resource (`resource_of`: the
+/// resource the job's action takes from the live finding, as it took the
+/// target from the event), and reporting the job's control
+/// (`compliance.control`). `Err` says what differs.
+pub(crate) fn verify_ocsf_finding(
+    job: &Job,
+    uid: &str,
+    live: Option<&Value>,
+    resource_of: impl Fn(&Value) -> Option<String>,
+) -> Result<(), String> {
+    let Some(live) = live else {
+        return Err(format!("Security Hub has no OCSF finding {uid}"));
+    };
+    let text = |path: &str| live.pointer(path).and_then(Value::as_str);
+    if text("/metadata/uid") != Some(uid) {
+        return Err(format!(
+            "the finding Security Hub returned is {}, not {uid}",
+            text("/metadata/uid").unwrap_or("(no metadata.uid)")
+        ));
+    }
+    let account = job.target.account.as_str();
+    if text("/cloud/account/uid") != Some(account) {
+        return Err(format!(
+            "the finding belongs to account {}, the job acted on account {account}",
+            text("/cloud/account/uid").unwrap_or("(none)")
+        ));
+    }
+    let resource = job.target.resource_id.as_str();
+    if !resource.is_empty() && resource_of(live).as_deref() != Some(resource) {
+        let named: Vec<&str> = live
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("uid").and_then(Value::as_str))
+            .collect();
+        return Err(format!(
+            "the finding does not name resource {resource} (it names: {})",
+            named.join(", ")
+        ));
+    }
+    let Some(control) = &job.control else {
+        return Err("the job recorded no control to compare".into());
+    };
+    let live_control = text("/compliance/control");
+    if live_control != Some(control.as_str()) {
+        return Err(format!(
+            "the finding reports control {}, the job judged control {control}",
+            live_control.unwrap_or("(none)")
+        ));
+    }
+    Ok(())
+}
+
+/// The resource the job's action takes from an OCSF finding read back:
+/// the same code that took the job's target from the event, given the live
+/// finding in a `Findings Imported V2` event.
+fn ocsf_resource(engine: &Engine, job: &Job, live: &Value) -> Option<String> {
+    let action = engine.actions.get(&job.action)?;
+    let event = Event {
+        id: job.event_id.clone(),
+        source: "aws.securityhub".into(),
+        detail_type: rectify_model::SECURITY_HUB_IMPORTED_V2.into(),
+        // Only what the finding says counts.
+        account: String::new(),
+        region: job.target.region.clone(),
+        time: String::new(),
+        resources: Vec::new(),
+        body: json!({
+            "source": "aws.securityhub",
+            "detail-type": rectify_model::SECURITY_HUB_IMPORTED_V2,
+            "detail": {"findings": [live]},
+        }),
+        parsed: Default::default(),
+    };
+    action.target(&event).ok().map(|t| t.resource_id)
 }
 
 /// The live finding must be the one the job judged: same account as the
@@ -324,8 +520,7 @@ pub(crate) fn verify_finding(
 
 /// Tells the job's channels that a finding named by an event was not the
 /// one rectify acted on: a forged or stale event, for the security team.
-async fn notify_refusal(engine: &Engine, job: &Job, reason: &str) {
-    let Some(finding) = &job.finding else { return };
+async fn notify_refusal(engine: &Engine, job: &Job, finding: &FindingRef, reason: &str) {
     let notification = Notification {
         subject: truncate(
             &format!(
@@ -373,7 +568,7 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
         "state": job.state,
         "reason": reason,
         "job": job.id,
-        "finding": job.finding.as_ref().map(|f| &f.id),
+        "finding": Held::of(job).map(|h| h.reference().id.clone()),
         "change": job.outcome.as_ref().and_then(|o| o.change.clone()).or_else(|| job.plan.clone()),
     });
     let notification = Notification {
@@ -443,7 +638,7 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{truncate, verify_finding};
+    use super::{ocsf_settled, ocsf_status_for, truncate, verify_finding, verify_ocsf_finding};
     use rectify_model::{job::FindingRef, Finding, Job, Target};
     use serde_json::json;
 
@@ -542,6 +737,94 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    fn ocsf(uid: &str) -> serde_json::Value {
+        json!({
+            "metadata": {"uid": uid, "product": {"uid": "arn:aws:securityhub:us-east-1::productv2/aws/securityhub"}},
+            "cloud": {"account": {"uid": "111122223333"}, "region": "us-east-1"},
+            "compliance": {"control": "S3.8", "status": "Fail"},
+            "resources": [{"uid": "b", "type": "AWS::S3::Bucket"}],
+            "status_id": 1, "status": "New"
+        })
+    }
+
+    #[test]
+    fn the_ocsf_finding_read_back_must_be_the_one_the_job_judged() {
+        let live = ocsf("u-1");
+        let (mut job, _) = job_for(&json!({
+            "SchemaVersion": "2018-10-08", "Id": "f", "ProductArn": "p", "GeneratorId": "g",
+            "AwsAccountId": "111122223333", "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+            "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
+        }));
+        // The action names the bucket by its ARN, as it did for the event.
+        let named = |_: &serde_json::Value| Some("arn:aws:s3:::b".to_string());
+        assert_eq!(verify_ocsf_finding(&job, "u-1", Some(&live), named), Ok(()));
+        let cases: [(Option<serde_json::Value>, &str, Option<&str>, &str); 5] = [
+            (
+                None,
+                "arn:aws:s3:::b",
+                Some("S3.8"),
+                "has no OCSF finding u-1",
+            ),
+            (
+                Some(ocsf("u-9")),
+                "arn:aws:s3:::b",
+                Some("S3.8"),
+                "is u-9, not u-1",
+            ),
+            (
+                Some(live.clone()),
+                "arn:aws:s3:::c",
+                Some("S3.8"),
+                "does not name resource arn:aws:s3:::c (it names: b)",
+            ),
+            (
+                Some(live.clone()),
+                "arn:aws:s3:::b",
+                Some("S3.2"),
+                "reports control S3.8, the job judged control S3.2",
+            ),
+            (
+                Some(live.clone()),
+                "arn:aws:s3:::b",
+                None,
+                "no control to compare",
+            ),
+        ];
+        for (live, resource, control, want) in cases {
+            job.target.resource_id = resource.into();
+            job.control = control.map(str::to_string);
+            let err = verify_ocsf_finding(&job, "u-1", live.as_ref(), named).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+        job.target.resource_id = "arn:aws:s3:::b".into();
+        job.control = Some("S3.8".into());
+        job.target.account = "444455556666".into();
+        let err = verify_ocsf_finding(&job, "u-1", Some(&live), named).unwrap_err();
+        assert!(err.contains("belongs to account 111122223333"), "{err}");
+    }
+
+    #[test]
+    fn ocsf_status_and_settled_findings() {
+        assert_eq!(ocsf_status_for("RESOLVED"), Some(4));
+        assert_eq!(ocsf_status_for("NOTIFIED"), None);
+        let prefix = "rectify rule r";
+        let mut live = ocsf("u-1");
+        assert!(!ocsf_settled(&live, Some(4), prefix));
+        live["status_id"] = json!(4);
+        assert!(!ocsf_settled(&live, Some(4), prefix));
+        live["comment"] = json!("rectify rule r (aws.s3.block-public-access): changed: ...");
+        assert!(ocsf_settled(&live, Some(4), prefix));
+        // Another rule's comment, or a rule whose id only starts the same.
+        assert!(!ocsf_settled(&live, Some(4), "rectify rule s"));
+        live["comment"] = json!("rectify rule r2 (a): changed: ...");
+        assert!(!ocsf_settled(&live, Some(4), prefix));
+        // NOTIFIED: the status is not compared, the comment is.
+        live["comment"] = json!("rectify rule r (a): failed: ...");
+        live["status_id"] = json!(1);
+        assert!(ocsf_settled(&live, None, prefix));
+        assert!(!ocsf_settled(&live, Some(4), prefix));
     }
 
     #[test]

@@ -769,8 +769,8 @@ fn current_mode(engine: &Engine, job: &Job, rule: Option<&rectify_model::Rule>) 
     let mode = rule
         .map(|r| r.mode.unwrap_or(engine.config.default_mode))
         .unwrap_or(job.mode);
-    // Custom actions and OCSF findings keep waiting for approval as
-    // planned (see `plan::shape_mode`).
+    // Custom actions keep waiting for approval as planned (see
+    // `plan::shape_mode`).
     crate::plan::shape_mode(engine, &job.rule_id, crate::plan::asked_kind(job), mode)
 }
 

@@ -136,7 +136,8 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
 /// `{"name": actionName, "arn": the action's ARN}`.
 pub(crate) const CUSTOM_ACTION: &str = "CustomAction";
 /// Under `target.details` of a job answering an OCSF finding of the new
-/// Security Hub: the finding's `metadata.uid`.
+/// Security Hub: `{"uid": metadata.uid, "product_uid": metadata.product.uid}`,
+/// what the job's effects update the finding by.
 pub(crate) const OCSF_FINDING: &str = "OcsfFinding";
 
 fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
@@ -148,15 +149,12 @@ fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
         ));
     }
     if event.detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
-        let uid = event
-            .finding_value()
-            .and_then(|f| {
-                f.pointer("/metadata/uid")
-                    .or_else(|| f.pointer("/finding_info/uid"))
-            })
-            .cloned()
-            .unwrap_or(Value::Null);
-        return Some((OCSF_FINDING, uid));
+        let finding = event.finding_value();
+        let field = |path: &str| finding.and_then(|f| f.pointer(path)).cloned();
+        return Some((
+            OCSF_FINDING,
+            json!({"uid": field("/metadata/uid"), "product_uid": field("/metadata/product/uid")}),
+        ));
     }
     None
 }
@@ -168,19 +166,13 @@ fn asked_by(event: &Event) -> Option<(&'static str, Value)> {
 ///   console) waits for approval unless the rule (or an override) sets its
 ///   own mode: the config's `default_mode` does not make it `auto`;
 /// - so does a job of a disruptive action (`approval_by_default` in its
-///   spec: replacing a volume, deactivating credentials, ...);
-/// - an OCSF finding of the new Security Hub always waits for approval
-///   (`dry-run` stays): the job's finding effects do not update those
-///   findings yet (`SecurityHubUpdater::read_finding_v2` and
-///   `update_finding_v2` can, through `GetFindingsV2` and
-///   `BatchUpdateFindingsV2`, but the engine does not call them), so a
-///   person settles them.
+///   spec: replacing a volume, deactivating credentials, ...).
+///
+/// An OCSF finding of the new Security Hub follows its rule's mode like any
+/// other: its job's effects update it (`BatchUpdateFindingsV2`).
 pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode: Mode) -> Mode {
     if mode != Mode::Auto {
         return mode;
-    }
-    if detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
-        return Mode::Approve;
     }
     let Some(loaded) = engine.config.rules.iter().find(|r| r.rule.id == rule_id) else {
         return mode;
@@ -199,12 +191,11 @@ pub(crate) fn shape_mode(engine: &Engine, rule_id: &str, detail_type: &str, mode
     }
 }
 
-/// The detail-type a job's event had, as far as its target records it.
+/// The detail-type a job's event had, as far as its mode depends on it: a
+/// custom action's, as its target records it.
 pub(crate) fn asked_kind(job: &Job) -> &'static str {
     if job.target.details.get(CUSTOM_ACTION).is_some() {
         rectify_model::SECURITY_HUB_CUSTOM_ACTION
-    } else if job.target.details.get(OCSF_FINDING).is_some() {
-        rectify_model::SECURITY_HUB_IMPORTED_V2
     } else {
         ""
     }

@@ -26,6 +26,24 @@ impl FindingUpdater for NoFindingUpdates {
     ) -> Result<Option<serde_json::Value>, ActionError> {
         Ok(None)
     }
+
+    async fn read_finding_v2(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<serde_json::Value>, ActionError> {
+        Ok(None)
+    }
+
+    async fn update_finding_v2(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<i32>,
+        _: &str,
+    ) -> Result<(), ActionError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

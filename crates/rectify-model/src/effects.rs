@@ -107,6 +107,25 @@ pub trait FindingUpdater: Send + Sync {
         region: &str,
     ) -> Result<Option<Value>, ActionError>;
 
+    /// An OCSF finding of the new Security Hub as it holds it now
+    /// (`GetFindingsV2` by `metadata.uid` in `region`), as the API sent it;
+    /// `None` when Security Hub has no such finding.
+    async fn read_finding_v2(
+        &self,
+        metadata_uid: &str,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError>;
+
+    /// Sets an OCSF finding's `status_id` (when `Some`) and comment through
+    /// `BatchUpdateFindingsV2` by its `metadata.uid` in `region`.
+    async fn update_finding_v2(
+        &self,
+        metadata_uid: &str,
+        region: &str,
+        status_id: Option<i32>,
+        comment: &str,
+    ) -> Result<(), ActionError>;
+
     /// The `Parameters` map of a control as Security Hub holds it for the
     /// account in `region` (`BatchGetSecurityControls`): customised values
     /// and AWS's defaults. `None` when Security Hub does not know the

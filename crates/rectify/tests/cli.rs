@@ -365,6 +365,52 @@ fn pass_role_is_limited_to_the_roles_the_rules_name() {
     );
 }
 
+/// `iam-policy --own` grants the V2 operations of Security Hub only when a
+/// rule can answer an OCSF finding (`Findings Imported V2`).
+#[test]
+fn own_policy_has_the_v2_operations_when_a_rule_answers_ocsf_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let update_actions = |config: &str| -> Vec<String> {
+        std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
+        let out = rectify(dir.path(), &["iam-policy", "--own"], None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statement = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "UpdateFindings")
+            .unwrap_or_else(|| panic!("{policy:#}"))
+            .clone();
+        serde_json::from_value(statement["Action"].clone()).unwrap()
+    };
+    let accounts = "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\n";
+    // The built-in pack has rules on OCSF findings.
+    let pack = update_actions(&format!("{accounts}packs: [aws-foundational]\n"));
+    assert!(
+        pack.contains(&"securityhub:BatchUpdateFindingsV2".to_string())
+            && pack.contains(&"securityhub:GetFindingsV2".to_string()),
+        "{pack:?}"
+    );
+    // Rules pinned to ASFF imports only: no V2 operation.
+    let asff = update_actions(&format!(
+        "{accounts}rules:\n  - id: r\n    pattern: {{source: [aws.securityhub], detail-type: [Security Hub Findings - Imported]}}\n    action: local.noop\n"
+    ));
+    assert!(
+        asff.contains(&"securityhub:BatchUpdateFindings".to_string())
+            && !asff.iter().any(|a| a.ends_with("V2")),
+        "{asff:?}"
+    );
+    // A rule on OCSF findings of one's own.
+    let own = update_actions(&format!(
+        "{accounts}rules:\n  - id: r\n    pattern: {{detail-type: [Findings Imported V2]}}\n    action: local.noop\n"
+    ));
+    assert!(
+        own.contains(&"securityhub:BatchUpdateFindingsV2".to_string()),
+        "{own:?}"
+    );
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,11 +577,12 @@ fn no_aws_credentials_fail_at_once_with_one_plain_message() {
 }
 
 #[test]
-fn custom_actions_and_ocsf_findings_wait_for_approval_unless_the_rule_says_otherwise() {
+fn custom_actions_wait_for_approval_unless_the_rule_says_otherwise_and_ocsf_findings_follow_their_rule(
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rectify.yaml"),
-        "store: sqlite://x.db\ndefault_mode: auto\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n  - id: ocsf\n    pattern: {detail-type: [Findings Imported V2]}\n    action: local.noop\n    mode: auto\n  - id: other\n    pattern: {source: [example.other]}\n    action: local.noop\n",
+        "store: sqlite://x.db\ndefault_mode: auto\naudit: {key: none}\naccounts:\n  - id: '111122223333'\nrules:\n  - id: on-request\n    pattern: {detail-type: [Security Hub Findings - Custom Action]}\n    action: local.noop\n  - id: ocsf\n    pattern: {detail-type: [Findings Imported V2]}\n    action: local.noop\n    mode: dry-run\n  - id: other\n    pattern: {source: [example.other]}\n    action: local.noop\n",
     )
     .unwrap();
     let fixtures = repo().join("examples/fixtures");
@@ -602,13 +649,23 @@ fn custom_actions_and_ocsf_findings_wait_for_approval_unless_the_rule_says_other
         controls.contains(&"S3.8") && controls.contains(&"EC2.13"),
         "{controls:?}"
     );
-    // An OCSF finding: approval even when the rule says auto, its control
-    // from compliance.control, no ASFF finding to update.
+    // An OCSF finding: the rule's mode (here dry-run, where the config's
+    // default is auto), its control from compliance.control, no ASFF
+    // finding; the OCSF finding its effects update is kept with the target.
     let ocsf = of("ocsf");
     assert_eq!(ocsf.len(), 1, "{report:#}");
-    assert_eq!(ocsf[0]["mode"], "approve", "{:#}", ocsf[0]);
+    assert_eq!(ocsf[0]["mode"], "dry-run", "{:#}", ocsf[0]);
     assert_eq!(ocsf[0]["control"], "EC2.13");
     assert!(ocsf[0]["finding"].is_null(), "{:#}", ocsf[0]);
+    assert_eq!(
+        ocsf[0]["target"]["details"]["OcsfFinding"],
+        serde_json::json!({
+            "uid": "arn:aws:securityhub:eu-west-1:111122223333:security-control/EC2.13/finding/4d5e-example",
+            "product_uid": "arn:aws:securityhub:eu-west-1::productv2/aws/securityhub"
+        }),
+        "{:#}",
+        ocsf[0]
+    );
     // Anything else follows the config's default mode.
     let other = of("other");
     assert_eq!(other[0]["mode"], "auto", "{:#}", other[0]);

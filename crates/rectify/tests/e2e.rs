@@ -1031,3 +1031,126 @@ fn built_in_rule_ids() -> Vec<String> {
     }
     ids
 }
+
+/// The OCSF fixture of S3.8 (`Findings Imported V2`, the bucket by name in
+/// `resources[].uid`) moved into `account`, this region and `bucket`, with
+/// a finding uid of its own; the finding is put in the Security Hub
+/// stand-in as the new Security Hub would hold it. Returns the event and
+/// the finding's `metadata.uid`.
+fn ocsf_s3_event(account: &str, bucket: &str) -> (Value, String) {
+    let path = repo_root().join("examples/fixtures/ocsf-v2-s3-8-status-id/event.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("111122223333", account)
+        .replace("eu-west-1", REGION)
+        .replace("payments-exports", bucket)
+        .replace("4d5e-example", &format!("f-{}", rand_suffix()))
+        .replace("c8f3d4e5-example", &format!("ev-{}", rand_suffix()));
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let finding = event["detail"]["findings"][0].clone();
+    securityhub_put_v2(std::slice::from_ref(&finding));
+    let uid = finding["metadata"]["uid"].as_str().unwrap().to_string();
+    (event, uid)
+}
+
+const PACK: &str = "packs: [aws-foundational]\ndefault_notify: [team]\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ocsf_finding_is_fixed_then_resolved_through_v2() {
+    let (account, _inbox, site) = setup_with("e2e-ocsf", "auto", PACK).await;
+    let (bucket, s3) = public_bucket(&account, &[]).await;
+    let (event, uid) = ocsf_s3_event(&account, &bucket);
+    let before = securityhub_read_v2(&uid).unwrap();
+    assert_eq!(before["status_id"], 1, "{before}");
+
+    let file = site.write_event("ocsf.json", &event);
+    let jobs = site.process(&file, &[]);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    // The pack's OCSF rule runs in its mode (its Security Hub twin's: the
+    // config's default, auto), not held for approval.
+    assert_eq!(jobs[0]["rule_id"], "ocsf-s3-bucket-block-public-access");
+    assert_eq!(jobs[0]["mode"], "auto", "{}", jobs[0]);
+    assert_eq!(outcome(&jobs[0]), "changed", "{}", jobs[0]);
+    assert_eq!(bpa(&s3, &bucket).await, [true; 4]);
+    assert_eq!(jobs[0]["outcome"]["finding_update"], "set Resolved");
+
+    // Security Hub holds the finding Resolved, with rectify's note.
+    let after = securityhub_read_v2(&uid).unwrap();
+    assert_eq!(after["status_id"], 4, "{after}");
+    assert_eq!(after["status"], "Resolved");
+    let comment = after["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with(
+            "rectify rule ocsf-s3-bucket-block-public-access (aws.s3.block-public-access): changed"
+        ),
+        "{comment}"
+    );
+    // Read back before the update, one valid update.
+    assert!(!securityhub_v2_requests("GetFindingsV2", &uid).is_empty());
+    let writes = securityhub_v2_requests("BatchUpdateFindingsV2", &uid);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0]["valid"], true, "{}", writes[0]);
+    assert_eq!(writes[0]["body"]["MetadataUids"], json!([uid]));
+
+    // The same event again: already compliant, and the finding already
+    // shows what rectify would write: no second update.
+    let again = site.process(&file, &[]);
+    assert_eq!(outcome(&again[0]), "already-compliant", "{}", again[0]);
+    let update = again[0]["outcome"]["finding_update"].as_str().unwrap();
+    assert!(update.starts_with("already Resolved"), "{update}");
+    assert_eq!(
+        securityhub_v2_requests("BatchUpdateFindingsV2", &uid).len(),
+        1
+    );
+
+    // An event naming a real finding but another, compliant bucket: the
+    // finding read back names the first bucket; nothing is written to it.
+    let (public, _) = public_bucket(&account, &[]).await;
+    let (real, real_uid) = ocsf_s3_event(&account, &public);
+    let mut forged = real.clone();
+    forged["detail"]["findings"][0]["resources"][0]["uid"] = json!(bucket);
+    let file = site.write_event("forged.json", &forged);
+    let jobs = site.process(&file, &[]);
+    assert_eq!(outcome(&jobs[0]), "already-compliant", "{}", jobs[0]);
+    let update = jobs[0]["outcome"]["finding_update"].as_str().unwrap();
+    assert!(
+        update.starts_with("refused:") && update.contains(&public),
+        "{update}"
+    );
+    assert!(securityhub_v2_requests("BatchUpdateFindingsV2", &real_uid).is_empty());
+    assert_eq!(securityhub_read_v2(&real_uid).unwrap()["status_id"], 1);
+    assert_audit_intact(&site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ocsf_finding_whose_fix_fails_is_not_resolved() {
+    let (account, _inbox, site) = setup_with("e2e-ocsf-fail", "auto", PACK).await;
+    // The finding names a bucket that is not there: the fix cannot land.
+    let gone = format!("gone-{account}-{}", rand_suffix());
+    let (event, uid) = ocsf_s3_event(&account, &gone);
+    let file = site.write_event("ocsf.json", &event);
+    let jobs = site.process(&file, &[]);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(outcome(&jobs[0]), "failed", "{}", jobs[0]);
+    assert_eq!(
+        jobs[0]["outcome"]["finding_update"],
+        "set commented (status unchanged)"
+    );
+
+    // The status stays New; the comment says why.
+    let after = securityhub_read_v2(&uid).unwrap();
+    assert_eq!(after["status_id"], 1, "{after}");
+    assert_eq!(after["status"], "New");
+    let comment = after["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with(
+            "rectify rule ocsf-s3-bucket-block-public-access (aws.s3.block-public-access): failed"
+        ),
+        "{comment}"
+    );
+    let writes = securityhub_v2_requests("BatchUpdateFindingsV2", &uid);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0]["valid"], true, "{}", writes[0]);
+    assert!(writes[0]["body"].get("StatusId").is_none(), "{}", writes[0]);
+    assert_audit_intact(&site);
+}

@@ -509,6 +509,9 @@ pub struct OwnScope {
     pub role_arns: Vec<String>,
     /// `aws.securityhub.role_arn`: the role that updates findings, if any.
     pub securityhub_role_arn: Option<String>,
+    /// Whether a rule can answer an OCSF finding of the new Security Hub
+    /// (`Findings Imported V2`), whose update needs the V2 operations.
+    pub ocsf_findings: bool,
     /// The notification channels' SNS topics.
     pub topic_arns: Vec<String>,
     /// The SQS sources' queue ARNs.
@@ -524,8 +527,9 @@ pub struct OwnScope {
 }
 
 /// The policy of rectify's own identity: assume the member roles, update
-/// findings (and read them back, and poll them: `GetFindings`) unless a
-/// Security Hub role does,
+/// findings (and read them back, and poll them: `GetFindings`; OCSF
+/// findings through `GetFindingsV2` and `BatchUpdateFindingsV2` when a rule
+/// can answer one) unless a Security Hub role does,
 /// publish to the notification topics, send mail from the SES channels'
 /// senders, read the source queues.
 pub fn own_policy(scope: &OwnScope) -> Value {
@@ -551,6 +555,12 @@ pub fn own_policy(scope: &OwnScope) -> Value {
             "securityhub:GetFindings",
             "securityhub:BatchGetSecurityControls",
         ];
+        if scope.ocsf_findings {
+            actions.extend([
+                "securityhub:BatchUpdateFindingsV2",
+                "securityhub:GetFindingsV2",
+            ]);
+        }
         actions.sort_unstable();
         statements.push(json!({
             "Sid": "UpdateFindings",
@@ -1225,6 +1235,7 @@ mod tests {
             partition: "aws".into(),
             role_arns: vec!["arn:aws:iam::111122223333:role/rectify".into()],
             securityhub_role_arn: None,
+            ocsf_findings: false,
             topic_arns: vec!["arn:aws:sns:eu-west-1:999988887777:t".into()],
             queue_arns: vec![queue_arn(
                 "https://sqs.eu-west-1.amazonaws.com/999988887777/q",
@@ -1255,6 +1266,22 @@ mod tests {
                 "securityhub:BatchGetSecurityControls",
                 "securityhub:BatchUpdateFindings",
                 "securityhub:GetFindings"
+            ])
+        );
+        // A rule on OCSF findings: the V2 read and update too.
+        let with_ocsf = own_policy(&OwnScope {
+            partition: "aws".into(),
+            ocsf_findings: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            statement(&with_ocsf, "UpdateFindings")["Action"],
+            json!([
+                "securityhub:BatchGetSecurityControls",
+                "securityhub:BatchUpdateFindings",
+                "securityhub:BatchUpdateFindingsV2",
+                "securityhub:GetFindings",
+                "securityhub:GetFindingsV2"
             ])
         );
         assert_eq!(

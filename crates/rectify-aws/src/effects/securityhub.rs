@@ -2,7 +2,8 @@
 //! controls' parameters through `BatchGetSecurityControls`; the new
 //! Security Hub's OCSF findings (`Findings Imported V2`) through
 //! `GetFindingsV2` (read back) and `BatchUpdateFindingsV2` (status and
-//! comment), by their `metadata.uid`.
+//! comment), by their `metadata.uid`. What to write, and whether the
+//! finding read back is the one a job judged, is the engine's to decide.
 
 use std::sync::Arc;
 
@@ -137,137 +138,9 @@ impl FindingUpdater for SecurityHubUpdater {
             .cloned())
     }
 
-    /// `BatchGetSecurityControls` for one control, with the hub's
-    /// credentials; the `Parameters` map as the API sent it (customised
-    /// values and AWS's defaults alike).
-    async fn control_parameters(
-        &self,
-        _account: &str,
-        control: &str,
-        region: &str,
-    ) -> Result<Option<Value>, ActionError> {
-        let config = self.aws.securityhub_config(region).await?;
-        let client = aws_sdk_securityhub::Client::new(&config);
-        // The SDK's parameter values are a union; the raw JSON is what
-        // the actions read.
-        let raw = RawBody::default();
-        client
-            .batch_get_security_controls()
-            .security_control_ids(control)
-            .customize()
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error("securityhub:BatchGetSecurityControls", e))?;
-        let page = raw.json("securityhub:BatchGetSecurityControls")?;
-        Ok(parameters_of(&page, control))
-    }
-}
-
-/// OCSF `status_id` of a finding (Security Hub's `BatchUpdateFindingsV2`
-/// accepts 0, 1, 2, 3, 4, 5, 6 and 99; `status` follows it).
-pub mod ocsf_status {
-    pub const NEW: i32 = 1;
-    pub const IN_PROGRESS: i32 = 2;
-    pub const SUPPRESSED: i32 = 3;
-    pub const RESOLVED: i32 = 4;
-}
-
-/// The OCSF `status_id` for a workflow status rectify sets on an ASFF
-/// finding: `RESOLVED` is `Resolved` (4). `NOTIFIED` has no OCSF twin: the
-/// status stays as it is and only the comment says what was left (None).
-pub fn ocsf_status_for(workflow: &str) -> Option<i32> {
-    match workflow {
-        "RESOLVED" => Some(ocsf_status::RESOLVED),
-        "NEW" => Some(ocsf_status::NEW),
-        "SUPPRESSED" => Some(ocsf_status::SUPPRESSED),
-        _ => None,
-    }
-}
-
-/// The one finding with this `metadata.uid` in a `GetFindingsV2` answer.
-pub fn ocsf_finding_of(page: &Value, metadata_uid: &str) -> Option<Value> {
-    page.get("Findings")?
-        .as_array()?
-        .iter()
-        .find(|f| f.pointer("/metadata/uid").and_then(Value::as_str) == Some(metadata_uid))
-        .cloned()
-}
-
-/// The live OCSF finding must be the one the job judged, as for ASFF
-/// findings: there at all, of the job's account (`cloud.account.uid`), the
-/// target among its `resources[].uid` (when the job has one), and the same
-/// control (`compliance.control`) when the job judged one. `Err` says what
-/// differs.
-pub fn verify_ocsf_finding(
-    live: Option<&Value>,
-    metadata_uid: &str,
-    account: &str,
-    resource_id: &str,
-    control: Option<&str>,
-) -> Result<(), String> {
-    let Some(live) = live else {
-        return Err(format!("Security Hub has no OCSF finding {metadata_uid}"));
-    };
-    let text = |path: &str| live.pointer(path).and_then(Value::as_str);
-    if text("/metadata/uid") != Some(metadata_uid) {
-        return Err(format!(
-            "the finding Security Hub returned is {}, not {metadata_uid}",
-            text("/metadata/uid").unwrap_or("(no metadata.uid)")
-        ));
-    }
-    if text("/cloud/account/uid") != Some(account) {
-        return Err(format!(
-            "the finding belongs to account {}, the job acted on account {account}",
-            text("/cloud/account/uid").unwrap_or("(none)")
-        ));
-    }
-    let resources: Vec<&str> = live
-        .get("resources")
-        .and_then(Value::as_array)
-        .map(|rs| {
-            rs.iter()
-                .filter_map(|r| r.get("uid").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !resource_id.is_empty() && !resources.contains(&resource_id) {
-        return Err(format!(
-            "the finding does not name resource {resource_id} (it names: {})",
-            resources.join(", ")
-        ));
-    }
-    if let Some(control) = control {
-        let live_control = text("/compliance/control");
-        if live_control != Some(control) {
-            return Err(format!(
-                "the finding reports control {}, the job judged control {control}",
-                live_control.unwrap_or("(none)")
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Whether the live OCSF finding already shows what rectify would write:
-/// the status (when one is set) and a comment starting with `prefix` (a
-/// redelivery of a settled generation).
-pub fn ocsf_settled(live: &Value, status_id: Option<i32>, prefix: &str) -> bool {
-    let status_ok = match status_id {
-        Some(want) => live.get("status_id").and_then(Value::as_i64) == Some(i64::from(want)),
-        None => true,
-    };
-    status_ok
-        && live
-            .get("comment")
-            .and_then(Value::as_str)
-            .is_some_and(|c| c.starts_with(prefix))
-}
-
-impl SecurityHubUpdater {
     /// The OCSF finding as Security Hub holds it now (`GetFindingsV2`,
     /// `metadata.uid` EQUALS), as the API sent it; None when there is none.
-    pub async fn read_finding_v2(
+    async fn read_finding_v2(
         &self,
         metadata_uid: &str,
         region: &str,
@@ -312,7 +185,7 @@ impl SecurityHubUpdater {
     /// Some) and comment through `BatchUpdateFindingsV2` by its
     /// `metadata.uid`. A finding Security Hub reports unprocessed is an
     /// error, as for `BatchUpdateFindings`.
-    pub async fn update_finding_v2(
+    async fn update_finding_v2(
         &self,
         metadata_uid: &str,
         region: &str,
@@ -365,6 +238,41 @@ impl SecurityHubUpdater {
         }
         Ok(())
     }
+
+    /// `BatchGetSecurityControls` for one control, with the hub's
+    /// credentials; the `Parameters` map as the API sent it (customised
+    /// values and AWS's defaults alike).
+    async fn control_parameters(
+        &self,
+        _account: &str,
+        control: &str,
+        region: &str,
+    ) -> Result<Option<Value>, ActionError> {
+        let config = self.aws.securityhub_config(region).await?;
+        let client = aws_sdk_securityhub::Client::new(&config);
+        // The SDK's parameter values are a union; the raw JSON is what
+        // the actions read.
+        let raw = RawBody::default();
+        client
+            .batch_get_security_controls()
+            .security_control_ids(control)
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:BatchGetSecurityControls", e))?;
+        let page = raw.json("securityhub:BatchGetSecurityControls")?;
+        Ok(parameters_of(&page, control))
+    }
+}
+
+/// The one finding with this `metadata.uid` in a `GetFindingsV2` answer.
+pub fn ocsf_finding_of(page: &Value, metadata_uid: &str) -> Option<Value> {
+    page.get("Findings")?
+        .as_array()?
+        .iter()
+        .find(|f| f.pointer("/metadata/uid").and_then(Value::as_str) == Some(metadata_uid))
+        .cloned()
 }
 
 /// The `Parameters` of `control` in a `BatchGetSecurityControls` answer;
@@ -408,80 +316,11 @@ mod tests {
     }
 
     #[test]
-    fn the_ocsf_finding_read_back_is_the_one_the_job_judged() {
+    fn the_ocsf_finding_of_a_page_is_the_one_with_the_uid() {
         let page = serde_json::json!({"Findings": [ocsf("other"), ocsf("u-1")]});
         let live = ocsf_finding_of(&page, "u-1");
         assert_eq!(live.as_ref().unwrap()["metadata"]["uid"], "u-1");
         assert!(ocsf_finding_of(&page, "u-2").is_none());
-        let ok = verify_ocsf_finding(
-            live.as_ref(),
-            "u-1",
-            "111122223333",
-            "arn:aws:s3:::b",
-            Some("S3.8"),
-        );
-        assert_eq!(ok, Ok(()));
-        // No target resource recorded: the resource is not compared.
-        assert_eq!(
-            verify_ocsf_finding(live.as_ref(), "u-1", "111122223333", "", None),
-            Ok(())
-        );
-        let cases = [
-            (
-                None,
-                "111122223333",
-                "arn:aws:s3:::b",
-                Some("S3.8"),
-                "has no OCSF finding",
-            ),
-            (
-                live.clone(),
-                "444455556666",
-                "arn:aws:s3:::b",
-                Some("S3.8"),
-                "belongs to account 111122223333",
-            ),
-            (
-                live.clone(),
-                "111122223333",
-                "arn:aws:s3:::c",
-                Some("S3.8"),
-                "does not name resource arn:aws:s3:::c",
-            ),
-            (
-                live.clone(),
-                "111122223333",
-                "arn:aws:s3:::b",
-                Some("S3.2"),
-                "reports control S3.8",
-            ),
-        ];
-        for (live, account, resource, control, want) in cases {
-            let err =
-                verify_ocsf_finding(live.as_ref(), "u-1", account, resource, control).unwrap_err();
-            assert!(err.contains(want), "{err}");
-        }
-        let other = ocsf("u-9");
-        let err = verify_ocsf_finding(Some(&other), "u-1", "111122223333", "", None).unwrap_err();
-        assert!(err.contains("is u-9"), "{err}");
-    }
-
-    #[test]
-    fn ocsf_status_and_settled_findings() {
-        assert_eq!(ocsf_status_for("RESOLVED"), Some(4));
-        assert_eq!(ocsf_status_for("NOTIFIED"), None);
-        let mut live = ocsf("u-1");
-        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
-        live["status_id"] = serde_json::json!(4);
-        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
-        live["comment"] =
-            serde_json::json!("rectify rule r (aws.s3.block-public-access): changed: ...");
-        assert!(ocsf_settled(&live, Some(4), "rectify rule r ("));
-        assert!(!ocsf_settled(&live, Some(4), "rectify rule s ("));
-        // NOTIFIED: the status is not compared, the comment is.
-        live["status_id"] = serde_json::json!(1);
-        assert!(ocsf_settled(&live, None, "rectify rule r ("));
-        assert!(!ocsf_settled(&live, Some(4), "rectify rule r ("));
     }
 
     #[test]

@@ -339,6 +339,10 @@ pub async fn iam_policy(
                 .filter_map(|a| a.role_arn.clone())
                 .collect(),
             securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
+            ocsf_findings: config
+                .rules
+                .iter()
+                .any(|r| r.rule.enabled && answers_ocsf(&r.rule.pattern)),
             topic_arns: config
                 .notifications
                 .values()
@@ -452,6 +456,21 @@ pub async fn iam_policy(
     let passed: Vec<&str> = passed.iter().map(String::as_str).collect();
     print_json(&policy::member_policy_passing(permissions, scope, &passed));
     Ok(0)
+}
+
+/// Whether a rule's pattern can match an OCSF finding of the new Security
+/// Hub: its top-level `source` and `detail-type` each absent or admitting
+/// `aws.securityhub` and `Findings Imported V2` (a matcher other than a
+/// plain string is taken to admit it).
+fn answers_ocsf(pattern: &serde_json::Value) -> bool {
+    let admits = |field: &str, value: &str| match pattern.get(field) {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .any(|item| item.as_str().is_none_or(|s| s == value)),
+        _ => true,
+    };
+    admits("source", "aws.securityhub")
+        && admits("detail-type", rectify_model::SECURITY_HUB_IMPORTED_V2)
 }
 
 /// `arn:<partition>:iam::<12 digits>:role/...` or `:user/...`.

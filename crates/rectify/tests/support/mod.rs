@@ -363,14 +363,24 @@ pub fn unseeded_finding(
 /// Imports findings into the Security Hub stand-in (`BatchImportFindings`,
 /// as a product would send them).
 pub fn securityhub_import(findings: &[Value]) {
+    let response = securityhub_call("/findings/import", &json!({ "Findings": findings }));
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("\"FailedCount\": 0"),
+        "{response}"
+    );
+}
+
+/// One Security Hub API request to the stand-in (`POST path` with a JSON
+/// body): the whole HTTP response.
+fn securityhub_call(path: &str, body: &Value) -> String {
     let base = &env().securityhub;
     let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let body = json!({ "Findings": findings }).to_string();
+    let body = body.to_string();
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
     // The stand-in checks the credential scope, not the signature.
     write!(
         stream,
-        "POST /findings/import HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=testing/20261202/{REGION}/securityhub/aws4_request, SignedHeaders=host, Signature={}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         "0".repeat(64),
@@ -379,28 +389,68 @@ pub fn securityhub_import(findings: &[Value]) {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200") && response.contains("\"FailedCount\": 0"),
-        "{response}"
+    response
+}
+
+/// Puts OCSF findings into the stand-in's store of the new Security Hub
+/// (what Security Hub holds before it sends `Findings Imported V2`).
+pub fn securityhub_put_v2(findings: &[Value]) {
+    let body = json!({ "Findings": findings }).to_string();
+    let (status, reply) = http(
+        &env().securityhub,
+        "POST",
+        "/_standin/findings-v2",
+        None,
+        Some(&body),
     );
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// The OCSF finding the stand-in holds now, read with `GetFindingsV2` by
+/// its `metadata.uid`.
+pub fn securityhub_read_v2(uid: &str) -> Option<Value> {
+    let filter = json!({"Filters": {"CompositeFilters": [{"StringFilters": [
+        {"FieldName": "metadata.uid", "Filter": {"Value": uid, "Comparison": "EQUALS"}}
+    ]}]}});
+    let response = securityhub_call("/findingsv2", &filter);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let page: Value = serde_json::from_str(body).unwrap();
+    page["Findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["metadata"]["uid"] == uid)
+        .cloned()
+}
+
+/// Requests of `operation` (`BatchUpdateFindingsV2`, ...) the stand-in
+/// received that name `uid`.
+pub fn securityhub_v2_requests(operation: &str, uid: &str) -> Vec<Value> {
+    securityhub_requests()
+        .into_iter()
+        .filter(|r| r["operation"] == operation && r["body"].to_string().contains(uid))
+        .collect()
+}
+
+/// Every request the Security Hub stand-in received, as it logged them.
+fn securityhub_requests() -> Vec<Value> {
+    let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
+    assert_eq!(status, 200);
+    let all: Value = serde_json::from_str(&body).unwrap();
+    all["requests"].as_array().unwrap().clone()
 }
 
 /// BatchUpdateFindings requests the stand-in received for `finding_id`.
 pub fn securityhub_updates(finding_id: &str) -> Vec<Value> {
-    let (status, body) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
-    assert_eq!(status, 200);
-    let all: Value = serde_json::from_str(&body).unwrap();
-    all["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
+    securityhub_requests()
+        .into_iter()
         .filter(|r| r["operation"] == "BatchUpdateFindings")
         .filter(|r| {
             r["body"]["FindingIdentifiers"]
                 .as_array()
                 .is_some_and(|ids| ids.iter().any(|i| i["Id"] == finding_id))
         })
-        .cloned()
         .collect()
 }
 
