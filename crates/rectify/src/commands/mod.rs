@@ -6,6 +6,7 @@ mod jobs;
 mod lambda;
 mod match_events;
 mod process;
+mod report;
 mod scan;
 mod serve;
 mod test_fixtures;
@@ -19,6 +20,10 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = cli.config.as_deref();
     let json = cli.output == crate::cli::Output::Json;
+    if cli.output == crate::cli::Output::Csv && !matches!(cli.command, Command::Report { .. }) {
+        eprintln!("error: --output csv is for `rectify report`; use text or json here");
+        return Ok(2);
+    }
     match cli.command {
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
         Command::Scan { accounts, dry_run } => scan::run(config, &accounts, dry_run, json).await,
@@ -54,6 +59,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
+        Command::Report { since, from, to } => {
+            report::run(
+                config,
+                since.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+                cli.output,
+            )
+            .await
+        }
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
     }
