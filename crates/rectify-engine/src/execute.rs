@@ -162,7 +162,9 @@ async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     if job.state == JobState::Retrying {
         flush(engine, &mut log).await;
     } else {
-        engine.metrics.outcome(crate::outcome_of(&job).kind);
+        let kind = crate::outcome_of(&job).kind;
+        engine.metrics.outcome(kind);
+        engine.metrics.job_settled(kind, age(&job.created_at));
         effects::settle(engine, &mut job, log).await;
     }
     if !engine.store.save_job(&job, Some(&worker)).await? {
@@ -278,7 +280,7 @@ pub(crate) async fn guard(
         if let Some(limit) = limits.max_changes_per_account_per_hour {
             if made >= limit {
                 let reason = format!(
-                    "blast-radius breaker: {made} changes by {} in account {} within the last hour (limit {limit})",
+                    "{BREAKER}: {made} changes by {} in account {} within the last hour (limit {limit})",
                     job.action, job.target.account
                 );
                 return trip_breaker(engine, job, reason).await.map(Some);
@@ -295,7 +297,7 @@ pub(crate) async fn guard(
                 let allowed = (total * u64::from(percent) / 100).max(1);
                 if made >= allowed {
                     let reason = format!(
-                        "blast-radius breaker: {made} changes within the last hour would pass \
+                        "{BREAKER}: {made} changes within the last hour would pass \
                          {percent}% of the {total} {} resources of account {} (at most {allowed})",
                         if job.target.resource_type.is_empty() {
                             job.action.as_str()
@@ -331,6 +333,14 @@ pub(crate) async fn guard(
     Ok(slot.map(Step::Defer))
 }
 
+/// The start of the reason a breaker pauses rules with.
+const BREAKER: &str = "blast-radius breaker";
+
+/// Whether a paused rule's reason is a tripped breaker's.
+pub(crate) fn tripped_breaker(reason: &str) -> bool {
+    reason.starts_with(BREAKER)
+}
+
 /// Pauses every rule that uses the job's action (the breakers count per
 /// action and account, across rules) for every replica, and skips the job
 /// with `reason`; the skip reaches the rule's channels through the job's
@@ -349,7 +359,7 @@ async fn trip_breaker(engine: &Engine, job: &Job, reason: String) -> Result<Step
     for rule in &rules {
         engine
             .store
-            .set_rule_paused(rule, Some(&reason), "blast-radius breaker")
+            .set_rule_paused(rule, Some(&reason), BREAKER)
             .await
             .map_err(store_error)?;
     }
@@ -487,7 +497,14 @@ async fn inventory(
     if cached.is_some() {
         return Ok(cached);
     }
-    let counted = action.inventory(&job.target, &job.params).await?;
+    let counted = engine
+        .metrics
+        .timed(
+            &job.action,
+            "inventory",
+            action.inventory(&job.target, &job.params),
+        )
+        .await?;
     if let Some(n) = counted {
         engine
             .inventory
@@ -553,7 +570,10 @@ async fn steps(
     }
     let mode = current_mode(engine, job, rule);
     let params = control_parameters(engine, action, job, log).await?;
-    let observed = action.check(&job.target, &params).await?;
+    let observed = engine
+        .metrics
+        .timed(&job.action, "check", action.check(&job.target, &params))
+        .await?;
     log.push((
         "job.checked".into(),
         id.clone(),
@@ -624,9 +644,19 @@ async fn steps(
     }
     record_reversal(engine, job).await?;
     mark_applying(engine, job, log, &change).await?;
-    action.apply(&job.target, &params, &change).await?;
+    engine
+        .metrics
+        .timed(
+            &job.action,
+            "apply",
+            action.apply(&job.target, &params, &change),
+        )
+        .await?;
     log.push(("job.applied".into(), id.clone(), json!({"change": change})));
-    let after = action.verify(&job.target, &params).await?;
+    let after = engine
+        .metrics
+        .timed(&job.action, "verify", action.verify(&job.target, &params))
+        .await?;
     log.push((
         "job.verified".into(),
         id.clone(),

@@ -148,8 +148,8 @@ impl Engine {
         &self.store
     }
 
-    /// Counters since this process started (Prometheus text via
-    /// [`metrics::Metrics::render`]).
+    /// Counters and histograms since this process started (Prometheus
+    /// text via [`metrics::Metrics::render`]).
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.metrics
     }
@@ -164,6 +164,7 @@ impl Engine {
     /// writes go through the group committer ([`queue`]) as one transaction
     /// (shared with whatever other submissions arrive meanwhile).
     pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
+        let started = std::time::Instant::now();
         // Matching and planning are CPU work: for a batch, on a
         // multi-threaded runtime, this worker thread's other tasks move to
         // another thread meanwhile. (One event is bounded by the matcher's
@@ -242,6 +243,7 @@ impl Engine {
                 }
             }
         }
+        self.metrics.ingested(started);
         self.metrics.events(out.len());
         self.metrics.jobs_created(created);
         for job in &settled_now {

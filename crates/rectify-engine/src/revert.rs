@@ -152,14 +152,31 @@ pub(crate) async fn steps(
         return Ok(step);
     }
     mark_applying(engine, job, log, &change).await?;
-    action.revert(&job.target, params, &change).await?;
+    engine
+        .metrics
+        .timed(
+            &job.action,
+            "revert",
+            action.revert(&job.target, params, &change),
+        )
+        .await?;
     log.push((
         "job.applied".into(),
         job.id.clone(),
         json!({"change": change, "revert_of": original.id}),
     ));
-    let restored = action.verify_revert(&job.target, params, &change).await?;
-    let after = action.check(&job.target, params).await?;
+    let restored = engine
+        .metrics
+        .timed(
+            &job.action,
+            "verify",
+            action.verify_revert(&job.target, params, &change),
+        )
+        .await?;
+    let after = engine
+        .metrics
+        .timed(&job.action, "check", action.check(&job.target, params))
+        .await?;
     log.push((
         "job.verified".into(),
         job.id.clone(),

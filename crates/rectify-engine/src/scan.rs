@@ -80,7 +80,11 @@ impl Engine {
                             continue;
                         }
                         report.checked += 1;
-                        match action.check(&target, params).await {
+                        let checked = self
+                            .metrics
+                            .timed(id, "check", action.check(&target, params))
+                            .await;
+                        match checked {
                             Ok(observed) if observed.compliant => {}
                             Ok(observed) if observed.tags.contains_key(exempt_tag) => {
                                 report.exempt += 1;

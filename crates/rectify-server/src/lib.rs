@@ -895,49 +895,40 @@ async fn resume(
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let mut out = String::new();
     let c = &api.counters;
-    for (name, help, value) in [
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let server = rectify_engine::metrics::counter_families(&[
         (
             "rectify_http_requests_refused_total",
             "Requests refused for a missing or bad token.",
-            &c.requests_refused,
+            load(&c.requests_refused),
         ),
         (
             "rectify_http_requests_rate_limited_total",
             "Requests refused (429) after too many failed authentications.",
-            &c.requests_rate_limited,
+            load(&c.requests_rate_limited),
         ),
         (
             "rectify_http_connections_refused_total",
             "Connections closed at once because api.max_connections were open.",
-            &c.connections_refused,
+            load(&c.connections_refused),
         ),
         (
             "rectify_events_accepted_total",
             "Events accepted over HTTP (after fan-out).",
-            &c.events_accepted,
+            load(&c.events_accepted),
         ),
         (
             "rectify_event_bodies_rejected_total",
             "Bodies refused as malformed, too large or of another content type.",
-            &c.events_rejected,
+            load(&c.events_rejected),
         ),
-    ] {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-            value.load(Ordering::Relaxed)
-        ));
-    }
-    out.push_str(&api.engine.metrics().render());
-    if let Ok(counts) = api.engine.store().count_jobs().await {
-        out.push_str(
-            "# HELP rectify_jobs Jobs in the store by state.\n# TYPE rectify_jobs gauge\n",
-        );
-        for (state, n) in counts {
-            out.push_str(&format!("rectify_jobs{{state=\"{state}\"}} {n}\n"));
-        }
-    }
+    ]);
+    let engine = &api.engine;
+    let out = engine
+        .metrics()
+        .render(engine.store().as_ref(), server)
+        .await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

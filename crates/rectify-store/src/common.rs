@@ -476,3 +476,39 @@ pub(crate) fn next_record(
     };
     (record, canonical)
 }
+
+/// The `tally_jobs` query, written once for both back ends: `kind`,
+/// `reason`, `left` and `account` are the dialect's expressions for the
+/// outcome's kind, its reason, the length of its `left_in_place` and the
+/// target's account; `from` and `to` its two parameters. A skip is
+/// `refused` when rectify left the state in place on purpose (an exemption
+/// tag, a person's repeated change) or a paused rule or breaker stopped it
+/// (the reasons `rectify-engine`'s guard writes).
+pub(crate) fn tally_sql(
+    kind: &str,
+    reason: &str,
+    left: &str,
+    account: &str,
+    from: &str,
+    to: &str,
+) -> String {
+    format!(
+        "SELECT rule_id, {account}, control, \
+           CASE \
+             WHEN state IN ('pending', 'running', 'retrying') THEN 'open' \
+             WHEN state = 'waiting-approval' THEN 'waiting' \
+             WHEN state IN ('failed', 'dead') THEN 'failed' \
+             WHEN {kind} = 'changed' AND event_id LIKE 'revert:%' THEN 'reverted' \
+             WHEN {kind} = 'changed' THEN 'fixed' \
+             WHEN {kind} = 'already-compliant' THEN 'compliant' \
+             WHEN {kind} = 'planned' THEN 'dry-run' \
+             WHEN {kind} = 'failed' THEN 'failed' \
+             WHEN COALESCE({left}, 0) > 0 \
+               OR {reason} LIKE 'blast-radius breaker%' \
+               OR {reason} LIKE 'rule % is paused (%' THEN 'refused' \
+             ELSE 'skipped' \
+           END AS report_outcome, COUNT(*) \
+         FROM jobs WHERE created_at >= {from} AND created_at < {to} \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+}

@@ -250,6 +250,46 @@ impl Enqueued {
     }
 }
 
+/// What became of a job, as `rectify report` counts it, in its column
+/// order:
+///
+/// * `fixed`: changed and read back as compliant;
+/// * `compliant`: already compliant, nothing written;
+/// * `dry-run`: planned in dry-run, nothing written;
+/// * `waiting`: waiting for a person's approval;
+/// * `skipped`: nothing done and nothing to stop (rule disabled, setting
+///   not configured, account or region outside the config);
+/// * `refused`: rectify declined to act, for safety: an exemption tag, a
+///   person's repeated change, a paused rule or a tripped breaker;
+/// * `failed`: the action failed, gave up after its attempts, or the
+///   read-back did not comply;
+/// * `reverted`: an undo (`rectify jobs revert`) restored the state from
+///   before a change;
+/// * `open`: not settled yet (pending, running, retrying).
+pub const REPORT_OUTCOMES: [&str; 9] = [
+    "fixed",
+    "compliant",
+    "dry-run",
+    "waiting",
+    "skipped",
+    "refused",
+    "failed",
+    "reverted",
+    "open",
+];
+
+/// One line of [`Store::tally_jobs`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobTally {
+    pub rule_id: String,
+    /// The target's account.
+    pub account: String,
+    pub control: Option<String>,
+    /// One of [`REPORT_OUTCOMES`].
+    pub outcome: String,
+    pub jobs: u64,
+}
+
 /// Which jobs [`Store::list_jobs`] returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
@@ -573,6 +613,17 @@ pub trait Store: Send + Sync {
     /// Number of jobs per state, keyed by [`JobState::as_str`]; every state
     /// is present (zero when none).
     async fn count_jobs(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// The run time (`next_run_at`, else `created_at`) of the job claimed
+    /// next: the earliest of the pending and retrying jobs; None when there
+    /// are none. Its age is how far the workers are behind.
+    async fn oldest_due(&self) -> Result<Option<String>>;
+
+    /// The jobs created at or after `from` and before `to` (RFC 3339, the
+    /// store's format), counted by rule, account, control and report
+    /// outcome ([`REPORT_OUTCOMES`]). The scan is bounded by the window
+    /// (the `created_at` index).
+    async fn tally_jobs(&self, from: &str, to: &str) -> Result<Vec<JobTally>>;
 
     /// waiting-approval -> pending, recording who approved (the job's
     /// `approved_by` and a `job.approved` audit record, in the same

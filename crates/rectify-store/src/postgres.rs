@@ -39,7 +39,8 @@ use crate::common::{
 };
 use crate::{
     pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor,
-    FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
+    FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, JobTally, NewJob, Result, Store,
+    StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -1142,6 +1143,51 @@ impl Store for PostgresStore {
             counts.insert(state, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
+    }
+
+    async fn oldest_due(&self) -> Result<Option<String>> {
+        let client = self.client("oldest_due").await?;
+        let stmt = client
+            .prepare_cached("SELECT MIN(run_at) FROM jobs WHERE state IN ('pending', 'retrying')")
+            .await
+            .ctx("preparing the oldest due job")?;
+        let row = client
+            .query_one(&stmt, &[])
+            .await
+            .ctx("reading the oldest due job")?;
+        row.try_get(0).ctx("reading the oldest due job")
+    }
+
+    async fn tally_jobs(&self, from: &str, to: &str) -> Result<Vec<JobTally>> {
+        let client = self.client("tally_jobs").await?;
+        let sql = crate::common::tally_sql(
+            "(outcome->>'kind')",
+            "(outcome->>'reason')",
+            "json_array_length(outcome->'left_in_place')",
+            "COALESCE(target->>'account', '')",
+            "$1::text",
+            "$2::text",
+        );
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .ctx("preparing the job tally")?;
+        let mut tally = Vec::new();
+        for row in client
+            .query(&stmt, &[&from, &to])
+            .await
+            .ctx("tallying jobs")?
+        {
+            let jobs: i64 = row.try_get(4).ctx("tallying jobs")?;
+            tally.push(JobTally {
+                rule_id: row.try_get(0).ctx("tallying jobs")?,
+                account: row.try_get(1).ctx("tallying jobs")?,
+                control: row.try_get(2).ctx("tallying jobs")?,
+                outcome: row.try_get(3).ctx("tallying jobs")?,
+                jobs: u64::try_from(jobs).unwrap_or(0),
+            });
+        }
+        Ok(tally)
     }
 
     async fn approve(&self, id: &str, by: &str) -> Result<Job> {

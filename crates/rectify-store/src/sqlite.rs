@@ -22,7 +22,7 @@ use crate::common::{
 use crate::schema::LIVE_STATES;
 use crate::{
     schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingRow, FindingUpsert,
-    IngestBatch, Ingested, JobFilter, NewJob, Result, Store, StoreError,
+    IngestBatch, Ingested, JobFilter, JobTally, NewJob, Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -1113,6 +1113,47 @@ impl Store for SqliteStore {
                 counts.insert(state, u64::try_from(n).unwrap_or(0));
             }
             Ok(counts)
+        })
+        .await
+    }
+
+    async fn oldest_due(&self) -> Result<Option<String>> {
+        self.run("oldest_due", move |conn| {
+            conn.prepare_cached(
+                "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due \
+                 WHERE state IN ('pending','retrying')",
+            )
+            .ctx("preparing the oldest due job")?
+            .query_row([], |r| r.get::<_, Option<String>>(0))
+            .ctx("reading the oldest due job")
+        })
+        .await
+    }
+
+    async fn tally_jobs(&self, from: &str, to: &str) -> Result<Vec<JobTally>> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.run("tally_jobs", move |conn| {
+            let sql = crate::common::tally_sql(
+                "json_extract(outcome, '$.kind')",
+                "json_extract(outcome, '$.reason')",
+                "json_array_length(outcome, '$.left_in_place')",
+                "COALESCE(json_extract(target, '$.account'), '')",
+                "?1",
+                "?2",
+            );
+            let mut stmt = conn.prepare_cached(&sql).ctx("preparing the job tally")?;
+            let rows = stmt
+                .query_map(rusqlite::params![from, to], |r| {
+                    Ok(JobTally {
+                        rule_id: r.get(0)?,
+                        account: r.get(1)?,
+                        control: r.get(2)?,
+                        outcome: r.get(3)?,
+                        jobs: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    })
+                })
+                .ctx("tallying jobs")?;
+            rows.map(|row| row.ctx("tallying jobs")).collect()
         })
         .await
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
     audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingUpsert, IngestBatch, JobCursor,
-    JobFilter, NewJob, Store, StoreError,
+    JobFilter, JobTally, NewJob, Store, StoreError,
 };
 use serde_json::{json, Value};
 use support::{event, job, lit, Kind, TestDb};
@@ -1358,6 +1358,60 @@ async fn event_origin_and_write_probe(db: TestDb) {
     store.probe_write().await.unwrap();
 }
 
+async fn oldest_due_and_window_tally(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.oldest_due().await.unwrap(), None);
+    let at = |day: u32| format!("2026-01-0{day}T00:00:00.000Z");
+    let mut pending = job("j-1", "k-1");
+    pending.created_at = at(1);
+    let mut retrying = job("j-2", "k-2");
+    retrying.created_at = at(2);
+    let mut fixed = job("j-3", "k-3");
+    fixed.created_at = at(3);
+    let mut other = job("j-4", "k-4");
+    other.created_at = at(3);
+    other.rule_id = "rule-b".into();
+    other.control = None;
+    for j in [&pending, &retrying, &fixed, &other] {
+        assert!(store.enqueue(j).await.unwrap().is_created());
+    }
+    retrying.state = JobState::Retrying;
+    retrying.next_run_at = Some(at(5));
+    store.save_job(&retrying, None).await.unwrap();
+    fixed.state = JobState::Succeeded;
+    fixed.outcome = Some(Outcome::new(OutcomeKind::Changed, "done"));
+    store.save_job(&fixed, None).await.unwrap();
+    other.state = JobState::Skipped;
+    other.outcome = Some(Outcome::new(
+        OutcomeKind::Skipped,
+        "rule rule-b is paused (by ops)",
+    ));
+    store.save_job(&other, None).await.unwrap();
+
+    // The earliest run time of the pending and retrying jobs.
+    assert_eq!(store.oldest_due().await.unwrap(), Some(at(1)));
+    let tally = |rule: &str, control: Option<&str>, outcome: &str, jobs: u64| JobTally {
+        rule_id: rule.into(),
+        account: "111122223333".into(),
+        control: control.map(str::to_string),
+        outcome: outcome.into(),
+        jobs,
+    };
+    // Only the window's jobs, from included, to not.
+    assert_eq!(
+        store.tally_jobs(&at(1), &at(3)).await.unwrap(),
+        [tally("rule-a", Some("S3.8"), "open", 2)]
+    );
+    assert_eq!(
+        store.tally_jobs(&at(3), &at(4)).await.unwrap(),
+        [
+            tally("rule-a", Some("S3.8"), "fixed", 1),
+            tally("rule-b", None, "refused", 1)
+        ]
+    );
+    assert_eq!(store.tally_jobs(&at(4), &at(9)).await.unwrap(), []);
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -1415,4 +1469,5 @@ both_backends!(
     finding_pages_follow_the_cursor,
     event_origin_and_write_probe,
     applying_marks_leases_and_reversals,
+    oldest_due_and_window_tally,
 );

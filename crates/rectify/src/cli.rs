@@ -22,7 +22,7 @@ pub struct Cli {
     /// rectify's home AWS region; wins over aws.region, AWS_REGION and AWS_DEFAULT_REGION.
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Output format.
+    /// Output format (csv: `rectify report` only).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Output {
     Text,
     Json,
+    /// Only `rectify report`.
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +179,37 @@ Examples:
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
+    },
+    /// What each rule matched and changed over a time window, per account, control and outcome: a week of remediation in review.
+    #[command(
+        after_help = "Counts the jobs created in the window [--from, --to) (default: the last 7 days), as they
+stand now, per rule, account and control, by outcome:
+  fixed      changed and read back as compliant
+  compliant  already compliant, nothing written
+  dry-run    planned in dry-run, nothing written
+  waiting    waiting for a person's approval
+  skipped    nothing to do here: rule disabled, setting not configured, account or region outside the config
+  refused    rectify declined to act: an exemption tag, a person's repeated change, a paused rule or a tripped breaker
+  failed     the action failed, gave up, or the read-back did not comply
+  reverted   an undo (`rectify jobs revert`) restored the state from before a change
+  open       not settled yet (pending, running, retrying)
+MATCHED is their sum: the jobs the rule's matches made.
+
+Examples:
+  rectify report                                   the last 7 days, as a table
+  rectify report --since 24h --output csv > day.csv
+  rectify report --from 2026-11-23 --to 2026-11-30 --output json | jq '.total'"
+    )]
+    Report {
+        /// The window: the last N units (s, m, h, d, w), e.g. 7d or 24h.
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// Start of the window: an RFC 3339 time or a date (midnight UTC).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End of the window, not included (default: now).
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
     },
     /// Pause all remediation (the global kill switch), or one rule; events are still recorded and queued.
     #[command(

@@ -426,6 +426,7 @@ fn every_command_has_help_with_an_example() {
         vec!["jobs", "show"],
         vec!["jobs", "approve"],
         vec!["jobs", "retry"],
+        vec!["report"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

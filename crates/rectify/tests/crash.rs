@@ -283,19 +283,8 @@ fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
 
 #[test]
 fn three_replicas_on_postgres_killed_at_random() {
-    let server = std::env::var("RECTIFY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("rectify_crash_{}", rand::random::<u32>());
-    let url = format!("{server}?schema={schema}");
-    run(Cluster::new(Some(&url), 3));
-    let dropped = Command::new("psql")
-        .args([
-            server.as_str(),
-            "-qc",
-            &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        ])
-        .status();
-    assert!(dropped.map(|s| s.success()).unwrap_or(true));
+    let schema = support::PgSchema::new("rectify_crash");
+    run(Cluster::new(Some(&schema.url()), 3));
 }
 
 /// SIGTERM: no new work is taken, running jobs finish within the grace

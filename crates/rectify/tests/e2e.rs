@@ -685,7 +685,7 @@ async fn findings_taken_from_an_sqs_queue() {
     assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
     let (_, metrics) = http(&server.base, "GET", "/metrics", Some(&site.token), None);
     let count = |result: &str| -> u64 {
-        let key = format!("rectify_source_messages_total{{source=\"sqs\",result=\"{result}\"}} ");
+        let key = format!("rectify_source_messages_total{{result=\"{result}\",source=\"sqs\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&key))

@@ -8,6 +8,7 @@ mod jobs;
 mod lambda;
 mod match_events;
 mod process;
+mod report;
 mod scan;
 mod serve;
 mod test_fixtures;
@@ -53,6 +54,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     let config = found.as_deref();
     let json = cli.output == crate::cli::Output::Json;
+    if cli.output == crate::cli::Output::Csv && !matches!(cli.command, Command::Report { .. }) {
+        eprintln!("error: --output csv is for `rectify report`; use text or json here");
+        return Ok(2);
+    }
     match cli.command {
         Command::Init { path } => init::run(&path),
         Command::Accounts => accounts::run(config, json).await,
@@ -90,6 +95,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
+        Command::Report { since, from, to } => {
+            report::run(
+                config,
+                since.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+                cli.output,
+            )
+            .await
+        }
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
     }

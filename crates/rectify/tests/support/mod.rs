@@ -880,3 +880,41 @@ pub async fn setup_with(tag: &str, mode: &str, rules_yaml: &str) -> (String, Inb
     let site = Site::new(&account, mode, &inbox.topic_arn, rules_yaml);
     (account, inbox, site)
 }
+
+/// A schema of its own on the test PostgreSQL server
+/// (`RECTIFY_TEST_POSTGRES_URL`, default the database `test` on
+/// 127.0.0.1:5432), dropped when this is.
+pub struct PgSchema {
+    pub server: String,
+    pub schema: String,
+}
+
+impl PgSchema {
+    pub fn new(prefix: &str) -> PgSchema {
+        PgSchema {
+            server: std::env::var("RECTIFY_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            schema: format!("{prefix}_{}", rand::random::<u32>()),
+        }
+    }
+
+    /// The store URL.
+    pub fn url(&self) -> String {
+        format!("{}?schema={}", self.server, self.schema)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                self.server.as_str(),
+                "-qc",
+                &format!(
+                    "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {} CASCADE",
+                    self.schema
+                ),
+            ])
+            .status();
+    }
+}
