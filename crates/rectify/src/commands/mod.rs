@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 mod catalog;
+mod deploy;
 mod jobs;
 mod lambda;
 mod match_events;
@@ -13,7 +14,7 @@ mod validate;
 
 use std::time::Duration;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeployCommand};
 
 /// Runs the command; the value is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -52,6 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             catalog::iam_policy(config, account.as_deref(), trust, own, principal.as_deref()).await
         }
+        Command::Deploy {
+            command: DeployCommand::Render { target, out },
+        } => deploy::render(config, target, &out).await,
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
