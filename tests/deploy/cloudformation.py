@@ -4,6 +4,8 @@ JSON object. Run by crates/rectify/tests/deploy.rs.
 
     cloudformation.py ENDPOINT ACCOUNT REGION STACK TEMPLATE [KEY=VALUE ...]
 
+`not_created` lists the template's resources the stack does not hold
+(moto skips the types it does not know; a false Condition skips others).
 The account is chosen with moto's `x-moto-account-id` header. With
 CodeS3Bucket and CodeS3Key among the parameters, that bucket is made and a
 zip holding a `bootstrap` file put at that key first (the function's code,
@@ -16,6 +18,7 @@ which moto never runs). Output:
      "security_groups": {...}}
 """
 
+import ast
 import io
 import json
 import sys
@@ -38,6 +41,17 @@ def client(service, endpoint, account, region):
 
     c.meta.events.register("before-sign.*.*", in_account)
     return c
+
+
+def document(policy):
+    """A policy document as a dict: moto keeps one made by CloudFormation
+    as the text of a Python dict."""
+    if isinstance(policy, str):
+        try:
+            return json.loads(policy)
+        except ValueError:
+            return ast.literal_eval(policy)
+    return policy
 
 
 def main():
@@ -76,6 +90,14 @@ def main():
                  "security_groups"]:
         out[kind] = {}
     resources = cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    # moto lists a resource of a type it does not create as an empty entry.
+    resources = [r for r in resources if r["ResourceType"]]
+    listed = {r["LogicalResourceId"] for r in resources}
+    out["not_created"] = [
+        {"id": rid, "type": r["Type"], "condition": r.get("Condition")}
+        for rid, r in sorted(json.loads(body)["Resources"].items())
+        if rid not in listed
+    ]
     for r in resources:
         rid, kind, physical = r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId")
         out["resources"].append({"id": rid, "type": kind, "physical": physical})
@@ -83,7 +105,7 @@ def main():
             iam = c("iam")
             role = iam.get_role(RoleName=physical)["Role"]
             inline = {
-                name: iam.get_role_policy(RoleName=physical, PolicyName=name)["PolicyDocument"]
+                name: document(iam.get_role_policy(RoleName=physical, PolicyName=name)["PolicyDocument"])
                 for name in iam.list_role_policies(RoleName=physical)["PolicyNames"]
             }
             attached = [
@@ -119,8 +141,14 @@ def main():
             attrs = c("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["All"])["Attributes"]
             out["queues"][rid] = {"url": physical, "attributes": attrs}
         elif kind == "AWS::Events::EventBus":
-            bus = c("events").describe_event_bus(Name=physical)
-            out["buses"][rid] = {"name": bus["Name"], "arn": bus["Arn"], "policy": bus.get("Policy")}
+            # moto gives the bus no physical id: report every bus but the
+            # default one.
+            events = c("events")
+            out["buses"][rid] = [
+                {"name": b["Name"], "arn": b["Arn"], "policy": events.describe_event_bus(Name=b["Name"]).get("Policy")}
+                for b in events.list_event_buses()["EventBuses"]
+                if b["Name"] != "default"
+            ]
         elif kind == "AWS::SNS::Topic":
             out["topics"][rid] = c("sns").get_topic_attributes(TopicArn=physical)["Attributes"]
         elif kind == "AWS::Lambda::Function":

@@ -240,7 +240,7 @@ fn hub(inputs: &Inputs) -> Value {
         ("EventBusPolicy", json!({
             "Type": "AWS::Events::EventBusPolicy",
             "Properties": {
-                "EventBusName": reference("EventBus"),
+                "EventBusName": get_att("EventBus", "Name"),
                 "StatementId": "OrganizationPutsEvents",
                 "Statement": {
                     "Sid": "OrganizationPutsEvents",
@@ -300,7 +300,7 @@ fn hub(inputs: &Inputs) -> Value {
             "Properties": {
                 "Name": "rectify-bus-to-queue",
                 "Description": "What the member accounts forward, to rectify's queue.",
-                "EventBusName": reference("EventBus"),
+                "EventBusName": get_att("EventBus", "Name"),
                 "State": "ENABLED",
                 "EventPattern": bus_pattern,
                 "Targets": [{"Id": "rectify-events", "Arn": get_att("EventQueue", "Arn")}],
@@ -439,19 +439,30 @@ fn hub(inputs: &Inputs) -> Value {
     })
 }
 
+/// A log group kept a year, made when `condition` holds.
+fn log_group(condition: &str, name: &str) -> Value {
+    json!({
+        "Type": "AWS::Logs::LogGroup",
+        "Condition": condition,
+        "Properties": {"LogGroupName": name, "RetentionInDays": 365},
+    })
+}
+
+/// A security group in the `VpcId` parameter's VPC, made when `condition`
+/// holds (no ingress; all egress).
+fn security_group(condition: &str, description: &str) -> Value {
+    json!({
+        "Type": "AWS::EC2::SecurityGroup",
+        "Condition": condition,
+        "Properties": {"GroupDescription": description, "VpcId": reference("VpcId")},
+    })
+}
+
 /// rectify as a function of the provided.al2023 runtime, fed by the queue.
 fn lambda_resources(resources: &mut serde_json::Map<String, Value>) {
     let entries = [
-        ("FunctionLogGroup", json!({
-            "Type": "AWS::Logs::LogGroup",
-            "Condition": "UseLambda",
-            "Properties": {"LogGroupName": "/aws/lambda/rectify", "RetentionInDays": 365},
-        })),
-        ("FunctionSecurityGroup", json!({
-            "Type": "AWS::EC2::SecurityGroup",
-            "Condition": "LambdaInVpc",
-            "Properties": {"GroupDescription": "rectify function", "VpcId": reference("VpcId")},
-        })),
+        ("FunctionLogGroup", log_group("UseLambda", "/aws/lambda/rectify")),
+        ("FunctionSecurityGroup", security_group("LambdaInVpc", "rectify function")),
         ("Function", json!({
             "Type": "AWS::Lambda::Function",
             "Condition": "UseLambda",
@@ -501,16 +512,8 @@ fn ecs_resources(resources: &mut serde_json::Map<String, Value>) {
             "Condition": "UseEcs",
             "Properties": {"ClusterName": "rectify"},
         })),
-        ("ServiceLogGroup", json!({
-            "Type": "AWS::Logs::LogGroup",
-            "Condition": "UseEcs",
-            "Properties": {"LogGroupName": "/ecs/rectify", "RetentionInDays": 365},
-        })),
-        ("ServiceSecurityGroup", json!({
-            "Type": "AWS::EC2::SecurityGroup",
-            "Condition": "UseEcs",
-            "Properties": {"GroupDescription": "rectify service", "VpcId": reference("VpcId")},
-        })),
+        ("ServiceLogGroup", log_group("UseEcs", "/ecs/rectify")),
+        ("ServiceSecurityGroup", security_group("UseEcs", "rectify service")),
         ("DatabaseSecurityGroup", json!({
             "Type": "AWS::EC2::SecurityGroup",
             "Condition": "UseEcs",
