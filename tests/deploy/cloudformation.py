@@ -112,8 +112,18 @@ def main():
                 p["PolicyArn"]
                 for p in iam.list_attached_role_policies(RoleName=physical)["AttachedPolicies"]
             ]
+            managed = []
+            for arn in attached:
+                try:
+                    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                    doc = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+                except iam.exceptions.NoSuchEntityException:
+                    continue
+                managed.append({"name": arn.split("/")[-1], "document": document(doc)})
+            managed.sort(key=lambda m: m["name"])
             out["roles"][rid] = {
                 "name": role["RoleName"],
+                "managed": managed,
                 "arn": role["Arn"],
                 "trust": role["AssumeRolePolicyDocument"],
                 "inline": inline,

@@ -142,8 +142,13 @@ fn every_template_passes_cfn_lint_and_renders_the_same_bytes() {
             .arg(template)
             .output()
             .expect("run cfn-lint");
+        // cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8
+        // informational. Errors fail; warnings (the empty defaults of the
+        // parameters only one Runtime uses) are shown.
+        let code = out.status.code().expect("cfn-lint exited");
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
         assert!(
-            out.status.success(),
+            code & !(4 | 8) == 0,
             "cfn-lint on {}:\n{}{}",
             template.display(),
             String::from_utf8_lossy(&out.stdout),
@@ -190,7 +195,23 @@ fn the_member_stack_makes_the_role_iam_policy_prints_and_forwards_to_the_hub() {
     let printed = rectify(&config, &["iam-policy", "--account", &member_account]);
     assert!(printed.status.success());
     let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
-    assert_eq!(role["inline"]["rectify-remediation"], printed);
+    // One inline policy, or (past IAM's inline limit) managed policies
+    // rectify-remediation-1, -2, ... whose statements, in order, are the
+    // printed ones.
+    let granted = match role["inline"].get("rectify-remediation") {
+        Some(inline) => inline.clone(),
+        None => {
+            let statements: Vec<Value> = role["managed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["name"].as_str().unwrap().starts_with("rectify-remediation-"))
+                .flat_map(|m| m["document"]["Statement"].as_array().unwrap().clone())
+                .collect();
+            json!({"Version": "2012-10-17", "Statement": statements})
+        }
+    };
+    assert_eq!(granted, printed);
 
     let hub_bus = format!("arn:aws:events:{REGION}:{hub_account}:event-bus/rectify");
     let forward_role = created["roles"]["ForwardRole"]["arn"].as_str().unwrap();

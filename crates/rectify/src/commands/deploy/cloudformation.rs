@@ -74,6 +74,40 @@ fn service_role_trust(service: Value) -> Value {
     })
 }
 
+/// IAM's limit on a role's inline policies together, in characters
+/// (whitespace not counted).
+const INLINE_POLICY_LIMIT: usize = 10_240;
+/// IAM's limit on one managed policy.
+const MANAGED_POLICY_LIMIT: usize = 6_144;
+
+/// The member policy as one document when it fits a role's inline policy,
+/// else its statements, in order, in documents that each fit a managed
+/// policy. Sizes are measured with the `${AWS::AccountId}` placeholders,
+/// longer than what CloudFormation puts in their place.
+fn policy_parts(policy: &Value) -> Vec<Value> {
+    let size = |v: &Value| v.to_string().chars().filter(|c| !c.is_whitespace()).count();
+    if size(policy) <= INLINE_POLICY_LIMIT {
+        return vec![policy.clone()];
+    }
+    let document = |statements: Vec<Value>| json!({"Version": "2012-10-17", "Statement": statements});
+    let mut parts = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    for statement in policy["Statement"].as_array().into_iter().flatten() {
+        let mut with = current.clone();
+        with.push(statement.clone());
+        if !current.is_empty() && size(&document(with.clone())) > MANAGED_POLICY_LIMIT {
+            parts.push(document(std::mem::take(&mut current)));
+            current.push(statement.clone());
+        } else {
+            current = with;
+        }
+    }
+    if !current.is_empty() {
+        parts.push(document(current));
+    }
+    parts
+}
+
 /// The member template: the remediation role and the rules that forward
 /// findings and the pack's API calls to the hub's bus.
 fn member(inputs: &Inputs) -> Value {
@@ -84,22 +118,38 @@ fn member(inputs: &Inputs) -> Value {
     );
     let target = json!([{"Id": "hub-event-bus", "Arn": sub(hub_bus), "RoleArn": get_att("ForwardRole", "Arn")}]);
     let mut resources = serde_json::Map::new();
-    resources.insert(
-        "RemediationRole".into(),
-        json!({
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": reference("RoleName"),
-                "Description": "Assumed by rectify (the hub) to remediate findings; its policy allows what the enabled rules' actions call, and nothing else.",
-                "MaxSessionDuration": 3600,
-                "AssumeRolePolicyDocument": substitute(trust),
-                "Policies": [{
-                    "PolicyName": "rectify-remediation",
-                    "PolicyDocument": substitute(inputs.member_policy.clone()),
-                }],
-            },
-        }),
-    );
+    let mut role = json!({
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": reference("RoleName"),
+            "Description": "Assumed by rectify (the hub) to remediate findings; its policy allows what the enabled rules' actions call, and nothing else.",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": substitute(trust),
+        },
+    });
+    let parts = policy_parts(&inputs.member_policy);
+    if let [whole] = parts.as_slice() {
+        role["Properties"]["Policies"] = json!([{
+            "PolicyName": "rectify-remediation",
+            "PolicyDocument": substitute(whole.clone()),
+        }]);
+        resources.insert("RemediationRole".into(), role);
+    } else {
+        resources.insert("RemediationRole".into(), role);
+        for (n, part) in parts.into_iter().enumerate() {
+            resources.insert(
+                format!("RemediationPolicy{}", n + 1),
+                json!({
+                    "Type": "AWS::IAM::ManagedPolicy",
+                    "Properties": {
+                        "ManagedPolicyName": sub(&format!("${{RoleName}}-{}", n + 1)),
+                        "Roles": [reference("RemediationRole")],
+                        "PolicyDocument": substitute(part),
+                    },
+                }),
+            );
+        }
+    }
     resources.insert(
         "ForwardRole".into(),
         json!({

@@ -114,6 +114,13 @@ impl Inputs {
             0 => return Err("no account has an external_id: set accounts[].external_id (the member role's trust policy requires it)".to_string()),
             _ => return Err("the accounts have different external_id values: a StackSet's role takes one (set the same external_id on every account)".to_string()),
         };
+        // IAM's bounds on an external id.
+        if !(2..=1224).contains(&external_id.len()) {
+            return Err(format!(
+                "external_id `{external_id}` is {} characters long: IAM takes 2 to 1224",
+                external_id.len()
+            ));
+        }
         // One role for every account: the union of the accounts' region
         // allow-lists (any account without one: every region).
         let regions: Vec<String> = if config.accounts.iter().any(|a| a.regions.is_empty()) {
