@@ -184,7 +184,8 @@ Examples:
 #[derive(Subcommand)]
 pub enum DeployCommand {
     /// Write the templates that deploy rectify to an organization: one for every member account, one for the hub.
-    #[command(after_help = "Writes two CloudFormation templates (JSON) into --out, made from the config:
+    #[command(
+        after_help = "Writes two CloudFormation templates (JSON) into --out, made from the config:
 
   rectify-member.json  for every member account, as a StackSet: the remediation role
                        (named as accounts[].role_arn names it) with exactly the policy
@@ -214,7 +215,8 @@ Examples:
       --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=OrganizationId,ParameterValue=o-abc123def4 \\
       ParameterKey=CodeS3Bucket,ParameterValue=my-artifacts
 
-Exit 0 when written, 2 on a config error.")]
+Exit 0 when written, 2 on a config error."
+    )]
     Render {
         /// What to render for (only CloudFormation for now).
         #[arg(long, value_enum)]

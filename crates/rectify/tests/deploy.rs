@@ -67,7 +67,14 @@ fn rectify(config: &Path, args: &[&str]) -> std::process::Output {
 fn render(config: &Path, out: &Path) -> (PathBuf, PathBuf) {
     let result = rectify(
         config,
-        &["deploy", "render", "--target", "cloudformation", "--out", out.to_str().unwrap()],
+        &[
+            "deploy",
+            "render",
+            "--target",
+            "cloudformation",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert!(result.status.success(), "deploy render failed");
     let member = out.join("rectify-member.json");
@@ -83,10 +90,18 @@ fn read_json(path: &Path) -> Value {
 
 fn venv_bin(name: &str) -> PathBuf {
     let root = repo_root();
-    let status = Command::new(root.join("scripts/venv")).status().expect("scripts/venv");
+    let status = Command::new(root.join("scripts/venv"))
+        .status()
+        .expect("scripts/venv");
     assert!(status.success(), "scripts/venv failed");
-    let venv = std::env::var("RECTIFY_VENV").map(PathBuf::from).unwrap_or_else(|_| root.join(".venv"));
-    let venv = if venv.is_absolute() { venv } else { root.join(venv) };
+    let venv = std::env::var("RECTIFY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv"));
+    let venv = if venv.is_absolute() {
+        venv
+    } else {
+        root.join(venv)
+    };
     venv.join("bin").join(name)
 }
 
@@ -132,8 +147,14 @@ fn every_template_passes_cfn_lint_and_renders_the_same_bytes() {
     let config = write_config(dir.path(), "111122223333", "999988887777", None);
     let (member, hub) = render(&config, &dir.path().join("a"));
     let (member_again, hub_again) = render(&config, &dir.path().join("b"));
-    assert_eq!(std::fs::read(&member).unwrap(), std::fs::read(&member_again).unwrap());
-    assert_eq!(std::fs::read(&hub).unwrap(), std::fs::read(&hub_again).unwrap());
+    assert_eq!(
+        std::fs::read(&member).unwrap(),
+        std::fs::read(&member_again).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&hub).unwrap(),
+        std::fs::read(&hub_again).unwrap()
+    );
     for template in [&member, &hub] {
         let out = Command::new(venv_bin("cfn-lint"))
             .arg("--regions")
@@ -205,7 +226,12 @@ fn the_member_stack_makes_the_role_iam_policy_prints_and_forwards_to_the_hub() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|m| m["name"].as_str().unwrap().starts_with("rectify-remediation-"))
+                .filter(|m| {
+                    m["name"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("rectify-remediation-")
+                })
                 .flat_map(|m| m["document"]["Statement"].as_array().unwrap().clone())
                 .collect();
             json!({"Version": "2012-10-17", "Statement": statements})
@@ -242,12 +268,26 @@ fn the_member_stack_makes_the_role_iam_policy_prints_and_forwards_to_the_hub() {
     // The pack's CloudTrail rules: S3 policy deletion among them.
     let s3 = &created["rules"]["ForwardApiCallsS3"];
     assert_eq!(s3["pattern"]["source"], json!(["aws.s3"]));
-    assert_eq!(s3["pattern"]["detail-type"], json!(["AWS API Call via CloudTrail"]));
+    assert_eq!(
+        s3["pattern"]["detail-type"],
+        json!(["AWS API Call via CloudTrail"])
+    );
     let names = s3["pattern"]["detail"]["eventName"].as_array().unwrap();
     assert!(names.contains(&json!("DeleteBucketPolicy")), "{names:?}");
-    assert!(names.contains(&json!("DeleteBucketEncryption")), "{names:?}");
+    assert!(
+        names.contains(&json!("DeleteBucketEncryption")),
+        "{names:?}"
+    );
     assert_eq!(s3["targets"][0]["Arn"], hub_bus);
-    assert_eq!(created["rules"].as_object().unwrap().len(), created["resources"].as_array().unwrap().iter().filter(|r| r["type"] == "AWS::Events::Rule").count());
+    assert_eq!(
+        created["rules"].as_object().unwrap().len(),
+        created["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == "AWS::Events::Rule")
+            .count()
+    );
 }
 
 /// The hub with rectify as a Lambda function: the zip it names is put in
@@ -277,47 +317,92 @@ fn the_hub_stack_makes_the_bus_queue_function_and_role() {
     let dlq = &created["queues"]["DeadLetterQueue"]["attributes"];
     let redrive: Value = serde_json::from_str(queue["RedrivePolicy"].as_str().unwrap()).unwrap();
     assert_eq!(redrive["deadLetterTargetArn"], dlq["QueueArn"]);
-    assert_eq!(redrive["maxReceiveCount"].as_u64().or_else(|| redrive["maxReceiveCount"].as_str().and_then(|s| s.parse().ok())), Some(5));
+    assert_eq!(
+        redrive["maxReceiveCount"]
+            .as_u64()
+            .or_else(|| redrive["maxReceiveCount"]
+                .as_str()
+                .and_then(|s| s.parse().ok())),
+        Some(5)
+    );
     assert_eq!(queue["VisibilityTimeout"], "1800");
 
     let to_queue = &created["rules"]["ForwardToQueue"];
     assert_eq!(to_queue["bus"], "rectify");
     assert_eq!(to_queue["targets"][0]["Arn"], queue["QueueArn"]);
     let sources = to_queue["pattern"]["source"].as_array().unwrap();
-    for source in ["aws.securityhub", "aws.guardduty", "aws.config", "aws.s3", "aws.ec2"] {
-        assert!(sources.contains(&json!(source)), "{source} not taken from the bus: {sources:?}");
+    for source in [
+        "aws.securityhub",
+        "aws.guardduty",
+        "aws.config",
+        "aws.s3",
+        "aws.ec2",
+    ] {
+        assert!(
+            sources.contains(&json!(source)),
+            "{source} not taken from the bus: {sources:?}"
+        );
     }
     let custom = &created["rules"]["CustomActionToQueue"];
     assert_eq!(custom["bus"], "default");
     assert_eq!(
         custom["pattern"]["resources"],
-        json!([format!("arn:aws:securityhub:{REGION}:{hub_account}:action/custom/rectify")])
+        json!([format!(
+            "arn:aws:securityhub:{REGION}:{hub_account}:action/custom/rectify"
+        )])
     );
     assert_eq!(custom["targets"][0]["Arn"], queue["QueueArn"]);
 
     let role = &created["roles"]["HubRole"];
     assert_eq!(role["name"], "rectify-hub");
-    assert_eq!(role["trust"]["Statement"][0]["Principal"], json!({"Service": "lambda.amazonaws.com"}));
+    assert_eq!(
+        role["trust"]["Statement"][0]["Principal"],
+        json!({"Service": "lambda.amazonaws.com"})
+    );
     // moto attaches no managed policy from a template: what the template
     // asks for is checked instead (logs only, no VPC without SubnetIds).
     assert_eq!(
-        read_json(&hub)["Resources"]["HubRole"]["Properties"]["ManagedPolicyArns"]["Fn::If"][2]["Fn::If"][1],
+        read_json(&hub)["Resources"]["HubRole"]["Properties"]["ManagedPolicyArns"]["Fn::If"][2]
+            ["Fn::If"][1],
         json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}])
     );
     let statements = role["inline"]["rectify"]["Statement"].as_array().unwrap();
-    let by_sid = |sid: &str| statements.iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("no {sid} in {statements:?}"));
-    assert_eq!(by_sid("AssumeTheMemberRoles")["Resource"], json!(["arn:aws:iam::*:role/rectify-remediation"]));
-    assert_eq!(by_sid("ReadTheSourceQueues")["Resource"], json!([queue["QueueArn"]]));
-    let topic = created["topics"]["NotificationTopicSecurityTeam"]["TopicArn"].as_str().unwrap().to_string();
-    assert_eq!(topic, format!("arn:aws:sns:{REGION}:{hub_account}:rectify-security-team"));
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid} in {statements:?}"))
+    };
+    assert_eq!(
+        by_sid("AssumeTheMemberRoles")["Resource"],
+        json!(["arn:aws:iam::*:role/rectify-remediation"])
+    );
+    assert_eq!(
+        by_sid("ReadTheSourceQueues")["Resource"],
+        json!([queue["QueueArn"]])
+    );
+    let topic = created["topics"]["NotificationTopicSecurityTeam"]["TopicArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        topic,
+        format!("arn:aws:sns:{REGION}:{hub_account}:rectify-security-team")
+    );
     assert_eq!(by_sid("PublishToTheChannels")["Resource"], json!([topic]));
-    assert!(created["topics"]["AlarmTopic"]["TopicArn"].as_str().unwrap().ends_with(":rectify-alarms"));
+    assert!(created["topics"]["AlarmTopic"]["TopicArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(":rectify-alarms"));
 
     let function = &created["functions"]["Function"];
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");
     assert_eq!(function["Role"], role["arn"]);
-    assert_eq!(function["Environment"]["Variables"]["RECTIFY_CONFIG"], "/var/task/rectify.yaml");
+    assert_eq!(
+        function["Environment"]["Variables"]["RECTIFY_CONFIG"],
+        "/var/task/rectify.yaml"
+    );
     let mapping = &created["mappings"]["FunctionQueueMapping"];
     assert_eq!(mapping["EventSourceArn"], queue["QueueArn"]);
     assert_eq!(mapping["FunctionArn"], function["FunctionArn"]);
@@ -334,15 +419,28 @@ fn a_change_of_the_rules_changes_the_rendered_policy_and_forwarding() {
             "rules:\n  - id: {id}\n    pattern:\n      source: [{source}]\n      detail-type: [AWS API Call via CloudTrail]\n      detail:\n        eventSource: [{event_source}]\n        eventName: [{event}]\n    action: {action}\n"
         )
     };
-    let s3 = rule("s3-bpa", "aws.s3.block-public-access", "aws.s3", "s3.amazonaws.com", "DeleteBucketPublicAccessBlock");
-    let ec2 = rule("ec2-admin", "aws.ec2.revoke-public-admin-ingress", "aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress");
+    let s3 = rule(
+        "s3-bpa",
+        "aws.s3.block-public-access",
+        "aws.s3",
+        "s3.amazonaws.com",
+        "DeleteBucketPublicAccessBlock",
+    );
+    let ec2 = rule(
+        "ec2-admin",
+        "aws.ec2.revoke-public-admin-ingress",
+        "aws.ec2",
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+    );
     let config = write_config(dir.path(), "111122223333", "999988887777", Some(&s3));
     let (member_s3, _) = render(&config, &dir.path().join("s3"));
     let config = write_config(dir.path(), "111122223333", "999988887777", Some(&ec2));
     let (member_ec2, _) = render(&config, &dir.path().join("ec2"));
     let (member_s3, member_ec2) = (read_json(&member_s3), read_json(&member_ec2));
     let actions = |template: &Value| -> Vec<String> {
-        template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        template["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"]
             .as_array()
             .unwrap()
             .iter()
@@ -353,12 +451,32 @@ fn a_change_of_the_rules_changes_the_rendered_policy_and_forwarding() {
             .collect()
     };
     let (with_s3, with_ec2) = (actions(&member_s3), actions(&member_ec2));
-    assert!(with_s3.iter().any(|a| a == "s3:PutBucketPublicAccessBlock"), "{with_s3:?}");
-    assert!(!with_s3.iter().any(|a| a.starts_with("ec2:")), "{with_s3:?}");
-    assert!(with_ec2.iter().any(|a| a == "ec2:RevokeSecurityGroupIngress"), "{with_ec2:?}");
-    assert!(!with_ec2.iter().any(|a| a.starts_with("s3:")), "{with_ec2:?}");
+    assert!(
+        with_s3.iter().any(|a| a == "s3:PutBucketPublicAccessBlock"),
+        "{with_s3:?}"
+    );
+    assert!(
+        !with_s3.iter().any(|a| a.starts_with("ec2:")),
+        "{with_s3:?}"
+    );
+    assert!(
+        with_ec2
+            .iter()
+            .any(|a| a == "ec2:RevokeSecurityGroupIngress"),
+        "{with_ec2:?}"
+    );
+    assert!(
+        !with_ec2.iter().any(|a| a.starts_with("s3:")),
+        "{with_ec2:?}"
+    );
     let rules = |template: &Value| -> Vec<String> {
-        template["Resources"].as_object().unwrap().keys().filter(|k| k.starts_with("ForwardApiCalls")).cloned().collect()
+        template["Resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("ForwardApiCalls"))
+            .cloned()
+            .collect()
     };
     assert_eq!(rules(&member_s3), ["ForwardApiCallsS3"]);
     assert_eq!(rules(&member_ec2), ["ForwardApiCallsEc2"]);
@@ -400,7 +518,10 @@ async fn docs_deploy_md_runs_against_the_emulator() {
     let management = new_account();
     let dir = tempfile::tempdir().unwrap();
     let aws = venv_bin("aws");
-    let bin = Path::new(env!("CARGO_BIN_EXE_rectify")).parent().unwrap().to_path_buf();
+    let bin = Path::new(env!("CARGO_BIN_EXE_rectify"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let path = format!(
         "{}:{}:{}",
         bin.display(),
@@ -451,17 +572,29 @@ aws organizations create-account --email member@example.com --account-name membe
     let member = member.trim().to_string();
     assert_eq!(member.len(), 12, "{member}");
     write_config(dir.path(), &member, &management, None);
-    std::fs::write(dir.path().join("bootstrap"), "stand-in: the emulator runs no function\n").unwrap();
+    std::fs::write(
+        dir.path().join("bootstrap"),
+        "stand-in: the emulator runs no function\n",
+    )
+    .unwrap();
 
     let outputs = run(&format!(
         "{login}{script}\naws cloudformation describe-stacks --stack-name rectify-hub --query 'Stacks[0].StackStatus' --output text"
     ));
     assert!(outputs.trim_end().ends_with("CREATE_COMPLETE"), "{outputs}");
-    assert!(outputs.contains(&member), "the stack instance's account is not listed: {outputs}");
+    assert!(
+        outputs.contains(&member),
+        "the stack instance's account is not listed: {outputs}"
+    );
 
     // The StackSet made the role in the member account, trusting the hub.
     let iam = aws_sdk_iam::Client::new(&support::account_config(&member).await);
-    let role = iam.get_role().role_name("rectify-remediation").send().await.unwrap();
+    let role = iam
+        .get_role()
+        .role_name("rectify-remediation")
+        .send()
+        .await
+        .unwrap();
     let trust = role.role().unwrap().assume_role_policy_document().unwrap();
     let trust = policy_document(trust);
     assert_eq!(
@@ -470,9 +603,19 @@ aws organizations create-account --email member@example.com --account-name membe
     );
     // The hub's role and queue, in the hub (here the management) account.
     let hub_iam = aws_sdk_iam::Client::new(&support::account_config(&management).await);
-    hub_iam.get_role().role_name("rectify-hub").send().await.unwrap();
+    hub_iam
+        .get_role()
+        .role_name("rectify-hub")
+        .send()
+        .await
+        .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&support::account_config(&management).await);
-    let url = sqs.get_queue_url().queue_name("rectify-events").send().await.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name("rectify-events")
+        .send()
+        .await
+        .unwrap();
     let url = url.queue_url().unwrap().to_string();
     assert!(url.ends_with("/rectify-events"));
 
@@ -507,7 +650,10 @@ aws organizations create-account --email member@example.com --account-name membe
         .collect();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert_eq!(bodies[0]["detail-type"], "Security Hub Findings - Imported");
-    assert_eq!(bodies[0]["detail"]["findings"][0]["AwsAccountId"], member.as_str());
+    assert_eq!(
+        bodies[0]["detail"]["findings"][0]["AwsAccountId"],
+        member.as_str()
+    );
 }
 
 /// A policy document as IAM hands it back: URL-encoded by AWS, plain by

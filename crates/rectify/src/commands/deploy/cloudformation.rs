@@ -45,7 +45,9 @@ fn substitute(value: Value) -> Value {
     match value {
         Value::String(s) if s.contains("${") => sub(&s),
         Value::Array(items) => Value::Array(items.into_iter().map(substitute).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, substitute(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, substitute(v))).collect())
+        }
         other => other,
     }
 }
@@ -53,7 +55,10 @@ fn substitute(value: Value) -> Value {
 /// A logical id from a name: its letters and digits, each word capitalised.
 fn logical_id(prefix: &str, name: &str) -> String {
     let mut id = prefix.to_string();
-    for word in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             id.push(first.to_ascii_uppercase());
@@ -89,7 +94,8 @@ fn policy_parts(policy: &Value) -> Vec<Value> {
     if size(policy) <= INLINE_POLICY_LIMIT {
         return vec![policy.clone()];
     }
-    let document = |statements: Vec<Value>| json!({"Version": "2012-10-17", "Statement": statements});
+    let document =
+        |statements: Vec<Value>| json!({"Version": "2012-10-17", "Statement": statements});
     let mut parts = Vec::new();
     let mut current: Vec<Value> = Vec::new();
     for statement in policy["Statement"].as_array().into_iter().flatten() {
@@ -111,7 +117,8 @@ fn policy_parts(policy: &Value) -> Vec<Value> {
 /// The member template: the remediation role and the rules that forward
 /// findings and the pack's API calls to the hub's bus.
 fn member(inputs: &Inputs) -> Value {
-    let hub_bus = "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${HubEventBusName}";
+    let hub_bus =
+        "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${HubEventBusName}";
     let trust = policy::trust_policy(
         "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubRoleName}",
         Some("${ExternalId}"),
@@ -269,9 +276,15 @@ fn hub(inputs: &Inputs) -> Value {
                 "Properties": {"TopicName": topic, "DisplayName": format!("rectify: {channel}")},
             }),
         );
-        outputs.insert(format!("{id}Arn"), json!({"Description": format!("notifications.{channel}.sns"), "Value": reference(&id)}));
+        outputs.insert(
+            format!("{id}Arn"),
+            json!({"Description": format!("notifications.{channel}.sns"), "Value": reference(&id)}),
+        );
     }
-    let custom_action = "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/".to_string() + CUSTOM_ACTION_ID;
+    let custom_action =
+        "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/"
+            .to_string()
+            + CUSTOM_ACTION_ID;
     let mut forwarded: Vec<String> = FINDING_SOURCES.iter().map(|s| s.to_string()).collect();
     forwarded.extend(inputs.api_calls.by_source.keys().cloned());
     forwarded.sort();
@@ -283,156 +296,192 @@ fn hub(inputs: &Inputs) -> Value {
     };
     let managed = |name: &str| sub(&format!("arn:${{AWS::Partition}}:iam::aws:policy/{name}"));
     let entries = [
-        ("EventBus", json!({
-            "Type": "AWS::Events::EventBus",
-            "Properties": {"Name": reference("EventBusName")},
-        })),
-        ("EventBusPolicy", json!({
-            "Type": "AWS::Events::EventBusPolicy",
-            "Properties": {
-                "EventBusName": get_att("EventBus", "Name"),
-                "StatementId": "OrganizationPutsEvents",
-                "Statement": {
-                    "Sid": "OrganizationPutsEvents",
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "events:PutEvents",
-                    "Resource": get_att("EventBus", "Arn"),
-                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": reference("OrganizationId")}},
-                },
-            },
-        })),
-        ("DeadLetterQueue", json!({
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": "rectify-events-dlq",
-                "MessageRetentionPeriod": 1209600,
-                "SqsManagedSseEnabled": true,
-            },
-        })),
-        ("EventQueue", json!({
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": "rectify-events",
-                // Six times the function's timeout, as Lambda asks of a
-                // queue it reads.
-                "VisibilityTimeout": 1800,
-                "MessageRetentionPeriod": 1209600,
-                "SqsManagedSseEnabled": true,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": get_att("DeadLetterQueue", "Arn"),
-                    "maxReceiveCount": 5,
-                },
-            },
-        })),
-        ("EventQueuePolicy", json!({
-            "Type": "AWS::SQS::QueuePolicy",
-            "Properties": {
-                "Queues": [reference("EventQueue")],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Sid": "TheHubRulesSendEvents",
+        (
+            "EventBus",
+            json!({
+                "Type": "AWS::Events::EventBus",
+                "Properties": {"Name": reference("EventBusName")},
+            }),
+        ),
+        (
+            "EventBusPolicy",
+            json!({
+                "Type": "AWS::Events::EventBusPolicy",
+                "Properties": {
+                    "EventBusName": get_att("EventBus", "Name"),
+                    "StatementId": "OrganizationPutsEvents",
+                    "Statement": {
+                        "Sid": "OrganizationPutsEvents",
                         "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sqs:SendMessage",
-                        "Resource": get_att("EventQueue", "Arn"),
-                        "Condition": {"ArnEquals": {"aws:SourceArn": [
-                            get_att("ForwardToQueue", "Arn"),
-                            get_att("CustomActionToQueue", "Arn"),
-                        ]}},
+                        "Principal": "*",
+                        "Action": "events:PutEvents",
+                        "Resource": get_att("EventBus", "Arn"),
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": reference("OrganizationId")}},
+                    },
+                },
+            }),
+        ),
+        (
+            "DeadLetterQueue",
+            json!({
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": "rectify-events-dlq",
+                    "MessageRetentionPeriod": 1209600,
+                    "SqsManagedSseEnabled": true,
+                },
+            }),
+        ),
+        (
+            "EventQueue",
+            json!({
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": "rectify-events",
+                    // Six times the function's timeout, as Lambda asks of a
+                    // queue it reads.
+                    "VisibilityTimeout": 1800,
+                    "MessageRetentionPeriod": 1209600,
+                    "SqsManagedSseEnabled": true,
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": get_att("DeadLetterQueue", "Arn"),
+                        "maxReceiveCount": 5,
+                    },
+                },
+            }),
+        ),
+        (
+            "EventQueuePolicy",
+            json!({
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [reference("EventQueue")],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Sid": "TheHubRulesSendEvents",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": get_att("EventQueue", "Arn"),
+                            "Condition": {"ArnEquals": {"aws:SourceArn": [
+                                get_att("ForwardToQueue", "Arn"),
+                                get_att("CustomActionToQueue", "Arn"),
+                            ]}},
+                        }],
+                    },
+                },
+            }),
+        ),
+        (
+            "ForwardToQueue",
+            json!({
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Name": "rectify-bus-to-queue",
+                    "Description": "What the member accounts forward, to rectify's queue.",
+                    "EventBusName": get_att("EventBus", "Name"),
+                    "State": "ENABLED",
+                    "EventPattern": bus_pattern,
+                    "Targets": [{"Id": "rectify-events", "Arn": get_att("EventQueue", "Arn")}],
+                },
+            }),
+        ),
+        (
+            "CustomAction",
+            json!({
+                "Type": "AWS::SecurityHub::ActionTarget",
+                "Properties": {
+                    "Id": CUSTOM_ACTION_ID,
+                    "Name": "Remediate (rectify)",
+                    "Description": "Send the selected findings to rectify.",
+                },
+            }),
+        ),
+        (
+            "CustomActionToQueue",
+            json!({
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Name": "rectify-custom-action-to-queue",
+                    "Description": "Findings sent to the Security Hub custom action, to rectify's queue.",
+                    "State": "ENABLED",
+                    "EventPattern": {
+                        "source": ["aws.securityhub"],
+                        "detail-type": ["Security Hub Findings - Custom Action"],
+                        "resources": [sub(&custom_action)],
+                    },
+                    "Targets": [{"Id": "rectify-events", "Arn": get_att("EventQueue", "Arn")}],
+                },
+            }),
+        ),
+        (
+            "AlarmTopic",
+            json!({
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"TopicName": "rectify-alarms", "DisplayName": "rectify: alarms"},
+            }),
+        ),
+        (
+            "DeadLetterQueueNotEmpty",
+            json!({
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "rectify-dead-letter-queue-not-empty",
+                    "AlarmDescription": "Events rectify could not take are in the dead-letter queue.",
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateNumberOfMessagesVisible",
+                    "Dimensions": [{"Name": "QueueName", "Value": get_att("DeadLetterQueue", "QueueName")}],
+                    "Statistic": "Maximum",
+                    "Period": 300,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 0,
+                    "ComparisonOperator": "GreaterThanThreshold",
+                    "TreatMissingData": "notBreaching",
+                    "AlarmActions": [reference("AlarmTopic")],
+                },
+            }),
+        ),
+        (
+            "OldestEventTooOld",
+            json!({
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "rectify-oldest-event-too-old",
+                    "AlarmDescription": "rectify is not keeping up with its queue.",
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": [{"Name": "QueueName", "Value": get_att("EventQueue", "QueueName")}],
+                    "Statistic": "Maximum",
+                    "Period": 300,
+                    "EvaluationPeriods": 2,
+                    "Threshold": reference("OldestEventAlarmSeconds"),
+                    "ComparisonOperator": "GreaterThanThreshold",
+                    "TreatMissingData": "notBreaching",
+                    "AlarmActions": [reference("AlarmTopic")],
+                },
+            }),
+        ),
+        (
+            "HubRole",
+            json!({
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": reference("HubRoleName"),
+                    "Description": "rectify's own identity: assumes the member roles, updates findings, reads its queue.",
+                    "AssumeRolePolicyDocument": service_role_trust(json!({"Fn::If": ["UseLambda", "lambda.amazonaws.com", "ecs-tasks.amazonaws.com"]})),
+                    "ManagedPolicyArns": {"Fn::If": [
+                        "LambdaInVpc",
+                        [managed("service-role/AWSLambdaVPCAccessExecutionRole")],
+                        {"Fn::If": ["UseLambda", [managed("service-role/AWSLambdaBasicExecutionRole")], reference("AWS::NoValue")]},
+                    ]},
+                    "Policies": [{
+                        "PolicyName": "rectify",
+                        "PolicyDocument": substitute(policy::own_policy(&own)),
                     }],
                 },
-            },
-        })),
-        ("ForwardToQueue", json!({
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Name": "rectify-bus-to-queue",
-                "Description": "What the member accounts forward, to rectify's queue.",
-                "EventBusName": get_att("EventBus", "Name"),
-                "State": "ENABLED",
-                "EventPattern": bus_pattern,
-                "Targets": [{"Id": "rectify-events", "Arn": get_att("EventQueue", "Arn")}],
-            },
-        })),
-        ("CustomAction", json!({
-            "Type": "AWS::SecurityHub::ActionTarget",
-            "Properties": {
-                "Id": CUSTOM_ACTION_ID,
-                "Name": "Remediate (rectify)",
-                "Description": "Send the selected findings to rectify.",
-            },
-        })),
-        ("CustomActionToQueue", json!({
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Name": "rectify-custom-action-to-queue",
-                "Description": "Findings sent to the Security Hub custom action, to rectify's queue.",
-                "State": "ENABLED",
-                "EventPattern": {
-                    "source": ["aws.securityhub"],
-                    "detail-type": ["Security Hub Findings - Custom Action"],
-                    "resources": [sub(&custom_action)],
-                },
-                "Targets": [{"Id": "rectify-events", "Arn": get_att("EventQueue", "Arn")}],
-            },
-        })),
-        ("AlarmTopic", json!({
-            "Type": "AWS::SNS::Topic",
-            "Properties": {"TopicName": "rectify-alarms", "DisplayName": "rectify: alarms"},
-        })),
-        ("DeadLetterQueueNotEmpty", json!({
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": "rectify-dead-letter-queue-not-empty",
-                "AlarmDescription": "Events rectify could not take are in the dead-letter queue.",
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [{"Name": "QueueName", "Value": get_att("DeadLetterQueue", "QueueName")}],
-                "Statistic": "Maximum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 0,
-                "ComparisonOperator": "GreaterThanThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": [reference("AlarmTopic")],
-            },
-        })),
-        ("OldestEventTooOld", json!({
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": "rectify-oldest-event-too-old",
-                "AlarmDescription": "rectify is not keeping up with its queue.",
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateAgeOfOldestMessage",
-                "Dimensions": [{"Name": "QueueName", "Value": get_att("EventQueue", "QueueName")}],
-                "Statistic": "Maximum",
-                "Period": 300,
-                "EvaluationPeriods": 2,
-                "Threshold": reference("OldestEventAlarmSeconds"),
-                "ComparisonOperator": "GreaterThanThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": [reference("AlarmTopic")],
-            },
-        })),
-        ("HubRole", json!({
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": reference("HubRoleName"),
-                "Description": "rectify's own identity: assumes the member roles, updates findings, reads its queue.",
-                "AssumeRolePolicyDocument": service_role_trust(json!({"Fn::If": ["UseLambda", "lambda.amazonaws.com", "ecs-tasks.amazonaws.com"]})),
-                "ManagedPolicyArns": {"Fn::If": [
-                    "LambdaInVpc",
-                    [managed("service-role/AWSLambdaVPCAccessExecutionRole")],
-                    {"Fn::If": ["UseLambda", [managed("service-role/AWSLambdaBasicExecutionRole")], reference("AWS::NoValue")]},
-                ]},
-                "Policies": [{
-                    "PolicyName": "rectify",
-                    "PolicyDocument": substitute(policy::own_policy(&own)),
-                }],
-            },
-        })),
+            }),
+        ),
     ];
     for (id, resource) in entries {
         resources.insert(id.into(), resource);
@@ -511,41 +560,53 @@ fn security_group(condition: &str, description: &str) -> Value {
 /// rectify as a function of the provided.al2023 runtime, fed by the queue.
 fn lambda_resources(resources: &mut serde_json::Map<String, Value>) {
     let entries = [
-        ("FunctionLogGroup", log_group("UseLambda", "/aws/lambda/rectify")),
-        ("FunctionSecurityGroup", security_group("LambdaInVpc", "rectify function")),
-        ("Function", json!({
-            "Type": "AWS::Lambda::Function",
-            "Condition": "UseLambda",
-            "DependsOn": "FunctionLogGroup",
-            "Properties": {
-                "FunctionName": "rectify",
-                "Description": "rectify: remediates the findings the member accounts forward.",
-                "Runtime": "provided.al2023",
-                "Handler": "bootstrap",
-                "Architectures": ["x86_64"],
-                "Code": {"S3Bucket": reference("CodeS3Bucket"), "S3Key": reference("CodeS3Key")},
-                "Role": get_att("HubRole", "Arn"),
-                "Timeout": 300,
-                "MemorySize": 512,
-                "Environment": {"Variables": {"RECTIFY_CONFIG": "/var/task/rectify.yaml"}},
-                "VpcConfig": {"Fn::If": [
-                    "LambdaInVpc",
-                    {"SubnetIds": reference("SubnetIds"), "SecurityGroupIds": [reference("FunctionSecurityGroup")]},
-                    reference("AWS::NoValue"),
-                ]},
-            },
-        })),
-        ("FunctionQueueMapping", json!({
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Condition": "UseLambda",
-            "Properties": {
-                "FunctionName": reference("Function"),
-                "EventSourceArn": get_att("EventQueue", "Arn"),
-                "BatchSize": 10,
-                "MaximumBatchingWindowInSeconds": 5,
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            },
-        })),
+        (
+            "FunctionLogGroup",
+            log_group("UseLambda", "/aws/lambda/rectify"),
+        ),
+        (
+            "FunctionSecurityGroup",
+            security_group("LambdaInVpc", "rectify function"),
+        ),
+        (
+            "Function",
+            json!({
+                "Type": "AWS::Lambda::Function",
+                "Condition": "UseLambda",
+                "DependsOn": "FunctionLogGroup",
+                "Properties": {
+                    "FunctionName": "rectify",
+                    "Description": "rectify: remediates the findings the member accounts forward.",
+                    "Runtime": "provided.al2023",
+                    "Handler": "bootstrap",
+                    "Architectures": ["x86_64"],
+                    "Code": {"S3Bucket": reference("CodeS3Bucket"), "S3Key": reference("CodeS3Key")},
+                    "Role": get_att("HubRole", "Arn"),
+                    "Timeout": 300,
+                    "MemorySize": 512,
+                    "Environment": {"Variables": {"RECTIFY_CONFIG": "/var/task/rectify.yaml"}},
+                    "VpcConfig": {"Fn::If": [
+                        "LambdaInVpc",
+                        {"SubnetIds": reference("SubnetIds"), "SecurityGroupIds": [reference("FunctionSecurityGroup")]},
+                        reference("AWS::NoValue"),
+                    ]},
+                },
+            }),
+        ),
+        (
+            "FunctionQueueMapping",
+            json!({
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Condition": "UseLambda",
+                "Properties": {
+                    "FunctionName": reference("Function"),
+                    "EventSourceArn": get_att("EventQueue", "Arn"),
+                    "BatchSize": 10,
+                    "MaximumBatchingWindowInSeconds": 5,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                },
+            }),
+        ),
     ];
     for (id, resource) in entries {
         resources.insert(id.into(), resource);
@@ -557,137 +618,167 @@ fn lambda_resources(resources: &mut serde_json::Map<String, Value>) {
 fn ecs_resources(resources: &mut serde_json::Map<String, Value>) {
     let password = "{{resolve:secretsmanager:${DatabasePassword}:SecretString:password}}";
     let entries = [
-        ("Cluster", json!({
-            "Type": "AWS::ECS::Cluster",
-            "Condition": "UseEcs",
-            "Properties": {"ClusterName": "rectify"},
-        })),
+        (
+            "Cluster",
+            json!({
+                "Type": "AWS::ECS::Cluster",
+                "Condition": "UseEcs",
+                "Properties": {"ClusterName": "rectify"},
+            }),
+        ),
         ("ServiceLogGroup", log_group("UseEcs", "/ecs/rectify")),
-        ("ServiceSecurityGroup", security_group("UseEcs", "rectify service")),
-        ("DatabaseSecurityGroup", json!({
-            "Type": "AWS::EC2::SecurityGroup",
-            "Condition": "UseEcs",
-            "Properties": {
-                "GroupDescription": "rectify store: PostgreSQL from the rectify service only",
-                "VpcId": reference("VpcId"),
-                "SecurityGroupIngress": [{
-                    "IpProtocol": "tcp",
-                    "FromPort": 5432,
-                    "ToPort": 5432,
-                    "SourceSecurityGroupId": reference("ServiceSecurityGroup"),
-                }],
-            },
-        })),
-        ("DatabaseSubnetGroup", json!({
-            "Type": "AWS::RDS::DBSubnetGroup",
-            "Condition": "UseEcs",
-            "Properties": {"DBSubnetGroupDescription": "rectify store", "SubnetIds": reference("SubnetIds")},
-        })),
-        ("DatabasePassword", json!({
-            "Type": "AWS::SecretsManager::Secret",
-            "Condition": "UseEcs",
-            "Properties": {
-                "Description": "rectify store: the database user's password",
-                "GenerateSecretString": {
-                    "SecretStringTemplate": "{\"username\":\"rectify\"}",
-                    "GenerateStringKey": "password",
-                    "PasswordLength": 32,
-                    "ExcludePunctuation": true,
+        (
+            "ServiceSecurityGroup",
+            security_group("UseEcs", "rectify service"),
+        ),
+        (
+            "DatabaseSecurityGroup",
+            json!({
+                "Type": "AWS::EC2::SecurityGroup",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "GroupDescription": "rectify store: PostgreSQL from the rectify service only",
+                    "VpcId": reference("VpcId"),
+                    "SecurityGroupIngress": [{
+                        "IpProtocol": "tcp",
+                        "FromPort": 5432,
+                        "ToPort": 5432,
+                        "SourceSecurityGroupId": reference("ServiceSecurityGroup"),
+                    }],
                 },
-            },
-        })),
-        ("Database", json!({
-            "Type": "AWS::RDS::DBInstance",
-            "Condition": "UseEcs",
-            "DeletionPolicy": "Snapshot",
-            "UpdateReplacePolicy": "Snapshot",
-            "Properties": {
-                "Engine": "postgres",
-                "DBInstanceClass": reference("DatabaseInstanceClass"),
-                "AllocatedStorage": "20",
-                "StorageEncrypted": true,
-                "DBName": "rectify",
-                "MasterUsername": "rectify",
-                "MasterUserPassword": sub(password),
-                "DBSubnetGroupName": reference("DatabaseSubnetGroup"),
-                "VPCSecurityGroups": [reference("DatabaseSecurityGroup")],
-                "PubliclyAccessible": false,
-                "MultiAZ": true,
-                "BackupRetentionPeriod": 7,
-                "DeletionProtection": true,
-            },
-        })),
-        ("StoreUrl", json!({
-            "Type": "AWS::SecretsManager::Secret",
-            "Condition": "UseEcs",
-            "Properties": {
-                "Description": "rectify store: the PostgreSQL URL (store_env: RECTIFY_STORE_URL)",
-                "SecretString": sub(&format!("postgres://rectify:{password}@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/rectify?sslmode=require")),
-            },
-        })),
-        ("TaskExecutionRole", json!({
-            "Type": "AWS::IAM::Role",
-            "Condition": "UseEcs",
-            "Properties": {
-                "Description": "Pulls rectify's image, writes its logs, hands it the store URL.",
-                "AssumeRolePolicyDocument": service_role_trust(json!("ecs-tasks.amazonaws.com")),
-                "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")],
-                "Policies": [{
-                    "PolicyName": "read-the-store-url",
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": reference("StoreUrl")}],
+            }),
+        ),
+        (
+            "DatabaseSubnetGroup",
+            json!({
+                "Type": "AWS::RDS::DBSubnetGroup",
+                "Condition": "UseEcs",
+                "Properties": {"DBSubnetGroupDescription": "rectify store", "SubnetIds": reference("SubnetIds")},
+            }),
+        ),
+        (
+            "DatabasePassword",
+            json!({
+                "Type": "AWS::SecretsManager::Secret",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "Description": "rectify store: the database user's password",
+                    "GenerateSecretString": {
+                        "SecretStringTemplate": "{\"username\":\"rectify\"}",
+                        "GenerateStringKey": "password",
+                        "PasswordLength": 32,
+                        "ExcludePunctuation": true,
                     },
-                }],
-            },
-        })),
-        ("TaskDefinition", json!({
-            "Type": "AWS::ECS::TaskDefinition",
-            "Condition": "UseEcs",
-            "Properties": {
-                "Family": "rectify",
-                "RequiresCompatibilities": ["FARGATE"],
-                "NetworkMode": "awsvpc",
-                "Cpu": "512",
-                "Memory": "1024",
-                "RuntimePlatform": {"OperatingSystemFamily": "LINUX", "CpuArchitecture": "X86_64"},
-                "ExecutionRoleArn": get_att("TaskExecutionRole", "Arn"),
-                "TaskRoleArn": get_att("HubRole", "Arn"),
-                "ContainerDefinitions": [{
-                    "Name": "rectify",
-                    "Image": reference("ContainerImage"),
-                    "Essential": true,
-                    "Command": ["serve", "--listen", "0.0.0.0:8080"],
-                    "PortMappings": [{"ContainerPort": 8080, "Protocol": "tcp"}],
-                    "Environment": [{"Name": "RECTIFY_CONFIG", "Value": "/etc/rectify/rectify.yaml"}],
-                    "Secrets": [{"Name": "RECTIFY_STORE_URL", "ValueFrom": reference("StoreUrl")}],
-                    "LogConfiguration": {
-                        "LogDriver": "awslogs",
-                        "Options": {
-                            "awslogs-group": reference("ServiceLogGroup"),
-                            "awslogs-region": reference("AWS::Region"),
-                            "awslogs-stream-prefix": "rectify",
+                },
+            }),
+        ),
+        (
+            "Database",
+            json!({
+                "Type": "AWS::RDS::DBInstance",
+                "Condition": "UseEcs",
+                "DeletionPolicy": "Snapshot",
+                "UpdateReplacePolicy": "Snapshot",
+                "Properties": {
+                    "Engine": "postgres",
+                    "DBInstanceClass": reference("DatabaseInstanceClass"),
+                    "AllocatedStorage": "20",
+                    "StorageEncrypted": true,
+                    "DBName": "rectify",
+                    "MasterUsername": "rectify",
+                    "MasterUserPassword": sub(password),
+                    "DBSubnetGroupName": reference("DatabaseSubnetGroup"),
+                    "VPCSecurityGroups": [reference("DatabaseSecurityGroup")],
+                    "PubliclyAccessible": false,
+                    "MultiAZ": true,
+                    "BackupRetentionPeriod": 7,
+                    "DeletionProtection": true,
+                },
+            }),
+        ),
+        (
+            "StoreUrl",
+            json!({
+                "Type": "AWS::SecretsManager::Secret",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "Description": "rectify store: the PostgreSQL URL (store_env: RECTIFY_STORE_URL)",
+                    "SecretString": sub(&format!("postgres://rectify:{password}@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/rectify?sslmode=require")),
+                },
+            }),
+        ),
+        (
+            "TaskExecutionRole",
+            json!({
+                "Type": "AWS::IAM::Role",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "Description": "Pulls rectify's image, writes its logs, hands it the store URL.",
+                    "AssumeRolePolicyDocument": service_role_trust(json!("ecs-tasks.amazonaws.com")),
+                    "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")],
+                    "Policies": [{
+                        "PolicyName": "read-the-store-url",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": reference("StoreUrl")}],
                         },
-                    },
-                }],
-            },
-        })),
-        ("Service", json!({
-            "Type": "AWS::ECS::Service",
-            "Condition": "UseEcs",
-            "Properties": {
-                "ServiceName": "rectify",
-                "Cluster": reference("Cluster"),
-                "TaskDefinition": reference("TaskDefinition"),
-                "LaunchType": "FARGATE",
-                "DesiredCount": reference("DesiredCount"),
-                "NetworkConfiguration": {"AwsvpcConfiguration": {
-                    "Subnets": reference("SubnetIds"),
-                    "SecurityGroups": [reference("ServiceSecurityGroup")],
-                    "AssignPublicIp": "DISABLED",
-                }},
-            },
-        })),
+                    }],
+                },
+            }),
+        ),
+        (
+            "TaskDefinition",
+            json!({
+                "Type": "AWS::ECS::TaskDefinition",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "Family": "rectify",
+                    "RequiresCompatibilities": ["FARGATE"],
+                    "NetworkMode": "awsvpc",
+                    "Cpu": "512",
+                    "Memory": "1024",
+                    "RuntimePlatform": {"OperatingSystemFamily": "LINUX", "CpuArchitecture": "X86_64"},
+                    "ExecutionRoleArn": get_att("TaskExecutionRole", "Arn"),
+                    "TaskRoleArn": get_att("HubRole", "Arn"),
+                    "ContainerDefinitions": [{
+                        "Name": "rectify",
+                        "Image": reference("ContainerImage"),
+                        "Essential": true,
+                        "Command": ["serve", "--listen", "0.0.0.0:8080"],
+                        "PortMappings": [{"ContainerPort": 8080, "Protocol": "tcp"}],
+                        "Environment": [{"Name": "RECTIFY_CONFIG", "Value": "/etc/rectify/rectify.yaml"}],
+                        "Secrets": [{"Name": "RECTIFY_STORE_URL", "ValueFrom": reference("StoreUrl")}],
+                        "LogConfiguration": {
+                            "LogDriver": "awslogs",
+                            "Options": {
+                                "awslogs-group": reference("ServiceLogGroup"),
+                                "awslogs-region": reference("AWS::Region"),
+                                "awslogs-stream-prefix": "rectify",
+                            },
+                        },
+                    }],
+                },
+            }),
+        ),
+        (
+            "Service",
+            json!({
+                "Type": "AWS::ECS::Service",
+                "Condition": "UseEcs",
+                "Properties": {
+                    "ServiceName": "rectify",
+                    "Cluster": reference("Cluster"),
+                    "TaskDefinition": reference("TaskDefinition"),
+                    "LaunchType": "FARGATE",
+                    "DesiredCount": reference("DesiredCount"),
+                    "NetworkConfiguration": {"AwsvpcConfiguration": {
+                        "Subnets": reference("SubnetIds"),
+                        "SecurityGroups": [reference("ServiceSecurityGroup")],
+                        "AssignPublicIp": "DISABLED",
+                    }},
+                },
+            }),
+        ),
     ];
     for (id, resource) in entries {
         resources.insert(id.into(), resource);

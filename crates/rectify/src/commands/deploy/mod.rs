@@ -152,7 +152,13 @@ impl Inputs {
             hub_region: config.aws.region.clone(),
             member_policy,
             own_scope: super::catalog::own_scope(config),
-            api_calls: ApiCalls::of(config.rules.iter().filter(|r| r.rule.enabled).map(|r| &r.rule.pattern)),
+            api_calls: ApiCalls::of(
+                config
+                    .rules
+                    .iter()
+                    .filter(|r| r.rule.enabled)
+                    .map(|r| &r.rule.pattern),
+            ),
             topics,
         })
     }
@@ -188,10 +194,13 @@ impl ApiCalls {
                 _ => strings(&detail["eventName"]),
             };
             for source in sources {
-                let filter = calls.by_source.entry(source).or_insert_with(|| ApiCallFilter {
-                    event_sources: Some(BTreeSet::new()),
-                    event_names: Some(BTreeSet::new()),
-                });
+                let filter = calls
+                    .by_source
+                    .entry(source)
+                    .or_insert_with(|| ApiCallFilter {
+                        event_sources: Some(BTreeSet::new()),
+                        event_names: Some(BTreeSet::new()),
+                    });
                 widen(&mut filter.event_sources, event_sources.as_ref());
                 widen(&mut filter.event_names, event_names.as_ref());
             }
@@ -223,7 +232,10 @@ impl ApiCalls {
             })
             .collect();
         if self.any_source {
-            patterns = vec![(String::new(), json!({"detail-type": [CLOUDTRAIL_DETAIL_TYPE]}))];
+            patterns = vec![(
+                String::new(),
+                json!({"detail-type": [CLOUDTRAIL_DETAIL_TYPE]}),
+            )];
         }
         patterns
     }
@@ -275,7 +287,10 @@ mod tests {
         // A prefix is not a name: every ec2 call is forwarded.
         assert_eq!(calls.by_source["aws.ec2"].event_names, None);
         let patterns = calls.patterns();
-        assert_eq!(patterns[0].1, json!({"source": ["aws.ec2"], "detail-type": [CLOUDTRAIL_DETAIL_TYPE]}));
+        assert_eq!(
+            patterns[0].1,
+            json!({"source": ["aws.ec2"], "detail-type": [CLOUDTRAIL_DETAIL_TYPE]})
+        );
         assert_eq!(
             patterns[1].1["detail"]["eventName"],
             json!(["DeleteBucketPolicy", "PutBucketAcl", "PutBucketPolicy"])
