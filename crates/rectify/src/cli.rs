@@ -170,6 +170,11 @@ Examples:
         #[arg(long)]
         principal: Option<String>,
     },
+    /// Infrastructure as code generated from the config: the member accounts' role and event forwarding, and the hub rectify runs in.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -227,6 +232,58 @@ Examples:
         #[arg(long)]
         rule: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DeployCommand {
+    /// Write the templates that deploy rectify to an organization: one for every member account, one for the hub.
+    #[command(
+        after_help = "Writes two CloudFormation templates (JSON) into --out, made from the config:
+
+  rectify-member.json  for every member account, as a StackSet: the remediation role
+                       (named as accounts[].role_arn names it) with exactly the policy
+                       `rectify iam-policy` prints for the enabled rules, trusting only the
+                       hub's role with the accounts' external_id; EventBridge rules that
+                       forward Security Hub findings (Imported, Custom Action, Imported V2),
+                       GuardDuty findings, Config compliance changes and the CloudTrail API
+                       calls the enabled rules listen to, to the hub's event bus.
+                       Parameter: HubAccountId.
+  rectify-hub.json     for the account rectify runs in: the event bus, open to the
+                       organization (OrganizationId); the queue with a dead-letter queue and
+                       alarms; rectify's role (`rectify iam-policy --own`, assuming the member
+                       role in any account); the SNS topics of notifications; the Security Hub
+                       custom action; and rectify itself, by Runtime: `lambda` (provided.al2023,
+                       the zip at CodeS3Bucket/CodeS3Key, fed by the queue) or `ecs-fargate`
+                       (`rectify serve` from ContainerImage with RDS PostgreSQL, in VpcId and
+                       SubnetIds).
+
+The config needs accounts (one is enough) with role_arn and external_id; every account
+must name the same role and external id. Render again after changing the rules: the
+member policy and the forwarded API calls follow them. The same config renders the same
+bytes. Walkthrough from nothing to an organization: docs/deploy.md.
+
+Examples:
+  rectify deploy render --target cloudformation --out cfn
+  aws cloudformation create-stack --stack-name rectify-hub --template-body file://cfn/rectify-hub.json \\
+      --capabilities CAPABILITY_NAMED_IAM --parameters ParameterKey=OrganizationId,ParameterValue=o-abc123def4 \\
+      ParameterKey=CodeS3Bucket,ParameterValue=my-artifacts
+
+Exit 0 when written, 2 on a config error."
+    )]
+    Render {
+        /// What to render for (only CloudFormation for now).
+        #[arg(long, value_enum)]
+        target: DeployTarget,
+        /// Folder to write the templates into (made if missing).
+        #[arg(long, default_value = "cloudformation", value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeployTarget {
+    /// AWS CloudFormation templates (rectify-member.json, rectify-hub.json).
+    Cloudformation,
 }
 
 #[derive(Subcommand)]

@@ -331,50 +331,7 @@ pub async fn iam_policy(
     let config = &loaded.config;
     let partition = rectify_model::partition_of(&config.aws.region);
     if own {
-        let scope = policy::OwnScope {
-            partition: partition.to_string(),
-            role_arns: config
-                .accounts
-                .iter()
-                .filter_map(|a| a.role_arn.clone())
-                .collect(),
-            securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
-            ocsf_findings: config
-                .rules
-                .iter()
-                .any(|r| r.rule.enabled && answers_ocsf(&r.rule.pattern)),
-            topic_arns: config
-                .notifications
-                .values()
-                .filter_map(|c| match c {
-                    rectify_config::Channel::Sns { topic_arn } => Some(topic_arn.clone()),
-                    _ => None,
-                })
-                .collect(),
-            ses_senders: config
-                .notifications
-                .values()
-                .filter_map(|c| match c {
-                    rectify_config::Channel::Ses { from, .. } => Some(from.clone()),
-                    _ => None,
-                })
-                .collect(),
-            queue_arns: config
-                .sources
-                .sqs
-                .iter()
-                .filter_map(|q| policy::queue_arn(&q.queue_url, &q.region))
-                .collect(),
-            audit_kms_key: match &config.audit.key {
-                rectify_config::AuditKeySetting::Kms { key_id } => Some(key_id.clone()),
-                _ => None,
-            },
-            anchor: config
-                .audit
-                .anchor
-                .as_ref()
-                .map(|a| (a.s3_bucket.clone(), a.prefix.clone())),
-        };
+        let scope = own_scope(config);
         print_json(&policy::own_policy(&scope));
         return Ok(0);
     }
@@ -417,6 +374,30 @@ pub async fn iam_policy(
         ));
         return Ok(0);
     }
+    let partition = member
+        .and_then(|a| a.role_arn.as_deref())
+        .and_then(|arn| arn.split(':').nth(1))
+        .unwrap_or(partition);
+    let no_regions = Vec::new();
+    print_json(&member_policy(
+        &loaded,
+        member.map(|a| a.id.as_str()),
+        partition,
+        member.map_or(&no_regions, |a| &a.regions),
+    ));
+    Ok(0)
+}
+
+/// The permission policy of the member role in `account` (`None`: any),
+/// for the actions the enabled rules use.
+pub(crate) fn member_policy(
+    loaded: &context::Loaded,
+    account: Option<&str>,
+    partition: &str,
+    regions: &[String],
+) -> serde_json::Value {
+    use rectify_aws::actions::policy;
+    let config = &loaded.config;
     let used: BTreeSet<&str> = config
         .rules
         .iter()
@@ -430,19 +411,15 @@ pub async fn iam_policy(
         .filter(|spec| used.contains(spec.id))
         .flat_map(|spec| spec.permissions.iter().copied())
         .collect();
-    let no_regions = Vec::new();
     let scope = policy::MemberScope {
-        account: member.map(|a| a.id.as_str()),
-        partition: member
-            .and_then(|a| a.role_arn.as_deref())
-            .and_then(|arn| arn.split(':').nth(1))
-            .unwrap_or(partition),
-        regions: member.map_or(&no_regions, |a| &a.regions),
+        account,
+        partition,
+        regions,
         exempt_tag: &config.guardrails.exempt_tag,
     };
     // Roles the enabled rules hand to a service (a trail's CloudWatch Logs
     // role, a flow log's delivery role): PassRole is limited to them.
-    let account = member.map(|a| a.id.as_str()).unwrap_or("*");
+    let account = account.unwrap_or("*");
     let passed: Vec<String> = config
         .rules
         .iter()
@@ -454,8 +431,56 @@ pub async fn iam_policy(
         .map(|arn| arn.replace("{account}", account))
         .collect();
     let passed: Vec<&str> = passed.iter().map(String::as_str).collect();
-    print_json(&policy::member_policy_passing(permissions, scope, &passed));
-    Ok(0)
+    policy::member_policy_passing(permissions, scope, &passed)
+}
+
+/// What rectify's own identity acts on, as the config names it.
+pub(crate) fn own_scope(config: &rectify_config::Config) -> rectify_aws::actions::policy::OwnScope {
+    use rectify_aws::actions::policy;
+    policy::OwnScope {
+        partition: rectify_model::partition_of(&config.aws.region).to_string(),
+        role_arns: config
+            .accounts
+            .iter()
+            .filter_map(|a| a.role_arn.clone())
+            .collect(),
+        securityhub_role_arn: config.aws.securityhub_role_arn.clone(),
+        ocsf_findings: config
+            .rules
+            .iter()
+            .any(|r| r.rule.enabled && answers_ocsf(&r.rule.pattern)),
+        topic_arns: config
+            .notifications
+            .values()
+            .filter_map(|c| match c {
+                rectify_config::Channel::Sns { topic_arn } => Some(topic_arn.clone()),
+                _ => None,
+            })
+            .collect(),
+        ses_senders: config
+            .notifications
+            .values()
+            .filter_map(|c| match c {
+                rectify_config::Channel::Ses { from, .. } => Some(from.clone()),
+                _ => None,
+            })
+            .collect(),
+        queue_arns: config
+            .sources
+            .sqs
+            .iter()
+            .filter_map(|q| policy::queue_arn(&q.queue_url, &q.region))
+            .collect(),
+        audit_kms_key: match &config.audit.key {
+            rectify_config::AuditKeySetting::Kms { key_id } => Some(key_id.clone()),
+            _ => None,
+        },
+        anchor: config
+            .audit
+            .anchor
+            .as_ref()
+            .map(|a| (a.s3_bucket.clone(), a.prefix.clone())),
+    }
 }
 
 /// Whether a rule's pattern can match an OCSF finding of the new Security

@@ -3,6 +3,7 @@
 mod accounts;
 pub(crate) mod audit;
 mod catalog;
+mod deploy;
 mod init;
 mod jobs;
 mod lambda;
@@ -16,7 +17,7 @@ mod validate;
 
 use std::time::Duration;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeployCommand};
 
 /// Runs the command; the value is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -93,6 +94,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             catalog::iam_policy(config, account.as_deref(), trust, own, principal.as_deref()).await
         }
+        Command::Deploy {
+            command: DeployCommand::Render { target, out },
+        } => deploy::render(config, target, &out).await,
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
         Command::Report { since, from, to } => {
