@@ -27,6 +27,8 @@ use rectify_aws::{AccountAccess, Aws, AwsSettings};
 use rectify_model::{Action, Change, Observed, Target};
 
 mod fixtures;
+// Not every test binary that includes this support builds resources.
+#[allow(unused_imports)]
 pub use fixtures::*;
 
 pub const REGION: &str = "us-east-1";
