@@ -6,6 +6,7 @@ mod support;
 
 mod anchor;
 mod call_budget;
+mod cloudwatch_alarms;
 mod ec2;
 mod ec2_controls;
 mod ec2_storage;
