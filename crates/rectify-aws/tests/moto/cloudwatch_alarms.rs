@@ -18,7 +18,7 @@ use crate::support::{finding_event, unique, Account, REGION};
 
 /// A log group and a trail delivering to it (multi-Region or not),
 /// logging read and write management events; the group's name.
-async fn trail_to_logs(account: &Account, multi_region: bool) -> String {
+pub(crate) async fn trail_to_logs(account: &Account, multi_region: bool) -> String {
     let bucket = unique("trail-logs");
     let group = unique("cloudtrail/logs");
     account
@@ -393,7 +393,11 @@ async fn not_configured_and_unheard_topics_change_nothing() {
     let observed = action.check(&target, &params).await.unwrap();
     let e = action.plan(&target, &params, &observed).unwrap_err();
     assert_eq!(e.class, ErrorClass::NotConfigured);
-    assert!(e.message.contains("CloudTrail.1 and CloudTrail.5"), "{}", e.message);
+    assert!(
+        e.message.contains("CloudTrail.1 and CloudTrail.5"),
+        "{}",
+        e.message
+    );
     let single = trail_to_logs(&account, false).await;
     let observed = action.check(&target, &params).await.unwrap();
     let e = action.plan(&target, &params, &observed).unwrap_err();
@@ -405,14 +409,22 @@ async fn not_configured_and_unheard_topics_change_nothing() {
     let observed = action.check(&target, &json!({})).await.unwrap();
     let e = action.plan(&target, &json!({}), &observed).unwrap_err();
     assert_eq!(e.class, ErrorClass::NotConfigured);
-    assert!(e.message.contains("set params.sns_topic_arn"), "{}", e.message);
+    assert!(
+        e.message.contains("set params.sns_topic_arn"),
+        "{}",
+        e.message
+    );
 
     let unheard = topic(&account, false).await;
     let params = json!({"sns_topic_arn": unheard});
     let observed = action.check(&target, &params).await.unwrap();
     let e = action.plan(&target, &params, &observed).unwrap_err();
     assert_eq!(e.class, ErrorClass::NotConfigured);
-    assert!(e.message.contains("no confirmed subscription"), "{}", e.message);
+    assert!(
+        e.message.contains("no confirmed subscription"),
+        "{}",
+        e.message
+    );
     assert!(filters(&account, &group).await.is_empty());
 
     // A filter and an alarm made by hand on the unheard topic: still failing.

@@ -153,7 +153,12 @@ mod tests {
             // No slug ends another: a name maps back to one control.
             for other in &CIS_FILTERS {
                 if other.control != row.control {
-                    assert!(!row.slug.ends_with(other.slug), "{} / {}", row.slug, other.slug);
+                    assert!(
+                        !row.slug.ends_with(other.slug),
+                        "{} / {}",
+                        row.slug,
+                        other.slug
+                    );
                 }
             }
             assert_eq!(for_name(&format!("rectify-cis-{}", row.slug)), Some(row));
@@ -161,7 +166,10 @@ mod tests {
             // balanced parentheses and quotes, under its 1,024 characters.
             assert!(row.pattern.starts_with('{') && row.pattern.ends_with('}'));
             assert!(row.pattern.len() <= 1024);
-            assert_eq!(row.pattern.matches('(').count(), row.pattern.matches(')').count());
+            assert_eq!(
+                row.pattern.matches('(').count(),
+                row.pattern.matches(')').count()
+            );
             assert_eq!(row.pattern.matches('"').count() % 2, 0);
             assert!(row.pattern.contains("$."));
         }

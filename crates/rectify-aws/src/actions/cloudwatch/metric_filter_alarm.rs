@@ -121,7 +121,11 @@ struct Params {
 
 fn parse(params: &Value) -> Result<Params, String> {
     let p = params_object(params)?;
-    reject_unknown(&p, &["sns_topic_arn", "metric_namespace", "name_prefix"], ID)?;
+    reject_unknown(
+        &p,
+        &["sns_topic_arn", "metric_namespace", "name_prefix"],
+        ID,
+    )?;
     let topic = string_param(&p, "sns_topic_arn", 1024)?;
     if let Some(t) = &topic {
         let parts: Vec<&str> = t.splitn(6, ':').collect();
@@ -132,8 +136,8 @@ fn parse(params: &Value) -> Result<Params, String> {
             ));
         }
     }
-    let namespace = string_param(&p, "metric_namespace", 255)?
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    let namespace =
+        string_param(&p, "metric_namespace", 255)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
     let namespace_ok = namespace
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c))
@@ -143,7 +147,8 @@ fn parse(params: &Value) -> Result<Params, String> {
             "params.metric_namespace: {namespace:?} is not a namespace of your own (letters, digits, . - _ / # :, not AWS/...)"
         ));
     }
-    let prefix = string_param(&p, "name_prefix", 200)?.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+    let prefix =
+        string_param(&p, "name_prefix", 200)?.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
     if !prefix
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -318,7 +323,9 @@ impl CloudWatchMetricFilterAlarm {
                 .cloud_watch_logs_log_group_arn()
                 .and_then(log_group_name)
             else {
-                problems.push(format!("trail {arn} delivers to no CloudWatch Logs log group"));
+                problems.push(format!(
+                    "trail {arn} delivers to no CloudWatch Logs log group"
+                ));
                 continue;
             };
             let status = ct
@@ -362,18 +369,22 @@ impl CloudWatchMetricFilterAlarm {
         pattern: &str,
         own: &str,
     ) -> Result<(Vec<Filter>, Option<String>), ActionError> {
-        let all = collect_pages(|token| async move {
-            let out = logs
+        let all = collect_pages(|token| {
+            let request = logs
                 .describe_metric_filters()
                 .log_group_name(group)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error_on("logs:DescribeMetricFilters", &format!("log group {group}"), e)
+                .set_next_token(token);
+            async move {
+                let out = request.send().await.map_err(|e| {
+                    sdk_error_on(
+                        "logs:DescribeMetricFilters",
+                        &format!("log group {group}"),
+                        e,
+                    )
                 })?;
-            let next = out.next_token().map(str::to_string);
-            Ok((out.metric_filters().to_vec(), next))
+                let next = out.next_token().map(str::to_string);
+                Ok((out.metric_filters().to_vec(), next))
+            }
         })
         .await?;
         let mut matching = Vec::new();
@@ -468,7 +479,10 @@ impl CloudWatchMetricFilterAlarm {
                 .iter()
                 .filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")))
                 .count() as u32;
-            token = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
             if token.is_none() || (stop_at_one && confirmed > 0) {
                 break;
             }
@@ -701,9 +715,9 @@ fn records_management_events(
     });
     let advanced = out.advanced_event_selectors().iter().any(|s| {
         let fields = s.field_selectors();
-        let management = fields.iter().any(|f| {
-            f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management")
-        });
+        let management = fields
+            .iter()
+            .any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
         // A readOnly selector keeps only reads or only writes.
         let one_kind = fields.iter().any(|f| f.field() == "readOnly");
         let kms_left_out = fields.iter().any(|f| {
@@ -739,7 +753,10 @@ impl Action for CloudWatchMetricFilterAlarm {
             Ok(t) => t,
             Err(why) => {
                 let finding = event.finding().ok_or_else(|| ActionError::invalid(why))?;
-                let region = finding.region.clone().unwrap_or_else(|| event.region.clone());
+                let region = finding
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| event.region.clone());
                 let account = &finding.aws_account_id;
                 let target = Target::listed(
                     account,
@@ -1094,7 +1111,11 @@ mod tests {
             assert_eq!(alarm.metric, f.metric);
             assert_eq!(alarm.topics, ["arn:aws:sns:us-east-1:111122223333:alerts"]);
             assert!(after.passes(), "{}", row.control);
-            assert!(change.summary.starts_with(row.control), "{}", change.summary);
+            assert!(
+                change.summary.starts_with(row.control),
+                "{}",
+                change.summary
+            );
         }
     }
 
@@ -1110,20 +1131,32 @@ mod tests {
         no_trail.trail_problems = vec!["trail x is not multi-Region".into()];
         let e = a.plan(&t, &params, &observed(&no_trail)).unwrap_err();
         assert_eq!(e.class, rectify_model::ErrorClass::NotConfigured);
-        assert!(e.message.contains("CloudTrail.1 and CloudTrail.5"), "{}", e.message);
+        assert!(
+            e.message.contains("CloudTrail.1 and CloudTrail.5"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("not multi-Region"), "{}", e.message);
 
         let mut no_topic = monitoring("CloudWatch.4");
         no_topic.topic = None;
         let e = a.plan(&t, &json!({}), &observed(&no_topic)).unwrap_err();
         assert_eq!(e.class, rectify_model::ErrorClass::NotConfigured);
-        assert!(e.message.contains("set params.sns_topic_arn"), "{}", e.message);
+        assert!(
+            e.message.contains("set params.sns_topic_arn"),
+            "{}",
+            e.message
+        );
 
         let mut unheard = monitoring("CloudWatch.4");
         unheard.topic = Some(("arn:aws:sns:us-east-1:111122223333:alerts".into(), 0));
         let e = a.plan(&t, &params, &observed(&unheard)).unwrap_err();
         assert_eq!(e.class, rectify_model::ErrorClass::NotConfigured);
-        assert!(e.message.contains("no confirmed subscription"), "{}", e.message);
+        assert!(
+            e.message.contains("no confirmed subscription"),
+            "{}",
+            e.message
+        );
 
         let mut elsewhere = monitoring("CloudWatch.4");
         elsewhere.topic = Some(("arn:aws:sns:eu-west-1:111122223333:alerts".into(), 1));
@@ -1145,7 +1178,13 @@ mod tests {
         assert!(a.plan(&t, &params, &observed(&taken)).is_err());
 
         // A target without a control of the table is refused.
-        assert!(a.plan(&account("CloudWatch.15"), &params, &observed(&monitoring("CloudWatch.15"))).is_err());
+        assert!(a
+            .plan(
+                &account("CloudWatch.15"),
+                &params,
+                &observed(&monitoring("CloudWatch.15"))
+            )
+            .is_err());
     }
 
     #[tokio::test]
@@ -1173,12 +1212,18 @@ mod tests {
         let made = after.creates.clone().unwrap();
         assert!(made.filter.is_none());
         assert_eq!(made.alarm.as_ref().unwrap().metric, "RootUsageCount");
-        assert!(change.summary.contains("existing filter RootUsage"), "{}", change.summary);
+        assert!(
+            change.summary.contains("existing filter RootUsage"),
+            "{}",
+            change.summary
+        );
 
         // The state as the change left it: the undo deletes the alarm only.
         let mut now = after.clone();
         now.creates = None;
-        let undo = a.revert_plan(&t, &params, &change, &observed(&now)).unwrap();
+        let undo = a
+            .revert_plan(&t, &params, &change, &observed(&now))
+            .unwrap();
         let restore: Monitoring = serde_json::from_value(undo.after).unwrap();
         let deletes = restore.deletes.unwrap();
         assert!(deletes.filter.is_none());
@@ -1188,17 +1233,23 @@ mod tests {
         // The alarm changed since (another topic): refused.
         let mut moved = now.clone();
         moved.alarms[1].topics = vec!["arn:aws:sns:us-east-1:111122223333:other".into()];
-        let e = a.revert_plan(&t, &params, &change, &observed(&moved)).unwrap_err();
+        let e = a
+            .revert_plan(&t, &params, &change, &observed(&moved))
+            .unwrap_err();
         assert!(e.message.contains("has changed since"), "{}", e.message);
     }
 
     #[test]
     fn log_group_names_and_event_controls() {
         assert_eq!(
-            log_group_name("arn:aws:logs:us-east-1:111122223333:log-group:aws/trail:logs:*").as_deref(),
+            log_group_name("arn:aws:logs:us-east-1:111122223333:log-group:aws/trail:logs:*")
+                .as_deref(),
             Some("aws/trail:logs")
         );
-        assert_eq!(log_group_name("arn:aws:logs:us-east-1:111122223333:log-group:"), None);
+        assert_eq!(
+            log_group_name("arn:aws:logs:us-east-1:111122223333:log-group:"),
+            None
+        );
         let call = |name: &str, params: Value| {
             let body = json!({"version": "0", "id": "e-1", "detail-type": "AWS API Call via CloudTrail",
                 "source": "aws.logs", "account": "111122223333", "region": "us-east-1",

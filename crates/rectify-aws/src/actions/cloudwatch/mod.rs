@@ -12,7 +12,7 @@ pub mod metric_filter_alarm;
 
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
-    vec![Arc::new(metric_filter_alarm::CloudWatchMetricFilterAlarm::new(
-        aws.clone(),
-    ))]
+    vec![Arc::new(
+        metric_filter_alarm::CloudWatchMetricFilterAlarm::new(aws.clone()),
+    )]
 }
