@@ -87,6 +87,46 @@ async fn topic(account: &Account, subscribed: bool) -> String {
     arn
 }
 
+/// A metric filter made by hand (not by rectify).
+async fn hand_filter(account: &Account, group: &str, name: &str, pattern: &str, metric: &str) {
+    account
+        .logs()
+        .put_metric_filter()
+        .log_group_name(group)
+        .filter_name(name)
+        .filter_pattern(pattern)
+        .metric_transformations(
+            MetricTransformation::builder()
+                .metric_name(metric)
+                .metric_namespace("LogMetrics")
+                .metric_value("1")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An alarm made (or changed) by hand on a LogMetrics metric.
+async fn hand_alarm(account: &Account, name: &str, metric: &str, topic: &str) {
+    account
+        .cloudwatch()
+        .put_metric_alarm()
+        .alarm_name(name)
+        .metric_name(metric)
+        .namespace("LogMetrics")
+        .statistic(Statistic::Sum)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .alarm_actions(topic)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The account target of a Security Hub finding of `control`.
 fn target_of(action: &CloudWatchMetricFilterAlarm, account: &Account, control: &str) -> Target {
     let event = finding_event(
@@ -229,23 +269,14 @@ async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
         .pattern
         .replace("=", " = ")
         .replace("{(", "{ (");
-    account
-        .logs()
-        .put_metric_filter()
-        .log_group_name(&group)
-        .filter_name("IAMPolicyChanges")
-        .filter_pattern(&spaced)
-        .metric_transformations(
-            MetricTransformation::builder()
-                .metric_name("IAMPolicyEventCount")
-                .metric_namespace("LogMetrics")
-                .metric_value("1")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    hand_filter(
+        &account,
+        &group,
+        "IAMPolicyChanges",
+        &spaced,
+        "IAMPolicyEventCount",
+    )
+    .await;
     let action = CloudWatchMetricFilterAlarm::new(account.aws().await);
     let target = target_of(&action, &account, "CloudWatch.4");
     let params = json!({"sns_topic_arn": topic, "name_prefix": "cis-"});
@@ -268,21 +299,13 @@ async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
     // The alarm pointed elsewhere by hand: the undo would delete what
     // someone changed, so it is refused.
     let other = crate::cloudwatch_alarms::topic(&account, true).await;
-    account
-        .cloudwatch()
-        .put_metric_alarm()
-        .alarm_name("cis-iam-policy-changes")
-        .metric_name("IAMPolicyEventCount")
-        .namespace("LogMetrics")
-        .statistic(Statistic::Sum)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .alarm_actions(&other)
-        .send()
-        .await
-        .unwrap();
+    hand_alarm(
+        &account,
+        "cis-iam-policy-changes",
+        "IAMPolicyEventCount",
+        &other,
+    )
+    .await;
     let moved = action.check(&target, &params).await.unwrap();
     let refused = action
         .revert_plan(&target, &params, &change, &moved)
@@ -293,21 +316,13 @@ async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
         refused.message
     );
     // Put back as the change left it, the undo deletes the alarm only.
-    account
-        .cloudwatch()
-        .put_metric_alarm()
-        .alarm_name("cis-iam-policy-changes")
-        .metric_name("IAMPolicyEventCount")
-        .namespace("LogMetrics")
-        .statistic(Statistic::Sum)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .alarm_actions(&topic)
-        .send()
-        .await
-        .unwrap();
+    hand_alarm(
+        &account,
+        "cis-iam-policy-changes",
+        "IAMPolicyEventCount",
+        &topic,
+    )
+    .await;
     let now = action.check(&target, &params).await.unwrap();
     let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
     action.revert(&target, &params, &undo).await.unwrap();
@@ -429,38 +444,21 @@ async fn not_configured_and_unheard_topics_change_nothing() {
 
     // A filter and an alarm made by hand on the unheard topic: still failing.
     let pattern = cis_filters::for_control("CloudWatch.5").unwrap().pattern;
-    account
-        .logs()
-        .put_metric_filter()
-        .log_group_name(&group)
-        .filter_name("CloudTrailChanges")
-        .filter_pattern(pattern)
-        .metric_transformations(
-            MetricTransformation::builder()
-                .metric_name("CloudTrailEventCount")
-                .metric_namespace("LogMetrics")
-                .metric_value("1")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    account
-        .cloudwatch()
-        .put_metric_alarm()
-        .alarm_name("CloudTrailChanges")
-        .metric_name("CloudTrailEventCount")
-        .namespace("LogMetrics")
-        .statistic(Statistic::Sum)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .alarm_actions(&unheard)
-        .send()
-        .await
-        .unwrap();
+    hand_filter(
+        &account,
+        &group,
+        "CloudTrailChanges",
+        pattern,
+        "CloudTrailEventCount",
+    )
+    .await;
+    hand_alarm(
+        &account,
+        "CloudTrailChanges",
+        "CloudTrailEventCount",
+        &unheard,
+    )
+    .await;
     let observed = action.verify(&target, &params).await.unwrap();
     assert!(!observed.compliant, "{}", observed.state);
     assert_eq!(observed.state["alarms"][0]["name"], "CloudTrailChanges");
