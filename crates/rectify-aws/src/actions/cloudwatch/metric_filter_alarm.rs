@@ -253,15 +253,15 @@ fn own_name(params: &Params, filter: &CisFilter) -> String {
 /// the consolidated id), or for a CloudTrail call that deleted a filter
 /// or an alarm, the control its name ends with.
 fn control_of_event(event: &Event) -> Option<String> {
-    if let Some(finding) = event.finding() {
-        return finding.control_id().map(str::to_string);
-    }
     if event.detail_type == rectify_model::SECURITY_HUB_IMPORTED_V2 {
         return event
             .finding_value()?
             .pointer("/compliance/control")
             .and_then(Value::as_str)
             .map(str::to_string);
+    }
+    if let Some(finding) = event.finding() {
+        return finding.control_id().map(str::to_string);
     }
     if event.detail_type == rectify_model::target::CLOUDTRAIL_API_CALL {
         let request = &event.body["detail"]["requestParameters"];
