@@ -80,11 +80,6 @@ const CASES: &[Case] = &[
         params: || json!({}),
         setup: |a| Box::pin(no_password_policy(a)),
     },
-    Case {
-        action: "aws.cloudwatch.metric-filter-alarm",
-        params: || json!({"sns_topic_arn": "arn:aws:sns:{region}:{account}:cis-alarms"}),
-        setup: |a| Box::pin(no_root_usage_alarm(a)),
-    },
 ];
 
 const TEST_NAME: &str = "call_budget::each_fix_makes_the_calls_its_spec_declares";
@@ -514,54 +509,6 @@ async fn no_password_policy(account: &Account) -> Fixture {
                 let out = iam.get_account_password_policy().send().await.unwrap();
                 out.password_policy()
                     .is_some_and(|p| p.minimum_password_length().unwrap_or(0) >= 14)
-            })
-        }),
-    }
-}
-
-/// CloudWatch.1: a multi-Region trail delivering to a log group, a topic
-/// with a subscriber, no filter or alarm yet.
-async fn no_root_usage_alarm(account: &Account) -> Fixture {
-    let group = crate::cloudwatch_alarms::trail_to_logs(account, true).await;
-    let sns = account.sns();
-    let topic = sns
-        .create_topic()
-        .name("cis-alarms")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("email")
-        .endpoint("security@example.com")
-        .send()
-        .await
-        .unwrap();
-    let logs = account.logs();
-    let cloudwatch = account.cloudwatch();
-    Fixture {
-        event: account_event(&account.id, "CloudWatch.1"),
-        read_back: Box::new(move || {
-            Box::pin(async move {
-                let filters = logs
-                    .describe_metric_filters()
-                    .log_group_name(&group)
-                    .send()
-                    .await
-                    .unwrap();
-                let alarms = cloudwatch
-                    .describe_alarms()
-                    .alarm_names("rectify-cis-root-usage")
-                    .send()
-                    .await
-                    .unwrap();
-                filters.metric_filters().len() == 1
-                    && alarms
-                        .metric_alarms()
-                        .first()
-                        .is_some_and(|a| a.alarm_actions() == [topic.clone()])
             })
         }),
     }

