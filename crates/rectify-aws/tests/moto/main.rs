@@ -7,6 +7,7 @@ mod support;
 mod anchor;
 mod call_budget;
 mod cloudtrail_trail;
+mod cloudwatch_alarms;
 mod ec2;
 mod ec2_controls;
 mod ec2_storage;
