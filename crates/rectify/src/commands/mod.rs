@@ -132,6 +132,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Match { .. } => "match",
         Command::Catalog { .. } => "catalog",
         Command::IamPolicy { .. } => "iam-policy",
+        Command::Deploy { .. } => "deploy",
+        Command::Report { .. } => "report",
     }
 }
 
