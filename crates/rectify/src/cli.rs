@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "rectify",
-    version,
+    version = env!("RECTIFY_VERSION"),
     about = "Remediates cloud security findings: Security Hub findings in, fixes applied, findings resolved, every step audited.",
     after_help = "Examples:\n  rectify validate                         check rectify.yaml and its rule files\n  rectify process --dry-run finding.json   show what would be fixed, change nothing\n  rectify serve                            run the daemon (HTTP API and workers)\n  rectify jobs list --state waiting-approval\n\nConfig: --config FILE, else $RECTIFY_CONFIG, else ./rectify.yaml, else the built-in default\n(built-in rule pack `aws-foundational`, no accounts: nothing is changed until you name accounts).\nExit codes: 0 ok, 1 a check failed, 2 usage or configuration error."
 )]
@@ -22,12 +22,24 @@ pub struct Cli {
     /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object each (for a log collector;
+    /// in Lambda, with the invocation's request id and X-Ray trace id).
+    /// Default: text, or json in a Lambda function whose log format is JSON
+    /// (AWS_LAMBDA_LOG_FORMAT).
+    #[arg(long, global = true, value_enum, env = "RECTIFY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
     Text,
     Json,
 }
@@ -173,6 +185,20 @@ Examples:
         /// Resume only this rule.
         #[arg(long)]
         rule: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  rectify completions bash > /etc/bash_completion.d/rectify\n  rectify completions zsh > \"${fpath[1]}/_rectify\"\n  rectify completions fish > ~/.config/fish/completions/rectify.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  rectify man | man -l -\n  rectify man --dir /usr/local/share/man/man1   rectify.1, rectify-serve.1, ..."
+    )]
+    Man {
+        /// Write rectify.1 and a page for every subcommand (rectify-serve.1, ...) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

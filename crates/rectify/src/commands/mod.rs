@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 mod catalog;
+mod completions;
 mod jobs;
 mod lambda;
 mod match_events;
@@ -56,6 +57,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Jobs { command } => jobs::run(config, command, json).await,
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { dir } => completions::man(dir.as_deref()),
     }
 }
 
