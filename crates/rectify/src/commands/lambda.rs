@@ -88,7 +88,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
                 Err(error) => {
                     tracing::warn!(
                         error_type = %error.error_type,
-                        message = %error.message,
+                        error = %error.message,
                         "invocation failed"
                     );
                     api.fail(&invocation.request_id, &error).await
