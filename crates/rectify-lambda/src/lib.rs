@@ -118,8 +118,10 @@ impl RuntimeApi {
     }
 
     /// `address` is `host:port`, optionally followed by a base path
-    /// (`host:port/prefix`).
+    /// (`host:port/prefix`) and preceded by `http://` (as cargo-lambda's
+    /// local emulator gives it: `http://127.0.0.1:9000/.rt`).
     pub fn new(address: &str) -> RuntimeApi {
+        let address = address.strip_prefix("http://").unwrap_or(address);
         let (address, base) = match address.split_once('/') {
             Some((authority, path)) => (authority, format!("/{}", path.trim_matches('/'))),
             None => (address, String::new()),
@@ -282,6 +284,11 @@ mod tests {
         assert_eq!(
             (api.address.as_str(), api.base.as_str()),
             ("127.0.0.1:9000", "/.rt/rectify")
+        );
+        let api = RuntimeApi::new("http://127.0.0.1:9000/.rt");
+        assert_eq!(
+            (api.address.as_str(), api.base.as_str()),
+            ("127.0.0.1:9000", "/.rt")
         );
     }
 }
