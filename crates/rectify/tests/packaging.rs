@@ -53,6 +53,8 @@ fn subcommands() -> Vec<String> {
     let names: Vec<String> = section
         .lines()
         .take_while(|l| l.starts_with("  "))
+        // A wrapped description continues on a line indented further.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|name| name != "help")
         .collect();
