@@ -25,6 +25,9 @@ pub const REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
 pub const DEADLINE_HEADER: &str = "lambda-runtime-deadline-ms";
 /// Header with the function's ARN.
 pub const FUNCTION_ARN_HEADER: &str = "lambda-runtime-invoked-function-arn";
+/// Header with the invocation's AWS X-Ray trace header
+/// (`Root=...;Parent=...;Sampled=...`).
+pub const TRACE_ID_HEADER: &str = "lambda-runtime-trace-id";
 /// Header of an error report naming its type.
 pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 /// Largest response Lambda takes from a synchronous invocation.
@@ -54,6 +57,8 @@ pub struct Invocation {
     /// or unreadable.
     pub deadline: Option<SystemTime>,
     pub function_arn: Option<String>,
+    /// The X-Ray trace header, when tracing is on.
+    pub trace_id: Option<String>,
     /// The event, as sent.
     pub body: Bytes,
 }
@@ -96,7 +101,11 @@ impl FunctionError {
 /// The Runtime API of this execution environment.
 #[derive(Debug, Clone)]
 pub struct RuntimeApi {
+    /// `host:port`.
     address: String,
+    /// A path the API is served under, without the trailing slash: empty
+    /// in Lambda; local emulators (cargo-lambda's `host:port/.rt`) set one.
+    base: String,
 }
 
 impl RuntimeApi {
@@ -108,17 +117,25 @@ impl RuntimeApi {
         }
     }
 
-    /// `address` is `host:port`.
+    /// `address` is `host:port`, optionally followed by a base path
+    /// (`host:port/prefix`) and preceded by `http://` (as cargo-lambda's
+    /// local emulator gives it: `http://127.0.0.1:9000/.rt`).
     pub fn new(address: &str) -> RuntimeApi {
+        let address = address.strip_prefix("http://").unwrap_or(address);
+        let (address, base) = match address.split_once('/') {
+            Some((authority, path)) => (authority, format!("/{}", path.trim_matches('/'))),
+            None => (address, String::new()),
+        };
         RuntimeApi {
             address: address.to_string(),
+            base: if base == "/" { String::new() } else { base },
         }
     }
 
     /// Waits for the next invocation (no timeout: the environment may be
     /// frozen in between).
     pub async fn next(&self) -> Result<Invocation, RuntimeError> {
-        let path = format!("/{VERSION}/runtime/invocation/next");
+        let path = format!("{}/{VERSION}/runtime/invocation/next", self.base);
         let (status, headers, body) = self.call(Method::GET, &path, None, None).await?;
         if status != StatusCode::OK {
             return Err(refused(path, status, &body));
@@ -139,13 +156,17 @@ impl RuntimeApi {
             request_id,
             deadline,
             function_arn: header(FUNCTION_ARN_HEADER),
+            trace_id: header(TRACE_ID_HEADER).filter(|t| !t.is_empty()),
             body,
         })
     }
 
     /// The invocation's result.
     pub async fn respond(&self, request_id: &str, result: &Value) -> Result<(), RuntimeError> {
-        let path = format!("/{VERSION}/runtime/invocation/{request_id}/response");
+        let path = format!(
+            "{}/{VERSION}/runtime/invocation/{request_id}/response",
+            self.base
+        );
         let body = serde_json::to_vec(result).unwrap_or_default();
         self.post(&path, body, None).await
     }
@@ -153,7 +174,10 @@ impl RuntimeApi {
     /// The invocation failed.
     pub async fn fail(&self, request_id: &str, error: &FunctionError) -> Result<(), RuntimeError> {
         self.report(
-            &format!("/{VERSION}/runtime/invocation/{request_id}/error"),
+            &format!(
+                "{}/{VERSION}/runtime/invocation/{request_id}/error",
+                self.base
+            ),
             error,
         )
         .await
@@ -161,8 +185,11 @@ impl RuntimeApi {
 
     /// Initialisation failed (the function then exits).
     pub async fn init_failed(&self, error: &FunctionError) -> Result<(), RuntimeError> {
-        self.report(&format!("/{VERSION}/runtime/init/error"), error)
-            .await
+        self.report(
+            &format!("{}/{VERSION}/runtime/init/error", self.base),
+            error,
+        )
+        .await
     }
 
     /// An `ErrorRequest`, its type also in the error-type header.
@@ -239,5 +266,29 @@ fn refused(path: String, status: StatusCode, body: &[u8]) -> RuntimeError {
         path,
         status: status.as_u16(),
         body: String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuntimeApi;
+
+    #[test]
+    fn an_address_may_carry_a_base_path() {
+        let api = RuntimeApi::new("127.0.0.1:9001");
+        assert_eq!(
+            (api.address.as_str(), api.base.as_str()),
+            ("127.0.0.1:9001", "")
+        );
+        let api = RuntimeApi::new("127.0.0.1:9000/.rt/rectify/");
+        assert_eq!(
+            (api.address.as_str(), api.base.as_str()),
+            ("127.0.0.1:9000", "/.rt/rectify")
+        );
+        let api = RuntimeApi::new("http://127.0.0.1:9000/.rt");
+        assert_eq!(
+            (api.address.as_str(), api.base.as_str()),
+            ("127.0.0.1:9000", "/.rt")
+        );
     }
 }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "rectify",
-    version,
+    version = env!("RECTIFY_VERSION"),
     about = "Remediates cloud security findings: Security Hub findings in, fixes applied, findings resolved, every step audited.",
     after_help = "Examples:\n  rectify validate                         check rectify.yaml and its rule files\n  rectify process --dry-run finding.json   show what would be fixed, change nothing\n  rectify serve                            run the daemon (HTTP API and workers)\n  rectify jobs list --state waiting-approval\n  rectify --profile security accounts      the accounts rectify acts in, logged in with an AWS profile\n\nConfig: --config FILE, else $RECTIFY_CONFIG, else ./rectify.yaml, else $XDG_CONFIG_HOME/rectify/rectify.yaml\n(~/.config/rectify/rectify.yaml), else /etc/rectify/rectify.yaml; the file used is named on standard error.\nWith none, `validate`, `test` and `iam-policy` use the built-in default (rule pack `aws-foundational`,\nno accounts, no store) and the other commands stop: `rectify init` writes a starter ./rectify.yaml.\nAWS login: the SDK's chain (environment keys, then --profile / aws.profile / AWS_PROFILE: keys, a role,\nor credential_process, which also serves SSO profiles through `aws configure export-credentials`;\nthen container and instance roles). HTTPS_PROXY, HTTP_PROXY and NO_PROXY\nare honoured, and so are AWS_MAX_ATTEMPTS and AWS_RETRY_MODE unless aws.sdk_max_attempts is set.\nExit codes: 0 ok, 1 a check failed, 2 usage or configuration error."
 )]
@@ -28,6 +28,12 @@ pub struct Cli {
     /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object each (for a log collector;
+    /// in Lambda, with the invocation's request id and X-Ray trace id).
+    /// Default: text, or json in a Lambda function whose log format is JSON
+    /// (AWS_LAMBDA_LOG_FORMAT).
+    #[arg(long, global = true, value_enum, env = "RECTIFY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,6 +44,12 @@ pub enum Output {
     Json,
     /// Only `rectify report`.
     Csv,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -231,6 +243,20 @@ Examples:
         /// Resume only this rule.
         #[arg(long)]
         rule: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  rectify completions bash > /etc/bash_completion.d/rectify\n  rectify completions zsh > \"${fpath[1]}/_rectify\"\n  rectify completions fish > ~/.config/fish/completions/rectify.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  rectify man | man -l -\n  rectify man --dir /usr/local/share/man/man1   rectify.1, rectify-serve.1, ..."
+    )]
+    Man {
+        /// Write rectify.1 and a page for every subcommand (rectify-serve.1, ...) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     if cli.command.is_one_shot() {
         restore_default_sigpipe();
     }
-    init_logging(cli.verbose);
+    let json_logs = log_format(cli.log_format) == cli::LogFormat::Json;
+    init_logging(cli.verbose, json_logs);
     // The AWS SDK's generated deserializers for Security Hub findings (a
     // finding's `Resources[].Details` has hundreds of typed members) need
     // deep stacks; tokio's default of 2 MiB per worker is not enough for
@@ -55,7 +56,13 @@ fn main() -> ExitCode {
     match command {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if json_logs {
+                // A log collector reading JSON lines gets this one too.
+                let error = format!("{e:#}");
+                tracing::error!(%error, "the command failed");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(2)
         }
     }
@@ -91,7 +98,16 @@ fn arguments() -> Vec<std::ffi::OsString> {
     args
 }
 
-fn init_logging(verbose: u8) {
+/// `--log-format`, else JSON in a Lambda function configured for JSON
+/// logs (Lambda sets AWS_LAMBDA_LOG_FORMAT), else text.
+fn log_format(flag: Option<cli::LogFormat>) -> cli::LogFormat {
+    flag.unwrap_or_else(|| match std::env::var("AWS_LAMBDA_LOG_FORMAT") {
+        Ok(format) if format.eq_ignore_ascii_case("json") => cli::LogFormat::Json,
+        _ => cli::LogFormat::Text,
+    })
+}
+
+fn init_logging(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info,aws_config=warn,aws_smithy_runtime=warn",
@@ -99,8 +115,19 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RECTIFY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        // One object per line: the event's fields at the top level, and
+        // the fields of the spans it is in (a Lambda invocation's
+        // request_id and xray_trace_id) under `spans`.
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.init();
+    }
 }

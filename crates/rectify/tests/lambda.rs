@@ -322,3 +322,62 @@ fn named_bootstrap_it_runs_as_the_lambda_runtime() {
         "{stderr}"
     );
 }
+
+/// In a function whose log format is JSON (Lambda sets
+/// AWS_LAMBDA_LOG_FORMAT), every line on standard error is a JSON object,
+/// and an invocation's lines carry its request id and X-Ray trace id.
+#[test]
+fn json_logs_carry_the_request_and_trace_ids() {
+    let api = RuntimeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: sqlite://{}\naudit:\n  key: none\n",
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    let mut function = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .arg("lambda")
+        .env("RECTIFY_CONFIG", &config)
+        .env("RECTIFY_LOG", "info")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env_remove("RECTIFY_LOG_FORMAT")
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let refused = api.invoke(None, Some("{\"source\": "));
+    assert_eq!(api.answer(&refused)["state"], "error");
+    let event = json!({"version": "0", "id": "e-1", "detail-type": "Custom",
+        "source": "example.custom", "account": "111122223333",
+        "time": "2026-12-01T00:00:00Z", "region": REGION, "resources": [], "detail": {}});
+    let answered = api.invoke(Some(&event), None);
+    assert_eq!(api.answer(&answered)["state"], "response");
+    let _ = function.kill();
+    let out = function.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let records: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    // The stand-in's trace header, as Lambda sends it.
+    let trace = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
+    for (id, message) in [
+        (&refused, "invocation failed"),
+        (&answered, "invocation answered"),
+    ] {
+        let record = records
+            .iter()
+            .find(|r| r["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` line: {stderr}"));
+        let span = &record["spans"][0];
+        assert_eq!(span["name"], "invocation", "{record}");
+        assert_eq!(span["request_id"], id.as_str(), "{record}");
+        assert_eq!(span["xray_trace_id"], trace, "{record}");
+    }
+    assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
+}

@@ -13,6 +13,7 @@ use rectify_engine::{Engine, EngineOptions};
 use rectify_lambda::{FunctionError, Invocation, RuntimeApi};
 use rectify_model::Intake;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use crate::context;
 use crate::intake::EngineIntake;
@@ -54,37 +55,51 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
     let engine = match context::engine_from(loaded, options).await {
         Ok((engine, _)) => engine,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            tracing::error!("{e:#}");
             let error = unavailable(e);
             report_init_error(&api, &error).await;
             return Ok(2);
         }
     };
     let intake = EngineIntake::new(engine.clone());
+    tracing::info!("initialised; waiting for invocations");
     loop {
         let invocation = match api.next().await {
             Ok(invocation) => invocation,
             Err(e) => {
                 // The Runtime API is gone or broken: Lambda restarts the
                 // environment when the runtime exits.
-                eprintln!("error: {e}");
+                tracing::error!("{e}");
                 return Ok(1);
             }
         };
-        let answered = match handle(&engine, &intake, &invocation).await {
-            Ok(result) => api.respond(&invocation.request_id, &result).await,
-            Err(error) => {
-                tracing::warn!(
-                    request_id = %invocation.request_id,
-                    error_type = %error.error_type,
-                    message = %error.message,
-                    "invocation failed"
-                );
-                api.fail(&invocation.request_id, &error).await
+        // Every log line of the invocation carries its ids (with
+        // --log-format json, under `spans`).
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %invocation.request_id,
+            xray_trace_id = invocation.trace_id.as_deref().unwrap_or_default(),
+        );
+        let answered = async {
+            match handle(&engine, &intake, &invocation).await {
+                Ok(result) => {
+                    tracing::info!("invocation answered");
+                    api.respond(&invocation.request_id, &result).await
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        error_type = %error.error_type,
+                        error = %error.message,
+                        "invocation failed"
+                    );
+                    api.fail(&invocation.request_id, &error).await
+                }
             }
-        };
+        }
+        .instrument(span)
+        .await;
         if let Err(e) = answered {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             return Ok(1);
         }
     }
@@ -97,7 +112,7 @@ fn unavailable(e: impl std::fmt::Display) -> FunctionError {
 
 async fn report_init_error(api: &RuntimeApi, error: &FunctionError) {
     if let Err(e) = api.init_failed(error).await {
-        eprintln!("error: {e}");
+        tracing::error!("{e}");
     }
 }
 

@@ -3,6 +3,7 @@
 mod accounts;
 pub(crate) mod audit;
 mod catalog;
+mod completions;
 mod deploy;
 mod init;
 mod jobs;
@@ -111,6 +112,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Pause { rule } => jobs::set_paused(config, true, rule).await,
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { dir } => completions::man(dir.as_deref()),
     }
 }
 
