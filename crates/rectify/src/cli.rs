@@ -423,6 +423,8 @@ impl Command {
                 | Command::Match { .. }
                 | Command::Catalog { .. }
                 | Command::Init { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
         )
     }
 
@@ -430,7 +432,11 @@ impl Command {
     pub fn reads_config(&self) -> bool {
         !matches!(
             self,
-            Command::Match { .. } | Command::Catalog { .. } | Command::Init { .. }
+            Command::Match { .. }
+                | Command::Catalog { .. }
+                | Command::Init { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
         )
     }
 }

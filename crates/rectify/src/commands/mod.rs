@@ -137,6 +137,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::IamPolicy { .. } => "iam-policy",
         Command::Deploy { .. } => "deploy",
         Command::Report { .. } => "report",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
     }
 }
 
