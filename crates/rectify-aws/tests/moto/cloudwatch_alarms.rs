@@ -226,7 +226,7 @@ async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
         made.comparison_operator(),
         Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
     );
-    assert_eq!(made.alarm_actions(), [topic.clone()]);
+    assert_eq!(made.alarm_actions(), std::slice::from_ref(&topic));
     let after = action.verify(&target, &params).await.unwrap();
     assert!(after.compliant, "{}", after.state);
     assert!(action.left_in_place(&target, &params, &after).is_empty());
