@@ -1,15 +1,20 @@
 """moto server (the pinned moto) with the EC2 operations of
 `moto_ec2_extras.py` added and `/moto-api/data.json` made to survive models
 it cannot read (`moto_model_data.py`). Usage: moto_server.py [moto_server
-arguments]."""
+arguments].
+
+It also answers CloudWatch in the Smithy RPC v2 CBOR protocol the AWS SDK
+for Rust speaks (`moto_cbor.py`), which moto routes nowhere."""
 
 import sys
 
+import moto_cbor
 import moto_ec2_extras
 import moto_model_data
 
 moto_ec2_extras.apply()
 moto_model_data.apply()
+moto_cbor.apply()
 
 if __name__ == "__main__":
     from moto.server import main

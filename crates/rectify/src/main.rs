@@ -22,11 +22,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse_from(arguments());
+    let mut cli = cli::Cli::parse_from(arguments());
     if cli.command.is_one_shot() {
         restore_default_sigpipe();
     }
-    let json_logs = log_format(cli.log_format) == cli::LogFormat::Json;
+    // Resolved once, so that the commands' own notes follow the same format.
+    cli.log_format = Some(log_format(cli.log_format));
+    let json_logs = cli.log_format == Some(cli::LogFormat::Json);
     init_logging(cli.verbose, json_logs);
     // The AWS SDK's generated deserializers for Security Hub findings (a
     // finding's `Resources[].Details` has hundreds of typed members) need

@@ -232,7 +232,8 @@ fn scope_of(permission: &str) -> Scope {
         "sns:SetTopicAttributes" => write(SnsTopic),
         "ecr:PutImageScanningConfiguration" => write(EcrRepository),
         "redshift:ModifyCluster" => write(RedshiftCluster),
-        "cloudtrail:UpdateTrail"
+        "cloudtrail:CreateTrail"
+        | "cloudtrail:UpdateTrail"
         | "cloudtrail:StartLogging"
         | "cloudtrail:StopLogging"
         | "cloudtrail:PutEventSelectors"

@@ -183,7 +183,6 @@ async fn alarm(account: &Account, name: &str) -> Option<aws_sdk_cloudwatch::type
 /// trail's log group (read back), the account then passes; the undo
 /// deletes both; a second undo is refused.
 #[tokio::test]
-#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -261,7 +260,6 @@ async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
 /// and only the alarm goes with the undo. The alarm changed by hand
 /// since refuses the undo.
 #[tokio::test]
-#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -337,7 +335,6 @@ async fn an_existing_filter_is_used_and_only_the_alarm_is_added() {
 /// topic passes and is left alone; CloudWatch.7's check reads the log
 /// group's tags, where the exemption tag is found.
 #[tokio::test]
-#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn compliant_and_exempt_accounts_are_left_alone() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -377,7 +374,6 @@ async fn compliant_and_exempt_accounts_are_left_alone() {
 
 /// CloudWatch.14 in dry-run: check and plan only, nothing written.
 #[tokio::test]
-#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn dry_run_plans_and_writes_nothing() {
     let account = Account::new().await;
     let group = trail_to_logs(&account, true).await;
@@ -435,7 +431,6 @@ fn alarm_free(state: &Value) -> bool {
 /// nobody is subscribed to; an alarm on such a topic does not make the
 /// account pass.
 #[tokio::test]
-#[ignore = "moto 5.2.5 routes no CloudWatch request of the Rust SDK (rpc-v2-cbor, /service/GraniteServiceVersion20100801/...): HTTP 404; needs a stand-in"]
 async fn not_configured_and_unheard_topics_change_nothing() {
     let account = Account::new().await;
     let action = CloudWatchMetricFilterAlarm::new(account.aws().await);

@@ -34,20 +34,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         profile: cli.profile.clone(),
         region: cli.region.clone(),
     });
+    if matches!(cli.command, Command::Lambda) {
+        // Outside Lambda, say so before anything else (a config is no use there).
+        if let Err(e) = rectify_lambda::RuntimeApi::from_env() {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    }
+    let json_logs = cli.log_format == Some(crate::cli::LogFormat::Json);
     // One line says which config file is used (or that there is none).
     let found = if cli.command.reads_config() {
         let found = crate::context::discover_here(cli.config.as_deref());
         match &found {
-            Some(f) => eprintln!("rectify: config {} ({})", f.path.display(), f.how),
+            Some(f) => note(
+                json_logs,
+                "INFO",
+                &format!("rectify: config {} ({})", f.path.display(), f.how),
+            ),
             None if cli.command.needs_config_file() => {
-                eprintln!(
-                    "error: {}",
-                    crate::context::no_config_message(command_name(&cli.command))
+                note(
+                    json_logs,
+                    "ERROR",
+                    &format!(
+                        "error: {}",
+                        crate::context::no_config_message(command_name(&cli.command))
+                    ),
                 );
                 return Ok(2);
             }
-            None => eprintln!(
-                "rectify: no config file found; using the built-in default (rule pack aws-foundational, no accounts); `rectify init` writes one"
+            None => note(
+                json_logs,
+                "INFO",
+                "rectify: no config file found; using the built-in default (rule pack aws-foundational, no accounts); `rectify init` writes one",
             ),
         }
         found.map(|f| f.path)
@@ -114,6 +132,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume { rule } => jobs::set_paused(config, false, rule).await,
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { dir } => completions::man(dir.as_deref()),
+    }
+}
+
+/// A line on standard error before logging proper starts: plain text, or
+/// one JSON object like the log records when logs are JSON.
+fn note(json_logs: bool, level: &str, message: &str) {
+    if json_logs {
+        let record = serde_json::json!({
+            "timestamp": rectify_model::now_rfc3339(),
+            "level": level,
+            "fields": {"message": message},
+            "target": "rectify",
+        });
+        eprintln!("{record}");
+    } else {
+        eprintln!("{message}");
     }
 }
 
