@@ -80,6 +80,21 @@ const CASES: &[Case] = &[
         params: || json!({}),
         setup: |a| Box::pin(no_password_policy(a)),
     },
+    Case {
+        action: "aws.guardduty.enable-detector",
+        params: || json!({}),
+        setup: |a| Box::pin(no_detector(a)),
+    },
+    Case {
+        action: "aws.s3.block-public-access-account",
+        params: || json!({}),
+        setup: |a| Box::pin(no_account_block(a)),
+    },
+    Case {
+        action: "aws.cloudtrail.enable-multi-region-trail",
+        params: || json!({"bucket": "budget-trail-{account}"}),
+        setup: |a| Box::pin(no_trail(a)),
+    },
 ];
 
 const TEST_NAME: &str = "call_budget::each_fix_makes_the_calls_its_spec_declares";
@@ -509,6 +524,92 @@ async fn no_password_policy(account: &Account) -> Fixture {
                 let out = iam.get_account_password_policy().send().await.unwrap();
                 out.password_policy()
                     .is_some_and(|p| p.minimum_password_length().unwrap_or(0) >= 14)
+            })
+        }),
+    }
+}
+
+/// GuardDuty.1: no detector (a fresh account).
+async fn no_detector(account: &Account) -> Fixture {
+    let guardduty = account.guardduty();
+    Fixture {
+        event: account_event(&account.id, "GuardDuty.1"),
+        read_back: Box::new(move || {
+            Box::pin(async move {
+                let ids = guardduty.list_detectors().send().await.unwrap();
+                let Some(id) = ids.detector_ids().first() else {
+                    return false;
+                };
+                let detector = guardduty
+                    .get_detector()
+                    .detector_id(id)
+                    .send()
+                    .await
+                    .unwrap();
+                detector.status().map(|s| s.as_str()) == Some("ENABLED")
+            })
+        }),
+    }
+}
+
+/// S3.1: no account-level Block Public Access (a fresh account).
+async fn no_account_block(account: &Account) -> Fixture {
+    let s3control = account.s3control();
+    let id = account.id.clone();
+    Fixture {
+        event: account_event(&account.id, "S3.1"),
+        read_back: Box::new(move || {
+            Box::pin(async move {
+                let out = s3control
+                    .get_public_access_block()
+                    .account_id(&id)
+                    .send()
+                    .await
+                    .unwrap();
+                out.public_access_block_configuration().is_some_and(|c| {
+                    bool_of(c.block_public_acls())
+                        && bool_of(c.ignore_public_acls())
+                        && bool_of(c.block_public_policy())
+                        && bool_of(c.restrict_public_buckets())
+                })
+            })
+        }),
+    }
+}
+
+/// CloudTrail.1: no trail (a fresh account) and the bucket a trail may
+/// write to; the fix creates the trail (making the bucket too costs four
+/// calls more: `calls_per_fix` counts the fix without it).
+async fn no_trail(account: &Account) -> Fixture {
+    let bucket = format!("budget-trail-{}", account.id);
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let cloudtrail = account.cloudtrail();
+    Fixture {
+        event: account_event(&account.id, "CloudTrail.1"),
+        read_back: Box::new(move || {
+            Box::pin(async move {
+                let trails = cloudtrail.describe_trails().send().await.unwrap();
+                let Some(trail) = trails
+                    .trail_list()
+                    .iter()
+                    .find(|t| t.is_multi_region_trail() == Some(true))
+                else {
+                    return false;
+                };
+                let arn = trail.trail_arn().unwrap_or_default();
+                let status = cloudtrail
+                    .get_trail_status()
+                    .name(arn)
+                    .send()
+                    .await
+                    .unwrap();
+                status.is_logging() == Some(true)
             })
         }),
     }
