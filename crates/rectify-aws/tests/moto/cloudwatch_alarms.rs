@@ -231,10 +231,7 @@ async fn root_usage_filter_and_alarm_added_read_back_and_undone() {
     assert!(action.left_in_place(&target, &params, &after).is_empty());
 
     // Now compliant: nothing more to do.
-    let again = action.check(&target, &params).await.unwrap();
-    assert!(again.compliant);
-    let noop = action.plan(&target, &params, &again).unwrap();
-    assert_eq!(noop.before, noop.after);
+    let again = crate::support::assert_fixed_with_nothing_to_do(&action, &target, &params).await;
 
     let undo = action
         .revert_plan(&target, &params, &change, &again)

@@ -95,10 +95,7 @@ async fn log_file_validation_turned_on_and_undone() {
     assert!(action.left_in_place(&target, &params, &after).is_empty());
 
     // Now compliant: the plan changes nothing.
-    let again = action.check(&target, &params).await.unwrap();
-    assert!(again.compliant);
-    let noop = action.plan(&target, &params, &again).unwrap();
-    assert_eq!(noop.before, noop.after);
+    crate::support::assert_fixed_with_nothing_to_do(&action, &target, &params).await;
 
     let undo = action
         .revert_plan(&target, &params, &change, &after)

@@ -773,6 +773,21 @@ pub fn finding_event(
 /// Reads `target` again and asserts that the undo of `change` is refused
 /// because the resource has changed since (the refusal every undoable
 /// action gives rather than overwrite a later change); the state read.
+/// Checks `target` again after a fix: compliant, and its plan changes
+/// nothing (a redelivered finding makes no second write). The observed
+/// state is returned for the caller's undo.
+pub async fn assert_fixed_with_nothing_to_do(
+    action: &dyn Action,
+    target: &Target,
+    params: &serde_json::Value,
+) -> Observed {
+    let now = action.check(target, params).await.unwrap();
+    assert!(now.compliant, "{}", now.state);
+    let noop = action.plan(target, params, &now).unwrap();
+    assert_eq!(noop.before, noop.after);
+    now
+}
+
 pub async fn assert_undo_refused(
     action: &dyn Action,
     target: &Target,
