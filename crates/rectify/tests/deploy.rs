@@ -682,3 +682,95 @@ fn policy_document(text: &str) -> Value {
     }
     serde_json::from_slice(&out).unwrap()
 }
+
+/// With accounts only from AWS Organizations, the templates take the
+/// organization's role and external id, and `iam-policy` answers for any
+/// of its accounts without reading the organization: the member policy the
+/// StackSet deploys, an account's policy by id, the trust policy, and rectify's own
+/// policy with the calls that read the organization.
+#[test]
+fn an_organization_config_renders_and_its_policies_print_without_listing_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: sqlite://{db}\naws:\n  region: {REGION}\n\
+             accounts:\n  from_organizations:\n    role_arn: arn:aws:iam::{{account}}:role/org-remediation\n    external_id: org-ext-1\n    \
+             accounts: {{exclude: [\"444455556666\"]}}\n    regions: [{REGION}]\n\
+             packs: [aws-foundational]\n",
+            db = dir.path().join("rectify.db").display(),
+        ),
+    )
+    .unwrap();
+    let (member, _) = render(&config, &dir.path().join("cfn"));
+    let member = read_json(&member);
+    assert_eq!(
+        member["Parameters"]["RoleName"]["Default"],
+        "org-remediation"
+    );
+    assert_eq!(member["Parameters"]["ExternalId"]["Default"], "org-ext-1");
+
+    // The policy for any account of the organization is the one rendered
+    // (with the account left to CloudFormation), in the organization's regions.
+    let any = rectify(&config, &["iam-policy"]);
+    assert!(any.status.success());
+    let any = String::from_utf8(any.stdout).unwrap();
+    assert!(any.contains(&format!("\"{REGION}\"")), "{any}");
+    let one = rectify(&config, &["iam-policy", "--account", "111122223333"]);
+    assert!(one.status.success());
+    let one = String::from_utf8(one.stdout).unwrap();
+    assert!(one.contains(":111122223333:"), "{one}");
+
+    let excluded = rectify(&config, &["iam-policy", "--account", "444455556666"]);
+    assert_eq!(excluded.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&excluded.stderr).contains("left out"));
+    let not_an_id = rectify(&config, &["iam-policy", "--account", "12345"]);
+    assert_eq!(not_an_id.status.code(), Some(2));
+
+    let trust = rectify(
+        &config,
+        &[
+            "iam-policy",
+            "--trust",
+            "--principal",
+            "arn:aws:iam::999988887777:role/rectify-hub",
+        ],
+    );
+    assert!(trust.status.success());
+    let trust: Value = serde_json::from_slice(&trust.stdout).unwrap();
+    assert_eq!(
+        trust["Statement"][0]["Condition"],
+        json!({"StringEquals": {"sts:ExternalId": "org-ext-1"}})
+    );
+
+    let own = rectify(&config, &["iam-policy", "--own"]);
+    assert!(own.status.success());
+    let own: Value = serde_json::from_slice(&own.stdout).unwrap();
+    let statement = |sid: &str| {
+        own["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no statement {sid} in {own}"))
+    };
+    assert_eq!(
+        statement("AssumeTheMemberRoles")["Resource"],
+        json!(["arn:aws:iam::*:role/org-remediation"])
+    );
+    let read = statement("ReadTheOrganization")["Action"].clone();
+    for call in [
+        "organizations:ListRoots",
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
+        "organizations:ListTagsForResource",
+    ] {
+        assert!(read.as_array().unwrap().contains(&json!(call)), "{read}");
+    }
+    assert_eq!(
+        statement("ReadTheOwnersContact")["Action"],
+        "account:GetAlternateContact"
+    );
+}

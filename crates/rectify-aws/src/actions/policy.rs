@@ -525,6 +525,18 @@ pub struct OwnScope {
     /// `audit.anchor.s3_bucket` and `prefix`: where the chain head is
     /// anchored.
     pub anchor: Option<(String, String)>,
+    /// `accounts.from_organizations`: what reading the organization needs.
+    pub organization: Option<OrganizationScope>,
+}
+
+/// What `accounts.from_organizations` makes rectify's own identity do.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationScope {
+    /// The member role in every account read: `role_arn` with `{account}`
+    /// as `*`.
+    pub role_arn_any_account: String,
+    /// Owners read from the SECURITY alternate contact.
+    pub security_contact: bool,
 }
 
 /// The policy of rectify's own identity: assume the member roles, update
@@ -538,6 +550,12 @@ pub fn own_policy(scope: &OwnScope) -> Value {
     let mut statements = Vec::new();
     let mut roles: Vec<&str> = scope.role_arns.iter().map(String::as_str).collect();
     roles.extend(scope.securityhub_role_arn.as_deref());
+    roles.extend(
+        scope
+            .organization
+            .as_ref()
+            .map(|o| o.role_arn_any_account.as_str()),
+    );
     roles.sort_unstable();
     roles.dedup();
     if !roles.is_empty() {
@@ -610,6 +628,30 @@ pub fn own_policy(scope: &OwnScope) -> Value {
             ],
             "Resource": queues,
         }));
+    }
+    if let Some(org) = &scope.organization {
+        // Organizations' list calls take no resource narrower than `*`.
+        statements.push(json!({
+            "Sid": "ReadTheOrganization",
+            "Effect": "Allow",
+            "Action": [
+                "organizations:ListAccountsForParent",
+                "organizations:ListOrganizationalUnitsForParent",
+                "organizations:ListRoots",
+                "organizations:ListTagsForResource",
+            ],
+            "Resource": "*",
+        }));
+        if org.security_contact {
+            statements.push(json!({
+                "Sid": "ReadTheOwnersContact",
+                "Effect": "Allow",
+                "Action": "account:GetAlternateContact",
+                // A member account's contact, read by the management account
+                // or a delegated administrator.
+                "Resource": format!("arn:{partition}:account::*:account/o-*/*"),
+            }));
+        }
     }
     if let Some(key) = &scope.audit_kms_key {
         let mut statement = json!({

@@ -335,26 +335,14 @@ pub async fn iam_policy(
         print_json(&policy::own_policy(&scope));
         return Ok(0);
     }
-    let member = match (account, config.accounts.as_slice()) {
-        (Some(id), accounts) => match accounts.iter().find(|a| a.id == id) {
-            Some(a) => Some(a),
-            None => {
-                eprintln!("error: account {id} is not in the config");
-                return Ok(2);
-            }
-        },
-        (None, [only]) => Some(only),
-        (None, []) => None,
-        (None, accounts) => {
-            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
-            eprintln!(
-                "error: {} accounts are configured ({}): name one with --account",
-                ids.len(),
-                ids.join(", ")
-            );
+    let member = match member_account(config, account) {
+        Ok(member) => member,
+        Err(message) => {
+            eprintln!("error: {message}");
             return Ok(2);
         }
     };
+    let member = member.as_ref();
     if trust {
         let Some(principal) = principal else {
             eprintln!("error: --trust needs --principal ARN: rectify's own identity (an IAM role or user ARN, exactly; `aws sts get-caller-identity` shows it)");
@@ -364,28 +352,91 @@ pub async fn iam_policy(
             eprintln!("error: --principal `{principal}` is not an IAM role or user ARN (arn:aws:iam::<12 digits>:role/<name> or :user/<name>)");
             return Ok(2);
         }
-        let Some(member) = member else {
-            eprintln!("error: no account is configured: the trust policy is for an account's role");
-            return Ok(2);
+        // Every account read from the organization has the same role and
+        // external id, so its trust policy needs no account named.
+        let external_id = match (member, &config.from_organizations) {
+            (Some(member), _) => member.external_id.as_deref(),
+            (None, Some(org)) => org.external_id.as_deref(),
+            (None, None) => {
+                eprintln!(
+                    "error: no account is configured: the trust policy is for an account's role"
+                );
+                return Ok(2);
+            }
         };
-        print_json(&policy::trust_policy(
-            principal,
-            member.external_id.as_deref(),
-        ));
+        print_json(&policy::trust_policy(principal, external_id));
         return Ok(0);
     }
     let partition = member
         .and_then(|a| a.role_arn.as_deref())
         .and_then(|arn| arn.split(':').nth(1))
         .unwrap_or(partition);
+    // No account named: the role of every account read from the
+    // organization, in the organization's regions.
     let no_regions = Vec::new();
+    let org_regions = config.from_organizations.as_ref().map(|o| &o.regions);
     print_json(&member_policy(
         &loaded,
         member.map(|a| a.id.as_str()),
         partition,
-        member.map_or(&no_regions, |a| &a.regions),
+        member.map_or(org_regions.unwrap_or(&no_regions), |a| &a.regions),
     ));
     Ok(0)
+}
+
+/// The account `--account` names (or the only one configured): listed by
+/// hand, or, with `accounts.from_organizations`, an account of the
+/// organization with its role and external id. The organization is not
+/// read: its OU filters are not applied here, only its account lists.
+fn member_account(
+    config: &rectify_config::Config,
+    account: Option<&str>,
+) -> Result<Option<rectify_config::Account>, String> {
+    let org = config.from_organizations.as_ref();
+    match (account, config.accounts.as_slice()) {
+        (Some(id), accounts) => {
+            if let Some(a) = accounts.iter().find(|a| a.id == id) {
+                return Ok(Some(a.clone()));
+            }
+            let Some(org) = org else {
+                return Err(format!("account {id} is not in the config"));
+            };
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("--account `{id}` is not an account id (12 digits)"));
+            }
+            if org.exclude_accounts.iter().any(|a| a == id)
+                || !(org.include_accounts.is_empty()
+                    || org.include_accounts.iter().any(|a| a == id))
+            {
+                return Err(format!(
+                    "account {id} is left out by accounts.from_organizations.accounts (include/exclude)"
+                ));
+            }
+            Ok(Some(rectify_config::Account {
+                id: id.to_string(),
+                name: None,
+                role_arn: Some(org.role_for(id)),
+                external_id: org.external_id.clone(),
+                owner: None,
+                regions: org.regions.clone(),
+            }))
+        }
+        (None, [only]) if org.is_none() => Ok(Some(only.clone())),
+        (None, []) => Ok(None),
+        (None, accounts) => {
+            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            Err(format!(
+                "{} accounts are configured ({}{}): name one with --account",
+                ids.len(),
+                ids.join(", "),
+                if org.is_some() {
+                    ", and the organization's"
+                } else {
+                    ""
+                }
+            ))
+        }
+    }
 }
 
 /// The permission policy of the member role in `account` (`None`: any),
@@ -480,6 +531,13 @@ pub(crate) fn own_scope(config: &rectify_config::Config) -> rectify_aws::actions
             .anchor
             .as_ref()
             .map(|a| (a.s3_bucket.clone(), a.prefix.clone())),
+        organization: config
+            .from_organizations
+            .as_ref()
+            .map(|org| policy::OrganizationScope {
+                role_arn_any_account: org.role_for("*"),
+                security_contact: org.owner_from_security_contact,
+            }),
     }
 }
 

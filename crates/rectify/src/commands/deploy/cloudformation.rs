@@ -239,13 +239,13 @@ fn member(inputs: &Inputs) -> Value {
             "RoleName": {
                 "Type": "String",
                 "Default": inputs.role_name,
-                "Description": "The remediation role's name (from the config's accounts[].role_arn).",
+                "Description": "The remediation role's name (from the config's accounts[].role_arn or accounts.from_organizations.role_arn).",
             },
             "ExternalId": {
                 "Type": "String",
                 "Default": inputs.external_id,
                 "MinLength": 2,
-                "Description": "The external id rectify passes when it assumes the role (accounts[].external_id).",
+                "Description": "The external id rectify passes when it assumes the role (accounts[].external_id or accounts.from_organizations.external_id).",
             },
         },
         "Resources": resources,

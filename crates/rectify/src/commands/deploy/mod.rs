@@ -87,10 +87,30 @@ pub async fn render(config: Option<&Path>, target: DeployTarget, out: &Path) -> 
 impl Inputs {
     fn read(loaded: &context::Loaded) -> Result<Inputs, String> {
         let config = &loaded.config;
-        let role_names: BTreeSet<&str> = config
+        // The accounts listed by hand and the organization's pattern: one
+        // role, one external id, for the StackSet to make everywhere.
+        let org = config.from_organizations.as_ref();
+        let members: Vec<(Option<&str>, Option<&str>, &[String])> = config
             .accounts
             .iter()
-            .filter_map(|a| a.role_arn.as_deref())
+            .map(|a| {
+                (
+                    a.role_arn.as_deref(),
+                    a.external_id.as_deref(),
+                    a.regions.as_slice(),
+                )
+            })
+            .chain(org.map(|o| {
+                (
+                    Some(o.role_arn.as_str()),
+                    o.external_id.as_deref(),
+                    o.regions.as_slice(),
+                )
+            }))
+            .collect();
+        let role_names: BTreeSet<&str> = members
+            .iter()
+            .filter_map(|(arn, _, _)| *arn)
             .filter_map(|arn| arn.rsplit_once(":role/").map(|(_, path)| path))
             .map(|path| path.rsplit('/').next().unwrap_or(path))
             .collect();
@@ -104,15 +124,14 @@ impl Inputs {
                 ))
             }
         };
-        let external_ids: BTreeSet<&str> = config
-            .accounts
+        let external_ids: BTreeSet<&str> = members
             .iter()
-            .filter_map(|a| a.external_id.as_deref())
+            .filter_map(|(_, external_id, _)| *external_id)
             .collect();
         let external_id = match external_ids.len() {
             1 => external_ids.into_iter().next().unwrap_or_default().to_string(),
-            0 => return Err("no account has an external_id: set accounts[].external_id (the member role's trust policy requires it)".to_string()),
-            _ => return Err("the accounts have different external_id values: a StackSet's role takes one (set the same external_id on every account)".to_string()),
+            0 => return Err("no account has an external_id: set accounts[].external_id or accounts.from_organizations.external_id (the member role's trust policy requires it)".to_string()),
+            _ => return Err("the accounts have different external_id values: a StackSet's role takes one (set the same external_id on every account and on accounts.from_organizations)".to_string()),
         };
         // IAM's bounds on an external id.
         if !(2..=1224).contains(&external_id.len()) {
@@ -123,10 +142,13 @@ impl Inputs {
         }
         // One role for every account: the union of the accounts' region
         // allow-lists (any account without one: every region).
-        let regions: Vec<String> = if config.accounts.iter().any(|a| a.regions.is_empty()) {
+        let regions: Vec<String> = if members.iter().any(|(_, _, regions)| regions.is_empty()) {
             Vec::new()
         } else {
-            let all: BTreeSet<&String> = config.accounts.iter().flat_map(|a| &a.regions).collect();
+            let all: BTreeSet<&String> = members
+                .iter()
+                .flat_map(|(_, _, regions)| regions.iter())
+                .collect();
             all.into_iter().cloned().collect()
         };
         let member_policy = super::catalog::member_policy(
