@@ -10,6 +10,7 @@
 mod console;
 mod limit;
 mod listen;
+mod tickets;
 mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -109,6 +110,8 @@ pub fn router(api: Api) -> Router {
         ));
     let public = Router::new()
         .route("/healthz", get(healthz))
+        // Authenticated in the handler: a signature or a `tickets` token.
+        .route("/v1/tickets/{system}/webhook", post(tickets::webhook))
         .merge(console::routes())
         .route_layer(axum::middleware::from_fn(refuse_unknown_query));
     let max_body = api.engine.config().api.max_body_bytes;
