@@ -713,7 +713,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         vec![Some("4".to_string()), Some("region_slots".to_string())],
         vec![Some("5".to_string()), Some("unused_indexes".to_string())],
     ];
-    let mut later = vec!["applying_seq", "reversals"];
+    let mut later = vec!["applying_seq", "reversals", "tickets"];
     if matches!(db.kind, Kind::Sqlite) {
         later.insert(0, "hashed_lookup_keys");
     }
