@@ -18,7 +18,7 @@ use rectify_model::ErrorClass;
 use rectify_notify::sign::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde_json::{json, Value};
 
-use crate::{client_ip, error, Api};
+use crate::{client_ip, error, refuse_blocked, Api};
 
 /// Longest ticket reference taken from a body.
 const MAX_REFERENCE_LEN: usize = 64;
@@ -87,16 +87,8 @@ pub(crate) async fn webhook(
     request: Request,
 ) -> Response {
     let ip = client_ip(&request);
-    if let Some(wait) = api.failures.blocked(ip) {
-        let seconds = wait.as_secs() + 1;
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed authentications from this address; retry in {seconds} s"),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        return response;
+    if let Some(refused) = refuse_blocked(&api, ip) {
+        return refused;
     }
     let (parts, body) = request.into_parts();
     let limit = api.engine.config().api.max_body_bytes;

@@ -604,3 +604,50 @@ impl Tickets for TicketDesk {
         changed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_fits_servicenow_and_jira() {
+        let finding = FindingRef {
+            id: format!(
+                "arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/{}",
+                "f".repeat(200)
+            ),
+            product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+            generator_id: None,
+        };
+        let c = correlation(&finding);
+        // ServiceNow's correlation_id holds 100 characters; a Jira label
+        // has no spaces.
+        assert_eq!(c.len(), 48);
+        assert!(c.starts_with("rectify-") && !c.contains(' '));
+        assert_eq!(c, correlation(&finding.clone()));
+        let other = FindingRef {
+            product_arn: "arn:aws:securityhub:us-east-1::product/other/x".into(),
+            ..finding.clone()
+        };
+        assert_ne!(c, correlation(&other));
+    }
+
+    #[test]
+    fn adf_has_one_paragraph_per_line() {
+        let doc = jira::adf("first line\n\nsecond line\n");
+        assert_eq!(doc["type"], "doc");
+        assert_eq!(doc["version"], 1);
+        let paragraphs = doc["content"].as_array().unwrap();
+        assert_eq!(paragraphs.len(), 2);
+        assert_eq!(paragraphs[1]["content"][0]["text"], "second line");
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("short", 10), "short");
+        let long = "é".repeat(200);
+        let out = cut(&long, 160);
+        assert_eq!(out.chars().count(), 160);
+        assert!(out.ends_with('…'));
+    }
+}
