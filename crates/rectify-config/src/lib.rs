@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 pub use rectify_model::{Mode, Rule};
 
+pub mod tickets;
 mod validate;
 
 pub use validate::{exclude_own_calls, is_region, ACCOUNT_PLACEHOLDER, NO_EXTERNAL_ID};
@@ -107,6 +108,8 @@ pub struct Config {
     pub execution: Execution,
     /// Where `rectify serve` takes events from besides its HTTP API.
     pub sources: Sources,
+    /// Ticket systems (`tickets`): one ticket per finding, two-way.
+    pub tickets: tickets::TicketSettings,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -169,6 +172,7 @@ impl Default for Config {
             guardrails: Guardrails::default(),
             execution: Execution::default(),
             sources: Sources::default(),
+            tickets: tickets::TicketSettings::default(),
             rules: Vec::new(),
         }
     }
@@ -500,10 +504,19 @@ pub enum Scope {
     Approve,
     /// `POST /v1/pause`, `POST /v1/resume`.
     Admin,
+    /// `POST /v1/tickets/{system}/webhook`: a ticket system telling
+    /// rectify a ticket changed.
+    Tickets,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Ingest, Scope::Read, Scope::Approve, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Ingest,
+        Scope::Read,
+        Scope::Approve,
+        Scope::Admin,
+        Scope::Tickets,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -511,6 +524,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Approve => "approve",
             Scope::Admin => "admin",
+            Scope::Tickets => "tickets",
         }
     }
 

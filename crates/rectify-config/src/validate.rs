@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod secrets;
+mod tickets;
 pub use secrets::NO_AUDIT_KEY;
 pub(crate) use secrets::{read_secret_file, redact_url};
 
@@ -34,6 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "guardrails",
     "execution",
     "sources",
+    "tickets",
     "packs",
     "include",
     "rules",
@@ -1585,6 +1587,11 @@ pub(crate) fn load_config(
         }
     }
 
+    let (tickets, ticket_rules) = match top.get("tickets") {
+        Some(node) => tickets::read_tickets(&mut cx, loader, node),
+        None => Default::default(),
+    };
+
     // sources
     let mut sources = Sources::default();
     if let Some(f) = top
@@ -1756,6 +1763,20 @@ pub(crate) fn load_config(
         }
     }
 
+    for (system, rule, pos) in ticket_rules {
+        if !rules.iter().any(|r| r.rule.id == rule) {
+            Ctx {
+                file: file.clone(),
+                out: &mut out,
+            }
+            .err(
+                pos,
+                &format!("tickets.systems.{system}.rules"),
+                format!("unknown rule `{rule}`"),
+            );
+        }
+    }
+
     if !out.is_empty() {
         return Err(sorted(out));
     }
@@ -1776,6 +1797,7 @@ pub(crate) fn load_config(
         guardrails,
         execution,
         sources,
+        tickets,
         rules,
     })
 }
@@ -2301,7 +2323,7 @@ fn read_scopes(cx: &mut Ctx, node: &Node, field: &str) -> Option<Vec<Scope>> {
         cx.err(
             node.pos,
             field,
-            "a token needs at least one scope (ingest, read, approve, admin)",
+            "a token needs at least one scope (ingest, read, approve, admin, tickets)",
         );
         return None;
     }

@@ -52,6 +52,10 @@ pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
     if let Some(outcome) = job.outcome.as_mut() {
         outcome.finding_update = finding.as_ref().map(FindingEffect::describe);
     }
+    let fixed = matches!(
+        finding,
+        Some(FindingEffect::Updated("RESOLVED") | FindingEffect::AlreadySettled("RESOLVED"))
+    );
     match finding {
         // A redelivery of a generation already settled: no second message.
         Some(FindingEffect::AlreadySettled(_)) => {}
@@ -61,6 +65,12 @@ pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
             }
         }
         _ => notify(engine, job, outcome.kind, &outcome.reason).await,
+    }
+    // Tickets follow jobs checked against a live resource only: a job
+    // settled at plan time may come from a forged event.
+    if let (Some(Held::Asff(f)), true) = (Held::of(job), job.attempts > 0) {
+        let region = hub_region(&f, job);
+        crate::tickets::step(engine, job, f, region, &outcome, fixed).await;
     }
 }
 
@@ -618,7 +628,7 @@ async fn publish(engine: &Engine, job: &Job, notification: &Notification, what: 
     }
 }
 
-async fn audit(engine: &Engine, kind: &str, subject: &str, data: serde_json::Value) {
+pub(crate) async fn audit(engine: &Engine, kind: &str, subject: &str, data: serde_json::Value) {
     if let Err(e) = engine.store.append_audit(kind, subject, &data).await {
         tracing::error!(error = %e, kind, "could not write the audit record");
     }

@@ -18,6 +18,7 @@ pub mod quiet;
 pub mod retry;
 pub mod revert;
 pub mod scan;
+mod tickets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub struct Engine {
     pub(crate) actions: HashMap<String, Arc<dyn Action>>,
     pub(crate) updater: Arc<dyn FindingUpdater>,
     pub(crate) notifier: Arc<dyn Notifier>,
+    /// Tickets per finding (ServiceNow, Jira), when the config has any.
+    pub(crate) tickets: Option<Arc<dyn rectify_model::Tickets>>,
     pub(crate) options: EngineOptions,
     pub(crate) metrics: metrics::Metrics,
     /// `guardrails.max_concurrent_per_account_region` within this replica,
@@ -138,10 +141,22 @@ impl Engine {
             actions,
             updater,
             notifier,
+            tickets: None,
             options,
             metrics: metrics::Metrics::default(),
             region_slots: Default::default(),
         })
+    }
+
+    /// Each settled job's finding gets its ticket through `tickets`.
+    pub fn with_tickets(mut self, tickets: Arc<dyn rectify_model::Tickets>) -> Engine {
+        self.tickets = Some(tickets);
+        self
+    }
+
+    /// The ticket effect, when the config has ticket systems.
+    pub fn tickets(&self) -> Option<&Arc<dyn rectify_model::Tickets>> {
+        self.tickets.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

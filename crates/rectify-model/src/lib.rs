@@ -19,6 +19,7 @@ pub mod mac;
 pub mod params;
 pub mod rule;
 pub mod target;
+pub mod ticket;
 
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
@@ -31,6 +32,7 @@ pub use intake::{Intake, IntakeError};
 pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};
 pub use target::{partition_of, Target};
+pub use ticket::{TicketStep, Tickets};
 
 /// Current time as RFC 3339 in UTC with exactly three fraction digits
 /// (`2026-11-29T10:00:00.000Z`), so that times sort as text.

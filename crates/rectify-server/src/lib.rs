@@ -10,6 +10,7 @@
 mod console;
 mod limit;
 mod listen;
+mod tickets;
 mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -109,6 +110,8 @@ pub fn router(api: Api) -> Router {
         ));
     let public = Router::new()
         .route("/healthz", get(healthz))
+        // Authenticated in the handler: a signature or a `tickets` token.
+        .route("/v1/tickets/{system}/webhook", post(tickets::webhook))
         .merge(console::routes())
         .route_layer(axum::middleware::from_fn(refuse_unknown_query));
     let max_body = api.engine.config().api.max_body_bytes;
@@ -368,25 +371,31 @@ fn client_ip(request: &axum::extract::Request) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
+/// A 429 with `Retry-After` when `ip` failed to authenticate too often.
+fn refuse_blocked(api: &Api, ip: IpAddr) -> Option<Response> {
+    let wait = api.failures.blocked(ip)?;
+    api.counters
+        .requests_rate_limited
+        .fetch_add(1, Ordering::Relaxed);
+    let seconds = wait.as_secs() + 1;
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed authentications from this address; retry in {seconds} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    Some(response)
+}
+
 async fn authenticate(
     State(api): State<Api>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let ip = client_ip(&request);
-    if let Some(wait) = api.failures.blocked(ip) {
-        api.counters
-            .requests_rate_limited
-            .fetch_add(1, Ordering::Relaxed);
-        let seconds = wait.as_secs() + 1;
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed authentications from this address; retry in {seconds} s"),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        return response;
+    if let Some(refused) = refuse_blocked(&api, ip) {
+        return refused;
     }
     let presented = request
         .headers()

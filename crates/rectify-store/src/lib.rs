@@ -98,12 +98,14 @@ mod pg_tls;
 mod postgres;
 mod schema;
 mod sqlite;
+pub mod tickets;
 pub mod timefmt;
 
 pub use audit::AuditKey;
 pub use common::NewJob;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tickets::TicketRow;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -739,6 +741,43 @@ pub trait Store: Send + Sync {
 
     /// Saves a polling source's position.
     async fn set_source_cursor(&self, source: &str, value: &str) -> Result<()>;
+
+    /// Claims the finding's ticket row in `system` (state
+    /// [`tickets::RESERVED`]) unless there is one: the row, and whether
+    /// this call created it.
+    async fn reserve_ticket(
+        &self,
+        system: &str,
+        finding: &FindingRef,
+        hub_region: &str,
+    ) -> Result<(TicketRow, bool)>;
+
+    /// Moves the finding's ticket from state `from` to `to`, setting the
+    /// remote id and key when given: false when the row is not in `from`
+    /// (someone else moved it first).
+    async fn move_ticket(
+        &self,
+        system: &str,
+        finding_id: &str,
+        from: &str,
+        to: &str,
+        remote: Option<(&str, &str)>,
+    ) -> Result<bool>;
+
+    /// The finding's ticket row in `system`.
+    async fn get_ticket(&self, system: &str, finding_id: &str) -> Result<Option<TicketRow>>;
+
+    /// The ticket row in `system` whose remote id or key is `remote`.
+    async fn find_ticket(&self, system: &str, remote: &str) -> Result<Option<TicketRow>>;
+
+    /// Up to `limit` ticket rows of `system` in `state`, least recently
+    /// updated first.
+    async fn tickets_in_state(
+        &self,
+        system: &str,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<TicketRow>>;
 }
 
 /// How [`open_with`] sets the store up beyond its URL.

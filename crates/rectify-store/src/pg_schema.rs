@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "unused_indexes", UNUSED_INDEXES),
     (6, "applying_seq", crate::schema::APPLYING_SEQ),
     (7, "reversals", crate::schema::REVERSALS),
+    (8, "tickets", crate::tickets::TABLE),
 ];
 
 /// Indexes no query needs, dropped because every ingested event paid for

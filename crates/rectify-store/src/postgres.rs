@@ -1661,6 +1661,105 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn reserve_ticket(
+        &self,
+        system: &str,
+        finding: &FindingRef,
+        hub_region: &str,
+    ) -> Result<(crate::TicketRow, bool)> {
+        let client = self.client("reserve_ticket").await?;
+        let now = timefmt::now();
+        let created = client
+            .execute(
+                "INSERT INTO tickets (system, finding_id, product_arn, hub_region, state, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (system, finding_id) DO NOTHING",
+                &[&system, &finding.id, &finding.product_arn, &hub_region, &crate::tickets::RESERVED, &now],
+            )
+            .await
+            .ctx("reserving a ticket")?
+            == 1;
+        let row = ticket_where(
+            &client,
+            "system = $1 AND finding_id = $2",
+            system,
+            &finding.id,
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound("the reserved ticket row".into()))?;
+        Ok((row, created))
+    }
+
+    async fn move_ticket(
+        &self,
+        system: &str,
+        finding_id: &str,
+        from: &str,
+        to: &str,
+        remote: Option<(&str, &str)>,
+    ) -> Result<bool> {
+        let client = self.client("move_ticket").await?;
+        let (remote_id, remote_key) = (remote.map(|r| r.0), remote.map(|r| r.1));
+        let moved = client
+            .execute(
+                "UPDATE tickets SET state = $4, remote_id = COALESCE($5, remote_id), \
+                 remote_key = COALESCE($6, remote_key), updated_at = $7 \
+                 WHERE system = $1 AND finding_id = $2 AND state = $3",
+                &[
+                    &system,
+                    &finding_id,
+                    &from,
+                    &to,
+                    &remote_id,
+                    &remote_key,
+                    &timefmt::now(),
+                ],
+            )
+            .await
+            .ctx("moving a ticket")?;
+        Ok(moved == 1)
+    }
+
+    async fn get_ticket(&self, system: &str, finding_id: &str) -> Result<Option<crate::TicketRow>> {
+        let client = self.client("get_ticket").await?;
+        ticket_where(
+            &client,
+            "system = $1 AND finding_id = $2",
+            system,
+            finding_id,
+        )
+        .await
+    }
+
+    async fn find_ticket(&self, system: &str, remote: &str) -> Result<Option<crate::TicketRow>> {
+        let client = self.client("find_ticket").await?;
+        ticket_where(
+            &client,
+            "system = $1 AND (remote_id = $2 OR remote_key = $2)",
+            system,
+            remote,
+        )
+        .await
+    }
+
+    async fn tickets_in_state(
+        &self,
+        system: &str,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::TicketRow>> {
+        let client = self.client("tickets_in_state").await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {} FROM tickets WHERE system = $1 AND state = $2 ORDER BY updated_at LIMIT $3",
+            crate::tickets::COLUMNS
+        );
+        let rows = client
+            .query(&sql, &[&system, &state, &limit])
+            .await
+            .ctx("listing tickets")?;
+        rows.iter().map(ticket_row).collect()
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -1774,6 +1873,42 @@ impl Store for PostgresStore {
             .ctx("counting reversals")?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+}
+
+fn ticket_row(r: &Row) -> Result<crate::TicketRow> {
+    let text = |i: usize| r.try_get::<_, String>(i).ctx("reading a ticket");
+    let maybe = |i: usize| r.try_get::<_, Option<String>>(i).ctx("reading a ticket");
+    Ok(crate::TicketRow {
+        system: text(0)?,
+        finding_id: text(1)?,
+        product_arn: text(2)?,
+        hub_region: text(3)?,
+        remote_id: maybe(4)?,
+        remote_key: maybe(5)?,
+        state: text(6)?,
+        created_at: text(7)?,
+        updated_at: text(8)?,
+    })
+}
+
+/// The one ticket row matching `condition` over `$1` and `$2`.
+async fn ticket_where(
+    client: &Object,
+    condition: &str,
+    first: &str,
+    second: &str,
+) -> Result<Option<crate::TicketRow>> {
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE {condition} LIMIT 1",
+        crate::tickets::COLUMNS
+    );
+    client
+        .query_opt(&sql, &[&first, &second])
+        .await
+        .ctx("reading a ticket")?
+        .as_ref()
+        .map(ticket_row)
+        .transpose()
 }
 
 #[cfg(test)]

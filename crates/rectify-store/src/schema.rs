@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "hashed_lookup_keys", HASHED_LOOKUP_KEYS),
     (7, "applying_seq", APPLYING_SEQ),
     (8, "reversals", REVERSALS),
+    (9, "tickets", crate::tickets::TABLE),
 ];
 
 /// Each time rectify undid a change a principal made through the API (a

@@ -1579,6 +1579,120 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn reserve_ticket(
+        &self,
+        system: &str,
+        finding: &FindingRef,
+        hub_region: &str,
+    ) -> Result<(crate::TicketRow, bool)> {
+        let (system, id, product, region) = (
+            system.to_string(),
+            finding.id.clone(),
+            finding.product_arn.clone(),
+            hub_region.to_string(),
+        );
+        self.write("reserve_ticket", move |tx| {
+            let now = timefmt::now();
+            let created = tx
+                .prepare_cached(
+                    "INSERT INTO tickets (system, finding_id, product_arn, hub_region, state, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (system, finding_id) DO NOTHING",
+                )
+                .ctx("preparing the ticket reservation")?
+                .execute(params![system, id, product, region, crate::tickets::RESERVED, now])
+                .ctx("reserving a ticket")?
+                == 1;
+            let row = ticket_where(tx, "system = ?1 AND finding_id = ?2", &system, &id)?
+                .ok_or_else(|| StoreError::NotFound("the reserved ticket row".into()))?;
+            Ok((row, created))
+        })
+        .await
+    }
+
+    async fn move_ticket(
+        &self,
+        system: &str,
+        finding_id: &str,
+        from: &str,
+        to: &str,
+        remote: Option<(&str, &str)>,
+    ) -> Result<bool> {
+        let args = (
+            system.to_string(),
+            finding_id.to_string(),
+            from.to_string(),
+            to.to_string(),
+            remote.map(|(i, _)| i.to_string()),
+            remote.map(|(_, k)| k.to_string()),
+        );
+        self.write("move_ticket", move |tx| {
+            let (system, id, from, to, remote_id, remote_key) = args;
+            let moved = tx
+                .prepare_cached(
+                    "UPDATE tickets SET state = ?4, remote_id = COALESCE(?5, remote_id), \
+                     remote_key = COALESCE(?6, remote_key), updated_at = ?7 \
+                     WHERE system = ?1 AND finding_id = ?2 AND state = ?3",
+                )
+                .ctx("preparing a ticket move")?
+                .execute(params![
+                    system,
+                    id,
+                    from,
+                    to,
+                    remote_id,
+                    remote_key,
+                    timefmt::now()
+                ])
+                .ctx("moving a ticket")?;
+            Ok(moved == 1)
+        })
+        .await
+    }
+
+    async fn get_ticket(&self, system: &str, finding_id: &str) -> Result<Option<crate::TicketRow>> {
+        let (system, id) = (system.to_string(), finding_id.to_string());
+        self.run("get_ticket", move |conn| {
+            ticket_where(conn, "system = ?1 AND finding_id = ?2", &system, &id)
+        })
+        .await
+    }
+
+    async fn find_ticket(&self, system: &str, remote: &str) -> Result<Option<crate::TicketRow>> {
+        let (system, remote) = (system.to_string(), remote.to_string());
+        self.run("find_ticket", move |conn| {
+            ticket_where(
+                conn,
+                "system = ?1 AND (remote_id = ?2 OR remote_key = ?2)",
+                &system,
+                &remote,
+            )
+        })
+        .await
+    }
+
+    async fn tickets_in_state(
+        &self,
+        system: &str,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::TicketRow>> {
+        let (system, state) = (system.to_string(), state.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("tickets_in_state", move |conn| {
+            let sql = format!(
+                "SELECT {} FROM tickets WHERE system = ?1 AND state = ?2 ORDER BY updated_at LIMIT ?3",
+                crate::tickets::COLUMNS
+            );
+            let mut stmt = conn.prepare_cached(&sql).ctx("preparing the ticket list")?;
+            let rows = stmt
+                .query_map(params![system, state, limit], ticket_row)
+                .ctx("listing tickets")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("reading tickets")
+        })
+        .await
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -1722,6 +1836,38 @@ fn count_reversals_tx(
         .query_row(params![account, resource, principal, since], |r| r.get(0))
         .ctx("counting reversals")?;
     Ok(n as u64)
+}
+
+fn ticket_row(r: &Row<'_>) -> rusqlite::Result<crate::TicketRow> {
+    Ok(crate::TicketRow {
+        system: r.get(0)?,
+        finding_id: r.get(1)?,
+        product_arn: r.get(2)?,
+        hub_region: r.get(3)?,
+        remote_id: r.get(4)?,
+        remote_key: r.get(5)?,
+        state: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+/// The one ticket row matching `condition` over `?1` and `?2`.
+fn ticket_where(
+    conn: &Connection,
+    condition: &str,
+    first: &str,
+    second: &str,
+) -> Result<Option<crate::TicketRow>> {
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE {condition} LIMIT 1",
+        crate::tickets::COLUMNS
+    );
+    conn.prepare_cached(&sql)
+        .ctx("preparing a ticket lookup")?
+        .query_row(params![first, second], ticket_row)
+        .optional()
+        .ctx("reading a ticket")
 }
 
 #[cfg(test)]

@@ -229,7 +229,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 8);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -237,6 +237,7 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[4][1].as_deref(), Some("unused_indexes"));
     assert_eq!(rows[5][1].as_deref(), Some("applying_seq"));
     assert_eq!(rows[6][1].as_deref(), Some("reversals"));
+    assert_eq!(rows[7][1].as_deref(), Some("tickets"));
     let head = db.query("SELECT seq, hash FROM audit_head").await;
     assert_eq!(head.len(), 1);
     assert_eq!(head[0][0].as_deref(), Some("0"));

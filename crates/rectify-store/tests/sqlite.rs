@@ -66,6 +66,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
             '2024-05-01T12:00:00.000Z', 'old-event', NULL, NULL, '2024-05-01T12:00:01.000Z', NULL);
         ALTER TABLE jobs DROP COLUMN applying_seq;
         DROP TABLE reversals;
+        DROP TABLE tickets;
         DELETE FROM schema_migrations WHERE version >= 6;
         "#,
     )

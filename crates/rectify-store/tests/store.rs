@@ -713,7 +713,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         vec![Some("4".to_string()), Some("region_slots".to_string())],
         vec![Some("5".to_string()), Some("unused_indexes".to_string())],
     ];
-    let mut later = vec!["applying_seq", "reversals"];
+    let mut later = vec!["applying_seq", "reversals", "tickets"];
     if matches!(db.kind, Kind::Sqlite) {
         later.insert(0, "hashed_lookup_keys");
     }
@@ -1075,6 +1075,128 @@ async fn known_events_and_source_cursors(db: TestDb) {
         Some("2026-12-02T11:00:00.000Z")
     );
     assert_eq!(store.source_cursor("other").await.unwrap(), None);
+}
+
+/// One ticket row per finding and system: a second reservation (a
+/// redelivery, another worker) gets the same row, not a new one; moves are
+/// compare-and-set, so only one of two racing closers wins.
+async fn one_ticket_per_finding_and_system(db: TestDb) {
+    use rectify_store::tickets as state;
+    let store = db.open().await;
+    let finding = FindingRef {
+        id: "arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/t-1".into(),
+        product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+        generator_id: None,
+    };
+    let (row, created) = store
+        .reserve_ticket("snow", &finding, "us-east-1")
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (row.state.as_str(), row.remote_id.as_deref()),
+        (state::RESERVED, None)
+    );
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, finding) = (store.clone(), finding.clone());
+            tokio::spawn(async move { store.reserve_ticket("snow", &finding, "us-east-1").await })
+        })
+        .collect();
+    for racer in racers {
+        let (again, created) = racer.await.unwrap().unwrap();
+        assert!(!created);
+        assert_eq!(again.created_at, row.created_at);
+    }
+    // Another system keeps its own ticket for the same finding.
+    assert!(
+        store
+            .reserve_ticket("jira", &finding, "us-east-1")
+            .await
+            .unwrap()
+            .1
+    );
+
+    assert!(store
+        .move_ticket(
+            "snow",
+            &finding.id,
+            state::RESERVED,
+            state::OPEN,
+            Some(("sys-1", "INC0010001"))
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .move_ticket(
+            "snow",
+            &finding.id,
+            state::RESERVED,
+            state::OPEN,
+            Some(("sys-2", "INC0010002"))
+        )
+        .await
+        .unwrap());
+    let open = store
+        .get_ticket("snow", &finding.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            open.state.as_str(),
+            open.remote_id.as_deref(),
+            open.remote_key.as_deref()
+        ),
+        (state::OPEN, Some("sys-1"), Some("INC0010001"))
+    );
+    assert_eq!(
+        store.find_ticket("snow", "INC0010001").await.unwrap(),
+        Some(open.clone())
+    );
+    assert_eq!(
+        store.find_ticket("snow", "sys-1").await.unwrap(),
+        Some(open.clone())
+    );
+    assert_eq!(store.find_ticket("jira", "INC0010001").await.unwrap(), None);
+    let listed = store
+        .tickets_in_state("snow", state::OPEN, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![open]);
+
+    // The poll and the webhook both see a person's close: one moves it.
+    let (a, b) = tokio::join!(
+        store.move_ticket(
+            "snow",
+            &finding.id,
+            state::OPEN,
+            state::CLOSED_BY_PERSON,
+            None
+        ),
+        store.move_ticket(
+            "snow",
+            &finding.id,
+            state::OPEN,
+            state::CLOSED_BY_PERSON,
+            None
+        ),
+    );
+    assert!(a.unwrap() ^ b.unwrap());
+    drop(store);
+    let store = db.open().await;
+    let closed = store
+        .get_ticket("snow", &finding.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.state, state::CLOSED_BY_PERSON);
+    assert_eq!(closed.remote_key.as_deref(), Some("INC0010001"));
+    assert!(store
+        .tickets_in_state("snow", state::OPEN, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn ingest_writes_everything_in_one_transaction(db: TestDb) {
@@ -1470,4 +1592,5 @@ both_backends!(
     event_origin_and_write_probe,
     applying_marks_leases_and_reversals,
     oldest_due_and_window_tally,
+    one_ticket_per_finding_and_system,
 );

@@ -359,11 +359,20 @@ pub async fn engine_from(
                 rectify_store::redact(&loaded.config.store)
             )
         })?;
+    let updater: Arc<dyn rectify_model::FindingUpdater> =
+        Arc::new(rectify_aws::SecurityHubUpdater::new(loaded.aws.clone()));
+    let tickets = (!loaded.config.tickets.systems.is_empty()).then(|| {
+        Arc::new(rectify_tickets::TicketDesk::new(
+            &loaded.config.tickets,
+            store.clone(),
+            updater.clone(),
+        ))
+    });
     let engine = Engine::new(
         loaded.config.clone(),
         store,
         loaded.actions.clone(),
-        Arc::new(rectify_aws::SecurityHubUpdater::new(loaded.aws.clone())),
+        updater,
         // Channels by name: SNS through the AWS SDK, webhooks over HTTP(S).
         Arc::new(
             rectify_notify::ChannelNotifier::new(
@@ -386,6 +395,10 @@ pub async fn engine_from(
         ),
         options,
     )?;
+    let engine = match tickets {
+        Some(desk) => engine.with_tickets(desk),
+        None => engine,
+    };
     Ok((Arc::new(engine), loaded))
 }
 

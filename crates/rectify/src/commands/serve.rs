@@ -94,6 +94,13 @@ pub async fn run(
             stop_tx.subscribe(),
         ));
     }
+    if let Some(tickets) = engine.tickets().cloned() {
+        sources.push(start_ticket_polls(
+            tickets,
+            Duration::from_secs(loaded.config.tickets.poll_seconds),
+            stop_tx.subscribe(),
+        ));
+    }
     let server = tokio::spawn(rectify_server::serve(
         rectify_server::Api::new(engine.clone()),
         listener,
@@ -231,6 +238,27 @@ fn start_anchoring(
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    })
+}
+
+/// Asks the ticket systems about open tickets every `interval`, so that
+/// a ticket a person closed closes its finding without a webhook.
+fn start_ticket_polls(
+    tickets: Arc<dyn rectify_model::Tickets>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let changed = tickets.poll().await;
+            if changed > 0 {
+                tracing::info!(changed, "tickets changed state");
             }
         }
     })
