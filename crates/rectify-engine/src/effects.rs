@@ -880,7 +880,10 @@ mod tests {
     #[test]
     fn dead_jobs_breakers_and_paused_rules_are_named() {
         let (mut job, _) = job_for(&json!({
-            "Id": "f", "ProductArn": "p", "Compliance": {"SecurityControlId": "S3.8"},
+            "SchemaVersion": "2018-10-08", "Id": "f",
+            "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/securityhub",
+            "GeneratorId": "security-control/S3.8", "AwsAccountId": "111122223333",
+            "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
             "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
         }));
         assert_eq!(situation(&job, OutcomeKind::Changed, "done"), None);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rectify_model::Notification;
 use serde_json::{json, Value};
 
-use crate::chat::clip;
+use crate::chat::{clip, text};
 
 /// Items named in a digest at most, worst first.
 pub const WORST_MAX: usize = 10;
@@ -44,15 +44,6 @@ struct Digest {
 pub struct Digests {
     periods: BTreeMap<String, Duration>,
     open: Arc<Mutex<HashMap<String, Digest>>>,
-}
-
-fn text(message: &Value, key: &str) -> Option<String> {
-    match message.get(key)? {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }
 
 /// What a notification is about: its kind (a refusal, a dead job, a
