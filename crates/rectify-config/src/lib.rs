@@ -103,6 +103,16 @@ pub struct Config {
     /// The channel told when a delivery to this one fails
     /// (`notifications.NAME.fallback`).
     pub notify_fallback: BTreeMap<String, String>,
+    /// Template overrides by channel name (`notifications.NAME.template`);
+    /// channels not named use the built-in templates of their kind.
+    pub notify_templates: BTreeMap<String, ChannelTemplate>,
+    /// Digest periods in seconds by channel name
+    /// (`notifications.NAME.digest_minutes`): such a channel gets one
+    /// summary per period instead of one message per notification.
+    pub notify_digest: BTreeMap<String, u64>,
+    /// Severities a channel takes (`notifications.NAME.severities`,
+    /// upper case); channels not named take every notification.
+    pub notify_severities: BTreeMap<String, Vec<String>>,
     pub api: ApiSettings,
     pub guardrails: Guardrails,
     pub execution: Execution,
@@ -168,6 +178,9 @@ impl Default for Config {
             notifications: BTreeMap::new(),
             notify_coalesce: BTreeMap::new(),
             notify_fallback: BTreeMap::new(),
+            notify_templates: BTreeMap::new(),
+            notify_digest: BTreeMap::new(),
+            notify_severities: BTreeMap::new(),
             api: ApiSettings::default(),
             guardrails: Guardrails::default(),
             execution: Execution::default(),
@@ -401,6 +414,23 @@ pub enum Channel {
         /// Also to the account's `owner` (when it is an address).
         to_owner: bool,
     },
+}
+
+/// A channel's own templates (minijinja source), each replacing the
+/// built-in one of the channel's kind. `subject` applies to email kinds
+/// (SMTP, SES, and the email text of SNS); `body` to every kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelTemplate {
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+/// Checks a channel's template when the config is loaded, so a broken
+/// template is reported by `rectify validate`, not when a message is due.
+pub trait TemplateChecker {
+    /// `kind` is the channel's kind (`smtp`, `slack`, ...), `part`
+    /// `subject` or `body`. `Err` says what is wrong.
+    fn check(&self, kind: &str, part: &str, source: &str) -> Result<(), String>;
 }
 
 /// An SMTP relay and the message's addresses.
@@ -794,6 +824,7 @@ pub type EnvLookup = dyn Fn(&str) -> Option<String>;
 #[derive(Default)]
 pub struct Loader<'a> {
     pub(crate) checker: Option<&'a dyn RuleChecker>,
+    pub(crate) templates: Option<&'a dyn TemplateChecker>,
     pub(crate) packs: Vec<(String, &'a str)>,
     pub(crate) env: Option<&'a EnvLookup>,
 }
@@ -808,6 +839,12 @@ impl<'a> Loader<'a> {
     /// Runs `c` on every rule that passes this crate's own checks.
     pub fn checker(mut self, c: &'a dyn RuleChecker) -> Self {
         self.checker = Some(c);
+        self
+    }
+
+    /// Runs `c` on every channel template the config gives.
+    pub fn templates(mut self, c: &'a dyn TemplateChecker) -> Self {
+        self.templates = Some(c);
         self
     }
 

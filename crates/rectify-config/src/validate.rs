@@ -16,6 +16,7 @@ use crate::{
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
+mod channel_options;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -69,6 +70,9 @@ const CHANNEL_KEYS: &[&str] = &[
     "ses",
     "coalesce_seconds",
     "fallback",
+    "template",
+    "digest_minutes",
+    "severities",
 ];
 /// Longest coalescing window: a day.
 const MAX_COALESCE_SECONDS: u64 = 86_400;
@@ -1296,6 +1300,9 @@ pub(crate) fn load_config(
     // notifications
     let mut notifications = BTreeMap::new();
     let mut notify_coalesce = BTreeMap::new();
+    let mut notify_templates = BTreeMap::new();
+    let mut notify_digest = BTreeMap::new();
+    let mut notify_severities = BTreeMap::new();
     let mut fallback_pos: Vec<(String, String, Pos)> = Vec::new();
     if let Some(node) = top.get("notifications") {
         match &node.val {
@@ -1313,6 +1320,26 @@ pub(crate) fn load_config(
                         cx.opt_u64(&f, &field, "coalesce_seconds", 1, MAX_COALESCE_SECONDS)
                     {
                         notify_coalesce.insert(e.key.clone(), secs);
+                    }
+                    if let Some(minutes) = cx.opt_u64(
+                        &f,
+                        &field,
+                        "digest_minutes",
+                        1,
+                        channel_options::MAX_DIGEST_MINUTES,
+                    ) {
+                        if f.opt("coalesce_seconds").is_some() {
+                            let pos = f.key_pos("digest_minutes").unwrap_or(f.pos);
+                            cx.err(
+                                pos,
+                                &join(&field, "digest_minutes"),
+                                "a digest channel sums up every message already; drop `coalesce_seconds`",
+                            );
+                        }
+                        notify_digest.insert(e.key.clone(), minutes * 60);
+                    }
+                    if let Some(list) = channel_options::severities(&mut cx, &f, &field) {
+                        notify_severities.insert(e.key.clone(), list);
                     }
                     if let Some(node) = f.opt("fallback") {
                         if let Some(to) = cx.non_empty(node, &join(&field, "fallback")) {
@@ -1341,6 +1368,13 @@ pub(crate) fn load_config(
                         );
                         notifications.insert(e.key.clone(), placeholder);
                         continue;
+                    }
+                    if let (Some(kind), Some(node)) = (kinds.first(), f.opt("template")) {
+                        if let Some(t) =
+                            channel_options::template(&mut cx, loader, node, &field, kind)
+                        {
+                            notify_templates.insert(e.key.clone(), t);
+                        }
                     }
                     let channel = match kinds.first() {
                         Some(&"sns") => sns_channel(&mut cx, f.get("sns").unwrap(), &field),
@@ -1793,6 +1827,9 @@ pub(crate) fn load_config(
         notifications,
         notify_coalesce,
         notify_fallback,
+        notify_templates,
+        notify_digest,
+        notify_severities,
         api,
         guardrails,
         execution,

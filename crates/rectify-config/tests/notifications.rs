@@ -334,3 +334,79 @@ fn fallback_channels() {
         "rectify.yaml:4:15: notifications.chat.fallback: a channel cannot be its own fallback"
     );
 }
+
+#[test]
+fn digests_and_severities() {
+    let c = load(
+        "notifications:\n  digest:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 60\n    severities: [medium, LOW, INFORMATIONAL]\n  pager:\n    slack: {webhook_url_env: SLACK_URL}\n    severities: [CRITICAL, HIGH]\n",
+    )
+    .unwrap();
+    assert_eq!(c.notify_digest.get("digest"), Some(&3600));
+    assert_eq!(c.notify_digest.get("pager"), None);
+    assert_eq!(
+        c.notify_severities["digest"],
+        ["MEDIUM", "LOW", "INFORMATIONAL"]
+    );
+    assert_eq!(c.notify_severities["pager"], ["CRITICAL", "HIGH"]);
+    assert_eq!(
+        error("notifications:\n  pager:\n    slack: {webhook_url_env: SLACK_URL}\n    severities: [HIGH, URGENT]\n"),
+        "rectify.yaml:4:24: notifications.pager.severities[1]: `URGENT` is not a severity (`INFORMATIONAL`, `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`)"
+    );
+    assert_eq!(
+        error("notifications:\n  d:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 1441\n")
+            .split(": ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["rectify.yaml:4:21", "notifications.d.digest_minutes"]
+    );
+    assert!(error(
+        "notifications:\n  d:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 5\n    coalesce_seconds: 60\n"
+    )
+    .contains("drop `coalesce_seconds`"));
+}
+
+#[test]
+fn channel_templates_inline_and_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body.j2"), "{{ reason }}\n").unwrap();
+    let c = Loader::new()
+        .env(&env)
+        .load_str(
+            "notifications:\n  mail:\n    ses: {from: rectify@example.com, to: [a@example.com]}\n    template: {subject: '[{{ control }}]', body_file: body.j2}\n  chat:\n    slack: {webhook_url_env: SLACK_URL}\n    template: {body: '{\"text\": {{ subject }}}'}\n",
+            &dir.path().join("rectify.yaml"),
+        )
+        .unwrap();
+    assert_eq!(
+        c.notify_templates["mail"],
+        rectify_config::ChannelTemplate {
+            subject: Some("[{{ control }}]".into()),
+            body: Some("{{ reason }}\n".into()),
+        }
+    );
+    assert_eq!(
+        c.notify_templates["chat"].body.as_deref(),
+        Some("{\"text\": {{ subject }}}")
+    );
+    assert_eq!(c.notify_templates["chat"].subject, None);
+    assert_eq!(
+        error("notifications:\n  chat:\n    slack: {webhook_url_env: SLACK_URL}\n    template: {subject: x}\n"),
+        "rectify.yaml:4:25: notifications.chat.template.subject: a slack channel has no subject; only `smtp`, `ses`, `sns` channels do"
+    );
+    assert_eq!(
+        error("notifications:\n  m:\n    ses: {from: rectify@example.com, to: [a@example.com]}\n    template: {body: x, body_file: b.j2}\n"),
+        "rectify.yaml:4:36: notifications.m.template.body_file: give only one of `body`, `body_file`"
+    );
+    let big = "x".repeat(70_000);
+    std::fs::write(dir.path().join("big.j2"), &big).unwrap();
+    let all = Loader::new()
+        .env(&env)
+        .load_str(
+            "notifications:\n  m:\n    ses: {from: rectify@example.com, to: [a@example.com]}\n    template: {body_file: big.j2}\n",
+            &dir.path().join("rectify.yaml"),
+        )
+        .unwrap_err();
+    assert!(
+        all[0].to_string().contains("larger than 65536 bytes"),
+        "{all:?}"
+    );
+}

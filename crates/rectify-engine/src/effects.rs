@@ -162,6 +162,7 @@ impl Held {
             id: uid.filter(|u| !u.is_empty())?.to_string(),
             product_arn: product.unwrap_or_default().to_string(),
             generator_id: None,
+            severity: None,
         }))
     }
 
@@ -551,6 +552,7 @@ async fn notify_refusal(engine: &Engine, job: &Job, finding: &FindingRef, reason
             "event": job.event_id,
             "finding": finding.id,
             "product_arn": finding.product_arn,
+            "severity": finding.severity,
             "reason": reason,
             "outcome": job.outcome.as_ref().map(|o| o.kind),
         }),
@@ -563,10 +565,11 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
         return;
     }
     let account = engine.config.account(&job.target.account);
-    let message = json!({
+    let mut message = json!({
         "account": job.target.account,
         "account_name": account.as_ref().and_then(|a| a.name.clone()),
         "owner": account.as_ref().and_then(|a| a.owner.clone()),
+        "resource_owner": resource_owner(engine, job),
         "region": job.target.region,
         "resource": job.target.resource_id,
         "resource_type": job.target.resource_type,
@@ -579,8 +582,12 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
         "reason": reason,
         "job": job.id,
         "finding": Held::of(job).map(|h| h.reference().id.clone()),
+        "severity": job.finding.as_ref().and_then(|f| f.severity.clone()),
         "change": job.outcome.as_ref().and_then(|o| o.change.clone()).or_else(|| job.plan.clone()),
     });
+    if let Some(situation) = situation(job, kind, reason) {
+        message["kind"] = json!(situation);
+    }
     let notification = Notification {
         subject: truncate(
             &format!(
@@ -596,11 +603,51 @@ async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
     publish(engine, job, &notification, kind.as_str()).await;
 }
 
+/// The resource's owner tag (the tag `accounts.from_organizations.owner_tag`
+/// names, `owner` by default), as the finding reported it.
+fn resource_owner(engine: &Engine, job: &Job) -> Option<String> {
+    let tag = match &engine.config.from_organizations {
+        Some(org) => org.owner_tag.clone()?,
+        None => rectify_config::DEFAULT_OWNER_TAG.to_string(),
+    };
+    let value = job
+        .target
+        .tags
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&tag))?
+        .1
+        .as_str()?
+        .trim();
+    // A tag value is outside input: bounded like an address.
+    (!value.is_empty() && value.len() <= 254).then(|| value.to_string())
+}
+
+/// What calls for a person beyond the outcome: a job that gave up
+/// (`dead`), a tripped breaker (`breaker-tripped`), a rule paused by hand
+/// (`rule-paused`). Routing, digests and templates tell them apart by it.
+fn situation(job: &Job, kind: OutcomeKind, reason: &str) -> Option<&'static str> {
+    if job.state == JobState::Dead {
+        return Some("dead");
+    }
+    if kind != OutcomeKind::Skipped {
+        return None;
+    }
+    if crate::execute::tripped_breaker(reason) || reason.contains("(blast-radius breaker") {
+        return Some("breaker-tripped");
+    }
+    let paused = format!("rule {} is paused (", job.rule_id);
+    reason.starts_with(&paused).then_some("rule-paused")
+}
+
 /// Publishes to each of the job's channels, auditing each delivery.
 async fn publish(engine: &Engine, job: &Job, notification: &Notification, what: &str) {
     for name in &job.notify {
         if !engine.config.notifications.contains_key(name) {
             tracing::error!(channel = %name, "notification channel is not configured");
+            continue;
+        }
+        // Routing by severity: a channel may take only some.
+        if !engine.notifier.takes(name, notification) {
             continue;
         }
         // The notifier resolves the name to its channel (SNS, webhook, ...).
@@ -648,8 +695,10 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ocsf_settled, ocsf_status_for, truncate, verify_finding, verify_ocsf_finding};
-    use rectify_model::{job::FindingRef, Finding, Job, Target};
+    use super::{
+        ocsf_settled, ocsf_status_for, situation, truncate, verify_finding, verify_ocsf_finding,
+    };
+    use rectify_model::{job::FindingRef, Finding, Job, JobState, OutcomeKind, Target};
     use serde_json::json;
 
     /// A job judged on `finding`, with the control planning gives it.
@@ -674,6 +723,7 @@ mod tests {
             id: parsed.id.clone(),
             product_arn: parsed.product_arn.clone(),
             generator_id: parsed.generator_id.clone(),
+            severity: None,
         };
         (job, wanted)
     }
@@ -835,6 +885,40 @@ mod tests {
         live["status_id"] = json!(1);
         assert!(ocsf_settled(&live, None, prefix));
         assert!(!ocsf_settled(&live, Some(4), prefix));
+    }
+
+    #[test]
+    fn dead_jobs_breakers_and_paused_rules_are_named() {
+        let (mut job, _) = job_for(&json!({
+            "SchemaVersion": "2018-10-08", "Id": "f",
+            "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/securityhub",
+            "GeneratorId": "security-control/S3.8", "AwsAccountId": "111122223333",
+            "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+            "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
+        }));
+        assert_eq!(situation(&job, OutcomeKind::Changed, "done"), None);
+        let breaker = "blast-radius breaker: 5 changes by a in account 1 within the last hour (limit 5); rule r paused until `rectify resume --rule ID`";
+        assert_eq!(
+            situation(&job, OutcomeKind::Skipped, breaker),
+            Some("breaker-tripped")
+        );
+        // A later job of a rule a breaker paused.
+        let later = "rule r is paused (blast-radius breaker: 5 changes ...); `rectify resume --rule r` resumes it";
+        assert_eq!(
+            situation(&job, OutcomeKind::Skipped, later),
+            Some("breaker-tripped")
+        );
+        let by_hand = "rule r is paused (maintenance); `rectify resume --rule r` resumes it";
+        assert_eq!(
+            situation(&job, OutcomeKind::Skipped, by_hand),
+            Some("rule-paused")
+        );
+        assert_eq!(situation(&job, OutcomeKind::Skipped, "exempt by tag"), None);
+        job.state = JobState::Dead;
+        assert_eq!(
+            situation(&job, OutcomeKind::Failed, "gave up after 5 attempts"),
+            Some("dead")
+        );
     }
 
     #[test]

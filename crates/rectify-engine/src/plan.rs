@@ -111,6 +111,13 @@ pub(crate) fn plan(engine: &Engine, event: &Event, rule: &Rule) -> Job {
             id: f.id.clone(),
             product_arn: f.product_arn.clone(),
             generator_id: f.generator_id.clone(),
+            // Only Security Hub's labels: the value routes notifications.
+            severity: f
+                .severity
+                .as_ref()
+                .and_then(|s| s.label.as_deref())
+                .filter(|l| ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"].contains(l))
+                .map(str::to_string),
         }),
         // The consolidated id whatever the finding's shape, so that the
         // finding read back at the end names the same control.

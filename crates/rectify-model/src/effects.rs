@@ -71,6 +71,26 @@ pub trait Notifier: Send + Sync {
         destination: &str,
         notification: &Notification,
     ) -> Result<(), ActionError>;
+
+    /// Whether `destination` takes `notification` at all (a channel may
+    /// take only some severities). The engine skips, and does not audit, a
+    /// channel that does not.
+    fn takes(&self, _destination: &str, _notification: &Notification) -> bool {
+        true
+    }
+
+    /// Publishes with a subject and a text for people rendered from the
+    /// channel's templates (SNS gives the text to email subscriptions).
+    /// Notifiers without such a part send as [`Notifier::publish`] does.
+    async fn publish_rendered(
+        &self,
+        destination: &str,
+        notification: &Notification,
+        _subject: &str,
+        _text: &str,
+    ) -> Result<(), ActionError> {
+        self.publish(destination, notification).await
+    }
 }
 
 /// Sends a plain-text email through a mail service (SES).

@@ -101,6 +101,10 @@ pub struct FindingRef {
     /// judged, compared with the live finding before any update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_id: Option<String>,
+    /// The finding's `Severity.Label` as the event carried it: what
+    /// notifications are routed by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

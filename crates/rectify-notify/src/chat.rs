@@ -31,7 +31,8 @@ pub fn clip(text: &str, max: usize) -> String {
     out
 }
 
-fn text(message: &Value, key: &str) -> Option<String> {
+/// A field as text; `None` when absent, null or empty.
+pub(crate) fn text(message: &Value, key: &str) -> Option<String> {
     match message.get(key)? {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,

@@ -12,8 +12,10 @@ use rectify_model::{ActionError, Mailer, Notification, Notifier};
 
 pub mod chat;
 pub mod coalesce;
+pub mod digest;
 pub mod sign;
 pub mod smtp;
+pub mod template;
 pub mod webhook;
 
 pub use webhook::{Retry, WebhookSender};
@@ -23,12 +25,15 @@ pub use webhook::{Retry, WebhookSender};
 pub struct ChannelNotifier {
     inner: Arc<Deliver>,
     coalesce: coalesce::Coalescer,
+    digests: digest::Digests,
     fallback: BTreeMap<String, String>,
+    severities: BTreeMap<String, Vec<String>>,
 }
 
 /// What sends one notification to one channel.
 struct Deliver {
     channels: BTreeMap<String, Channel>,
+    templates: BTreeMap<String, template::Templates>,
     sns: Arc<dyn Notifier>,
     webhooks: WebhookSender,
     retry: Retry,
@@ -47,9 +52,17 @@ impl ChannelNotifier {
         sns: Arc<dyn Notifier>,
         retry: Retry,
     ) -> Self {
+        let templates = channels
+            .iter()
+            .map(|(name, channel)| {
+                let kind = template::Kind::of(channel);
+                (name.clone(), template::Templates::built_in(kind))
+            })
+            .collect();
         ChannelNotifier {
             inner: Arc::new(Deliver {
                 channels,
+                templates,
                 sns,
                 webhooks: WebhookSender::new(retry),
                 retry,
@@ -57,7 +70,9 @@ impl ChannelNotifier {
                 ses_region: String::new(),
             }),
             coalesce: coalesce::Coalescer::default(),
+            digests: digest::Digests::default(),
             fallback: BTreeMap::new(),
+            severities: BTreeMap::new(),
         }
     }
 
@@ -70,11 +85,35 @@ impl ChannelNotifier {
         self
     }
 
+    /// Channels named in `own` render with their own templates (checked
+    /// at config load; an error here names the channel and part).
+    pub fn with_templates(
+        mut self,
+        own: &BTreeMap<String, rectify_config::ChannelTemplate>,
+    ) -> Result<Self, String> {
+        let inner = Arc::get_mut(&mut self.inner).expect("set up before first use");
+        inner.templates = template::for_channels(&inner.channels, own)?;
+        Ok(self)
+    }
+
     /// Within `window` of a message to a channel, further messages for the
     /// same rule and outcome are held and counted; one summary follows when
     /// the window ends.
     pub fn with_coalescing(mut self, windows: BTreeMap<String, std::time::Duration>) -> Self {
         self.coalesce = coalesce::Coalescer::new(windows);
+        self
+    }
+
+    /// Channels in `periods` get one digest per period (see [`digest`]).
+    pub fn with_digests(mut self, periods: BTreeMap<String, std::time::Duration>) -> Self {
+        self.digests = digest::Digests::new(periods);
+        self
+    }
+
+    /// Channels in `severities` take only notifications of those
+    /// severities (and those that carry none: dead jobs, breakers).
+    pub fn with_severities(mut self, severities: BTreeMap<String, Vec<String>>) -> Self {
+        self.severities = severities;
         self
     }
 
@@ -86,8 +125,25 @@ impl ChannelNotifier {
     }
 }
 
-/// `to`, plus the account's owner when the channel asks and the owner is
-/// an address; never empty.
+/// The owner a message goes to: the resource's owner tag when it is an
+/// address, else the account's owner (from the config or its
+/// Organizations tag) when that is one.
+fn owner_address(notification: &Notification) -> Option<&str> {
+    ["resource_owner", "owner"]
+        .iter()
+        .filter_map(|key| notification.message.get(*key).and_then(|o| o.as_str()))
+        // An owner that is not an address (a team name) is no recipient.
+        .find(|o| {
+            o.contains('@')
+                && !o.contains(char::is_whitespace)
+                && !o.contains(',')
+                && o.len() <= 254
+        })
+}
+
+/// `to`, plus the owner ([`owner_address`]) when the channel asks; never
+/// empty (with no one to send to, the channel fails and its fallback, if
+/// any, gets the message).
 pub fn recipients(
     to: &[String],
     to_owner: bool,
@@ -95,9 +151,7 @@ pub fn recipients(
 ) -> Result<Vec<String>, ActionError> {
     let mut all = to.to_vec();
     if to_owner {
-        let owner = notification.message.get("owner").and_then(|o| o.as_str());
-        // An owner that is not an address (a team name) adds no recipient.
-        if let Some(o) = owner.filter(|o| o.contains('@') && !o.contains(char::is_whitespace)) {
+        if let Some(o) = owner_address(notification) {
             if !all.iter().any(|a| a.eq_ignore_ascii_case(o)) {
                 all.push(o.to_string());
             }
@@ -116,9 +170,59 @@ fn url(secret: &rectify_config::Secret) -> Result<String, ActionError> {
         .map_err(|_| ActionError::invalid("the webhook URL is not UTF-8"))
 }
 
+/// Sends `notification` to `channel`, or to its fallback when that fails.
+async fn deliver_or_fall_back(
+    inner: &Deliver,
+    fallback: Option<&String>,
+    channel: &str,
+    notification: &Notification,
+) -> Result<(), ActionError> {
+    let Err(error) = inner.deliver(channel, notification).await else {
+        return Ok(());
+    };
+    let Some(other) = fallback else {
+        return Err(error);
+    };
+    // The caller reports this channel's failure; the note says where the
+    // message went instead.
+    let note = match inner.deliver(other, notification).await {
+        Ok(()) => format!("delivered to the fallback channel `{other}` instead"),
+        Err(e) => format!("the fallback channel `{other}` failed too: {e}"),
+    };
+    Err(ActionError::new(
+        error.class,
+        format!("{}; {note}", error.message),
+    ))
+}
+
 #[async_trait]
 impl Notifier for ChannelNotifier {
+    fn takes(&self, channel: &str, notification: &Notification) -> bool {
+        let Some(wanted) = self.severities.get(channel) else {
+            return true;
+        };
+        match notification
+            .message
+            .get("severity")
+            .and_then(|s| s.as_str())
+        {
+            Some(severity) => wanted.iter().any(|w| w.eq_ignore_ascii_case(severity)),
+            None => true,
+        }
+    }
+
     async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
+        let inner = self.inner.clone();
+        let fallback = self.fallback.get(channel).cloned();
+        let send_digest = move |channel: String, digest: Notification| async move {
+            if let Err(e) = deliver_or_fall_back(&inner, fallback.as_ref(), &channel, &digest).await
+            {
+                tracing::error!(channel = %channel, error = %e, "digest delivery failed");
+            }
+        };
+        if self.digests.add(channel, notification, send_digest) {
+            return Ok(());
+        }
         let inner = self.inner.clone();
         let flush = move |channel: String, summary: Notification| async move {
             if let Err(e) = inner.deliver(&channel, &summary).await {
@@ -128,62 +232,94 @@ impl Notifier for ChannelNotifier {
         if self.coalesce.hold(channel, notification, flush) {
             return Ok(());
         }
-        let Err(error) = self.inner.deliver(channel, notification).await else {
-            return Ok(());
-        };
-        let Some(other) = self.fallback.get(channel) else {
-            return Err(error);
-        };
-        // The engine audits this channel's failure; the note says where
-        // the message went instead.
-        let note = match self.inner.deliver(other, notification).await {
-            Ok(()) => format!("delivered to the fallback channel `{other}` instead"),
-            Err(e) => format!("the fallback channel `{other}` failed too: {e}"),
-        };
-        Err(ActionError::new(
-            error.class,
-            format!("{}; {note}", error.message),
-        ))
+        deliver_or_fall_back(
+            &self.inner,
+            self.fallback.get(channel),
+            channel,
+            notification,
+        )
+        .await
     }
 }
 
 impl Deliver {
     async fn deliver(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
-        match self.channels.get(channel) {
-            Some(Channel::Sns { topic_arn }) => self.sns.publish(topic_arn, notification).await,
-            Some(Channel::Webhook(hook)) => {
+        let (Some(config), Some(templates)) =
+            (self.channels.get(channel), self.templates.get(channel))
+        else {
+            return Err(ActionError::invalid(format!(
+                "notification channel `{channel}` is not configured"
+            )));
+        };
+        let rendered = templates.render(notification)?;
+        match config {
+            Channel::Sns { topic_arn } => {
+                self.sns
+                    .publish_rendered(topic_arn, notification, &rendered.subject, &rendered.body)
+                    .await
+            }
+            Channel::Webhook(hook) => {
                 self.webhooks
-                    .send(&hook.url, &hook.secret.0, &webhook::body(notification))
+                    .send(&hook.url, &hook.secret.0, rendered.body.as_bytes())
                     .await
             }
             // Chat webhooks are not signed: their URL is the credential.
-            Some(Channel::Slack { webhook_url }) => {
-                let body = chat::slack(notification).to_string().into_bytes();
-                self.webhooks.send(&url(webhook_url)?, b"", &body).await
+            Channel::Slack { webhook_url } | Channel::Teams { webhook_url } => {
+                self.webhooks
+                    .send(&url(webhook_url)?, b"", rendered.body.as_bytes())
+                    .await
             }
-            Some(Channel::Teams { webhook_url }) => {
-                let body = chat::teams(notification).to_string().into_bytes();
-                self.webhooks.send(&url(webhook_url)?, b"", &body).await
-            }
-            Some(Channel::Smtp(relay)) => smtp::send(relay, notification, &self.retry).await,
-            Some(Channel::Ses {
+            Channel::Smtp(relay) => smtp::send(relay, notification, &rendered, &self.retry).await,
+            Channel::Ses {
                 from,
                 to,
                 region,
                 to_owner,
-            }) => {
+            } => {
                 let Some(ses) = &self.ses else {
                     return Err(ActionError::invalid("no SES mailer is set up"));
                 };
                 let region = region.as_deref().unwrap_or(&self.ses_region);
-                let subject = notification.subject.trim();
                 let to = recipients(to, *to_owner, notification)?;
-                ses.send_mail(region, from, &to, subject, &notification.plain_text())
+                ses.send_mail(region, from, &to, &rendered.subject, &rendered.body)
                     .await
             }
-            None => Err(ActionError::invalid(format!(
-                "notification channel `{channel}` is not configured"
-            ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn about(message: serde_json::Value) -> Notification {
+        Notification {
+            subject: "s".into(),
+            message,
+        }
+    }
+
+    #[test]
+    fn the_resource_owner_comes_before_the_account_owner() {
+        let both = about(
+            json!({"resource_owner": "data-team@example.com", "owner": "payments@example.com"}),
+        );
+        assert_eq!(
+            recipients(&[], true, &both).unwrap(),
+            ["data-team@example.com"]
+        );
+        // A tag that is a team name, not an address, falls to the account's.
+        let named = about(json!({"resource_owner": "data team", "owner": "payments@example.com"}));
+        assert_eq!(
+            recipients(&["sec@example.com".into()], true, &named).unwrap(),
+            ["sec@example.com", "payments@example.com"]
+        );
+        let hostile = about(json!({"resource_owner": "a@example.com,b@example.com"}));
+        assert!(recipients(&[], true, &hostile).is_err());
+        assert_eq!(
+            recipients(&["sec@example.com".into()], false, &both).unwrap(),
+            ["sec@example.com"]
+        );
     }
 }

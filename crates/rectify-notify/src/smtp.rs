@@ -11,26 +11,31 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rectify_config::Smtp;
 use rectify_model::{ActionError, ErrorClass, Notification};
 
+use crate::template::Rendered;
 use crate::webhook::Retry;
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> ActionError {
     ActionError::invalid(format!("smtp: {what}: {e}"))
 }
 
-/// The message: `From`, `To` (every address), the subject, a plain-text
-/// body.
-pub fn message(smtp: &Smtp, notification: &Notification) -> Result<Message, ActionError> {
+/// The message: `From`, `To` (every address), the rendered subject and
+/// plain-text body.
+pub fn message(
+    smtp: &Smtp,
+    notification: &Notification,
+    rendered: &Rendered,
+) -> Result<Message, ActionError> {
     let from: Mailbox = smtp.from.parse().map_err(|e| invalid("from", e))?;
     let mut builder = Message::builder().from(from);
     for to in &crate::recipients(&smtp.to, smtp.to_owner, notification)? {
         builder = builder.to(to.parse().map_err(|e| invalid("to", e))?);
     }
     builder
-        .subject(notification.subject.trim())
+        .subject(rendered.subject.trim())
         .message_id(None)
         .date_now()
         .header(ContentType::TEXT_PLAIN)
-        .body(notification.plain_text())
+        .body(rendered.body.clone())
         .map_err(|e| invalid("message", e))
 }
 
@@ -66,9 +71,10 @@ fn transport(
 pub async fn send(
     smtp: &Smtp,
     notification: &Notification,
+    rendered: &Rendered,
     retry: &Retry,
 ) -> Result<(), ActionError> {
-    let email = message(smtp, notification)?;
+    let email = message(smtp, notification, rendered)?;
     let mailer = transport(smtp, retry)?;
     let deadline = Instant::now() + retry.budget;
     let mut attempt = 0u32;

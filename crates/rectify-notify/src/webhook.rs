@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rectify_model::{ActionError, ErrorClass, Notification};
-use serde_json::json;
+use rectify_model::{ActionError, ErrorClass};
 
 use crate::sign::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -31,16 +30,6 @@ impl Default for Retry {
             request_timeout: Duration::from_secs(5),
         }
     }
-}
-
-/// The JSON body of a webhook: the subject and the notification's message.
-pub fn body(notification: &Notification) -> Vec<u8> {
-    json!({
-        "subject": notification.subject,
-        "message": notification.message,
-    })
-    .to_string()
-    .into_bytes()
 }
 
 pub struct WebhookSender {

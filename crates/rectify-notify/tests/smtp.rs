@@ -3,10 +3,10 @@
 //! server's own certificate trusted through `ca_file`, AUTH, then the
 //! message's headers and body as the server received them.
 
+mod smtp_sink;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,87 +14,8 @@ use async_trait::async_trait;
 use rectify_config::{Channel, Secret, Smtp};
 use rectify_model::{ActionError, ErrorClass, Notification, Notifier};
 use rectify_notify::{ChannelNotifier, Retry};
-use serde_json::{json, Value};
-
-const USER: &str = "rectify-mailer";
-const PASSWORD: &str = "smtp-pass-0123456789";
-
-/// The SMTP server: killed and reaped on drop, so no process outlives the
-/// test; it also exits on its own when its stdin (this process) closes.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-    cert: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    fn start() -> SmtpSink {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = root.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run ./scripts/venv",
-            python.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = dir.path().join("mail.jsonl");
-        let cert = dir.path().join("cert.pem");
-        let mut child = Command::new(python)
-            .arg(root.join("tests/standins/smtp_sink.py"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--user",
-                USER,
-                "--password",
-                PASSWORD,
-            ])
-            .arg("--out")
-            .arg(&out)
-            .arg("--cert")
-            .arg(&cert)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
-        SmtpSink {
-            child,
-            port,
-            out,
-            cert,
-            _dir: dir,
-        }
-    }
-
-    /// Each message the server accepted.
-    fn received(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use serde_json::json;
+use smtp_sink::{parse, SmtpSink, PASSWORD, USER};
 
 struct NoSns;
 
@@ -145,24 +66,6 @@ fn notification() -> Notification {
             "reason": "public access blocked — read back",
         }),
     }
-}
-
-/// The headers (unfolded, by lower-cased name) and the body of a message.
-fn parse(data: &str) -> (BTreeMap<String, String>, String) {
-    let (head, body) = data.split_once("\r\n\r\n").expect("headers and body");
-    let mut headers = BTreeMap::new();
-    let mut last = String::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            headers
-                .entry(last.clone())
-                .and_modify(|v: &mut String| v.push_str(line));
-        } else if let Some((k, v)) = line.split_once(':') {
-            last = k.trim().to_ascii_lowercase();
-            headers.insert(last.clone(), v.trim().to_string());
-        }
-    }
-    (headers, body.to_string())
 }
 
 #[tokio::test]

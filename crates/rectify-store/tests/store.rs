@@ -77,6 +77,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         id: "f-1".into(),
         product_arn: "arn:p".into(),
         generator_id: None,
+        severity: None,
     };
     store
         .set_finding_outcome(&fref, "j-1", "changed", Some("RESOLVED"))
@@ -140,6 +141,7 @@ async fn findings_upsert_and_outcome(db: TestDb) {
         id: "nope".into(),
         product_arn: "arn:p".into(),
         generator_id: None,
+        severity: None,
     };
     let err = store
         .set_finding_outcome(&missing, "j", "changed", None)

@@ -221,6 +221,7 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
     };
     let loader = Loader::new()
         .checker(&checker)
+        .templates(&rectify_notify::template::Checker)
         .pack("aws-foundational", AWS_FOUNDATIONAL);
     let mut config = match flag {
         Some(path) => loader.load_file(path)?,
@@ -391,7 +392,18 @@ pub async fn engine_from(
                     .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
                     .collect(),
             )
-            .with_fallbacks(loaded.config.notify_fallback.clone()),
+            .with_digests(
+                loaded
+                    .config
+                    .notify_digest
+                    .iter()
+                    .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
+                    .collect(),
+            )
+            .with_severities(loaded.config.notify_severities.clone())
+            .with_fallbacks(loaded.config.notify_fallback.clone())
+            .with_templates(&loaded.config.notify_templates)
+            .map_err(anyhow::Error::msg)?,
         ),
         options,
     )?;

@@ -79,6 +79,31 @@ fn validate_reports_every_error_with_file_line_and_field() {
 }
 
 #[test]
+fn validate_reports_a_broken_notification_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://x.db\nnotifications:\n  mail:\n    ses: {from: rectify@example.com, to: [a@example.com]}\n    template:\n      subject: '{{ control | shout }}'\n      body: '{% for %}'\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["validate"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rectify.yaml:6:16: notifications.mail.template.subject: the template fails on a sample notification")
+            && err.contains("unknown filter"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "rectify.yaml:7:13: notifications.mail.template.body: the template does not compile"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("2 errors in the configuration"), "{err}");
+}
+
+#[test]
 fn validate_accepts_the_built_in_default_and_the_demo_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = rectify(dir.path(), &["validate"], None);

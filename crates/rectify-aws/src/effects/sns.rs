@@ -81,11 +81,19 @@ const FIFO_ID_MAX_CHARS: usize = 128;
 /// every protocol (`default`, which SQS, Lambda and HTTP(S) get) and a
 /// readable text for `email` subscriptions. `email-json` keeps the default.
 pub fn structured_message(notification: &Notification) -> Result<String, ActionError> {
+    structured_message_with_text(notification, &notification.plain_text())
+}
+
+/// As [`structured_message`], with `text` for `email` subscriptions.
+pub fn structured_message_with_text(
+    notification: &Notification,
+    text: &str,
+) -> Result<String, ActionError> {
     let raw = serde_json::to_string(&notification.message)
         .map_err(|e| ActionError::invalid(format!("sns:Publish: message is not JSON: {e}")))?;
     let structure = serde_json::json!({
         "default": raw,
-        "email": notification.plain_text(),
+        "email": text,
     });
     Ok(structure.to_string())
 }
@@ -142,14 +150,26 @@ impl Notifier for SnsNotifier {
         destination: &str,
         notification: &Notification,
     ) -> Result<(), ActionError> {
+        let text = notification.plain_text();
+        self.publish_rendered(destination, notification, &notification.subject, &text)
+            .await
+    }
+
+    async fn publish_rendered(
+        &self,
+        destination: &str,
+        notification: &Notification,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), ActionError> {
         let (region, _account) = topic_region_account(destination)?;
         let client = aws_sdk_sns::Client::new(&self.aws.own_config(region));
         let mut request = client
             .publish()
             .topic_arn(destination)
-            .subject(safe_subject(&notification.subject))
+            .subject(safe_subject(subject))
             .message_structure("json")
-            .message(structured_message(notification)?);
+            .message(structured_message_with_text(notification, text)?);
         for key in ["outcome", "account"] {
             if let Some(value) = attribute(&notification.message, key) {
                 request = request.message_attributes(key, value);

@@ -38,6 +38,7 @@ fn finding(account: &str) -> FindingRef {
         ),
         product_arn: format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
         generator_id: None,
+        severity: None,
     }
 }
 

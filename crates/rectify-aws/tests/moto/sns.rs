@@ -118,6 +118,61 @@ async fn publishes_to_a_topic_that_reaches_a_queue() {
     assert!(email.contains("Control:       S3.8\n"), "{email}");
 }
 
+/// A channel's templates give the subject and the email subscribers' text;
+/// every other protocol still gets the JSON message.
+#[tokio::test]
+async fn a_rendered_subject_and_text_go_to_email_subscribers() {
+    let own = Account::own().await;
+    let topic_arn = own
+        .sns()
+        .create_topic()
+        .name(unique("rectify-rendered"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let aws = std::sync::Arc::new(rectify_aws::Aws::new(settings(vec![])).await);
+    let message = json!({"account": "111122223333", "outcome": "failed", "job": "job-r"});
+    let notification = Notification {
+        subject: "rectify: failed S3.8 on 111122223333".into(),
+        message: message.clone(),
+    };
+    SnsNotifier::new(aws)
+        .publish_rendered(
+            &topic_arn,
+            &notification,
+            "[HIGH] S3.8 failed",
+            "Hello team,\nS3.8 failed on 111122223333.\n",
+        )
+        .await
+        .unwrap();
+    let sent = sent_to(&topic_arn);
+    assert_eq!(sent.len(), 1);
+    let structure = &sent[0].0;
+    assert_eq!(
+        structure["email"],
+        "Hello team,\nS3.8 failed on 111122223333.\n"
+    );
+    let default: Value = serde_json::from_str(structure["default"].as_str().unwrap()).unwrap();
+    assert_eq!(default, message);
+    let data: Value = serde_json::from_str(&http_get(&format!(
+        "{}/moto-api/data.json",
+        harness().moto_url
+    )))
+    .unwrap();
+    let topic = data["sns"]["Topic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["arn"] == json!(topic_arn))
+        .cloned()
+        .unwrap();
+    // moto keeps (message id, message, subject, attributes, group id).
+    assert_eq!(topic["sent_notifications"][0][2], "[HIGH] S3.8 failed");
+}
+
 #[tokio::test]
 async fn fifo_topics_get_a_group_per_account_and_one_message_per_job_outcome() {
     use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};

@@ -31,7 +31,7 @@ pub(crate) fn read_secret_file(path: &str, config_file: &Path) -> Result<String,
     Ok(text)
 }
 
-fn resolve(path: &str, config_file: &Path) -> PathBuf {
+pub(super) fn resolve(path: &str, config_file: &Path) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         return p.to_path_buf();

@@ -268,6 +268,7 @@ pub fn job(id: &str, key: &str) -> rectify_model::Job {
             id: "f-1".into(),
             product_arn: "arn:p".into(),
             generator_id: None,
+            severity: None,
         }),
         control: Some("S3.8".into()),
         notify: vec!["team".into()],

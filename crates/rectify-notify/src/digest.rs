@@ -1,0 +1,247 @@
+//! Digest mode: a channel that gets one message per period summing up what
+//! happened (counts per outcome, account and control; the worst items)
+//! instead of one message per notification. Nothing happened, nothing is
+//! sent. What a digest holds is bounded whatever arrives: the tallies keep
+//! their first names and count the rest as `(other)`, and only the worst
+//! items are kept.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rectify_model::Notification;
+use serde_json::{json, Value};
+
+use crate::chat::{clip, text};
+
+/// Items named in a digest at most, worst first.
+pub const WORST_MAX: usize = 10;
+/// Names per tally (outcome, account, control) at most; the rest are
+/// counted under [`OTHER`].
+pub const TALLY_NAMES_MAX: usize = 50;
+pub const OTHER: &str = "(other)";
+/// Longest field kept for a worst item.
+const ITEM_FIELD_MAX: usize = 300;
+/// Same-item keys remembered per digest for deduplication; past that,
+/// items are counted without it.
+const SEEN_MAX: usize = 100_000;
+
+#[derive(Default)]
+struct Digest {
+    /// Every notification, repeats included.
+    received: u64,
+    /// Notifications about an item not seen before in this digest.
+    distinct: u64,
+    by_outcome: BTreeMap<String, u64>,
+    by_account: BTreeMap<String, u64>,
+    by_control: BTreeMap<String, u64>,
+    worst: Vec<(u32, Value)>,
+    seen: HashSet<String>,
+}
+
+#[derive(Default)]
+pub struct Digests {
+    periods: BTreeMap<String, Duration>,
+    open: Arc<Mutex<HashMap<String, Digest>>>,
+}
+
+/// What a notification is about: its kind (a refusal, a dead job, a
+/// tripped breaker) or else its outcome.
+fn what(message: &Value) -> String {
+    text(message, "kind")
+        .or_else(|| text(message, "outcome"))
+        .unwrap_or_else(|| "notification".into())
+}
+
+/// How bad an item is: what happened first (a failure or a stop needs a
+/// person more than a fix does), then the finding's severity.
+fn badness(message: &Value) -> u32 {
+    let severity = match text(message, "severity").as_deref() {
+        Some("CRITICAL") => 5,
+        Some("HIGH") => 4,
+        Some("MEDIUM") => 3,
+        Some("LOW") => 2,
+        Some("INFORMATIONAL") => 1,
+        _ => 0,
+    };
+    let happened = match what(message).as_str() {
+        "failed" | "dead" | "breaker-tripped" | "finding-mismatch" => 6,
+        "rule-paused" => 5,
+        "unmatched" => 4,
+        "awaiting-approval" => 3,
+        "skipped" => 2,
+        "changed" => 1,
+        _ => 0,
+    };
+    happened * 10 + severity
+}
+
+fn tally(counts: &mut BTreeMap<String, u64>, name: Option<String>) {
+    let name = name.unwrap_or_else(|| "(none)".into());
+    let key = if counts.contains_key(&name) || counts.len() < TALLY_NAMES_MAX {
+        clip(&name, ITEM_FIELD_MAX)
+    } else {
+        OTHER.to_string()
+    };
+    *counts.entry(key).or_default() += 1;
+}
+
+impl Digest {
+    fn add(&mut self, message: &Value) {
+        self.received += 1;
+        let what = what(message);
+        // The same item (rule, resource, what happened) again within one
+        // digest is a repeat: counted as received, not as another item.
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{what}",
+            text(message, "rule").unwrap_or_default(),
+            text(message, "account").unwrap_or_default(),
+            text(message, "resource").unwrap_or_default(),
+        );
+        if self.seen.contains(&key) {
+            return;
+        }
+        if self.seen.len() < SEEN_MAX {
+            self.seen.insert(key);
+        }
+        self.distinct += 1;
+        tally(&mut self.by_outcome, Some(what.clone()));
+        tally(&mut self.by_account, text(message, "account"));
+        tally(&mut self.by_control, text(message, "control"));
+        let rank = badness(message);
+        let full = self.worst.len() >= WORST_MAX;
+        if full && self.worst.last().is_some_and(|(r, _)| *r >= rank) {
+            return;
+        }
+        let mut item = serde_json::Map::new();
+        item.insert("what".into(), json!(what));
+        for key in [
+            "severity", "outcome", "account", "region", "resource", "control", "rule", "action",
+            "job", "reason",
+        ] {
+            if let Some(v) = text(message, key) {
+                item.insert(key.into(), json!(clip(&v, ITEM_FIELD_MAX)));
+            }
+        }
+        // Worst first; among equals, the earliest stays ahead.
+        let at = self.worst.partition_point(|(r, _)| *r >= rank);
+        self.worst.insert(at, (rank, Value::Object(item)));
+        self.worst.truncate(WORST_MAX);
+    }
+
+    fn summary(self, channel: &str, period: Duration) -> Notification {
+        let minutes = period.as_secs().div_ceil(60).max(1);
+        let counts: Vec<String> = self
+            .by_outcome
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        let reason = format!(
+            "{} across {} account(s) and {} control(s); {} notification(s) received, {} repeat(s) folded",
+            counts.join(", "),
+            self.by_account.len(),
+            self.by_control.len(),
+            self.received,
+            self.received - self.distinct,
+        );
+        let worst: Vec<Value> = self.worst.into_iter().map(|(_, v)| v).collect();
+        Notification {
+            subject: format!(
+                "rectify digest: {} item(s) in the last {minutes} min ({})",
+                self.distinct,
+                counts.join(", ")
+            ),
+            message: json!({
+                "kind": "digest",
+                "channel": channel,
+                "period_seconds": period.as_secs(),
+                "count": self.distinct,
+                "received": self.received,
+                "by_outcome": self.by_outcome,
+                "by_account": self.by_account,
+                "by_control": self.by_control,
+                "worst": worst,
+                "reason": reason,
+            }),
+        }
+    }
+}
+
+impl Digests {
+    /// `periods`: channel name to its period; other channels send each
+    /// message.
+    pub fn new(periods: BTreeMap<String, Duration>) -> Self {
+        Digests {
+            periods,
+            open: Arc::default(),
+        }
+    }
+
+    /// Whether `channel` is a digest channel; if so `notification` is
+    /// counted into its open digest (opening one, whose end `send` gets,
+    /// when none is open).
+    pub fn add<F, Fut>(&self, channel: &str, notification: &Notification, send: F) -> bool
+    where
+        F: FnOnce(String, Notification) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(period) = self.periods.get(channel).copied() else {
+            return false;
+        };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(digest) = open.get_mut(channel) {
+            digest.add(&notification.message);
+            return true;
+        }
+        let mut digest = Digest::default();
+        digest.add(&notification.message);
+        open.insert(channel.to_string(), digest);
+        let open = self.open.clone();
+        let channel = channel.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(period).await;
+            let closed = open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&channel);
+            if let Some(digest) = closed {
+                let summary = digest.summary(&channel, period);
+                send(channel, summary).await;
+            }
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_items_are_kept_worst_first() {
+        let mut d = Digest::default();
+        for i in 0..30 {
+            d.add(&json!({"outcome": "changed", "resource": format!("r{i}"), "severity": "LOW"}));
+        }
+        d.add(&json!({"outcome": "failed", "resource": "bad", "severity": "LOW"}));
+        d.add(&json!({"outcome": "changed", "resource": "crit", "severity": "CRITICAL"}));
+        assert_eq!(d.worst.len(), WORST_MAX);
+        assert_eq!(d.worst[0].1["resource"], "bad");
+        assert_eq!(d.worst[1].1["resource"], "crit");
+        assert_eq!(d.worst[2].1["resource"], "r0");
+    }
+
+    #[test]
+    fn tallies_are_bounded_and_repeats_folded() {
+        let mut d = Digest::default();
+        for i in 0..200 {
+            d.add(&json!({"outcome": "changed", "account": format!("{i:012}"), "resource": "r"}));
+            d.add(&json!({"outcome": "changed", "account": format!("{i:012}"), "resource": "r"}));
+        }
+        assert_eq!(d.received, 400);
+        assert_eq!(d.distinct, 200);
+        assert_eq!(d.by_account.len(), TALLY_NAMES_MAX + 1);
+        assert_eq!(d.by_account[OTHER], 150);
+    }
+}
