@@ -7,6 +7,8 @@ tested as it is:
   `public_access_block`; AWS checks `s3:GetBucketPublicAccessBlock`, and
   `s3:PutBucketPublicAccessBlock` for both PutPublicAccessBlock and
   DeletePublicAccessBlock (there is no IAM action of its own for the delete).
+- HeadBucket: moto checks `s3:HeadBucket`, which is no IAM action; AWS
+  checks `s3:ListBucket`.
 - S3 default encryption of a bucket (`?encryption`): moto has no entry for
   it and checks `s3:ListBucket` (GET), `s3:CreateBucket` (PUT) and
   `s3:DeleteBucket` (DELETE); AWS checks `s3:GetEncryptionConfiguration`
@@ -20,12 +22,18 @@ tested as it is:
   `s3:GetAccountPublicAccessBlock`, and `s3:PutAccountPublicAccessBlock`
   for both PutPublicAccessBlock and DeletePublicAccessBlock (AWS's Service
   Authorization Reference for Amazon S3).
-- EC2 and SNS: moto checks every call against the resource `*`, so a
-  statement scoped to ARNs never matches; AWS checks the security group
-  (`RevokeSecurityGroupIngress`/`Egress`, `AuthorizeSecurityGroupIngress`/
-  `Egress`), the snapshot
-  (`ModifySnapshotAttribute`, `DescribeSnapshotAttribute`) and the topic
-  (`Publish`) the call names.
+- Writes scoped to ARNs: moto checks every call of EC2, SNS, RDS, KMS,
+  ECR, Redshift, CloudTrail, SSM, CloudWatch Logs, Lambda, GuardDuty and IAM against the
+  resource `*` (SQS and IAM roles aside), so a statement scoped to ARNs
+  never matches; AWS checks the resource the call names. Here the writes
+  rectify's actions make are checked against that resource: EC2 security
+  groups, snapshots, instances, subnets, volumes, internet gateways, VPCs
+  (flow logs); SNS topics (`Publish`, `SetTopicAttributes`); RDS instances
+  and snapshots; KMS keys; ECR repositories; Redshift clusters; CloudTrail
+  trails; SSM documents; log groups; IAM users (access keys, console
+  passwords); Lambda functions (`AddPermission`, `RemovePermission`);
+  GuardDuty detectors (`UpdateDetector`, `DeleteDetector`). Where AWS names several resources (`CreateFlowLogs` the VPC
+  and the new flow log) the first is checked.
 
 Signatures are not verified (see below). Nothing else changes: conditions
 other than `StringEquals` on
@@ -39,6 +47,7 @@ INITIAL_NO_AUTH_ACTION_COUNT (requests served before enforcement starts).
 """
 
 import sys
+from urllib.parse import unquote
 
 import moto_ec2_extras
 from moto.s3 import responses as s3_responses
@@ -46,6 +55,7 @@ from moto.s3 import responses as s3_responses
 moto_ec2_extras.apply()
 
 for key, method, action in (
+    ("DEFAULT", "HEAD", "ListBucket"),
     ("publicAccessBlock", "GET", "GetBucketPublicAccessBlock"),
     ("publicAccessBlock", "PUT", "PutBucketPublicAccessBlock"),
     ("publicAccessBlock", "DELETE", "PutBucketPublicAccessBlock"),
@@ -88,9 +98,60 @@ from moto.sns.responses import SNSResponse  # noqa: E402
 from moto.utilities.utils import get_partition  # noqa: E402
 
 
+def _arn(self, service, resource, region=True, account=True):
+    """arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE of this request."""
+    return "arn:%s:%s:%s:%s:%s" % (
+        get_partition(self.region),
+        service,
+        self.region if region else "",
+        self.current_account if account else "",
+        resource,
+    )
+
+
+def _first(self, *names):
+    """The first of the request parameters `names` that is set (of a list,
+    its first item)."""
+    for name in names:
+        value = self._get_param(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value:
+            return value
+    return None
+
+
+# EC2 writes: the parameter naming the resource, and the ARN's resource part.
+EC2_WRITES = {
+    "ModifyInstanceMetadataOptions": (("InstanceId",), "instance/%s"),
+    "StopInstances": (("InstanceIds",), "instance/%s"),
+    "StartInstances": (("InstanceIds",), "instance/%s"),
+    "ModifySubnetAttribute": (("SubnetId",), "subnet/%s"),
+    "CreateFlowLogs": (("ResourceIds",), "vpc/%s"),
+    "DeleteFlowLogs": (("FlowLogIds",), "vpc-flow-log/%s"),
+    "DetachInternetGateway": (("InternetGatewayId",), "internet-gateway/%s"),
+    "AttachInternetGateway": (("InternetGatewayId",), "internet-gateway/%s"),
+    "CreateSnapshot": (("VolumeId",), "volume/%s"),
+    "DeleteVolume": (("VolumeId",), "volume/%s"),
+    "AttachVolume": (("VolumeId",), "volume/%s"),
+    "DetachVolume": (("VolumeId",), "volume/%s"),
+}
+
+
 def _ec2_resource(self):
     action = self._get_action()
     partition = get_partition(self.region)
+    if action in EC2_WRITES:
+        names, resource = EC2_WRITES[action]
+        value = _first(self, *names)
+        if value:
+            return _arn(self, "ec2", resource % value)
+    if action in ("CopySnapshot", "DeleteSnapshot"):
+        snapshot = _first(self, "SourceSnapshotId", "SnapshotId")
+        if snapshot:
+            return _arn(self, "ec2", "snapshot/%s" % snapshot, account=False)
+    if action == "CreateVolume":
+        return _arn(self, "ec2", "volume/*")
     if action in (
         "RevokeSecurityGroupIngress",
         "RevokeSecurityGroupEgress",
@@ -108,13 +169,125 @@ def _ec2_resource(self):
 
 
 def _sns_resource(self):
-    if self._get_action() == "Publish":
+    if self._get_action() in ("Publish", "SetTopicAttributes"):
         return self._get_param("TopicArn") or "*"
     return "*"
 
 
 EC2Response._determine_resource = _ec2_resource
 SNSResponse._determine_resource = _sns_resource
+
+
+def _named(service, writes, resource, *names, region=True):
+    """A `_determine_resource` for the calls `writes` of a service whose
+    resource is `resource % <the first parameter of names>` (an ARN given
+    as the parameter is taken as it is)."""
+
+    def determine(self):
+        if self._get_action() not in writes:
+            return "*"
+        value = _first(self, *names)
+        if not value:
+            return "*"
+        if value.startswith("arn:"):
+            return value
+        return _arn(self, service, resource % value, region=region)
+
+    return determine
+
+
+from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
+from moto.ecr.responses import ECRResponse  # noqa: E402
+from moto.iam.responses import IamResponse  # noqa: E402
+from moto.kms.responses import KmsResponse  # noqa: E402
+from moto.logs.responses import LogsResponse  # noqa: E402
+from moto.rds.responses import RDSResponse  # noqa: E402
+from moto.redshift.responses import RedshiftResponse  # noqa: E402
+from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
+
+_rds_instance = _named("rds", ("ModifyDBInstance",), "db:%s", "DBInstanceIdentifier")
+_rds_snapshot = _named("rds", ("ModifyDBSnapshotAttribute",), "snapshot:%s", "DBSnapshotIdentifier")
+_rds_cluster_snapshot = _named(
+    "rds", ("ModifyDBClusterSnapshotAttribute",), "cluster-snapshot:%s", "DBClusterSnapshotIdentifier"
+)
+
+
+def _rds_resource(self):
+    for determine in (_rds_instance, _rds_snapshot, _rds_cluster_snapshot):
+        resource = determine(self)
+        if resource != "*":
+            return resource
+    return "*"
+
+
+RDSResponse._determine_resource = _rds_resource
+KmsResponse._determine_resource = _named("kms", ("EnableKeyRotation", "DisableKeyRotation"), "key/%s", "KeyId")
+ECRResponse._determine_resource = _named(
+    "ecr", ("PutImageScanningConfiguration",), "repository/%s", "repositoryName"
+)
+RedshiftResponse._determine_resource = _named("redshift", ("ModifyCluster",), "cluster:%s", "ClusterIdentifier")
+CloudTrailResponse._determine_resource = _named(
+    "cloudtrail",
+    ("CreateTrail", "UpdateTrail", "StartLogging", "StopLogging", "PutEventSelectors", "DeleteTrail"),
+    "trail/%s",
+    "Name",
+    "TrailName",
+)
+SimpleSystemManagerResponse._determine_resource = _named(
+    "ssm", ("ModifyDocumentPermission",), "document/%s", "Name"
+)
+LogsResponse._determine_resource = _named(
+    "logs", ("PutMetricFilter", "DeleteMetricFilter"), "log-group:%s", "logGroupName"
+)
+_iam_user = _named(
+    "iam",
+    ("UpdateAccessKey", "DeleteAccessKey", "DeleteLoginProfile", "CreateLoginProfile", "UpdateLoginProfile"),
+    "user/%s",
+    "UserName",
+    region=False,
+)
+_iam_role = IamResponse._determine_resource
+
+
+def _iam_resource(self):
+    resource = _iam_user(self)
+    return resource if resource != "*" else _iam_role(self)
+
+
+IamResponse._determine_resource = _iam_resource
+
+from moto.awslambda.responses import LambdaResponse  # noqa: E402
+
+
+def _lambda_resource(self):
+    """The function a permission call names (`.../functions/NAME/policy`)."""
+    if self._get_action() not in ("AddPermission", "RemovePermission"):
+        return "*"
+    parts = self.path.split("?")[0].split("/")
+    if "functions" not in parts[:-1]:
+        return "*"
+    name = unquote(parts[parts.index("functions") + 1])
+    if name.startswith("arn:"):
+        return name
+    return _arn(self, "lambda", "function:%s" % name)
+
+
+LambdaResponse._determine_resource = _lambda_resource
+
+from moto.guardduty.responses import GuardDutyResponse  # noqa: E402
+
+
+def _guardduty_resource(self):
+    """The detector an update or a delete names (`/detector/ID`)."""
+    if self._get_action() not in ("UpdateDetector", "DeleteDetector"):
+        return "*"
+    parts = self.path.split("?")[0].split("/")
+    if "detector" not in parts[:-1]:
+        return "*"
+    return _arn(self, "guardduty", "detector/%s" % parts[parts.index("detector") + 1])
+
+
+GuardDutyResponse._determine_resource = _guardduty_resource
 
 # moto recomputes each request's signature from the form body as it parses
 # it back, which differs from the AWS SDK for Rust's encoding whenever a

@@ -249,9 +249,15 @@ where
         ),
         SdkError::ResponseError(_) => {
             let status = status.unwrap_or(0);
+            let class = classify(None, Some(status));
+            // A refusal reads as one, whatever the body held.
+            let refused = match class {
+                ErrorClass::AccessDenied => "access denied: ",
+                _ => "",
+            };
             ActionError::new(
-                classify(None, Some(status)),
-                format!("{what}: HTTP {status} with a response that could not be read"),
+                class,
+                format!("{refused}{what}: HTTP {status} with a response that could not be read"),
             )
         }
         _ => {

@@ -76,7 +76,16 @@ impl Engine {
                         } else {
                             region.clone()
                         };
-                        if !seen.insert((id.to_string(), place, target.resource_id.clone())) {
+                        // One target per control where the action checks
+                        // several controls of one resource (CloudWatch.1-14
+                        // of an account).
+                        let control = action.finding_control(&target);
+                        if !seen.insert((
+                            id.to_string(),
+                            place,
+                            target.resource_id.clone(),
+                            control,
+                        )) {
                             continue;
                         }
                         report.checked += 1;
@@ -92,7 +101,7 @@ impl Engine {
                             Ok(observed) => report.events.push(finding_event(
                                 id,
                                 action.spec().summary,
-                                action.spec().controls.first().copied().unwrap_or_default(),
+                                control,
                                 &target,
                                 &observed,
                             )),
@@ -123,7 +132,7 @@ fn finding_event(
     let (account, region, partition) = (&target.account, &target.region, &target.partition);
     let finding = json!({
         "SchemaVersion": "2018-10-08",
-        "Id": format!("rectify-scanner/{action}/{}", target.resource_id),
+        "Id": format!("rectify-scanner/{action}/{control}/{}", target.resource_id),
         "ProductArn": format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default"),
         "ProductName": "rectify scanner",
         "CompanyName": "rectify",

@@ -295,4 +295,13 @@ pub trait Action: Send + Sync {
         let _ = (account, region);
         Ok(Vec::new())
     }
+
+    /// The control a finding about `target` answers, for the findings
+    /// `rectify scan` makes: the spec's first control, unless the action
+    /// checks a different control per target (one target per control,
+    /// from `discover`).
+    fn finding_control(&self, target: &Target) -> &'static str {
+        let _ = target;
+        self.spec().controls.first().copied().unwrap_or_default()
+    }
 }

@@ -324,6 +324,81 @@ mod tests {
         }
     }
 
+    /// NIST SP 800-53 Rev. 5: every control the catalog remediates that the
+    /// standard holds has its row (a known id, by the test above), and the
+    /// ones the reference pages leave out of it have none.
+    #[test]
+    fn nist_rows_cover_the_remediated_controls_of_the_standard() {
+        const NIST: &str = "nist-800-53/v/5.0.0";
+        let in_standard = [
+            "CloudTrail.1",
+            "CloudTrail.2",
+            "CloudTrail.4",
+            "CloudTrail.5",
+            "Config.1",
+            "EC2.1",
+            "EC2.2",
+            "EC2.3",
+            "EC2.6",
+            "EC2.7",
+            "EC2.8",
+            "EC2.13",
+            "EC2.15",
+            "EC2.18",
+            "EC2.19",
+            "EC2.53",
+            "EC2.54",
+            "ECR.1",
+            "GuardDuty.1",
+            "IAM.3",
+            "IAM.7",
+            "IAM.8",
+            "KMS.4",
+            "Lambda.1",
+            "RDS.1",
+            "RDS.2",
+            "Redshift.1",
+            "S3.1",
+            "S3.2",
+            "S3.3",
+            "S3.4",
+            "S3.5",
+            "S3.6",
+            "S3.8",
+            "S3.9",
+            "SNS.1",
+            "SQS.1",
+            "SSM.4",
+        ];
+        let outside = [
+            "EC2.14",
+            "IAM.11",
+            "IAM.12",
+            "IAM.13",
+            "IAM.14",
+            "IAM.15",
+            "IAM.16",
+            "IAM.17",
+            "IAM.22",
+            "SSM.7",
+            "CloudWatch.1",
+            "CloudWatch.7",
+            "CloudWatch.14",
+        ];
+        let nist = controls_of(NIST);
+        for id in in_standard {
+            assert!(nist.contains(&id), "{id} has no {NIST} row");
+            let finding = sample(
+                &format!("{NIST}/{id}"),
+                json!({"StandardsArn": format!("arn:aws:securityhub:::standards/{NIST}"), "ControlId": id}),
+            );
+            assert_eq!(consolidated_id(&finding).as_deref(), Some(id));
+        }
+        for id in outside {
+            assert!(!nist.contains(&id), "{id} is not in {NIST}");
+        }
+    }
+
     /// A finding of the User Guide's samples (CloudTrail.2 through each
     /// standard), without `Compliance.SecurityControlId`.
     fn sample(generator: &str, fields: Value) -> Value {

@@ -833,6 +833,50 @@ async fn cloudtrail_api_calls_are_remediated() {
     assert_audit_intact(&site);
 }
 
+/// `rectify scan` with the CloudWatch.1-14 rule: an account without a
+/// trail fails every one of the fourteen controls, and the scan reports
+/// each under its own control id (one finding and one job per control,
+/// the control carried to the job's target), not fourteen times the
+/// first.
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_reports_each_cloudwatch_control_apart() {
+    let mut pack = "packs: [aws-foundational]\ndefault_notify: [team]\noverrides:\n".to_string();
+    for id in built_in_rule_ids() {
+        if id != "cloudwatch-metric-filter-alarm" {
+            pack.push_str(&format!("  {id}: {{enabled: false}}\n"));
+        }
+    }
+    let (account, _inbox, site) = setup_with("e2e-scan-cw", "auto", &pack).await;
+    let out = site.rectify(&["scan", "--dry-run", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
+    let jobs = report["jobs"].as_array().unwrap();
+    let mut controls: Vec<&str> = jobs
+        .iter()
+        .map(|j| {
+            assert_eq!(j["rule_id"], "cloudwatch-metric-filter-alarm", "{j}");
+            assert_eq!(
+                j["target"]["resource_id"],
+                format!("AWS::::Account:{account}"),
+                "{j}"
+            );
+            j["target"]["details"]["control"].as_str().unwrap()
+        })
+        .collect();
+    controls.sort_by_key(|c| c.trim_start_matches("CloudWatch.").parse::<u32>().unwrap());
+    let expected: Vec<String> = (1..=14).map(|n| format!("CloudWatch.{n}")).collect();
+    assert_eq!(
+        controls,
+        expected,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("14 out of compliance"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `rectify scan`: the posture scanner finds the public bucket, the open
 /// security group and the missing password policy of an account by itself
 /// (no finding), plans them in dry-run, fixes them, and finds nothing
@@ -960,7 +1004,7 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
     // No Security Hub finding stands behind these: none was updated.
     let (_, requests) = http(&env().securityhub, "GET", "/_standin/requests", None, None);
     assert!(!requests.contains(&format!(
-        "rectify-scanner/aws.s3.block-public-access/arn:aws:s3:::{bucket}"
+        "rectify-scanner/aws.s3.block-public-access/S3.2/arn:aws:s3:::{bucket}"
     )));
     // Told of each change, and of the two changes waiting for approval.
     let mut outcomes = inbox.outcomes().await;

@@ -65,7 +65,7 @@ pub(crate) async fn trail_to_logs(account: &Account, multi_region: bool) -> Stri
 }
 
 /// An SNS topic, with a (confirmed) email subscription or none.
-async fn topic(account: &Account, subscribed: bool) -> String {
+pub(crate) async fn topic(account: &Account, subscribed: bool) -> String {
     let sns = account.sns();
     let arn = sns
         .create_topic()
@@ -144,7 +144,10 @@ fn target_of(action: &CloudWatchMetricFilterAlarm, account: &Account, control: &
 
 /// The group's metric filters as the test's client reads them: name,
 /// pattern, metric namespace and name.
-async fn filters(account: &Account, group: &str) -> Vec<(String, String, String, String)> {
+pub(crate) async fn filters(
+    account: &Account,
+    group: &str,
+) -> Vec<(String, String, String, String)> {
     account
         .logs()
         .describe_metric_filters()
@@ -166,7 +169,10 @@ async fn filters(account: &Account, group: &str) -> Vec<(String, String, String,
         .collect()
 }
 
-async fn alarm(account: &Account, name: &str) -> Option<aws_sdk_cloudwatch::types::MetricAlarm> {
+pub(crate) async fn alarm(
+    account: &Account,
+    name: &str,
+) -> Option<aws_sdk_cloudwatch::types::MetricAlarm> {
     account
         .cloudwatch()
         .describe_alarms()

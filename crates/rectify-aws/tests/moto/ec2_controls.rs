@@ -22,7 +22,7 @@ use crate::support::{
 
 /// A running instance (moto's stock AMI), optionally in `subnet`, tagged
 /// `Name`; its id.
-async fn instance(account: &Account, subnet: Option<&str>) -> String {
+pub(crate) async fn instance(account: &Account, subnet: Option<&str>) -> String {
     let out = account
         .ec2()
         .run_instances()
@@ -43,7 +43,10 @@ async fn instance(account: &Account, subnet: Option<&str>) -> String {
 }
 
 /// The instance's `(HttpTokens, HttpEndpoint)` as EC2 reports them.
-async fn metadata_options(account: &Account, id: &str) -> (Option<String>, Option<String>) {
+pub(crate) async fn metadata_options(
+    account: &Account,
+    id: &str,
+) -> (Option<String>, Option<String>) {
     let out = account
         .ec2()
         .describe_instances()
@@ -61,12 +64,18 @@ async fn metadata_options(account: &Account, id: &str) -> (Option<String>, Optio
     )
 }
 
-fn arn(account: &Account, kind: &str, id: &str) -> String {
+pub(crate) fn arn(account: &Account, kind: &str, id: &str) -> String {
     format!("arn:aws:ec2:{REGION}:{}:{kind}/{id}", account.id)
 }
 
 /// An `AWS API Call via CloudTrail` event of `account`.
-fn api_call(account: &Account, source: &str, name: &str, request: Value, response: Value) -> Event {
+pub(crate) fn api_call(
+    account: &Account,
+    source: &str,
+    name: &str,
+    request: Value,
+    response: Value,
+) -> Event {
     let body = json!({
         "version": "0", "id": "e-call", "detail-type": "AWS API Call via CloudTrail",
         "source": source, "account": account.id, "time": "2025-01-01T00:00:00Z",
@@ -241,7 +250,7 @@ async fn imdsv2_compliant_and_endpoint_left_off() {
 
 /// A new VPC (10.0.0.0/16) and a subnet in it (10.0.1.0/24) that maps
 /// public IPv4 addresses on launch: `(vpc, subnet)`.
-async fn vpc_with_public_ip_subnet(account: &Account) -> (String, String) {
+pub(crate) async fn vpc_with_public_ip_subnet(account: &Account) -> (String, String) {
     let ec2 = account.ec2();
     let vpc = new_vpc(&ec2, "10.0.0.0/16").await;
     let subnet = ec2
@@ -266,7 +275,7 @@ async fn vpc_with_public_ip_subnet(account: &Account) -> (String, String) {
 }
 
 /// An internet gateway attached to `vpc`; its id.
-async fn attached_gateway(account: &Account, vpc: &str) -> String {
+pub(crate) async fn attached_gateway(account: &Account, vpc: &str) -> String {
     let ec2 = account.ec2();
     let igw = ec2
         .create_internet_gateway()
@@ -286,7 +295,7 @@ async fn attached_gateway(account: &Account, vpc: &str) -> String {
     igw
 }
 
-async fn maps_public_ip(account: &Account, subnet: &str) -> bool {
+pub(crate) async fn maps_public_ip(account: &Account, subnet: &str) -> bool {
     account
         .ec2()
         .describe_subnets()
@@ -436,7 +445,7 @@ async fn public_subnet_asks_and_ipv6_is_left() {
 }
 
 /// The VPC's flow logs as EC2 reports them: `(id, traffic type)`.
-async fn flow_logs(account: &Account, vpc: &str) -> Vec<(String, String)> {
+pub(crate) async fn flow_logs(account: &Account, vpc: &str) -> Vec<(String, String)> {
     let out = account
         .ec2()
         .describe_flow_logs()
@@ -591,7 +600,7 @@ async fn vpc_flow_log_compliant_and_destinations_checked() {
 
 /// An unencrypted 8 GiB gp3 volume attached to a new instance at
 /// /dev/sdf: `(volume, instance, zone)`.
-async fn attached_volume(account: &Account) -> (String, String, String) {
+pub(crate) async fn attached_volume(account: &Account) -> (String, String, String) {
     let ec2 = account.ec2();
     let instance = instance(account, None).await;
     let zone = ec2
@@ -654,7 +663,7 @@ async fn volume_facts(account: &Account, volume: &str) -> (bool, String, Vec<(St
 }
 
 /// Volumes and snapshots tagged as rectify's copies of `volume`.
-async fn copies_of(account: &Account, volume: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) async fn copies_of(account: &Account, volume: &str) -> (Vec<String>, Vec<String>) {
     let ec2 = account.ec2();
     let filter = || {
         Filter::builder()
@@ -835,7 +844,7 @@ async fn volume_copy_replaced_then_swapped_back() {
         .any(|d| d.resource_id == t.resource_id));
 }
 
-async fn gateway_vpcs(account: &Account, igw: &str) -> Vec<String> {
+pub(crate) async fn gateway_vpcs(account: &Account, igw: &str) -> Vec<String> {
     let out = account
         .ec2()
         .describe_internet_gateways()

@@ -25,7 +25,10 @@ use crate::support::{
 };
 
 /// A user with `keys` new access keys: its ARN, id and key ids.
-async fn user_with_keys(account: &Account, keys: usize) -> (String, String, String, Vec<String>) {
+pub(crate) async fn user_with_keys(
+    account: &Account,
+    keys: usize,
+) -> (String, String, String, Vec<String>) {
     let iam = account.iam();
     let name = unique("user");
     let user = iam
@@ -74,7 +77,7 @@ async fn use_key(account: &Account, user: &str, key: &str) {
 }
 
 /// Each key's status, as the test reads it.
-async fn statuses(account: &Account, user: &str) -> Vec<(String, StatusType)> {
+pub(crate) async fn statuses(account: &Account, user: &str) -> Vec<(String, StatusType)> {
     let mut keys: Vec<(String, StatusType)> = account
         .iam()
         .list_access_keys()
@@ -338,7 +341,7 @@ async fn unused_credentials_keys_deactivated_password_kept_unless_asked() {
     );
 }
 
-async fn rotation(account: &Account, key: &str) -> bool {
+pub(crate) async fn rotation(account: &Account, key: &str) -> bool {
     account
         .kms()
         .get_key_rotation_status()
@@ -425,7 +428,10 @@ async fn kms_key_rotation_on_and_undone() {
     assert_eq!(ids, [arn.as_str()]);
 }
 
-async fn queue_encryption(account: &Account, url: &str) -> (Option<String>, Option<String>) {
+pub(crate) async fn queue_encryption(
+    account: &Account,
+    url: &str,
+) -> (Option<String>, Option<String>) {
     let attrs = account
         .sqs()
         .get_queue_attributes()
@@ -539,7 +545,7 @@ async fn sqs_queue_encrypted_and_undone() {
     assert!(action.target(&foreign).is_err());
 }
 
-async fn topic_key(account: &Account, arn: &str) -> Option<String> {
+pub(crate) async fn topic_key(account: &Account, arn: &str) -> Option<String> {
     account
         .sns()
         .get_topic_attributes()
@@ -616,7 +622,7 @@ async fn sns_topic_encrypted_and_undone() {
     assert_eq!(action.target(&evaluation).unwrap().resource_id, arn);
 }
 
-async fn scan_on_push(account: &Account, name: &str) -> bool {
+pub(crate) async fn scan_on_push(account: &Account, name: &str) -> bool {
     account
         .ecr()
         .describe_repositories()
@@ -693,7 +699,7 @@ async fn ecr_scan_on_push_and_undone() {
     assert_eq!(listed[0].resource_id, arn);
 }
 
-async fn cluster_public(account: &Account, name: &str) -> bool {
+pub(crate) async fn cluster_public(account: &Account, name: &str) -> bool {
     account
         .redshift()
         .describe_clusters()

@@ -17,7 +17,7 @@ use crate::support::{finding_event, unique, Account, REGION};
 
 /// A bucket and a single-region trail writing to it, made with the test's
 /// clients; the trail's ARN.
-async fn trail(account: &Account, name: &str) -> String {
+pub(crate) async fn trail(account: &Account, name: &str) -> String {
     let bucket = unique("trail-logs");
     account
         .s3()
@@ -39,7 +39,7 @@ async fn trail(account: &Account, name: &str) -> String {
 }
 
 /// The trail as the test's client reads it.
-async fn read_trail(account: &Account, name: &str) -> aws_sdk_cloudtrail::types::Trail {
+pub(crate) async fn read_trail(account: &Account, name: &str) -> aws_sdk_cloudtrail::types::Trail {
     account
         .cloudtrail()
         .get_trail()
@@ -383,7 +383,9 @@ async fn guardduty_detector_created_or_enabled_and_undone() {
 
 /// AWS Config as the test's client reads it: the recorder (name, all
 /// supported, global), whether it records, the channel's bucket.
-async fn config_state(account: &Account) -> (Option<(String, bool, bool)>, bool, Option<String>) {
+pub(crate) async fn config_state(
+    account: &Account,
+) -> (Option<(String, bool, bool)>, bool, Option<String>) {
     let cfg = account.config_service();
     let recorder = cfg
         .describe_configuration_recorders()

@@ -15,7 +15,7 @@ use crate::support::{
 
 // ---- RDS.1 ----------------------------------------------------------------
 
-async fn new_instance(account: &Account, public: bool) -> String {
+pub(crate) async fn new_instance(account: &Account, public: bool) -> String {
     let name = unique("db").to_lowercase();
     account
         .rds()
@@ -33,7 +33,7 @@ async fn new_instance(account: &Account, public: bool) -> String {
     name
 }
 
-async fn new_snapshot(account: &Account, instance: &str, tag: Option<&str>) -> String {
+pub(crate) async fn new_snapshot(account: &Account, instance: &str, tag: Option<&str>) -> String {
     let name = unique("snap").to_lowercase();
     let mut request = account
         .rds()
@@ -52,7 +52,7 @@ async fn new_snapshot(account: &Account, instance: &str, tag: Option<&str>) -> S
     name
 }
 
-async fn share_snapshot(account: &Account, snapshot: &str, with: &[&str]) {
+pub(crate) async fn share_snapshot(account: &Account, snapshot: &str, with: &[&str]) {
     account
         .rds()
         .modify_db_snapshot_attribute()
@@ -65,7 +65,7 @@ async fn share_snapshot(account: &Account, snapshot: &str, with: &[&str]) {
 }
 
 /// The `restore` values of a DB snapshot, sorted, read by the test.
-async fn restore_of(account: &Account, snapshot: &str) -> Vec<String> {
+pub(crate) async fn restore_of(account: &Account, snapshot: &str) -> Vec<String> {
     let out = account
         .rds()
         .describe_db_snapshot_attributes()
@@ -85,7 +85,7 @@ async fn restore_of(account: &Account, snapshot: &str) -> Vec<String> {
     values
 }
 
-fn snapshot_arn(account: &str, kind: &str, name: &str) -> String {
+pub(crate) fn snapshot_arn(account: &str, kind: &str, name: &str) -> String {
     format!("arn:aws:rds:{REGION}:{account}:{kind}:{name}")
 }
 
@@ -279,7 +279,7 @@ async fn rds_cluster_snapshot_made_private_and_undone() {
 
 // ---- RDS.2 ----------------------------------------------------------------
 
-async fn publicly_accessible(account: &Account, instance: &str) -> bool {
+pub(crate) async fn publicly_accessible(account: &Account, instance: &str) -> bool {
     account
         .rds()
         .describe_db_instances()
@@ -434,7 +434,7 @@ const EMPTY_ZIP: [u8; 22] = [
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-async fn new_function(account: &Account) -> String {
+pub(crate) async fn new_function(account: &Account) -> String {
     let role = account
         .iam()
         .create_role()
@@ -470,7 +470,7 @@ async fn new_function(account: &Account) -> String {
 }
 
 /// The function's policy statements by Sid, read by the test.
-async fn statements_of(account: &Account, function: &str) -> Vec<(String, Value)> {
+pub(crate) async fn statements_of(account: &Account, function: &str) -> Vec<(String, Value)> {
     let policy = match account
         .lambda()
         .get_policy()
@@ -658,7 +658,7 @@ async fn lambda_function_url_and_service_statements_ask_first() {
 
 // ---- SSM.4 and SSM.7 ------------------------------------------------------
 
-async fn new_document(account: &Account, tag: Option<&str>) -> String {
+pub(crate) async fn new_document(account: &Account, tag: Option<&str>) -> String {
     let name = unique("Ops-Doc");
     let mut request = account
         .ssm()
@@ -685,7 +685,7 @@ async fn new_document(account: &Account, tag: Option<&str>) -> String {
 }
 
 /// Who a document is shared with, read by the test.
-async fn shared_with(account: &Account, document: &str) -> Vec<String> {
+pub(crate) async fn shared_with(account: &Account, document: &str) -> Vec<String> {
     let mut ids = account
         .ssm()
         .describe_document_permission()
@@ -700,7 +700,7 @@ async fn shared_with(account: &Account, document: &str) -> Vec<String> {
     ids
 }
 
-async fn share_document(account: &Account, document: &str) {
+pub(crate) async fn share_document(account: &Account, document: &str) {
     account
         .ssm()
         .modify_document_permission()

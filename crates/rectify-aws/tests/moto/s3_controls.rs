@@ -43,7 +43,7 @@ async fn new_bucket(
 }
 
 /// The bucket policy as the test's client reads it; `None`: no policy.
-async fn policy_of(account: &Account, bucket: &str) -> Option<Value> {
+pub(crate) async fn policy_of(account: &Account, bucket: &str) -> Option<Value> {
     match account.s3().get_bucket_policy().bucket(bucket).send().await {
         Ok(out) => Some(serde_json::from_str(out.policy().unwrap()).unwrap()),
         Err(e) => {
@@ -56,7 +56,7 @@ async fn policy_of(account: &Account, bucket: &str) -> Option<Value> {
     }
 }
 
-async fn put_policy(account: &Account, bucket: &str, policy: &Value) {
+pub(crate) async fn put_policy(account: &Account, bucket: &str, policy: &Value) {
     account
         .s3()
         .put_bucket_policy()
@@ -374,7 +374,7 @@ async fn undone(action: &dyn Action, target: &Target, params: &Value, change: &C
 
 /// The bucket's default encryption as the test's client reads it:
 /// (algorithm, key, bucket key); `None`: no rule.
-async fn encryption_of(
+pub(crate) async fn encryption_of(
     account: &Account,
     bucket: &str,
 ) -> Option<(String, Option<String>, Option<bool>)> {
@@ -544,7 +544,7 @@ fn sse(
 }
 
 /// Where the bucket logs, as the test's client reads it.
-async fn logging_of(account: &Account, bucket: &str) -> Option<(String, String)> {
+pub(crate) async fn logging_of(account: &Account, bucket: &str) -> Option<(String, String)> {
     let out = account
         .s3()
         .get_bucket_logging()
@@ -557,7 +557,7 @@ async fn logging_of(account: &Account, bucket: &str) -> Option<(String, String)>
 }
 
 /// A log bucket whose policy lets S3's log delivery write to it.
-async fn log_bucket(account: &Account) -> String {
+pub(crate) async fn log_bucket(account: &Account) -> String {
     let logs = unique("rectify-logs");
     account
         .s3()

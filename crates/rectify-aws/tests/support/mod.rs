@@ -267,6 +267,7 @@ impl Intercept for MotoAccount {
 /// One test's account: the test's own SDK clients in it (to build and
 /// read back resources independently of the code under test), and an
 /// `Aws` that reaches it by assuming `arn:aws:iam::<id>:role/rectify`.
+#[derive(Clone)]
 pub struct Account {
     pub id: String,
     config: SdkConfig,

@@ -779,6 +779,30 @@ impl Action for CloudWatchMetricFilterAlarm {
         self.observe(target, params, true).await
     }
 
+    /// The account in `region` once per control, each target naming its
+    /// control, so that `rectify scan` reports CloudWatch.1 to 14 apart.
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        Ok(ALL_CONTROLS
+            .iter()
+            .map(|control| {
+                let mut target = Target::listed(
+                    account,
+                    region,
+                    "AwsAccount",
+                    format!("AWS::::Account:{account}"),
+                );
+                target.details = serde_json::json!({ CONTROL: control });
+                target
+            })
+            .collect())
+    }
+
+    fn finding_control(&self, target: &Target) -> &'static str {
+        control_of(target)
+            .map(|f| f.control)
+            .unwrap_or(ALL_CONTROLS[0])
+    }
+
     fn plan(
         &self,
         target: &Target,

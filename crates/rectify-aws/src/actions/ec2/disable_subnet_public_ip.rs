@@ -38,8 +38,8 @@ static SPEC: ActionSpec = ActionSpec {
     ],
     params: &[],
     // check (DescribeSubnets, DescribeRouteTables), apply
-    // (ModifySubnetAttribute), verify (the same two reads).
-    calls_per_fix: 5,
+    // (ModifySubnetAttribute), verify (DescribeSubnets).
+    calls_per_fix: 4,
     approval_by_default: false,
 };
 
@@ -106,6 +106,45 @@ impl Ec2DisableSubnetPublicIp {
     }
 }
 
+/// The subnet as the action records it.
+fn state_of(
+    subnet: &aws_sdk_ec2::types::Subnet,
+    id: String,
+    internet_route: Option<String>,
+) -> SubnetState {
+    SubnetState {
+        subnet: id,
+        internet_route,
+        vpc: subnet.vpc_id().unwrap_or_default().to_string(),
+        map_public_ip_on_launch: subnet.map_public_ip_on_launch().unwrap_or(false),
+        default_for_az: subnet.default_for_az().unwrap_or(false),
+        assign_ipv6_on_creation: subnet.assign_ipv6_address_on_creation().unwrap_or(false),
+    }
+}
+
+/// The subnet `id` of `target`'s account (a subnet shared from another
+/// account is refused).
+async fn describe_subnet(
+    ec2: &aws_sdk_ec2::Client,
+    target: &Target,
+    id: &str,
+) -> Result<aws_sdk_ec2::types::Subnet, ActionError> {
+    let out = ec2
+        .describe_subnets()
+        .subnet_ids(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error_on("ec2:DescribeSubnets", id, e))?;
+    let subnet = described(out.subnets(), |s| s.subnet_id(), "subnet", id)?;
+    if let Some(owner) = subnet.owner_id().filter(|o| *o != target.account) {
+        return Err(ActionError::invalid(format!(
+            "subnet {id} is owned by account {owner} (shared with {}); refused",
+            target.account
+        )));
+    }
+    Ok(subnet.clone())
+}
+
 /// The internet gateway the route table of `subnet` (its own, else the
 /// VPC's main table) sends 0.0.0.0/0 to.
 async fn internet_route(
@@ -167,32 +206,30 @@ impl Action for Ec2DisableSubnetPublicIp {
         takes_no_params(params, ID)?;
         let id = id_of(&SUBNET, target, ID)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
-        let out = ec2
-            .describe_subnets()
-            .subnet_ids(&id)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("ec2:DescribeSubnets", &id, e))?;
-        let subnet = described(out.subnets(), |s| s.subnet_id(), "subnet", &id)?;
-        if let Some(owner) = subnet.owner_id().filter(|o| *o != target.account) {
-            return Err(ActionError::invalid(format!(
-                "subnet {id} is owned by account {owner} (shared with {}); refused",
-                target.account
-            )));
-        }
-        let vpc = subnet.vpc_id().unwrap_or_default().to_string();
-        let state = SubnetState {
-            subnet: id.clone(),
-            internet_route: internet_route(&ec2, &vpc, &id).await?,
-            vpc,
-            map_public_ip_on_launch: subnet.map_public_ip_on_launch().unwrap_or(false),
-            default_for_az: subnet.default_for_az().unwrap_or(false),
-            assign_ipv6_on_creation: subnet.assign_ipv6_address_on_creation().unwrap_or(false),
-        };
+        let subnet = describe_subnet(&ec2, target, &id).await?;
+        let vpc = subnet.vpc_id().unwrap_or_default();
+        let route = internet_route(&ec2, vpc, &id).await?;
+        let state = state_of(&subnet, id, route);
         Ok(Observed::new(
             !state.map_public_ip_on_launch,
             state,
             tag_map(tag_pairs(subnet.tags())),
+        ))
+    }
+
+    /// Reads back only what the write changed: the subnet's
+    /// MapPublicIpOnLaunch (no route tables).
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        takes_no_params(params, ID)?;
+        let id = id_of(&SUBNET, target, ID)?;
+        let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
+        let subnet = describe_subnet(&ec2, target, &id).await?;
+        // The route (for intent only) is not read back.
+        let state = state_of(&subnet, id, None);
+        Ok(Observed::new(
+            !state.map_public_ip_on_launch,
+            state,
+            Default::default(),
         ))
     }
 

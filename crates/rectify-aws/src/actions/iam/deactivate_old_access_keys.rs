@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::{
     access_keys, get_user, iam_client, kept_reasons, key_list, now_secs, older_than, reactivated,
     reactivation_plan, recently_used, set_key_status, user_name, user_targets, Deactivation,
-    Reactivation, UserCredentials,
+    LastUse, Reactivation, UserCredentials,
 };
 use crate::actions::{int_param, params_object, recorded, reject_unknown};
 use crate::Aws;
@@ -45,8 +45,9 @@ static SPEC: ActionSpec = ActionSpec {
         doc: "Active keys created more than this many days ago are deactivated (IAM.3: 90). 0 counts every active key.",
     }],
     // GetUser, ListAccessKeys, GetAccessKeyLastUsed (a user with one key),
-    // UpdateAccessKey, then the same three reads again.
-    calls_per_fix: 7,
+    // UpdateAccessKey, then GetUser and ListAccessKeys (the keys' status
+    // and the keep tag; an age needs no last use).
+    calls_per_fix: 6,
     approval_by_default: true,
 };
 
@@ -63,6 +64,34 @@ pub struct IamDeactivateOldAccessKeys {
 impl IamDeactivateOldAccessKeys {
     pub fn new(aws: Arc<Aws>) -> Self {
         IamDeactivateOldAccessKeys { aws }
+    }
+
+    /// The user's keys, each stale when active and older than the
+    /// param's days; their last use as `last_use` says.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        last_use: LastUse,
+    ) -> Result<Observed, ActionError> {
+        let days = max_age(params).map_err(ActionError::invalid)?;
+        let iam = iam_client(&self.aws, target).await?;
+        let user = user_name(&iam, ID, target).await?;
+        let (tags, _) = get_user(&iam, &user).await?;
+        let read_at = now_secs();
+        let mut keys = access_keys(&iam, &user, &tags, last_use).await?;
+        for k in &mut keys {
+            k.stale = k.active && older_than(k.created_at, read_at, days);
+        }
+        let state = UserCredentials {
+            user,
+            read_at,
+            keys,
+            password: None,
+        };
+        // Kept keys are reported by `left_in_place`, never RESOLVED.
+        let compliant = state.stale_keys().all(|k| k.kept);
+        Ok(Observed::new(compliant, state, tags))
     }
 }
 
@@ -89,24 +118,13 @@ impl Action for IamDeactivateOldAccessKeys {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let days = max_age(params).map_err(ActionError::invalid)?;
-        let iam = iam_client(&self.aws, target).await?;
-        let user = user_name(&iam, ID, target).await?;
-        let (tags, _) = get_user(&iam, &user).await?;
-        let read_at = now_secs();
-        let mut keys = access_keys(&iam, &user, &tags).await?;
-        for k in &mut keys {
-            k.stale = k.active && older_than(k.created_at, read_at, days);
-        }
-        let state = UserCredentials {
-            user,
-            read_at,
-            keys,
-            password: None,
-        };
-        // Kept keys are reported by `left_in_place`, never RESOLVED.
-        let compliant = state.stale_keys().all(|k| k.kept);
-        Ok(Observed::new(compliant, state, tags))
+        self.observe(target, params, LastUse::Every).await
+    }
+
+    /// Reads back what the write changed, the keys' status (with the tags
+    /// that keep keys): no last use, which an age does not depend on.
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        self.observe(target, params, LastUse::Never).await
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {

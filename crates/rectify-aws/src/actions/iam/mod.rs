@@ -272,12 +272,25 @@ pub(crate) async fn get_user(
     Ok((tags, u.password_last_used().copied()))
 }
 
-/// The user's access keys (`ListAccessKeys`) with their last use
-/// (`GetAccessKeyLastUsed`, one call per key); `stale` left false.
+/// Which keys' last use `access_keys` reads (`GetAccessKeyLastUsed`, one
+/// call per key): a read-back reads only what decides compliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LastUse {
+    /// Every key's (a check: ages, intent).
+    Every,
+    /// The active keys' (an inactive key cannot be out of compliance).
+    Active,
+    /// None (compliance by the keys' ages).
+    Never,
+}
+
+/// The user's access keys (`ListAccessKeys`) with their last use as
+/// `last_use` says; `stale` left false.
 pub(crate) async fn access_keys(
     iam: &aws_sdk_iam::Client,
     user: &str,
     tags: &serde_json::Map<String, Value>,
+    last_use: LastUse,
 ) -> Result<Vec<AccessKey>, ActionError> {
     let listed = collect_pages(|marker| {
         let request = iam.list_access_keys().user_name(user).set_marker(marker);
@@ -297,13 +310,23 @@ pub(crate) async fn access_keys(
         let Some(id) = k.access_key_id().map(str::to_string) else {
             continue;
         };
-        let used = iam
-            .get_access_key_last_used()
-            .access_key_id(&id)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("iam:GetAccessKeyLastUsed", &id, e))?;
-        let last = used.access_key_last_used();
+        let active = k.status() == Some(&StatusType::Active);
+        let read = match last_use {
+            LastUse::Every => true,
+            LastUse::Active => active,
+            LastUse::Never => false,
+        };
+        let used = match read {
+            true => Some(
+                iam.get_access_key_last_used()
+                    .access_key_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error_on("iam:GetAccessKeyLastUsed", &id, e))?,
+            ),
+            false => None,
+        };
+        let last = used.as_ref().and_then(|u| u.access_key_last_used());
         let last_date = last.and_then(|l| l.last_used_date());
         let by = last
             .map(|l| (l.service_name(), l.region()))
@@ -313,7 +336,7 @@ pub(crate) async fn access_keys(
         keys.push(AccessKey {
             kept: kept.contains(&id),
             id,
-            active: k.status() == Some(&StatusType::Active),
+            active,
             created: created.map(date_text).unwrap_or_default(),
             created_at: created.map(|d| d.secs()).unwrap_or_default(),
             last_used: last_date.map(date_text),

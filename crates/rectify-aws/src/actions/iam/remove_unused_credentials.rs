@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{
     access_keys, days_between, get_user, iam_client, kept_reasons, key_list, now_secs, older_than,
     password, reactivated, reactivation_plan, recently_used, set_key_status, user_name,
-    user_targets, Deactivation, Reactivation, UserCredentials,
+    user_targets, Deactivation, LastUse, Reactivation, UserCredentials,
 };
 use crate::actions::{bool_param, int_param, params_object, recorded, reject_unknown};
 use crate::errors::{code_of, sdk_error_on};
@@ -59,8 +59,9 @@ static SPEC: ActionSpec = ActionSpec {
         },
     ],
     // GetUser, GetLoginProfile, ListAccessKeys, GetAccessKeyLastUsed (a
-    // user with one key), UpdateAccessKey, then the same four reads again.
-    calls_per_fix: 9,
+    // user with one key), UpdateAccessKey, then GetUser, GetLoginProfile
+    // and ListAccessKeys (the last use of active keys only).
+    calls_per_fix: 8,
     approval_by_default: true,
 };
 
@@ -89,6 +90,41 @@ pub struct IamRemoveUnusedCredentials {
 impl IamRemoveUnusedCredentials {
     pub fn new(aws: Arc<Aws>) -> Self {
         IamRemoveUnusedCredentials { aws }
+    }
+
+    /// The user's keys and console password, each stale when unused for
+    /// more than the param's days; the keys' last use as `last_use` says.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        last_use: LastUse,
+    ) -> Result<Observed, ActionError> {
+        let p = checked(params)?;
+        let iam = iam_client(&self.aws, target).await?;
+        let user = user_name(&iam, ID, target).await?;
+        let (tags, signed_in) = get_user(&iam, &user).await?;
+        let read_at = now_secs();
+        let mut login = password(&iam, &user, signed_in).await?;
+        if let Some(pw) = &mut login {
+            pw.stale = older_than(pw.last_used_at.unwrap_or(pw.created_at), read_at, p.days);
+        }
+        let mut keys = access_keys(&iam, &user, &tags, last_use).await?;
+        for k in &mut keys {
+            k.stale = k.active && older_than(k.last_activity(), read_at, p.days);
+        }
+        let state = UserCredentials {
+            user,
+            read_at,
+            keys,
+            password: login,
+        };
+        // What stays on purpose (kept keys, a password not to be removed)
+        // is reported by `left_in_place`, never RESOLVED.
+        let password_done =
+            !state.password.as_ref().is_some_and(|pw| pw.stale) || !p.remove_password;
+        let compliant = state.stale_keys().all(|k| k.kept) && password_done;
+        Ok(Observed::new(compliant, state, tags))
     }
 }
 
@@ -120,31 +156,14 @@ impl Action for IamRemoveUnusedCredentials {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let p = checked(params)?;
-        let iam = iam_client(&self.aws, target).await?;
-        let user = user_name(&iam, ID, target).await?;
-        let (tags, signed_in) = get_user(&iam, &user).await?;
-        let read_at = now_secs();
-        let mut login = password(&iam, &user, signed_in).await?;
-        if let Some(pw) = &mut login {
-            pw.stale = older_than(pw.last_used_at.unwrap_or(pw.created_at), read_at, p.days);
-        }
-        let mut keys = access_keys(&iam, &user, &tags).await?;
-        for k in &mut keys {
-            k.stale = k.active && older_than(k.last_activity(), read_at, p.days);
-        }
-        let state = UserCredentials {
-            user,
-            read_at,
-            keys,
-            password: login,
-        };
-        // What stays on purpose (kept keys, a password not to be removed)
-        // is reported by `left_in_place`, never RESOLVED.
-        let password_done =
-            !state.password.as_ref().is_some_and(|pw| pw.stale) || !p.remove_password;
-        let compliant = state.stale_keys().all(|k| k.kept) && password_done;
-        Ok(Observed::new(compliant, state, tags))
+        self.observe(target, params, LastUse::Every).await
+    }
+
+    /// Reads back what decides compliance after the write: the keys'
+    /// status, the last use of the active ones only, and the password
+    /// (removed, or reported as left in place).
+    async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
+        self.observe(target, params, LastUse::Active).await
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
