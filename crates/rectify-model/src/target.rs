@@ -139,7 +139,14 @@ impl Target {
         let target = Target {
             account: event.account.clone(),
             region: event.region.clone(),
-            partition: arn.split(':').nth(1).unwrap_or("aws").to_string(),
+            // An ARN names its partition; an id that is not one (an
+            // account, `AWS::::Account:<id>`) takes the region's.
+            partition: arn
+                .strip_prefix("arn:")
+                .and_then(|rest| rest.split(':').next())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| partition_of(&event.region))
+                .to_string(),
             resource_type: types.first().copied().unwrap_or("").to_string(),
             resource_id: arn.clone(),
             tags: Default::default(),
@@ -504,6 +511,28 @@ mod tests {
             body,
             parsed: Default::default(),
         }
+    }
+
+    /// A plain event about an account (no ARN) takes its region's
+    /// partition, so the ARNs built from it are whole.
+    #[test]
+    fn a_plain_event_about_an_account_takes_the_regions_partition() {
+        for (region, partition) in [("eu-west-1", "aws"), ("cn-north-1", "aws-cn")] {
+            let mut event = event_of(serde_json::json!({
+                "id": "e-1", "source": "custom", "detail-type": "x",
+                "account": "111122223333", "region": region,
+            }));
+            event.resources = vec!["AWS::::Account:111122223333".into()];
+            let target = Target::from_event(&event, &["AwsAccount"]).unwrap();
+            assert_eq!(target.partition, partition);
+        }
+        let mut event = event_of(serde_json::json!({
+            "id": "e-2", "source": "custom", "detail-type": "x",
+            "account": "111122223333", "region": "us-gov-west-1",
+        }));
+        event.resources = vec!["arn:aws-us-gov:s3:::b".into()];
+        let target = Target::from_event(&event, &["AwsS3Bucket"]).unwrap();
+        assert_eq!(target.partition, "aws-us-gov");
     }
 
     /// An EventBridge "AWS API Call via CloudTrail" event, shaped as

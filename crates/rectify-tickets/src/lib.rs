@@ -391,6 +391,7 @@ impl TicketDesk {
             id: row.finding_id.clone(),
             product_arn: row.product_arn.clone(),
             generator_id: None,
+            severity: None,
         };
         match row.state.as_str() {
             state::RESERVED if self.is_orphan(row) => {
