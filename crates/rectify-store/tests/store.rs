@@ -1089,6 +1089,7 @@ async fn one_ticket_per_finding_and_system(db: TestDb) {
         id: "arn:aws:securityhub:us-east-1:111122223333:security-control/S3.8/finding/t-1".into(),
         product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
         generator_id: None,
+        severity: None,
     };
     let (row, created) = store
         .reserve_ticket("snow", &finding, "us-east-1")

@@ -619,6 +619,7 @@ mod tests {
             ),
             product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
             generator_id: None,
+            severity: None,
         };
         let c = correlation(&finding);
         // ServiceNow's correlation_id holds 100 characters; a Jira label

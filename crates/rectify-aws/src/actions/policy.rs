@@ -1288,6 +1288,7 @@ mod tests {
             ses_senders: vec!["rectify@example.com".into()],
             audit_kms_key: Some("alias/rectify-audit".into()),
             anchor: Some(("anchors".into(), "prod/rectify".into())),
+            organization: None,
         });
         let ses = statement(&own, "MailThroughSes");
         assert_eq!(ses["Action"], "ses:SendEmail");
