@@ -48,8 +48,10 @@
 //! PostgreSQL has [`PG_AUDIT_LANES`] of them, so that replicas appending at
 //! once lock different lane heads instead of all waiting for one; a log on
 //! SQLite (one writer) has only lane 0. A record's lane is
-//! [`lane_of`] its subject, so the records of one job, event or rule stay
-//! in one lane, in order.
+//! [`lane_of`] its subject, so the records of one job or rule stay in one
+//! lane, in order. The exception: the records one ingest transaction
+//! writes (one per submission of a group commit) all go to the lane of the
+//! first one's subject, so that ingest locks one lane head, not most.
 //!
 //! `seq` stays unique across the whole log and grows within every lane, but
 //! a lane's records need not have consecutive seqs (the other lanes take

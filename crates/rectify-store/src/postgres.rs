@@ -756,12 +756,36 @@ async fn append_audit_tx<C: GenericClient>(
     c: &C,
     entries: &[(&str, &str, &Value)],
 ) -> Result<Vec<AuditRecord>> {
-    if entries.is_empty() {
+    append_audit_in_lanes(key, c, entries, Lanes::BySubject).await
+}
+
+/// Where the records of one append go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// Each to the lane of its subject.
+    BySubject,
+    /// All to the lane of the first one's subject: one lane locked, for
+    /// records that have no order to keep with later ones (one ingest
+    /// record per submission of a group commit).
+    OfFirst,
+}
+
+async fn append_audit_in_lanes<C: GenericClient>(
+    key: Option<&AuditKey>,
+    c: &C,
+    entries: &[(&str, &str, &Value)],
+    choice: Lanes,
+) -> Result<Vec<AuditRecord>> {
+    let Some((_, first, _)) = entries.first() else {
         return Ok(Vec::new());
-    }
+    };
+    let first_lane = crate::audit::lane_of(first, PG_AUDIT_LANES);
     let lanes: Vec<u32> = entries
         .iter()
-        .map(|(_, subject, _)| crate::audit::lane_of(subject, PG_AUDIT_LANES))
+        .map(|(_, subject, _)| match choice {
+            Lanes::BySubject => crate::audit::lane_of(subject, PG_AUDIT_LANES),
+            Lanes::OfFirst => first_lane,
+        })
         .collect();
     let mut wanted: Vec<i32> = lanes.iter().map(|&l| l as i32).collect();
     wanted.sort_unstable();
@@ -950,7 +974,11 @@ impl Store for PostgresStore {
             .iter()
             .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
             .collect();
-        let audit = append_audit_tx(self.audit_key.as_ref(), &tx, &refs).await?;
+        // A group commit holds one submission's record each: locking
+        // every lane they hash to would hold up most job appends until
+        // this commits.
+        let audit =
+            append_audit_in_lanes(self.audit_key.as_ref(), &tx, &refs, Lanes::OfFirst).await?;
         tx.commit().await.ctx("ingest: commit")?;
         Ok(Ingested { fresh, jobs, audit })
     }
@@ -1079,9 +1107,9 @@ impl Store for PostgresStore {
         // due jobs (pending/retrying) by run order, and running jobs whose
         // lease ran out. The `limit` first of both, in run order, are taken;
         // rows locked but not taken are released at commit, a moment later.
-        // The limit is written into the statement (one cached statement per
-        // batch size) so that the plan is made for it: a generic plan for
-        // `LIMIT $n` expects thousands of rows and scans the table.
+        // The limit is written into the statement so that the plan is made
+        // for it: a generic plan for `LIMIT $n` expects thousands of rows
+        // and scans the table.
         let limit = limit.min(MAX_CLAIM);
         let sql = format!(
             "WITH due AS ( \
@@ -1104,7 +1132,19 @@ impl Store for PostgresStore {
              WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
              RETURNING {JOB_COLUMNS}"
         );
-        let mut jobs = query_jobs(&client, &sql, &[&now, &worker, &until], "claiming jobs").await?;
+        // Planned afresh at every claim, never from a cached statement: a
+        // plan cached while the queue was small (a sort of every due job and
+        // a scan of the whole table for the UPDATE) stays cached until the
+        // table is analysed, which never happens with autovacuum off, and
+        // then costs more with every job queued; under sustained ingest the
+        // claim slowed to about a second and draining to a trickle. A fresh
+        // plan sees the table's current size and walks `jobs_due` and the
+        // primary key.
+        let rows = client
+            .query(sql.as_str(), &[&now, &worker, &until])
+            .await
+            .ctx("claiming jobs")?;
+        let mut jobs = jobs_from_rows(&rows)?;
         jobs.sort_by(|a, b| {
             let run_at = |j: &Job| {
                 j.next_run_at
