@@ -286,6 +286,21 @@ pub struct LaneHead {
     pub hash: String,
 }
 
+/// A record's hash recomputed from the record alone (its `data` in
+/// canonical JSON), under `key` or unkeyed: what an auditor computes.
+pub fn recompute(key: Option<&AuditKey>, r: &rectify_model::AuditRecord) -> String {
+    record_hash_in_lane(
+        key,
+        r.lane,
+        &r.prev_hash,
+        r.seq,
+        &r.time,
+        &r.kind,
+        &r.subject,
+        &canonical_json(&r.data),
+    )
+}
+
 /// A point of the chain written outside the database (an S3 object under
 /// Object Lock): the head's `seq` and `hash` at `time`, and a MAC over
 /// [`anchor_body`] that only the key's holder can make. An anchor of a log
