@@ -5,6 +5,9 @@
 //! cargo bench -p rectify-engine --bench pipeline               # all figures
 //! cargo bench -p rectify-engine --bench pipeline -- sqlite     # SQLite only
 //! RECTIFY_BENCH_PG_LOAD_EVENTS=100000  (default 10000: PostgreSQL's whole-pipeline run is slow)
+//! RECTIFY_BENCH_REPLICAS=1,3            replica counts of the PostgreSQL load and sustain runs
+//! RECTIFY_BENCH_SUSTAIN_SECONDS=600     length of the ingest-and-drain runs (sqlite-sustain, postgres-sustain)
+//! RECTIFY_BENCH_SUSTAIN_RATE=1000       events/s offered in them
 //! RECTIFY_BENCH_INGEST=1000x4,100x8     only these ingest runs (requests of N events x clients)
 //! RECTIFY_BENCH_TOTAL=400000            events per ingest run
 //! RECTIFY_BENCH_SEQUENTIAL_IDS=1        ids in order instead of random UUIDs
@@ -318,41 +321,185 @@ async fn latency_at_rate(url: &str, rate: usize, seconds: u64) -> (Duration, Dur
     )
 }
 
-/// Events through the whole pipeline (submit, claim, check, apply, verify,
-/// effects, audit) with the no-op action.
-async fn whole_pipeline(url: &str, total: usize) -> f64 {
-    let engine = Arc::new(engine(url).await);
-    let start = Instant::now();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = {
-        let e = engine.clone();
-        tokio::spawn(async move { e.work(stop_rx).await })
-    };
-    for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
-        let events: Vec<Event> = chunk.iter().map(|i| event(5_000_000 + i)).collect();
-        engine.submit(events, "bench").await.unwrap();
+/// Open jobs (pending, running, retrying) and succeeded ones.
+async fn open_and_done(engine: &Engine) -> (u64, u64) {
+    let counts = engine.store().count_jobs().await.unwrap();
+    let open = ["pending", "running", "retrying"]
+        .iter()
+        .map(|s| counts.get(*s).copied().unwrap_or(0))
+        .sum();
+    (open, counts.get("succeeded").copied().unwrap_or(0))
+}
+
+/// One engine per URL (each its own store handle), each running its
+/// worker loop until `stop` turns true.
+async fn replicas_working(
+    urls: &[String],
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (Vec<Arc<Engine>>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut engines = Vec::new();
+    let mut workers = Vec::new();
+    for url in urls {
+        let e = Arc::new(engine(url).await);
+        let stop = stop.clone();
+        let worker = e.clone();
+        workers.push(tokio::spawn(async move {
+            worker.work(stop).await.unwrap();
+        }));
+        engines.push(e);
     }
-    loop {
-        let counts = engine.store().count_jobs().await.unwrap();
-        let open: u64 = ["pending", "running", "retrying"]
-            .iter()
-            .map(|s| counts.get(*s).copied().unwrap_or(0))
-            .sum();
-        if open == 0 {
-            break;
-        }
+    (engines, workers)
+}
+
+/// Events through the whole pipeline (submit, claim, check, apply, verify,
+/// effects, audit) with the no-op action, on one engine per URL: the
+/// events are submitted in requests of 500 spread over the replicas, and
+/// every replica works the shared queue.
+async fn whole_pipeline(urls: &[String], total: usize) -> f64 {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (engines, workers) = replicas_working(urls, stop_rx).await;
+    let start = Instant::now();
+    for (n, chunk) in (0..total).collect::<Vec<_>>().chunks(500).enumerate() {
+        let events: Vec<Event> = chunk.iter().map(|i| event(5_000_000 + i)).collect();
+        engines[n % engines.len()]
+            .submit(events, "bench")
+            .await
+            .unwrap();
+    }
+    while open_and_done(&engines[0]).await.0 > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = start.elapsed();
     let _ = stop_tx.send(true);
-    let _ = worker.await;
-    let counts = engine.store().count_jobs().await.unwrap();
-    assert_eq!(
-        counts.get("succeeded").copied().unwrap_or(0) as usize,
-        total,
-        "{counts:?}"
-    );
+    for w in workers {
+        let _ = w.await;
+    }
+    let (_, done) = open_and_done(&engines[0]).await;
+    assert_eq!(done as usize, total);
     total as f64 / elapsed.as_secs_f64()
+}
+
+/// What an ingest-and-drain run measured.
+struct Sustained {
+    offered: usize,
+    accepted: usize,
+    /// Jobs that succeeded while ingest ran.
+    drained: u64,
+    /// Jobs still open when ingest stopped.
+    backlog: u64,
+    /// Jobs per second drained in the slowest minute (the whole run when
+    /// shorter).
+    slowest_minute: f64,
+    ingest_p99: Duration,
+}
+
+/// Ingest and drain at once: one event per request at `rate` a second
+/// (each request on its own task, as the HTTP server runs them), spread
+/// over the replicas, while every replica works the queue, for `seconds`.
+/// Every 10 s the backlog is printed to stderr.
+async fn ingest_and_drain(urls: &[String], rate: usize, seconds: u64) -> Sustained {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (engines, workers) = replicas_working(urls, stop_rx).await;
+    let total = rate * seconds as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let e = engines[0].clone();
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut minute_start = (start, 0u64);
+            let mut slowest = f64::INFINITY;
+            let mut last_print = start;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let (open, done) = open_and_done(&e).await;
+                let now = tokio::time::Instant::now();
+                if now - last_print >= Duration::from_secs(10) {
+                    eprintln!(
+                        "  {:>4.0} s: {} accepted, {done} drained, {open} open",
+                        (now - start).as_secs_f64(),
+                        accepted.load(std::sync::atomic::Ordering::Relaxed)
+                    );
+                    last_print = now;
+                }
+                if now - minute_start.0 >= Duration::from_secs(60) {
+                    let rate =
+                        (done - minute_start.1) as f64 / (now - minute_start.0).as_secs_f64();
+                    slowest = slowest.min(rate);
+                    minute_start = (now, done);
+                }
+                if now - start >= Duration::from_secs(seconds) {
+                    if slowest.is_infinite() {
+                        slowest = done as f64 / (now - start).as_secs_f64();
+                    }
+                    return (slowest, open, done);
+                }
+            }
+        })
+    };
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let arrival = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(arrival).await;
+        let e = engines[i % engines.len()].clone();
+        let accepted = accepted.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = event_json(20_000_000 + i);
+            ingest(&e, &body).await;
+            accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            arrival.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for t in tasks {
+        latencies.push(t.await.unwrap());
+    }
+    let (slowest_minute, backlog, drained) = watcher.await.unwrap();
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    latencies.sort();
+    Sustained {
+        offered: total,
+        accepted: accepted.load(std::sync::atomic::Ordering::Relaxed),
+        drained,
+        backlog,
+        slowest_minute,
+        ingest_p99: percentile(&latencies, 0.99),
+    }
+}
+
+fn print_sustained(store: &str, replicas: usize, rate: usize, seconds: u64, s: &Sustained) {
+    println!(
+        "| {store} | {replicas} | ingest at {rate} events/s and drain at once, {seconds} s | {} | \
+         {} accepted, {} jobs drained ({:.0} jobs/s), {} open at the end; slowest minute \
+         {:.0} jobs/s; ingest p99 {:.1?} |",
+        s.offered,
+        s.accepted,
+        s.drained,
+        s.drained as f64 / seconds as f64,
+        s.backlog,
+        s.slowest_minute,
+        s.ingest_p99
+    );
+}
+
+/// RECTIFY_BENCH_SUSTAIN_SECONDS (default 600) and
+/// RECTIFY_BENCH_SUSTAIN_RATE (default 1000 events/s) of the
+/// ingest-and-drain runs.
+fn sustain_settings() -> (usize, u64) {
+    let get = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        get("RECTIFY_BENCH_SUSTAIN_RATE", 1000) as usize,
+        get("RECTIFY_BENCH_SUSTAIN_SECONDS", 600),
+    )
 }
 
 /// A fresh schema on the PostgreSQL server for one run.
@@ -379,6 +526,13 @@ async fn postgres_db(base: &str, name: &str) -> Option<String> {
 async fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    // The ingest-and-drain runs last ten minutes each: only when asked for
+    // (`-- sustain`, `-- sqlite-sustain`, `-- postgres-sustain`).
+    let asked = |name: &str| {
+        filter
+            .as_deref()
+            .is_some_and(|f| f.contains("sustain") && name.contains(f))
+    };
     let dir = tempfile::tempdir().unwrap();
     // RECTIFY_BENCH_KEEP=DIR: the SQLite files go there and stay, to inspect.
     let keep = std::env::var_os("RECTIFY_BENCH_KEEP").map(std::path::PathBuf::from);
@@ -422,7 +576,7 @@ async fn main() {
     }
     if wants("sqlite-load") {
         let url = format!("sqlite://{}", dir_path.join("load.db").display());
-        let eps = whole_pipeline(&url, 100_000).await;
+        let eps = whole_pipeline(&[url], 100_000).await;
         println!("| sqlite | 1 | whole pipeline, no-op action | 100000 | {eps:.0} events/s |");
     }
     let base = std::env::var("RECTIFY_BENCH_POSTGRES_URL")
@@ -443,16 +597,44 @@ async fn main() {
             println!("| postgres | 1 | 2,000 events/s offered, arrival to durable job | 20000 | p50 {p50:.1?}, p99 {p99:.1?}, p99.9 {p999:.1?} |");
         }
     }
+    if asked("sqlite-sustain") {
+        let (rate, seconds) = sustain_settings();
+        let url = format!("sqlite://{}", dir_path.join("sustain.db").display());
+        let s = ingest_and_drain(&[url], rate, seconds).await;
+        print_sustained("sqlite", 1, rate, seconds, &s);
+    }
     if wants("postgres-load") {
-        if let Some(url) = postgres_db(&base, "rectify_bench_load").await {
-            let total: usize = std::env::var("RECTIFY_BENCH_PG_LOAD_EVENTS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10_000);
-            let eps = whole_pipeline(&url, total).await;
+        let total: usize = std::env::var("RECTIFY_BENCH_PG_LOAD_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        // RECTIFY_BENCH_REPLICAS=1,3: the replica counts of the run.
+        let replicas = std::env::var("RECTIFY_BENCH_REPLICAS").unwrap_or_else(|_| "1,3".into());
+        for n in replicas
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
+            let Some(url) = postgres_db(&base, &format!("rectify_bench_load_{n}")).await else {
+                break;
+            };
+            let eps = whole_pipeline(&vec![url; n], total).await;
             println!(
-                "| postgres | 1 | whole pipeline, no-op action | {total} | {eps:.0} events/s |"
+                "| postgres | {n} | whole pipeline, no-op action | {total} | {eps:.0} events/s |"
             );
+        }
+    }
+    if asked("postgres-sustain") {
+        let (rate, seconds) = sustain_settings();
+        let replicas = std::env::var("RECTIFY_BENCH_REPLICAS").unwrap_or_else(|_| "1,3".into());
+        for n in replicas
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
+            let Some(url) = postgres_db(&base, &format!("rectify_bench_sustain_{n}")).await else {
+                break;
+            };
+            let s = ingest_and_drain(&vec![url; n], rate, seconds).await;
+            print_sustained("postgres", n, rate, seconds, &s);
         }
     }
     println!("\npeak RSS of the bench process: {:.0} MiB", peak_rss_mib());

@@ -199,6 +199,13 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub seq: i64,
+    /// The chain the record is linked into: `prev_hash` is the hash of the
+    /// previous record of the same lane. A log on PostgreSQL spreads its
+    /// records over several lanes, so that appends on different replicas
+    /// do not wait for each other; lane 0 is the only one in a single-lane
+    /// log (SQLite), and is left out of the JSON.
+    #[serde(default, skip_serializing_if = "is_lane_zero")]
+    pub lane: u32,
     pub time: String,
     /// `event.received`, `event.unmatched`, `job.planned`, `job.applied`...
     pub kind: String,
@@ -206,4 +213,8 @@ pub struct AuditRecord {
     pub data: Value,
     pub prev_hash: String,
     pub hash: String,
+}
+
+fn is_lane_zero(lane: &u32) -> bool {
+    *lane == 0
 }

@@ -40,6 +40,34 @@
 //! The store keeps `data` as its canonical JSON text, so the bytes covered
 //! for `data` are exactly the stored text of the record's `data` column.
 //!
+//! # Lanes
+//!
+//! A log may be several chains, called lanes, numbered from 0; every record
+//! belongs to one and `prev_hash` is the hash of the previous record of the
+//! same lane (the genesis hash for a lane's first record). A log on
+//! PostgreSQL has [`PG_AUDIT_LANES`] of them, so that replicas appending at
+//! once lock different lane heads instead of all waiting for one; a log on
+//! SQLite (one writer) has only lane 0. A record's lane is
+//! [`lane_of`] its subject, so the records of one job or rule stay in one
+//! lane, in order. The exception: the records one ingest transaction
+//! writes (one per submission of a group commit) all go to the lane of the
+//! first one's subject, so that ingest locks one lane head, not most.
+//!
+//! `seq` stays unique across the whole log and grows within every lane, but
+//! a lane's records need not have consecutive seqs (the other lanes take
+//! the numbers in between). A record of lane 0 is hashed exactly as above,
+//! so a log written before lanes existed verifies unchanged. A record of
+//! any other lane also covers its lane number: `body` has a sixth member,
+//! `lane`, which sorts between `kind` and `seq`:
+//!
+//! ```text
+//! {"data":<canonical data>,"kind":"<kind>","lane":<lane>,"seq":<seq>,"subject":"<subject>","time":"<time>"}
+//! ```
+//!
+//! so a record moved to another lane no longer verifies. To check a lane
+//! with openssl, take its records in seq order (`rectify audit list --json`
+//! shows `lane` for every record outside lane 0) and chain them as above.
+//!
 //! # Keyed and unkeyed records
 //!
 //! Nothing in a record says whether it is keyed: the verifier recomputes
@@ -51,8 +79,23 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// `prev_hash` of the first record in a log.
+/// `prev_hash` of the first record in a log (of every lane).
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Lanes of an audit log on PostgreSQL (see the [module docs](self)).
+pub const PG_AUDIT_LANES: u32 = 32;
+
+/// The lane of a record about `subject` in a log of `lanes` lanes: the
+/// first 8 bytes of SHA-256(subject), big-endian, modulo `lanes`.
+pub fn lane_of(subject: &str, lanes: u32) -> u32 {
+    if lanes <= 1 {
+        return 0;
+    }
+    let digest = Sha256::digest(subject.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(lanes)) as u32
+}
 
 /// The key audit records are HMAC'd with: held outside the database (an
 /// environment variable, a file, or derived through AWS KMS). `Debug` never
@@ -179,10 +222,27 @@ pub fn record_hash_canonical(
     record_hash_with(None, prev_hash, seq, time, kind, subject, canonical_data)
 }
 
-/// The hash of one record: HMAC-SHA256 under `key`, plain SHA-256 without
-/// one; `data` in canonical JSON text. See the [module docs](self).
+/// The hash of one record of lane 0: HMAC-SHA256 under `key`, plain
+/// SHA-256 without one; `data` in canonical JSON text. See the
+/// [module docs](self).
 pub fn record_hash_with(
     key: Option<&AuditKey>,
+    prev_hash: &str,
+    seq: i64,
+    time: &str,
+    kind: &str,
+    subject: &str,
+    canonical_data: &str,
+) -> String {
+    record_hash_in_lane(key, 0, prev_hash, seq, time, kind, subject, canonical_data)
+}
+
+/// The hash of one record of `lane`: as [`record_hash_with`], the body
+/// covering the lane number for every lane but 0.
+#[allow(clippy::too_many_arguments)]
+pub fn record_hash_in_lane(
+    key: Option<&AuditKey>,
+    lane: u32,
     prev_hash: &str,
     seq: i64,
     time: &str,
@@ -195,6 +255,10 @@ pub fn record_hash_with(
     body.push_str(canonical_data);
     body.push_str(",\"kind\":");
     write_string(&mut body, kind);
+    if lane > 0 {
+        body.push_str(",\"lane\":");
+        body.push_str(&lane.to_string());
+    }
     body.push_str(",\"seq\":");
     body.push_str(&seq.to_string());
     body.push_str(",\"subject\":");
@@ -214,30 +278,85 @@ pub fn record_hash_with(
     }
 }
 
+/// The last record of one lane: its lane, `seq` and `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaneHead {
+    pub lane: u32,
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// A record's hash recomputed from the record alone (its `data` in
+/// canonical JSON), under `key` or unkeyed: what an auditor computes.
+pub fn recompute(key: Option<&AuditKey>, r: &rectify_model::AuditRecord) -> String {
+    record_hash_in_lane(
+        key,
+        r.lane,
+        &r.prev_hash,
+        r.seq,
+        &r.time,
+        &r.kind,
+        &r.subject,
+        &canonical_json(&r.data),
+    )
+}
+
 /// A point of the chain written outside the database (an S3 object under
 /// Object Lock): the head's `seq` and `hash` at `time`, and a MAC over
-/// [`anchor_body`] that only the key's holder can make.
+/// [`anchor_body`] that only the key's holder can make. An anchor of a log
+/// with records outside lane 0 also lists every lane's head (`lanes`), and
+/// `seq` and `hash` are those of the lane head with the highest seq.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Anchor {
     pub seq: i64,
     pub hash: String,
     pub time: String,
+    /// Every non-empty lane's head, by lane; empty for a single-lane log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<LaneHead>,
     /// Lowercase hex HMAC-SHA256 of [`anchor_body`].
     pub mac: String,
 }
 
-/// The bytes an anchor's MAC covers: the canonical JSON of
-/// `{"hash": hash, "seq": seq, "time": time}`, prefixed by
-/// `rectify-audit-anchor-v1\n` so that an anchor's MAC can never pass for a
-/// record's hash.
+/// The bytes an anchor's MAC covers. For a single-lane log (no `lanes`):
+/// the canonical JSON of `{"hash": hash, "seq": seq, "time": time}`,
+/// prefixed by `rectify-audit-anchor-v1\n` so that an anchor's MAC can
+/// never pass for a record's hash.
 ///
 /// ```text
 /// rectify-audit-anchor-v1
 /// {"hash":"<64 hex>","seq":<seq>,"time":"<time>"}
 /// ```
+///
+/// With lanes, the prefix is `rectify-audit-anchor-v2\n` and the object
+/// also has `lanes`, an array of `{"hash", "lane", "seq"}` objects in lane
+/// order:
+///
+/// ```text
+/// rectify-audit-anchor-v2
+/// {"hash":"<64 hex>","lanes":[{"hash":"<64 hex>","lane":0,"seq":<seq>},...],"seq":<seq>,"time":"<time>"}
+/// ```
 pub fn anchor_body(seq: i64, hash: &str, time: &str) -> String {
-    let mut out = String::from("rectify-audit-anchor-v1\n{\"hash\":");
+    anchor_body_with_lanes(seq, hash, time, &[])
+}
+
+/// [`anchor_body`] of an anchor listing `lanes` (v1 when there are none).
+pub fn anchor_body_with_lanes(seq: i64, hash: &str, time: &str, lanes: &[LaneHead]) -> String {
+    let version = if lanes.is_empty() { 1 } else { 2 };
+    let mut out = format!("rectify-audit-anchor-v{version}\n{{\"hash\":");
     write_string(&mut out, hash);
+    if !lanes.is_empty() {
+        out.push_str(",\"lanes\":[");
+        for (i, head) in lanes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"hash\":");
+            write_string(&mut out, &head.hash);
+            out.push_str(&format!(",\"lane\":{},\"seq\":{}}}", head.lane, head.seq));
+        }
+        out.push(']');
+    }
     out.push_str(",\"seq\":");
     out.push_str(&seq.to_string());
     out.push_str(",\"time\":");
@@ -255,13 +374,59 @@ impl Anchor {
         hash: &str,
         time: &str,
     ) -> Result<Anchor, String> {
-        let mac = signer.mac(anchor_body(seq, hash, time).as_bytes()).await?;
+        Anchor::sign_heads(
+            signer,
+            &[LaneHead {
+                lane: 0,
+                seq,
+                hash: hash.to_owned(),
+            }],
+            time,
+        )
+        .await
+    }
+
+    /// An anchor of every lane's head (the empty lanes left out): a
+    /// single-lane anchor when only lane 0 holds records, as before lanes
+    /// existed. `None` when every lane is empty.
+    pub async fn sign_heads(
+        signer: &dyn rectify_model::mac::MacSigner,
+        heads: &[LaneHead],
+        time: &str,
+    ) -> Result<Anchor, String> {
+        let mut lanes: Vec<LaneHead> = heads.iter().filter(|h| h.seq > 0).cloned().collect();
+        lanes.sort_by_key(|h| h.lane);
+        let top = lanes
+            .iter()
+            .max_by_key(|h| h.seq)
+            .cloned()
+            .ok_or_else(|| "nothing to anchor: the audit log is empty".to_string())?;
+        if lanes.len() == 1 && lanes[0].lane == 0 {
+            lanes.clear();
+        }
+        let mac = signer
+            .mac(anchor_body_with_lanes(top.seq, &top.hash, time, &lanes).as_bytes())
+            .await?;
         Ok(Anchor {
-            seq,
-            hash: hash.to_owned(),
+            seq: top.seq,
+            hash: top.hash,
             time: time.to_owned(),
+            lanes,
             mac: hex::encode(mac),
         })
+    }
+
+    /// The lane heads the anchor vouches for: its `lanes`, or lane 0 at
+    /// `(seq, hash)` for a single-lane anchor.
+    pub fn heads(&self) -> Vec<LaneHead> {
+        if self.lanes.is_empty() {
+            return vec![LaneHead {
+                lane: 0,
+                seq: self.seq,
+                hash: self.hash.clone(),
+            }];
+        }
+        self.lanes.clone()
     }
 
     /// Whether the anchor's MAC is `signer`'s over its body.
@@ -274,7 +439,7 @@ impl Anchor {
         };
         signer
             .verify(
-                anchor_body(self.seq, &self.hash, &self.time).as_bytes(),
+                anchor_body_with_lanes(self.seq, &self.hash, &self.time, &self.lanes).as_bytes(),
                 &mac,
             )
             .await
@@ -297,9 +462,16 @@ pub enum AnchorCheck {
 /// Compares one anchor with the record the chain holds at its seq (`None`
 /// when there is none; `last_seq` is the chain's last seq).
 pub fn check_anchor(anchor: &Anchor, record_hash: Option<&str>, last_seq: i64) -> AnchorCheck {
+    check_anchored(&anchor.hash, record_hash, last_seq)
+}
+
+/// Compares an anchored hash with the record the lane holds at the
+/// anchored seq (`None` when there is none; `last_seq` is the lane's last
+/// seq).
+pub fn check_anchored(anchored: &str, record_hash: Option<&str>, last_seq: i64) -> AnchorCheck {
     match record_hash {
         None => AnchorCheck::Truncated { last_seq },
-        Some(h) if h == anchor.hash => AnchorCheck::Matches,
+        Some(h) if h == anchored => AnchorCheck::Matches,
         Some(h) => AnchorCheck::Rewritten {
             found: h.to_owned(),
         },
@@ -480,6 +652,85 @@ mod tests {
     }
 
     #[test]
+    fn lane_is_hashed_only_outside_lane_0() {
+        let key = AuditKey::new(b"0123456789abcdef0123456789abcdef-key".to_vec()).unwrap();
+        let args = |lane| {
+            record_hash_in_lane(
+                Some(&key),
+                lane,
+                GENESIS_HASH,
+                5,
+                "2024-05-01T12:00:00.000Z",
+                "job.approved",
+                "j-1",
+                r#"{"by":"alice"}"#,
+            )
+        };
+        // Lane 0 is the layout of a log without lanes.
+        assert_eq!(
+            args(0),
+            record_hash_with(
+                Some(&key),
+                GENESIS_HASH,
+                5,
+                "2024-05-01T12:00:00.000Z",
+                "job.approved",
+                "j-1",
+                r#"{"by":"alice"}"#,
+            )
+        );
+        // Lane 3 covers `"lane":3` between kind and seq, as documented.
+        let bytes = format!(
+            "{GENESIS_HASH}{}",
+            r#"{"data":{"by":"alice"},"kind":"job.approved","lane":3,"seq":5,"subject":"j-1","time":"2024-05-01T12:00:00.000Z"}"#
+        );
+        assert_eq!(args(3), hex::encode(key.mac(&[bytes.as_bytes()])));
+        assert_ne!(args(3), args(4));
+        // The lane of a subject: SHA-256's first 8 bytes, modulo the lanes.
+        let digest = Sha256::digest(b"j-1");
+        let first = u64::from_be_bytes(digest[..8].try_into().unwrap());
+        assert_eq!(lane_of("j-1", 32), (first % 32) as u32);
+        assert_eq!(lane_of("j-1", 1), 0);
+        let used: std::collections::BTreeSet<u32> = (0..1000)
+            .map(|i| lane_of(&format!("job-{i}"), 32))
+            .collect();
+        assert_eq!(used.len(), 32);
+    }
+
+    #[test]
+    fn anchors_of_lanes_cover_every_head() {
+        let heads = [
+            LaneHead {
+                lane: 2,
+                seq: 9,
+                hash: "b".repeat(64),
+            },
+            LaneHead {
+                lane: 0,
+                seq: 4,
+                hash: "a".repeat(64),
+            },
+        ];
+        let mut sorted = heads.to_vec();
+        sorted.sort_by_key(|h| h.lane);
+        let body = anchor_body_with_lanes(9, &"b".repeat(64), "t", &sorted);
+        assert_eq!(
+            body,
+            format!(
+                "rectify-audit-anchor-v2\n{{\"hash\":\"{b}\",\"lanes\":[{{\"hash\":\"{a}\",\"lane\":0,\"seq\":4}},{{\"hash\":\"{b}\",\"lane\":2,\"seq\":9}}],\"seq\":9,\"time\":\"t\"}}",
+                a = "a".repeat(64),
+                b = "b".repeat(64)
+            )
+        );
+        // A v1 anchor when only lane 0 holds records.
+        assert_eq!(
+            anchor_body_with_lanes(4, "h", "t", &[]),
+            anchor_body(4, "h", "t")
+        );
+        assert!(anchor_body(4, "h", "t").starts_with("rectify-audit-anchor-v1\n"));
+    }
+
+    #[test]
     fn short_keys_are_refused_and_never_shown() {
         assert!(AuditKey::new(vec![7u8; 31]).is_err());
         let key = AuditKey::new(b"a-very-secret-key-of-32-bytes-xx".to_vec()).unwrap();
@@ -504,6 +755,7 @@ mod tests {
             seq: 7,
             hash: "a".repeat(64),
             time: "t".into(),
+            lanes: Vec::new(),
             mac,
         };
         assert_eq!(

@@ -165,14 +165,32 @@ impl NewJob {
     }
 }
 
-/// Where a streaming verify stands between pages.
+/// Where a streaming verify of one lane stands between pages.
 pub(crate) struct VerifyState {
-    pub(crate) expected_seq: i64,
+    /// The seq of the last record checked (0 before the first).
+    pub(crate) last_seq: i64,
     pub(crate) prev_hash: String,
     pub(crate) records: u64,
     /// Records that verified under the key.
     pub(crate) keyed: u64,
+    /// The lowest seq of a keyed record and the highest of an unkeyed one:
+    /// across lanes, no unkeyed record may come after a keyed one.
+    first_keyed: Option<i64>,
+    last_unkeyed: Option<i64>,
     key: Option<audit::AuditKey>,
+    lane: u32,
+    /// Seqs must follow each other without gaps: a single-lane log. In a
+    /// log of several lanes the other lanes take the seqs in between.
+    gap_free: bool,
+}
+
+/// "record 7", or "record 7 (lane 3)" outside lane 0.
+fn record_name(seq: i64, lane: u32) -> String {
+    if lane == 0 {
+        format!("record {seq}")
+    } else {
+        format!("record {seq} (lane {lane})")
+    }
 }
 
 /// Checks one record against the chain so far; the verdict if it is bad.
@@ -181,27 +199,36 @@ pub(crate) fn check_record(
     r: &AuditRecord,
     data_raw: &str,
 ) -> Option<AuditVerdict> {
-    if r.seq != state.expected_seq {
+    let expected = state.last_seq + 1;
+    if state.gap_free && r.seq != expected {
         return Some(AuditVerdict::Broken {
-            seq: state.expected_seq,
+            seq: expected,
             reason: format!(
-                "gap in seq: record {} is missing (the next record is {})",
-                state.expected_seq, r.seq
+                "gap in seq: record {expected} is missing (the next record is {})",
+                r.seq
             ),
+        });
+    }
+    let name = record_name(r.seq, state.lane);
+    if r.seq < expected || r.lane != state.lane {
+        return Some(AuditVerdict::Broken {
+            seq: r.seq,
+            reason: format!("out of order: {name} follows record {}", state.last_seq),
         });
     }
     if r.prev_hash != state.prev_hash {
         return Some(AuditVerdict::Broken {
             seq: r.seq,
             reason: format!(
-                "prev_hash mismatch: record {} has prev_hash {} but the previous record's hash is {}",
-                r.seq, r.prev_hash, state.prev_hash
+                "prev_hash mismatch: {name} has prev_hash {} but the previous record's hash is {}",
+                r.prev_hash, state.prev_hash
             ),
         });
     }
     let hash = |key| {
-        audit::record_hash_with(
+        audit::record_hash_in_lane(
             key,
+            r.lane,
             &r.prev_hash,
             r.seq,
             &r.time,
@@ -213,6 +240,7 @@ pub(crate) fn check_record(
     let keyed = state.key.as_ref().map(|k| hash(Some(k)));
     if keyed.as_deref() == Some(r.hash.as_str()) {
         state.keyed += 1;
+        state.first_keyed.get_or_insert(r.seq);
     } else {
         let plain = hash(None);
         if plain != r.hash {
@@ -224,8 +252,7 @@ pub(crate) fn check_record(
             return Some(AuditVerdict::Broken {
                 seq: r.seq,
                 reason: format!(
-                    "hash mismatch: record {} stores hash {} but its contents hash to {}{hint}",
-                    r.seq,
+                    "hash mismatch: {name} stores hash {} but its contents hash to {}{hint}",
                     r.hash,
                     keyed.unwrap_or(plain)
                 ),
@@ -238,27 +265,41 @@ pub(crate) fn check_record(
             return Some(AuditVerdict::Broken {
                 seq: r.seq,
                 reason: format!(
-                    "unkeyed record: record {} is hashed without the audit key but follows \
-                     keyed records (written by someone without the key)",
-                    r.seq
+                    "unkeyed record: {name} is hashed without the audit key but follows \
+                     keyed records (written by someone without the key)"
                 ),
             });
         }
+        state.last_unkeyed = Some(r.seq);
     }
-    state.expected_seq += 1;
+    state.last_seq = r.seq;
     state.prev_hash = r.hash.clone();
     state.records += 1;
     None
 }
 
 impl VerifyState {
+    /// The walk of a single-lane log, whose seqs have no gaps.
     pub(crate) fn new(key: Option<audit::AuditKey>) -> Self {
         VerifyState {
-            expected_seq: 1,
+            last_seq: 0,
             prev_hash: GENESIS_HASH.to_string(),
             records: 0,
             keyed: 0,
+            first_keyed: None,
+            last_unkeyed: None,
             key,
+            lane: 0,
+            gap_free: true,
+        }
+    }
+
+    /// The walk of one lane of a log of several lanes.
+    pub(crate) fn lane(key: Option<audit::AuditKey>, lane: u32) -> Self {
+        VerifyState {
+            lane,
+            gap_free: false,
+            ..VerifyState::new(key)
         }
     }
 
@@ -282,58 +323,116 @@ impl VerifyState {
     /// has been checked: the recorded head must be the last record seen,
     /// and must exist once there are records.
     pub(crate) fn finish(self, head: Option<(i64, String)>) -> AuditVerdict {
-        let last_seq = self.expected_seq - 1;
-        let Some((head_seq, head_hash)) = head else {
-            if last_seq > 0 {
-                return AuditVerdict::Broken {
-                    seq: last_seq,
-                    reason: format!(
-                        "missing head: the log holds {last_seq} records but the recorded \
-                         chain head is gone (deleted with records from the end?)"
-                    ),
-                };
-            }
-            return AuditVerdict::Intact {
-                records: 0,
-                keyed: 0,
-            };
-        };
-        if head_seq > last_seq {
-            return AuditVerdict::Broken {
-                seq: last_seq + 1,
-                reason: format!(
-                    "gap in seq: the log ends at seq {last_seq} but the recorded head is \
-                     seq {head_seq} (records deleted from the end)"
-                ),
-            };
-        }
-        if head_hash != self.prev_hash {
-            return AuditVerdict::Broken {
-                seq: head_seq,
-                reason: format!(
-                    "hash mismatch: record {head_seq} has hash {} but the recorded head is {head_hash}",
-                    self.prev_hash
-                ),
-            };
-        }
-        // Verifying with a key, a log without a single keyed record was
-        // written entirely by someone without it: a rewrite, or a log from
-        // before the key whose next record will be the first keyed one.
-        if self.key.is_some() && self.records > 0 && self.keyed == 0 {
-            return AuditVerdict::Broken {
-                seq: last_seq,
-                reason: format!(
-                    "no keyed record: none of the {last_seq} records is keyed with the \
-                     configured audit key (rewritten by someone without the key, or written \
-                     before the key was set and nothing recorded since)"
-                ),
-            };
-        }
-        AuditVerdict::Intact {
-            records: self.records,
-            keyed: self.keyed,
+        let key = self.key.is_some();
+        match self.finish_lane(head) {
+            Some(broken) => broken,
+            None => lanes_verdict(key, &[self]),
         }
     }
+
+    /// [`finish`](Self::finish) for one lane: the verdict if the lane is
+    /// broken.
+    pub(crate) fn finish_lane(&self, head: Option<(i64, String)>) -> Option<AuditVerdict> {
+        let last_seq = self.last_seq;
+        let lane = if self.lane == 0 {
+            String::new()
+        } else {
+            format!(" of lane {}", self.lane)
+        };
+        let Some((head_seq, head_hash)) = head else {
+            if self.records > 0 {
+                return Some(AuditVerdict::Broken {
+                    seq: last_seq,
+                    reason: format!(
+                        "missing head: the log{lane} holds {} records but the recorded \
+                         chain head is gone (deleted with records from the end?)",
+                        self.records
+                    ),
+                });
+            }
+            return None;
+        };
+        if head_seq > last_seq {
+            let reason = if self.gap_free {
+                format!(
+                    "gap in seq: the log ends at seq {last_seq} but the recorded head is \
+                     seq {head_seq} (records deleted from the end)"
+                )
+            } else {
+                format!(
+                    "truncated: the log{lane} ends at seq {last_seq} but its recorded head is \
+                     seq {head_seq} (records deleted from the end)"
+                )
+            };
+            return Some(AuditVerdict::Broken {
+                seq: if self.gap_free {
+                    last_seq + 1
+                } else {
+                    head_seq
+                },
+                reason,
+            });
+        }
+        if last_seq > head_seq {
+            return Some(AuditVerdict::Broken {
+                seq: last_seq,
+                reason: format!(
+                    "past the head: {} follows the recorded head{lane} (seq {head_seq}): \
+                     written without moving the head, or the head was set back",
+                    record_name(last_seq, self.lane)
+                ),
+            });
+        }
+        if head_hash != self.prev_hash {
+            return Some(AuditVerdict::Broken {
+                seq: head_seq,
+                reason: format!(
+                    "hash mismatch: {} has hash {} but the recorded head is {head_hash}",
+                    record_name(head_seq, self.lane),
+                    self.prev_hash
+                ),
+            });
+        }
+        None
+    }
+}
+
+/// The verdict on a log whose lanes each verified: intact, unless it is
+/// verified with a key and not one record is keyed.
+pub(crate) fn lanes_verdict(key: bool, lanes: &[VerifyState]) -> AuditVerdict {
+    let records: u64 = lanes.iter().map(|l| l.records).sum();
+    let keyed: u64 = lanes.iter().map(|l| l.keyed).sum();
+    let last_seq = lanes.iter().map(|l| l.last_seq).max().unwrap_or(0);
+    // Verifying with a key, a log without a single keyed record was
+    // written entirely by someone without it: a rewrite, or a log from
+    // before the key whose next record will be the first keyed one.
+    if key && records > 0 && keyed == 0 {
+        return AuditVerdict::Broken {
+            seq: last_seq,
+            reason: format!(
+                "no keyed record: none of the {records} records is keyed with the \
+                 configured audit key (rewritten by someone without the key, or written \
+                 before the key was set and nothing recorded since)"
+            ),
+        };
+    }
+    // Lanes are written side by side, but the seq still says which record
+    // came later: an unkeyed record after the first keyed one of any lane
+    // was written by someone without the key.
+    let first_keyed = lanes.iter().filter_map(|l| l.first_keyed).min();
+    let last_unkeyed = lanes.iter().filter_map(|l| l.last_unkeyed).max();
+    if let (Some(keyed_seq), Some(unkeyed_seq)) = (first_keyed, last_unkeyed) {
+        if unkeyed_seq > keyed_seq {
+            return AuditVerdict::Broken {
+                seq: unkeyed_seq,
+                reason: format!(
+                    "unkeyed record: record {unkeyed_seq} is hashed without the audit key but \
+                     comes after the keyed record {keyed_seq} (written by someone without the key)"
+                ),
+            };
+        }
+    }
+    AuditVerdict::Intact { records, keyed }
 }
 
 /// Checks a batch of findings up front; one without `Id` or `ProductArn`
@@ -430,8 +529,10 @@ impl RawJob {
 }
 
 /// An audit record read back, with its `data` column as stored text.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn audit_record(
     seq: i64,
+    lane: u32,
     time: String,
     kind: String,
     subject: String,
@@ -441,6 +542,7 @@ pub(crate) fn audit_record(
 ) -> (AuditRecord, String) {
     let record = AuditRecord {
         seq,
+        lane,
         time,
         kind,
         subject,
@@ -451,8 +553,9 @@ pub(crate) fn audit_record(
     (record, data_raw)
 }
 
-/// A new record following (`prev_seq`, `prev_hash`): its time is now and its
-/// `data` canonical JSON text (returned beside it, as it is to be stored).
+/// A new record following (`prev_seq`, `prev_hash`) in a single-lane log:
+/// its time is now and its `data` canonical JSON text (returned beside it,
+/// as it is to be stored).
 pub(crate) fn next_record(
     key: Option<&audit::AuditKey>,
     prev_seq: i64,
@@ -461,12 +564,26 @@ pub(crate) fn next_record(
     subject: &str,
     data: Value,
 ) -> (AuditRecord, String) {
-    let seq = prev_seq + 1;
+    new_record(key, 0, prev_seq + 1, prev_hash, kind, subject, data)
+}
+
+/// A new record `seq` of `lane`, following `prev_hash` (that lane's head).
+pub(crate) fn new_record(
+    key: Option<&audit::AuditKey>,
+    lane: u32,
+    seq: i64,
+    prev_hash: String,
+    kind: &str,
+    subject: &str,
+    data: Value,
+) -> (AuditRecord, String) {
     let time = timefmt::now();
     let canonical = audit::canonical_json(&data);
-    let hash = audit::record_hash_with(key, &prev_hash, seq, &time, kind, subject, &canonical);
+    let hash =
+        audit::record_hash_in_lane(key, lane, &prev_hash, seq, &time, kind, subject, &canonical);
     let record = AuditRecord {
         seq,
+        lane,
         time,
         kind: kind.to_owned(),
         subject: subject.to_owned(),

@@ -478,6 +478,38 @@ impl AuditVerdict {
     }
 }
 
+/// Compares every lane head an anchor vouches for with the log as it is
+/// now: for each, the anchored head and what the log holds at its seq in
+/// its lane (its MAC is checked separately, [`audit::Anchor::mac_valid`]).
+pub async fn check_anchor_heads(
+    store: &dyn Store,
+    anchor: &audit::Anchor,
+) -> Result<Vec<(audit::LaneHead, audit::AnchorCheck)>> {
+    let heads = store.audit_heads().await?;
+    let mut out = Vec::new();
+    for anchored in anchor.heads() {
+        let found = anchored_hash(store, &anchored).await?;
+        let last_seq = heads
+            .iter()
+            .find(|h| h.lane == anchored.lane)
+            .map(|h| h.seq)
+            .unwrap_or(0);
+        let check = audit::check_anchored(&anchored.hash, found.as_deref(), last_seq);
+        out.push((anchored, check));
+    }
+    Ok(out)
+}
+
+/// The hash of the record the log holds at `head`'s seq in `head`'s lane.
+pub async fn anchored_hash(store: &dyn Store, head: &audit::LaneHead) -> Result<Option<String>> {
+    Ok(store
+        .audit(head.seq - 1, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == head.seq && r.lane == head.lane)
+        .map(|r| r.hash))
+}
+
 /// The storage interface. Every method is one atomic unit (one
 /// transaction) unless it says otherwise.
 #[async_trait]
@@ -670,8 +702,20 @@ pub trait Store: Send + Sync {
     async fn verify_audit(&self) -> Result<AuditVerdict>;
 
     /// The chain head as recorded: `(seq, hash)` of the last record,
-    /// `None` while the log is empty (or the head is gone).
+    /// `None` while the log is empty (or the head is gone). In a log of
+    /// several lanes, the head of the lane whose last record has the
+    /// highest seq.
     async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+
+    /// Every lane's head as recorded, by lane (see [`audit`]); empty lanes
+    /// have seq 0. A single-lane log has only lane 0.
+    async fn audit_heads(&self) -> Result<Vec<audit::LaneHead>> {
+        Ok(self
+            .audit_head()
+            .await?
+            .map(|(seq, hash)| vec![audit::LaneHead { lane: 0, seq, hash }])
+            .unwrap_or_default())
+    }
 
     /// Rate limit and blast-radius record in one step: when the last change
     /// in `account`/`region` is at least `min_interval` old (or there is

@@ -10,7 +10,7 @@
 
 use deadpool_postgres::Object;
 
-use crate::audit::GENESIS_HASH;
+use crate::audit::{GENESIS_HASH, PG_AUDIT_LANES};
 use crate::{timefmt, Result, StoreError};
 
 /// Account-region slots: at most N changes in flight in one account-region
@@ -36,7 +36,30 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "applying_seq", crate::schema::APPLYING_SEQ),
     (7, "reversals", crate::schema::REVERSALS),
     (8, "tickets", crate::tickets::TABLE),
+    (9, "audit_lanes", AUDIT_LANES),
 ];
+
+/// The audit chain in lanes (see [`crate::audit`]): one head row per lane,
+/// so that appends to different lanes do not wait for each other, and one
+/// sequence for every record's seq. Records written before stay in lane 0,
+/// whose head continues from the old single head.
+const AUDIT_LANES: &str = r#"
+ALTER TABLE audit_log ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX audit_log_lane_seq ON audit_log (lane, seq);
+CREATE TABLE audit_lanes (
+    lane INTEGER PRIMARY KEY CHECK (lane >= 0),
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_lanes (lane, seq, hash) SELECT 0, seq, hash FROM audit_head;
+INSERT INTO audit_lanes (lane, seq, hash)
+    SELECT g, 0, '{GENESIS}' FROM generate_series(1, {LANES} - 1) AS g;
+CREATE SEQUENCE audit_seq AS BIGINT MINVALUE 1;
+SELECT setval('audit_seq', GREATEST(last, 1), last > 0)
+    FROM (SELECT GREATEST((SELECT COALESCE(MAX(seq), 0) FROM audit_head),
+                          (SELECT COALESCE(MAX(seq), 0) FROM audit_log)) AS last) AS l;
+DROP TABLE audit_head;
+"#;
 
 /// Indexes no query needs, dropped because every ingested event paid for
 /// them: nothing reads events by arrival time, and listing a rule's jobs
@@ -222,7 +245,9 @@ pub(crate) async fn migrate(client: &mut Object, schema: Option<&str>) -> Result
         )));
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let sql = sql.replace("{GENESIS}", GENESIS_HASH);
+        let sql = sql
+            .replace("{GENESIS}", GENESIS_HASH)
+            .replace("{LANES}", &PG_AUDIT_LANES.to_string());
         tx.batch_execute(&sql).await.map_err(|e| {
             StoreError::Migration(format!("applying migration {version} ({name}): {e}"))
         })?;

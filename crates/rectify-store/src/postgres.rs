@@ -9,9 +9,10 @@
 //!   wait for each other;
 //! * a worker writes a job back only while it holds the job's lease (the
 //!   `UPDATE` checks the lease owner);
-//! * audit appends lock the single row of `audit_head` (`SELECT ... FOR
-//!   UPDATE`), which serialises them across replicas and keeps the chain
-//!   linear and gap-free;
+//! * the audit log is [`PG_AUDIT_LANES`] chains (lanes, see
+//!   [`crate::audit`]); an append locks the head row of its records' lanes
+//!   in `audit_lanes` (`SELECT ... FOR UPDATE`), which keeps each lane
+//!   linear while appends to other lanes go on;
 //! * migrations run under `pg_advisory_xact_lock`.
 //!
 //! Times are stored as text in the store's format ([`crate::timefmt`]), as
@@ -31,11 +32,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::audit::AuditKey;
+use crate::audit::{AuditKey, LaneHead, PG_AUDIT_LANES};
 use crate::common::{
-    audit_record, cursor_setting, event_rows, finding_rows, from_json, next_record, normalized,
-    opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE, SETTING_PAUSED,
-    SETTING_RULE_PAUSED,
+    audit_record, cursor_setting, event_rows, finding_rows, from_json, lanes_verdict, new_record,
+    normalized, opt_json, slot_free_at, RawJob, VerifyState, AUDIT_PAGE, SETTING_HEALTH_PROBE,
+    SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
     pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor,
@@ -366,18 +367,23 @@ fn finding_from_row(row: &Row) -> Result<FindingRow> {
     })
 }
 
-const AUDIT_COLUMNS: &str = "seq, time, kind, subject, data, prev_hash, hash";
+const AUDIT_COLUMNS: &str = "seq, lane, time, kind, subject, data, prev_hash, hash";
 
 fn audit_from_row(row: &Row) -> Result<(AuditRecord, String)> {
     let op = "reading audit record";
+    let lane: i32 = row.try_get(1).ctx(op)?;
     Ok(audit_record(
         row.try_get(0).ctx(op)?,
-        row.try_get(1).ctx(op)?,
+        u32::try_from(lane).map_err(|_| StoreError::Decode {
+            what: "an audit record".into(),
+            reason: format!("negative lane {lane}"),
+        })?,
         row.try_get(2).ctx(op)?,
         row.try_get(3).ctx(op)?,
         row.try_get(4).ctx(op)?,
         row.try_get(5).ctx(op)?,
         row.try_get(6).ctx(op)?,
+        row.try_get(7).ctx(op)?,
     ))
 }
 
@@ -739,90 +745,193 @@ async fn upsert_finding_tx<C: GenericClient>(c: &C, row: &FindingUpsert, now: &s
     Ok(())
 }
 
-/// Locks the chain head (serialising appenders across replicas until the
-/// transaction ends) and returns it.
-async fn lock_audit_head<C: GenericClient>(c: &C) -> Result<(i64, String)> {
-    let stmt = c
-        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE")
-        .await
-        .ctx("preparing audit head lock")?;
-    let row = c
-        .query_opt(&stmt, &[])
-        .await
-        .ctx("locking the audit head")?
-        .ok_or_else(|| StoreError::Decode {
-            what: "the audit head".into(),
-            reason: "the audit_head row is missing".into(),
-        })?;
-    Ok((
-        row.try_get(0).ctx("reading the audit head")?,
-        row.try_get(1).ctx("reading the audit head")?,
-    ))
-}
-
-/// Appends records after the locked head `(seq, hash)` and moves the head;
-/// the caller holds the head lock and commits.
-async fn append_audit_locked<C: GenericClient>(
+/// Appends records, each to the lane of its subject, and moves those
+/// lanes' heads, in the caller's transaction (which commits). The heads of
+/// the lanes written are locked (`SELECT ... FOR UPDATE`, in lane order so
+/// that two appenders never wait for each other in a cycle) until the
+/// transaction ends: appenders on other lanes go on meanwhile. Seqs come
+/// from one sequence after the lock, so they grow within every lane.
+async fn append_audit_tx<C: GenericClient>(
     key: Option<&AuditKey>,
     c: &C,
-    head: (i64, String),
     entries: &[(&str, &str, &Value)],
 ) -> Result<Vec<AuditRecord>> {
-    let (mut seq, mut hash) = head;
+    append_audit_in_lanes(key, c, entries, Lanes::BySubject).await
+}
+
+/// Where the records of one append go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// Each to the lane of its subject.
+    BySubject,
+    /// All to the lane of the first one's subject: one lane locked, for
+    /// records that have no order to keep with later ones (one ingest
+    /// record per submission of a group commit).
+    OfFirst,
+}
+
+async fn append_audit_in_lanes<C: GenericClient>(
+    key: Option<&AuditKey>,
+    c: &C,
+    entries: &[(&str, &str, &Value)],
+    choice: Lanes,
+) -> Result<Vec<AuditRecord>> {
+    let Some((_, first, _)) = entries.first() else {
+        return Ok(Vec::new());
+    };
+    let first_lane = crate::audit::lane_of(first, PG_AUDIT_LANES);
+    let lanes: Vec<u32> = entries
+        .iter()
+        .map(|(_, subject, _)| match choice {
+            Lanes::BySubject => crate::audit::lane_of(subject, PG_AUDIT_LANES),
+            Lanes::OfFirst => first_lane,
+        })
+        .collect();
+    let mut wanted: Vec<i32> = lanes.iter().map(|&l| l as i32).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let lock = c
+        .prepare_cached(
+            "SELECT lane, seq, hash FROM audit_lanes WHERE lane = ANY($1) \
+             ORDER BY lane FOR UPDATE",
+        )
+        .await
+        .ctx("preparing audit lane lock")?;
+    let rows = c
+        .query(&lock, &[&wanted])
+        .await
+        .ctx("locking the audit lane heads")?;
+    let mut heads: BTreeMap<u32, (i64, String)> = BTreeMap::new();
+    for row in &rows {
+        let lane: i32 = row.try_get(0).ctx("reading an audit lane head")?;
+        heads.insert(
+            lane as u32,
+            (
+                row.try_get(1).ctx("reading an audit lane head")?,
+                row.try_get(2).ctx("reading an audit lane head")?,
+            ),
+        );
+    }
+    if heads.len() != wanted.len() {
+        return Err(StoreError::Decode {
+            what: "the audit lane heads".into(),
+            reason: format!(
+                "{} of the lanes {wanted:?} have no row in audit_lanes",
+                wanted.len() - heads.len()
+            ),
+        });
+    }
+    let next = c
+        .prepare_cached("SELECT nextval('audit_seq') FROM generate_series(1, $1::int)")
+        .await
+        .ctx("preparing audit seq")?;
+    let mut seqs: Vec<i64> = c
+        .query(&next, &[&(entries.len() as i32)])
+        .await
+        .ctx("taking audit seqs")?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .ctx("reading audit seqs")?;
+    seqs.sort_unstable();
     let mut out = Vec::with_capacity(entries.len());
     let mut canonicals = Vec::with_capacity(entries.len());
-    for (kind, subject, data) in entries {
-        let (record, canonical) = next_record(key, seq, hash, kind, subject, (*data).clone());
-        seq = record.seq;
-        hash = record.hash.clone();
+    for (((kind, subject, data), lane), seq) in entries.iter().zip(&lanes).zip(seqs) {
+        let head = heads.get_mut(lane).expect("every lane written was locked");
+        let (record, canonical) = new_record(
+            key,
+            *lane,
+            seq,
+            std::mem::take(&mut head.1),
+            kind,
+            subject,
+            (*data).clone(),
+        );
+        *head = (record.seq, record.hash.clone());
         canonicals.push(canonical);
         out.push(record);
     }
-    // One statement for the whole batch: the chain head is locked while
-    // this runs, so every round trip saved is throughput for all replicas.
+    // One statement for the whole batch: the lanes are locked while this
+    // runs, so every round trip saved is throughput for all replicas.
     let insert = c
         .prepare_cached(
-            "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[])",
+            "INSERT INTO audit_log (seq, lane, time, kind, subject, data, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[])",
         )
         .await
         .ctx("preparing audit insert")?;
     let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
+    let record_lanes: Vec<i32> = out.iter().map(|r| r.lane as i32).collect();
     let times: Vec<&str> = out.iter().map(|r| r.time.as_str()).collect();
     let kinds: Vec<&str> = out.iter().map(|r| r.kind.as_str()).collect();
     let subjects: Vec<&str> = out.iter().map(|r| r.subject.as_str()).collect();
     let datas: Vec<&str> = canonicals.iter().map(String::as_str).collect();
     let prevs: Vec<&str> = out.iter().map(|r| r.prev_hash.as_str()).collect();
     let hashes: Vec<&str> = out.iter().map(|r| r.hash.as_str()).collect();
+    let last = seqs.last().copied().unwrap_or(0);
     c.execute(
         &insert,
-        &[&seqs, &times, &kinds, &subjects, &datas, &prevs, &hashes],
+        &[
+            &seqs,
+            &record_lanes,
+            &times,
+            &kinds,
+            &subjects,
+            &datas,
+            &prevs,
+            &hashes,
+        ],
     )
     .await
-    .ctx(&format!("appending audit records up to {seq}"))?;
-    let stmt = c
-        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
+    .ctx(&format!("appending audit records up to {last}"))?;
+    let update = c
+        .prepare_cached(
+            "UPDATE audit_lanes AS l SET seq = v.seq, hash = v.hash \
+             FROM UNNEST($1::int[], $2::bigint[], $3::text[]) AS v(lane, seq, hash) \
+             WHERE l.lane = v.lane",
+        )
         .await
         .ctx("preparing audit head update")?;
-    c.execute(&stmt, &[&seq, &hash])
+    let head_lanes: Vec<i32> = heads.keys().map(|&l| l as i32).collect();
+    let head_seqs: Vec<i64> = heads.values().map(|h| h.0).collect();
+    let head_hashes: Vec<&str> = heads.values().map(|h| h.1.as_str()).collect();
+    c.execute(&update, &[&head_lanes, &head_seqs, &head_hashes])
         .await
-        .ctx("moving the audit head")?;
+        .ctx("moving the audit lane heads")?;
     Ok(out)
 }
 
-async fn append_audit_tx<C: GenericClient>(
+/// [`append_audit_tx`] of one record.
+async fn append_one_audit_tx<C: GenericClient>(
     key: Option<&AuditKey>,
     c: &C,
     kind: &str,
     subject: &str,
     data: &Value,
 ) -> Result<AuditRecord> {
-    let head = lock_audit_head(c).await?;
-    let mut records = append_audit_locked(key, c, head, &[(kind, subject, data)]).await?;
-    records
+    append_audit_tx(key, c, &[(kind, subject, data)])
+        .await?
         .pop()
         .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
+}
+
+/// Every lane's head, by lane.
+async fn lane_heads<C: GenericClient>(c: &C) -> Result<Vec<LaneHead>> {
+    let rows = c
+        .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane", &[])
+        .await
+        .ctx("reading the audit lane heads")?;
+    rows.iter()
+        .map(|r| {
+            let lane: i32 = r.try_get(0).ctx("reading an audit lane head")?;
+            Ok(LaneHead {
+                lane: lane as u32,
+                seq: r.try_get(1).ctx("reading an audit lane head")?,
+                hash: r.try_get(2).ctx("reading an audit lane head")?,
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -859,18 +968,17 @@ impl Store for PostgresStore {
         upsert_findings_tx(&tx, &findings, &now).await?;
         let jobs = enqueue_batch(&tx, jobs).await?;
         let entries = audit(&fresh, &jobs);
-        // The chain head is locked last, so that replicas wait for each
+        // The lane heads are locked last, so that appenders wait for each
         // other only while the audit rows go in.
-        let audit = if entries.is_empty() {
-            Vec::new()
-        } else {
-            let head = lock_audit_head(&tx).await?;
-            let refs: Vec<(&str, &str, &Value)> = entries
-                .iter()
-                .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
-                .collect();
-            append_audit_locked(self.audit_key.as_ref(), &tx, head, &refs).await?
-        };
+        let refs: Vec<(&str, &str, &Value)> = entries
+            .iter()
+            .map(|(k, s, d)| (k.as_str(), s.as_str(), d))
+            .collect();
+        // A group commit holds one submission's record each: locking
+        // every lane they hash to would hold up most job appends until
+        // this commits.
+        let audit =
+            append_audit_in_lanes(self.audit_key.as_ref(), &tx, &refs, Lanes::OfFirst).await?;
         tx.commit().await.ctx("ingest: commit")?;
         Ok(Ingested { fresh, jobs, audit })
     }
@@ -999,9 +1107,9 @@ impl Store for PostgresStore {
         // due jobs (pending/retrying) by run order, and running jobs whose
         // lease ran out. The `limit` first of both, in run order, are taken;
         // rows locked but not taken are released at commit, a moment later.
-        // The limit is written into the statement (one cached statement per
-        // batch size) so that the plan is made for it: a generic plan for
-        // `LIMIT $n` expects thousands of rows and scans the table.
+        // The limit is written into the statement so that the plan is made
+        // for it: a generic plan for `LIMIT $n` expects thousands of rows
+        // and scans the table.
         let limit = limit.min(MAX_CLAIM);
         let sql = format!(
             "WITH due AS ( \
@@ -1024,7 +1132,19 @@ impl Store for PostgresStore {
              WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
              RETURNING {JOB_COLUMNS}"
         );
-        let mut jobs = query_jobs(&client, &sql, &[&now, &worker, &until], "claiming jobs").await?;
+        // Planned afresh at every claim, never from a cached statement: a
+        // plan cached while the queue was small (a sort of every due job and
+        // a scan of the whole table for the UPDATE) stays cached until the
+        // table is analysed, which never happens with autovacuum off, and
+        // then costs more with every job queued; under sustained ingest the
+        // claim slowed to about a second and draining to a trickle. A fresh
+        // plan sees the table's current size and walks `jobs_due` and the
+        // primary key.
+        let rows = client
+            .query(sql.as_str(), &[&now, &worker, &until])
+            .await
+            .ctx("claiming jobs")?;
+        let mut jobs = jobs_from_rows(&rows)?;
         jobs.sort_by(|a, b| {
             let run_at = |j: &Job| {
                 j.next_run_at
@@ -1222,7 +1342,7 @@ impl Store for PostgresStore {
                 expected: JobState::WaitingApproval,
             });
         };
-        append_audit_tx(
+        append_one_audit_tx(
             self.audit_key.as_ref(),
             &tx,
             "job.approved",
@@ -1274,7 +1394,7 @@ impl Store for PostgresStore {
     async fn append_audit(&self, kind: &str, subject: &str, data: &Value) -> Result<AuditRecord> {
         let mut client = self.client("append_audit").await?;
         let tx = client.transaction().await.ctx("append_audit: begin")?;
-        let record = append_audit_tx(self.audit_key.as_ref(), &tx, kind, subject, data).await?;
+        let record = append_one_audit_tx(self.audit_key.as_ref(), &tx, kind, subject, data).await?;
         tx.commit().await.ctx("append_audit: commit")?;
         Ok(record)
     }
@@ -1292,8 +1412,7 @@ impl Store for PostgresStore {
             .collect();
         let mut client = self.client("append_audit_many").await?;
         let tx = client.transaction().await.ctx("append_audit_many: begin")?;
-        let head = lock_audit_head(&tx).await?;
-        let records = append_audit_locked(self.audit_key.as_ref(), &tx, head, &entries).await?;
+        let records = append_audit_tx(self.audit_key.as_ref(), &tx, &entries).await?;
         tx.commit().await.ctx("append_audit_many: commit")?;
         Ok(records)
     }
@@ -1316,60 +1435,95 @@ impl Store for PostgresStore {
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>> {
-        let client = self.client("audit_head").await?;
-        let row = client
-            .query_opt("SELECT seq, hash FROM audit_head WHERE id", &[])
-            .await
-            .ctx("reading the audit head")?;
-        match row {
-            Some(r) => {
-                let seq: i64 = r.try_get(0).ctx("reading the audit head")?;
-                let hash: String = r.try_get(1).ctx("reading the audit head")?;
-                Ok((seq > 0).then_some((seq, hash)))
-            }
-            None => Ok(None),
-        }
+        Ok(self
+            .audit_heads()
+            .await?
+            .into_iter()
+            .filter(|h| h.seq > 0)
+            .max_by_key(|h| h.seq)
+            .map(|h| (h.seq, h.hash)))
+    }
+
+    async fn audit_heads(&self) -> Result<Vec<LaneHead>> {
+        let client = self.client("audit_heads").await?;
+        lane_heads(&client).await
     }
 
     async fn verify_audit(&self) -> Result<AuditVerdict> {
-        let client = self.client("verify_audit").await?;
-        // The head as of now bounds the walk: records appended while we
-        // verify are left for the next run.
-        let head: Option<(i64, String)> = client
-            .query_opt("SELECT seq, hash FROM audit_head WHERE id", &[])
+        let mut client = self.client("verify_audit").await?;
+        // One snapshot for the whole walk: records appended while we verify
+        // are left for the next run, and every lane must end exactly at
+        // its head (a record and its head move in one transaction).
+        let client = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .await
-            .ctx("reading the audit head")?
-            .map(|r| -> Result<_> {
-                Ok((
-                    r.try_get(0).ctx("reading the audit head")?,
-                    r.try_get(1).ctx("reading the audit head")?,
-                ))
-            })
-            .transpose()?;
-        let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
+            .ctx("verify_audit: begin")?;
+        let heads = lane_heads(&client).await?;
+        let known: Vec<i32> = heads.iter().map(|h| h.lane as i32).collect();
+        if let Some(row) = client
+            .query_opt(
+                "SELECT seq, lane FROM audit_log WHERE lane <> ALL($1) ORDER BY seq DESC LIMIT 1",
+                &[&known],
+            )
+            .await
+            .ctx("looking for records outside the known lanes")?
+        {
+            let seq: i64 = row.try_get(0).ctx("reading the audit log")?;
+            let lane: i32 = row.try_get(1).ctx("reading the audit log")?;
+            return Ok(AuditVerdict::Broken {
+                seq,
+                reason: format!(
+                    "missing head: record {seq} is in lane {lane}, which has no recorded \
+                     head (deleted with records from the end?)"
+                ),
+            });
+        }
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {AUDIT_COLUMNS} FROM audit_log \
-                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+                 WHERE lane = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             ))
             .await
             .ctx("preparing audit scan")?;
-        let mut state = VerifyState::new(self.audit_key.clone());
-        loop {
-            let after = state.expected_seq - 1;
-            let rows = client
-                .query(&stmt, &[&after, &bound, &(AUDIT_PAGE as i64)])
-                .await
-                .ctx("reading the audit log")?;
-            let done = rows.len() < AUDIT_PAGE;
-            if let Some(broken) = state.check_page(rows.iter().map(audit_from_row))? {
-                return Ok(broken);
+        // Every lane is walked; the bad record with the lowest seq is named.
+        let mut lanes = Vec::with_capacity(heads.len());
+        let mut first_bad: Option<AuditVerdict> = None;
+        let mut keep = |broken: AuditVerdict| match (&first_bad, &broken) {
+            (Some(AuditVerdict::Broken { seq: old, .. }), AuditVerdict::Broken { seq, .. })
+                if old <= seq => {}
+            _ => first_bad = Some(broken),
+        };
+        'lanes: for head in heads {
+            let mut state = VerifyState::lane(self.audit_key.clone(), head.lane);
+            let lane = head.lane as i32;
+            loop {
+                let rows = client
+                    .query(&stmt, &[&lane, &state.last_seq, &(AUDIT_PAGE as i64)])
+                    .await
+                    .ctx("reading the audit log")?;
+                let done = rows.len() < AUDIT_PAGE;
+                if let Some(broken) = state.check_page(rows.iter().map(audit_from_row))? {
+                    keep(broken);
+                    continue 'lanes;
+                }
+                if done {
+                    break;
+                }
             }
-            if done {
-                break;
+            // An empty lane's head is (0, genesis): a record in it is past
+            // its head.
+            match state.finish_lane(Some((head.seq, head.hash))) {
+                Some(broken) => keep(broken),
+                None => lanes.push(state),
             }
         }
-        Ok(state.finish(head))
+        if let Some(broken) = first_bad {
+            return Ok(broken);
+        }
+        Ok(lanes_verdict(self.audit_key.is_some(), &lanes))
     }
 
     async fn reserve_change(
@@ -1509,7 +1663,7 @@ impl Store for PostgresStore {
                     .ctx("clearing the rule pause")?;
             }
         }
-        append_audit_tx(
+        append_one_audit_tx(
             self.audit_key.as_ref(),
             &tx,
             if reason.is_some() {
@@ -1566,7 +1720,7 @@ impl Store for PostgresStore {
         )
         .await
         .ctx(&format!("writing setting {SETTING_PAUSED}"))?;
-        append_audit_tx(
+        append_one_audit_tx(
             self.audit_key.as_ref(),
             &tx,
             if paused {
@@ -1786,8 +1940,7 @@ impl Store for PostgresStore {
         if !held {
             return Ok(false);
         }
-        let head = lock_audit_head(&tx).await?;
-        let written = append_audit_locked(self.audit_key.as_ref(), &tx, head, &entries).await?;
+        let written = append_audit_tx(self.audit_key.as_ref(), &tx, &entries).await?;
         let seq = written.last().map(|r| r.seq);
         tx.execute(
             "UPDATE jobs SET plan = $2::text::json, applying_seq = $3::bigint WHERE id = $1",

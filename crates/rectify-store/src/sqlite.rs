@@ -633,6 +633,7 @@ fn audit_from_row(row: &Row<'_>) -> Result<(AuditRecord, String)> {
     let op = "reading audit record";
     Ok(audit_record(
         row.get(0).ctx(op)?,
+        0,
         row.get(1).ctx(op)?,
         row.get(2).ctx(op)?,
         row.get(3).ctx(op)?,
@@ -1291,7 +1292,7 @@ impl Store for SqliteStore {
         let bound = head.as_ref().map(|h| h.0).unwrap_or(i64::MAX);
         let mut state = VerifyState::new(self.audit_key.clone());
         loop {
-            let after = state.expected_seq - 1;
+            let after = state.last_seq;
             let page: Vec<(AuditRecord, String)> = self
                 .run("verify_audit", move |conn| {
                     let mut stmt = conn

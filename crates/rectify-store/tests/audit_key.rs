@@ -38,35 +38,45 @@ fn broken(v: AuditVerdict) -> (i64, String) {
 }
 
 /// Every record rewritten by someone without the key: hashes recomputed
-/// the unkeyed way, one record's data changed, the head moved along.
+/// the unkeyed way, lane by lane, one record's data changed, the heads
+/// moved along.
 async fn rewrite_whole_chain(db: &TestDb, change_seq: i64) {
     let rows = db
-        .query("SELECT seq, time, kind, subject, data FROM audit_log ORDER BY seq")
+        .query(&format!(
+            "SELECT seq, time, kind, subject, data, {} FROM audit_log ORDER BY seq",
+            db.lane_column()
+        ))
         .await;
-    let mut prev = audit::GENESIS_HASH.to_string();
+    let mut heads: std::collections::BTreeMap<u32, (i64, String)> = Default::default();
     let mut sql = String::from("BEGIN;\n");
     for row in rows {
-        let [seq, time, kind, subject, data] = [0, 1, 2, 3, 4].map(|i| row[i].clone().unwrap());
+        let [seq, time, kind, subject, data, lane] =
+            [0, 1, 2, 3, 4, 5].map(|i| row[i].clone().unwrap());
         let seq: i64 = seq.parse().unwrap();
+        let lane: u32 = lane.parse().unwrap();
         let data = if seq == change_seq {
             audit::canonical_json(&json!({"i": "forged"}))
         } else {
             data
         };
-        let hash = audit::record_hash_canonical(&prev, seq, &time, &kind, &subject, &data);
+        let head = heads
+            .entry(lane)
+            .or_insert((0, audit::GENESIS_HASH.to_string()));
+        let hash =
+            audit::record_hash_in_lane(None, lane, &head.1, seq, &time, &kind, &subject, &data);
         sql.push_str(&format!(
             "UPDATE audit_log SET data = {}, prev_hash = {}, hash = {} WHERE seq = {seq};\n",
             lit(&data),
-            lit(&prev),
+            lit(&head.1),
             lit(&hash)
         ));
-        prev = hash;
+        *head = (seq, hash);
     }
-    let last = db.query("SELECT max(seq) FROM audit_log").await[0][0]
-        .clone()
-        .unwrap();
-    sql.push_str(&db.set_audit_head_sql(last.parse().unwrap(), &prev));
-    sql.push_str(";\nCOMMIT;");
+    for (lane, (seq, hash)) in heads {
+        sql.push_str(&db.set_audit_head_sql(lane, seq, &hash));
+        sql.push_str(";\n");
+    }
+    sql.push_str("COMMIT;");
     db.exec(&sql).await;
 }
 
@@ -82,21 +92,8 @@ async fn keyed_records_verify_only_with_their_key(db: TestDb) {
     );
     // Each hash is the HMAC of the documented bytes under the key.
     for r in store.audit(0, 0).await.unwrap() {
-        let data = audit::canonical_json(&r.data);
-        let expected = audit::record_hash_with(
-            Some(&key(1)),
-            &r.prev_hash,
-            r.seq,
-            &r.time,
-            &r.kind,
-            &r.subject,
-            &data,
-        );
-        assert_eq!(r.hash, expected);
-        assert_ne!(
-            r.hash,
-            audit::record_hash_canonical(&r.prev_hash, r.seq, &r.time, &r.kind, &r.subject, &data)
-        );
+        assert_eq!(r.hash, audit::recompute(Some(&key(1)), &r));
+        assert_ne!(r.hash, audit::recompute(None, &r));
     }
     // Without the key, or with another, the log does not verify.
     let (seq, reason) = broken(open_keyed(&db, None).await.verify_audit().await.unwrap());
@@ -151,8 +148,16 @@ async fn records_before_the_key_verify_as_unkeyed(db: TestDb) {
         }
     );
     let log = store.audit(0, 0).await.unwrap();
+    // The first keyed record continues its lane's chain (the one chain on
+    // SQLite).
+    let before = log[..4]
+        .iter()
+        .rev()
+        .find(|r| r.lane == log[4].lane)
+        .map(|r| r.hash.as_str())
+        .unwrap_or(audit::GENESIS_HASH);
     assert_eq!(
-        log[4].prev_hash, log[3].hash,
+        log[4].prev_hash, before,
         "the keyed part continues the chain"
     );
 }
@@ -165,7 +170,7 @@ async fn missing_head_is_broken(db: TestDb) {
             db.exec("DELETE FROM settings WHERE key = 'audit.head'")
                 .await
         }
-        Kind::Postgres => db.exec("DELETE FROM audit_head").await,
+        Kind::Postgres => db.exec("DELETE FROM audit_lanes").await,
     }
     let (seq, reason) = broken(store.verify_audit().await.unwrap());
     assert_eq!(seq, 5);
@@ -181,7 +186,7 @@ async fn deleting_tail_and_head_is_detected(db: TestDb) {
                 .await
         }
         Kind::Postgres => {
-            db.exec("DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_head")
+            db.exec("DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_lanes")
                 .await
         }
     }

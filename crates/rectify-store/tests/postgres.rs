@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rectify_model::{Job, JobState};
-use rectify_store::{open, AuditVerdict, Store, StoreError};
+use rectify_model::{AuditRecord, Job, JobState};
+use rectify_store::{audit, open, AuditVerdict, Store, StoreError};
 use serde_json::json;
 use support::{postgres_server_url, with_param, TestDb};
 
@@ -84,7 +84,7 @@ async fn replicas_claim_every_job_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_appending_keep_one_linear_chain() {
+async fn replicas_appending_keep_every_lane_linear() {
     let db = TestDb::postgres();
     let stores = replicas(&db, 4).await;
     // Something for approve() to append about.
@@ -108,8 +108,10 @@ async fn replicas_appending_keep_one_linear_chain() {
                             ])
                             .await
                             .unwrap();
-                        assert_eq!(recs[1].seq, recs[0].seq + 1);
-                        assert_eq!(recs[1].prev_hash, recs[0].hash);
+                        assert!(recs[1].seq > recs[0].seq);
+                        for r in &recs {
+                            assert_eq!(r.lane, audit::lane_of(&r.subject, audit::PG_AUDIT_LANES));
+                        }
                         n += 2;
                     }
                     1 if i < 4 && t < 4 => {
@@ -150,13 +152,29 @@ async fn replicas_appending_keep_one_linear_chain() {
     }
     let log = stores[1].audit(0, 0).await.unwrap();
     assert_eq!(log.len() as u64, total);
+    // Every seq taken once; the appends spread over the lanes, each lane
+    // one chain whose times follow it.
     for (i, r) in log.iter().enumerate() {
         assert_eq!(r.seq, i as i64 + 1);
     }
-    for w in log.windows(2) {
-        assert_eq!(w[1].prev_hash, w[0].hash);
-        assert!(w[1].time >= w[0].time, "times follow the chain");
+    let lanes = by_lane(&log);
+    assert!(lanes.len() > 8, "{} lanes used", lanes.len());
+    for records in lanes.values() {
+        assert_eq!(records[0].prev_hash, audit::GENESIS_HASH);
+        for w in records.windows(2) {
+            assert_eq!(w[1].prev_hash, w[0].hash);
+            assert!(w[1].time >= w[0].time, "times follow the chain");
+        }
     }
+}
+
+/// The log's records grouped by lane, each lane in seq order.
+fn by_lane(log: &[AuditRecord]) -> BTreeMap<u32, Vec<AuditRecord>> {
+    let mut lanes: BTreeMap<u32, Vec<AuditRecord>> = BTreeMap::new();
+    for r in log {
+        lanes.entry(r.lane).or_default().push(r.clone());
+    }
+    lanes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -229,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -238,9 +256,16 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[5][1].as_deref(), Some("applying_seq"));
     assert_eq!(rows[6][1].as_deref(), Some("reversals"));
     assert_eq!(rows[7][1].as_deref(), Some("tickets"));
-    let head = db.query("SELECT seq, hash FROM audit_head").await;
-    assert_eq!(head.len(), 1);
-    assert_eq!(head[0][0].as_deref(), Some("0"));
+    assert_eq!(rows[8][1].as_deref(), Some("audit_lanes"));
+    let heads = db
+        .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
+        .await;
+    assert_eq!(heads.len(), audit::PG_AUDIT_LANES as usize);
+    for (lane, head) in heads.iter().enumerate() {
+        assert_eq!(head[0], Some(lane.to_string()));
+        assert_eq!(head[1].as_deref(), Some("0"));
+        assert_eq!(head[2].as_deref(), Some(audit::GENESIS_HASH));
+    }
 }
 
 #[tokio::test]
@@ -305,4 +330,309 @@ async fn urls() {
         .err()
         .unwrap();
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// Two subjects in two different lanes (neither lane 0), and a store with
+/// `n` records about each, appended in turn, under an audit key; the
+/// records of the first subject's lane and of the second's.
+async fn two_lanes(db: &TestDb, n: usize) -> (Arc<dyn Store>, Vec<AuditRecord>, Vec<AuditRecord>) {
+    let store = rectify_store::open_with(
+        db.url(),
+        rectify_store::StoreOptions {
+            audit_key: Some(audit_key()),
+        },
+    )
+    .await
+    .unwrap();
+    let (a, b) = ("job-c", "job-d");
+    let lane = |s: &str| audit::lane_of(s, audit::PG_AUDIT_LANES);
+    assert!(lane(a) != lane(b) && lane(a) > 0 && lane(b) > 0);
+    for i in 0..n {
+        for subject in [a, b] {
+            store
+                .append_audit("job.step", subject, &json!({"i": i}))
+                .await
+                .unwrap();
+        }
+    }
+    let lanes = by_lane(&store.audit(0, 0).await.unwrap());
+    assert_eq!(lanes.len(), 2);
+    (store, lanes[&lane(a)].clone(), lanes[&lane(b)].clone())
+}
+
+fn audit_key() -> rectify_store::AuditKey {
+    rectify_store::AuditKey::new(vec![7u8; 32]).unwrap()
+}
+
+fn broken(v: AuditVerdict) -> (i64, String) {
+    match v {
+        AuditVerdict::Broken { seq, reason } => (seq, reason),
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_chain_their_records_and_cover_the_lane_number() {
+    let db = TestDb::postgres();
+    let (store, a, b) = two_lanes(&db, 4).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact {
+            records: 8,
+            keyed: 8
+        }
+    );
+    for lane in [&a, &b] {
+        assert_eq!(lane[0].prev_hash, audit::GENESIS_HASH);
+        for w in lane.windows(2) {
+            assert_eq!(w[1].prev_hash, w[0].hash);
+            // The other lane took the seq in between.
+            assert_eq!(w[1].seq, w[0].seq + 2);
+        }
+        // The documented bytes, lane number included, recomputed.
+        for r in lane.iter() {
+            let data = audit::canonical_json(&r.data);
+            let body = format!(
+                "{}{{\"data\":{data},\"kind\":\"{}\",\"lane\":{},\"seq\":{},\"subject\":\"{}\",\"time\":\"{}\"}}",
+                r.prev_hash, r.kind, r.lane, r.seq, r.subject, r.time
+            );
+            assert_eq!(
+                r.hash,
+                hex::encode(audit::hmac_sha256(&[7u8; 32], &[body.as_bytes()]))
+            );
+        }
+    }
+    // Every lane head as recorded, the empty ones at (0, genesis).
+    let heads = store.audit_heads().await.unwrap();
+    assert_eq!(heads.len(), audit::PG_AUDIT_LANES as usize);
+    for h in &heads {
+        match [&a, &b].iter().find(|l| l[0].lane == h.lane) {
+            Some(lane) => {
+                let last = lane.last().unwrap();
+                assert_eq!((h.seq, h.hash.as_str()), (last.seq, last.hash.as_str()));
+            }
+            None => assert_eq!((h.seq, h.hash.as_str()), (0, audit::GENESIS_HASH)),
+        }
+    }
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        Some((8, b[3].hash.clone()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_inside_one_lane_is_detected() {
+    // Edited data.
+    let db = TestDb::postgres();
+    let (store, a, _) = two_lanes(&db, 4).await;
+    db.exec(&format!(
+        "UPDATE audit_log SET data = '{{\"i\":9}}' WHERE seq = {}",
+        a[2].seq
+    ))
+    .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, a[2].seq);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+    assert!(reason.contains(&format!("lane {}", a[2].lane)), "{reason}");
+
+    // A record deleted from the middle of a lane.
+    let db = TestDb::postgres();
+    let (store, a, _) = two_lanes(&db, 4).await;
+    db.exec(&format!("DELETE FROM audit_log WHERE seq = {}", a[1].seq))
+        .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, a[2].seq);
+    assert!(reason.contains("prev_hash mismatch"), "{reason}");
+
+    // Two records of a lane swapped.
+    let db = TestDb::postgres();
+    let (store, a, _) = two_lanes(&db, 4).await;
+    db.exec(&format!(
+        "UPDATE audit_log SET seq = -1 WHERE seq = {s1}; \
+         UPDATE audit_log SET seq = {s1} WHERE seq = {s2}; \
+         UPDATE audit_log SET seq = {s2} WHERE seq = -1",
+        s1 = a[1].seq,
+        s2 = a[2].seq
+    ))
+    .await;
+    let (seq, _) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, a[1].seq);
+
+    // The last record moved to the other lane, both heads moved to match.
+    let db = TestDb::postgres();
+    let (store, a, b) = two_lanes(&db, 4).await;
+    let moved = &b[3];
+    db.exec(&format!(
+        "UPDATE audit_log SET lane = {la}, prev_hash = '{}' WHERE seq = {}; \
+         UPDATE audit_lanes SET seq = {}, hash = '{}' WHERE lane = {la}; \
+         UPDATE audit_lanes SET seq = {}, hash = '{}' WHERE lane = {lb}",
+        a[3].hash,
+        moved.seq,
+        moved.seq,
+        moved.hash,
+        b[2].seq,
+        b[2].hash,
+        la = a[0].lane,
+        lb = moved.lane,
+    ))
+    .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, moved.seq);
+    assert!(reason.contains("hash mismatch"), "{reason}");
+
+    // A lane's tail deleted, its head left.
+    let db = TestDb::postgres();
+    let (store, a, _) = two_lanes(&db, 4).await;
+    db.exec(&format!(
+        "DELETE FROM audit_log WHERE lane = {} AND seq >= {}",
+        a[0].lane, a[2].seq
+    ))
+    .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, a[3].seq);
+    assert!(reason.contains("truncated"), "{reason}");
+
+    // A lane's head row deleted.
+    let db = TestDb::postgres();
+    let (store, a, _) = two_lanes(&db, 4).await;
+    db.exec(&format!(
+        "DELETE FROM audit_lanes WHERE lane = {}",
+        a[0].lane
+    ))
+    .await;
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, a[3].seq);
+    assert!(reason.contains("missing head"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anchor_catches_a_lane_cut_back_with_its_head() {
+    let db = TestDb::postgres();
+    let (store, a, b) = two_lanes(&db, 4).await;
+    let key = audit_key();
+    let anchor = audit::Anchor::sign_heads(
+        &key,
+        &store.audit_heads().await.unwrap(),
+        "2026-12-06T05:00:00.000Z",
+    )
+    .await
+    .unwrap();
+    assert!(anchor.mac_valid(&key).await.unwrap());
+    // Both lanes' heads, and the top one as the anchor's seq.
+    assert_eq!(anchor.lanes.len(), 2);
+    assert_eq!((anchor.seq, &anchor.hash), (b[3].seq, &b[3].hash));
+    let body = serde_json::to_value(&anchor).unwrap();
+    let back: audit::Anchor = serde_json::from_value(body).unwrap();
+    assert!(back.mac_valid(&key).await.unwrap());
+    // Changing any lane head breaks the MAC.
+    let mut forged = anchor.clone();
+    forged.lanes[0].seq -= 2;
+    assert!(!forged.mac_valid(&key).await.unwrap());
+
+    let checks = rectify_store::check_anchor_heads(store.as_ref(), &anchor)
+        .await
+        .unwrap();
+    assert!(checks
+        .iter()
+        .all(|(_, c)| *c == audit::AnchorCheck::Matches));
+
+    // Lane a's last two records deleted and its head set back to match:
+    // the log alone looks whole, the anchor does not.
+    db.exec(&format!(
+        "DELETE FROM audit_log WHERE lane = {lane} AND seq >= {}; \
+         UPDATE audit_lanes SET seq = {}, hash = '{}' WHERE lane = {lane}",
+        a[2].seq,
+        a[1].seq,
+        a[1].hash,
+        lane = a[1].lane
+    ))
+    .await;
+    assert!(store.verify_audit().await.unwrap().is_intact());
+    let checks = rectify_store::check_anchor_heads(store.as_ref(), &anchor)
+        .await
+        .unwrap();
+    for (head, check) in checks {
+        if head.lane == a[0].lane {
+            assert_eq!(check, audit::AnchorCheck::Truncated { last_seq: a[1].seq });
+        } else {
+            assert_eq!(check, audit::AnchorCheck::Matches);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
+    let db = TestDb::postgres();
+    let store = db.open().await;
+    drop(store);
+    // The database as the release before lanes left it (schema version 8):
+    // one head row, no lane column, 30 records in one chain.
+    let mut sql = String::from(
+        "BEGIN;
+         DROP TABLE audit_lanes; DROP SEQUENCE audit_seq;
+         DROP INDEX audit_log_lane_seq; ALTER TABLE audit_log DROP COLUMN lane;
+         DELETE FROM schema_migrations WHERE version = 9;
+         CREATE TABLE audit_head (id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
+                                  seq BIGINT NOT NULL, hash TEXT NOT NULL);\n",
+    );
+    let mut prev = audit::GENESIS_HASH.to_string();
+    for seq in 1..=30i64 {
+        let data = audit::canonical_json(&json!({"n": seq}));
+        let time = "2026-11-01T12:00:00.000Z";
+        let subject = format!("j-{}", seq % 7);
+        let hash = audit::record_hash_canonical(&prev, seq, time, "job.applied", &subject, &data);
+        sql.push_str(&format!(
+            "INSERT INTO audit_log (seq, time, kind, subject, data, prev_hash, hash) \
+             VALUES ({seq}, '{time}', 'job.applied', '{subject}', '{data}', '{prev}', '{hash}');\n"
+        ));
+        prev = hash;
+    }
+    sql.push_str(&format!(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (TRUE, 30, '{prev}'); COMMIT;"
+    ));
+    db.exec(&sql).await;
+    let old: Vec<Vec<Option<String>>> = db
+        .query("SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq")
+        .await;
+
+    // Opening migrates: the old chain becomes lane 0, unchanged.
+    let store = db.open().await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact {
+            records: 30,
+            keyed: 0
+        }
+    );
+    assert_eq!(store.audit_head().await.unwrap(), Some((30, prev.clone())));
+    for i in 0..40 {
+        store
+            .append_audit("job.applied", &format!("new-{i}"), &json!({"i": i}))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact {
+            records: 70,
+            keyed: 0
+        }
+    );
+    let log = store.audit(0, 0).await.unwrap();
+    // Seqs go on after the old head; the old records read back as written.
+    assert_eq!(
+        log.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=70).collect::<Vec<_>>()
+    );
+    for (r, row) in log.iter().zip(&old) {
+        assert_eq!(r.lane, 0);
+        assert_eq!(Some(r.prev_hash.clone()), row[1]);
+        assert_eq!(Some(r.hash.clone()), row[2]);
+    }
+    // A new record of lane 0 continues the old chain.
+    let lanes = by_lane(&log);
+    if let Some(first_new) = lanes[&0].iter().find(|r| r.seq > 30) {
+        assert_eq!(first_new.prev_hash, prev);
+    }
+    assert!(lanes.len() > 8, "{} lanes used", lanes.len());
 }

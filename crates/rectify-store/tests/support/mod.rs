@@ -155,13 +155,27 @@ impl TestDb {
     }
 
     /// SQL that sets the recorded audit chain head.
-    pub fn set_audit_head_sql(&self, seq: i64, hash: &str) -> String {
+    /// SQL that sets the recorded head of `lane` (always 0 on SQLite).
+    pub fn set_audit_head_sql(&self, lane: u32, seq: i64, hash: &str) -> String {
         match self.kind {
-            Kind::Sqlite => format!(
-                "INSERT INTO settings (key, value, updated_at) VALUES ('audit.head', '{seq} {hash}', 'x') \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            ),
-            Kind::Postgres => format!("UPDATE audit_head SET seq = {seq}, hash = '{hash}'"),
+            Kind::Sqlite => {
+                assert_eq!(lane, 0, "a log on SQLite has one lane");
+                format!(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ('audit.head', '{seq} {hash}', 'x') \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                )
+            }
+            Kind::Postgres => {
+                format!("UPDATE audit_lanes SET seq = {seq}, hash = '{hash}' WHERE lane = {lane}")
+            }
+        }
+    }
+
+    /// The expression of a record's lane in `audit_log` (SQLite has none).
+    pub fn lane_column(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "0",
+            Kind::Postgres => "lane",
         }
     }
 

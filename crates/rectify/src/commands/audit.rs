@@ -8,8 +8,8 @@ use anyhow::Context;
 use rectify_aws::anchor::{AnchorBucket, KmsMac};
 use rectify_config::{AnchorSettings, AuditKeySetting, Config};
 use rectify_model::mac::MacSigner;
-use rectify_store::audit::{check_anchor, Anchor, AnchorCheck, KMS_RECORD_KEY_MESSAGE};
-use rectify_store::{AuditKey, AuditVerdict, Store};
+use rectify_store::audit::{Anchor, AnchorCheck, LaneHead, KMS_RECORD_KEY_MESSAGE};
+use rectify_store::{anchored_hash, check_anchor_heads, AuditKey, AuditVerdict, Store};
 use serde_json::json;
 
 use super::print_json;
@@ -171,31 +171,40 @@ pub async fn check_anchoring(loaded: &Loaded) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("audit.anchor: {e}"))
 }
 
-/// Writes an anchor of the chain's head (checked against its record) to
-/// S3; `None` when the log is empty.
+/// Writes an anchor of every lane's head (each checked against its record)
+/// to S3; `None` when the log is empty.
 pub async fn write_anchor(
     store: &dyn Store,
     loaded: &Loaded,
 ) -> anyhow::Result<Option<(String, Anchor)>> {
     let settings = anchor_settings(loaded)?;
     let signer = signer(loaded)?;
-    let Some((seq, hash)) = store.audit_head().await? else {
+    let heads: Vec<LaneHead> = store
+        .audit_heads()
+        .await?
+        .into_iter()
+        .filter(|h| h.seq > 0)
+        .collect();
+    if heads.is_empty() {
         return Ok(None);
-    };
-    // Anchor only what the log holds: the head must be its record's hash.
-    let record = store.audit(seq - 1, 1).await?;
-    match record.first() {
-        Some(r) if r.seq == seq && r.hash == hash => {}
-        _ => anyhow::bail!(
-            "the recorded audit head (seq {seq}) is not the log's record: run `rectify audit verify`"
-        ),
     }
-    let anchor = Anchor::sign(signer.as_ref(), seq, &hash, &rectify_model::now_rfc3339())
+    // Anchor only what the log holds: each head must be its record's hash.
+    for head in &heads {
+        if anchored_hash(store, head).await?.as_deref() != Some(head.hash.as_str()) {
+            anyhow::bail!(
+                "the recorded audit head of lane {} (seq {}) is not the log's record: run \
+                 `rectify audit verify`",
+                head.lane,
+                head.seq
+            );
+        }
+    }
+    let anchor = Anchor::sign_heads(signer.as_ref(), &heads, &rectify_model::now_rfc3339())
         .await
         .map_err(|e| anyhow::anyhow!("signing the anchor: {e}"))?;
     let body = serde_json::to_vec(&anchor)?;
     let key = bucket(loaded, settings)
-        .put(seq, body, settings.retain_days)
+        .put(anchor.seq, body, settings.retain_days)
         .await
         .map_err(|e| anyhow::anyhow!("audit.anchor: {e}"))?;
     Ok(Some((key, anchor)))
@@ -207,9 +216,10 @@ pub struct AnchorReport {
     pub problems: Vec<String>,
 }
 
-/// Reads every anchor and compares it with the chain: a MAC that does not
-/// verify (forged), an anchored seq the chain no longer reaches
-/// (truncated), an anchored seq whose record has another hash (rewritten).
+/// Reads every anchor and compares each lane head it holds with the chain:
+/// a MAC that does not verify (forged), an anchored seq the lane no longer
+/// holds (truncated), an anchored seq whose record has another hash
+/// (rewritten).
 pub async fn check_anchors(store: &dyn Store, loaded: &Loaded) -> anyhow::Result<AnchorReport> {
     let settings = anchor_settings(loaded)?;
     let signer = signer(loaded)?;
@@ -217,7 +227,6 @@ pub async fn check_anchors(store: &dyn Store, loaded: &Loaded) -> anyhow::Result
         .list()
         .await
         .map_err(|e| anyhow::anyhow!("audit.anchor: {e}"))?;
-    let last_seq = store.audit_head().await?.map(|h| h.0).unwrap_or(0);
     let mut problems = Vec::new();
     for (key, body) in &objects {
         let anchor: Anchor = match serde_json::from_slice(body) {
@@ -238,21 +247,25 @@ pub async fn check_anchors(store: &dyn Store, loaded: &Loaded) -> anyhow::Result
             }
             Err(e) => anyhow::bail!("checking anchor {key}: {e}"),
         }
-        let record = store.audit(anchor.seq - 1, 1).await?;
-        let found = record
-            .first()
-            .filter(|r| r.seq == anchor.seq)
-            .map(|r| r.hash.as_str());
-        match check_anchor(&anchor, found, last_seq) {
-            AnchorCheck::Matches => {}
-            AnchorCheck::Truncated { last_seq } => problems.push(format!(
-                "{key}: truncated: record {} was anchored at {} with hash {}, but the log ends at seq {last_seq}",
-                anchor.seq, anchor.time, anchor.hash
-            )),
-            AnchorCheck::Rewritten { found } => problems.push(format!(
-                "{key}: rewritten: record {} was anchored at {} with hash {}, the log now holds {found}",
-                anchor.seq, anchor.time, anchor.hash
-            )),
+        for (anchored, check) in check_anchor_heads(store, &anchor).await? {
+            let lane = if anchored.lane == 0 {
+                String::new()
+            } else {
+                format!(" (lane {})", anchored.lane)
+            };
+            match check {
+                AnchorCheck::Matches => {}
+                AnchorCheck::Truncated { last_seq } => problems.push(format!(
+                    "{key}: truncated: record {}{lane} was anchored at {} with hash {}, but the \
+                     lane ends at seq {last_seq}",
+                    anchored.seq, anchor.time, anchored.hash
+                )),
+                AnchorCheck::Rewritten { found } => problems.push(format!(
+                    "{key}: rewritten: record {}{lane} was anchored at {} with hash {}, the log \
+                     now holds {found}",
+                    anchored.seq, anchor.time, anchored.hash
+                )),
+            }
         }
     }
     if objects.is_empty() {
