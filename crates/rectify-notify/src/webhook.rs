@@ -46,7 +46,7 @@ fn unix_now() -> u64 {
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the
 /// services rectify posts to, and falls back to the backoff).
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
     value
         .to_str()
@@ -55,6 +55,18 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// How an HTTP API's refusal is taken: 429 and 5xx are retried, the rest
+/// are not.
+pub fn status_class(status: u16) -> ErrorClass {
+    match status {
+        429 => ErrorClass::Throttled,
+        500..=599 => ErrorClass::Transient,
+        401 | 403 => ErrorClass::AccessDenied,
+        404 | 410 => ErrorClass::NotFound,
+        _ => ErrorClass::Invalid,
+    }
 }
 
 impl WebhookSender {
@@ -93,13 +105,7 @@ impl WebhookSender {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) => {
                     let status = response.status();
-                    let class = match status.as_u16() {
-                        429 => ErrorClass::Throttled,
-                        500..=599 => ErrorClass::Transient,
-                        401 | 403 => ErrorClass::AccessDenied,
-                        404 | 410 => ErrorClass::NotFound,
-                        _ => ErrorClass::Invalid,
-                    };
+                    let class = status_class(status.as_u16());
                     let error =
                         ActionError::new(class, format!("webhook answered {}", status.as_u16()));
                     if !class.retryable() {

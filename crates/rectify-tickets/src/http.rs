@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use rectify_model::{ActionError, ErrorClass};
+use rectify_notify::webhook::{retry_after, status_class};
 use rectify_notify::Retry;
 use serde_json::Value;
 
@@ -87,13 +88,7 @@ impl Http {
                             ActionError::invalid(format!("{what}: the answer is not JSON: {e}"))
                         });
                     }
-                    let class = match status.as_u16() {
-                        429 => ErrorClass::Throttled,
-                        500..=599 => ErrorClass::Transient,
-                        401 | 403 => ErrorClass::AccessDenied,
-                        404 | 410 => ErrorClass::NotFound,
-                        _ => ErrorClass::Invalid,
-                    };
+                    let class = status_class(status.as_u16());
                     let detail = text.map(|t| short(&t)).unwrap_or_default();
                     let error = ActionError::new(
                         class,
@@ -124,13 +119,6 @@ impl Http {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// `Retry-After` in seconds.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
-    let seconds = value.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(seconds))
 }
 
 async fn read_bounded(mut response: reqwest::Response) -> Result<String, String> {
