@@ -5,5 +5,16 @@
 //! guardrails, audit and undo as any other finding.
 
 pub mod finding;
+pub mod record;
 
-pub use finding::{Detection, DetectedResource, Technique, DETECTOR_SOURCE};
+pub use finding::{DetectedResource, Detection, Technique, DETECTOR_SOURCE};
+pub use record::{records, Record};
+
+/// A detector fed CloudTrail records one at a time. What it returns is
+/// new or updated detections; state it keeps between records is bounded
+/// by the detector (windows per entity, a cap on entities).
+pub trait Detector: Send {
+    /// A stable id, used in config and in finding ids.
+    fn id(&self) -> &str;
+    fn observe(&mut self, record: Record<'_>) -> Vec<Detection>;
+}
