@@ -639,40 +639,23 @@ fn situation(job: &Job, kind: OutcomeKind, reason: &str) -> Option<&'static str>
     reason.starts_with(&paused).then_some("rule-paused")
 }
 
-/// Publishes to each of the job's channels, auditing each delivery.
+/// Sends to each of the job's channels that takes it, through the outbox
+/// (each delivery audited; a failed one retried later).
 async fn publish(engine: &Engine, job: &Job, notification: &Notification, what: &str) {
+    let mut channels = Vec::new();
     for name in &job.notify {
         if !engine.config.notifications.contains_key(name) {
             tracing::error!(channel = %name, "notification channel is not configured");
             continue;
         }
         // Routing by severity: a channel may take only some.
-        if !engine.notifier.takes(name, notification) {
-            continue;
-        }
-        // The notifier resolves the name to its channel (SNS, webhook, ...).
-        match engine.notifier.publish(name, notification).await {
-            Ok(()) => {
-                audit(
-                    engine,
-                    "notification.sent",
-                    &job.id,
-                    json!({"channel": name, "outcome": what}),
-                )
-                .await
-            }
-            Err(e) => {
-                tracing::error!(channel = %name, error = %e, "notification failed");
-                audit(
-                    engine,
-                    "notification.failed",
-                    &job.id,
-                    json!({"channel": name, "error": e}),
-                )
-                .await;
-            }
+        if engine.notifier.takes(name, notification) {
+            channels.push(name.clone());
         }
     }
+    engine
+        .notify_channels(&job.id, &channels, notification, what)
+        .await;
 }
 
 pub(crate) async fn audit(engine: &Engine, kind: &str, subject: &str, data: serde_json::Value) {

@@ -12,6 +12,7 @@
 pub mod effects;
 pub mod execute;
 pub mod metrics;
+pub mod outbox;
 pub mod plan;
 mod queue;
 pub mod quiet;
@@ -338,8 +339,15 @@ impl Engine {
     }
 
     /// Runs jobs until every job is settled or waiting for approval,
-    /// sleeping through retry backoff. For one-shot commands.
+    /// sleeping through retry backoff, then sends what is due in the
+    /// notification outbox. For one-shot commands.
     pub async fn drain(&self) -> anyhow::Result<Vec<Job>> {
+        let done = self.drain_jobs().await?;
+        self.deliver_outbox().await;
+        Ok(done)
+    }
+
+    async fn drain_jobs(&self) -> anyhow::Result<Vec<Job>> {
         let mut done = Vec::new();
         loop {
             done.extend(self.run_ready().await?);

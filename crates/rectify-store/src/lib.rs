@@ -93,6 +93,7 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 
 pub mod audit;
 mod common;
+pub mod outbox;
 mod pg_schema;
 mod pg_tls;
 mod postgres;
@@ -103,6 +104,7 @@ pub mod timefmt;
 
 pub use audit::AuditKey;
 pub use common::NewJob;
+pub use outbox::OutboxItem;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tickets::TicketRow;
@@ -822,6 +824,31 @@ pub trait Store: Send + Sync {
         state: &str,
         limit: usize,
     ) -> Result<Vec<TicketRow>>;
+
+    /// Writes notifications owed to channels (state
+    /// [`outbox::PENDING`]); an id already present is left as it is.
+    async fn outbox_put(&self, items: &[OutboxItem]) -> Result<()>;
+
+    /// Claims up to `limit` pending messages due by now, oldest due first:
+    /// each gets one more attempt and `next_attempt_at = claim_until`, so a
+    /// sender that dies holding it gives it up when that time passes.
+    async fn outbox_claim(&self, claim_until: &str, limit: usize) -> Result<Vec<OutboxItem>>;
+
+    /// Settles a claimed message: `state` (pending again, sent or dead),
+    /// the next attempt's time (when pending) and the last error.
+    async fn outbox_settle(
+        &self,
+        id: &str,
+        state: &str,
+        next_attempt_at: &str,
+        error: Option<&str>,
+    ) -> Result<()>;
+
+    /// Messages per state.
+    async fn outbox_counts(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// The messages about one job, oldest first.
+    async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<OutboxItem>>;
 }
 
 /// How [`open_with`] sets the store up beyond its URL.

@@ -1914,6 +1914,125 @@ impl Store for PostgresStore {
         rows.iter().map(ticket_row).collect()
     }
 
+    async fn outbox_put(&self, items: &[crate::OutboxItem]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let client = self.client("outbox_put").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "INSERT INTO outbox ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (id) DO NOTHING",
+                crate::outbox::COLUMNS
+            ))
+            .await
+            .ctx("preparing the outbox write")?;
+        for i in items {
+            let body = i.body.to_string();
+            let attempts = i32::try_from(i.attempts).unwrap_or(i32::MAX);
+            client
+                .execute(
+                    &stmt,
+                    &[
+                        &i.id,
+                        &i.channel,
+                        &i.job_id,
+                        &i.outcome,
+                        &body,
+                        &attempts,
+                        &i.next_attempt_at,
+                        &i.state,
+                        &i.last_error,
+                        &i.created_at,
+                        &i.updated_at,
+                    ],
+                )
+                .await
+                .ctx("writing to the outbox")?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_claim(
+        &self,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxItem>> {
+        let client = self.client("outbox_claim").await?;
+        let now = timefmt::now();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: replicas claiming at once take different messages.
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2 \
+             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {}",
+            crate::outbox::COLUMNS
+        );
+        let rows = client
+            .query(&sql, &[&claim_until, &now, &limit])
+            .await
+            .ctx("claiming from the outbox")?;
+        let mut items = rows.iter().map(outbox_row).collect::<Result<Vec<_>>>()?;
+        items.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(items)
+    }
+
+    async fn outbox_settle(
+        &self,
+        id: &str,
+        state: &str,
+        next_attempt_at: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client("outbox_settle").await?;
+        client
+            .execute(
+                "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = $4, updated_at = $5 \
+                 WHERE id = $1",
+                &[&id, &state, &next_attempt_at, &error, &timefmt::now()],
+            )
+            .await
+            .ctx("settling an outbox message")?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<BTreeMap<String, u64>> {
+        let mut counts: BTreeMap<String, u64> = [
+            crate::outbox::PENDING,
+            crate::outbox::SENT,
+            crate::outbox::DEAD,
+        ]
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
+        let client = self.client("outbox_counts").await?;
+        for row in client
+            .query("SELECT state, COUNT(*) FROM outbox GROUP BY state", &[])
+            .await
+            .ctx("counting the outbox")?
+        {
+            let state: String = row.try_get(0).ctx("counting the outbox")?;
+            let n: i64 = row.try_get(1).ctx("counting the outbox")?;
+            counts.insert(state, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<crate::OutboxItem>> {
+        let client = self.client("outbox_for_job").await?;
+        let sql = format!(
+            "SELECT {} FROM outbox WHERE job_id = $1 ORDER BY created_at, id",
+            crate::outbox::COLUMNS
+        );
+        client
+            .query(&sql, &[&job_id])
+            .await
+            .ctx("reading the outbox")?
+            .iter()
+            .map(outbox_row)
+            .collect()
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -2041,6 +2160,25 @@ fn ticket_row(r: &Row) -> Result<crate::TicketRow> {
         state: text(6)?,
         created_at: text(7)?,
         updated_at: text(8)?,
+    })
+}
+
+fn outbox_row(r: &Row) -> Result<crate::OutboxItem> {
+    let text = |i: usize| r.try_get::<_, String>(i).ctx("reading the outbox");
+    let body = text(4)?;
+    let attempts: i32 = r.try_get(5).ctx("reading the outbox")?;
+    Ok(crate::OutboxItem {
+        id: text(0)?,
+        channel: text(1)?,
+        job_id: text(2)?,
+        outcome: text(3)?,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: text(6)?,
+        state: text(7)?,
+        last_error: r.try_get(8).ctx("reading the outbox")?,
+        created_at: text(9)?,
+        updated_at: text(10)?,
     })
 }
 

@@ -1694,6 +1694,134 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn outbox_put(&self, items: &[crate::OutboxItem]) -> Result<()> {
+        let items = items.to_vec();
+        self.write("outbox_put", move |tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO outbox ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (id) DO NOTHING",
+                    crate::outbox::COLUMNS
+                ))
+                .ctx("preparing the outbox write")?;
+            for i in &items {
+                stmt.execute(params![
+                    i.id,
+                    i.channel,
+                    i.job_id,
+                    i.outcome,
+                    i.body.to_string(),
+                    i.attempts,
+                    i.next_attempt_at,
+                    i.state,
+                    i.last_error,
+                    i.created_at,
+                    i.updated_at
+                ])
+                .ctx("writing to the outbox")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_claim(
+        &self,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxItem>> {
+        let claim_until = claim_until.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write("outbox_claim", move |tx| {
+            let now = timefmt::now();
+            let sql = format!(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, updated_at = ?2 \
+                 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?2 \
+                 ORDER BY next_attempt_at LIMIT ?3) RETURNING {}",
+                crate::outbox::COLUMNS
+            );
+            let mut stmt = tx.prepare_cached(&sql).ctx("preparing the outbox claim")?;
+            let rows = stmt
+                .query_map(params![claim_until, now, limit], outbox_row)
+                .ctx("claiming from the outbox")?;
+            let mut items = rows
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("reading the outbox")?;
+            items.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn outbox_settle(
+        &self,
+        id: &str,
+        state: &str,
+        next_attempt_at: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let args = (
+            id.to_string(),
+            state.to_string(),
+            next_attempt_at.to_string(),
+            error.map(str::to_string),
+        );
+        self.write("outbox_settle", move |tx| {
+            let (id, state, next, error) = args;
+            tx.prepare_cached(
+                "UPDATE outbox SET state = ?2, next_attempt_at = ?3, last_error = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
+            )
+            .ctx("preparing the outbox update")?
+            .execute(params![id, state, next, error, timefmt::now()])
+            .ctx("settling an outbox message")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> Result<BTreeMap<String, u64>> {
+        self.run("outbox_counts", move |conn| {
+            let mut counts: BTreeMap<String, u64> = [
+                crate::outbox::PENDING,
+                crate::outbox::SENT,
+                crate::outbox::DEAD,
+            ]
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect();
+            let mut stmt = conn
+                .prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+                .ctx("preparing the outbox count")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .ctx("counting the outbox")?;
+            for row in rows {
+                let (state, n) = row.ctx("counting the outbox")?;
+                counts.insert(state, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<crate::OutboxItem>> {
+        let job_id = job_id.to_string();
+        self.run("outbox_for_job", move |conn| {
+            let sql = format!(
+                "SELECT {} FROM outbox WHERE job_id = ?1 ORDER BY created_at, id",
+                crate::outbox::COLUMNS
+            );
+            let mut stmt = conn.prepare_cached(&sql).ctx("preparing the outbox read")?;
+            let rows = stmt
+                .query_map(params![job_id], outbox_row)
+                .ctx("reading the outbox")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("reading the outbox")
+        })
+        .await
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -1850,6 +1978,23 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<crate::TicketRow> {
         state: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+    })
+}
+
+fn outbox_row(r: &Row<'_>) -> rusqlite::Result<crate::OutboxItem> {
+    let body: String = r.get(4)?;
+    Ok(crate::OutboxItem {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        job_id: r.get(2)?,
+        outcome: r.get(3)?,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        attempts: r.get(5)?,
+        next_attempt_at: r.get(6)?,
+        state: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
     })
 }
 

@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 9);
+    assert_eq!(rows.len(), 10);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -257,6 +257,7 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[6][1].as_deref(), Some("reversals"));
     assert_eq!(rows[7][1].as_deref(), Some("tickets"));
     assert_eq!(rows[8][1].as_deref(), Some("audit_lanes"));
+    assert_eq!(rows[9][1].as_deref(), Some("outbox"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;

@@ -238,6 +238,12 @@ async fn run_ready_jobs(
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     };
+    let work = async {
+        work.await?;
+        // Notifications owed from an earlier invocation whose wait is over.
+        engine.deliver_outbox().await;
+        Ok(())
+    };
     match tokio::time::timeout_at(until, work).await {
         Ok(result) => result,
         Err(_) => {

@@ -101,6 +101,11 @@ pub async fn run(
             stop_tx.subscribe(),
         ));
     }
+    sources.push(start_outbox_delivery(
+        engine.clone(),
+        OUTBOX_INTERVAL,
+        stop_tx.subscribe(),
+    ));
     let server = tokio::spawn(rectify_server::serve(
         rectify_server::Api::new(engine.clone()),
         listener,
@@ -259,6 +264,30 @@ fn start_ticket_polls(
             let changed = tickets.poll().await;
             if changed > 0 {
                 tracing::info!(changed, "tickets changed state");
+            }
+        }
+    })
+}
+
+/// How often `serve` sends notifications whose earlier attempt failed.
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sends what is due in the notification outbox every `interval`: retries
+/// after a channel failed, and messages a crashed process had claimed.
+fn start_outbox_delivery(
+    engine: Arc<rectify_engine::Engine>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let sent = engine.deliver_outbox().await;
+            if sent > 0 {
+                tracing::info!(sent, "notifications sent from the outbox");
             }
         }
     })
