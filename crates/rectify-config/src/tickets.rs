@@ -40,6 +40,18 @@ pub struct TicketSystem {
     /// Hub (`RESOLVED`, or `SUPPRESSED` for an accepted risk).
     pub update_findings: bool,
     pub kind: TicketKind,
+    /// The system's own ticket text, each part replacing the built-in one.
+    pub template: TicketTemplate,
+}
+
+/// A ticket system's own text templates (minijinja source): `summary` (the
+/// incident's short description, the summary), `description` (its
+/// body) and `note` (each step's work note or comment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketTemplate {
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub note: Option<String>,
 }
 
 impl TicketSystem {

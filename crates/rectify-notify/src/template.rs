@@ -295,12 +295,93 @@ pub fn for_channels(
         .collect()
 }
 
+/// Named plain-text templates over a JSON context (ticket text): the same
+/// filters and work limit as the channel templates, no escaping (the
+/// ticket systems take text, and their APIs get it as a JSON string).
+pub struct TextTemplates {
+    env: Environment<'static>,
+}
+
+impl TextTemplates {
+    /// Compiles `(name, source)` parts; the error names the part.
+    pub fn new(parts: &[(&str, &str)]) -> Result<TextTemplates, String> {
+        let mut env = environment();
+        for (name, source) in parts {
+            env.add_template_owned(name.to_string(), source.to_string())
+                .map_err(|e| format!("{name}: {}", describe(&e)))?;
+        }
+        Ok(TextTemplates { env })
+    }
+
+    /// Whether a part `name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
+    /// Renders part `name` over `context`, at most [`MAX_RENDERED_BYTES`].
+    /// Errors name the part, never the content.
+    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, ActionError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| ActionError::invalid(format!("template {name}: {}", describe(&e))))?;
+        let text = template
+            .render(Value::from(Serde(context)))
+            .map_err(|e| ActionError::invalid(format!("template {name}: {}", describe(&e))))?;
+        if text.len() > MAX_RENDERED_BYTES {
+            return Err(ActionError::invalid(format!(
+                "template {name}: {} bytes, more than {MAX_RENDERED_BYTES}",
+                text.len()
+            )));
+        }
+        Ok(text)
+    }
+}
+
+/// What a ticket template sees: the notification's fields at the top
+/// level, `subject`, `message` (all of it), and `extra`'s keys (the
+/// ticket step's own: `rule`, `job`, `outcome`, `fixed`, `finding_id`,
+/// `product_arn`, `hub_region`, `system`) over them.
+pub fn ticket_context(notification: &Notification, extra: &serde_json::Value) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    if let Some(fields) = notification.message.as_object() {
+        map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    map.insert("subject".into(), json!(notification.subject));
+    map.insert("message".into(), notification.message.clone());
+    if let Some(fields) = extra.as_object() {
+        map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    serde_json::Value::Object(map)
+}
+
+/// The ticket step fields of the load-time sample.
+fn sample_ticket_extra() -> serde_json::Value {
+    json!({
+        "rule": "s3-block-public", "job": "job-1", "outcome": "changed", "fixed": true,
+        "finding_id": "arn:aws:securityhub:us-east-1:111122223333:finding/x\"}<b>",
+        "product_arn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        "hub_region": "us-east-1", "system": "servicenow",
+    })
+}
+
 /// The config loader's check: a template compiles and renders a sample
 /// notification full of hostile characters into the channel's format.
+/// Kind `ticket` checks a ticket system's text template (part `summary`,
+/// `description` or `note`) the same way.
 pub struct Checker;
 
 impl rectify_config::TemplateChecker for Checker {
     fn check(&self, kind: &str, part: &str, source: &str) -> Result<(), String> {
+        if kind == "ticket" {
+            let templates = TextTemplates::new(&[(part, source)])
+                .map_err(|e| format!("the template does not compile: {e}"))?;
+            let context = ticket_context(&sample(), &sample_ticket_extra());
+            return templates
+                .render(part, &context)
+                .map(|_| ())
+                .map_err(|e| format!("the template fails on a sample ticket step: {}", e.message));
+        }
         let kind = Kind::from_config_key(kind).ok_or_else(|| format!("unknown kind `{kind}`"))?;
         let own = match part {
             "subject" => ChannelTemplate {

@@ -205,3 +205,42 @@ fn a_broken_template_is_a_load_error_with_its_position() {
     let got = diagnostics(&format!("{head}      colour: red\n"));
     assert!(got[0].contains("colour"), "{got:?}");
 }
+
+#[test]
+fn a_ticket_template_is_checked_at_load_and_kept_per_system() {
+    let head = "tickets:\n  systems:\n    snow:\n      servicenow: {url: 'https://acme.service-now.com', user: rectify, password_env: HOOK_SECRET}\n      template:\n";
+    let got = diagnostics(&format!("{head}        summary: '{{{{ control '\n"));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("rectify.yaml:6:")
+            && got[0].contains("tickets.systems.snow.template.summary")
+            && got[0].contains("does not compile"),
+        "{got:?}"
+    );
+    let got = diagnostics(&format!("{head}        note: '{{{{ reason | shout }}}}'\n"));
+    assert!(got[0].contains("unknown filter"), "{got:?}");
+    let got = diagnostics(&format!("{head}        body: 'x'\n"));
+    assert!(got[0].contains("body"), "{got:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("incident.j2"),
+        "{{ finding_id }} in {{ account }} ({{ system }})",
+    )
+    .unwrap();
+    let config = load(
+        dir.path(),
+        &format!("{head}        summary: '{{{{ control }}}} {{{{ resource }}}}'\n        description_file: incident.j2\n"),
+    )
+    .unwrap_or_else(|d| panic!("{d:?}"));
+    let template = &config.tickets.systems["snow"].template;
+    assert_eq!(
+        template.summary.as_deref(),
+        Some("{{ control }} {{ resource }}")
+    );
+    assert_eq!(
+        template.description.as_deref(),
+        Some("{{ finding_id }} in {{ account }} ({{ system }})")
+    );
+    assert_eq!(template.note, None);
+}

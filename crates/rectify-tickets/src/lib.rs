@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rectify_config::tickets::{TicketKind, TicketSettings, TicketSystem};
+use rectify_config::tickets::{TicketKind, TicketSettings, TicketSystem, TicketTemplate};
 use rectify_model::{
     effects::NOTE_AUTHOR, ActionError, ErrorClass, FindingRef, FindingUpdater, TicketStep, Tickets,
 };
+use rectify_notify::template::{ticket_context, TextTemplates};
 use rectify_notify::Retry;
 use rectify_store::tickets as state;
 use rectify_store::{Store, TicketRow};
@@ -96,6 +97,7 @@ struct System {
     name: String,
     settings: TicketSystem,
     api: Box<dyn TicketApi>,
+    texts: Texts,
 }
 
 impl System {
@@ -161,40 +163,82 @@ fn cut(text: &str, max: usize) -> String {
     out
 }
 
-/// The ticket's body: the notification's fields, one per line.
-fn description(step: &TicketStep) -> String {
-    let mut out = format!("{}\n", step.notification.subject);
-    if let Some(fields) = step.notification.message.as_object() {
-        for (key, value) in fields {
-            let value = match value {
-                Value::Null => continue,
-                Value::String(s) if s.is_empty() => continue,
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out.push_str(&format!("{key}: {value}\n"));
-        }
-    }
-    out.push_str(&format!("product_arn: {}\n", step.finding.product_arn));
-    out
+/// Line breaks and runs of blanks as one space (a summary is one line).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn step_text(step: &TicketStep) -> String {
-    let reason = step
-        .notification
-        .message
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let fixed = if step.fixed {
-        " The finding is fixed: Security Hub shows it RESOLVED after rectify read the resource back."
-    } else {
-        ""
-    };
-    format!(
-        "rectify rule {} job {}: {}: {reason}.{fixed}",
-        step.rule, step.job, step.outcome
-    )
+/// Built-in ticket text; a system's `template` replaces any part.
+const BUILT_IN_SUMMARY: &str = include_str!("../templates/summary.j2");
+const BUILT_IN_DESCRIPTION: &str = include_str!("../templates/description.j2");
+const BUILT_IN_NOTE: &str = include_str!("../templates/note.j2");
+
+/// A system's ticket text templates, compiled.
+struct Texts {
+    own: Option<TextTemplates>,
+    built_in: TextTemplates,
+}
+
+impl Texts {
+    fn new(system: &str, own: &TicketTemplate) -> Texts {
+        let built_in = TextTemplates::new(&[
+            ("summary", BUILT_IN_SUMMARY),
+            ("description", BUILT_IN_DESCRIPTION),
+            ("note", BUILT_IN_NOTE),
+        ])
+        .expect("the built-in ticket templates compile");
+        let parts: Vec<(&str, &str)> = [
+            ("summary", &own.summary),
+            ("description", &own.description),
+            ("note", &own.note),
+        ]
+        .into_iter()
+        .filter_map(|(name, source)| source.as_deref().map(|s| (name, s)))
+        .collect();
+        // Checked when the config was loaded; should one still fail here,
+        // the built-in text is used rather than no ticket.
+        let own = match TextTemplates::new(&parts) {
+            Ok(t) if !parts.is_empty() => Some(t),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(system, error = %e, "ticket template does not compile; using the built-in one");
+                None
+            }
+        };
+        Texts { own, built_in }
+    }
+
+    /// Part `name` for `step`: the system's own template, else (also when
+    /// the own one fails on this step) the built-in one.
+    fn render(&self, system: &str, name: &str, step: &TicketStep) -> String {
+        let reason = step
+            .notification
+            .message
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let context = ticket_context(
+            &step.notification,
+            &json!({
+                "rule": step.rule, "job": step.job, "outcome": step.outcome,
+                "fixed": step.fixed, "reason": reason,
+                "finding_id": step.finding.id, "product_arn": step.finding.product_arn,
+                "hub_region": step.hub_region, "system": system,
+            }),
+        );
+        let own = self.own.as_ref().filter(|t| t.has(name));
+        if let Some(own) = own {
+            match own.render(name, &context) {
+                Ok(text) => return text,
+                Err(e) => {
+                    tracing::error!(system, error = %e.message, "ticket template failed; using the built-in one")
+                }
+            }
+        }
+        self.built_in
+            .render(name, &context)
+            .unwrap_or_else(|_| step.notification.subject.clone())
+    }
 }
 
 impl TicketDesk {
@@ -219,6 +263,7 @@ impl TicketDesk {
                 name: name.clone(),
                 settings: s.clone(),
                 api: api_for(s, retry),
+                texts: Texts::new(name, &s.template),
             })
             .collect();
         TicketDesk {
@@ -281,9 +326,10 @@ impl TicketDesk {
         let (remote, found) = match system.api.find(&correlation).await? {
             Some(remote) => (remote, true),
             None => {
+                let summary = system.texts.render(&system.name, "summary", step);
                 let ticket = NewTicket {
-                    summary: cut(&step.notification.subject, SUMMARY_LIMIT),
-                    description: description(step),
+                    summary: cut(&one_line(&summary), SUMMARY_LIMIT),
+                    description: system.texts.render(&system.name, "description", step),
                     correlation,
                 };
                 (system.api.create(&ticket).await?, false)
@@ -322,7 +368,7 @@ impl TicketDesk {
 
     async fn step_one(&self, system: &System, step: &TicketStep) -> Result<(), ActionError> {
         let (remote, now) = self.ensure(system, step).await?;
-        let text = step_text(step);
+        let text = system.texts.render(&system.name, "note", step);
         if step.fixed && (now == state::OPEN || now == state::RESOLVING) {
             return self
                 .resolve(system, &step.finding.id, &remote, &now, &text, &step.job)
@@ -632,6 +678,78 @@ mod tests {
             ..finding.clone()
         };
         assert_ne!(c, correlation(&other));
+    }
+
+    fn step(fixed: bool) -> TicketStep {
+        TicketStep {
+            finding: FindingRef {
+                id: "arn:finding/1".into(),
+                product_arn: "arn:product".into(),
+                generator_id: None,
+                severity: Some("HIGH".into()),
+            },
+            hub_region: "eu-west-1".into(),
+            rule: "s3-bpa".into(),
+            job: "job-1".into(),
+            outcome: "changed".into(),
+            fixed,
+            notification: rectify_model::Notification {
+                subject: "rectify: changed S3.8 on 111122223333".into(),
+                message: json!({
+                    "account": "111122223333", "owner": null, "resource": "arn:aws:s3:::b",
+                    "reason": "blocked public access", "change": {"after": true},
+                    "severity": "HIGH", "empty": "",
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn the_built_in_ticket_text_lists_the_fields_and_the_step() {
+        let texts = Texts::new("snow", &TicketTemplate::default());
+        let step = step(true);
+        assert_eq!(
+            texts.render("snow", "summary", &step),
+            "rectify: changed S3.8 on 111122223333"
+        );
+        assert_eq!(
+            texts.render("snow", "description", &step),
+            "rectify: changed S3.8 on 111122223333\naccount: 111122223333\n\
+             resource: arn:aws:s3:::b\nreason: blocked public access\n\
+             change: {\"after\": true}\nseverity: HIGH\nproduct_arn: arn:product"
+        );
+        assert_eq!(
+            texts.render("snow", "note", &step),
+            "rectify rule s3-bpa job job-1: changed: blocked public access. The finding is \
+             fixed: Security Hub shows it RESOLVED after rectify read the resource back."
+        );
+    }
+
+    #[test]
+    fn an_own_part_replaces_only_itself() {
+        let own = TicketTemplate {
+            summary: Some(
+                "[{{ severity }}] {{ resource }} ({{ system }}, {{ hub_region }})".into(),
+            ),
+            description: None,
+            note: Some("{{ outcome }}{% if fixed %}, fixed{% endif %}: {{ finding_id }}".into()),
+        };
+        let texts = Texts::new("snow", &own);
+        assert_eq!(
+            texts.render("snow", "summary", &step(false)),
+            "[HIGH] arn:aws:s3:::b (snow, eu-west-1)"
+        );
+        assert_eq!(
+            texts.render("snow", "note", &step(false)),
+            "changed: arn:finding/1"
+        );
+        assert_eq!(
+            texts.render("snow", "note", &step(true)),
+            "changed, fixed: arn:finding/1"
+        );
+        assert!(texts
+            .render("snow", "description", &step(false))
+            .ends_with("product_arn: arn:product"));
     }
 
     #[test]

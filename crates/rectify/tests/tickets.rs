@@ -337,7 +337,7 @@ async fn jira_issue_per_finding_and_a_person_closing_it_closes_the_finding() {
     let jira = Standin::start("jira_standin.py", "bot@example.com", "pw-standin-1");
     let account = new_account();
     let tickets = format!(
-        "  poll_seconds: 1\n  systems:\n    jira:\n      jira:\n        url: {}\n        email: bot@example.com\n        api_token_file: system.secret\n        project: SEC\n",
+        "  poll_seconds: 1\n  systems:\n    jira:\n      template:\n        summary: \"[{{{{ severity or 'n/a' }}}}] {{{{ control }}}} {{{{ resource }}}} in {{{{ account }}}}\"\n        note: \"Step {{{{ outcome }}}} by rule {{{{ rule }}}}{{% if fixed %}}; fixed and read back{{% endif %}}\"\n      jira:\n        url: {}\n        email: bot@example.com\n        api_token_file: system.secret\n        project: SEC\n",
         jira.base
     );
     let site = site_with(&account, &tickets);
@@ -363,6 +363,20 @@ async fn jira_issue_per_finding_and_a_person_closing_it_closes_the_finding() {
         .unwrap()
         .contains(&json!("rectify")));
     assert_eq!(issues[0]["comments"].as_array().unwrap().len(), 1);
+    // The system's own templates wrote the summary and the comment.
+    let summary = issues[0]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with('[')
+            && summary.contains("] S3.8 ")
+            && summary.contains(&bucket)
+            && summary.ends_with(&format!(" in {account}")),
+        "{summary}"
+    );
+    let comment = issues[0]["comments"][0]["body"].to_string();
+    assert!(
+        comment.contains("Step changed by rule ") && comment.contains("fixed and read back"),
+        "{comment}"
+    );
 
     // Left in place: the issue stays open; a person closes it as "Won't
     // Do" and the poll of `rectify serve` suppresses the finding.

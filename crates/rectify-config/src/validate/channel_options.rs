@@ -4,6 +4,7 @@
 
 use super::secrets::resolve;
 use super::{list_keys, Ctx, Fields};
+use crate::tickets::TicketTemplate;
 use crate::yaml::{join, Node, Pos};
 use crate::{ChannelTemplate, Loader};
 
@@ -120,6 +121,56 @@ pub(super) fn template(
         }
     }
     Some(out)
+}
+
+pub(super) const TICKET_TEMPLATE_KEYS: &[&str] = &[
+    "summary",
+    "summary_file",
+    "description",
+    "description_file",
+    "note",
+    "note_file",
+];
+
+/// `tickets.systems.NAME.template`: each part read, bounded and handed to
+/// the loader's template checker (kind `ticket`).
+pub(super) fn ticket_template(
+    cx: &mut Ctx,
+    loader: &Loader,
+    node: &Node,
+    field: &str,
+) -> Option<TicketTemplate> {
+    let field = join(field, "template");
+    let f = cx.fields(node, &field, TICKET_TEMPLATE_KEYS)?;
+    let mut out = TicketTemplate::default();
+    let mut ok = true;
+    for part in ["summary", "description", "note"] {
+        let Some((source, pos)) = template_part(cx, &f, &field, part) else {
+            continue;
+        };
+        if source.len() > MAX_TEMPLATE_BYTES {
+            cx.err(
+                pos,
+                &join(&field, part),
+                format!("a template is at most {MAX_TEMPLATE_BYTES} bytes"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(checker) = loader.templates {
+            if let Err(why) = checker.check("ticket", part, &source) {
+                cx.err(pos, &join(&field, part), why);
+                ok = false;
+                continue;
+            }
+        }
+        match part {
+            "summary" => out.summary = Some(source),
+            "description" => out.description = Some(source),
+            _ => out.note = Some(source),
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `notifications.NAME.severities`: Security Hub labels, any case, stored

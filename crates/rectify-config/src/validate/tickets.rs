@@ -1,7 +1,9 @@
 //! The `tickets` section.
 
 use super::{channel_secret, check_webhook_url, list_keys, Ctx, Fields, MIN_WEBHOOK_SECRET_LEN};
-use crate::tickets::{TicketKind, TicketSettings, TicketSystem, DEFAULT_TICKET_POLL_SECONDS};
+use crate::tickets::{
+    TicketKind, TicketSettings, TicketSystem, TicketTemplate, DEFAULT_TICKET_POLL_SECONDS,
+};
 use crate::yaml::{join, Node, Pos, Val};
 use crate::Loader;
 
@@ -11,7 +13,7 @@ pub(super) const TICKETS_KEYS: &[&str] = &[
     "webhook_secret_file",
     "systems",
 ];
-const SYSTEM_KEYS: &[&str] = &["servicenow", "jira", "rules", "update_findings"];
+const SYSTEM_KEYS: &[&str] = &["servicenow", "jira", "rules", "update_findings", "template"];
 const TICKET_KINDS: &[&str] = &["servicenow", "jira"];
 const SERVICENOW_KEYS: &[&str] = &[
     "url",
@@ -128,7 +130,11 @@ pub(super) fn read_tickets(
                 None
             }
         };
-        if let Some((url, kind)) = read {
+        let template = match sf.opt("template") {
+            Some(node) => super::channel_options::ticket_template(cx, loader, node, &field),
+            None => Some(TicketTemplate::default()),
+        };
+        if let (Some((url, kind)), Some(template)) = (read, template) {
             settings.systems.insert(
                 e.key.clone(),
                 TicketSystem {
@@ -136,6 +142,7 @@ pub(super) fn read_tickets(
                     rules,
                     update_findings,
                     kind,
+                    template,
                 },
             );
         }
