@@ -14,7 +14,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 
 /// The text put in every field of the hostile finding.

@@ -162,14 +162,17 @@ export function diffView(plan) {
   const rows = paths.map((path) => {
     const b = before.get(path);
     const a = after.get(path);
-    const kind = b === undefined ? "added" : a === undefined ? "removed" : a === b ? "same" : "changed";
+    // The plan's `after` holds only what the action sets: a setting read
+    // but not in it stays as it is.
+    const kind = b === undefined ? "added" : a === undefined || a === b ? "same" : "changed";
+    const words = { added: "added", changed: "changed", same: "stays" }[kind];
     return el(
       "tr",
       { class: "diff-" + kind },
       el("th", { scope: "row" }, path),
       el("td", {}, b === undefined ? "(not set)" : kind === "same" ? b : el("del", {}, b)),
-      el("td", {}, a === undefined ? "(not set)" : kind === "same" ? a : el("ins", {}, a)),
-      el("td", { class: "kind" }, kind),
+      el("td", {}, a === undefined ? b : kind === "same" ? a : el("ins", {}, a)),
+      el("td", { class: "kind" }, words),
     );
   });
   return el(

@@ -87,7 +87,7 @@ function barChart(id, caption, counts) {
     const y = 4 + i * row;
     const w = ((width - label - 50) * n) / max;
     chart.appendChild(svg("text", { x: label - 6, y: y + 14, "text-anchor": "end", "font-size": 11 }, key.length > 26 ? key.slice(0, 25) + "…" : key));
-    chart.appendChild(svg("rect", { x: label, y: y + 3, width: Math.max(w, 1), height: row - 8, fill: "url(#p-hatch)", stroke: "#333", "stroke-width": 0.5 }));
+    chart.appendChild(svg("rect", { x: label, y: y + 3, width: Math.max(w, 1), height: row - 8, fill: "#5b7db1", stroke: "#333", "stroke-width": 0.5 }));
     chart.appendChild(svg("text", { x: label + w + 6, y: y + 14, "font-size": 11 }, String(n)));
   });
   return el("figure", { class: "figure" }, el("figcaption", {}, caption), chart);
