@@ -4,7 +4,9 @@
 //! as a diff, approved, applied and undone; a plan changed after it was
 //! shown is refused, then rejected with a reason; a failed job retried;
 //! findings filtered and a hostile finding shown as text; a fix on demand
-//! planned, approved and applied; rules, coverage and the audit chain.
+//! planned, approved with the keyboard alone and applied; a paused rule
+//! resumed from the overview; pages that reflow at 200% zoom; rules,
+//! coverage and the audit chain.
 //! Each resource is read back here. Screenshots of the pages land in
 //! docs/console/. `make test` installs Chromium and the driver
 //! (scripts/browser-deps).
@@ -94,6 +96,16 @@ async fn every_page_of_the_console_in_a_browser() {
     // stand-in, never sent as an event).
     let fix_finding = s3_finding(&account, &fixed);
 
+    // A rule paused by a person, resumed from the overview.
+    let (status, body) = http(
+        &server.base,
+        "POST",
+        "/v1/pause?rule=iam-password-policy",
+        Some(&site.token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
     let browser_dir = repo_root().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").exists(),
@@ -106,6 +118,7 @@ async fn every_page_of_the_console_in_a_browser() {
         "token": site.token,
         "viewer": viewer,
         "shots": shots,
+        "paused": {"rule": "iam-password-policy", "why": "paused by api:tests"},
         "approve": {"job": approve_job, "account": account, "resource": format!("arn:aws:s3:::{approved}")},
         "changed": {"job": changed_job},
         "failed": {"job": failed_job},
@@ -205,6 +218,11 @@ async fn every_page_of_the_console_in_a_browser() {
         [true; 4],
         "the fix on demand was applied"
     );
+
+    // Resumed from the overview.
+    let (_, overview) = http(&server.base, "GET", "/v1/overview", Some(&site.token), None);
+    let overview: serde_json::Value = serde_json::from_str(&overview).unwrap();
+    assert_eq!(overview["paused_rules"], json!({}), "{overview}");
 
     for page in [
         "overview", "jobs", "job", "findings", "finding", "fix", "rules", "audit",
