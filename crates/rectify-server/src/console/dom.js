@@ -100,7 +100,10 @@ export function table(id, headers, rows, rowData) {
     for (const c of cells) tr.appendChild(c instanceof Node && c.tagName === "TD" ? c : el("td", {}, c));
     body.appendChild(tr);
   });
-  return el("table", { id }, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))), body);
+  const head = el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h))));
+  // Focusable, so that a table wider than the window scrolls from the keyboard.
+  return el("div", { class: "table-frame", tabindex: 0, role: "region", "aria-label": id.replace(/-/g, " ") },
+    el("table", { id }, head, body));
 }
 
 // A filter form: fields [{name, label, options?}] with the current values
@@ -179,13 +182,13 @@ export function diffView(plan) {
     "div",
     { class: "diff" },
     el("p", { class: "summary" }, plan.summary),
-    el(
+    el("div", { class: "table-frame", tabindex: 0, role: "region", "aria-label": "planned change" }, el(
       "table",
       { class: "diff-table" },
       el("caption", {}, "Setting by setting: now, after the change"),
       el("thead", {}, el("tr", {}, ["Setting", "Now", "After", "Difference"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows),
-    ),
+    )),
   );
 }
 
