@@ -462,6 +462,16 @@ impl Engine {
         semaphore.acquire_owned().await.ok()
     }
 
+    /// The ids of the rules `event` matches, as a submission would route
+    /// it (nothing is stored).
+    pub fn matching_rules(&self, event: &Event) -> Vec<String> {
+        self.router
+            .route(event)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     /// Claims up to `limit` jobs unless remediation is paused.
     async fn claim_runnable(&self, limit: usize) -> anyhow::Result<Vec<Job>> {
         if self.store.is_paused().await? {

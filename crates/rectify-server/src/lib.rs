@@ -8,6 +8,7 @@
 //! parameters a route does not take are refused (400) everywhere.
 
 mod console;
+mod console_api;
 mod limit;
 mod listen;
 mod tickets;
@@ -27,7 +28,7 @@ use axum::{Json, Router};
 use rectify_config::{ApiSettings, Scope};
 use rectify_engine::Engine;
 use rectify_model::JobState;
-use rectify_store::{FindingCursor, JobCursor, JobFilter, StoreError};
+use rectify_store::{FindingCursor, FindingFilter, JobCursor, JobFilter, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
@@ -54,6 +55,20 @@ struct Counters {
 /// When the store was last checked, and the paused flag if it was healthy.
 type Verdict = (Instant, Option<bool>);
 
+/// A check of the audit anchors written so far: its report is shown as is.
+pub type AnchorFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send>>;
+/// Makes an [`AnchorFuture`] each time the audit page asks.
+pub type AnchorCheck = Arc<dyn Fn() -> AnchorFuture + Send + Sync>;
+
+/// The audit chain's last verdict, reused for a while.
+#[derive(Clone)]
+struct AuditChecked {
+    at: Instant,
+    verdict: rectify_store::AuditVerdict,
+    anchors: serde_json::Value,
+}
+
 #[derive(Clone)]
 pub struct Api {
     engine: Arc<Engine>,
@@ -61,6 +76,11 @@ pub struct Api {
     failures: Arc<limit::AuthFailures>,
     /// The last health verdict: when, and the paused flag if healthy.
     health: Arc<tokio::sync::Mutex<Option<Verdict>>>,
+    /// The catalog's coverage per standard, as `rectify catalog
+    /// --coverage --json` prints it.
+    coverage: Option<Arc<serde_json::Value>>,
+    anchors: Option<AnchorCheck>,
+    audit_verdict: Arc<tokio::sync::Mutex<Option<AuditChecked>>>,
 }
 
 impl Api {
@@ -75,7 +95,22 @@ impl Api {
             counters: Arc::default(),
             failures: Arc::new(failures),
             health: Arc::default(),
+            coverage: None,
+            anchors: None,
+            audit_verdict: Arc::default(),
         }
+    }
+
+    /// The coverage `GET /v1/rules` shows.
+    pub fn with_coverage(mut self, coverage: serde_json::Value) -> Api {
+        self.coverage = Some(Arc::new(coverage));
+        self
+    }
+
+    /// How `GET /v1/audit/verify` checks the anchors (`audit.anchor`).
+    pub fn with_anchors(mut self, check: AnchorCheck) -> Api {
+        self.anchors = Some(check);
+        self
     }
 }
 
@@ -99,8 +134,17 @@ pub fn router(api: Api) -> Router {
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/approve", post(approve_job))
         .route("/v1/jobs/{id}/revert", post(revert_job))
+        .route("/v1/jobs/{id}/reject", post(console_api::reject_job))
+        .route("/v1/jobs/{id}/retry", post(console_api::retry_job))
+        .route("/v1/jobs/{id}/audit", get(console_api::job_audit))
         .route("/v1/findings", get(list_findings))
+        .route("/v1/finding", get(console_api::get_finding))
+        .route("/v1/fix", post(console_api::fix))
+        .route("/v1/overview", get(console_api::overview))
+        .route("/v1/rules", get(console_api::rules))
         .route("/v1/audit", get(list_audit))
+        .route("/v1/audit/verify", get(console_api::audit_verify))
+        .route("/v1/whoami", get(console_api::whoami))
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .route("/metrics", get(metrics))
@@ -187,8 +231,15 @@ fn redact(text: &str) -> String {
 /// The query parameters each route takes.
 fn allowed_query(route: &str) -> &'static [&'static str] {
     match route {
-        "/v1/jobs" => &["state", "rule", "limit", "after"],
-        "/v1/findings" | "/v1/audit" => &["limit", "after"],
+        "/v1/jobs" => &[
+            "state", "rule", "account", "action", "finding", "limit", "after",
+        ],
+        "/v1/findings" => &[
+            "account", "control", "severity", "state", "rule", "limit", "after",
+        ],
+        "/v1/audit" => &["limit", "after"],
+        "/v1/finding" => &["id", "product_arn"],
+        "/v1/jobs/{id}/reject" => &["reason"],
         "/v1/pause" | "/v1/resume" => &["rule"],
         "/v1/jobs/{id}/approve" => &["plan_digest"],
         _ => &[],
@@ -358,7 +409,14 @@ struct Caller(String);
 fn required_scope(method: &Method, route: &str) -> Scope {
     match (method, route) {
         (&Method::POST, "/v1/events") => Scope::Ingest,
-        (&Method::POST, "/v1/jobs/{id}/approve" | "/v1/jobs/{id}/revert") => Scope::Approve,
+        (
+            &Method::POST,
+            "/v1/jobs/{id}/approve"
+            | "/v1/jobs/{id}/revert"
+            | "/v1/jobs/{id}/reject"
+            | "/v1/jobs/{id}/retry"
+            | "/v1/fix",
+        ) => Scope::Approve,
         (&Method::POST, "/v1/pause" | "/v1/resume") => Scope::Admin,
         _ => Scope::Read,
     }
@@ -680,9 +738,13 @@ async fn list_jobs(State(api): State<Api>, uri: Uri) -> Response {
         (Ok(l), Ok(a)) => (l, a),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
+    let text = |key: &str| param(&pairs, key).map(str::to_owned);
     let filter = JobFilter {
         state,
-        rule_id: param(&pairs, "rule").map(str::to_owned),
+        rule_id: text("rule"),
+        account: text("account"),
+        action: text("action"),
+        finding_id: text("finding"),
         limit: limit + 1,
         after,
     };
@@ -815,12 +877,18 @@ async fn list_findings(State(api): State<Api>, uri: Uri) -> Response {
         (Ok(l), Ok(a)) => (l, a),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    match api
-        .engine
-        .store()
-        .list_findings(limit + 1, after.as_ref())
-        .await
-    {
+    let text = |key: &str| param(&pairs, key).map(str::to_owned);
+    let filter = FindingFilter {
+        account: text("account"),
+        control: text("control"),
+        severity: text("severity"),
+        workflow_status: text("state"),
+        rule_id: text("rule"),
+        id: None,
+        limit: limit + 1,
+        after,
+    };
+    match api.engine.store().find_findings(&filter).await {
         Ok(rows) => {
             let (rows, next) = page(rows, limit, |r| encode_cursor(&FindingCursor::after(r)));
             with_next(json!({"findings": rows}), next)

@@ -629,3 +629,25 @@ pub(crate) fn tally_sql(
          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
 }
+
+/// The outcome of a job a person rejected: skipped, naming who and why.
+pub(crate) fn rejected_outcome(job: &Job, by: &str, reason: &str) -> rectify_model::Outcome {
+    let mut outcome = rectify_model::Outcome::new(
+        rectify_model::OutcomeKind::Skipped,
+        format!("rejected by {by}: {reason}"),
+    );
+    outcome.change = job.plan.clone();
+    outcome
+}
+
+/// The `job.rejected` audit record's data.
+pub(crate) fn rejected_record(job: &Job, by: &str, reason: &str) -> serde_json::Value {
+    serde_json::json!({
+        "by": by,
+        "reason": reason,
+        "rule": job.rule_id,
+        "action": job.action,
+        "target": job.target.key(),
+        "plan_digest": job.plan.as_ref().map(rectify_model::Change::digest),
+    })
+}

@@ -299,6 +299,12 @@ pub struct JobTally {
 pub struct JobFilter {
     pub state: Option<JobState>,
     pub rule_id: Option<String>,
+    /// The target's account.
+    pub account: Option<String>,
+    /// The action's name (`aws.s3.block_public_access`).
+    pub action: Option<String>,
+    /// The `Id` of the Security Hub finding the job answers.
+    pub finding_id: Option<String>,
     /// At most this many; `0` means no limit.
     pub limit: usize,
     /// Only jobs listed after this one (the last of the previous page).
@@ -340,6 +346,37 @@ impl FindingCursor {
             product_arn: row.product_arn.clone(),
         }
     }
+}
+
+/// Which findings [`Store::find_findings`] returns (every field optional;
+/// newest first, as [`Store::list_findings`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindingFilter {
+    pub account: Option<String>,
+    /// The consolidated control id (`S3.8`).
+    pub control: Option<String>,
+    /// `Severity.Label` of the ASFF (`CRITICAL`, `HIGH`, ...).
+    pub severity: Option<String>,
+    /// `Workflow.Status` as stored (`NEW`, `NOTIFIED`, `RESOLVED`, ...).
+    pub workflow_status: Option<String>,
+    /// Only findings a job of this rule answered.
+    pub rule_id: Option<String>,
+    /// One finding by its `Id` (with any product ARN).
+    pub id: Option<String>,
+    /// At most this many; `0` means no limit.
+    pub limit: usize,
+    pub after: Option<FindingCursor>,
+}
+
+/// One line of [`Store::finding_counts`]: how many stored findings share
+/// these fields.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FindingCount {
+    pub account: String,
+    pub control: Option<String>,
+    pub severity: Option<String>,
+    pub workflow_status: Option<String>,
+    pub findings: u64,
 }
 
 /// A finding as stored: the indexed fields plus the whole ASFF document.
@@ -567,6 +604,13 @@ pub trait Store: Send + Sync {
         after: Option<&FindingCursor>,
     ) -> Result<Vec<FindingRow>>;
 
+    /// The findings that pass `filter` (see [`FindingFilter`]).
+    async fn find_findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>>;
+
+    /// The stored findings counted by account, control, severity and
+    /// workflow status (one scan of the findings).
+    async fn finding_counts(&self) -> Result<Vec<FindingCount>>;
+
     /// Stores a new job, unless a non-final job with the same idempotency
     /// key (or any job with the same id) exists: then that one comes back as
     /// [`Enqueued::Duplicate`]. A key whose previous job is final gets a new
@@ -667,6 +711,12 @@ pub trait Store: Send + Sync {
     /// state; the id may be a prefix as in [`get_job`](Store::get_job).
     async fn approve(&self, id: &str, by: &str) -> Result<Job>;
 
+    /// waiting-approval -> skipped: a person said no. The outcome names who
+    /// and why, and a `job.rejected` audit record is written in the same
+    /// transaction. [`StoreError::InvalidState`] if the job is in another
+    /// state (approved or rejected meanwhile).
+    async fn reject(&self, id: &str, by: &str, reason: &str) -> Result<Job>;
+
     /// On startup of a single-process deployment: running jobs whose lease
     /// expired -> pending (attempts kept). Returns how many.
     async fn recover_expired(&self) -> Result<u64>;
@@ -697,6 +747,10 @@ pub trait Store: Send + Sync {
 
     /// Records with seq > `after_seq`, in order; `limit` 0 means no limit.
     async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// The newest `limit` records whose subject is one of `subjects`
+    /// (a job id, an event id), oldest first.
+    async fn audit_about(&self, subjects: &[String], limit: usize) -> Result<Vec<AuditRecord>>;
 
     /// Streams through all records in order, recomputing every hash (under
     /// the store's audit key, see [`StoreOptions`]), and names the first

@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "tickets", crate::tickets::TABLE),
     (9, "audit_lanes", AUDIT_LANES),
     (10, "outbox", crate::outbox::TABLE),
+    (11, "audit_subject", crate::schema::AUDIT_SUBJECT),
 ];
 
 /// The audit chain in lanes (see [`crate::audit`]): one head row per lane,

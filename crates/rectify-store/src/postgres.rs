@@ -39,9 +39,9 @@ use crate::common::{
     SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
-    pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor,
-    FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, JobTally, NewJob, Result, Store,
-    StoreError,
+    pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount,
+    FindingCursor, FindingFilter, FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter,
+    JobTally, NewJob, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -340,6 +340,10 @@ fn job_from_row(row: &Row) -> Result<Job> {
 fn jobs_from_rows(rows: &[Row]) -> Result<Vec<Job>> {
     rows.iter().map(job_from_row).collect()
 }
+
+/// A finding's `Severity.Label` (its ASFF, else its event's first finding).
+const SEVERITY: &str = "COALESCE(f.finding -> 'Severity' ->> 'Label', \
+     e.body -> 'detail' -> 'findings' -> 0 -> 'Severity' ->> 'Label')";
 
 const FINDING_COLUMNS: &str = "f.id, f.product_arn, f.account, f.region, f.control, \
     f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, f.updated_at, \
@@ -1071,6 +1075,73 @@ impl Store for PostgresStore {
         rows.iter().map(finding_from_row).collect()
     }
 
+    async fn find_findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>> {
+        let client = self.client("find_findings").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLUMNS} FROM findings f \
+                 LEFT JOIN events e ON e.id = f.last_event_id \
+                 WHERE ($2::text IS NULL OR f.updated_at < $2::text \
+                   OR (f.updated_at = $2::text AND (f.id > $3::text \
+                       OR (f.id = $3::text AND f.product_arn > $4::text)))) \
+                   AND ($5::text IS NULL OR f.account = $5::text) \
+                   AND ($6::text IS NULL OR f.control = $6::text) \
+                   AND ($7::text IS NULL OR f.workflow_status = $7::text) \
+                   AND ($8::text IS NULL OR f.id = $8::text) \
+                   AND ($9::text IS NULL OR upper({SEVERITY}) = upper($9::text)) \
+                   AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM jobs j \
+                        WHERE j.rule_id = $10::text AND j.finding->>'Id' = f.id)) \
+                 ORDER BY f.updated_at DESC, f.id, f.product_arn LIMIT $1"
+            ))
+            .await
+            .ctx("preparing findings search")?;
+        let after = filter.after.as_ref();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &limit_sql(filter.limit),
+                    &after.map(|c| c.updated_at.as_str()),
+                    &after.map(|c| c.id.as_str()),
+                    &after.map(|c| c.product_arn.as_str()),
+                    &filter.account,
+                    &filter.control,
+                    &filter.workflow_status,
+                    &filter.id,
+                    &filter.severity,
+                    &filter.rule_id,
+                ],
+            )
+            .await
+            .ctx("searching findings")?;
+        rows.iter().map(finding_from_row).collect()
+    }
+
+    async fn finding_counts(&self) -> Result<Vec<FindingCount>> {
+        let client = self.client("finding_counts").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT f.account, f.control, upper({SEVERITY}), f.workflow_status, COUNT(*) \
+                 FROM findings f LEFT JOIN events e ON e.id = f.last_event_id \
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+            ))
+            .await
+            .ctx("preparing finding counts")?;
+        let op = "counting findings";
+        let mut out = Vec::new();
+        for row in client.query(&stmt, &[]).await.ctx(op)? {
+            let n: i64 = row.try_get(4).ctx(op)?;
+            out.push(FindingCount {
+                account: row.try_get(0).ctx(op)?,
+                control: row.try_get(1).ctx(op)?,
+                severity: row.try_get(2).ctx(op)?,
+                workflow_status: row.try_get(3).ctx(op)?,
+                findings: u64::try_from(n).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
     async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
         let job = NewJob::new(job.clone())?;
         let mut client = self.client("enqueue").await?;
@@ -1228,6 +1299,9 @@ impl Store for PostgresStore {
                AND ($2::text IS NULL OR rule_id = $2::text) \
                AND ($4::text IS NULL OR created_at < $4::text \
                     OR (created_at = $4::text AND id < $5::text)) \
+               AND ($6::text IS NULL OR target->>'account' = $6::text) \
+               AND ($7::text IS NULL OR action = $7::text) \
+               AND ($8::text IS NULL OR finding->>'Id' = $8::text) \
              ORDER BY created_at DESC, id DESC LIMIT $3"
         );
         let created_at = filter.after.as_ref().map(|c| c.created_at.as_str());
@@ -1241,6 +1315,9 @@ impl Store for PostgresStore {
                 &limit_sql(filter.limit),
                 &created_at,
                 &id,
+                &filter.account,
+                &filter.action,
+                &filter.finding_id,
             ],
             "listing jobs",
         )
@@ -1360,6 +1437,53 @@ impl Store for PostgresStore {
         Ok(approved)
     }
 
+    async fn reject(&self, id: &str, by: &str, reason: &str) -> Result<Job> {
+        let mut client = self.client("reject").await?;
+        let tx = client.transaction().await.ctx("reject: begin")?;
+        let job = resolve_job(&tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+        let now = timefmt::now();
+        let outcome = crate::common::to_json(
+            "outcome",
+            &crate::common::rejected_outcome(&job, by, reason),
+        )?;
+        // The state check is part of the UPDATE: an approval racing this
+        // rejection wins or loses as a whole.
+        let sql = format!(
+            "UPDATE jobs SET state = 'skipped', outcome = $2::text::json, updated_at = $3 \
+             WHERE id = $1 AND state = 'waiting-approval' RETURNING {JOB_COLUMNS}"
+        );
+        let rejected = query_jobs(
+            &tx,
+            &sql,
+            &[&job.id, &outcome, &now],
+            &format!("rejecting job {}", job.id),
+        )
+        .await?
+        .pop();
+        let Some(rejected) = rejected else {
+            let current = job_by_id(&tx, &job.id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("job {}", job.id)))?;
+            return Err(StoreError::InvalidState {
+                id: current.id,
+                state: current.state,
+                expected: JobState::WaitingApproval,
+            });
+        };
+        append_one_audit_tx(
+            self.audit_key.as_ref(),
+            &tx,
+            "job.rejected",
+            &rejected.id,
+            &crate::common::rejected_record(&rejected, by, reason),
+        )
+        .await?;
+        tx.commit().await.ctx("reject: commit")?;
+        Ok(rejected)
+    }
+
     async fn recover_expired(&self) -> Result<u64> {
         let client = self.client("recover_expired").await?;
         let stmt = client
@@ -1432,6 +1556,27 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| audit_from_row(r).map(|(record, _)| record))
             .collect()
+    }
+
+    async fn audit_about(&self, subjects: &[String], limit: usize) -> Result<Vec<AuditRecord>> {
+        let client = self.client("audit_about").await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject = ANY($1) \
+                 ORDER BY seq DESC LIMIT $2"
+            ))
+            .await
+            .ctx("preparing audit lookup")?;
+        let rows = client
+            .query(&stmt, &[&subjects, &limit_sql(limit)])
+            .await
+            .ctx("reading the audit log")?;
+        let mut out = rows
+            .iter()
+            .map(|r| audit_from_row(r).map(|(record, _)| record))
+            .collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>> {

@@ -29,7 +29,14 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "reversals", REVERSALS),
     (9, "tickets", crate::tickets::TABLE),
     (10, "outbox", crate::outbox::TABLE),
+    (11, "audit_subject", AUDIT_SUBJECT),
 ];
+
+/// The audit trail of one job or event (the console's job and finding
+/// pages) is read by subject, newest first.
+pub(crate) const AUDIT_SUBJECT: &str = r#"
+CREATE INDEX audit_log_subject ON audit_log (subject, seq);
+"#;
 
 /// Each time rectify undid a change a principal made through the API (a
 /// CloudTrail-triggered job), so that rectify stops fighting a person who

@@ -21,8 +21,9 @@ use crate::common::{
 };
 use crate::schema::LIVE_STATES;
 use crate::{
-    schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingRow, FindingUpsert,
-    IngestBatch, Ingested, JobFilter, JobTally, NewJob, Result, Store, StoreError,
+    common, schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount, FindingCursor,
+    FindingFilter, FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, JobTally, NewJob,
+    Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -939,6 +940,90 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>> {
+        let filter = filter.clone();
+        self.run("find_findings", move |conn| {
+            // The ASFF is the finding's own column, else the first finding
+            // of its event's body.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT f.id, f.product_arn, f.account, f.region, f.control, \
+                     f.workflow_status, f.last_event_id, f.last_job_id, f.last_outcome, \
+                     f.updated_at, f.finding, e.body \
+                     FROM findings f LEFT JOIN events e \
+                       ON e.key = rectify_key(f.last_event_id) AND e.id = f.last_event_id \
+                     WHERE (?2 IS NULL OR f.updated_at < ?2 \
+                       OR (f.updated_at = ?2 AND (f.id > ?3 OR (f.id = ?3 AND f.product_arn > ?4)))) \
+                       AND (?5 IS NULL OR f.account = ?5) \
+                       AND (?6 IS NULL OR f.control = ?6) \
+                       AND (?7 IS NULL OR f.workflow_status = ?7) \
+                       AND (?8 IS NULL OR f.id = ?8) \
+                       AND (?9 IS NULL OR upper(json_extract(COALESCE(f.finding, \
+                            json_extract(e.body, '$.detail.findings[0]')), '$.Severity.Label')) = upper(?9)) \
+                       AND (?10 IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.rule_id = ?10 \
+                            AND json_extract(j.finding, '$.Id') = f.id)) \
+                     ORDER BY f.updated_at DESC, f.id, f.product_arn LIMIT ?1",
+                )
+                .ctx("preparing findings search")?;
+            let (updated_at, id, product_arn) = match filter.after {
+                Some(c) => (Some(c.updated_at), Some(c.id), Some(c.product_arn)),
+                None => (None, None, None),
+            };
+            let mut rows = stmt
+                .query(params![
+                    limit_sql(filter.limit),
+                    updated_at,
+                    id,
+                    product_arn,
+                    filter.account,
+                    filter.control,
+                    filter.workflow_status,
+                    filter.id,
+                    filter.severity,
+                    filter.rule_id
+                ])
+                .ctx("searching findings")?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().ctx("searching findings")? {
+                out.push(finding_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn finding_counts(&self) -> Result<Vec<FindingCount>> {
+        self.run("finding_counts", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT f.account, f.control, upper(json_extract(COALESCE(f.finding, \
+                       json_extract(e.body, '$.detail.findings[0]')), '$.Severity.Label')) AS severity, \
+                     f.workflow_status, COUNT(*) \
+                     FROM findings f LEFT JOIN events e \
+                       ON e.key = rectify_key(f.last_event_id) AND e.id = f.last_event_id \
+                     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                )
+                .ctx("preparing finding counts")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(FindingCount {
+                        account: r.get(0)?,
+                        control: r.get(1)?,
+                        severity: r.get(2)?,
+                        workflow_status: r.get(3)?,
+                        findings: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    })
+                })
+                .ctx("counting findings")?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.ctx("counting findings")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn enqueue(&self, job: &Job) -> Result<Enqueued> {
         let job = NewJob::new(job.clone())?;
         self.write("enqueue", move |tx| enqueue_tx(tx, job)).await
@@ -1075,6 +1160,9 @@ impl Store for SqliteStore {
                     "SELECT {JOB_COLUMNS} FROM jobs \
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2) \
                        AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
+                       AND (?6 IS NULL OR json_extract(target, '$.account') = ?6) \
+                       AND (?7 IS NULL OR action = ?7) \
+                       AND (?8 IS NULL OR json_extract(finding, '$.Id') = ?8) \
                      ORDER BY created_at DESC, id DESC LIMIT ?3"
                 ))
                 .ctx("preparing job listing")?;
@@ -1089,7 +1177,10 @@ impl Store for SqliteStore {
                     filter.rule_id,
                     limit_sql(filter.limit),
                     created_at,
-                    id
+                    id,
+                    filter.account,
+                    filter.action,
+                    filter.finding_id
                 ],
                 "listing jobs",
             )
@@ -1204,6 +1295,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn reject(&self, id: &str, by: &str, reason: &str) -> Result<Job> {
+        let (id, by, reason) = (id.to_owned(), by.to_owned(), reason.to_owned());
+        let key = self.audit_key.clone();
+        self.write("reject", move |tx| {
+            let job =
+                resolve_job(tx, &id)?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+            if job.state != JobState::WaitingApproval {
+                return Err(StoreError::InvalidState {
+                    id: job.id,
+                    state: job.state,
+                    expected: JobState::WaitingApproval,
+                });
+            }
+            let now = timefmt::now();
+            let outcome = common::rejected_outcome(&job, &by, &reason);
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET state = 'skipped', outcome = ?2, updated_at = ?3 \
+                     WHERE id = ?1 RETURNING {JOB_COLUMNS}"
+                ))
+                .ctx("preparing rejection")?;
+            let rejected = jobs_from_stmt(
+                &mut stmt,
+                params![job.id, common::to_json("outcome", &outcome)?, now],
+                &format!("rejecting job {}", job.id),
+            )?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("job {}", job.id)))?;
+            append_audit_tx(
+                key.as_ref(),
+                tx,
+                "job.rejected",
+                &rejected.id,
+                common::rejected_record(&rejected, &by, &reason),
+            )?;
+            Ok(rejected)
+        })
+        .await
+    }
+
     async fn recover_expired(&self) -> Result<u64> {
         self.write("recover_expired", move |tx| {
             let now = timefmt::now();
@@ -1276,6 +1407,29 @@ impl Store for SqliteStore {
             while let Some(row) = rows.next().ctx("reading the audit log")? {
                 out.push(audit_from_row(row)?.0);
             }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_about(&self, subjects: &[String], limit: usize) -> Result<Vec<AuditRecord>> {
+        let subjects = serde_json::to_string(subjects).unwrap_or_else(|_| "[]".into());
+        self.run("audit_about", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, kind, subject, data, prev_hash, hash FROM audit_log \
+                     WHERE subject IN (SELECT value FROM json_each(?1)) \
+                     ORDER BY seq DESC LIMIT ?2",
+                )
+                .ctx("preparing audit lookup")?;
+            let mut rows = stmt
+                .query(params![subjects, limit_sql(limit)])
+                .ctx("reading the audit log")?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().ctx("reading the audit log")? {
+                out.push(audit_from_row(row)?.0);
+            }
+            out.reverse();
             Ok(out)
         })
         .await

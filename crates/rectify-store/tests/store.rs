@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
-    audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingUpsert, IngestBatch, JobCursor,
-    JobFilter, JobTally, NewJob, Store, StoreError,
+    audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingFilter, FindingUpsert,
+    IngestBatch, JobCursor, JobFilter, JobTally, NewJob, Store, StoreError,
 };
 use serde_json::{json, Value};
 use support::{event, job, lit, Kind, TestDb};
@@ -736,6 +736,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         Kind::Postgres => later.push("audit_lanes"),
     }
     later.push("outbox");
+    later.push("audit_subject");
     for name in later {
         let version = expected.len() + 1;
         expected.push(vec![Some(version.to_string()), Some(name.to_string())]);
@@ -1556,6 +1557,266 @@ async fn oldest_due_and_window_tally(db: TestDb) {
 }
 
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
+
+/// What the console reads and writes: a rejection (only of a waiting job,
+/// with its audit record), findings by their fields and by a rule's jobs,
+/// their counts, jobs by account, action and finding, and the audit
+/// records about given subjects.
+async fn console_reject_filters_and_trails(db: TestDb) {
+    let store = db.open().await;
+    let mut waiting = job("cons-0001-w", "k1");
+    waiting.state = JobState::WaitingApproval;
+    waiting.mode = Mode::Approve;
+    waiting.plan = Some(rectify_model::Change {
+        summary: "block public access".into(),
+        before: json!({"block": false}),
+        after: json!({"block": true}),
+    });
+    store.enqueue(&waiting).await.unwrap();
+    let mut other = job("cons-0002-p", "k2");
+    other.target.account = "444455556666".into();
+    other.action = "aws.ec2.revoke".into();
+    other.rule_id = "rule-b".into();
+    other.finding.as_mut().unwrap().id = "f-2".into();
+    store.enqueue(&other).await.unwrap();
+
+    let err = store
+        .reject("cons-0002-p", "alice", "no")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidState {
+                state: JobState::Pending,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        store.reject("nope-nope-nope", "alice", "no").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let rejected = store.reject("cons-0001", "alice", "not now").await.unwrap();
+    assert_eq!(rejected.state, JobState::Skipped);
+    let outcome = rejected.outcome.unwrap();
+    assert_eq!(outcome.kind, OutcomeKind::Skipped);
+    assert_eq!(outcome.reason, "rejected by alice: not now");
+    assert_eq!(outcome.change, waiting.plan);
+    let stored = store.get_job("cons-0001-w").await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Skipped);
+    // Neither approved nor rejected again.
+    assert!(matches!(
+        store.approve("cons-0001-w", "bob").await,
+        Err(StoreError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        store.reject("cons-0001-w", "bob", "x").await,
+        Err(StoreError::InvalidState { .. })
+    ));
+    store
+        .append_audit("other", "cons-0002-p", &json!({}))
+        .await
+        .unwrap();
+    store
+        .append_audit("unrelated", "zzz", &json!({}))
+        .await
+        .unwrap();
+    let trail = store
+        .audit_about(&["cons-0001-w".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].kind, "job.rejected");
+    assert_eq!(trail[0].data["by"], "alice");
+    assert_eq!(trail[0].data["reason"], "not now");
+    assert_eq!(
+        trail[0].data["plan_digest"],
+        json!(waiting.plan.as_ref().unwrap().digest())
+    );
+    let both = store
+        .audit_about(&["cons-0001-w".into(), "cons-0002-p".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+        ["job.rejected", "other"]
+    );
+    let newest = store
+        .audit_about(&["cons-0001-w".into(), "cons-0002-p".into()], 1)
+        .await
+        .unwrap();
+    assert_eq!(newest[0].kind, "other", "the limit keeps the newest");
+
+    let jobs = |filter: JobFilter| {
+        let store = store.clone();
+        async move {
+            let mut ids: Vec<String> = store
+                .list_jobs(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        jobs(JobFilter {
+            account: Some("444455556666".into()),
+            ..Default::default()
+        })
+        .await,
+        ["cons-0002-p"]
+    );
+    assert_eq!(
+        jobs(JobFilter {
+            action: Some("aws.s3.block-public-access".into()),
+            ..Default::default()
+        })
+        .await,
+        ["cons-0001-w"]
+    );
+    assert_eq!(
+        jobs(JobFilter {
+            finding_id: Some("f-2".into()),
+            ..Default::default()
+        })
+        .await,
+        ["cons-0002-p"]
+    );
+    assert!(jobs(JobFilter {
+        account: Some("1".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+
+    // Findings: one in its own row, one read from its event's body.
+    let mut high = asff("2024-05-01T12:00:00.000Z", "NEW");
+    high["Severity"] = json!({"Label": "HIGH"});
+    store.upsert_finding("e-1", &high).await.unwrap();
+    let mut low = asff("2024-05-02T12:00:00.000Z", "RESOLVED");
+    low["Id"] = json!("f-2");
+    low["AwsAccountId"] = json!("444455556666");
+    low["Severity"] = json!({"Label": "LOW"});
+    low["Compliance"]["SecurityControlId"] = json!("EC2.13");
+    store
+        .ingest(ingest_batch(&[finding_event("e-2", &low)], Vec::new()))
+        .await
+        .unwrap();
+    let found = |filter: FindingFilter| {
+        let store = store.clone();
+        async move {
+            let mut ids: Vec<String> = store
+                .find_findings(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| f.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(found(FindingFilter::default()).await, ["f-1", "f-2"]);
+    assert_eq!(
+        found(FindingFilter {
+            severity: Some("low".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-2"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            severity: Some("HIGH".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-1"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            account: Some("444455556666".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-2"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            control: Some("S3.8".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-1"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            workflow_status: Some("RESOLVED".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-2"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            rule_id: Some("rule-b".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-2"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            id: Some("f-1".into()),
+            ..Default::default()
+        })
+        .await,
+        ["f-1"]
+    );
+    assert_eq!(
+        found(FindingFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await,
+        ["f-2"],
+        "newest first"
+    );
+    let row = store
+        .find_findings(&FindingFilter {
+            id: Some("f-2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        row.finding["Severity"]["Label"], "LOW",
+        "read from the event"
+    );
+
+    let mut counts = store.finding_counts().await.unwrap();
+    counts.sort_by(|a, b| a.account.cmp(&b.account));
+    assert_eq!(counts.len(), 2);
+    assert_eq!(
+        (
+            counts[0].account.as_str(),
+            counts[0].control.as_deref(),
+            counts[0].severity.as_deref(),
+            counts[0].workflow_status.as_deref(),
+            counts[0].findings
+        ),
+        ("111122223333", Some("S3.8"), Some("HIGH"), Some("NEW"), 1)
+    );
+    assert_eq!(counts[1].severity.as_deref(), Some("LOW"));
+    assert_eq!(counts[1].workflow_status.as_deref(), Some("RESOLVED"));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1614,4 +1875,5 @@ both_backends!(
     applying_marks_leases_and_reversals,
     oldest_due_and_window_tally,
     one_ticket_per_finding_and_system,
+    console_reject_filters_and_trails,
 );

@@ -1,116 +1,240 @@
-//! The approval console in a real headless Chromium (Debian's package,
-//! driven by playwright-core from tests/browser): a person connects with
-//! a token, sees the planned change of a job waiting for approval,
-//! approves it, and the resource is fixed; then undoes the change, approves
-//! the undo, and the resource is as it was; text from a hostile finding is
-//! shown as text. `make test` installs Chromium and the driver
+//! The console in a real headless Chromium (Debian's package, driven by
+//! playwright-core from tests/browser/console.mjs), on every page: a
+//! read-only token cannot approve; jobs filtered; a planned change shown
+//! as a diff, approved, applied and undone; a plan changed after it was
+//! shown is refused, then rejected with a reason; a failed job retried;
+//! findings filtered and a hostile finding shown as text; a fix on demand
+//! planned, approved with the keyboard alone and applied; a paused rule
+//! resumed from the overview; pages that reflow at 200% zoom; rules,
+//! coverage and the audit chain.
+//! Each resource is read back here. Screenshots of the pages land in
+//! docs/console/. `make test` installs Chromium and the driver
 //! (scripts/browser-deps).
 
 mod support;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::*;
 
+/// The text put in every field of the hostile finding.
+const SCRIPT: &str = "<script>window.__pwned=1</script>";
+const IMG: &str = "<img src=x onerror=window.__pwned=1>";
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_person_approves_a_planned_change_in_the_console() {
+async fn every_page_of_the_console_in_a_browser() {
     let account = new_account();
     let inbox = Inbox::new(&format!("console-{account}")).await;
     let site = Site::new(&account, "approve", &inbox.topic_arn, &rules(""));
+    // A second person, who may only read.
+    let viewer = format!("viewer-{}", rand_suffix());
+    let config_path = site.path("rectify.yaml");
+    let config = std::fs::read_to_string(&config_path).unwrap().replace(
+        "      scopes: [ingest, read, approve, admin]\n",
+        &format!(
+            "      scopes: [ingest, read, approve, admin]\n    - name: viewer\n      token: \"{viewer}\"\n      scopes: [read]\n"
+        ),
+    );
+    std::fs::write(&config_path, config).unwrap();
     let s3 = s3(&account_config(&account).await);
-    let bucket = format!("console-{account}");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let suffix = rand_suffix();
+    let [approved, changed, fixed] =
+        ["approved", "changed", "fixed"].map(|name| format!("console-{name}-{suffix}"));
+    for bucket in [&approved, &changed, &fixed] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    // No such bucket: the job fails, and is retried from the console.
+    let missing = format!("console-missing-{suffix}");
     let server = Server::start(&site);
 
-    // The page is served without a token, with a strict policy.
-    let (status, page) = http(&server.base, "GET", "/", None, None);
-    assert_eq!(status, 200);
-    assert!(page.contains("Waiting for approval"), "{page}");
-
-    // A finding for the bucket, and one naming markup as its resource, in
-    // an account rectify does not know (skipped, but listed).
-    let hostile = "arn:aws:s3:::<img src=x onerror=alert(1)>";
+    let mut hostile = unseeded_finding(
+        "999999999999",
+        "S3.8",
+        "AwsS3Bucket",
+        &format!("arn:aws:s3:::{IMG}"),
+    );
+    hostile["Id"] = json!(format!("{IMG}-{suffix}"));
+    hostile["Title"] = json!(SCRIPT);
+    hostile["Description"] = json!(IMG);
+    hostile["GeneratorId"] = json!(SCRIPT);
+    hostile["Types"] = json!([IMG]);
+    hostile["ProductFields"] = json!({"note": SCRIPT});
     let events = json!([
-        imported(
-            &account,
-            vec![finding(
-                &account,
-                "S3.8",
-                "AwsS3Bucket",
-                &format!("arn:aws:s3:::{bucket}")
-            )]
-        ),
-        imported(
-            "999999999999",
-            vec![finding("999999999999", "S3.8", "AwsS3Bucket", hostile)]
-        ),
+        imported(&account, vec![s3_finding(&account, &approved)]),
+        imported(&account, vec![s3_finding(&account, &changed)]),
+        imported(&account, vec![s3_finding(&account, &missing)]),
+        imported("999999999999", vec![hostile]),
     ]);
     let reply = server.submit(&site.token, &events.to_string());
-    let id = reply["events"][0]["jobs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let waiting = server.wait_job(&site.token, &id);
-    assert_eq!(waiting["state"], "waiting-approval", "{waiting}");
+    let job_of = |i: usize| {
+        reply["events"][i]["jobs"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (approve_job, changed_job, failed_job) = (job_of(0), job_of(1), job_of(2));
+    for id in [&approve_job, &changed_job] {
+        let job = server.wait_job(&site.token, id);
+        assert_eq!(job["state"], "waiting-approval", "{job}");
+    }
+    // Approved through the API so that it runs, and fails.
+    http(
+        &server.base,
+        "POST",
+        &format!("/v1/jobs/{failed_job}/approve"),
+        Some(&site.token),
+        None,
+    );
+    let failed = server.wait_job(&site.token, &failed_job);
+    assert!(
+        ["failed", "dead"].contains(&failed["state"].as_str().unwrap()),
+        "{failed}"
+    );
+    // Pasted into the fix-on-demand form (known to the Security Hub
+    // stand-in, never sent as an event).
+    let fix_finding = s3_finding(&account, &fixed);
+
+    // A rule paused by a person, resumed from the overview.
+    let (status, body) = http(
+        &server.base,
+        "POST",
+        "/v1/pause?rule=iam-password-policy",
+        Some(&site.token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
 
     let browser_dir = repo_root().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").exists(),
         "the browser driver is not installed: run scripts/browser-deps (make test does)"
     );
-    let out = Command::new("node")
+    let shots = repo_root().join("docs/console");
+    std::fs::create_dir_all(&shots).unwrap();
+    let setup = json!({
+        "base": server.base,
+        "token": site.token,
+        "viewer": viewer,
+        "shots": shots,
+        "paused": {"rule": "iam-password-policy", "why": "paused by api:tests"},
+        "approve": {"job": approve_job, "account": account, "resource": format!("arn:aws:s3:::{approved}")},
+        "changed": {"job": changed_job},
+        "failed": {"job": failed_job},
+        "hostile": {"account": "999999999999", "text": [SCRIPT, IMG]},
+        "fix": {"finding": fix_finding, "rule": "s3-bpa", "resource": format!("arn:aws:s3:::{fixed}")},
+    });
+    let mut node = Command::new("node")
         .current_dir(&browser_dir)
-        .arg("approve.mjs")
-        .args([
-            &server.base,
-            &site.token,
-            &id,
-            &format!("arn:aws:s3:::{bucket}"),
-            hostile,
-        ])
-        .output()
+        .arg("console.mjs")
+        .arg(setup.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run node (scripts/browser-deps installs what the test needs)");
+    let mut stdin = node.stdin.take().unwrap();
+    let mut printed: Vec<String> = Vec::new();
+    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        eprintln!("browser: {line}");
+        if line.starts_with("shown ") {
+            // The page shows the plan; the job now plans another change
+            // (as if the resource had changed since).
+            let db = rusqlite::Connection::open(site.path("rectify.db")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let n = db
+                .execute(
+                    "UPDATE jobs SET plan = json_set(plan, '$.summary', 'another change, planned after the page was drawn') WHERE id = ?1",
+                    [&changed_job],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+            writeln!(stdin, "changed").unwrap();
+        }
+        printed.push(line);
+    }
+    let out = node.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
+        "{}\n{}",
+        printed.join("\n"),
         String::from_utf8_lossy(&out.stderr)
     );
+    let named = |what: &str| {
+        printed
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{what} ")))
+            .unwrap_or_else(|| panic!("the browser test names the {what} job"))
+            .trim()
+            .to_string()
+    };
 
-    // Approved in the browser: run, fixed, and recorded with the token's name.
-    let job = server.wait_job(&site.token, &id);
+    // Approved in the browser: run, fixed, recorded with the token's name;
+    // then undone, and the bucket is as it was (no Block Public Access).
+    let job = server.wait_job(&site.token, &approve_job);
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["approved_by"], "api:tests");
-    assert_eq!(outcome_kind(&job), "changed");
-    // Then undone in the browser, after approval: the bucket is as it was
-    // before the change (it had no Block Public Access configuration).
-    let printed = String::from_utf8_lossy(&out.stdout);
-    let undo = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("undo "))
-        .expect("the browser test names the undo job")
-        .trim()
-        .to_string();
-    let undone = server.wait_job(&site.token, &undo);
-    assert_eq!(undone["state"], "succeeded", "{undone}");
-    assert_eq!(undone["event_id"], format!("revert:{id}"));
-    assert_eq!(outcome_kind(&undone), "changed", "{undone}");
+    let undo = server.wait_job(&site.token, &named("undo"));
+    assert_eq!(undo["state"], "succeeded", "{undo}");
+    assert_eq!(undo["event_id"], format!("revert:{approve_job}"));
     assert!(
         s3.get_public_access_block()
-            .bucket(&bucket)
+            .bucket(&approved)
             .send()
             .await
             .is_err(),
-        "the bucket's Block Public Access configuration is back to none"
+        "the undo removed the Block Public Access configuration again"
     );
+
+    // The plan changed after it was shown: not applied, then rejected.
+    let job = server.wait_job(&site.token, &changed_job);
+    assert_eq!(job["state"], "skipped", "{job}");
+    assert!(job["approved_by"].is_null(), "{job}");
+    let reason = job["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rejected by api:tests: not during the freeze"),
+        "{reason}"
+    );
+    assert_eq!(
+        bpa(&s3, &changed).await,
+        [false; 4],
+        "the changed plan was not applied"
+    );
+
+    // The retry is a new job for the same resource, queued by the console.
+    let retry = server.wait_job(&site.token, &named("retry"));
+    assert_ne!(retry["id"], failed_job);
+    assert_eq!(retry["target"], failed["target"]);
+
+    // The fix on demand waited for approval, then fixed the bucket.
+    let fix = server.wait_job(&site.token, &named("fix"));
+    assert_eq!(fix["state"], "succeeded", "{fix}");
+    assert_eq!(fix["rule_id"], "s3-bpa");
+    assert_eq!(fix["approved_by"], "api:tests");
+    assert_eq!(
+        bpa(&s3, &fixed).await,
+        [true; 4],
+        "the fix on demand was applied"
+    );
+
+    // Resumed from the overview.
+    let (_, overview) = http(&server.base, "GET", "/v1/overview", Some(&site.token), None);
+    let overview: serde_json::Value = serde_json::from_str(&overview).unwrap();
+    assert_eq!(overview["paused_rules"], json!({}), "{overview}");
+
+    for page in [
+        "overview", "jobs", "job", "findings", "finding", "fix", "rules", "audit",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
+    }
     drop(server);
     let out = site.rectify(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
-}
-
-fn outcome_kind(job: &serde_json::Value) -> &str {
-    job["outcome"]["kind"].as_str().unwrap_or("")
 }
 
 #[test]
@@ -123,7 +247,12 @@ fn the_console_is_served_with_a_strict_policy() {
     );
     let server = Server::start(&site);
     let host = server.base.trim_start_matches("http://").to_string();
-    for path in ["/", "/console/console.js", "/console/console.css"] {
+    for path in [
+        "/",
+        "/console/console.js",
+        "/console/jobs.js",
+        "/console/console.css",
+    ] {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&host).unwrap();
         write!(
@@ -149,6 +278,9 @@ fn the_console_is_served_with_a_strict_policy() {
             "{path}: {head}"
         );
     }
+    // No other file is served under /console/.
+    let (status, _) = http(&server.base, "GET", "/console/secret.js", None, None);
+    assert_eq!(status, 404);
     // The data is not: the API still wants a token.
     let (status, _) = http(&server.base, "GET", "/v1/jobs", None, None);
     assert_eq!(status, 401);

@@ -1,204 +1,134 @@
-// rectify's approval console: lists the jobs waiting for approval and the
-// recent ones through the HTTP API, approves a job with a click (bound to
-// the change shown) and queues the undo of a change. The
-// token stays in this tab (sessionStorage) and is sent only to this
-// origin. Everything from the API is put on the page as text, never as
-// markup: findings carry text from outside.
-"use strict";
+// rectify's console: a few pages over the HTTP API (overview, jobs,
+// findings, fix on demand, rules, audit), chosen by the address's
+// fragment (#/jobs?state=dead) so that every view can be linked and the
+// back button works. The person's token stays in this tab
+// (sessionStorage) and is sent only to this origin; what the token may
+// do comes from GET /v1/whoami, and the API checks every call again.
+// The page polls the API every few seconds and redraws only what changed.
+import { api, el, say, session, setToken, token } from "./dom.js";
+import { jobsView, jobView, loadJob, loadJobs } from "./jobs.js";
+import { findingsView, findingView, loadFinding, loadFindings } from "./findings.js";
+import { loadOverview, overviewView } from "./overview.js";
+import { fixView, loadFix } from "./fix.js";
+import { loadRules, rulesView } from "./rules.js";
+import { auditView, loadAudit } from "./audit.js";
 
-const TOKEN_KEY = "rectify.token";
-// The last thing done on this page, kept in the status line.
-let lastDone = "";
+const POLL_MS = 5000;
 
-function token() {
-  return sessionStorage.getItem(TOKEN_KEY);
+// name -> how to read the page's data and draw it; `poll: false` pages
+// hold a form the person fills in, and are not redrawn under them.
+const PAGES = {
+  overview: { load: loadOverview, view: overviewView },
+  jobs: { load: loadJobs, view: jobsView },
+  job: { load: (_params, arg) => loadJob(arg), view: jobView },
+  findings: { load: loadFindings, view: findingsView },
+  finding: { load: loadFinding, view: findingView },
+  fix: { load: loadFix, view: fixView, poll: false },
+  rules: { load: loadRules, view: rulesView },
+  audit: { load: loadAudit, view: auditView },
+};
+
+// What is on screen: its route and the data it was drawn from.
+let shown = { key: "", data: "" };
+
+function route() {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path, query] = hash.split("?");
+  const [name, ...rest] = path.split("/");
+  const page = PAGES[name] ? name : "overview";
+  return { page, arg: decodeURIComponent(rest.join("/")), params: new URLSearchParams(query || ""), key: hash };
 }
 
-function say(text, isError) {
-  const status = document.getElementById("status");
-  status.textContent = text;
-  status.className = isError ? "error" : "";
+function editing() {
+  const active = document.activeElement;
+  return active && document.getElementById("page").contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
 }
 
-async function api(method, path) {
-  const response = await fetch(path, {
-    method,
-    headers: { Authorization: "Bearer " + token() },
-    cache: "no-store",
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const reason = body.error || response.statusText;
-    throw new Error(response.status + ": " + reason);
+// Draws the current page; with `force`, even when its data did not change.
+async function render(force) {
+  const main = document.getElementById("page");
+  const r = route();
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.page === (r.page === "job" ? "jobs" : r.page === "finding" ? "findings" : r.page)) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
-  return body;
-}
-
-function cell(row, text, className) {
-  const td = document.createElement("td");
-  td.textContent = text == null ? "" : String(text);
-  if (className) td.className = className;
-  row.appendChild(td);
-  return td;
-}
-
-function place(job) {
-  return job.target.account + " / " + job.target.region;
-}
-
-function planCell(row, job) {
-  const td = cell(row, job.plan ? job.plan.summary : "(no plan recorded)");
-  if (job.plan) {
-    const pre = document.createElement("pre");
-    pre.textContent =
-      "before: " + JSON.stringify(job.plan.before) + "\nafter:  " + JSON.stringify(job.plan.after);
-    td.appendChild(pre);
-  }
-}
-
-// Why rectify asks before this change: signs that the state is meant
-// to be so, or a change that differs from one approved before.
-function whyCell(row, job) {
-  const outcome = job.outcome || {};
-  const replanned = (outcome.reason || "").includes("differs from the one");
-  const td = cell(row, replanned ? outcome.reason : "");
-  const reasons = outcome.intent || [];
-  if (reasons.length) {
-    const list = document.createElement("ul");
-    list.className = "intent";
-    for (const reason of reasons) {
-      const item = document.createElement("li");
-      item.textContent = reason;
-      list.appendChild(item);
-    }
-    td.appendChild(list);
-  }
-}
-
-function renderWaiting(jobs) {
-  const body = document.querySelector("#waiting tbody");
-  body.replaceChildren();
-  document.getElementById("waiting-empty").hidden = jobs.length > 0;
-  for (const job of jobs) {
-    const row = document.createElement("tr");
-    row.dataset.job = job.id;
-    cell(row, job.id, "job");
-    cell(row, job.rule_id);
-    cell(row, place(job));
-    cell(row, job.target.resource_id, "resource");
-    planCell(row, job);
-    whyCell(row, job);
-    const td = cell(row, "");
-    const button = document.createElement("button");
-    button.className = "approve";
-    button.textContent = "Approve";
-    // The approval names the change shown: if the job plans another one
-    // by the time it runs, it asks again.
-    button.addEventListener("click", () => approve(job.id, job.plan_digest, button));
-    td.appendChild(button);
-    body.appendChild(row);
-  }
-}
-
-function renderRecent(jobs) {
-  const body = document.querySelector("#recent tbody");
-  body.replaceChildren();
-  for (const job of jobs) {
-    const row = document.createElement("tr");
-    row.dataset.job = job.id;
-    cell(row, job.updated_at);
-    cell(row, job.state, "state");
-    cell(row, job.outcome ? job.outcome.kind + ": " + job.outcome.reason : "");
-    cell(row, job.rule_id);
-    cell(row, place(job));
-    cell(row, job.target.resource_id, "resource");
-    const td = cell(row, "");
-    if (undoable(job)) {
-      const button = document.createElement("button");
-      button.className = "revert";
-      button.textContent = "Undo";
-      button.addEventListener("click", () => revert(job.id, button));
-      td.appendChild(button);
-    }
-    body.appendChild(row);
-  }
-}
-
-// A change rectify made, other than an undo itself.
-function undoable(job) {
-  return (
-    job.state === "succeeded" &&
-    job.outcome &&
-    job.outcome.kind === "changed" &&
-    !job.event_id.startsWith("revert:")
-  );
-}
-
-async function refresh() {
-  if (!token()) return;
-  try {
-    const waiting = await api("GET", "/v1/jobs?state=waiting-approval&limit=200");
-    const recent = await api("GET", "/v1/jobs?limit=50");
-    renderWaiting(waiting.jobs);
-    renderRecent(recent.jobs);
-    say(("Connected. " + waiting.jobs.length + " waiting for approval. " + lastDone).trim(), false);
-  } catch (e) {
-    say("Could not read the jobs: " + e.message, true);
-  }
-}
-
-async function approve(id, digest, button) {
-  button.disabled = true;
-  const bound = digest ? "?plan_digest=" + encodeURIComponent(digest) : "";
-  try {
-    await api("POST", "/v1/jobs/" + encodeURIComponent(id) + "/approve" + bound);
-    lastDone = "Approved " + id + ".";
-  } catch (e) {
-    say("Could not approve " + id + ": " + e.message, true);
-    button.disabled = false;
+  if (!token()) {
+    main.replaceChildren(el("p", { class: "empty", id: "signed-out" }, "Sign in with an API token (from the config's api.tokens) to see findings and jobs."));
+    shown = { key: "", data: "" };
     return;
   }
-  await refresh();
-}
-
-// Queues the undo of a job's change; it waits for approval in the list
-// above, with the restore it plans.
-async function revert(id, button) {
-  button.disabled = true;
+  const page = PAGES[r.page];
+  const moved = r.key !== shown.key;
+  if (!force && !moved && (page.poll === false || editing())) return;
+  let data;
   try {
-    const job = await api("POST", "/v1/jobs/" + encodeURIComponent(id) + "/revert");
-    lastDone = "Undo of " + id + " queued as " + job.id + "; it waits for approval.";
+    data = await page.load(r.params, r.arg);
   } catch (e) {
-    say("Could not undo " + id + ": " + e.message, true);
-    button.disabled = false;
+    say("Could not read the page's data: " + e.message, true);
+    if (moved) main.replaceChildren(el("p", { class: "empty" }, "Nothing to show."));
+    shown = { key: r.key, data: "" };
     return;
   }
-  await refresh();
+  if (route().key !== r.key) return; // the person moved on meanwhile
+  const text = JSON.stringify(data);
+  if (!force && !moved && text === shown.data) return;
+  shown = { key: r.key, data: text };
+  main.replaceChildren(page.view(data, r.params, render));
+  main.dataset.page = r.page;
+  if (moved) {
+    // Keyboard and screen reader users land on the new page's heading.
+    const title = document.getElementById("page-title");
+    if (title) {
+      title.setAttribute("tabindex", "-1");
+      title.focus({ preventScroll: true });
+    }
+  }
 }
 
-function showLoggedIn(on) {
+async function signIn() {
+  try {
+    const me = await api("GET", "/v1/whoami");
+    session.name = me.name;
+    session.scopes = me.scopes;
+    document.getElementById("session").textContent = "Signed in as " + me.name + " (" + me.scopes.join(", ") + ")";
+    showSignedIn(true);
+    say("", false);
+    return true;
+  } catch (e) {
+    say("Could not sign in: " + e.message, true);
+    return false;
+  }
+}
+
+function showSignedIn(on) {
   document.getElementById("logout").hidden = !on;
+  document.getElementById("login-fields").hidden = on;
+  if (!on) document.getElementById("session").textContent = "";
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   const form = document.getElementById("login");
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = document.getElementById("token");
-    sessionStorage.setItem(TOKEN_KEY, input.value);
+    setToken(input.value);
     input.value = "";
-    showLoggedIn(true);
-    refresh();
+    if (await signIn()) await render(true);
+    else setToken(null);
   });
   document.getElementById("logout").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    lastDone = "";
-    showLoggedIn(false);
-    renderWaiting([]);
-    renderRecent([]);
+    setToken(null);
+    session.name = "";
+    session.scopes = [];
+    showSignedIn(false);
     say("Token forgotten.", false);
+    render(true);
   });
-  showLoggedIn(!!token());
-  refresh();
-  setInterval(refresh, 5000);
+  window.addEventListener("hashchange", () => render(true));
+  if (token() && !(await signIn())) setToken(null);
+  showSignedIn(!!token());
+  await render(true);
+  setInterval(() => {
+    if (document.visibilityState === "visible") render(false);
+  }, POLL_MS);
 });

@@ -18,6 +18,9 @@ pub const READ: &str = "read-token-0123456789ab";
 pub const OPS: &str = "ops-token-0123456789abc";
 pub const ALL: &str = "all-token-0123456789abc";
 pub const RULE: &str = "noop-approve";
+/// Matches Security Hub findings of the control `TEST.1` (no mode: the
+/// config's default, `approve`).
+pub const FINDING_RULE: &str = "test-control";
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -76,7 +79,8 @@ pub async fn start_in(dir: tempfile::TempDir, db_dir: &str, api_extra: &str) -> 
          \x20   - name: all\n      token: {ALL}\n      scopes: [ingest, read, approve, admin]\n\
          {api_extra}\
          rules:\n  - id: {RULE}\n    pattern: {{source: [test.source]}}\n    action: local.noop\n    mode: approve\n\
-         \x20 - id: journal\n    pattern: {{source: [test.journal]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: approve\n",
+         \x20 - id: journal\n    pattern: {{source: [test.journal]}}\n    action: local.journal\n    params: {{path: {journal}}}\n    mode: approve\n\
+         \x20 - id: {FINDING_RULE}\n    pattern: {{source: [aws.securityhub], detail: {{findings: {{Compliance: {{SecurityControlId: [TEST.1]}}}}}}}}\n    action: local.noop\n",
         journal = dir.path().join("journal.txt").display()
     );
     let config = Loader::new()

@@ -81,7 +81,7 @@ pub async fn catalog(json: bool, coverage: bool, markdown: bool) -> anyhow::Resu
 
 /// The rules of the built-in pack `aws-foundational`, as shipped (no
 /// config file, no overrides).
-fn builtin_rules() -> Result<Vec<Rule>, Vec<rectify_config::Diagnostic>> {
+pub(crate) fn builtin_rules() -> Result<Vec<Rule>, Vec<rectify_config::Diagnostic>> {
     let config = rectify_config::Loader::new()
         .pack("aws-foundational", context::AWS_FOUNDATIONAL)
         .load_str(

@@ -106,11 +106,8 @@ pub async fn run(
         OUTBOX_INTERVAL,
         stop_tx.subscribe(),
     ));
-    let server = tokio::spawn(rectify_server::serve(
-        rectify_server::Api::new(engine.clone()),
-        listener,
-        shutdown,
-    ));
+    let api = console_extras(rectify_server::Api::new(engine.clone()), &engine, &loaded);
+    let server = tokio::spawn(rectify_server::serve(api, listener, shutdown));
     wait_for_signal().await;
     eprintln!(
         "rectify: stopping: no new work; running jobs get {}s",
@@ -314,4 +311,35 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// What the console shows beyond the store: the catalog's coverage per
+/// standard, and the audit anchors' check when `audit.anchor` is set.
+fn console_extras(
+    mut api: rectify_server::Api,
+    engine: &Arc<Engine>,
+    loaded: &context::Loaded,
+) -> rectify_server::Api {
+    if let Ok(rules) = super::catalog::builtin_rules() {
+        let report = super::catalog::coverage_report(&loaded.actions, &rules);
+        if let Ok(coverage) = serde_json::to_value(&report) {
+            api = api.with_coverage(coverage);
+        }
+    }
+    if loaded.config.audit.anchor.is_some() {
+        let store = engine.store().clone();
+        let loaded = loaded.clone();
+        api = api.with_anchors(Arc::new(move || -> rectify_server::AnchorFuture {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            Box::pin(async move {
+                let report = super::audit::check_anchors(store.as_ref(), &loaded).await?;
+                Ok(serde_json::json!({
+                    "configured": true,
+                    "checked": report.checked,
+                    "problems": report.problems,
+                }))
+            })
+        }));
+    }
+    api
 }
