@@ -28,19 +28,27 @@ const FINDING_JOBS: usize = 100;
 const OVERVIEW_DAYS: u64 = 14;
 /// Lines of finding counts the overview returns at most.
 const OVERVIEW_COUNT_LINES: usize = 5000;
+/// How long an overview is reused (a resume or pause clears it).
+pub(crate) const OVERVIEW_TTL: Duration = Duration::from_secs(10);
 /// How long a verdict on the audit chain is reused: verifying walks the
 /// whole log, and a read token must not make the server do it at will.
 pub(crate) const VERIFY_TTL: Duration = Duration::from_secs(60);
 
+/// The job read, or the answer to give when there is none.
 fn found_job(
     result: Result<Option<rectify_model::Job>, StoreError>,
     id: &str,
-) -> Result<rectify_model::Job, Response> {
+) -> Result<rectify_model::Job, Box<Response>> {
     match result {
         Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no job {id}"))),
-        Err(e @ StoreError::Ambiguous { .. }) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
-        Err(e) => Err(internal("reading the job", e)),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("no job {id}"),
+        ))),
+        Err(e @ StoreError::Ambiguous { .. }) => {
+            Err(Box::new(error(StatusCode::BAD_REQUEST, e.to_string())))
+        }
+        Err(e) => Err(Box::new(internal("reading the job", e))),
     }
 }
 
@@ -111,7 +119,7 @@ pub(crate) async fn retry_job(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(r) = found_job(api.engine.store().get_job(&id).await, &id) {
-        return r;
+        return *r;
     }
     match api.engine.retry(&id, &format!("api:{caller}")).await {
         Ok(job) => (StatusCode::ACCEPTED, Json(job_view(&job))).into_response(),
@@ -127,7 +135,7 @@ pub(crate) async fn retry_job(
 pub(crate) async fn job_audit(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let job = match found_job(api.engine.store().get_job(&id).await, &id) {
         Ok(job) => job,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match api
         .engine
@@ -334,10 +342,29 @@ pub(crate) async fn fix(
 /// control, severity and workflow status, and the jobs of the last
 /// [`OVERVIEW_DAYS`] days by day and outcome.
 pub(crate) async fn overview(State(api): State<Api>) -> Response {
+    // Every open console asks every few seconds; counting the findings
+    // reads them all, so one answer serves everyone for a while.
+    let mut last = api.overview.lock().await;
+    if let Some((at, answer)) = &*last {
+        if at.elapsed() < OVERVIEW_TTL {
+            return Json(answer.clone()).into_response();
+        }
+    }
+    match compute_overview(&api).await {
+        Ok(answer) => {
+            *last = Some((Instant::now(), answer.clone()));
+            Json(answer).into_response()
+        }
+        Err(response) => *response,
+    }
+}
+
+async fn compute_overview(api: &Api) -> Result<Value, Box<Response>> {
+    let internal = |what: &str, e: StoreError| Box::new(internal(what, e));
     let store = api.engine.store();
     let queue = match store.count_jobs().await {
         Ok(q) => q,
-        Err(e) => return internal("counting jobs", e),
+        Err(e) => return Err(internal("counting jobs", e)),
     };
     let (paused, paused_rules, oldest_due) = match (
         store.is_paused().await,
@@ -346,12 +373,12 @@ pub(crate) async fn overview(State(api): State<Api>) -> Response {
     ) {
         (Ok(p), Ok(r), Ok(o)) => (p, r, o),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            return internal("reading the switches", e)
+            return Err(internal("reading the switches", e))
         }
     };
     let mut counts = match store.finding_counts().await {
         Ok(c) => c,
-        Err(e) => return internal("counting findings", e),
+        Err(e) => return Err(internal("counting findings", e)),
     };
     let truncated = counts.len() > OVERVIEW_COUNT_LINES;
     counts.truncate(OVERVIEW_COUNT_LINES);
@@ -374,7 +401,7 @@ pub(crate) async fn overview(State(api): State<Api>) -> Response {
         };
         let tally = match store.tally_jobs(&from, &to).await {
             Ok(t) => t,
-            Err(e) => return internal("counting jobs by day", e),
+            Err(e) => return Err(internal("counting jobs by day", e)),
         };
         let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
         for line in &tally {
@@ -382,7 +409,7 @@ pub(crate) async fn overview(State(api): State<Api>) -> Response {
         }
         days.push(json!({"day": start_day, "outcomes": outcomes}));
     }
-    Json(json!({
+    Ok(json!({
         "queue": queue,
         "oldest_due": oldest_due,
         "paused": paused,
@@ -390,8 +417,8 @@ pub(crate) async fn overview(State(api): State<Api>) -> Response {
         "findings": counts,
         "findings_truncated": truncated,
         "days": days,
+        "computed_at": rectify_store::timefmt::now(),
     }))
-    .into_response()
 }
 
 fn day_of(time: &str) -> String {

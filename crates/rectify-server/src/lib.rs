@@ -81,6 +81,8 @@ pub struct Api {
     coverage: Option<Arc<serde_json::Value>>,
     anchors: Option<AnchorCheck>,
     audit_verdict: Arc<tokio::sync::Mutex<Option<AuditChecked>>>,
+    /// The last `GET /v1/overview` answer and when it was computed.
+    overview: Arc<tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>>,
 }
 
 impl Api {
@@ -98,6 +100,7 @@ impl Api {
             coverage: None,
             anchors: None,
             audit_verdict: Arc::default(),
+            overview: Arc::default(),
         }
     }
 
@@ -927,6 +930,13 @@ async fn list_audit(State(api): State<Api>, uri: Uri) -> Response {
 }
 
 async fn set_paused(api: &Api, caller: &str, uri: &Uri, route: &str, paused: bool) -> Response {
+    let response = set_paused_now(api, caller, uri, route, paused).await;
+    // The overview shows what is paused: not as it was before this call.
+    *api.overview.lock().await = None;
+    response
+}
+
+async fn set_paused_now(api: &Api, caller: &str, uri: &Uri, route: &str, paused: bool) -> Response {
     let pairs = match query(route, uri) {
         Ok(p) => p,
         Err(r) => return r.into_response(),

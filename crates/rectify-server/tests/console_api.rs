@@ -236,7 +236,7 @@ async fn jobs_and_findings_are_filtered_and_a_finding_shows_its_rules_jobs_and_t
     let one = reply.json();
     assert_eq!(one["finding"]["finding"]["Title"], "TEST.1 failed");
     assert_eq!(one["rules"], json!([FINDING_RULE]));
-    assert_eq!(ids(&one, "jobs", "id"), [finding_job.clone()]);
+    assert_eq!(ids(&one, "jobs", "id"), [finding_job.as_str()]);
     let kinds: Vec<&str> = one["audit"]
         .as_array()
         .unwrap()

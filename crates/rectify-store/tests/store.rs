@@ -1556,8 +1556,6 @@ async fn oldest_due_and_window_tally(db: TestDb) {
     assert_eq!(store.tally_jobs(&at(4), &at(9)).await.unwrap(), []);
 }
 
-/// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
-
 /// What the console reads and writes: a rejection (only of a waiting job,
 /// with its audit record), findings by their fields and by a rule's jobs,
 /// their counts, jobs by account, action and finding, and the audit
@@ -1817,6 +1815,7 @@ async fn console_reject_filters_and_trails(db: TestDb) {
     assert_eq!(counts[1].workflow_status.as_deref(), Some("RESOLVED"));
 }
 
+/// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

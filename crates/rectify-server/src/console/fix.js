@@ -56,9 +56,10 @@ export function fixView(data, params) {
       const chosen = jobs.filter((j) => !body.rule || j.rule_id === body.rule);
       result.replaceChildren(
         el("p", {}, "Queued as a custom action: " + jobs.length + " job(s). Each plans its change against the live resource and waits for approval; open it to see the change and approve it."),
-        el("ul", { id: "fix-jobs" }, chosen.map((j) => el("li", {}, link(jobHref(j.id), j.id), " " + j.rule_id + (j.duplicate ? " (already queued)" : "")))));
+        el("ul", { id: "fix-jobs" }, jobs.map((j) => el("li", {}, link(jobHref(j.id), j.id), " " + j.rule_id + (j.duplicate ? " (already queued)" : "")))));
       say("Fix queued.", false);
-      // With one job, go straight to it: its page shows the plan once made.
+      // With one job (of the rule chosen), go straight to it: its page
+      // shows the plan once made. Every job is listed here.
       if (chosen.length === 1) location.hash = jobHref(chosen[0].id);
     } catch (e) {
       say("Refused: " + e.message, true);
