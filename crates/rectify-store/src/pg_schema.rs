@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "reversals", crate::schema::REVERSALS),
     (8, "tickets", crate::tickets::TABLE),
     (9, "audit_lanes", AUDIT_LANES),
+    (10, "detector_state", crate::detector_state::TABLE),
 ];
 
 /// The audit chain in lanes (see [`crate::audit`]): one head row per lane,

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "applying_seq", APPLYING_SEQ),
     (8, "reversals", REVERSALS),
     (9, "tickets", crate::tickets::TABLE),
+    (10, "detector_state", crate::detector_state::TABLE),
 ];
 
 /// Each time rectify undid a change a principal made through the API (a

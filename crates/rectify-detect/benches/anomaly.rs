@@ -1,0 +1,168 @@
+//! Records per second through the anomaly detector on one core, over the
+//! labelled corpus of tests/support/anomaly_corpus.rs (eight hours of a
+//! small estate, attacks included).
+//!
+//! ```text
+//! cargo bench -p rectify-detect --bench anomaly
+//! RECTIFY_BENCH_RUNS=5   runs per figure (default 5; the best is printed)
+//! RECTIFY_BENCH_COPIES=4 the corpus fed this many times over, each copy a
+//!                        day later (default 4)
+//! ```
+//!
+//! Three figures, each a markdown row for docs/performance.md:
+//! CloudTrail records already parsed (what `Detector::observe` costs),
+//! CloudTrail log files from their bytes (JSON parsing included: the
+//! end-to-end figure), and VPC flow log lines from their text.
+
+// The allocator of the `rectify` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/support/anomaly_corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+
+use std::time::{Duration, Instant};
+
+use rectify_detect::anomaly::AnomalyDetector;
+use rectify_detect::{records, Detector, Record};
+use serde_json::{json, Value};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The corpus `copies` times, each copy a day after the one before.
+fn shifted(copies: usize) -> (Vec<Vec<Value>>, Vec<Vec<String>>) {
+    let (ct, _) = corpus::cloudtrail(1, true);
+    let (fl, _) = corpus::flows(1, true);
+    let mut all_ct = Vec::new();
+    let mut all_fl = Vec::new();
+    for copy in 0..copies as i64 {
+        let shift = copy * 86_400;
+        for minute in &ct {
+            all_ct.push(
+                minute
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        let t = time::OffsetDateTime::parse(
+                            r["eventTime"].as_str().unwrap(),
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .unwrap()
+                            + time::Duration::seconds(shift);
+                        r["eventTime"] = json!(t
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap());
+                        r
+                    })
+                    .collect(),
+            );
+        }
+        for minute in &fl {
+            all_fl.push(
+                minute
+                    .iter()
+                    .map(|l| {
+                        let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
+                        for i in [10, 11] {
+                            if let Ok(t) = f[i].parse::<i64>() {
+                                f[i] = (t + shift).to_string();
+                            }
+                        }
+                        f.join(" ")
+                    })
+                    .collect(),
+            );
+        }
+    }
+    (all_ct, all_fl)
+}
+
+fn best_of(runs: usize, mut f: impl FnMut() -> (usize, usize)) -> (Duration, usize, usize) {
+    let mut best = Duration::MAX;
+    let mut counted = (0, 0);
+    for _ in 0..runs {
+        let start = Instant::now();
+        counted = f();
+        best = best.min(start.elapsed());
+    }
+    (best, counted.0, counted.1)
+}
+
+fn row(what: &str, n: usize, detections: usize, took: Duration) {
+    println!(
+        "| {what} | {n} | {detections} | {:.3} s | {:.0} |",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not used.
+    let runs = env_usize("RECTIFY_BENCH_RUNS", 5);
+    let copies = env_usize("RECTIFY_BENCH_COPIES", 4);
+    let (ct, fl) = shifted(copies);
+    let settings = corpus::settings();
+    // One CloudTrail log file per minute, as CloudTrail delivers them
+    // (it writes one about every five minutes per account and region).
+    let files: Vec<Vec<u8>> = ct
+        .iter()
+        .map(|records| serde_json::to_vec(&json!({ "Records": records })).unwrap())
+        .collect();
+    let total_records: usize = ct.iter().map(Vec::len).sum();
+    let total_lines: usize = fl.iter().map(Vec::len).sum();
+    let bytes: usize = files.iter().map(Vec::len).sum();
+    println!(
+        "corpus: {total_records} CloudTrail records ({:.0} MB as log files), {total_lines} flow log lines, {} minutes, best of {runs} runs",
+        bytes as f64 / 1e6,
+        ct.len()
+    );
+    println!("| input | records | detections | time | records/s |");
+    println!("|---|---|---|---|---|");
+
+    let (took, n, found) = best_of(runs, || {
+        let mut d = AnomalyDetector::new(&settings, "us-east-1");
+        let mut found = 0;
+        for minute in &ct {
+            for r in minute {
+                found += d.observe(Record::new(r)).len();
+            }
+        }
+        found += d.flush().len();
+        (total_records, found)
+    });
+    row("CloudTrail records, parsed", n, found, took);
+
+    let (took, n, found) = best_of(runs, || {
+        let mut d = AnomalyDetector::new(&settings, "us-east-1");
+        let (mut n, mut found) = (0, 0);
+        for file in &files {
+            let value: Value = serde_json::from_slice(file).unwrap();
+            for r in records(&value) {
+                n += 1;
+                found += d.observe(Record::new(r)).len();
+            }
+        }
+        found += d.flush().len();
+        (n, found)
+    });
+    row("CloudTrail log files, from bytes", n, found, took);
+
+    let (took, n, found) = best_of(runs, || {
+        let mut d = AnomalyDetector::new(&settings, "us-east-1");
+        let mut found = 0;
+        for minute in &fl {
+            for line in minute {
+                found += d.observe_flow(line).len();
+            }
+        }
+        found += d.flush().len();
+        (total_lines, found)
+    });
+    row("VPC flow log lines, from text", n, found, took);
+}
