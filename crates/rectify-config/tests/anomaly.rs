@@ -65,10 +65,10 @@ fn wrong_values_are_reported_with_their_place() {
         got,
         vec![
             "3:14: detect.anomaly.enabled: expected a boolean, found a string".to_string(),
-            "4:21: detect.anomaly.warmup_buckets: expected a whole number from 1 to 100000, found a number".into(),
-            "5:16: detect.anomaly.threshold: expected a number above 0 and at most 100, found a number".into(),
+            "4:21: detect.anomaly.warmup_buckets: expected a whole number from 1 to 100000, found an integer (put it in quotes to make it a string)".into(),
+            "5:16: detect.anomaly.threshold: expected a number above 0 and at most 100, found an integer".into(),
             "6:19: detect.anomaly.max_entities: expected a whole number from 1 to 10000000, found a string".into(),
-            "7:28: detect.anomaly.save_interval_seconds: expected a whole number from 1 to 86400, found a number".into(),
+            "7:28: detect.anomaly.save_interval_seconds: expected a whole number from 1 to 86400, found an integer (put it in quotes to make it a string)".into(),
             "8:5: detect.anomaly.treshold: unknown field `treshold`, expected one of `enabled`, `warmup_buckets`, `threshold`, `max_entities`, `save_interval_seconds`".into(),
         ]
     );
@@ -78,6 +78,6 @@ fn wrong_values_are_reported_with_their_place() {
     );
     assert_eq!(
         messages("detect:\n  anomaly:\n    threshold: .nan\n"),
-        vec!["3:16: detect.anomaly.threshold: expected a number above 0 and at most 100, found a non-finite number".to_string()]
+        vec!["3:16: detect.anomaly.threshold: expected a number above 0 and at most 100, found a float".to_string()]
     );
 }

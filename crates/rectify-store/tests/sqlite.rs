@@ -67,6 +67,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         ALTER TABLE jobs DROP COLUMN applying_seq;
         DROP TABLE reversals;
         DROP TABLE tickets;
+        DROP TABLE detector_state;
         DELETE FROM schema_migrations WHERE version >= 6;
         "#,
     )

@@ -73,8 +73,8 @@ pub(super) fn read_anomaly(cx: &mut Ctx, detect: &Node) -> AnomalySettings {
                 n.pos,
                 &at,
                 format!(
-                    "expected a number above 0 and at most {MAX_THRESHOLD}, {}",
-                    found(n)
+                    "expected a number above 0 and at most {MAX_THRESHOLD}, found {}",
+                    n.val.kind()
                 ),
             ),
         }
