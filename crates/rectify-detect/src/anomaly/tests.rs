@@ -191,3 +191,51 @@ fn warm_up_holds_scoring_back_per_entity() {
     // Six buckets, five of warm-up: only the sixth is scored.
     assert_eq!(scored.len(), 1);
 }
+
+#[test]
+fn anomalous_minutes_close_together_update_one_finding() {
+    let settings = AnomalySettings {
+        enabled: true,
+        warmup_buckets: 2,
+        threshold: 0.0001,
+        ..Default::default()
+    };
+    let mut d = AnomalyDetector::new(&settings, "us-east-1");
+    let who = "arn:aws:iam::111122223333:user/p0";
+    let mut mine = Vec::new();
+    let feed = |d: &mut AnomalyDetector, minute: i64| {
+        let mut out = Vec::new();
+        for p in 0..3 {
+            let r = record(
+                &format!("arn:aws:iam::111122223333:user/p{p}"),
+                29_000_000 + minute,
+                "DescribeInstances",
+                "203.0.113.9",
+            );
+            out.extend(d.observe(Record::new(&r)));
+        }
+        out
+    };
+    for minute in 0..200 {
+        mine.extend(
+            feed(&mut d, minute)
+                .into_iter()
+                .filter(|x| x.principal.as_deref() == Some(who)),
+        );
+    }
+    // Every scored minute is a detection at this threshold, a minute apart:
+    // one finding, its count growing.
+    assert!(mine.len() > 10);
+    assert!(mine.iter().all(|x| x.key == mine[0].key));
+    assert!(mine.windows(2).all(|w| w[1].count > w[0].count));
+    assert_eq!(mine[0].first_seen, mine.last().unwrap().first_seen);
+    // After a quiet half hour, a new finding.
+    let later: Vec<_> = feed(&mut d, 230)
+        .into_iter()
+        .chain(feed(&mut d, 231))
+        .filter(|x| x.principal.as_deref() == Some(who))
+        .collect();
+    assert_eq!(later.len(), 2, "the buckets of minutes 199 and 230 close");
+    assert_eq!(later[0].key, mine[0].key);
+    assert_ne!(later[1].key, mine[0].key);
+}

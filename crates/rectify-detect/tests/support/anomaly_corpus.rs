@@ -518,6 +518,8 @@ fn rng_pick(rng: &mut Rng, items: &[&'static str]) -> &'static str {
     items[(rng.next() % items.len() as u64) as usize]
 }
 
+/// One flow log line; the arguments are the record's fields, in order.
+#[allow(clippy::too_many_arguments)]
 fn flow(
     eni: &str,
     src: &str,
