@@ -173,6 +173,59 @@ impl AnomalyDetector {
         }
     }
 
+    /// Counts every line of a flow log file (or standard input), as
+    /// `rectify detect --flow-logs FILE` would: lines longer than
+    /// [`MAX_FLOW_LINE`] are skipped without being held whole, so a file
+    /// without line breaks cannot fill memory. Call [`Self::flush`] at the
+    /// end of the input.
+    pub fn observe_flow_lines(
+        &mut self,
+        mut reader: impl std::io::BufRead,
+    ) -> std::io::Result<Vec<Detection>> {
+        let mut out = Vec::new();
+        let mut line = Vec::with_capacity(256);
+        let mut too_long = false;
+        loop {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let (chunk, ends_line) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            if !too_long {
+                if line.len() + chunk.len() > MAX_FLOW_LINE {
+                    too_long = true;
+                    line.clear();
+                } else {
+                    line.extend_from_slice(chunk);
+                }
+            }
+            let used = ends_line.unwrap_or(buf.len());
+            reader.consume(used);
+            if ends_line.is_some() {
+                out.extend(self.end_flow_line(&line, too_long));
+                line.clear();
+                too_long = false;
+            }
+        }
+        if !line.is_empty() || too_long {
+            out.extend(self.end_flow_line(&line, too_long));
+        }
+        Ok(out)
+    }
+
+    fn end_flow_line(&mut self, line: &[u8], too_long: bool) -> Vec<Detection> {
+        match std::str::from_utf8(line) {
+            Ok(text) if !too_long => self.observe_flow(text),
+            _ => {
+                self.stats.flow_lines_refused += 1;
+                Vec::new()
+            }
+        }
+    }
+
     /// Counts one flow log record.
     pub fn observe_flow_record(&mut self, r: &FlowRecord<'_>) -> Vec<Detection> {
         self.stats.flows += 1;

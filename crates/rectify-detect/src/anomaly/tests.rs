@@ -239,3 +239,34 @@ fn anomalous_minutes_close_together_update_one_finding() {
     assert_eq!(later[0].key, mine[0].key);
     assert_ne!(later[1].key, mine[0].key);
 }
+
+#[test]
+fn flow_log_files_are_read_line_by_line_and_long_lines_skipped() {
+    let mut d = AnomalyDetector::new(&settings(100), "us-east-1");
+    let mut text = String::from("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n");
+    for i in 0..50 {
+        text.push_str(&format!(
+            "2 111122223333 eni-1 10.0.1.5 203.0.113.9 49152 443 6 20 4000 {} 0 ACCEPT OK\n",
+            1_796_540_400 + i * 60
+        ));
+    }
+    // A line without a break, far past the limit, then one more record
+    // without a final newline.
+    text.push_str(&"x".repeat(100_000));
+    text.push('\n');
+    text.push_str("\u{0}\u{ff}\n");
+    text.push_str(
+        "2 111122223333 eni-1 10.0.1.5 203.0.113.9 49152 443 6 20 4000 1796543400 0 ACCEPT OK",
+    );
+    // A tiny buffer makes lines span many reads.
+    let reader = std::io::BufReader::with_capacity(7, text.as_bytes());
+    d.observe_flow_lines(reader).unwrap();
+    let stats = d.stats();
+    assert_eq!(stats.flows, 51);
+    assert_eq!(stats.flow_lines_empty, 1);
+    assert_eq!(stats.flow_lines_refused, 2);
+    let mut bad = vec![b'2', b' ', 0xff, 0xfe, b'\n'];
+    bad.extend(std::iter::repeat_n(b'y', 3 * MAX_FLOW_LINE));
+    d.observe_flow_lines(bad.as_slice()).unwrap();
+    assert_eq!(d.stats().flow_lines_refused, 4);
+}
