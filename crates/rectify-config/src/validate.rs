@@ -16,6 +16,7 @@ use crate::{
     FALLBACK_REGION, MIN_TOKEN_LEN,
 };
 
+mod anomaly;
 mod channel_options;
 mod secrets;
 mod tickets;
@@ -37,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "execution",
     "sources",
     "tickets",
+    "detect",
     "packs",
     "include",
     "rules",
@@ -1621,6 +1623,11 @@ pub(crate) fn load_config(
         }
     }
 
+    let anomaly = match top.get("detect") {
+        Some(node) => anomaly::read_anomaly(&mut cx, node),
+        None => Default::default(),
+    };
+
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
         None => Default::default(),
@@ -1835,6 +1842,7 @@ pub(crate) fn load_config(
         execution,
         sources,
         tickets,
+        anomaly,
         rules,
     })
 }

@@ -4,6 +4,7 @@
 //! source [`DETECTOR_SOURCE`], routed through the same rules, modes,
 //! guardrails, audit and undo as any other finding.
 
+pub mod anomaly;
 pub mod finding;
 pub mod record;
 

@@ -94,6 +94,7 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 pub mod audit;
 mod common;
 pub mod outbox;
+pub mod detector_state;
 mod pg_schema;
 mod pg_tls;
 mod postgres;
@@ -105,6 +106,7 @@ pub mod timefmt;
 pub use audit::AuditKey;
 pub use common::NewJob;
 pub use outbox::OutboxItem;
+pub use detector_state::DetectorStateSave;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tickets::TicketRow;
@@ -903,6 +905,12 @@ pub trait Store: Send + Sync {
 
     /// The messages about one job, oldest first.
     async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<OutboxItem>>;
+    /// Every saved row of a streaming detector's state: (entity, state),
+    /// in entity order.
+    async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>>;
+
+    /// Writes a save of a detector's state in one transaction.
+    async fn save_detector_state(&self, detector: &str, save: &DetectorStateSave) -> Result<()>;
 }
 
 /// How [`open_with`] sets the store up beyond its URL.

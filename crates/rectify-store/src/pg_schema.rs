@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "audit_lanes", AUDIT_LANES),
     (10, "outbox", crate::outbox::TABLE),
     (11, "audit_subject", crate::schema::AUDIT_SUBJECT),
+    (12, "detector_state", crate::detector_state::TABLE),
 ];
 
 /// The audit chain in lanes (see [`crate::audit`]): one head row per lane,

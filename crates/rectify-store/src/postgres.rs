@@ -2176,6 +2176,65 @@ impl Store for PostgresStore {
             .iter()
             .map(outbox_row)
             .collect()
+    async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
+        let client = self.client("detector_state").await?;
+        let rows = client
+            .query(
+                "SELECT entity, state FROM detector_state WHERE detector = $1 ORDER BY entity",
+                &[&detector],
+            )
+            .await
+            .ctx("reading detector state")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
+            .ctx("reading detector state")
+    }
+
+    async fn save_detector_state(
+        &self,
+        detector: &str,
+        save: &crate::DetectorStateSave,
+    ) -> Result<()> {
+        if save.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client("save_detector_state").await?;
+        let tx = client
+            .transaction()
+            .await
+            .ctx("save_detector_state: begin")?;
+        if save.replace_all {
+            tx.execute(
+                "DELETE FROM detector_state WHERE detector = $1",
+                &[&detector],
+            )
+            .await
+            .ctx("clearing detector state")?;
+        }
+        if !save.removed.is_empty() {
+            tx.execute(
+                "DELETE FROM detector_state WHERE detector = $1 AND entity = ANY($2)",
+                &[&detector, &save.removed],
+            )
+            .await
+            .ctx("deleting detector state")?;
+        }
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO detector_state (detector, entity, state, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (detector, entity) \
+                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .await
+            .ctx("preparing detector state write")?;
+        let now = timefmt::now();
+        for (entity, state) in &save.upserts {
+            tx.execute(&upsert, &[&detector, entity, state, &now])
+                .await
+                .ctx("writing detector state")?;
+        }
+        tx.commit().await.ctx("save_detector_state: commit")
     }
 
     async fn mark_applying(

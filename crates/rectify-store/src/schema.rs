@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "tickets", crate::tickets::TABLE),
     (10, "outbox", crate::outbox::TABLE),
     (11, "audit_subject", AUDIT_SUBJECT),
+    (12, "detector_state", crate::detector_state::TABLE),
 ];
 
 /// The audit trail of one job or event (the console's job and finding

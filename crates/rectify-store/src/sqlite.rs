@@ -1972,6 +1972,62 @@ impl Store for SqliteStore {
                 .ctx("reading the outbox")?;
             rows.collect::<std::result::Result<Vec<_>, _>>()
                 .ctx("reading the outbox")
+    async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
+        let detector = detector.to_string();
+        self.run("detector_state", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT entity, state FROM detector_state WHERE detector = ?1 ORDER BY entity",
+                )
+                .ctx("preparing the detector state read")?;
+            let rows = stmt
+                .query_map([&detector], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("reading detector state")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("reading detector state")
+        })
+        .await
+    }
+
+    async fn save_detector_state(
+        &self,
+        detector: &str,
+        save: &crate::DetectorStateSave,
+    ) -> Result<()> {
+        if save.is_empty() {
+            return Ok(());
+        }
+        let (detector, save) = (detector.to_string(), save.clone());
+        self.write("save_detector_state", move |tx| {
+            if save.replace_all {
+                tx.execute(
+                    "DELETE FROM detector_state WHERE detector = ?1",
+                    [&detector],
+                )
+                .ctx("clearing detector state")?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM detector_state WHERE detector = ?1 AND entity = ?2")
+                .ctx("preparing detector state delete")?;
+            for entity in &save.removed {
+                delete
+                    .execute(params![detector, entity])
+                    .ctx("deleting detector state")?;
+            }
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO detector_state (detector, entity, state, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (detector, entity) \
+                     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                )
+                .ctx("preparing detector state write")?;
+            let now = timefmt::now();
+            for (entity, state) in &save.upserts {
+                upsert
+                    .execute(params![detector, entity, state, now])
+                    .ctx("writing detector state")?;
+            }
+            Ok(())
         })
         .await
     }

@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 11);
+    assert_eq!(rows.len(), 12);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -259,6 +259,7 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[8][1].as_deref(), Some("audit_lanes"));
     assert_eq!(rows[9][1].as_deref(), Some("outbox"));
     assert_eq!(rows[10][1].as_deref(), Some("audit_subject"));
+    assert_eq!(rows[11][1].as_deref(), Some("detector_state"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -574,6 +575,8 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
          DROP TABLE audit_lanes; DROP SEQUENCE audit_seq;
          DROP INDEX audit_log_lane_seq; ALTER TABLE audit_log DROP COLUMN lane;
          DROP INDEX audit_log_subject;
+         DROP TABLE detector_state;
+         DROP TABLE outbox;
          DELETE FROM schema_migrations WHERE version >= 9;
          CREATE TABLE audit_head (id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
                                   seq BIGINT NOT NULL, hash TEXT NOT NULL);\n",

@@ -737,6 +737,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
     }
     later.push("outbox");
     later.push("audit_subject");
+    later.push("detector_state");
     for name in later {
         let version = expected.len() + 1;
         expected.push(vec![Some(version.to_string()), Some(name.to_string())]);
@@ -1816,6 +1817,98 @@ async fn console_reject_filters_and_trails(db: TestDb) {
 }
 
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
+async fn detector_state_saves_replaces_and_deletes(db: TestDb) {
+    use rectify_store::DetectorStateSave;
+    let store = db.open().await;
+    assert!(store
+        .detector_state("anomaly-principal")
+        .await
+        .unwrap()
+        .is_empty());
+    let rows = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(e, s)| (e.to_string(), s.to_string()))
+            .collect()
+    };
+    let save = DetectorStateSave {
+        replace_all: false,
+        upserts: rows(&[
+            ("", "{\"forest\":1}"),
+            ("arn:aws:iam::1:user/a", "{\"n\":1}"),
+            ("b", "{}"),
+        ]),
+        removed: vec![],
+    };
+    store
+        .save_detector_state("anomaly-principal", &save)
+        .await
+        .unwrap();
+    store
+        .save_detector_state(
+            "anomaly-flow",
+            &DetectorStateSave {
+                upserts: rows(&[("eni:eni-1", "{}")]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.detector_state("anomaly-principal").await.unwrap(),
+        rows(&[
+            ("", "{\"forest\":1}"),
+            ("arn:aws:iam::1:user/a", "{\"n\":1}"),
+            ("b", "{}")
+        ])
+    );
+    // Written over, and deleted.
+    store
+        .save_detector_state(
+            "anomaly-principal",
+            &DetectorStateSave {
+                upserts: rows(&[("arn:aws:iam::1:user/a", "{\"n\":2}")]),
+                removed: vec!["b".into(), "never-saved".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.detector_state("anomaly-principal").await.unwrap(),
+        rows(&[
+            ("", "{\"forest\":1}"),
+            ("arn:aws:iam::1:user/a", "{\"n\":2}")
+        ])
+    );
+    // Replaced whole; the other detector's rows stay.
+    store
+        .save_detector_state(
+            "anomaly-principal",
+            &DetectorStateSave {
+                replace_all: true,
+                upserts: rows(&[("c", "{}")]),
+                removed: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.detector_state("anomaly-principal").await.unwrap(),
+        rows(&[("c", "{}")])
+    );
+    assert_eq!(
+        store.detector_state("anomaly-flow").await.unwrap(),
+        rows(&[("eni:eni-1", "{}")])
+    );
+    // An empty save writes nothing.
+    store
+        .save_detector_state("anomaly-flow", &DetectorStateSave::default())
+        .await
+        .unwrap();
+    assert_eq!(store.detector_state("anomaly-flow").await.unwrap().len(), 1);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1875,4 +1968,5 @@ both_backends!(
     oldest_due_and_window_tally,
     one_ticket_per_finding_and_system,
     console_reject_filters_and_trails,
+    detector_state_saves_replaces_and_deletes,
 );
