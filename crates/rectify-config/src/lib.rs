@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 pub use rectify_model::{Mode, Rule};
 
+pub mod kubernetes;
 pub mod tickets;
 mod validate;
 
@@ -120,6 +121,8 @@ pub struct Config {
     pub sources: Sources,
     /// Ticket systems (`tickets`): one ticket per finding, two-way.
     pub tickets: tickets::TicketSettings,
+    /// Kubernetes clusters the `kube.*` actions may act in (`kubernetes`).
+    pub kubernetes: kubernetes::KubernetesSettings,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -186,6 +189,7 @@ impl Default for Config {
             execution: Execution::default(),
             sources: Sources::default(),
             tickets: tickets::TicketSettings::default(),
+            kubernetes: Default::default(),
             rules: Vec::new(),
         }
     }

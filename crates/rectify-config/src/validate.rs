@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod channel_options;
+mod kubernetes;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -37,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "execution",
     "sources",
     "tickets",
+    "kubernetes",
     "packs",
     "include",
     "rules",
@@ -1621,6 +1623,11 @@ pub(crate) fn load_config(
         }
     }
 
+    let kubernetes = match top.get("kubernetes") {
+        Some(node) => kubernetes::read_kubernetes(&mut cx, loader, node),
+        None => Default::default(),
+    };
+
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
         None => Default::default(),
@@ -1835,6 +1842,7 @@ pub(crate) fn load_config(
         execution,
         sources,
         tickets,
+        kubernetes,
         rules,
     })
 }

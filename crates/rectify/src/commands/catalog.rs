@@ -313,6 +313,42 @@ pub fn markdown_table(actions: &[Arc<dyn Action>]) -> String {
 /// narrowed to the account's resources and regions, no write to an exempt
 /// resource), that role's trust policy (`--trust`), or the policy of
 /// rectify's own identity (`--own`).
+/// `rectify kube-rbac`: the ClusterRole for the kube.* actions the rules
+/// use (all of them with `all`).
+pub async fn kube_rbac(config: Option<&Path>, all: bool, name: &str) -> anyhow::Result<u8> {
+    if !rectify_kube::target::check_name(name).is_ok() {
+        eprintln!("error: --name `{name}` is not a Kubernetes object name (lower-case letters, digits, `-`, `.`)");
+        return Ok(2);
+    }
+    let ids: Vec<String> = if all {
+        let aws = std::sync::Arc::new(rectify_aws::Aws::new(Default::default()).await);
+        context::catalog(aws)
+            .iter()
+            .map(|a| a.spec().id.to_string())
+            .filter(|id| id.starts_with("kube."))
+            .collect()
+    } else {
+        let loaded = match context::load(config).await {
+            Ok(l) => l,
+            Err(d) => {
+                context::print_diagnostics(&d);
+                return Ok(2);
+            }
+        };
+        loaded
+            .config
+            .rules
+            .iter()
+            .map(|r| r.rule.action.clone())
+            .collect()
+    };
+    print!(
+        "{}",
+        rectify_kube::rbac::cluster_role_yaml(name, ids.iter().map(String::as_str))
+    );
+    Ok(0)
+}
+
 pub async fn iam_policy(
     config: Option<&Path>,
     account: Option<&str>,
