@@ -20,6 +20,10 @@ pub const AWS_FOUNDATIONAL: &str = concat!(
     include_str!("../packs/aws-foundational/50-logging-and-monitoring.yaml"),
 );
 
+/// The built-in pack `kubernetes`: containment in EKS clusters for
+/// GuardDuty EKS findings (the clusters come from `kubernetes.clusters`).
+pub const KUBERNETES: &str = include_str!("../packs/kubernetes/00-guardduty-eks.yaml");
+
 /// The config used when no file is given and ./rectify.yaml does not exist.
 pub const DEFAULT_CONFIG: &str =
     "# built-in default\nstore: sqlite://rectify.db\npacks: [aws-foundational]\n";
@@ -283,7 +287,8 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
     let loader = Loader::new()
         .checker(&checker)
         .templates(&rectify_notify::template::Checker)
-        .pack("aws-foundational", AWS_FOUNDATIONAL);
+        .pack("aws-foundational", AWS_FOUNDATIONAL)
+        .pack("kubernetes", KUBERNETES);
     let mut config = match flag {
         Some(path) => loader.load_file(path)?,
         None => loader.load_str(DEFAULT_CONFIG, Path::new("<built-in default>"))?,

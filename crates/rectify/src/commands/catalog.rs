@@ -22,7 +22,13 @@ pub async fn catalog(json: bool, coverage: bool, markdown: bool) -> anyhow::Resu
             eprintln!("error: --markdown prints Markdown: leave out --output json");
             return Ok(2);
         }
-        print!("{}", markdown_table(&rectify_aws::catalog(aws)));
+        // The cloud and cluster actions; not the local test actions.
+        let mut actions = rectify_aws::catalog(aws.clone());
+        actions.extend(rectify_kube::catalog(Arc::new(rectify_kube::Kube::new(
+            Default::default(),
+            aws,
+        ))));
+        print!("{}", markdown_table(&actions));
         return Ok(0);
     }
     if coverage {
@@ -316,7 +322,7 @@ pub fn markdown_table(actions: &[Arc<dyn Action>]) -> String {
 /// `rectify kube-rbac`: the ClusterRole for the kube.* actions the rules
 /// use (all of them with `all`).
 pub async fn kube_rbac(config: Option<&Path>, all: bool, name: &str) -> anyhow::Result<u8> {
-    if !rectify_kube::target::check_name(name).is_ok() {
+    if rectify_kube::target::check_name(name).is_err() {
         eprintln!("error: --name `{name}` is not a Kubernetes object name (lower-case letters, digits, `-`, `.`)");
         return Ok(2);
     }
