@@ -200,11 +200,12 @@ impl PodQuarantine {
             .filter(|p| p.metadata.name != ours && may_allow(p, &labels))
             .filter_map(|p| p.metadata.name.clone())
             .collect();
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
         Ok((
             r,
             pod,
             QuarantineState {
-                uid: pod.metadata.uid.clone().unwrap_or_default(),
+                uid,
                 label,
                 policy,
                 allowing_policies,
