@@ -38,6 +38,9 @@ collection).
 
 Usage: kube_standin.py [--host H] [--port P] [--token T ...]
        [--tls-dir DIR] [--eks-cluster NAME --sts-url URL] [--version 1.33]
+GET /_standin/eks-identities (no token; test-only) lists the ARNs STS
+answered for the EKS tokens taken, in order.
+
 Prints "READY <url>" when listening (--port 0 picks a free port). With
 --tls-dir it makes a CA and a server certificate for 127.0.0.1 and
 localhost, writes DIR/ca.pem and serves HTTPS.
@@ -326,6 +329,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if self.path in ("/healthz", "/readyz", "/livez"):
                 return self._plain_ok()
+            if self.path == "/_standin/eks-identities":
+                # Test-only: the ARNs STS answered for the EKS tokens taken.
+                return self.answer(200, list(self.server.eks_identities))
             if not self.authorized():
                 code, body = status(401, "Unauthorized", "Unauthorized")
                 return self.answer(code, body)
@@ -549,41 +555,48 @@ class Server(ThreadingHTTPServer):
     def check_eks_token(self, token):
         """Accepts an EKS token as EKS's authenticator does: decode, check
         the presigned URL's target, signed headers and age, call it."""
+        why = self._eks_token_refusal(token)
+        if why:
+            sys.stderr.write(f"kube-standin: EKS token refused: {why}\n")
+            return False
+        return True
+
+    def _eks_token_refusal(self, token):
         try:
             body = token[len("k8s-aws-v1."):]
             url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
         except Exception:
-            return False
+            return "not base64url"
         parts = urllib.parse.urlsplit(url)
         want = urllib.parse.urlsplit(self.sts_url)
         if (parts.scheme, parts.netloc) != (want.scheme, want.netloc) or parts.path not in ("", "/"):
-            return False
+            return f"presigned for {parts.scheme}://{parts.netloc}{parts.path}, not {self.sts_url}"
         q = dict(urllib.parse.parse_qsl(parts.query))
         if q.get("Action") != "GetCallerIdentity" or q.get("Version") != "2011-06-15":
-            return False
+            return "not a GetCallerIdentity URL"
         signed = q.get("X-Amz-SignedHeaders", "").split(";")
         if "x-k8s-aws-id" not in signed or "host" not in signed:
-            return False
+            return f"signed headers {signed} lack host or x-k8s-aws-id"
         try:
             signed_at = datetime.datetime.strptime(q["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
                 tzinfo=datetime.timezone.utc)
             expires = int(q["X-Amz-Expires"])
         except (KeyError, ValueError):
-            return False
+            return "no X-Amz-Date or X-Amz-Expires"
         age = (datetime.datetime.now(datetime.timezone.utc) - signed_at).total_seconds()
         if expires > 60 or age > 15 * 60 or age < -60:
-            return False
+            return f"expired or too long (X-Amz-Expires {expires}, age {age:.0f} s)"
         request = urllib.request.Request(url, headers={"x-k8s-aws-id": self.eks_cluster})
         try:
             with urllib.request.urlopen(request, timeout=5) as resp:
                 text = resp.read().decode()
-        except (urllib.error.URLError, OSError):
-            return False
+        except (urllib.error.URLError, OSError) as e:
+            return f"STS answered {e}"
         match = re.search(r"<Arn>([^<]+)</Arn>", text)
         if not match:
-            return False
+            return "STS answered no Arn"
         self.eks_identities.append(match.group(1))
-        return True
+        return None
 
 
 def make_tls(directory):

@@ -61,6 +61,14 @@ fn spawn(
     envs: &[(&str, &str)],
     ready: bool,
 ) -> (Child, Option<String>) {
+    // What the servers say goes to a log beside the test's build output.
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let log =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.log", std::process::id()));
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(r#""$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#)
@@ -70,7 +78,7 @@ fn spawn(
         .envs(envs.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
     if !ready {
