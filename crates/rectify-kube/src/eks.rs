@@ -92,7 +92,11 @@ pub fn presigned_url(
         .map_err(|e| format!("signing the EKS token: {e}"))?
         .into_parts();
     let mut url = base;
-    for (name, value) in instructions.params() {
+    // The signature last, as botocore orders them: the same token bytes as
+    // `aws eks get-token`.
+    let mut params: Vec<_> = instructions.params().iter().collect();
+    params.sort_by_key(|(name, _)| *name == "X-Amz-Signature");
+    for (name, value) in params {
         url.push('&');
         url.push_str(name);
         url.push('=');

@@ -89,7 +89,7 @@ fn rectify(dir: &Path, args: &[&str]) -> Output {
 
 fn config(s: &Standin, mode: &str) -> String {
     format!(
-        "store: sqlite://rectify.db\naudit: {{key: none}}\ndefault_mode: auto\n\
+        "store: sqlite://rectify.db\naudit: {{key: none}}\ndefault_mode: auto\naccounts:\n  - id: \"111122223333\"\n\
          kubernetes:\n  clusters:\n    - name: lab\n      server: {}\n      ca_file: {}\n      token_file: token\n\
          rules:\n  - id: contain-exec\n    pattern: {{source: [k8s.audit], detail: {{verb: [create], objectRef: {{subresource: [exec]}}}}}}\n    action: kube.pod.quarantine\n{mode}",
         s.url,
@@ -269,4 +269,16 @@ fn the_kubernetes_section_is_checked_at_load() {
     ] {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
+}
+
+#[test]
+fn every_rule_of_the_kubernetes_pack_waits_for_approval() {
+    let pack = std::fs::read_to_string(
+        repo().join("crates/rectify/packs/kubernetes/00-guardduty-eks.yaml"),
+    )
+    .unwrap();
+    let rules = pack.matches("\n- id: ").count();
+    assert!(rules >= 5, "{rules}");
+    assert_eq!(pack.matches("\n  mode: approve\n").count(), rules, "{pack}");
+    assert!(!pack.contains("mode: auto"));
 }

@@ -49,7 +49,7 @@ static SPEC: ActionSpec = ActionSpec {
         default: "false",
         doc: "act on pods in kube-system too",
     }],
-    calls_per_fix: 4,
+    calls_per_fix: 5,
     approval_by_default: true,
 };
 

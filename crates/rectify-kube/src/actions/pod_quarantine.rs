@@ -62,7 +62,7 @@ static SPEC: ActionSpec = ActionSpec {
         default: "false",
         doc: "act on pods in kube-system too (the cluster's own components: DNS, the network plugin)",
     }],
-    calls_per_fix: 8,
+    calls_per_fix: 6,
     approval_by_default: true,
 };
 
