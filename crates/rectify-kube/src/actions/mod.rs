@@ -218,6 +218,33 @@ pub(crate) mod testing {
         assert!(guarded(&kube, &pod("ops", "rectify-1"), false).is_ok());
     }
 
+    #[tokio::test]
+    async fn specs_are_complete_and_params_checked() {
+        let actions = catalog(&kube().await);
+        let ids: std::collections::BTreeSet<&str> = actions.iter().map(|a| a.spec().id).collect();
+        assert_eq!(ids.len(), actions.len());
+        for action in &actions {
+            let spec = action.spec();
+            assert!(spec.id.starts_with("kube."), "{}", spec.id);
+            assert!(spec.approval_by_default, "{}", spec.id);
+            assert!(!rbac_of(spec.id).is_empty(), "{}", spec.id);
+            assert_eq!(spec.permissions, ["eks:DescribeCluster"], "{}", spec.id);
+            for p in spec.params {
+                let default: Value = serde_json::from_str(p.default).unwrap();
+                action
+                    .validate_params(&serde_json::json!({ p.name: default }))
+                    .unwrap();
+            }
+            action.validate_params(&serde_json::json!({})).unwrap();
+            action.validate_params(&Value::Null).unwrap();
+            let err = action
+                .validate_params(&serde_json::json!({"no_such_param": 1}))
+                .unwrap_err();
+            assert!(err.contains("params.no_such_param"), "{err}");
+            assert!(action.validate_params(&serde_json::json!([1])).is_err());
+        }
+    }
+
     #[test]
     fn params_take_allow_kube_system_only_as_a_boolean() {
         assert!(
