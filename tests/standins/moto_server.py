@@ -4,17 +4,21 @@ it cannot read (`moto_model_data.py`). Usage: moto_server.py [moto_server
 arguments].
 
 It also answers CloudWatch in the Smithy RPC v2 CBOR protocol the AWS SDK
-for Rust speaks (`moto_cbor.py`), which moto routes nowhere."""
+for Rust speaks (`moto_cbor.py`), which moto routes nowhere, and takes
+presigned (query-signed) requests as AWS does (`moto_presigned.py`: the EKS
+tokens of the Kubernetes tests carry one)."""
 
 import sys
 
 import moto_cbor
 import moto_ec2_extras
 import moto_model_data
+import moto_presigned
 
 moto_ec2_extras.apply()
 moto_model_data.apply()
 moto_cbor.apply()
+moto_presigned.apply()
 
 if __name__ == "__main__":
     from moto.server import main

@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 pub use rectify_model::{Mode, Rule};
 
 pub mod anomaly;
+pub mod kubernetes;
 pub mod tickets;
 mod validate;
 
@@ -123,6 +124,8 @@ pub struct Config {
     pub tickets: tickets::TicketSettings,
     /// `detect.anomaly`: the streaming anomaly detector.
     pub anomaly: anomaly::AnomalySettings,
+    /// Kubernetes clusters the `kube.*` actions may act in (`kubernetes`).
+    pub kubernetes: kubernetes::KubernetesSettings,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -190,6 +193,7 @@ impl Default for Config {
             sources: Sources::default(),
             tickets: tickets::TicketSettings::default(),
             anomaly: anomaly::AnomalySettings::default(),
+            kubernetes: Default::default(),
             rules: Vec::new(),
         }
     }

@@ -18,6 +18,7 @@ use crate::{
 
 mod anomaly;
 mod channel_options;
+mod kubernetes;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -39,6 +40,7 @@ const TOP_KEYS: &[&str] = &[
     "sources",
     "tickets",
     "detect",
+    "kubernetes",
     "packs",
     "include",
     "rules",
@@ -1627,6 +1629,10 @@ pub(crate) fn load_config(
         Some(node) => anomaly::read_anomaly(&mut cx, node),
         None => Default::default(),
     };
+    let kubernetes = match top.get("kubernetes") {
+        Some(node) => kubernetes::read_kubernetes(&mut cx, loader, node),
+        None => Default::default(),
+    };
 
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
@@ -1843,6 +1849,7 @@ pub(crate) fn load_config(
         sources,
         tickets,
         anomaly,
+        kubernetes,
         rules,
     })
 }

@@ -182,6 +182,19 @@ Examples:
         #[arg(long)]
         principal: Option<String>,
     },
+    /// The Kubernetes ClusterRole (YAML) rectify needs in its clusters for the kube.* actions the config's rules use (every kube.* action with --all).
+    #[command(
+        name = "kube-rbac",
+        after_help = "Bind it to the identity rectify uses in each cluster: on EKS the role it assumes in the cluster's account (an access entry, or aws-auth), elsewhere the service account whose token it holds.\n\nExamples:\n  rectify kube-rbac > rectify-clusterrole.yaml && kubectl apply -f rectify-clusterrole.yaml\n  rectify kube-rbac --all --name rectify-containment"
+    )]
+    KubeRbac {
+        /// Every kube.* action, whatever the rules use.
+        #[arg(long)]
+        all: bool,
+        /// The ClusterRole's name.
+        #[arg(long, default_value = "rectify")]
+        name: String,
+    },
     /// Infrastructure as code generated from the config: the member accounts' role and event forwarding, and the hub rectify runs in.
     Deploy {
         #[command(subcommand)]
@@ -420,6 +433,7 @@ impl Command {
             Command::Validate
                 | Command::Test { .. }
                 | Command::IamPolicy { .. }
+                | Command::KubeRbac { .. }
                 | Command::Match { .. }
                 | Command::Catalog { .. }
                 | Command::Init { .. }

@@ -20,6 +20,10 @@ pub const AWS_FOUNDATIONAL: &str = concat!(
     include_str!("../packs/aws-foundational/50-logging-and-monitoring.yaml"),
 );
 
+/// The built-in pack `kubernetes`: containment in EKS clusters for
+/// GuardDuty EKS findings (the clusters come from `kubernetes.clusters`).
+pub const KUBERNETES: &str = include_str!("../packs/kubernetes/00-guardduty-eks.yaml");
+
 /// The config used when no file is given and ./rectify.yaml does not exist.
 pub const DEFAULT_CONFIG: &str =
     "# built-in default\nstore: sqlite://rectify.db\npacks: [aws-foundational]\n";
@@ -63,11 +67,20 @@ impl RuleChecker for CatalogChecker {
     }
 }
 
-/// Every action rectify knows: the AWS catalog, and the local test
-/// actions in a build with the `test-actions` feature (`make test`).
+/// Every action rectify knows, with no Kubernetes cluster configured (for
+/// listing and checking rules): see [`catalog_with`].
 pub fn catalog(aws: Arc<Aws>) -> Vec<Arc<dyn Action>> {
+    let kube = Arc::new(rectify_kube::Kube::new(Default::default(), aws.clone()));
+    catalog_with(aws, kube)
+}
+
+/// Every action rectify knows: the AWS catalog, the Kubernetes actions in
+/// the clusters of `kube`, and the local test actions in a build with the
+/// `test-actions` feature (`make test`).
+pub fn catalog_with(aws: Arc<Aws>, kube: Arc<rectify_kube::Kube>) -> Vec<Arc<dyn Action>> {
     #[allow(unused_mut)]
     let mut actions = rectify_aws::catalog(aws);
+    actions.extend(rectify_kube::catalog(kube));
     #[cfg(feature = "test-actions")]
     actions.extend(rectify_local::catalog());
     actions
@@ -190,6 +203,58 @@ fn login() -> Login {
     LOGIN.get().cloned().unwrap_or_default()
 }
 
+/// The clusters of the config's `kubernetes` section, and rectify's own
+/// namespace and pod (from the config and the downward API's
+/// `POD_NAMESPACE` / `POD_NAME`), which are never acted on.
+pub fn kube_settings(config: &Config) -> rectify_kube::KubeSettings {
+    use rectify_config::kubernetes::{KubeAccess, KubeToken};
+    use rectify_kube::{ClusterAccess, ClusterSettings, TokenSource};
+    let own_pod = rectify_kube::KubeSettings::own_pod_from_env();
+    rectify_kube::KubeSettings {
+        clusters: config
+            .kubernetes
+            .clusters
+            .iter()
+            .map(|c| ClusterSettings {
+                name: c.name.clone(),
+                access: match &c.access {
+                    KubeAccess::Eks {
+                        account,
+                        region,
+                        cluster_name,
+                        endpoint,
+                        ca_file,
+                    } => ClusterAccess::Eks {
+                        account: account.clone(),
+                        region: region.clone(),
+                        cluster_name: cluster_name.clone(),
+                        endpoint: endpoint.clone(),
+                        ca_file: ca_file.clone(),
+                    },
+                    KubeAccess::Server {
+                        server,
+                        ca_file,
+                        token,
+                    } => ClusterAccess::Server {
+                        server: server.clone(),
+                        ca_file: ca_file.clone(),
+                        token: match token {
+                            KubeToken::Env(v) => TokenSource::Env(v.clone()),
+                            KubeToken::File(p) => TokenSource::File(p.clone()),
+                        },
+                    },
+                },
+            })
+            .collect(),
+        own_namespace: config
+            .kubernetes
+            .own_namespace
+            .clone()
+            .or_else(|| own_pod.as_ref().map(|(ns, _)| ns.clone())),
+        own_pod,
+    }
+}
+
 pub fn aws_settings(config: &Config) -> AwsSettings {
     AwsSettings {
         region: config.aws.region.clone(),
@@ -222,7 +287,8 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
     let loader = Loader::new()
         .checker(&checker)
         .templates(&rectify_notify::template::Checker)
-        .pack("aws-foundational", AWS_FOUNDATIONAL);
+        .pack("aws-foundational", AWS_FOUNDATIONAL)
+        .pack("kubernetes", KUBERNETES);
     let mut config = match flag {
         Some(path) => loader.load_file(path)?,
         None => loader.load_str(DEFAULT_CONFIG, Path::new("<built-in default>"))?,
@@ -235,7 +301,8 @@ pub async fn load(flag: Option<&Path>) -> Result<Loaded, Vec<Diagnostic>> {
         config.aws.profile = Some(profile);
     }
     let aws = Arc::new(Aws::new(aws_settings(&config)).await);
-    let actions = catalog(aws.clone());
+    let kube = Arc::new(rectify_kube::Kube::new(kube_settings(&config), aws.clone()));
+    let actions = catalog_with(aws.clone(), kube);
     Ok(Loaded {
         config: Arc::new(config),
         aws,

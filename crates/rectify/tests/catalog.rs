@@ -41,11 +41,17 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// The AWS catalog as the code builds it.
+/// The AWS and Kubernetes catalogs as the code builds them.
 fn aws_actions() -> Vec<Arc<dyn Action>> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(rectify_aws::Aws::new(rectify_aws::AwsSettings::default()));
-    rectify_aws::catalog(Arc::new(aws))
+    let aws = Arc::new(aws);
+    let mut actions = rectify_aws::catalog(aws.clone());
+    actions.extend(rectify_kube::catalog(Arc::new(rectify_kube::Kube::new(
+        Default::default(),
+        aws,
+    ))));
+    actions
 }
 
 fn no_env(_: &str) -> Option<String> {

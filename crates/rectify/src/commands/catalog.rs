@@ -22,7 +22,13 @@ pub async fn catalog(json: bool, coverage: bool, markdown: bool) -> anyhow::Resu
             eprintln!("error: --markdown prints Markdown: leave out --output json");
             return Ok(2);
         }
-        print!("{}", markdown_table(&rectify_aws::catalog(aws)));
+        // The cloud and cluster actions; not the local test actions.
+        let mut actions = rectify_aws::catalog(aws.clone());
+        actions.extend(rectify_kube::catalog(Arc::new(rectify_kube::Kube::new(
+            Default::default(),
+            aws,
+        ))));
+        print!("{}", markdown_table(&actions));
         return Ok(0);
     }
     if coverage {
@@ -313,6 +319,42 @@ pub fn markdown_table(actions: &[Arc<dyn Action>]) -> String {
 /// narrowed to the account's resources and regions, no write to an exempt
 /// resource), that role's trust policy (`--trust`), or the policy of
 /// rectify's own identity (`--own`).
+/// `rectify kube-rbac`: the ClusterRole for the kube.* actions the rules
+/// use (all of them with `all`).
+pub async fn kube_rbac(config: Option<&Path>, all: bool, name: &str) -> anyhow::Result<u8> {
+    if rectify_kube::target::check_name(name).is_err() {
+        eprintln!("error: --name `{name}` is not a Kubernetes object name (lower-case letters, digits, `-`, `.`)");
+        return Ok(2);
+    }
+    let ids: Vec<String> = if all {
+        let aws = std::sync::Arc::new(rectify_aws::Aws::new(Default::default()).await);
+        context::catalog(aws)
+            .iter()
+            .map(|a| a.spec().id.to_string())
+            .filter(|id| id.starts_with("kube."))
+            .collect()
+    } else {
+        let loaded = match context::load(config).await {
+            Ok(l) => l,
+            Err(d) => {
+                context::print_diagnostics(&d);
+                return Ok(2);
+            }
+        };
+        loaded
+            .config
+            .rules
+            .iter()
+            .map(|r| r.rule.action.clone())
+            .collect()
+    };
+    print!(
+        "{}",
+        rectify_kube::rbac::cluster_role_yaml(name, ids.iter().map(String::as_str))
+    );
+    Ok(0)
+}
+
 pub async fn iam_policy(
     config: Option<&Path>,
     account: Option<&str>,

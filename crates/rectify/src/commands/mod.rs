@@ -113,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             catalog::iam_policy(config, account.as_deref(), trust, own, principal.as_deref()).await
         }
+        Command::KubeRbac { all, name } => catalog::kube_rbac(config, all, &name).await,
         Command::Deploy {
             command: DeployCommand::Render { target, out },
         } => deploy::render(config, target, &out).await,
@@ -169,6 +170,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Match { .. } => "match",
         Command::Catalog { .. } => "catalog",
         Command::IamPolicy { .. } => "iam-policy",
+        Command::KubeRbac { .. } => "kube-rbac",
         Command::Deploy { .. } => "deploy",
         Command::Report { .. } => "report",
         Command::Completions { .. } => "completions",
