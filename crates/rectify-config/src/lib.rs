@@ -35,7 +35,9 @@ use sha2::{Digest, Sha256};
 
 pub use rectify_model::{Mode, Rule};
 
+pub mod detect;
 pub mod tickets;
+pub use detect::DetectSettings;
 mod validate;
 
 pub use validate::{exclude_own_calls, is_region, ACCOUNT_PLACEHOLDER, NO_EXTERNAL_ID};
@@ -120,6 +122,9 @@ pub struct Config {
     pub sources: Sources,
     /// Ticket systems (`tickets`): one ticket per finding, two-way.
     pub tickets: tickets::TicketSettings,
+    /// Threat detections (`detect`); `None`: the section is absent and
+    /// `rectify serve` runs none.
+    pub detect: Option<DetectSettings>,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -186,6 +191,7 @@ impl Default for Config {
             execution: Execution::default(),
             sources: Sources::default(),
             tickets: tickets::TicketSettings::default(),
+            detect: None,
             rules: Vec::new(),
         }
     }

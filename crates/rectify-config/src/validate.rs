@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod channel_options;
+mod detect;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -37,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "execution",
     "sources",
     "tickets",
+    "detect",
     "packs",
     "include",
     "rules",
@@ -1621,6 +1623,10 @@ pub(crate) fn load_config(
         }
     }
 
+    let detect = top
+        .get("detect")
+        .and_then(|node| detect::read_detect(&mut cx, node));
+
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
         None => Default::default(),
@@ -1835,6 +1841,7 @@ pub(crate) fn load_config(
         execution,
         sources,
         tickets,
+        detect,
         rules,
     })
 }
