@@ -269,7 +269,7 @@ add(at(33), ci(PROD), "s3.amazonaws.com", "PutBucketPolicy",
      "bucketPolicy": {"Version": "2012-10-17", "Statement": [
          {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::orders-private/*",
           "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0a1b2c3d"}}}]}}, None)
-# Lifecycle: moving logs to Glacier; expiring a scratch bucket.
+# Lifecycle: moving logs to Glacier; a month's retention on a scratch bucket.
 add(at(34), bob_sso(PROD), "s3.amazonaws.com", "PutBucketLifecycle",
     {"bucketName": TRAIL_BUCKET, "Host": f"{TRAIL_BUCKET}.s3.amazonaws.com", "lifecycle": [""],
      "LifecycleConfiguration": {"Rule": {"ID": "archive", "Status": "Enabled", "Filter": {"Prefix": ""},
@@ -277,7 +277,7 @@ add(at(34), bob_sso(PROD), "s3.amazonaws.com", "PutBucketLifecycle",
 add(at(35), ci(DEV), "s3.amazonaws.com", "PutBucketLifecycle",
     {"bucketName": "ci-scratch", "Host": "ci-scratch.s3.amazonaws.com", "lifecycle": [""],
      "LifecycleConfiguration": {"Rule": {"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""},
-                                         "Expiration": {"Days": 1}}}}, None)
+                                         "Expiration": {"Days": 30}}}}, None)
 add(at(36), ci(DEV), "s3.amazonaws.com", "DeleteObjects",
     {"bucketName": "ci-scratch", "Host": "ci-scratch.s3.amazonaws.com", "delete": ""}, None)
 # A user created without admin; admin given to a user created long ago.
@@ -378,10 +378,18 @@ attack(18, mallory, "s3.amazonaws.com", "PutBucketPolicy",
             {"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
              "Resource": "arn:aws:s3:::orders-invoices/*"}]}},
        None, "s3-bucket-policy-opened", "bucket-public")
-attack(19, mallory, "s3.amazonaws.com", "PutBucketLifecycle",
-       {"bucketName": TRAIL_BUCKET, "Host": f"{TRAIL_BUCKET}.s3.amazonaws.com", "lifecycle": [""],
-        "LifecycleConfiguration": {"Rule": {"ID": "nuke", "Status": "Enabled", "Filter": {"Prefix": ""},
-                                            "Expiration": {"Days": 1}}}}, None, "log-bucket-expiring", "lifecycle")
+add(A + timedelta(minutes=19), mallory, "s3.amazonaws.com", "PutBucketLifecycle",
+    {"bucketName": TRAIL_BUCKET, "Host": f"{TRAIL_BUCKET}.s3.amazonaws.com", "lifecycle": [""],
+     "LifecycleConfiguration": {"Rule": {"ID": "nuke", "Status": "Enabled", "Filter": {"Prefix": ""},
+                                         "Expiration": {"Days": 1}}}}, None, ip=ATTACKER_IP, agent=ATTACKER_AGENT,
+    detections=["log-bucket-expiring", "bucket-objects-expire-in-a-day"], incident="lifecycle")
+# A bucket whose name says nothing of logs (the trail was set up earlier,
+# out of the corpus): a one-day expiry is still caught.
+attack(19.5, mallory, "s3.amazonaws.com", "PutBucketLifecycle",
+       {"bucketName": "ops-bucket-dbrzcxpjvn", "Host": "ops-bucket-dbrzcxpjvn.s3.amazonaws.com", "lifecycle": [""],
+        "LifecycleConfiguration": {"Rule": {"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": "*"},
+                                            "Expiration": {"Days": 1}}, "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/"}},
+       None, "bucket-objects-expire-in-a-day", "lifecycle-any")
 for s in range(3):
     attack(20, mallory, "s3.amazonaws.com", "DeleteObjects",
            {"bucketName": CONFIG_LOG_BUCKET, "Host": f"{CONFIG_LOG_BUCKET}.s3.amazonaws.com", "delete": ""}, None,

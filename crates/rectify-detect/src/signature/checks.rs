@@ -234,7 +234,15 @@ pub fn shared_outside(cx: &Context, record: &Record<'_>) -> Option<String> {
 pub fn logging_bucket(cx: &Context, record: &Record<'_>, path: &str) -> Option<String> {
     let bucket = values_at(record.raw, path).into_iter().next()?;
     let lower = bucket.to_ascii_lowercase();
-    let named_so = lower.contains("cloudtrail") || lower.contains("trail-log");
+    // Names people give log buckets: `org-cloudtrail-123`, `audit-logs`,
+    // `access-logging`.
+    let named_so = lower.contains("cloudtrail")
+        || lower.split(['-', '.', '_']).any(|part| {
+            matches!(
+                part,
+                "log" | "logs" | "logging" | "trail" | "trails" | "audit"
+            )
+        });
     (cx.logging_buckets.iter().any(|b| b == bucket)
         || cx.trail_buckets.contains(bucket)
         || named_so)
@@ -267,8 +275,9 @@ pub fn drops_management_events(record: &Record<'_>) -> bool {
 }
 
 /// `lifecycle_expires`: a lifecycle rule the record sets is enabled and
-/// expires current or old object versions.
-pub fn lifecycle_expires(record: &Record<'_>) -> bool {
+/// expires current or old object versions; with `within_days`, only after
+/// at most that many days.
+pub fn lifecycle_expires(record: &Record<'_>, within_days: Option<u64>) -> bool {
     let request = record.request();
     let Some(config) = request
         .get("LifecycleConfiguration")
@@ -285,13 +294,30 @@ pub fn lifecycle_expires(record: &Record<'_>) -> bool {
         Some(one) => vec![one],
         None => return false,
     };
+    let soon = |v: Option<&Value>| match within_days {
+        None => v.is_some(),
+        Some(max) => v.and_then(days).is_some_and(|d| d <= max),
+    };
     rules.into_iter().any(|r| {
         let enabled = r
             .get("Status")
             .and_then(Value::as_str)
             .is_none_or(|s| s == "Enabled");
-        enabled && (r.get("Expiration").is_some() || r.get("NoncurrentVersionExpiration").is_some())
+        let current = r.get("Expiration").map(|e| e.get("Days").unwrap_or(e));
+        let noncurrent = r
+            .get("NoncurrentVersionExpiration")
+            .map(|e| e.get("NoncurrentDays").unwrap_or(e));
+        enabled && (soon(current) || soon(noncurrent))
     })
+}
+
+/// A day count as S3 logs it (a number, or a number in a string).
+fn days(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -451,12 +477,17 @@ mod tests {
     fn lifecycle_rules_that_expire_objects() {
         let expire = json!({"requestParameters": {"LifecycleConfiguration": {"Rule": {
             "ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}}}});
-        assert!(lifecycle_expires(&Record::new(&expire)));
+        assert!(lifecycle_expires(&Record::new(&expire), None));
+        assert!(lifecycle_expires(&Record::new(&expire), Some(1)));
         let transition = json!({"requestParameters": {"LifecycleConfiguration": {"Rule": [{
             "Status": "Enabled", "Transition": {"Days": 30, "StorageClass": "GLACIER"}}]}}});
-        assert!(!lifecycle_expires(&Record::new(&transition)));
+        assert!(!lifecycle_expires(&Record::new(&transition), None));
+        let month = json!({"requestParameters": {"LifecycleConfiguration": {"Rule": {
+            "Status": "Enabled", "Expiration": {"Days": "30"}}}}});
+        assert!(lifecycle_expires(&Record::new(&month), None));
+        assert!(!lifecycle_expires(&Record::new(&month), Some(1)));
         let disabled = json!({"requestParameters": {"LifecycleConfiguration": {"Rule": {
             "Status": "Disabled", "Expiration": {"Days": 1}}}}});
-        assert!(!lifecycle_expires(&Record::new(&disabled)));
+        assert!(!lifecycle_expires(&Record::new(&disabled), None));
     }
 }

@@ -169,7 +169,9 @@ impl SignatureDetector {
         if c.drops_management_events && !checks::drops_management_events(record) {
             return None;
         }
-        if c.lifecycle_expires && !checks::lifecycle_expires(record) {
+        if (c.lifecycle_expires || c.lifecycle_expires_within_days.is_some())
+            && !checks::lifecycle_expires(record, c.lifecycle_expires_within_days)
+        {
             return None;
         }
         Some(why)

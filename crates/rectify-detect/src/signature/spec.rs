@@ -77,6 +77,9 @@ pub struct Checks {
     /// The lifecycle configuration the record sets expires objects.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lifecycle_expires: bool,
+    /// ... and within this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_expires_within_days: Option<u64>,
 }
 
 impl Checks {
