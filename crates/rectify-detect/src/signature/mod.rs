@@ -67,6 +67,9 @@ pub struct SignatureDetector {
     windows: Bounded<Window>,
     pairs: Bounded<PairState>,
     scratch: Vec<usize>,
+    /// The record's EventBridge shape as JSON text, reused between
+    /// records: writing it is far cheaper than copying the record.
+    text: Vec<u8>,
     /// Latest record time seen: the time of a record without one.
     clock: i64,
     /// Records whose match went over the matcher's step budget.
@@ -104,6 +107,7 @@ impl SignatureDetector {
             windows: Bounded::new(cap),
             pairs: Bounded::new(cap),
             scratch: Vec::new(),
+            text: Vec::new(),
             clock: 0,
             skipped: 0,
         })
@@ -206,10 +210,13 @@ impl Detector for SignatureDetector {
         let t = record.epoch_seconds().unwrap_or(self.clock);
         self.clock = self.clock.max(t);
         self.learn(&record);
-        let event = eventbridge_shape(&record);
+        let mut text = std::mem::take(&mut self.text);
+        eventbridge_text(&record, &mut text);
         let mut matched = std::mem::take(&mut self.scratch);
         matched.clear();
-        if self.matcher.try_matches_into(&event, &mut matched).is_err() {
+        let result = self.matcher.matches_json(&text, &mut matched);
+        self.text = text;
+        if result.is_err() {
             // A record built to be slow to match is skipped, not stalled on.
             self.skipped += 1;
             self.scratch = matched;
@@ -421,6 +428,13 @@ impl<T: Default> Bounded<T> {
 /// The record in the shape EventBridge gives it, so that one pattern
 /// serves records from log files and from EventBridge alike.
 pub fn eventbridge_shape(record: &Record<'_>) -> Value {
+    let mut shape = eventbridge_head(record);
+    shape["detail"] = record.raw.clone();
+    shape
+}
+
+/// The EventBridge envelope fields of a record (no `detail`).
+fn eventbridge_head(record: &Record<'_>) -> Value {
     let source = record.event_source();
     let service = source.strip_suffix(".amazonaws.com").unwrap_or(source);
     let detail_type = match record.raw.get("eventType").and_then(Value::as_str) {
@@ -435,8 +449,27 @@ pub fn eventbridge_shape(record: &Record<'_>) -> Value {
         "detail-type": detail_type,
         "account": record.account(),
         "region": record.region(),
-        "detail": record.raw,
     })
+}
+
+/// [`eventbridge_shape`] as JSON text, written into `out`.
+pub fn eventbridge_text(record: &Record<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    // The small envelope, its closing brace replaced by the record.
+    if serde_json::to_writer(&mut *out, &eventbridge_head(record)).is_ok()
+        && out.last() == Some(&b'}')
+    {
+        out.pop();
+        out.extend_from_slice(b",");
+    } else {
+        out.clear();
+        out.push(b'{');
+    }
+    out.extend_from_slice(b"\"detail\":");
+    if serde_json::to_writer(&mut *out, record.raw).is_err() {
+        out.extend_from_slice(b"null");
+    }
+    out.push(b'}');
 }
 
 /// `eventID`, else `requestID`.

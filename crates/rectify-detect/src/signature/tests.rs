@@ -276,3 +276,15 @@ fn specs_are_checked_with_the_field_at_fault() {
     let e = Spec::from_value(&unknown).unwrap_err();
     assert!(e[0].message.contains("unknown field `colour`"), "{e:?}");
 }
+
+#[test]
+fn the_eventbridge_text_is_the_eventbridge_shape() {
+    let r = failed_login(1, "192.0.2.1", "admin");
+    let mut text = Vec::new();
+    eventbridge_text(&Record::new(&r), &mut text);
+    let parsed: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(parsed, eventbridge_shape(&Record::new(&r)));
+    assert_eq!(parsed["source"], "aws.signin");
+    assert_eq!(parsed["detail-type"], "AWS Console Sign In via CloudTrail");
+    assert_eq!(parsed["account"], "111122223333");
+}

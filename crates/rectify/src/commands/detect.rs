@@ -205,14 +205,14 @@ fn print_table(detections: &[Detection]) {
         return;
     }
     println!(
-        "{:<20} {:<9} {:<34} {:<10} {:>5} {:<44} RESOURCE",
+        "{:<20} {:<9} {:<38} {:<10} {:>5} {:<44} RESOURCE",
         "LAST SEEN", "SEVERITY", "DETECTION", "TECHNIQUE", "COUNT", "PRINCIPAL"
     );
     for d in detections {
         let technique = d.technique.as_ref().map(|t| t.id.as_str()).unwrap_or("-");
         let resource = d.resources.first().map(|r| r.id.as_str()).unwrap_or("-");
         println!(
-            "{:<20} {:<9} {:<34} {:<10} {:>5} {:<44} {}",
+            "{:<20} {:<9} {:<38} {:<10} {:>5} {:<44} {}",
             d.last_seen,
             d.severity,
             d.detector,
