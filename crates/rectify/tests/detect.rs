@@ -3,6 +3,8 @@
 //! submission path with HTTP, SQS and Lambda). No AWS needed: the rules
 //! here run the local no-op action.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -110,6 +112,10 @@ fn log_files_gzipped_json_lines_and_stdin_give_the_same_detections() {
         "{}",
         text(&out.stdout)
     );
+    // Feeding opens a store: not without a config file.
+    let out = rectify(d, &["detect", "--feed", "trail.json"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!d.join("rectify.db").exists());
     std::fs::write(d.join("bad.json"), "{\"Records\": [").unwrap();
     let out = rectify(d, &["detect", "bad.json"], None);
     assert_eq!(out.status.code(), Some(2));
@@ -258,4 +264,35 @@ fn cloudtrail_events_that_come_in_are_detected_and_forged_detections_refused() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn with_security_hub_on_detections_are_imported_and_read_back() {
+    let account = support::new_account();
+    let site = support::Site::new(
+        &account,
+        "approve",
+        &format!("arn:aws:sns:{}:{account}:team", support::REGION),
+        "detect:\n  security_hub: true\nrules: []\n",
+    );
+    let mut record = stop_logging("e-sh-1");
+    record["recipientAccountId"] = json!(account);
+    record["awsRegion"] = json!(support::REGION);
+    let file = site.path("trail.json");
+    std::fs::write(&file, json!({"Records": [record]}).to_string()).unwrap();
+    let out = site.rectify(&["detect", "--feed", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = "rectify-detector/cloudtrail-logging-stopped/e-sh-1";
+    let stored = support::securityhub_finding(id).expect("the detection is in Security Hub");
+    assert_eq!(
+        stored["GeneratorId"],
+        "rectify-detector/cloudtrail-logging-stopped"
+    );
+    assert_eq!(stored["AwsAccountId"], account.as_str());
+    assert_eq!(stored["Severity"]["Label"], "HIGH");
+    assert_eq!(
+        stored["ProductFields"]["rectify/MitreTechnique"],
+        "T1562.008"
+    );
+    assert_eq!(stored["Types"][0], "TTPs/Defense Evasion");
 }

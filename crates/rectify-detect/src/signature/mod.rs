@@ -245,11 +245,12 @@ impl Detector for SignatureDetector {
                     out.push(d);
                 }
             } else {
+                // A hostile record's id must not make an id too long to store.
                 let key = match record_id(&record) {
                     "" => format!("{:016x}", fnv(record.raw.to_string().as_bytes())),
-                    id => id.to_string(),
+                    id => group_label(id),
                 };
-                let ids = vec![record_id(&record).to_string()];
+                let ids = vec![group_label(record_id(&record))];
                 out.push(detection(spec, &record, key, 1, (t, t), ids, why));
             }
         }
@@ -282,7 +283,7 @@ impl SignatureDetector {
                 .unwrap_or_default();
             if found.is_empty() {
                 // Nothing named: the call itself is one distinct thing.
-                vec![record_id(record).to_string()]
+                vec![group_label(record_id(record))]
             } else {
                 found
                     .into_iter()
@@ -296,7 +297,7 @@ impl SignatureDetector {
             return None;
         }
         w.hits.retain(|h| h.t > t - window && h.t < t + window);
-        let id = record_id(record).to_string();
+        let id = group_label(record_id(record));
         for value in values {
             if !th.distinct.is_empty() {
                 w.hits.retain(|h| h.value != value);
@@ -348,7 +349,7 @@ impl SignatureDetector {
             return None;
         }
         let within = pairing.within_seconds as i64;
-        let id = record_id(record).to_string();
+        let id = group_label(record_id(record));
         let state = self.pairs.entry((i, key.clone()));
         let side = if companion {
             &mut state.companion

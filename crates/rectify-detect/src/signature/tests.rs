@@ -247,6 +247,16 @@ fn hostile_records_are_read_without_panics() {
     for r in &odd {
         let _ = d.observe(Record::new(r));
     }
+    // An id too long to store is hashed in the finding id.
+    let long = json!({"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
+                      "eventID": "x".repeat(10_000), "requestParameters": {"name": "t"}});
+    let found = d.observe(Record::new(&long));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].finding_id().len() < 200,
+        "{}",
+        found[0].finding_id().len()
+    );
 }
 
 #[test]

@@ -59,6 +59,11 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         list(&specs, output);
         return Ok(0);
     }
+    // Feeding opens the store: never a database made by accident.
+    if args.feed && config.is_none() {
+        eprintln!("error: {}", context::no_config_message("detect --feed"));
+        return Ok(2);
+    }
     if args.files.is_empty() {
         eprintln!("error: name CloudTrail log files to read (or - for standard input); `rectify detect --list` lists the detections");
         return Ok(2);
