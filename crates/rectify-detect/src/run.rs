@@ -59,13 +59,16 @@ pub fn detect_all(detector: &mut SignatureDetector, mut records: Vec<Value>) -> 
     out
 }
 
+/// Where a tap hands its detections besides the submission (Security Hub).
+pub type DetectionSink = Box<dyn Fn(&[Detection]) + Send + Sync>;
+
 /// The signature detector as the engine's tap: CloudTrail events in a
 /// submission are observed, and each detection is added to the
 /// submission as a Security Hub import event of source `rectify.detector`.
 /// `also` gets every detection too (to send them to Security Hub).
 pub struct DetectTap {
     detector: Mutex<SignatureDetector>,
-    also: Option<Box<dyn Fn(&[Detection]) + Send + Sync>>,
+    also: Option<DetectionSink>,
 }
 
 impl DetectTap {
@@ -76,7 +79,7 @@ impl DetectTap {
         }
     }
 
-    pub fn with_sink(mut self, sink: Box<dyn Fn(&[Detection]) + Send + Sync>) -> DetectTap {
+    pub fn with_sink(mut self, sink: DetectionSink) -> DetectTap {
         self.also = Some(sink);
         self
     }

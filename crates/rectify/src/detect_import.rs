@@ -49,7 +49,7 @@ pub async fn import_now(loaded: &Loaded, detections: &[Detection]) {
 /// A sink for the engine's detector tap that hands detections to a task
 /// importing them into Security Hub, so that a submission never waits on
 /// Security Hub.
-pub fn background_sink(loaded: Loaded) -> Box<dyn Fn(&[Detection]) + Send + Sync> {
+pub fn background_sink(loaded: Loaded) -> rectify_detect::run::DetectionSink {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Detection>(QUEUE);
     let loaded = Arc::new(loaded);
     tokio::spawn(async move {
