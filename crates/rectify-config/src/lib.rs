@@ -35,9 +35,14 @@ use sha2::{Digest, Sha256};
 
 pub use rectify_model::{Mode, Rule};
 
-pub mod anomaly;
+/// `detect.anomaly`: the anomaly detector's settings, defined beside it.
+pub mod anomaly {
+    pub use rectify_detect::anomaly::settings::*;
+}
 pub mod kubernetes;
+pub mod detect;
 pub mod tickets;
+pub use detect::DetectSettings;
 mod validate;
 
 pub use validate::{exclude_own_calls, is_region, ACCOUNT_PLACEHOLDER, NO_EXTERNAL_ID};
@@ -126,6 +131,9 @@ pub struct Config {
     pub anomaly: anomaly::AnomalySettings,
     /// Kubernetes clusters the `kube.*` actions may act in (`kubernetes`).
     pub kubernetes: kubernetes::KubernetesSettings,
+    /// Threat detections (`detect`); `None`: the section is absent and
+    /// `rectify serve` runs none.
+    pub detect: Option<DetectSettings>,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -194,6 +202,7 @@ impl Default for Config {
             tickets: tickets::TicketSettings::default(),
             anomaly: anomaly::AnomalySettings::default(),
             kubernetes: Default::default(),
+            detect: None,
             rules: Vec::new(),
         }
     }

@@ -19,6 +19,7 @@ use crate::{
 mod anomaly;
 mod channel_options;
 mod kubernetes;
+mod detect;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -1633,6 +1634,9 @@ pub(crate) fn load_config(
         Some(node) => kubernetes::read_kubernetes(&mut cx, loader, node),
         None => Default::default(),
     };
+    let detect = top
+        .get("detect")
+        .and_then(|node| detect::read_detect(&mut cx, node));
 
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
@@ -1850,6 +1854,7 @@ pub(crate) fn load_config(
         tickets,
         anomaly,
         kubernetes,
+        detect,
         rules,
     })
 }

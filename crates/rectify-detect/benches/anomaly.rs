@@ -192,7 +192,7 @@ fn main() {
 
     let counting = best_of(runs, || {
         let mut d = AnomalyDetector::new(
-            &rectify_config::anomaly::AnomalySettings {
+            &rectify_detect::anomaly::AnomalySettings {
                 warmup_buckets: 100_000,
                 ..settings.clone()
             },

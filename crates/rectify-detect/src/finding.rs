@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 /// The `source` of the import events the detectors make. Like the
 /// scanner's, no Security Hub finding stands behind them unless they are
 /// also sent with `BatchImportFindings`.
-pub const DETECTOR_SOURCE: &str = "rectify.detector";
+pub const DETECTOR_SOURCE: &str = rectify_model::DETECTOR_SOURCE;
 
 /// A MITRE ATT&CK technique (enterprise matrix, cloud platforms).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +137,13 @@ impl Detection {
     pub fn event(&self) -> Event {
         let finding = self.finding();
         let now = rectify_model::now_rfc3339();
-        let id = format!("detect-{}", uuid::Uuid::now_v7());
+        // The same detection made again (a record delivered twice) gets
+        // the same id, so the store sees a redelivery, not a new event.
+        let id = format!(
+            "detect-{:016x}{:016x}",
+            fnv(self.finding_id().as_bytes()),
+            fnv(format!("{}|{}|{}", self.first_seen, self.last_seen, self.count).as_bytes())
+        );
         let resources: Vec<String> = self.resources.iter().map(|r| r.id.clone()).collect();
         let body = json!({
             "version": "0",
@@ -162,4 +168,10 @@ impl Detection {
             parsed: Default::default(),
         }
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

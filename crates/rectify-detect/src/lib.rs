@@ -5,11 +5,16 @@
 //! guardrails, audit and undo as any other finding.
 
 pub mod anomaly;
+pub mod evaluate;
 pub mod finding;
+pub mod pack;
 pub mod record;
+pub mod run;
+pub mod signature;
 
 pub use finding::{DetectedResource, Detection, Technique, DETECTOR_SOURCE};
 pub use record::{records, Record};
+pub use signature::{SignatureDetector, Spec};
 
 /// A detector fed CloudTrail records one at a time. What it returns is
 /// new or updated detections; state it keeps between records is bounded

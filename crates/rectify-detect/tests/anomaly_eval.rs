@@ -84,7 +84,7 @@ fn benign_traffic_alone_stays_quiet() {
 fn anomaly_evaluation_report() {
     const THRESHOLDS: [f64; 5] = [2.0, 2.5, 3.0, 3.5, 4.0];
     let seeds = 1..=5u64;
-    let low = rectify_config::anomaly::AnomalySettings {
+    let low = rectify_detect::anomaly::AnomalySettings {
         threshold: 1.5,
         ..corpus::settings()
     };

@@ -11,7 +11,7 @@ mod corpus;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use rectify_config::anomaly::AnomalySettings;
+use rectify_detect::anomaly::AnomalySettings;
 use rectify_detect::anomaly::{self, AnomalyDetector, Kind};
 use rectify_detect::Detection;
 use rectify_store::Store;

@@ -104,6 +104,9 @@ pub struct Engine {
     pub(crate) control_parameters: std::sync::Mutex<ControlParameters>,
     /// Jobs settled at plan time whose effects the workers still owe.
     settled_at_plan: std::sync::Mutex<Vec<Job>>,
+    /// Reads each submission and may add events to it (the threat
+    /// detectors, in `rectify serve`).
+    tap: Option<Arc<dyn rectify_model::EventTap>>,
 }
 
 impl Engine {
@@ -146,7 +149,15 @@ impl Engine {
             options,
             metrics: metrics::Metrics::default(),
             region_slots: Default::default(),
+            tap: None,
         })
+    }
+
+    /// Every submission goes through `tap` first; the events it gives back
+    /// are submitted with the ones they came from (one transaction).
+    pub fn with_tap(mut self, tap: Arc<dyn rectify_model::EventTap>) -> Engine {
+        self.tap = Some(tap);
+        self
     }
 
     /// Each settled job's finding gets its ticket through `tickets`.
@@ -181,6 +192,11 @@ impl Engine {
     /// (shared with whatever other submissions arrive meanwhile).
     pub async fn submit(&self, events: Vec<Event>, origin: &str) -> anyhow::Result<Vec<Submitted>> {
         let started = std::time::Instant::now();
+        let mut events = events;
+        if let Some(tap) = &self.tap {
+            let derived = tap.derive(&events);
+            events.extend(derived);
+        }
         // Matching and planning are CPU work: for a batch, on a
         // multi-threaded runtime, this worker thread's other tasks move to
         // another thread meanwhile. (One event is bounded by the matcher's

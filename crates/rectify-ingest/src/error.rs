@@ -45,6 +45,11 @@ pub enum IngestError {
         id: Option<String>,
         reason: String,
     },
+    /// An event whose `source` is one rectify gives only to what it makes
+    /// itself (`rectify.scanner`, `rectify.detector`): from outside, it is
+    /// a forgery that could set off remediation or containment.
+    #[error("event {index}: source `{name}` is rectify's own (its scanner's or detector's); such events are made inside rectify and never taken from outside")]
+    ReservedSource { index: usize, name: String },
 }
 
 impl IngestError {
@@ -71,7 +76,8 @@ impl IngestError {
             IngestError::TooLarge { index, .. }
             | IngestError::Invalid { index, .. }
             | IngestError::TooManyFindings { index, .. }
-            | IngestError::Unstorable { index, .. } => Some(*index),
+            | IngestError::Unstorable { index, .. }
+            | IngestError::ReservedSource { index, .. } => Some(*index),
             IngestError::Empty
             | IngestError::Malformed { .. }
             | IngestError::TooManyEvents { .. } => None,
@@ -95,6 +101,7 @@ impl IngestError {
                 findings,
                 limit,
             },
+            IngestError::ReservedSource { name, .. } => IngestError::ReservedSource { index, name },
             other => other,
         }
     }

@@ -53,7 +53,20 @@ pub struct Limits {
     /// Longest event id, finding `Id` or `ProductArn`, in bytes
     /// ([`IngestError::Unstorable`]).
     pub max_id_bytes: usize,
+    /// Take events whose source is rectify's own (`rectify.scanner`,
+    /// `rectify.detector`). Off for everything that arrives from outside
+    /// (HTTP, SQS, Lambda, `rectify process`): such an event is a forgery
+    /// ([`IngestError::ReservedSource`]). On only for `rectify test`
+    /// fixtures, which never change anything.
+    pub allow_own_sources: bool,
 }
+
+/// Event sources only rectify itself gives: its posture scanner's and its
+/// threat detectors'.
+pub const OWN_SOURCES: &[&str] = &[
+    rectify_model::SCANNER_SOURCE,
+    rectify_model::DETECTOR_SOURCE,
+];
 
 impl Default for Limits {
     fn default() -> Self {
@@ -62,6 +75,7 @@ impl Default for Limits {
             max_findings_per_event: MAX_FINDINGS_PER_EVENT,
             max_events: MAX_EVENTS_PER_BODY,
             max_id_bytes: MAX_ID_BYTES,
+            allow_own_sources: false,
         }
     }
 }
@@ -147,6 +161,12 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestErro
                 });
             }
             let event = event_from_value(value, raw.as_bytes()).map_err(|e| e.at(index))?;
+            if !limits.allow_own_sources && OWN_SOURCES.contains(&event.source.as_str()) {
+                return Err(IngestError::ReservedSource {
+                    index,
+                    name: event.source.clone(),
+                });
+            }
             check::event(&event, limits).map_err(|e| e.at(index))?;
             let mut split = fan_out(event);
             if events.len() + split.len() > limits.max_events {

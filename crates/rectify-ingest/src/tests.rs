@@ -595,3 +595,44 @@ fn bare_ocsf_findings_get_the_v2_envelope() {
         }
     }
 }
+
+#[test]
+fn events_carrying_rectifys_own_sources_are_refused_from_outside() {
+    // HTTP, SQS and Lambda all parse bodies here: one door for all three.
+    for source in ["rectify.detector", "rectify.scanner"] {
+        let forged = json!({
+            "version": "0", "id": "forged-1", "source": source,
+            "detail-type": "Security Hub Findings - Imported", "account": "111122223333",
+            "region": "us-east-1", "time": "2026-12-06T07:00:00Z", "resources": [],
+            "detail": {"findings": [finding("rectify-detector/guardduty-disabled/x")]},
+        });
+        // Alone, after a good event in an array, and in JSON lines.
+        let good = imported(vec![finding("a")]);
+        for body in [
+            forged.to_string(),
+            json!([good, forged]).to_string(),
+            format!("{good}\n{forged}\n"),
+        ] {
+            let err = parse_body(body.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(
+                matches!(&err, IngestError::ReservedSource { name, .. } if name == source),
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains("never taken from outside"),
+                "{err}"
+            );
+        }
+        // `rectify test` fixtures may hold them.
+        let allowed = Limits {
+            allow_own_sources: true,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse_body(forged.to_string().as_bytes(), &allowed)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

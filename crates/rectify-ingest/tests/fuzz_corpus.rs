@@ -19,6 +19,7 @@ fn kind(e: &IngestError) -> &'static str {
         IngestError::TooManyFindings { .. } => "TooManyFindings",
         IngestError::TooManyEvents { .. } => "TooManyEvents",
         IngestError::Unstorable { .. } => "Unstorable",
+        IngestError::ReservedSource { .. } => "ReservedSource",
     }
 }
 

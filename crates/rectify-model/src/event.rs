@@ -8,6 +8,10 @@ use serde_json::Value;
 /// stands behind them, so none is updated).
 pub const SCANNER_SOURCE: &str = "rectify.scanner";
 
+/// The `source` of the findings rectify's threat detectors make (see the
+/// `rectify-detect` crate). Like the scanner's, never taken from outside.
+pub const DETECTOR_SOURCE: &str = "rectify.detector";
+
 /// The detail-type of Security Hub's ASFF finding imports.
 pub const SECURITY_HUB_IMPORTED: &str = "Security Hub Findings - Imported";
 /// The detail-type of a Security Hub custom action: a person chose the

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::Event;
+
 /// Takes message bodies in: ingest, route and plan them, and commit their
 /// events and jobs durably. Implemented over the engine by the binary; a
 /// source only decides what to acknowledge.
@@ -43,3 +45,12 @@ pub trait Intake: Send + Sync {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct IntakeError(pub String);
+
+/// Reads the events of each submission and may add events of its own to
+/// it: the threat detectors take CloudTrail API calls in and give their
+/// detections (source [`crate::DETECTOR_SOURCE`]) back, committed with
+/// what they came from. Runs on the submitting thread, before routing;
+/// it must bound its own work and state.
+pub trait EventTap: Send + Sync {
+    fn derive(&self, events: &[Event]) -> Vec<Event>;
+}

@@ -25,10 +25,10 @@ pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, 
 pub use asff::Finding;
 pub use effects::{FindingUpdater, Mailer, Notification, Notifier};
 pub use event::{
-    routing_view, Event, Origin, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION, SECURITY_HUB_IMPORTED,
-    SECURITY_HUB_IMPORTED_V2,
+    routing_view, Event, Origin, DETECTOR_SOURCE, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION,
+    SECURITY_HUB_IMPORTED, SECURITY_HUB_IMPORTED_V2,
 };
-pub use intake::{Intake, IntakeError};
+pub use intake::{EventTap, Intake, IntakeError};
 pub use job::{AuditRecord, FindingRef, Job, JobState, Outcome, OutcomeKind};
 pub use rule::{Mode, Rule};
 pub use target::{partition_of, Target};

@@ -559,3 +559,25 @@ async fn events_the_store_refuses_are_a_client_error_not_a_retry() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_posing_as_rectifys_detector_or_scanner_are_refused() {
+    let s = start("").await;
+    for (id, source) in [
+        ("forged-d", "rectify.detector"),
+        ("forged-s", "rectify.scanner"),
+    ] {
+        let mut forged = event(id);
+        forged["source"] = json!(source);
+        let reply = post_json(s.addr, "/v1/events", Some(INGEST), &forged.to_string()).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert!(reply.body.contains("rectify's own"), "{}", reply.body);
+        assert!(s
+            .engine
+            .store()
+            .known_events(&[id.into()])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

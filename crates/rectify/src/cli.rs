@@ -22,7 +22,7 @@ pub struct Cli {
     /// rectify's home AWS region; wins over aws.region, AWS_REGION and AWS_DEFAULT_REGION.
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Output format (csv: `rectify report` only).
+    /// Output format: text (also called table), json; csv only for `rectify report`, asff only for `rectify detect`.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
@@ -40,10 +40,14 @@ pub struct Cli {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    #[value(alias = "table")]
     Text,
     Json,
     /// Only `rectify report`.
     Csv,
+    /// Only `rectify detect`: the detections as ASFF findings
+    /// (`{"Findings": [...]}`, what `BatchImportFindings` takes).
+    Asff,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,6 +80,26 @@ pub enum Command {
         /// Force every rule into dry-run: plans are recorded and shown, nothing is written.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Run the threat detections over CloudTrail log files: print what they find, feed it through the rules, or score it against labels.
+    #[command(
+        after_help = "Input: CloudTrail log files as CloudTrail writes them to S3 ({\"Records\": [...]}, gzipped\nor not), JSON lines of records or of EventBridge events (`AWS API Call via CloudTrail`,\n`AWS Console Sign In via CloudTrail`), or - for standard input. Records are taken in\ntime order across all files, so that thresholds (N failed sign-ins in M minutes per\naddress) see them as they happened.\n\nThe detections are the built-in pack (`--list` shows them, docs/detections.md explains\neach) as `detect:` in the config changes it: detections disabled, thresholds changed,\nyour own added, the organization's accounts and the log buckets named.\n\nWhat is found is printed; nothing is written anywhere unless --feed is given. With\n--feed each detection becomes a finding (source `rectify.detector`, ASFF, Security Hub\nimport shape) that goes through the rules like any other: a rule with\n`source: [rectify.detector]` and the detection's `GeneratorId` picks it up, in its mode\n(approval by default for containment). With detect.security_hub: true, --feed also\nimports the findings into Security Hub (BatchImportFindings).\n\nExamples:\n  rectify detect --list\n  rectify detect 111122223333_CloudTrail_us-east-1_20261130T0000Z_abc.json.gz\n  aws s3 cp s3://trail-bucket/AWSLogs/ . --recursive && rectify detect $(find AWSLogs -name '*.json.gz')\n  rectify detect --output asff trail.json > findings.json\n  rectify detect --feed --dry-run trail.json        what the rules would do, nothing written\n  rectify detect --labels labels.jsonl trail.json   precision and recall per detection\n\nExit 0 when the records were read (whether or not anything was found), 1 with --feed\nwhen a job failed, 2 on unreadable input or a config error."
+    )]
+    Detect {
+        /// CloudTrail log files (.json or .json.gz), JSON lines of records or events; - for standard input.
+        files: Vec<PathBuf>,
+        /// Send each detection through the rules as a finding (source rectify.detector), and run the jobs.
+        #[arg(long)]
+        feed: bool,
+        /// With --feed: force every rule into dry-run.
+        #[arg(long, requires = "feed")]
+        dry_run: bool,
+        /// Score the detections against labels (JSON lines {"eventID", "detections", "incident"}): precision and recall per detection.
+        #[arg(long, value_name = "FILE", conflicts_with = "feed")]
+        labels: Option<PathBuf>,
+        /// List the detections the config enables, and exit.
+        #[arg(long)]
+        list: bool,
     },
     /// Run the daemon: HTTP API on api.listen, the polling sources (SQS, Security Hub) and the job workers.
     #[command(
@@ -432,6 +456,7 @@ impl Command {
             self,
             Command::Validate
                 | Command::Test { .. }
+                | Command::Detect { .. }
                 | Command::IamPolicy { .. }
                 | Command::KubeRbac { .. }
                 | Command::Match { .. }

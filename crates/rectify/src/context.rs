@@ -478,7 +478,28 @@ pub async fn engine_from(
         Some(desk) => engine.with_tickets(desk),
         None => engine,
     };
+    let engine = match detector_tap(&loaded)? {
+        Some(tap) => engine.with_tap(tap),
+        None => engine,
+    };
     Ok((Arc::new(engine), loaded))
+}
+
+/// With `detect:` in the config, CloudTrail events that come in (HTTP, SQS,
+/// Lambda, `rectify process`) go through the detections, and what they
+/// find is submitted with them as findings of source `rectify.detector`.
+fn detector_tap(loaded: &Loaded) -> anyhow::Result<Option<Arc<dyn rectify_model::EventTap>>> {
+    let Some(detect) = &loaded.config.detect else {
+        return Ok(None);
+    };
+    let (specs, settings, _) = crate::commands::detect::settings_of(&loaded.config);
+    let detector = rectify_detect::SignatureDetector::new(specs, &settings)
+        .map_err(|e| anyhow::anyhow!("detect: {e}"))?;
+    let mut tap = rectify_detect::run::DetectTap::new(detector);
+    if detect.security_hub {
+        tap = tap.with_sink(crate::detect_import::background_sink(loaded.clone()));
+    }
+    Ok(Some(Arc::new(tap)))
 }
 
 #[cfg(test)]

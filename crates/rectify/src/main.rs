@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod context;
+mod detect_import;
 mod intake;
 mod organizations;
 mod output;

@@ -336,3 +336,116 @@ mod tests {
         assert_eq!(truncate_note(&emoji, 512).chars().count(), 512);
     }
 }
+
+/// Findings `BatchImportFindings` takes in one call, at most.
+pub const IMPORT_BATCH: usize = 100;
+
+/// Imports ASFF findings (as JSON, e.g. a detection's) into Security Hub
+/// with `BatchImportFindings`, in batches of [`IMPORT_BATCH`]. The value
+/// is, per finding id that Security Hub refused, its reason.
+pub async fn import_findings(
+    aws: &Aws,
+    region: &str,
+    findings: &[Value],
+) -> Result<Vec<(String, String)>, ActionError> {
+    let config = aws.securityhub_config(region).await?;
+    let client = aws_sdk_securityhub::Client::new(&config);
+    let mut refused = Vec::new();
+    for batch in findings.chunks(IMPORT_BATCH) {
+        let mut request = client.batch_import_findings();
+        for f in batch {
+            request = request.findings(asff_of(f)?);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_error("securityhub:BatchImportFindings", e))?;
+        for failed in out.failed_findings() {
+            refused.push((
+                failed.id().unwrap_or_default().to_string(),
+                format!(
+                    "{}: {}",
+                    failed.error_code().unwrap_or_default(),
+                    failed.error_message().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(refused)
+}
+
+/// The SDK's finding type from ASFF JSON (the SDK's types do not
+/// deserialize): the fields rectify's own findings carry.
+fn asff_of(f: &Value) -> Result<aws_sdk_securityhub::types::AwsSecurityFinding, ActionError> {
+    use aws_sdk_securityhub::types::{
+        AwsSecurityFinding, Partition, RecordState, Resource, Severity, SeverityLabel, Workflow,
+    };
+    let text = |key: &str| {
+        f.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut builder = AwsSecurityFinding::builder()
+        .schema_version(text("SchemaVersion"))
+        .id(text("Id"))
+        .product_arn(text("ProductArn"))
+        .product_name(text("ProductName"))
+        .company_name(text("CompanyName"))
+        .generator_id(text("GeneratorId"))
+        .aws_account_id(text("AwsAccountId"))
+        .region(text("Region"))
+        .created_at(text("CreatedAt"))
+        .updated_at(text("UpdatedAt"))
+        .first_observed_at(text("FirstObservedAt"))
+        .last_observed_at(text("LastObservedAt"))
+        .title(text("Title"))
+        .description(text("Description"))
+        .severity(
+            Severity::builder()
+                .label(SeverityLabel::from(
+                    f.pointer("/Severity/Label")
+                        .and_then(Value::as_str)
+                        .unwrap_or("INFORMATIONAL"),
+                ))
+                .build(),
+        )
+        .workflow(Workflow::builder().status(WorkflowStatus::New).build())
+        .record_state(RecordState::Active);
+    for t in f
+        .get("Types")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = t.as_str() {
+            builder = builder.types(t);
+        }
+    }
+    if let Some(Value::Object(fields)) = f.get("ProductFields") {
+        for (k, v) in fields {
+            builder = builder.product_fields(k, v.as_str().unwrap_or_default());
+        }
+    }
+    for r in f
+        .get("Resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| {
+            r.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let resource = Resource::builder()
+            .r#type(field("Type"))
+            .id(field("Id"))
+            .partition(Partition::from(field("Partition").as_str()))
+            .region(field("Region"))
+            .build();
+        builder = builder.resources(resource);
+    }
+    Ok(builder.build())
+}

@@ -20,13 +20,13 @@
 //! # How to run it
 //!
 //! ```no_run
-//! # async fn run(config: &rectify_config::Config, store: &dyn rectify_store::Store) -> rectify_store::Result<()> {
+//! # async fn run(settings: &rectify_detect::anomaly::AnomalySettings, store: &dyn rectify_store::Store) -> rectify_store::Result<()> {
 //! use rectify_detect::anomaly;
 //! use rectify_detect::Detector;
 //!
 //! // At start: the state saved by the last run (an empty detector when
 //! // there is none). `None` when `detect.anomaly.enabled` is false.
-//! let Some(mut detector) = anomaly::load_for(config, store).await? else { return Ok(()) };
+//! let Some(mut detector) = anomaly::load_for(settings, "us-east-1", store).await? else { return Ok(()) };
 //! # let record = serde_json::json!({});
 //! for raw in rectify_detect::records(&record) {
 //!     for detection in detector.observe(rectify_detect::Record::new(raw)) {
@@ -60,12 +60,13 @@ mod network;
 mod persist;
 mod report;
 mod seen;
+pub mod settings;
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
 
-use rectify_config::anomaly::AnomalySettings;
+pub use settings::AnomalySettings;
 
 pub use features::Kind;
 pub use flow::{parse_flow_line, FlowAction, FlowError, FlowRecord, MAX_FLOW_LINE};
@@ -121,12 +122,12 @@ impl AnomalyDetector {
         }
     }
 
-    /// From `detect.anomaly` and `aws.region`; `None` when disabled.
-    pub fn from_config(config: &rectify_config::Config) -> Option<AnomalyDetector> {
-        config
-            .anomaly
+    /// From `detect.anomaly` and the home region (`aws.region`); `None`
+    /// when disabled.
+    pub fn from_settings(settings: &AnomalySettings, region: &str) -> Option<AnomalyDetector> {
+        settings
             .enabled
-            .then(|| AnomalyDetector::new(&config.anomaly, &config.aws.region))
+            .then(|| AnomalyDetector::new(settings, region))
     }
 
     /// How often the state should be saved (`save_interval_seconds`).

@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rcf3::Forest;
-use rectify_config::anomaly::AnomalySettings;
+use super::AnomalySettings;
 use rectify_store::{DetectorStateSave, Store};
 use serde::{Deserialize, Serialize};
 
@@ -185,17 +185,17 @@ pub async fn load(
     Ok(detector)
 }
 
-/// [`load`] with `detect.anomaly` and `aws.region`; `None` when disabled.
+/// [`load`] with `detect.anomaly` and the home region (`aws.region`);
+/// `None` when disabled.
 pub async fn load_for(
-    config: &rectify_config::Config,
+    settings: &AnomalySettings,
+    region: &str,
     store: &dyn Store,
 ) -> rectify_store::Result<Option<AnomalyDetector>> {
-    if !config.anomaly.enabled {
+    if !settings.enabled {
         return Ok(None);
     }
-    load(store, &config.anomaly, &config.aws.region)
-        .await
-        .map(Some)
+    load(store, settings, region).await.map(Some)
 }
 
 /// Writes what changed since the last save.

@@ -858,8 +858,8 @@ pub fn evaluate(detections: &[rectify_detect::Detection], attacks: &[Attack]) ->
 }
 
 /// The settings the evaluation runs with: the defaults, switched on.
-pub fn settings() -> rectify_config::anomaly::AnomalySettings {
-    rectify_config::anomaly::AnomalySettings {
+pub fn settings() -> rectify_detect::anomaly::AnomalySettings {
+    rectify_detect::anomaly::AnomalySettings {
         enabled: true,
         ..Default::default()
     }

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 mod catalog;
 mod completions;
 mod deploy;
+pub(crate) mod detect;
 mod init;
 mod jobs;
 mod lambda;
@@ -74,8 +75,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     let config = found.as_deref();
     let json = cli.output == crate::cli::Output::Json;
-    if cli.output == crate::cli::Output::Csv && !matches!(cli.command, Command::Report { .. }) {
+    if cli.output == crate::cli::Output::Csv
+        && !matches!(cli.command, Command::Report { .. } | Command::Detect { .. })
+    {
         eprintln!("error: --output csv is for `rectify report`; use text or json here");
+        return Ok(2);
+    }
+    if cli.output == crate::cli::Output::Asff && !matches!(cli.command, Command::Detect { .. }) {
+        eprintln!("error: --output asff is for `rectify detect`; use text or json here");
         return Ok(2);
     }
     match cli.command {
@@ -83,6 +90,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Accounts => accounts::run(config, json).await,
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
         Command::Scan { accounts, dry_run } => scan::run(config, &accounts, dry_run, json).await,
+        Command::Detect {
+            files,
+            feed,
+            dry_run,
+            labels,
+            list,
+        } => {
+            let args = detect::Args {
+                files,
+                feed,
+                dry_run,
+                labels,
+                list,
+            };
+            detect::run(config, args, cli.output).await
+        }
         Command::Serve {
             listen,
             worker_id,
@@ -157,6 +180,7 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Process { .. } => "process",
         Command::Scan { .. } => "scan",
+        Command::Detect { .. } => "detect",
         Command::Serve { .. } => "serve",
         Command::Lambda => "lambda",
         Command::Audit { .. } => "audit",

@@ -424,6 +424,21 @@ pub fn securityhub_read_v2(uid: &str) -> Option<Value> {
         .cloned()
 }
 
+/// The ASFF finding the stand-in holds with this `Id` (`GetFindings`).
+pub fn securityhub_finding(id: &str) -> Option<Value> {
+    let filter = json!({"Filters": {"Id": [{"Value": id, "Comparison": "EQUALS"}]}});
+    let response = securityhub_call("/findings", &filter);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let page: Value = serde_json::from_str(body).unwrap();
+    page["Findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Id"] == id)
+        .cloned()
+}
+
 /// Requests of `operation` (`BatchUpdateFindingsV2`, ...) the stand-in
 /// received that name `uid`.
 pub fn securityhub_v2_requests(operation: &str, uid: &str) -> Vec<Value> {

@@ -1,5 +1,6 @@
-//! `detect.anomaly`: the streaming anomaly detector's settings (see
-//! `rectify_detect::anomaly`).
+//! `detect.anomaly`: the streaming anomaly detector's settings. They live
+//! here, beside the detector, and `rectify_config::anomaly` re-exports
+//! them for the config loader.
 
 /// The default `detect.anomaly.warmup_buckets`.
 pub const DEFAULT_WARMUP_BUCKETS: u64 = 30;
