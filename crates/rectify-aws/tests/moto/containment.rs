@@ -338,9 +338,17 @@ async fn instance_with_two_interfaces(account: &Account) -> (String, String, Vec
         .image_id("ami-12c6146b")
         .min_count(1)
         .max_count(1)
-        .subnet_id(&subnet)
-        .security_group_ids(&a)
-        .security_group_ids(&b)
+        // The groups on the interface: moto 5.2.5 adds groups given to
+        // RunInstances itself to every interface attached later (AWS does
+        // not).
+        .network_interfaces(
+            aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+                .device_index(0)
+                .subnet_id(&subnet)
+                .groups(&a)
+                .groups(&b)
+                .build(),
+        )
         .send()
         .await
         .unwrap()

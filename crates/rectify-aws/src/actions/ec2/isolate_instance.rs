@@ -76,11 +76,11 @@ static SPEC: ActionSpec = ActionSpec {
         },
     ],
     // An instance with one volume and one interface, in a VPC without a
-    // quarantine group: check (DescribeInstances, DescribeSecurityGroups),
-    // apply (DescribeSnapshots, CreateSnapshot, CreateSecurityGroup,
-    // DescribeSecurityGroups, RevokeSecurityGroupEgress,
-    // ModifyNetworkInterfaceAttribute, CreateTags), verify
-    // (DescribeInstances, DescribeSecurityGroups).
+    // quarantine group: check (DescribeInstances: interfaces, groups,
+    // volumes, tags; DescribeSecurityGroups), apply (DescribeSnapshots,
+    // CreateSnapshot, CreateSecurityGroup, DescribeSecurityGroups,
+    // RevokeSecurityGroupEgress, ModifyNetworkInterfaceAttribute,
+    // CreateTags), verify (the check's two reads).
     calls_per_fix: 11,
     approval_by_default: true,
 };
@@ -221,8 +221,8 @@ impl Ec2IsolateInstance {
         Ec2IsolateInstance { aws }
     }
 
-    /// The instance (`DescribeInstances`) and its VPC's quarantine group
-    /// (`DescribeSecurityGroups`).
+    /// The instance with its interfaces (`DescribeInstances`) and its VPC's
+    /// quarantine group (`DescribeSecurityGroups`).
     async fn observe(&self, target: &Target, stop: bool) -> Result<Observed, ActionError> {
         let id = id_of(&INSTANCE, target, ID)?;
         let ec2 = ec2_client(&self.aws, &target.account, &target.region).await?;
@@ -249,6 +249,7 @@ impl Ec2IsolateInstance {
                 "{ID}: instance {id} is in no VPC: security groups cannot isolate it; refused"
             ))
         })?;
+        // Each interface's own groups, as DescribeInstances reports them.
         let mut interfaces: Vec<Interface> = instance
             .network_interfaces()
             .iter()

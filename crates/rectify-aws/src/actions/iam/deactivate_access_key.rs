@@ -583,7 +583,7 @@ mod tests {
             read_at: 1_800_000_000,
             kept: true,
         };
-        let observed = |active| Observed::new(!active, state(active), Default::default());
+        let observed = |active: bool| Observed::new(!active, state(active), Default::default());
         let change = a.plan(&t, &json!({}), &observed(true)).unwrap();
         assert!(
             change
