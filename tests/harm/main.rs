@@ -8,6 +8,7 @@
 mod support;
 
 mod common;
+mod containment;
 mod ec2;
 mod ec2_storage;
 #[path = "../../crates/rectify-aws/tests/support/fixtures.rs"]

@@ -27,8 +27,8 @@ tested as it is:
   resource `*` (SQS and IAM roles aside), so a statement scoped to ARNs
   never matches; AWS checks the resource the call names. Here the writes
   rectify's actions make are checked against that resource: EC2 security
-  groups, snapshots, instances, subnets, volumes, internet gateways, VPCs
-  (flow logs); SNS topics (`Publish`, `SetTopicAttributes`); RDS instances
+  groups, snapshots, instances (and their tags), subnets, volumes, internet
+  gateways, VPCs (flow logs, new security groups), network interfaces; SNS topics (`Publish`, `SetTopicAttributes`); RDS instances
   and snapshots; KMS keys; ECR repositories; Redshift clusters; CloudTrail
   trails; SSM documents; log groups; IAM users (access keys, console
   passwords); Lambda functions (`AddPermission`, `RemovePermission`);
@@ -135,7 +135,13 @@ EC2_WRITES = {
     "DeleteVolume": (("VolumeId",), "volume/%s"),
     "AttachVolume": (("VolumeId",), "volume/%s"),
     "DetachVolume": (("VolumeId",), "volume/%s"),
+    # AWS checks the new group and the VPC: the VPC here.
+    "CreateSecurityGroup": (("VpcId",), "vpc/%s"),
+    "ModifyNetworkInterfaceAttribute": (("NetworkInterfaceId",), "network-interface/%s"),
 }
+
+# CreateTags on an existing resource: its ARN by the id's prefix.
+TAGGED = {"i-": "instance/%s"}
 
 
 def _ec2_resource(self):
@@ -152,6 +158,11 @@ def _ec2_resource(self):
             return _arn(self, "ec2", "snapshot/%s" % snapshot, account=False)
     if action == "CreateVolume":
         return _arn(self, "ec2", "volume/*")
+    if action == "CreateTags":
+        tagged = _first(self, "Resources", "ResourceId") or ""
+        for prefix, resource in TAGGED.items():
+            if tagged.startswith(prefix):
+                return _arn(self, "ec2", resource % tagged)
     if action in (
         "RevokeSecurityGroupIngress",
         "RevokeSecurityGroupEgress",

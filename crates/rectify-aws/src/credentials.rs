@@ -131,6 +131,8 @@ pub struct Aws {
     discovered: std::sync::RwLock<Vec<AccountAccess>>,
     assume_role_calls: AtomicU64,
     own_credentials: tokio::sync::Mutex<OwnCredentials>,
+    /// rectify's own identity (`sts:GetCallerIdentity`), once asked.
+    own_arn: tokio::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -202,6 +204,7 @@ impl Aws {
             discovered: std::sync::RwLock::new(Vec::new()),
             assume_role_calls: AtomicU64::new(0),
             own_credentials: tokio::sync::Mutex::new(OwnCredentials::Unknown),
+            own_arn: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -304,6 +307,70 @@ impl Aws {
                 self.assumed_config(key, region).await
             }
         }
+    }
+
+    /// The names of the IAM roles rectify itself acts as in `account`: the
+    /// account's configured role, the Security Hub role when it is in that
+    /// account, and the role of rectify's own identity when that is a role
+    /// session in that account (`sts:GetCallerIdentity`, asked once). An
+    /// action that could lock rectify out (a deny on a role's sessions)
+    /// refuses these.
+    pub async fn own_role_names_in(&self, account: &str) -> Result<Vec<String>, ActionError> {
+        let role_in = |arn: &str| -> Option<String> {
+            let rest = arn.strip_prefix("arn:")?;
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [_, service, _, acct, resource] = parts[..] else {
+                return None;
+            };
+            if acct != account {
+                return None;
+            }
+            match service {
+                "iam" => resource
+                    .strip_prefix("role/")
+                    .map(|r| r.rsplit('/').next().unwrap_or(r).to_string()),
+                // arn:aws:sts::A:assumed-role/NAME/SESSION
+                "sts" => resource
+                    .strip_prefix("assumed-role/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_string),
+                _ => None,
+            }
+        };
+        let mut names = Vec::new();
+        let configured = self
+            .settings
+            .accounts
+            .iter()
+            .chain(
+                self.discovered
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter(),
+            )
+            .filter(|a| a.id == account)
+            .filter_map(|a| a.role_arn.clone())
+            .chain(self.settings.securityhub_role_arn.clone())
+            .collect::<Vec<_>>();
+        names.extend(configured.iter().filter_map(|arn| role_in(arn)));
+        let own = {
+            let mut cached = self.own_arn.lock().await;
+            match &*cached {
+                Some(arn) => arn.clone(),
+                None => {
+                    let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+                        sdk_error_on("sts:GetCallerIdentity", "rectify's own identity", e)
+                    })?;
+                    let arn = out.arn().unwrap_or_default().to_string();
+                    *cached = Some(arn.clone());
+                    arn
+                }
+            }
+        };
+        names.extend(role_in(&own));
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// Rectify's own credentials in `region`.

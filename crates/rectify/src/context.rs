@@ -18,6 +18,7 @@ pub const AWS_FOUNDATIONAL: &str = concat!(
     include_str!("../packs/aws-foundational/30-public-resources.yaml"),
     include_str!("../packs/aws-foundational/40-iam-and-encryption.yaml"),
     include_str!("../packs/aws-foundational/50-logging-and-monitoring.yaml"),
+    include_str!("../packs/aws-foundational/60-containment.yaml"),
 );
 
 /// The built-in pack `kubernetes`: containment in EKS clusters for

@@ -905,6 +905,10 @@ impl CatalogFixtures {
                 ),
             ),
             ("guardduty", "aws.guardduty.enable-detector", String::new()),
+            ("access-key", "aws.iam.deactivate-access-key", String::new()),
+            ("contain-role", "aws.iam.contain-role", String::new()),
+            ("isolate", "aws.ec2.isolate-instance", String::new()),
+            ("s3-deny", "aws.s3.deny-principal", String::new()),
         ];
         let mut yaml = "rules:\n".to_string();
         for (id, action, params) in rows {
@@ -946,6 +950,10 @@ const CATALOG_WRITES: &[(&str, &str)] = &[
     ("multi-trail", "cloudtrail:CreateTrail"),
     ("config", "config:PutConfigurationRecorder"),
     ("guardduty", "guardduty:CreateDetector"),
+    ("access-key", "iam:UpdateAccessKey"),
+    ("contain-role", "iam:PutRolePolicy"),
+    ("isolate", "ec2:CreateSnapshot"),
+    ("s3-deny", "s3:PutBucketPublicAccessBlock"),
 ];
 
 /// One resource out of compliance, made by the admin: the rule that fixes
@@ -1431,8 +1439,70 @@ async fn catalog_hole(cfg: &SdkConfig, fx: &CatalogFixtures, rule: &'static str)
             let (name, arn) = new_trail(cfg, fx).await;
             hole(arn, name)
         }
+        "access-key" => {
+            let iam = aws_sdk_iam::Client::new(cfg);
+            let name = format!("user-{}", unique());
+            iam.create_user().user_name(&name).send().await.unwrap();
+            let key = iam
+                .create_access_key()
+                .user_name(&name)
+                .send()
+                .await
+                .unwrap()
+                .access_key
+                .unwrap()
+                .access_key_id;
+            hole(format!("AWS::IAM::AccessKey:{key}"), name)
+        }
+        "contain-role" => {
+            let name = format!("app-{}", unique());
+            let arn = aws_sdk_iam::Client::new(cfg)
+                .create_role()
+                .role_name(&name)
+                .assume_role_policy_document(
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .role
+                .unwrap()
+                .arn;
+            hole(arn, name)
+        }
+        "isolate" => {
+            let id = new_instance(cfg, None).await;
+            hole(ec2_arn("instance", &id), id)
+        }
+        "s3-deny" => {
+            let name = bucket().await;
+            hole(format!("arn:aws:s3:::{name}"), name)
+        }
         other => panic!("no hole for rule {other}"),
     }
+}
+
+/// The event of a hole: its resource, and for a bucket closed to a
+/// principal a finding that names the principal too (ASFF, under the
+/// rule's detail-type).
+fn hole_event(hole: &CatalogHole) -> Value {
+    if hole.rule != "s3-deny" {
+        return event(hole.rule, &hole.resource);
+    }
+    let mut e = event(hole.rule, &hole.resource);
+    e["detail"] = json!({"findings": [{
+        "SchemaVersion": "2018-10-08", "Id": format!("f-{}", unique()),
+        "ProductArn": format!("arn:aws:securityhub:{REGION}::product/aws/guardduty"),
+        "GeneratorId": "guardduty", "AwsAccountId": ACCOUNT, "Region": REGION,
+        "Types": ["TTPs/Exfiltration/Exfiltration:S3-AnomalousBehavior"],
+        "Resources": [
+            {"Type": "AwsS3Bucket", "Id": hole.resource, "Partition": "aws", "Region": REGION},
+            {"Type": "AwsIamAccessKey", "Id": "AWS::IAM::AccessKey:AKIAIOSFODNN7EXAMPLE",
+             "Partition": "aws", "Region": REGION, "Details": {"AwsIamAccessKey": {
+                "PrincipalName": "mallory", "PrincipalType": "IAMUser"}}}]}]});
+    e
 }
 
 /// Whether `hole` complies now, as the admin reads it.
@@ -1685,6 +1755,38 @@ async fn catalog_fixed(cfg: &SdkConfig, fx: &CatalogFixtures, hole: &CatalogHole
                 }
             }
         }
+        "access-key" => aws_sdk_iam::Client::new(cfg)
+            .list_access_keys()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .all(|k| k.status() == Some(&aws_sdk_iam::types::StatusType::Inactive)),
+        "contain-role" => aws_sdk_iam::Client::new(cfg)
+            .get_role_policy()
+            .role_name(name)
+            .policy_name("rectify-containment")
+            .send()
+            .await
+            .is_ok(),
+        "isolate" => {
+            let out = ec2
+                .describe_instances()
+                .instance_ids(name)
+                .send()
+                .await
+                .unwrap();
+            out.reservations()[0].instances()[0]
+                .network_interfaces()
+                .iter()
+                .all(|n| {
+                    n.groups().len() == 1
+                        && n.groups()[0].group_name() == Some("rectify-quarantine")
+                })
+        }
+        "s3-deny" => bucket_policy().await.contains("RectifyDenyPrincipal"),
         other => panic!("no read-back for rule {other}"),
     }
 }
@@ -1723,7 +1825,7 @@ impl Site {
     /// intent read, such as IMDSv1 still answering): each rule's final
     /// outcome, reason and job id.
     fn fix(&self, holes: &[CatalogHole]) -> Vec<(String, String, String, String)> {
-        let events: Vec<Value> = holes.iter().map(|h| event(h.rule, &h.resource)).collect();
+        let events: Vec<Value> = holes.iter().map(hole_event).collect();
         self.process_ids(&events)
             .into_iter()
             .map(|(rule, kind, reason, id)| {

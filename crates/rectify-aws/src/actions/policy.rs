@@ -51,6 +51,12 @@ enum Resource {
     Detector,
     /// Access keys and console passwords of IAM users.
     IamUser,
+    /// Inline policies of IAM roles (a containment).
+    IamRole,
+    /// An interface's security groups: the interface and the groups.
+    NetworkInterface,
+    /// A security group made in a VPC (the quarantine group).
+    NewSecurityGroup,
 }
 
 impl Resource {
@@ -79,6 +85,9 @@ impl Resource {
             Resource::Alarm => "AlarmWritesUnlessExempt",
             Resource::Detector => "DetectorWritesUnlessExempt",
             Resource::IamUser => "UserCredentialWritesUnlessExempt",
+            Resource::IamRole => "RolePolicyWritesUnlessExempt",
+            Resource::NetworkInterface => "InterfaceGroupWritesUnlessExempt",
+            Resource::NewSecurityGroup => "SecurityGroupCreationUnlessExempt",
         }
     }
 
@@ -123,6 +132,15 @@ impl Resource {
             Resource::Alarm => &["arn:{p}:cloudwatch:*:{a}:alarm:*"],
             Resource::Detector => &["arn:{p}:guardduty:*:{a}:detector/*"],
             Resource::IamUser => &["arn:{p}:iam::{a}:user/*"],
+            Resource::IamRole => &["arn:{p}:iam::{a}:role/*"],
+            Resource::NetworkInterface => &[
+                "arn:{p}:ec2:*:{a}:network-interface/*",
+                "arn:{p}:ec2:*:{a}:security-group/*",
+            ],
+            Resource::NewSecurityGroup => &[
+                "arn:{p}:ec2:*:{a}:security-group/*",
+                "arn:{p}:ec2:*:{a}:vpc/*",
+            ],
         }
     }
 
@@ -135,7 +153,7 @@ impl Resource {
     /// IAM is global: its ARNs have no region and its calls go to one
     /// endpoint, so no `aws:RequestedRegion` condition.
     fn is_global(self) -> bool {
-        self == Resource::IamUser
+        matches!(self, Resource::IamUser | Resource::IamRole)
     }
 }
 
@@ -178,6 +196,11 @@ enum Scope {
     Regional,
 }
 
+/// The statement that lets instance isolation tag the instance, and the
+/// one tag key it may set.
+pub const ISOLATION_TAG_SID: &str = "IsolationTagOnInstances";
+const ISOLATION_TAG_KEY: &str = crate::actions::ec2::isolate_instance::ISOLATED_TAG;
+
 /// Which call passes a role (`iam:PassRole`) to which service.
 const PASSED_BY: &[(&str, &str)] = &[
     ("cloudtrail:UpdateTrail", "cloudtrail.amazonaws.com"),
@@ -215,6 +238,8 @@ fn scope_of(permission: &str) -> Scope {
         | "ec2:DeleteVolume" | "ec2:AttachVolume" | "ec2:DetachVolume" => write(Volume),
         "ec2:CreateFlowLogs" | "ec2:DeleteFlowLogs" => write(FlowLogs),
         "ec2:DetachInternetGateway" | "ec2:AttachInternetGateway" => write(InternetGateway),
+        "ec2:ModifyNetworkInterfaceAttribute" => write(NetworkInterface),
+        "ec2:CreateSecurityGroup" => write(NewSecurityGroup),
         "ec2:CreateTags" => Scope::TagOnCreate,
         "rds:ModifyDBInstance" => write(RdsInstance),
         "rds:ModifyDBSnapshotAttribute" => write(RdsSnapshot),
@@ -251,6 +276,7 @@ fn scope_of(permission: &str) -> Scope {
         | "iam:DeleteLoginProfile"
         | "iam:CreateLoginProfile"
         | "iam:UpdateLoginProfile" => write(IamUser),
+        "iam:PutRolePolicy" | "iam:DeleteRolePolicy" => write(IamRole),
         "iam:PassRole" => Scope::PassRole,
         "iam:CreateServiceLinkedRole" => Scope::ServiceLinkedRole,
         p if p.starts_with("iam:") => Scope::Global,
@@ -482,6 +508,34 @@ pub fn member_policy_passing<'p>(
             statement["Condition"] = serde_json::to_value(&conditions).expect("plain map");
         }
         statements.push(statement);
+    }
+    // Instance isolation tags the instance it isolates: an existing
+    // resource, which the tags-on-create statement does not reach. Only
+    // its own tag key, only on instances, never on an exempt one.
+    if all.contains(&"ec2:CreateTags") && all.contains(&"ec2:ModifyNetworkInterfaceAttribute") {
+        let mut conditions = Conditions::new();
+        if !regions.is_empty() {
+            condition(
+                &mut conditions,
+                "StringEquals",
+                "aws:RequestedRegion".into(),
+                Value::Array(regions.clone()),
+            );
+        }
+        unless_exempt(&mut conditions);
+        condition(
+            &mut conditions,
+            "ForAllValues:StringEquals",
+            "aws:TagKeys".into(),
+            json!([ISOLATION_TAG_KEY]),
+        );
+        statements.push(json!({
+            "Sid": ISOLATION_TAG_SID,
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags"],
+            "Resource": arn("arn:{p}:ec2:*:{a}:instance/*"),
+            "Condition": serde_json::to_value(&conditions).expect("plain map"),
+        }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
@@ -812,6 +866,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|s| s["Sid"] != ISOLATION_TAG_SID)
             .filter(|s| {
                 s["Action"]
                     .as_array()
@@ -1185,10 +1240,13 @@ mod tests {
         assert!(!permissions.is_empty());
         let policy = member_policy(permissions.iter().copied(), scoped(&regions));
         // Each permission in exactly one statement; nothing else granted.
+        // (The isolation's tag on instances is a second grant of
+        // ec2:CreateTags, narrowed to one tag key.)
         let mut granted: Vec<&str> = policy["Statement"]
             .as_array()
             .unwrap()
             .iter()
+            .filter(|s| s["Sid"] != ISOLATION_TAG_SID)
             .flat_map(|s| s["Action"].as_array().unwrap().iter())
             .map(|a| a.as_str().unwrap())
             .collect();

@@ -215,6 +215,22 @@ const CASES: &[Case] = &[
         action: "aws.cloudwatch.metric-filter-alarm",
         setup: |a| Box::pin(no_root_usage_alarm(a)),
     },
+    Case {
+        action: "aws.iam.deactivate-access-key",
+        setup: |a| Box::pin(misused_access_key(a)),
+    },
+    Case {
+        action: "aws.iam.contain-role",
+        setup: |a| Box::pin(misused_role(a)),
+    },
+    Case {
+        action: "aws.ec2.isolate-instance",
+        setup: |a| Box::pin(compromised_instance(a)),
+    },
+    Case {
+        action: "aws.s3.deny-principal",
+        setup: |a| Box::pin(bucket_being_exfiltrated(a)),
+    },
 ];
 
 /// Actions of the catalog whose fix the emulator cannot run, and why.
@@ -1318,6 +1334,113 @@ async fn no_root_usage_alarm(account: &Account) -> Fixture {
                 && alarm(&a, "rectify-cis-root-usage")
                     .await
                     .is_some_and(|m| m.alarm_actions() == [topic])
+        }),
+    )
+}
+
+/// GuardDuty: an IAM user's key misused (one key).
+async fn misused_access_key(account: &Account) -> Fixture {
+    let (user, _, _, keys) = user_with_keys(account, 1).await;
+    let event = crate::containment::guardduty(
+        &account.id,
+        "CredentialAccess:IAMUser/AnomalousBehavior",
+        crate::containment::key_details(&keys[0], &user, "IAMUser"),
+    );
+    Fixture::new(
+        event,
+        json!({}),
+        read_back_in(account, |a| async move { keys_inactive(&a, &user).await }),
+    )
+}
+
+/// GuardDuty: a role's session credentials misused.
+async fn misused_role(account: &Account) -> Fixture {
+    let name = unique("role");
+    account
+        .iam()
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let event = crate::containment::guardduty(
+        &account.id,
+        "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+        crate::containment::key_details("ASIAIOSFODNN7EXAMPLE", &name, "AssumedRole"),
+    );
+    Fixture::new(
+        event,
+        json!({}),
+        read_back_in(account, |a| async move {
+            a.iam()
+                .get_role_policy()
+                .role_name(&name)
+                .policy_name("rectify-containment")
+                .send()
+                .await
+                .is_ok()
+        }),
+    )
+}
+
+/// GuardDuty: an instance (one interface, its root volume) talks to a
+/// command-and-control server; its VPC has no quarantine group yet.
+async fn compromised_instance(account: &Account) -> Fixture {
+    let id = instance(account, None).await;
+    let event = crate::containment::guardduty(
+        &account.id,
+        "Backdoor:EC2/C&CActivity.B",
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": id}}),
+    );
+    Fixture::new(
+        event,
+        json!({}),
+        read_back_in(account, |a| async move {
+            let out = a
+                .ec2()
+                .describe_instances()
+                .instance_ids(&id)
+                .send()
+                .await
+                .unwrap();
+            let i = &out.reservations()[0].instances()[0];
+            i.network_interfaces().iter().all(|n| {
+                n.groups().len() == 1 && n.groups()[0].group_name() == Some("rectify-quarantine")
+            })
+        }),
+    )
+}
+
+/// GuardDuty: data leaving a bucket (no Block Public Access, no policy).
+async fn bucket_being_exfiltrated(account: &Account) -> Fixture {
+    let bucket = new_bucket(account, "exfil").await;
+    let mut resource =
+        crate::containment::key_details("AKIAIOSFODNN7EXAMPLE", "mallory", "IAMUser");
+    resource["resourceType"] = json!("S3Bucket");
+    resource["s3BucketDetails"] = json!([{"name": bucket}]);
+    let event =
+        crate::containment::guardduty(&account.id, "Exfiltration:S3/AnomalousBehavior", resource);
+    let s3 = account.s3();
+    Fixture::new(
+        event,
+        json!({}),
+        Box::new(move || {
+            Box::pin(async move {
+                let policy = s3
+                    .get_bucket_policy()
+                    .bucket(&bucket)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|p| p.policy().map(str::to_string))
+                    .unwrap_or_default();
+                policy.contains("RectifyDenyPrincipal")
+            })
         }),
     )
 }

@@ -8,6 +8,7 @@ mod anchor;
 mod call_budget;
 mod cloudtrail_trail;
 mod cloudwatch_alarms;
+mod containment;
 mod ec2;
 mod ec2_controls;
 mod ec2_storage;

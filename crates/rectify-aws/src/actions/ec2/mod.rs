@@ -11,6 +11,7 @@ pub mod disable_subnet_public_ip;
 pub mod enable_ebs_default_encryption;
 pub mod enable_vpc_flow_logs;
 pub mod encrypt_volume_copy;
+pub mod isolate_instance;
 pub mod make_snapshots_private;
 pub mod require_imdsv2;
 pub mod restrict_default_security_group;
@@ -39,5 +40,6 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
                 aws.clone(),
             ),
         ),
+        Arc::new(isolate_instance::Ec2IsolateInstance::new(aws.clone())),
     ]
 }

@@ -17,6 +17,8 @@ use crate::actions::{changed_since, collect_pages, recorded, tag_map};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
+pub mod contain_role;
+pub mod deactivate_access_key;
 pub mod deactivate_old_access_keys;
 pub mod remove_unused_credentials;
 pub mod set_password_policy;
@@ -31,6 +33,10 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(remove_unused_credentials::IamRemoveUnusedCredentials::new(
             aws.clone(),
         )),
+        Arc::new(deactivate_access_key::IamDeactivateAccessKey::new(
+            aws.clone(),
+        )),
+        Arc::new(contain_role::IamContainRole::new(aws.clone())),
     ]
 }
 

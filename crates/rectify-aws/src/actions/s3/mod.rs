@@ -15,6 +15,7 @@ pub mod access_logging;
 pub mod account_public_access_block;
 pub mod block_public_access;
 pub mod default_encryption;
+pub mod deny_principal;
 pub mod require_tls;
 pub mod restrict_cross_account;
 
@@ -29,6 +30,7 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
         Arc::new(restrict_cross_account::S3RestrictCrossAccount::new(
             aws.clone(),
         )),
+        Arc::new(deny_principal::S3DenyPrincipal::new(aws.clone())),
     ]
 }
 
