@@ -905,6 +905,7 @@ pub trait Store: Send + Sync {
 
     /// The messages about one job, oldest first.
     async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<OutboxItem>>;
+
     /// Every saved row of a streaming detector's state: (entity, state),
     /// in entity order.
     async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>>;

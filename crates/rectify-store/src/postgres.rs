@@ -2176,6 +2176,8 @@ impl Store for PostgresStore {
             .iter()
             .map(outbox_row)
             .collect()
+    }
+
     async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
         let client = self.client("detector_state").await?;
         let rows = client

@@ -1972,6 +1972,10 @@ impl Store for SqliteStore {
                 .ctx("reading the outbox")?;
             rows.collect::<std::result::Result<Vec<_>, _>>()
                 .ctx("reading the outbox")
+        })
+        .await
+    }
+
     async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
         let detector = detector.to_string();
         self.run("detector_state", move |conn| {

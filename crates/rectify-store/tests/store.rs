@@ -1816,7 +1816,6 @@ async fn console_reject_filters_and_trails(db: TestDb) {
     assert_eq!(counts[1].workflow_status.as_deref(), Some("RESOLVED"));
 }
 
-/// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 async fn detector_state_saves_replaces_and_deletes(db: TestDb) {
     use rectify_store::DetectorStateSave;
     let store = db.open().await;
@@ -1909,6 +1908,7 @@ async fn detector_state_saves_replaces_and_deletes(db: TestDb) {
     assert_eq!(store.detector_state("anomaly-flow").await.unwrap().len(), 1);
 }
 
+/// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
