@@ -103,6 +103,11 @@ pub struct Engine {
     pub(crate) control_parameters: std::sync::Mutex<ControlParameters>,
     /// Jobs settled at plan time whose effects the workers still owe.
     settled_at_plan: std::sync::Mutex<Vec<Job>>,
+    /// What the last scan's action checks read of resources out of
+    /// compliance, for the jobs made from its findings (see
+    /// [`scan::Scanned`]); in memory only, so no event can put a state
+    /// there.
+    pub(crate) scanned: scan::Scanned,
 }
 
 impl Engine {
@@ -134,6 +139,7 @@ impl Engine {
             queue: queue::GroupCommit::new(store.clone()),
             inventory: Default::default(),
             settled_at_plan: Default::default(),
+            scanned: Default::default(),
             control_parameters: Default::default(),
             store,
             config,
