@@ -6,13 +6,14 @@
 //!
 //! Then the reads the checks and actions share: a whole scan of a seeded
 //! account through the recording proxy makes one `ListBuckets` per region,
-//! one `DescribeSecurityGroups` per region and one credential report.
+//! one `DescribeSecurityGroups` per region and one credential report, and
+//! the actions on buckets and groups list nothing more.
 
 use std::sync::Arc;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use rectify_aws::checks;
-use rectify_model::{Action, Check, ScanReads, Target, Verdict};
+use rectify_model::{Check, ScanReads, Target, Verdict};
 use serde_json::json;
 
 use crate::support::{harness, harness_recording, unique, Account, REGION};
@@ -660,7 +661,9 @@ async fn a_scan_lists_each_kind_of_resource_once() {
     eprintln!("{} calls: {calls:?}", calls.len());
     assert_eq!(count("DescribeSecurityGroups"), 1, "{calls:#?}");
     assert_eq!(count("DescribeSecurityGroupRules"), 0);
-    assert_eq!(count("GenerateCredentialReport"), 1);
+    // One report: asked for, then asked again once it is being made
+    // (moto answers STARTED first, as AWS does), then read once.
+    assert!(count("GenerateCredentialReport") <= 2, "{calls:#?}");
     assert_eq!(count("GetCredentialReport"), 1);
     assert_eq!(count("GetAccountSummary"), 1);
     assert_eq!(count("GetAccountPasswordPolicy"), 1);
