@@ -38,7 +38,8 @@ pub struct ScanReport {
     /// submit.
     #[serde(skip)]
     pub events: Vec<Event>,
-    /// Distinct resources judged (a resource two checks judge counts once).
+    /// Distinct resources judged: an account and a resource id (a resource
+    /// two checks judge counts once, an account judged in two regions too).
     pub checked: usize,
     /// Verdicts: one per check and resource.
     pub verdicts: usize,
@@ -338,7 +339,7 @@ impl Engine {
                 ))
         });
         report.verdicts = report.results.len();
-        report.checked = distinct_resources(&report.results, &actions);
+        report.checked = distinct_resources(&report.results);
         report.throttled = reads.throttled();
         report.finished_at = rectify_model::now_rfc3339();
         report
@@ -466,31 +467,14 @@ async fn run_check(
     found
 }
 
-/// Distinct resources among the verdicts: a regional resource per region,
-/// an account-wide setting once per account.
-fn distinct_resources(
-    results: &[CheckResult],
-    actions: &[(&str, &Arc<dyn Action>, &Value)],
-) -> usize {
-    let account_wide: HashSet<&str> = actions
-        .iter()
-        .filter(|(_, a, _)| a.spec().account_wide)
-        .map(|(id, _, _)| *id)
-        .collect();
+/// Distinct resources among the verdicts: a resource is its account and
+/// id, however many checks judged it and in however many regions (an
+/// account whose settings are judged per region is one resource; regional
+/// resources have ids of their region).
+fn distinct_resources(results: &[CheckResult]) -> usize {
     results
         .iter()
-        .map(|r| {
-            let place = if account_wide.contains(r.check.as_str()) {
-                ""
-            } else {
-                r.verdict.region.as_str()
-            };
-            (
-                r.verdict.account.as_str(),
-                place,
-                r.verdict.resource_id.as_str(),
-            )
-        })
+        .map(|r| (r.verdict.account.as_str(), r.verdict.resource_id.as_str()))
         .collect::<HashSet<_>>()
         .len()
 }

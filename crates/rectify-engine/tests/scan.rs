@@ -124,8 +124,11 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
 
     let report = engine.scan(&["111122223333".to_string()]).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    // Two regions x (setting + exempt bucket) + the account-wide setting.
-    assert_eq!(report.checked, 5);
+    // The account (its regional setting judged in two regions, its
+    // account-wide one once) and an exempt bucket per region: three
+    // resources, five verdicts.
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.verdicts, 5);
     assert_eq!(report.exempt, 2);
     let mut found: Vec<(String, String, String)> = report
         .events
@@ -169,9 +172,10 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
     }
     // Scanned again while those jobs are open: nothing new is queued.
     // (All accounts now: the second one, in the home region, adds its
-    // setting, its exempt bucket and its account-wide setting.)
+    // setting, its exempt bucket and its account-wide setting: two
+    // resources, three verdicts.)
     let again = engine.scan(&[]).await;
-    assert_eq!(again.checked, 5 + 3);
+    assert_eq!((again.checked, again.verdicts), (3 + 2, 5 + 3));
     let resubmitted = engine.submit(again.events, "scanner").await.unwrap();
     let (duplicates, created): (Vec<_>, Vec<_>) = resubmitted
         .iter()
