@@ -125,6 +125,12 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
     }
 
     let events = std::mem::take(&mut report.events);
+    if feed {
+        eprintln!(
+            "rectify: {} out of compliance by the enabled rules' actions' checks, sent through the rules",
+            events.len()
+        );
+    }
     let ran = if feed {
         Some(submit_and_run(&engine, events, "scanner").await?)
     } else {
