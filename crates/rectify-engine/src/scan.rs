@@ -277,18 +277,14 @@ impl Engine {
                     units.push((
                         account.id.clone(),
                         region.clone(),
-                        Work::Action {
-                            id: *id,
-                            action: *action,
-                            params: *params,
-                        },
+                        Work::Action { id, action, params },
                     ));
                 }
                 for check in &checks {
                     if check.spec().account_wide && i > 0 {
                         continue;
                     }
-                    units.push((account.id.clone(), region.clone(), Work::Check(*check)));
+                    units.push((account.id.clone(), region.clone(), Work::Check(check)));
                 }
             }
         }

@@ -46,7 +46,7 @@ pub fn render(report: &ScanReport) -> String {
         .filter(|r| summary::status_of(r) == "FAIL")
         .count();
     h.push_str(&format!(
-        "<p id=\"overview\">Started {} , finished {}: {} resource(s), {} verdict(s), <span class=\"FAIL\">{} failed</span>, {} exempt, {} not scanned.</p>\n",
+        "<p id=\"overview\">Started {}, finished {}: {} resource(s), {} verdict(s), <span class=\"FAIL\">{} failed</span>, {} exempt, {} not scanned.</p>\n",
         esc(&report.started_at),
         esc(&report.finished_at),
         report.checked,
