@@ -183,7 +183,7 @@ pub fn parse_credential_report(csv: &str) -> Vec<CredentialRow> {
     let mut rows = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() < columns.len() || (fields.len() - fixed_after) % 2 != 0 {
+        if fields.len() < columns.len() || !(fields.len() - fixed_after).is_multiple_of(2) {
             continue;
         }
         let name_parts = (fields.len() - fixed_after) / 2;
