@@ -63,11 +63,7 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         if std::io::stderr().is_terminal() {
             Some(Arc::new(|done, total| {
                 let width = 30;
-                let filled = if total == 0 {
-                    width
-                } else {
-                    done * width / total
-                };
+                let filled = (done * width).checked_div(total).unwrap_or(width);
                 eprint!(
                     "\rscanning [{}{}] {done}/{total}",
                     "#".repeat(filled),
