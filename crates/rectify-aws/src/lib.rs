@@ -13,6 +13,7 @@ use rectify_model::Action;
 
 pub mod actions;
 pub mod anchor;
+pub mod checks;
 pub mod credentials;
 pub mod effects;
 pub mod errors;

@@ -570,14 +570,34 @@ async fn steps(
     }
     let mode = current_mode(engine, job, rule);
     let params = control_parameters(engine, action, job, log).await?;
-    let observed = engine
-        .metrics
-        .timed(&job.action, "check", action.check(&job.target, &params))
-        .await?;
+    // A job that writes nothing now (dry-run, or waiting for a person's
+    // approval) plans from what the scan that found it read moments ago;
+    // one that may write reads afresh (an approved job reads again and is
+    // held back if the change is no longer the one approved).
+    let writes_now = mode == Mode::Auto || job.approved_by.is_some();
+    let scanned = if reverting.is_none() && !writes_now {
+        engine.scanned.take(&job.action, &job.target, &params)
+    } else {
+        None
+    };
+    let from_scan = scanned.is_some();
+    let observed = match scanned {
+        Some(observed) => observed,
+        None => {
+            engine
+                .metrics
+                .timed(&job.action, "check", action.check(&job.target, &params))
+                .await?
+        }
+    };
     log.push((
         "job.checked".into(),
         id.clone(),
-        json!({"compliant": observed.compliant, "state": observed.state}),
+        if from_scan {
+            json!({"compliant": observed.compliant, "state": observed.state, "read_by": "scan"})
+        } else {
+            json!({"compliant": observed.compliant, "state": observed.state})
+        },
     ));
     if let Some(original) = reverting {
         return crate::revert::steps(engine, action, job, log, &params, observed, &original, mode)

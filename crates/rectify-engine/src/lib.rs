@@ -107,6 +107,11 @@ pub struct Engine {
     /// Reads each submission and may add events to it (the threat
     /// detectors, in `rectify serve`).
     tap: Option<Arc<dyn rectify_model::EventTap>>,
+    /// What the last scan's action checks read of resources out of
+    /// compliance, for the jobs made from its findings (see
+    /// [`scan::Scanned`]); in memory only, so no event can put a state
+    /// there.
+    pub(crate) scanned: scan::Scanned,
 }
 
 impl Engine {
@@ -138,6 +143,7 @@ impl Engine {
             queue: queue::GroupCommit::new(store.clone()),
             inventory: Default::default(),
             settled_at_plan: Default::default(),
+            scanned: Default::default(),
             control_parameters: Default::default(),
             store,
             config,

@@ -124,8 +124,11 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
 
     let report = engine.scan(&["111122223333".to_string()]).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    // Two regions x (setting + exempt bucket) + the account-wide setting.
-    assert_eq!(report.checked, 5);
+    // The account (its regional setting judged in two regions, its
+    // account-wide one once) and an exempt bucket per region: three
+    // resources, five verdicts.
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.verdicts, 5);
     assert_eq!(report.exempt, 2);
     let mut found: Vec<(String, String, String)> = report
         .events
@@ -169,13 +172,121 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
     }
     // Scanned again while those jobs are open: nothing new is queued.
     // (All accounts now: the second one, in the home region, adds its
-    // setting, its exempt bucket and its account-wide setting.)
+    // setting, its exempt bucket and its account-wide setting: two
+    // resources, three verdicts.)
     let again = engine.scan(&[]).await;
-    assert_eq!(again.checked, 5 + 3);
+    assert_eq!((again.checked, again.verdicts), (3 + 2, 5 + 3));
     let resubmitted = engine.submit(again.events, "scanner").await.unwrap();
     let (duplicates, created): (Vec<_>, Vec<_>) = resubmitted
         .iter()
         .flat_map(|s| s.jobs.iter())
         .partition(|j| j.duplicate);
     assert_eq!((duplicates.len(), created.len()), (3, 2));
+}
+
+static CHECKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+static COUNTED: ActionSpec = ActionSpec {
+    id: "test.counted",
+    summary: "A setting whose reads are counted.",
+    controls: &["T.3"],
+    resource_types: &["AwsAccount"],
+    account_wide: true,
+    permissions: &["test:Get"],
+    params: &[],
+    calls_per_fix: 0,
+    approval_by_default: false,
+};
+
+/// Out of compliance, and counts its checks.
+struct Counted;
+
+#[async_trait]
+impl Action for Counted {
+    fn spec(&self) -> &'static ActionSpec {
+        &COUNTED
+    }
+
+    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
+        Ok(vec![Target::listed(
+            account,
+            region,
+            "AwsAccount",
+            format!("AWS::::Account:{account}"),
+        )])
+    }
+
+    async fn check(&self, _: &Target, _: &Value) -> Result<Observed, ActionError> {
+        CHECKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Observed {
+            compliant: false,
+            state: json!({"on": false}),
+            tags: Default::default(),
+        })
+    }
+
+    fn plan(&self, _: &Target, _: &Value, observed: &Observed) -> Result<Change, ActionError> {
+        Ok(Change {
+            summary: "turn it on".into(),
+            before: observed.state.clone(),
+            after: json!({"on": true}),
+        })
+    }
+
+    async fn apply(&self, _: &Target, _: &Value, _: &Change) -> Result<(), ActionError> {
+        Ok(())
+    }
+}
+
+/// A job made from a scan's finding that writes nothing now (dry-run, or
+/// waiting for approval) plans from what the scan read: no second read.
+#[tokio::test]
+async fn jobs_from_a_scan_that_write_nothing_do_not_read_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for mode in ["dry-run", "approve"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("scan.db").display());
+        let yaml = format!(
+            "store: {url}\naccounts:\n  - id: \"111122223333\"\n  - id: \"444455556666\"\nrules:\n  - id: counted\n    pattern: {{source: [rectify.scanner]}}\n    action: test.counted\n    mode: {mode}\n"
+        );
+        let config = Loader::new()
+            .load_str(&yaml, std::path::Path::new("scan.yaml"))
+            .unwrap_or_else(|d| panic!("{d:?}"));
+        let engine = Engine::new(
+            Arc::new(config),
+            rectify_store::open(&url).await.unwrap(),
+            vec![Arc::new(Counted) as Arc<dyn Action>],
+            Arc::new(NoFindingUpdates),
+            Arc::new(NoNotifications),
+            EngineOptions::default(),
+        )
+        .unwrap();
+        CHECKS.store(0, SeqCst);
+        let report = engine.scan(&[]).await;
+        assert_eq!(report.checked, 2);
+        assert_eq!(CHECKS.load(SeqCst), 2, "one read per account");
+        let submitted = engine.submit(report.events, "scanner").await.unwrap();
+        engine.drain().await.unwrap();
+        assert_eq!(
+            CHECKS.load(SeqCst),
+            2,
+            "{mode}: planned from the scan's read"
+        );
+        let jobs: Vec<_> = submitted.iter().flat_map(|s| s.jobs.iter()).collect();
+        assert_eq!(jobs.len(), 2);
+        for job in jobs {
+            let job = engine.store().get_job(&job.id).await.unwrap().unwrap();
+            if mode == "dry-run" {
+                let kind = job.outcome.as_ref().map(|o| o.kind);
+                assert_eq!(kind, Some(rectify_model::OutcomeKind::Planned), "{job:?}");
+            } else {
+                assert_eq!(
+                    job.state,
+                    rectify_model::JobState::WaitingApproval,
+                    "{job:?}"
+                );
+            }
+            assert!(job.plan.is_some(), "{job:?}");
+        }
+    }
 }

@@ -296,6 +296,32 @@ pub trait Action: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// [`Action::discover`] within a scan: an action whose listing other
+    /// actions or checks of the scan also make reads it through `reads`
+    /// (made once per scan). The default lists anew.
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &crate::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        let _ = reads;
+        self.discover(account, region).await
+    }
+
+    /// [`Action::check`] of a target [`Action::discover_in_scan`] listed:
+    /// an action whose listing already holds what its check reads judges
+    /// from it, without a call per target. The default checks anew.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &crate::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        let _ = reads;
+        self.check(target, params).await
+    }
+
     /// The control a finding about `target` answers, for the findings
     /// `rectify scan` makes: the spec's first control, unless the action
     /// checks a different control per target (one target per control,

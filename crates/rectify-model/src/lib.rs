@@ -10,6 +10,7 @@
 
 pub mod action;
 pub mod asff;
+pub mod check;
 pub mod controls;
 pub mod effects;
 pub mod event;
@@ -23,6 +24,7 @@ pub mod ticket;
 
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
+pub use check::{Check, CheckSpec, ScanReads, Severity, Standard, Verdict};
 pub use effects::{FindingUpdater, Mailer, Notification, Notifier};
 pub use event::{
     routing_view, Event, Origin, DETECTOR_SOURCE, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION,

@@ -22,7 +22,7 @@ pub struct Cli {
     /// rectify's home AWS region; wins over aws.region, AWS_REGION and AWS_DEFAULT_REGION.
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Output format: text (also called table), json; csv only for `rectify report`, asff only for `rectify detect`.
+    /// Output format: text (also called table), json; csv for `rectify report` and `rectify scan`; asff for `rectify scan` and `rectify detect`; ocsf and html for `rectify scan` only.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// More logging on standard error (-v info, -vv debug); RECTIFY_LOG overrides.
@@ -43,11 +43,16 @@ pub enum Output {
     #[value(alias = "table")]
     Text,
     Json,
-    /// Only `rectify report`.
+    /// `rectify report` and `rectify scan`.
     Csv,
-    /// Only `rectify detect`: the detections as ASFF findings
-    /// (`{"Findings": [...]}`, what `BatchImportFindings` takes).
+    /// AWS Security Finding Format: `rectify scan` prints a JSON array of
+    /// findings, `rectify detect` `{"Findings": [...]}` (what
+    /// `BatchImportFindings` takes).
     Asff,
+    /// `rectify scan`: OCSF 1.3.0 Compliance Findings (a JSON array).
+    Ocsf,
+    /// `rectify scan`: one self-contained HTML report.
+    Html,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,17 +74,31 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Scan the configured accounts for what the enabled rules fix, then fix it as their modes say.
+    /// Scan the configured accounts: CIS AWS Foundations v3.0 and FSBP checks and the enabled rules' actions' checks; report, or feed the rules.
     #[command(
-        after_help = "For each account under `accounts:` (in its `regions`, else aws.region), lists the\nresources the enabled rules' actions act on (buckets, security groups, the account's\npassword policy, EBS encryption by default, public snapshots, default security groups), runs each action's read-only check, and sends every resource out of\ncompliance through the rules as a finding of rectify's own (source `rectify.scanner`,\nno Security Hub finding is updated). Modes, exemption tags and guardrails apply as for\nany finding; a job still open from an earlier scan is not made twice.\n\nExamples:\n  rectify scan --dry-run                      what would change, nothing written\n  rectify scan --account 111122223333\n  rectify scan --output json | jq '.jobs[] | {rule_id, state}'\n\nExit 0 when every job ended well, 1 when a job failed or a resource could not be\nlisted or checked (each named on standard error), 2 on a config error."
+        after_help = "For each account under `accounts:` (in its `regions`, else aws.region) runs the posture\nchecks (`rectify catalog --checks` lists them: root keys and MFA, credential ages, password\npolicy, CloudTrail, Config, KMS rotation, VPC flow logs, security groups, S3 Block Public\nAccess and encryption, EBS default encryption, RDS public access) and the read-only check\nof every action the enabled rules name, and prints one verdict per check and resource with\nthe evidence, then a summary per account, standard and severity. Listings are shared (one\nListBuckets per region, one DescribeSecurityGroups per region, one credential report per\naccount) and calls run at once, --concurrency per service and region, backing off when\nthrottled.\n\n--feed sends every resource an action found out of compliance through the rules as a\nfinding of rectify's own (source `rectify.scanner`): modes, exemption tags and guardrails\napply as for any finding, and a job still open from an earlier scan is not made twice.\n--dry-run feeds the rules with every rule forced into dry-run: nothing is written.\n\nOutput (--output): text (failures, then the summary), json (verdicts, summary, checks;\nwith --feed also events and jobs), csv (one row per verdict), asff (Security Hub findings:\nfailed ACTIVE, passed ARCHIVED), ocsf (OCSF 1.3.0 Compliance Findings), html (one\nself-contained file to open or send on).\n\nExamples:\n  rectify scan                                  verdicts and the summary table\n  rectify scan --compliance cis-3.0             pass rates per CIS v3.0 control\n  rectify scan --output html > posture.html\n  rectify scan --output asff | jq '.[] | select(.Compliance.Status == \"FAILED\")'\n  rectify scan --dry-run                      what the rules would change, nothing written\n  rectify scan --feed --account 111122223333    fix what the rules fix, as their modes say\n\nExit 0 when every verdict passed (with --feed: every job ended well), 1 when a resource\nfailed a check (with --feed: a job failed) or could not be listed or checked (each named\non standard error), 2 on a config error."
     )]
     Scan {
         /// Only this account (repeat for several); default: every configured account.
         #[arg(long = "account", value_name = "ID")]
         accounts: Vec<String>,
-        /// Force every rule into dry-run: plans are recorded and shown, nothing is written.
+        /// Feed the rules with every rule forced into dry-run: plans are recorded and shown, nothing is written.
         #[arg(long)]
         dry_run: bool,
+        /// Send what the actions' checks found out of compliance through the rules, which fix it as their modes say.
+        #[arg(long)]
+        feed: bool,
+        /// Also print the compliance report of one standard: pass rates per control.
+        #[arg(long, value_name = "STANDARD", value_parser = ["cis-3.0", "fsbp", "pci-dss-4.0"])]
+        compliance: Option<String>,
+        /// Import the verdicts into Security Hub (BatchImportFindings, 100 a call, as product
+        /// `product/<account>/default` of each account): failures ACTIVE, a resource that passes
+        /// again PASSED and ARCHIVED; FirstObservedAt kept across scans.
+        #[arg(long)]
+        send_to_security_hub: bool,
+        /// AWS calls in flight at once per service and region.
+        #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
     },
     /// Run the threat detections over CloudTrail log files: print what they find, feed it through the rules, or score it against labels.
     #[command(
@@ -186,11 +205,14 @@ Examples:
         /// The catalog as the Markdown table of the README's "Action catalog" section (action, controls, what it does, approval by default, calls per fix, params).
         #[arg(long)]
         markdown: bool,
+        /// The posture checks `rectify scan` runs instead: id, severity, CIS v3.0 / FSBP / PCI DSS v4.0.1 control ids, permissions.
+        #[arg(long, conflicts_with_all = ["coverage", "markdown"])]
+        checks: bool,
     },
     /// Print the least-privilege IAM policies: the member role's permissions (for the enabled rules' actions), its trust policy, or rectify's own identity's.
     #[command(
         name = "iam-policy",
-        after_help = "Examples:\n  rectify iam-policy --account 111122223333 > member-role-policy.json\n  rectify iam-policy --trust --account 111122223333 --principal arn:aws:iam::999988887777:role/rectify > member-role-trust.json\n  rectify iam-policy --own > rectify-identity-policy.json"
+        after_help = "Examples:\n  rectify iam-policy --account 111122223333 > member-role-policy.json\n  rectify iam-policy --trust --account 111122223333 --principal arn:aws:iam::999988887777:role/rectify > member-role-trust.json\n  rectify iam-policy --own > rectify-identity-policy.json\n  rectify iam-policy --scan > member-role-scan-policy.json"
     )]
     IamPolicy {
         /// The member account (default: the only configured one).
@@ -205,6 +227,9 @@ Examples:
         /// rectify's own identity, as an exact IAM role or user ARN (for --trust).
         #[arg(long)]
         principal: Option<String>,
+        /// The read-only policy `rectify scan`'s posture checks need in a member account instead (attach it beside the member policy).
+        #[arg(long, conflicts_with_all = ["trust", "own"])]
+        scan: bool,
     },
     /// The Kubernetes ClusterRole (YAML) rectify needs in its clusters for the kube.* actions the config's rules use (every kube.* action with --all).
     #[command(

@@ -983,7 +983,7 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
         "dry-run writes nothing"
     );
 
-    let (code, mut jobs) = scan(&[]);
+    let (code, mut jobs) = scan(&["--feed"]);
     assert_eq!(code, Some(0));
     let waiting = default_groups(&mut jobs);
     assert!(
@@ -1023,7 +1023,7 @@ async fn scan_finds_and_fixes_what_no_finding_reported() {
 
     // Nothing left (the exempt bucket makes no finding).
     // (The default groups' jobs still wait for approval: the same jobs.)
-    let (code, mut jobs) = scan(&[]);
+    let (code, mut jobs) = scan(&["--feed"]);
     assert_eq!(code, Some(0));
     assert_eq!(default_groups(&mut jobs), waiting);
     assert_eq!(jobs, []);

@@ -251,7 +251,7 @@ async fn each_fix_makes_the_calls_its_spec_declares() {
         harness()
     };
     if h.recorder.is_none() {
-        return run_in_child(h);
+        return run_in_child(h, TEST_NAME, CHILD);
     }
 
     // Every case names an action of the catalog.
@@ -300,6 +300,21 @@ async fn each_fix_makes_the_calls_its_spec_declares() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The access key id the actions sign with in `account` (the role's,
+/// assumed now so that STS is behind us before counting).
+pub(crate) async fn signing_key(aws: &rectify_aws::Aws, account: &str) -> String {
+    aws.config_for(account, REGION)
+        .await
+        .unwrap()
+        .credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_string()
 }
 
 /// One fix through the recorder: the spec's count, and the calls made.
@@ -353,7 +368,7 @@ async fn one_fix(h: &Harness, case: &Case) -> (u32, Vec<String>) {
 /// service from the signature's scope, the operation from the query
 /// protocol's `Action`, the JSON protocol's target, or the REST request
 /// line.
-fn call_name(request: &str) -> Option<String> {
+pub(crate) fn call_name(request: &str) -> Option<String> {
     let scope = request
         .split("Credential=")
         .nth(1)?
@@ -387,11 +402,11 @@ fn call_name(request: &str) -> Option<String> {
 
 /// Runs this test alone in a child of the same test binary, against the
 /// same moto, where it starts the harness with the recorder.
-fn run_in_child(h: &Harness) {
+pub(crate) fn run_in_child(h: &Harness, test_name: &str, child: &str) {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
+    cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(child, "1")
         .env("RECTIFY_TEST_MOTO_URL", &h.moto_url);
     if let Ok(url) = &h.securityhub_url {
         cmd.env("RECTIFY_TEST_SECURITYHUB_URL", url);

@@ -6,6 +6,7 @@ mod support;
 
 mod anchor;
 mod call_budget;
+mod checks;
 mod cloudtrail_trail;
 mod cloudwatch_alarms;
 mod containment;

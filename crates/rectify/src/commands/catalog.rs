@@ -15,8 +15,17 @@ pub const MARKDOWN_BEGIN: &str =
     "<!-- catalog:begin (generated: `rectify catalog --markdown`; do not edit by hand) -->";
 pub const MARKDOWN_END: &str = "<!-- catalog:end -->";
 
-pub async fn catalog(json: bool, coverage: bool, markdown: bool) -> anyhow::Result<u8> {
+pub async fn catalog(
+    json: bool,
+    coverage: bool,
+    markdown: bool,
+    checks: bool,
+) -> anyhow::Result<u8> {
     let aws = Arc::new(rectify_aws::Aws::new(rectify_aws::AwsSettings::default()).await);
+    if checks {
+        print_checks(&rectify_aws::checks::catalog(&aws), json);
+        return Ok(0);
+    }
     if markdown {
         if json {
             eprintln!("error: --markdown prints Markdown: leave out --output json");
@@ -361,8 +370,14 @@ pub async fn iam_policy(
     trust: bool,
     own: bool,
     principal: Option<&str>,
+    scan: bool,
 ) -> anyhow::Result<u8> {
     use rectify_aws::actions::policy;
+    if scan {
+        let aws = Arc::new(rectify_aws::Aws::new(rectify_aws::AwsSettings::default()).await);
+        print_json(&scan_policy(&rectify_aws::checks::catalog(&aws)));
+        return Ok(0);
+    }
     let loaded = match context::load(config).await {
         Ok(l) => l,
         Err(d) => {
@@ -606,4 +621,60 @@ fn is_principal_arn(arn: &str) -> bool {
             && account.bytes().all(|b| b.is_ascii_digit())
             && (resource.starts_with("role/") || resource.starts_with("user/"))
             && resource.len() > 5)
+}
+
+/// The posture checks `rectify scan` runs: id, severity, the ids each
+/// standard gives their controls, resource type, permissions.
+fn print_checks(checks: &[Arc<dyn rectify_model::Check>], json: bool) {
+    use rectify_model::Standard;
+    if json {
+        let rows: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                let spec = c.spec();
+                let mut row = serde_json::to_value(spec).unwrap_or_default();
+                for standard in Standard::ALL {
+                    row[standard.key()] = serde_json::json!(spec.controls_in(standard));
+                }
+                row
+            })
+            .collect();
+        print_json(&rows);
+        return;
+    }
+    for c in checks {
+        let spec = c.spec();
+        println!("{}  ({})", spec.id, spec.severity.label());
+        println!("  {}", spec.title);
+        for standard in Standard::ALL {
+            let ids = spec.controls_in(standard);
+            if !ids.is_empty() {
+                println!("  {:<19}{}", format!("{}:", standard.key()), ids.join(", "));
+            }
+        }
+        println!("  {:<19}{}", "resources:", spec.resource_type);
+        println!("  {:<19}{}", "permissions:", spec.permissions.join(", "));
+    }
+}
+
+/// The read-only policy the posture checks need in a member account
+/// (`rectify iam-policy --scan`), beside the actions' own.
+pub fn scan_policy(checks: &[Arc<dyn rectify_model::Check>]) -> serde_json::Value {
+    let mut actions: Vec<&str> = checks
+        .iter()
+        .flat_map(|c| c.spec().permissions.iter().copied())
+        .collect();
+    // --send-to-security-hub imports into the member account.
+    actions.extend(["securityhub:BatchImportFindings", "securityhub:GetFindings"]);
+    actions.sort();
+    actions.dedup();
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "RectifyScanChecks",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+        }],
+    })
 }

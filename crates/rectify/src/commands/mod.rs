@@ -76,20 +76,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = found.as_deref();
     let json = cli.output == crate::cli::Output::Json;
     if cli.output == crate::cli::Output::Csv
-        && !matches!(cli.command, Command::Report { .. } | Command::Detect { .. })
+        && !matches!(cli.command, Command::Report { .. } | Command::Scan { .. })
     {
-        eprintln!("error: --output csv is for `rectify report`; use text or json here");
+        eprintln!(
+            "error: --output csv is for `rectify report` and `rectify scan`; use text or json here"
+        );
         return Ok(2);
     }
-    if cli.output == crate::cli::Output::Asff && !matches!(cli.command, Command::Detect { .. }) {
-        eprintln!("error: --output asff is for `rectify detect`; use text or json here");
+    if matches!(cli.output, crate::cli::Output::Ocsf | crate::cli::Output::Html)
+        && !matches!(cli.command, Command::Scan { .. })
+    {
+        eprintln!("error: --output ocsf and html are for `rectify scan`; use text or json here");
+        return Ok(2);
+    }
+    if cli.output == crate::cli::Output::Asff
+        && !matches!(cli.command, Command::Detect { .. } | Command::Scan { .. })
+    {
+        eprintln!(
+            "error: --output asff is for `rectify scan` and `rectify detect`; use text or json here"
+        );
         return Ok(2);
     }
     match cli.command {
         Command::Init { path } => init::run(&path),
         Command::Accounts => accounts::run(config, json).await,
         Command::Process { file, dry_run } => process::run(config, &file, dry_run, json).await,
-        Command::Scan { accounts, dry_run } => scan::run(config, &accounts, dry_run, json).await,
+        Command::Scan {
+            accounts,
+            dry_run,
+            feed,
+            compliance,
+            concurrency,
+            send_to_security_hub,
+        } => {
+            let args = scan::ScanArgs {
+                accounts,
+                dry_run,
+                feed,
+                send_to_security_hub,
+                compliance: compliance
+                    .as_deref()
+                    .and_then(rectify_model::Standard::parse),
+                per_service: usize::from(concurrency),
+            };
+            scan::run(config, args, cli.output).await
+        }
         Command::Detect {
             files,
             feed,
@@ -127,14 +158,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             rules,
             events,
         } => match_events::run(pattern.as_deref(), rules.as_deref(), &events, json),
-        Command::Catalog { coverage, markdown } => catalog::catalog(json, coverage, markdown).await,
+        Command::Catalog {
+            coverage,
+            markdown,
+            checks,
+        } => catalog::catalog(json, coverage, markdown, checks).await,
         Command::IamPolicy {
             account,
             trust,
             own,
             principal,
+            scan,
         } => {
-            catalog::iam_policy(config, account.as_deref(), trust, own, principal.as_deref()).await
+            catalog::iam_policy(
+                config,
+                account.as_deref(),
+                trust,
+                own,
+                principal.as_deref(),
+                scan,
+            )
+            .await
         }
         Command::KubeRbac { all, name } => catalog::kube_rbac(config, all, &name).await,
         Command::Deploy {

@@ -44,15 +44,46 @@ pub async fn run(
     submit_and_report(&engine, events, origin, json).await
 }
 
-/// Submits `events`, runs the jobs they make to completion and prints
-/// them (with `json`, one report object). Exit code 1 when a job failed
-/// or is dead.
-pub(super) async fn submit_and_report(
+/// What submitting events and running their jobs gave.
+pub(super) struct Ran {
+    pub submitted: Vec<rectify_engine::Submitted>,
+    pub jobs: Vec<rectify_model::Job>,
+    pub paused: bool,
+    /// 1 when a job failed or did not finish, else 0.
+    pub code: u8,
+}
+
+impl Ran {
+    pub fn json(&self) -> serde_json::Value {
+        json!({"events": self.submitted, "jobs": self.jobs, "paused": self.paused})
+    }
+
+    /// One line per unmatched event and per job, then a pause note.
+    pub fn print_text(&self) {
+        for event in &self.submitted {
+            if event.matched.is_empty() {
+                println!(
+                    "{:<18} event {} matched no rule (recorded)",
+                    "unmatched", event.event_id
+                );
+            }
+        }
+        for job in &self.jobs {
+            println!("{}", output::job_line(job));
+        }
+        if self.paused {
+            println!("note: remediation is paused (`rectify resume`); jobs stay queued");
+        }
+    }
+}
+
+/// Submits the events, runs their jobs to the end, and says (on standard
+/// error) which did not finish.
+pub(super) async fn submit_and_run(
     engine: &rectify_engine::Engine,
     events: Vec<rectify_model::Event>,
     origin: &str,
-    json: bool,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Ran> {
     let submitted = engine.submit(events, origin).await?;
     engine.drain().await?;
     let paused = engine.store().is_paused().await?;
@@ -80,24 +111,6 @@ pub(super) async fn submit_and_report(
         .iter()
         .filter(|j| !j.state.is_final() && j.state != rectify_model::JobState::WaitingApproval)
         .collect();
-    if json {
-        print_json(&json!({"events": submitted, "jobs": jobs, "paused": paused}));
-    } else {
-        for event in &submitted {
-            if event.matched.is_empty() {
-                println!(
-                    "{:<18} event {} matched no rule (recorded)",
-                    "unmatched", event.event_id
-                );
-            }
-        }
-        for job in &jobs {
-            println!("{}", output::job_line(job));
-        }
-        if paused {
-            println!("note: remediation is paused (`rectify resume`); jobs stay queued");
-        }
-    }
     if !unfinished.is_empty() {
         eprintln!(
             "rectify: {} job{} did not finish in this run (e.g. {} is {}); `rectify jobs list` shows them",
@@ -107,9 +120,31 @@ pub(super) async fn submit_and_report(
             unfinished[0].state
         );
     }
-    Ok(if failed || !unfinished.is_empty() {
+    let code = if failed || !unfinished.is_empty() {
         1
     } else {
         0
+    };
+    Ok(Ran {
+        submitted,
+        jobs,
+        paused,
+        code,
     })
+}
+
+/// [`submit_and_run`], then prints what became of each event and job.
+pub(super) async fn submit_and_report(
+    engine: &rectify_engine::Engine,
+    events: Vec<rectify_model::Event>,
+    origin: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let ran = submit_and_run(engine, events, origin).await?;
+    if json {
+        print_json(&ran.json());
+    } else {
+        ran.print_text();
+    }
+    Ok(ran.code)
 }

@@ -37,7 +37,9 @@ pub async fn run(
     match format {
         Output::Json => print_json(&as_json(&from, &to, &rows)),
         Output::Csv => print!("{}", as_csv(&rows)),
-        Output::Text | Output::Asff => print!("{}", as_text(&from, &to, &rows)),
+        Output::Text | Output::Asff | Output::Ocsf | Output::Html => {
+            print!("{}", as_text(&from, &to, &rows))
+        }
     }
     Ok(0)
 }

@@ -392,6 +392,22 @@ fn securityhub_call(path: &str, body: &Value) -> String {
     response
 }
 
+/// The ASFF finding the stand-in holds with this id (`GetFindings`, Id
+/// EQUALS), as the API sends it.
+pub fn securityhub_find(id: &str) -> Option<Value> {
+    let filter = json!({"Filters": {"Id": [{"Value": id, "Comparison": "EQUALS"}]}});
+    let response = securityhub_call("/findings", &filter);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let page: Value = serde_json::from_str(body).unwrap();
+    page["Findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Id"] == id)
+        .cloned()
+}
+
 /// Puts OCSF findings into the stand-in's store of the new Security Hub
 /// (what Security Hub holds before it sends `Findings Imported V2`).
 pub fn securityhub_put_v2(findings: &[Value]) {

@@ -261,6 +261,72 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
         .await
     }
 
+    /// The default groups among the region's security groups, listed
+    /// once per scan.
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        let groups =
+            crate::checks::reads::security_groups(&self.aws, reads, account, region).await?;
+        let partition = rectify_model::partition_of(region);
+        Ok(groups
+            .iter()
+            .filter(|g| g.group_name() == Some("default"))
+            .filter_map(|g| {
+                Some(Target::listed(
+                    account,
+                    region,
+                    "AwsEc2SecurityGroup",
+                    format!(
+                        "arn:{partition}:ec2:{region}:{account}:security-group/{}",
+                        g.group_id()?
+                    ),
+                ))
+            })
+            .collect())
+    }
+
+    /// A default group the scan's listing shows without rules complies as
+    /// listed; one with rules is read as [`Action::check`] reads it (its
+    /// rule ids and the interfaces using it are what a plan needs).
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        takes_no_params(params, ID)?;
+        let group = group_id(target)?;
+        let groups = crate::checks::reads::security_groups(
+            &self.aws,
+            reads,
+            &target.account,
+            &target.region,
+        )
+        .await?;
+        match groups.iter().find(|g| g.group_id() == Some(group.as_str())) {
+            Some(sg)
+                if sg.group_name() == Some("default")
+                    && sg.ip_permissions().is_empty()
+                    && sg.ip_permissions_egress().is_empty() =>
+            {
+                Ok(Observed {
+                    compliant: true,
+                    state: json!({"group_id": group, "ingress": [], "egress": [], "interfaces": []}),
+                    tags: tag_map(
+                        sg.tags()
+                            .iter()
+                            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                    ),
+                })
+            }
+            _ => self.check(target, params).await,
+        }
+    }
+
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         takes_no_params(params, ID)?;
         let group = group_id(target)?;

@@ -671,6 +671,25 @@ fn kept_summary(parts: &[OpenRule]) -> String {
         .join("; ")
 }
 
+/// The group's tags, as targets and observed states carry them.
+fn group_tags(sg: &aws_sdk_ec2::types::SecurityGroup) -> serde_json::Map<String, Value> {
+    tag_map(
+        sg.tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+    )
+}
+
+/// The check's verdict on a group as `DescribeSecurityGroups` gives it.
+fn observed_of(sg: &aws_sdk_ec2::types::SecurityGroup, group: &str, scope: &Scope) -> Observed {
+    let world = world_permissions(sg.ip_permissions());
+    Observed {
+        compliant: !world.iter().any(|r| in_scope(r, scope)),
+        state: state(group, scope, &world),
+        tags: group_tags(sg),
+    }
+}
+
 #[async_trait]
 impl Action for Ec2RevokePublicAdminIngress {
     fn spec(&self) -> &'static ActionSpec {
@@ -709,11 +728,7 @@ impl Action for Ec2RevokePublicAdminIngress {
                             "AwsEc2SecurityGroup",
                             format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
                         );
-                        target.tags = tag_map(
-                            g.tags()
-                                .iter()
-                                .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
-                        );
+                        target.tags = group_tags(g);
                         Some(target)
                     })
                     .collect();
@@ -744,17 +759,56 @@ impl Action for Ec2RevokePublicAdminIngress {
                 ),
             )
         })?;
-        let tags = tag_map(
-            sg.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        );
-        let world = world_permissions(sg.ip_permissions());
-        Ok(Observed {
-            compliant: !world.iter().any(|r| in_scope(r, &scope)),
-            state: state(&group, &scope, &world),
-            tags,
-        })
+        Ok(observed_of(sg, &group, &scope))
+    }
+
+    /// The region's security groups, listed once per scan with their rules.
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        let groups =
+            crate::checks::reads::security_groups(&self.aws, reads, account, region).await?;
+        let partition = rectify_model::partition_of(region);
+        Ok(groups
+            .iter()
+            .filter_map(|g| {
+                let id = g.group_id()?;
+                let mut target = Target::listed(
+                    account,
+                    region,
+                    "AwsEc2SecurityGroup",
+                    format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
+                );
+                target.tags = group_tags(g);
+                Some(target)
+            })
+            .collect())
+    }
+
+    /// Judged from the scan's listing, which holds each group's ingress
+    /// (the same answer [`Action::check`] reads for one group).
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        let scope = parse_scope(params).map_err(ActionError::invalid)?;
+        let group = group_id(target)?;
+        let groups = crate::checks::reads::security_groups(
+            &self.aws,
+            reads,
+            &target.account,
+            &target.region,
+        )
+        .await?;
+        match groups.iter().find(|g| g.group_id() == Some(group.as_str())) {
+            Some(sg) => Ok(observed_of(sg, &group, &scope)),
+            None => self.check(target, params).await,
+        }
     }
 
     /// Revokes the rules in scope; what they let through that the scope

@@ -62,7 +62,7 @@ fn key_arn(target: &Target) -> Result<&str, ActionError> {
 }
 
 /// Why KMS.4 does not cover a key, if it does not.
-fn out_of_scope(meta: &aws_sdk_kms::types::KeyMetadata) -> Option<String> {
+pub(crate) fn out_of_scope(meta: &aws_sdk_kms::types::KeyMetadata) -> Option<String> {
     if meta.key_manager() == Some(&KeyManagerType::Aws) {
         return Some("an AWS managed key (AWS rotates it every year)".into());
     }

@@ -200,6 +200,15 @@ impl Action for S3AccessLogging {
         buckets_in(&self.aws, account, region).await
     }
 
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
+    }
+
     async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
         bucket_inventory(&self.aws, target).await
     }

@@ -168,43 +168,18 @@ impl Action for S3BlockPublicAccess {
         Ok(Some(list_buckets(&s3).await?.len() as u64))
     }
 
-    /// The account's buckets in `region`: S3 lists every bucket of the
-    /// account, each with its region (else `GetBucketLocation` tells it).
+    /// The account's buckets in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        let config = self.aws.config_for(account, region).await?;
-        let s3 = self.aws.s3(&config);
-        let buckets = list_buckets(&s3).await?;
-        let partition = rectify_model::partition_of(region);
-        let mut found = Vec::new();
-        for (name, listed_in) in buckets {
-            let bucket_region = match listed_in {
-                Some(r) => r,
-                None => {
-                    let out = s3
-                        .get_bucket_location()
-                        .bucket(&name)
-                        .expected_bucket_owner(account)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error_on("s3:GetBucketLocation", &name, e))?;
-                    // No constraint: us-east-1; `EU`: the old name of eu-west-1.
-                    match out.location_constraint().map(|c| c.as_str()) {
-                        None | Some("") => "us-east-1".to_string(),
-                        Some("EU") => "eu-west-1".to_string(),
-                        Some(other) => other.to_string(),
-                    }
-                }
-            };
-            if bucket_region == region {
-                found.push(Target::listed(
-                    account,
-                    region,
-                    "AwsS3Bucket",
-                    format!("arn:{partition}:s3:::{name}"),
-                ));
-            }
-        }
-        Ok(found)
+        crate::actions::s3::buckets_in(&self.aws, account, region).await
+    }
+
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {

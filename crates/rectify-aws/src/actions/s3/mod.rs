@@ -113,52 +113,39 @@ pub(crate) async fn bucket_inventory(
     bucket_count(&s3).await.map(Some)
 }
 
-/// The account's buckets in `region`, as targets for `rectify scan`: S3
-/// lists every bucket of the account with its region (a listing without
-/// it: `GetBucketLocation`, where no constraint means us-east-1 and `EU`
-/// eu-west-1).
+/// The account's buckets in `region`, as targets for `rectify scan`: one
+/// `ListBuckets` with `BucketRegion` set (S3 answers only that region's
+/// buckets, so none costs a `GetBucketLocation`).
 pub(crate) async fn buckets_in(
     aws: &Aws,
     account: &str,
     region: &str,
 ) -> Result<Vec<Target>, ActionError> {
-    let config = aws.config_for(account, region).await?;
-    let s3 = aws.s3(&config);
-    let listed = listed_buckets(&s3).await?;
+    let reads = rectify_model::ScanReads::new(1);
+    buckets_in_scan(aws, &reads, account, region).await
+}
+
+/// [`buckets_in`] within a scan: the listing made once for every bucket
+/// action and check of the scan.
+pub(crate) async fn buckets_in_scan(
+    aws: &Aws,
+    reads: &rectify_model::ScanReads,
+    account: &str,
+    region: &str,
+) -> Result<Vec<Target>, ActionError> {
+    let names = crate::checks::reads::buckets_in(aws, reads, account, region).await?;
     let partition = rectify_model::partition_of(region);
-    let mut targets = Vec::new();
-    for (name, bucket_region) in listed {
-        let in_region = match bucket_region {
-            Some(r) => r,
-            None => {
-                let located = s3
-                    .get_bucket_location()
-                    .bucket(&name)
-                    .expected_bucket_owner(account)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error_on("s3:GetBucketLocation", &name, e))?;
-                match located
-                    .location_constraint()
-                    .map(|c| c.as_str())
-                    .unwrap_or("")
-                {
-                    "" => "us-east-1".to_string(),
-                    "EU" => "eu-west-1".to_string(),
-                    other => other.to_string(),
-                }
-            }
-        };
-        if in_region == region {
-            targets.push(Target::listed(
+    Ok(names
+        .iter()
+        .map(|name| {
+            Target::listed(
                 account,
                 region,
                 "AwsS3Bucket",
                 format!("arn:{partition}:s3:::{name}"),
-            ));
-        }
-    }
-    Ok(targets)
+            )
+        })
+        .collect())
 }
 
 /// The bucket's tags (none: empty). Every call on a bucket names its

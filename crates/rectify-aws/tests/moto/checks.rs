@@ -1,0 +1,686 @@
+//! The posture checks (`rectify_aws::checks`) against the emulator: for
+//! each, an account with a compliant and a non-compliant resource, and the
+//! verdict on each asserted. Where moto cannot hold one of the two states
+//! (root MFA on, root access keys, credentials 90 days old) the test says
+//! so and the check's limit is lowered instead, as the actions' tests do.
+//!
+//! Then the reads the checks and actions share: a whole scan of a seeded
+//! account through the recording proxy makes one `ListBuckets` per region,
+//! one `DescribeSecurityGroups` per region and one credential report, and
+//! the actions on buckets and groups list nothing more.
+
+use std::sync::Arc;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use rectify_aws::checks;
+use rectify_model::{Check, ScanReads, Target, Verdict};
+use serde_json::json;
+
+use crate::support::{harness, harness_recording, unique, Account, REGION};
+
+fn check_named(aws: &Arc<rectify_aws::Aws>, id: &str) -> Arc<dyn Check> {
+    checks::catalog(aws)
+        .into_iter()
+        .find(|c| c.spec().id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+async fn run_with(account: &Account, check: &dyn Check, reads: &ScanReads) -> Vec<Verdict> {
+    check
+        .run(&account.id, REGION, reads)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", check.spec().id))
+}
+
+async fn run(account: &Account, check: &dyn Check) -> Vec<Verdict> {
+    check
+        .run(&account.id, REGION, &ScanReads::new(4))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", check.spec().id))
+}
+
+async fn run_named(account: &Account, id: &str) -> Vec<Verdict> {
+    let aws = account.aws().await;
+    run(account, check_named(&aws, id).as_ref()).await
+}
+
+/// The verdict on the resource whose id ends with `suffix`.
+fn on<'a>(verdicts: &'a [Verdict], suffix: &str) -> &'a Verdict {
+    let found: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.resource_id.ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "{suffix}: {verdicts:#?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn root_user_checks_read_the_account_summary() {
+    let account = Account::new().await;
+    // moto has no root access keys and no way to turn root MFA on: the
+    // first passes and the second fails in every account (their other
+    // verdicts: the unit tests of each check).
+    let keys = run_named(&account, "iam.root-access-keys").await;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].pass, "{:?}", keys[0]);
+    assert_eq!(
+        keys[0].resource_id,
+        format!("AWS::::Account:{}", account.id)
+    );
+    let mfa = run_named(&account, "iam.root-mfa").await;
+    assert!(!mfa[0].pass);
+    assert!(
+        mfa[0].evidence.contains("no MFA device"),
+        "{}",
+        mfa[0].evidence
+    );
+}
+
+async fn user(account: &Account, password: bool, mfa: bool, keys: usize) -> String {
+    let iam = account.iam();
+    let name = unique("u");
+    iam.create_user().user_name(&name).send().await.unwrap();
+    if password {
+        iam.create_login_profile()
+            .user_name(&name)
+            .password("A-long-Passw0rd!")
+            .send()
+            .await
+            .unwrap();
+    }
+    if mfa {
+        let device = iam
+            .create_virtual_mfa_device()
+            .virtual_mfa_device_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let serial = device.virtual_mfa_device.unwrap().serial_number;
+        iam.enable_mfa_device()
+            .user_name(&name)
+            .serial_number(serial)
+            .authentication_code1("123456")
+            .authentication_code2("654321")
+            .send()
+            .await
+            .unwrap();
+    }
+    for _ in 0..keys {
+        iam.create_access_key()
+            .user_name(&name)
+            .send()
+            .await
+            .unwrap();
+    }
+    name
+}
+
+#[tokio::test]
+async fn credential_report_checks_judge_each_user() {
+    let account = Account::new().await;
+    let with_mfa = user(&account, true, true, 0).await;
+    let without_mfa = user(&account, true, false, 0).await;
+    let keyed = user(&account, false, false, 1).await;
+    let bare = user(&account, false, false, 0).await;
+    let aws = account.aws().await;
+    // One scan's reads: the report is made once for every check.
+    let reads = ScanReads::new(4);
+
+    // IAM.5: only users with a console password are judged.
+    let mfa = run_with(
+        &account,
+        check_named(&aws, "iam.console-mfa").as_ref(),
+        &reads,
+    )
+    .await;
+    assert_eq!(mfa.len(), 2, "{mfa:#?}");
+    assert!(on(&mfa, &format!("/{with_mfa}")).pass);
+    assert!(!on(&mfa, &format!("/{without_mfa}")).pass);
+
+    // IAM.3 and IAM.22 with CIS's limits: every credential is new.
+    for id in ["iam.access-key-rotation", "iam.unused-credentials"] {
+        let verdicts = run_with(&account, check_named(&aws, id).as_ref(), &reads).await;
+        for name in [&with_mfa, &without_mfa, &keyed, &bare] {
+            assert!(on(&verdicts, &format!("/{name}")).pass, "{id} {name}");
+        }
+    }
+    // With the limit at 0 days (moto cannot make a key 90 days old): the
+    // key fails rotation, and every credential set fails disuse; a user
+    // with none passes both.
+    let rotation = checks::iam_access_key_rotation::AccessKeyRotation::failing_at(aws.clone(), 0);
+    let verdicts = run_with(&account, &rotation, &reads).await;
+    assert!(!on(&verdicts, &format!("/{keyed}")).pass);
+    assert!(on(&verdicts, &format!("/{bare}")).pass);
+    assert!(on(&verdicts, &format!("/{without_mfa}")).pass);
+    let unused = checks::iam_unused_credentials::UnusedCredentials::failing_at(aws.clone(), 0);
+    let verdicts = run_with(&account, &unused, &reads).await;
+    let v = on(&verdicts, &format!("/{keyed}"));
+    assert!(
+        !v.pass && v.evidence.contains("access key 1 never used"),
+        "{v:?}"
+    );
+    let v = on(&verdicts, &format!("/{without_mfa}"));
+    assert!(!v.pass && v.evidence.contains("console password"), "{v:?}");
+    assert!(on(&verdicts, &format!("/{bare}")).pass);
+}
+
+#[tokio::test]
+async fn password_policy_checks_need_length_14_and_24_remembered() {
+    let account = Account::new().await;
+    // No policy: both fail.
+    for id in ["iam.password-length", "iam.password-reuse"] {
+        let v = run_named(&account, id).await;
+        assert!(
+            !v[0].pass && v[0].evidence.contains("no password policy"),
+            "{v:?}"
+        );
+    }
+    let iam = account.iam();
+    iam.update_account_password_policy()
+        .minimum_password_length(8)
+        .password_reuse_prevention(5)
+        .send()
+        .await
+        .unwrap();
+    assert!(!run_named(&account, "iam.password-length").await[0].pass);
+    assert!(!run_named(&account, "iam.password-reuse").await[0].pass);
+    iam.update_account_password_policy()
+        .minimum_password_length(14)
+        .password_reuse_prevention(24)
+        .send()
+        .await
+        .unwrap();
+    assert!(run_named(&account, "iam.password-length").await[0].pass);
+    assert!(run_named(&account, "iam.password-reuse").await[0].pass);
+}
+
+async fn new_trail(account: &Account, multi_region: bool, validation: bool) -> String {
+    let bucket = unique("trail-logs");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let name = unique("trail");
+    let ct = account.cloudtrail();
+    ct.create_trail()
+        .name(&name)
+        .s3_bucket_name(&bucket)
+        .is_multi_region_trail(multi_region)
+        .enable_log_file_validation(validation)
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name(&name).send().await.unwrap();
+    name
+}
+
+#[tokio::test]
+async fn cloudtrail_checks_want_a_logging_multi_region_trail_with_validation() {
+    let account = Account::new().await;
+    let v = run_named(&account, "cloudtrail.multi-region").await;
+    assert!(!v[0].pass, "no trail: {v:?}");
+    let single = new_trail(&account, false, false).await;
+    let v = run_named(&account, "cloudtrail.multi-region").await;
+    assert!(!v[0].pass, "a single-Region trail: {v:?}");
+    let multi = new_trail(&account, true, true).await;
+    let v = run_named(&account, "cloudtrail.multi-region").await;
+    assert!(v[0].pass, "{v:?}");
+    assert!(v[0].evidence.contains(&multi), "{}", v[0].evidence);
+
+    let v = run_named(&account, "cloudtrail.log-file-validation").await;
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert!(!on(&v, &format!("/{single}")).pass);
+    assert!(on(&v, &format!("/{multi}")).pass);
+}
+
+#[tokio::test]
+async fn config_check_wants_a_recorder_of_all_types_recording() {
+    let account = Account::new().await;
+    let v = run_named(&account, "config.recorder").await;
+    assert!(
+        !v[0].pass && v[0].evidence.contains("no configuration recorder"),
+        "{v:?}"
+    );
+
+    let config = account.config_service();
+    let role = format!("arn:aws:iam::{}:role/config", account.id);
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            aws_sdk_config::types::ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(&role)
+                .recording_group(
+                    aws_sdk_config::types::RecordingGroup::builder()
+                        .all_supported(true)
+                        .include_global_resource_types(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Made but not started: still fails.
+    let v = run_named(&account, "config.recorder").await;
+    assert!(!v[0].pass, "{v:?}");
+    let bucket = unique("config-logs");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    config
+        .put_delivery_channel()
+        .delivery_channel(
+            aws_sdk_config::types::DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name(&bucket)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .start_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let v = run_named(&account, "config.recorder").await;
+    assert!(v[0].pass, "{v:?}");
+}
+
+#[tokio::test]
+async fn kms_check_judges_customer_managed_symmetric_keys() {
+    let account = Account::new().await;
+    let kms = account.kms();
+    let off = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let on_key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms.enable_key_rotation()
+        .key_id(&on_key)
+        .send()
+        .await
+        .unwrap();
+    // Asymmetric keys cannot rotate: not judged.
+    let asymmetric = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let v = run_named(&account, "kms.key-rotation").await;
+    assert!(!on(&v, &off).pass);
+    assert!(on(&v, &on_key).pass);
+    assert!(
+        v.iter().all(|v| !v.resource_id.ends_with(&asymmetric)),
+        "{v:#?}"
+    );
+}
+
+#[tokio::test]
+async fn flow_log_check_judges_each_vpc() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let vpc = |cidr: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.create_vpc()
+                .cidr_block(cidr)
+                .send()
+                .await
+                .unwrap()
+                .vpc
+                .unwrap()
+                .vpc_id
+                .unwrap()
+        }
+    };
+    let logged = vpc("10.40.0.0/16").await;
+    let unlogged = vpc("10.41.0.0/16").await;
+    let bucket = unique("flow-logs");
+    account
+        .s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_flow_logs()
+        .resource_ids(&logged)
+        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::Vpc)
+        .traffic_type(aws_sdk_ec2::types::TrafficType::Reject)
+        .log_destination_type(aws_sdk_ec2::types::LogDestinationType::S3)
+        .log_destination(format!("arn:aws:s3:::{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    let v = run_named(&account, "ec2.vpc-flow-logs").await;
+    assert!(on(&v, &format!("vpc/{logged}")).pass);
+    assert!(!on(&v, &format!("vpc/{unlogged}")).pass);
+}
+
+async fn group_with(account: &Account, permission: Option<IpPermission>) -> String {
+    let ec2 = account.ec2();
+    let id = ec2
+        .create_security_group()
+        .group_name(unique("sg"))
+        .description("scan test")
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    if let Some(p) = permission {
+        ec2.authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(p)
+            .send()
+            .await
+            .unwrap();
+    }
+    id
+}
+
+fn open(protocol: &str, port: i32, v6: bool) -> IpPermission {
+    let b = IpPermission::builder()
+        .ip_protocol(protocol)
+        .from_port(port)
+        .to_port(port);
+    if v6 {
+        b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .build()
+    } else {
+        b.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build()
+    }
+}
+
+#[tokio::test]
+async fn admin_port_checks_judge_each_group_from_one_listing() {
+    let account = Account::new().await;
+    let ssh = group_with(&account, Some(open("tcp", 22, false))).await;
+    let udp_ssh = group_with(&account, Some(open("udp", 22, false))).await;
+    let https = group_with(&account, Some(open("tcp", 443, false))).await;
+    let rdp_v6 = group_with(&account, Some(open("tcp", 3389, true))).await;
+    let closed = group_with(&account, None).await;
+    let v4 = run_named(&account, "ec2.admin-ports-ipv4").await;
+    let v6 = run_named(&account, "ec2.admin-ports-ipv6").await;
+    assert!(!on(&v4, &ssh).pass);
+    assert!(on(&v4, &ssh).evidence.contains("tcp 22-22 0.0.0.0/0"));
+    assert!(!on(&v4, &udp_ssh).pass, "CIS counts UDP");
+    assert!(on(&v4, &https).pass);
+    assert!(on(&v4, &rdp_v6).pass);
+    assert!(!on(&v6, &rdp_v6).pass);
+    assert!(on(&v6, &ssh).pass);
+    assert!(on(&v4, &closed).pass && on(&v6, &closed).pass);
+}
+
+#[tokio::test]
+async fn default_group_check_wants_no_rules() {
+    let account = Account::new().await;
+    let ec2 = account.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let default = groups.security_groups()[0].clone();
+    let id = default.group_id().unwrap().to_string();
+    let v = run_named(&account, "ec2.default-security-group").await;
+    assert!(!on(&v, &id).pass, "a new default group has rules: {v:#?}");
+    // Emptied: passes.
+    if !default.ip_permissions().is_empty() {
+        ec2.revoke_security_group_ingress()
+            .group_id(&id)
+            .set_ip_permissions(Some(default.ip_permissions().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    if !default.ip_permissions_egress().is_empty() {
+        ec2.revoke_security_group_egress()
+            .group_id(&id)
+            .set_ip_permissions(Some(default.ip_permissions_egress().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let v = run_named(&account, "ec2.default-security-group").await;
+    assert!(on(&v, &id).pass, "{v:#?}");
+    // Only default groups are judged.
+    assert!(v.iter().all(|v| v.evidence.starts_with("default group")));
+}
+
+#[tokio::test]
+async fn bucket_checks_judge_block_public_access_and_encryption() {
+    let account = Account::new().await;
+    let s3 = account.s3();
+    let blocked = unique("blocked");
+    let partial = unique("partial");
+    let open_bucket = unique("open");
+    for b in [&blocked, &partial, &open_bucket] {
+        s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let block = |all: bool| {
+        aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(all)
+            .build()
+    };
+    for (b, all) in [(&blocked, true), (&partial, false)] {
+        s3.put_public_access_block()
+            .bucket(b)
+            .public_access_block_configuration(block(all))
+            .send()
+            .await
+            .unwrap();
+    }
+    let v = run_named(&account, "s3.bucket-block-public-access").await;
+    assert!(on(&v, &format!(":::{blocked}")).pass);
+    let p = on(&v, &format!(":::{partial}"));
+    assert!(
+        !p.pass && p.evidence.contains("RestrictPublicBuckets false"),
+        "{p:?}"
+    );
+    assert!(!on(&v, &format!(":::{open_bucket}")).pass);
+
+    s3.put_bucket_encryption()
+        .bucket(&blocked)
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = run_named(&account, "s3.bucket-default-encryption").await;
+    assert!(on(&v, &format!(":::{blocked}")).pass);
+    assert!(!on(&v, &format!(":::{open_bucket}")).pass);
+}
+
+#[tokio::test]
+async fn ebs_default_encryption_check_reads_the_region_setting() {
+    let account = Account::new().await;
+    let v = run_named(&account, "ec2.ebs-default-encryption").await;
+    assert!(!v[0].pass, "{v:?}");
+    account
+        .ec2()
+        .enable_ebs_encryption_by_default()
+        .send()
+        .await
+        .unwrap();
+    let v = run_named(&account, "ec2.ebs-default-encryption").await;
+    assert!(v[0].pass, "{v:?}");
+}
+
+#[tokio::test]
+async fn rds_check_judges_each_instance() {
+    let account = Account::new().await;
+    let public = crate::public_resources::new_instance(&account, true).await;
+    let private = crate::public_resources::new_instance(&account, false).await;
+    let v = run_named(&account, "rds.public-access").await;
+    assert!(!on(&v, &format!(":db:{public}")).pass);
+    assert!(on(&v, &format!(":db:{private}")).pass);
+}
+
+const SHARED_READS_TEST: &str = "checks::a_scan_lists_each_kind_of_resource_once";
+const CHILD: &str = "RECTIFY_TEST_SHARED_READS_CHILD";
+
+/// Every check and the bucket and security group actions' scan reads over
+/// one account with 12 buckets, 12 groups and 6 users: one listing of
+/// each kind, no per-group describe, no `GetBucketLocation`.
+#[tokio::test]
+async fn a_scan_lists_each_kind_of_resource_once() {
+    let h = if std::env::var_os(CHILD).is_some() {
+        harness_recording()
+    } else {
+        harness()
+    };
+    if h.recorder.is_none() {
+        return crate::call_budget::run_in_child(h, SHARED_READS_TEST, CHILD);
+    }
+    let account = Account::new().await;
+    for _ in 0..12 {
+        account
+            .s3()
+            .create_bucket()
+            .bucket(unique("b"))
+            .send()
+            .await
+            .unwrap();
+        group_with(&account, Some(open("tcp", 22, false))).await;
+    }
+    for _ in 0..6 {
+        user(&account, false, false, 1).await;
+    }
+    let aws = account.aws().await;
+    let key = crate::call_budget::signing_key(&aws, &account.id).await;
+    let recorder = h.recorder.as_ref().unwrap();
+    let start = recorder.requests().len();
+
+    let reads = ScanReads::new(8);
+    let all = checks::catalog(&aws);
+    let verdicts =
+        futures_util::future::join_all(all.iter().map(|c| c.run(&account.id, REGION, &reads)))
+            .await;
+    let mut failed_groups = 0;
+    for (c, v) in all.iter().zip(&verdicts) {
+        let v = v
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", c.spec().id));
+        if c.spec().id == "ec2.admin-ports-ipv4" {
+            failed_groups = v.iter().filter(|v| !v.pass).count();
+        }
+    }
+    assert_eq!(failed_groups, 12);
+    // The actions on the same resources, in the same scan.
+    let actions = rectify_aws::catalog(aws.clone());
+    let mut action_targets = 0;
+    for id in [
+        "aws.s3.block-public-access",
+        "aws.s3.enable-default-encryption",
+        "aws.ec2.revoke-public-admin-ingress",
+        "aws.ec2.restrict-default-security-group",
+    ] {
+        let action = actions.iter().find(|a| a.spec().id == id).unwrap();
+        let targets: Vec<Target> = action
+            .discover_in_scan(&account.id, REGION, &reads)
+            .await
+            .unwrap();
+        action_targets += targets.len();
+        if id == "aws.ec2.revoke-public-admin-ingress" {
+            let mut open_groups = 0;
+            for t in &targets {
+                let observed = action.check_in_scan(t, &json!({}), &reads).await.unwrap();
+                open_groups += usize::from(!observed.compliant);
+            }
+            assert_eq!(open_groups, 12);
+        }
+    }
+    assert!(action_targets >= 12 * 2 + 12, "{action_targets}");
+
+    let calls: Vec<String> = recorder.requests()[start..]
+        .iter()
+        .filter(|r| r.contains(&format!("Credential={key}/")))
+        .filter_map(|r| crate::call_budget::call_name(r))
+        .collect();
+    let count = |name: &str| calls.iter().filter(|c| c.ends_with(name)).count();
+    eprintln!("{} calls: {calls:?}", calls.len());
+    assert_eq!(count("DescribeSecurityGroups"), 1, "{calls:#?}");
+    assert_eq!(count("DescribeSecurityGroupRules"), 0);
+    // One report: asked for, then asked again once it is being made
+    // (moto answers STARTED first, as AWS does), then read once.
+    assert!(count("GenerateCredentialReport") <= 2, "{calls:#?}");
+    assert_eq!(count("GetCredentialReport"), 1);
+    assert_eq!(count("GetAccountSummary"), 1);
+    assert_eq!(count("GetAccountPasswordPolicy"), 1);
+    let s3 = |pred: &dyn Fn(&str) -> bool| {
+        calls
+            .iter()
+            .filter(|c| c.strip_prefix("s3 ").is_some_and(pred))
+            .count()
+    };
+    assert_eq!(
+        s3(&|c| c.contains("?location")),
+        0,
+        "no GetBucketLocation: {calls:#?}"
+    );
+    assert_eq!(
+        s3(&|c| c == "GET /" || c.starts_with("GET /?")),
+        1,
+        "one ListBuckets: {calls:#?}"
+    );
+}

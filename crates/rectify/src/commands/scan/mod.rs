@@ -1,0 +1,263 @@
+//! `rectify scan`: the posture scanner. Runs the posture checks (CIS AWS
+//! Foundations v3.0, FSBP) and the checks of the enabled rules' actions
+//! in the configured accounts, prints the verdicts in the format asked
+//! for, with a summary per account, standard and severity; with `--feed`
+//! (or `--dry-run`) sends what the actions found out of compliance
+//! through the rules like any finding.
+
+mod asff;
+mod html;
+mod ocsf;
+mod summary;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use rectify_engine::scan::{ScanOptions, ScanReport};
+use rectify_engine::EngineOptions;
+use rectify_model::Standard;
+use serde_json::{json, Value};
+
+use super::print_json;
+use super::process::submit_and_run;
+use crate::cli::Output;
+use crate::context;
+
+/// What `rectify scan` was asked.
+pub struct ScanArgs {
+    pub accounts: Vec<String>,
+    pub dry_run: bool,
+    pub feed: bool,
+    pub send_to_security_hub: bool,
+    pub compliance: Option<Standard>,
+    pub per_service: usize,
+}
+
+pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyhow::Result<u8> {
+    // --dry-run shows what the rules would change: it feeds them.
+    let feed = args.feed || args.dry_run;
+    let options = EngineOptions {
+        force_dry_run: args.dry_run,
+        worker_id: context::local_worker_id(),
+        ..EngineOptions::default()
+    };
+    let (engine, loaded) = context::engine(config, options).await?;
+    crate::organizations::load_once(&loaded).await;
+    context::reclaim_abandoned(&engine).await?;
+    if loaded.config.all_accounts().is_empty() {
+        eprintln!(
+            "error: no accounts in the config: `rectify scan` scans the accounts under `accounts:`"
+        );
+        return Ok(2);
+    }
+    if let Some(unknown) = args
+        .accounts
+        .iter()
+        .find(|a| loaded.config.account(a).is_none())
+    {
+        eprintln!("error: --account {unknown}: not under `accounts:` in the config");
+        return Ok(2);
+    }
+    let progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>> =
+        if std::io::stderr().is_terminal() {
+            Some(Arc::new(|done, total| {
+                let width = 30;
+                let filled = (done * width).checked_div(total).unwrap_or(width);
+                eprint!(
+                    "\rscanning [{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                if done == total {
+                    eprintln!();
+                }
+                let _ = std::io::stderr().flush();
+            }))
+        } else {
+            None
+        };
+    let scan_options = ScanOptions {
+        checks: rectify_aws::checks::catalog(&loaded.aws),
+        per_service: args.per_service,
+        progress,
+    };
+    let mut report = engine.scan_with(&args.accounts, &scan_options).await;
+    for error in &report.errors {
+        eprintln!("warning: not scanned: {error}");
+    }
+    let failed = report
+        .results
+        .iter()
+        .filter(|r| summary::status_of(r) == "FAIL")
+        .count();
+    eprintln!(
+        "rectify: scanned {} resources ({} verdicts): {} failed, {} more exempt (tag {})",
+        report.checked, report.verdicts, failed, report.exempt, loaded.config.guardrails.exempt_tag
+    );
+    if report.throttled > 0 {
+        eprintln!(
+            "rectify: {} call(s) were throttled and tried again after a pause",
+            report.throttled
+        );
+    }
+    let compliance = args.compliance.map(|s| summary::compliance(&report, s));
+
+    let mut sent_failed = false;
+    if args.send_to_security_hub {
+        match send_to_security_hub(&loaded.aws, &report).await {
+            Ok((imported, failed)) => {
+                eprintln!("rectify: {imported} finding(s) imported into Security Hub");
+                for f in &failed {
+                    eprintln!("warning: Security Hub refused a finding: {f}");
+                }
+                sent_failed = !failed.is_empty();
+            }
+            Err(e) => {
+                eprintln!("error: --send-to-security-hub: {e}");
+                sent_failed = true;
+            }
+        }
+    }
+
+    let events = std::mem::take(&mut report.events);
+    if feed {
+        eprintln!(
+            "rectify: {} out of compliance by the enabled rules' actions' checks, sent through the rules",
+            events.len()
+        );
+    }
+    let ran = if feed {
+        Some(submit_and_run(&engine, events, "scanner").await?)
+    } else {
+        None
+    };
+
+    match output {
+        Output::Json => {
+            let mut out = json!({
+                "scan": &report,
+                "summary": summary::by_account(&report),
+            });
+            if let Some(c) = &compliance {
+                out["compliance"] = json!(c);
+            }
+            if let Some(ran) = &ran {
+                if let (Value::Object(out), Value::Object(jobs)) = (&mut out, ran.json()) {
+                    out.extend(jobs);
+                }
+            }
+            print_json(&out);
+        }
+        Output::Csv => print!("{}", summary::csv(&report)),
+        Output::Asff => print_json(&asff_findings(&report)),
+        Output::Ocsf => print_json(&ocsf_findings(&report)),
+        Output::Html => print!("{}", html::render(&report)),
+        Output::Text => {
+            for r in report
+                .results
+                .iter()
+                .filter(|r| summary::status_of(r) != "PASS")
+            {
+                println!(
+                    "{:<6} {:<13} {:<32} {:<12} {} {} {}",
+                    summary::status_of(r),
+                    r.severity.label(),
+                    r.check,
+                    r.verdict.account,
+                    r.verdict.region,
+                    r.verdict.resource_id,
+                    r.verdict.evidence
+                );
+            }
+            print!("{}", summary::summary_text(&report));
+            if let Some(c) = &compliance {
+                print!("{}", summary::compliance_text(c));
+            }
+            if let Some(ran) = &ran {
+                ran.print_text();
+            }
+        }
+    }
+    let code = match &ran {
+        Some(ran) => ran.code,
+        // A posture report: 1 when a resource fails a check.
+        None => u8::from(failed > 0),
+    };
+    Ok(if report.errors.is_empty() && !sent_failed {
+        code
+    } else {
+        1
+    })
+}
+
+/// Imports the verdicts as ASFF findings, per account and region: every
+/// failure, and a pass where Security Hub already holds a finding about
+/// that check and resource (it is archived as passed). Each finding keeps
+/// the `FirstObservedAt` Security Hub holds. The number imported, and
+/// what Security Hub refused.
+async fn send_to_security_hub(
+    aws: &rectify_aws::Aws,
+    report: &ScanReport,
+) -> Result<(usize, Vec<String>), rectify_model::ActionError> {
+    use rectify_aws::effects::securityhub_import;
+    use std::collections::BTreeMap;
+    let now = rectify_model::now_rfc3339();
+    let mut places: BTreeMap<(&str, &str), Vec<&rectify_engine::scan::CheckResult>> =
+        BTreeMap::new();
+    for r in &report.results {
+        places
+            .entry((r.verdict.account.as_str(), r.verdict.region.as_str()))
+            .or_default()
+            .push(r);
+    }
+    let (mut imported, mut failed) = (0, Vec::new());
+    for ((account, region), results) in places {
+        let product = asff::product_arn(rectify_model::partition_of(region), region, account);
+        let ids: Vec<String> = results.iter().map(|r| asff::finding_id(r)).collect();
+        let first =
+            securityhub_import::first_observed(aws, account, region, &product, &ids).await?;
+        let findings: Vec<Value> = results
+            .iter()
+            .zip(&ids)
+            .filter(|(r, id)| !r.verdict.pass || first.contains_key(*id))
+            .map(|(r, id)| {
+                let info = report.checks.iter().find(|c| c.id == r.check);
+                asff::finding(r, info, &now, first.get(id).map(String::as_str))
+            })
+            .collect();
+        let done = securityhub_import::import(aws, account, region, &findings).await?;
+        imported += done.imported;
+        failed.extend(done.failed);
+    }
+    Ok((imported, failed))
+}
+
+/// Every verdict as an ASFF finding.
+fn asff_findings(report: &ScanReport) -> Vec<Value> {
+    let now = rectify_model::now_rfc3339();
+    report
+        .results
+        .iter()
+        .map(|r| {
+            let info = report.checks.iter().find(|c| c.id == r.check);
+            asff::finding(r, info, &now, None)
+        })
+        .collect()
+}
+
+/// Every verdict as an OCSF Compliance Finding.
+fn ocsf_findings(report: &ScanReport) -> Vec<Value> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    report
+        .results
+        .iter()
+        .map(|r| {
+            let info = report.checks.iter().find(|c| c.id == r.check);
+            ocsf::finding(r, info, ms)
+        })
+        .collect()
+}
