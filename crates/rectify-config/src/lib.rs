@@ -39,8 +39,8 @@ pub use rectify_model::{Mode, Rule};
 pub mod anomaly {
     pub use rectify_detect::anomaly::settings::*;
 }
-pub mod kubernetes;
 pub mod detect;
+pub mod kubernetes;
 pub mod tickets;
 pub use detect::DetectSettings;
 mod validate;

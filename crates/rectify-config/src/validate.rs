@@ -18,8 +18,8 @@ use crate::{
 
 mod anomaly;
 mod channel_options;
-mod kubernetes;
 mod detect;
+mod kubernetes;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;

@@ -93,8 +93,8 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 
 pub mod audit;
 mod common;
-pub mod outbox;
 pub mod detector_state;
+pub mod outbox;
 mod pg_schema;
 mod pg_tls;
 mod postgres;
@@ -105,8 +105,8 @@ pub mod timefmt;
 
 pub use audit::AuditKey;
 pub use common::NewJob;
-pub use outbox::OutboxItem;
 pub use detector_state::DetectorStateSave;
+pub use outbox::OutboxItem;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tickets::TicketRow;

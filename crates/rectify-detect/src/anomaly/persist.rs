@@ -4,8 +4,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rcf3::Forest;
 use super::AnomalySettings;
+use rcf3::Forest;
 use rectify_store::{DetectorStateSave, Store};
 use serde::{Deserialize, Serialize};
 

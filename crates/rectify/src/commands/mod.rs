@@ -83,8 +83,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         );
         return Ok(2);
     }
-    if matches!(cli.output, crate::cli::Output::Ocsf | crate::cli::Output::Html)
-        && !matches!(cli.command, Command::Scan { .. })
+    if matches!(
+        cli.output,
+        crate::cli::Output::Ocsf | crate::cli::Output::Html
+    ) && !matches!(cli.command, Command::Scan { .. })
     {
         eprintln!("error: --output ocsf and html are for `rectify scan`; use text or json here");
         return Ok(2);
