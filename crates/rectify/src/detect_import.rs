@@ -25,12 +25,16 @@ pub async fn import_now(loaded: &Loaded, detections: &[Detection]) {
         by_region.entry(region).or_default().push(d.finding());
     }
     for (region, findings) in by_region {
-        match rectify_aws::effects::securityhub::import_findings(&loaded.aws, &region, &findings)
-            .await
+        match rectify_aws::effects::securityhub_import::import_to_hub(
+            &loaded.aws,
+            &region,
+            &findings,
+        )
+        .await
         {
-            Ok(refused) => {
-                for (id, reason) in refused {
-                    eprintln!("warning: Security Hub refused finding {id}: {reason}");
+            Ok(imported) => {
+                for refused in imported.failed {
+                    eprintln!("warning: Security Hub refused finding {refused}");
                 }
                 tracing::info!(
                     region,
@@ -56,7 +60,7 @@ pub fn background_sink(loaded: Loaded) -> rectify_detect::run::DetectionSink {
         let mut batch = Vec::new();
         while let Some(first) = rx.recv().await {
             batch.push(first);
-            while batch.len() < rectify_aws::effects::securityhub::IMPORT_BATCH {
+            while batch.len() < rectify_aws::effects::securityhub_import::BATCH {
                 match rx.try_recv() {
                     Ok(d) => batch.push(d),
                     Err(_) => break,

@@ -121,8 +121,8 @@ pub async fn first_observed(
     Ok(found)
 }
 
-/// Imports `findings` (ASFF JSON, all of `account` in `region`), 100 a
-/// call.
+/// Imports `findings` (ASFF JSON, all of `account` in `region`) in that
+/// account, 100 a call.
 pub async fn import(
     aws: &Aws,
     account: &str,
@@ -130,6 +130,27 @@ pub async fn import(
     findings: &[Value],
 ) -> Result<Imported, ActionError> {
     let sh = client(aws, account, region).await?;
+    import_with(&sh, &format!("account {account}"), findings).await
+}
+
+/// Imports `findings` (ASFF JSON) into the Security Hub rectify reports to
+/// (`aws.securityhub`: its role and region, else `region`), 100 a call:
+/// the threat detections' findings.
+pub async fn import_to_hub(
+    aws: &Aws,
+    region: &str,
+    findings: &[Value],
+) -> Result<Imported, ActionError> {
+    let config = aws.securityhub_config(region).await?;
+    let sh = aws_sdk_securityhub::Client::new(&config);
+    import_with(&sh, &format!("region {region}"), findings).await
+}
+
+async fn import_with(
+    sh: &aws_sdk_securityhub::Client,
+    place: &str,
+    findings: &[Value],
+) -> Result<Imported, ActionError> {
     let mut out = Imported::default();
     for batch in findings.chunks(BATCH) {
         let body = serde_json::to_vec(&json!({ "Findings": batch })).unwrap_or_default();
@@ -141,13 +162,7 @@ pub async fn import(
             .interceptor(JsonBody(Arc::new(Mutex::new(body))))
             .send()
             .await
-            .map_err(|e| {
-                sdk_error_on(
-                    "securityhub:BatchImportFindings",
-                    &format!("account {account}"),
-                    e,
-                )
-            })?;
+            .map_err(|e| sdk_error_on("securityhub:BatchImportFindings", place, e))?;
         out.imported += sent.success_count().unwrap_or_default() as usize;
         for f in sent.failed_findings() {
             out.failed.push(format!(
