@@ -282,7 +282,7 @@ async fn the_scanner_makes_each_public_snapshot_a_job() {
     for id in [&a, &b, &published] {
         share_snapshot(&ec2, id, None).await;
     }
-    let out = site.rectify(&["scan", "--output", "json"]);
+    let out = site.rectify(&["scan", "--feed", "--output", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
     let mut snapshots: Vec<(String, String)> = report["jobs"]
         .as_array()

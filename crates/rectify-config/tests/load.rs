@@ -209,7 +209,7 @@ fn unknown_top_level_key() {
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `store_env`, \
          `store_file`, `audit`, `default_mode`, `default_notify`, `aws`, `accounts`, `notifications`, \
-         `api`, `guardrails`, `execution`, `sources`, `tickets`, `detect`, `packs`, `include`, `rules`, `overrides`"
+         `api`, `guardrails`, `execution`, `sources`, `tickets`, `detect`, `kubernetes`, `packs`, `include`, `rules`, `overrides`"
     );
 }
 

@@ -1702,6 +1702,9 @@ async fn console_reject_filters_and_trails(db: TestDb) {
     low["AwsAccountId"] = json!("444455556666");
     low["Severity"] = json!({"Label": "LOW"});
     low["Compliance"]["SecurityControlId"] = json!("EC2.13");
+    // The row's time is its write's (milliseconds): the second write must
+    // land in a later one for "newest first" to hold.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store
         .ingest(ingest_batch(&[finding_event("e-2", &low)], Vec::new()))
         .await

@@ -1,6 +1,6 @@
 //! `detect.anomaly`.
 
-use super::{found, Ctx};
+use super::Ctx;
 use crate::anomaly::AnomalySettings;
 use crate::yaml::{join, Node, Val};
 
@@ -22,14 +22,9 @@ const MAX_THRESHOLD: f64 = 100.0;
 /// read elsewhere).
 pub(super) fn read_anomaly(cx: &mut Ctx, detect: &Node) -> AnomalySettings {
     let mut settings = AnomalySettings::default();
+    // A `detect` that is not a mapping is reported by the signature
+    // detections' reader, once.
     let Val::Map(entries) = &detect.val else {
-        if detect.val != Val::Null {
-            cx.err(
-                detect.pos,
-                "detect",
-                format!("expected a mapping, {}", found(detect)),
-            );
-        }
         return settings;
     };
     let Some(node) = entries

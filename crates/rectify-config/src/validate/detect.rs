@@ -13,6 +13,8 @@ pub(super) const DETECT_KEYS: &[&str] = &[
     "logging_buckets",
     "security_hub",
     "max_keys",
+    // Read by the anomaly detector's reader (validate/anomaly.rs).
+    "anomaly",
 ];
 const THRESHOLD_KEYS: &[&str] = &["count", "window_seconds"];
 
