@@ -6,10 +6,13 @@ arguments].
 It also answers CloudWatch in the Smithy RPC v2 CBOR protocol the AWS SDK
 for Rust speaks (`moto_cbor.py`), which moto routes nowhere, and takes
 presigned (query-signed) requests as AWS does (`moto_presigned.py`: the EKS
-tokens of the Kubernetes tests carry one)."""
+tokens of the Kubernetes tests carry one), and refuses a caller's own
+account id in the alternate contact operations as AWS does
+(`moto_account_rules.py`)."""
 
 import sys
 
+import moto_account_rules
 import moto_cbor
 import moto_ec2_extras
 import moto_model_data
@@ -19,6 +22,7 @@ moto_ec2_extras.apply()
 moto_model_data.apply()
 moto_cbor.apply()
 moto_presigned.apply()
+moto_account_rules.apply()
 
 if __name__ == "__main__":
     from moto.server import main

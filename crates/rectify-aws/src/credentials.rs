@@ -353,24 +353,35 @@ impl Aws {
             .chain(self.settings.securityhub_role_arn.clone())
             .collect::<Vec<_>>();
         names.extend(configured.iter().filter_map(|arn| role_in(arn)));
-        let own = {
-            let mut cached = self.own_arn.lock().await;
-            match &*cached {
-                Some(arn) => arn.clone(),
-                None => {
-                    let out = self.sts.get_caller_identity().send().await.map_err(|e| {
-                        sdk_error_on("sts:GetCallerIdentity", "rectify's own identity", e)
-                    })?;
-                    let arn = out.arn().unwrap_or_default().to_string();
-                    *cached = Some(arn.clone());
-                    arn
-                }
-            }
-        };
+        let own = self.own_arn().await?;
         names.extend(role_in(&own));
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// The ARN of rectify's own identity (`sts:GetCallerIdentity`, asked
+    /// once and kept).
+    pub async fn own_arn(&self) -> Result<String, ActionError> {
+        let mut cached = self.own_arn.lock().await;
+        if let Some(arn) = &*cached {
+            return Ok(arn.clone());
+        }
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| sdk_error_on("sts:GetCallerIdentity", "rectify's own identity", e))?;
+        let arn = out.arn().unwrap_or_default().to_string();
+        *cached = Some(arn.clone());
+        Ok(arn)
+    }
+
+    /// The account of rectify's own identity (from [`Aws::own_arn`]).
+    pub async fn own_account(&self) -> Result<String, ActionError> {
+        let arn = self.own_arn().await?;
+        Ok(arn.split(':').nth(4).unwrap_or_default().to_string())
     }
 
     /// Rectify's own credentials in `region`.

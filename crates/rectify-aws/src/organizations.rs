@@ -173,8 +173,25 @@ pub async fn member_accounts(aws: &Aws, query: &OrganizationQuery) -> Result<Lis
     }
     kept.sort_by(|a, b| a.id.cmp(&b.id));
     let account_api = aws_sdk_account::Client::new(&config);
+    // The account API refuses a caller's own id as AccountId: the management
+    // account (or a delegated administrator) reads its own contact in
+    // standalone form, without the parameter.
+    let own_account = if query.owner_from_security_contact {
+        Some(aws.own_account().await?)
+    } else {
+        None
+    };
     for member in &mut kept {
-        member.owner = owner(&org, &account_api, query, &member.id, &mut listing.notes).await?;
+        let standalone = own_account.as_deref() == Some(member.id.as_str());
+        member.owner = owner(
+            &org,
+            &account_api,
+            query,
+            &member.id,
+            standalone,
+            &mut listing.notes,
+        )
+        .await?;
     }
     listing.accounts = kept;
     Ok(listing)
@@ -197,6 +214,7 @@ async fn owner(
     account_api: &aws_sdk_account::Client,
     query: &OrganizationQuery,
     id: &str,
+    standalone: bool,
     notes: &mut Vec<String>,
 ) -> Result<Option<(String, OwnerSource)>, ActionError> {
     if let Some(key) = &query.owner_tag {
@@ -230,7 +248,7 @@ async fn owner(
     }
     let contact = account_api
         .get_alternate_contact()
-        .account_id(id)
+        .set_account_id((!standalone).then(|| id.to_string()))
         .alternate_contact_type(AlternateContactType::Security)
         .send()
         .await;

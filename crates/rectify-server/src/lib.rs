@@ -920,7 +920,7 @@ async fn list_audit(State(api): State<Api>, uri: Uri) -> Response {
             )
         }
     };
-    match api.engine.store().audit(after, limit + 1).await {
+    match api.engine.store().audit_settled(after, limit + 1).await {
         Ok(records) => {
             let (records, next) = page(records, limit, |r| r.seq.to_string());
             with_next(json!({"records": records}), next)

@@ -750,6 +750,16 @@ pub trait Store: Send + Sync {
     /// Records with seq > `after_seq`, in order; `limit` 0 means no limit.
     async fn audit(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>>;
 
+    /// As [`Store::audit`], for a reader that follows the log by seq (the
+    /// API's `after` cursor, `rectify audit list --after`): only records
+    /// below every seq that an append still in flight may commit, so a
+    /// record that commits after a later seq was read is never skipped.
+    /// With one writer at a time (SQLite) seqs commit in order and this is
+    /// [`Store::audit`].
+    async fn audit_settled(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.audit(after_seq, limit).await
+    }
+
     /// The newest `limit` records whose subject is one of `subjects`
     /// (a job id, an event id), oldest first.
     async fn audit_about(&self, subjects: &[String], limit: usize) -> Result<Vec<AuditRecord>>;

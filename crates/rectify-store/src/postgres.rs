@@ -1558,6 +1558,68 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    /// Appends on different lanes take their seqs from one sequence but
+    /// commit in any order, so a reader that saw seq N may later find a
+    /// smaller seq committed. The settled bound: every seq handed out so far
+    /// (`v`), lowered to the committed head of each lane an append holds
+    /// locked now (an append locks its lanes before it takes seqs, so what
+    /// it will commit lies above that head). The three reads go in this
+    /// order; the records are read last, after whatever was in flight at
+    /// the lock check and has committed since.
+    async fn audit_settled(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let client = self.client("audit_settled").await?;
+        let handed_out: i64 = client
+            .query_one(
+                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM audit_seq",
+                &[],
+            )
+            .await
+            .ctx("reading the audit sequence")?
+            .try_get(0)
+            .ctx("reading the audit sequence")?;
+        let heads = client
+            .query("SELECT lane, seq FROM audit_lanes", &[])
+            .await
+            .ctx("reading the audit lane heads")?;
+        let idle = client
+            .query(
+                "SELECT lane FROM audit_lanes FOR KEY SHARE SKIP LOCKED",
+                &[],
+            )
+            .await
+            .ctx("finding the audit lanes being appended to")?;
+        let idle: std::collections::HashSet<i32> = idle
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()
+            .ctx("reading an audit lane")?;
+        let mut settled = handed_out;
+        for row in &heads {
+            let lane: i32 = row.try_get(0).ctx("reading an audit lane head")?;
+            let seq: i64 = row.try_get(1).ctx("reading an audit lane head")?;
+            if !idle.contains(&lane) {
+                settled = settled.min(seq);
+            }
+        }
+        if settled <= after_seq {
+            return Ok(Vec::new());
+        }
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 \
+                 ORDER BY seq LIMIT $3"
+            ))
+            .await
+            .ctx("preparing audit listing")?;
+        let rows = client
+            .query(&stmt, &[&after_seq, &settled, &limit_sql(limit)])
+            .await
+            .ctx("reading the audit log")?;
+        rows.iter()
+            .map(|r| audit_from_row(r).map(|(record, _)| record))
+            .collect()
+    }
+
     async fn audit_about(&self, subjects: &[String], limit: usize) -> Result<Vec<AuditRecord>> {
         let client = self.client("audit_about").await?;
         let stmt = client

@@ -642,3 +642,69 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
     }
     assert!(lanes.len() > 8, "{} lanes used", lanes.len());
 }
+
+/// A reader following the log by seq never skips a record: while an append
+/// on one lane holds its seq uncommitted, a later seq committed on another
+/// lane is not listed yet (a cursor past it would skip the first for
+/// good); once that append is gone, it is.
+#[tokio::test]
+async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
+    let db = TestDb::postgres();
+    let store = db.open().await;
+    let (a, b) = ("job-c", "job-d");
+    let lane = |s: &str| audit::lane_of(s, audit::PG_AUDIT_LANES) as i32;
+    assert_ne!(lane(a), lane(b));
+    let first = store
+        .append_audit("job.step", a, &json!({"i": 0}))
+        .await
+        .unwrap();
+
+    // An append on a's lane as the store makes one, left in flight: the
+    // lane head locked, a seq taken, nothing committed.
+    let mut slow = db.pg_conn().await;
+    let tx = slow.transaction().await.unwrap();
+    tx.query(
+        "SELECT seq FROM audit_lanes WHERE lane = $1 FOR UPDATE",
+        &[&lane(a)],
+    )
+    .await
+    .unwrap();
+    let held: i64 = tx
+        .query_one("SELECT nextval('audit_seq')", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    let later = store
+        .append_audit("job.step", b, &json!({"i": 1}))
+        .await
+        .unwrap();
+    assert!(later.seq > held);
+    // The plain listing shows the later record already; the settled one
+    // stops below the seq still in flight.
+    let all: Vec<i64> = store.audit(0, 0).await.unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(all, vec![first.seq, later.seq]);
+    let settled: Vec<i64> = store
+        .audit_settled(0, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(settled, vec![first.seq]);
+    assert!(store
+        .audit_settled(first.seq, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    tx.rollback().await.unwrap();
+    let settled: Vec<i64> = store
+        .audit_settled(first.seq, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(settled, vec![later.seq]);
+}

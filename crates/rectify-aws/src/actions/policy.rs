@@ -702,8 +702,12 @@ pub fn own_policy(scope: &OwnScope) -> Value {
                 "Effect": "Allow",
                 "Action": "account:GetAlternateContact",
                 // A member account's contact, read by the management account
-                // or a delegated administrator.
-                "Resource": format!("arn:{partition}:account::*:account/o-*/*"),
+                // or a delegated administrator; its own, read in standalone
+                // form (AWS refuses its own id as AccountId).
+                "Resource": [
+                    format!("arn:{partition}:account::*:account/o-*/*"),
+                    format!("arn:{partition}:account::*:account"),
+                ],
             }));
         }
     }

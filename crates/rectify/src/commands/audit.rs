@@ -81,7 +81,7 @@ pub async fn run(config: Option<&Path>, command: AuditCommand, json: bool) -> an
             }
         },
         AuditCommand::List { after, limit } => {
-            let records = store.audit(after, limit).await?;
+            let records = store.audit_settled(after, limit).await?;
             if json {
                 print_json(&records);
             } else {
