@@ -177,11 +177,44 @@ def main():
     heading("the same findings again: nothing left to do")
     subprocess.run([RECTIFY, "process", "findings.json"], env=ENV, check=True)
     heading("rectify scan --feed   (what no finding reported: the account's own posture, fixed by the rules)")
-    subprocess.run([RECTIFY, "scan", "--feed"], env=ENV, check=True)
+    scan_feed()
     heading("after the scan")
     show(member, sg)
     heading("rectify audit verify")
     subprocess.run([RECTIFY, "audit", "verify"], env=ENV, check=True)
+
+
+OUTCOMES = {"changed", "already-compliant", "awaiting-approval", "skipped", "planned",
+            "failed", "dead", "retrying", "unmatched"}
+
+
+def scan_feed():
+    """`rectify scan --feed`, its lines folded for the screen: one line per
+    failed check (with how many resources) and per rule and outcome of the
+    jobs (with how many, and the first one's reason, shortened)."""
+    out = subprocess.run([RECTIFY, "scan", "--feed"], env=ENV, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    print("  (folded here: `rectify scan --feed` prints a line per resource and per job)")
+    groups = {}
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) >= 3 and cols[0] in ("FAIL", "PASS"):
+            key = (cols[0], cols[2])
+            reason = ""
+        elif len(cols) >= 3 and cols[0] in OUTCOMES:
+            key = (cols[0], cols[2])
+            reason = " ".join(cols[5:])
+        else:
+            if line.strip():
+                print(line if len(line) <= 150 else line[:147] + "...")
+            continue
+        count, first = groups.get(key, (0, reason))
+        groups[key] = (count + 1, first)
+    for (kind, name), (count, reason) in groups.items():
+        text = f"  {kind:<18} {count:>3} x {name}"
+        if reason:
+            text += f": {reason}"
+        print(text if len(text) <= 150 else text[:147] + "...")
 
 
 if __name__ == "__main__":
