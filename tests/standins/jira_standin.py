@@ -2,12 +2,16 @@
 """Jira Cloud STAND-IN for rectify's tests: the REST API v3 operations
 rectify uses. It is not Jira.
 
-Every request is checked against the facts in ``jira_openapi_facts.py``,
-carried over from Atlassian's OpenAPI document for the Jira Cloud platform
-REST API: the operation (method and path), the query parameters it
-declares, the members of its request body's schema (IssueUpdateDetails,
-IssueTransition, Comment, SearchAndReconcileRequestBean), and rich-text
-fields in Atlassian Document Format. Error answers are Jira's
+Every request is checked against ``jira_openapi_subset.json``, the part of
+Atlassian's published OpenAPI document for the Jira Cloud platform REST API
+(swagger-v3.v3.json) that covers these operations, carried over as the
+document states it (its header names the copies and versions it comes
+from): the operation (method and path), its path and query parameters, and
+the request body against the operation's schema (IssueUpdateDetails,
+Comment, SearchAndReconcileRequestBean and what they reference), read-only
+members included (``openapi_check.py``). Rich-text fields are checked
+against the Atlassian Document Format structure reference
+(``jira_adf_facts.py``). Error answers are Jira's
 ``{"errorMessages": [...], "errors": {...}}``. Basic auth (email and API
 token) only.
 
@@ -28,11 +32,15 @@ Usage: jira_standin.py --port 0 --user EMAIL --secret API_TOKEN
 
 import datetime
 import itertools
+import os
 import re
 import threading
 
-import jira_openapi_facts as facts
+import jira_adf_facts as facts
+from openapi_check import Document, Invalid
 from ticket_standin_base import Reject, check_keys, main_loop
+
+API = Document(os.path.join(os.path.dirname(os.path.abspath(__file__)), "jira_openapi_subset.json"))
 
 STATUSES = {
     "To Do": "new",
@@ -101,16 +109,6 @@ class Jira:
     def fault_body(self, status):
         return {"errorMessages": ["stand-in fault %d" % status], "errors": {}}
 
-    def operation(self, method, path):
-        for (m, template), op in facts.OPERATIONS.items():
-            if m != method:
-                continue
-            pattern = "^" + re.sub(r"\{[^}]+\}", "(?P<ref>[^/]+)", template) + "$"
-            match = re.match(pattern, path)
-            if match:
-                return op, match.groupdict().get("ref")
-        raise bad("no operation %s %s in the API" % (method, path), 404)
-
     def issue(self, ref):
         issue = self.issues.get(ref) or next(
             (i for i in self.issues.values() if i["key"] == ref), None)
@@ -119,16 +117,16 @@ class Jira:
         return issue
 
     def route(self, method, path, query, headers, body):
-        (op_id, params, ok), ref = self.operation(method, path)
-        unknown = sorted(set(query) - params)
-        if unknown:
-            raise bad("%s takes no query parameter %s" % (op_id, ", ".join(unknown)))
+        try:
+            op = API.check(method, path, query, body)
+        except Invalid as e:
+            raise bad(str(e), e.status)
+        ref = next(iter(API.operation(method, path)[1].values()), None)
         with self.lock:
-            handler = getattr(self, op_id)
-            return ok, handler(ref, query, body)
+            handler = getattr(self, op.id)
+            return op.success, handler(ref, query, body)
 
     def createIssue(self, _ref, _query, body):
-        check_keys(body, facts.ISSUE_UPDATE_DETAILS, "IssueUpdateDetails", bad)
         fields = body.get("fields")
         if not isinstance(fields, dict):
             raise bad("fields is required")
@@ -181,10 +179,6 @@ class Jira:
         return self.view(self.issue(ref))
 
     def addComment(self, ref, _query, body):
-        check_keys(body, facts.COMMENT, "Comment", bad)
-        sent_read_only = sorted(set(body) & facts.COMMENT_READ_ONLY)
-        if sent_read_only:
-            raise bad("Comment: read-only member(s) %s" % ", ".join(sent_read_only))
         if "body" not in body:
             raise Reject(400, {"errorMessages": [], "errors": {"comment": "Comment body can not be empty!"}})
         check_adf(body["body"], "body")
@@ -204,11 +198,9 @@ class Jira:
         ]}
 
     def doTransition(self, ref, _query, body):
-        check_keys(body, facts.ISSUE_UPDATE_DETAILS, "IssueUpdateDetails", bad)
         transition = body.get("transition")
         if not isinstance(transition, dict):
             raise bad("transition is required to perform a transition")
-        check_keys(transition, facts.ISSUE_TRANSITION, "IssueTransition", bad)
         issue = self.issue(ref)
         target = next((name for tid, name in TRANSITIONS
                        if tid == transition.get("id") and name != issue["status"]), None)
@@ -224,16 +216,12 @@ class Jira:
         issue["history"].append({"status": status, "resolution": issue["resolution"], "by": by})
 
     def searchAndReconsileIssuesUsingJqlPost(self, _ref, _query, body):
-        check_keys(body, facts.SEARCH_REQUEST, "SearchAndReconcileRequestBean", bad)
         jql = body.get("jql")
-        if not isinstance(jql, str) or not jql:
+        if not jql:
             raise bad("Unbounded JQL queries are not allowed here. Please add a search restriction to your query.")
         max_results = body.get("maxResults", 50)
-        if not isinstance(max_results, int) or not 0 <= max_results <= facts.INT32_MAX:
-            raise bad("maxResults is an int32")
-        fields = body.get("fields", [])
-        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-            raise bad("fields is an array of strings")
+        if max_results < 0:
+            raise bad("maxResults must not be negative")
         match = JQL.match(jql)
         if not match:
             raise bad("the stand-in does not evaluate this JQL: %r" % jql)

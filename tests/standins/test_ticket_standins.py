@@ -178,6 +178,24 @@ class JiraStandinTest(unittest.TestCase):
         self.assertEqual(self.c.call("GET", "/rest/api/3/issue/SEC-1?bogus=1")[0], 400)
         self.assertEqual(self.c.call("POST", "/rest/api/3/issue/%s/transitions" % created["id"], {"transition": {"id": "99"}})[0], 400)
 
+    def test_requests_against_the_document_are_refused_with_its_reason(self):
+        _, created, _ = self.create()
+        status, answer, _ = self.c.call("POST", "/rest/api/3/search/jql", {
+            "jql": 'project = "SEC" AND labels = "rectify"', "bogus": 1})
+        self.assertEqual(status, 400)
+        self.assertIn("searchAndReconsileIssuesUsingJqlPost", answer["errorMessages"][0])
+        self.assertIn("bogus", answer["errorMessages"][0])
+        status, answer, _ = self.c.call("POST", "/rest/api/3/issue/%s/transitions" % created["id"],
+                                        {"transition": {"id": 31}})
+        self.assertEqual(status, 400)
+        self.assertIn("transition", answer["errorMessages"][0])
+        # editIssue is in Jira's API but not among the operations carried.
+        self.assertEqual(self.c.call("PUT", "/rest/api/3/issue/SEC-1", {"fields": {}})[0], 404)
+        self.assertEqual(self.c.call("GET", "/rest/api/3/issue/SEC-1?fieldsByKeys=maybe")[0], 400)
+        # Nothing was changed by a refused request.
+        _, issue, _ = self.c.call("GET", "/rest/api/3/issue/SEC-1?fields=status")
+        self.assertEqual(issue["fields"]["status"]["name"], "To Do")
+
     def test_person_close_as_wont_do(self):
         _, created, _ = self.create()
         self.c.call("POST", "/_standin/faults", {"status": 503, "count": 1})
@@ -186,6 +204,83 @@ class JiraStandinTest(unittest.TestCase):
         self.assertEqual(status, 200)
         _, issue, _ = self.c.call("GET", "/rest/api/3/issue/%s" % created["id"])
         self.assertEqual(issue["fields"]["resolution"]["name"], "Won't Do")
+
+
+class JiraDocumentTest(unittest.TestCase):
+    """The checks the Jira stand-in makes, straight against the subset of
+    Atlassian's OpenAPI document it carries."""
+
+    @classmethod
+    def setUpClass(cls):
+        import os
+        from openapi_check import Document
+        cls.api = Document(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "jira_openapi_subset.json"))
+
+    def refused(self, method, path, query=None, body=None):
+        from openapi_check import Invalid
+        with self.assertRaises(Invalid) as caught:
+            self.api.check(method, path, query or {}, body)
+        return caught.exception
+
+    def test_the_subset_names_where_it_comes_from(self):
+        source = self.api.source
+        self.assertIn("swagger-v3.v3.json", source["document"])
+        for copy in source["copies"]:
+            self.assertRegex(copy["commit"], r"^[0-9a-f]{40}$")
+            self.assertEqual(copy["path"], "swagger-v3.v3.json")
+        self.assertEqual(source["copies"][0]["info.version"], "1001.0.0-SNAPSHOT")
+        ids = sorted(op.id for op in self.api.operations)
+        self.assertEqual(ids, ["addComment", "createIssue", "doTransition", "getIssue",
+                               "getTransitions", "searchAndReconsileIssuesUsingJqlPost"])
+
+    def test_what_rectify_sends_follows_the_document(self):
+        adf = {"type": "doc", "version": 1,
+               "content": [{"type": "paragraph", "content": [{"type": "text", "text": "x"}]}]}
+        sent = [
+            ("POST", "/rest/api/3/issue", {}, {"fields": {
+                "project": {"key": "SEC"}, "issuetype": {"name": "Task"}, "summary": "s",
+                "description": adf, "labels": ["rectify", "rectify-abc"]}}),
+            ("POST", "/rest/api/3/search/jql", {}, {
+                "jql": 'project = "SEC" AND labels = "rectify-abc" ORDER BY created ASC',
+                "fields": ["key"], "maxResults": 1}),
+            ("POST", "/rest/api/3/issue/10001/comment", {}, {"body": adf}),
+            ("GET", "/rest/api/3/issue/10001/transitions", {}, None),
+            ("POST", "/rest/api/3/issue/10001/transitions", {}, {"transition": {"id": "31"}}),
+            ("GET", "/rest/api/3/issue/10001", {"fields": ["status,resolution"]}, None),
+        ]
+        for method, path, query, body in sent:
+            self.api.check(method, path, query, body)
+
+    def test_requests_violating_the_document_are_refused(self):
+        self.assertEqual(self.refused("DELETE", "/rest/api/3/issue/1").status, 404)
+        self.assertIn("no query parameter bogus",
+                      str(self.refused("GET", "/rest/api/3/issue/1", {"bogus": ["1"]})))
+        self.assertIn("boolean", str(self.refused(
+            "GET", "/rest/api/3/issue/1/transitions", {"skipRemoteOnlyCondition": ["yes"]})))
+        self.assertIn("requires a request body", str(self.refused("POST", "/rest/api/3/issue")))
+        self.assertIn("takes no request body",
+                      str(self.refused("GET", "/rest/api/3/issue/1", body={"x": 1})))
+        # Schemas: unknown members where the document closes the object,
+        # types, enums, read-only members, integer formats.
+        self.assertIn("bogus", str(self.refused(
+            "POST", "/rest/api/3/search/jql", body={"jql": "x", "bogus": True})))
+        self.assertIn("int32", str(self.refused(
+            "POST", "/rest/api/3/search/jql", body={"jql": "x", "maxResults": 2**31})))
+        self.assertIn("is not of type", str(self.refused(
+            "POST", "/rest/api/3/search/jql", body={"jql": "x", "fields": "key"})))
+        self.assertIn("is not of type", str(self.refused(
+            "POST", "/rest/api/3/issue/1/transitions", body={"transition": {"id": 31}})))
+        self.assertIn("read-only", str(self.refused(
+            "POST", "/rest/api/3/issue/1/transitions", body={"transition": {"id": "31", "name": "Done"}})))
+        self.assertIn("read-only", str(self.refused(
+            "POST", "/rest/api/3/issue/1/comment", body={"body": {}, "author": {"accountId": "a"}})))
+        self.assertIn("is not one of", str(self.refused(
+            "POST", "/rest/api/3/issue/1/comment", body={"body": {}, "visibility": {"type": "team"}})))
+        self.assertIn("Additional properties", str(self.refused(
+            "POST", "/rest/api/3/issue", body={"update": {"labels": [{"append": "x"}]}})))
+        self.assertIn("is not of type", str(self.refused(
+            "POST", "/rest/api/3/issue", body={"properties": {"key": "k"}})))
 
 
 if __name__ == "__main__":

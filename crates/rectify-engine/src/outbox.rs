@@ -42,6 +42,25 @@ impl Engine {
         notification: &Notification,
         what: &str,
     ) {
+        let (digest, channels): (Vec<String>, Vec<String>) = channels
+            .iter()
+            .cloned()
+            .partition(|c| self.digest_period(c).is_some());
+        // A digest channel's message waits in the store for its period's
+        // end; when the store cannot take it, it is sent now instead.
+        let channels = match self.hold_for_digest(&digest, notification).await {
+            Ok(()) => {
+                for channel in &digest {
+                    let data = json!({"channel": channel, "outcome": what});
+                    crate::effects::audit(self, "notification.held", job_id, data).await;
+                }
+                channels
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not hold notifications for a digest; sending them now");
+                channels.into_iter().chain(digest).collect()
+            }
+        };
         if channels.is_empty() {
             return;
         }
@@ -76,11 +95,12 @@ impl Engine {
         }
     }
 
-    /// Sends what is due in the outbox: messages whose earlier attempt
-    /// failed and whose wait is over, and messages a sender claimed and
-    /// never settled. Returns how many were sent.
+    /// Sends what is due in the outbox: the digests whose period has
+    /// ended ([`crate::digest`]), messages whose earlier attempt failed and
+    /// whose wait is over, and messages a sender claimed and never
+    /// settled. Returns how many were sent.
     pub async fn deliver_outbox(&self) -> usize {
-        let mut sent = 0;
+        let mut sent = self.deliver_digests().await;
         loop {
             let claimed = match self
                 .store
@@ -106,7 +126,7 @@ impl Engine {
     }
 
     /// One attempt at one message; settles it and audits the result.
-    async fn send(&self, item: OutboxItem, durable: bool) -> bool {
+    pub(crate) async fn send(&self, item: OutboxItem, durable: bool) -> bool {
         let notification = Notification {
             subject: item.body["subject"]
                 .as_str()

@@ -1,17 +1,19 @@
 //! Digest mode: a channel that gets one message per period summing up what
 //! happened (counts per outcome, account and control; the worst items)
 //! instead of one message per notification. Nothing happened, nothing is
-//! sent. What a digest holds is bounded whatever arrives: the tallies keep
-//! their first names and count the rest as `(other)`, and only the worst
-//! items are kept.
+//! sent. What a digest holds is bounded whatever arrives: each item's
+//! fields are clipped, the tallies keep their first names and count the
+//! rest as `(other)`, and only the worst items are kept.
+//!
+//! The engine holds the items in the store until the period ends (so a
+//! restart loses none) and composes the digest from them with [`Digest`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use rectify_model::Notification;
 use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
 
 use crate::chat::{clip, text};
 
@@ -27,8 +29,9 @@ const ITEM_FIELD_MAX: usize = 300;
 /// items are counted without it.
 const SEEN_MAX: usize = 100_000;
 
+/// One digest being composed.
 #[derive(Default)]
-struct Digest {
+pub struct Digest {
     /// Every notification, repeats included.
     received: u64,
     /// Notifications about an item not seen before in this digest.
@@ -40,10 +43,34 @@ struct Digest {
     seen: HashSet<String>,
 }
 
-#[derive(Default)]
-pub struct Digests {
-    periods: BTreeMap<String, Duration>,
-    open: Arc<Mutex<HashMap<String, Digest>>>,
+/// The fields of a notification a digest reads.
+const ITEM_FIELDS: [&str; 11] = [
+    "kind", "outcome", "severity", "account", "region", "resource", "control", "rule", "action",
+    "job", "reason",
+];
+
+/// What makes a repeat: the same rule, account, resource and what
+/// happened. A hash, so the key is short whatever the fields hold.
+pub fn item_key(message: &Value) -> String {
+    let key = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        text(message, "rule").unwrap_or_default(),
+        text(message, "account").unwrap_or_default(),
+        text(message, "resource").unwrap_or_default(),
+        what(message),
+    );
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The part of a notification a digest keeps: its fields, each clipped.
+pub fn item(message: &Value) -> Value {
+    let mut item = serde_json::Map::new();
+    for key in ITEM_FIELDS {
+        if let Some(v) = text(message, key) {
+            item.insert(key.into(), json!(clip(&v, ITEM_FIELD_MAX)));
+        }
+    }
+    Value::Object(item)
 }
 
 /// What a notification is about: its kind (a refusal, a dead job, a
@@ -88,24 +115,25 @@ fn tally(counts: &mut BTreeMap<String, u64>, name: Option<String>) {
 }
 
 impl Digest {
-    fn add(&mut self, message: &Value) {
-        self.received += 1;
-        let what = what(message);
-        // The same item (rule, resource, what happened) again within one
-        // digest is a repeat: counted as received, not as another item.
-        let key = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{what}",
-            text(message, "rule").unwrap_or_default(),
-            text(message, "account").unwrap_or_default(),
-            text(message, "resource").unwrap_or_default(),
-        );
+    /// Counts `message` in, or as a repeat when its item is in already.
+    pub fn add(&mut self, message: &Value) {
+        let key = item_key(message);
         if self.seen.contains(&key) {
+            self.received += 1;
             return;
         }
         if self.seen.len() < SEEN_MAX {
             self.seen.insert(key);
         }
+        self.add_item(message, 1);
+    }
+
+    /// Counts in an item the store held, received `received` times (its
+    /// repeats already folded by its key).
+    pub fn add_item(&mut self, message: &Value, received: u64) {
+        self.received += received.max(1);
         self.distinct += 1;
+        let what = what(message);
         tally(&mut self.by_outcome, Some(what.clone()));
         tally(&mut self.by_account, text(message, "account"));
         tally(&mut self.by_control, text(message, "control"));
@@ -130,7 +158,13 @@ impl Digest {
         self.worst.truncate(WORST_MAX);
     }
 
-    fn summary(self, channel: &str, period: Duration) -> Notification {
+    /// Whether nothing was counted in.
+    pub fn is_empty(&self) -> bool {
+        self.distinct == 0
+    }
+
+    /// The digest's message for `channel`, whose period is `period`.
+    pub fn summary(self, channel: &str, period: Duration) -> Notification {
         let minutes = period.as_secs().div_ceil(60).max(1);
         let counts: Vec<String> = self
             .by_outcome
@@ -165,52 +199,6 @@ impl Digest {
                 "reason": reason,
             }),
         }
-    }
-}
-
-impl Digests {
-    /// `periods`: channel name to its period; other channels send each
-    /// message.
-    pub fn new(periods: BTreeMap<String, Duration>) -> Self {
-        Digests {
-            periods,
-            open: Arc::default(),
-        }
-    }
-
-    /// Whether `channel` is a digest channel; if so `notification` is
-    /// counted into its open digest (opening one, whose end `send` gets,
-    /// when none is open).
-    pub fn add<F, Fut>(&self, channel: &str, notification: &Notification, send: F) -> bool
-    where
-        F: FnOnce(String, Notification) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let Some(period) = self.periods.get(channel).copied() else {
-            return false;
-        };
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(digest) = open.get_mut(channel) {
-            digest.add(&notification.message);
-            return true;
-        }
-        let mut digest = Digest::default();
-        digest.add(&notification.message);
-        open.insert(channel.to_string(), digest);
-        let open = self.open.clone();
-        let channel = channel.to_string();
-        tokio::spawn(async move {
-            tokio::time::sleep(period).await;
-            let closed = open
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&channel);
-            if let Some(digest) = closed {
-                let summary = digest.summary(&channel, period);
-                send(channel, summary).await;
-            }
-        });
-        true
     }
 }
 

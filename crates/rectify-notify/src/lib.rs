@@ -1,7 +1,9 @@
 //! Notification channels that are not AWS services, and [`ChannelNotifier`],
 //! the engine's `Notifier` that sends each channel name to its kind: SNS
 //! topics through the AWS notifier it is given, webhooks, Slack and Teams
-//! over HTTP(S), all on the same retrying delivery.
+//! over HTTP(S), all on the same retrying delivery. Digests are composed
+//! by the engine from what the store holds ([`digest`]) and sent here like
+//! any other message.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +27,6 @@ pub use webhook::{Retry, WebhookSender};
 pub struct ChannelNotifier {
     inner: Arc<Deliver>,
     coalesce: coalesce::Coalescer,
-    digests: digest::Digests,
     fallback: BTreeMap<String, String>,
     severities: BTreeMap<String, Vec<String>>,
 }
@@ -70,7 +71,6 @@ impl ChannelNotifier {
                 ses_region: String::new(),
             }),
             coalesce: coalesce::Coalescer::default(),
-            digests: digest::Digests::default(),
             fallback: BTreeMap::new(),
             severities: BTreeMap::new(),
         }
@@ -101,12 +101,6 @@ impl ChannelNotifier {
     /// the window ends.
     pub fn with_coalescing(mut self, windows: BTreeMap<String, std::time::Duration>) -> Self {
         self.coalesce = coalesce::Coalescer::new(windows);
-        self
-    }
-
-    /// Channels in `periods` get one digest per period (see [`digest`]).
-    pub fn with_digests(mut self, periods: BTreeMap<String, std::time::Duration>) -> Self {
-        self.digests = digest::Digests::new(periods);
         self
     }
 
@@ -212,17 +206,6 @@ impl Notifier for ChannelNotifier {
     }
 
     async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
-        let inner = self.inner.clone();
-        let fallback = self.fallback.get(channel).cloned();
-        let send_digest = move |channel: String, digest: Notification| async move {
-            if let Err(e) = deliver_or_fall_back(&inner, fallback.as_ref(), &channel, &digest).await
-            {
-                tracing::error!(channel = %channel, error = %e, "digest delivery failed");
-            }
-        };
-        if self.digests.add(channel, notification, send_digest) {
-            return Ok(());
-        }
         let inner = self.inner.clone();
         let flush = move |channel: String, summary: Notification| async move {
             if let Err(e) = inner.deliver(&channel, &summary).await {

@@ -94,6 +94,7 @@ use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 pub mod audit;
 mod common;
 pub mod detector_state;
+pub mod digest;
 pub mod outbox;
 mod pg_schema;
 mod pg_tls;
@@ -106,6 +107,7 @@ pub mod timefmt;
 pub use audit::AuditKey;
 pub use common::NewJob;
 pub use detector_state::DetectorStateSave;
+pub use digest::{DigestItem, DigestPeriod};
 pub use outbox::OutboxItem;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -915,6 +917,40 @@ pub trait Store: Send + Sync {
 
     /// The messages about one job, oldest first.
     async fn outbox_for_job(&self, job_id: &str) -> Result<Vec<OutboxItem>>;
+
+    /// Holds items for digest channels ([`digest`]): each is written, or
+    /// when its channel already holds its key, adds its `received` to
+    /// that row; the first item of a channel with no open period opens
+    /// one ending at its `period_ends_at`.
+    async fn digest_put(&self, items: &[DigestItem]) -> Result<()>;
+
+    /// Claims up to `limit` periods that have ended and that no live claim
+    /// holds, with their items: each is held under `token` until
+    /// `claim_until`, so a process that dies holding one gives it up then.
+    async fn digest_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<DigestPeriod>>;
+
+    /// Closes a period claimed under `token`, in one transaction: deletes
+    /// the period and the items of `keys` (those the digest was made of),
+    /// and writes `message` (the digest) to the outbox. Items written
+    /// since the claim stay and open the next period, ending at
+    /// `next_due_at`. `false`, and nothing done, when the claim is no
+    /// longer this one's (it ran out and another process took it).
+    async fn digest_close(
+        &self,
+        channel: &str,
+        token: &str,
+        keys: &[String],
+        next_due_at: &str,
+        message: Option<&OutboxItem>,
+    ) -> Result<bool>;
+
+    /// Items held per channel (distinct items, not repeats).
+    async fn digest_held(&self) -> Result<BTreeMap<String, u64>>;
 
     /// Every saved row of a streaming detector's state: (entity, state),
     /// in entity order.

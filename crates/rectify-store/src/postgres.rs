@@ -2126,38 +2126,7 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let client = self.client("outbox_put").await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "INSERT INTO outbox ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (id) DO NOTHING",
-                crate::outbox::COLUMNS
-            ))
-            .await
-            .ctx("preparing the outbox write")?;
-        for i in items {
-            let body = i.body.to_string();
-            let attempts = i32::try_from(i.attempts).unwrap_or(i32::MAX);
-            client
-                .execute(
-                    &stmt,
-                    &[
-                        &i.id,
-                        &i.channel,
-                        &i.job_id,
-                        &i.outcome,
-                        &body,
-                        &attempts,
-                        &i.next_attempt_at,
-                        &i.state,
-                        &i.last_error,
-                        &i.created_at,
-                        &i.updated_at,
-                    ],
-                )
-                .await
-                .ctx("writing to the outbox")?;
-        }
-        Ok(())
+        insert_outbox(&client, items).await
     }
 
     async fn outbox_claim(
@@ -2238,6 +2207,150 @@ impl Store for PostgresStore {
             .iter()
             .map(outbox_row)
             .collect()
+    }
+
+    async fn digest_put(&self, items: &[crate::DigestItem]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client("digest_put").await?;
+        let tx = client.transaction().await.ctx("digest_put: begin")?;
+        // The period first, as `digest_close` goes: two transactions
+        // meeting on one channel wait for each other rather than deadlock.
+        let period = tx
+            .prepare_cached(
+                "INSERT INTO digest_periods (channel, due_at) VALUES ($1, $2) \
+                 ON CONFLICT (channel) DO NOTHING",
+            )
+            .await
+            .ctx("preparing the digest period write")?;
+        let item = tx
+            .prepare_cached(&format!(
+                "INSERT INTO digest_items ({}) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (channel, item_key) \
+                 DO UPDATE SET received = digest_items.received + excluded.received",
+                crate::digest::ITEM_COLUMNS
+            ))
+            .await
+            .ctx("preparing the digest write")?;
+        for i in items {
+            tx.execute(&period, &[&i.channel, &i.period_ends_at])
+                .await
+                .ctx("opening a digest period")?;
+            let body = i.item.to_string();
+            let received = i64::try_from(i.received).unwrap_or(i64::MAX);
+            tx.execute(&item, &[&i.channel, &i.item_key, &i.id, &body, &received])
+                .await
+                .ctx("writing a digest item")?;
+        }
+        tx.commit().await.ctx("digest_put: commit")
+    }
+
+    async fn digest_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::DigestPeriod>> {
+        let client = self.client("digest_claim").await?;
+        let now = timefmt::now();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: replicas claiming at once take different periods.
+        let claimed = client
+            .query(
+                "UPDATE digest_periods SET claim_token = $1, claimed_until = $2 \
+                 WHERE channel IN (SELECT channel FROM digest_periods WHERE due_at <= $3 \
+                 AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY due_at LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) RETURNING channel, due_at",
+                &[&token, &claim_until, &now, &limit],
+            )
+            .await
+            .ctx("claiming digests")?;
+        let read = client
+            .prepare_cached(&format!(
+                "SELECT {} FROM digest_items WHERE channel = $1 ORDER BY id",
+                crate::digest::ITEM_COLUMNS
+            ))
+            .await
+            .ctx("preparing the digest read")?;
+        let mut periods = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            let channel: String = row.try_get(0).ctx("claiming digests")?;
+            let due_at: String = row.try_get(1).ctx("claiming digests")?;
+            let items = client
+                .query(&read, &[&channel])
+                .await
+                .ctx("reading a digest")?
+                .iter()
+                .map(digest_item_row)
+                .collect::<Result<Vec<_>>>()?;
+            periods.push(crate::DigestPeriod {
+                channel,
+                due_at,
+                items,
+            });
+        }
+        periods.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+        Ok(periods)
+    }
+
+    async fn digest_close(
+        &self,
+        channel: &str,
+        token: &str,
+        keys: &[String],
+        next_due_at: &str,
+        message: Option<&crate::OutboxItem>,
+    ) -> Result<bool> {
+        let mut client = self.client("digest_close").await?;
+        let tx = client.transaction().await.ctx("digest_close: begin")?;
+        let ours = tx
+            .execute(
+                "DELETE FROM digest_periods WHERE channel = $1 AND claim_token = $2",
+                &[&channel, &token],
+            )
+            .await
+            .ctx("closing a digest period")?;
+        if ours == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM digest_items WHERE channel = $1 AND item_key = ANY($2)",
+            &[&channel, &keys],
+        )
+        .await
+        .ctx("deleting digest items")?;
+        tx.execute(
+            "INSERT INTO digest_periods (channel, due_at) SELECT $1, $2 \
+             WHERE EXISTS (SELECT 1 FROM digest_items WHERE channel = $1) \
+             ON CONFLICT (channel) DO NOTHING",
+            &[&channel, &next_due_at],
+        )
+        .await
+        .ctx("opening the next digest period")?;
+        if let Some(message) = message {
+            insert_outbox(&tx, std::slice::from_ref(message)).await?;
+        }
+        tx.commit().await.ctx("digest_close: commit")?;
+        Ok(true)
+    }
+
+    async fn digest_held(&self) -> Result<BTreeMap<String, u64>> {
+        let client = self.client("digest_held").await?;
+        let mut held = BTreeMap::new();
+        for row in client
+            .query(
+                "SELECT channel, COUNT(*) FROM digest_items GROUP BY channel",
+                &[],
+            )
+            .await
+            .ctx("counting digest items")?
+        {
+            let channel: String = row.try_get(0).ctx("counting digest items")?;
+            let n: i64 = row.try_get(1).ctx("counting digest items")?;
+            held.insert(channel, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(held)
     }
 
     async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
@@ -2428,6 +2541,56 @@ fn ticket_row(r: &Row) -> Result<crate::TicketRow> {
         state: text(6)?,
         created_at: text(7)?,
         updated_at: text(8)?,
+    })
+}
+
+/// Writes messages to the outbox; an id already there is left as it is.
+async fn insert_outbox(client: &impl GenericClient, items: &[crate::OutboxItem]) -> Result<()> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "INSERT INTO outbox ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO NOTHING",
+            crate::outbox::COLUMNS
+        ))
+        .await
+        .ctx("preparing the outbox write")?;
+    for i in items {
+        let body = i.body.to_string();
+        let attempts = i32::try_from(i.attempts).unwrap_or(i32::MAX);
+        client
+            .execute(
+                &stmt,
+                &[
+                    &i.id,
+                    &i.channel,
+                    &i.job_id,
+                    &i.outcome,
+                    &body,
+                    &attempts,
+                    &i.next_attempt_at,
+                    &i.state,
+                    &i.last_error,
+                    &i.created_at,
+                    &i.updated_at,
+                ],
+            )
+            .await
+            .ctx("writing to the outbox")?;
+    }
+    Ok(())
+}
+
+fn digest_item_row(r: &Row) -> Result<crate::DigestItem> {
+    let op = "reading a digest";
+    let item: String = r.try_get(3).ctx(op)?;
+    let received: i64 = r.try_get(4).ctx(op)?;
+    Ok(crate::DigestItem {
+        channel: r.try_get(0).ctx(op)?,
+        item_key: r.try_get(1).ctx(op)?,
+        id: r.try_get(2).ctx(op)?,
+        item: serde_json::from_str(&item).unwrap_or(Value::Null),
+        received: u64::try_from(received).unwrap_or(0),
+        period_ends_at: String::new(),
     })
 }
 

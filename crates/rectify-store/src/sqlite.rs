@@ -1850,33 +1850,8 @@ impl Store for SqliteStore {
 
     async fn outbox_put(&self, items: &[crate::OutboxItem]) -> Result<()> {
         let items = items.to_vec();
-        self.write("outbox_put", move |tx| {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO outbox ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (id) DO NOTHING",
-                    crate::outbox::COLUMNS
-                ))
-                .ctx("preparing the outbox write")?;
-            for i in &items {
-                stmt.execute(params![
-                    i.id,
-                    i.channel,
-                    i.job_id,
-                    i.outcome,
-                    i.body.to_string(),
-                    i.attempts,
-                    i.next_attempt_at,
-                    i.state,
-                    i.last_error,
-                    i.created_at,
-                    i.updated_at
-                ])
-                .ctx("writing to the outbox")?;
-            }
-            Ok(())
-        })
-        .await
+        self.write("outbox_put", move |tx| insert_outbox(tx, &items))
+            .await
     }
 
     async fn outbox_claim(
@@ -1972,6 +1947,163 @@ impl Store for SqliteStore {
                 .ctx("reading the outbox")?;
             rows.collect::<std::result::Result<Vec<_>, _>>()
                 .ctx("reading the outbox")
+        })
+        .await
+    }
+
+    async fn digest_put(&self, items: &[crate::DigestItem]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let items = items.to_vec();
+        self.write("digest_put", move |tx| {
+            let mut item = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO digest_items ({}) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (channel, item_key) \
+                     DO UPDATE SET received = digest_items.received + excluded.received",
+                    crate::digest::ITEM_COLUMNS
+                ))
+                .ctx("preparing the digest write")?;
+            let mut period = tx
+                .prepare_cached(
+                    "INSERT INTO digest_periods (channel, due_at) VALUES (?1, ?2) \
+                     ON CONFLICT (channel) DO NOTHING",
+                )
+                .ctx("preparing the digest period write")?;
+            for i in &items {
+                let received = i64::try_from(i.received).unwrap_or(i64::MAX);
+                period
+                    .execute(params![i.channel, i.period_ends_at])
+                    .ctx("opening a digest period")?;
+                item.execute(params![
+                    i.channel,
+                    i.item_key,
+                    i.id,
+                    i.item.to_string(),
+                    received
+                ])
+                .ctx("writing a digest item")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn digest_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::DigestPeriod>> {
+        let args = (token.to_string(), claim_until.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write("digest_claim", move |tx| {
+            let (token, claim_until) = args;
+            let now = timefmt::now();
+            let mut claim = tx
+                .prepare_cached(
+                    "UPDATE digest_periods SET claim_token = ?1, claimed_until = ?2 \
+                     WHERE channel IN (SELECT channel FROM digest_periods WHERE due_at <= ?3 \
+                     AND (claimed_until IS NULL OR claimed_until <= ?3) ORDER BY due_at LIMIT ?4) \
+                     RETURNING channel, due_at",
+                )
+                .ctx("preparing the digest claim")?;
+            let claimed = claim
+                .query_map(params![token, claim_until, now, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .ctx("claiming digests")?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("claiming digests")?;
+            let mut read = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM digest_items WHERE channel = ?1 ORDER BY id",
+                    crate::digest::ITEM_COLUMNS
+                ))
+                .ctx("preparing the digest read")?;
+            let mut periods = Vec::with_capacity(claimed.len());
+            for (channel, due_at) in claimed {
+                let items = read
+                    .query_map(params![channel], digest_item_row)
+                    .ctx("reading a digest")?
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .ctx("reading a digest")?;
+                periods.push(crate::DigestPeriod {
+                    channel,
+                    due_at,
+                    items,
+                });
+            }
+            periods.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+            Ok(periods)
+        })
+        .await
+    }
+
+    async fn digest_close(
+        &self,
+        channel: &str,
+        token: &str,
+        keys: &[String],
+        next_due_at: &str,
+        message: Option<&crate::OutboxItem>,
+    ) -> Result<bool> {
+        let args = (
+            channel.to_string(),
+            token.to_string(),
+            keys.to_vec(),
+            next_due_at.to_string(),
+            message.cloned(),
+        );
+        self.write("digest_close", move |tx| {
+            let (channel, token, keys, next_due_at, message) = args;
+            let ours = tx
+                .prepare_cached(
+                    "DELETE FROM digest_periods WHERE channel = ?1 AND claim_token = ?2",
+                )
+                .ctx("preparing the digest close")?
+                .execute(params![channel, token])
+                .ctx("closing a digest period")?;
+            if ours == 0 {
+                return Ok(false);
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM digest_items WHERE channel = ?1 AND item_key = ?2")
+                .ctx("preparing the digest item delete")?;
+            for key in &keys {
+                delete
+                    .execute(params![channel, key])
+                    .ctx("deleting a digest item")?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO digest_periods (channel, due_at) SELECT ?1, ?2 \
+                 WHERE EXISTS (SELECT 1 FROM digest_items WHERE channel = ?1) \
+                 ON CONFLICT (channel) DO NOTHING",
+            )
+            .ctx("preparing the next digest period")?
+            .execute(params![channel, next_due_at])
+            .ctx("opening the next digest period")?;
+            insert_outbox(tx, message.as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn digest_held(&self) -> Result<BTreeMap<String, u64>> {
+        self.run("digest_held", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT channel, COUNT(*) FROM digest_items GROUP BY channel")
+                .ctx("preparing the digest count")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .ctx("counting digest items")?;
+            let mut held = BTreeMap::new();
+            for row in rows {
+                let (channel, n) = row.ctx("counting digest items")?;
+                held.insert(channel, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(held)
         })
         .await
     }
@@ -2192,6 +2324,47 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<crate::TicketRow> {
         state: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+    })
+}
+
+/// Writes messages to the outbox; an id already there is left as it is.
+fn insert_outbox(tx: &Transaction<'_>, items: &[crate::OutboxItem]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO outbox ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (id) DO NOTHING",
+            crate::outbox::COLUMNS
+        ))
+        .ctx("preparing the outbox write")?;
+    for i in items {
+        stmt.execute(params![
+            i.id,
+            i.channel,
+            i.job_id,
+            i.outcome,
+            i.body.to_string(),
+            i.attempts,
+            i.next_attempt_at,
+            i.state,
+            i.last_error,
+            i.created_at,
+            i.updated_at
+        ])
+        .ctx("writing to the outbox")?;
+    }
+    Ok(())
+}
+
+fn digest_item_row(r: &Row<'_>) -> rusqlite::Result<crate::DigestItem> {
+    let item: String = r.get(3)?;
+    let received: i64 = r.get(4)?;
+    Ok(crate::DigestItem {
+        channel: r.get(0)?,
+        item_key: r.get(1)?,
+        id: r.get(2)?,
+        item: serde_json::from_str(&item).unwrap_or(Value::Null),
+        received: u64::try_from(received).unwrap_or(0),
+        period_ends_at: String::new(),
     })
 }
 

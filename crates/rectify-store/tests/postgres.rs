@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 12);
+    assert_eq!(rows.len(), 13);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -260,6 +260,8 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[9][1].as_deref(), Some("outbox"));
     assert_eq!(rows[10][1].as_deref(), Some("audit_subject"));
     assert_eq!(rows[11][1].as_deref(), Some("detector_state"));
+    assert_eq!(rows[12][0].as_deref(), Some("14"));
+    assert_eq!(rows[12][1].as_deref(), Some("digests"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -575,6 +577,7 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
          DROP TABLE audit_lanes; DROP SEQUENCE audit_seq;
          DROP INDEX audit_log_lane_seq; ALTER TABLE audit_log DROP COLUMN lane;
          DROP INDEX audit_log_subject;
+         DROP TABLE digest_items; DROP TABLE digest_periods;
          DROP TABLE detector_state;
          DROP TABLE outbox;
          DELETE FROM schema_migrations WHERE version >= 9;
@@ -707,4 +710,58 @@ async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
         .map(|r| r.seq)
         .collect();
     assert_eq!(settled, vec![later.seq]);
+}
+
+/// A database from before digests were held in the store (schema 12)
+/// upgrades in place: its outbox is kept, and digests are held from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_to_digests_keeps_the_outbox() {
+    let db = TestDb::postgres();
+    let store = db.open().await;
+    let owed = rectify_store::OutboxItem {
+        id: "m-1".into(),
+        channel: "ops".into(),
+        job_id: "j-1".into(),
+        outcome: "changed".into(),
+        body: json!({"subject": "s", "message": {"job": "j-1"}}),
+        attempts: 1,
+        next_attempt_at: "2026-12-01T10:00:00.000Z".into(),
+        state: rectify_store::outbox::PENDING.into(),
+        last_error: None,
+        created_at: "2026-12-01T10:00:00.000Z".into(),
+        updated_at: "2026-12-01T10:00:00.000Z".into(),
+    };
+    store.outbox_put(std::slice::from_ref(&owed)).await.unwrap();
+    drop(store);
+    db.exec(
+        "DROP TABLE digest_items; DROP TABLE digest_periods;
+         DELETE FROM schema_migrations WHERE version >= 13;",
+    )
+    .await;
+
+    let store = db.open().await;
+    assert_eq!(store.outbox_for_job("j-1").await.unwrap(), [owed]);
+    let item = rectify_store::DigestItem {
+        channel: "ops".into(),
+        item_key: "k".into(),
+        id: "i-1".into(),
+        item: json!({"resource": "r"}),
+        received: 1,
+        period_ends_at: rectify_store::timefmt::now_minus(Duration::from_secs(1)),
+    };
+    store.digest_put(&[item]).await.unwrap();
+    let claimed = store
+        .digest_claim(
+            "t",
+            &rectify_store::timefmt::now_plus(Duration::from_secs(60)),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].items[0].item["resource"], "r");
+    let rows = db
+        .query("SELECT name FROM schema_migrations WHERE version = 14")
+        .await;
+    assert_eq!(rows, [[Some("digests".to_string())]]);
 }

@@ -68,6 +68,8 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         DROP TABLE reversals;
         DROP TABLE tickets;
         DROP INDEX audit_log_subject;
+        DROP TABLE digest_items;
+        DROP TABLE digest_periods;
         DROP TABLE detector_state;
         DROP TABLE outbox;
         DELETE FROM schema_migrations WHERE version >= 6;
@@ -106,4 +108,68 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         store.list_findings(10, None).await.unwrap()[0].last_event_id,
         "new-event"
     );
+}
+
+/// A database from before digests were held in the store (schema 12)
+/// upgrades in place: its outbox is kept, and digests are held from then on.
+#[tokio::test]
+async fn upgrade_to_digests_keeps_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = open(&url).await.unwrap();
+    let owed = rectify_store::OutboxItem {
+        id: "m-1".into(),
+        channel: "ops".into(),
+        job_id: "j-1".into(),
+        outcome: "changed".into(),
+        body: json!({"subject": "s", "message": {"job": "j-1"}}),
+        attempts: 1,
+        next_attempt_at: "2026-12-01T10:00:00.000Z".into(),
+        state: rectify_store::outbox::PENDING.into(),
+        last_error: None,
+        created_at: "2026-12-01T10:00:00.000Z".into(),
+        updated_at: "2026-12-01T10:00:00.000Z".into(),
+    };
+    store.outbox_put(std::slice::from_ref(&owed)).await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE digest_items; DROP TABLE digest_periods;
+         DELETE FROM schema_migrations WHERE version >= 13;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&url).await.unwrap();
+    assert_eq!(store.outbox_for_job("j-1").await.unwrap(), [owed]);
+    let past = rectify_store::timefmt::now_minus(std::time::Duration::from_secs(1));
+    let item = rectify_store::DigestItem {
+        channel: "ops".into(),
+        item_key: "k".into(),
+        id: "i-1".into(),
+        item: json!({"resource": "r"}),
+        received: 1,
+        period_ends_at: past,
+    };
+    store.digest_put(&[item]).await.unwrap();
+    let claimed = store
+        .digest_claim(
+            "t",
+            &rectify_store::timefmt::now_plus(std::time::Duration::from_secs(60)),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].items[0].item["resource"], "r");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let name: String = conn
+        .query_row(
+            "SELECT name FROM schema_migrations WHERE version = 14",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "digests");
 }

@@ -5,14 +5,15 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
-    audit, AuditVerdict, Enqueued, EventRow, FindingCursor, FindingFilter, FindingUpsert,
-    IngestBatch, JobCursor, JobFilter, JobTally, NewJob, Store, StoreError,
+    audit, outbox, timefmt, AuditVerdict, DigestItem, DigestPeriod, Enqueued, EventRow,
+    FindingCursor, FindingFilter, FindingUpsert, IngestBatch, JobCursor, JobFilter, JobTally,
+    NewJob, OutboxItem, Store, StoreError,
 };
 use serde_json::{json, Value};
 use support::{event, job, lit, Kind, TestDb};
@@ -742,6 +743,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         let version = expected.len() + 1;
         expected.push(vec![Some(version.to_string()), Some(name.to_string())]);
     }
+    expected.push(vec![Some("14".to_string()), Some("digests".to_string())]);
     assert_eq!(versions, expected);
     if matches!(db.kind, Kind::Sqlite) {
         let mode = db.query("PRAGMA journal_mode").await;
@@ -1911,6 +1913,216 @@ async fn detector_state_saves_replaces_and_deletes(db: TestDb) {
     assert_eq!(store.detector_state("anomaly-flow").await.unwrap().len(), 1);
 }
 
+fn held(channel: &str, key: &str, n: u64, ends: &str) -> DigestItem {
+    DigestItem {
+        channel: channel.into(),
+        item_key: key.into(),
+        id: uuid_like(key),
+        item: json!({"resource": key, "outcome": "changed"}),
+        received: n,
+        period_ends_at: ends.into(),
+    }
+}
+
+/// Time-ordered ids, as the engine's (UUID v7) are.
+fn uuid_like(key: &str) -> String {
+    format!("{}-{key}", timefmt::now())
+}
+
+fn digest_message(id: &str, channel: &str) -> OutboxItem {
+    let now = timefmt::now();
+    OutboxItem {
+        id: id.into(),
+        channel: channel.into(),
+        job_id: format!("digest:{channel}"),
+        outcome: "digest".into(),
+        body: json!({"subject": "digest", "message": {"kind": "digest"}}),
+        attempts: 1,
+        next_attempt_at: timefmt::now_plus(LONG),
+        state: outbox::PENDING.into(),
+        last_error: None,
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+async fn digests_fold_repeats_claim_once_and_close_with_the_outbox(db: TestDb) {
+    let store = db.open().await;
+    let past = timefmt::now_minus(Duration::from_secs(1));
+    let later = timefmt::now_plus(LONG);
+    // Two items and a repeat on `ops`; the first item opens the period
+    // (ended already), the others do not move its end.
+    store
+        .digest_put(&[held("ops", "a", 1, &past), held("ops", "b", 1, &later)])
+        .await
+        .unwrap();
+    store
+        .digest_put(&[held("ops", "a", 1, &later)])
+        .await
+        .unwrap();
+    // `quiet`'s period has not ended.
+    store
+        .digest_put(&[held("quiet", "q", 1, &later)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.digest_held().await.unwrap(),
+        BTreeMap::from([("ops".to_string(), 2), ("quiet".to_string(), 1)])
+    );
+
+    let claimed = store.digest_claim("one", &later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].channel, "ops");
+    assert_eq!(claimed[0].due_at, past);
+    let items: Vec<(&str, u64)> = claimed[0]
+        .items
+        .iter()
+        .map(|i| (i.item_key.as_str(), i.received))
+        .collect();
+    assert_eq!(items, [("a", 2), ("b", 1)]);
+    assert_eq!(claimed[0].items[0].item["resource"], "a");
+    // Held by a live claim: another process gets nothing.
+    assert!(store
+        .digest_claim("two", &later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Only the claim's holder closes it.
+    assert!(!store
+        .digest_close(
+            "ops",
+            "two",
+            &["a".into()],
+            &later,
+            Some(&digest_message("d-two", "ops"))
+        )
+        .await
+        .unwrap());
+
+    // An item that comes after the claim is not in this digest: it stays
+    // and opens the next period.
+    store
+        .digest_put(&[held("ops", "c", 1, &later)])
+        .await
+        .unwrap();
+    let next = timefmt::now_minus(Duration::from_millis(10));
+    assert!(store
+        .digest_close(
+            "ops",
+            "one",
+            &["a".into(), "b".into()],
+            &next,
+            Some(&digest_message("d-one", "ops"))
+        )
+        .await
+        .unwrap());
+    let written = store.outbox_for_job("digest:ops").await.unwrap();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].id, "d-one");
+    assert_eq!(
+        store.digest_held().await.unwrap(),
+        BTreeMap::from([("ops".to_string(), 1), ("quiet".to_string(), 1)])
+    );
+    // Closed: a second close does nothing.
+    assert!(!store
+        .digest_close(
+            "ops",
+            "one",
+            &["c".into()],
+            &next,
+            Some(&digest_message("d-again", "ops"))
+        )
+        .await
+        .unwrap());
+    let claimed = store.digest_claim("three", &later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].due_at, next);
+    assert_eq!(claimed[0].items.len(), 1);
+    assert_eq!(claimed[0].items[0].item_key, "c");
+    assert!(store
+        .digest_close("ops", "three", &["c".into()], &later, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.digest_held().await.unwrap(),
+        BTreeMap::from([("quiet".to_string(), 1)])
+    );
+    assert_eq!(store.outbox_for_job("digest:ops").await.unwrap().len(), 1);
+}
+
+async fn a_digest_claim_that_ran_out_is_taken_over_once(db: TestDb) {
+    let past = timefmt::now_minus(Duration::from_secs(1));
+    let later = timefmt::now_plus(LONG);
+    let store = db.open().await;
+    let items: Vec<DigestItem> = (0..300)
+        .map(|i| held("ops", &format!("k{i:03}"), 1, &past))
+        .collect();
+    store.digest_put(&items).await.unwrap();
+    // A process claimed it and died: its claim has run out.
+    let dead = store.digest_claim("dead", &past, 10).await.unwrap();
+    assert_eq!(dead[0].items.len(), 300);
+    // Replicas claim at once: exactly one gets it.
+    let replicas: Vec<Arc<dyn Store>> = open_replicas(4, &db).await;
+    let claims = replicas.iter().enumerate().map(|(n, r)| {
+        let r = r.clone();
+        let later = later.clone();
+        async move {
+            (
+                n,
+                r.digest_claim(&format!("r{n}"), &later, 10).await.unwrap(),
+            )
+        }
+    });
+    let got: Vec<(usize, Vec<DigestPeriod>)> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (winner, periods) = &got[0];
+    assert_eq!(periods[0].items.len(), 300);
+    let keys: Vec<String> = periods[0]
+        .items
+        .iter()
+        .map(|i| i.item_key.clone())
+        .collect();
+    // The dead process comes back: its close is refused, nothing written.
+    assert!(!store
+        .digest_close(
+            "ops",
+            "dead",
+            &keys,
+            &later,
+            Some(&digest_message("d-dead", "ops"))
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .digest_close(
+            "ops",
+            &format!("r{winner}"),
+            &keys,
+            &later,
+            Some(&digest_message("d-live", "ops"))
+        )
+        .await
+        .unwrap());
+    let written = store.outbox_for_job("digest:ops").await.unwrap();
+    assert_eq!(
+        written.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["d-live"]
+    );
+    assert!(store.digest_held().await.unwrap().is_empty());
+}
+
+async fn open_replicas(n: usize, db: &TestDb) -> Vec<Arc<dyn Store>> {
+    let mut stores = Vec::with_capacity(n);
+    for _ in 0..n {
+        stores.push(db.open().await);
+    }
+    stores
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -1972,4 +2184,6 @@ both_backends!(
     one_ticket_per_finding_and_system,
     console_reject_filters_and_trails,
     detector_state_saves_replaces_and_deletes,
+    digests_fold_repeats_claim_once_and_close_with_the_outbox,
+    a_digest_claim_that_ran_out_is_taken_over_once,
 );

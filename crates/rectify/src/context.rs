@@ -460,14 +460,6 @@ pub async fn engine_from(
                     .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
                     .collect(),
             )
-            .with_digests(
-                loaded
-                    .config
-                    .notify_digest
-                    .iter()
-                    .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
-                    .collect(),
-            )
             .with_severities(loaded.config.notify_severities.clone())
             .with_fallbacks(loaded.config.notify_fallback.clone())
             .with_templates(&loaded.config.notify_templates)
