@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 12);
+    assert_eq!(rows.len(), 13);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -260,6 +260,7 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[9][1].as_deref(), Some("outbox"));
     assert_eq!(rows[10][1].as_deref(), Some("audit_subject"));
     assert_eq!(rows[11][1].as_deref(), Some("detector_state"));
+    assert_eq!(rows[12][1].as_deref(), Some("scans"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -576,6 +577,8 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
          DROP INDEX audit_log_lane_seq; ALTER TABLE audit_log DROP COLUMN lane;
          DROP INDEX audit_log_subject;
          DROP TABLE detector_state;
+         DROP TABLE scans;
+         DROP TABLE scan_schedule;
          DROP TABLE outbox;
          DELETE FROM schema_migrations WHERE version >= 9;
          CREATE TABLE audit_head (id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),

@@ -69,6 +69,8 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         DROP TABLE tickets;
         DROP INDEX audit_log_subject;
         DROP TABLE detector_state;
+        DROP TABLE scans;
+        DROP TABLE scan_schedule;
         DROP TABLE outbox;
         DELETE FROM schema_migrations WHERE version >= 6;
         "#,
