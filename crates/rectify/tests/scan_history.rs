@@ -46,13 +46,15 @@ fn scans_json(site: &Site, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_scans_run_in_serve_one_at_a_time_and_are_kept() {
     let account = new_account();
-    // Every three seconds (a seconds field), feeding the rules.
+    // Every three seconds (a seconds field), feeding the rules; the rule
+    // takes the scanner's findings (source rectify.scanner).
     let scan = "scan:\n  schedule: \"*/3 * * * * *\"\n  feed: true\n  concurrency: 4\n";
+    let rule = "rules:\n  - id: s3-bpa\n    controls: [S3.2, S3.3, S3.8]\n    pattern:\n      source: [rectify.scanner]\n      detail:\n        findings:\n          Compliance:\n            Status: [FAILED]\n            SecurityControlId: [S3.2, S3.3, S3.8]\n    action: aws.s3.block-public-access\n    notify: [team]\n";
     let site = Site::new(
         &account,
         "dry-run",
         &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
-        &format!("{scan}{}", rules("")),
+        &format!("{scan}{rule}"),
     );
     let (open_bucket, s3) = public_bucket(&account, &[]).await;
     let (closed_bucket, _) = public_bucket(&account, &[]).await;
@@ -110,13 +112,21 @@ async fn scheduled_scans_run_in_serve_one_at_a_time_and_are_kept() {
             .is_some());
         assert!(summary["fed"].as_u64().unwrap() >= 1, "{summary}");
     }
-    // What was fed became a job (dry-run) for the open bucket.
+    // What was fed became a job (dry-run: nothing written) for the open
+    // bucket, run by a replica's workers.
     let (status, body) = http(&a.base, "GET", "/v1/jobs", Some(&site.token), None);
     assert_eq!(status, 200);
-    assert!(
-        body.contains(&open_bucket),
-        "no job for the open bucket: {body}"
-    );
+    let jobs: Value = serde_json::from_str(&body).unwrap();
+    let job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["target"]["resource_id"] == format!("arn:aws:s3:::{open_bucket}"))
+        .unwrap_or_else(|| panic!("no job for the open bucket: {body}"));
+    let job = a.wait_job(&site.token, job["id"].as_str().unwrap());
+    assert_eq!(job["rule_id"], "s3-bpa", "{job}");
+    assert_eq!(job["mode"], "dry-run", "{job}");
+    assert_eq!(bpa(&s3, &open_bucket).await, [false; 4], "dry-run writes nothing");
     drop(a);
     drop(b);
 
