@@ -2483,6 +2483,21 @@ async fn ticket_where(
         .transpose()
 }
 
+/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
+fn scan_row(
+    r: &tokio_postgres::Row,
+) -> std::result::Result<crate::ScanRecord, tokio_postgres::Error> {
+    let summary: String = r.try_get(5)?;
+    Ok(crate::ScanRecord::from_row(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        &summary,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2541,19 +2556,4 @@ mod tests {
             }
         }
     }
-}
-
-/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
-fn scan_row(
-    r: &tokio_postgres::Row,
-) -> std::result::Result<crate::ScanRecord, tokio_postgres::Error> {
-    let summary: String = r.try_get(5)?;
-    Ok(crate::ScanRecord::from_row(
-        r.try_get(0)?,
-        r.try_get(1)?,
-        r.try_get(2)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        &summary,
-    ))
 }

@@ -2308,6 +2308,19 @@ fn ticket_where(
         .ctx("reading a ticket")
 }
 
+/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
+fn scan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ScanRecord> {
+    let summary: String = r.get(5)?;
+    Ok(crate::ScanRecord::from_row(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        &summary,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2354,17 +2367,4 @@ mod tests {
         assert!(largest < 96 * 1024 * 1024, "WAL grew to {largest} bytes");
         assert!(largest > 0, "the WAL was never written");
     }
-}
-
-/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
-fn scan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ScanRecord> {
-    let summary: String = r.get(5)?;
-    Ok(crate::ScanRecord::from_row(
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        &summary,
-    ))
 }
