@@ -41,6 +41,7 @@ pub mod anomaly {
 }
 pub mod detect;
 pub mod kubernetes;
+pub mod scan;
 pub mod tickets;
 pub use detect::DetectSettings;
 mod validate;
@@ -134,6 +135,9 @@ pub struct Config {
     /// Threat detections (`detect`); `None`: the section is absent and
     /// `rectify serve` runs none.
     pub detect: Option<DetectSettings>,
+    /// `scan`: the posture scans `rectify serve` runs on a schedule; `None`:
+    /// it runs none.
+    pub scan: Option<scan::ScanSettings>,
     /// Every rule: from the packs first, then the included files (in the
     /// order of `include`, each glob's matches sorted), then the inline ones.
     pub rules: Vec<LoadedRule>,
@@ -203,6 +207,7 @@ impl Default for Config {
             anomaly: anomaly::AnomalySettings::default(),
             kubernetes: Default::default(),
             detect: None,
+            scan: None,
             rules: Vec::new(),
         }
     }

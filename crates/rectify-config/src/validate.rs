@@ -20,6 +20,7 @@ mod anomaly;
 mod channel_options;
 mod detect;
 mod kubernetes;
+mod scan;
 mod secrets;
 mod tickets;
 pub use secrets::NO_AUDIT_KEY;
@@ -42,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "tickets",
     "detect",
     "kubernetes",
+    "scan",
     "packs",
     "include",
     "rules",
@@ -1637,6 +1639,9 @@ pub(crate) fn load_config(
     let detect = top
         .get("detect")
         .and_then(|node| detect::read_detect(&mut cx, node));
+    let scan = top
+        .get("scan")
+        .and_then(|node| scan::read_scan(&mut cx, node));
 
     let (tickets, ticket_rules) = match top.get("tickets") {
         Some(node) => tickets::read_tickets(&mut cx, loader, node),
@@ -1855,6 +1860,7 @@ pub(crate) fn load_config(
         anomaly,
         kubernetes,
         detect,
+        scan,
         rules,
     })
 }

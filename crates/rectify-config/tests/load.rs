@@ -209,7 +209,7 @@ fn unknown_top_level_key() {
         d.to_string(),
         "rectify.yaml:2:1: stroe: unknown field `stroe`, expected one of `store`, `store_env`, \
          `store_file`, `audit`, `default_mode`, `default_notify`, `aws`, `accounts`, `notifications`, \
-         `api`, `guardrails`, `execution`, `sources`, `tickets`, `detect`, `kubernetes`, `packs`, `include`, `rules`, `overrides`"
+         `api`, `guardrails`, `execution`, `sources`, `tickets`, `detect`, `kubernetes`, `scan`, `packs`, `include`, `rules`, `overrides`"
     );
 }
 
@@ -1501,4 +1501,44 @@ fn aws_profile_and_attempts_are_optional() {
         .load_str("aws:\n  sdk_max_attempts: 2\n", Path::new("rectify.yaml"))
         .unwrap();
     assert_eq!(c.aws.sdk_max_attempts, Some(2));
+}
+
+#[test]
+fn scan_section_reads_back_and_bad_values_are_named() {
+    let config = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  feed: true\n  accounts: [\"111122223333\", \"111122223333\"]\n  regions: [eu-west-1]\n  send_to_security_hub: true\n  concurrency: 4\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap();
+    let scan = config.scan.expect("the scan section");
+    assert_eq!(scan.schedule.expression(), "0 3 * * *");
+    assert!(scan.feed && scan.send_to_security_hub);
+    assert_eq!(scan.accounts, ["111122223333"]);
+    assert_eq!(scan.regions, ["eu-west-1"]);
+    assert_eq!(scan.concurrency, 4);
+    let none = Loader::new()
+        .env(&no_env)
+        .load_str("store: sqlite://x.db\n", Path::new("rectify.yaml"))
+        .unwrap();
+    assert!(none.scan.is_none());
+
+    let d = error("store: sqlite://x.db\nscan:\n  schedule: \"0 24 * * *\"\n");
+    assert_eq!(d.field, "scan.schedule");
+    assert_eq!(d.line, Some(3));
+    assert!(d.message.contains("not a cron expression"), "{d}");
+    let all = errors(
+        "store: sqlite://x.db\nscan:\n  schedule: \"* * * *\"\n  accounts: [\"12\"]\n  feed: yes please\n  concurrency: 0\n  every: 5\n",
+    );
+    let fields: Vec<&str> = all.iter().map(|d| d.field.as_str()).collect();
+    for field in [
+        "scan.schedule",
+        "scan.accounts[0]",
+        "scan.feed",
+        "scan.concurrency",
+        "scan.every",
+    ] {
+        assert!(fields.contains(&field), "{field} not in {all:#?}");
+    }
 }

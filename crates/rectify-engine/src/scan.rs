@@ -129,6 +129,8 @@ pub struct ScanOptions {
     pub checks: Vec<Arc<dyn Check>>,
     /// Calls in flight at once per service and region (0: the default).
     pub per_service: usize,
+    /// Only these regions of each account (empty: all of its regions).
+    pub regions: Vec<String>,
     /// Told `(done, total)` as checks finish (a progress bar).
     pub progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
 }
@@ -268,7 +270,10 @@ impl Engine {
             } else {
                 &account.regions[..]
             };
-            for (i, region) in regions.iter().enumerate() {
+            let regions = regions
+                .iter()
+                .filter(|r| options.regions.is_empty() || options.regions.contains(r));
+            for (i, region) in regions.enumerate() {
                 for (id, action, params) in &actions {
                     // An account-wide setting is the same in every region.
                     if action.spec().account_wide && i > 0 {

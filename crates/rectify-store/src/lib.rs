@@ -99,6 +99,7 @@ pub mod outbox;
 mod pg_schema;
 mod pg_tls;
 mod postgres;
+pub mod scans;
 mod schema;
 mod sqlite;
 pub mod tickets;
@@ -110,6 +111,7 @@ pub use detector_state::DetectorStateSave;
 pub use digest::{DigestItem, DigestPeriod};
 pub use outbox::OutboxItem;
 pub use postgres::PostgresStore;
+pub use scans::ScanRecord;
 pub use sqlite::SqliteStore;
 pub use tickets::TicketRow;
 
@@ -958,6 +960,32 @@ pub trait Store: Send + Sync {
 
     /// Writes a save of a detector's state in one transaction.
     async fn save_detector_state(&self, detector: &str, save: &DetectorStateSave) -> Result<()>;
+
+    /// Keeps one scan's summary in the history (an id already kept is an
+    /// error).
+    async fn record_scan(&self, scan: &ScanRecord) -> Result<()>;
+
+    /// The `limit` latest scans (at most [`scans::MAX_LIST`]), newest first.
+    async fn list_scans(&self, limit: usize) -> Result<Vec<ScanRecord>>;
+
+    async fn get_scan(&self, id: &str) -> Result<Option<ScanRecord>>;
+
+    /// Takes the scan schedule `name` for its run due at `slot` (a time in
+    /// the store's format), held by `holder` until `until`: false when
+    /// another replica holds it now, or already took this slot or a later
+    /// one. One scheduled scan at a time across replicas, and a slot runs
+    /// once.
+    async fn claim_scan_schedule(
+        &self,
+        name: &str,
+        slot: &str,
+        holder: &str,
+        until: &str,
+    ) -> Result<bool>;
+
+    /// Moves `holder`'s hold of the schedule `name` to `until` (a time
+    /// already past lets it go); false when `holder` no longer holds it.
+    async fn hold_scan_schedule(&self, name: &str, holder: &str, until: &str) -> Result<bool>;
 }
 
 /// How [`open_with`] sets the store up beyond its URL.

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "outbox", crate::outbox::TABLE),
     (11, "audit_subject", crate::schema::AUDIT_SUBJECT),
     (12, "detector_state", crate::detector_state::TABLE),
+    (13, "scans", crate::scans::TABLES),
     (14, "digests", crate::digest::TABLES),
 ];
 

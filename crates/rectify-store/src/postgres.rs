@@ -2414,6 +2414,81 @@ impl Store for PostgresStore {
         tx.commit().await.ctx("save_detector_state: commit")
     }
 
+    async fn record_scan(&self, scan: &crate::ScanRecord) -> Result<()> {
+        let (summary, started, finished) = scan.checked()?;
+        let client = self.client("record_scan").await?;
+        client
+            .execute(
+                &crate::scans::pg(crate::scans::INSERT_SQL),
+                &[
+                    &scan.id,
+                    &started,
+                    &finished,
+                    &scan.kind,
+                    &scan.started_by,
+                    &summary,
+                ],
+            )
+            .await
+            .ctx("recording a scan")?;
+        Ok(())
+    }
+
+    async fn list_scans(&self, limit: usize) -> Result<Vec<crate::ScanRecord>> {
+        let limit = limit.min(crate::scans::MAX_LIST) as i64;
+        let client = self.client("list_scans").await?;
+        let rows = client
+            .query(&crate::scans::pg(crate::scans::LIST_SQL), &[&limit])
+            .await
+            .ctx("listing scans")?;
+        rows.iter()
+            .map(scan_row)
+            .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
+            .ctx("listing scans")
+    }
+
+    async fn get_scan(&self, id: &str) -> Result<Option<crate::ScanRecord>> {
+        let client = self.client("get_scan").await?;
+        let row = client
+            .query_opt(&crate::scans::pg(crate::scans::GET_SQL), &[&id])
+            .await
+            .ctx("reading a scan")?;
+        row.as_ref().map(scan_row).transpose().ctx("reading a scan")
+    }
+
+    async fn claim_scan_schedule(
+        &self,
+        name: &str,
+        slot: &str,
+        holder: &str,
+        until: &str,
+    ) -> Result<bool> {
+        let slot = timefmt::normalize(slot, "slot")?;
+        let until = timefmt::normalize(until, "until")?;
+        let client = self.client("claim_scan_schedule").await?;
+        let changed = client
+            .execute(
+                &crate::scans::pg(crate::scans::CLAIM_SQL),
+                &[&name, &holder, &until, &slot, &timefmt::now()],
+            )
+            .await
+            .ctx("claiming the scan schedule")?;
+        Ok(changed == 1)
+    }
+
+    async fn hold_scan_schedule(&self, name: &str, holder: &str, until: &str) -> Result<bool> {
+        let until = timefmt::normalize(until, "until")?;
+        let client = self.client("hold_scan_schedule").await?;
+        let changed = client
+            .execute(
+                &crate::scans::pg(crate::scans::HOLD_SQL),
+                &[&name, &holder, &until],
+            )
+            .await
+            .ctx("holding the scan schedule")?;
+        Ok(changed == 1)
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -2631,6 +2706,21 @@ async fn ticket_where(
         .as_ref()
         .map(ticket_row)
         .transpose()
+}
+
+/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
+fn scan_row(
+    r: &tokio_postgres::Row,
+) -> std::result::Result<crate::ScanRecord, tokio_postgres::Error> {
+    let summary: String = r.try_get(5)?;
+    Ok(crate::ScanRecord::from_row(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        &summary,
+    ))
 }
 
 #[cfg(test)]

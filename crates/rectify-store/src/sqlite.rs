@@ -2168,6 +2168,84 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_scan(&self, scan: &crate::ScanRecord) -> Result<()> {
+        let (summary, started, finished) = scan.checked()?;
+        let scan = scan.clone();
+        self.write("record_scan", move |tx| {
+            tx.execute(
+                crate::scans::INSERT_SQL,
+                params![
+                    scan.id,
+                    started,
+                    finished,
+                    scan.kind,
+                    scan.started_by,
+                    summary
+                ],
+            )
+            .ctx("recording a scan")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_scans(&self, limit: usize) -> Result<Vec<crate::ScanRecord>> {
+        let limit = limit.min(crate::scans::MAX_LIST) as i64;
+        self.run("list_scans", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(crate::scans::LIST_SQL)
+                .ctx("preparing the scan list")?;
+            let rows = stmt.query_map([limit], scan_row).ctx("listing scans")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("listing scans")
+        })
+        .await
+    }
+
+    async fn get_scan(&self, id: &str) -> Result<Option<crate::ScanRecord>> {
+        let id = id.to_string();
+        self.run("get_scan", move |conn| {
+            conn.query_row(crate::scans::GET_SQL, [&id], scan_row)
+                .optional()
+                .ctx("reading a scan")
+        })
+        .await
+    }
+
+    async fn claim_scan_schedule(
+        &self,
+        name: &str,
+        slot: &str,
+        holder: &str,
+        until: &str,
+    ) -> Result<bool> {
+        let slot = timefmt::normalize(slot, "slot")?;
+        let until = timefmt::normalize(until, "until")?;
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write("claim_scan_schedule", move |tx| {
+            let changed = tx
+                .execute(
+                    crate::scans::CLAIM_SQL,
+                    params![name, holder, until, slot, timefmt::now()],
+                )
+                .ctx("claiming the scan schedule")?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn hold_scan_schedule(&self, name: &str, holder: &str, until: &str) -> Result<bool> {
+        let until = timefmt::normalize(until, "until")?;
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write("hold_scan_schedule", move |tx| {
+            let changed = tx
+                .execute(crate::scans::HOLD_SQL, params![name, holder, until])
+                .ctx("holding the scan schedule")?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn mark_applying(
         &self,
         job_id: &str,
@@ -2401,6 +2479,19 @@ fn ticket_where(
         .query_row(params![first, second], ticket_row)
         .optional()
         .ctx("reading a ticket")
+}
+
+/// A `scans` row as read by `LIST_SQL` and `GET_SQL`.
+fn scan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ScanRecord> {
+    let summary: String = r.get(5)?;
+    Ok(crate::ScanRecord::from_row(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        &summary,
+    ))
 }
 
 #[cfg(test)]

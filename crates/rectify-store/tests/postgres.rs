@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 13);
+    assert_eq!(rows.len(), 14);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -260,8 +260,9 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[9][1].as_deref(), Some("outbox"));
     assert_eq!(rows[10][1].as_deref(), Some("audit_subject"));
     assert_eq!(rows[11][1].as_deref(), Some("detector_state"));
-    assert_eq!(rows[12][0].as_deref(), Some("14"));
-    assert_eq!(rows[12][1].as_deref(), Some("digests"));
+    assert_eq!(rows[12][1].as_deref(), Some("scans"));
+    assert_eq!(rows[13][0].as_deref(), Some("14"));
+    assert_eq!(rows[13][1].as_deref(), Some("digests"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -579,6 +580,8 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
          DROP INDEX audit_log_subject;
          DROP TABLE digest_items; DROP TABLE digest_periods;
          DROP TABLE detector_state;
+         DROP TABLE scans;
+         DROP TABLE scan_schedule;
          DROP TABLE outbox;
          DELETE FROM schema_migrations WHERE version >= 9;
          CREATE TABLE audit_head (id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
@@ -712,7 +715,7 @@ async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
     assert_eq!(settled, vec![later.seq]);
 }
 
-/// A database from before digests were held in the store (schema 12)
+/// A database from before digests were held in the store (schema 13)
 /// upgrades in place: its outbox is kept, and digests are held from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_to_digests_keeps_the_outbox() {
@@ -735,7 +738,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
     drop(store);
     db.exec(
         "DROP TABLE digest_items; DROP TABLE digest_periods;
-         DELETE FROM schema_migrations WHERE version >= 13;",
+         DELETE FROM schema_migrations WHERE version >= 14;",
     )
     .await;
 

@@ -71,6 +71,8 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         DROP TABLE digest_items;
         DROP TABLE digest_periods;
         DROP TABLE detector_state;
+        DROP TABLE scans;
+        DROP TABLE scan_schedule;
         DROP TABLE outbox;
         DELETE FROM schema_migrations WHERE version >= 6;
         "#,
@@ -110,7 +112,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
     );
 }
 
-/// A database from before digests were held in the store (schema 12)
+/// A database from before digests were held in the store (schema 13)
 /// upgrades in place: its outbox is kept, and digests are held from then on.
 #[tokio::test]
 async fn upgrade_to_digests_keeps_the_outbox() {
@@ -136,7 +138,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE digest_items; DROP TABLE digest_periods;
-         DELETE FROM schema_migrations WHERE version >= 13;",
+         DELETE FROM schema_migrations WHERE version >= 14;",
     )
     .unwrap();
     drop(conn);

@@ -739,6 +739,7 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
     later.push("outbox");
     later.push("audit_subject");
     later.push("detector_state");
+    later.push("scans");
     for name in later {
         let version = expected.len() + 1;
         expected.push(vec![Some(version.to_string()), Some(name.to_string())]);
@@ -2123,6 +2124,143 @@ async fn open_replicas(n: usize, db: &TestDb) -> Vec<Arc<dyn Store>> {
     stores
 }
 
+fn scan_record(id: &str, started_at: &str, failed: u64) -> rectify_store::ScanRecord {
+    rectify_store::ScanRecord {
+        id: id.to_string(),
+        started_at: started_at.to_string(),
+        finished_at: "2026-12-06T03:00:09Z".to_string(),
+        kind: "scheduled".to_string(),
+        started_by: "serve@host-a".to_string(),
+        summary: json!({"accounts": ["111122223333"], "verdicts": {"failed": failed}}),
+    }
+}
+
+async fn scan_history_keeps_lists_and_reads_back(db: TestDb) {
+    let store = db.open().await;
+    assert!(store.list_scans(10).await.unwrap().is_empty());
+    store
+        .record_scan(&scan_record("scan-1", "2026-12-06T03:00:00Z", 2))
+        .await
+        .unwrap();
+    store
+        .record_scan(&scan_record("scan-2", "2026-12-07T03:00:00+00:00", 5))
+        .await
+        .unwrap();
+    // An id kept already is refused; so is a summary over the bound.
+    assert!(store
+        .record_scan(&scan_record("scan-1", "2026-12-08T03:00:00Z", 0))
+        .await
+        .is_err());
+    let mut huge = scan_record("scan-3", "2026-12-08T03:00:00Z", 0);
+    huge.summary = json!({"errors": ["x".repeat(rectify_store::scans::MAX_SUMMARY_BYTES)]});
+    assert!(matches!(
+        store.record_scan(&huge).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad_time = scan_record("scan-4", "yesterday", 0);
+    bad_time.kind = "manual".into();
+    assert!(store.record_scan(&bad_time).await.is_err());
+
+    let listed = store.list_scans(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["scan-2", "scan-1"]
+    );
+    // Times come back in the store's format, the summary as written.
+    assert_eq!(listed[0].started_at, "2026-12-07T03:00:00.000Z");
+    assert_eq!(listed[0].finished_at, "2026-12-06T03:00:09.000Z");
+    assert_eq!(listed[0].summary["verdicts"]["failed"], 5);
+    assert_eq!(store.list_scans(1).await.unwrap().len(), 1);
+    let one = store.get_scan("scan-1").await.unwrap().unwrap();
+    assert_eq!(one.started_by, "serve@host-a");
+    assert_eq!(one.kind, "scheduled");
+    assert_eq!(one.summary["accounts"][0], "111122223333");
+    assert!(store.get_scan("scan-9").await.unwrap().is_none());
+}
+
+async fn scan_schedule_runs_each_slot_once_one_holder_at_a_time(db: TestDb) {
+    let replicas = [db.open().await, db.open().await];
+    let names = ["a", "b"];
+    let slot1 = "2026-12-06T03:00:00.000Z";
+    let slot2 = "2026-12-06T03:01:00.000Z";
+    let slot3 = "2026-12-06T03:02:00.000Z";
+    let later = rectify_store::timefmt::now_plus(LONG);
+    let past = rectify_store::timefmt::now_minus(Duration::from_secs(1));
+    // Two replicas wake for the same slot at once: one takes it.
+    let (took_a, took_b) = tokio::join!(
+        replicas[0].claim_scan_schedule("scan", slot1, "a", &later),
+        replicas[1].claim_scan_schedule("scan", slot1, "b", &later)
+    );
+    let (took_a, took_b) = (took_a.unwrap(), took_b.unwrap());
+    assert!(took_a ^ took_b, "a {took_a}, b {took_b}");
+    let (h, o) = if took_a { (0, 1) } else { (1, 0) };
+    let (holder, other) = (&replicas[h], &replicas[o]);
+    // The next slot is not taken while the first scan still holds it, and
+    // only the holder moves the hold.
+    assert!(!other
+        .claim_scan_schedule("scan", slot2, names[o], &later)
+        .await
+        .unwrap());
+    assert!(!other
+        .hold_scan_schedule("scan", names[o], &later)
+        .await
+        .unwrap());
+    assert!(holder
+        .hold_scan_schedule("scan", names[h], &later)
+        .await
+        .unwrap());
+    // Let go: a slot already run is never taken again, a new one is.
+    assert!(holder
+        .hold_scan_schedule("scan", names[h], &past)
+        .await
+        .unwrap());
+    assert!(!other
+        .claim_scan_schedule("scan", slot1, names[o], &later)
+        .await
+        .unwrap());
+    assert!(other
+        .claim_scan_schedule("scan", slot2, names[o], &past)
+        .await
+        .unwrap());
+    // A hold that ran out (its replica died) does not block the next slot.
+    assert!(holder
+        .claim_scan_schedule("scan", slot3, names[h], &later)
+        .await
+        .unwrap());
+    let rows = db
+        .query("SELECT holder, last_slot FROM scan_schedule WHERE name = 'scan'")
+        .await;
+    assert_eq!(rows[0][0].as_deref(), Some(names[h]));
+    assert_eq!(rows[0][1].as_deref(), Some(slot3));
+}
+
+/// A database of schema 12 (before scan history) upgrades in place: its
+/// jobs stay, and scans are kept from then on.
+async fn upgrade_from_12_adds_scan_history(db: TestDb) {
+    let store = db.open().await;
+    store.enqueue(&job("old-00001", "k-old")).await.unwrap();
+    drop(store);
+    db.exec(
+        "DROP TABLE scans; DROP TABLE scan_schedule; \
+         DROP TABLE digest_items; DROP TABLE digest_periods; \
+         DELETE FROM schema_migrations WHERE version >= 13",
+    )
+    .await;
+    let store = db.open().await;
+    assert!(store.get_job("old-00001").await.unwrap().is_some());
+    let version = db.query("SELECT MAX(version) FROM schema_migrations").await;
+    assert_eq!(version[0][0].as_deref(), Some("14"));
+    store
+        .record_scan(&scan_record("scan-after", "2026-12-06T03:00:00Z", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.list_scans(5).await.unwrap()[0].id, "scan-after");
+    assert!(store
+        .claim_scan_schedule("scan", "2026-12-06T03:00:00Z", "a", "2026-12-06T04:00:00Z")
+        .await
+        .unwrap());
+}
+
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -2186,4 +2324,7 @@ both_backends!(
     detector_state_saves_replaces_and_deletes,
     digests_fold_repeats_claim_once_and_close_with_the_outbox,
     a_digest_claim_that_ran_out_is_taken_over_once,
+    scan_history_keeps_lists_and_reads_back,
+    scan_schedule_runs_each_slot_once_one_holder_at_a_time,
+    upgrade_from_12_adds_scan_history,
 );

@@ -259,6 +259,11 @@ Examples:
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// The scan history: each posture scan's summary (`rectify scan`, and the scheduled scans of `rectify serve`).
+    Scans {
+        #[command(subcommand)]
+        command: ScansCommand,
+    },
     /// What each rule matched and changed over a time window, per account, control and outcome: a week of remediation in review.
     #[command(
         after_help = "Counts the jobs created in the window [--from, --to) (default: the last 7 days), as they
@@ -395,6 +400,25 @@ pub enum AuditCommand {
         after: i64,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ScansCommand {
+    /// List the latest scans, newest first: when, who or what started them, resources, failed verdicts, errors.
+    #[command(
+        after_help = "Examples:\n  rectify scans list\n  rectify scans list --limit 5 --output json | jq '.[0].summary.verdicts'"
+    )]
+    List {
+        /// How many scans (at most 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=10000))]
+        limit: u16,
+    },
+    /// Show one scan's summary: accounts, regions, counts per verdict, severity and standard, errors.
+    #[command(after_help = "Example:\n  rectify scans show 019af0c4-5e1d-7a52-8f3e-2c6d1b0a9e44")]
+    Show {
+        /// Scan id (`rectify scans list` prints it).
+        id: String,
     },
 }
 

@@ -253,3 +253,117 @@ async fn scan_sends_verdicts_to_security_hub_and_archives_what_passes_again() {
     );
     assert_ne!(again["UpdatedAt"], first["UpdatedAt"]);
 }
+
+/// The HTML report as a person who was sent it sees it: opened from disk
+/// in headless Chromium (tests/browser/scan_report.mjs), one row per
+/// verdict, the failures first, CIS pass rates as the JSON report computes
+/// them, a hostile rule description shown as text, no script run and
+/// nothing fetched.
+#[tokio::test(flavor = "multi_thread")]
+async fn html_report_opens_in_chromium_as_text_only() {
+    let account = new_account();
+    let site = Site::new(
+        &account,
+        "dry-run",
+        &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
+        &rules(""),
+    );
+    let (open_bucket, s3) = public_bucket(&account, &[]).await;
+    let (closed_bucket, _) = public_bucket(&account, &[]).await;
+    block_all(&s3, &closed_bucket).await;
+    let hostile =
+        "<img src=x onerror=window.__pwned=true><script>window.__pwned=true;document.title='pwned'</script>";
+    let config = account_config(&account).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let sg = ec2
+        .create_security_group()
+        .group_name(format!("html-{}", rand_suffix()))
+        .description("html report test")
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3389)
+                .to_port(3389)
+                .ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .description(hostile)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = site.rectify(&["scan", "--output", "json", "--compliance", "cis-3.0"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["scan"]["results"].as_array().unwrap();
+    let failed = results
+        .iter()
+        .filter(|r| r["pass"] == false && r["exempt"] == false)
+        .count();
+    assert!(failed >= 2, "the open bucket and group fail");
+    let rates: serde_json::Map<String, Value> = report["compliance"]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let rate = match c["pass_rate"].as_f64() {
+                Some(r) => format!("{r:.0}%"),
+                None => "-".into(),
+            };
+            (
+                c["control"].as_str().unwrap().to_string(),
+                Value::from(rate),
+            )
+        })
+        .collect();
+    assert_eq!(rates["2.1.4"], "50%", "one bucket of two passes");
+    let title = report["compliance"]["title"].as_str().unwrap().to_string();
+
+    let out = site.rectify(&["scan", "--output", "html"]);
+    let file = site.path("posture.html");
+    std::fs::write(&file, &out.stdout).unwrap();
+
+    let browser_dir = repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "the browser driver is not installed: run scripts/browser-deps (make test does)"
+    );
+    let setup = serde_json::json!({
+        "file": file,
+        "shot": site.path("posture.png"),
+        "verdicts": results.len(),
+        "failed": failed,
+        "account": account,
+        "hostile": hostile,
+        "compliance": {title: rates},
+        "resources": [
+            format!("arn:aws:s3:::{open_bucket}"),
+            format!("arn:aws:s3:::{closed_bucket}"),
+            format!("arn:aws:ec2:{REGION}:{account}:security-group/{sg}"),
+        ],
+    });
+    let out = Command::new("node")
+        .current_dir(&browser_dir)
+        .arg("scan_report.mjs")
+        .arg(setup.to_string())
+        .output()
+        .expect("run node (scripts/browser-deps installs what the test needs)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("scan report test: ok"), "{text}");
+    assert!(site.path("posture.png").exists());
+}

@@ -13,6 +13,7 @@ mod match_events;
 mod process;
 mod report;
 mod scan;
+mod scans;
 mod serve;
 mod test_fixtures;
 mod validate;
@@ -188,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => deploy::render(config, target, &out).await,
         Command::Audit { command } => audit::run(config, command, json).await,
         Command::Jobs { command } => jobs::run(config, command, json).await,
+        Command::Scans { command } => scans::run(config, command, json).await,
         Command::Report { since, from, to } => {
             report::run(
                 config,
@@ -231,6 +233,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Lambda => "lambda",
         Command::Audit { .. } => "audit",
         Command::Jobs { .. } => "jobs",
+        Command::Scans { .. } => "scans",
         Command::Pause { .. } => "pause",
         Command::Resume { .. } => "resume",
         Command::Accounts => "accounts",

@@ -101,6 +101,15 @@ pub async fn run(
             stop_tx.subscribe(),
         ));
     }
+    if let Some(settings) = loaded.config.scan.clone() {
+        sources.push(super::scan::scheduled::start(
+            engine.clone(),
+            loaded.clone(),
+            settings,
+            worker_id.clone(),
+            stop_tx.subscribe(),
+        ));
+    }
     sources.push(start_outbox_delivery(
         engine.clone(),
         OUTBOX_INTERVAL,

@@ -6,8 +6,10 @@
 //! through the rules like any finding.
 
 mod asff;
+pub(crate) mod history;
 mod html;
 mod ocsf;
+pub(crate) mod scheduled;
 mod summary;
 
 use std::io::{IsTerminal, Write};
@@ -77,9 +79,11 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         } else {
             None
         };
+    let scope = Scope::of(&loaded.config, &args.accounts, &[]);
     let scan_options = ScanOptions {
         checks: rectify_aws::checks::catalog(&loaded.aws),
         per_service: args.per_service,
+        regions: Vec::new(),
         progress,
     };
     let mut report = engine.scan_with(&args.accounts, &scan_options).await;
@@ -103,22 +107,17 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
     }
     let compliance = args.compliance.map(|s| summary::compliance(&report, s));
 
-    let mut sent_failed = false;
-    if args.send_to_security_hub {
-        match send_to_security_hub(&loaded.aws, &report).await {
-            Ok((imported, failed)) => {
-                eprintln!("rectify: {imported} finding(s) imported into Security Hub");
-                for f in &failed {
-                    eprintln!("warning: Security Hub refused a finding: {f}");
-                }
-                sent_failed = !failed.is_empty();
-            }
-            Err(e) => {
-                eprintln!("error: --send-to-security-hub: {e}");
-                sent_failed = true;
-            }
+    let sent = if args.send_to_security_hub {
+        let sent = import_into_security_hub(&loaded.aws, &report).await;
+        eprintln!("rectify: {} finding(s) imported into Security Hub", sent.0);
+        for f in &sent.1 {
+            eprintln!("warning: Security Hub: {f}");
         }
-    }
+        Some(sent)
+    } else {
+        None
+    };
+    let sent_failed = sent.as_ref().is_some_and(|(_, failed)| !failed.is_empty());
 
     let events = std::mem::take(&mut report.events);
     if feed {
@@ -127,11 +126,33 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
             events.len()
         );
     }
+    let fed = events.len();
     let ran = if feed {
         Some(submit_and_run(&engine, events, "scanner").await?)
     } else {
         None
     };
+    let meta = history::ScanMeta {
+        kind: "manual",
+        started_by: format!(
+            "{}@{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            context::hostname()
+        ),
+        accounts: scope.accounts,
+        regions: scope.regions,
+        feed,
+        dry_run: args.dry_run,
+        fed,
+        security_hub: sent,
+    };
+    if let Err(e) = engine
+        .store()
+        .record_scan(&history::record_of(&report, &meta))
+        .await
+    {
+        eprintln!("warning: the scan's summary was not kept in the scan history: {e}");
+    }
 
     match output {
         Output::Json => {
@@ -189,6 +210,64 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
     } else {
         1
     })
+}
+
+/// The accounts and regions a scan covers: the configured accounts
+/// (those in `accounts`, when given) in their regions (else `aws.region`),
+/// less the regions not in `regions`, when given.
+pub(crate) struct Scope {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    pub(crate) fn of(
+        config: &rectify_config::Config,
+        accounts: &[String],
+        regions: &[String],
+    ) -> Scope {
+        let mut scope = Scope {
+            accounts: Vec::new(),
+            regions: Vec::new(),
+        };
+        for account in config.all_accounts() {
+            if !accounts.is_empty() && !accounts.contains(&account.id) {
+                continue;
+            }
+            let own = if account.regions.is_empty() {
+                vec![config.aws.region.clone()]
+            } else {
+                account.regions.clone()
+            };
+            for region in own {
+                if (regions.is_empty() || regions.contains(&region))
+                    && !scope.regions.contains(&region)
+                {
+                    scope.regions.push(region);
+                }
+            }
+            scope.accounts.push(account.id.clone());
+        }
+        scope
+    }
+}
+
+/// [`send_to_security_hub`], as counts: imported, and what was refused
+/// or failed.
+pub(crate) async fn import_into_security_hub(
+    aws: &rectify_aws::Aws,
+    report: &ScanReport,
+) -> (usize, Vec<String>) {
+    match send_to_security_hub(aws, report).await {
+        Ok((imported, refused)) => (
+            imported,
+            refused
+                .into_iter()
+                .map(|f| format!("refused a finding: {f}"))
+                .collect(),
+        ),
+        Err(e) => (0, vec![format!("import failed: {e}")]),
+    }
 }
 
 /// Imports the verdicts as ASFF findings, per account and region: every
