@@ -156,7 +156,6 @@ try {
     return Number(rows[rows.length - 1].at(-1));
   };
   if ((await openToday()) < 4) fail("the history does not count today's open findings: " + (await openToday()));
-  await shot("overview");
   // Split by account: the test's account is a series, named in the table.
   await page.click('#history-by a[data-by="account"]');
   await page.waitForFunction(() => location.hash.includes("by=account"));
@@ -298,6 +297,7 @@ try {
     const today = rows[rows.length - 1];
     return today && Number(today.cells[today.cells.length - 1].textContent) >= 2;
   }, null, { timeout: 60000 });
+  await shot("overview");
 
   // Audit: the chain verifies, and so do the anchors, listed.
   await go("#/audit");

@@ -65,7 +65,8 @@ function stackedChart(id, title, days, series) {
         svg("title", {}, `${day}: ${n} ${s.name}`)));
     }
     chart.appendChild(svg("text", { x: x + w / 2, y: y - 4, "text-anchor": "middle", "font-size": 10 }, String(totals[i])));
-    if (i % labelEvery === 0 || i === days.length - 1) {
+    // Every few days, counted back from the last, so labels never overlap.
+    if ((days.length - 1 - i) % labelEvery === 0) {
       chart.appendChild(svg("text", { x: x + w / 2, y: height - bottom + 14, "text-anchor": "middle", "font-size": 10 }, day.slice(5)));
     }
   });
