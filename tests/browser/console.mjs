@@ -8,12 +8,14 @@
 // SETUP_JSON: {base, token, viewer, shots, paused: {rule, why},
 // approve: {job, account, resource},
 // changed: {job}, failed: {job}, hostile: {account, text: [...]},
-// fix: {finding, rule, resource}}.
+// fix: {finding, rule, resource}, live: [event, event],
+// anchors: {prefix}}.
 //
 // Protocol on stdout: "shown JOB" (the page shows the job's plan; the
 // caller changes the plan, then writes a line on stdin), "undo JOB",
-// "retry JOB", "fix JOB"; "console test: ok" at the end. Exits 1 with the
-// reason when a step did not hold.
+// "retry JOB", "fix JOB", "live JOB" (a job submitted from outside the
+// page while it was open); "console test: ok" at the end. Exits 1 with
+// the reason when a step did not hold.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
 
@@ -78,6 +80,27 @@ try {
     await page.setViewportSize({ width: 1280, height: 900 });
     if (scroll > width) fail(`${what} scrolls sideways at 200% zoom (${scroll} > ${width} px)`);
   };
+  // Submits an event from outside the page (as EventBridge would): the
+  // ids of the jobs it made.
+  const submitOutside = async (event) => {
+    const r = await fetch(base + "/v1/events", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + setup.token, "Content-Type": "application/json" },
+      body: JSON.stringify(event),
+    });
+    if (r.status !== 202) fail("the live event was refused: " + r.status + " " + (await r.text()));
+    const reply = await r.json();
+    const jobs = reply.events.flatMap((e) => e.jobs.map((j) => j.id));
+    for (const id of jobs) console.log("live " + id);
+    return jobs;
+  };
+  // A mark that a reload would wipe: the page must update without one.
+  const markPage = () => page.evaluate(() => { window.__notReloaded = true; });
+  const notReloaded = async (what) => {
+    if (!(await page.evaluate(() => window.__notReloaded === true))) fail(what + ": the page was reloaded");
+  };
+  // The cells of a table's rows, by the table's id.
+  const cells = (id) => page.$$eval(`#${id} tbody tr`, (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   const jobState = (state) =>
     page.waitForFunction((s) => (document.querySelector("#job-state") || {}).textContent === s, state, { timeout: 60000 });
 
@@ -124,14 +147,41 @@ try {
   if (!/\d+ waiting for approval/.test(queue)) fail("the queue lacks the waiting jobs: " + queue);
   const paused = await page.textContent("#paused-rules");
   if (!paused.includes(setup.paused.rule) || !paused.includes(setup.paused.why)) fail("the paused rule is not shown with why: " + paused);
-  await shot("overview");
+  // Open findings over time, by severity: today's line of the table
+  // counts the findings the test made (all opened within the window).
+  await page.waitForSelector("#history-open");
+  await page.waitForSelector("#history-fixed");
+  const openToday = async () => {
+    const rows = await cells("history-open-table");
+    return Number(rows[rows.length - 1].at(-1));
+  };
+  if ((await openToday()) < 4) fail("the history does not count today's open findings: " + (await openToday()));
+  // Split by account: the test's account is a series, named in the table.
+  await page.click('#history-by a[data-by="account"]');
+  await page.waitForFunction(() => location.hash.includes("by=account"));
+  await page.waitForFunction((a) => [...document.querySelectorAll("#history-open-table th")].some((th) => th.textContent === a), setup.approve.account);
+  await fitsAtDoubleZoom("the overview");
+  // Live: a job made from outside shows in the queue without a reload.
+  await markPage();
+  const queueBefore = await page.textContent("#queue");
+  await submitOutside(setup.live[0]);
+  await page.waitForFunction((old) => document.querySelector("#queue").textContent !== old, queueBefore, { timeout: 60000 });
+  await notReloaded("the overview");
+  await go("#/overview");
   // An admin resumes it.
   await page.click(`button.resume[data-rule="${setup.paused.rule}"]`);
   await waitStatus("Rule " + setup.paused.rule + " resumed.");
   await page.waitForFunction(() => !document.querySelector("#paused-rules"));
 
-  // Jobs, filtered by the form: state and account.
+  // Jobs: a job made from outside appears without a reload.
   await go("#/jobs");
+  await page.waitForSelector("#jobs tbody tr");
+  await markPage();
+  const [liveJob] = await submitOutside(setup.live[1]);
+  await page.waitForSelector(`#jobs tr[data-job="${liveJob}"]`, { timeout: 60000 });
+  await notReloaded("the jobs list");
+
+  // Jobs, filtered by the form: state and account.
   await page.selectOption("#filter-state", "waiting-approval");
   await page.fill("#filter-account", setup.approve.account);
   await page.click("#filters button[type=submit]");
@@ -239,10 +289,24 @@ try {
   await page.waitForSelector("#coverage");
   await shot("rules");
 
-  // Audit: the chain verifies.
+  // Fixes over time: the approved change and the fix on demand count
+  // today (the history is recomputed every few seconds).
+  await go("#/overview");
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll("#history-fixed-table tbody tr");
+    const today = rows[rows.length - 1];
+    return today && Number(today.cells[today.cells.length - 1].textContent) >= 2;
+  }, null, { timeout: 60000 });
+  await shot("overview");
+
+  // Audit: the chain verifies, and so do the anchors, listed.
   await go("#/audit");
   await page.waitForSelector("#chain-verdict");
   if (!(await page.textContent("#chain-verdict")).startsWith("INTACT")) fail("the chain is not shown intact");
+  const anchorVerdict = await page.textContent("#anchors");
+  if (!/^\d+ checked, all hold$/.test(anchorVerdict) || anchorVerdict.startsWith("0 ")) fail("the anchors are not shown holding: " + anchorVerdict);
+  const anchorRows = await cells("anchor-list");
+  if (!anchorRows.length || anchorRows.some((r) => !r[0].includes(setup.anchors.prefix) || r[3] !== "holds")) fail("the anchors are not listed as holding: " + JSON.stringify(anchorRows));
   await shot("audit");
 
   // The token stays in this tab only, and can be forgotten.

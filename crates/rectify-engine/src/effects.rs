@@ -560,6 +560,17 @@ async fn notify_refusal(engine: &Engine, job: &Job, finding: &FindingRef, reason
     publish(engine, job, &notification, "finding-mismatch").await;
 }
 
+/// Tells the job's channels that a person rejected it (the outcome's
+/// reason names who and why).
+pub(crate) async fn notify_rejected(engine: &Engine, job: &Job) {
+    let reason = job
+        .outcome
+        .as_ref()
+        .map(|o| o.reason.as_str())
+        .unwrap_or("");
+    notify(engine, job, OutcomeKind::Skipped, reason).await;
+}
+
 async fn notify(engine: &Engine, job: &Job, kind: OutcomeKind, reason: &str) {
     if job.notify.is_empty() {
         return;
@@ -624,13 +635,16 @@ fn resource_owner(engine: &Engine, job: &Job) -> Option<String> {
 
 /// What calls for a person beyond the outcome: a job that gave up
 /// (`dead`), a tripped breaker (`breaker-tripped`), a rule paused by hand
-/// (`rule-paused`). Routing, digests and templates tell them apart by it.
+/// (`rule-paused`), a change a person rejected (`rejected`). Routing, digests and templates tell them apart by it.
 fn situation(job: &Job, kind: OutcomeKind, reason: &str) -> Option<&'static str> {
     if job.state == JobState::Dead {
         return Some("dead");
     }
     if kind != OutcomeKind::Skipped {
         return None;
+    }
+    if reason.starts_with(rectify_store::REJECTED_BY) {
+        return Some("rejected");
     }
     if crate::execute::tripped_breaker(reason) || reason.contains("(blast-radius breaker") {
         return Some("breaker-tripped");

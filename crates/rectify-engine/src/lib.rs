@@ -553,6 +553,16 @@ impl Engine {
         Ok(job)
     }
 
+    /// A person says no to a job waiting for approval: it ends `skipped`
+    /// with who and why (and a `job.rejected` audit record, written by the
+    /// store in the same transaction), and the job's channels are told as
+    /// for any other outcome, with `kind: rejected`.
+    pub async fn reject(&self, id: &str, by: &str, reason: &str) -> rectify_store::Result<Job> {
+        let job = self.store.reject(id, by, reason).await?;
+        crate::effects::notify_rejected(self, &job).await;
+        Ok(job)
+    }
+
     /// Approves a job waiting for approval; it runs at the next claim. The
     /// approval is bound to the change planned now (its digest is in the
     /// `job.approved` record): if the job finds another change to make

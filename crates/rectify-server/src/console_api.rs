@@ -97,7 +97,6 @@ pub(crate) async fn reject_job(
     }
     match api
         .engine
-        .store()
         .reject(&id, &format!("api:{caller}"), reason)
         .await
     {

@@ -9,6 +9,7 @@
 
 mod console;
 mod console_api;
+mod history;
 mod limit;
 mod listen;
 mod tickets;
@@ -83,6 +84,8 @@ pub struct Api {
     audit_verdict: Arc<tokio::sync::Mutex<Option<AuditChecked>>>,
     /// The last `GET /v1/overview` answer and when it was computed.
     overview: Arc<tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>>,
+    /// The last `GET /v1/history` computation.
+    history: history::Cache,
 }
 
 impl Api {
@@ -101,6 +104,7 @@ impl Api {
             anchors: None,
             audit_verdict: Arc::default(),
             overview: Arc::default(),
+            history: Arc::default(),
         }
     }
 
@@ -144,6 +148,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/finding", get(console_api::get_finding))
         .route("/v1/fix", post(console_api::fix))
         .route("/v1/overview", get(console_api::overview))
+        .route("/v1/history", get(history::history))
         .route("/v1/rules", get(console_api::rules))
         .route("/v1/audit", get(list_audit))
         .route("/v1/audit/verify", get(console_api::audit_verify))
@@ -242,6 +247,7 @@ fn allowed_query(route: &str) -> &'static [&'static str] {
         ],
         "/v1/audit" => &["limit", "after"],
         "/v1/finding" => &["id", "product_arn"],
+        "/v1/history" => &["days"],
         "/v1/jobs/{id}/reject" => &["reason"],
         "/v1/pause" | "/v1/resume" => &["rule"],
         "/v1/jobs/{id}/approve" => &["plan_digest"],

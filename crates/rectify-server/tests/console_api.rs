@@ -111,6 +111,58 @@ async fn a_rejection_needs_the_approve_scope_and_a_reason_and_is_final() {
     assert_eq!(reply.status, 404, "{}", reply.body);
 }
 
+/// A channel every rule without `notify` sends to (top-level keys after
+/// `api:`).
+const CHANNEL: &str = "notifications:\n  team:\n    sns: arn:aws:sns:eu-west-1:111122223333:rectify-team\ndefault_notify: [team]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_is_told_to_the_rules_channels_through_the_outbox() {
+    let s = start(CHANNEL).await;
+    let job = s.waiting_job(INGEST, "reject-told").await;
+    let before = s.engine.store().outbox_for_job(&job).await.unwrap();
+    let reply = post_json(
+        s.addr,
+        &format!("/v1/jobs/{job}/reject?reason=owner%20asked%20to%20wait"),
+        Some(OPS),
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let after = s.engine.store().outbox_for_job(&job).await.unwrap();
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    let told = after
+        .iter()
+        .find(|m| !before.iter().any(|b| b.id == m.id))
+        .unwrap();
+    assert_eq!(told.channel, "team");
+    assert_eq!(told.outcome, "skipped");
+    assert_eq!(told.state, "sent", "{told:?}");
+    let message = &told.body["message"];
+    assert_eq!(message["kind"], "rejected", "{message}");
+    assert_eq!(message["state"], "skipped");
+    assert_eq!(message["job"], job.as_str());
+    assert_eq!(
+        message["reason"],
+        "rejected by api:ops: owner asked to wait"
+    );
+    assert!(
+        message["change"].is_object(),
+        "the rejected change: {message}"
+    );
+    // Both are in the audit log: the rejection and the delivery.
+    let trail = get(s.addr, &format!("/v1/jobs/{job}/audit"), Some(READ))
+        .await
+        .json();
+    let kinds: Vec<&str> = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"job.rejected"), "{kinds:?}");
+    assert!(kinds.contains(&"notification.sent"), "{kinds:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_dead_or_failed_job_is_retried_as_a_new_job() {
     let s = start("").await;
@@ -427,4 +479,78 @@ async fn the_overview_rules_audit_verdict_and_whoami_answer_readers() {
         assert_eq!(get(s.addr, path, Some(INGEST)).await.status, 403, "{path}");
         assert_eq!(get(s.addr, path, None).await.status, 401, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_counts_open_findings_and_fixes_by_day() {
+    let s = start("").await;
+    let day = |back: u64| {
+        rectify_store::timefmt::now_minus(std::time::Duration::from_secs(back * 86_400))[..10]
+            .to_string()
+    };
+    // Observed two days ago, fixed today; the other opened today.
+    let mut old = import("h1", "111122223333", "TEST.1", "HIGH");
+    old["detail"]["findings"][0]["FirstObservedAt"] = json!(format!("{}T08:00:00Z", day(2)));
+    let mut new = import("h2", "444455556666", "S3.8", "LOW");
+    new["detail"]["findings"][0]["CreatedAt"] = json!(rectify_store::timefmt::now());
+    let reply = ingest(&s, json!([old, new])).await;
+    let job = reply["events"][0]["jobs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.engine.run_ready().await.unwrap();
+    let reply = post_json(s.addr, &format!("/v1/jobs/{job}/approve"), Some(OPS), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    s.engine.run_ready().await.unwrap();
+    let fixed = s.engine.store().get_job(&job).await.unwrap().unwrap();
+    assert_eq!(fixed.state, JobState::Succeeded, "{fixed:?}");
+    assert_eq!(
+        fixed.outcome.unwrap().kind,
+        rectify_model::OutcomeKind::Changed
+    );
+    // Whether the fixed finding is closed today is the store's say.
+    let finding = get(s.addr, "/v1/finding?id=finding-h1", Some(READ))
+        .await
+        .json();
+    let closed = ["RESOLVED", "SUPPRESSED"]
+        .contains(&finding["finding"]["workflow_status"].as_str().unwrap_or(""));
+    let high_today = if closed { 0 } else { 1 };
+
+    let reply = get(s.addr, "/v1/history?days=4", Some(READ)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let history = reply.json();
+    assert_eq!(history["days"], json!([day(3), day(2), day(1), day(0)]));
+    assert_eq!(history["open"], json!([0, 1, 1, high_today + 1]));
+    assert_eq!(history["fixed"], json!([0, 0, 0, 1]));
+    let series = |by: &str, key: &str| {
+        history["by"][by]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no {by} {key}: {history}"))
+            .clone()
+    };
+    assert_eq!(
+        series("severity", "HIGH")["open"],
+        json!([0, 1, 1, high_today])
+    );
+    assert_eq!(series("severity", "HIGH")["fixed"], json!([0, 0, 0, 1]));
+    assert_eq!(series("severity", "LOW")["open"], json!([0, 0, 0, 1]));
+    assert_eq!(
+        series("account", "444455556666")["open"],
+        json!([0, 0, 0, 1])
+    );
+    assert_eq!(series("control", "TEST.1")["fixed"], json!([0, 0, 0, 1]));
+    // The default window, and what is refused.
+    let default = get(s.addr, "/v1/history", Some(READ)).await.json();
+    assert_eq!(default["days"].as_array().unwrap().len(), 30);
+    for bad in ["0", "91", "-1", "x", "1e3"] {
+        let reply = get(s.addr, &format!("/v1/history?days={bad}"), Some(READ)).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+    }
+    let reply = get(s.addr, "/v1/history?since=1", Some(READ)).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(get(s.addr, "/v1/history", Some(INGEST)).await.status, 403);
+    assert_eq!(get(s.addr, "/v1/history", None).await.status, 401);
 }

@@ -630,11 +630,46 @@ pub(crate) fn tally_sql(
     )
 }
 
+/// The query of [`crate::Store::finding_spans`]: `field(name)` is the
+/// text of the finding's top-level ASFF field `name` (its own document,
+/// else its event's first finding), `severity` its `Severity.Label`,
+/// `join` the findings joined with their last events as `f` and `e`.
+pub(crate) fn finding_spans_sql(
+    field: impl Fn(&str) -> String,
+    severity: &str,
+    join: &str,
+) -> String {
+    format!(
+        "SELECT f.account, f.control, upper({severity}), \
+           substr(COALESCE({first}, {created}, f.updated_at), 1, 10), \
+           CASE WHEN f.workflow_status IN ('RESOLVED', 'SUPPRESSED') \
+             THEN substr(f.updated_at, 1, 10) END, \
+           COUNT(*) \
+         FROM {join} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        first = field("FirstObservedAt"),
+        created = field("CreatedAt"),
+    )
+}
+
+/// The query of [`crate::Store::fixes_by_day`], with the back end's
+/// expressions for the outcome's kind, the target's account and the
+/// finding's severity, and the window's bounds; `fixed` as
+/// [`tally_sql`] counts it.
+pub(crate) fn fixes_sql(kind: &str, account: &str, severity: &str, from: &str, to: &str) -> String {
+    format!(
+        "SELECT substr(updated_at, 1, 10), {account}, control, upper({severity}), COUNT(*) \
+         FROM jobs WHERE created_at >= {from} AND created_at < {to} \
+           AND state NOT IN ('pending', 'running', 'retrying', 'waiting-approval', 'failed', 'dead') \
+           AND {kind} = 'changed' AND event_id NOT LIKE 'revert:%' \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+}
+
 /// The outcome of a job a person rejected: skipped, naming who and why.
 pub(crate) fn rejected_outcome(job: &Job, by: &str, reason: &str) -> rectify_model::Outcome {
     let mut outcome = rectify_model::Outcome::new(
         rectify_model::OutcomeKind::Skipped,
-        format!("rejected by {by}: {reason}"),
+        format!("{}{by}: {reason}", crate::REJECTED_BY),
     );
     outcome.change = job.plan.clone();
     outcome

@@ -288,6 +288,10 @@ pub const REPORT_OUTCOMES: [&str; 9] = [
     "open",
 ];
 
+/// How the outcome of a job a person rejected begins (`rejected by
+/// api:ops: not during the freeze`).
+pub const REJECTED_BY: &str = "rejected by ";
+
 /// One line of [`Store::tally_jobs`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobTally {
@@ -383,6 +387,37 @@ pub struct FindingCount {
     pub severity: Option<String>,
     pub workflow_status: Option<String>,
     pub findings: u64,
+}
+
+/// One line of [`Store::finding_spans`]: how many stored findings share
+/// these fields and the days they opened and closed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FindingSpan {
+    pub account: String,
+    pub control: Option<String>,
+    /// `Severity.Label`, upper case.
+    pub severity: Option<String>,
+    /// The first ten characters of `FirstObservedAt`, else `CreatedAt`,
+    /// else the time the row was last written: the day it opened when
+    /// they are a date (the ASFF is outside input: check before use).
+    pub opened: Option<String>,
+    /// The day of the row's last write when its workflow status is
+    /// `RESOLVED` or `SUPPRESSED` (the day it closed); `None` while open.
+    pub closed: Option<String>,
+    pub findings: u64,
+}
+
+/// One line of [`Store::fixes_by_day`]: jobs that fixed something (the
+/// `fixed` outcome of [`REPORT_OUTCOMES`]), by the day they were last
+/// written, account, control and the finding's severity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FixCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub account: String,
+    pub control: Option<String>,
+    pub severity: Option<String>,
+    pub jobs: u64,
 }
 
 /// A finding as stored: the indexed fields plus the whole ASFF document.
@@ -616,6 +651,17 @@ pub trait Store: Send + Sync {
     /// The stored findings counted by account, control, severity and
     /// workflow status (one scan of the findings).
     async fn finding_counts(&self) -> Result<Vec<FindingCount>>;
+
+    /// The stored findings counted by account, control, severity, the
+    /// day they opened and the day they closed (one scan of the
+    /// findings): what was open on any day, as far as the store knows.
+    async fn finding_spans(&self) -> Result<Vec<FindingSpan>>;
+
+    /// The jobs created at or after `from` and before `to` that fixed
+    /// something, counted by the day they were last written, account,
+    /// control and severity (bounded by the window, as
+    /// [`tally_jobs`](Store::tally_jobs)).
+    async fn fixes_by_day(&self, from: &str, to: &str) -> Result<Vec<FixCount>>;
 
     /// Stores a new job, unless a non-final job with the same idempotency
     /// key (or any job with the same id) exists: then that one comes back as

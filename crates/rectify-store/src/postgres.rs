@@ -40,8 +40,8 @@ use crate::common::{
 };
 use crate::{
     pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount,
-    FindingCursor, FindingFilter, FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter,
-    JobTally, NewJob, Result, Store, StoreError,
+    FindingCursor, FindingFilter, FindingRow, FindingSpan, FindingUpsert, FixCount, IngestBatch,
+    Ingested, JobFilter, JobTally, NewJob, Result, Store, StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -1137,6 +1137,65 @@ impl Store for PostgresStore {
                 severity: row.try_get(2).ctx(op)?,
                 workflow_status: row.try_get(3).ctx(op)?,
                 findings: u64::try_from(n).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn finding_spans(&self) -> Result<Vec<FindingSpan>> {
+        let client = self.client("finding_spans").await?;
+        let sql = crate::common::finding_spans_sql(
+            |name| {
+                format!(
+                    "COALESCE(f.finding ->> '{name}', e.body -> 'detail' -> 'findings' -> 0 ->> '{name}')"
+                )
+            },
+            SEVERITY,
+            "findings f LEFT JOIN events e ON e.id = f.last_event_id",
+        );
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .ctx("preparing finding spans")?;
+        let op = "counting finding spans";
+        let mut out = Vec::new();
+        for row in client.query(&stmt, &[]).await.ctx(op)? {
+            let n: i64 = row.try_get(5).ctx(op)?;
+            out.push(FindingSpan {
+                account: row.try_get(0).ctx(op)?,
+                control: row.try_get(1).ctx(op)?,
+                severity: row.try_get(2).ctx(op)?,
+                opened: row.try_get(3).ctx(op)?,
+                closed: row.try_get(4).ctx(op)?,
+                findings: u64::try_from(n).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn fixes_by_day(&self, from: &str, to: &str) -> Result<Vec<FixCount>> {
+        let client = self.client("fixes_by_day").await?;
+        let sql = crate::common::fixes_sql(
+            "(outcome->>'kind')",
+            "COALESCE(target->>'account', '')",
+            "(finding->>'Severity')",
+            "$1::text",
+            "$2::text",
+        );
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .ctx("preparing the fixes by day")?;
+        let op = "counting fixes by day";
+        let mut out = Vec::new();
+        for row in client.query(&stmt, &[&from, &to]).await.ctx(op)? {
+            let n: i64 = row.try_get(4).ctx(op)?;
+            out.push(FixCount {
+                day: row.try_get(0).ctx(op)?,
+                account: row.try_get(1).ctx(op)?,
+                control: row.try_get(2).ctx(op)?,
+                severity: row.try_get(3).ctx(op)?,
+                jobs: u64::try_from(n).unwrap_or(0),
             });
         }
         Ok(out)

@@ -22,8 +22,8 @@ use crate::common::{
 use crate::schema::LIVE_STATES;
 use crate::{
     common, schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount, FindingCursor,
-    FindingFilter, FindingRow, FindingUpsert, IngestBatch, Ingested, JobFilter, JobTally, NewJob,
-    Result, Store, StoreError,
+    FindingFilter, FindingRow, FindingSpan, FindingUpsert, FixCount, IngestBatch, Ingested,
+    JobFilter, JobTally, NewJob, Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -1020,6 +1020,63 @@ impl Store for SqliteStore {
                 out.push(row.ctx("counting findings")?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn finding_spans(&self) -> Result<Vec<FindingSpan>> {
+        self.run("finding_spans", move |conn| {
+            let sql = common::finding_spans_sql(
+                |name| format!("json_extract(f.doc, '$.{name}')"),
+                "json_extract(f.doc, '$.Severity.Label')",
+                "(SELECT f.account, f.control, f.workflow_status, f.updated_at, \
+                   COALESCE(f.finding, json_extract(e.body, '$.detail.findings[0]')) AS doc \
+                   FROM findings f LEFT JOIN events e \
+                     ON e.key = rectify_key(f.last_event_id) AND e.id = f.last_event_id) f",
+            );
+            let mut stmt = conn.prepare_cached(&sql).ctx("preparing finding spans")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(FindingSpan {
+                        account: r.get(0)?,
+                        control: r.get(1)?,
+                        severity: r.get(2)?,
+                        opened: r.get(3)?,
+                        closed: r.get(4)?,
+                        findings: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                    })
+                })
+                .ctx("counting finding spans")?;
+            rows.map(|row| row.ctx("counting finding spans")).collect()
+        })
+        .await
+    }
+
+    async fn fixes_by_day(&self, from: &str, to: &str) -> Result<Vec<FixCount>> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.run("fixes_by_day", move |conn| {
+            let sql = common::fixes_sql(
+                "json_extract(outcome, '$.kind')",
+                "COALESCE(json_extract(target, '$.account'), '')",
+                "json_extract(finding, '$.Severity')",
+                "?1",
+                "?2",
+            );
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .ctx("preparing the fixes by day")?;
+            let rows = stmt
+                .query_map(params![from, to], |r| {
+                    Ok(FixCount {
+                        day: r.get(0)?,
+                        account: r.get(1)?,
+                        control: r.get(2)?,
+                        severity: r.get(3)?,
+                        jobs: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    })
+                })
+                .ctx("counting fixes by day")?;
+            rows.map(|row| row.ctx("counting fixes by day")).collect()
         })
         .await
     }

@@ -1560,6 +1560,112 @@ async fn oldest_due_and_window_tally(db: TestDb) {
     assert_eq!(store.tally_jobs(&at(4), &at(9)).await.unwrap(), []);
 }
 
+/// What the console's history is drawn from: findings by the day they
+/// opened (first observed, else created) and closed (resolved or
+/// suppressed), and the jobs that fixed something by day, account,
+/// control and severity.
+async fn finding_spans_and_fixes_by_day(db: TestDb) {
+    let store = db.open().await;
+    let mut open = asff("2024-05-01T12:00:00.000Z", "NEW");
+    open["FirstObservedAt"] = json!("2024-04-20T08:00:00.000Z");
+    open["CreatedAt"] = json!("2024-04-21T08:00:00.000Z");
+    open["Severity"] = json!({"Label": "high"});
+    store.upsert_finding("e-1", &open).await.unwrap();
+    // Resolved, read from its event, without FirstObservedAt.
+    let mut closed = asff("2024-05-02T12:00:00.000Z", "RESOLVED");
+    closed["Id"] = json!("f-2");
+    closed["CreatedAt"] = json!("2024-04-25T08:00:00.000Z");
+    closed["Severity"] = json!({"Label": "LOW"});
+    store
+        .ingest(ingest_batch(&[finding_event("e-2", &closed)], Vec::new()))
+        .await
+        .unwrap();
+    // No date at all: the row's own time stands in.
+    let mut odd = asff("2024-05-03T12:00:00.000Z", "NEW");
+    odd["Id"] = json!("f-3");
+    odd["FirstObservedAt"] = json!(42);
+    store.upsert_finding("e-3", &odd).await.unwrap();
+    let today = rectify_store::timefmt::now()[..10].to_string();
+    let mut spans = store.finding_spans().await.unwrap();
+    spans.sort_by(|a, b| a.opened.cmp(&b.opened));
+    let line = |s: &rectify_store::FindingSpan| {
+        (
+            s.control.clone(),
+            s.severity.clone(),
+            s.opened.clone(),
+            s.closed.clone(),
+            s.findings,
+        )
+    };
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert!(spans.iter().all(|s| s.account == "111122223333"));
+    assert_eq!(spans[0].opened.as_deref(), Some("2024-04-20"));
+    assert_eq!(
+        line(&spans[0]),
+        (
+            Some("S3.8".into()),
+            Some("HIGH".into()),
+            Some("2024-04-20".into()),
+            None,
+            1
+        )
+    );
+    assert_eq!(
+        line(&spans[1]),
+        (
+            Some("S3.8".into()),
+            Some("LOW".into()),
+            Some("2024-04-25".into()),
+            Some(today.clone()),
+            1
+        )
+    );
+    // SQLite and PostgreSQL render a JSON number differently; either way
+    // it is not a date, and the reader must check.
+    assert_eq!(spans[2].closed, None);
+    assert_eq!(spans[2].severity, None);
+
+    let at = |day: u32| format!("2026-02-0{day}T10:00:00.000Z");
+    let mut fixed = job("fix-1", "fk-1");
+    fixed.created_at = at(1);
+    fixed.finding.as_mut().unwrap().severity = Some("critical".into());
+    let mut also = job("fix-2", "fk-2");
+    also.created_at = at(2);
+    let mut undo = job("fix-3", "fk-3");
+    undo.created_at = at(2);
+    undo.event_id = "revert:fix-1".into();
+    let mut failed = job("fix-4", "fk-4");
+    failed.created_at = at(2);
+    for j in [&fixed, &also, &undo, &failed] {
+        assert!(store.enqueue(j).await.unwrap().is_created());
+    }
+    for (j, day) in [(&mut fixed, 3), (&mut also, 3), (&mut undo, 3)] {
+        j.state = JobState::Succeeded;
+        j.outcome = Some(Outcome::new(OutcomeKind::Changed, "done"));
+        j.updated_at = at(day);
+        store.save_job(j, None).await.unwrap();
+    }
+    failed.state = JobState::Failed;
+    failed.outcome = Some(Outcome::new(OutcomeKind::Changed, "read back wrong"));
+    store.save_job(&failed, None).await.unwrap();
+    let fix = |severity: Option<&str>, jobs: u64| rectify_store::FixCount {
+        day: "2026-02-03".into(),
+        account: "111122223333".into(),
+        control: Some("S3.8".into()),
+        severity: severity.map(str::to_string),
+        jobs,
+    };
+    // By the day they were written; undos and failures are not fixes.
+    let mut fixes = store.fixes_by_day(&at(1), &at(9)).await.unwrap();
+    fixes.sort_by(|a, b| a.severity.cmp(&b.severity));
+    assert_eq!(fixes, [fix(None, 1), fix(Some("CRITICAL"), 1)]);
+    // Only the window's jobs (by creation).
+    assert_eq!(
+        store.fixes_by_day(&at(2), &at(9)).await.unwrap(),
+        [fix(None, 1)]
+    );
+}
+
 /// What the console reads and writes: a rejection (only of a waiting job,
 /// with its audit record), findings by their fields and by a rule's jobs,
 /// their counts, jobs by account, action and finding, and the audit
@@ -2319,6 +2425,7 @@ both_backends!(
     event_origin_and_write_probe,
     applying_marks_leases_and_reversals,
     oldest_due_and_window_tally,
+    finding_spans_and_fixes_by_day,
     one_ticket_per_finding_and_system,
     console_reject_filters_and_trails,
     detector_state_saves_replaces_and_deletes,

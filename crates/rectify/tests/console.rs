@@ -5,8 +5,10 @@
 //! shown is refused, then rejected with a reason; a failed job retried;
 //! findings filtered and a hostile finding shown as text; a fix on demand
 //! planned, approved with the keyboard alone and applied; a paused rule
-//! resumed from the overview; pages that reflow at 200% zoom; rules,
-//! coverage and the audit chain.
+//! resumed from the overview; open findings and fixes over time; jobs
+//! made from outside shown on the overview and the jobs list without a
+//! reload; a rejection sent to the rule's channel; pages that reflow at
+//! 200% zoom; rules, coverage and the audit chain with its anchors.
 //! Each resource is read back here. Screenshots of the pages land in
 //! docs/console/. `make test` installs Chromium and the driver
 //! (scripts/browser-deps).
@@ -37,12 +39,32 @@ async fn every_page_of_the_console_in_a_browser() {
             "      scopes: [ingest, read, approve, admin]\n    - name: viewer\n      token: \"{viewer}\"\n      scopes: [read]\n"
         ),
     );
+    // The audit log keyed and anchored in a bucket under Object Lock.
+    let anchors = format!("console-anchors-{}", rand_suffix());
+    s3(&home_config().await)
+        .create_bucket()
+        .bucket(&anchors)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(
+        site.path("audit.key"),
+        format!("console-audit-key-{}-0123456789abcdef", rand_suffix()),
+    )
+    .unwrap();
+    let anchor_prefix = "console/anchors";
+    let config = format!(
+        "{config}audit:\n  key_file: {key}\n  anchor:\n    s3_bucket: {anchors}\n    prefix: {anchor_prefix}\n    interval_seconds: 3600\n    retain_days: 1\n",
+        key = site.path("audit.key").display()
+    );
     std::fs::write(&config_path, config).unwrap();
     let s3 = s3(&account_config(&account).await);
     let suffix = rand_suffix();
-    let [approved, changed, fixed] =
-        ["approved", "changed", "fixed"].map(|name| format!("console-{name}-{suffix}"));
-    for bucket in [&approved, &changed, &fixed] {
+    let [approved, changed, fixed, live_a, live_b] =
+        ["approved", "changed", "fixed", "live-a", "live-b"]
+            .map(|name| format!("console-{name}-{suffix}"));
+    for bucket in [&approved, &changed, &fixed, &live_a, &live_b] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
     }
     // No such bucket: the job fails, and is retried from the console.
@@ -106,6 +128,9 @@ async fn every_page_of_the_console_in_a_browser() {
     );
     assert_eq!(status, 200, "{body}");
 
+    // An anchor of the chain as it is now, for the audit page.
+    assert_eq!(site.rectify(&["audit", "anchor"]).status.code(), Some(0));
+
     let browser_dir = repo_root().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").exists(),
@@ -124,6 +149,12 @@ async fn every_page_of_the_console_in_a_browser() {
         "failed": {"job": failed_job},
         "hostile": {"account": "999999999999", "text": [SCRIPT, IMG]},
         "fix": {"finding": fix_finding, "rule": "s3-bpa", "resource": format!("arn:aws:s3:::{fixed}")},
+        // Submitted from outside the page while it is open.
+        "live": [
+            imported(&account, vec![s3_finding(&account, &live_a)]),
+            imported(&account, vec![s3_finding(&account, &live_b)]),
+        ],
+        "anchors": {"prefix": anchor_prefix},
     });
     let mut node = Command::new("node")
         .current_dir(&browser_dir)
@@ -202,6 +233,33 @@ async fn every_page_of_the_console_in_a_browser() {
         [false; 4],
         "the changed plan was not applied"
     );
+
+    // The rejection went to the rule's channel like any outcome.
+    let messages = inbox.messages().await;
+    let told = messages
+        .iter()
+        .find(|m| m["job"] == changed_job.as_str() && m["kind"] == "rejected")
+        .unwrap_or_else(|| panic!("no rejection among {messages:#?}"));
+    assert_eq!(told["state"], "skipped");
+    assert!(
+        told["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("not during the freeze"),
+        "{told}"
+    );
+
+    // The jobs submitted while the pages were open are real jobs.
+    let live: Vec<&str> = printed
+        .iter()
+        .filter_map(|l| l.strip_prefix("live "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(live.len(), 2, "two jobs made from outside the page");
+    for id in live {
+        let job = server.wait_job(&site.token, id);
+        assert_eq!(job["state"], "waiting-approval", "{job}");
+    }
 
     // The retry is a new job for the same resource, queued by the console.
     let retry = server.wait_job(&site.token, &named("retry"));

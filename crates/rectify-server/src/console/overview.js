@@ -1,5 +1,6 @@
-// Overview: what is open (findings by account, control and severity),
-// what rectify did each day (jobs by outcome), the queue, and what is
+// Overview: open findings and fixes over time (by severity, account or
+// control), what is open now (by account, control and severity), what
+// rectify did each day (jobs by outcome), the queue, and what is
 // stopped: the kill switch, paused rules and tripped breakers, with a
 // resume button for admin tokens. The charts are SVG drawn here, each bar
 // labelled with its number and each series with a pattern as well as a
@@ -16,6 +17,11 @@ const SERIES = [
   ["failed", "p-cross"],
   ["other", "p-grid"],
 ];
+// Fill patterns of the history's series, in order (the ninth is "(other)").
+const PATTERNS = ["p-solid", "p-dots", "p-hatch", "p-cross", "p-vert", "p-horiz", "p-back", "p-check", "p-grid"];
+// The dimensions the history can be split by: address value, label.
+const DIMENSIONS = [["severity", "severity"], ["account", "account"], ["control", "control"]];
+const HISTORY_DAYS = 30;
 const OPEN = (status) => status !== "RESOLVED" && status !== "SUPPRESSED";
 
 function svg(tag, attrs, ...children) {
@@ -30,45 +36,69 @@ function seriesOf(outcome) {
   return "other";
 }
 
-// Stacked bars, one per day, with the day's total above each bar.
-function dailyChart(days) {
-  const width = 720, height = 260, left = 40, bottom = 40, top = 20;
-  const totals = days.map((d) => {
-    const by = { fixed: 0, waiting: 0, refused: 0, failed: 0, other: 0 };
-    for (const [outcome, n] of Object.entries(d.outcomes)) by[seriesOf(outcome)] += n;
-    return by;
-  });
-  const max = Math.max(1, ...totals.map((t) => Object.values(t).reduce((a, b) => a + b, 0)));
+// Stacked bars, one per day, with the day's total above each bar, a
+// legend (pattern and name) and the same numbers in a table.
+// series: [{name, pattern, values: [one per day]}].
+function stackedChart(id, title, days, series) {
+  const width = Math.max(720, days.length * 30), height = 260, left = 40, bottom = 40, top = 20;
+  const totals = days.map((_, i) => series.reduce((sum, s) => sum + s.values[i], 0));
+  const max = Math.max(1, ...totals);
   const slot = (width - left) / days.length;
   const scale = (height - bottom - top) / max;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "daily-title daily-desc", class: "chart", id: "daily-chart" },
-    svg("title", { id: "daily-title" }, "Jobs per day by outcome, last " + days.length + " days"),
-    svg("desc", { id: "daily-desc" }, "Stacked bars; the table below the chart has the same numbers."));
+  const labelEvery = Math.ceil(days.length / 15);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${id}-title ${id}-desc`, class: "chart", id },
+    svg("title", { id: id + "-title" }, title),
+    svg("desc", { id: id + "-desc" }, "Stacked bars; the table below the chart has the same numbers."));
   chart.appendChild(svg("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: "#333" }));
   chart.appendChild(svg("text", { x: 4, y: top + 4, "font-size": 11 }, String(max)));
   chart.appendChild(svg("text", { x: 4, y: height - bottom, "font-size": 11 }, "0"));
-  days.forEach((d, i) => {
+  days.forEach((day, i) => {
     let y = height - bottom;
     const x = left + i * slot + slot * 0.15;
     const w = slot * 0.7;
-    let total = 0;
-    for (const [name, pattern] of SERIES) {
-      const n = totals[i][name];
+    for (const s of series) {
+      const n = s.values[i];
       if (!n) continue;
-      total += n;
       const h = n * scale;
       y -= h;
-      chart.appendChild(svg("rect", { x, y, width: w, height: h, fill: `url(#${pattern})`, stroke: "#333", "stroke-width": 0.5 },
-        svg("title", {}, `${d.day}: ${n} ${name}`)));
+      chart.appendChild(svg("rect", { x, y, width: w, height: h, fill: `url(#${s.pattern})`, stroke: "#333", "stroke-width": 0.5 },
+        svg("title", {}, `${day}: ${n} ${s.name}`)));
     }
-    chart.appendChild(svg("text", { x: x + w / 2, y: y - 4, "text-anchor": "middle", "font-size": 11 }, String(total)));
-    chart.appendChild(svg("text", { x: x + w / 2, y: height - bottom + 14, "text-anchor": "middle", "font-size": 10 }, d.day.slice(5)));
+    chart.appendChild(svg("text", { x: x + w / 2, y: y - 4, "text-anchor": "middle", "font-size": 10 }, String(totals[i])));
+    // Every few days, counted back from the last, so labels never overlap.
+    if ((days.length - 1 - i) % labelEvery === 0) {
+      chart.appendChild(svg("text", { x: x + w / 2, y: height - bottom + 14, "text-anchor": "middle", "font-size": 10 }, day.slice(5)));
+    }
   });
-  const legend = el("ul", { class: "legend" }, SERIES.map(([name, pattern]) =>
-    el("li", {}, legendSwatch(pattern), " " + name)));
-  const rows = days.map((d, i) => [d.day, ...SERIES.map(([name]) => String(totals[i][name]))]);
-  return el("figure", { class: "figure" }, chart, legend,
-    el("details", {}, el("summary", {}, "The numbers"), table("daily-table", ["Day", ...SERIES.map(([n]) => n)], rows)));
+  const legend = el("ul", { class: "legend" }, series.map((s) => el("li", {}, legendSwatch(s.pattern), " " + s.name)));
+  const rows = days.map((day, i) => [day, ...series.map((s) => String(s.values[i])), String(totals[i])]);
+  return el("figure", { class: "figure wide" }, chart, legend,
+    el("details", {}, el("summary", {}, "The numbers: " + title), table(id + "-table", ["Day", ...series.map((s) => s.name), "total"], rows)));
+}
+
+function dailyChart(days) {
+  const series = SERIES.map(([name, pattern]) => ({
+    name,
+    pattern,
+    values: days.map((d) => Object.entries(d.outcomes).reduce((sum, [outcome, n]) => sum + (seriesOf(outcome) === name ? n : 0), 0)),
+  }));
+  return stackedChart("daily-chart", "Jobs per day by outcome, last " + days.length + " days", days.map((d) => d.day), series);
+}
+
+// Open findings at the end of each day, and fixes each day, split by the
+// dimension the address names (#/overview?by=account).
+function historySection(history, by) {
+  const lines = history.by[by] || [];
+  const series = (what) => lines.map((line, i) => ({ name: line.key, pattern: PATTERNS[i % PATTERNS.length], values: line[what] }));
+  const label = DIMENSIONS.find(([d]) => d === by)[1];
+  const pick = el("ul", { class: "tabs", id: "history-by", "aria-label": "Split the history by" }, DIMENSIONS.map(([d, text]) =>
+    el("li", {}, el("a", { href: "#/overview" + qs({ by: d }), "aria-current": d === by ? "true" : null, dataset: { by: d } }, "by " + text))));
+  return el("section", { "aria-labelledby": "history-title" },
+    el("h3", { id: "history-title" }, `Open findings and fixes, last ${history.days.length} days, by ${label}`),
+    pick,
+    el("p", { class: "hint" }, "Open at the end of each day: first observed by then and not resolved or suppressed by then. A fix is a job that changed a resource and read it back compliant."),
+    stackedChart("history-open", `Open findings at the end of each day, by ${label}`, history.days, series("open")),
+    stackedChart("history-fixed", `Fixes each day, by ${label}`, history.days, series("fixed")));
 }
 
 function legendSwatch(pattern) {
@@ -94,7 +124,15 @@ function barChart(id, caption, counts) {
 }
 
 export async function loadOverview() {
-  return api("GET", "/v1/overview");
+  const [overview, history] = await Promise.all([
+    api("GET", "/v1/overview"),
+    api("GET", "/v1/history" + qs({ days: HISTORY_DAYS })),
+  ]);
+  // When they were computed is not shown: leaving it out lets the page
+  // redraw only when a number changed.
+  delete overview.computed_at;
+  delete history.computed_at;
+  return { ...overview, history };
 }
 
 function resumeButton(label, rule, refresh) {
@@ -112,7 +150,8 @@ function resumeButton(label, rule, refresh) {
   return button;
 }
 
-export function overviewView(data, _params, refresh) {
+export function overviewView(data, params, refresh) {
+  const by = DIMENSIONS.some(([d]) => d === params.get("by")) ? params.get("by") : "severity";
   const byAccount = {}, byControl = {}, bySeverity = {};
   let open = 0;
   for (const c of data.findings) {
@@ -146,8 +185,9 @@ export function overviewView(data, _params, refresh) {
       paused.length
         ? table("paused-rules", ["Rule", "Why", ""], paused.map(([rule, why]) => [rule, why, admin ? el("td", {}, resumeButton("Resume " + rule, rule, refresh)) : ""]))
         : el("p", { class: "empty" }, "No rule is paused and no breaker is tripped.")),
+    historySection(data.history, by),
     el("section", { "aria-labelledby": "open-title" },
-      el("h3", { id: "open-title" }, "Open findings: " + open),
+      el("h3", { id: "open-title" }, "Open findings now: " + open),
       data.findings_truncated ? el("p", { class: "hint" }, "Counted from the first lines only: there are more combinations than the overview reads.") : null,
       el("div", { class: "charts" },
         barChart("by-severity", "Open findings by severity", bySeverity),

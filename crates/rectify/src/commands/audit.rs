@@ -214,6 +214,21 @@ pub async fn write_anchor(
 pub struct AnchorReport {
     pub checked: usize,
     pub problems: Vec<String>,
+    /// Each anchor read, in the bucket's order (by seq).
+    pub anchors: Vec<AnchorSeen>,
+}
+
+/// One anchor as the check found it.
+#[derive(serde::Serialize)]
+pub struct AnchorSeen {
+    /// The object's key in the bucket.
+    pub key: String,
+    /// The chain's head it vouches for (0 when it could not be read).
+    pub seq: i64,
+    /// When it was written, as it says.
+    pub time: String,
+    /// Whether everything it vouches for still holds.
+    pub holds: bool,
 }
 
 /// Reads every anchor and compares each lane head it holds with the chain:
@@ -228,45 +243,29 @@ pub async fn check_anchors(store: &dyn Store, loaded: &Loaded) -> anyhow::Result
         .await
         .map_err(|e| anyhow::anyhow!("audit.anchor: {e}"))?;
     let mut problems = Vec::new();
+    let mut anchors = Vec::new();
     for (key, body) in &objects {
+        let found = problems.len();
         let anchor: Anchor = match serde_json::from_slice(body) {
             Ok(a) => a,
             Err(e) => {
                 problems.push(format!("{key}: not an anchor: {e}"));
+                anchors.push(AnchorSeen {
+                    key: key.clone(),
+                    seq: 0,
+                    time: String::new(),
+                    holds: false,
+                });
                 continue;
             }
         };
-        match anchor.mac_valid(signer.as_ref()).await {
-            Ok(true) => {}
-            Ok(false) => {
-                problems.push(format!(
-                    "{key}: its MAC does not verify with {} (forged, or written under another key)",
-                    signer.describe()
-                ));
-                continue;
-            }
-            Err(e) => anyhow::bail!("checking anchor {key}: {e}"),
-        }
-        for (anchored, check) in check_anchor_heads(store, &anchor).await? {
-            let lane = if anchored.lane == 0 {
-                String::new()
-            } else {
-                format!(" (lane {})", anchored.lane)
-            };
-            match check {
-                AnchorCheck::Matches => {}
-                AnchorCheck::Truncated { last_seq } => problems.push(format!(
-                    "{key}: truncated: record {}{lane} was anchored at {} with hash {}, but the \
-                     lane ends at seq {last_seq}",
-                    anchored.seq, anchor.time, anchored.hash
-                )),
-                AnchorCheck::Rewritten { found } => problems.push(format!(
-                    "{key}: rewritten: record {}{lane} was anchored at {} with hash {}, the log \
-                     now holds {found}",
-                    anchored.seq, anchor.time, anchored.hash
-                )),
-            }
-        }
+        check_one(store, signer.as_ref(), key, &anchor, &mut problems).await?;
+        anchors.push(AnchorSeen {
+            key: key.clone(),
+            seq: anchor.seq,
+            time: anchor.time.clone(),
+            holds: problems.len() == found,
+        });
     }
     if objects.is_empty() {
         problems.push(format!(
@@ -277,5 +276,49 @@ pub async fn check_anchors(store: &dyn Store, loaded: &Loaded) -> anyhow::Result
     Ok(AnchorReport {
         checked: objects.len(),
         problems,
+        anchors,
     })
+}
+
+/// Checks one anchor's MAC and every lane head it vouches for, adding
+/// what does not hold to `problems`.
+async fn check_one(
+    store: &dyn Store,
+    signer: &dyn MacSigner,
+    key: &str,
+    anchor: &Anchor,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    match anchor.mac_valid(signer).await {
+        Ok(true) => {}
+        Ok(false) => {
+            problems.push(format!(
+                "{key}: its MAC does not verify with {} (forged, or written under another key)",
+                signer.describe()
+            ));
+            return Ok(());
+        }
+        Err(e) => anyhow::bail!("checking anchor {key}: {e}"),
+    }
+    for (anchored, check) in check_anchor_heads(store, anchor).await? {
+        let lane = if anchored.lane == 0 {
+            String::new()
+        } else {
+            format!(" (lane {})", anchored.lane)
+        };
+        match check {
+            AnchorCheck::Matches => {}
+            AnchorCheck::Truncated { last_seq } => problems.push(format!(
+                "{key}: truncated: record {}{lane} was anchored at {} with hash {}, but the \
+                 lane ends at seq {last_seq}",
+                anchored.seq, anchor.time, anchored.hash
+            )),
+            AnchorCheck::Rewritten { found } => problems.push(format!(
+                "{key}: rewritten: record {}{lane} was anchored at {} with hash {}, the log \
+                 now holds {found}",
+                anchored.seq, anchor.time, anchored.hash
+            )),
+        }
+    }
+    Ok(())
 }

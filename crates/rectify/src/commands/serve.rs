@@ -322,6 +322,9 @@ async fn wait_for_signal() {
     }
 }
 
+/// Anchors the console's audit page lists (the newest).
+const CONSOLE_ANCHORS: usize = 20;
+
 /// What the console shows beyond the store: the catalog's coverage per
 /// standard, and the audit anchors' check when `audit.anchor` is set.
 fn console_extras(
@@ -342,10 +345,13 @@ fn console_extras(
             let (store, loaded) = (store.clone(), loaded.clone());
             Box::pin(async move {
                 let report = super::audit::check_anchors(store.as_ref(), &loaded).await?;
+                // The newest few: the bucket may hold thousands.
+                let newest: Vec<_> = report.anchors.iter().rev().take(CONSOLE_ANCHORS).collect();
                 Ok(serde_json::json!({
                     "configured": true,
                     "checked": report.checked,
                     "problems": report.problems,
+                    "newest": newest,
                 }))
             })
         }));
