@@ -5,7 +5,7 @@ No real API server can run on the machines rectify is tested on, so this
 stand-in answers the part of the Kubernetes REST API that rectify's `kube.*`
 actions call, as the real API server answers it:
 
-- resources: pods, nodes, deployments, replicasets, jobs, networkpolicies
+- resources: pods, nodes, serviceaccounts, deployments, replicasets, jobs, networkpolicies
   (core v1, apps/v1, batch/v1, networking.k8s.io/v1), kept in memory;
 - verbs: list (with `labelSelector`: `k=v`, `k==v`, `k!=v`, `k`, `!k`),
   get, create, replace (PUT), patch (`application/merge-patch+json`,
@@ -66,6 +66,7 @@ import kubernetes_validate
 RESOURCES = {
     ("", "v1", "pods"): ("Pod", True),
     ("", "v1", "nodes"): ("Node", False),
+    ("", "v1", "serviceaccounts"): ("ServiceAccount", True),
     ("apps", "v1", "deployments"): ("Deployment", True),
     ("apps", "v1", "replicasets"): ("ReplicaSet", True),
     ("batch", "v1", "jobs"): ("Job", True),

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use rectify_model::{Event, EventTap};
 use serde_json::Value;
 
+use crate::anomaly::{AnomalyDetector, LiveAnomaly};
 use crate::signature::SignatureDetector;
 use crate::{records, Detection, Detector, Record, DETECTOR_SOURCE};
 
@@ -50,11 +51,25 @@ fn take(v: Value, out: &mut Vec<Value>) {
 
 /// Runs `detector` over `records` in time order (log files are not
 /// strictly ordered; windows need order).
-pub fn detect_all(detector: &mut SignatureDetector, mut records: Vec<Value>) -> Vec<Detection> {
+pub fn detect_all(detector: &mut SignatureDetector, records: Vec<Value>) -> Vec<Detection> {
+    detect_all_with(detector, None, records)
+}
+
+/// [`detect_all`], with the anomaly detector (when given) seeing the
+/// records too, in the same order. It is not flushed: the caller says
+/// when the input ends.
+pub fn detect_all_with(
+    detector: &mut SignatureDetector,
+    mut anomaly: Option<&mut AnomalyDetector>,
+    mut records: Vec<Value>,
+) -> Vec<Detection> {
     records.sort_by_cached_key(|r| Record::new(r).epoch_seconds().unwrap_or(i64::MIN));
     let mut out = Vec::new();
     for r in &records {
         out.extend(detector.observe(Record::new(r)));
+        if let Some(anomaly) = anomaly.as_deref_mut() {
+            out.extend(anomaly.observe(Record::new(r)));
+        }
     }
     out
 }
@@ -62,12 +77,14 @@ pub fn detect_all(detector: &mut SignatureDetector, mut records: Vec<Value>) -> 
 /// Where a tap hands its detections besides the submission (Security Hub).
 pub type DetectionSink = Box<dyn Fn(&[Detection]) + Send + Sync>;
 
-/// The signature detector as the engine's tap: CloudTrail events in a
-/// submission are observed, and each detection is added to the
-/// submission as a Security Hub import event of source `rectify.detector`.
-/// `also` gets every detection too (to send them to Security Hub).
+/// The detectors as the engine's tap: CloudTrail events in a submission
+/// are observed by the signatures and, when enabled, the anomaly
+/// detector, and each detection is added to the submission as a Security
+/// Hub import event of source `rectify.detector`. `also` gets every
+/// detection too (to send them to Security Hub).
 pub struct DetectTap {
     detector: Mutex<SignatureDetector>,
+    anomaly: Option<LiveAnomaly>,
     also: Option<DetectionSink>,
 }
 
@@ -75,6 +92,7 @@ impl DetectTap {
     pub fn new(detector: SignatureDetector) -> DetectTap {
         DetectTap {
             detector: Mutex::new(detector),
+            anomaly: None,
             also: None,
         }
     }
@@ -84,31 +102,44 @@ impl DetectTap {
         self
     }
 
+    /// Records also go through the anomaly detector.
+    pub fn with_anomaly(mut self, anomaly: LiveAnomaly) -> DetectTap {
+        self.anomaly = Some(anomaly);
+        self
+    }
+
     /// The detections for these events (what [`EventTap::derive`] turns
     /// into events).
     pub fn detections(&self, events: &[Event]) -> Vec<Detection> {
-        let mut detector = match self.detector.lock() {
-            Ok(d) => d,
-            // A panic elsewhere must not stop detection for good.
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut out = Vec::new();
+        let mut seen: Vec<&Value> = Vec::new();
         for event in events {
             // Never detect on rectify's own findings.
             if event.source == DETECTOR_SOURCE || event.source == rectify_model::SCANNER_SOURCE {
                 continue;
             }
-            for r in records(&event.body) {
+            seen.extend(records(&event.body));
+        }
+        if seen.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        {
+            let mut detector = match self.detector.lock() {
+                Ok(d) => d,
+                // A panic elsewhere must not stop detection for good.
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            for r in &seen {
                 out.extend(detector.observe(Record::new(r)));
             }
         }
+        if let Some(anomaly) = &self.anomaly {
+            out.extend(anomaly.observe(&seen));
+        }
         out
     }
-}
 
-impl EventTap for DetectTap {
-    fn derive(&self, events: &[Event]) -> Vec<Event> {
-        let found = self.detections(events);
+    fn to_events(&self, found: Vec<Detection>) -> Vec<Event> {
         if found.is_empty() {
             return Vec::new();
         }
@@ -116,5 +147,26 @@ impl EventTap for DetectTap {
             sink(&found);
         }
         found.iter().map(Detection::event).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventTap for DetectTap {
+    fn derive(&self, events: &[Event]) -> Vec<Event> {
+        let found = self.detections(events);
+        self.to_events(found)
+    }
+
+    fn tick(&self, now: i64) -> Vec<Event> {
+        match &self.anomaly {
+            Some(anomaly) => self.to_events(anomaly.tick(now)),
+            None => Vec::new(),
+        }
+    }
+
+    async fn save_state(&self, force: bool) {
+        if let Some(anomaly) = &self.anomaly {
+            anomaly.save(force).await;
+        }
     }
 }

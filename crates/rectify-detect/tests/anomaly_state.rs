@@ -288,3 +288,69 @@ async fn postgres_dropped_entities_leave_the_store() {
     let pg = PgSchema::new();
     dropped_entities_leave_the_store(rectify_store::open(&pg.url()).await.unwrap()).await;
 }
+
+/// One call by `user` at `minute` (minutes since the epoch).
+fn call_at(user: &str, minute: i64) -> serde_json::Value {
+    let t = time::OffsetDateTime::from_unix_timestamp(minute * 60 + 7).unwrap();
+    serde_json::json!({
+        "eventTime": t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+        "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "accountId": "111122223333",
+                         "arn": format!("arn:aws:iam::111122223333:user/{user}")},
+    })
+}
+
+/// The detector as `serve` runs it: the timer closes a quiet entity's
+/// minute once it is 10 minutes behind the newest record (or the clock
+/// when nothing came), and the state is written when due or forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_detector_closes_quiet_minutes_and_saves_when_due() {
+    let (_dir, url) = sqlite();
+    let store = rectify_store::open(&url).await.unwrap();
+    let settings = AnomalySettings {
+        enabled: true,
+        save_interval_seconds: 3600,
+        ..Default::default()
+    };
+    let live = anomaly::LiveAnomaly::load(&settings, "us-east-1", store.clone())
+        .await
+        .unwrap()
+        .expect("enabled");
+    let m = 29_000_000i64;
+    let (a0, a1, b0, b1) = (
+        call_at("alice", m),
+        call_at("alice", m + 1),
+        call_at("bob", m + 18),
+        call_at("bob", m + 19),
+    );
+    let closed = || live.model_stats(Kind::Principal).buckets_closed;
+    // In time order: alice's minute m closes with her record of m + 1,
+    // bob's m + 18 with his of m + 19.
+    live.observe(&[&a1, &b1, &a0, &b0]);
+    assert_eq!(closed(), 2);
+    // The newest record is minute m + 19: alice's m + 1 is more than 10
+    // minutes behind it and closes; bob's m + 19 stays open, whatever the
+    // clock says.
+    live.tick((m + 100_000) * 60);
+    assert_eq!(closed(), 3);
+    // Nothing came since: the clock decides.
+    live.tick((m + 25) * 60);
+    assert_eq!(closed(), 3);
+    live.tick((m + 30) * 60);
+    assert_eq!(closed(), 4);
+    let alice = "arn:aws:iam::111122223333:user/alice".to_string();
+
+    // Not due yet: nothing written; forced: everything.
+    assert!(live.save(false).await);
+    assert!(store
+        .detector_state("anomaly-principal")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(live.save(true).await);
+    let rows = store.detector_state("anomaly-principal").await.unwrap();
+    assert!(rows.iter().any(|(k, _)| *k == alice), "{rows:?}");
+    assert!(rows.iter().any(|(k, _)| k.is_empty()), "the forest row");
+}

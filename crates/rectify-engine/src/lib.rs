@@ -167,6 +167,26 @@ impl Engine {
         self
     }
 
+    /// What the tap makes as time passes ([`rectify_model::EventTap::tick`]),
+    /// submitted; the events submitted (none without a tap).
+    pub async fn tick_tap(&self, now: i64, origin: &str) -> anyhow::Result<usize> {
+        let Some(tap) = &self.tap else {
+            return Ok(0);
+        };
+        let events = tap.tick(now);
+        if events.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.submit(events, origin).await?.len())
+    }
+
+    /// Writes the tap's state ([`rectify_model::EventTap::save_state`]).
+    pub async fn save_tap_state(&self, force: bool) {
+        if let Some(tap) = &self.tap {
+            tap.save_state(force).await;
+        }
+    }
+
     /// Each settled job's finding gets its ticket through `tickets`.
     pub fn with_tickets(mut self, tickets: Arc<dyn rectify_model::Tickets>) -> Engine {
         self.tickets = Some(tickets);

@@ -30,6 +30,11 @@ use crate::cluster::{ClusterAccess, KubeSettings};
 pub const POD: &str = "KubernetesPod";
 pub const NODE: &str = "KubernetesNode";
 pub const DEPLOYMENT: &str = "KubernetesDeployment";
+pub const SERVICE_ACCOUNT: &str = "KubernetesServiceAccount";
+
+/// The prefix of a service account's user name
+/// (`system:serviceaccount:NAMESPACE:NAME`).
+const SERVICE_ACCOUNT_USER: &str = "system:serviceaccount:";
 
 /// One Kubernetes object in a configured cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +54,7 @@ impl KubeRef {
         let plural = match self.kind {
             POD => "pods",
             NODE => "nodes",
+            SERVICE_ACCOUNT => "serviceaccounts",
             _ => "deployments",
         };
         match &self.namespace {
@@ -78,6 +84,7 @@ impl KubeRef {
             POD => POD,
             NODE => NODE,
             DEPLOYMENT => DEPLOYMENT,
+            SERVICE_ACCOUNT => SERVICE_ACCOUNT,
             other => return Err(format!("{other} is not a Kubernetes object type")),
         };
         let r = KubeRef {
@@ -151,6 +158,9 @@ struct Named {
     configured_cluster: Option<String>,
     workload: Option<(&'static str, String, String)>,
     node: Option<String>,
+    /// `(namespace, name)` of the service account the workload runs as,
+    /// or that made the call.
+    service_account: Option<(String, String)>,
 }
 
 /// The object of one of `kinds` that `event` names, in a configured
@@ -203,6 +213,15 @@ pub fn kube_target(
                     name: node.clone(),
                 })
             }
+            (SERVICE_ACCOUNT, _, _) if named.service_account.is_some() => {
+                let (ns, name) = named.service_account.clone().unwrap_or_default();
+                found = Some(KubeRef {
+                    cluster: cluster.name.clone(),
+                    kind: SERVICE_ACCOUNT,
+                    namespace: Some(ns),
+                    name,
+                })
+            }
             (k, Some((wk, ns, name)), _) if k == *wk => {
                 found = Some(KubeRef {
                     cluster: cluster.name.clone(),
@@ -247,7 +266,27 @@ fn from_guardduty(event: &Event) -> Named {
             text(&workload["name"]),
         ),
         node: text(&resource["instanceDetails"]["networkInterfaces"][0]["privateDnsName"]),
+        service_account: service_account_of(
+            text(&workload["namespace"]),
+            text(&workload["serviceAccountName"]),
+            text(&resource["kubernetesDetails"]["kubernetesUserDetails"]["username"]),
+        ),
     }
+}
+
+/// The workload's service account (its namespace and
+/// `serviceAccountName`), else the one a `system:serviceaccount:NS:NAME`
+/// user name names.
+fn service_account_of(
+    namespace: Option<String>,
+    name: Option<String>,
+    user: Option<String>,
+) -> Option<(String, String)> {
+    if let (Some(ns), Some(name)) = (namespace, name) {
+        return Some((ns, name));
+    }
+    let (ns, name) = user?.strip_prefix(SERVICE_ACCOUNT_USER)?.split_once(':')?;
+    Some((ns.to_string(), name.to_string()))
 }
 
 fn workload_of(
@@ -291,6 +330,11 @@ fn from_asff(event: &Event, finding: &rectify_model::Finding) -> Named {
             field("kubernetesworkloaddetails/name"),
         ),
         node: field("networkinterfaces/0/privatednsname"),
+        service_account: service_account_of(
+            field("kubernetesworkloaddetails/namespace"),
+            field("kubernetesworkloaddetails/serviceaccountname"),
+            field("kubernetesuserdetails/username"),
+        ),
     }
 }
 
@@ -333,8 +377,12 @@ fn from_audit_event(event: &Event) -> Result<Named, String> {
     }
     let resource = object["resource"].as_str().unwrap_or_default();
     let name = text(&object["name"]);
+    named.service_account = service_account_of(None, None, text(&detail["user"]["username"]));
     match resource {
         "nodes" => named.node = name,
+        "serviceaccounts" => {
+            named.service_account = service_account_of(text(&object["namespace"]), name, None)
+        }
         _ => {
             named.workload =
                 workload_of(Some(resource.to_string()), text(&object["namespace"]), name)
@@ -477,6 +525,43 @@ mod tests {
         assert!(check_name(&"a".repeat(254)).is_err());
         assert!(check_name("Upper").is_err());
         assert!(check_name("ok-name.1").is_ok());
+    }
+
+    #[test]
+    fn the_service_account_comes_from_the_workload_or_the_caller() {
+        let path = format!(
+            "{}/tests/fixtures/guardduty-runtime-bitcoin-tool.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let err = kube_target(&event(v.clone()), &[SERVICE_ACCOUNT], &settings()).unwrap_err();
+        assert!(err.contains("names no KubernetesServiceAccount"), "{err}");
+        let details = &mut v["detail"]["resource"]["kubernetesDetails"];
+        details["kubernetesUserDetails"] =
+            json!({"username": "system:serviceaccount:payments:ledger-writer"});
+        let t = kube_target(&event(v.clone()), &[SERVICE_ACCOUNT], &settings()).unwrap();
+        assert_eq!(
+            t.resource_id,
+            "k8s://prod/namespaces/payments/serviceaccounts/ledger-writer"
+        );
+        assert_eq!(KubeRef::from_target(&t).unwrap().kind, SERVICE_ACCOUNT);
+        // The workload's own service account comes first.
+        v["detail"]["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"]
+            ["serviceAccountName"] = json!("checkout");
+        let t = kube_target(&event(v.clone()), &[SERVICE_ACCOUNT], &settings()).unwrap();
+        assert_eq!(
+            t.resource_id,
+            "k8s://prod/namespaces/shop/serviceaccounts/checkout"
+        );
+        // A hostile name is refused like any other.
+        v["detail"]["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"]
+            ["serviceAccountName"] = json!("../secrets");
+        assert!(kube_target(&event(v), &[SERVICE_ACCOUNT], &settings()).is_err());
+        // A user that is not a service account names none.
+        assert_eq!(
+            service_account_of(None, None, Some("kubernetes-admin".into())),
+            None
+        );
     }
 
     #[test]

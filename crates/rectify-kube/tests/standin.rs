@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use rectify_aws::{AccountAccess, Aws, AwsSettings};
 use rectify_kube::actions::deployment_scale_to_zero::DeploymentScaleToZero;
@@ -24,8 +24,11 @@ use rectify_kube::actions::job_run::JobRun;
 use rectify_kube::actions::node_cordon::NodeCordon;
 use rectify_kube::actions::pod_delete::PodDelete;
 use rectify_kube::actions::pod_quarantine::PodQuarantine;
+use rectify_kube::actions::serviceaccount_contain_role::{
+    ServiceAccountContainRole, ROLE_ANNOTATION,
+};
 use rectify_kube::client::{path_of, Bearer, KubeClient, PatchKind};
-use rectify_kube::target::{KubeRef, DEPLOYMENT, NODE, POD};
+use rectify_kube::target::{KubeRef, DEPLOYMENT, NODE, POD, SERVICE_ACCOUNT};
 use rectify_kube::{ClusterAccess, ClusterSettings, Kube, KubeSettings, TokenSource};
 use rectify_model::{Action, ErrorClass, Target};
 use serde_json::{json, Value};
@@ -738,4 +741,198 @@ async fn eks_cluster_from_describe_cluster_with_the_assumed_roles_token() {
     let _ = &h.moto_url;
     // A cluster that is not configured is refused before any call.
     assert!(kube.client("other").await.is_err());
+}
+
+/// The emulator's own account (where its roles are made).
+const EMULATOR_ACCOUNT: &str = "123456789012";
+
+async fn iam() -> aws_sdk_iam::Client {
+    harness();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await;
+    aws_sdk_iam::Client::new(&config)
+}
+
+/// The role's inline policy `rectify-containment`, if it has one.
+async fn containment_of(role: &str) -> Option<Value> {
+    match iam()
+        .await
+        .get_role_policy()
+        .role_name(role)
+        .policy_name("rectify-containment")
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let text = out.policy_document();
+            let decoded = if text.starts_with('%') {
+                // URL-encoded, as IAM returns documents.
+                let mut bytes = Vec::new();
+                let raw = text.as_bytes();
+                let mut i = 0;
+                while i < raw.len() {
+                    if raw[i] == b'%' {
+                        bytes.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                        i += 3;
+                    } else {
+                        bytes.push(raw[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(bytes).unwrap()
+            } else {
+                text.to_string()
+            };
+            Some(serde_json::from_str(&decoded).unwrap())
+        }
+        Err(e) => {
+            let e = e.into_service_error();
+            assert!(e.is_no_such_entity_exception(), "{e:?}");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_service_accounts_irsa_role_is_contained_and_undo_restores_it() {
+    let ns = unique("payments");
+    let role = unique("ledger-irsa");
+    let arn = iam()
+        .await
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": format!("arn:aws:iam::{EMULATOR_ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE")},
+                "Action": "sts:AssumeRoleWithWebIdentity"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_string();
+    let account: ServiceAccount = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "ledger-writer", "namespace": ns,
+                     "annotations": {ROLE_ANNOTATION: arn}}
+    }))
+    .unwrap();
+    admin()
+        .create(&path_of::<ServiceAccount>(Some(&ns), None), &account)
+        .await
+        .unwrap();
+    let aws = Arc::new(
+        Aws::new(AwsSettings {
+            accounts: vec![AccountAccess {
+                id: EMULATOR_ACCOUNT.into(),
+                role_arn: None,
+                external_id: None,
+            }],
+            ..AwsSettings::new(REGION)
+        })
+        .await,
+    );
+    let kube = Arc::new(Kube::new(
+        KubeSettings {
+            clusters: vec![lab_cluster()],
+            own_namespace: Some("rectify".into()),
+            own_pod: None,
+        },
+        aws,
+    ));
+    let action = ServiceAccountContainRole::new(kube);
+    assert!(action.spec().approval_by_default);
+    let t = target(SERVICE_ACCOUNT, Some(&ns), "ledger-writer");
+    let params = json!({});
+
+    let observed = action.check(&t, &params).await.unwrap();
+    assert!(!observed.compliant, "{observed:?}");
+    let change = action.plan(&t, &params, &observed).unwrap();
+    assert!(change.summary.contains(&arn), "{}", change.summary);
+    assert_eq!(containment_of(&role).await, None, "planned only");
+    action.apply(&t, &params, &change).await.unwrap();
+    assert!(action.verify(&t, &params).await.unwrap().compliant);
+
+    // Read back from IAM: deny everything to sessions issued before now.
+    let doc = containment_of(&role).await.expect("the containment policy");
+    let statement = &doc["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny");
+    assert_eq!(statement["Action"], json!(["*"]));
+    assert_eq!(statement["Resource"], json!(["*"]));
+    let cutoff = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cutoff.starts_with("20") && cutoff.ends_with('Z'),
+        "{cutoff}"
+    );
+    // The service account itself is left as it was.
+    let read: ServiceAccount = admin()
+        .get(&path_of::<ServiceAccount>(Some(&ns), Some("ledger-writer")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.metadata.annotations.unwrap().get(ROLE_ANNOTATION),
+        Some(&arn)
+    );
+    // Already contained: nothing more to do.
+    let again = action.check(&t, &params).await.unwrap();
+    assert!(again.compliant);
+    let noop = action.plan(&t, &params, &again).unwrap();
+    assert_eq!(noop.before, noop.after);
+
+    // Undo: the role had no policy of that name, so it is deleted.
+    let undo = action.revert_plan(&t, &params, &change, &again).unwrap();
+    action.revert(&t, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&t, &params, &undo).await.unwrap());
+    assert_eq!(containment_of(&role).await, None);
+}
+
+#[tokio::test]
+async fn a_service_account_without_a_role_or_with_a_forged_one_is_left_alone() {
+    let ns = unique("web");
+    for (name, annotations) in [
+        ("plain", json!({})),
+        (
+            "forged",
+            json!({ROLE_ANNOTATION: "arn:aws:iam::123456789012:user/admin"}),
+        ),
+    ] {
+        let account: ServiceAccount = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "annotations": annotations}
+        }))
+        .unwrap();
+        admin()
+            .create(&path_of::<ServiceAccount>(Some(&ns), None), &account)
+            .await
+            .unwrap();
+    }
+    let action = ServiceAccountContainRole::new(kube().await);
+    let plain = action
+        .check(&target(SERVICE_ACCOUNT, Some(&ns), "plain"), &json!({}))
+        .await
+        .unwrap();
+    assert!(plain.compliant, "{plain:?}");
+    assert_eq!(plain.state["role_arn"], Value::Null);
+    let forged = action
+        .check(&target(SERVICE_ACCOUNT, Some(&ns), "forged"), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        forged.message.contains("not an IAM role ARN"),
+        "{}",
+        forged.message
+    );
+    let gone = action
+        .check(&target(SERVICE_ACCOUNT, Some(&ns), "missing"), &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.class, ErrorClass::NotFound);
 }

@@ -51,6 +51,21 @@ pub struct IntakeError(pub String);
 /// detections (source [`crate::DETECTOR_SOURCE`]) back, committed with
 /// what they came from. Runs on the submitting thread, before routing;
 /// it must bound its own work and state.
+#[async_trait]
 pub trait EventTap: Send + Sync {
     fn derive(&self, events: &[Event]) -> Vec<Event>;
+
+    /// Events that the passing of time alone makes (a detector's window
+    /// of an entity that went quiet, closed and scored); `now` is seconds
+    /// since the epoch. A daemon calls this on a timer and submits what
+    /// it gives.
+    fn tick(&self, _now: i64) -> Vec<Event> {
+        Vec::new()
+    }
+
+    /// Writes the state the tap keeps between runs, when its interval has
+    /// passed or `force` says so (at shutdown, at the end of a one-shot
+    /// run). Never fails the caller: a tap logs a failed write and writes
+    /// again at the next call.
+    async fn save_state(&self, _force: bool) {}
 }

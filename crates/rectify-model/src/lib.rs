@@ -42,6 +42,11 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(time::OffsetDateTime::now_utc())
 }
 
+/// Seconds since the epoch, now.
+pub fn now_epoch_seconds() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Now plus `delay`, formatted as [`now_rfc3339`].
 pub fn rfc3339_after(delay: std::time::Duration) -> String {
     let delay = time::Duration::try_from(delay).unwrap_or(time::Duration::days(36_500));

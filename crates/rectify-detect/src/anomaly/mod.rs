@@ -55,6 +55,7 @@
 
 mod features;
 mod flow;
+mod live;
 mod model;
 mod network;
 mod persist;
@@ -70,6 +71,7 @@ pub use settings::AnomalySettings;
 
 pub use features::Kind;
 pub use flow::{parse_flow_line, FlowAction, FlowError, FlowRecord, MAX_FLOW_LINE};
+pub use live::{LiveAnomaly, QUIET_MINUTES};
 pub use model::ModelStats;
 pub use persist::{load, load_for, save, AnomalySave};
 

@@ -18,6 +18,7 @@ pub mod job_run;
 pub mod node_cordon;
 pub mod pod_delete;
 pub mod pod_quarantine;
+pub mod serviceaccount_contain_role;
 
 /// The label and annotation keys rectify writes.
 pub const QUARANTINE_LABEL: &str = "rectify.io/quarantine";
@@ -46,6 +47,7 @@ pub fn rbac_of(action: &str) -> &'static [RbacRule] {
         deployment_scale_to_zero::ID => deployment_scale_to_zero::RBAC,
         pod_delete::ID => pod_delete::RBAC,
         job_run::ID => job_run::RBAC,
+        serviceaccount_contain_role::ID => serviceaccount_contain_role::RBAC,
         _ => &[],
     }
 }
@@ -60,6 +62,9 @@ pub fn catalog(kube: &Arc<Kube>) -> Vec<Arc<dyn rectify_model::Action>> {
         )),
         Arc::new(pod_delete::PodDelete::new(kube.clone())),
         Arc::new(job_run::JobRun::new(kube.clone())),
+        Arc::new(serviceaccount_contain_role::ServiceAccountContainRole::new(
+            kube.clone(),
+        )),
     ]
 }
 
@@ -228,7 +233,7 @@ pub(crate) mod testing {
             assert!(spec.id.starts_with("kube."), "{}", spec.id);
             assert!(spec.approval_by_default, "{}", spec.id);
             assert!(!rbac_of(spec.id).is_empty(), "{}", spec.id);
-            assert_eq!(spec.permissions, ["eks:DescribeCluster"], "{}", spec.id);
+            assert_eq!(spec.permissions[0], "eks:DescribeCluster", "{}", spec.id);
             for p in spec.params {
                 let default: Value = serde_json::from_str(p.default).unwrap();
                 action
