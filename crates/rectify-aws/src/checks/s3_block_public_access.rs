@@ -10,7 +10,7 @@ use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict}
 use serde_json::json;
 
 use super::reads;
-use crate::errors::{code_of, sdk_error_on};
+use crate::actions::s3::bucket_reads::BucketReads;
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -45,28 +45,19 @@ impl Check for BucketBlockPublicAccess {
         let judged = futures_util::future::join_all(buckets.iter().map(|bucket| {
             let s3 = s3.clone();
             async move {
-                let settings = r
-                    .call("s3", region, || async {
-                        match s3
-                            .get_public_access_block()
-                            .bucket(bucket)
-                            .expected_bucket_owner(account)
-                            .send()
-                            .await
-                        {
-                            Ok(out) => Ok(out.public_access_block_configuration().map(|c| {
-                                [
-                                    c.block_public_acls().unwrap_or(false),
-                                    c.ignore_public_acls().unwrap_or(false),
-                                    c.block_public_policy().unwrap_or(false),
-                                    c.restrict_public_buckets().unwrap_or(false),
-                                ]
-                            })),
-                            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Ok(None),
-                            Err(e) => Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
-                        }
-                    })
-                    .await?;
+                // Read once per bucket and scan: the bucket action judges
+                // the same answer.
+                let settings = BucketReads::new(s3, bucket.clone(), account, region, Some(r))
+                    .public_access_block()
+                    .await?
+                    .map(|f| {
+                        [
+                            f.block_public_acls,
+                            f.ignore_public_acls,
+                            f.block_public_policy,
+                            f.restrict_public_buckets,
+                        ]
+                    });
                 let on = settings.unwrap_or_default();
                 let pass = on.iter().all(|b| *b);
                 Ok::<_, ActionError>(Verdict::new(

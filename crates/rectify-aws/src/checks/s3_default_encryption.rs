@@ -10,7 +10,7 @@ use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict}
 use serde_json::json;
 
 use super::reads;
-use crate::errors::{code_of, sdk_error_on};
+use crate::actions::s3::bucket_reads::BucketReads;
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -45,38 +45,21 @@ impl Check for BucketDefaultEncryption {
         let judged = futures_util::future::join_all(buckets.iter().map(|bucket| {
             let s3 = s3.clone();
             async move {
-                let algorithms: Option<Vec<String>> = r
-                    .call("s3", region, || async {
-                        match s3
-                            .get_bucket_encryption()
-                            .bucket(bucket)
-                            .expected_bucket_owner(account)
-                            .send()
-                            .await
-                        {
-                            Ok(out) => Ok(Some(
-                                out.server_side_encryption_configuration()
-                                    .map(|c| {
-                                        c.rules()
-                                            .iter()
-                                            .filter_map(|r| {
-                                                r.apply_server_side_encryption_by_default()
-                                                    .map(|d| d.sse_algorithm().as_str().to_string())
-                                            })
-                                            .collect()
-                                    })
-                                    .unwrap_or_default(),
-                            )),
-                            Err(e)
-                                if code_of(&e)
-                                    == Some("ServerSideEncryptionConfigurationNotFoundError") =>
-                            {
-                                Ok(None)
-                            }
-                            Err(e) => Err(sdk_error_on("s3:GetEncryptionConfiguration", bucket, e)),
-                        }
-                    })
-                    .await?;
+                // Read once per bucket and scan: the bucket action judges
+                // the same answer.
+                let algorithms: Option<Vec<String>> =
+                    BucketReads::new(s3, bucket.clone(), account, region, Some(r))
+                        .encryption()
+                        .await?
+                        .map(|c| {
+                            c.rules()
+                                .iter()
+                                .filter_map(|r| {
+                                    r.apply_server_side_encryption_by_default()
+                                        .map(|d| d.sse_algorithm().as_str().to_string())
+                                })
+                                .collect()
+                        });
                 let pass = algorithms.as_ref().is_some_and(|a| !a.is_empty());
                 Ok::<_, ActionError>(Verdict::new(
                     account,

@@ -606,6 +606,9 @@ async fn a_scan_lists_each_kind_of_resource_once() {
     for _ in 0..6 {
         user(&account, false, false, 1).await;
     }
+    for _ in 0..3 {
+        volume(&account, false).await;
+    }
     let aws = account.aws().await;
     let key = crate::call_budget::signing_key(&aws, &account.id).await;
     let recorder = h.recorder.as_ref().unwrap();
@@ -626,31 +629,49 @@ async fn a_scan_lists_each_kind_of_resource_once() {
         }
     }
     assert_eq!(failed_groups, 12);
-    // The actions on the same resources, in the same scan.
+    // The actions on the same resources, in the same scan: each lists
+    // and checks every resource it finds, as `rectify scan` does.
     let actions = rectify_aws::catalog(aws.clone());
     let mut action_targets = 0;
-    for id in [
-        "aws.s3.block-public-access",
-        "aws.s3.enable-default-encryption",
-        "aws.ec2.revoke-public-admin-ingress",
-        "aws.ec2.restrict-default-security-group",
-    ] {
+    let mut flagged = std::collections::BTreeMap::new();
+    let no_params = json!({});
+    for id in SCANNED_ACTIONS {
         let action = actions.iter().find(|a| a.spec().id == id).unwrap();
         let targets: Vec<Target> = action
             .discover_in_scan(&account.id, REGION, &reads)
             .await
             .unwrap();
         action_targets += targets.len();
-        if id == "aws.ec2.revoke-public-admin-ingress" {
-            let mut open_groups = 0;
-            for t in &targets {
-                let observed = action.check_in_scan(t, &json!({}), &reads).await.unwrap();
-                open_groups += usize::from(!observed.compliant);
-            }
-            assert_eq!(open_groups, 12);
-        }
+        let checked = futures_util::future::join_all(
+            targets
+                .iter()
+                .map(|t| action.check_in_scan(t, &no_params, &reads)),
+        )
+        .await;
+        let out_of_compliance = checked
+            .into_iter()
+            .map(|c| c.unwrap_or_else(|e| panic!("{id}: {e}")))
+            .filter(|o| !o.compliant)
+            .count();
+        flagged.insert(id, out_of_compliance);
     }
-    assert!(action_targets >= 12 * 2 + 12, "{action_targets}");
+    assert!(
+        action_targets >= 12 * 5 + 12 + 6 * 2 + 3,
+        "{action_targets}"
+    );
+    assert_eq!(flagged["aws.ec2.encrypt-volume-copy"], 3);
+    // The buckets have no setting of their own; the users' keys are new.
+    assert_eq!(flagged["aws.ec2.revoke-public-admin-ingress"], 12);
+    for id in [
+        "aws.s3.block-public-access",
+        "aws.s3.enable-access-logging",
+        "aws.s3.require-tls",
+    ] {
+        assert!(flagged[id] >= 12, "{id}: {flagged:?}");
+    }
+    assert_eq!(flagged["aws.s3.restrict-cross-account-actions"], 0);
+    assert_eq!(flagged["aws.iam.deactivate-old-access-keys"], 0);
+    assert_eq!(flagged["aws.iam.remove-unused-credentials"], 0);
 
     let calls: Vec<String> = recorder.requests()[start..]
         .iter()
@@ -682,5 +703,287 @@ async fn a_scan_lists_each_kind_of_resource_once() {
         s3(&|c| c == "GET /" || c.starts_with("GET /?")),
         1,
         "one ListBuckets: {calls:#?}"
+    );
+    // Each bucket's tags and each of its settings read once, whichever
+    // actions and checks weigh them (the website and the ACL: the Block
+    // Public Access action's intent, for buckets without the settings).
+    for part in [
+        "tagging",
+        "publicAccessBlock",
+        "encryption",
+        "policy",
+        "logging",
+        "website",
+        "acl",
+    ] {
+        let per_bucket = s3(&|c| query_names(c).contains(&part));
+        assert_eq!(per_bucket, 12, "{part} once a bucket: {calls:#?}");
+    }
+    // The users: one listing, judged from the credential report, none
+    // read one by one.
+    assert!(count("ListUsers") <= 1, "{calls:#?}");
+    for per_user in [
+        "GetUser",
+        "ListAccessKeys",
+        "GetAccessKeyLastUsed",
+        "GetLoginProfile",
+    ] {
+        assert_eq!(count(per_user), 0, "{per_user}: {calls:#?}");
+    }
+    // The volumes: one listing, and one of the snapshots rectify made.
+    assert_eq!(count("DescribeVolumes"), 1, "{calls:#?}");
+    assert!(count("DescribeSnapshots") <= 1, "{calls:#?}");
+    // What is left per resource: a bucket's own reads (7 here, the
+    // website and ACL only where Block Public Access is off); a group or
+    // a user, none.
+    let listings = calls.len() - 12 * 7;
+    assert!(
+        listings <= 30,
+        "{listings} calls beyond the buckets' own: {calls:#?}"
+    );
+}
+
+/// The actions `rectify scan` runs with the aws-foundational pack whose
+/// reads are shared per resource.
+const SCANNED_ACTIONS: [&str; 9] = [
+    "aws.s3.block-public-access",
+    "aws.s3.enable-default-encryption",
+    "aws.s3.enable-access-logging",
+    "aws.s3.require-tls",
+    "aws.s3.restrict-cross-account-actions",
+    "aws.ec2.revoke-public-admin-ingress",
+    "aws.iam.deactivate-old-access-keys",
+    "aws.iam.remove-unused-credentials",
+    "aws.ec2.encrypt-volume-copy",
+];
+
+/// A new 1 GiB volume.
+async fn volume(account: &Account, encrypted: bool) -> String {
+    account
+        .ec2()
+        .create_volume()
+        .availability_zone(format!("{REGION}a"))
+        .size(1)
+        .encrypted(encrypted)
+        .send()
+        .await
+        .unwrap()
+        .volume_id
+        .unwrap()
+}
+
+/// The names of an S3 request's query (`GET /b?tagging&x-id=...`:
+/// `tagging`, `x-id`).
+fn query_names(call: &str) -> Vec<&str> {
+    call.split_once('?')
+        .map(|(_, q)| {
+            q.split('&')
+                .map(|kv| kv.split('=').next().unwrap_or(kv))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The scan's shared reads give every action the verdict its own check
+/// gives, resource by resource, over an account seeded with compliant
+/// and non-compliant buckets and users (the state and tags too where the
+/// scan reads what the check reads; a user the credential report settles
+/// is compliant either way).
+#[tokio::test]
+async fn scan_reads_give_each_action_the_verdict_of_its_check() {
+    let account = Account::new().await;
+    let s3 = account.s3();
+    let plain = unique("plain");
+    let kept = unique("kept");
+    let site = unique("site");
+    let shared = unique("shared");
+    for b in [&plain, &kept, &site, &shared] {
+        s3.create_bucket().bucket(b.as_str()).send().await.unwrap();
+    }
+    // Compliant with most bucket actions: the four settings, encryption,
+    // a policy that denies plain HTTP; tagged (no logging: moto refuses a
+    // log bucket without the log delivery grant).
+    s3.put_public_access_block()
+        .bucket(&kept)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_encryption()
+        .bucket(&kept)
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = |b: &str| format!("arn:aws:s3:::{b}");
+    let tls = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyPlainHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn(&kept), format!("{}/*", arn(&kept))],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    s3.put_bucket_policy()
+        .bucket(&kept)
+        .policy(tls.to_string())
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket(&kept)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("team")
+                        .value("payments")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A website readable by anyone (intent for two actions).
+    s3.put_bucket_website()
+        .bucket(&site)
+        .website_configuration(
+            aws_sdk_s3::types::WebsiteConfiguration::builder()
+                .index_document(
+                    aws_sdk_s3::types::IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let public_read = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": format!("{}/*", arn(&site))}]});
+    s3.put_bucket_policy()
+        .bucket(&site)
+        .policy(public_read.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Another account may change the policy (restrict-cross-account).
+    let cross = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "Partner", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+        "Action": ["s3:GetObject", "s3:PutBucketPolicy"],
+        "Resource": [arn(&shared), format!("{}/*", arn(&shared))]}]});
+    s3.put_bucket_policy()
+        .bucket(&shared)
+        .policy(cross.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Volumes: unencrypted and encrypted.
+    volume(&account, false).await;
+    volume(&account, true).await;
+    // Users: none, a password, a key, two keys (one made inactive).
+    user(&account, false, false, 0).await;
+    user(&account, true, false, 0).await;
+    user(&account, true, true, 1).await;
+    let two = user(&account, false, false, 2).await;
+    let iam = account.iam();
+    let first = iam
+        .list_access_keys()
+        .user_name(&two)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()[0]
+        .access_key_id()
+        .unwrap()
+        .to_string();
+    iam.update_access_key()
+        .user_name(&two)
+        .access_key_id(first)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+
+    let aws = account.aws().await;
+    let actions = rectify_aws::catalog(aws.clone());
+    let reads = ScanReads::new(4);
+    // The posture checks first, as in a scan (their reads are shared).
+    for c in checks::catalog(&aws) {
+        c.run(&account.id, REGION, &reads).await.unwrap();
+    }
+    let mut compared = 0;
+    let mut flagged = 0;
+    for id in SCANNED_ACTIONS {
+        let action = actions.iter().find(|a| a.spec().id == id).unwrap();
+        // Default params, and (IAM) a limit of 0 days: every active key
+        // counts, which the report never settles.
+        let param_sets = match id {
+            "aws.iam.deactivate-old-access-keys" => vec![json!({}), json!({"max_age_days": 0})],
+            "aws.iam.remove-unused-credentials" => vec![
+                json!({}),
+                json!({"unused_days": 0}),
+                json!({"remove_unused_password": true}),
+            ],
+            _ => vec![json!({})],
+        };
+        let targets = action
+            .discover_in_scan(&account.id, REGION, &reads)
+            .await
+            .unwrap();
+        let ids = |ts: &[Target]| {
+            let mut ids: Vec<String> = ts.iter().map(|t| t.resource_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(&targets),
+            ids(&action.discover(&account.id, REGION).await.unwrap()),
+            "{id}"
+        );
+        for params in &param_sets {
+            for t in &targets {
+                let fresh = action.check(t, params).await.unwrap();
+                let in_scan = action.check_in_scan(t, params, &reads).await.unwrap();
+                assert_eq!(
+                    fresh.compliant, in_scan.compliant,
+                    "{id} {params} {}: {fresh:?} / {in_scan:?}",
+                    t.resource_id
+                );
+                if !id.starts_with("aws.iam.") {
+                    assert_eq!(fresh, in_scan, "{id} {}", t.resource_id);
+                }
+                compared += 1;
+                flagged += usize::from(!fresh.compliant);
+            }
+        }
+    }
+    // Both verdicts seen: the seeded account is not all of one kind.
+    assert!(
+        compared > 40 && flagged >= 8,
+        "{compared} compared, {flagged} flagged"
     );
 }

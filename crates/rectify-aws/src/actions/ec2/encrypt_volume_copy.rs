@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    Filter, InstanceStateName, ResourceType, SnapshotState, Tag, TagSpecification, VolumeType,
+    Filter, InstanceStateName, ResourceType, Snapshot, SnapshotState, Tag, TagSpecification,
+    Volume, VolumeType,
 };
 use rectify_model::{
     Action, ActionError, ActionSpec, Change, ErrorClass, Event, Observed, ParamSpec, Target,
@@ -185,6 +186,94 @@ fn creation_tags(kind: ResourceType, volume: &str, stage: &str) -> TagSpecificat
         .build()
 }
 
+/// What rectify created for one volume, from the snapshots and volumes
+/// that carry its tag, sorted by id.
+fn made_of(snapshots: &[Snapshot], volumes: &[Volume]) -> Vec<Made> {
+    let stage = |tags: &[Tag]| {
+        tags.iter()
+            .find(|t| t.key() == Some(STAGE_TAG))
+            .and_then(|t| t.value())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut made: Vec<Made> = snapshots
+        .iter()
+        .map(|s| Made {
+            id: s.snapshot_id().unwrap_or_default().to_string(),
+            stage: stage(s.tags()),
+            state: s
+                .state()
+                .map(|x| x.as_str().to_string())
+                .unwrap_or_default(),
+            encrypted: s.encrypted().unwrap_or(false),
+            attached_to: Vec::new(),
+        })
+        .chain(volumes.iter().map(|v| {
+            Made {
+                id: v.volume_id().unwrap_or_default().to_string(),
+                stage: "volume".into(),
+                state: v
+                    .state()
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_default(),
+                encrypted: v.encrypted().unwrap_or(false),
+                attached_to: v
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.instance_id().map(str::to_string))
+                    .collect(),
+            }
+        }))
+        .collect();
+    made.sort_by(|a, b| a.id.cmp(&b.id));
+    made
+}
+
+/// The volume `v` (id `id`) as the check reads it, with what rectify made
+/// for it.
+fn observed_of(id: &str, v: &Volume, made: Vec<Made>) -> (VolumeState, Observed) {
+    let state = VolumeState {
+        volume: id.to_string(),
+        encrypted: v.encrypted().unwrap_or(false),
+        availability_zone: v.availability_zone().unwrap_or_default().to_string(),
+        size: v.size().unwrap_or_default(),
+        volume_type: v
+            .volume_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        iops: v.iops(),
+        throughput: v.throughput(),
+        attachments: v
+            .attachments()
+            .iter()
+            .filter_map(|a| {
+                Some(Attachment {
+                    instance: a.instance_id()?.to_string(),
+                    device: a.device().unwrap_or_default().to_string(),
+                })
+            })
+            .collect(),
+        made,
+    };
+    let observed = Observed {
+        // Encrypted, or an encrypted copy exists (what is left to do
+        // is reported by `left_in_place`).
+        compliant: state.encrypted
+            || state
+                .copy()
+                .is_some_and(|c| c.encrypted && c.state != "error"),
+        state: serde_json::to_value(&state).expect("plain struct"),
+        tags: tag_map(tag_pairs(v.tags())),
+    };
+    (state, observed)
+}
+
+/// Whether `tags` name `volume` as what rectify copied.
+fn made_for(tags: &[Tag], volume: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(COPY_TAG) && t.value() == Some(volume))
+}
+
 fn tag_filter(volume: &str) -> Filter {
     Filter::builder()
         .name(format!("tag:{COPY_TAG}"))
@@ -238,45 +327,7 @@ impl Ec2EncryptVolumeCopy {
             .send()
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeVolumes", volume, e))?;
-        let stage = |tags: &[Tag]| {
-            tags.iter()
-                .find(|t| t.key() == Some(STAGE_TAG))
-                .and_then(|t| t.value())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let mut made: Vec<Made> = snaps
-            .snapshots()
-            .iter()
-            .map(|s| Made {
-                id: s.snapshot_id().unwrap_or_default().to_string(),
-                stage: stage(s.tags()),
-                state: s
-                    .state()
-                    .map(|x| x.as_str().to_string())
-                    .unwrap_or_default(),
-                encrypted: s.encrypted().unwrap_or(false),
-                attached_to: Vec::new(),
-            })
-            .chain(vols.volumes().iter().map(|v| {
-                Made {
-                    id: v.volume_id().unwrap_or_default().to_string(),
-                    stage: "volume".into(),
-                    state: v
-                        .state()
-                        .map(|x| x.as_str().to_string())
-                        .unwrap_or_default(),
-                    encrypted: v.encrypted().unwrap_or(false),
-                    attached_to: v
-                        .attachments()
-                        .iter()
-                        .filter_map(|a| a.instance_id().map(str::to_string))
-                        .collect(),
-                }
-            }))
-            .collect();
-        made.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(made)
+        Ok(made_of(snaps.snapshots(), vols.volumes()))
     }
 
     async fn read(&self, target: &Target) -> Result<(VolumeState, Observed), ActionError> {
@@ -289,40 +340,68 @@ impl Ec2EncryptVolumeCopy {
             .await
             .map_err(|e| sdk_error_on("ec2:DescribeVolumes", &id, e))?;
         let v = described(out.volumes(), |v| v.volume_id(), "volume", &id)?;
-        let state = VolumeState {
-            volume: id.clone(),
-            encrypted: v.encrypted().unwrap_or(false),
-            availability_zone: v.availability_zone().unwrap_or_default().to_string(),
-            size: v.size().unwrap_or_default(),
-            volume_type: v
-                .volume_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            iops: v.iops(),
-            throughput: v.throughput(),
-            attachments: v
-                .attachments()
-                .iter()
-                .filter_map(|a| {
-                    Some(Attachment {
-                        instance: a.instance_id()?.to_string(),
-                        device: a.device().unwrap_or_default().to_string(),
+        let made = Self::made(&ec2, &id).await?;
+        Ok(observed_of(&id, v, made))
+    }
+
+    /// Every volume of the region and every snapshot rectify made (by its
+    /// tag), listed once per scan: the volumes' checks judge from them
+    /// without a call per volume.
+    async fn listed_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Arc<(Vec<Volume>, Vec<Snapshot>)>, ActionError> {
+        let key = format!("ec2:DescribeVolumes+DescribeSnapshots/{account}/{region}");
+        reads
+            .once(&key, || async {
+                let ec2 = ec2_client(&self.aws, account, region).await?;
+                let at = format!("account {account} in {region}");
+                let volumes = collect_pages(|token| {
+                    let request = ec2
+                        .describe_volumes()
+                        .max_results(500)
+                        .set_next_token(token);
+                    let at = at.as_str();
+                    reads.call("ec2", region, move || {
+                        let request = request.clone();
+                        async move {
+                            let out = request
+                                .send()
+                                .await
+                                .map_err(|e| sdk_error_on("ec2:DescribeVolumes", at, e))?;
+                            Ok((out.volumes().to_vec(), out.next_token().map(str::to_string)))
+                        }
                     })
                 })
-                .collect(),
-            made: Self::made(&ec2, &id).await?,
-        };
-        let observed = Observed {
-            // Encrypted, or an encrypted copy exists (what is left to do
-            // is reported by `left_in_place`).
-            compliant: state.encrypted
-                || state
-                    .copy()
-                    .is_some_and(|c| c.encrypted && c.state != "error"),
-            state: serde_json::to_value(&state).expect("plain struct"),
-            tags: tag_map(tag_pairs(v.tags())),
-        };
-        Ok((state, observed))
+                .await?;
+                let snapshots = collect_pages(|token| {
+                    let request = ec2
+                        .describe_snapshots()
+                        .owner_ids("self")
+                        .filters(Filter::builder().name("tag-key").values(COPY_TAG).build())
+                        .max_results(1000)
+                        .set_next_token(token);
+                    let at = at.as_str();
+                    reads.call("ec2", region, move || {
+                        let request = request.clone();
+                        async move {
+                            let out = request
+                                .send()
+                                .await
+                                .map_err(|e| sdk_error_on("ec2:DescribeSnapshots", at, e))?;
+                            Ok((
+                                out.snapshots().to_vec(),
+                                out.next_token().map(str::to_string),
+                            ))
+                        }
+                    })
+                })
+                .await?;
+                Ok((volumes, snapshots))
+            })
+            .await
     }
 
     async fn snapshot_completed(
@@ -458,6 +537,38 @@ impl Action for Ec2EncryptVolumeCopy {
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         params_of(params).map_err(ActionError::invalid)?;
         Ok(self.read(target).await?.1)
+    }
+
+    /// From the scan's listing of the region's volumes and of the
+    /// snapshots rectify made; a volume it does not hold is read anew.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        params_of(params).map_err(ActionError::invalid)?;
+        let id = id_of(&VOLUME, target, ID)?;
+        let listed = self
+            .listed_in_scan(&target.account, &target.region, reads)
+            .await?;
+        let (volumes, snapshots) = (&listed.0, &listed.1);
+        let Some(v) = volumes.iter().find(|v| v.volume_id() == Some(id.as_str())) else {
+            return self.check(target, params).await;
+        };
+        let made = made_of(
+            &snapshots
+                .iter()
+                .filter(|s| made_for(s.tags(), &id))
+                .cloned()
+                .collect::<Vec<_>>(),
+            &volumes
+                .iter()
+                .filter(|v| made_for(v.tags(), &id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        Ok(observed_of(&id, v, made).1)
     }
 
     fn plan(&self, _: &Target, params: &Value, observed: &Observed) -> Result<Change, ActionError> {
@@ -792,6 +903,21 @@ impl Action for Ec2EncryptVolumeCopy {
             .into_iter()
             .filter(|(_, encrypted)| !encrypted)
             .map(|(id, _)| id);
+        Ok(listed(&VOLUME, account, region, unencrypted))
+    }
+
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        let listed_now = self.listed_in_scan(account, region, reads).await?;
+        let unencrypted = listed_now
+            .0
+            .iter()
+            .filter(|v| !v.encrypted().unwrap_or(false))
+            .filter_map(|v| v.volume_id().map(str::to_string));
         Ok(listed(&VOLUME, account, region, unencrypted))
     }
 }

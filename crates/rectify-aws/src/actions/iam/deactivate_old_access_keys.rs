@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::{
     access_keys, get_user, iam_client, kept_reasons, key_list, now_secs, older_than, reactivated,
     reactivation_plan, recently_used, set_key_status, user_name, user_targets, Deactivation,
-    LastUse, Reactivation, UserCredentials,
+    LastUse, Reactivation, Staleness, UserCredentials,
 };
 use crate::actions::{int_param, params_object, recorded, reject_unknown};
 use crate::Aws;
@@ -117,8 +117,32 @@ impl Action for IamDeactivateOldAccessKeys {
         user_targets(&self.aws, account, region).await
     }
 
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        super::user_targets_in_scan(&self.aws, reads, account, region).await
+    }
+
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         self.observe(target, params, LastUse::Every).await
+    }
+
+    /// From the scan's credential report when it shows every active key
+    /// younger than the limit; else read as `check` reads.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        let days = max_age(params).map_err(ActionError::invalid)?;
+        match super::judged_by_report(&self.aws, reads, target, days, Staleness::Age).await? {
+            Some(observed) => Ok(observed),
+            None => self.check(target, params).await,
+        }
     }
 
     /// Reads back what the write changed, the keys' status (with the tags

@@ -149,6 +149,147 @@ pub(crate) async fn user_targets(
         .collect())
 }
 
+/// [`user_targets`] within a scan: one `ListUsers` per account for every
+/// user action of the scan.
+pub(crate) async fn user_targets_in_scan(
+    aws: &Aws,
+    reads: &rectify_model::ScanReads,
+    account: &str,
+    region: &str,
+) -> Result<Vec<Target>, ActionError> {
+    let arns = reads
+        .once(&format!("iam:ListUsers/{account}"), || async {
+            let config = aws.config_for(account, region).await?;
+            let iam = aws_sdk_iam::Client::new(&config);
+            reads
+                .call("iam", "global", || async {
+                    Ok(list_users(&iam)
+                        .await?
+                        .into_iter()
+                        .map(|u| u.arn)
+                        .collect::<Vec<String>>())
+                })
+                .await
+        })
+        .await?;
+    Ok(arns
+        .iter()
+        .map(|arn| Target::listed(account, region, "AwsIamUser", arn.clone()))
+        .collect())
+}
+
+/// What makes an active access key out of compliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Staleness {
+    /// Created `days` days ago or more (IAM.3).
+    Age,
+    /// Not used for `days` days or more, counted from its creation when
+    /// never used (IAM.8, IAM.22); with `password`, the console password
+    /// too.
+    Unused { password: bool },
+}
+
+/// Whether the credential report's `row` shows the user within `days`
+/// by `measure` at `now`. The report is made at the scan's start, and a
+/// key's creation or last use can only be newer than it says, so a user
+/// the report shows within the limit is within it. What it cannot show
+/// (a password never used, whose creation the report does not give; 0
+/// days, where a key made since the report would count) is never judged
+/// from it.
+pub(crate) fn within_by_report(
+    row: &crate::checks::reads::CredentialRow,
+    now: i64,
+    days: i64,
+    measure: Staleness,
+) -> bool {
+    if days == 0 {
+        return false;
+    }
+    let recent = |t: Option<i64>| t.is_some_and(|t| !older_than(t, now, days));
+    let keys = row.keys.iter().all(|(active, created, used)| {
+        !active
+            || match measure {
+                Staleness::Age => recent(*created),
+                Staleness::Unused { .. } => recent(used.or(*created)),
+            }
+    });
+    let password = match measure {
+        Staleness::Unused { password: true } => {
+            !row.password_enabled || recent(row.password_last_used)
+        }
+        _ => true,
+    };
+    keys && password
+}
+
+/// A user judged in a scan from the credential report (one report per
+/// account and scan, shared with the posture checks) when it shows the
+/// user within the limit: compliant, the keys named as the report names
+/// them (`access_key_1`, `access_key_2`: it carries no key ids) and no
+/// tags read. `None`: the report does not settle it (a user it does not
+/// list, a key or password past the limit, which the keep tag may still
+/// excuse): the caller reads the user as its check does.
+pub(crate) async fn judged_by_report(
+    aws: &Aws,
+    reads: &rectify_model::ScanReads,
+    target: &Target,
+    days: i64,
+    measure: Staleness,
+) -> Result<Option<rectify_model::Observed>, ActionError> {
+    let report =
+        crate::checks::reads::credential_report(aws, reads, &target.account, &target.region)
+            .await?;
+    let Some(row) = report.iter().find(|r| r.arn == target.resource_id) else {
+        return Ok(None);
+    };
+    let now = now_secs();
+    if !within_by_report(row, now, days, measure) {
+        return Ok(None);
+    }
+    let time = |t: Option<i64>| {
+        t.and_then(|t| DateTime::from_secs(t).fmt(Format::DateTime).ok())
+            .unwrap_or_default()
+    };
+    let keys = row
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(_, (active, created, _))| *active || created.is_some())
+        .map(|(n, (active, created, used))| AccessKey {
+            id: format!("access_key_{}", n + 1),
+            active: *active,
+            created: time(*created),
+            created_at: created.unwrap_or_default(),
+            last_used: used.map(|t| time(Some(t))),
+            last_used_at: *used,
+            last_used_by: None,
+            kept: false,
+            stale: false,
+        })
+        .collect();
+    let password = match measure {
+        Staleness::Unused { .. } if row.password_enabled => Some(Password {
+            created: String::new(),
+            created_at: 0,
+            last_used: row.password_last_used.map(|t| time(Some(t))),
+            last_used_at: row.password_last_used,
+            stale: false,
+        }),
+        _ => None,
+    };
+    let state = UserCredentials {
+        user: row.user.clone(),
+        read_at: now,
+        keys,
+        password,
+    };
+    Ok(Some(rectify_model::Observed::new(
+        true,
+        state,
+        Default::default(),
+    )))
+}
+
 /// The inventory of a user action: how many users the target's account
 /// has.
 pub(crate) async fn user_count(aws: &Aws, target: &Target) -> Result<Option<u64>, ActionError> {
@@ -543,6 +684,53 @@ pub(crate) fn kept_reasons(state: &UserCredentials, what: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::reads::CredentialRow;
+
+    #[test]
+    fn the_report_settles_only_users_within_the_limit() {
+        let now = 1_000 * DAY;
+        let days_ago = |d: i64| Some(now - d * DAY);
+        let row = |keys: [(bool, Option<i64>, Option<i64>); 2]| CredentialRow {
+            user: "u".into(),
+            keys,
+            ..Default::default()
+        };
+        let unused = Staleness::Unused { password: false };
+        // No key: within either way.
+        let none = row([(false, None, None), (false, None, None)]);
+        assert!(within_by_report(&none, now, 90, Staleness::Age));
+        assert!(within_by_report(&none, now, 90, unused));
+        // 0 days: never settled (a key made since would count).
+        assert!(!within_by_report(&none, now, 0, Staleness::Age));
+        // A key made 100 days ago, used yesterday: old, not unused.
+        let used = row([(true, days_ago(100), days_ago(1)), (false, None, None)]);
+        assert!(!within_by_report(&used, now, 90, Staleness::Age));
+        assert!(within_by_report(&used, now, 90, unused));
+        // Never used, made 89 days ago: within 90 both ways; 90 days: not.
+        let new = row([(false, days_ago(400), None), (true, days_ago(89), None)]);
+        assert!(within_by_report(&new, now, 90, Staleness::Age));
+        assert!(within_by_report(&new, now, 90, unused));
+        let at_limit = row([(true, days_ago(90), None), (false, None, None)]);
+        assert!(!within_by_report(&at_limit, now, 90, Staleness::Age));
+        assert!(!within_by_report(&at_limit, now, 90, unused));
+        // An inactive old key does not count; an active one without a
+        // date is not settled.
+        let inactive = row([(false, days_ago(500), days_ago(500)), (false, None, None)]);
+        assert!(within_by_report(&inactive, now, 90, Staleness::Age));
+        let undated = row([(true, None, None), (false, None, None)]);
+        assert!(!within_by_report(&undated, now, 90, unused));
+        // The password counts only when the params remove it, and only a
+        // recent use settles it (the report has no creation date for it).
+        let mut pw = none.clone();
+        pw.password_enabled = true;
+        assert!(within_by_report(&pw, now, 90, unused));
+        let removing = Staleness::Unused { password: true };
+        assert!(!within_by_report(&pw, now, 90, removing));
+        pw.password_last_used = days_ago(10);
+        assert!(within_by_report(&pw, now, 90, removing));
+        pw.password_last_used = days_ago(95);
+        assert!(!within_by_report(&pw, now, 90, removing));
+    }
 
     #[test]
     fn days_and_kept_keys() {

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{
     access_keys, days_between, get_user, iam_client, kept_reasons, key_list, now_secs, older_than,
     password, reactivated, reactivation_plan, recently_used, set_key_status, user_name,
-    user_targets, Deactivation, LastUse, Reactivation, UserCredentials,
+    user_targets, Deactivation, LastUse, Reactivation, Staleness, UserCredentials,
 };
 use crate::actions::{bool_param, int_param, params_object, recorded, reject_unknown};
 use crate::errors::{code_of, sdk_error_on};
@@ -155,8 +155,36 @@ impl Action for IamRemoveUnusedCredentials {
         user_targets(&self.aws, account, region).await
     }
 
+    async fn discover_in_scan(
+        &self,
+        account: &str,
+        region: &str,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Vec<Target>, ActionError> {
+        super::user_targets_in_scan(&self.aws, reads, account, region).await
+    }
+
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         self.observe(target, params, LastUse::Every).await
+    }
+
+    /// From the scan's credential report when it shows every active key
+    /// (and, when the params remove it, the password) used within the
+    /// limit; else read as `check` reads.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        let p = checked(params)?;
+        let measure = Staleness::Unused {
+            password: p.remove_password,
+        };
+        match super::judged_by_report(&self.aws, reads, target, p.days, measure).await? {
+            Some(observed) => Ok(observed),
+            None => self.check(target, params).await,
+        }
     }
 
     /// Reads back what decides compliance after the write: the keys'

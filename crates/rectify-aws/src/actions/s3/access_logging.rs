@@ -20,9 +20,8 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::s3::{
-    bucket_inventory, bucket_of, bucket_tags, buckets_in, s3_client, valid_bucket_name,
-};
+use crate::actions::s3::bucket_reads::BucketReads;
+use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, s3_client, valid_bucket_name};
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -94,6 +93,16 @@ struct LogTarget {
     prefix: String,
 }
 
+/// The logging as read.
+fn logging_of(enabled: Option<LoggingEnabled>) -> Logging {
+    Logging {
+        target: enabled.map(|l| LogTarget {
+            bucket: l.target_bucket().to_string(),
+            prefix: l.target_prefix().to_string(),
+        }),
+    }
+}
+
 impl Logging {
     fn describe(&self) -> String {
         match &self.target {
@@ -141,22 +150,24 @@ impl S3AccessLogging {
         &self,
         target: &Target,
     ) -> Result<(Logging, aws_sdk_s3::Client, String), ActionError> {
-        let bucket = bucket_of(target, ID)?;
-        let s3 = s3_client(&self.aws, target).await?;
-        let out = s3
-            .get_bucket_logging()
-            .bucket(&bucket)
-            .expected_bucket_owner(&target.account)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("s3:GetBucketLogging", &bucket, e))?;
-        let logging = Logging {
-            target: out.logging_enabled().map(|l| LogTarget {
-                bucket: l.target_bucket().to_string(),
-                prefix: l.target_prefix().to_string(),
-            }),
-        };
-        Ok((logging, s3, bucket))
+        let b = BucketReads::of(&self.aws, target, ID, None).await?;
+        let logging = logging_of(b.logging().await?);
+        Ok((logging, b.client().clone(), b.bucket().to_string()))
+    }
+
+    /// The logging and the tags, through the scan's reads when `scan` is
+    /// given.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        scan: Option<&rectify_model::ScanReads>,
+    ) -> Result<Observed, ActionError> {
+        parse_params(params).map_err(ActionError::invalid)?;
+        let b = BucketReads::of(&self.aws, target, ID, scan).await?;
+        let (logging, tags) = tokio::join!(b.logging(), b.tags());
+        let logging = logging_of(logging?);
+        Ok(Observed::new(logging.target.is_some(), &logging, tags?))
     }
 
     async fn write(&self, target: &Target, logging: &Logging) -> Result<(), ActionError> {
@@ -215,10 +226,16 @@ impl Action for S3AccessLogging {
 
     /// Compliant when the bucket logs anywhere (as the control judges).
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        parse_params(params).map_err(ActionError::invalid)?;
-        let (logging, s3, bucket) = self.read(target).await?;
-        let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed::new(logging.target.is_some(), &logging, tags))
+        self.observe(target, params, None).await
+    }
+
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, Some(reads)).await
     }
 
     fn plan(

@@ -12,8 +12,9 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actions::{changed_since, collect_pages, no_params, recorded, tag_map};
-use crate::errors::{code_of, sdk_error, sdk_error_on};
+use super::bucket_reads::BucketReads;
+use crate::actions::{changed_since, collect_pages, no_params, recorded};
+use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.block-public-access";
@@ -135,6 +136,68 @@ impl S3BlockPublicAccess {
         let config = self.aws.config_for(&target.account, &target.region).await?;
         Ok(self.aws.s3(&config))
     }
+
+    /// The settings and the tags (an exemption is weighed first), then,
+    /// with the settings off, what says the bucket is public on purpose.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        scan: Option<&rectify_model::ScanReads>,
+    ) -> Result<Observed, ActionError> {
+        validate(params).map_err(ActionError::invalid)?;
+        let b = BucketReads::of(&self.aws, target, ID, scan).await?;
+        let (flags, tags) = tokio::join!(b.public_access_block(), b.tags());
+        let settings = settings_of(flags?);
+        let tags = tags?;
+
+        if settings.flags.all_on() {
+            // Nothing to change, so nothing to weigh: no reads for intent.
+            let state = BucketState {
+                settings,
+                website: false,
+                public_read: Vec::new(),
+                cloudfront: Vec::new(),
+            };
+            return Ok(Observed {
+                compliant: true,
+                state: serde_json::to_value(state).expect("plain struct"),
+                tags,
+            });
+        }
+        // What says the bucket is public on purpose: three reads at once.
+        let (website, policy, grants) = tokio::join!(b.website(), b.policy(), b.acl_grants());
+        let website = website?;
+        let (mut public_read, cloudfront) = policy?.as_ref().map(read_grants).unwrap_or_default();
+        for grant in grants? {
+            let everyone = grant
+                .grantee()
+                .and_then(|g| g.uri())
+                .and_then(|uri| uri.rsplit('/').next())
+                .filter(|group| matches!(*group, "AllUsers" | "AuthenticatedUsers"));
+            let reads = grant
+                .permission()
+                .is_some_and(|p| matches!(p.as_str(), "READ" | "FULL_CONTROL"));
+            if let (Some(group), true) = (everyone, reads) {
+                public_read.push(format!(
+                    "the bucket ACL grants {} to {group}",
+                    grant.permission().map(|p| p.as_str()).unwrap_or("READ")
+                ));
+            }
+        }
+
+        let state = BucketState {
+            settings,
+            website,
+            public_read,
+            cloudfront,
+        };
+        Ok(Observed {
+            compliant: settings.flags.all_on(),
+            state: serde_json::to_value(state).expect("plain struct"),
+            tags,
+        })
+    }
 }
 
 fn bucket_of(target: &Target) -> Result<&str, ActionError> {
@@ -183,103 +246,18 @@ impl Action for S3BlockPublicAccess {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        validate(params).map_err(ActionError::invalid)?;
-        let bucket = bucket_of(target)?;
-        let s3 = self.client(target).await?;
+        self.observe(target, params, None).await
+    }
 
-        let owner = target.account.as_str();
-        // The settings and the tags (an exemption is weighed first), read
-        // together.
-        let (settings, tags) = tokio::join!(
-            read_settings(&s3, bucket, owner),
-            s3.get_bucket_tagging()
-                .bucket(bucket)
-                .expected_bucket_owner(owner)
-                .send()
-        );
-        let settings = settings?;
-        let tags = match tags {
-            Ok(out) => tag_map(out.tag_set().iter().map(|t| (t.key(), t.value()))),
-            Err(e) if code_of(&e) == Some("NoSuchTagSet") => Default::default(),
-            Err(e) => return Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
-        };
-
-        if settings.flags.all_on() {
-            // Nothing to change, so nothing to weigh: no reads for intent.
-            let state = BucketState {
-                settings,
-                website: false,
-                public_read: Vec::new(),
-                cloudfront: Vec::new(),
-            };
-            return Ok(Observed {
-                compliant: true,
-                state: serde_json::to_value(state).expect("plain struct"),
-                tags,
-            });
-        }
-        // What says the bucket is public on purpose: three reads at once.
-        let (website, policy, acl) = tokio::join!(
-            s3.get_bucket_website()
-                .bucket(bucket)
-                .expected_bucket_owner(owner)
-                .send(),
-            s3.get_bucket_policy()
-                .bucket(bucket)
-                .expected_bucket_owner(owner)
-                .send(),
-            s3.get_bucket_acl()
-                .bucket(bucket)
-                .expected_bucket_owner(owner)
-                .send()
-        );
-        let website = match website {
-            Ok(_) => true,
-            Err(e) if code_of(&e) == Some("NoSuchWebsiteConfiguration") => false,
-            Err(e) => return Err(sdk_error_on("s3:GetBucketWebsite", bucket, e)),
-        };
-
-        let (mut public_read, cloudfront) = match policy {
-            Ok(out) => {
-                let text = out.policy().unwrap_or("{}");
-                let policy: Value = serde_json::from_str(text).map_err(|e| {
-                    ActionError::invalid(format!("bucket {bucket}: its policy is not JSON: {e}"))
-                })?;
-                read_grants(&policy)
-            }
-            Err(e) if code_of(&e) == Some("NoSuchBucketPolicy") => Default::default(),
-            Err(e) => return Err(sdk_error_on("s3:GetBucketPolicy", bucket, e)),
-        };
-
-        let acl = acl.map_err(|e| sdk_error_on("s3:GetBucketAcl", bucket, e))?;
-        for grant in acl.grants() {
-            let everyone = grant
-                .grantee()
-                .and_then(|g| g.uri())
-                .and_then(|uri| uri.rsplit('/').next())
-                .filter(|group| matches!(*group, "AllUsers" | "AuthenticatedUsers"));
-            let reads = grant
-                .permission()
-                .is_some_and(|p| matches!(p.as_str(), "READ" | "FULL_CONTROL"));
-            if let (Some(group), true) = (everyone, reads) {
-                public_read.push(format!(
-                    "the bucket ACL grants {} to {group}",
-                    grant.permission().map(|p| p.as_str()).unwrap_or("READ")
-                ));
-            }
-        }
-
-        let state = BucketState {
-            settings,
-            website,
-            public_read,
-            cloudfront,
-        };
-        Ok(Observed {
-            compliant: settings.flags.all_on(),
-            state: serde_json::to_value(state).expect("plain struct"),
-            tags,
-        })
+    /// The check with the scan's reads: the settings and the tags the
+    /// other bucket actions and checks read too.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, Some(reads)).await
     }
 
     fn plan(
@@ -423,36 +401,14 @@ impl Action for S3BlockPublicAccess {
     }
 }
 
-/// The bucket's Block Public Access settings, or none configured. Every
-/// call on the bucket names its owner: S3 refuses it (403) when the bucket
-/// is another account's.
-async fn read_settings(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    owner: &str,
-) -> Result<Settings, ActionError> {
-    match s3
-        .get_public_access_block()
-        .bucket(bucket)
-        .expected_bucket_owner(owner)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            let c = out.public_access_block_configuration();
-            Ok(Settings {
-                flags: BlockPublicAccess {
-                    block_public_acls: c.and_then(|c| c.block_public_acls()).unwrap_or(false),
-                    ignore_public_acls: c.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-                    block_public_policy: c.and_then(|c| c.block_public_policy()).unwrap_or(false),
-                    restrict_public_buckets: c
-                        .and_then(|c| c.restrict_public_buckets())
-                        .unwrap_or(false),
-                },
-                configured: true,
-            })
-        }
-        Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => Ok(Settings {
+/// The settings as read: none configured reads as all off.
+fn settings_of(flags: Option<BlockPublicAccess>) -> Settings {
+    match flags {
+        Some(flags) => Settings {
+            flags,
+            configured: true,
+        },
+        None => Settings {
             flags: BlockPublicAccess {
                 block_public_acls: false,
                 ignore_public_acls: false,
@@ -460,9 +416,18 @@ async fn read_settings(
                 restrict_public_buckets: false,
             },
             configured: false,
-        }),
-        Err(e) => Err(sdk_error_on("s3:GetBucketPublicAccessBlock", bucket, e)),
+        },
     }
+}
+
+/// The bucket's Block Public Access settings, read anew.
+async fn read_settings(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> Result<Settings, ActionError> {
+    let b = BucketReads::new(s3.clone(), bucket.to_string(), owner, "", None);
+    Ok(settings_of(b.public_access_block().await?))
 }
 
 impl S3BlockPublicAccess {

@@ -27,9 +27,10 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::s3::{bucket_inventory, bucket_of, bucket_tags, buckets_in, s3_client};
+use crate::actions::s3::bucket_reads::BucketReads;
+use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, s3_client};
 use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
-use crate::errors::{code_of, sdk_error_on};
+use crate::errors::sdk_error_on;
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.enable-default-encryption";
@@ -89,6 +90,22 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Encryption {
     rule: Option<Rule>,
+}
+
+/// The rule S3 applies by default (its first), as read.
+fn encryption_of(config: Option<ServerSideEncryptionConfiguration>) -> Encryption {
+    let rule = config
+        .as_ref()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| {
+            let by_default = r.apply_server_side_encryption_by_default()?;
+            Some(Rule {
+                sse_algorithm: by_default.sse_algorithm().as_str().to_string(),
+                kms_master_key_id: by_default.kms_master_key_id().map(str::to_string),
+                bucket_key_enabled: r.bucket_key_enabled().unwrap_or(false),
+            })
+        });
+    Encryption { rule }
 }
 
 impl Encryption {
@@ -164,30 +181,28 @@ impl S3DefaultEncryption {
         &self,
         target: &Target,
     ) -> Result<(Encryption, aws_sdk_s3::Client, String), ActionError> {
-        let bucket = bucket_of(target, ID)?;
-        let s3 = s3_client(&self.aws, target).await?;
-        let rule = match s3
-            .get_bucket_encryption()
-            .bucket(&bucket)
-            .expected_bucket_owner(&target.account)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .server_side_encryption_configuration()
-                .and_then(|c| c.rules().first())
-                .and_then(|r| {
-                    let by_default = r.apply_server_side_encryption_by_default()?;
-                    Some(Rule {
-                        sse_algorithm: by_default.sse_algorithm().as_str().to_string(),
-                        kms_master_key_id: by_default.kms_master_key_id().map(str::to_string),
-                        bucket_key_enabled: r.bucket_key_enabled().unwrap_or(false),
-                    })
-                }),
-            Err(e) if code_of(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => None,
-            Err(e) => return Err(sdk_error_on("s3:GetEncryptionConfiguration", &bucket, e)),
-        };
-        Ok((Encryption { rule }, s3, bucket))
+        let b = BucketReads::of(&self.aws, target, ID, None).await?;
+        let encryption = encryption_of(b.encryption().await?);
+        Ok((encryption, b.client().clone(), b.bucket().to_string()))
+    }
+
+    /// The encryption and the tags, through the scan's reads when `scan`
+    /// is given.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        scan: Option<&rectify_model::ScanReads>,
+    ) -> Result<Observed, ActionError> {
+        let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
+        let b = BucketReads::of(&self.aws, target, ID, scan).await?;
+        let (encryption, tags) = tokio::join!(b.encryption(), b.tags());
+        let encryption = encryption_of(encryption?);
+        Ok(Observed::new(
+            complies(&encryption, chosen.as_deref()),
+            &encryption,
+            tags?,
+        ))
     }
 
     /// Puts `rule`, or deletes the bucket's rule when `None`.
@@ -257,14 +272,16 @@ impl Action for S3DefaultEncryption {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
-        let (encryption, s3, bucket) = self.read(target).await?;
-        let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed::new(
-            complies(&encryption, chosen.as_deref()),
-            &encryption,
-            tags,
-        ))
+        self.observe(target, params, None).await
+    }
+
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, Some(reads)).await
     }
 
     fn plan(

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use rectify_model::{Action, ActionError, Target};
 use serde_json::{Map, Value};
 
-use crate::actions::tag_map;
-use crate::errors::{code_of, sdk_error_on};
+use bucket_reads::BucketReads;
+
+use crate::errors::sdk_error_on;
 use crate::Aws;
 
 pub mod access_logging;
 pub mod account_public_access_block;
 pub mod block_public_access;
+pub(crate) mod bucket_reads;
 pub mod default_encryption;
 pub mod deny_principal;
 pub mod require_tls;
@@ -148,65 +150,26 @@ pub(crate) async fn buckets_in_scan(
         .collect())
 }
 
-/// The bucket's tags (none: empty). Every call on a bucket names its
-/// owner: S3 refuses it (403) when the bucket is another account's.
+/// The bucket's tags (none: empty), read anew.
 pub(crate) async fn bucket_tags(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     owner: &str,
 ) -> Result<Map<String, Value>, ActionError> {
-    match s3
-        .get_bucket_tagging()
-        .bucket(bucket)
-        .expected_bucket_owner(owner)
-        .send()
+    BucketReads::new(s3.clone(), bucket.to_string(), owner, "", None)
+        .tags()
         .await
-    {
-        Ok(out) => Ok(tag_map(out.tag_set().iter().map(|t| (t.key(), t.value())))),
-        Err(e) if code_of(&e) == Some("NoSuchTagSet") => Ok(Map::new()),
-        Err(e) => Err(sdk_error_on("s3:GetBucketTagging", bucket, e)),
-    }
 }
 
-/// Whether the bucket hosts a static website (`GetBucketWebsite`).
-pub(crate) async fn serves_website(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    owner: &str,
-) -> Result<bool, ActionError> {
-    match s3
-        .get_bucket_website()
-        .bucket(bucket)
-        .expected_bucket_owner(owner)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if code_of(&e) == Some("NoSuchWebsiteConfiguration") => Ok(false),
-        Err(e) => Err(sdk_error_on("s3:GetBucketWebsite", bucket, e)),
-    }
-}
-
-/// The bucket policy, parsed; `None` when the bucket has none.
+/// The bucket policy, parsed, read anew; `None` when the bucket has none.
 pub(crate) async fn bucket_policy(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     owner: &str,
 ) -> Result<Option<Value>, ActionError> {
-    match s3
-        .get_bucket_policy()
-        .bucket(bucket)
-        .expected_bucket_owner(owner)
-        .send()
+    BucketReads::new(s3.clone(), bucket.to_string(), owner, "", None)
+        .policy()
         .await
-    {
-        Ok(out) => {
-            let text = out.policy().unwrap_or("{}");
-            crate::actions::resource_policy::parse(text, &format!("bucket {bucket}")).map(Some)
-        }
-        Err(e) if code_of(&e) == Some("NoSuchBucketPolicy") => Ok(None),
-        Err(e) => Err(sdk_error_on("s3:GetBucketPolicy", bucket, e)),
-    }
 }
 
 /// Puts `policy` on the bucket, or deletes the bucket policy when `None`.

@@ -28,10 +28,8 @@ use crate::actions::resource_policy::{
     condition_values, covers_action, covers_resource, find_sid, grants_everyone, statement_name,
     statements, with_statement, without_statement,
 };
-use crate::actions::s3::{
-    bucket_inventory, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy,
-    s3_client, serves_website,
-};
+use crate::actions::s3::bucket_reads::BucketReads;
+use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, put_bucket_policy};
 use crate::actions::{changed_since, recorded, takes_no_params};
 use crate::Aws;
 
@@ -133,20 +131,41 @@ impl S3RequireTls {
         &self,
         target: &Target,
     ) -> Result<(PolicyState, aws_sdk_s3::Client), ActionError> {
-        let bucket = bucket_of(target, ID)?;
-        let s3 = s3_client(&self.aws, target).await?;
-        let policy = bucket_policy(&s3, &bucket, &target.account).await?;
-        let denies_insecure = policy
-            .as_ref()
-            .and_then(|p| insecure_denial(p, &target.partition, &bucket));
-        Ok((
-            PolicyState {
-                policy,
-                denies_insecure,
-                website: false,
-            },
-            s3,
-        ))
+        let b = BucketReads::of(&self.aws, target, ID, None).await?;
+        let state = policy_state(target, b.bucket(), b.policy().await?);
+        Ok((state, b.client().clone()))
+    }
+
+    /// The policy and the tags (and, without the denial, whether the
+    /// bucket serves a website), through the scan's reads when `scan` is
+    /// given.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        scan: Option<&rectify_model::ScanReads>,
+    ) -> Result<Observed, ActionError> {
+        takes_no_params(params, ID)?;
+        let b = BucketReads::of(&self.aws, target, ID, scan).await?;
+        let (policy, tags) = tokio::join!(b.policy(), b.tags());
+        let mut state = policy_state(target, b.bucket(), policy?);
+        if state.denies_insecure.is_none() {
+            state.website = b.website().await?;
+        }
+        Ok(observed(&state, tags?))
+    }
+}
+
+/// The policy as read, and the statement that denies requests without
+/// TLS, if one does.
+fn policy_state(target: &Target, bucket: &str, policy: Option<Value>) -> PolicyState {
+    let denies_insecure = policy
+        .as_ref()
+        .and_then(|p| insecure_denial(p, &target.partition, bucket));
+    PolicyState {
+        policy,
+        denies_insecure,
+        website: false,
     }
 }
 
@@ -179,14 +198,16 @@ impl Action for S3RequireTls {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        takes_no_params(params, ID)?;
-        let (mut state, s3) = self.read(target).await?;
-        let bucket = bucket_of(target, ID)?;
-        let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        if state.denies_insecure.is_none() {
-            state.website = serves_website(&s3, &bucket, &target.account).await?;
-        }
-        Ok(observed(&state, tags))
+        self.observe(target, params, None).await
+    }
+
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, Some(reads)).await
     }
 
     fn plan(

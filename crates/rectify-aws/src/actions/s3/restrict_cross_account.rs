@@ -30,10 +30,8 @@ use serde_json::{json, Value};
 use crate::actions::resource_policy::{
     aws_principals, principal_account, statement_name, statements, strings, wildcard_matches,
 };
-use crate::actions::s3::{
-    bucket_inventory, bucket_of, bucket_policy, bucket_tags, buckets_in, put_bucket_policy,
-    s3_client,
-};
+use crate::actions::s3::bucket_reads::BucketReads;
+use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, put_bucket_policy};
 use crate::actions::{recorded, takes_no_params, unchanged_since};
 use crate::Aws;
 
@@ -253,10 +251,24 @@ impl S3RestrictCrossAccount {
         &self,
         target: &Target,
     ) -> Result<(PolicyState, aws_sdk_s3::Client, String), ActionError> {
-        let bucket = bucket_of(target, ID)?;
-        let s3 = s3_client(&self.aws, target).await?;
-        let policy = bucket_policy(&s3, &bucket, &target.account).await?;
-        Ok((PolicyState::read(policy, &target.account), s3, bucket))
+        let b = BucketReads::of(&self.aws, target, ID, None).await?;
+        let state = PolicyState::read(b.policy().await?, &target.account);
+        Ok((state, b.client().clone(), b.bucket().to_string()))
+    }
+
+    /// The policy and the tags, through the scan's reads when `scan` is
+    /// given.
+    async fn observe(
+        &self,
+        target: &Target,
+        params: &Value,
+        scan: Option<&rectify_model::ScanReads>,
+    ) -> Result<Observed, ActionError> {
+        takes_no_params(params, ID)?;
+        let b = BucketReads::of(&self.aws, target, ID, scan).await?;
+        let (policy, tags) = tokio::join!(b.policy(), b.tags());
+        let state = PolicyState::read(policy?, &target.account);
+        Ok(Observed::new(state.compliant(), &state, tags?))
     }
 
     /// Writes `to` when the policy is still `from` (or already `to`);
@@ -305,10 +317,16 @@ impl Action for S3RestrictCrossAccount {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        takes_no_params(params, ID)?;
-        let (state, s3, bucket) = self.read(target).await?;
-        let tags = bucket_tags(&s3, &bucket, &target.account).await?;
-        Ok(Observed::new(state.compliant(), &state, tags))
+        self.observe(target, params, None).await
+    }
+
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &rectify_model::ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, Some(reads)).await
     }
 
     fn plan(
