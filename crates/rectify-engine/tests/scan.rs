@@ -182,6 +182,25 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
         .flat_map(|s| s.jobs.iter())
         .partition(|j| j.duplicate);
     assert_eq!((duplicates.len(), created.len()), (3, 2));
+
+    // Only some regions (`scan.regions` of a scheduled scan): nothing
+    // judged elsewhere, and the account-wide setting still judged once,
+    // in the first region scanned.
+    let options = rectify_engine::scan::ScanOptions {
+        regions: vec!["eu-central-1".to_string()],
+        ..Default::default()
+    };
+    let only = engine
+        .scan_with(&["111122223333".to_string()], &options)
+        .await;
+    assert!(only.errors.is_empty(), "{:?}", only.errors);
+    assert!(only
+        .results
+        .iter()
+        .all(|r| r.verdict.region == "eu-central-1"));
+    let checks = |id: &str| only.results.iter().filter(|r| r.check == id).count();
+    assert_eq!(checks("test.regional"), 2, "{:?}", only.results);
+    assert_eq!(checks("test.global"), 1);
 }
 
 static CHECKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

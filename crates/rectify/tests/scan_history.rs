@@ -126,7 +126,11 @@ async fn scheduled_scans_run_in_serve_one_at_a_time_and_are_kept() {
     let job = a.wait_job(&site.token, job["id"].as_str().unwrap());
     assert_eq!(job["rule_id"], "s3-bpa", "{job}");
     assert_eq!(job["mode"], "dry-run", "{job}");
-    assert_eq!(bpa(&s3, &open_bucket).await, [false; 4], "dry-run writes nothing");
+    assert_eq!(
+        bpa(&s3, &open_bucket).await,
+        [false; 4],
+        "dry-run writes nothing"
+    );
     drop(a);
     drop(b);
 
