@@ -237,8 +237,11 @@ try {
   await jobState("skipped");
   if (!(await page.textContent("#outcome-reason")).includes("not during the freeze")) fail("the rejection's reason is not shown");
 
-  // A failed job is retried as a new job.
+  // A failed job shows why it failed, and is retried as a new job.
   await go("#/job/" + setup.failed.job);
+  await page.waitForSelector("#retry");
+  const why = await page.$$eval("#last-error, #outcome-reason", (nodes) => nodes.map((n) => n.textContent.trim()).join(" "));
+  if (!why) fail("the failed job does not say why it failed");
   await page.click("#retry");
   await page.waitForFunction(() => document.querySelector("#status").textContent.includes("Retry of "));
   const retry = (await status()).match(/queued as ([0-9a-f-]+)/)[1];
