@@ -285,7 +285,8 @@ fn service_account_of(
     if let (Some(ns), Some(name)) = (namespace, name) {
         return Some((ns, name));
     }
-    let (ns, name) = user?.strip_prefix(SERVICE_ACCOUNT_USER)?.split_once(':')?;
+    let user = user?;
+    let (ns, name) = user.strip_prefix(SERVICE_ACCOUNT_USER)?.split_once(':')?;
     Some((ns.to_string(), name.to_string()))
 }
 

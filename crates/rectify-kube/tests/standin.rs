@@ -748,11 +748,9 @@ const EMULATOR_ACCOUNT: &str = "123456789012";
 
 async fn iam() -> aws_sdk_iam::Client {
     harness();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .load()
-        .await;
-    aws_sdk_iam::Client::new(&config)
+    // rectify's own AWS configuration (its HTTP client) against the emulator.
+    let aws = Aws::new(AwsSettings::new(REGION)).await;
+    aws_sdk_iam::Client::new(&aws.own_config(REGION))
 }
 
 /// The role's inline policy `rectify-containment`, if it has one.

@@ -437,6 +437,7 @@ pub async fn engine_from(
             updater.clone(),
         ))
     });
+    let tap = detector_tap(&loaded, &store).await?;
     let engine = Engine::new(
         loaded.config.clone(),
         store,
@@ -471,7 +472,7 @@ pub async fn engine_from(
         Some(desk) => engine.with_tickets(desk),
         None => engine,
     };
-    let engine = match detector_tap(&loaded)? {
+    let engine = match tap {
         Some(tap) => engine.with_tap(tap),
         None => engine,
     };
@@ -479,9 +480,14 @@ pub async fn engine_from(
 }
 
 /// With `detect:` in the config, CloudTrail events that come in (HTTP, SQS,
-/// Lambda, `rectify process`) go through the detections, and what they
-/// find is submitted with them as findings of source `rectify.detector`.
-fn detector_tap(loaded: &Loaded) -> anyhow::Result<Option<Arc<dyn rectify_model::EventTap>>> {
+/// Lambda, `rectify process`) go through the detections (and the anomaly
+/// detector with `detect.anomaly.enabled`, its state loaded from the
+/// store), and what they find is submitted with them as findings of
+/// source `rectify.detector`.
+async fn detector_tap(
+    loaded: &Loaded,
+    store: &Arc<dyn rectify_store::Store>,
+) -> anyhow::Result<Option<Arc<dyn rectify_model::EventTap>>> {
     let Some(detect) = &loaded.config.detect else {
         return Ok(None);
     };
@@ -489,6 +495,16 @@ fn detector_tap(loaded: &Loaded) -> anyhow::Result<Option<Arc<dyn rectify_model:
     let detector = rectify_detect::SignatureDetector::new(specs, &settings)
         .map_err(|e| anyhow::anyhow!("detect: {e}"))?;
     let mut tap = rectify_detect::run::DetectTap::new(detector);
+    let anomaly = rectify_detect::anomaly::LiveAnomaly::load(
+        &loaded.config.anomaly,
+        &loaded.config.aws.region,
+        store.clone(),
+    )
+    .await
+    .context("loading the anomaly detector's state")?;
+    if let Some(anomaly) = anomaly {
+        tap = tap.with_anomaly(anomaly);
+    }
     if detect.security_hub {
         tap = tap.with_sink(crate::detect_import::background_sink(loaded.clone()));
     }

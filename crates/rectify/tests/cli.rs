@@ -436,6 +436,41 @@ fn own_policy_has_the_v2_operations_when_a_rule_answers_ocsf_findings() {
     );
 }
 
+/// `iam-policy --own` lets rectify import its detections into Security
+/// Hub exactly when `detect.security_hub` is on (and no Security Hub role
+/// does it for it).
+#[test]
+fn own_policy_imports_findings_only_when_detections_go_to_security_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let import_statement = |config: &str| -> Option<serde_json::Value> {
+        std::fs::write(dir.path().join("rectify.yaml"), config).unwrap();
+        let out = rectify(dir.path(), &["iam-policy", "--own"], None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "securityhub:BatchImportFindings")
+            .cloned()
+    };
+    let base = "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\nrules: []\n";
+    assert_eq!(import_statement(base), None);
+    assert_eq!(
+        import_statement(&format!("{base}detect:\n  security_hub: false\n")),
+        None
+    );
+    let on = import_statement(&format!("{base}detect:\n  security_hub: true\n"))
+        .expect("BatchImportFindings with detect.security_hub");
+    assert_eq!(on["Effect"], "Allow");
+    assert_eq!(on["Resource"], "arn:aws:securityhub:*:*:product/*/default");
+    // Through a Security Hub role, the role imports; rectify only assumes it.
+    let with_role = format!(
+        "{base}aws:\n  securityhub:\n    role_arn: arn:aws:iam::111122223333:role/hub\ndetect:\n  security_hub: true\n"
+    );
+    assert_eq!(import_statement(&with_role), None);
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();

@@ -296,3 +296,277 @@ fn with_security_hub_on_detections_are_imported_and_read_back() {
     );
     assert_eq!(stored["Types"][0], "TTPs/Defense Evasion");
 }
+
+#[path = "../../rectify-detect/tests/support/anomaly_corpus.rs"]
+#[allow(dead_code)]
+mod anomaly_corpus;
+
+/// The anomaly corpus's CloudTrail records as EventBridge delivers them.
+fn cloudtrail_event(record: &Value) -> Value {
+    let detail_type = if record["eventName"] == "ConsoleLogin" {
+        "AWS Console Sign In via CloudTrail"
+    } else {
+        "AWS API Call via CloudTrail"
+    };
+    let service = record["eventSource"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(".amazonaws.com");
+    json!({"version": "0", "id": format!("ct-{}", record["eventID"].as_str().unwrap()),
+           "detail-type": detail_type, "source": format!("aws.{service}"),
+           "account": record["recipientAccountId"], "region": record["awsRegion"],
+           "time": record["eventTime"], "resources": [], "detail": record})
+}
+
+/// What the anomaly detector found, per finding id: its last detection's
+/// (last seen, count, score).
+type AnomalyFindings = std::collections::BTreeMap<String, (String, u64, f64)>;
+
+/// The corpus's CloudTrail records, fed through `rectify process` in
+/// runs of whole minutes (each run a process that loads the detector's
+/// state and saves it at its end), into the store at `store_url`. Returns
+/// the anomaly findings read back from the store.
+async fn anomaly_findings_through_process(
+    store_url: &str,
+    minutes: &[Vec<Value>],
+    runs: usize,
+) -> AnomalyFindings {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        format!(
+            "store: {store_url}\naudit: {{key: none}}\ndetect:\n  builtin: false\n  anomaly:\n    enabled: true\nrules: []\n"
+        ),
+    )
+    .unwrap();
+    let per_run = minutes.len().div_ceil(runs);
+    for (n, chunk) in minutes.chunks(per_run).enumerate() {
+        let lines: Vec<String> = chunk
+            .iter()
+            .flatten()
+            .map(|r| cloudtrail_event(r).to_string())
+            .collect();
+        assert!(
+            lines.len() <= 10_000,
+            "one body holds at most 10,000 events"
+        );
+        let file = dir.path().join(format!("run-{n}.jsonl"));
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let out = rectify(
+            dir.path(),
+            &[
+                "--config",
+                "rectify.yaml",
+                "process",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "run {n}: {}", text(&out.stderr));
+    }
+    let store = rectify_store::open(store_url).await.unwrap();
+    // The state is in the store after the last run: every kind's forest
+    // (under the empty key) and the principals.
+    let principals = store.detector_state("anomaly-principal").await.unwrap();
+    assert!(
+        principals.iter().any(|(k, _)| k.is_empty()),
+        "the forest row"
+    );
+    assert!(principals.len() > 5, "{} rows", principals.len());
+    assert!(!store
+        .detector_state("anomaly-account")
+        .await
+        .unwrap()
+        .is_empty());
+    let rows = store
+        .find_findings(&rectify_store::FindingFilter::default())
+        .await
+        .unwrap();
+    rows.into_iter()
+        .filter(|r| r.id.starts_with("rectify-detector/anomaly-"))
+        .map(|r| {
+            let f = &r.finding;
+            let evidence: Value =
+                serde_json::from_str(f["ProductFields"]["rectify/Evidence"].as_str().unwrap())
+                    .unwrap();
+            let count: u64 = f["ProductFields"]["rectify/Count"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (
+                r.id.clone(),
+                (
+                    f["LastObservedAt"].as_str().unwrap().to_string(),
+                    count,
+                    evidence["score"].as_f64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The same records through a detector that never stopped (in this
+/// process), in time order; its open buckets are left open as the
+/// process runs leave them.
+fn anomaly_findings_uninterrupted(minutes: &[Vec<Value>]) -> AnomalyFindings {
+    use rectify_detect::Detector;
+    let mut records: Vec<&Value> = minutes.iter().flatten().collect();
+    records.sort_by_key(|r| rectify_detect::Record::new(r).epoch_seconds().unwrap());
+    let settings = rectify_detect::anomaly::AnomalySettings {
+        enabled: true,
+        ..Default::default()
+    };
+    let mut detector = rectify_detect::anomaly::AnomalyDetector::new(&settings, "us-east-1");
+    let mut out = AnomalyFindings::new();
+    for r in records {
+        for d in detector.observe(rectify_detect::Record::new(r)) {
+            let score = d.evidence["score"].as_f64().unwrap();
+            out.insert(d.finding_id(), (d.last_seen.clone(), d.count, score));
+        }
+    }
+    out
+}
+
+/// Minutes of the corpus fed: the last six hours (the attacks are in the
+/// last two), so that a run stays within one body's 10,000 events.
+fn corpus_minutes() -> Vec<Vec<Value>> {
+    let (minutes, attacks) = anomaly_corpus::cloudtrail(11, true);
+    assert!(!attacks.is_empty());
+    minutes[120..].to_vec()
+}
+
+fn assert_same_findings(stored: &AnomalyFindings, expected: &AnomalyFindings) {
+    assert!(
+        expected.keys().any(|k| k.contains("anomaly-principal")),
+        "the corpus's attacks are found: {expected:?}"
+    );
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (id, (last_seen, count, score)) in expected {
+        let (s_last, s_count, s_score) = &stored[id];
+        assert_eq!((s_last, s_count), (last_seen, count), "{id}");
+        assert!((s_score - score).abs() < 1e-9, "{id}: {s_score} != {score}");
+    }
+}
+
+/// With `detect.anomaly.enabled`, CloudTrail events that `rectify process`
+/// takes in go through the anomaly detector too; its detections are
+/// findings in the store, its state is saved at the end of each run and
+/// loaded by the next, and runs with restarts find exactly what one
+/// detector that never stopped finds.
+#[tokio::test]
+async fn anomaly_detections_survive_restarts_of_process_on_sqlite() {
+    let minutes = corpus_minutes();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let stored = anomaly_findings_through_process(&url, &minutes, 6).await;
+    assert_same_findings(&stored, &anomaly_findings_uninterrupted(&minutes));
+}
+
+#[tokio::test]
+async fn anomaly_detections_survive_restarts_of_process_on_postgres() {
+    let minutes = corpus_minutes();
+    let schema = support::PgSchema::new("anomaly_process");
+    let stored = anomaly_findings_through_process(&schema.url(), &minutes, 4).await;
+    assert_same_findings(&stored, &anomaly_findings_uninterrupted(&minutes));
+}
+
+/// `rectify detect --anomaly` scores CloudTrail files and `--flow-logs`
+/// (and a flow log among the files, found by its first line) as the
+/// library does over the same input, and prints the anomaly detections
+/// beside the signature ones.
+#[test]
+fn detect_runs_the_anomaly_detector_over_cloudtrail_and_flow_logs() {
+    use rectify_detect::Detector;
+    let (ct, _) = anomaly_corpus::cloudtrail(5, true);
+    let (fl, _) = anomaly_corpus::flows(5, true);
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<String> = ct.iter().flatten().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("trail.jsonl"), records.join("\n")).unwrap();
+    let lines: Vec<&str> = fl.iter().flatten().map(String::as_str).collect();
+    let flows = format!(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n{}\n",
+        lines.join("\n")
+    );
+    std::fs::write(dir.path().join("flows.log"), &flows).unwrap();
+
+    // The library over the same input: records in time order, then the
+    // flow lines, then the end of the input.
+    let mut sorted: Vec<&Value> = ct.iter().flatten().collect();
+    sorted.sort_by_key(|r| rectify_detect::Record::new(r).epoch_seconds().unwrap());
+    let settings = rectify_detect::anomaly::AnomalySettings {
+        enabled: true,
+        ..Default::default()
+    };
+    let mut detector = rectify_detect::anomaly::AnomalyDetector::new(&settings, "us-east-1");
+    let mut expected = Vec::new();
+    for r in sorted {
+        expected.extend(detector.observe(rectify_detect::Record::new(r)));
+    }
+    expected.extend(detector.observe_flow_lines(flows.as_bytes()).unwrap());
+    expected.extend(detector.flush());
+    let flows_read = detector.stats().flows;
+    assert!(flows_read > 1000, "{flows_read}");
+    let summary = |ds: &[Value]| -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = ds
+            .iter()
+            .filter(|d| d["detector"].as_str().unwrap().starts_with("anomaly-"))
+            .map(|d| {
+                (
+                    d["detector"].as_str().unwrap().to_string(),
+                    d["key"].as_str().unwrap().to_string(),
+                    format!("{:.9}", d["evidence"]["score"].as_f64().unwrap()),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let expected: Vec<Value> = expected
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect();
+    let want = summary(&expected);
+    assert!(want.iter().any(|d| d.0 == "anomaly-flow"), "{want:?}");
+    assert!(want.iter().any(|d| d.0 == "anomaly-principal"), "{want:?}");
+
+    for args in [
+        vec![
+            "detect",
+            "--anomaly",
+            "--output",
+            "json",
+            "trail.jsonl",
+            "--flow-logs",
+            "flows.log",
+        ],
+        // A flow log among the files, and no flag: flow logs turn it on.
+        vec!["detect", "--output", "json", "trail.jsonl", "flows.log"],
+    ] {
+        let out = rectify(dir.path(), &args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let printed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary(&printed), want, "{args:?}");
+        assert!(
+            text(&out.stderr).contains(&format!("{flows_read} flow log records read")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // Without the flag or a flow log, only the signatures run.
+    let out = rectify(
+        dir.path(),
+        &["detect", "--output", "json", "trail.jsonl"],
+        None,
+    );
+    let printed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary(&printed).is_empty());
+}

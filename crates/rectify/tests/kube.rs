@@ -282,3 +282,39 @@ fn every_rule_of_the_kubernetes_pack_waits_for_approval() {
     assert_eq!(pack.matches("\n  mode: approve\n").count(), rules, "{pack}");
     assert!(!pack.contains("mode: auto"));
 }
+
+/// The pack's service account rules: `iam-policy` grants what
+/// `aws.iam.contain-role` calls on the role besides `eks:DescribeCluster`,
+/// and `kube-rbac` the service accounts' `get`.
+#[test]
+fn the_service_account_rules_get_their_iam_and_rbac_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db\naudit: {key: none}\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n\
+         kubernetes:\n  clusters:\n    - name: prod\n      eks: {account: \"111122223333\", region: eu-west-1, cluster_name: prod-eks}\n\
+         rules:\n  - id: sa\n    pattern: {source: [aws.guardduty]}\n    action: kube.serviceaccount.contain-role\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["--config", "rectify.yaml", "iam-policy"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy = String::from_utf8(out.stdout).unwrap();
+    for permission in [
+        "eks:DescribeCluster",
+        "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+    ] {
+        assert!(policy.contains(permission), "{permission}: {policy}");
+    }
+    let out = rectify(dir.path(), &["--config", "rectify.yaml", "kube-rbac"]);
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("resources: [\"serviceaccounts\"]"), "{yaml}");
+    assert!(!yaml.contains("pods"), "only what the rules use: {yaml}");
+}

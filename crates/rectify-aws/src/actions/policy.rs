@@ -567,6 +567,9 @@ pub struct OwnScope {
     /// Whether a rule can answer an OCSF finding of the new Security Hub
     /// (`Findings Imported V2`), whose update needs the V2 operations.
     pub ocsf_findings: bool,
+    /// `detect.security_hub`: the detections are imported as findings of
+    /// the account's own product (`BatchImportFindings`).
+    pub import_findings: bool,
     /// The notification channels' SNS topics.
     pub topic_arns: Vec<String>,
     /// The SQS sources' queue ARNs.
@@ -641,6 +644,16 @@ pub fn own_policy(scope: &OwnScope) -> Value {
             "Action": actions,
             "Resource": format!("arn:{partition}:securityhub:*:*:hub/default"),
         }));
+        if scope.import_findings {
+            // BatchImportFindings is authorised on the product the findings
+            // name: each account's own (`product/<account>/default`).
+            statements.push(json!({
+                "Sid": "ImportDetections",
+                "Effect": "Allow",
+                "Action": "securityhub:BatchImportFindings",
+                "Resource": format!("arn:{partition}:securityhub:*:*:product/*/default"),
+            }));
+        }
     }
     if !scope.topic_arns.is_empty() {
         let mut topics = scope.topic_arns.clone();
@@ -1341,6 +1354,7 @@ mod tests {
             role_arns: vec!["arn:aws:iam::111122223333:role/rectify".into()],
             securityhub_role_arn: None,
             ocsf_findings: false,
+            import_findings: true,
             topic_arns: vec!["arn:aws:sns:eu-west-1:999988887777:t".into()],
             queue_arns: vec![queue_arn(
                 "https://sqs.eu-west-1.amazonaws.com/999988887777/q",
@@ -1373,6 +1387,10 @@ mod tests {
                 "securityhub:BatchUpdateFindings",
                 "securityhub:GetFindings"
             ])
+        );
+        assert_eq!(
+            statement(&own, "ImportDetections")["Resource"],
+            "arn:aws:securityhub:*:*:product/*/default"
         );
         // A rule on OCSF findings: the V2 read and update too.
         let with_ocsf = own_policy(&OwnScope {

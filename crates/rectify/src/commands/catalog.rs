@@ -557,6 +557,7 @@ pub(crate) fn own_scope(config: &rectify_config::Config) -> rectify_aws::actions
             .rules
             .iter()
             .any(|r| r.rule.enabled && answers_ocsf(&r.rule.pattern)),
+        import_findings: config.detect.as_ref().is_some_and(|d| d.security_hub),
         topic_arns: config
             .notifications
             .values()

@@ -25,6 +25,10 @@ pub struct Args {
     pub dry_run: bool,
     pub labels: Option<PathBuf>,
     pub list: bool,
+    /// Run the anomaly detector too.
+    pub anomaly: bool,
+    /// VPC flow log files for the anomaly detector.
+    pub flow_logs: Vec<PathBuf>,
 }
 
 /// The detections and settings the config sets (`detect:`), or the
@@ -64,7 +68,7 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         eprintln!("error: {}", context::no_config_message("detect --feed"));
         return Ok(2);
     }
-    if args.files.is_empty() {
+    if args.files.is_empty() && args.flow_logs.is_empty() {
         eprintln!("error: name CloudTrail log files to read (or - for standard input); `rectify detect --list` lists the detections");
         return Ok(2);
     }
@@ -73,7 +77,13 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         return Ok(2);
     }
     let mut records = Vec::new();
-    for file in &args.files {
+    let mut flow_texts = Vec::new();
+    let inputs = args
+        .files
+        .iter()
+        .map(|f| (f, false))
+        .chain(args.flow_logs.iter().map(|f| (f, true)));
+    for (file, flow_log) in inputs {
         let text = match read_input(file) {
             Ok(t) => t,
             Err(e) => {
@@ -81,6 +91,10 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
                 return Ok(2);
             }
         };
+        if flow_log || looks_like_flow_log(&text) {
+            flow_texts.push(text);
+            continue;
+        }
         match rectify_detect::run::parse_records(&text) {
             Ok(found) => records.extend(found),
             Err(e) => {
@@ -96,7 +110,26 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         .collect();
     let mut detector =
         SignatureDetector::new(specs, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let detections = rectify_detect::run::detect_all(&mut detector, records);
+    let mut anomaly_settings = loaded.config.anomaly.clone();
+    anomaly_settings.enabled |= args.anomaly || !flow_texts.is_empty();
+    let mut anomaly = rectify_detect::anomaly::AnomalyDetector::from_settings(
+        &anomaly_settings,
+        &loaded.config.aws.region,
+    );
+    let mut detections =
+        rectify_detect::run::detect_all_with(&mut detector, anomaly.as_mut(), records);
+    if let Some(anomaly) = &mut anomaly {
+        for text in &flow_texts {
+            detections.extend(anomaly.observe_flow_lines(text.as_bytes())?);
+        }
+        // The end of the input: every entity's last minute is scored.
+        detections.extend(anomaly.flush());
+        let stats = anomaly.stats();
+        eprintln!(
+            "rectify: anomaly detector: {} flow log records read, {} flow log lines refused",
+            stats.flows, stats.flow_lines_refused
+        );
+    }
     eprintln!(
         "rectify: {read} CloudTrail records read, {} detection{}",
         detections.len(),
@@ -155,6 +188,15 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         _ => print_table(&detections),
     }
     Ok(0)
+}
+
+/// Whether `text` is a VPC flow log (its first line a header or record of
+/// the default format) rather than CloudTrail JSON.
+fn looks_like_flow_log(text: &str) -> bool {
+    let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return false;
+    };
+    !first.starts_with(['{', '[']) && rectify_detect::anomaly::parse_flow_line(first).is_ok()
 }
 
 /// A file's text; `-` is standard input; gzip (as CloudTrail delivers its

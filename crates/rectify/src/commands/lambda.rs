@@ -81,7 +81,9 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
             xray_trace_id = invocation.trace_id.as_deref().unwrap_or_default(),
         );
         let answered = async {
-            match handle(&engine, &intake, &invocation).await {
+            let handled = handle(&engine, &intake, &invocation).await;
+            detector_upkeep(&engine).await;
+            match handled {
                 Ok(result) => {
                     tracing::info!("invocation answered");
                     api.respond(&invocation.request_id, &result).await
@@ -103,6 +105,21 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<u8> {
             return Ok(1);
         }
     }
+}
+
+/// At the end of each invocation, with the anomaly detector on: the
+/// buckets of entities gone quiet are closed (there is no timer between
+/// invocations), and the detector's state is saved once
+/// `save_interval_seconds` has passed since the last save (not at every
+/// invocation: that would write on every event; an environment Lambda
+/// retires loses what it learned since its last save, at most an
+/// interval). Failures are logged, never the invocation's.
+async fn detector_upkeep(engine: &Engine) {
+    let now = rectify_model::now_epoch_seconds();
+    if let Err(e) = engine.tick_tap(now, "detector").await {
+        tracing::warn!("detections of entities gone quiet not submitted: {e:#}");
+    }
+    engine.save_tap_state(false).await;
 }
 
 /// The store (or the config's store URL) failed: Lambda retries later.

@@ -130,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             dry_run,
             labels,
             list,
+            anomaly,
+            flow_logs,
         } => {
             let args = detect::Args {
                 files,
@@ -137,6 +139,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 dry_run,
                 labels,
                 list,
+                anomaly,
+                flow_logs,
             };
             detect::run(config, args, cli.output).await
         }

@@ -41,7 +41,11 @@ pub async fn run(
     let (engine, loaded) = context::engine(config, options).await?;
     crate::organizations::load_once(&loaded).await;
     context::reclaim_abandoned(&engine).await?;
-    submit_and_report(&engine, events, origin, json).await
+    let code = submit_and_report(&engine, events, origin, json).await;
+    // The anomaly detector's state, open buckets included: the next run
+    // (or `serve`) continues from it.
+    engine.save_tap_state(true).await;
+    code
 }
 
 /// What submitting events and running their jobs gave.

@@ -110,6 +110,11 @@ pub async fn run(
             stop_tx.subscribe(),
         ));
     }
+    sources.push(start_detector_timer(
+        engine.clone(),
+        DETECTOR_TICK,
+        stop_tx.subscribe(),
+    ));
     sources.push(start_outbox_delivery(
         engine.clone(),
         OUTBOX_INTERVAL,
@@ -149,6 +154,14 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), organizations).await;
     for source in sources {
         let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
+    }
+    // Nothing is submitted any more: the detector's state as it is now,
+    // open buckets included, so that the next start continues from it.
+    if tokio::time::timeout(Duration::from_secs(30), engine.save_tap_state(true))
+        .await
+        .is_err()
+    {
+        eprintln!("rectify: warning: the anomaly detector's state was not saved: timed out");
     }
     Ok(0)
 }
@@ -271,6 +284,36 @@ fn start_ticket_polls(
             if changed > 0 {
                 tracing::info!(changed, "tickets changed state");
             }
+        }
+    })
+}
+
+/// How often `serve` closes the anomaly buckets of entities gone quiet and
+/// saves the detector's state when `save_interval_seconds` has passed.
+const DETECTOR_TICK: Duration = Duration::from_secs(60);
+
+/// Every `interval`: what the detectors make as time passes is submitted
+/// (an anomalous last minute of an entity that went quiet), and their
+/// state saved when due. A failed save is retried at the next tick; it
+/// never holds up submissions.
+fn start_detector_timer(
+    engine: Arc<rectify_engine::Engine>,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let now = rectify_model::now_epoch_seconds();
+            match engine.tick_tap(now, "detector").await {
+                Ok(0) => {}
+                Ok(submitted) => tracing::info!(submitted, "detections of entities gone quiet"),
+                Err(e) => tracing::warn!("detections of entities gone quiet not submitted: {e:#}"),
+            }
+            engine.save_tap_state(false).await;
         }
     })
 }
