@@ -688,7 +688,13 @@ async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
     assert!(later.seq > held);
     // The plain listing shows the later record already; the settled one
     // stops below the seq still in flight.
-    let all: Vec<i64> = store.audit(0, 0).await.unwrap().iter().map(|r| r.seq).collect();
+    let all: Vec<i64> = store
+        .audit(0, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
     assert_eq!(all, vec![first.seq, later.seq]);
     let settled: Vec<i64> = store
         .audit_settled(0, 0)
@@ -698,11 +704,7 @@ async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
         .map(|r| r.seq)
         .collect();
     assert_eq!(settled, vec![first.seq]);
-    assert!(store
-        .audit_settled(first.seq, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.audit_settled(first.seq, 10).await.unwrap().is_empty());
 
     tx.rollback().await.unwrap();
     let settled: Vec<i64> = store
