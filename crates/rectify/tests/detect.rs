@@ -298,7 +298,6 @@ fn with_security_hub_on_detections_are_imported_and_read_back() {
 }
 
 #[path = "../../rectify-detect/tests/support/anomaly_corpus.rs"]
-#[allow(dead_code)]
 mod anomaly_corpus;
 
 /// The anomaly corpus's CloudTrail records as EventBridge delivers them.

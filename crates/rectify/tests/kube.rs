@@ -291,7 +291,7 @@ fn the_service_account_rules_get_their_iam_and_rbac_permissions() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rectify.yaml"),
-        "store: sqlite://r.db\naudit: {key: none}\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n\
+        "store: sqlite://r.db\naudit: {key: none}\naccounts:\n  - id: \"111122223333\"\n    role_arn: arn:aws:iam::111122223333:role/rectify\n    external_id: none\n\
          kubernetes:\n  clusters:\n    - name: prod\n      eks: {account: \"111122223333\", region: eu-west-1, cluster_name: prod-eks}\n\
          rules:\n  - id: sa\n    pattern: {source: [aws.guardduty]}\n    action: kube.serviceaccount.contain-role\n",
     )
