@@ -5,6 +5,8 @@
 //! lose nothing and send nothing twice. On SQLite and PostgreSQL. A pager
 //! channel takes only the severities it names.
 
+mod pg_schema;
+use pg_schema::Schema;
 mod receiver;
 
 use std::collections::BTreeMap;
@@ -286,49 +288,15 @@ async fn sqlite_a_stop_mid_period_and_a_crash_holding_the_claim_lose_nothing() {
     a_stop_mid_period_and_a_crash_holding_the_claim_lose_nothing(&store).await;
 }
 
-/// A schema of its own on the local PostgreSQL server, dropped after.
-struct Schema {
-    server: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(test: &str) -> Schema {
-        Schema {
-            server: std::env::var("RECTIFY_TEST_POSTGRES_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-            name: format!("rectify_digest_{test}_{}", std::process::id()),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("{}?schema={}", self.server, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([
-                self.server.as_str(),
-                "-qc",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_burst_of_1000_findings_is_one_digest() {
-    let schema = Schema::new("burst");
+    let schema = Schema::new("digest", "burst");
     a_burst_of_1000_findings_is_one_digest(&schema.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_stop_mid_period_and_a_crash_holding_the_claim_lose_nothing() {
-    let schema = Schema::new("stop");
+    let schema = Schema::new("digest", "stop");
     a_stop_mid_period_and_a_crash_holding_the_claim_lose_nothing(&schema.url()).await;
 }
 

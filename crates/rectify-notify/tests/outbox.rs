@@ -4,6 +4,8 @@
 //! that fails its last attempt is `dead` and audited. On SQLite and, where
 //! the server runs, PostgreSQL.
 
+mod pg_schema;
+use pg_schema::Schema;
 mod receiver;
 
 use std::sync::Arc;
@@ -197,48 +199,14 @@ async fn sqlite_a_crashed_claim_is_taken_up_and_the_last_failure_is_dead() {
     a_crashed_claim_is_taken_up_and_the_last_failure_is_dead(&store).await;
 }
 
-/// A schema of its own on the local PostgreSQL server, dropped after.
-struct Schema {
-    server: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(test: &str) -> Schema {
-        Schema {
-            server: std::env::var("RECTIFY_TEST_POSTGRES_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-            name: format!("rectify_outbox_{test}_{}", std::process::id()),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("{}?schema={}", self.server, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([
-                self.server.as_str(),
-                "-qc",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .output();
-    }
-}
-
 #[tokio::test]
 async fn postgres_a_failed_message_is_sent_on_a_later_round() {
-    let schema = Schema::new("later");
+    let schema = Schema::new("outbox", "later");
     a_failed_message_is_sent_on_a_later_round(&schema.url()).await;
 }
 
 #[tokio::test]
 async fn postgres_a_crashed_claim_is_taken_up_and_the_last_failure_is_dead() {
-    let schema = Schema::new("crashed");
+    let schema = Schema::new("outbox", "crashed");
     a_crashed_claim_is_taken_up_and_the_last_failure_is_dead(&schema.url()).await;
 }

@@ -272,18 +272,37 @@ fn start_anchoring(
 fn start_ticket_polls(
     tickets: Arc<dyn rectify_model::Tickets>,
     interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    every(interval, stop, move || {
+        let tickets = tickets.clone();
+        async move {
+            let changed = tickets.poll().await;
+            if changed > 0 {
+                tracing::info!(changed, "tickets changed state");
+            }
+        }
+    })
+}
+
+/// Runs `work` every `interval` (the first time one interval after the
+/// start) until `stop` turns true; a run in progress is finished first.
+fn every<F, Fut>(
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            let changed = tickets.poll().await;
-            if changed > 0 {
-                tracing::info!(changed, "tickets changed state");
-            }
+            work().await;
         }
     })
 }
@@ -299,14 +318,11 @@ const DETECTOR_TICK: Duration = Duration::from_secs(60);
 fn start_detector_timer(
     engine: Arc<rectify_engine::Engine>,
     interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
+    every(interval, stop, move || {
+        let engine = engine.clone();
+        async move {
             let now = rectify_model::now_epoch_seconds();
             match engine.tick_tap(now, "detector").await {
                 Ok(0) => {}
@@ -326,14 +342,11 @@ const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 fn start_outbox_delivery(
     engine: Arc<rectify_engine::Engine>,
     interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
+    every(interval, stop, move || {
+        let engine = engine.clone();
+        async move {
             let sent = engine.deliver_outbox().await;
             if sent > 0 {
                 tracing::info!(sent, "notifications sent from the outbox");
