@@ -264,6 +264,18 @@ try {
   if (await page.evaluate(() => window.__pwned)) fail("a script from a finding ran");
   await shot("finding");
 
+  // A finding behind a job, reached from the job's page: the rules it
+  // matches, its jobs and its audit trail.
+  await go("#/job/" + setup.approve.job);
+  await page.click('#page a[href^="#/finding?"]');
+  await page.waitForSelector("#asff");
+  const matches = await page.textContent("#finding-rules");
+  if (!matches.includes("s3-bpa")) fail("the finding page does not name the rule it matches: " + matches);
+  const itsJobs = await page.$$eval("#finding-jobs tbody tr", (rows) => rows.map((r) => r.textContent));
+  if (!itsJobs.some((r) => r.includes(setup.approve.job))) fail("the finding page does not list its job: " + itsJobs);
+  const trail = await page.$$eval("#audit-trail tbody tr", (rows) => rows.map((r) => r.textContent));
+  if (!trail.some((r) => r.includes(setup.approve.job))) fail("the finding page's audit trail lacks its job's records");
+
   // Fix on demand: a pasted finding and a rule; the job plans the change
   // and waits for approval like a custom action's.
   await go("#/fix");
