@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict};
-use serde_json::json;
 
-use super::{group_arn, group_tags, open_admin_rules, reads};
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -36,28 +34,6 @@ impl Check for AdminPortsIpv4 {
         region: &str,
         r: &ScanReads,
     ) -> Result<Vec<Verdict>, ActionError> {
-        let groups = reads::security_groups(&self.0, r, account, region).await?;
-        Ok(groups
-            .iter()
-            .filter_map(|g| {
-                let id = g.group_id()?;
-                let open = open_admin_rules(g, false);
-                let mut v = Verdict::new(
-                    account,
-                    region,
-                    SPEC.resource_type,
-                    group_arn(account, region, id),
-                    open.is_empty(),
-                    if open.is_empty() {
-                        format!("{id}: no admin port open to 0.0.0.0/0")
-                    } else {
-                        format!("{id}: open to 0.0.0.0/0: {}", open.join(", "))
-                    },
-                    json!({"group_id": id, "open": open}),
-                );
-                v.tags = group_tags(g);
-                Some(v)
-            })
-            .collect())
+        super::admin_port_verdicts(&self.0, r, account, region, &SPEC, false).await
     }
 }

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict};
-use serde_json::json;
 
-use super::reads::{self, CredentialRow};
-use super::{days_since, now_secs};
+use super::days_since;
+use super::reads::CredentialRow;
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -66,31 +65,20 @@ impl Check for AccessKeyRotation {
         region: &str,
         r: &ScanReads,
     ) -> Result<Vec<Verdict>, ActionError> {
-        let report = reads::credential_report(&self.aws, r, account, region).await?;
-        let now = now_secs();
-        Ok(report
-            .iter()
-            .filter(|row| row.user != "<root_account>")
-            .map(|row| {
-                let old = old_keys(row, now, self.fail_at_days);
-                Verdict::new(
-                    account,
-                    region,
-                    SPEC.resource_type,
-                    row.arn.clone(),
-                    old.is_empty(),
-                    if old.is_empty() {
-                        format!(
-                            "{}: no active key {} days old or older",
-                            row.user, self.fail_at_days
-                        )
-                    } else {
-                        format!("{}: {}", row.user, old.join("; "))
-                    },
-                    json!({"user": row.user, "old_keys": old}),
-                )
-            })
-            .collect())
+        let days = self.fail_at_days;
+        super::per_user_verdicts(
+            &self.aws,
+            r,
+            account,
+            region,
+            super::UserVerdicts {
+                spec: &SPEC,
+                evidence: "old_keys",
+                passed: format!("no active key {} days old or older", self.fail_at_days),
+            },
+            |row, now| old_keys(row, now, days),
+        )
+        .await
     }
 }
 

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict};
-use serde_json::json;
 
-use super::reads::{self, CredentialRow};
-use super::{days_since, now_secs};
+use super::days_since;
+use super::reads::CredentialRow;
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -98,31 +97,20 @@ impl Check for UnusedCredentials {
         region: &str,
         r: &ScanReads,
     ) -> Result<Vec<Verdict>, ActionError> {
-        let report = reads::credential_report(&self.aws, r, account, region).await?;
-        let now = now_secs();
-        Ok(report
-            .iter()
-            .filter(|row| row.user != "<root_account>")
-            .map(|row| {
-                let idle = stale(row, now, self.fail_at_days);
-                Verdict::new(
-                    account,
-                    region,
-                    SPEC.resource_type,
-                    row.arn.clone(),
-                    idle.is_empty(),
-                    if idle.is_empty() {
-                        format!(
-                            "{}: no credential idle for {} days",
-                            row.user, self.fail_at_days
-                        )
-                    } else {
-                        format!("{}: {}", row.user, idle.join("; "))
-                    },
-                    json!({"user": row.user, "stale": idle}),
-                )
-            })
-            .collect())
+        let days = self.fail_at_days;
+        super::per_user_verdicts(
+            &self.aws,
+            r,
+            account,
+            region,
+            super::UserVerdicts {
+                spec: &SPEC,
+                evidence: "stale",
+                passed: format!("no credential idle for {} days", self.fail_at_days),
+            },
+            |row, now| stale(row, now, days),
+        )
+        .await
     }
 }
 

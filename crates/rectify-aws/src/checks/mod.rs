@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use rectify_model::{Check, Verdict};
+use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Verdict};
 
 use crate::Aws;
 
@@ -87,10 +87,7 @@ pub(crate) fn on_account(
     )
 }
 
-/// Seconds since the epoch, now.
-pub(crate) fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub(crate) use rectify_model::now_epoch_seconds as now_secs;
 
 /// Whole days from `then` to `now`.
 pub(crate) fn days_since(then: i64, now: i64) -> i64 {
@@ -100,14 +97,91 @@ pub(crate) fn days_since(then: i64, now: i64) -> i64 {
 /// The admin ports CIS 5.2/5.3 and EC2.53/EC2.54 name.
 pub(crate) const ADMIN_PORTS: [u16; 2] = [22, 3389];
 
-/// The world-open ingress rules of a group (`0.0.0.0/0` for
-/// `ipv6 == false`, `::/0` otherwise) that let through an admin port, over
-/// TCP, UDP (CIS counts it) or all protocols, as `protocol from-to cidr`.
-pub(crate) fn open_admin_rules(
-    group: &aws_sdk_ec2::types::SecurityGroup,
+/// What a per-user check says about a user of the credential report.
+pub(crate) struct UserVerdicts<'a> {
+    pub spec: &'a CheckSpec,
+    /// The evidence member that holds what a user's row fails on.
+    pub evidence: &'a str,
+    /// What a passing user's verdict says.
+    pub passed: String,
+}
+
+/// A verdict per IAM user of the account's credential report (the root
+/// account left out): failing with what `problems` finds in the user's row
+/// (given the time now).
+pub(crate) async fn per_user_verdicts(
+    aws: &Aws,
+    r: &ScanReads,
+    account: &str,
+    region: &str,
+    says: UserVerdicts<'_>,
+    problems: impl Fn(&reads::CredentialRow, i64) -> Vec<String>,
+) -> Result<Vec<Verdict>, ActionError> {
+    let report = reads::credential_report(aws, r, account, region).await?;
+    let now = now_secs();
+    Ok(report
+        .iter()
+        .filter(|row| row.user != "<root_account>")
+        .map(|row| {
+            let found = problems(row, now);
+            Verdict::new(
+                account,
+                region,
+                says.spec.resource_type,
+                row.arn.clone(),
+                found.is_empty(),
+                if found.is_empty() {
+                    format!("{}: {}", row.user, says.passed)
+                } else {
+                    format!("{}: {}", row.user, found.join("; "))
+                },
+                serde_json::json!({"user": row.user, says.evidence: found}),
+            )
+        })
+        .collect())
+}
+
+/// CIS 5.2/5.3, EC2.53/EC2.54: a verdict per security group of the
+/// region's one listing, failing with the world-open rules (`0.0.0.0/0`, or
+/// `::/0` with `ipv6`) that let an admin port through.
+pub(crate) async fn admin_port_verdicts(
+    aws: &Aws,
+    r: &ScanReads,
+    account: &str,
+    region: &str,
+    spec: &CheckSpec,
     ipv6: bool,
-) -> Vec<String> {
+) -> Result<Vec<Verdict>, ActionError> {
     let world = if ipv6 { "::/0" } else { "0.0.0.0/0" };
+    let groups = reads::security_groups(aws, r, account, region).await?;
+    Ok(groups
+        .iter()
+        .filter_map(|g| {
+            let id = g.group_id()?;
+            let open = open_admin_rules(g, world);
+            let mut v = Verdict::new(
+                account,
+                region,
+                spec.resource_type,
+                group_arn(account, region, id),
+                open.is_empty(),
+                if open.is_empty() {
+                    format!("{id}: no admin port open to {world}")
+                } else {
+                    format!("{id}: open to {world}: {}", open.join(", "))
+                },
+                serde_json::json!({"group_id": id, "open": open}),
+            );
+            v.tags = group_tags(g);
+            Some(v)
+        })
+        .collect())
+}
+
+/// The ingress rules of a group open to `world` (`0.0.0.0/0` or `::/0`)
+/// that let through an admin port, over TCP, UDP (CIS counts it) or all
+/// protocols, as `protocol from-to cidr`.
+fn open_admin_rules(group: &aws_sdk_ec2::types::SecurityGroup, world: &str) -> Vec<String> {
     crate::actions::ec2::revoke_public_admin_ingress::world_permissions(group.ip_permissions())
         .into_iter()
         .filter(|r| r.cidr == world)
@@ -136,17 +210,7 @@ pub(crate) fn group_arn(account: &str, region: &str, id: &str) -> String {
     )
 }
 
-/// The group's tags as a verdict's.
-pub(crate) fn group_tags(
-    group: &aws_sdk_ec2::types::SecurityGroup,
-) -> serde_json::Map<String, serde_json::Value> {
-    crate::actions::tag_map(
-        group
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
-    )
-}
+pub(crate) use crate::actions::ec2::revoke_public_admin_ingress::group_tags;
 
 #[cfg(test)]
 mod tests {

@@ -671,8 +671,8 @@ fn kept_summary(parts: &[OpenRule]) -> String {
         .join("; ")
 }
 
-/// The group's tags, as targets and observed states carry them.
-fn group_tags(sg: &aws_sdk_ec2::types::SecurityGroup) -> serde_json::Map<String, Value> {
+/// The group's tags, as targets, observed states and verdicts carry them.
+pub(crate) fn group_tags(sg: &aws_sdk_ec2::types::SecurityGroup) -> serde_json::Map<String, Value> {
     tag_map(
         sg.tags()
             .iter()

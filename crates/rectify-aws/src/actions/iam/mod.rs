@@ -307,12 +307,7 @@ pub(crate) fn older_than(then: i64, now: i64, days: i64) -> bool {
     now - then >= days * DAY
 }
 
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
+pub(crate) use rectify_model::now_epoch_seconds as now_secs;
 
 fn date_text(t: &DateTime) -> String {
     t.fmt(Format::DateTime).unwrap_or_default()
