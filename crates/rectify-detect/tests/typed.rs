@@ -249,3 +249,22 @@ fn a_line_that_is_not_json_is_counted_and_skipped() {
     assert!(read_records("{\"Records\": [1,}", &mut stats).is_err());
     assert!(read_records("  \n ", &mut stats).unwrap().is_empty());
 }
+
+#[test]
+fn a_key_given_twice_is_matched_on_either_value_from_text() {
+    // JSON allows it, CloudTrail does not write it: the fields rectify
+    // reads take the last value (as a `Value` does), while the pattern,
+    // matched on the record's own text, sees both: repeating a key with
+    // a harmless value does not hide a record from a detection.
+    let text = r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventTime":"2026-12-06T07:00:00Z","eventID":"e-1","eventName":"DescribeTrails","recipientAccountId":"111122223333"}"#;
+    let specs = rectify_detect::pack::builtin();
+    let mut stats = ReadStats::default();
+    let mut detector = SignatureDetector::new(specs.clone(), &corpus_settings()).unwrap();
+    let from_text = detect_records(&mut detector, None, read_records(text, &mut stats).unwrap());
+    assert_eq!(from_text.len(), 1, "{from_text:?}");
+    assert_eq!(from_text[0].detector, "cloudtrail-logging-stopped");
+    assert!(from_text[0].description.contains("DescribeTrails"));
+    let mut detector = SignatureDetector::new(specs, &corpus_settings()).unwrap();
+    let from_value = detect_all_with(&mut detector, None, parse_records(text).unwrap());
+    assert!(from_value.is_empty(), "{from_value:?}");
+}
