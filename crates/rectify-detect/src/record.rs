@@ -774,6 +774,46 @@ mod tests {
     }
 
     #[test]
+    fn cloudtrail_times_read_directly_agree_with_the_rfc3339_parser() {
+        let full = |t: &str| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| t.unix_timestamp())
+        };
+        // Every day from 1900 to 2200 at a few times of day, and the
+        // days that do not exist.
+        let mut day = time::Date::from_calendar_date(1900, time::Month::January, 1).unwrap();
+        while day.year() < 2200 {
+            for hms in ["00:00:00", "07:30:59", "23:59:59"] {
+                let t = format!("{day}T{hms}Z");
+                assert_eq!(cloudtrail_time(t.as_bytes()), full(&t), "{t}");
+            }
+            day = day.next_day().unwrap();
+        }
+        for t in [
+            "2026-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "2026-01-01T00:00:60Z",
+            "2026-01-01T00:00:0aZ",
+            "2026-01-01 00:00:00Z",
+        ] {
+            assert_eq!(cloudtrail_time(t.as_bytes()), None, "{t}");
+            assert_eq!(epoch_seconds(t), full(t), "{t}");
+        }
+        // Other RFC 3339 forms go to the full parser.
+        assert_eq!(
+            epoch_seconds("2026-12-06T08:00:00.250+01:00"),
+            Some(1_796_540_400)
+        );
+    }
+
+    #[test]
     fn the_principal_is_the_role_behind_a_session() {
         let rec = json!({
             "eventName": "GetSecretValue", "eventSource": "secretsmanager.amazonaws.com",
