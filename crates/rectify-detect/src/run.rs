@@ -8,6 +8,7 @@ use rectify_model::{Event, EventTap};
 use serde_json::Value;
 
 use crate::anomaly::{AnomalyDetector, LiveAnomaly};
+use crate::record::{Top, CLOUDTRAIL_DETAIL_TYPES};
 use crate::signature::SignatureDetector;
 use crate::{records, Detection, Detector, Record, DETECTOR_SOURCE};
 
@@ -60,18 +61,138 @@ pub fn detect_all(detector: &mut SignatureDetector, records: Vec<Value>) -> Vec<
 /// when the input ends.
 pub fn detect_all_with(
     detector: &mut SignatureDetector,
-    mut anomaly: Option<&mut AnomalyDetector>,
-    mut records: Vec<Value>,
+    anomaly: Option<&mut AnomalyDetector>,
+    records: Vec<Value>,
 ) -> Vec<Detection> {
-    records.sort_by_cached_key(|r| Record::new(r).epoch_seconds().unwrap_or(i64::MIN));
+    detect_records(detector, anomaly, records.iter().map(Record::new).collect())
+}
+
+/// [`detect_all_with`] over records already read (from text with
+/// [`read_records`], or from values).
+pub fn detect_records(
+    detector: &mut SignatureDetector,
+    mut anomaly: Option<&mut AnomalyDetector>,
+    mut records: Vec<Record<'_>>,
+) -> Vec<Detection> {
+    records.sort_by_cached_key(|r| r.epoch_seconds().unwrap_or(i64::MIN));
     let mut out = Vec::new();
-    for r in &records {
-        out.extend(detector.observe(Record::new(r)));
-        if let Some(anomaly) = anomaly.as_deref_mut() {
-            out.extend(anomaly.observe(Record::new(r)));
+    for r in records {
+        match anomaly.as_deref_mut() {
+            Some(anomaly) => {
+                out.extend(detector.observe(r.clone()));
+                out.extend(anomaly.observe(r));
+            }
+            None => out.extend(detector.observe(r)),
         }
     }
     out
+}
+
+/// What reading records from text left out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Records read.
+    pub records: u64,
+    /// Lines of JSON lines, or entries of a log file's `Records`, that are
+    /// not valid JSON: skipped.
+    pub malformed: u64,
+    /// Entries of a log file's `Records` that are JSON but no CloudTrail
+    /// record (no string `eventName` and `eventSource`): skipped.
+    pub not_records: u64,
+}
+
+/// The CloudTrail records `text` holds, as [`parse_records`] finds them
+/// (a log file, one record or EventBridge event, a JSON array of them, or
+/// JSON lines of any of these), read from the text without building a
+/// `Value` of each: the records borrow from `text`. A line of JSON lines
+/// that is not JSON is counted in `stats` and skipped; text that is
+/// neither one JSON value nor JSON lines is the error.
+pub fn read_records<'a>(text: &'a str, stats: &mut ReadStats) -> Result<Vec<Record<'a>>, String> {
+    let trimmed = text.trim();
+    let mut out = Vec::new();
+    if trimmed.is_empty() {
+        return Ok(out);
+    }
+    match take_text(trimmed, &mut out, stats) {
+        Ok(()) => {}
+        Err(e) if json_lines(&e, trimmed) => {
+            out.clear();
+            let (mut good, mut first_error) = (0, None);
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let before = out.len();
+                match take_text(line, &mut out, stats) {
+                    Ok(()) => good += 1,
+                    Err(e) => {
+                        out.truncate(before);
+                        stats.malformed += 1;
+                        first_error.get_or_insert_with(|| format!("line {}: {e}", n + 1));
+                    }
+                }
+            }
+            // Not one line of JSON: the text is not JSON lines either.
+            if good == 0 {
+                return Err(first_error.unwrap_or_else(|| e.to_string()));
+            }
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    stats.records += out.len() as u64;
+    Ok(out)
+}
+
+/// Whether text that is not one JSON value is read as JSON lines: after
+/// its first value comes more (what [`parse_records`] decides too), or,
+/// its first line broken, its next line is a JSON value of its own.
+fn json_lines(e: &serde_json::Error, text: &str) -> bool {
+    if e.is_syntax() && e.to_string().contains("trailing characters") || e.is_eof() {
+        return true;
+    }
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines.next();
+    lines
+        .next()
+        .is_some_and(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok())
+}
+
+/// The records of one JSON value's text, as [`records`] finds them in its
+/// `Value`.
+fn take_text<'a>(
+    text: &'a str,
+    out: &mut Vec<Record<'a>>,
+    stats: &mut ReadStats,
+) -> Result<(), serde_json::Error> {
+    match Top::parse(text)? {
+        Top::Array(items) => {
+            for item in items {
+                take_text(item.get(), out, stats)?;
+            }
+        }
+        Top::Object(top) => {
+            if let Some(items) = top.records {
+                for item in items {
+                    match Record::from_text(item.get()) {
+                        Ok(Some(r)) => out.push(r),
+                        Ok(None) => stats.not_records += 1,
+                        Err(_) => stats.malformed += 1,
+                    }
+                }
+            } else if let (Some(detail_type), Some(detail)) = (&top.detail_type, top.detail) {
+                if CLOUDTRAIL_DETAIL_TYPES.contains(&detail_type.as_ref()) {
+                    if let Some(r) = Record::from_text(detail.get())? {
+                        out.push(r);
+                    }
+                }
+            } else if let Some(r) = Record::from_fields(top.fields, text) {
+                out.push(r);
+            }
+        }
+        Top::Other => {}
+    }
+    Ok(())
 }
 
 /// Where a tap hands its detections besides the submission (Security Hub).

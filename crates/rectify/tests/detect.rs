@@ -95,6 +95,31 @@ fn log_files_gzipped_json_lines_and_stdin_give_the_same_detections() {
             "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
         );
     }
+    // A line that is not JSON, or an entry that is not a record, is
+    // counted and skipped; the lines after it are still read.
+    let broken = format!(
+        "{}\n{{\"eventName\": \"Cut off\n{{\"Records\": [{}, {{\"not\": \"a record\"}}]}}\n",
+        stop_logging("e-4"),
+        stop_logging("e-5")
+    );
+    let out = rectify(
+        d,
+        &["detect", "--output", "json", "-"],
+        Some(broken.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("skipped: 1 lines or entries not JSON, 1 not CloudTrail records"),
+        "{}",
+        text(&out.stderr)
+    );
+    let found: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&Value> = found
+        .iter()
+        .map(|f| &f["evidence"]["eventIDs"][0])
+        .collect();
+    assert_eq!(ids, [&json!("e-4"), &json!("e-5")], "{found:?}");
     // ASFF, as BatchImportFindings takes it.
     let out = rectify(d, &["detect", "--output", "asff", "trail.json"], None);
     let asff: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -381,3 +381,86 @@ fn json_logs_carry_the_request_and_trace_ids() {
     }
     assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
 }
+
+/// With the anomaly detector on, each invocation ends with its upkeep:
+/// the detector's state is saved in the store once
+/// `save_interval_seconds` has passed since the last save (here since the
+/// function started), not at every invocation.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_anomaly_state_is_saved_once_the_interval_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rectify.db").display());
+    let config = dir.path().join("rectify.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: {url}\naudit: {{key: none}}\ndetect:\n  builtin: false\n  anomaly:\n    enabled: true\n    save_interval_seconds: 3\nrules: []\n"
+        ),
+    )
+    .unwrap();
+    let api = RuntimeApi::start();
+    let started = Instant::now();
+    let mut function = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .current_dir(dir.path())
+        .args(["--config", config.to_str().unwrap(), "lambda"])
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("RECTIFY_CONFIG")
+        .env_remove("RECTIFY_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start rectify lambda");
+    let call = |user: &str, n: usize| {
+        json!({"version": "0", "id": format!("ct-{n}"), "detail-type": "AWS API Call via CloudTrail",
+               "source": "aws.s3", "account": "111122223333", "region": REGION,
+               "time": "2026-12-06T06:00:05Z", "resources": [],
+               "detail": {"eventVersion": "1.09", "eventTime": "2026-12-06T06:00:05Z",
+                          "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+                          "awsRegion": REGION, "sourceIPAddress": "192.0.2.10",
+                          "userIdentity": {"type": "IAMUser", "accountId": "111122223333",
+                                           "arn": format!("arn:aws:iam::111122223333:user/{user}")},
+                          "eventID": format!("e-{n}"), "recipientAccountId": "111122223333"}})
+    };
+    let store = rectify_store::open(&url).await.unwrap();
+    let principals = || async { store.detector_state("anomaly-principal").await.unwrap() };
+
+    // Invocations within the interval: counted, nothing written yet.
+    for n in 0..3 {
+        let answer = api.answer(&api.invoke(Some(&call("alice", n)), None));
+        assert_eq!(answer["state"], "response", "{answer}");
+        if started.elapsed() < Duration::from_secs(3) {
+            assert!(principals().await.is_empty(), "saved before the interval");
+        }
+    }
+    // The interval has passed: the next invocation's upkeep saves.
+    while started.elapsed() < Duration::from_millis(3500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = api.answer(&api.invoke(Some(&call("bob", 3)), None));
+    assert_eq!(answer["state"], "response", "{answer}");
+    let saved = principals().await;
+    let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
+    for user in ["alice", "bob"] {
+        let key = format!("arn:aws:iam::111122223333:user/{user}");
+        assert!(keys.contains(&key.as_str()), "{keys:?}");
+    }
+    let alice = saved
+        .iter()
+        .find(|(k, _)| k.ends_with("user/alice"))
+        .map(|(_, s)| serde_json::from_str::<Value>(s).unwrap())
+        .unwrap();
+    // Alice's three calls are in her minute's bucket, saved open.
+    assert_eq!(alice["open"]["count"], 3, "{alice}");
+    let accounts = store.detector_state("anomaly-account").await.unwrap();
+    assert!(
+        accounts.iter().any(|(k, _)| k == "111122223333"),
+        "{accounts:?}"
+    );
+
+    assert_eq!(api.state()["violations"], json!([]), "{}", api.state());
+    let _ = function.kill();
+    let _ = function.wait();
+}

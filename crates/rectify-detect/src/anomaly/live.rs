@@ -71,19 +71,16 @@ impl LiveAnomaly {
     /// Observes `records` in time order (a log file is not strictly
     /// ordered, and a bucket closes at the first record of a later minute).
     pub fn observe(&self, records: &[&Value]) -> Vec<Detection> {
-        let mut timed: Vec<(Option<i64>, &Value)> = records
-            .iter()
-            .map(|r| (Record::new(r).epoch_seconds(), *r))
-            .collect();
-        timed.sort_by_key(|(t, _)| t.unwrap_or(i64::MIN));
+        let mut timed: Vec<Record<'_>> = records.iter().map(|r| Record::new(r)).collect();
+        timed.sort_by_cached_key(|r| r.epoch_seconds().unwrap_or(i64::MIN));
         let mut state = self.state();
         let mut out = Vec::new();
-        for (seconds, raw) in timed {
-            if let Some(s) = seconds {
+        for record in timed {
+            if let Some(s) = record.epoch_seconds() {
                 let minute = s.div_euclid(60);
                 state.newest_minute = Some(state.newest_minute.map_or(minute, |m| m.max(minute)));
             }
-            out.extend(state.detector.observe(Record::new(raw)));
+            out.extend(state.detector.observe(record));
         }
         out
     }

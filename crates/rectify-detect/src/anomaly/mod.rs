@@ -313,12 +313,7 @@ impl AnomalyDetector {
 
 /// A failed console sign-in has no `errorCode`, only a `Failure` answer.
 fn failed(record: &Record<'_>) -> bool {
-    !record.error_code().is_empty()
-        || record
-            .response()
-            .get("ConsoleLogin")
-            .and_then(|v| v.as_str())
-            == Some("Failure")
+    !record.error_code().is_empty() || record.console_login() == "Failure"
 }
 
 impl Detector for AnomalyDetector {

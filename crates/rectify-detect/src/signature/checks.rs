@@ -50,7 +50,7 @@ pub fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// `other_user`: the user named at `path` is someone else than the caller.
 pub fn other_user(record: &Record<'_>, path: &str) -> bool {
-    let Some(target) = values_at(record.raw, path)
+    let Some(target) = values_at(record.value(), path)
         .into_iter()
         .next()
         .filter(|s| !s.is_empty())
@@ -60,7 +60,7 @@ pub fn other_user(record: &Record<'_>, path: &str) -> bool {
     };
     let caller = match record.identity_type() {
         "IAMUser" => record
-            .raw
+            .value()
             .pointer("/userIdentity/userName")
             .and_then(Value::as_str)
             .unwrap_or_default(),
@@ -118,7 +118,7 @@ fn pinned(statement: &Value) -> bool {
 /// `policy_opens`: the policy at `path` (JSON text, as IAM calls log it, or
 /// an object, as S3's do) allows a principal outside, or `*` unpinned.
 pub fn policy_opens(cx: &Context, record: &Record<'_>, path: &str) -> Option<String> {
-    let doc = value_at(record.raw, path)?;
+    let doc = value_at(record.value(), path)?;
     let parsed;
     let doc = match doc {
         Value::String(text) if text.len() <= MAX_POLICY_BYTES => {
@@ -232,7 +232,7 @@ pub fn shared_outside(cx: &Context, record: &Record<'_>) -> Option<String> {
 
 /// `logging_bucket`: the bucket named at `path` holds logs.
 pub fn logging_bucket(cx: &Context, record: &Record<'_>, path: &str) -> Option<String> {
-    let bucket = values_at(record.raw, path).into_iter().next()?;
+    let bucket = values_at(record.value(), path).into_iter().next()?;
     let lower = bucket.to_ascii_lowercase();
     // Names people give log buckets: `org-cloudtrail-123`, `audit-logs`,
     // `access-logging`.

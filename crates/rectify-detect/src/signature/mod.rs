@@ -146,7 +146,7 @@ impl SignatureDetector {
             }
             why.push(format!(
                 "for user {}",
-                checks::values_at(record.raw, path)
+                checks::values_at(record.value(), path)
                     .first()
                     .copied()
                     .unwrap_or_default()
@@ -189,7 +189,7 @@ impl SignatureDetector {
                 "source_ip" => record.source_ip().to_string(),
                 "account" => record.account().to_string(),
                 "resource" => resource_of(spec, record).map(|r| r.id).unwrap_or_default(),
-                path => checks::values_at(record.raw, path)
+                path => checks::values_at(record.value(), path)
                     .first()
                     .copied()
                     .unwrap_or_default()
@@ -246,11 +246,11 @@ impl Detector for SignatureDetector {
                 }
             } else {
                 // A hostile record's id must not make an id too long to store.
-                let key = match record_id(&record) {
-                    "" => format!("{:016x}", fnv(record.raw.to_string().as_bytes())),
+                let key = match record.id() {
+                    "" => format!("{:016x}", fnv(record.value().to_string().as_bytes())),
                     id => group_label(id),
                 };
-                let ids = vec![group_label(record_id(&record))];
+                let ids = vec![group_label(record.id())];
                 out.push(detection(spec, &record, key, 1, (t, t), ids, why));
             }
         }
@@ -278,12 +278,12 @@ impl SignatureDetector {
             let found = th
                 .distinct
                 .iter()
-                .map(|p| checks::values_at(record.raw, p))
+                .map(|p| checks::values_at(record.value(), p))
                 .find(|v| !v.is_empty())
                 .unwrap_or_default();
             if found.is_empty() {
                 // Nothing named: the call itself is one distinct thing.
-                vec![group_label(record_id(record))]
+                vec![group_label(record.id())]
             } else {
                 found
                     .into_iter()
@@ -297,7 +297,7 @@ impl SignatureDetector {
             return None;
         }
         w.hits.retain(|h| h.t > t - window && h.t < t + window);
-        let id = group_label(record_id(record));
+        let id = group_label(record.id());
         for value in values {
             if !th.distinct.is_empty() {
                 w.hits.retain(|h| h.value != value);
@@ -341,7 +341,7 @@ impl SignatureDetector {
         let spec = &self.specs[i];
         let pairing = spec.paired_with.as_ref()?;
         let key = clip(
-            checks::values_at(record.raw, &pairing.key)
+            checks::values_at(record.value(), &pairing.key)
                 .first()?
                 .to_string(),
         );
@@ -349,7 +349,7 @@ impl SignatureDetector {
             return None;
         }
         let within = pairing.within_seconds as i64;
-        let id = group_label(record_id(record));
+        let id = group_label(record.id());
         let state = self.pairs.entry((i, key.clone()));
         let side = if companion {
             &mut state.companion
@@ -429,60 +429,54 @@ impl<T: Default> Bounded<T> {
 /// The record in the shape EventBridge gives it, so that one pattern
 /// serves records from log files and from EventBridge alike.
 pub fn eventbridge_shape(record: &Record<'_>) -> Value {
-    let mut shape = eventbridge_head(record);
-    shape["detail"] = record.raw.clone();
-    shape
-}
-
-/// The EventBridge envelope fields of a record (no `detail`).
-fn eventbridge_head(record: &Record<'_>) -> Value {
     let source = record.event_source();
     let service = source.strip_suffix(".amazonaws.com").unwrap_or(source);
-    let detail_type = match record.raw.get("eventType").and_then(Value::as_str) {
-        Some("AwsConsoleSignIn") => "AWS Console Sign In via CloudTrail",
-        Some("AwsConsoleAction") => "AWS Console Action via CloudTrail",
-        Some("AwsServiceEvent") => "AWS Service Event via CloudTrail",
-        Some("AwsCloudTrailInsight") => "AWS Insight via CloudTrail",
-        _ => "AWS API Call via CloudTrail",
-    };
     json!({
         "source": format!("aws.{service}"),
-        "detail-type": detail_type,
+        "detail-type": detail_type(record),
         "account": record.account(),
         "region": record.region(),
+        "detail": record.value(),
     })
 }
 
-/// [`eventbridge_shape`] as JSON text, written into `out`.
-pub fn eventbridge_text(record: &Record<'_>, out: &mut Vec<u8>) {
-    out.clear();
-    // The small envelope, its closing brace replaced by the record.
-    if serde_json::to_writer(&mut *out, &eventbridge_head(record)).is_ok()
-        && out.last() == Some(&b'}')
-    {
-        out.pop();
-        out.extend_from_slice(b",");
-    } else {
-        out.clear();
-        out.push(b'{');
+/// The EventBridge `detail-type` of a record.
+fn detail_type(record: &Record<'_>) -> &'static str {
+    match record.event_type() {
+        "AwsConsoleSignIn" => "AWS Console Sign In via CloudTrail",
+        "AwsConsoleAction" => "AWS Console Action via CloudTrail",
+        "AwsServiceEvent" => "AWS Service Event via CloudTrail",
+        "AwsCloudTrailInsight" => "AWS Insight via CloudTrail",
+        _ => "AWS API Call via CloudTrail",
     }
-    out.extend_from_slice(b"\"detail\":");
-    if serde_json::to_writer(&mut *out, record.raw).is_err() {
-        out.extend_from_slice(b"null");
-    }
-    out.push(b'}');
 }
 
-/// `eventID`, else `requestID`.
-fn record_id<'a>(record: &Record<'a>) -> &'a str {
-    match record.raw.get("eventID").and_then(Value::as_str) {
-        Some(id) if !id.is_empty() => id,
-        _ => record
-            .raw
-            .get("requestID")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
+/// [`eventbridge_shape`] as JSON text, written into `out`: the small
+/// envelope, then the record as `detail`, its own text when it was read
+/// from text (nothing to write again), else written from its `Value`.
+pub fn eventbridge_text(record: &Record<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    let source = record.event_source();
+    let service = source.strip_suffix(".amazonaws.com").unwrap_or(source);
+    let mut head = |key: &str, value: &str| {
+        out.extend_from_slice(key.as_bytes());
+        // Writing a string into a Vec does not fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+    };
+    head("{\"source\":", &format!("aws.{service}"));
+    head(",\"detail-type\":", detail_type(record));
+    head(",\"account\":", record.account());
+    head(",\"region\":", record.region());
+    out.extend_from_slice(b",\"detail\":");
+    match record.text() {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => {
+            if serde_json::to_writer(&mut *out, record.value()).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        }
     }
+    out.push(b'}');
 }
 
 fn clip(mut s: String) -> String {
@@ -528,7 +522,7 @@ fn fill(template: &str, record: &Record<'_>, value: &str) -> String {
 fn resource_of(spec: &Spec, record: &Record<'_>) -> Option<DetectedResource> {
     let r = spec.resource.as_ref()?;
     let value = r.fields.iter().find_map(|f| {
-        checks::values_at(record.raw, f)
+        checks::values_at(record.value(), f)
             .into_iter()
             .find(|v| !v.is_empty())
     })?;

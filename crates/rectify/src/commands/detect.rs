@@ -76,7 +76,7 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         eprintln!("error: --output csv is for `rectify report`; use table, json or asff here");
         return Ok(2);
     }
-    let mut records = Vec::new();
+    let mut texts = Vec::new();
     let mut flow_texts = Vec::new();
     let inputs = args
         .files
@@ -93,15 +93,28 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         };
         if flow_log || looks_like_flow_log(&text) {
             flow_texts.push(text);
-            continue;
+        } else {
+            texts.push((file, text));
         }
-        match rectify_detect::run::parse_records(&text) {
+    }
+    // Records are read from the text without a `Value` each, borrowing
+    // from it; a line that is not JSON is counted and skipped.
+    let mut records = Vec::new();
+    let mut stats = rectify_detect::run::ReadStats::default();
+    for (file, text) in &texts {
+        match rectify_detect::run::read_records(text, &mut stats) {
             Ok(found) => records.extend(found),
             Err(e) => {
                 eprintln!("error: {}: {e}", file.display());
                 return Ok(2);
             }
         }
+    }
+    if stats.malformed > 0 || stats.not_records > 0 {
+        eprintln!(
+            "rectify: skipped: {} lines or entries not JSON, {} not CloudTrail records",
+            stats.malformed, stats.not_records
+        );
     }
     let read = records.len();
     let ids: Vec<(String, String)> = specs
@@ -117,7 +130,7 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         &loaded.config.aws.region,
     );
     let mut detections =
-        rectify_detect::run::detect_all_with(&mut detector, anomaly.as_mut(), records);
+        rectify_detect::run::detect_records(&mut detector, anomaly.as_mut(), records);
     if let Some(anomaly) = &mut anomaly {
         for text in &flow_texts {
             detections.extend(anomaly.observe_flow_lines(text.as_bytes())?);

@@ -414,3 +414,111 @@ fn console_extras(
     }
     api
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CloudTrail call by `user` at `time`, as EventBridge delivers it.
+    fn cloudtrail_event(user: &str, n: usize, time: &str) -> serde_json::Value {
+        serde_json::json!({
+            "version": "0", "id": format!("ct-{user}-{n}"), "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.s3", "account": "111122223333", "region": "us-east-1", "time": time,
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
+                "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.10",
+                "userIdentity": {"type": "IAMUser", "accountId": "111122223333",
+                                 "arn": format!("arn:aws:iam::111122223333:user/{user}")},
+                "eventID": format!("{user}-{n}"), "recipientAccountId": "111122223333"
+            }
+        })
+    }
+
+    /// serve's detector timer closes the buckets of entities gone quiet and
+    /// saves the anomaly detector's state in the store once
+    /// `save_interval_seconds` has passed since the last save, not before
+    /// (here every 100 ms instead of every minute).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_detector_timer_saves_the_anomaly_state_once_the_interval_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rectify.db").display());
+        let config = dir.path().join("rectify.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "store: {url}\naudit: {{key: none}}\ndetect:\n  builtin: false\n  anomaly:\n    enabled: true\n    save_interval_seconds: 2\nrules: []\n"
+            ),
+        )
+        .unwrap();
+        let loaded = context::load(Some(&config)).await.unwrap();
+        let (engine, _) = context::engine_from(loaded, EngineOptions::default())
+            .await
+            .unwrap();
+        let loaded_at = std::time::Instant::now();
+        // Calls of two users in one minute an hour ago: their buckets stay
+        // open until a later record or the timer closes them.
+        let events: Vec<rectify_model::Event> = (0..20)
+            .map(|n| {
+                let user = if n % 2 == 0 { "alice" } else { "bob" };
+                let body = cloudtrail_event(user, n, "2026-12-06T06:00:05Z").to_string();
+                rectify_ingest::parse_body(body.as_bytes(), &rectify_ingest::Limits::default())
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        engine.submit(events, "test").await.unwrap();
+        let store = rectify_store::open(&url).await.unwrap();
+        let rows = |detector: &'static str| {
+            let store = store.clone();
+            async move { store.detector_state(detector).await.unwrap() }
+        };
+        assert!(rows("anomaly-principal").await.is_empty(), "no save yet");
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let timer = start_detector_timer(engine.clone(), Duration::from_millis(100), stopped);
+        // Ticks come every 100 ms; the save only once 2 s have passed.
+        while loaded_at.elapsed() < Duration::from_millis(1500) {
+            assert!(
+                rows("anomaly-principal").await.is_empty(),
+                "saved before the interval passed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let principals = loop {
+            let found = rows("anomaly-principal").await;
+            if !found.is_empty() {
+                break found;
+            }
+            assert!(std::time::Instant::now() < deadline, "never saved");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(loaded_at.elapsed() >= Duration::from_secs(2));
+        let mut keys: Vec<&str> = principals.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        // The forest (under the empty key) and both users.
+        assert_eq!(
+            keys,
+            [
+                "",
+                "arn:aws:iam::111122223333:user/alice",
+                "arn:aws:iam::111122223333:user/bob"
+            ]
+        );
+        // The timer closed the users' quiet minute before saving: no open
+        // bucket is left in what was saved, and each has one closed.
+        for (key, state) in principals.iter().filter(|(k, _)| !k.is_empty()) {
+            let state: serde_json::Value = serde_json::from_str(state).unwrap();
+            assert!(state["open"].is_null(), "{key}: {state}");
+            assert_eq!(state["buckets"], 1, "{key}: {state}");
+        }
+        let accounts = rows("anomaly-account").await;
+        assert!(
+            accounts.iter().any(|(k, _)| k == "111122223333"),
+            "{accounts:?}"
+        );
+        stop.send(true).unwrap();
+        timer.await.unwrap();
+    }
+}
