@@ -11,6 +11,8 @@ import boto3
 
 MOTO = os.environ["RECTIFY_TEST_MOTO_URL"]
 SECURITYHUB = os.environ["RECTIFY_TEST_SECURITYHUB_URL"]
+# IAM Access Analyzer, which moto lacks: the stand-in of scripts/test-env.
+ACCESSANALYZER = os.environ["RECTIFY_TEST_ACCESSANALYZER_URL"]
 RECTIFY = os.environ["RECTIFY"]
 REGION = "us-east-1"
 MEMBER = "111122223333"
@@ -23,6 +25,7 @@ ENV = {
     "AWS_REGION": REGION,
     "AWS_ENDPOINT_URL": MOTO,
     "AWS_ENDPOINT_URL_SECURITYHUB": SECURITYHUB,
+    "AWS_ENDPOINT_URL_ACCESSANALYZER": ACCESSANALYZER,
     "RECTIFY_CONFIG": "rectify.yaml",
 }
 

@@ -133,6 +133,9 @@ pub struct ScanOptions {
     pub regions: Vec<String>,
     /// Told `(done, total)` as checks finish (a progress bar).
     pub progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+    /// Verdicts only: no finding events and no states kept for jobs (a
+    /// scan that feeds nothing to the rules holds less).
+    pub report_only: bool,
 }
 
 /// How long a state a scan read stands in for a job's own read.
@@ -300,8 +303,16 @@ impl Engine {
             async move {
                 let found = match work {
                     Work::Action { id, action, params } => {
-                        self.scan_action(id, action, params, account, region, reads)
-                            .await
+                        self.scan_action(
+                            id,
+                            action,
+                            params,
+                            account,
+                            region,
+                            reads,
+                            options.report_only,
+                        )
+                        .await
                     }
                     Work::Check(check) => run_check(check, account, region, reads).await,
                 };
@@ -346,7 +357,9 @@ impl Engine {
         report
     }
 
-    /// One action's check of every resource it lists in one region.
+    /// One action's check of every resource it lists in one region
+    /// (`report_only`: its verdicts, no finding events).
+    #[allow(clippy::too_many_arguments)]
     async fn scan_action(
         &self,
         id: &str,
@@ -355,6 +368,7 @@ impl Engine {
         account: &str,
         region: &str,
         reads: &ScanReads,
+        report_only: bool,
     ) -> Found {
         let mut found = Found::default();
         let service = id.split('.').nth(1).unwrap_or(id);
@@ -416,7 +430,7 @@ impl Engine {
                     });
                     if exempt {
                         found.exempt += 1;
-                    } else if !observed.compliant {
+                    } else if !observed.compliant && !report_only {
                         found.events.push(finding_event(
                             id,
                             action.spec().summary,

@@ -201,6 +201,38 @@ async fn scans_each_region_once_and_account_wide_settings_once() {
     let checks = |id: &str| only.results.iter().filter(|r| r.check == id).count();
     assert_eq!(checks("test.regional"), 2, "{:?}", only.results);
     assert_eq!(checks("test.global"), 1);
+
+    // A scan that feeds nothing (`rectify scan` without --feed): the same
+    // verdicts, and no finding event held for the rules.
+    let full = engine.scan(&[]).await;
+    let report_only = engine
+        .scan_with(
+            &[],
+            &rectify_engine::scan::ScanOptions {
+                report_only: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(!full.events.is_empty());
+    assert!(report_only.events.is_empty());
+    let verdicts = |r: &rectify_engine::scan::ScanReport| {
+        r.results
+            .iter()
+            .map(|c| {
+                (
+                    c.check.clone(),
+                    c.verdict.resource_id.clone(),
+                    c.verdict.pass,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts(&full), verdicts(&report_only));
+    assert_eq!(
+        (full.checked, full.exempt),
+        (report_only.checked, report_only.exempt)
+    );
 }
 
 static CHECKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -471,6 +471,42 @@ fn own_policy_imports_findings_only_when_detections_go_to_security_hub() {
     assert_eq!(import_statement(&with_role), None);
 }
 
+/// `iam-policy --scan` grants every permission of the posture checks,
+/// read-only, IAM Access Analyzer's `ListAnalyzers` among them (CIS 1.20).
+#[test]
+fn scan_policy_grants_each_checks_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["iam-policy", "--scan"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = policy["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    for wanted in [
+        "access-analyzer:ListAnalyzers",
+        "iam:GenerateCredentialReport",
+        "ec2:DescribeSecurityGroups",
+        "s3:ListAllMyBuckets",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} missing: {actions:?}");
+    }
+    assert_eq!(policy["Statement"][0]["Effect"], "Allow");
+    let catalog = rectify(dir.path(), &["catalog", "--checks"], None);
+    let listed = text(&catalog.stdout);
+    assert!(
+        listed.contains("access-analyzer.enabled") && listed.contains("1.20"),
+        "{listed}"
+    );
+}
+
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ use crate::Aws;
 
 pub mod reads;
 
+pub mod access_analyzer_enabled;
 pub mod cloudtrail_log_validation;
 pub mod cloudtrail_multi_region;
 pub mod config_recorder;
@@ -60,6 +61,7 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Check>> {
         Arc::new(s3_default_encryption::BucketDefaultEncryption(aws())),
         Arc::new(ec2_ebs_default_encryption::EbsDefaultEncryption(aws())),
         Arc::new(rds_public_access::RdsPublicAccess(aws())),
+        Arc::new(access_analyzer_enabled::AccessAnalyzerEnabled(aws())),
     ]
 }
 
@@ -263,5 +265,12 @@ mod tests {
         assert_eq!(cis("iam.root-access-keys"), ["1.4"]);
         assert_eq!(cis("ec2.admin-ports-ipv4"), ["5.2"]);
         assert_eq!(cis("s3.bucket-block-public-access"), ["2.1.4"]);
+        assert_eq!(cis("access-analyzer.enabled"), ["1.20"]);
+        // No FSBP control asks for an analyzer: CIS only.
+        let analyzer = checks
+            .iter()
+            .find(|c| c.spec().id == "access-analyzer.enabled")
+            .unwrap();
+        assert!(analyzer.spec().controls_in(Standard::Fsbp).is_empty());
     }
 }

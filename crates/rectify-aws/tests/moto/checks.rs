@@ -576,6 +576,79 @@ async fn rds_check_judges_each_instance() {
     assert!(on(&v, &format!(":db:{private}")).pass);
 }
 
+/// An analyzer in the IAM Access Analyzer stand-in (moto lacks the
+/// service; the stand-in checks each request against botocore's model).
+fn seed_analyzer(account: &str, region: &str, name: &str, kind: &str, status: &str) {
+    let url = crate::support::harness()
+        .accessanalyzer_url
+        .clone()
+        .expect("the IAM Access Analyzer stand-in");
+    let (code, body) = crate::support::http_post(
+        &format!("{url}/_standin/analyzers"),
+        &json!({"account": account, "region": region, "name": name, "type": kind, "status": status})
+            .to_string(),
+    );
+    assert_eq!(code, 200, "{body}");
+}
+
+/// CIS 1.20 / IAM.28 against the IAM Access Analyzer stand-in: a region
+/// with an active external access analyzer passes and names it; a region
+/// without one, or with only a disabled one or an unused access analyzer,
+/// fails; each region of each account is judged on its own.
+#[tokio::test]
+async fn access_analyzer_check_wants_an_active_external_analyzer_per_region() {
+    let account = Account::new().await;
+    let other = "us-west-2";
+    let third = "eu-west-1";
+    seed_analyzer(&account.id, REGION, "external", "ACCOUNT", "ACTIVE");
+    seed_analyzer(
+        &account.id,
+        third,
+        "unused",
+        "ACCOUNT_UNUSED_ACCESS",
+        "ACTIVE",
+    );
+    seed_analyzer(&account.id, third, "off", "ACCOUNT", "DISABLED");
+    let aws = account.aws().await;
+    let check = check_named(&aws, "access-analyzer.enabled");
+    let reads = ScanReads::new(4);
+
+    let here = run_with(&account, check.as_ref(), &reads).await;
+    assert_eq!(here.len(), 1, "{here:?}");
+    assert!(here[0].pass, "{:?}", here[0]);
+    assert_eq!(
+        here[0].resource_id,
+        format!("AWS::::Account:{}", account.id)
+    );
+    assert_eq!(here[0].region, REGION);
+    assert_eq!(
+        here[0].evidence,
+        format!("analyzer external (ACCOUNT) is ACTIVE in {REGION}")
+    );
+
+    let none = check.run(&account.id, other, &reads).await.unwrap();
+    assert!(!none[0].pass);
+    assert_eq!(
+        none[0].evidence,
+        format!("no IAM Access Analyzer analyzer in {other}")
+    );
+
+    let inactive = check.run(&account.id, third, &reads).await.unwrap();
+    assert!(!inactive[0].pass);
+    assert!(
+        inactive[0]
+            .evidence
+            .contains("unused (ACCOUNT_UNUSED_ACCESS, ACTIVE), off (ACCOUNT, DISABLED)"),
+        "{}",
+        inactive[0].evidence
+    );
+
+    // Another account, same region: its own analyzers (none).
+    let stranger = Account::new().await;
+    let theirs = run_named(&stranger, "access-analyzer.enabled").await;
+    assert!(!theirs[0].pass, "{:?}", theirs[0]);
+}
+
 const SHARED_READS_TEST: &str = "checks::a_scan_lists_each_kind_of_resource_once";
 const CHILD: &str = "RECTIFY_TEST_SHARED_READS_CHILD";
 

@@ -1,7 +1,8 @@
 //! Test harness: a moto server (and the Security Hub stand-in) on loopback,
 //! one per test binary, and SDK clients bound to a fresh account per test.
 //!
-//! `RECTIFY_TEST_MOTO_URL` / `RECTIFY_TEST_SECURITYHUB_URL` point at
+//! `RECTIFY_TEST_MOTO_URL` / `RECTIFY_TEST_SECURITYHUB_URL` /
+//! `RECTIFY_TEST_ACCESSANALYZER_URL` point at
 //! servers already running (see `scripts/test-env`); otherwise the harness
 //! starts them from `<repo>/.venv` (made by `scripts/venv`). Started servers
 //! run under a `sh` watchdog that stops them when this process's end of its
@@ -43,6 +44,9 @@ pub struct Harness {
     pub endpoint_url: String,
     /// The Security Hub stand-in, when it could be found or started.
     pub securityhub_url: Result<String, String>,
+    /// The IAM Access Analyzer stand-in (moto lacks the service), when it
+    /// could be found or started.
+    pub accessanalyzer_url: Result<String, String>,
     pub recorder: Option<Recorder>,
     _children: Vec<Child>,
 }
@@ -97,7 +101,21 @@ fn init(recording: bool) -> Harness {
 
     let securityhub_url = match std::env::var("RECTIFY_TEST_SECURITYHUB_URL") {
         Ok(url) if !url.is_empty() => Ok(url.trim_end_matches('/').to_string()),
-        _ => start_standin(&mut children),
+        _ => start_standin(
+            &mut children,
+            "securityhub_standin.py",
+            &["--strict"],
+            "securityhub",
+        ),
+    };
+    let accessanalyzer_url = match std::env::var("RECTIFY_TEST_ACCESSANALYZER_URL") {
+        Ok(url) if !url.is_empty() => Ok(url.trim_end_matches('/').to_string()),
+        _ => start_standin(
+            &mut children,
+            "accessanalyzer_standin.py",
+            &["--moto-url", &moto_url],
+            "accessanalyzer",
+        ),
     };
 
     let recorder = recording.then(|| Recorder::start(&moto_url));
@@ -110,6 +128,9 @@ fn init(recording: bool) -> Harness {
     std::env::set_var("AWS_ENDPOINT_URL", &endpoint_url);
     if let Ok(url) = &securityhub_url {
         std::env::set_var("AWS_ENDPOINT_URL_SECURITYHUB", url);
+    }
+    if let Ok(url) = &accessanalyzer_url {
+        std::env::set_var("AWS_ENDPOINT_URL_ACCESSANALYZER", url);
     }
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIARECTIFYTESTS0001");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "rectify-test-secret");
@@ -126,14 +147,22 @@ fn init(recording: bool) -> Harness {
         moto_url,
         endpoint_url,
         securityhub_url,
+        accessanalyzer_url,
         recorder,
         _children: children,
     }
 }
 
-fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
+/// Starts `tests/standins/<script>` on a free port and returns its URL
+/// (the `READY` line it prints).
+fn start_standin(
+    children: &mut Vec<Child>,
+    script: &str,
+    args: &[&str],
+    name: &str,
+) -> Result<String, String> {
     let root = repo_root();
-    let script = root.join("tests/standins/securityhub_standin.py");
+    let script = root.join("tests/standins").join(script);
     if !script.exists() {
         return Err(format!("{} is missing", script.display()));
     }
@@ -144,13 +173,14 @@ fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
         .arg("sh")
         .arg(&python)
         .arg(&script)
-        .args(["--host", "127.0.0.1", "--port", "0", "--strict"])
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(args)
         .current_dir(&root)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(log_file("securityhub"))
+        .stderr(log_file(name))
         .spawn()
-        .map_err(|e| format!("cannot start the Security Hub stand-in: {e}"))?;
+        .map_err(|e| format!("cannot start the {name} stand-in: {e}"))?;
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -163,7 +193,7 @@ fn start_standin(children: &mut Vec<Child>) -> Result<String, String> {
     });
     children.push(child);
     rx.recv_timeout(Duration::from_secs(30))
-        .map_err(|_| "the Security Hub stand-in did not print READY within 30 s".to_string())
+        .map_err(|_| format!("the {name} stand-in did not print READY within 30 s"))
 }
 
 fn log_file(name: &str) -> Stdio {
@@ -537,6 +567,35 @@ pub fn http_get(url: &str) -> String {
     out.split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default()
+}
+
+/// Plain HTTP POST of a JSON body on loopback, for the stand-ins' test
+/// endpoints: the status and the body of the answer.
+pub fn http_post(url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut sock = TcpStream::connect(host).unwrap();
+    write!(
+        sock,
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    sock.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// A proxy between the SDK and moto that keeps every request (head and

@@ -22,25 +22,33 @@ pub const HOME_ACCOUNT: &str = "123456789012";
 pub struct Env {
     pub moto: String,
     pub securityhub: String,
+    /// The IAM Access Analyzer stand-in (moto lacks the service).
+    pub accessanalyzer: String,
 }
 
-/// The emulator endpoints: from `make test` (RECTIFY_TEST_MOTO_URL and
-/// RECTIFY_TEST_SECURITYHUB_URL), or started here through scripts/test-env
+/// The emulator endpoints: from `make test` (RECTIFY_TEST_MOTO_URL,
+/// RECTIFY_TEST_SECURITYHUB_URL, RECTIFY_TEST_ACCESSANALYZER_URL), or started here through scripts/test-env
 /// and stopped when this test process exits.
 pub fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        if let (Ok(moto), Ok(securityhub)) = (
+        if let (Ok(moto), Ok(securityhub), Ok(accessanalyzer)) = (
             std::env::var("RECTIFY_TEST_MOTO_URL"),
             std::env::var("RECTIFY_TEST_SECURITYHUB_URL"),
+            std::env::var("RECTIFY_TEST_ACCESSANALYZER_URL"),
         ) {
-            return Env { moto, securityhub };
+            return Env {
+                moto,
+                securityhub,
+                accessanalyzer,
+            };
         }
         let text = start_test_env("e2e");
         let var = |name: &str| env_file_var(&text, name);
         Env {
             moto: var("RECTIFY_TEST_MOTO_URL"),
             securityhub: var("RECTIFY_TEST_SECURITYHUB_URL"),
+            accessanalyzer: var("RECTIFY_TEST_ACCESSANALYZER_URL"),
         }
     })
 }
@@ -273,6 +281,7 @@ impl Site {
             .env("RECTIFY_CONFIG", self.path("rectify.yaml"))
             .env("AWS_ENDPOINT_URL", &e.moto)
             .env("AWS_ENDPOINT_URL_SECURITYHUB", &e.securityhub)
+            .env("AWS_ENDPOINT_URL_ACCESSANALYZER", &e.accessanalyzer)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", REGION)

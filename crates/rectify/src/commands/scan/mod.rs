@@ -19,9 +19,8 @@ use std::sync::Arc;
 use rectify_engine::scan::{ScanOptions, ScanReport};
 use rectify_engine::EngineOptions;
 use rectify_model::Standard;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::print_json;
 use super::process::submit_and_run;
 use crate::cli::Output;
 use crate::context;
@@ -85,6 +84,7 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         per_service: args.per_service,
         regions: Vec::new(),
         progress,
+        report_only: !feed,
     };
     let mut report = engine.scan_with(&args.accounts, &scan_options).await;
     for error in &report.errors {
@@ -156,23 +156,19 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
 
     match output {
         Output::Json => {
-            let mut out = json!({
-                "scan": &report,
-                "summary": summary::by_account(&report),
-            });
-            if let Some(c) = &compliance {
-                out["compliance"] = json!(c);
-            }
-            if let Some(ran) = &ran {
-                if let (Value::Object(out), Value::Object(jobs)) = (&mut out, ran.json()) {
-                    out.extend(jobs);
-                }
-            }
-            print_json(&out);
+            // Written as it is serialized: no copy of the report as a JSON
+            // tree, nor as one string, beside the report itself.
+            let out = JsonOut {
+                scan: &report,
+                summary: summary::by_account(&report),
+                compliance: compliance.as_ref(),
+                jobs: ran.as_ref().map(|r| r.json()),
+            };
+            write_json(&out);
         }
         Output::Csv => print!("{}", summary::csv(&report)),
-        Output::Asff => print_json(&asff_findings(&report)),
-        Output::Ocsf => print_json(&ocsf_findings(&report)),
+        Output::Asff => write_json(&asff_findings(&report)),
+        Output::Ocsf => write_json(&ocsf_findings(&report)),
         Output::Html => print!("{}", html::render(&report)),
         Output::Text => {
             for r in report
@@ -339,4 +335,31 @@ fn ocsf_findings(report: &ScanReport) -> Vec<Value> {
             ocsf::finding(r, info, ms)
         })
         .collect()
+}
+
+/// `rectify scan --output json`: the report, the summary, the compliance
+/// report and, with `--feed`, the events and jobs at the top level.
+#[derive(serde::Serialize)]
+struct JsonOut<'a> {
+    scan: &'a ScanReport,
+    summary: Vec<summary::AccountSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compliance: Option<&'a summary::Compliance>,
+    #[serde(flatten)]
+    jobs: Option<Value>,
+}
+
+/// Pretty JSON straight to standard output, buffered.
+fn write_json(value: &impl serde::Serialize) {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write JSON: {e}");
+        }
+    }
 }

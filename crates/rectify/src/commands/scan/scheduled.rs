@@ -134,6 +134,7 @@ async fn scan_once(
         per_service: settings.concurrency,
         regions: settings.regions.clone(),
         progress: None,
+        report_only: !settings.feed,
     };
     let mut report = engine.scan_with(&settings.accounts, &options).await;
     let security_hub = if settings.send_to_security_hub {
