@@ -7,6 +7,7 @@
 pub mod anomaly;
 pub mod evaluate;
 pub mod finding;
+pub mod ocsf;
 pub mod pack;
 pub mod record;
 pub mod run;

@@ -2,9 +2,11 @@
 //! JSON lines of records or of EventBridge events), and inside a
 //! submission (the engine's tap).
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use rectify_model::{Event, EventTap};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::anomaly::{AnomalyDetector, LiveAnomaly};
@@ -25,6 +27,17 @@ pub fn parse_records(text: &str) -> Result<Vec<Value>, String> {
     match serde_json::from_str::<Value>(trimmed) {
         Ok(v) => take(v, &mut out),
         Err(e) if e.is_syntax() && e.to_string().contains("trailing characters") || e.is_eof() => {
+            // Values one after another (JSON lines, or printed over several
+            // lines each); else line by line, naming the first bad line.
+            let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(trimmed)
+                .into_iter()
+                .collect();
+            if let Ok(values) = values {
+                for v in values {
+                    take(v, &mut out);
+                }
+                return Ok(out);
+            }
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() {
@@ -117,6 +130,16 @@ pub fn read_records<'a>(text: &'a str, stats: &mut ReadStats) -> Result<Vec<Reco
         Ok(()) => {}
         Err(e) if json_lines(&e, trimmed) => {
             out.clear();
+            // A stream of JSON values: JSON lines, or values printed over
+            // several lines each (as `jq '.Records[]'` prints them).
+            if let Some(values) = json_stream(trimmed) {
+                for value in values {
+                    take_text(value.get(), &mut out, stats).map_err(|e| e.to_string())?;
+                }
+                stats.records += out.len() as u64;
+                return Ok(out);
+            }
+            // Not a clean stream: line by line, skipping what is broken.
             let (mut good, mut first_error) = (0, None);
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
@@ -142,6 +165,49 @@ pub fn read_records<'a>(text: &'a str, stats: &mut ReadStats) -> Result<Vec<Reco
     }
     stats.records += out.len() as u64;
     Ok(out)
+}
+
+/// The JSON values `text` holds one after another, each borrowed from it;
+/// None when any of it is not JSON.
+fn json_stream(text: &str) -> Option<Vec<&RawValue>> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<&RawValue>()
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
+/// `aws cloudtrail lookup-events` output (`{"Events": [{...,
+/// "CloudTrailEvent": "<the record as a JSON string>"}]}`, one page or
+/// several printed one after another) as JSON lines of its records; None
+/// when `text` is not that. The records are strings inside the output,
+/// so they cannot be read in place.
+pub fn lookup_events_as_lines(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(rename = "Events", borrow)]
+        events: Vec<LookupEvent<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LookupEvent<'a> {
+        #[serde(rename = "CloudTrailEvent", borrow, default)]
+        cloud_trail_event: Option<Cow<'a, str>>,
+    }
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') || !trimmed.contains("\"CloudTrailEvent\"") {
+        return None;
+    }
+    let mut lines = String::new();
+    for page in serde_json::Deserializer::from_str(trimmed).into_iter::<Page>() {
+        for event in page.ok()?.events {
+            if let Some(record) = event.cloud_trail_event {
+                // The record's own newlines (none in what CloudTrail
+                // writes) would split it across lines.
+                lines.push_str(&record.replace(['\n', '\r'], " "));
+                lines.push('\n');
+            }
+        }
+    }
+    Some(lines)
 }
 
 /// Whether text that is not one JSON value is read as JSON lines: after
@@ -289,5 +355,72 @@ impl EventTap for DetectTap {
         if let Some(anomaly) = &self.anomaly {
             anomaly.save(force).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = r#"{"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "eventID": "@id@"}"#;
+
+    fn ids(records: &[Record]) -> Vec<String> {
+        records.iter().map(|r| r.id().to_string()).collect()
+    }
+
+    #[test]
+    fn values_printed_over_several_lines_are_read_one_after_another() {
+        let pretty = |id: &str| {
+            let v: Value = serde_json::from_str(&RECORD.replace("@id@", id)).unwrap();
+            serde_json::to_string_pretty(&v).unwrap()
+        };
+        let text = format!("{}\n{}\n", pretty("a"), pretty("b"));
+        let mut stats = ReadStats::default();
+        let records = read_records(&text, &mut stats).unwrap();
+        assert_eq!(ids(&records), ["a", "b"]);
+        assert_eq!(stats.records, 2);
+        assert_eq!(stats.malformed, 0);
+        let values = parse_records(&text).unwrap();
+        let value_ids: Vec<&str> = values
+            .iter()
+            .map(|v| v["eventID"].as_str().unwrap())
+            .collect();
+        assert_eq!(value_ids, ["a", "b"]);
+        // A broken value among JSON lines is still skipped line by line.
+        let text = format!(
+            "{}\n{{\"eventName\": \n{}\n",
+            RECORD.replace("@id@", "a"),
+            RECORD.replace("@id@", "b")
+        );
+        let mut stats = ReadStats::default();
+        let records = read_records(&text, &mut stats).unwrap();
+        assert_eq!(ids(&records), ["a", "b"]);
+        assert_eq!(stats.malformed, 1);
+    }
+
+    #[test]
+    fn lookup_events_output_gives_its_records_as_lines() {
+        let event = |id: &str| {
+            serde_json::json!({"EventId": id, "EventName": "StopLogging",
+                               "CloudTrailEvent": RECORD.replace("@id@", id)})
+        };
+        let text = format!(
+            "{}\n{}",
+            serde_json::json!({"Events": [event("a"), event("b")], "NextToken": "t"}),
+            serde_json::json!({"Events": [event("c"), {"EventId": "no-record"}]})
+        );
+        let lines = lookup_events_as_lines(&text).unwrap();
+        let mut stats = ReadStats::default();
+        assert_eq!(
+            ids(&read_records(&lines, &mut stats).unwrap()),
+            ["a", "b", "c"]
+        );
+        // Anything else is left alone.
+        assert_eq!(lookup_events_as_lines(RECORD), None);
+        assert_eq!(lookup_events_as_lines(r#"{"Records": []}"#), None);
+        assert_eq!(
+            lookup_events_as_lines(r#"{"Events": 1, "CloudTrailEvent": 2}"#),
+            None
+        );
     }
 }

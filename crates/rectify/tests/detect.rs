@@ -151,6 +151,72 @@ fn log_files_gzipped_json_lines_and_stdin_give_the_same_detections() {
     );
 }
 
+/// Other shapes records come in: `jq '.Records[]'` prints each record over
+/// several lines, `aws cloudtrail lookup-events` holds each record as a JSON
+/// string, Security Lake keeps them as OCSF events. Each record is found
+/// once, with its fields.
+#[test]
+fn records_printed_by_jq_by_lookup_events_and_from_security_lake_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let records = [stop_logging("e-1"), stop_logging("e-2")];
+    let pretty: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string_pretty(r).unwrap())
+        .collect();
+    std::fs::write(d.join("jq.json"), pretty.join("\n")).unwrap();
+    // Two pages, as the CLI prints them with --max-items and a token.
+    let page = |r: &Value| {
+        json!({"Events": [{"EventId": r["eventID"], "EventName": "StopLogging", "ReadOnly": "false",
+                           "EventTime": "2026-12-06T07:00:00+00:00", "EventSource": "cloudtrail.amazonaws.com",
+                           "Username": "mallory", "Resources": [], "CloudTrailEvent": r.to_string()}],
+               "NextToken": "t"})
+    };
+    let lookup = format!(
+        "{}\n{}\n",
+        serde_json::to_string_pretty(&page(&records[0])).unwrap(),
+        serde_json::to_string_pretty(&page(&records[1])).unwrap()
+    );
+    std::fs::write(d.join("lookup.json"), lookup).unwrap();
+    // Amazon Security Lake keeps them as OCSF API Activity events (1.1).
+    let ocsf = |r: &Value| {
+        json!({"class_uid": 6003, "class_name": "API Activity", "time": 1796540400000u64,
+               "metadata": {"product": {"name": "CloudTrail", "vendor_name": "AWS"}, "version": "1.1.0",
+                            "uid": r["eventID"], "event_code": "AwsApiCall"},
+               "api": {"operation": "StopLogging", "service": {"name": "cloudtrail.amazonaws.com"},
+                       "request": {"uid": "r-1", "data": r["requestParameters"]}},
+               "actor": {"user": {"type": "IAMUser", "uid": r["userIdentity"]["arn"],
+                                  "uid_alt": "AIDAEXAMPLE", "credential_uid": "AKIAEXAMPLEKEY000001",
+                                  "account": {"uid": "111122223333"}, "name": "mallory"}},
+               "src_endpoint": {"ip": "185.220.101.47"}, "http_request": {"user_agent": "aws-cli/2.15.0"},
+               "cloud": {"region": "us-east-1", "provider": "AWS"}})
+    };
+    let asl = format!("{}\n{}\n", ocsf(&records[0]), ocsf(&records[1]));
+    std::fs::write(d.join("asl.json"), asl).unwrap();
+    for file in ["jq.json", "lookup.json", "asl.json"] {
+        let out = rectify(d, &["detect", "--output", "json", file], None);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("2 CloudTrail records read"),
+            "{file}: {}",
+            text(&out.stderr)
+        );
+        let found: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let keys: Vec<&Value> = found.iter().map(|f| &f["key"]).collect();
+        assert_eq!(keys, [&json!("e-1"), &json!("e-2")], "{file}: {found:?}");
+        for f in &found {
+            assert_eq!(f["detector"], "cloudtrail-logging-stopped");
+            assert_eq!(f["principal"], "arn:aws:iam::111122223333:user/mallory");
+            assert_eq!(f["first_seen"], "2026-12-06T07:00:00Z");
+            assert_eq!(
+                f["resources"][0]["id"],
+                "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
+            );
+            assert_eq!(f["resources"][2]["id"], "AKIAEXAMPLEKEY000001");
+        }
+    }
+}
+
 #[test]
 fn labels_give_precision_and_recall_per_detection() {
     let corpus = repo().join("tests/corpus/cloudtrail");

@@ -85,7 +85,11 @@ pub async fn run(config: Option<&Path>, args: Args, output: Output) -> anyhow::R
         .chain(args.flow_logs.iter().map(|f| (f, true)));
     for (file, flow_log) in inputs {
         let text = match read_input(file) {
-            Ok(t) => t,
+            // `aws cloudtrail lookup-events` output holds its records as
+            // strings, Security Lake as OCSF events: read them out first.
+            Ok(t) => rectify_detect::run::lookup_events_as_lines(&t)
+                .or_else(|| rectify_detect::ocsf::records_as_lines(&t))
+                .unwrap_or(t),
             Err(e) => {
                 eprintln!("error: {}: {e:#}", file.display());
                 return Ok(2);
