@@ -64,6 +64,10 @@ pub const DEFAULT_EXEMPT_TAG: &str = "rectify:exempt";
 pub const FALLBACK_REGION: &str = "us-east-1";
 /// The shortest literal API token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// Distinct items one digest period holds at most unless the channel says
+/// (`digest_max_items`): a storm of distinct items is counted past it,
+/// not kept.
+pub const DIGEST_MAX_ITEMS: u64 = 10_000;
 
 /// The configuration used when there is no config file: every key at its
 /// default, no accounts, no rules.
@@ -118,6 +122,11 @@ pub struct Config {
     /// (`notifications.NAME.digest_minutes`): such a channel gets one
     /// summary per period instead of one message per notification.
     pub notify_digest: BTreeMap<String, u64>,
+    /// Distinct items one digest period holds at most, by channel name
+    /// (`notifications.NAME.digest_max_items`; [`DIGEST_MAX_ITEMS`] for
+    /// digest channels not named). Past it, notifications are counted,
+    /// not kept.
+    pub notify_digest_max_items: BTreeMap<String, u64>,
     /// Severities a channel takes (`notifications.NAME.severities`,
     /// upper case); channels not named take every notification.
     pub notify_severities: BTreeMap<String, Vec<String>>,
@@ -198,6 +207,7 @@ impl Default for Config {
             notify_fallback: BTreeMap::new(),
             notify_templates: BTreeMap::new(),
             notify_digest: BTreeMap::new(),
+            notify_digest_max_items: BTreeMap::new(),
             notify_severities: BTreeMap::new(),
             api: ApiSettings::default(),
             guardrails: Guardrails::default(),

@@ -79,6 +79,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "fallback",
     "template",
     "digest_minutes",
+    "digest_max_items",
     "severities",
 ];
 /// Longest coalescing window: a day.
@@ -1309,6 +1310,7 @@ pub(crate) fn load_config(
     let mut notify_coalesce = BTreeMap::new();
     let mut notify_templates = BTreeMap::new();
     let mut notify_digest = BTreeMap::new();
+    let mut notify_digest_max_items = BTreeMap::new();
     let mut notify_severities = BTreeMap::new();
     let mut fallback_pos: Vec<(String, String, Pos)> = Vec::new();
     if let Some(node) = top.get("notifications") {
@@ -1344,6 +1346,23 @@ pub(crate) fn load_config(
                             );
                         }
                         notify_digest.insert(e.key.clone(), minutes * 60);
+                    }
+                    if let Some(max) = cx.opt_u64(
+                        &f,
+                        &field,
+                        "digest_max_items",
+                        1,
+                        channel_options::MAX_DIGEST_ITEMS,
+                    ) {
+                        if f.opt("digest_minutes").is_none() {
+                            let pos = f.key_pos("digest_max_items").unwrap_or(f.pos);
+                            cx.err(
+                                pos,
+                                &join(&field, "digest_max_items"),
+                                "caps the items of a digest period: set `digest_minutes` too",
+                            );
+                        }
+                        notify_digest_max_items.insert(e.key.clone(), max);
                     }
                     if let Some(list) = channel_options::severities(&mut cx, &f, &field) {
                         notify_severities.insert(e.key.clone(), list);
@@ -1851,6 +1870,7 @@ pub(crate) fn load_config(
         notify_fallback,
         notify_templates,
         notify_digest,
+        notify_digest_max_items,
         notify_severities,
         api,
         guardrails,

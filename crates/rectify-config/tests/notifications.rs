@@ -366,6 +366,29 @@ fn digests_and_severities() {
 }
 
 #[test]
+fn digest_item_caps() {
+    let c = load(
+        "notifications:\n  digest:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 60\n    digest_max_items: 500\n  plain:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 60\n",
+    )
+    .unwrap();
+    assert_eq!(c.notify_digest_max_items.get("digest"), Some(&500));
+    // Unnamed digest channels get the default cap.
+    assert_eq!(c.notify_digest_max_items.get("plain"), None);
+    assert_eq!(rectify_config::DIGEST_MAX_ITEMS, 10_000);
+    assert_eq!(
+        error("notifications:\n  d:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_minutes: 5\n    digest_max_items: 0\n")
+            .split(": ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["rectify.yaml:5:23", "notifications.d.digest_max_items"]
+    );
+    assert!(error(
+        "notifications:\n  d:\n    slack: {webhook_url_env: SLACK_URL}\n    digest_max_items: 50\n"
+    )
+    .contains("set `digest_minutes` too"));
+}
+
+#[test]
 fn channel_templates_inline_and_from_a_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("body.j2"), "{{ reason }}\n").unwrap();

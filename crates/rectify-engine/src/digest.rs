@@ -53,6 +53,12 @@ impl Engine {
                     item: held.clone(),
                     received: 1,
                     period_ends_at: timefmt::now_plus(period),
+                    max_items: self
+                        .config
+                        .notify_digest_max_items
+                        .get(channel)
+                        .copied()
+                        .unwrap_or(rectify_config::DIGEST_MAX_ITEMS),
                 })
             })
             .collect();
@@ -105,6 +111,7 @@ impl Engine {
             digest.add_item(&held.item, held.received);
             keys.push(held.item_key.clone());
         }
+        digest.add_dropped(period.dropped);
         let message = (!digest.is_empty()).then(|| {
             let summary = digest.summary(&channel, length);
             let now = timefmt::now();
@@ -128,6 +135,7 @@ impl Engine {
                 &channel,
                 token,
                 &keys,
+                period.dropped,
                 &timefmt::now_plus(length),
                 message.as_ref(),
             )

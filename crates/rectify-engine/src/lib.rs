@@ -9,6 +9,7 @@
 //! Workers then claim jobs and [`execute`] them against the target
 //! account; [`effects`] update the finding, notify and audit.
 
+pub mod coalesce;
 pub mod digest;
 pub mod effects;
 pub mod execute;

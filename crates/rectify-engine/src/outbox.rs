@@ -83,6 +83,24 @@ impl Engine {
                 updated_at: now.clone(),
             })
             .collect();
+        // A coalescing channel's message opens its window (written to the
+        // outbox with it) or is counted into the open one.
+        let (windowed, items): (Vec<OutboxItem>, Vec<OutboxItem>) = items
+            .into_iter()
+            .partition(|i| self.coalesce_window(&i.channel).is_some());
+        let (opened, items) = match self
+            .hold_for_coalescing(job_id, notification, windowed)
+            .await
+        {
+            Ok(opened) => (opened, items),
+            Err(windowed) => (Vec::new(), items.into_iter().chain(windowed).collect()),
+        };
+        for item in opened {
+            self.send(item, true).await;
+        }
+        if items.is_empty() {
+            return;
+        }
         let durable = match self.store.outbox_put(&items).await {
             Ok(()) => true,
             Err(e) => {
@@ -96,11 +114,13 @@ impl Engine {
     }
 
     /// Sends what is due in the outbox: the digests whose period has
-    /// ended ([`crate::digest`]), messages whose earlier attempt failed and
+    /// ended ([`crate::digest`]), the summaries of coalescing windows that
+    /// have closed ([`crate::coalesce`]), messages whose earlier attempt failed and
     /// whose wait is over, and messages a sender claimed and never
     /// settled. Returns how many were sent.
     pub async fn deliver_outbox(&self) -> usize {
         let mut sent = self.deliver_digests().await;
+        sent += self.deliver_coalesced().await;
         loop {
             let claimed = match self
                 .store

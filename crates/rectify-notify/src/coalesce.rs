@@ -1,11 +1,12 @@
 //! Coalescing: a storm of findings is not a storm of messages. On a channel
 //! with a window, the first message for a rule and outcome goes out at
 //! once; the ones that follow within the window are held and counted, and
-//! one summary (how many, which resources) is sent when the window ends.
+//! one summary (how many, which accounts and resources) is sent when the
+//! window ends.
+//!
+//! The engine keeps the windows in the store (so a restart does not forget
+//! one and replicas share them) and composes the summary here.
 
-use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rectify_model::Notification;
@@ -13,21 +14,6 @@ use serde_json::{json, Value};
 
 /// Resources named in a summary at most; the count covers them all.
 pub const SUMMARY_RESOURCES_MAX: usize = 20;
-
-type Key = (String, String, String);
-
-#[derive(Default)]
-struct Window {
-    held: usize,
-    resources: Vec<String>,
-    accounts: Vec<String>,
-}
-
-#[derive(Default)]
-pub struct Coalescer {
-    windows: BTreeMap<String, Duration>,
-    open: Arc<Mutex<HashMap<Key, Window>>>,
-}
 
 fn field(message: &Value, key: &str) -> String {
     match message.get(key) {
@@ -37,83 +23,47 @@ fn field(message: &Value, key: &str) -> String {
     }
 }
 
-impl Coalescer {
-    /// `windows`: channel name to its window; other channels send all.
-    pub fn new(windows: BTreeMap<String, Duration>) -> Self {
-        Coalescer {
-            windows,
-            open: Arc::default(),
-        }
-    }
-
-    /// Whether `notification` is held (counted into the open window's
-    /// summary) rather than sent now. The first message of a window opens
-    /// it and is sent; `flush` sends the summary when it closes.
-    pub fn hold<F, Fut>(&self, channel: &str, notification: &Notification, flush: F) -> bool
-    where
-        F: FnOnce(String, Notification) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let Some(window) = self.windows.get(channel).copied() else {
-            return false;
-        };
-        let m = &notification.message;
-        // A refusal is not coalesced with outcomes: its kind comes first.
-        let what = match field(m, "kind") {
-            k if !k.is_empty() => k,
-            _ => field(m, "outcome"),
-        };
-        let key = (channel.to_string(), field(m, "rule"), what);
-        let mut open = self.open.lock().unwrap();
-        match open.get_mut(&key) {
-            Some(w) => {
-                w.held += 1;
-                let resource = field(m, "resource");
-                if w.resources.len() < SUMMARY_RESOURCES_MAX && !w.resources.contains(&resource) {
-                    w.resources.push(resource);
-                }
-                let account = field(m, "account");
-                if !w.accounts.contains(&account) {
-                    w.accounts.push(account);
-                }
-                true
-            }
-            None => {
-                open.insert(key.clone(), Window::default());
-                let open = self.open.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(window).await;
-                    let closed = open.lock().unwrap().remove(&key);
-                    if let Some(w) = closed.filter(|w| w.held > 0) {
-                        let (channel, rule, what) = key;
-                        flush(channel, summary(&rule, &what, &w, window)).await;
-                    }
-                });
-                false
-            }
-        }
-    }
+/// What a window is for, besides its channel: the rule, and what
+/// happened (a refusal's kind comes first, else the outcome).
+pub fn window_key(message: &Value) -> (String, String) {
+    let what = match field(message, "kind") {
+        k if !k.is_empty() => k,
+        _ => field(message, "outcome"),
+    };
+    (field(message, "rule"), what)
 }
 
-fn summary(rule: &str, what: &str, w: &Window, window: Duration) -> Notification {
+/// The account and resource a held message is about.
+pub fn about(message: &Value) -> (String, String) {
+    (field(message, "account"), field(message, "resource"))
+}
+
+/// The summary of a window that held `held` messages after its first.
+pub fn summary(
+    rule: &str,
+    what: &str,
+    held: u64,
+    accounts: &[String],
+    resources: &[String],
+    window: Duration,
+) -> Notification {
+    let resources = &resources[..resources.len().min(SUMMARY_RESOURCES_MAX)];
     Notification {
         subject: format!(
-            "rectify: {} more {what} by rule {rule} in the last {} s",
-            w.held,
+            "rectify: {held} more {what} by rule {rule} in the last {} s",
             window.as_secs()
         ),
         message: json!({
             "kind": "coalesced",
             "rule": rule,
             "outcome": what,
-            "count": w.held,
-            "accounts": w.accounts,
-            "resources": w.resources,
-            "resources_omitted": w.held.saturating_sub(w.resources.len()),
+            "count": held,
+            "accounts": accounts,
+            "resources": resources,
+            "resources_omitted": held.saturating_sub(resources.len() as u64),
             "window_seconds": window.as_secs(),
             "reason": format!(
-                "{} more notifications like the one before were held to avoid a flood; the jobs and the audit log have each one",
-                w.held
+                "{held} more notifications like the one before were held to avoid a flood; the jobs and the audit log have each one"
             ),
         }),
     }

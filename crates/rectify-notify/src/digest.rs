@@ -41,6 +41,8 @@ pub struct Digest {
     by_control: BTreeMap<String, u64>,
     worst: Vec<(u32, Value)>,
     seen: HashSet<String>,
+    /// Notifications the store did not keep as items: the period was full.
+    dropped: u64,
 }
 
 /// The fields of a notification a digest reads.
@@ -158,9 +160,16 @@ impl Digest {
         self.worst.truncate(WORST_MAX);
     }
 
+    /// Counts in `n` notifications the store dropped because the period
+    /// held its cap of items already: they are told as "and N more".
+    pub fn add_dropped(&mut self, n: u64) {
+        self.dropped = self.dropped.saturating_add(n);
+        self.received = self.received.saturating_add(n);
+    }
+
     /// Whether nothing was counted in.
     pub fn is_empty(&self) -> bool {
-        self.distinct == 0
+        self.distinct == 0 && self.dropped == 0
     }
 
     /// The digest's message for `channel`, whose period is `period`.
@@ -171,18 +180,26 @@ impl Digest {
             .iter()
             .map(|(what, n)| format!("{n} {what}"))
             .collect();
-        let reason = format!(
-            "{} across {} account(s) and {} control(s); {} notification(s) received, {} repeat(s) folded",
+        let folded = self.received - self.distinct - self.dropped;
+        let mut reason = format!(
+            "{} across {} account(s) and {} control(s); {} notification(s) received, {folded} repeat(s) folded",
             counts.join(", "),
             self.by_account.len(),
             self.by_control.len(),
             self.received,
-            self.received - self.distinct,
         );
+        let mut more = String::new();
+        if self.dropped > 0 {
+            more = format!(" and {} more", self.dropped);
+            reason.push_str(&format!(
+                "; and {} more not itemised: the period was full",
+                self.dropped
+            ));
+        }
         let worst: Vec<Value> = self.worst.into_iter().map(|(_, v)| v).collect();
         Notification {
             subject: format!(
-                "rectify digest: {} item(s) in the last {minutes} min ({})",
+                "rectify digest: {} item(s){more} in the last {minutes} min ({})",
                 self.distinct,
                 counts.join(", ")
             ),
@@ -192,6 +209,7 @@ impl Digest {
                 "period_seconds": period.as_secs(),
                 "count": self.distinct,
                 "received": self.received,
+                "dropped": self.dropped,
                 "by_outcome": self.by_outcome,
                 "by_account": self.by_account,
                 "by_control": self.by_control,

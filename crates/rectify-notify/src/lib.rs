@@ -23,10 +23,10 @@ pub mod webhook;
 pub use webhook::{Retry, WebhookSender};
 
 /// Routes a channel name (what the engine passes as the destination) to
-/// its channel, coalescing bursts on channels that ask for it.
+/// its channel. Coalescing and digests are the engine's (they are kept in
+/// the store); this sends what it is given.
 pub struct ChannelNotifier {
     inner: Arc<Deliver>,
-    coalesce: coalesce::Coalescer,
     fallback: BTreeMap<String, String>,
     severities: BTreeMap<String, Vec<String>>,
 }
@@ -70,7 +70,6 @@ impl ChannelNotifier {
                 ses: None,
                 ses_region: String::new(),
             }),
-            coalesce: coalesce::Coalescer::default(),
             fallback: BTreeMap::new(),
             severities: BTreeMap::new(),
         }
@@ -94,14 +93,6 @@ impl ChannelNotifier {
         let inner = Arc::get_mut(&mut self.inner).expect("set up before first use");
         inner.templates = template::for_channels(&inner.channels, own)?;
         Ok(self)
-    }
-
-    /// Within `window` of a message to a channel, further messages for the
-    /// same rule and outcome are held and counted; one summary follows when
-    /// the window ends.
-    pub fn with_coalescing(mut self, windows: BTreeMap<String, std::time::Duration>) -> Self {
-        self.coalesce = coalesce::Coalescer::new(windows);
-        self
     }
 
     /// Channels in `severities` take only notifications of those
@@ -206,15 +197,6 @@ impl Notifier for ChannelNotifier {
     }
 
     async fn publish(&self, channel: &str, notification: &Notification) -> Result<(), ActionError> {
-        let inner = self.inner.clone();
-        let flush = move |channel: String, summary: Notification| async move {
-            if let Err(e) = inner.deliver(&channel, &summary).await {
-                tracing::error!(channel = %channel, error = %e, "coalesced summary failed");
-            }
-        };
-        if self.coalesce.hold(channel, notification, flush) {
-            return Ok(());
-        }
         deliver_or_fall_back(
             &self.inner,
             self.fallback.get(channel),

@@ -48,6 +48,11 @@ fn event(id: &str, resource: usize) -> Event {
 /// An engine whose channel `digest` (a webhook to `url`) sends one digest
 /// every `period`.
 async fn engine(store: &str, url: &str, period: Duration) -> Engine {
+    engine_capped(store, url, period, None).await
+}
+
+/// [`engine`], its digest holding at most `cap` items per period.
+async fn engine_capped(store: &str, url: &str, period: Duration, cap: Option<u64>) -> Engine {
     let accounts: String = (0..4)
         .map(|i| format!("  - id: \"1111222233{i:02}\"\n"))
         .collect();
@@ -67,6 +72,9 @@ async fn engine(store: &str, url: &str, period: Duration) -> Engine {
     config
         .notify_digest
         .insert("digest".into(), period.as_secs());
+    if let Some(cap) = cap {
+        config.notify_digest_max_items.insert("digest".into(), cap);
+    }
     let notifier = ChannelNotifier::with_retry(
         config.notifications.clone(),
         Arc::new(NoSns),
@@ -267,11 +275,60 @@ async fn a_stop_mid_period_and_a_crash_holding_the_claim_lose_nothing(store: &st
         .collect();
     assert!(!second
         .store()
-        .digest_close("digest", "crashed", &keys, &timefmt::now(), None)
+        .digest_close("digest", "crashed", &keys, 0, &timefmt::now(), None)
         .await
         .unwrap());
     assert_eq!(second.deliver_outbox().await, 0);
     assert_eq!(rx.received().len(), 1);
+}
+
+async fn a_storm_of_distinct_items_is_capped_and_told(store: &str) {
+    let rx = Receiver::start(vec![Reply::status(200)]).await;
+    let period = Duration::from_secs(2);
+    let one = engine_capped(store, &rx.url, period, Some(100)).await;
+    let started = Instant::now();
+    run(
+        &one,
+        (0..400).map(|i| event(&format!("e-{i}"), i)).collect(),
+        false,
+    )
+    .await;
+    // The period keeps 100 items, whatever arrives.
+    assert_eq!(one.store().digest_held().await.unwrap()["digest"], 100);
+    tokio::time::sleep(period.saturating_sub(started.elapsed())).await;
+    let got = deliver_until(&one, &rx, 1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let digest = &got[0]["message"];
+    assert_eq!(digest["count"], 100);
+    assert_eq!(digest["dropped"], 300);
+    assert_eq!(digest["received"], 400);
+    assert_eq!(sum(&digest["by_account"]), 100);
+    let subject = got[0]["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("rectify digest: 100 item(s) and 300 more in the last"),
+        "{subject}"
+    );
+    assert!(digest["reason"]
+        .as_str()
+        .unwrap()
+        .contains("and 300 more not itemised: the period was full"));
+    assert!(one.store().digest_held().await.unwrap().is_empty());
+    // The next period starts empty, with room again.
+    assert_eq!(one.deliver_outbox().await, 0);
+    assert_eq!(rx.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_storm_of_distinct_items_is_capped_and_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("d.db").display());
+    a_storm_of_distinct_items_is_capped_and_told(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_storm_of_distinct_items_is_capped_and_told() {
+    let schema = Schema::new("digest", "cap");
+    a_storm_of_distinct_items_is_capped_and_told(&schema.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,11 @@
 //! transaction deletes the period and the items it read and writes the
 //! digest to the outbox. Items written meanwhile stay and open the next
 //! period.
+//!
+//! A period holds at most the channel's cap of distinct items (its row
+//! counts them in `items`); what comes past it is counted in `dropped`
+//! and said in the digest, so a storm of distinct items cannot grow a
+//! period without bound.
 
 use serde::Serialize;
 
@@ -29,6 +34,10 @@ pub struct DigestItem {
     pub received: u64,
     /// When the period ends if this item opens one (store time format).
     pub period_ends_at: String,
+    /// Distinct items the channel's period holds at most; past that a new
+    /// item is not kept, only counted as dropped (a repeat of a kept one
+    /// still adds to it). 0 when read back.
+    pub max_items: u64,
 }
 
 /// A due period claimed by one process, with the items it holds.
@@ -39,6 +48,8 @@ pub struct DigestPeriod {
     pub due_at: String,
     /// In the order they came.
     pub items: Vec<DigestItem>,
+    /// Notifications not kept as items because the period was full.
+    pub dropped: u64,
 }
 
 pub(crate) const ITEM_COLUMNS: &str = "channel, item_key, id, item, received";

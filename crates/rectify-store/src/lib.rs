@@ -92,6 +92,7 @@ use async_trait::async_trait;
 use rectify_model::{AuditRecord, Event, FindingRef, Job, JobState};
 
 pub mod audit;
+pub mod coalesce;
 mod common;
 pub mod detector_state;
 pub mod digest;
@@ -106,6 +107,7 @@ pub mod tickets;
 pub mod timefmt;
 
 pub use audit::AuditKey;
+pub use coalesce::{CoalesceHold, CoalesceWindow};
 pub use common::NewJob;
 pub use detector_state::DetectorStateSave;
 pub use digest::{DigestItem, DigestPeriod};
@@ -969,7 +971,9 @@ pub trait Store: Send + Sync {
     /// Holds items for digest channels ([`digest`]): each is written, or
     /// when its channel already holds its key, adds its `received` to
     /// that row; the first item of a channel with no open period opens
-    /// one ending at its `period_ends_at`.
+    /// one ending at its `period_ends_at`. A new item for a period that
+    /// holds `max_items` already is not written: its `received` is added
+    /// to the period's `dropped`.
     async fn digest_put(&self, items: &[DigestItem]) -> Result<()>;
 
     /// Claims up to `limit` periods that have ended and that no live claim
@@ -986,19 +990,53 @@ pub trait Store: Send + Sync {
     /// the period and the items of `keys` (those the digest was made of),
     /// and writes `message` (the digest) to the outbox. Items written
     /// since the claim stay and open the next period, ending at
-    /// `next_due_at`. `false`, and nothing done, when the claim is no
+    /// `next_due_at`, and so do drops counted past the claim's `dropped`
+    /// (the count the digest told). `false`, and nothing done, when the claim is no
     /// longer this one's (it ran out and another process took it).
     async fn digest_close(
         &self,
         channel: &str,
         token: &str,
         keys: &[String],
+        dropped: u64,
         next_due_at: &str,
         message: Option<&OutboxItem>,
     ) -> Result<bool>;
 
     /// Items held per channel (distinct items, not repeats).
     async fn digest_held(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// Offers messages to coalescing windows ([`coalesce`]), in one
+    /// transaction: a message whose window is open (or closed and not yet
+    /// summed up) is counted into it (`true`: held, send nothing); one
+    /// with no window opens it, closing at its `closes_at`, and its
+    /// `message` is written to the outbox (`false`: send it now).
+    async fn coalesce_hold(&self, holds: &[CoalesceHold]) -> Result<Vec<bool>>;
+
+    /// Claims up to `limit` windows that have closed and that no live
+    /// claim holds: each is held under `token` until `claim_until`, so a
+    /// process that dies holding one gives it up then.
+    async fn coalesce_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<CoalesceWindow>>;
+
+    /// Closes a window claimed under `token`, in one transaction: deletes
+    /// it and writes `message` (its summary) to the outbox. `false`, and
+    /// nothing written, when the claim is no longer this one's or when a
+    /// message was counted in since the claim (`held` differs); the claim
+    /// is then given back, so the next round sums up the window again.
+    async fn coalesce_close(
+        &self,
+        window: &CoalesceWindow,
+        token: &str,
+        message: Option<&OutboxItem>,
+    ) -> Result<bool>;
+
+    /// Every window, open or closed and not yet summed up.
+    async fn coalesce_windows(&self) -> Result<Vec<CoalesceWindow>>;
 
     /// Every saved row of a streaming detector's state: (entity, state),
     /// in entity order.

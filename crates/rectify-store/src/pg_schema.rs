@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "detector_state", crate::detector_state::TABLE),
     (13, "scans", crate::scans::TABLES),
     (14, "digests", crate::digest::TABLES),
+    (15, "coalescing_and_digest_caps", crate::coalesce::TABLES),
 ];
 
 /// The audit chain in lanes (see [`crate::audit`]): one head row per lane,

@@ -2292,12 +2292,49 @@ impl Store for PostgresStore {
             ))
             .await
             .ctx("preparing the digest write")?;
+        let repeat = tx
+            .prepare_cached(
+                "UPDATE digest_items SET received = received + $3 \
+                 WHERE channel = $1 AND item_key = $2",
+            )
+            .await
+            .ctx("preparing the digest repeat")?;
+        let room = tx
+            .prepare_cached(
+                "UPDATE digest_periods SET items = items + 1 WHERE channel = $1 AND items < $2",
+            )
+            .await
+            .ctx("preparing the digest count")?;
+        let drop = tx
+            .prepare_cached("UPDATE digest_periods SET dropped = dropped + $2 WHERE channel = $1")
+            .await
+            .ctx("preparing the digest drop")?;
         for i in items {
             tx.execute(&period, &[&i.channel, &i.period_ends_at])
                 .await
                 .ctx("opening a digest period")?;
             let body = i.item.to_string();
             let received = i64::try_from(i.received).unwrap_or(i64::MAX);
+            let max = i64::try_from(i.max_items).unwrap_or(i64::MAX);
+            if tx
+                .execute(&repeat, &[&i.channel, &i.item_key, &received])
+                .await
+                .ctx("folding a digest repeat")?
+                > 0
+            {
+                continue;
+            }
+            if tx
+                .execute(&room, &[&i.channel, &max])
+                .await
+                .ctx("counting a digest item")?
+                == 0
+            {
+                tx.execute(&drop, &[&i.channel, &received])
+                    .await
+                    .ctx("dropping a digest item")?;
+                continue;
+            }
             tx.execute(&item, &[&i.channel, &i.item_key, &i.id, &body, &received])
                 .await
                 .ctx("writing a digest item")?;
@@ -2320,7 +2357,7 @@ impl Store for PostgresStore {
                 "UPDATE digest_periods SET claim_token = $1, claimed_until = $2 \
                  WHERE channel IN (SELECT channel FROM digest_periods WHERE due_at <= $3 \
                  AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY due_at LIMIT $4 \
-                 FOR UPDATE SKIP LOCKED) RETURNING channel, due_at",
+                 FOR UPDATE SKIP LOCKED) RETURNING channel, due_at, dropped",
                 &[&token, &claim_until, &now, &limit],
             )
             .await
@@ -2336,6 +2373,7 @@ impl Store for PostgresStore {
         for row in claimed {
             let channel: String = row.try_get(0).ctx("claiming digests")?;
             let due_at: String = row.try_get(1).ctx("claiming digests")?;
+            let dropped: i64 = row.try_get(2).ctx("claiming digests")?;
             let items = client
                 .query(&read, &[&channel])
                 .await
@@ -2347,6 +2385,7 @@ impl Store for PostgresStore {
                 channel,
                 due_at,
                 items,
+                dropped: u64::try_from(dropped).unwrap_or(0),
             });
         }
         periods.sort_by(|a, b| a.due_at.cmp(&b.due_at));
@@ -2358,32 +2397,39 @@ impl Store for PostgresStore {
         channel: &str,
         token: &str,
         keys: &[String],
+        dropped: u64,
         next_due_at: &str,
         message: Option<&crate::OutboxItem>,
     ) -> Result<bool> {
         let mut client = self.client("digest_close").await?;
         let tx = client.transaction().await.ctx("digest_close: begin")?;
-        let ours = tx
-            .execute(
-                "DELETE FROM digest_periods WHERE channel = $1 AND claim_token = $2",
+        let Some(ours) = tx
+            .query_opt(
+                "DELETE FROM digest_periods WHERE channel = $1 AND claim_token = $2 \
+                 RETURNING dropped",
                 &[&channel, &token],
             )
             .await
-            .ctx("closing a digest period")?;
-        if ours == 0 {
+            .ctx("closing a digest period")?
+        else {
             return Ok(false);
-        }
+        };
+        let dropped_now: i64 = ours.try_get(0).ctx("closing a digest period")?;
+        let counted = i64::try_from(dropped).unwrap_or(i64::MAX);
         tx.execute(
             "DELETE FROM digest_items WHERE channel = $1 AND item_key = ANY($2)",
             &[&channel, &keys],
         )
         .await
         .ctx("deleting digest items")?;
+        // Items and drops counted since the claim open the next period.
+        let later = dropped_now.saturating_sub(counted).max(0);
         tx.execute(
-            "INSERT INTO digest_periods (channel, due_at) SELECT $1, $2 \
-             WHERE EXISTS (SELECT 1 FROM digest_items WHERE channel = $1) \
+            "INSERT INTO digest_periods (channel, due_at, items, dropped) \
+             SELECT $1, $2, (SELECT COUNT(*) FROM digest_items WHERE channel = $1), $3::BIGINT \
+             WHERE $3::BIGINT > 0 OR EXISTS (SELECT 1 FROM digest_items WHERE channel = $1) \
              ON CONFLICT (channel) DO NOTHING",
-            &[&channel, &next_due_at],
+            &[&channel, &next_due_at, &later],
         )
         .await
         .ctx("opening the next digest period")?;
@@ -2410,6 +2456,178 @@ impl Store for PostgresStore {
             held.insert(channel, u64::try_from(n).unwrap_or(0));
         }
         Ok(held)
+    }
+
+    async fn coalesce_hold(&self, holds: &[crate::CoalesceHold]) -> Result<Vec<bool>> {
+        if holds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client("coalesce_hold").await?;
+        let tx = client.transaction().await.ctx("coalesce_hold: begin")?;
+        // Windows in one order whatever the caller's: two transactions
+        // meeting on the same windows wait for each other, not deadlock.
+        let mut order: Vec<usize> = (0..holds.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |h: &crate::CoalesceHold| (h.channel.clone(), h.rule.clone(), h.what.clone());
+            key(&holds[a]).cmp(&key(&holds[b]))
+        });
+        let open = tx
+            .prepare_cached(&format!(
+                "INSERT INTO coalesce_windows ({}) VALUES ($1, $2, $3, $4, 0, '[]', '[]') \
+                 ON CONFLICT (channel, rule, what) DO NOTHING",
+                crate::coalesce::COLUMNS
+            ))
+            .await
+            .ctx("preparing the window open")?;
+        let read = tx
+            .prepare_cached(
+                "SELECT held, accounts, resources FROM coalesce_windows \
+                 WHERE channel = $1 AND rule = $2 AND what = $3 FOR UPDATE",
+            )
+            .await
+            .ctx("preparing the window read")?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE coalesce_windows SET held = $4, accounts = $5, resources = $6 \
+                 WHERE channel = $1 AND rule = $2 AND what = $3",
+            )
+            .await
+            .ctx("preparing the window update")?;
+        let mut held_now = vec![false; holds.len()];
+        for i in order {
+            let h = &holds[i];
+            // A window closed by another process between the insert and
+            // the read is opened again by the next try.
+            let mut tries = 0;
+            held_now[i] = loop {
+                tries += 1;
+                let opened = tx
+                    .execute(&open, &[&h.channel, &h.rule, &h.what, &h.closes_at])
+                    .await
+                    .ctx("opening a window")?;
+                if opened == 1 {
+                    insert_outbox(&tx, std::slice::from_ref(&h.message)).await?;
+                    break false;
+                }
+                let Some(row) = tx
+                    .query_opt(&read, &[&h.channel, &h.rule, &h.what])
+                    .await
+                    .ctx("reading a window")?
+                else {
+                    if tries < 3 {
+                        continue;
+                    }
+                    return Err(StoreError::Task {
+                        op: "coalesce_hold".into(),
+                        reason: "a coalescing window kept closing while a message was counted in"
+                            .into(),
+                    });
+                };
+                let held: i64 = row.try_get(0).ctx("reading a window")?;
+                let accounts: String = row.try_get(1).ctx("reading a window")?;
+                let resources: String = row.try_get(2).ctx("reading a window")?;
+                let mut held = u64::try_from(held).unwrap_or(0);
+                let mut accounts = crate::coalesce::names(&accounts, crate::coalesce::ACCOUNTS_MAX);
+                let mut resources =
+                    crate::coalesce::names(&resources, crate::coalesce::RESOURCES_MAX);
+                crate::coalesce::fold(&mut held, &mut accounts, &mut resources, h);
+                let held = i64::try_from(held).unwrap_or(i64::MAX);
+                let accounts = serde_json::to_string(&accounts).unwrap_or_default();
+                let resources = serde_json::to_string(&resources).unwrap_or_default();
+                tx.execute(
+                    &update,
+                    &[&h.channel, &h.rule, &h.what, &held, &accounts, &resources],
+                )
+                .await
+                .ctx("counting into a window")?;
+                break true;
+            };
+        }
+        tx.commit().await.ctx("coalesce_hold: commit")?;
+        Ok(held_now)
+    }
+
+    async fn coalesce_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::CoalesceWindow>> {
+        let client = self.client("coalesce_claim").await?;
+        let now = timefmt::now();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: replicas claiming at once take different windows.
+        let mut windows = client
+            .query(
+                &format!(
+                    "UPDATE coalesce_windows SET claim_token = $1, claimed_until = $2 \
+                     WHERE (channel, rule, what) IN (SELECT channel, rule, what \
+                     FROM coalesce_windows WHERE closes_at <= $3 \
+                     AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY closes_at LIMIT $4 \
+                     FOR UPDATE SKIP LOCKED) RETURNING {}",
+                    crate::coalesce::COLUMNS
+                ),
+                &[&token, &claim_until, &now, &limit],
+            )
+            .await
+            .ctx("claiming windows")?
+            .iter()
+            .map(window_row)
+            .collect::<Result<Vec<_>>>()?;
+        windows.sort_by(|a, b| a.closes_at.cmp(&b.closes_at));
+        Ok(windows)
+    }
+
+    async fn coalesce_close(
+        &self,
+        window: &crate::CoalesceWindow,
+        token: &str,
+        message: Option<&crate::OutboxItem>,
+    ) -> Result<bool> {
+        let mut client = self.client("coalesce_close").await?;
+        let tx = client.transaction().await.ctx("coalesce_close: begin")?;
+        let held = i64::try_from(window.held).unwrap_or(i64::MAX);
+        let closed = tx
+            .execute(
+                "DELETE FROM coalesce_windows WHERE channel = $1 AND rule = $2 AND what = $3 \
+                 AND claim_token = $4 AND held = $5",
+                &[&window.channel, &window.rule, &window.what, &token, &held],
+            )
+            .await
+            .ctx("closing a window")?;
+        if closed == 0 {
+            tx.execute(
+                "UPDATE coalesce_windows SET claim_token = NULL, claimed_until = NULL \
+                 WHERE channel = $1 AND rule = $2 AND what = $3 AND claim_token = $4",
+                &[&window.channel, &window.rule, &window.what, &token],
+            )
+            .await
+            .ctx("giving a window back")?;
+            tx.commit().await.ctx("coalesce_close: commit")?;
+            return Ok(false);
+        }
+        if let Some(message) = message {
+            insert_outbox(&tx, std::slice::from_ref(message)).await?;
+        }
+        tx.commit().await.ctx("coalesce_close: commit")?;
+        Ok(true)
+    }
+
+    async fn coalesce_windows(&self) -> Result<Vec<crate::CoalesceWindow>> {
+        let client = self.client("coalesce_windows").await?;
+        client
+            .query(
+                &format!(
+                    "SELECT {} FROM coalesce_windows ORDER BY channel, rule, what",
+                    crate::coalesce::COLUMNS
+                ),
+                &[],
+            )
+            .await
+            .ctx("listing windows")?
+            .iter()
+            .map(window_row)
+            .collect()
     }
 
     async fn detector_state(&self, detector: &str) -> Result<Vec<(String, String)>> {
@@ -2714,6 +2932,22 @@ async fn insert_outbox(client: &impl GenericClient, items: &[crate::OutboxItem])
     Ok(())
 }
 
+fn window_row(r: &Row) -> Result<crate::CoalesceWindow> {
+    let op = "reading a window";
+    let held: i64 = r.try_get(4).ctx(op)?;
+    let accounts: String = r.try_get(5).ctx(op)?;
+    let resources: String = r.try_get(6).ctx(op)?;
+    Ok(crate::CoalesceWindow {
+        channel: r.try_get(0).ctx(op)?,
+        rule: r.try_get(1).ctx(op)?,
+        what: r.try_get(2).ctx(op)?,
+        closes_at: r.try_get(3).ctx(op)?,
+        held: u64::try_from(held).unwrap_or(0),
+        accounts: crate::coalesce::names(&accounts, crate::coalesce::ACCOUNTS_MAX),
+        resources: crate::coalesce::names(&resources, crate::coalesce::RESOURCES_MAX),
+    })
+}
+
 fn digest_item_row(r: &Row) -> Result<crate::DigestItem> {
     let op = "reading a digest";
     let item: String = r.try_get(3).ctx(op)?;
@@ -2725,6 +2959,7 @@ fn digest_item_row(r: &Row) -> Result<crate::DigestItem> {
         item: serde_json::from_str(&item).unwrap_or(Value::Null),
         received: u64::try_from(received).unwrap_or(0),
         period_ends_at: String::new(),
+        max_items: 0,
     })
 }
 

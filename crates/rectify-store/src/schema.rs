@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "detector_state", crate::detector_state::TABLE),
     (13, "scans", crate::scans::TABLES),
     (14, "digests", crate::digest::TABLES),
+    (15, "coalescing_and_digest_caps", crate::coalesce::TABLES),
 ];
 
 /// The audit trail of one job or event (the console's job and finding

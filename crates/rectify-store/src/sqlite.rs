@@ -2028,11 +2028,44 @@ impl Store for SqliteStore {
                      ON CONFLICT (channel) DO NOTHING",
                 )
                 .ctx("preparing the digest period write")?;
+            let mut repeat = tx
+                .prepare_cached(
+                    "UPDATE digest_items SET received = received + ?3 \
+                     WHERE channel = ?1 AND item_key = ?2",
+                )
+                .ctx("preparing the digest repeat")?;
+            let mut room = tx
+                .prepare_cached(
+                    "UPDATE digest_periods SET items = items + 1 WHERE channel = ?1 AND items < ?2",
+                )
+                .ctx("preparing the digest count")?;
+            let mut drop = tx
+                .prepare_cached(
+                    "UPDATE digest_periods SET dropped = dropped + ?2 WHERE channel = ?1",
+                )
+                .ctx("preparing the digest drop")?;
             for i in &items {
                 let received = i64::try_from(i.received).unwrap_or(i64::MAX);
+                let max = i64::try_from(i.max_items).unwrap_or(i64::MAX);
                 period
                     .execute(params![i.channel, i.period_ends_at])
                     .ctx("opening a digest period")?;
+                if repeat
+                    .execute(params![i.channel, i.item_key, received])
+                    .ctx("folding a digest repeat")?
+                    > 0
+                {
+                    continue;
+                }
+                if room
+                    .execute(params![i.channel, max])
+                    .ctx("counting a digest item")?
+                    == 0
+                {
+                    drop.execute(params![i.channel, received])
+                        .ctx("dropping a digest item")?;
+                    continue;
+                }
                 item.execute(params![
                     i.channel,
                     i.item_key,
@@ -2063,12 +2096,16 @@ impl Store for SqliteStore {
                     "UPDATE digest_periods SET claim_token = ?1, claimed_until = ?2 \
                      WHERE channel IN (SELECT channel FROM digest_periods WHERE due_at <= ?3 \
                      AND (claimed_until IS NULL OR claimed_until <= ?3) ORDER BY due_at LIMIT ?4) \
-                     RETURNING channel, due_at",
+                     RETURNING channel, due_at, dropped",
                 )
                 .ctx("preparing the digest claim")?;
             let claimed = claim
                 .query_map(params![token, claim_until, now, limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 })
                 .ctx("claiming digests")?
                 .collect::<std::result::Result<Vec<_>, _>>()
@@ -2080,7 +2117,7 @@ impl Store for SqliteStore {
                 ))
                 .ctx("preparing the digest read")?;
             let mut periods = Vec::with_capacity(claimed.len());
-            for (channel, due_at) in claimed {
+            for (channel, due_at, dropped) in claimed {
                 let items = read
                     .query_map(params![channel], digest_item_row)
                     .ctx("reading a digest")?
@@ -2090,6 +2127,7 @@ impl Store for SqliteStore {
                     channel,
                     due_at,
                     items,
+                    dropped: u64::try_from(dropped).unwrap_or(0),
                 });
             }
             periods.sort_by(|a, b| a.due_at.cmp(&b.due_at));
@@ -2103,6 +2141,7 @@ impl Store for SqliteStore {
         channel: &str,
         token: &str,
         keys: &[String],
+        dropped: u64,
         next_due_at: &str,
         message: Option<&crate::OutboxItem>,
     ) -> Result<bool> {
@@ -2113,18 +2152,21 @@ impl Store for SqliteStore {
             next_due_at.to_string(),
             message.cloned(),
         );
+        let counted = i64::try_from(dropped).unwrap_or(i64::MAX);
         self.write("digest_close", move |tx| {
             let (channel, token, keys, next_due_at, message) = args;
-            let ours = tx
+            let ours: Option<i64> = tx
                 .prepare_cached(
-                    "DELETE FROM digest_periods WHERE channel = ?1 AND claim_token = ?2",
+                    "DELETE FROM digest_periods WHERE channel = ?1 AND claim_token = ?2 \
+                     RETURNING dropped",
                 )
                 .ctx("preparing the digest close")?
-                .execute(params![channel, token])
+                .query_row(params![channel, token], |r| r.get(0))
+                .optional()
                 .ctx("closing a digest period")?;
-            if ours == 0 {
+            let Some(dropped_now) = ours else {
                 return Ok(false);
-            }
+            };
             let mut delete = tx
                 .prepare_cached("DELETE FROM digest_items WHERE channel = ?1 AND item_key = ?2")
                 .ctx("preparing the digest item delete")?;
@@ -2133,13 +2175,16 @@ impl Store for SqliteStore {
                     .execute(params![channel, key])
                     .ctx("deleting a digest item")?;
             }
+            // Items and drops counted since the claim open the next period.
+            let later = dropped_now.saturating_sub(counted).max(0);
             tx.prepare_cached(
-                "INSERT INTO digest_periods (channel, due_at) SELECT ?1, ?2 \
-                 WHERE EXISTS (SELECT 1 FROM digest_items WHERE channel = ?1) \
+                "INSERT INTO digest_periods (channel, due_at, items, dropped) \
+                 SELECT ?1, ?2, (SELECT COUNT(*) FROM digest_items WHERE channel = ?1), ?3 \
+                 WHERE ?3 > 0 OR EXISTS (SELECT 1 FROM digest_items WHERE channel = ?1) \
                  ON CONFLICT (channel) DO NOTHING",
             )
             .ctx("preparing the next digest period")?
-            .execute(params![channel, next_due_at])
+            .execute(params![channel, next_due_at, later])
             .ctx("opening the next digest period")?;
             insert_outbox(tx, message.as_slice())?;
             Ok(true)
@@ -2161,6 +2206,156 @@ impl Store for SqliteStore {
                 held.insert(channel, u64::try_from(n).unwrap_or(0));
             }
             Ok(held)
+        })
+        .await
+    }
+
+    async fn coalesce_hold(&self, holds: &[crate::CoalesceHold]) -> Result<Vec<bool>> {
+        if holds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let holds = holds.to_vec();
+        self.write("coalesce_hold", move |tx| {
+            let mut read = tx
+                .prepare_cached(
+                    "SELECT held, accounts, resources FROM coalesce_windows \
+                     WHERE channel = ?1 AND rule = ?2 AND what = ?3",
+                )
+                .ctx("preparing the window read")?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE coalesce_windows SET held = ?4, accounts = ?5, resources = ?6 \
+                     WHERE channel = ?1 AND rule = ?2 AND what = ?3",
+                )
+                .ctx("preparing the window update")?;
+            let mut open = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO coalesce_windows ({}) VALUES (?1, ?2, ?3, ?4, 0, '[]', '[]')",
+                    crate::coalesce::COLUMNS
+                ))
+                .ctx("preparing the window open")?;
+            let mut held_now = Vec::with_capacity(holds.len());
+            for h in &holds {
+                let row = read
+                    .query_row(params![h.channel, h.rule, h.what], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()
+                    .ctx("reading a window")?;
+                match row {
+                    Some((held, accounts, resources)) => {
+                        let mut held = u64::try_from(held).unwrap_or(0);
+                        let mut accounts =
+                            crate::coalesce::names(&accounts, crate::coalesce::ACCOUNTS_MAX);
+                        let mut resources =
+                            crate::coalesce::names(&resources, crate::coalesce::RESOURCES_MAX);
+                        crate::coalesce::fold(&mut held, &mut accounts, &mut resources, h);
+                        update
+                            .execute(params![
+                                h.channel,
+                                h.rule,
+                                h.what,
+                                i64::try_from(held).unwrap_or(i64::MAX),
+                                serde_json::to_string(&accounts).unwrap_or_default(),
+                                serde_json::to_string(&resources).unwrap_or_default(),
+                            ])
+                            .ctx("counting into a window")?;
+                        held_now.push(true);
+                    }
+                    None => {
+                        open.execute(params![h.channel, h.rule, h.what, h.closes_at])
+                            .ctx("opening a window")?;
+                        insert_outbox(tx, std::slice::from_ref(&h.message))?;
+                        held_now.push(false);
+                    }
+                }
+            }
+            Ok(held_now)
+        })
+        .await
+    }
+
+    async fn coalesce_claim(
+        &self,
+        token: &str,
+        claim_until: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::CoalesceWindow>> {
+        let args = (token.to_string(), claim_until.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write("coalesce_claim", move |tx| {
+            let (token, claim_until) = args;
+            let now = timefmt::now();
+            let mut claim = tx
+                .prepare_cached(&format!(
+                    "UPDATE coalesce_windows SET claim_token = ?1, claimed_until = ?2 \
+                     WHERE (channel, rule, what) IN (SELECT channel, rule, what \
+                     FROM coalesce_windows WHERE closes_at <= ?3 \
+                     AND (claimed_until IS NULL OR claimed_until <= ?3) ORDER BY closes_at LIMIT ?4) \
+                     RETURNING {}",
+                    crate::coalesce::COLUMNS
+                ))
+                .ctx("preparing the window claim")?;
+            let mut windows = claim
+                .query_map(params![token, claim_until, now, limit], window_row)
+                .ctx("claiming windows")?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("claiming windows")?;
+            windows.sort_by(|a, b| a.closes_at.cmp(&b.closes_at));
+            Ok(windows)
+        })
+        .await
+    }
+
+    async fn coalesce_close(
+        &self,
+        window: &crate::CoalesceWindow,
+        token: &str,
+        message: Option<&crate::OutboxItem>,
+    ) -> Result<bool> {
+        let args = (window.clone(), token.to_string(), message.cloned());
+        self.write("coalesce_close", move |tx| {
+            let (w, token, message) = args;
+            let held = i64::try_from(w.held).unwrap_or(i64::MAX);
+            let closed = tx
+                .prepare_cached(
+                    "DELETE FROM coalesce_windows WHERE channel = ?1 AND rule = ?2 AND what = ?3 \
+                     AND claim_token = ?4 AND held = ?5",
+                )
+                .ctx("preparing the window close")?
+                .execute(params![w.channel, w.rule, w.what, token, held])
+                .ctx("closing a window")?;
+            if closed == 0 {
+                tx.prepare_cached(
+                    "UPDATE coalesce_windows SET claim_token = NULL, claimed_until = NULL \
+                     WHERE channel = ?1 AND rule = ?2 AND what = ?3 AND claim_token = ?4",
+                )
+                .ctx("preparing the window release")?
+                .execute(params![w.channel, w.rule, w.what, token])
+                .ctx("giving a window back")?;
+                return Ok(false);
+            }
+            insert_outbox(tx, message.as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn coalesce_windows(&self) -> Result<Vec<crate::CoalesceWindow>> {
+        self.run("coalesce_windows", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM coalesce_windows ORDER BY channel, rule, what",
+                    crate::coalesce::COLUMNS
+                ))
+                .ctx("preparing the window list")?;
+            let rows = stmt.query_map([], window_row).ctx("listing windows")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("listing windows")
         })
         .await
     }
@@ -2490,6 +2685,21 @@ fn insert_outbox(tx: &Transaction<'_>, items: &[crate::OutboxItem]) -> Result<()
     Ok(())
 }
 
+fn window_row(r: &Row<'_>) -> rusqlite::Result<crate::CoalesceWindow> {
+    let held: i64 = r.get(4)?;
+    let accounts: String = r.get(5)?;
+    let resources: String = r.get(6)?;
+    Ok(crate::CoalesceWindow {
+        channel: r.get(0)?,
+        rule: r.get(1)?,
+        what: r.get(2)?,
+        closes_at: r.get(3)?,
+        held: u64::try_from(held).unwrap_or(0),
+        accounts: crate::coalesce::names(&accounts, crate::coalesce::ACCOUNTS_MAX),
+        resources: crate::coalesce::names(&resources, crate::coalesce::RESOURCES_MAX),
+    })
+}
+
 fn digest_item_row(r: &Row<'_>) -> rusqlite::Result<crate::DigestItem> {
     let item: String = r.get(3)?;
     let received: i64 = r.get(4)?;
@@ -2500,6 +2710,7 @@ fn digest_item_row(r: &Row<'_>) -> rusqlite::Result<crate::DigestItem> {
         item: serde_json::from_str(&item).unwrap_or(Value::Null),
         received: u64::try_from(received).unwrap_or(0),
         period_ends_at: String::new(),
+        max_items: 0,
     })
 }
 

@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -263,6 +263,8 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[12][1].as_deref(), Some("scans"));
     assert_eq!(rows[13][0].as_deref(), Some("14"));
     assert_eq!(rows[13][1].as_deref(), Some("digests"));
+    assert_eq!(rows[14][0].as_deref(), Some("15"));
+    assert_eq!(rows[14][1].as_deref(), Some("coalescing_and_digest_caps"));
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -578,7 +580,7 @@ async fn a_log_from_before_lanes_still_verifies_and_goes_on_in_lanes() {
          DROP TABLE audit_lanes; DROP SEQUENCE audit_seq;
          DROP INDEX audit_log_lane_seq; ALTER TABLE audit_log DROP COLUMN lane;
          DROP INDEX audit_log_subject;
-         DROP TABLE digest_items; DROP TABLE digest_periods;
+         DROP TABLE coalesce_windows; DROP TABLE digest_items; DROP TABLE digest_periods;
          DROP TABLE detector_state;
          DROP TABLE scans;
          DROP TABLE scan_schedule;
@@ -739,7 +741,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
     store.outbox_put(std::slice::from_ref(&owed)).await.unwrap();
     drop(store);
     db.exec(
-        "DROP TABLE digest_items; DROP TABLE digest_periods;
+        "DROP TABLE coalesce_windows; DROP TABLE digest_items; DROP TABLE digest_periods;
          DELETE FROM schema_migrations WHERE version >= 14;",
     )
     .await;
@@ -753,6 +755,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
         item: json!({"resource": "r"}),
         received: 1,
         period_ends_at: rectify_store::timefmt::now_minus(Duration::from_secs(1)),
+        max_items: 10_000,
     };
     store.digest_put(&[item]).await.unwrap();
     let claimed = store

@@ -68,7 +68,7 @@ async fn upgrade_to_hashed_lookup_keys_keeps_events_and_findings() {
         DROP TABLE reversals;
         DROP TABLE tickets;
         DROP INDEX audit_log_subject;
-        DROP TABLE digest_items;
+        DROP TABLE coalesce_windows; DROP TABLE digest_items;
         DROP TABLE digest_periods;
         DROP TABLE detector_state;
         DROP TABLE scans;
@@ -137,7 +137,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE digest_items; DROP TABLE digest_periods;
+        "DROP TABLE coalesce_windows; DROP TABLE digest_items; DROP TABLE digest_periods;
          DELETE FROM schema_migrations WHERE version >= 14;",
     )
     .unwrap();
@@ -153,6 +153,7 @@ async fn upgrade_to_digests_keeps_the_outbox() {
         item: json!({"resource": "r"}),
         received: 1,
         period_ends_at: past,
+        max_items: 10_000,
     };
     store.digest_put(&[item]).await.unwrap();
     let claimed = store

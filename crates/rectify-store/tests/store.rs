@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
-    audit, outbox, timefmt, AuditVerdict, DigestItem, DigestPeriod, Enqueued, EventRow,
-    FindingCursor, FindingFilter, FindingUpsert, IngestBatch, JobCursor, JobFilter, JobTally,
-    NewJob, OutboxItem, Store, StoreError,
+    audit, coalesce, outbox, timefmt, AuditVerdict, CoalesceHold, DigestItem, DigestPeriod,
+    Enqueued, EventRow, FindingCursor, FindingFilter, FindingUpsert, IngestBatch, JobCursor,
+    JobFilter, JobTally, NewJob, OutboxItem, Store, StoreError,
 };
 use serde_json::{json, Value};
 use support::{event, job, lit, Kind, TestDb};
@@ -745,6 +745,10 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         expected.push(vec![Some(version.to_string()), Some(name.to_string())]);
     }
     expected.push(vec![Some("14".to_string()), Some("digests".to_string())]);
+    expected.push(vec![
+        Some("15".to_string()),
+        Some("coalescing_and_digest_caps".to_string()),
+    ]);
     assert_eq!(versions, expected);
     if matches!(db.kind, Kind::Sqlite) {
         let mode = db.query("PRAGMA journal_mode").await;
@@ -2028,6 +2032,7 @@ fn held(channel: &str, key: &str, n: u64, ends: &str) -> DigestItem {
         item: json!({"resource": key, "outcome": "changed"}),
         received: n,
         period_ends_at: ends.into(),
+        max_items: 10_000,
     }
 }
 
@@ -2100,6 +2105,7 @@ async fn digests_fold_repeats_claim_once_and_close_with_the_outbox(db: TestDb) {
             "ops",
             "two",
             &["a".into()],
+            0,
             &later,
             Some(&digest_message("d-two", "ops"))
         )
@@ -2118,6 +2124,7 @@ async fn digests_fold_repeats_claim_once_and_close_with_the_outbox(db: TestDb) {
             "ops",
             "one",
             &["a".into(), "b".into()],
+            0,
             &next,
             Some(&digest_message("d-one", "ops"))
         )
@@ -2136,6 +2143,7 @@ async fn digests_fold_repeats_claim_once_and_close_with_the_outbox(db: TestDb) {
             "ops",
             "one",
             &["c".into()],
+            0,
             &next,
             Some(&digest_message("d-again", "ops"))
         )
@@ -2147,7 +2155,7 @@ async fn digests_fold_repeats_claim_once_and_close_with_the_outbox(db: TestDb) {
     assert_eq!(claimed[0].items.len(), 1);
     assert_eq!(claimed[0].items[0].item_key, "c");
     assert!(store
-        .digest_close("ops", "three", &["c".into()], &later, None)
+        .digest_close("ops", "three", &["c".into()], 0, &later, None)
         .await
         .unwrap());
     assert_eq!(
@@ -2199,6 +2207,7 @@ async fn a_digest_claim_that_ran_out_is_taken_over_once(db: TestDb) {
             "ops",
             "dead",
             &keys,
+            0,
             &later,
             Some(&digest_message("d-dead", "ops"))
         )
@@ -2209,6 +2218,7 @@ async fn a_digest_claim_that_ran_out_is_taken_over_once(db: TestDb) {
             "ops",
             &format!("r{winner}"),
             &keys,
+            0,
             &later,
             Some(&digest_message("d-live", "ops"))
         )
@@ -2220,6 +2230,245 @@ async fn a_digest_claim_that_ran_out_is_taken_over_once(db: TestDb) {
         ["d-live"]
     );
     assert!(store.digest_held().await.unwrap().is_empty());
+}
+
+fn window_hold(channel: &str, what: &str, resource: usize, closes_at: &str) -> CoalesceHold {
+    let now = timefmt::now();
+    CoalesceHold {
+        channel: channel.into(),
+        rule: "s3-block".into(),
+        what: what.into(),
+        account: format!("1111222233{:02}", resource % 3),
+        resource: format!("arn:aws:s3:::bucket-{resource}"),
+        closes_at: closes_at.into(),
+        message: OutboxItem {
+            id: format!("m-{channel}-{what}-{resource}"),
+            channel: channel.into(),
+            job_id: format!("job-{resource}"),
+            outcome: what.into(),
+            body: json!({"subject": "s", "message": {"resource": resource}}),
+            attempts: 1,
+            next_attempt_at: timefmt::now_plus(LONG),
+            state: outbox::PENDING.into(),
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+        },
+    }
+}
+
+fn summary_message(id: &str, channel: &str) -> OutboxItem {
+    OutboxItem {
+        job_id: format!("coalesced:{channel}"),
+        outcome: "coalesced".into(),
+        ..digest_message(id, channel)
+    }
+}
+
+/// Coalescing windows: the first message opens one and is written to the
+/// outbox with it; the rest are counted (bounded names); one claim at a
+/// time; a message counted in after the claim makes the close give the
+/// window back, and the next close has it too.
+async fn coalescing_windows_open_count_claim_once_and_close_with_the_outbox(db: TestDb) {
+    let store = db.open().await;
+    let past = timefmt::now_minus(Duration::from_secs(1));
+    let later = timefmt::now_plus(LONG);
+    let held = store
+        .coalesce_hold(&[window_hold("ops", "changed", 0, &past)])
+        .await
+        .unwrap();
+    assert_eq!(held, [false]);
+    for i in 1..100 {
+        // Another outcome, and another channel, open their own windows.
+        let got = store
+            .coalesce_hold(&[
+                window_hold("ops", "changed", i, &later),
+                window_hold("ops", "failed", i, &later),
+                window_hold("quiet", "changed", i, &later),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(got, [true, i > 1, i > 1], "{i}");
+    }
+    let mut written = Vec::new();
+    for job in ["job-0", "job-1"] {
+        for m in store.outbox_for_job(job).await.unwrap() {
+            written.push(m.id);
+        }
+    }
+    assert_eq!(
+        written,
+        ["m-ops-changed-0", "m-ops-failed-1", "m-quiet-changed-1"]
+    );
+    let windows = store.coalesce_windows().await.unwrap();
+    assert_eq!(windows.len(), 3);
+    assert_eq!(windows[0].what, "changed");
+    assert_eq!(windows[0].held, 99);
+    assert_eq!(windows[0].closes_at, past);
+    assert_eq!(windows[0].accounts.len(), 3);
+    assert_eq!(windows[0].resources.len(), coalesce::RESOURCES_MAX);
+    assert_eq!(windows[0].resources[0], "arn:aws:s3:::bucket-1");
+
+    // Only the closed window is claimed, once.
+    let claimed = store.coalesce_claim("one", &later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0], windows[0]);
+    assert!(store
+        .coalesce_claim("two", &later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Only the claim's holder closes it.
+    assert!(!store
+        .coalesce_close(&claimed[0], "two", Some(&summary_message("s-two", "ops")))
+        .await
+        .unwrap());
+    // A message counted in after the claim: the close is refused and the
+    // window given back, so the next claim sums up 100.
+    assert_eq!(
+        store
+            .coalesce_hold(&[window_hold("ops", "changed", 100, &later)])
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert!(!store
+        .coalesce_close(&claimed[0], "one", Some(&summary_message("s-one", "ops")))
+        .await
+        .unwrap());
+    let again = store.coalesce_claim("three", &later, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].held, 100);
+    assert!(store
+        .coalesce_close(&again[0], "three", Some(&summary_message("s-three", "ops")))
+        .await
+        .unwrap());
+    let summaries = store.outbox_for_job("coalesced:ops").await.unwrap();
+    assert_eq!(
+        summaries.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["s-three"]
+    );
+    assert_eq!(store.coalesce_windows().await.unwrap().len(), 2);
+    // The window is gone: the next message opens a new one.
+    assert_eq!(
+        store
+            .coalesce_hold(&[window_hold("ops", "changed", 101, &later)])
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(store.outbox_for_job("job-101").await.unwrap().len(), 1);
+}
+
+/// Replicas offering the first message of a window at once: exactly one
+/// opens it (one message in the outbox), the others are counted in.
+async fn replicas_share_one_coalescing_window(db: TestDb) {
+    let later = timefmt::now_plus(LONG);
+    let replicas = open_replicas(4, &db).await;
+    let holds = replicas.iter().enumerate().map(|(n, r)| {
+        let r = r.clone();
+        let later = later.clone();
+        async move {
+            let mut opened = 0;
+            for i in 0..25 {
+                let hold = window_hold("ops", "changed", n * 100 + i, &later);
+                if !r.coalesce_hold(&[hold]).await.unwrap()[0] {
+                    opened += 1;
+                }
+            }
+            opened
+        }
+    });
+    let opened: usize = futures_util::future::join_all(holds).await.iter().sum();
+    assert_eq!(opened, 1);
+    let windows = replicas[0].coalesce_windows().await.unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].held, 99);
+}
+
+/// Digest periods hold at most `max_items` distinct items: the rest are
+/// counted as dropped, repeats of kept items still fold, and a drop after
+/// the claim goes to the next period.
+async fn a_digest_period_is_capped_and_counts_what_it_dropped(db: TestDb) {
+    let store = db.open().await;
+    let past = timefmt::now_minus(Duration::from_secs(1));
+    let later = timefmt::now_plus(LONG);
+    let capped = |key: &str, ends: &str| DigestItem {
+        max_items: 50,
+        ..held("ops", key, 1, ends)
+    };
+    let items: Vec<DigestItem> = (0..500)
+        .map(|i| capped(&format!("k{i:03}"), &past))
+        .collect();
+    store.digest_put(&items).await.unwrap();
+    // A repeat of a kept item folds; one of a dropped item is dropped again.
+    store
+        .digest_put(&[capped("k000", &past), capped("k499", &past)])
+        .await
+        .unwrap();
+    assert_eq!(store.digest_held().await.unwrap()["ops"], 50);
+    let claimed = store.digest_claim("one", &later, 10).await.unwrap();
+    assert_eq!(claimed[0].items.len(), 50);
+    assert_eq!(claimed[0].items[0].received, 2);
+    assert_eq!(claimed[0].dropped, 451);
+    // Dropped after the claim: told by the next period.
+    store.digest_put(&[capped("late", &past)]).await.unwrap();
+    let keys: Vec<String> = claimed[0]
+        .items
+        .iter()
+        .map(|i| i.item_key.clone())
+        .collect();
+    assert!(store
+        .digest_close("ops", "one", &keys, 451, &past, None)
+        .await
+        .unwrap());
+    assert!(store.digest_held().await.unwrap().is_empty());
+    let next = store.digest_claim("two", &later, 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].items.is_empty());
+    assert_eq!(next[0].dropped, 1);
+    assert!(store
+        .digest_close("ops", "two", &[], 1, &past, None)
+        .await
+        .unwrap());
+    // Room again: a new period keeps items.
+    store.digest_put(&[capped("fresh", &later)]).await.unwrap();
+    assert_eq!(store.digest_held().await.unwrap()["ops"], 1);
+}
+
+/// A database of schema 14 (windows in memory, digests uncapped) upgrades
+/// in place: its held digest items stay, and windows are kept from then on.
+async fn upgrade_from_14_keeps_digests_and_adds_windows(db: TestDb) {
+    let store = db.open().await;
+    let past = timefmt::now_minus(Duration::from_secs(1));
+    let later = timefmt::now_plus(LONG);
+    store
+        .digest_put(&[held("ops", "a", 1, &past)])
+        .await
+        .unwrap();
+    drop(store);
+    db.exec(
+        "DROP TABLE coalesce_windows; \
+         ALTER TABLE digest_periods DROP COLUMN items; \
+         ALTER TABLE digest_periods DROP COLUMN dropped; \
+         DELETE FROM schema_migrations WHERE version >= 15",
+    )
+    .await;
+    let store = db.open().await;
+    let version = db.query("SELECT MAX(version) FROM schema_migrations").await;
+    assert_eq!(version[0][0].as_deref(), Some("15"));
+    let claimed = store.digest_claim("t", &later, 5).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].items[0].item_key, "a");
+    assert_eq!(claimed[0].dropped, 0);
+    assert_eq!(
+        store
+            .coalesce_hold(&[window_hold("ops", "changed", 0, &later)])
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(store.coalesce_windows().await.unwrap().len(), 1);
 }
 
 async fn open_replicas(n: usize, db: &TestDb) -> Vec<Arc<dyn Store>> {
@@ -2348,14 +2597,14 @@ async fn upgrade_from_12_adds_scan_history(db: TestDb) {
     drop(store);
     db.exec(
         "DROP TABLE scans; DROP TABLE scan_schedule; \
-         DROP TABLE digest_items; DROP TABLE digest_periods; \
+         DROP TABLE coalesce_windows; DROP TABLE digest_items; DROP TABLE digest_periods; \
          DELETE FROM schema_migrations WHERE version >= 13",
     )
     .await;
     let store = db.open().await;
     assert!(store.get_job("old-00001").await.unwrap().is_some());
     let version = db.query("SELECT MAX(version) FROM schema_migrations").await;
-    assert_eq!(version[0][0].as_deref(), Some("14"));
+    assert_eq!(version[0][0].as_deref(), Some("15"));
     store
         .record_scan(&scan_record("scan-after", "2026-12-06T03:00:00Z", 1))
         .await
@@ -2431,6 +2680,10 @@ both_backends!(
     detector_state_saves_replaces_and_deletes,
     digests_fold_repeats_claim_once_and_close_with_the_outbox,
     a_digest_claim_that_ran_out_is_taken_over_once,
+    coalescing_windows_open_count_claim_once_and_close_with_the_outbox,
+    replicas_share_one_coalescing_window,
+    a_digest_period_is_capped_and_counts_what_it_dropped,
+    upgrade_from_14_keeps_digests_and_adds_windows,
     scan_history_keeps_lists_and_reads_back,
     scan_schedule_runs_each_slot_once_one_holder_at_a_time,
     upgrade_from_12_adds_scan_history,

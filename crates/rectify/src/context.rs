@@ -453,14 +453,6 @@ pub async fn engine_from(
                 Arc::new(rectify_aws::SesMailer::new(loaded.aws.clone())),
                 &loaded.config.aws.region,
             )
-            .with_coalescing(
-                loaded
-                    .config
-                    .notify_coalesce
-                    .iter()
-                    .map(|(name, secs)| (name.clone(), std::time::Duration::from_secs(*secs)))
-                    .collect(),
-            )
             .with_severities(loaded.config.notify_severities.clone())
             .with_fallbacks(loaded.config.notify_fallback.clone())
             .with_templates(&loaded.config.notify_templates)

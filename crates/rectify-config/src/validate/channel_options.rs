@@ -17,6 +17,8 @@ const KINDS_WITH_SUBJECT: &[&str] = &["smtp", "ses", "sns"];
 pub(crate) const SEVERITIES: &[&str] = &["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 /// Longest digest period: a day.
 pub(super) const MAX_DIGEST_MINUTES: u64 = 1440;
+/// Largest cap on the distinct items of one digest period.
+pub(super) const MAX_DIGEST_ITEMS: u64 = 1_000_000;
 
 /// One template part given inline (`KEY`) or as a file (`KEY_file`, relative
 /// to the config file), at most one of the two.
