@@ -7,6 +7,7 @@
 use rectify_model::{
     job::FindingRef, Event, Finding, Job, JobState, Mode, Notification, OutcomeKind,
 };
+use rectify_store::{FindingOutcome, JobSave};
 use serde_json::{json, Value};
 
 use crate::execute::{flush, AuditLog};
@@ -16,7 +17,11 @@ use crate::{outcome_of, Engine};
 const NOTE_LIMIT: usize = 512;
 
 /// `log` holds the run's audit records not yet written; they go in one
-/// transaction with the job's final record.
+/// transaction with the job's final record, before any effect. What the
+/// effects leave to record (the finding's audit record and outcome in the
+/// store) comes back, to be written with the job's final state in one
+/// transaction ([`rectify_store::JobWrite::Save`]); a dry-run's records
+/// too, as it has no effect to wait for.
 ///
 /// A dry-run job writes nothing outside rectify: only its audit record. A
 /// finding is updated only after it is read back from Security Hub and
@@ -25,7 +30,7 @@ const NOTE_LIMIT: usize = 512;
 /// live resource). What happened to the finding is kept in the job's
 /// outcome (`finding_update`), so a failed update is never hidden behind
 /// `changed`.
-pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
+pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) -> JobSave {
     let outcome = outcome_of(job);
     let kind = format!("job.{}", job.state);
     // A run after an interruption between this record and the job's final
@@ -44,11 +49,18 @@ pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
             }),
         ));
     }
-    flush(engine, &mut log).await;
     if job.mode == Mode::DryRun || outcome.kind == OutcomeKind::Planned {
-        return;
+        // No effect to wait for: the records go with the final state.
+        return JobSave {
+            records: log,
+            ..JobSave::default()
+        };
     }
-    let finding = update_finding(engine, job, outcome.kind, &outcome.reason).await;
+    // The run's records are durable before anything outside rectify hears
+    // of the outcome.
+    flush(engine, &mut log).await;
+    let mut last = JobSave::default();
+    let finding = update_finding(engine, job, outcome.kind, &outcome.reason, &mut last).await;
     if let Some(outcome) = job.outcome.as_mut() {
         outcome.finding_update = finding.as_ref().map(FindingEffect::describe);
     }
@@ -72,6 +84,7 @@ pub(crate) async fn settle(engine: &Engine, job: &mut Job, mut log: AuditLog) {
         let region = hub_region(&f, job);
         crate::tickets::step(engine, job, f, region, &outcome, fixed).await;
     }
+    last
 }
 
 /// What became of the finding behind a settled job.
@@ -213,6 +226,7 @@ async fn update_finding(
     job: &Job,
     kind: OutcomeKind,
     reason: &str,
+    last: &mut JobSave,
 ) -> Option<FindingEffect> {
     let held = Held::of(job)?;
     let finding = held.reference();
@@ -220,7 +234,7 @@ async fn update_finding(
     // and the event may be forged; its finding is left alone.
     let status = workflow_for(job, kind).filter(|_| job.attempts > 0);
     let Some(status) = status else {
-        record_outcome(engine, &held, job, kind, None).await;
+        record_outcome(last, &held, job, kind, None);
         return Some(FindingEffect::Unchanged);
     };
     let region = hub_region(finding, job);
@@ -233,14 +247,12 @@ async fn update_finding(
         Err(e) => {
             let error = format!("{}: {}", held.read_operation(), e.message);
             tracing::error!(job = %job.id, finding = %finding.id, %error, "could not read the finding back");
-            audit(
-                engine,
-                "finding.update-failed",
-                &job.id,
+            last.records.push((
+                "finding.update-failed".into(),
+                job.id.clone(),
                 json!({"finding": finding.id, "workflow": status, "error": error}),
-            )
-            .await;
-            record_outcome(engine, &held, job, kind, None).await;
+            ));
+            record_outcome(last, &held, job, kind, None);
             return Some(FindingEffect::Failed(error));
         }
     };
@@ -252,14 +264,12 @@ async fn update_finding(
     };
     if let Err(mismatch) = verified {
         tracing::warn!(job = %job.id, finding = %finding.id, %mismatch, "finding does not match the job; not updated");
-        audit(
-            engine,
-            "finding.mismatch",
-            &job.id,
+        last.records.push((
+            "finding.mismatch".into(),
+            job.id.clone(),
             json!({"finding": finding.id, "product_arn": finding.product_arn, "reason": mismatch}),
-        )
-        .await;
-        record_outcome(engine, &held, job, kind, None).await;
+        ));
+        record_outcome(last, &held, job, kind, None);
         return Some(FindingEffect::Refused(mismatch));
     }
     let prefix = note_prefix(&job.rule_id);
@@ -269,14 +279,12 @@ async fn update_finding(
     });
     let label = held.label(status);
     if settled {
-        audit(
-            engine,
-            "finding.already-settled",
-            &job.id,
+        last.records.push((
+            "finding.already-settled".into(),
+            job.id.clone(),
             json!({"finding": finding.id, "workflow": status}),
-        )
-        .await;
-        record_outcome(engine, &held, job, kind, Some(status)).await;
+        ));
+        record_outcome(last, &held, job, kind, Some(status));
         return Some(FindingEffect::AlreadySettled(label));
     }
     let note = truncate(
@@ -299,14 +307,12 @@ async fn update_finding(
     };
     match written {
         Ok(()) => {
-            audit(
-                engine,
-                "finding.updated",
-                &job.id,
+            last.records.push((
+                "finding.updated".into(),
+                job.id.clone(),
                 json!({"finding": finding.id, "workflow": status, "set": label, "note": note}),
-            )
-            .await;
-            record_outcome(engine, &held, job, kind, Some(status)).await;
+            ));
+            record_outcome(last, &held, job, kind, Some(status));
             Some(FindingEffect::Updated(label))
         }
         Err(e) => {
@@ -314,36 +320,33 @@ async fn update_finding(
                 job = %job.id, finding = %finding.id, operation = held.write_operation(),
                 class = ?e.class, error = %e.message, "could not update the finding"
             );
-            audit(
-                engine,
-                "finding.update-failed",
-                &job.id,
+            last.records.push((
+                "finding.update-failed".into(),
+                job.id.clone(),
                 json!({"finding": finding.id, "workflow": status, "error": e}),
-            )
-            .await;
-            record_outcome(engine, &held, job, kind, None).await;
+            ));
+            record_outcome(last, &held, job, kind, None);
             Some(FindingEffect::Failed(e.message))
         }
     }
 }
 
-/// The store keeps the outcome of the ASFF findings it was given; OCSF
-/// findings have no row there.
-async fn record_outcome(
-    engine: &Engine,
+/// The store keeps the outcome of the ASFF findings it was given (written
+/// with the job's final state); OCSF findings have no row there.
+fn record_outcome(
+    last: &mut JobSave,
     held: &Held,
     job: &Job,
     kind: OutcomeKind,
     status: Option<&str>,
 ) {
     let Held::Asff(finding) = held else { return };
-    if let Err(e) = engine
-        .store
-        .set_finding_outcome(finding, &job.id, kind.as_str(), status)
-        .await
-    {
-        tracing::error!(error = %e, "could not record the finding's outcome");
-    }
+    last.finding = Some(FindingOutcome {
+        finding: finding.clone(),
+        job_id: job.id.clone(),
+        outcome: kind.as_str().to_string(),
+        workflow_status: status.map(str::to_string),
+    });
 }
 
 /// How every note rectify writes on a finding starts, for one rule.

@@ -3,6 +3,7 @@
 //! apply -> verify.
 
 use rectify_model::{Action, ActionError, Change, Job, JobState, Mode, Outcome, OutcomeKind};
+use rectify_store::{JobSave, JobWrite};
 use serde_json::json;
 
 use crate::{effects, plan::exemption, Engine};
@@ -80,8 +81,12 @@ async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
             job.state = JobState::Pending;
             job.attempts = job.attempts.saturating_sub(1);
             job.next_run_at = Some(until);
-            flush(engine, &mut log).await;
-            if !engine.store.save_job(&job, Some(&worker)).await? {
+            let save = JobSave {
+                records: std::mem::take(&mut log),
+                finding: None,
+                job: Some((job.clone(), Some(worker))),
+            };
+            if !engine.job_writes.write(JobWrite::Save(save)).await? {
                 tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
             }
             return Ok(job);
@@ -159,15 +164,21 @@ async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
     // Effects first, then the final state: a crash in between runs the job
     // again (its check then finds nothing to do) rather than losing the
     // finding update or the notification.
-    if job.state == JobState::Retrying {
-        flush(engine, &mut log).await;
+    // The final state goes in one transaction with the records the run
+    // and its effects left to write (group-committed with other jobs').
+    let mut save = if job.state == JobState::Retrying {
+        JobSave {
+            records: log,
+            ..JobSave::default()
+        }
     } else {
         let kind = crate::outcome_of(&job).kind;
         engine.metrics.outcome(kind);
         engine.metrics.job_settled(kind, age(&job.created_at));
-        effects::settle(engine, &mut job, log).await;
-    }
-    if !engine.store.save_job(&job, Some(&worker)).await? {
+        effects::settle(engine, &mut job, log).await
+    };
+    save.job = Some((job.clone(), Some(worker)));
+    if !engine.job_writes.write(JobWrite::Save(save)).await? {
         // Our lease ran out and another worker owns the job now.
         tracing::warn!(job = %job.id, "lost the lease on a job; leaving it to its new owner");
     }
@@ -524,10 +535,13 @@ pub(crate) async fn flush(engine: &Engine, log: &mut AuditLog) {
     if log.is_empty() {
         return;
     }
-    if let Err(e) = engine.store.append_audit_many(log).await {
+    let save = JobSave {
+        records: std::mem::take(log),
+        ..JobSave::default()
+    };
+    if let Err(e) = engine.job_writes.write(JobWrite::Save(save)).await {
         tracing::error!(error = %e, "could not write audit records");
     }
-    log.clear();
 }
 
 async fn steps(
@@ -789,10 +803,14 @@ pub(crate) async fn mark_applying(
         job.id.clone(),
         json!({"change": change, "approved_by": job.approved_by}),
     ));
-    let records = std::mem::take(log);
     let held = engine
-        .store
-        .mark_applying(&job.id, &engine.options.worker_id, change, &records)
+        .job_writes
+        .write(JobWrite::Applying {
+            job_id: job.id.clone(),
+            worker: engine.options.worker_id.clone(),
+            plan: change.clone(),
+            records: std::mem::take(log),
+        })
         .await
         .map_err(store_error)?;
     if !held {

@@ -13,6 +13,7 @@ pub mod coalesce;
 pub mod digest;
 pub mod effects;
 pub mod execute;
+mod jobwrites;
 pub mod metrics;
 pub mod outbox;
 pub mod plan;
@@ -98,6 +99,8 @@ pub struct Engine {
     pub(crate) region_slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Makes submissions durable, several per transaction.
     queue: queue::GroupCommit,
+    /// The workers' store writes, group-committed ([`jobwrites`]).
+    job_writes: jobwrites::JobCommit,
     /// Resource counts per `action/account/region` for the share breaker,
     /// with when they were taken.
     pub(crate) inventory: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
@@ -143,6 +146,7 @@ impl Engine {
             .collect();
         Ok(Engine {
             queue: queue::GroupCommit::new(store.clone()),
+            job_writes: jobwrites::JobCommit::new(store.clone()),
             inventory: Default::default(),
             settled_at_plan: Default::default(),
             scanned: Default::default(),
@@ -436,6 +440,11 @@ impl Engine {
         // connection (a PostgreSQL transaction) always makes progress while
         // this loop waits for the store to claim more.
         let mut running = tokio::task::JoinSet::new();
+        // Slots are filled a few at a time: a claim is a committed
+        // transaction, and jobs whose writes were committed together
+        // finish together. A lone free slot is filled after a short wait.
+        let claim_batch = (self.options.concurrency / 4).max(1);
+        let mut waited = false;
         loop {
             let stopping = *stop.borrow();
             if stopping && running.is_empty() {
@@ -446,8 +455,10 @@ impl Engine {
                 self.settle_planned().await;
             }
             let free = self.options.concurrency.saturating_sub(running.len());
+            let claim_now = free >= claim_batch || running.is_empty() || waited;
+            waited = false;
             let mut claimed_any = false;
-            if !stopping && free > 0 {
+            if !stopping && free > 0 && claim_now {
                 match self.claim_runnable(free).await {
                     Ok(jobs) => {
                         claimed_any = !jobs.is_empty();
@@ -462,13 +473,21 @@ impl Engine {
             if claimed_any && running.len() < self.options.concurrency {
                 continue;
             }
+            let idle = if !stopping && free > 0 && !claim_now {
+                Duration::from_millis(10)
+            } else {
+                Duration::from_millis(200)
+            };
             tokio::select! {
-                Some(result) = running.join_next(), if !running.is_empty() => match result {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "worker: could not save a job"),
-                    Err(e) => tracing::error!(error = %e, "worker: a job task failed"),
-                },
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                Some(result) = running.join_next(), if !running.is_empty() => {
+                    job_finished(result);
+                    // Every other job that finished meanwhile, so that
+                    // their slots are filled by one claim.
+                    while let Some(result) = running.try_join_next() {
+                        job_finished(result);
+                    }
+                }
+                _ = tokio::time::sleep(idle) => waited = true,
                 _ = stop.changed(), if !stopping => {}
             }
         }
@@ -485,7 +504,14 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner()),
         );
         for mut job in jobs {
-            effects::settle(self, &mut job, Vec::new()).await;
+            let save = effects::settle(self, &mut job, Vec::new()).await;
+            if save.records.is_empty() && save.finding.is_none() {
+                continue;
+            }
+            let write = rectify_store::JobWrite::Save(save);
+            if let Err(e) = self.job_writes.write(write).await {
+                tracing::error!(job = %job.id, error = %e, "could not record the effects of a job settled at plan time");
+            }
         }
     }
 
@@ -720,4 +746,13 @@ pub fn outcome_of(job: &Job) -> Outcome {
             format!("job is {}", job.state),
         )
     })
+}
+
+/// Logs what went wrong with a job task of the worker loop.
+fn job_finished(result: Result<anyhow::Result<Job>, tokio::task::JoinError>) {
+    match result {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "worker: could not save a job"),
+        Err(e) => tracing::error!(error = %e, "worker: a job task failed"),
+    }
 }

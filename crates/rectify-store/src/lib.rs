@@ -541,6 +541,54 @@ pub struct Ingested {
     pub audit: Vec<AuditRecord>,
 }
 
+/// An audit entry as the engine writes it: `(kind, subject, data)`.
+pub type AuditEntry = (String, String, serde_json::Value);
+
+/// One write of a running job, for [`Store::write_jobs`] (the worker's
+/// group commit).
+// Each write is moved once, to the committer and into the batch: the
+// size of the larger variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum JobWrite {
+    /// As [`Store::mark_applying`]: the records (the last one the
+    /// `job.applying` record) and the mark, only while `worker` holds the
+    /// job. Its answer is whether it did.
+    Applying {
+        job_id: String,
+        worker: String,
+        plan: rectify_model::Change,
+        records: Vec<AuditEntry>,
+    },
+    /// Audit records, a finding's outcome and a job's final state, in
+    /// that order; see [`JobSave`].
+    Save(JobSave),
+}
+
+/// What a [`JobWrite::Save`] writes. The records and the finding's outcome
+/// are written whether or not the job still is this worker's (they record
+/// what happened); the job only as [`Store::save_job`] would. Its answer
+/// is `save_job`'s (true when there is no job).
+#[derive(Debug, Clone, Default)]
+pub struct JobSave {
+    pub records: Vec<AuditEntry>,
+    /// As [`Store::set_finding_outcome`], except that a finding that is
+    /// not stored is no error here (there is nothing to update).
+    pub finding: Option<FindingOutcome>,
+    /// The job, and the worker that must still hold it (`None`: anyone).
+    pub job: Option<(Job, Option<String>)>,
+}
+
+/// The outcome a job leaves on its finding (see
+/// [`Store::set_finding_outcome`]).
+#[derive(Debug, Clone)]
+pub struct FindingOutcome {
+    pub finding: FindingRef,
+    pub job_id: String,
+    pub outcome: String,
+    pub workflow_status: Option<String>,
+}
+
 /// The result of [`Store::verify_audit`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum AuditVerdict {
@@ -698,6 +746,53 @@ pub trait Store: Send + Sync {
         plan: &rectify_model::Change,
         records: &[(String, String, serde_json::Value)],
     ) -> Result<bool>;
+
+    /// Many running jobs' writes ([`JobWrite`]) at once: on PostgreSQL and
+    /// SQLite in ONE transaction (group commit: one commit, one WAL flush,
+    /// for the writes of every job running at the moment), durable
+    /// together or not at all; the answers are in `writes`' order. A lost
+    /// lease is an answer (false) for its write only, never an error of
+    /// the batch. Any other error fails the whole batch and writes
+    /// nothing; the caller may then write each on its own to find the one
+    /// at fault. This default writes each with its own call, one after the
+    /// other (not atomic as a whole).
+    async fn write_jobs(&self, writes: &[JobWrite]) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for write in writes {
+            out.push(match write {
+                JobWrite::Applying {
+                    job_id,
+                    worker,
+                    plan,
+                    records,
+                } => self.mark_applying(job_id, worker, plan, records).await?,
+                JobWrite::Save(save) => {
+                    if !save.records.is_empty() {
+                        self.append_audit_many(&save.records).await?;
+                    }
+                    if let Some(f) = &save.finding {
+                        match self
+                            .set_finding_outcome(
+                                &f.finding,
+                                &f.job_id,
+                                &f.outcome,
+                                f.workflow_status.as_deref(),
+                            )
+                            .await
+                        {
+                            Ok(()) | Err(StoreError::NotFound(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    match &save.job {
+                        Some((job, worker)) => self.save_job(job, worker.as_deref()).await?,
+                        None => true,
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
 
     /// For a job marked with [`Store::mark_applying`]: the kinds of its
     /// audit records from the `job.applying` record on, oldest first.

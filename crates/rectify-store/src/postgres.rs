@@ -40,8 +40,9 @@ use crate::common::{
 };
 use crate::{
     pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount,
-    FindingCursor, FindingFilter, FindingRow, FindingSpan, FindingUpsert, FixCount, IngestBatch,
-    Ingested, JobFilter, JobTally, NewJob, Result, Store, StoreError,
+    FindingCursor, FindingFilter, FindingOutcome, FindingRow, FindingSpan, FindingUpsert, FixCount,
+    IngestBatch, Ingested, JobFilter, JobSave, JobTally, JobWrite, NewJob, Result, Store,
+    StoreError,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -801,10 +802,39 @@ async fn append_audit_in_lanes<C: GenericClient>(
         )
         .await
         .ctx("preparing audit lane lock")?;
-    let rows = c
-        .query(&lock, &[&wanted])
+    let next = c
+        .prepare_cached("SELECT nextval('audit_seq') FROM generate_series(1, $1::int)")
         .await
-        .ctx("locking the audit lane heads")?;
+        .ctx("preparing audit seq")?;
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, lane, time, kind, subject, data, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[])",
+        )
+        .await
+        .ctx("preparing audit insert")?;
+    let update = c
+        .prepare_cached(
+            "UPDATE audit_lanes AS l SET seq = v.seq, hash = v.hash \
+             FROM UNNEST($1::int[], $2::bigint[], $3::text[]) AS v(lane, seq, hash) \
+             WHERE l.lane = v.lane",
+        )
+        .await
+        .ctx("preparing audit head update")?;
+    // The lock and the seqs in one round trip (pipelined: the server runs
+    // them in order, so the seqs are still taken under the lock), as the
+    // lanes stay locked until the transaction ends.
+    let count = entries.len() as i32;
+    let (rows, seq_rows) = futures_util::future::try_join(
+        async {
+            c.query(&lock, &[&wanted])
+                .await
+                .ctx("locking the audit lane heads")
+        },
+        async { c.query(&next, &[&count]).await.ctx("taking audit seqs") },
+    )
+    .await?;
     let mut heads: BTreeMap<u32, (i64, String)> = BTreeMap::new();
     for row in &rows {
         let lane: i32 = row.try_get(0).ctx("reading an audit lane head")?;
@@ -825,14 +855,7 @@ async fn append_audit_in_lanes<C: GenericClient>(
             ),
         });
     }
-    let next = c
-        .prepare_cached("SELECT nextval('audit_seq') FROM generate_series(1, $1::int)")
-        .await
-        .ctx("preparing audit seq")?;
-    let mut seqs: Vec<i64> = c
-        .query(&next, &[&(entries.len() as i32)])
-        .await
-        .ctx("taking audit seqs")?
+    let mut seqs: Vec<i64> = seq_rows
         .iter()
         .map(|r| r.try_get(0))
         .collect::<std::result::Result<_, _>>()
@@ -855,16 +878,9 @@ async fn append_audit_in_lanes<C: GenericClient>(
         canonicals.push(canonical);
         out.push(record);
     }
-    // One statement for the whole batch: the lanes are locked while this
-    // runs, so every round trip saved is throughput for all replicas.
-    let insert = c
-        .prepare_cached(
-            "INSERT INTO audit_log (seq, lane, time, kind, subject, data, prev_hash, hash) \
-             SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[])",
-        )
-        .await
-        .ctx("preparing audit insert")?;
+    // One statement for the whole batch, and the heads' move with it in
+    // one round trip: the lanes are locked while this runs, so every round
+    // trip saved is throughput for all replicas.
     let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
     let record_lanes: Vec<i32> = out.iter().map(|r| r.lane as i32).collect();
     let times: Vec<&str> = out.iter().map(|r| r.time.as_str()).collect();
@@ -874,35 +890,35 @@ async fn append_audit_in_lanes<C: GenericClient>(
     let prevs: Vec<&str> = out.iter().map(|r| r.prev_hash.as_str()).collect();
     let hashes: Vec<&str> = out.iter().map(|r| r.hash.as_str()).collect();
     let last = seqs.last().copied().unwrap_or(0);
-    c.execute(
-        &insert,
-        &[
-            &seqs,
-            &record_lanes,
-            &times,
-            &kinds,
-            &subjects,
-            &datas,
-            &prevs,
-            &hashes,
-        ],
-    )
-    .await
-    .ctx(&format!("appending audit records up to {last}"))?;
-    let update = c
-        .prepare_cached(
-            "UPDATE audit_lanes AS l SET seq = v.seq, hash = v.hash \
-             FROM UNNEST($1::int[], $2::bigint[], $3::text[]) AS v(lane, seq, hash) \
-             WHERE l.lane = v.lane",
-        )
-        .await
-        .ctx("preparing audit head update")?;
     let head_lanes: Vec<i32> = heads.keys().map(|&l| l as i32).collect();
     let head_seqs: Vec<i64> = heads.values().map(|h| h.0).collect();
     let head_hashes: Vec<&str> = heads.values().map(|h| h.1.as_str()).collect();
-    c.execute(&update, &[&head_lanes, &head_seqs, &head_hashes])
-        .await
-        .ctx("moving the audit lane heads")?;
+    let what = format!("appending audit records up to {last}");
+    futures_util::future::try_join(
+        async {
+            c.execute(
+                &insert,
+                &[
+                    &seqs,
+                    &record_lanes,
+                    &times,
+                    &kinds,
+                    &subjects,
+                    &datas,
+                    &prevs,
+                    &hashes,
+                ],
+            )
+            .await
+            .ctx(&what)
+        },
+        async {
+            c.execute(&update, &[&head_lanes, &head_seqs, &head_hashes])
+                .await
+                .ctx("moving the audit lane heads")
+        },
+    )
+    .await?;
     Ok(out)
 }
 
@@ -936,6 +952,205 @@ async fn lane_heads<C: GenericClient>(c: &C) -> Result<Vec<LaneHead>> {
             })
         })
         .collect()
+}
+
+/// The body of [`Store::write_jobs`], in the caller's transaction: a few
+/// statements for the whole batch, whatever its size. Row locks are taken
+/// first (the applying jobs' rows, the saved jobs' and findings' rows),
+/// the audit lane heads last, so the lanes stay locked only for the
+/// append itself and the applying marks.
+async fn write_jobs_tx<C: GenericClient>(
+    key: Option<&AuditKey>,
+    c: &C,
+    writes: &[JobWrite],
+) -> Result<Vec<bool>> {
+    let mut out = vec![true; writes.len()];
+    // The applying jobs still held by their workers, locked.
+    let mut applying_ids = Vec::new();
+    let mut applying_workers = Vec::new();
+    for w in writes {
+        if let JobWrite::Applying { job_id, worker, .. } = w {
+            applying_ids.push(job_id.as_str());
+            applying_workers.push(worker.as_str());
+        }
+    }
+    let held: HashSet<String> = if applying_ids.is_empty() {
+        HashSet::new()
+    } else {
+        let stmt = c
+            .prepare_cached(
+                "SELECT j.id FROM jobs AS j \
+                 JOIN UNNEST($1::text[], $2::text[]) AS v(id, worker) ON j.id = v.id \
+                 WHERE j.lease_owner = v.worker AND j.state = 'running' \
+                 ORDER BY j.id FOR UPDATE OF j",
+            )
+            .await
+            .ctx("preparing the batch lease check")?;
+        c.query(&stmt, &[&applying_ids, &applying_workers])
+            .await
+            .ctx("checking the leases of applying jobs")?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()
+            .ctx("reading the leases of applying jobs")?
+    };
+    // The jobs' final states, in id order.
+    // (index in `writes`, the job normalised, its worker, plan, outcome)
+    type Save<'a> = (usize, Job, Option<&'a str>, Option<String>, Option<String>);
+    let mut saves: Vec<Save> = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        if let JobWrite::Save(JobSave {
+            job: Some((job, worker)),
+            ..
+        }) = w
+        {
+            let job = normalized(job)?;
+            let what = |f: &str| format!("job {} {f}", job.id);
+            let plan = opt_json(&what("plan"), &job.plan)?;
+            let outcome = opt_json(&what("outcome"), &job.outcome)?;
+            saves.push((i, job, worker.as_deref(), plan, outcome));
+        }
+    }
+    if !saves.is_empty() {
+        saves.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        let stmt = c
+            .prepare_cached(
+                "UPDATE jobs AS j SET state = v.state, attempts = v.attempts, \
+                 next_run_at = v.next_run_at, last_error = v.last_error, \
+                 plan = v.plan::json, outcome = v.outcome::json, updated_at = v.updated_at, \
+                 lease_owner = CASE WHEN v.state = 'running' THEN j.lease_owner END, \
+                 lease_until = CASE WHEN v.state = 'running' THEN j.lease_until END, \
+                 approved_by = CASE WHEN v.state = 'waiting-approval' THEN NULL \
+                   ELSE j.approved_by END \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                   $6::text[], $7::text[], $8::text[], $9::text[]) \
+                   AS v(id, state, attempts, next_run_at, last_error, plan, outcome, \
+                   updated_at, worker) \
+                 WHERE j.id = v.id \
+                   AND (v.worker IS NULL OR (j.lease_owner = v.worker AND j.state = 'running')) \
+                 RETURNING j.id",
+            )
+            .await
+            .ctx("preparing the batch job save")?;
+        let ids: Vec<&str> = saves.iter().map(|s| s.1.id.as_str()).collect();
+        let states: Vec<&str> = saves.iter().map(|s| s.1.state.as_str()).collect();
+        let attempts: Vec<i64> = saves.iter().map(|s| i64::from(s.1.attempts)).collect();
+        let next: Vec<Option<&str>> = saves.iter().map(|s| s.1.next_run_at.as_deref()).collect();
+        let errors: Vec<Option<&str>> = saves.iter().map(|s| s.1.last_error.as_deref()).collect();
+        let plans: Vec<Option<&str>> = saves.iter().map(|s| s.3.as_deref()).collect();
+        let outcomes: Vec<Option<&str>> = saves.iter().map(|s| s.4.as_deref()).collect();
+        let updated: Vec<&str> = saves.iter().map(|s| s.1.updated_at.as_str()).collect();
+        let workers: Vec<Option<&str>> = saves.iter().map(|s| s.2).collect();
+        let saved: HashSet<String> = c
+            .query(
+                &stmt,
+                &[
+                    &ids, &states, &attempts, &next, &errors, &plans, &outcomes, &updated, &workers,
+                ],
+            )
+            .await
+            .ctx("saving a batch of jobs")?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()
+            .ctx("reading the saved jobs")?;
+        for (i, job, worker, _, _) in &saves {
+            let ok = saved.contains(&job.id);
+            if !ok && worker.is_none() {
+                return Err(StoreError::NotFound(format!("job {}", job.id)));
+            }
+            out[*i] = ok;
+        }
+    }
+    // The findings' outcomes: the last one of a finding wins, as one call
+    // after the other would leave it.
+    let mut outcomes: BTreeMap<(&str, &str), &FindingOutcome> = BTreeMap::new();
+    for w in writes {
+        if let JobWrite::Save(JobSave {
+            finding: Some(f), ..
+        }) = w
+        {
+            outcomes.insert((f.finding.id.as_str(), f.finding.product_arn.as_str()), f);
+        }
+    }
+    if !outcomes.is_empty() {
+        let stmt = c
+            .prepare_cached(
+                "UPDATE findings AS f SET last_job_id = v.job_id, last_outcome = v.outcome, \
+                 workflow_status = COALESCE(v.status, f.workflow_status), updated_at = $6 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                   AS v(id, product_arn, job_id, outcome, status) \
+                 WHERE f.id = v.id AND f.product_arn = v.product_arn",
+            )
+            .await
+            .ctx("preparing the batch finding outcome update")?;
+        let ids: Vec<&str> = outcomes.keys().map(|k| k.0).collect();
+        let arns: Vec<&str> = outcomes.keys().map(|k| k.1).collect();
+        let jobs: Vec<&str> = outcomes.values().map(|f| f.job_id.as_str()).collect();
+        let kinds: Vec<&str> = outcomes.values().map(|f| f.outcome.as_str()).collect();
+        let statuses: Vec<Option<&str>> = outcomes
+            .values()
+            .map(|f| f.workflow_status.as_deref())
+            .collect();
+        c.execute(
+            &stmt,
+            &[&ids, &arns, &jobs, &kinds, &statuses, &timefmt::now()],
+        )
+        .await
+        .ctx("recording the outcomes of a batch of findings")?;
+    }
+    // Every record of the batch in one append: the applying ones only for
+    // jobs still held.
+    let mut entries: Vec<(&str, &str, &Value)> = Vec::new();
+    let mut marks: Vec<(&str, String, Option<usize>)> = Vec::new();
+    for w in writes {
+        let records = match w {
+            JobWrite::Applying {
+                job_id,
+                plan,
+                records,
+                ..
+            } => {
+                if !held.contains(job_id) {
+                    continue;
+                }
+                let plan = crate::common::to_json(&format!("job {job_id} plan"), plan)?;
+                let last = (entries.len() + records.len()).checked_sub(1);
+                marks.push((job_id.as_str(), plan, last.filter(|_| !records.is_empty())));
+                records
+            }
+            JobWrite::Save(save) => &save.records,
+        };
+        entries.extend(records.iter().map(|(k, s, d)| (k.as_str(), s.as_str(), d)));
+    }
+    let written = append_audit_tx(key, c, &entries).await?;
+    if !marks.is_empty() {
+        let stmt = c
+            .prepare_cached(
+                "UPDATE jobs AS j SET plan = v.plan::json, applying_seq = v.seq \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS v(id, plan, seq) \
+                 WHERE j.id = v.id",
+            )
+            .await
+            .ctx("preparing the batch applying mark")?;
+        let ids: Vec<&str> = marks.iter().map(|m| m.0).collect();
+        let plans: Vec<&str> = marks.iter().map(|m| m.1.as_str()).collect();
+        // The seq of each job's last record (its `job.applying` record);
+        // none for a job that wrote no record.
+        let seqs: Vec<Option<i64>> = marks
+            .iter()
+            .map(|m| m.2.and_then(|i| written.get(i)).map(|r| r.seq))
+            .collect();
+        c.execute(&stmt, &[&ids, &plans, &seqs])
+            .await
+            .ctx("marking a batch of jobs as applying")?;
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if let JobWrite::Applying { job_id, .. } = w {
+            out[i] = held.contains(job_id);
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -2802,6 +3017,17 @@ impl Store for PostgresStore {
         .ctx(&format!("marking job {job_id} as applying"))?;
         tx.commit().await.ctx("mark_applying: commit")?;
         Ok(true)
+    }
+
+    async fn write_jobs(&self, writes: &[JobWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client("write_jobs").await?;
+        let tx = client.transaction().await.ctx("write_jobs: begin")?;
+        let out = write_jobs_tx(self.audit_key.as_ref(), &tx, writes).await?;
+        tx.commit().await.ctx("write_jobs: commit")?;
+        Ok(out)
     }
 
     async fn applying_history(&self, job_id: &str) -> Result<Option<Vec<String>>> {

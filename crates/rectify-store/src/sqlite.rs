@@ -23,7 +23,7 @@ use crate::schema::LIVE_STATES;
 use crate::{
     common, schema, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount, FindingCursor,
     FindingFilter, FindingRow, FindingSpan, FindingUpsert, FixCount, IngestBatch, Ingested,
-    JobFilter, JobTally, NewJob, Result, Store, StoreError,
+    JobFilter, JobTally, JobWrite, NewJob, Result, Store, StoreError,
 };
 const SETTING_AUDIT_HEAD: &str = "audit.head";
 
@@ -713,6 +713,134 @@ fn append_audit_tx(
         .ok_or_else(|| StoreError::Invalid("no audit record written".into()))
 }
 
+/// [`Store::save_job`] inside `tx` (`job` normalised).
+fn save_job_tx(tx: &Transaction<'_>, job: &Job, worker: Option<&str>) -> Result<bool> {
+    let what = |f: &str| format!("job {} {f}", job.id);
+    let n = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?2, attempts = ?3, next_run_at = ?4, \
+             last_error = ?5, plan = ?6, outcome = ?7, updated_at = ?8, \
+             lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner END, \
+             lease_until = CASE WHEN ?2 = 'running' THEN lease_until END, \
+             approved_by = CASE WHEN ?2 = 'waiting-approval' THEN NULL ELSE approved_by END \
+             WHERE id = ?1 AND (?9 IS NULL OR (lease_owner = ?9 AND state = 'running'))",
+        )
+        .ctx("preparing job save")?
+        .execute(params![
+            job.id,
+            job.state.as_str(),
+            job.attempts,
+            job.next_run_at,
+            job.last_error,
+            opt_json(&what("plan"), &job.plan)?,
+            opt_json(&what("outcome"), &job.outcome)?,
+            job.updated_at,
+            worker,
+        ])
+        .ctx(&format!("saving job {}", job.id))?;
+    if n == 0 && worker.is_none() {
+        return Err(StoreError::NotFound(format!("job {}", job.id)));
+    }
+    Ok(n == 1)
+}
+
+/// [`Store::mark_applying`] inside `tx`.
+fn mark_applying_tx(
+    key: Option<&AuditKey>,
+    tx: &Transaction<'_>,
+    job_id: &str,
+    worker: &str,
+    plan: &str,
+    entries: Vec<(String, String, Value)>,
+) -> Result<bool> {
+    let held: bool = tx
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+        )
+        .ctx("preparing lease check")?
+        .query_row(params![job_id, worker], |_| Ok(true))
+        .optional()
+        .ctx(&format!("checking the lease of job {job_id}"))?
+        .unwrap_or(false);
+    if !held {
+        return Ok(false);
+    }
+    let written = append_audit_entries_tx(key, tx, entries)?;
+    let seq = written.last().map(|r| r.seq);
+    tx.prepare_cached("UPDATE jobs SET plan = ?2, applying_seq = ?3 WHERE id = ?1")
+        .ctx("preparing the applying mark")?
+        .execute(params![job_id, plan, seq])
+        .ctx(&format!("marking job {job_id} as applying"))?;
+    Ok(true)
+}
+
+/// [`Store::set_finding_outcome`] inside `tx`: the rows updated (0 when
+/// the finding is not stored).
+fn set_finding_outcome_tx(
+    tx: &Transaction<'_>,
+    finding: &FindingRef,
+    job_id: &str,
+    outcome: &str,
+    workflow_status: Option<&str>,
+) -> Result<usize> {
+    tx.prepare_cached(
+        "UPDATE findings SET last_job_id = ?3, last_outcome = ?4, \
+         workflow_status = COALESCE(?5, workflow_status), updated_at = ?6 \
+         WHERE key = ?7 AND id = ?1 AND product_arn = ?2",
+    )
+    .ctx("preparing finding outcome update")?
+    .execute(params![
+        finding.id,
+        finding.product_arn,
+        job_id,
+        outcome,
+        workflow_status,
+        timefmt::now(),
+        lookup_key(&[&finding.id, &finding.product_arn])
+    ])
+    .ctx(&format!("recording the outcome of finding {}", finding.id))
+}
+
+/// The body of [`Store::write_jobs`], one write after the other inside
+/// `tx` (SQLite has one writer: no lock order to keep).
+fn write_jobs_tx(
+    key: Option<&AuditKey>,
+    tx: &Transaction<'_>,
+    writes: Vec<JobWrite>,
+) -> Result<Vec<bool>> {
+    let mut out = Vec::with_capacity(writes.len());
+    for write in writes {
+        out.push(match write {
+            JobWrite::Applying {
+                job_id,
+                worker,
+                plan,
+                records,
+            } => {
+                let plan = common::to_json(&format!("job {job_id} plan"), &plan)?;
+                mark_applying_tx(key, tx, &job_id, &worker, &plan, records)?
+            }
+            JobWrite::Save(save) => {
+                append_audit_entries_tx(key, tx, save.records)?;
+                if let Some(f) = &save.finding {
+                    set_finding_outcome_tx(
+                        tx,
+                        &f.finding,
+                        &f.job_id,
+                        &f.outcome,
+                        f.workflow_status.as_deref(),
+                    )?;
+                }
+                match save.job {
+                    Some((job, worker)) => save_job_tx(tx, &normalized(&job)?, worker.as_deref())?,
+                    None => true,
+                }
+            }
+        });
+    }
+    Ok(out)
+}
+
 /// Appends records in order inside `tx`, reading and moving the chain head
 /// once for all of them. The previous record is the recorded head (not
 /// merely the last row), so rows deleted from the tail leave a gap that
@@ -877,23 +1005,13 @@ impl Store for SqliteStore {
         let (job_id, outcome) = (job_id.to_owned(), outcome.to_owned());
         let workflow_status = workflow_status.map(str::to_owned);
         self.write("set_finding_outcome", move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE findings SET last_job_id = ?3, last_outcome = ?4, \
-                     workflow_status = COALESCE(?5, workflow_status), updated_at = ?6 \
-                     WHERE key = ?7 AND id = ?1 AND product_arn = ?2",
-                )
-                .ctx("preparing finding outcome update")?
-                .execute(params![
-                    finding.id,
-                    finding.product_arn,
-                    job_id,
-                    outcome,
-                    workflow_status,
-                    timefmt::now(),
-                    lookup_key(&[&finding.id, &finding.product_arn])
-                ])
-                .ctx(&format!("recording the outcome of finding {}", finding.id))?;
+            let n = set_finding_outcome_tx(
+                tx,
+                &finding,
+                &job_id,
+                &outcome,
+                workflow_status.as_deref(),
+            )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!(
                     "finding {} ({})",
@@ -1172,33 +1290,19 @@ impl Store for SqliteStore {
         let job = normalized(job)?;
         let worker = worker.map(str::to_owned);
         self.write("save_job", move |tx| {
-            let what = |f: &str| format!("job {} {f}", job.id);
-            let n = tx
-                .prepare_cached(
-                    "UPDATE jobs SET state = ?2, attempts = ?3, next_run_at = ?4, \
-                     last_error = ?5, plan = ?6, outcome = ?7, updated_at = ?8, \
-                     lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner END, \
-                     lease_until = CASE WHEN ?2 = 'running' THEN lease_until END, \
-                     approved_by = CASE WHEN ?2 = 'waiting-approval' THEN NULL ELSE approved_by END \
-                     WHERE id = ?1 AND (?9 IS NULL OR (lease_owner = ?9 AND state = 'running'))",
-                )
-                .ctx("preparing job save")?
-                .execute(params![
-                    job.id,
-                    job.state.as_str(),
-                    job.attempts,
-                    job.next_run_at,
-                    job.last_error,
-                    opt_json(&what("plan"), &job.plan)?,
-                    opt_json(&what("outcome"), &job.outcome)?,
-                    job.updated_at,
-                    worker,
-                ])
-                .ctx(&format!("saving job {}", job.id))?;
-            if n == 0 && worker.is_none() {
-                return Err(StoreError::NotFound(format!("job {}", job.id)));
-            }
-            Ok(n == 1)
+            save_job_tx(tx, &job, worker.as_deref())
+        })
+        .await
+    }
+
+    async fn write_jobs(&self, writes: &[JobWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let writes = writes.to_vec();
+        let key = self.audit_key.clone();
+        self.write("write_jobs", move |tx| {
+            write_jobs_tx(key.as_ref(), tx, writes)
         })
         .await
     }
@@ -2510,25 +2614,7 @@ impl Store for SqliteStore {
         let entries = records.to_vec();
         let key = self.audit_key.clone();
         self.write("mark_applying", move |tx| {
-            let held: bool = tx
-                .prepare_cached(
-                    "SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
-                )
-                .ctx("preparing lease check")?
-                .query_row(params![job_id, worker], |_| Ok(true))
-                .optional()
-                .ctx(&format!("checking the lease of job {job_id}"))?
-                .unwrap_or(false);
-            if !held {
-                return Ok(false);
-            }
-            let written = append_audit_entries_tx(key.as_ref(), tx, entries)?;
-            let seq = written.last().map(|r| r.seq);
-            tx.prepare_cached("UPDATE jobs SET plan = ?2, applying_seq = ?3 WHERE id = ?1")
-                .ctx("preparing the applying mark")?
-                .execute(params![job_id, plan, seq])
-                .ctx(&format!("marking job {job_id} as applying"))?;
-            Ok(true)
+            mark_applying_tx(key.as_ref(), tx, &job_id, &worker, &plan, entries)
         })
         .await
     }

@@ -2617,6 +2617,287 @@ async fn upgrade_from_12_adds_scan_history(db: TestDb) {
 }
 
 /// Every test body, once per back end: `sqlite::NAME` and `postgres::NAME`.
+/// A job settled as the worker saves it.
+fn settled(mut job: Job, n: usize) -> Job {
+    job.state = JobState::Succeeded;
+    job.outcome = Some(Outcome::new(OutcomeKind::Changed, format!("fixed {n}")));
+    job.updated_at = rectify_model::now_rfc3339();
+    job
+}
+
+fn records(id: &str, kinds: &[&str]) -> Vec<(String, String, Value)> {
+    kinds
+        .iter()
+        .map(|k| (k.to_string(), id.to_string(), json!({"job": id})))
+        .collect()
+}
+
+/// Many running jobs' writes in one call (the worker's group commit):
+/// applying marks, final states with their audit records and findings'
+/// outcomes, each answered on its own; a job whose lease another worker
+/// took is refused without failing the others; a write the store refuses
+/// fails the whole batch and leaves nothing of it.
+async fn write_jobs_batches_many_jobs(db: TestDb) {
+    use rectify_store::{FindingOutcome, JobSave, JobWrite};
+    let store = db.open().await;
+    let change = rectify_model::Change {
+        summary: "turn it on".into(),
+        before: json!({"on": false}),
+        after: json!({"on": true}),
+    };
+    // A job pod-a held once, now pod-b's: its lease ran out and pod-b took it.
+    store.enqueue(&job("taken-0001", "k-taken")).await.unwrap();
+    assert_eq!(
+        store
+            .claim("pod-a", Duration::from_millis(1), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.claim("pod-b", LONG, 1).await.unwrap().len(), 1);
+    // Forty jobs pod-a holds, and one finding they answer.
+    store
+        .upsert_finding("e-1", &asff("2024-05-01T12:00:00.000Z", "NEW"))
+        .await
+        .unwrap();
+    const N: usize = 40;
+    let ids: Vec<String> = (0..N).map(|i| format!("batch-{i:04}")).collect();
+    let jobs: Vec<Job> = ids.iter().map(|id| job(id, &format!("k-{id}"))).collect();
+    store.enqueue_many(&jobs).await.unwrap();
+    let claimed = store.claim("pod-a", LONG, N).await.unwrap();
+    assert_eq!(claimed.len(), N);
+    let taken = store.get_job("taken-0001").await.unwrap().unwrap();
+
+    // Applying marks for half of them, and for the taken job.
+    let mut writes: Vec<JobWrite> = ids
+        .iter()
+        .step_by(2)
+        .map(|id| JobWrite::Applying {
+            job_id: id.clone(),
+            worker: "pod-a".into(),
+            plan: change.clone(),
+            records: records(id, &["job.checked", "job.planned", "job.applying"]),
+        })
+        .collect();
+    writes.push(JobWrite::Applying {
+        job_id: taken.id.clone(),
+        worker: "pod-a".into(),
+        plan: change.clone(),
+        records: records(&taken.id, &["job.applying"]),
+    });
+    let answers = store.write_jobs(&writes).await.unwrap();
+    assert_eq!(answers.len(), N / 2 + 1);
+    assert!(answers[..N / 2].iter().all(|held| *held), "{answers:?}");
+    assert!(!answers[N / 2], "the taken job is not pod-a's to mark");
+    for id in ids.iter().step_by(2) {
+        let marked = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(marked.plan.as_ref(), Some(&change), "{id}");
+    }
+
+    // Every job's final state with its records; the last one also sets
+    // the finding's outcome; the taken job's save is refused.
+    let fref = FindingRef {
+        id: "f-1".into(),
+        product_arn: "arn:p".into(),
+        generator_id: None,
+        severity: None,
+    };
+    let mut writes: Vec<JobWrite> = claimed
+        .iter()
+        .enumerate()
+        .map(|(n, j)| {
+            JobWrite::Save(JobSave {
+                records: records(&j.id, &["job.applied", "job.succeeded"]),
+                finding: (n == N - 1).then(|| FindingOutcome {
+                    finding: fref.clone(),
+                    job_id: j.id.clone(),
+                    outcome: "changed".into(),
+                    workflow_status: Some("RESOLVED".into()),
+                }),
+                job: Some((settled(j.clone(), n), Some("pod-a".into()))),
+            })
+        })
+        .collect();
+    writes.push(JobWrite::Save(JobSave {
+        records: records(&taken.id, &["job.succeeded"]),
+        // A finding the store does not hold is nothing to update.
+        finding: Some(FindingOutcome {
+            finding: FindingRef {
+                id: "f-unknown".into(),
+                ..fref.clone()
+            },
+            job_id: taken.id.clone(),
+            outcome: "changed".into(),
+            workflow_status: None,
+        }),
+        job: Some((settled(taken.clone(), 99), Some("pod-a".into()))),
+    }));
+    // Records alone (an effect's, of a job settled at plan time).
+    writes.push(JobWrite::Save(JobSave {
+        records: records("planned-0001", &["finding.updated"]),
+        ..JobSave::default()
+    }));
+    let answers = store.write_jobs(&writes).await.unwrap();
+    assert_eq!(answers.len(), N + 2);
+    assert!(answers[..N].iter().all(|saved| *saved), "{answers:?}");
+    assert!(!answers[N], "the taken job's save is refused");
+    assert!(answers[N + 1]);
+
+    // Read back: state, outcome, lease, history, records per job.
+    for (n, id) in claimed.iter().map(|j| &j.id).enumerate() {
+        let stored = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(stored.state, JobState::Succeeded, "{id}");
+        assert_eq!(stored.outcome.unwrap().reason, format!("fixed {n}"));
+        let kinds: Vec<String> = store
+            .audit_about(std::slice::from_ref(id), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        let marked = ids.iter().position(|i| i == id).unwrap() % 2 == 0;
+        if marked {
+            assert_eq!(
+                kinds,
+                [
+                    "job.checked",
+                    "job.planned",
+                    "job.applying",
+                    "job.applied",
+                    "job.succeeded"
+                ],
+                "{id}"
+            );
+            assert_eq!(
+                store.applying_history(id).await.unwrap(),
+                Some(vec![
+                    "job.applying".to_string(),
+                    "job.applied".to_string(),
+                    "job.succeeded".to_string()
+                ]),
+                "{id}"
+            );
+        } else {
+            assert_eq!(kinds, ["job.applied", "job.succeeded"], "{id}");
+            assert_eq!(store.applying_history(id).await.unwrap(), None);
+        }
+    }
+    let still = store.get_job("taken-0001").await.unwrap().unwrap();
+    assert_eq!(still.state, JobState::Running);
+    assert_ne!(
+        still.plan.as_ref(),
+        Some(&change),
+        "pod-a's mark was not written"
+    );
+    assert_eq!(store.lease_owners().await.unwrap(), ["pod-b"]);
+    // The taken job's records are written all the same: they say what
+    // pod-a did.
+    let kinds: Vec<String> = store
+        .audit_about(&["taken-0001".to_string()], 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kinds, ["job.succeeded"]);
+    let row = &store.list_findings(10, None).await.unwrap()[0];
+    assert_eq!(row.last_job_id.as_deref(), Some(claimed[N - 1].id.as_str()));
+    assert_eq!(row.last_outcome.as_deref(), Some("changed"));
+    assert_eq!(row.workflow_status.as_deref(), Some("RESOLVED"));
+    assert_eq!(
+        store
+            .audit_about(&["planned-0001".to_string()], 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let verdict = store.verify_audit().await.unwrap();
+    assert!(verdict.is_intact(), "{verdict:?}");
+    let written = store.audit(0, 0).await.unwrap().len();
+
+    // One write the store refuses (a job that does not exist, saved by no
+    // worker) fails the batch, and nothing of the batch is written.
+    store.enqueue(&job("later-0001", "k-later")).await.unwrap();
+    let later = store.claim("pod-a", LONG, 1).await.unwrap().remove(0);
+    let refused = store
+        .write_jobs(&[
+            JobWrite::Save(JobSave {
+                records: records(&later.id, &["job.succeeded"]),
+                finding: None,
+                job: Some((settled(later.clone(), 1), Some("pod-a".into()))),
+            }),
+            JobWrite::Save(JobSave {
+                records: records("nobody", &["job.succeeded"]),
+                finding: None,
+                job: Some((settled(job("missing-0001", "k-missing"), 2), None)),
+            }),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.audit(0, 0).await.unwrap().len(), written);
+    let later = store.get_job(&later.id).await.unwrap().unwrap();
+    assert_eq!(later.state, JobState::Running);
+    assert!(store.write_jobs(&[]).await.unwrap().is_empty());
+}
+
+/// Several handles (replicas) writing batches at once: every job's final
+/// state is stored and the chain (its lanes) verifies.
+async fn write_jobs_from_replicas_at_once(db: TestDb) {
+    use rectify_store::{JobSave, JobWrite};
+    let stores = open_replicas(3, &db).await;
+    const PER: usize = 30;
+    let mut handles = Vec::new();
+    for (r, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let worker = format!("replica-{r}");
+            let jobs: Vec<Job> = (0..PER)
+                .map(|i| job(&format!("r{r}-job-{i:04}"), &format!("k-{r}-{i}")))
+                .collect();
+            store.enqueue_many(&jobs).await.unwrap();
+            let mut claimed = Vec::new();
+            while claimed.len() < PER {
+                let got = store.claim(&worker, LONG, PER).await.unwrap();
+                if got.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                claimed.extend(got);
+            }
+            // Batches of five, one after the other.
+            for chunk in claimed.chunks(5) {
+                let writes: Vec<JobWrite> = chunk
+                    .iter()
+                    .map(|j| {
+                        JobWrite::Save(JobSave {
+                            records: records(&j.id, &["job.applied", "job.succeeded"]),
+                            finding: None,
+                            job: Some((settled(j.clone(), 0), Some(worker.clone()))),
+                        })
+                    })
+                    .collect();
+                assert!(store.write_jobs(&writes).await.unwrap().iter().all(|s| *s));
+            }
+            claimed.len()
+        }));
+    }
+    let mut done = 0;
+    for h in handles {
+        done += h.await.unwrap();
+    }
+    assert_eq!(done, 3 * PER);
+    let counts = stores[0].count_jobs().await.unwrap();
+    assert_eq!(counts["succeeded"], (3 * PER) as u64, "{counts:?}");
+    assert_eq!(stores[0].audit(0, 0).await.unwrap().len(), 2 * 3 * PER);
+    let verdict = stores[0].verify_audit().await.unwrap();
+    assert!(verdict.is_intact(), "{verdict:?}");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -2687,4 +2968,6 @@ both_backends!(
     scan_history_keeps_lists_and_reads_back,
     scan_schedule_runs_each_slot_once_one_holder_at_a_time,
     upgrade_from_12_adds_scan_history,
+    write_jobs_batches_many_jobs,
+    write_jobs_from_replicas_at_once,
 );
