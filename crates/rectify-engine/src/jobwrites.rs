@@ -17,10 +17,12 @@
 //! writes each of them in a transaction of its own, so only the write at
 //! fault gets the error.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rectify_store::{JobWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::committer::Committer;
 
 /// Writes one transaction takes at most.
 const MAX_GROUP: usize = 256;
@@ -30,18 +32,17 @@ struct Pending {
     reply: oneshot::Sender<rectify_store::Result<bool>>,
 }
 
-/// The handle the jobs share; the committer task starts on first use (and
-/// again if the runtime that ran it has gone away).
+/// The handle the jobs share (see [`Committer`]).
 pub(crate) struct JobCommit {
-    store: Arc<dyn Store>,
-    sender: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    committer: Committer<Pending>,
 }
 
 impl JobCommit {
     pub(crate) fn new(store: Arc<dyn Store>) -> JobCommit {
         JobCommit {
-            store,
-            sender: Mutex::new(None),
+            committer: Committer::new(move |receiver| {
+                tokio::spawn(committer(store.clone(), receiver));
+            }),
         }
     }
 
@@ -50,17 +51,7 @@ impl JobCommit {
     /// error means nothing of this write was stored.
     pub(crate) async fn write(&self, write: JobWrite) -> rectify_store::Result<bool> {
         let (reply, answer) = oneshot::channel();
-        let mut pending = Pending { write, reply };
-        loop {
-            match self.sender().send(pending) {
-                Ok(()) => break,
-                // The committer's runtime is gone: start a new one here.
-                Err(mpsc::error::SendError(back)) => {
-                    pending = back;
-                    self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-                }
-            }
-        }
+        self.committer.send(Pending { write, reply });
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Task {
                 op: "write_jobs".into(),
@@ -69,17 +60,6 @@ impl JobCommit {
                     .into(),
             })
         })
-    }
-
-    fn sender(&self) -> mpsc::UnboundedSender<Pending> {
-        let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = slot.as_ref().filter(|s| !s.is_closed()) {
-            return sender.clone();
-        }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(committer(self.store.clone(), receiver));
-        *slot = Some(sender.clone());
-        sender
     }
 }
 

@@ -10,6 +10,7 @@
 //! account; [`effects`] update the finding, notify and audit.
 
 pub mod coalesce;
+mod committer;
 pub mod digest;
 pub mod effects;
 pub mod execute;

@@ -14,11 +14,13 @@
 //! unavailable, the group is split in halves and each half committed again,
 //! down to single submissions, so only the refused one gets the error.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rectify_store::{Enqueued, EventRow, FindingUpsert, IngestBatch, NewJob, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::committer::Committer;
 
 /// Events one transaction takes at most (a single larger submission still
 /// goes in whole: it is never split).
@@ -99,18 +101,17 @@ struct Pending {
     reply: oneshot::Sender<Reply>,
 }
 
-/// The handle submitters share; the committer task starts on first use
-/// (and again if the runtime that ran it has gone away).
+/// The handle submitters share (see [`Committer`]).
 pub(crate) struct GroupCommit {
-    store: Arc<dyn Store>,
-    sender: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    committer: Committer<Pending>,
 }
 
 impl GroupCommit {
     pub(crate) fn new(store: Arc<dyn Store>) -> GroupCommit {
         GroupCommit {
-            store,
-            sender: Mutex::new(None),
+            committer: Committer::new(move |receiver| {
+                tokio::spawn(committer(store.clone(), receiver));
+            }),
         }
     }
 
@@ -119,34 +120,12 @@ impl GroupCommit {
     /// of it was written.
     pub(crate) async fn commit(&self, prepared: Prepared) -> anyhow::Result<Committed> {
         let (reply, answer) = oneshot::channel();
-        let mut pending = Pending { prepared, reply };
-        loop {
-            let sender = self.sender();
-            match sender.send(pending) {
-                Ok(()) => break,
-                // The committer's runtime is gone: start a new one here.
-                Err(mpsc::error::SendError(back)) => {
-                    pending = back;
-                    self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-                }
-            }
-        }
+        self.committer.send(Pending { prepared, reply });
         match answer.await {
             Ok(Ok(committed)) => Ok(committed),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(CommitError(Failure::Stopped).into()),
         }
-    }
-
-    fn sender(&self) -> mpsc::UnboundedSender<Pending> {
-        let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = slot.as_ref().filter(|s| !s.is_closed()) {
-            return sender.clone();
-        }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(committer(self.store.clone(), receiver));
-        *slot = Some(sender.clone());
-        sender
     }
 }
 
