@@ -30,10 +30,37 @@ EXTRA = {
     "iam_user_mfa_enabled_console_access": "IAM.5",
     "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22": "EC2.53",
     "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_3389": "EC2.53",
+    "accessanalyzer_enabled": "IAM.28",
+}
+# rectify's verdicts that answer a control under another id with the same
+# definition: the pack's bucket action reports Block Public Access under
+# its first control (S3.2); all four settings on is what S3.8 asks.
+SAME_AS = {"S3.2": "S3.8"}
+# Controls both tools judge whose definitions differ, so their verdicts are
+# not paired: the reason is printed beside the count.
+DEFINITIONS = {
+    "IAM.8": "rectify's pack judges unused credentials at 90 days (IAM.8); Prowler's "
+    "iam_user_accesskey_unused at 45 (IAM.22)",
+    "IAM.22": "Prowler judges unused access keys at 45 days (IAM.22); the pack's "
+    "action at 90 (IAM.8)",
+    "IAM.5": "rectify judges MFA only for users with a console password; Prowler "
+    "also passes users without one",
+    "IAM.15": "the pack's action judges the whole password policy against its params "
+    "and reports it under IAM.7 (the posture check of IAM.15 is left to it); Prowler "
+    "judges the length alone",
+    "IAM.16": "the pack's action judges the whole password policy against its params "
+    "and reports it under IAM.7 (the posture check of IAM.16 is left to it); Prowler "
+    "judges reuse alone",
+    "IAM.4": "Prowler reads the root user's row of the credential report, which the "
+    "emulator's report does not have, so it gives no verdict; rectify reads "
+    "GetAccountSummary",
+    "IAM.9": "Prowler reads the root user's row of the credential report, which the "
+    "emulator's report does not have, so it gives no verdict; rectify reads "
+    "GetAccountSummary",
 }
 # The controls rectify's posture checks answer.
 CONTROLS = {
-    "IAM.3", "IAM.4", "IAM.5", "IAM.9", "IAM.15", "IAM.16", "IAM.22",
+    "IAM.3", "IAM.4", "IAM.5", "IAM.9", "IAM.15", "IAM.16", "IAM.22", "IAM.28",
     "CloudTrail.1", "CloudTrail.4", "Config.1", "KMS.4", "EC2.6", "EC2.53",
     "EC2.54", "EC2.2", "S3.8", "S3.4", "EC2.7", "RDS.2",
 }
@@ -69,8 +96,18 @@ def row(out, name):
 
 
 def norm(resource, account):
-    # Account-level settings: each tool names the account its own way.
+    # Account-level settings: each tool names the account its own way
+    # (Prowler: an ARN of the account's setting, such as
+    # arn:aws:iam:us-east-1:ACCOUNT:password-policy or
+    # arn:aws:cloudtrail:us-east-1:ACCOUNT:trail, with no resource id).
     if resource.startswith("AWS::::Account:") or resource.endswith(":root") or resource == account:
+        return "account"
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[4] == account and "/" not in parts[5] and ":" not in parts[5]:
+        return "account"
+    # IAM Access Analyzer is judged per account and region (Prowler names
+    # "analyzer/unknown" when there is none).
+    if len(parts) == 6 and parts[2] == "accessanalyzer":
         return "account"
     if resource.startswith("arn:aws:iam::") and ":user/" in resource:
         return "user/" + resource.split(":user/")[-1].split("/")[-1]
@@ -81,8 +118,9 @@ def rectify_verdicts(out, account):
     report = json.load(open(f"{out}/rectify.out"))
     verdicts = {}
     for r in report["scan"]["results"]:
-        if r["control"] in CONTROLS:
-            verdicts[(r["control"], norm(r["resource_id"], account))] = "PASS" if r["pass"] else "FAIL"
+        control = SAME_AS.get(r["control"], r["control"])
+        if control in CONTROLS:
+            verdicts[(control, norm(r["resource_id"], account))] = "PASS" if r["pass"] else "FAIL"
     return verdicts, report
 
 
@@ -143,8 +181,12 @@ def main():
         print(f"- {control}: {n} differ (rectify {mine[(control, sample[0])]}, Prowler {theirs[(control, sample[0])]}), e.g. {', '.join(sample)}")
     only_mine = Counter(k[0] for k in set(mine) - set(theirs))
     only_theirs = Counter(k[0] for k in set(theirs) - set(mine))
-    print(f"judged by rectify only, per control: {dict(only_mine)}")
-    print(f"judged by Prowler only, per control: {dict(only_theirs)}")
+    print(f"judged by rectify only, per control: {dict(sorted(only_mine.items()))}")
+    print(f"judged by Prowler only, per control: {dict(sorted(only_theirs.items()))}")
+    for control in sorted(set(only_mine) | set(only_theirs)):
+        why = DEFINITIONS.get(control)
+        if why:
+            print(f"- {control}: {why}")
 
 
 if __name__ == "__main__":

@@ -294,6 +294,30 @@ impl ScanReads {
         })
     }
 
+    /// One read made once per scan: `read` under `key`, in a slot of
+    /// `service` in `region`, when `scan` is a scan's reads; read anew
+    /// outside a scan (a job's check before it writes, a read-back).
+    pub async fn shared<T, F, Fut>(
+        scan: Option<&ScanReads>,
+        key: &str,
+        service: &str,
+        region: &str,
+        read: F,
+    ) -> Result<T, ActionError>
+    where
+        T: Clone + Any + Send + Sync,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ActionError>>,
+    {
+        let Some(reads) = scan else {
+            return read().await;
+        };
+        let value = reads
+            .once(key, || reads.call(service, region, &read))
+            .await?;
+        Ok(T::clone(&value))
+    }
+
     /// Runs `call` in one of the slots of `service` in `region`, trying
     /// again with exponential backoff (and jitter) while it comes back
     /// throttled, up to the attempts set.
@@ -374,6 +398,26 @@ mod tests {
             .once::<String, _, _>("k", || async { Ok(String::new()) })
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn shared_reads_are_made_once_in_a_scan_and_every_time_outside() {
+        let made = AtomicUsize::new(0);
+        let read = || async {
+            made.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ActionError>(String::from("trail"))
+        };
+        let reads = ScanReads::new(1);
+        for _ in 0..3 {
+            let got = ScanReads::shared(Some(&reads), "t", "cloudtrail", "eu-west-1", read).await;
+            assert_eq!(got.unwrap(), "trail");
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        for _ in 0..3 {
+            let got = ScanReads::shared(None, "t", "cloudtrail", "eu-west-1", read).await;
+            assert_eq!(got.unwrap(), "trail");
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

@@ -483,3 +483,86 @@ async fn not_configured_and_unheard_topics_change_nothing() {
     assert_eq!(observed.state["alarms"][0]["name"], "CloudTrailChanges");
     assert_eq!(observed.state["alarms"][0]["notified"], json!([]));
 }
+
+const SCAN_TEST: &str = "cloudwatch_alarms::a_scan_reads_what_the_fourteen_controls_share_once";
+const SCAN_CHILD: &str = "RECTIFY_TEST_CLOUDWATCH_SCAN_CHILD";
+
+/// `rectify scan` checks CloudWatch.1 to 14 of an account at once: the
+/// trail, its status and selectors, the group's filters and tags and the
+/// topic's subscriptions are read once for the fourteen (through the
+/// recording proxy), and each control's verdict, state and tags are those
+/// of its own check outside a scan.
+#[tokio::test]
+async fn a_scan_reads_what_the_fourteen_controls_share_once() {
+    let h = if std::env::var_os(SCAN_CHILD).is_some() {
+        crate::support::harness_recording()
+    } else {
+        crate::support::harness()
+    };
+    if h.recorder.is_none() {
+        return crate::call_budget::run_in_child(h, SCAN_TEST, SCAN_CHILD);
+    }
+    let account = Account::new().await;
+    let group = trail_to_logs(&account, true).await;
+    let topic = topic(&account, true).await;
+    // CloudWatch.1 is monitored (by hand); the other thirteen are not.
+    let root = cis_filters::for_control("CloudWatch.1").unwrap();
+    hand_filter(&account, &group, "root-usage", root.pattern, "RootUsage").await;
+    hand_alarm(&account, "root-usage", "RootUsage", &topic).await;
+    let aws = account.aws().await;
+    let action = CloudWatchMetricFilterAlarm::new(aws.clone());
+    let params = json!({ "sns_topic_arn": topic });
+    let targets = action.discover(&account.id, REGION).await.unwrap();
+    assert_eq!(targets.len(), 14);
+    let mut alone = Vec::new();
+    for target in &targets {
+        alone.push(action.check(target, &params).await.unwrap());
+    }
+
+    let key = crate::call_budget::signing_key(&aws, &account.id).await;
+    let recorder = h.recorder.as_ref().unwrap();
+    let start = recorder.requests().len();
+    let reads = rectify_model::ScanReads::new(8);
+    let scanned = futures_util::future::join_all(
+        targets
+            .iter()
+            .map(|t| action.check_in_scan(t, &params, &reads)),
+    )
+    .await;
+    let calls: Vec<String> = recorder.requests()[start..]
+        .iter()
+        .filter(|r| r.contains(&format!("Credential={key}/")))
+        .filter_map(|r| crate::call_budget::call_name(r))
+        .collect();
+
+    let mut passing = Vec::new();
+    for ((target, alone), scanned) in targets.iter().zip(&alone).zip(scanned) {
+        let scanned = scanned.unwrap();
+        let control = action.finding_control(target);
+        assert_eq!(scanned.compliant, alone.compliant, "{control}");
+        assert_eq!(scanned.state, alone.state, "{control}");
+        assert_eq!(scanned.tags, alone.tags, "{control}");
+        if scanned.compliant {
+            passing.push(control);
+        }
+    }
+    assert_eq!(passing, ["CloudWatch.1"]);
+    let count = |name: &str| calls.iter().filter(|c| c.ends_with(name)).count();
+    eprintln!("{} calls: {calls:?}", calls.len());
+    for shared in [
+        "DescribeTrails",
+        "GetTrailStatus",
+        "GetEventSelectors",
+        "DescribeMetricFilters",
+        "ListTagsForResource",
+        "ListSubscriptionsByTopic",
+    ] {
+        assert_eq!(count(shared), 1, "{shared}: {calls:#?}");
+    }
+    // One filter matches one control's pattern: its metric's alarms are
+    // read once; each failing control asks whether its alarm's name is
+    // free.
+    assert_eq!(count("DescribeAlarmsForMetric"), 1, "{calls:#?}");
+    assert_eq!(count("DescribeAlarms"), 13, "{calls:#?}");
+    assert_eq!(calls.len(), 6 + 1 + 13, "{calls:#?}");
+}

@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{
+    Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, ScanReads, Target,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -290,22 +292,32 @@ impl CloudWatchMetricFilterAlarm {
 
     /// The first trail of the account with its home in the region that
     /// Security Hub accepts, and its log group's name; else why none
-    /// does.
+    /// does. In a scan the trail reads are made once for the fourteen
+    /// controls.
     async fn qualifying_trail(
         &self,
         target: &Target,
         filter: &CisFilter,
+        scan: Option<&ScanReads>,
     ) -> Result<Result<(String, String), Vec<String>>, ActionError> {
         let ct = client_for(&self.aws, target, aws_sdk_cloudtrail::Client::new).await?;
         let here = where_(target);
-        let trails = ct
-            .describe_trails()
-            .include_shadow_trails(false)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("cloudtrail:DescribeTrails", &here, e))?;
+        let region = target.region.as_str();
+        let key = format!(
+            "cloudtrail:DescribeTrails(home)/{}/{region}",
+            target.account
+        );
+        let trails = ScanReads::shared(scan, &key, "cloudtrail", region, || async {
+            ct.describe_trails()
+                .include_shadow_trails(false)
+                .send()
+                .await
+                .map(|out| out.trail_list().to_vec())
+                .map_err(|e| sdk_error_on("cloudtrail:DescribeTrails", &here, e))
+        })
+        .await?;
         let mut problems = Vec::new();
-        for trail in trails.trail_list() {
+        for trail in &trails {
             let Some(arn) = trail.trail_arn() else {
                 continue;
             };
@@ -328,22 +340,29 @@ impl CloudWatchMetricFilterAlarm {
                 ));
                 continue;
             };
-            let status = ct
-                .get_trail_status()
-                .name(arn)
-                .send()
-                .await
-                .map_err(|e| sdk_error_on("cloudtrail:GetTrailStatus", arn, e))?;
-            if !status.is_logging().unwrap_or(false) {
+            let key = format!("cloudtrail:GetTrailStatus/{arn}");
+            let logging = ScanReads::shared(scan, &key, "cloudtrail", region, || async {
+                ct.get_trail_status()
+                    .name(arn)
+                    .send()
+                    .await
+                    .map(|status| status.is_logging().unwrap_or(false))
+                    .map_err(|e| sdk_error_on("cloudtrail:GetTrailStatus", arn, e))
+            })
+            .await?;
+            if !logging {
                 problems.push(format!("trail {arn} is not logging"));
                 continue;
             }
-            let selectors = ct
-                .get_event_selectors()
-                .trail_name(arn)
-                .send()
-                .await
-                .map_err(|e| sdk_error_on("cloudtrail:GetEventSelectors", arn, e))?;
+            let key = format!("cloudtrail:GetEventSelectors/{arn}");
+            let selectors = ScanReads::shared(scan, &key, "cloudtrail", region, || async {
+                ct.get_event_selectors()
+                    .trail_name(arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error_on("cloudtrail:GetEventSelectors", arn, e))
+            })
+            .await?;
             let kms_needed = filter.control == "CloudWatch.7";
             if !records_management_events(&selectors, kms_needed) {
                 problems.push(format!(
@@ -364,27 +383,36 @@ impl CloudWatchMetricFilterAlarm {
     /// the pattern of the one named `own` if there is one.
     async fn filters(
         &self,
+        target: &Target,
         logs: &aws_sdk_cloudwatchlogs::Client,
         group: &str,
         pattern: &str,
         own: &str,
+        scan: Option<&ScanReads>,
     ) -> Result<(Vec<Filter>, Option<String>), ActionError> {
-        let all = collect_pages(|token| {
-            let request = logs
-                .describe_metric_filters()
-                .log_group_name(group)
-                .set_next_token(token);
-            async move {
-                let out = request.send().await.map_err(|e| {
-                    sdk_error_on(
-                        "logs:DescribeMetricFilters",
-                        &format!("log group {group}"),
-                        e,
-                    )
-                })?;
-                let next = out.next_token().map(str::to_string);
-                Ok((out.metric_filters().to_vec(), next))
-            }
+        let region = target.region.as_str();
+        let key = format!(
+            "logs:DescribeMetricFilters/{}/{region}/{group}",
+            target.account
+        );
+        let all = ScanReads::shared(scan, &key, "logs", region, || {
+            collect_pages(|token| {
+                let request = logs
+                    .describe_metric_filters()
+                    .log_group_name(group)
+                    .set_next_token(token);
+                async move {
+                    let out = request.send().await.map_err(|e| {
+                        sdk_error_on(
+                            "logs:DescribeMetricFilters",
+                            &format!("log group {group}"),
+                            e,
+                        )
+                    })?;
+                    let next = out.next_token().map(str::to_string);
+                    Ok((out.metric_filters().to_vec(), next))
+                }
+            })
         })
         .await?;
         let mut matching = Vec::new();
@@ -411,24 +439,38 @@ impl CloudWatchMetricFilterAlarm {
 
     /// The alarms on each filter's metric, with the topics they notify
     /// and which of those have a confirmed subscription.
-    async fn alarms(&self, target: &Target, filters: &[Filter]) -> Result<Vec<Alarm>, ActionError> {
+    async fn alarms(
+        &self,
+        target: &Target,
+        filters: &[Filter],
+        scan: Option<&ScanReads>,
+    ) -> Result<Vec<Alarm>, ActionError> {
         let cw = client_for(&self.aws, target, aws_sdk_cloudwatch::Client::new).await?;
+        let region = target.region.as_str();
         let mut alarms = Vec::new();
         for f in filters {
-            let out = cw
-                .describe_alarms_for_metric()
-                .metric_name(&f.metric)
-                .namespace(&f.namespace)
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error_on(
-                        "cloudwatch:DescribeAlarmsForMetric",
-                        &format!("metric {}/{}", f.namespace, f.metric),
-                        e,
-                    )
-                })?;
-            alarms.extend(out.metric_alarms().iter().map(alarm_of));
+            let key = format!(
+                "cloudwatch:DescribeAlarmsForMetric/{}/{region}/{}/{}",
+                target.account, f.namespace, f.metric
+            );
+            let on_metric: Vec<Alarm> =
+                ScanReads::shared(scan, &key, "cloudwatch", region, || async {
+                    cw.describe_alarms_for_metric()
+                        .metric_name(&f.metric)
+                        .namespace(&f.namespace)
+                        .send()
+                        .await
+                        .map(|out| out.metric_alarms().iter().map(alarm_of).collect())
+                        .map_err(|e| {
+                            sdk_error_on(
+                                "cloudwatch:DescribeAlarmsForMetric",
+                                &format!("metric {}/{}", f.namespace, f.metric),
+                                e,
+                            )
+                        })
+                })
+                .await?;
+            alarms.extend(on_metric);
         }
         let mut topics: Vec<String> = alarms.iter().flat_map(|a| a.topics.clone()).collect();
         topics.sort();
@@ -437,7 +479,7 @@ impl CloudWatchMetricFilterAlarm {
         for topic in topics.iter().take(MAX_TOPICS) {
             // A topic this account cannot read counts as notifying no one,
             // as Security Hub counts it (a WARNING finding).
-            if let Ok(n) = self.confirmed_subscriptions(target, topic, true).await {
+            if let Ok(n) = self.confirmed_subscriptions(target, topic, scan).await {
                 if n > 0 {
                     confirmed.push(topic.clone());
                 }
@@ -454,40 +496,44 @@ impl CloudWatchMetricFilterAlarm {
         Ok(alarms)
     }
 
-    /// How many confirmed subscriptions `topic` has (`stop_at_one`: 0 or
-    /// 1 is enough to know).
+    /// Whether `topic` has a confirmed subscription: 0, or the confirmed
+    /// ones of the first page that has any (1 is enough to know).
     async fn confirmed_subscriptions(
         &self,
         target: &Target,
         topic: &str,
-        stop_at_one: bool,
+        scan: Option<&ScanReads>,
     ) -> Result<u32, ActionError> {
         let sns = client_for(&self.aws, target, aws_sdk_sns::Client::new).await?;
-        let mut token = None;
-        let mut confirmed = 0;
-        for _ in 0..MAX_SUBSCRIPTION_PAGES {
-            let out = sns
-                .list_subscriptions_by_topic()
-                .topic_arn(topic)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_error_on("sns:ListSubscriptionsByTopic", topic, e))?;
-            // A pending subscription's ARN is "PendingConfirmation".
-            confirmed += out
-                .subscriptions()
-                .iter()
-                .filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")))
-                .count() as u32;
-            token = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() || (stop_at_one && confirmed > 0) {
-                break;
+        let key = format!("sns:ListSubscriptionsByTopic/{topic}");
+        ScanReads::shared(scan, &key, "sns", &target.region, || async {
+            let mut token = None;
+            let mut confirmed = 0;
+            for _ in 0..MAX_SUBSCRIPTION_PAGES {
+                let out = sns
+                    .list_subscriptions_by_topic()
+                    .topic_arn(topic)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error_on("sns:ListSubscriptionsByTopic", topic, e))?;
+                // A pending subscription's ARN is "PendingConfirmation".
+                confirmed += out
+                    .subscriptions()
+                    .iter()
+                    .filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")))
+                    .count() as u32;
+                token = out
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                if token.is_none() || confirmed > 0 {
+                    break;
+                }
             }
-        }
-        Ok(confirmed)
+            Ok(confirmed)
+        })
+        .await
     }
 
     /// The control's monitoring as Security Hub evaluates it; with
@@ -498,6 +544,7 @@ impl CloudWatchMetricFilterAlarm {
         target: &Target,
         params: &Params,
         for_fix: bool,
+        scan: Option<&ScanReads>,
     ) -> Result<(Monitoring, serde_json::Map<String, Value>), ActionError> {
         let filter = control_of(target)?;
         let mut state = Monitoring {
@@ -514,7 +561,7 @@ impl CloudWatchMetricFilterAlarm {
             deletes: None,
         };
         let mut tags = serde_json::Map::new();
-        let (trail, group) = match self.qualifying_trail(target, filter).await? {
+        let (trail, group) = match self.qualifying_trail(target, filter, scan).await? {
             Ok(found) => found,
             Err(problems) => {
                 state.trail_problems = problems;
@@ -525,10 +572,12 @@ impl CloudWatchMetricFilterAlarm {
         state.log_group = Some(group.clone());
         let own = own_name(params, filter);
         let logs = client_for(&self.aws, target, aws_sdk_cloudwatchlogs::Client::new).await?;
-        let (filters, named) = self.filters(&logs, &group, filter.pattern, &own).await?;
+        let (filters, named) = self
+            .filters(target, &logs, &group, filter.pattern, &own, scan)
+            .await?;
         state.filters = filters;
         state.named_filter_pattern = named;
-        state.alarms = self.alarms(target, &state.filters).await?;
+        state.alarms = self.alarms(target, &state.filters, scan).await?;
         if !for_fix {
             return Ok((state, tags));
         }
@@ -537,15 +586,20 @@ impl CloudWatchMetricFilterAlarm {
             "arn:{}:logs:{}:{}:log-group:{group}",
             target.partition, target.region, target.account
         );
-        let out = logs
-            .list_tags_for_resource()
-            .resource_arn(&group_arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("logs:ListTagsForResource", &group_arn, e))?;
-        if let Some(t) = out.tags() {
-            tags = tag_map(t.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        }
+        let key = format!("logs:ListTagsForResource/{group_arn}");
+        tags = ScanReads::shared(scan, &key, "logs", &target.region, || async {
+            logs.list_tags_for_resource()
+                .resource_arn(&group_arn)
+                .send()
+                .await
+                .map(|out| {
+                    out.tags()
+                        .map(|t| tag_map(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+                        .unwrap_or_default()
+                })
+                .map_err(|e| sdk_error_on("logs:ListTagsForResource", &group_arn, e))
+        })
+        .await?;
         if state.passes() {
             return Ok((state, tags));
         }
@@ -558,7 +612,7 @@ impl CloudWatchMetricFilterAlarm {
             .map_err(|e| sdk_error_on("cloudwatch:DescribeAlarms", &format!("alarm {own}"), e))?;
         state.named_alarm = out.metric_alarms().first().map(alarm_of);
         if let Some(topic) = params.topic.as_deref().map(|t| fill(t, target)) {
-            let confirmed = match self.confirmed_subscriptions(target, &topic, true).await {
+            let confirmed = match self.confirmed_subscriptions(target, &topic, scan).await {
                 Ok(n) => n,
                 Err(e) if e.class == rectify_model::ErrorClass::NotFound => 0,
                 Err(e) => return Err(e),
@@ -573,9 +627,10 @@ impl CloudWatchMetricFilterAlarm {
         target: &Target,
         params: &Value,
         for_fix: bool,
+        scan: Option<&ScanReads>,
     ) -> Result<Observed, ActionError> {
         let params = parse(params).map_err(ActionError::invalid)?;
-        let (state, tags) = self.read(target, &params, for_fix).await?;
+        let (state, tags) = self.read(target, &params, for_fix, scan).await?;
         Ok(Observed {
             compliant: state.passes(),
             state: serde_json::to_value(state).expect("plain struct"),
@@ -776,7 +831,19 @@ impl Action for CloudWatchMetricFilterAlarm {
     }
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, true).await
+        self.observe(target, params, true, None).await
+    }
+
+    /// As `check`, with the reads the fourteen controls share (the
+    /// trails, the group's filters and tags, the alarms of a metric, a
+    /// topic's subscriptions) made once per scan.
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &ScanReads,
+    ) -> Result<Observed, ActionError> {
+        self.observe(target, params, true, Some(reads)).await
     }
 
     /// The account in `region` once per control, each target naming its
@@ -933,7 +1000,7 @@ impl Action for CloudWatchMetricFilterAlarm {
 
     /// The whole control read again, as Security Hub evaluates it.
     async fn verify(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, false).await
+        self.observe(target, params, false, None).await
     }
 
     /// Deletes the alarm and the filter the change created, when they are
