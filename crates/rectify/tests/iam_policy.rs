@@ -2020,10 +2020,18 @@ async fn cloudwatch_alarms_under_the_generated_policy(
     assert!(filters().await.is_empty());
     assert_eq!(alarm_topics().await, None);
 
-    put_member_policy(cfg, &member.role, &without(&member.policy, "logs:PutMetricFilter")).await;
+    put_member_policy(
+        cfg,
+        &member.role,
+        &without(&member.policy, "logs:PutMetricFilter"),
+    )
+    .await;
     let jobs = site.process(&[cloudwatch_event()]);
     let (_, kind, reason) = &jobs[0];
-    assert_eq!(kind, "failed", "cloudwatch without logs:PutMetricFilter: {reason}");
+    assert_eq!(
+        kind, "failed",
+        "cloudwatch without logs:PutMetricFilter: {reason}"
+    );
     assert!(
         reason.starts_with("access denied: logs:PutMetricFilter"),
         "{reason}"
@@ -2042,7 +2050,10 @@ async fn cloudwatch_alarms_under_the_generated_policy(
     .await;
     let jobs = site.process(&[cloudwatch_event()]);
     let (_, kind, reason) = &jobs[0];
-    assert_eq!(kind, "failed", "cloudwatch without cloudwatch:PutMetricAlarm: {reason}");
+    assert_eq!(
+        kind, "failed",
+        "cloudwatch without cloudwatch:PutMetricAlarm: {reason}"
+    );
     assert!(
         reason.starts_with("access denied: cloudwatch:PutMetricAlarm"),
         "{reason}"

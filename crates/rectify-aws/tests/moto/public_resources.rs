@@ -839,7 +839,10 @@ async fn ssm_public_sharing_blocked_read_back_and_reset_by_the_undo() {
 
     let observed = action.check(&target, &params).await.unwrap();
     assert!(!observed.compliant);
-    assert_eq!(observed.state, json!({"value": "Enable", "status": "Default"}));
+    assert_eq!(
+        observed.state,
+        json!({"value": "Enable", "status": "Default"})
+    );
     assert!(action.intent(&target, &params, &observed).is_empty());
     let change = action.plan(&target, &params, &observed).unwrap();
     assert!(
@@ -866,10 +869,7 @@ async fn ssm_public_sharing_blocked_read_back_and_reset_by_the_undo() {
         undo.summary
     );
     action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action
-        .verify_revert(&target, &params, &undo)
-        .await
-        .unwrap());
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     assert_eq!(public_sharing(&account).await, default_sharing());
     assert_undo_refused(&action, &target, &params, &change).await;
 }
@@ -907,10 +907,7 @@ async fn ssm_public_sharing_compliant_left_alone_and_a_chosen_value_restored() {
     let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
     assert!(undo.summary.contains("set to Enable"), "{}", undo.summary);
     action.revert(&target, &params, &undo).await.unwrap();
-    assert!(action
-        .verify_revert(&target, &params, &undo)
-        .await
-        .unwrap());
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
     let (value, status, _) = public_sharing(&account).await;
     assert_eq!((value.as_str(), status.as_str()), ("Enable", "Customized"));
 
