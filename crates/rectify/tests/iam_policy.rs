@@ -2059,6 +2059,7 @@ async fn cloudwatch_alarms_under_the_generated_policy(
         "{reason}"
     );
     assert_eq!(alarm_topics().await, None);
+    assert_eq!(filters().await, ["rectify-cis-root-usage"]);
     put_member_policy(cfg, &member.role, &member.policy).await;
 
     // The trail goes: the next run's `multi-trail` hole expects none.
