@@ -12,12 +12,17 @@ request member its input shape does not have, is refused the way AWS
 refuses it, so a request the real service would reject is not accepted
 here.
 
+An error moto answers in XML whatever the protocol (IAM enforcement's
+AccessDenied, in `moto_iam_server.py`) is passed on as its code and
+message.
+
 What it does not check: CBOR details AWS may be stricter on (indefinite
 lengths, float widths); the answers are moto's.
 """
 
 import io
 import json
+from xml.etree import ElementTree
 from datetime import datetime, timezone
 
 import botocore.session
@@ -101,6 +106,25 @@ def _to_cbor(shape, value):
     return value
 
 
+def _decode(text, status):
+    """moto's answer: JSON, or for an error moto raises in XML whatever the
+    protocol (IAM enforcement's AccessDenied), its code and message."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        if status.startswith("2"):
+            raise
+    root = ElementTree.fromstring(text)
+    code = root.find(".//Code")
+    message = root.find(".//Message")
+    return {
+        "__type": code.text if code is not None else "InternalFailure",
+        "message": message.text if message is not None else "",
+    }
+
+
 def _answer(start_response, status, body):
     data = cbor2.dumps(body)
     start_response(
@@ -167,8 +191,8 @@ def wrap(app):
         finally:
             if hasattr(chunks, "close"):
                 chunks.close()
-        answer = json.loads(text) if text.strip() else {}
         status = got.get("status", "500 Internal Server Error")
+        answer = _decode(text, status)
         if status.startswith("2"):
             answer = _to_cbor(op.output_shape, answer)
         elif isinstance(answer, dict) and "__type" in answer:

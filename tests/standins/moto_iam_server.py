@@ -23,17 +23,29 @@ tested as it is:
   for both PutPublicAccessBlock and DeletePublicAccessBlock (AWS's Service
   Authorization Reference for Amazon S3).
 - Writes scoped to ARNs: moto checks every call of EC2, SNS, RDS, KMS,
-  ECR, Redshift, CloudTrail, SSM, CloudWatch Logs, Lambda, GuardDuty and IAM against the
+  ECR, Redshift, CloudTrail, SSM, CloudWatch, CloudWatch Logs, Lambda, GuardDuty and IAM against the
   resource `*` (SQS and IAM roles aside), so a statement scoped to ARNs
   never matches; AWS checks the resource the call names. Here the writes
   rectify's actions make are checked against that resource: EC2 security
   groups, snapshots, instances (and their tags), subnets, volumes, internet
   gateways, VPCs (flow logs, new security groups), network interfaces; SNS topics (`Publish`, `SetTopicAttributes`); RDS instances
   and snapshots; KMS keys; ECR repositories; Redshift clusters; CloudTrail
-  trails; SSM documents; log groups; IAM users (access keys, console
+  trails; SSM documents and service settings
+  (`arn:aws:ssm:REGION:ACCOUNT:servicesetting/ssm/...`); log groups;
+  CloudWatch alarms (`PutMetricAlarm`, `DeleteAlarms`:
+  `arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME`); IAM users (access keys, console
   passwords); Lambda functions (`AddPermission`, `RemovePermission`);
   GuardDuty detectors (`UpdateDetector`, `DeleteDetector`). Where AWS names several resources (`CreateFlowLogs` the VPC
   and the new flow log) the first is checked.
+
+- CloudWatch: moto names the IAM action after the signing name
+  (`monitoring:PutMetricAlarm`); AWS checks `cloudwatch:PutMetricAlarm`.
+
+It answers what the main moto server (`moto_server.py`) answers beyond
+moto: the EC2 operations of `moto_ec2_extras.py`, the SSM service-setting
+operations of `moto_ssm_extras.py`, and CloudWatch in the RPC v2 CBOR
+protocol the AWS SDK for Rust speaks (`moto_cbor.py`), each call authorised
+as above.
 
 Signatures are not verified (see below). Nothing else changes: conditions
 other than `StringEquals` on
@@ -49,10 +61,14 @@ INITIAL_NO_AUTH_ACTION_COUNT (requests served before enforcement starts).
 import sys
 from urllib.parse import unquote
 
+import moto_cbor
 import moto_ec2_extras
+import moto_ssm_extras
 from moto.s3 import responses as s3_responses
 
 moto_ec2_extras.apply()
+moto_ssm_extras.apply()
+moto_cbor.apply()
 
 for key, method, action in (
     ("DEFAULT", "HEAD", "ListBucket"),
@@ -244,9 +260,22 @@ CloudTrailResponse._determine_resource = _named(
     "Name",
     "TrailName",
 )
-SimpleSystemManagerResponse._determine_resource = _named(
-    "ssm", ("ModifyDocumentPermission",), "document/%s", "Name"
+_ssm_document = _named("ssm", ("ModifyDocumentPermission",), "document/%s", "Name")
+# A setting id is a path (`/ssm/...`): the ARN is `servicesetting` + path.
+_ssm_setting = _named(
+    "ssm",
+    ("GetServiceSetting", "UpdateServiceSetting", "ResetServiceSetting"),
+    "servicesetting%s",
+    "SettingId",
 )
+
+
+def _ssm_resource(self):
+    resource = _ssm_document(self)
+    return resource if resource != "*" else _ssm_setting(self)
+
+
+SimpleSystemManagerResponse._determine_resource = _ssm_resource
 LogsResponse._determine_resource = _named(
     "logs", ("PutMetricFilter", "DeleteMetricFilter"), "log-group:%s", "logGroupName"
 )
@@ -266,6 +295,12 @@ def _iam_resource(self):
 
 
 IamResponse._determine_resource = _iam_resource
+
+from moto.cloudwatch.responses import CloudWatchResponse  # noqa: E402
+
+CloudWatchResponse._determine_resource = _named(
+    "cloudwatch", ("PutMetricAlarm", "DeleteAlarms"), "alarm:%s", "AlarmName", "AlarmNames"
+)
 
 from moto.awslambda.responses import LambdaResponse  # noqa: E402
 
@@ -308,6 +343,22 @@ GuardDutyResponse._determine_resource = _guardduty_resource
 from moto.iam.access_control import IAMRequestBase  # noqa: E402
 
 IAMRequestBase.check_signature = lambda self: None
+
+# moto names the IAM action by the signing name of the request's credential
+# scope; CloudWatch signs as `monitoring`, its IAM actions are
+# `cloudwatch:...`.
+SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}
+_iam_request_init = IAMRequestBase.__init__
+
+
+def _iam_request_init_as_aws(self, *args, **kwargs):
+    _iam_request_init(self, *args, **kwargs)
+    prefix, _, action = self._action.partition(":")
+    if prefix in SIGNING_NAME_TO_IAM_PREFIX:
+        self._action = "%s:%s" % (SIGNING_NAME_TO_IAM_PREFIX[prefix], action)
+
+
+IAMRequestBase.__init__ = _iam_request_init_as_aws
 
 if __name__ == "__main__":
     from moto.server import main

@@ -1,5 +1,6 @@
 """moto server (the pinned moto) with the EC2 operations of
-`moto_ec2_extras.py` added and `/moto-api/data.json` made to survive models
+`moto_ec2_extras.py` and the SSM service-setting operations of
+`moto_ssm_extras.py` added and `/moto-api/data.json` made to survive models
 it cannot read (`moto_model_data.py`). Usage: moto_server.py [moto_server
 arguments].
 
@@ -17,8 +18,10 @@ import moto_cbor
 import moto_ec2_extras
 import moto_model_data
 import moto_presigned
+import moto_ssm_extras
 
 moto_ec2_extras.apply()
+moto_ssm_extras.apply()
 moto_model_data.apply()
 moto_cbor.apply()
 moto_presigned.apply()

@@ -2,7 +2,9 @@
 Block Public Access by the IAM actions AWS checks (Service Authorization
 Reference for Amazon S3), not by the names moto 5.2.5 uses: a user allowed
 exactly AWS's actions can make the calls, a user allowed only moto's names
-cannot."""
+cannot. SSM's service settings (moto_ssm_extras.py) and CloudWatch in RPC
+v2 CBOR (moto_cbor.py) are authorised as AWS does: by `ssm:` and
+`cloudwatch:` actions, the writes on the setting's and the alarm's ARN."""
 
 import json
 import os
@@ -14,6 +16,7 @@ import unittest
 import urllib.request
 
 import boto3
+import cbor2
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -86,17 +89,41 @@ class MotoIamServerTest(unittest.TestCase):
         return client
 
     def user_allowed(self, name, actions):
+        return self.user_with(name, [{"Effect": "Allow", "Action": actions, "Resource": "*"}])
+
+    def user_with(self, name, statements):
         iam = self.admin("iam")
         iam.create_user(UserName=name)
         iam.put_user_policy(
             UserName=name,
             PolicyName="only",
-            PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
-            ),
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
         )
         key = iam.create_access_key(UserName=name)["AccessKey"]
-        return self.session(key["AccessKeyId"], key["SecretAccessKey"])
+        client = self.session(key["AccessKeyId"], key["SecretAccessKey"])
+        client.key_id = key["AccessKeyId"]
+        return client
+
+    def cbor(self, key_id, operation, body):
+        """A CloudWatch call in RPC v2 CBOR, as the AWS SDK for Rust sends
+        it (boto3 speaks JSON to CloudWatch): status and decoded answer."""
+        request = urllib.request.Request(
+            self.url + "/service/GraniteServiceVersion20100801/operation/" + operation,
+            data=cbor2.dumps(body),
+            method="POST",
+            headers={
+                "Content-Type": "application/cbor",
+                "Accept": "application/cbor",
+                "smithy-protocol": "rpc-v2-cbor",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=%s/20261206/us-east-1/monitoring/aws4_request, "
+                "SignedHeaders=host, Signature=0" % key_id,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request) as answer:
+                return answer.status, answer.headers["Content-Type"], cbor2.loads(answer.read())
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers["Content-Type"], cbor2.loads(e.read())
 
     def calls(self, client, bucket):
         """Each call of the two features, by name."""
@@ -151,6 +178,95 @@ class MotoIamServerTest(unittest.TestCase):
                 response = denied.exception.response
                 self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], 403, response)
 
+    def assert_denied(self, call):
+        with self.assertRaises(ClientError) as denied:
+            call()
+        # moto answers AccessDenied in XML whatever the protocol: botocore
+        # reads SSM's (JSON) as a bare 403 with the XML as its message.
+        response = denied.exception.response
+        self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], 403, response)
+        self.assertIn("<Code>AccessDenied</Code>", response["Error"]["Message"], response)
+
+    def test_ssm_service_settings_are_authorised_on_the_setting_arn(self):
+        """The setting operations of moto_ssm_extras.py go through moto's
+        authorisation, the writes on the setting's ARN (as AWS checks)."""
+        setting = "/ssm/documents/console/public-sharing-permission"
+        read = {"Effect": "Allow", "Action": "ssm:GetServiceSetting", "Resource": "*"}
+        writes = ["ssm:UpdateServiceSetting", "ssm:ResetServiceSetting"]
+        on_settings = self.user_with(
+            "ssm-settings",
+            [read, {"Effect": "Allow", "Action": writes, "Resource": "arn:aws:ssm:*:%s:servicesetting/*" % ACCOUNT}],
+        )
+        ssm = on_settings("ssm")
+        ssm.update_service_setting(SettingId=setting, SettingValue="Disable")
+        got = ssm.get_service_setting(SettingId=setting)["ServiceSetting"]
+        self.assertEqual((got["SettingValue"], got["Status"]), ("Disable", "Customized"))
+        self.assertEqual(got["LastModifiedUser"], "arn:aws:iam::%s:user/ssm-settings" % ACCOUNT)
+        ssm.reset_service_setting(SettingId=setting)
+        self.assertEqual(ssm.get_service_setting(SettingId=setting)["ServiceSetting"]["Status"], "Default")
+
+        on_documents = self.user_with(
+            "ssm-documents",
+            [read, {"Effect": "Allow", "Action": writes, "Resource": "arn:aws:ssm:*:%s:document/*" % ACCOUNT}],
+        )
+        ssm = on_documents("ssm")
+        self.assert_denied(lambda: ssm.update_service_setting(SettingId=setting, SettingValue="Disable"))
+        self.assert_denied(lambda: ssm.reset_service_setting(SettingId=setting))
+        got = ssm.get_service_setting(SettingId=setting)["ServiceSetting"]
+        self.assertEqual((got["SettingValue"], got["Status"]), ("Enable", "Default"))
+        nothing = self.user_allowed("ssm-nothing", ["ssm:DescribeDocument"])
+        self.assert_denied(lambda: nothing("ssm").get_service_setting(SettingId=setting))
+
+    def test_cloudwatch_over_cbor_is_authorised_as_cloudwatch_on_the_alarm_arn(self):
+        """CloudWatch calls in RPC v2 CBOR (moto_cbor.py) are authorised as
+        `cloudwatch:...`, PutMetricAlarm and DeleteAlarms on the alarm's
+        ARN; a denial comes back in CBOR as AccessDenied (403)."""
+        alarm = {
+            "MetricName": "RootUsage",
+            "Namespace": "CISBenchmark",
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+        alarms = "arn:aws:cloudwatch:*:%s:alarm:rectify-*" % ACCOUNT
+        key = self.user_with(
+            "cw-aws-names",
+            [
+                {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": "*"},
+                {"Effect": "Allow", "Action": ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"], "Resource": alarms},
+            ],
+        ).key_id
+
+        def denied(operation, body):
+            status, kind, answer = self.cbor(key, operation, body)
+            self.assertEqual((status, kind), (403, "application/cbor"), answer)
+            self.assertEqual(answer["__type"], "AccessDenied", answer)
+            self.assertIn("cloudwatch:%s" % operation, answer["message"])
+
+        def names(key):
+            status, _, answer = self.cbor(key, "DescribeAlarms", {"AlarmNamePrefix": "rectify-"})
+            self.assertEqual(status, 200, answer)
+            return [a["AlarmName"] for a in answer.get("MetricAlarms", [])]
+
+        status, _, answer = self.cbor(key, "PutMetricAlarm", dict(alarm, AlarmName="rectify-root"))
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(names(key), ["rectify-root"])
+        # Another alarm's ARN is not covered.
+        denied("PutMetricAlarm", dict(alarm, AlarmName="team-root"))
+        denied("DeleteAlarms", {"AlarmNames": ["team-root"]})
+        status, _, answer = self.cbor(key, "DeleteAlarms", {"AlarmNames": ["rectify-root"]})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(names(key), [])
+
+        # moto's own name for the action (the signing name) is not AWS's.
+        key = self.user_allowed("cw-moto-names", ["monitoring:*"]).key_id
+        denied("PutMetricAlarm", dict(alarm, AlarmName="rectify-root"))
+        denied("DescribeAlarms", {})
+        self.assertEqual(
+            self.admin("cloudwatch").describe_alarms(AlarmNamePrefix="rectify-")["MetricAlarms"], []
+        )
 
 if __name__ == "__main__":
     unittest.main()

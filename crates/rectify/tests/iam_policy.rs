@@ -729,10 +729,12 @@ async fn every_action_runs_under_exactly_the_generated_policies() {
 // generated policy: each fix succeeds and reads back fixed, each undo runs,
 // and without the write permission of its fix each job fails at once with
 // a short access-denied reason naming it, leaving the resource as it was.
-// Not run here: aws.ssm.block-public-document-sharing (moto 5.2.5 has no
-// ssm:GetServiceSetting) and aws.cloudwatch.metric-filter-alarm (this
-// emulator has no CloudWatch CBOR layer; its calls are counted and tested
-// against the plain emulator, crates/rectify-aws/tests/moto).
+// SSM.7's service-setting calls, which moto 5.2.5 lacks, are answered by
+// the stand-in of tests/standins/moto_ssm_extras.py (under moto's IAM
+// enforcement); CloudWatch's, which the SDK sends in RPC v2 CBOR, by moto
+// through tests/standins/moto_cbor.py. The CloudWatch.1-14 fix needs the
+// multi-Region trail the `multi-trail` hole takes away, so it runs in a
+// phase of its own after the others.
 
 /// What the catalog's rules name: buckets, a key, a log group, roles.
 struct CatalogFixtures {
@@ -742,6 +744,9 @@ struct CatalogFixtures {
     config_bucket: String,
     trail_key: String,
     log_group_arn: String,
+    /// The topic the CloudWatch.1-14 alarms notify (one confirmed
+    /// subscriber).
+    alarm_topic: String,
 }
 
 impl CatalogFixtures {
@@ -784,7 +789,24 @@ impl CatalogFixtures {
             .send()
             .await
             .unwrap();
+        let sns = aws_sdk_sns::Client::new(cfg);
+        let alarm_topic = sns
+            .create_topic()
+            .name(format!("rectify-iam-alarms-{u}"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        sns.subscribe()
+            .topic_arn(&alarm_topic)
+            .protocol("email")
+            .endpoint("security@example.com")
+            .send()
+            .await
+            .unwrap();
         CatalogFixtures {
+            alarm_topic,
             log_bucket: bucket("logs"),
             flow_bucket: bucket("flow"),
             trail_bucket: bucket("trail"),
@@ -852,6 +874,16 @@ impl CatalogFixtures {
                 String::new(),
             ),
             ("ssm-doc", "aws.ssm.make-document-private", String::new()),
+            (
+                "ssm-sharing",
+                "aws.ssm.block-public-document-sharing",
+                String::new(),
+            ),
+            (
+                "cloudwatch",
+                "aws.cloudwatch.metric-filter-alarm",
+                format!("sns_topic_arn: \"{}\"", self.alarm_topic),
+            ),
             (
                 "old-keys",
                 "aws.iam.deactivate-old-access-keys",
@@ -937,6 +969,7 @@ const CATALOG_WRITES: &[(&str, &str)] = &[
     ("rds-instance", "rds:ModifyDBInstance"),
     ("lambda", "lambda:RemovePermission"),
     ("ssm-doc", "ssm:ModifyDocumentPermission"),
+    ("ssm-sharing", "ssm:UpdateServiceSetting"),
     ("old-keys", "iam:UpdateAccessKey"),
     ("unused", "iam:UpdateAccessKey"),
     ("kms", "kms:EnableKeyRotation"),
@@ -966,6 +999,9 @@ struct CatalogHole {
 }
 
 const ACCOUNT_RESOURCE: &str = "AWS::::Account:123456789012";
+
+/// The SSM setting SSM.7 blocks public document sharing with.
+const PUBLIC_SHARING: &str = "/ssm/documents/console/public-sharing-permission";
 
 async fn new_instance(cfg: &SdkConfig, subnet: Option<&str>) -> String {
     aws_sdk_ec2::Client::new(cfg)
@@ -1132,6 +1168,14 @@ async fn turn_off(cfg: &SdkConfig, rule: &str) {
                 gd.delete_detector().detector_id(id).send().await.unwrap();
             }
         }
+        "ssm-sharing" => {
+            aws_sdk_ssm::Client::new(cfg)
+                .reset_service_setting()
+                .setting_id(PUBLIC_SHARING)
+                .send()
+                .await
+                .unwrap();
+        }
         other => panic!("{other} is no account setting"),
     }
 }
@@ -1177,7 +1221,7 @@ async fn catalog_hole(cfg: &SdkConfig, fx: &CatalogFixtures, rule: &'static str)
             }
             hole(format!("arn:aws:s3:::{name}"), name)
         }
-        "account-bpa" | "multi-trail" | "config" | "guardduty" => {
+        "account-bpa" | "multi-trail" | "config" | "guardduty" | "ssm-sharing" => {
             // An account setting: what an earlier run left is taken away.
             turn_off(cfg, rule).await;
             hole(ACCOUNT_RESOURCE.to_string(), String::new())
@@ -1787,6 +1831,15 @@ async fn catalog_fixed(cfg: &SdkConfig, fx: &CatalogFixtures, hole: &CatalogHole
                 })
         }
         "s3-deny" => bucket_policy().await.contains("RectifyDenyPrincipal"),
+        "ssm-sharing" => {
+            let out = aws_sdk_ssm::Client::new(cfg)
+                .get_service_setting()
+                .setting_id(PUBLIC_SHARING)
+                .send()
+                .await
+                .unwrap();
+            out.service_setting().and_then(|s| s.setting_value()) == Some("Disable")
+        }
         other => panic!("no read-back for rule {other}"),
     }
 }
@@ -1912,4 +1965,161 @@ async fn the_catalog_runs_under_exactly_the_generated_policy() {
         );
     }
     put_member_policy(&cfg, &member.role, &member.policy).await;
+
+    cloudwatch_alarms_under_the_generated_policy(&cfg, &fx, &member).await;
+}
+
+/// CloudWatch.1 (aws.cloudwatch.metric-filter-alarm) under the printed
+/// policy: a multi-Region trail delivering to a log group (made by the
+/// admin), the fix adds the root usage filter and its alarm (read back),
+/// the undo deletes both; without `logs:PutMetricFilter` (its first write)
+/// the job fails naming it and nothing is made; without
+/// `cloudwatch:PutMetricAlarm` it fails naming that and no alarm is made.
+async fn cloudwatch_alarms_under_the_generated_policy(
+    cfg: &SdkConfig,
+    fx: &CatalogFixtures,
+    member: &Member,
+) {
+    let site = &member.site;
+    let (trail, group) = trail_to_logs(cfg, fx).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(cfg);
+    let cw = aws_sdk_cloudwatch::Client::new(cfg);
+    let filters = || async {
+        logs.describe_metric_filters()
+            .log_group_name(&group)
+            .send()
+            .await
+            .unwrap()
+            .metric_filters()
+            .iter()
+            .filter_map(|f| f.filter_name().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let alarm_topics = || async {
+        cw.describe_alarms()
+            .alarm_names("rectify-cis-root-usage")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .first()
+            .map(|a| a.alarm_actions().to_vec())
+    };
+
+    let jobs = site.process_ids(&[cloudwatch_event()]);
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    let (_, kind, reason, id) = &jobs[0];
+    assert_eq!(kind, "changed", "cloudwatch: {reason}");
+    assert_eq!(filters().await, ["rectify-cis-root-usage"]);
+    assert_eq!(alarm_topics().await, Some(vec![fx.alarm_topic.clone()]));
+
+    let out = site.run(&["jobs", "revert", id, "--approve"], None);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "revert of cloudwatch: {said}");
+    assert!(filters().await.is_empty());
+    assert_eq!(alarm_topics().await, None);
+
+    put_member_policy(
+        cfg,
+        &member.role,
+        &without(&member.policy, "logs:PutMetricFilter"),
+    )
+    .await;
+    let jobs = site.process(&[cloudwatch_event()]);
+    let (_, kind, reason) = &jobs[0];
+    assert_eq!(
+        kind, "failed",
+        "cloudwatch without logs:PutMetricFilter: {reason}"
+    );
+    assert!(
+        reason.starts_with("access denied: logs:PutMetricFilter"),
+        "{reason}"
+    );
+    assert!(reason.len() < 300, "{reason}");
+    assert!(filters().await.is_empty());
+    assert_eq!(alarm_topics().await, None);
+
+    // The alarm is the second write: the filter made before it stays (a
+    // later fix uses it), the alarm is not made.
+    put_member_policy(
+        cfg,
+        &member.role,
+        &without(&member.policy, "cloudwatch:PutMetricAlarm"),
+    )
+    .await;
+    let jobs = site.process(&[cloudwatch_event()]);
+    let (_, kind, reason) = &jobs[0];
+    assert_eq!(
+        kind, "failed",
+        "cloudwatch without cloudwatch:PutMetricAlarm: {reason}"
+    );
+    assert!(
+        reason.starts_with("access denied: cloudwatch:PutMetricAlarm"),
+        "{reason}"
+    );
+    assert_eq!(alarm_topics().await, None);
+    assert_eq!(filters().await, ["rectify-cis-root-usage"]);
+    put_member_policy(cfg, &member.role, &member.policy).await;
+
+    // The trail goes: the next run's `multi-trail` hole expects none.
+    aws_sdk_cloudtrail::Client::new(cfg)
+        .delete_trail()
+        .name(&trail)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A multi-Region trail, logging read and write management events,
+/// delivering to a new log group: the trail's and the group's names.
+async fn trail_to_logs(cfg: &SdkConfig, fx: &CatalogFixtures) -> (String, String) {
+    let group = format!("rectify-iam-cis-{}", unique());
+    aws_sdk_cloudwatchlogs::Client::new(cfg)
+        .create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let name = format!("cis-trail-{}", unique());
+    let ct = aws_sdk_cloudtrail::Client::new(cfg);
+    ct.create_trail()
+        .name(&name)
+        .s3_bucket_name(&fx.log_bucket)
+        .is_multi_region_trail(true)
+        .cloud_watch_logs_log_group_arn(format!(
+            "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
+        ))
+        .cloud_watch_logs_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/trail-to-logs"))
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name(&name).send().await.unwrap();
+    ct.put_event_selectors()
+        .trail_name(&name)
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::All)
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (name, group)
+}
+
+/// A Security Hub finding of CloudWatch.1 about the account, under the
+/// `cloudwatch` rule's detail-type (the control picks the filter).
+fn cloudwatch_event() -> Value {
+    let mut e = event("cloudwatch", ACCOUNT_RESOURCE);
+    e["detail"] = json!({"findings": [{
+        "SchemaVersion": "2018-10-08",
+        "Id": format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/CloudWatch.1/finding/{}", unique()),
+        "ProductArn": format!("arn:aws:securityhub:{REGION}::product/aws/securityhub"),
+        "GeneratorId": "security-control/CloudWatch.1", "AwsAccountId": ACCOUNT, "Region": REGION,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "Compliance": {"Status": "FAILED", "SecurityControlId": "CloudWatch.1"},
+        "Resources": [{"Type": "AwsAccount", "Id": ACCOUNT_RESOURCE, "Partition": "aws", "Region": REGION}]}]});
+    e
 }

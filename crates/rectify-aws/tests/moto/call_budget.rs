@@ -41,8 +41,8 @@ use crate::iam_keys_and_encryption::{
 };
 use crate::logging_and_monitoring::{config_state, read_trail, trail};
 use crate::public_resources::{
-    new_document, new_function, new_instance, new_snapshot, publicly_accessible, restore_of,
-    share_document, share_snapshot, shared_with, snapshot_arn, statements_of,
+    new_document, new_function, new_instance, new_snapshot, public_sharing, publicly_accessible,
+    restore_of, share_document, share_snapshot, shared_with, snapshot_arn, statements_of,
 };
 use crate::s3_controls::{encryption_of, log_bucket, logging_of, policy_of, put_policy};
 use crate::support::{finding_event, harness, harness_recording, unique, Account, Harness, REGION};
@@ -168,6 +168,10 @@ const CASES: &[Case] = &[
         setup: |a| Box::pin(public_document(a)),
     },
     Case {
+        action: "aws.ssm.block-public-document-sharing",
+        setup: |a| Box::pin(public_document_sharing_allowed(a)),
+    },
+    Case {
         action: "aws.iam.deactivate-old-access-keys",
         setup: |a| Box::pin(user_with_an_old_key(a)),
     },
@@ -233,12 +237,10 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Actions of the catalog whose fix the emulator cannot run, and why.
-const NOT_COUNTED: &[(&str, &str)] = &[(
-    "aws.ssm.block-public-document-sharing",
-    "moto 5.2.5 lacks ssm:GetServiceSetting and UpdateServiceSetting; \
-     its check fails on the first call (public_resources.rs shows it)",
-)];
+/// Actions of the catalog whose fix the emulator cannot run, and why
+/// (none today: SSM.7's service-setting calls, which moto 5.2.5 lacks, are
+/// answered by the stand-in of tests/standins/moto_ssm_extras.py).
+const NOT_COUNTED: &[(&str, &str)] = &[];
 
 const TEST_NAME: &str = "call_budget::each_fix_makes_the_calls_its_spec_declares";
 const CHILD: &str = "RECTIFY_TEST_CALL_BUDGET_CHILD";
@@ -1090,6 +1092,17 @@ async fn public_document(account: &Account) -> Fixture {
         json!({}),
         read_back_in(account, |a| async move {
             shared_with(&a, &document).await.is_empty()
+        }),
+    )
+}
+
+/// SSM.7: public sharing of documents allowed (the account's default).
+async fn public_document_sharing_allowed(account: &Account) -> Fixture {
+    Fixture::new(
+        account_event(&account.id, "SSM.7"),
+        json!({}),
+        read_back_in(account, |a| async move {
+            public_sharing(&a).await.0 == "Disable"
         }),
     )
 }

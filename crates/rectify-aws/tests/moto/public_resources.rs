@@ -9,8 +9,8 @@ use rectify_model::Action;
 use serde_json::{json, Value};
 
 use crate::support::{
-    account_finding_target, api_call, assert_undo_refused, config_evaluation, finding_target,
-    unique, Account, REGION,
+    account_finding_target, api_call, assert_fixed_with_nothing_to_do, assert_undo_refused,
+    config_evaluation, finding_event, finding_target, unique, Account, REGION,
 };
 
 // ---- RDS.1 ----------------------------------------------------------------
@@ -783,30 +783,165 @@ async fn ssm_document_shared_on_purpose_asks_first() {
     );
 }
 
-/// SSM.7: moto (5.2.5) does not implement GetServiceSetting /
-/// UpdateServiceSetting / ResetServiceSetting, so the setting cannot be
-/// changed and read back here: the check fails with an error naming the
-/// call (the plan and the undo are unit-tested in the action's file).
+/// The setting SSM.7 is about.
+const PUBLIC_SHARING: &str = "/ssm/documents/console/public-sharing-permission";
+
+/// The public sharing setting's value, status and last modifying user, read
+/// by the test. moto 5.2.5 lacks the service-setting calls: they are the
+/// stand-in of tests/standins/moto_ssm_extras.py, checked against
+/// botocore's model of SSM.
+pub(crate) async fn public_sharing(account: &Account) -> (String, String, Option<String>) {
+    let out = account
+        .ssm()
+        .get_service_setting()
+        .setting_id(PUBLIC_SHARING)
+        .send()
+        .await
+        .unwrap();
+    let s = out.service_setting().unwrap();
+    (
+        s.setting_value().unwrap().to_string(),
+        s.status().unwrap().to_string(),
+        s.last_modified_user().map(str::to_string),
+    )
+}
+
+/// Sets the public sharing setting with the test's own client.
+pub(crate) async fn set_public_sharing(account: &Account, value: &str) {
+    account
+        .ssm()
+        .update_service_setting()
+        .setting_id(PUBLIC_SHARING)
+        .setting_value(value)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn default_sharing() -> (String, String, Option<String>) {
+    ("Enable".into(), "Default".into(), None)
+}
+
+/// SSM.7 (against the service-setting stand-in, moto_ssm_extras.py): the
+/// default (sharing allowed) is blocked and read back as Disable; a
+/// dry run (check and plan, no apply) changes nothing; the undo resets the
+/// setting to its default (read back); a second undo is refused.
 #[tokio::test]
-async fn ssm_block_public_sharing_reports_what_the_emulator_lacks() {
+async fn ssm_public_sharing_blocked_read_back_and_reset_by_the_undo() {
     use rectify_aws::actions::ssm::block_public_document_sharing::SsmBlockPublicDocumentSharing;
     let account = Account::new().await;
     let action = SsmBlockPublicDocumentSharing::new(account.aws().await);
     let target = account_finding_target(&action, &account.id, "SSM.7");
-    let err = action.check(&target, &json!({})).await.unwrap_err();
-    assert!(
-        err.message.contains("ssm:GetServiceSetting"),
-        "{}",
-        err.message
-    );
-    // The test's own client sees the same: the emulator has no such call.
-    assert!(account
-        .ssm()
-        .get_service_setting()
-        .setting_id("/ssm/documents/console/public-sharing-permission")
-        .send()
-        .await
-        .is_err());
+    let params = json!({});
+    assert_eq!(public_sharing(&account).await, default_sharing());
     let listed = action.discover(&account.id, REGION).await.unwrap();
-    assert_eq!(listed[0].resource_type, "AwsAccount");
+    assert_eq!(listed[0].resource_id, target.resource_id);
+
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    assert_eq!(
+        observed.state,
+        json!({"value": "Enable", "status": "Default"})
+    );
+    assert!(action.intent(&target, &params, &observed).is_empty());
+    let change = action.plan(&target, &params, &observed).unwrap();
+    assert!(
+        change.summary.contains("set to Disable"),
+        "{}",
+        change.summary
+    );
+    // Dry run: the plan is all; the setting is as it was.
+    assert_eq!(public_sharing(&account).await, default_sharing());
+
+    action.apply(&target, &params, &change).await.unwrap();
+    assert!(action.verify(&target, &params).await.unwrap().compliant);
+    let (value, status, user) = public_sharing(&account).await;
+    assert_eq!((value.as_str(), status.as_str()), ("Disable", "Customized"));
+    assert!(user.is_some());
+    let after = assert_fixed_with_nothing_to_do(&action, &target, &params).await;
+
+    let undo = action
+        .revert_plan(&target, &params, &change, &after)
+        .unwrap();
+    assert!(
+        undo.summary.contains("reset to its default"),
+        "{}",
+        undo.summary
+    );
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    assert_eq!(public_sharing(&account).await, default_sharing());
+    assert_undo_refused(&action, &target, &params, &change).await;
+}
+
+/// SSM.7: an account that already blocks public sharing is left alone
+/// (no write: the last modifying user is still the test's own); a
+/// setting a person chose (Enable, customised) is restored by the undo as
+/// that value, not reset; and after a person opens it again, the undo is
+/// refused rather than overwrite their change.
+#[tokio::test]
+async fn ssm_public_sharing_compliant_left_alone_and_a_chosen_value_restored() {
+    use rectify_aws::actions::ssm::block_public_document_sharing::SsmBlockPublicDocumentSharing;
+    let account = Account::new().await;
+    let action = SsmBlockPublicDocumentSharing::new(account.aws().await);
+    let target = account_finding_target(&action, &account.id, "SSM.7");
+    let params = json!({});
+
+    set_public_sharing(&account, "Disable").await;
+    let mine = public_sharing(&account).await;
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(observed.compliant);
+    let noop = action.plan(&target, &params, &observed).unwrap();
+    assert!(noop.summary.contains("already blocked"), "{}", noop.summary);
+    action.apply(&target, &params, &noop).await.unwrap();
+    assert_eq!(public_sharing(&account).await, mine);
+
+    // Sharing allowed on purpose (a value of its own, not the default).
+    set_public_sharing(&account, "Enable").await;
+    let observed = action.check(&target, &params).await.unwrap();
+    assert!(!observed.compliant);
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    assert_eq!(public_sharing(&account).await.0, "Disable");
+    let now = action.check(&target, &params).await.unwrap();
+    let undo = action.revert_plan(&target, &params, &change, &now).unwrap();
+    assert!(undo.summary.contains("set to Enable"), "{}", undo.summary);
+    action.revert(&target, &params, &undo).await.unwrap();
+    assert!(action.verify_revert(&target, &params, &undo).await.unwrap());
+    let (value, status, _) = public_sharing(&account).await;
+    assert_eq!((value.as_str(), status.as_str()), ("Enable", "Customized"));
+
+    // Fixed again, then opened by a person: the undo is refused and the
+    // person's value stays.
+    let observed = action.check(&target, &params).await.unwrap();
+    let change = action.plan(&target, &params, &observed).unwrap();
+    action.apply(&target, &params, &change).await.unwrap();
+    set_public_sharing(&account, "Enable").await;
+    assert_undo_refused(&action, &target, &params, &change).await;
+    assert_eq!(public_sharing(&account).await.0, "Enable");
+}
+
+/// SSM.7 exemption: a service setting has no tags, so the check reports
+/// none and the exemption tag can only come with the finding (its account
+/// resource's tags), which the target carries for the engine to skip.
+#[tokio::test]
+async fn ssm_public_sharing_exemption_comes_with_the_finding() {
+    use rectify_aws::actions::ssm::block_public_document_sharing::SsmBlockPublicDocumentSharing;
+    let account = Account::new().await;
+    let action = SsmBlockPublicDocumentSharing::new(account.aws().await);
+    let mut event = finding_event(
+        &account.id,
+        "SSM.7",
+        "AwsAccount",
+        &format!("AWS::::Account:{}", account.id),
+        Value::Null,
+    );
+    event.body["detail"]["findings"][0]["Resources"][0]["Tags"] =
+        json!({"rectify:exempt": "CHG-9: public runbooks"});
+    let target = action.target(&event).unwrap();
+    assert_eq!(target.tags["rectify:exempt"], "CHG-9: public runbooks");
+    let observed = action.check(&target, &json!({})).await.unwrap();
+    assert!(!observed.compliant);
+    assert!(observed.tags.is_empty());
+    assert_eq!(public_sharing(&account).await, default_sharing());
 }
