@@ -1,6 +1,7 @@
 //! The channel to a committer task, shared by the group commits of
 //! submissions ([`crate::queue`]) and of the workers' writes
-//! ([`crate::jobwrites`]): the task starts on first use, and again when
+//! ([`crate::jobwrites`]), and by the lease renewals ([`crate::leases`]):
+//! the task starts on first use, and again when
 //! the runtime that ran it has gone away (a test's runtime, a Lambda
 //! invocation's), so a handle outlives the runtimes it is used from.
 
@@ -35,6 +36,15 @@ impl<P: Send + 'static> Committer<P> {
                     self.slot().take();
                 }
             }
+        }
+    }
+
+    /// Hands `item` to the task if one runs; never starts one (for what
+    /// only a running task cares about, and from `Drop`, outside any
+    /// runtime).
+    pub(crate) fn send_if_running(&self, item: P) {
+        if let Some(sender) = self.slot().as_ref() {
+            let _ = sender.send(item);
         }
     }
 

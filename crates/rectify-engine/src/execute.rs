@@ -3,46 +3,21 @@
 //! apply -> verify.
 
 use rectify_model::{Action, ActionError, Change, Job, JobState, Mode, Outcome, OutcomeKind};
-use rectify_store::{JobSave, JobWrite};
+use rectify_store::{ChangeCount, JobSave, JobWrite};
 use serde_json::json;
 
 use crate::{effects, plan::exemption, Engine};
 
-/// Runs one claimed job, renewing its lease while it runs so that a slow
-/// job is never claimed by a second worker.
+/// Runs one claimed job, its lease renewed while it runs (with every other
+/// running job's, see [`crate::leases`]) so that a slow job is never
+/// claimed by a second worker. A renewal that finds the lease taken means
+/// another worker owns the job: this run's final save is then refused by
+/// the store.
 pub(crate) async fn run(engine: &Engine, job: Job) -> anyhow::Result<Job> {
-    let id = job.id.clone();
+    let _lease = engine.leases.hold(&job.id);
     // On the heap: a job's future is large, and several run at once on
     // one thread's stack (`run_ready`).
-    let run = Box::pin(run_leased(engine, job));
-    let renew = std::pin::pin!(renew_lease(engine, &id));
-    match futures_util::future::select(run, renew).await {
-        futures_util::future::Either::Left((result, _)) => result,
-        futures_util::future::Either::Right((never, _)) => match never {},
-    }
-}
-
-/// Renews the job's lease at a third of its length, for as long as it is
-/// polled. A renewal that finds the lease taken means another worker owns
-/// the job: this run's final save is then refused by the store.
-async fn renew_lease(engine: &Engine, job_id: &str) -> std::convert::Infallible {
-    let lease = engine.options.lease;
-    let every = (lease / 3).max(std::time::Duration::from_millis(100));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        ticks.tick().await;
-        match engine
-            .store
-            .renew(job_id, &engine.options.worker_id, lease)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(job = %job_id, "the job's lease was lost while it ran")
-            }
-            Err(e) => tracing::warn!(job = %job_id, error = %e, "could not renew the job's lease"),
-        }
-    }
+    Box::pin(run_leased(engine, job)).await
 }
 
 async fn run_leased(engine: &Engine, mut job: Job) -> anyhow::Result<Job> {
@@ -258,9 +233,28 @@ pub(crate) async fn guard(
     action: &dyn Action,
     job: &Job,
 ) -> Result<Option<Step>, ActionError> {
-    // The kill switch, right before the write: a job claimed just before
-    // `rectify pause` waits, without spending an attempt.
-    if engine.store.is_paused().await.map_err(store_error)? {
+    let limits = &engine.config.guardrails;
+    let breakers = limits.max_changes_per_account_per_hour.is_some()
+        || limits.max_percent_of_type_per_hour.is_some();
+    let since =
+        breakers.then(|| rectify_model::rfc3339_before(std::time::Duration::from_secs(3600)));
+    // The kill switch, the rule's pause and the breakers' count, read
+    // together right before the write (one round trip on PostgreSQL).
+    let read = engine
+        .store
+        .write_gate(
+            &job.rule_id,
+            since.as_deref().map(|since| ChangeCount {
+                account: &job.target.account,
+                rule: &job.action,
+                since,
+            }),
+        )
+        .await
+        .map_err(store_error)?;
+    // A job claimed just before `rectify pause` waits, without spending an
+    // attempt.
+    if read.paused {
         return Ok(Some(Step::Defer(rectify_model::rfc3339_after(
             std::time::Duration::from_secs(5),
         ))));
@@ -268,8 +262,7 @@ pub(crate) async fn guard(
     if let Some(step) = contested(engine, job).await? {
         return Ok(Some(step));
     }
-    let paused = engine.store.paused_rules().await.map_err(store_error)?;
-    if let Some(reason) = paused.get(&job.rule_id) {
+    if let Some(reason) = &read.rule_paused {
         return Ok(Some(Step::from(Outcome::new(
             OutcomeKind::Skipped,
             format!(
@@ -278,16 +271,7 @@ pub(crate) async fn guard(
             ),
         ))));
     }
-    let limits = &engine.config.guardrails;
-    if limits.max_changes_per_account_per_hour.is_some()
-        || limits.max_percent_of_type_per_hour.is_some()
-    {
-        let since = rectify_model::rfc3339_before(std::time::Duration::from_secs(3600));
-        let made = engine
-            .store
-            .count_changes(&job.target.account, &job.action, &since)
-            .await
-            .map_err(store_error)?;
+    if let Some(made) = read.changes {
         if let Some(limit) = limits.max_changes_per_account_per_hour {
             if made >= limit {
                 let reason = format!(

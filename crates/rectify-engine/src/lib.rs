@@ -15,6 +15,7 @@ pub mod digest;
 pub mod effects;
 pub mod execute;
 mod jobwrites;
+mod leases;
 pub mod metrics;
 pub mod outbox;
 pub mod plan;
@@ -102,6 +103,8 @@ pub struct Engine {
     queue: queue::GroupCommit,
     /// The workers' store writes, group-committed ([`jobwrites`]).
     job_writes: jobwrites::JobCommit,
+    /// The running jobs' leases, renewed together ([`leases`]).
+    pub(crate) leases: leases::Leases,
     /// Resource counts per `action/account/region` for the share breaker,
     /// with when they were taken.
     pub(crate) inventory: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
@@ -148,6 +151,7 @@ impl Engine {
         Ok(Engine {
             queue: queue::GroupCommit::new(store.clone()),
             job_writes: jobwrites::JobCommit::new(store.clone()),
+            leases: leases::Leases::new(store.clone(), options.worker_id.clone(), options.lease),
             inventory: Default::default(),
             settled_at_plan: Default::default(),
             scanned: Default::default(),
@@ -543,14 +547,12 @@ impl Engine {
             .collect()
     }
 
-    /// Claims up to `limit` jobs unless remediation is paused.
+    /// Claims up to `limit` jobs unless remediation is paused (the flag
+    /// read by the claim itself where the store can).
     async fn claim_runnable(&self, limit: usize) -> anyhow::Result<Vec<Job>> {
-        if self.store.is_paused().await? {
-            return Ok(Vec::new());
-        }
         Ok(self
             .store
-            .claim(&self.options.worker_id, self.options.lease, limit)
+            .claim_unpaused(&self.options.worker_id, self.options.lease, limit)
             .await?)
     }
 

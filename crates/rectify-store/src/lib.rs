@@ -589,6 +589,28 @@ pub struct FindingOutcome {
     pub workflow_status: Option<String>,
 }
 
+/// What a job reads of the store right before it writes, in one read
+/// ([`Store::write_gate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteGate {
+    /// The kill switch is on (`rectify pause`).
+    pub paused: bool,
+    /// The job's rule is paused, and why.
+    pub rule_paused: Option<String>,
+    /// The count asked for with [`ChangeCount`], as
+    /// [`Store::count_changes`] gives it; `None` when none was asked.
+    pub changes: Option<u64>,
+}
+
+/// The changes a [`Store::write_gate`] read counts (the blast-radius
+/// breakers' count): as [`Store::count_changes`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeCount<'a> {
+    pub account: &'a str,
+    pub rule: &'a str,
+    pub since: &'a str,
+}
+
 /// The result of [`Store::verify_audit`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum AuditVerdict {
@@ -733,6 +755,40 @@ pub trait Store: Send + Sync {
     /// Extends the lease to now+lease (long actions); false if `worker` no
     /// longer holds the job.
     async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool>;
+
+    /// [`claim`](Store::claim), unless the kill switch is on (then
+    /// nothing is claimed). The flag is read by the claim itself where the
+    /// store can (PostgreSQL: one statement, one round trip); this default
+    /// reads it just before.
+    async fn claim_unpaused(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        if limit == 0 || self.is_paused().await? {
+            return Ok(Vec::new());
+        }
+        self.claim(worker, lease, limit).await
+    }
+
+    /// [`renew`](Store::renew) for many jobs of `worker` at once (one
+    /// statement on PostgreSQL, one transaction on SQLite): the ids of
+    /// those still held by `worker`, whose leases now run to now+lease.
+    async fn renew_many(
+        &self,
+        job_ids: &[String],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<String>> {
+        let mut held = Vec::with_capacity(job_ids.len());
+        for id in job_ids {
+            if self.renew(id, worker, lease).await? {
+                held.push(id.clone());
+            }
+        }
+        Ok(held)
+    }
 
     /// Writes `records` (the run's audit records up to its `job.applying`
     /// record, which must come last) and, in the same transaction, notes
@@ -981,6 +1037,26 @@ pub trait Store: Send + Sync {
     async fn set_paused(&self, paused: bool, by: &str) -> Result<()>;
 
     async fn is_paused(&self) -> Result<bool>;
+
+    /// The kill switch, whether `rule` is paused, and (when `changes` asks
+    /// for it) the breakers' count of changes, as one read: what a job
+    /// checks right before it writes. On PostgreSQL one round trip; this
+    /// default asks [`is_paused`](Store::is_paused),
+    /// [`paused_rules`](Store::paused_rules) and
+    /// [`count_changes`](Store::count_changes) in turn.
+    async fn write_gate(&self, rule: &str, changes: Option<ChangeCount<'_>>) -> Result<WriteGate> {
+        let paused = self.is_paused().await?;
+        let rule_paused = self.paused_rules().await?.remove(rule);
+        let changes = match changes {
+            Some(c) => Some(self.count_changes(c.account, c.rule, c.since).await?),
+            None => None,
+        };
+        Ok(WriteGate {
+            paused,
+            rule_paused,
+            changes,
+        })
+    }
 
     /// The origin the event was first stored with (e.g. `http:<token
     /// name>`), `None` if no such event is stored.

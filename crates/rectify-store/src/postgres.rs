@@ -39,10 +39,10 @@ use crate::common::{
     SETTING_PAUSED, SETTING_RULE_PAUSED,
 };
 use crate::{
-    pg_schema, pg_tls, redact, timefmt, AuditVerdict, Enqueued, EventRow, FindingCount,
-    FindingCursor, FindingFilter, FindingOutcome, FindingRow, FindingSpan, FindingUpsert, FixCount,
-    IngestBatch, Ingested, JobFilter, JobSave, JobTally, JobWrite, NewJob, Result, Store,
-    StoreError,
+    pg_schema, pg_tls, redact, timefmt, AuditVerdict, ChangeCount, Enqueued, EventRow,
+    FindingCount, FindingCursor, FindingFilter, FindingOutcome, FindingRow, FindingSpan,
+    FindingUpsert, FixCount, IngestBatch, Ingested, JobFilter, JobSave, JobTally, JobWrite, NewJob,
+    Result, Store, StoreError, WriteGate,
 };
 
 /// Connections per store unless the URL says `pool_size=N`.
@@ -301,6 +301,93 @@ impl PostgresStore {
             op: format!("{op}: connecting to {}", self.location),
             source: Box::new(e),
         })
+    }
+
+    /// Claims as [`Store::claim`] in one statement and one round trip;
+    /// with `unless_paused`, the same statement reads the kill switch and
+    /// claims nothing when it is on.
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        unless_paused: bool,
+    ) -> Result<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = timefmt::now();
+        let until = timefmt::now_plus(lease);
+        let client = self.client("claim").await?;
+        // One statement. Each branch walks its own index in order, locking
+        // up to `limit` rows and skipping rows another claimer has locked:
+        // due jobs (pending/retrying) by run order, and running jobs whose
+        // lease ran out. The `limit` first of both, in run order, are taken;
+        // rows locked but not taken are released at commit, a moment later.
+        // The limit is written into the statement so that the plan is made
+        // for it: a generic plan for `LIMIT $n` expects thousands of rows
+        // and scans the table. The kill switch, when asked, is a condition
+        // of both branches that PostgreSQL evaluates once (a one-time
+        // filter): paused, no row is even locked.
+        let limit = limit.min(MAX_CLAIM);
+        let running = if unless_paused {
+            "AND NOT EXISTS (SELECT 1 FROM settings WHERE key = $4 AND value = 'true')"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "WITH due AS ( \
+               SELECT id, run_at FROM jobs \
+               WHERE state IN ('pending','retrying') \
+                 AND (next_run_at IS NULL OR next_run_at <= $1) {running} \
+               ORDER BY run_at, id LIMIT {limit} \
+               FOR UPDATE SKIP LOCKED), \
+             expired AS ( \
+               SELECT id, run_at FROM jobs \
+               WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= $1) {running} \
+               ORDER BY lease_until LIMIT {limit} \
+               FOR UPDATE SKIP LOCKED), \
+             picked AS ( \
+               SELECT id FROM (SELECT id, run_at FROM due \
+                               UNION ALL SELECT id, run_at FROM expired) AS c \
+               ORDER BY run_at, id LIMIT {limit}) \
+             UPDATE jobs SET state = 'running', lease_owner = $2, lease_until = $3, \
+               attempts = attempts + 1, updated_at = $1 \
+             WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        // Planned afresh at every claim, never from a cached statement: a
+        // plan cached while the queue was small (a sort of every due job and
+        // a scan of the whole table for the UPDATE) stays cached until the
+        // table is analysed, which never happens with autovacuum off, and
+        // then costs more with every job queued; under sustained ingest the
+        // claim slowed to about a second and draining to a trickle. A fresh
+        // plan sees the table's current size and walks `jobs_due` and the
+        // primary key. The parameters' types are given, so the statement is
+        // parsed, planned and run in one round trip (no describe first).
+        let text = tokio_postgres::types::Type::TEXT;
+        let mut params: Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> = vec![
+            (&now, text.clone()),
+            (&worker, text.clone()),
+            (&until, text.clone()),
+        ];
+        if unless_paused {
+            params.push((&SETTING_PAUSED, text));
+        }
+        let rows = client
+            .query_typed(sql.as_str(), &params)
+            .await
+            .ctx("claiming jobs")?;
+        let mut jobs = jobs_from_rows(&rows)?;
+        jobs.sort_by(|a, b| {
+            let run_at = |j: &Job| {
+                j.next_run_at
+                    .clone()
+                    .unwrap_or_else(|| j.created_at.clone())
+            };
+            run_at(a).cmp(&run_at(b)).then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(jobs)
     }
 }
 
@@ -1441,64 +1528,16 @@ impl Store for PostgresStore {
     }
 
     async fn claim(&self, worker: &str, lease: Duration, limit: usize) -> Result<Vec<Job>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = timefmt::now();
-        let until = timefmt::now_plus(lease);
-        let client = self.client("claim").await?;
-        // One statement. Each branch walks its own index in order, locking
-        // up to `limit` rows and skipping rows another claimer has locked:
-        // due jobs (pending/retrying) by run order, and running jobs whose
-        // lease ran out. The `limit` first of both, in run order, are taken;
-        // rows locked but not taken are released at commit, a moment later.
-        // The limit is written into the statement so that the plan is made
-        // for it: a generic plan for `LIMIT $n` expects thousands of rows
-        // and scans the table.
-        let limit = limit.min(MAX_CLAIM);
-        let sql = format!(
-            "WITH due AS ( \
-               SELECT id, run_at FROM jobs \
-               WHERE state IN ('pending','retrying') \
-                 AND (next_run_at IS NULL OR next_run_at <= $1) \
-               ORDER BY run_at, id LIMIT {limit} \
-               FOR UPDATE SKIP LOCKED), \
-             expired AS ( \
-               SELECT id, run_at FROM jobs \
-               WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= $1) \
-               ORDER BY lease_until LIMIT {limit} \
-               FOR UPDATE SKIP LOCKED), \
-             picked AS ( \
-               SELECT id FROM (SELECT id, run_at FROM due \
-                               UNION ALL SELECT id, run_at FROM expired) AS c \
-               ORDER BY run_at, id LIMIT {limit}) \
-             UPDATE jobs SET state = 'running', lease_owner = $2, lease_until = $3, \
-               attempts = attempts + 1, updated_at = $1 \
-             WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
-             RETURNING {JOB_COLUMNS}"
-        );
-        // Planned afresh at every claim, never from a cached statement: a
-        // plan cached while the queue was small (a sort of every due job and
-        // a scan of the whole table for the UPDATE) stays cached until the
-        // table is analysed, which never happens with autovacuum off, and
-        // then costs more with every job queued; under sustained ingest the
-        // claim slowed to about a second and draining to a trickle. A fresh
-        // plan sees the table's current size and walks `jobs_due` and the
-        // primary key.
-        let rows = client
-            .query(sql.as_str(), &[&now, &worker, &until])
-            .await
-            .ctx("claiming jobs")?;
-        let mut jobs = jobs_from_rows(&rows)?;
-        jobs.sort_by(|a, b| {
-            let run_at = |j: &Job| {
-                j.next_run_at
-                    .clone()
-                    .unwrap_or_else(|| j.created_at.clone())
-            };
-            run_at(a).cmp(&run_at(b)).then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(jobs)
+        self.claim_jobs(worker, lease, limit, false).await
+    }
+
+    async fn claim_unpaused(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.claim_jobs(worker, lease, limit, true).await
     }
 
     async fn renew(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool> {
@@ -1515,6 +1554,34 @@ impl Store for PostgresStore {
             .await
             .ctx(&format!("renewing the lease of job {job_id}"))?;
         Ok(n == 1)
+    }
+
+    async fn renew_many(
+        &self,
+        job_ids: &[String],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<String>> {
+        if job_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client("renew_many").await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET lease_until = $3 \
+                 WHERE id = ANY($1) AND lease_owner = $2 AND state = 'running' \
+                 RETURNING id",
+            )
+            .await
+            .ctx("preparing lease renewals")?;
+        let rows = client
+            .query(&stmt, &[&job_ids, &worker, &timefmt::now_plus(lease)])
+            .await
+            .ctx(&format!("renewing the leases of {} jobs", job_ids.len()))?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<Vec<String>, _>>()
+            .ctx("reading renewed leases")
     }
 
     async fn save_job(&self, job: &Job, worker: Option<&str>) -> Result<bool> {
@@ -2018,31 +2085,53 @@ impl Store for PostgresStore {
         let mut client = self.client("reserve_change").await?;
         let tx = client.transaction().await.ctx("reserve_change: begin")?;
         // One lock per account-region serialises the check and the insert
-        // across replicas.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('rectify.change:' || $1 || '/' || $2))",
-            &[&account, &region],
-        )
-        .await
-        .ctx("locking the account-region change slot")?;
-        let last: Option<String> = tx
-            .query_one(
-                "SELECT max(at) FROM changes WHERE account = $1 AND region = $2",
-                &[&account, &region],
+        // across replicas. The check and the insert are one statement after
+        // it (a statement of its own: its snapshot is taken once the lock
+        // is held, so it sees the change of the replica that held it
+        // before).
+        let lock = tx
+            .prepare_cached(
+                "SELECT pg_advisory_xact_lock(hashtext('rectify.change:' || $1 || '/' || $2))",
             )
             .await
-            .ctx("reading the last change")?
-            .try_get(0)
-            .ctx("reading the last change")?;
-        if let Some(free) = last.as_deref().and_then(|l| slot_free_at(l, min_interval)) {
-            return Ok(Some(free));
+            .ctx("preparing the change slot lock")?;
+        tx.execute(&lock, &[&account, &region])
+            .await
+            .ctx("locking the account-region change slot")?;
+        let reserve = tx
+            .prepare_cached(
+                "WITH last AS (SELECT max(at) AS at FROM changes WHERE account = $1 AND region = $2), \
+                 recorded AS ( \
+                   INSERT INTO changes (account, region, rule_id, resource, at) \
+                   SELECT $1, $2, $3, $4, $5 FROM last WHERE last.at IS NULL OR last.at <= $6 \
+                   RETURNING 1) \
+                 SELECT last.at, (SELECT count(*) FROM recorded) FROM last",
+            )
+            .await
+            .ctx("preparing the change reservation")?;
+        // Free when the last change is at least `min_interval` old: at or
+        // before now - min_interval (times in the store's format compare as
+        // text).
+        let now = timefmt::now();
+        let free_from = timefmt::now_minus(min_interval);
+        let row = tx
+            .query_one(
+                &reserve,
+                &[&account, &region, &rule, &resource, &now, &free_from],
+            )
+            .await
+            .ctx("recording the change")?;
+        let last: Option<String> = row.try_get(0).ctx("reading the last change")?;
+        let recorded: i64 = row.try_get(1).ctx("recording the change")?;
+        if recorded == 0 {
+            // Taken: when it frees (now, should the clock have passed it
+            // meanwhile).
+            return Ok(Some(
+                last.as_deref()
+                    .and_then(|l| slot_free_at(l, min_interval))
+                    .unwrap_or(now),
+            ));
         }
-        tx.execute(
-            "INSERT INTO changes (account, region, rule_id, resource, at) VALUES ($1, $2, $3, $4, $5)",
-            &[&account, &region, &rule, &resource, &timefmt::now()],
-        )
-        .await
-        .ctx("recording the change")?;
         tx.commit().await.ctx("reserve_change: commit")?;
         Ok(None)
     }
@@ -2230,6 +2319,54 @@ impl Store for PostgresStore {
             .transpose()
             .ctx("reading the paused flag")?;
         Ok(v.as_deref() == Some("true"))
+    }
+
+    async fn write_gate(&self, rule: &str, changes: Option<ChangeCount<'_>>) -> Result<WriteGate> {
+        let client = self.client("write_gate").await?;
+        let rule_key = format!("{SETTING_RULE_PAUSED}{rule}");
+        // One prepared statement, one round trip: the two settings rows
+        // (the kill switch, the rule's pause) and, for the breakers, the
+        // count of changes (in a row whose key is NULL).
+        let flags = "SELECT key, value, NULL::bigint FROM settings WHERE key IN ($1, $2)";
+        let rows = match changes {
+            None => {
+                let stmt = client
+                    .prepare_cached(flags)
+                    .await
+                    .ctx("preparing the write gate")?;
+                client.query(&stmt, &[&SETTING_PAUSED, &rule_key]).await
+            }
+            Some(c) => {
+                let stmt = client
+                    .prepare_cached(&format!(
+                        "{flags} UNION ALL SELECT NULL, NULL, count(*) FROM changes \
+                         WHERE rule_id = $3 AND account = $4 AND at >= $5"
+                    ))
+                    .await
+                    .ctx("preparing the write gate")?;
+                client
+                    .query(
+                        &stmt,
+                        &[&SETTING_PAUSED, &rule_key, &c.rule, &c.account, &c.since],
+                    )
+                    .await
+            }
+        }
+        .ctx("reading the kill switch and the rule's pause")?;
+        let mut gate = WriteGate::default();
+        for row in rows {
+            let key: Option<String> = row.try_get(0).ctx("reading the write gate")?;
+            let value: Option<String> = row.try_get(1).ctx("reading the write gate")?;
+            match key {
+                Some(k) if k == SETTING_PAUSED => gate.paused = value.as_deref() == Some("true"),
+                Some(_) => gate.rule_paused = value,
+                None => {
+                    let n: i64 = row.try_get(2).ctx("counting changes")?;
+                    gate.changes = Some(n as u64);
+                }
+            }
+        }
+        Ok(gate)
     }
 
     async fn event_origin(&self, id: &str) -> Result<Option<String>> {

@@ -1286,6 +1286,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn renew_many(
+        &self,
+        job_ids: &[String],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<String>> {
+        if job_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (job_ids, worker) = (job_ids.to_vec(), worker.to_owned());
+        // One transaction for all of them: one turn of the single writer.
+        self.write("renew_many", move |tx| {
+            let until = timefmt::now_plus(lease);
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE jobs SET lease_until = ?3 \
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+                )
+                .ctx("preparing lease renewal")?;
+            let mut held = Vec::with_capacity(job_ids.len());
+            for id in job_ids {
+                let n = stmt
+                    .execute(params![id, worker, until])
+                    .ctx(&format!("renewing the lease of job {id}"))?;
+                if n == 1 {
+                    held.push(id);
+                }
+            }
+            Ok(held)
+        })
+        .await
+    }
+
     async fn save_job(&self, job: &Job, worker: Option<&str>) -> Result<bool> {
         let job = normalized(job)?;
         let worker = worker.map(str::to_owned);

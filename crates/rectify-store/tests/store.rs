@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rectify_model::{Event, FindingRef, Job, JobState, Mode, Outcome, OutcomeKind};
 use rectify_store::{
-    audit, coalesce, outbox, timefmt, AuditVerdict, CoalesceHold, DigestItem, DigestPeriod,
-    Enqueued, EventRow, FindingCursor, FindingFilter, FindingUpsert, IngestBatch, JobCursor,
-    JobFilter, JobTally, NewJob, OutboxItem, Store, StoreError,
+    audit, coalesce, outbox, timefmt, AuditVerdict, ChangeCount, CoalesceHold, DigestItem,
+    DigestPeriod, Enqueued, EventRow, FindingCursor, FindingFilter, FindingUpsert, IngestBatch,
+    JobCursor, JobFilter, JobTally, NewJob, OutboxItem, Store, StoreError, WriteGate,
 };
 use serde_json::{json, Value};
 use support::{event, job, lit, Kind, TestDb};
@@ -2898,6 +2898,254 @@ async fn write_jobs_from_replicas_at_once(db: TestDb) {
     assert!(verdict.is_intact(), "{verdict:?}");
 }
 
+/// The read a job makes right before it writes: the kill switch, its
+/// rule's pause and (asked for) the breakers' count, as the separate reads
+/// give them.
+async fn write_gate_reads_the_switch_the_rule_and_the_count(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(
+        store.write_gate("rule-a", None).await.unwrap(),
+        WriteGate::default()
+    );
+    store
+        .set_rule_paused("rule-a", Some("too many changes"), "alice")
+        .await
+        .unwrap();
+    let gate = store.write_gate("rule-a", None).await.unwrap();
+    assert_eq!(gate.rule_paused.as_deref(), Some("too many changes"));
+    assert!(!gate.paused);
+    assert_eq!(gate.changes, None);
+    // Another rule is not paused; a rule whose id starts like it neither.
+    assert_eq!(
+        store.write_gate("rule-b", None).await.unwrap().rule_paused,
+        None
+    );
+    assert_eq!(
+        store.write_gate("rule-", None).await.unwrap().rule_paused,
+        None
+    );
+
+    store.set_paused(true, "bob").await.unwrap();
+    let gate = store.write_gate("rule-b", None).await.unwrap();
+    assert!(gate.paused);
+    assert_eq!(gate.rule_paused, None);
+
+    // Two changes by the action in one account, one in another.
+    let since = timefmt::now();
+    for (account, resource) in [("111", "r-1"), ("111", "r-2"), ("222", "r-3")] {
+        assert_eq!(
+            store
+                .reserve_change(account, "eu-west-1", "act.fix", resource, Duration::ZERO)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let count = |account: &'static str, rule: &'static str, since: String| {
+        let store = store.clone();
+        async move {
+            let gate = store
+                .write_gate(
+                    "rule-a",
+                    Some(ChangeCount {
+                        account,
+                        rule,
+                        since: &since,
+                    }),
+                )
+                .await
+                .unwrap();
+            // The flags come with the count.
+            assert!(gate.paused);
+            assert_eq!(gate.rule_paused.as_deref(), Some("too many changes"));
+            let alone = store.count_changes(account, rule, &since).await.unwrap();
+            assert_eq!(gate.changes, Some(alone));
+            alone
+        }
+    };
+    assert_eq!(count("111", "act.fix", since.clone()).await, 2);
+    assert_eq!(count("222", "act.fix", since.clone()).await, 1);
+    assert_eq!(count("111", "act.other", since.clone()).await, 0);
+    assert_eq!(
+        count("111", "act.fix", "2999-01-01T00:00:00.000000Z".into()).await,
+        0
+    );
+
+    // Resumed, both read false again.
+    store.set_paused(false, "bob").await.unwrap();
+    store
+        .set_rule_paused("rule-a", None, "alice")
+        .await
+        .unwrap();
+    let gate = store.write_gate("rule-a", None).await.unwrap();
+    assert_eq!(gate, WriteGate::default());
+}
+
+/// The rate limit's reservation: one change per account-region per
+/// interval, recorded only when taken; a taken slot says when it frees.
+async fn reserve_change_spaces_changes_per_account_region(db: TestDb) {
+    let store = db.open().await;
+    let hour = Duration::from_secs(3600);
+    let since = timefmt::now();
+    let before = timefmt::now();
+    assert_eq!(
+        store
+            .reserve_change("111", "eu-west-1", "act.fix", "r-1", hour)
+            .await
+            .unwrap(),
+        None
+    );
+    let free = store
+        .reserve_change("111", "eu-west-1", "act.fix", "r-2", hour)
+        .await
+        .unwrap()
+        .expect("the slot is taken for an hour");
+    // About an hour after the first change, in the store's format.
+    let after_an_hour = |t: &str| {
+        let t = rectify_model::parse_rfc3339(t).unwrap();
+        rectify_model::format_rfc3339(t + time::Duration::HOUR)
+    };
+    assert!(free >= after_an_hour(&before), "{free}");
+    assert!(free <= after_an_hour(&timefmt::now()), "{free}");
+    assert_eq!(timefmt::normalize(&free, "free").unwrap(), free);
+    // The refused change was not recorded; another region is free.
+    assert_eq!(
+        store.count_changes("111", "act.fix", &since).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .reserve_change("111", "us-east-1", "act.fix", "r-3", hour)
+            .await
+            .unwrap(),
+        None
+    );
+    // Without an interval every change is recorded.
+    for resource in ["r-4", "r-5"] {
+        assert_eq!(
+            store
+                .reserve_change("222", "eu-west-1", "act.fix", resource, Duration::ZERO)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store.count_changes("222", "act.fix", &since).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.count_changes("111", "act.fix", &since).await.unwrap(),
+        2
+    );
+}
+
+/// While the kill switch is on, the claim takes nothing (due jobs and
+/// expired leases alike) and touches nothing; resumed, it claims as
+/// `claim` does.
+async fn claim_unpaused_takes_nothing_while_paused(db: TestDb) {
+    let store = db.open().await;
+    store
+        .enqueue_many(&[job("gate-0001", "k-1"), job("gate-0002", "k-2")])
+        .await
+        .unwrap();
+    // One running job whose lease runs out.
+    let short = store
+        .claim_unpaused("w1", Duration::from_millis(50), 1)
+        .await
+        .unwrap();
+    assert_eq!(short.len(), 1);
+    assert_eq!(short[0].id, "gate-0001");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+
+    store.set_paused(true, "alice").await.unwrap();
+    assert!(store
+        .claim_unpaused("w2", LONG, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let pending = store.get_job("gate-0002").await.unwrap().unwrap();
+    assert_eq!(pending.state, JobState::Pending);
+    assert_eq!(pending.attempts, 0);
+    let expired = store.get_job("gate-0001").await.unwrap().unwrap();
+    assert_eq!(expired.state, JobState::Running);
+    assert_eq!(expired.attempts, 1);
+
+    store.set_paused(false, "alice").await.unwrap();
+    assert!(store
+        .claim_unpaused("w2", LONG, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = store.claim_unpaused("w2", LONG, 10).await.unwrap();
+    let ids: Vec<(&str, u32)> = got.iter().map(|j| (j.id.as_str(), j.attempts)).collect();
+    assert_eq!(ids, vec![("gate-0001", 2), ("gate-0002", 1)]);
+    for id in ["gate-0001", "gate-0002"] {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(j.state, JobState::Running);
+    }
+    // The first holder lost its job to the second.
+    assert!(!store.renew("gate-0001", "w1", LONG).await.unwrap());
+    assert!(store.renew("gate-0001", "w2", LONG).await.unwrap());
+}
+
+/// Many leases renewed in one call: only the ones the worker still holds,
+/// and those then outlast their first lease.
+async fn renew_many_renews_only_held_leases(db: TestDb) {
+    let store = db.open().await;
+    store
+        .enqueue_many(&[
+            job("lease-001", "k-1"),
+            job("lease-002", "k-2"),
+            job("lease-003", "k-3"),
+            job("lease-004", "k-4"),
+        ])
+        .await
+        .unwrap();
+    let short = Duration::from_millis(400);
+    assert_eq!(store.claim("w1", short, 3).await.unwrap().len(), 3);
+    assert_eq!(store.claim("w2", LONG, 1).await.unwrap().len(), 1);
+    // lease-003 is done: a final job is renewed no more.
+    let mut done = store.get_job("lease-003").await.unwrap().unwrap();
+    done.state = JobState::Succeeded;
+    assert!(store.save_job(&done, Some("w1")).await.unwrap());
+
+    assert!(store.renew_many(&[], "w1", LONG).await.unwrap().is_empty());
+    let asked: Vec<String> = [
+        "lease-001",
+        "lease-002",
+        "lease-003",
+        "lease-004",
+        "ghost-001",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut renewed = store.renew_many(&asked, "w1", LONG).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, vec!["lease-001", "lease-002"]);
+    // Past the first lease nothing is free to claim: the two were renewed,
+    // lease-004 is w2's under a long lease.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(store.claim("w3", LONG, 10).await.unwrap().is_empty());
+    for id in ["lease-001", "lease-002"] {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(j.state, JobState::Running);
+        assert_eq!(j.attempts, 1);
+    }
+    // The holder still saves them.
+    for id in ["lease-001", "lease-002"] {
+        let mut j = store.get_job(id).await.unwrap().unwrap();
+        j.state = JobState::Succeeded;
+        assert!(store.save_job(&j, Some("w1")).await.unwrap());
+    }
+    assert!(store
+        .renew_many(&asked[..2], "w1", LONG)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -2970,4 +3218,8 @@ both_backends!(
     upgrade_from_12_adds_scan_history,
     write_jobs_batches_many_jobs,
     write_jobs_from_replicas_at_once,
+    write_gate_reads_the_switch_the_rule_and_the_count,
+    reserve_change_spaces_changes_per_account_region,
+    claim_unpaused_takes_nothing_while_paused,
+    renew_many_renews_only_held_leases,
 );
