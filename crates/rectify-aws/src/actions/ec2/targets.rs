@@ -114,6 +114,27 @@ pub(crate) fn arn(kind: &Kind, partition: &str, region: &str, account: &str, id:
     )
 }
 
+/// `inventory` and `discover` of an action on the resources of `$kind`
+/// that its type lists by id (`self.$ids(account, region)`), inside its
+/// `#[async_trait] impl Action`: the count, and the [`listed`] targets.
+macro_rules! listed_by_id {
+    ($kind:expr, $ids:ident) => {
+        $crate::actions::trait_fn! {
+            fn inventory(&self, target: &rectify_model::Target, _: &serde_json::Value) -> Option<u64> {
+                Ok(Some(self.$ids(&target.account, &target.region).await?.len() as u64))
+            }
+        }
+
+        $crate::actions::trait_fn! {
+            fn discover(&self, account: &str, region: &str) -> Vec<rectify_model::Target> {
+                let ids = self.$ids(account, region).await?;
+                Ok($crate::actions::ec2::targets::listed(&$kind, account, region, ids))
+            }
+        }
+    };
+}
+pub(crate) use listed_by_id;
+
 /// Targets for `rectify scan`: the resources of `kind` with these ids, in
 /// `account` and `region`.
 pub(crate) fn listed(

@@ -276,16 +276,7 @@ impl Action for S3AccountPublicAccessBlock {
         Ok(Change::new(summary, now.state.clone(), restore))
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 }
 
 #[cfg(test)]
