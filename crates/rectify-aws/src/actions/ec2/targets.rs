@@ -114,6 +114,25 @@ pub(crate) fn arn(kind: &Kind, partition: &str, region: &str, account: &str, id:
     )
 }
 
+/// A security group as a target for `rectify scan` (none when the
+/// listing gives no id).
+pub(crate) fn group_target(
+    account: &str,
+    region: &str,
+    group: &aws_sdk_ec2::types::SecurityGroup,
+) -> Option<Target> {
+    let partition = rectify_model::partition_of(region);
+    Some(Target::listed(
+        account,
+        region,
+        "AwsEc2SecurityGroup",
+        format!(
+            "arn:{partition}:ec2:{region}:{account}:security-group/{}",
+            group.group_id()?
+        ),
+    ))
+}
+
 /// `inventory` and `discover` of an action on the resources of `$kind`
 /// that its type lists by id (`self.$ids(account, region)`), inside its
 /// `#[async_trait] impl Action`: the count, and the [`listed`] targets.
