@@ -139,6 +139,19 @@ macro_rules! observed_checks {
 }
 pub(crate) use observed_checks;
 
+/// `discover` of an action on a setting of each account (and region),
+/// inside its `#[async_trait] impl Action`: the account, in `region`.
+macro_rules! account_setting_discover {
+    () => {
+        $crate::actions::trait_fn! {
+            fn discover(&self, account: &str, region: &str) -> Vec<rectify_model::Target> {
+                Ok($crate::actions::account_target(account, region))
+            }
+        }
+    };
+}
+pub(crate) use account_setting_discover;
+
 /// `revert` of an action whose undo's change has the shape of its fix's
 /// (a state found, a state to write), inside its `#[async_trait] impl
 /// Action`: `apply` writes it.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::s3::block_public_access::BlockPublicAccess;
-use crate::actions::{account_target, changed_since, recorded, takes_no_params};
+use crate::actions::{changed_since, recorded, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -195,10 +195,8 @@ impl Action for S3AccountPublicAccessBlock {
         &SPEC
     }
 
-    /// One setting per account: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: one setting per account: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         takes_no_params(params, ID)?;
