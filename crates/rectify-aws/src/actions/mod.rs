@@ -29,6 +29,161 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 
+/// What an `async fn` of an `#[async_trait]` trait returns: a boxed
+/// `Send` future that lives as long as the call's borrows.
+pub(crate) type BoxedCall<'a, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, rectify_model::ActionError>> + Send + 'a>,
+>;
+
+/// One `async fn` of an `#[async_trait]` trait, written by a macro that
+/// expands inside an `#[async_trait] impl`: `#[async_trait]` does not look
+/// into macro calls, so the method is spelled as it would write it (one
+/// lifetime per borrow, a [`BoxedCall`]). The body returns
+/// `Result<$out, ActionError>`.
+macro_rules! trait_fn {
+    (fn $name:ident(&$self:ident, $a:tt: &$ta:ty, $b:tt: &$tb:ty) -> $out:ty $body:block) => {
+        fn $name<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 $self,
+            $a: &'life1 $ta,
+            $b: &'life2 $tb,
+        ) -> $crate::actions::BoxedCall<'async_trait, $out>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move $body)
+        }
+    };
+    (fn $name:ident(&$self:ident, $a:tt: &$ta:ty, $b:tt: &$tb:ty, $c:tt: &$tc:ty) -> $out:ty $body:block) => {
+        fn $name<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 $self,
+            $a: &'life1 $ta,
+            $b: &'life2 $tb,
+            $c: &'life3 $tc,
+        ) -> $crate::actions::BoxedCall<'async_trait, $out>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move $body)
+        }
+    };
+}
+pub(crate) use trait_fn;
+
+/// `discover`, `discover_in_scan` and `inventory` of an action whose
+/// targets a listing shared with other actions gives, inside its
+/// `#[async_trait] impl Action` (the type holds `aws: Arc<Aws>`):
+/// `$list(aws, account, region)` lists the targets, `$list_in_scan(aws,
+/// reads, account, region)` lists them through the scan's reads, and
+/// `$count(aws, target)` counts the resources of the target's kind.
+macro_rules! listed_targets {
+    ($list:path, $list_in_scan:path, $count:path) => {
+        $crate::actions::trait_fn! {
+            fn discover(&self, account: &str, region: &str) -> Vec<rectify_model::Target> {
+                $list(&self.aws, account, region).await
+            }
+        }
+
+        $crate::actions::trait_fn! {
+            fn discover_in_scan(
+                &self,
+                account: &str,
+                region: &str,
+                reads: &rectify_model::ScanReads
+            ) -> Vec<rectify_model::Target> {
+                $list_in_scan(&self.aws, reads, account, region).await
+            }
+        }
+
+        $crate::actions::trait_fn! {
+            fn inventory(&self, target: &rectify_model::Target, _: &serde_json::Value) -> Option<u64> {
+                $count(&self.aws, target).await
+            }
+        }
+    };
+}
+pub(crate) use listed_targets;
+
+/// `check` and `check_in_scan` of an action whose type reads its state in
+/// one `observe(target, params, scan)`, through the scan's reads when
+/// `scan` is given; inside its `#[async_trait] impl Action`.
+macro_rules! observed_checks {
+    () => {
+        $crate::actions::trait_fn! {
+            fn check(
+                &self,
+                target: &rectify_model::Target,
+                params: &serde_json::Value
+            ) -> rectify_model::Observed {
+                self.observe(target, params, None).await
+            }
+        }
+
+        $crate::actions::trait_fn! {
+            fn check_in_scan(
+                &self,
+                target: &rectify_model::Target,
+                params: &serde_json::Value,
+                reads: &rectify_model::ScanReads
+            ) -> rectify_model::Observed {
+                self.observe(target, params, Some(reads)).await
+            }
+        }
+    };
+}
+pub(crate) use observed_checks;
+
+/// `discover` of an action on a setting of each account (and region),
+/// inside its `#[async_trait] impl Action`: the account, in `region`.
+macro_rules! account_setting_discover {
+    () => {
+        $crate::actions::trait_fn! {
+            fn discover(&self, account: &str, region: &str) -> Vec<rectify_model::Target> {
+                Ok($crate::actions::account_target(account, region))
+            }
+        }
+    };
+}
+pub(crate) use account_setting_discover;
+
+/// `revert` of an action whose undo's change has the shape of its fix's
+/// (a state found, a state to write), inside its `#[async_trait] impl
+/// Action`: `apply` writes it.
+macro_rules! revert_by_apply {
+    () => {
+        $crate::actions::trait_fn! {
+            fn revert(
+                &self,
+                target: &rectify_model::Target,
+                params: &serde_json::Value,
+                change: &rectify_model::Change
+            ) -> () {
+                self.apply(target, params, change).await
+            }
+        }
+    };
+}
+pub(crate) use revert_by_apply;
+
+/// The change of a target that already complies: nothing to write, the
+/// state observed both before and after.
+pub(crate) fn no_change(
+    summary: String,
+    observed: &rectify_model::Observed,
+) -> rectify_model::Change {
+    rectify_model::Change {
+        summary,
+        before: observed.state.clone(),
+        after: observed.state.clone(),
+    }
+}
+
 /// Every item of a paginated listing: `page(token)` fetches one page and
 /// returns its items and the next page's token (none or empty: the last
 /// page).

@@ -21,6 +21,30 @@ fn place(account: &str, region: &str) -> String {
     format!("account {account} in {region}")
 }
 
+/// Every item of a paged listing, each page asked through the scan's
+/// slots of `service` in `region` (so throttling is waited out per page):
+/// `request(token)` builds a page's request, `page(request)` sends it and
+/// returns the page's items and the next page's token.
+async fn paged<T, R, P, Fut>(
+    reads: &ScanReads,
+    service: &str,
+    region: &str,
+    mut request: impl FnMut(Option<String>) -> R,
+    page: P,
+) -> Result<Vec<T>, ActionError>
+where
+    R: Clone,
+    P: Fn(R) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ActionError>>,
+{
+    collect_pages(|token| {
+        let request = request(token);
+        let page = &page;
+        reads.call(service, region, move || page(request.clone()))
+    })
+    .await
+}
+
 /// Every security group of the region, rules and tags included
 /// (`DescribeSecurityGroups`, paged): the listing holds each group's
 /// ingress and egress, so no group is described again.
@@ -35,24 +59,25 @@ pub async fn security_groups(
         .once(&key, || async {
             let config = aws.config_for(account, region).await?;
             let ec2 = aws_sdk_ec2::Client::new(&config);
-            collect_pages(|token| {
-                let request = ec2
-                    .describe_security_groups()
-                    .max_results(1000)
-                    .set_next_token(token);
-                reads.call("ec2", region, move || {
-                    let request = request.clone();
-                    async move {
-                        let out = request.send().await.map_err(|e| {
-                            sdk_error_on("ec2:DescribeSecurityGroups", &place(account, region), e)
-                        })?;
-                        Ok((
-                            out.security_groups().to_vec(),
-                            out.next_token().map(str::to_string),
-                        ))
-                    }
-                })
-            })
+            paged(
+                reads,
+                "ec2",
+                region,
+                |token| {
+                    ec2.describe_security_groups()
+                        .max_results(1000)
+                        .set_next_token(token)
+                },
+                |request| async move {
+                    let out = request.send().await.map_err(|e| {
+                        sdk_error_on("ec2:DescribeSecurityGroups", &place(account, region), e)
+                    })?;
+                    Ok((
+                        out.security_groups().to_vec(),
+                        out.next_token().map(str::to_string),
+                    ))
+                },
+            )
             .await
         })
         .await
@@ -73,28 +98,29 @@ pub async fn buckets_in(
         .once(&key, || async {
             let config = aws.config_for(account, region).await?;
             let s3 = aws.s3(&config);
-            collect_pages(|token| {
-                let request = s3
-                    .list_buckets()
-                    .bucket_region(region)
-                    .max_buckets(10_000)
-                    .set_continuation_token(token);
-                reads.call("s3", region, move || {
-                    let request = request.clone();
-                    async move {
-                        let out = request.send().await.map_err(|e| {
-                            sdk_error_on("s3:ListAllMyBuckets", &place(account, region), e)
-                        })?;
-                        let names = out
-                            .buckets()
-                            .iter()
-                            .filter(|b| b.bucket_region().is_none_or(|r| r == region))
-                            .filter_map(|b| b.name().map(str::to_string))
-                            .collect();
-                        Ok((names, out.continuation_token().map(str::to_string)))
-                    }
-                })
-            })
+            paged(
+                reads,
+                "s3",
+                region,
+                |token| {
+                    s3.list_buckets()
+                        .bucket_region(region)
+                        .max_buckets(10_000)
+                        .set_continuation_token(token)
+                },
+                |request| async move {
+                    let out = request.send().await.map_err(|e| {
+                        sdk_error_on("s3:ListAllMyBuckets", &place(account, region), e)
+                    })?;
+                    let names = out
+                        .buckets()
+                        .iter()
+                        .filter(|b| b.bucket_region().is_none_or(|r| r == region))
+                        .filter_map(|b| b.name().map(str::to_string))
+                        .collect();
+                    Ok((names, out.continuation_token().map(str::to_string)))
+                },
+            )
             .await
         })
         .await
@@ -329,34 +355,26 @@ pub async fn trails(
                 let Some(arn) = t.trail_arn() else { continue };
                 let home = t.home_region().unwrap_or(region).to_string();
                 // The status is asked of the trail's home region.
-                let logging = if home == region {
-                    reads
-                        .call("cloudtrail", region, || async {
-                            ct.get_trail_status()
-                                .name(arn)
-                                .send()
-                                .await
-                                .map_err(|e| sdk_error_on("cloudtrail:GetTrailStatus", arn, e))
-                        })
-                        .await?
-                        .is_logging()
-                        .unwrap_or(false)
+                let elsewhere;
+                let (client, at) = if home == region {
+                    (&ct, region)
                 } else {
                     let config = aws.config_for(account, &home).await?;
-                    let there = aws_sdk_cloudtrail::Client::new(&config);
-                    reads
-                        .call("cloudtrail", &home, || async {
-                            there
-                                .get_trail_status()
-                                .name(arn)
-                                .send()
-                                .await
-                                .map_err(|e| sdk_error_on("cloudtrail:GetTrailStatus", arn, e))
-                        })
-                        .await?
-                        .is_logging()
-                        .unwrap_or(false)
+                    elsewhere = aws_sdk_cloudtrail::Client::new(&config);
+                    (&elsewhere, home.as_str())
                 };
+                let logging = reads
+                    .call("cloudtrail", at, || async {
+                        client
+                            .get_trail_status()
+                            .name(arn)
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error_on("cloudtrail:GetTrailStatus", arn, e))
+                    })
+                    .await?
+                    .is_logging()
+                    .unwrap_or(false);
                 all.push(TrailRead {
                     arn: arn.to_string(),
                     name: t.name().unwrap_or_default().to_string(),

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{changed_since, gone, object_and_client, parse_params, recorded, RbacRule};
+use super::{allows_kube_system, changed_since, gone, object_and_client, recorded, RbacRule};
 use crate::client::{path_of, PatchKind};
-use crate::target::{kube_target, KubeRef, DEPLOYMENT};
+use crate::target::{KubeRef, DEPLOYMENT};
 use crate::Kube;
 
 pub const ID: &str = "kube.deployment.scale-to-zero";
@@ -59,7 +59,8 @@ impl DeploymentScaleToZero {
     }
 
     async fn set(&self, target: &Target, params: &Value, replicas: i32) -> Result<(), ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         client
             .patch::<Deployment>(
@@ -73,28 +74,13 @@ impl DeploymentScaleToZero {
     }
 }
 
-fn params_of(params: &Value) -> Result<bool, ActionError> {
-    parse_params(params, ID, &[])
-        .map(|(_, allow)| allow)
-        .map_err(ActionError::invalid)
-}
-
 #[async_trait]
 impl Action for DeploymentScaleToZero {
-    fn spec(&self) -> &'static ActionSpec {
-        &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_params(params, ID, &[]).map(|_| ())
-    }
-
-    fn target(&self, event: &Event) -> Result<Target, ActionError> {
-        kube_target(event, &[DEPLOYMENT], self.kube.settings()).map_err(ActionError::invalid)
-    }
+    super::object_action_basics!(DEPLOYMENT);
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let deployment: Deployment = client
             .get(&path_of::<Deployment>(Some(ns), Some(&r.name)))
@@ -115,7 +101,7 @@ impl Action for DeploymentScaleToZero {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let before: ReplicaState = recorded(&observed.state, ID)?;
         Ok(Change::new(
@@ -140,7 +126,7 @@ impl Action for DeploymentScaleToZero {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let before: ReplicaState = recorded(&applied.before, ID)?;
         let current: ReplicaState = recorded(&now.state, ID)?;

@@ -91,6 +91,38 @@ pub(crate) fn parse_params(
     Ok((map, allow))
 }
 
+/// The params of an action that takes only `allow_kube_system`: whether
+/// the rule allows it to act in `kube-system` (`Invalid` otherwise).
+pub(crate) fn allows_kube_system(params: &Value, action: &str) -> Result<bool, ActionError> {
+    parse_params(params, action, &[])
+        .map(|(_, allow)| allow)
+        .map_err(ActionError::invalid)
+}
+
+/// `spec`, `validate_params` and `target` of an action that takes only
+/// `allow_kube_system` and acts on objects of the kinds given, inside its
+/// `impl Action` (the file holds `SPEC` and `ID`, the type `kube`).
+macro_rules! object_action_basics {
+    ($($kind:expr),+) => {
+        fn spec(&self) -> &'static rectify_model::ActionSpec {
+            &SPEC
+        }
+
+        fn validate_params(&self, params: &serde_json::Value) -> Result<(), String> {
+            $crate::actions::parse_params(params, ID, &[]).map(|_| ())
+        }
+
+        fn target(
+            &self,
+            event: &rectify_model::Event,
+        ) -> Result<rectify_model::Target, rectify_model::ActionError> {
+            $crate::target::kube_target(event, &[$($kind),+], self.kube.settings())
+                .map_err(rectify_model::ActionError::invalid)
+        }
+    };
+}
+pub(crate) use object_action_basics;
+
 /// The object a target names, its cluster's client, after the guards:
 /// nothing in `kube-system` unless the rule allows it, never rectify's own
 /// namespace or pod.

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Node;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{changed_since, gone, object_and_client, parse_params, recorded, RbacRule};
+use super::{allows_kube_system, changed_since, gone, object_and_client, recorded, RbacRule};
 use crate::client::{path_of, PatchKind};
-use crate::target::{kube_target, KubeRef, NODE};
+use crate::target::{KubeRef, NODE};
 use crate::Kube;
 
 pub const ID: &str = "kube.node.cordon";
@@ -58,12 +58,6 @@ impl NodeCordon {
     }
 }
 
-fn params_of(params: &Value) -> Result<bool, ActionError> {
-    parse_params(params, ID, &[])
-        .map(|(_, allow)| allow)
-        .map_err(ActionError::invalid)
-}
-
 impl NodeCordon {
     async fn set(
         &self,
@@ -71,7 +65,8 @@ impl NodeCordon {
         params: &Value,
         unschedulable: bool,
     ) -> Result<(), ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         // `null` removes the field, as `kubectl uncordon` leaves it.
         let value = if unschedulable {
             json!(true)
@@ -92,20 +87,11 @@ impl NodeCordon {
 
 #[async_trait]
 impl Action for NodeCordon {
-    fn spec(&self) -> &'static ActionSpec {
-        &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_params(params, ID, &[]).map(|_| ())
-    }
-
-    fn target(&self, event: &Event) -> Result<Target, ActionError> {
-        kube_target(event, &[NODE], self.kube.settings()).map_err(ActionError::invalid)
-    }
+    super::object_action_basics!(NODE);
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let node: Node = client
             .get(&path_of::<Node>(None, Some(&r.name)))
             .await?
@@ -124,7 +110,7 @@ impl Action for NodeCordon {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         Ok(Change::new(
             format!(
@@ -149,7 +135,7 @@ impl Action for NodeCordon {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let before: CordonState = recorded(&applied.before, ID)?;
         let current: CordonState = recorded(&now.state, ID)?;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{object_and_client, parse_params, recorded, RbacRule};
+use super::{allows_kube_system, object_and_client, recorded, RbacRule};
 use crate::client::{path_of, KubeClient};
-use crate::target::{kube_target, KubeRef, POD};
+use crate::target::{KubeRef, POD};
 use crate::Kube;
 
 pub const ID: &str = "kube.pod.delete";
@@ -73,12 +73,6 @@ impl PodDelete {
     }
 }
 
-fn params_of(params: &Value) -> Result<bool, ActionError> {
-    parse_params(params, ID, &[])
-        .map(|(_, allow)| allow)
-        .map_err(ActionError::invalid)
-}
-
 /// The controller of `pod`, and for a ReplicaSet, the Deployment that owns
 /// it.
 async fn owner_of(client: &KubeClient, ns: &str, pod: &Pod) -> Result<Option<String>, ActionError> {
@@ -111,20 +105,11 @@ async fn owner_of(client: &KubeClient, ns: &str, pod: &Pod) -> Result<Option<Str
 
 #[async_trait]
 impl Action for PodDelete {
-    fn spec(&self) -> &'static ActionSpec {
-        &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_params(params, ID, &[]).map(|_| ())
-    }
-
-    fn target(&self, event: &Event) -> Result<Target, ActionError> {
-        kube_target(event, &[POD], self.kube.settings()).map_err(ActionError::invalid)
-    }
+    super::object_action_basics!(POD);
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let pod: Option<Pod> = client.get(&path_of::<Pod>(Some(ns), Some(&r.name))).await?;
         let state = match pod {
@@ -148,7 +133,7 @@ impl Action for PodDelete {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let state: PodState = recorded(&observed.state, ID)?;
         let recreated = match &state.owner {
@@ -181,7 +166,8 @@ impl Action for PodDelete {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let path = path_of::<Pod>(Some(ns), Some(&r.name));
         // Only the pod that was approved: a pod of the same name made since

@@ -21,16 +21,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    changed_since, gone, object_and_client, parse_params, recorded, stable_id, RbacRule,
+    allows_kube_system, changed_since, gone, object_and_client, recorded, stable_id, RbacRule,
     MANAGED_BY, MANAGED_BY_LABEL, QUARANTINE_LABEL,
 };
 use crate::client::{path_of, PatchKind};
-use crate::target::{kube_target, KubeRef, POD};
+use crate::target::{KubeRef, POD};
 use crate::Kube;
 
 pub const ID: &str = "kube.pod.quarantine";
@@ -166,19 +166,13 @@ fn may_allow(policy: &NetworkPolicy, labels: &std::collections::BTreeMap<String,
     selects && allows
 }
 
-fn params_of(params: &Value) -> Result<bool, ActionError> {
-    parse_params(params, ID, &[])
-        .map(|(_, allow)| allow)
-        .map_err(ActionError::invalid)
-}
-
 impl PodQuarantine {
     async fn read(
         &self,
         target: &Target,
         params: &Value,
     ) -> Result<(KubeRef, Pod, QuarantineState), ActionError> {
-        let allow = params_of(params)?;
+        let allow = allows_kube_system(params, ID)?;
         let (r, client) = object_and_client(&self.kube, target, allow).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let pod: Pod = client
@@ -216,17 +210,7 @@ impl PodQuarantine {
 
 #[async_trait]
 impl Action for PodQuarantine {
-    fn spec(&self) -> &'static ActionSpec {
-        &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_params(params, ID, &[]).map(|_| ())
-    }
-
-    fn target(&self, event: &Event) -> Result<Target, ActionError> {
-        kube_target(event, &[POD], self.kube.settings()).map_err(ActionError::invalid)
-    }
+    super::object_action_basics!(POD);
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let (_, _, state) = self.read(target, params).await?;
@@ -240,7 +224,7 @@ impl Action for PodQuarantine {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let state: QuarantineState = recorded(&observed.state, ID)?;
         let id = state
@@ -273,7 +257,7 @@ impl Action for PodQuarantine {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        let allow = params_of(params)?;
+        let allow = allows_kube_system(params, ID)?;
         let (r, client) = object_and_client(&self.kube, target, allow).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let after: Quarantined = recorded(&change.after, ID)?;
@@ -328,7 +312,7 @@ impl Action for PodQuarantine {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let r = KubeRef::from_target(target).map_err(ActionError::invalid)?;
         let state: QuarantineState = recorded(&now.state, ID)?;
         let left: Quarantined = recorded(&applied.after, ID)?;
@@ -361,7 +345,7 @@ impl Action for PodQuarantine {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        let allow = params_of(params)?;
+        let allow = allows_kube_system(params, ID)?;
         let (r, client) = object_and_client(&self.kube, target, allow).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let now: Quarantined = recorded(&change.before, ID)?;

@@ -20,13 +20,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use rectify_aws::actions::iam::contain_role::IamContainRole;
-use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, ParamSpec, Target};
+use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{gone, object_and_client, parse_params, recorded, RbacRule};
+use super::{allows_kube_system, gone, object_and_client, recorded, RbacRule};
 use crate::client::path_of;
-use crate::target::{kube_target, KubeRef, SERVICE_ACCOUNT};
+use crate::target::{KubeRef, SERVICE_ACCOUNT};
 use crate::Kube;
 
 pub const ID: &str = "kube.serviceaccount.contain-role";
@@ -105,7 +105,8 @@ impl ServiceAccountContainRole {
         target: &Target,
         params: &Value,
     ) -> Result<(KubeRef, Option<String>), ActionError> {
-        let (r, client) = object_and_client(&self.kube, target, params_of(params)?).await?;
+        let (r, client) =
+            object_and_client(&self.kube, target, allows_kube_system(params, ID)?).await?;
         let ns = r.namespace.as_deref().unwrap_or_default();
         let account: ServiceAccount = client
             .get(&path_of::<ServiceAccount>(Some(ns), Some(&r.name)))
@@ -143,12 +144,6 @@ impl ServiceAccountContainRole {
         };
         Ok(Observed::new(state.contained, state, role.tags))
     }
-}
-
-fn params_of(params: &Value) -> Result<bool, ActionError> {
-    parse_params(params, ID, &[])
-        .map(|(_, allow)| allow)
-        .map_err(ActionError::invalid)
 }
 
 /// The role an annotation names, as `aws.iam.contain-role`'s target: a
@@ -195,21 +190,11 @@ fn inner(change: &RoleChange, summary: &str) -> Change {
 
 #[async_trait]
 impl Action for ServiceAccountContainRole {
-    fn spec(&self) -> &'static ActionSpec {
-        &SPEC
-    }
-
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        parse_params(params, ID, &[]).map(|_| ())
-    }
-
-    /// The workload's service account of a GuardDuty EKS or Runtime
-    /// finding (`kubernetesWorkloadDetails.serviceAccountName`, or a
-    /// `system:serviceaccount:` user), as EventBridge or Security Hub
-    /// delivers it, or of a Kubernetes audit event.
-    fn target(&self, event: &Event) -> Result<Target, ActionError> {
-        kube_target(event, &[SERVICE_ACCOUNT], self.kube.settings()).map_err(ActionError::invalid)
-    }
+    // The target: the workload's service account of a GuardDuty EKS or
+    // Runtime finding (`kubernetesWorkloadDetails.serviceAccountName`, or
+    // a `system:serviceaccount:` user), as EventBridge or Security Hub
+    // delivers it, or of a Kubernetes audit event.
+    super::object_action_basics!(SERVICE_ACCOUNT);
 
     /// Reads the service account's annotation, then the role as
     /// `aws.iam.contain-role` does (refusing service-linked roles and
@@ -225,7 +210,7 @@ impl Action for ServiceAccountContainRole {
         params: &Value,
         observed: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let state: AccountState = recorded(&observed.state, ID)?;
         let (Some(arn), Some(role)) = (&state.role_arn, &state.role) else {
             return Ok(Change {
@@ -276,7 +261,7 @@ impl Action for ServiceAccountContainRole {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         if change.before == change.after {
             return Ok(());
         }
@@ -299,7 +284,7 @@ impl Action for ServiceAccountContainRole {
         applied: &Change,
         now: &Observed,
     ) -> Result<Change, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         if applied.before == applied.after {
             return Err(ActionError::invalid(format!(
                 "{ID}: that job changed nothing (no role, or the role was already contained): nothing to undo"
@@ -350,7 +335,7 @@ impl Action for ServiceAccountContainRole {
         params: &Value,
         change: &Change,
     ) -> Result<(), ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let undo: RoleChange = recorded(&change.after, ID)?;
         let role_target = role_target(target, &undo.role_arn)?;
         self.role
@@ -364,7 +349,7 @@ impl Action for ServiceAccountContainRole {
         params: &Value,
         change: &Change,
     ) -> Result<bool, ActionError> {
-        params_of(params)?;
+        allows_kube_system(params, ID)?;
         let undo: RoleChange = recorded(&change.after, ID)?;
         let role_target = role_target(target, &undo.role_arn)?;
         self.role

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use rectify_model::{ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
 use serde_json::Value;
 
-use super::{check_trail, trail_of, verify_trail, TrailSettings, TRAIL_TYPE};
-use crate::actions::{params_object, recorded, reject_unknown, string_param};
+use super::{trail_of, verify_trail, TrailSettings, TRAIL_TYPE};
+use crate::actions::{no_change, params_object, recorded, reject_unknown, string_param};
 use crate::Aws;
 
 pub const ID: &str = "aws.cloudtrail.enable-cloudwatch-logs";
@@ -102,10 +102,6 @@ impl CloudTrailEnableCloudWatchLogs {
         CloudTrailEnableCloudWatchLogs { aws }
     }
 
-    async fn check_trail(&self, target: &Target, _: &Value) -> Result<Observed, ActionError> {
-        check_trail(&self.aws, target, ID, complies).await
-    }
-
     async fn verify_trail(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let (group, _) = destination(params).map_err(ActionError::invalid)?;
         verify_trail(&self.aws, target, ID, |s| {
@@ -127,11 +123,10 @@ impl CloudTrailEnableCloudWatchLogs {
         let name = trail_of(target, ID)?;
         let before: TrailSettings = recorded(&observed.state, ID)?;
         if let Some(current) = &before.log_group_arn {
-            return Ok(Change {
-                summary: format!("trail {name} already delivers to log group {current}"),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+            return Ok(no_change(
+                format!("trail {name} already delivers to log group {current}"),
+                observed,
+            ));
         }
         let (Some(group), Some(role)) = (group, role) else {
             return Err(ActionError::not_configured(format!(
@@ -170,7 +165,12 @@ impl CloudTrailEnableCloudWatchLogs {
     }
 }
 
-super::trail_setting_action!(CloudTrailEnableCloudWatchLogs, destination, describe);
+super::trail_setting_action!(
+    CloudTrailEnableCloudWatchLogs,
+    destination,
+    complies,
+    describe
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,10 +11,10 @@ use rectify_model::{ActionError, ActionSpec, Change, Observed, ParamSpec, Target
 use serde_json::Value;
 
 use super::{
-    check_key_param, check_trail, key_in_home_region, same_key, trail_of, verify_trail,
-    TrailSettings, TRAIL_TYPE,
+    check_key_param, key_in_home_region, same_key, trail_of, verify_trail, TrailSettings,
+    TRAIL_TYPE,
 };
-use crate::actions::{params_object, recorded, reject_unknown, string_param};
+use crate::actions::{no_change, params_object, recorded, reject_unknown, string_param};
 use crate::Aws;
 
 pub const ID: &str = "aws.cloudtrail.enable-kms-encryption";
@@ -73,10 +73,6 @@ impl CloudTrailEnableKmsEncryption {
         CloudTrailEnableKmsEncryption { aws }
     }
 
-    async fn check_trail(&self, target: &Target, _: &Value) -> Result<Observed, ActionError> {
-        check_trail(&self.aws, target, ID, complies).await
-    }
-
     /// Compliant when the trail is encrypted with the key the change set.
     async fn verify_trail(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let chosen = key_param(params).map_err(ActionError::invalid)?;
@@ -97,11 +93,10 @@ impl CloudTrailEnableKmsEncryption {
         let name = trail_of(target, ID)?;
         let before: TrailSettings = recorded(&observed.state, ID)?;
         if let Some(current) = &before.kms_key_id {
-            return Ok(Change {
-                summary: format!("trail {name} is already encrypted with KMS key {current}"),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+            return Ok(no_change(
+                format!("trail {name} is already encrypted with KMS key {current}"),
+                observed,
+            ));
         }
         let Some(key) = chosen else {
             return Err(ActionError::not_configured(format!(
@@ -126,7 +121,7 @@ impl CloudTrailEnableKmsEncryption {
     }
 }
 
-super::trail_setting_action!(CloudTrailEnableKmsEncryption, key_param, describe);
+super::trail_setting_action!(CloudTrailEnableKmsEncryption, key_param, complies, describe);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rectify_model::{ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::Value;
 
-use super::{check_trail, trail_of, verify_trail, TrailSettings, TRAIL_TYPE};
+use super::{trail_of, verify_trail, TrailSettings, TRAIL_TYPE};
 use crate::actions::{no_params, recorded};
 use crate::Aws;
 
@@ -57,10 +57,6 @@ impl CloudTrailEnableLogFileValidation {
         CloudTrailEnableLogFileValidation { aws }
     }
 
-    async fn check_trail(&self, target: &Target, _: &Value) -> Result<Observed, ActionError> {
-        check_trail(&self.aws, target, ID, complies).await
-    }
-
     async fn verify_trail(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         validate(params).map_err(ActionError::invalid)?;
         verify_trail(&self.aws, target, ID, complies).await
@@ -92,7 +88,12 @@ impl CloudTrailEnableLogFileValidation {
     }
 }
 
-super::trail_setting_action!(CloudTrailEnableLogFileValidation, validate, on_off);
+super::trail_setting_action!(
+    CloudTrailEnableLogFileValidation,
+    validate,
+    complies,
+    on_off
+);
 
 #[cfg(test)]
 mod tests {

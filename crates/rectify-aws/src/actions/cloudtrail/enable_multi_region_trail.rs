@@ -31,8 +31,7 @@ use super::{check_key_param, key_in_home_region, trail_tags, valid_trail_name};
 use crate::actions::account_region as where_;
 use crate::actions::s3::{s3_client, valid_bucket_name};
 use crate::actions::{
-    account_target, bool_param, changed_since, params_object, recorded, reject_unknown,
-    string_param,
+    bool_param, changed_since, params_object, recorded, reject_unknown, string_param,
 };
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
@@ -1090,10 +1089,8 @@ impl Action for CloudTrailEnableMultiRegionTrail {
         parse(params).map(|_| ())
     }
 
-    /// A setting of each account and region: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: a setting of each account and region: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     /// The trails; when the account fails, the tags of the trail the fix
     /// would change (so that an exempt trail is left alone), or whether

@@ -472,11 +472,12 @@ pub(crate) async fn verify_trail_revert(
 }
 
 /// The `Action` impl of an action on one trail setting: `$params`
-/// checks the params (`Result<_, String>`), `$describe` names restored
-/// settings in an undo's summary, and the type's own `check_trail`,
+/// checks the params (`Result<_, String>`), `$complies` judges the
+/// settings `check` reads (with the trail's tags), `$describe` names
+/// restored settings in an undo's summary, and the type's own
 /// `plan_trail` and `verify_trail` do what differs.
 macro_rules! trail_setting_action {
-    ($action:ty, $params:path, $describe:path) => {
+    ($action:ty, $params:path, $complies:path, $describe:path) => {
         #[async_trait::async_trait]
         impl rectify_model::Action for $action {
             fn spec(&self) -> &'static rectify_model::ActionSpec {
@@ -500,7 +501,7 @@ macro_rules! trail_setting_action {
                 params: &serde_json::Value,
             ) -> Result<rectify_model::Observed, rectify_model::ActionError> {
                 $params(params).map_err(rectify_model::ActionError::invalid)?;
-                self.check_trail(target, params).await
+                $crate::actions::cloudtrail::check_trail(&self.aws, target, ID, $complies).await
             }
 
             fn plan(

@@ -17,8 +17,7 @@ use serde_json::Value;
 
 use crate::actions::account_region as where_;
 use crate::actions::{
-    account_target, changed_since, client_for, params_object, recorded, reject_unknown,
-    string_param,
+    changed_since, client_for, params_object, recorded, reject_unknown, string_param,
 };
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -274,10 +273,8 @@ impl Action for ConfigEnableRecorder {
         parse(params).map(|_| ())
     }
 
-    /// A setting of each account and region: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: a setting of each account and region: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         parse(params).map_err(ActionError::invalid)?;
@@ -421,16 +418,7 @@ impl Action for ConfigEnableRecorder {
         })
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Ta
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{described, id_of, listed, tag_pairs, target_of, SUBNET};
+use super::targets::{described, id_of, tag_pairs, target_of, SUBNET};
 use crate::actions::{
     collect_pages, ec2_client, recorded, tag_map, takes_no_params, unchanged_since,
 };
@@ -329,16 +329,7 @@ impl Action for Ec2DisableSubnetPublicIp {
         })
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 
     async fn verify_revert(
         &self,
@@ -351,18 +342,5 @@ impl Action for Ec2DisableSubnetPublicIp {
         Ok(now.map_public_ip_on_launch == after.map_public_ip_on_launch)
     }
 
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        Ok(Some(
-            self.subnets(&target.account, &target.region).await?.len() as u64,
-        ))
-    }
-
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(listed(
-            &SUBNET,
-            account,
-            region,
-            self.subnets(account, region).await?,
-        ))
-    }
+    super::targets::listed_by_id!(SUBNET, subnets);
 }

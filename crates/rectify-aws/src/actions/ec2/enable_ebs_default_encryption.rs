@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use crate::actions::account_region as where_;
 use crate::actions::{
-    account_target, changed_since, ec2_client, params_object, recorded, reject_unknown,
-    string_param,
+    changed_since, ec2_client, params_object, recorded, reject_unknown, string_param,
 };
 use crate::errors::sdk_error_on;
 use crate::Aws;
@@ -155,10 +154,8 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         kms_key_param(params).map(|_| ())
     }
 
-    /// A setting of each account and region: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: a setting of each account and region: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let chosen = kms_key_param(params).map_err(ActionError::invalid)?;
@@ -329,16 +326,7 @@ impl Action for Ec2EnableEbsDefaultEncryption {
         ))
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 
     async fn verify_revert(
         &self,

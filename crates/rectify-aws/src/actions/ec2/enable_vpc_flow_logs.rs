@@ -19,7 +19,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Pa
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::targets::{described, id_of, listed, tag_pairs, target_of, VPC};
+use super::targets::{described, id_of, tag_pairs, target_of, VPC};
 use crate::actions::{
     changed_since, collect_pages, ec2_client, params_object, recorded, reject_unknown,
     string_param, tag_map,
@@ -568,20 +568,7 @@ impl Action for Ec2EnableVpcFlowLogs {
             .any(|f| f.id == removal.delete_flow_log))
     }
 
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        Ok(Some(
-            self.vpcs(&target.account, &target.region).await?.len() as u64,
-        ))
-    }
-
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(listed(
-            &VPC,
-            account,
-            region,
-            self.vpcs(account, region).await?,
-        ))
-    }
+    super::targets::listed_by_id!(VPC, vpcs);
 }
 
 #[cfg(test)]

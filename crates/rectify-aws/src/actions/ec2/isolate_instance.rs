@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::targets::{id_of, tag_pairs, target_of, INSTANCE};
-use crate::actions::{bool_param, ec2_client, params_object, recorded, reject_unknown, tag_map};
+use crate::actions::{
+    bool_param, ec2_client, no_change, params_object, recorded, reject_unknown, tag_map,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -469,8 +471,8 @@ impl Action for Ec2IsolateInstance {
         let p = params_or_invalid(params)?;
         let state: InstanceState = recorded(&observed.state, ID)?;
         if state.isolated(p.stop) {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(
+                format!(
                     "instance {} is already isolated (every interface in {} alone, which has no \
                      rule): nothing to do",
                     state.instance,
@@ -480,9 +482,8 @@ impl Action for Ec2IsolateInstance {
                         .map(|q| q.id.as_str())
                         .unwrap_or("?")
                 ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                observed,
+            ));
         }
         if let Some(q) = state
             .quarantine

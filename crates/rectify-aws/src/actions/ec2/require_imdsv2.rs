@@ -16,7 +16,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Event, Observed, Ta
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::targets::{id_of, listed, tag_pairs, target_of, INSTANCE};
+use super::targets::{id_of, tag_pairs, target_of, INSTANCE};
 use crate::actions::{
     collect_pages, ec2_client, recorded, tag_map, takes_no_params, unchanged_since,
 };
@@ -237,16 +237,7 @@ impl Action for Ec2RequireImdsv2 {
         })
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 
     async fn verify_revert(
         &self,
@@ -259,21 +250,8 @@ impl Action for Ec2RequireImdsv2 {
         Ok(now.http_tokens == after.http_tokens)
     }
 
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        Ok(Some(
-            self.instances(&target.account, &target.region).await?.len() as u64,
-        ))
-    }
-
-    /// Every instance of the account in `region` but terminated ones.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(listed(
-            &INSTANCE,
-            account,
-            region,
-            self.instances(account, region).await?,
-        ))
-    }
+    // Every instance of the account in `region` but terminated ones.
+    super::targets::listed_by_id!(INSTANCE, instances);
 }
 
 impl Ec2RequireImdsv2 {

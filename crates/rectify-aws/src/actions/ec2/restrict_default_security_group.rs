@@ -17,6 +17,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, Target};
 use serde_json::{json, Value};
 
 use crate::actions::ec2::revoke_public_admin_ingress::{group_id, group_rules, revoke_rules};
+use crate::actions::ec2::targets::group_target;
 use crate::actions::{collect_pages, ec2_client, tag_map, takes_no_params};
 use crate::errors::{sdk_error, sdk_error_on};
 use crate::Aws;
@@ -225,7 +226,6 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
     /// The default security groups of the account's VPCs in `region`.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         let ec2 = ec2_client(&self.aws, account, region).await?;
-        let partition = rectify_model::partition_of(region);
         collect_pages(|token| {
             let request = ec2
                 .describe_security_groups()
@@ -245,15 +245,7 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
                     .security_groups()
                     .iter()
                     .filter(|g| g.group_name() == Some("default"))
-                    .filter_map(|g| {
-                        let id = g.group_id()?;
-                        Some(Target::listed(
-                            account,
-                            region,
-                            "AwsEc2SecurityGroup",
-                            format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
-                        ))
-                    })
+                    .filter_map(|g| group_target(account, region, g))
                     .collect();
                 Ok((groups, out.next_token().map(str::to_string)))
             }
@@ -271,21 +263,10 @@ impl Action for Ec2RestrictDefaultSecurityGroup {
     ) -> Result<Vec<Target>, ActionError> {
         let groups =
             crate::checks::reads::security_groups(&self.aws, reads, account, region).await?;
-        let partition = rectify_model::partition_of(region);
         Ok(groups
             .iter()
             .filter(|g| g.group_name() == Some("default"))
-            .filter_map(|g| {
-                Some(Target::listed(
-                    account,
-                    region,
-                    "AwsEc2SecurityGroup",
-                    format!(
-                        "arn:{partition}:ec2:{region}:{account}:security-group/{}",
-                        g.group_id()?
-                    ),
-                ))
-            })
+            .filter_map(|g| group_target(account, region, g))
             .collect())
     }
 

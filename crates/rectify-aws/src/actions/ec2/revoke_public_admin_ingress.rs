@@ -23,6 +23,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::targets::group_target;
 use crate::actions::{collect_pages, ec2_client, kind_of, params_object, reject_unknown, tag_map};
 use crate::errors::{code_of, sdk_error, sdk_error_on};
 use crate::Aws;
@@ -709,7 +710,6 @@ impl Action for Ec2RevokePublicAdminIngress {
     /// The account's security groups in `region`, with their tags.
     async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
         let ec2 = ec2_client(&self.aws, account, region).await?;
-        let partition = rectify_model::partition_of(region);
         collect_pages(|token| {
             let request = ec2.describe_security_groups().set_next_token(token);
             async move {
@@ -721,13 +721,7 @@ impl Action for Ec2RevokePublicAdminIngress {
                     .security_groups()
                     .iter()
                     .filter_map(|g| {
-                        let id = g.group_id()?;
-                        let mut target = Target::listed(
-                            account,
-                            region,
-                            "AwsEc2SecurityGroup",
-                            format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
-                        );
+                        let mut target = group_target(account, region, g)?;
                         target.tags = group_tags(g);
                         Some(target)
                     })
@@ -771,17 +765,10 @@ impl Action for Ec2RevokePublicAdminIngress {
     ) -> Result<Vec<Target>, ActionError> {
         let groups =
             crate::checks::reads::security_groups(&self.aws, reads, account, region).await?;
-        let partition = rectify_model::partition_of(region);
         Ok(groups
             .iter()
             .filter_map(|g| {
-                let id = g.group_id()?;
-                let mut target = Target::listed(
-                    account,
-                    region,
-                    "AwsEc2SecurityGroup",
-                    format!("arn:{partition}:ec2:{region}:{account}:security-group/{id}"),
-                );
+                let mut target = group_target(account, region, g)?;
                 target.tags = group_tags(g);
                 Some(target)
             })

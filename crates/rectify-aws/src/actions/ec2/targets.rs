@@ -114,6 +114,46 @@ pub(crate) fn arn(kind: &Kind, partition: &str, region: &str, account: &str, id:
     )
 }
 
+/// A security group as a target for `rectify scan` (none when the
+/// listing gives no id).
+pub(crate) fn group_target(
+    account: &str,
+    region: &str,
+    group: &aws_sdk_ec2::types::SecurityGroup,
+) -> Option<Target> {
+    let partition = rectify_model::partition_of(region);
+    Some(Target::listed(
+        account,
+        region,
+        "AwsEc2SecurityGroup",
+        format!(
+            "arn:{partition}:ec2:{region}:{account}:security-group/{}",
+            group.group_id()?
+        ),
+    ))
+}
+
+/// `inventory` and `discover` of an action on the resources of `$kind`
+/// that its type lists by id (`self.$ids(account, region)`), inside its
+/// `#[async_trait] impl Action`: the count, and the [`listed`] targets.
+macro_rules! listed_by_id {
+    ($kind:expr, $ids:ident) => {
+        $crate::actions::trait_fn! {
+            fn inventory(&self, target: &rectify_model::Target, _: &serde_json::Value) -> Option<u64> {
+                Ok(Some(self.$ids(&target.account, &target.region).await?.len() as u64))
+            }
+        }
+
+        $crate::actions::trait_fn! {
+            fn discover(&self, account: &str, region: &str) -> Vec<rectify_model::Target> {
+                let ids = self.$ids(account, region).await?;
+                Ok($crate::actions::ec2::targets::listed(&$kind, account, region, ids))
+            }
+        }
+    };
+}
+pub(crate) use listed_by_id;
+
 /// Targets for `rectify scan`: the resources of `kind` with these ids, in
 /// `account` and `region`.
 pub(crate) fn listed(

@@ -254,14 +254,7 @@ impl Action for EcrEnableScanOnPush {
         })
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 }
 
 #[cfg(test)]

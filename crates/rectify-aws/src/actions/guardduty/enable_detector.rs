@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::account_region as where_;
-use crate::actions::{account_target, changed_since, client_for, recorded, takes_no_params};
+use crate::actions::{changed_since, client_for, recorded, takes_no_params};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -135,10 +135,8 @@ impl Action for GuardDutyEnableDetector {
         &SPEC
     }
 
-    /// A setting of each account and region: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: a setting of each account and region: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         takes_no_params(params, ID)?;

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use super::{iam_client, now_secs};
 use crate::actions::event_resources::plain_name;
-use crate::actions::{recorded, tag_map, takes_no_params};
+use crate::actions::{no_change, recorded, tag_map, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -346,15 +346,14 @@ impl Action for IamContainRole {
         takes_no_params(params, ID)?;
         let state: RoleState = recorded(&observed.state, ID)?;
         if let Some(cutoff) = &state.contained_before {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(
+                format!(
                     "role {} is already contained: sessions issued before {cutoff} are denied \
                      (inline policy {POLICY_NAME}); nothing to do",
                     state.role
                 ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                observed,
+            ));
         }
         let replaced = match &state.policy {
             Some(_) => format!(

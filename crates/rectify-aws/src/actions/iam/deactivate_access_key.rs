@@ -23,7 +23,9 @@ use serde_json::Value;
 
 use super::{iam_client, now_secs, set_key_status, KEEP_TAG};
 use crate::actions::event_resources::plain_name;
-use crate::actions::{collect_pages, recorded, tag_map, takes_no_params, unchanged_since};
+use crate::actions::{
+    collect_pages, no_change, recorded, tag_map, takes_no_params, unchanged_since,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -393,11 +395,7 @@ impl Action for IamDeactivateAccessKey {
         };
         // Nothing to write: `after` is what was read.
         if !state.active {
-            return Ok(Change {
-                summary,
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+            return Ok(no_change(summary, observed));
         }
         Ok(Change::new(summary, observed.state.clone(), after))
     }
@@ -468,14 +466,7 @@ impl Action for IamDeactivateAccessKey {
         ))
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 
     async fn verify_revert(
         &self,

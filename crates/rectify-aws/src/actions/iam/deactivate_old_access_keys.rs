@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::{
     access_keys, get_user, iam_client, kept_reasons, key_list, now_secs, older_than, reactivated,
-    reactivation_plan, recently_used, set_key_status, user_name, user_targets, Deactivation,
-    LastUse, Reactivation, Staleness, UserCredentials,
+    reactivation_plan, recently_used, set_key_status, user_name, Deactivation, LastUse,
+    Reactivation, Staleness, UserCredentials,
 };
 use crate::actions::{int_param, params_object, recorded, reject_unknown};
 use crate::Aws;
@@ -109,22 +109,12 @@ impl Action for IamDeactivateOldAccessKeys {
         super::user_target(event, SPEC.resource_types)
     }
 
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        super::user_count(&self.aws, target).await
-    }
-
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        user_targets(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        super::user_targets_in_scan(&self.aws, reads, account, region).await
-    }
+    // discover, discover_in_scan, inventory: the account's users.
+    crate::actions::listed_targets!(
+        super::user_targets,
+        super::user_targets_in_scan,
+        super::user_count
+    );
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         self.observe(target, params, LastUse::Every).await

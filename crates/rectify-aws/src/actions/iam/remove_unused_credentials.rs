@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{
     access_keys, days_between, get_user, iam_client, kept_reasons, key_list, now_secs, older_than,
     password, reactivated, reactivation_plan, recently_used, set_key_status, user_name,
-    user_targets, Deactivation, LastUse, Reactivation, Staleness, UserCredentials,
+    Deactivation, LastUse, Reactivation, Staleness, UserCredentials,
 };
 use crate::actions::{bool_param, int_param, params_object, recorded, reject_unknown};
 use crate::errors::{code_of, sdk_error_on};
@@ -147,22 +147,12 @@ impl Action for IamRemoveUnusedCredentials {
         super::user_target(event, SPEC.resource_types)
     }
 
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        super::user_count(&self.aws, target).await
-    }
-
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        user_targets(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        super::user_targets_in_scan(&self.aws, reads, account, region).await
-    }
+    // discover, discover_in_scan, inventory: the account's users.
+    crate::actions::listed_targets!(
+        super::user_targets,
+        super::user_targets_in_scan,
+        super::user_count
+    );
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         self.observe(target, params, LastUse::Every).await

@@ -15,7 +15,7 @@ use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{account_target, bool_param, int_param, params_object, reject_unknown};
+use crate::actions::{bool_param, int_param, params_object, reject_unknown};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -319,10 +319,8 @@ impl Action for IamSetPasswordPolicy {
         parse_params(params).map(|_| ())
     }
 
-    /// The password policy is one per account: the account itself.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: the password policy is one per account: the account itself.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         let desired = parse_params(params).map_err(ActionError::invalid)?;

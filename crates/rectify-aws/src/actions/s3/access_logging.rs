@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::s3::bucket_reads::BucketReads;
-use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, s3_client, valid_bucket_name};
-use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
+use crate::actions::s3::{bucket_of, s3_client, valid_bucket_name};
+use crate::actions::{
+    changed_since, no_change, params_object, recorded, reject_unknown, string_param,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -206,37 +208,9 @@ impl Action for S3AccessLogging {
         parse_params(params).map(|_| ())
     }
 
-    /// The account's buckets in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        buckets_in(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
-    }
-
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        bucket_inventory(&self.aws, target).await
-    }
-
-    /// Compliant when the bucket logs anywhere (as the control judges).
-    async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, None).await
-    }
-
-    async fn check_in_scan(
-        &self,
-        target: &Target,
-        params: &Value,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Observed, ActionError> {
-        self.observe(target, params, Some(reads)).await
-    }
+    // discover, discover_in_scan, inventory, check, check_in_scan: the
+    // account's buckets, and `observe` (through the scan's reads in a scan).
+    super::bucket_targets!();
 
     fn plan(
         &self,
@@ -248,11 +222,10 @@ impl Action for S3AccessLogging {
         let bucket = bucket_of(target, ID)?;
         let before: Logging = recorded(&observed.state, ID)?;
         if before.target.is_some() {
-            return Ok(Change {
-                summary: format!("bucket {bucket} already logs {}", before.describe()),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+            return Ok(no_change(
+                format!("bucket {bucket} already logs {}", before.describe()),
+                observed,
+            ));
         }
         let after = Logging {
             target: Some(wanted(&bucket, &p)?),

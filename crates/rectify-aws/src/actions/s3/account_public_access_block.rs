@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actions::s3::block_public_access::BlockPublicAccess;
-use crate::actions::{account_target, changed_since, recorded, takes_no_params};
+use crate::actions::{changed_since, recorded, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -195,10 +195,8 @@ impl Action for S3AccountPublicAccessBlock {
         &SPEC
     }
 
-    /// One setting per account: the account, in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        Ok(account_target(account, region))
-    }
+    // discover: one setting per account: the account, in `region`.
+    crate::actions::account_setting_discover!();
 
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         takes_no_params(params, ID)?;
@@ -276,16 +274,7 @@ impl Action for S3AccountPublicAccessBlock {
         Ok(Change::new(summary, now.state.clone(), restore))
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::bucket_reads::BucketReads;
-use crate::actions::{changed_since, collect_pages, no_params, recorded};
-use crate::errors::{sdk_error, sdk_error_on};
+use crate::actions::{changed_since, no_params, recorded};
+use crate::errors::sdk_error_on;
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.block-public-access";
@@ -225,40 +225,9 @@ impl Action for S3BlockPublicAccess {
         validate(params)
     }
 
-    /// The account's buckets (S3 lists them account-wide).
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        let s3 = self.client(target).await?;
-        Ok(Some(list_buckets(&s3).await?.len() as u64))
-    }
-
-    /// The account's buckets in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
-    }
-
-    async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, None).await
-    }
-
-    /// The check with the scan's reads: the settings and the tags the
-    /// other bucket actions and checks read too.
-    async fn check_in_scan(
-        &self,
-        target: &Target,
-        params: &Value,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Observed, ActionError> {
-        self.observe(target, params, Some(reads)).await
-    }
+    // discover, discover_in_scan, inventory, check, check_in_scan: the
+    // account's buckets, and `observe` (through the scan's reads in a scan).
+    super::bucket_targets!();
 
     fn plan(
         &self,
@@ -582,31 +551,6 @@ fn read_grants(policy: &Value) -> (Vec<String>, Vec<String>) {
         }
     }
     (public, cloudfront)
-}
-
-/// Every bucket of the account: its name, and its region when the listing
-/// gives it.
-async fn list_buckets(
-    s3: &aws_sdk_s3::Client,
-) -> Result<Vec<(String, Option<String>)>, ActionError> {
-    collect_pages(|token| {
-        let request = s3.list_buckets().set_continuation_token(token);
-        async move {
-            let out = request
-                .send()
-                .await
-                .map_err(|e| sdk_error("s3:ListAllMyBuckets", e))?;
-            let buckets = out
-                .buckets()
-                .iter()
-                .filter_map(|b| {
-                    Some((b.name()?.to_string(), b.bucket_region().map(str::to_string)))
-                })
-                .collect();
-            Ok((buckets, out.continuation_token().map(str::to_string)))
-        }
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -28,8 +28,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::s3::bucket_reads::BucketReads;
-use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, s3_client};
-use crate::actions::{changed_since, params_object, recorded, reject_unknown, string_param};
+use crate::actions::s3::{bucket_of, s3_client};
+use crate::actions::{
+    changed_since, no_change, params_object, recorded, reject_unknown, string_param,
+};
 use crate::errors::sdk_error_on;
 use crate::Aws;
 
@@ -253,36 +255,9 @@ impl Action for S3DefaultEncryption {
         kms_key_param(params).map(|_| ())
     }
 
-    /// The account's buckets in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        buckets_in(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
-    }
-
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        bucket_inventory(&self.aws, target).await
-    }
-
-    async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, None).await
-    }
-
-    async fn check_in_scan(
-        &self,
-        target: &Target,
-        params: &Value,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Observed, ActionError> {
-        self.observe(target, params, Some(reads)).await
-    }
+    // discover, discover_in_scan, inventory, check, check_in_scan: the
+    // account's buckets, and `observe` (through the scan's reads in a scan).
+    super::bucket_targets!();
 
     fn plan(
         &self,
@@ -294,14 +269,13 @@ impl Action for S3DefaultEncryption {
         let bucket = bucket_of(target, ID)?;
         let before: Encryption = recorded(&observed.state, ID)?;
         if complies(&before, chosen.as_deref()) {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(
+                format!(
                     "bucket {bucket} already has default encryption: {}",
                     before.describe()
                 ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                observed,
+            ));
         }
         let after = Encryption {
             rule: Some(wanted(chosen.as_deref())),

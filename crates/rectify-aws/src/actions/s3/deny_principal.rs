@@ -37,7 +37,7 @@ use super::block_public_access::BlockPublicAccess;
 use crate::actions::event_resources::plain_name;
 use crate::actions::resource_policy::{find_sid, strings, with_statement, without_statement};
 use crate::actions::s3::{bucket_of, bucket_policy, bucket_tags, put_bucket_policy, s3_client};
-use crate::actions::{recorded, takes_no_params};
+use crate::actions::{no_change, recorded, takes_no_params};
 use crate::errors::{code_of, sdk_error_on};
 use crate::Aws;
 
@@ -402,15 +402,14 @@ impl Action for S3DenyPrincipal {
         takes_no_params(params, ID)?;
         let state: BucketState = recorded(&observed.state, ID)?;
         if state.contained() {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(
+                format!(
                     "bucket {} already blocks public access and denies {} (statement {SID}): \
                      nothing to do",
                     state.bucket, state.principal
                 ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                observed,
+            ));
         }
         let held = denied_patterns(state.policy.as_ref());
         let patterns: Vec<String> = patterns_of(&state.principal)?

@@ -36,6 +36,23 @@ pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
     ]
 }
 
+/// `discover`, `discover_in_scan`, `inventory`, `check` and
+/// `check_in_scan` of a bucket action, inside its `#[async_trait] impl
+/// Action`: the account's buckets in the region (listed once per scan),
+/// how many buckets the account has, and the type's own
+/// `observe(target, params, scan)`.
+macro_rules! bucket_targets {
+    () => {
+        $crate::actions::listed_targets!(
+            $crate::actions::s3::buckets_in,
+            $crate::actions::s3::buckets_in_scan,
+            $crate::actions::s3::bucket_inventory
+        );
+        $crate::actions::observed_checks!();
+    };
+}
+pub(crate) use bucket_targets;
+
 /// Whether `name` is a valid general purpose bucket name: 3 to 63
 /// lowercase letters, digits, dots and hyphens, starting and ending with a
 /// letter or digit, no `..`, not an IP address.

@@ -29,8 +29,8 @@ use crate::actions::resource_policy::{
     statements, with_statement, without_statement,
 };
 use crate::actions::s3::bucket_reads::BucketReads;
-use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, put_bucket_policy};
-use crate::actions::{changed_since, recorded, takes_no_params};
+use crate::actions::s3::{bucket_of, put_bucket_policy};
+use crate::actions::{changed_since, no_change, recorded, takes_no_params};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.require-tls";
@@ -179,36 +179,9 @@ impl Action for S3RequireTls {
         &SPEC
     }
 
-    /// The account's buckets in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        buckets_in(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
-    }
-
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        bucket_inventory(&self.aws, target).await
-    }
-
-    async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, None).await
-    }
-
-    async fn check_in_scan(
-        &self,
-        target: &Target,
-        params: &Value,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Observed, ActionError> {
-        self.observe(target, params, Some(reads)).await
-    }
+    // discover, discover_in_scan, inventory, check, check_in_scan: the
+    // account's buckets, and `observe` (through the scan's reads in a scan).
+    super::bucket_targets!();
 
     fn plan(
         &self,
@@ -220,13 +193,12 @@ impl Action for S3RequireTls {
         let bucket = bucket_of(target, ID)?;
         let before: PolicyState = recorded(&observed.state, ID)?;
         if let Some(name) = &before.denies_insecure {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(
+                format!(
                     "bucket {bucket} already denies requests without TLS ({name} of its policy)"
                 ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                observed,
+            ));
         }
         let after = with_statement(
             before.policy.as_ref(),

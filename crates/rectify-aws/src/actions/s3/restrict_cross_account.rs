@@ -31,8 +31,8 @@ use crate::actions::resource_policy::{
     aws_principals, principal_account, statement_name, statements, strings, wildcard_matches,
 };
 use crate::actions::s3::bucket_reads::BucketReads;
-use crate::actions::s3::{bucket_inventory, bucket_of, buckets_in, put_bucket_policy};
-use crate::actions::{recorded, takes_no_params, unchanged_since};
+use crate::actions::s3::{bucket_of, put_bucket_policy};
+use crate::actions::{no_change, recorded, takes_no_params, unchanged_since};
 use crate::Aws;
 
 pub const ID: &str = "aws.s3.restrict-cross-account-actions";
@@ -298,36 +298,9 @@ impl Action for S3RestrictCrossAccount {
         &SPEC
     }
 
-    /// The account's buckets in `region`.
-    async fn discover(&self, account: &str, region: &str) -> Result<Vec<Target>, ActionError> {
-        buckets_in(&self.aws, account, region).await
-    }
-
-    async fn discover_in_scan(
-        &self,
-        account: &str,
-        region: &str,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Vec<Target>, ActionError> {
-        crate::actions::s3::buckets_in_scan(&self.aws, reads, account, region).await
-    }
-
-    async fn inventory(&self, target: &Target, _: &Value) -> Result<Option<u64>, ActionError> {
-        bucket_inventory(&self.aws, target).await
-    }
-
-    async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
-        self.observe(target, params, None).await
-    }
-
-    async fn check_in_scan(
-        &self,
-        target: &Target,
-        params: &Value,
-        reads: &rectify_model::ScanReads,
-    ) -> Result<Observed, ActionError> {
-        self.observe(target, params, Some(reads)).await
-    }
+    // discover, discover_in_scan, inventory, check, check_in_scan: the
+    // account's buckets, and `observe` (through the scan's reads in a scan).
+    super::bucket_targets!();
 
     fn plan(
         &self,
@@ -339,14 +312,10 @@ impl Action for S3RestrictCrossAccount {
         let bucket = bucket_of(target, ID)?;
         let before: PolicyState = recorded(&observed.state, ID)?;
         let Some(policy) = before.policy.as_ref().filter(|_| !before.compliant()) else {
-            return Ok(Change {
-                summary: format!(
+            return Ok(no_change(format!(
                     "the policy of bucket {bucket} grants other accounts none of {} that rectify can remove",
                     SENSITIVE.join(", ")
-                ),
-                before: observed.state.clone(),
-                after: observed.state.clone(),
-            });
+                ), observed));
         };
         let after = PolicyState::read(restricted(policy, &target.account), &target.account);
         let removed: Vec<String> = before

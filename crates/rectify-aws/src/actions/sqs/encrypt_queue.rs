@@ -354,16 +354,7 @@ impl Action for SqsEncryptQueue {
         })
     }
 
-    async fn revert(
-        &self,
-        target: &Target,
-        params: &Value,
-        change: &Change,
-    ) -> Result<(), ActionError> {
-        // The undo's change has the shape of the fix's (a state found,
-        // a state to write): `apply` writes it.
-        self.apply(target, params, change).await
-    }
+    crate::actions::revert_by_apply!();
 
     async fn verify_revert(
         &self,
