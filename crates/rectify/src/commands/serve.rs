@@ -59,6 +59,7 @@ pub async fn run(
     // cannot be served.
     rectify_server::check_tls(&loaded.config.api)?;
     let address = listen.unwrap_or_else(|| loaded.config.api.listen.clone());
+    let stop_signal = stop_signal();
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("listening on {address}"))?;
@@ -122,7 +123,7 @@ pub async fn run(
     ));
     let api = console_extras(rectify_server::Api::new(engine.clone()), &engine, &loaded);
     let server = tokio::spawn(rectify_server::serve(api, listener, shutdown));
-    wait_for_signal().await;
+    stop_signal.await;
     eprintln!(
         "rectify: stopping: no new work; running jobs get {}s",
         grace.as_secs()
@@ -355,26 +356,34 @@ fn start_outbox_delivery(
     })
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+/// Registers for SIGTERM and SIGINT at once, before anything starts that
+/// a caller may wait on (a first audit anchor, the listening socket): a
+/// signal that comes early then stops serve in order instead of killing
+/// it. The future waits for either.
+#[cfg(unix)]
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+}
+
+#[cfg(not(unix))]
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
