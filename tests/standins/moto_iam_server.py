@@ -43,9 +43,9 @@ tested as it is:
 
 It answers what the main moto server (`moto_server.py`) answers beyond
 moto: the EC2 operations of `moto_ec2_extras.py`, the SSM service-setting
-operations of `moto_ssm_extras.py`, and CloudWatch in the RPC v2 CBOR
-protocol the AWS SDK for Rust speaks (`moto_cbor.py`), each call authorised
-as above.
+operations of `moto_ssm_extras.py`, CloudWatch in the RPC v2 CBOR
+protocol the AWS SDK for Rust speaks (`moto_cbor.py`) and AWS Config's items
+for S3 buckets (`moto_config_s3.py`), each call authorised as above.
 
 Signatures are not verified (see below). Nothing else changes: conditions
 other than `StringEquals` on
@@ -62,6 +62,7 @@ import sys
 from urllib.parse import unquote
 
 import moto_cbor
+import moto_config_s3
 import moto_ec2_extras
 import moto_ssm_extras
 from moto.s3 import responses as s3_responses
@@ -69,6 +70,7 @@ from moto.s3 import responses as s3_responses
 moto_ec2_extras.apply()
 moto_ssm_extras.apply()
 moto_cbor.apply()
+moto_config_s3.apply()
 
 for key, method, action in (
     ("DEFAULT", "HEAD", "ListBucket"),
