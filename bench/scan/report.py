@@ -114,8 +114,8 @@ def norm(resource, account):
     return resource
 
 
-def rectify_verdicts(out, account):
-    report = json.load(open(f"{out}/rectify.out"))
+def rectify_verdicts(out, account, name="rectify"):
+    report = json.load(open(f"{out}/{name}.out"))
     verdicts = {}
     for r in report["scan"]["results"]:
         control = SAME_AS.get(r["control"], r["control"])
@@ -151,24 +151,32 @@ def main():
         return
     out = args.dir
     account = "210987654321"
-    rows = [r for r in (row(out, n) for n in ("rectify", "rectify-dry-run", "prowler")) if r]
+    rows = [r for r in (row(out, n) for n in ("rectify", "rectify-from-config", "rectify-dry-run", "prowler")) if r]
     print("| run | wall | peak RSS | AWS calls (STS not counted) |")
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['run']} | {r['wall_s']:.1f} s | {r['rss_mb']:.0f} MB | {r['calls']:,} |")
     base = {r["run"]: r for r in rows}
-    if "prowler" in base and "rectify" in base:
-        p, q = base["prowler"], base["rectify"]
-        print(
-            f"\nProwler / rectify: {p['wall_s'] / q['wall_s']:.1f}x the wall time, "
-            f"{p['rss_mb'] / q['rss_mb']:.1f}x the memory, {p['calls'] / max(q['calls'], 1):.1f}x the calls"
-        )
-    for name in ("rectify", "prowler"):
+    for name in ("rectify", "rectify-from-config"):
+        if "prowler" in base and name in base:
+            p, q = base["prowler"], base[name]
+            print(
+                f"\nProwler / {name}: {p['wall_s'] / q['wall_s']:.1f}x the wall time, "
+                f"{p['rss_mb'] / q['rss_mb']:.1f}x the memory, {p['calls'] / max(q['calls'], 1):.1f}x the calls"
+            )
+    for name in ("rectify", "rectify-from-config", "prowler"):
         if os.path.exists(f"{out}/{name}.calls"):
             _, by = calls(f"{out}/{name}.calls")
             print(f"\n{name}: calls by operation: " + ", ".join(f"{k} {v}" for k, v in by.most_common(12)))
     mine, report = rectify_verdicts(out, account)
     print(f"\nrectify: {report['scan']['checked']} resources, {report['scan']['verdicts']} verdicts")
+    if os.path.exists(f"{out}/rectify-from-config.out"):
+        recorded, _ = rectify_verdicts(out, account, "rectify-from-config")
+        differ = sorted(k for k in set(mine) | set(recorded) if mine.get(k) != recorded.get(k))
+        print(
+            f"rectify --from-config against rectify: {len(recorded)} verdicts, {len(differ)} differ"
+            + (f", e.g. {differ[:5]}" if differ else "")
+        )
     if not glob.glob(f"{out}/prowler/*.asff.json"):
         return
     theirs = prowler_verdicts(out, account)

@@ -3,7 +3,9 @@ with all four Block Public Access settings, a third with default
 encryption), security groups (a quarter with tcp/22 open to 0.0.0.0/0,
 an eighth with tcp/3389 open to ::/0), IAM users (half with a console
 password, a quarter of those with MFA; a third with an access key) and
-EBS volumes, through an assumed role in ACCOUNT (moto maps it to that
+EBS volumes, and an AWS Config recorder of every supported type, recording
+(what `rectify scan --from-config` reads bucket settings from), through an
+assumed role in ACCOUNT (moto maps it to that
 account), with boto3 from the pinned venv.
 
 Usage: seed.py --account ACCOUNT --buckets N --groups N --users N --volumes N --out FILE
@@ -100,6 +102,20 @@ def user(i):
 def volume(i):
     return ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
 
+
+config = session.client("config")
+config.put_configuration_recorder(
+    ConfigurationRecorder={
+        "name": "default",
+        "roleARN": f"arn:aws:iam::{args.account}:role/config",
+        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
+    }
+)
+s3.create_bucket(Bucket="bench-config-delivery")
+config.put_delivery_channel(
+    DeliveryChannel={"name": "default", "s3BucketName": "bench-config-delivery"}
+)
+config.start_configuration_recorder(ConfigurationRecorderName="default")
 
 with concurrent.futures.ThreadPoolExecutor(8) as pool:
     for name, t in pool.map(bucket, range(args.buckets)):

@@ -18,6 +18,9 @@ pub struct ScanSettings {
     /// Calls in flight at once per service and region (0: the scanner's
     /// default).
     pub concurrency: usize,
+    /// Take bucket settings from AWS Config's configuration items (as
+    /// `rectify scan --from-config`); not with `feed`.
+    pub from_config: bool,
 }
 
 /// A cron expression, in UTC: five fields (minute hour day month weekday)

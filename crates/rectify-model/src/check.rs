@@ -234,6 +234,9 @@ pub struct ScanReads {
     attempts: u32,
     first_backoff: Duration,
     throttled: AtomicU64,
+    recorded: bool,
+    from_recorded: AtomicU64,
+    notes: Mutex<Vec<String>>,
 }
 
 impl Default for ScanReads {
@@ -253,7 +256,58 @@ impl ScanReads {
             attempts: 6,
             first_backoff: Duration::from_millis(200),
             throttled: AtomicU64::new(0),
+            recorded: false,
+            from_recorded: AtomicU64::new(0),
+            notes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether settings may be taken from what AWS Config recorded of a
+    /// resource (its configuration item) instead of one read per setting
+    /// (`rectify scan --from-config`): a report only, as fresh as
+    /// Config's recording.
+    pub fn with_recorded_settings(mut self, recorded: bool) -> ScanReads {
+        self.recorded = recorded;
+        self
+    }
+
+    pub fn recorded_settings(&self) -> bool {
+        self.recorded
+    }
+
+    /// Counts `n` resources judged from their configuration items.
+    pub fn count_recorded(&self, n: u64) {
+        self.from_recorded.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// How many resources were judged from their configuration items.
+    pub fn recorded(&self) -> u64 {
+        self.from_recorded.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `note` for the scan's report (said once however often it is
+    /// noted).
+    pub fn note(&self, note: impl Into<String>) {
+        let note = note.into();
+        let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+
+    /// What the scan's reads noted, in order.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The value `key` names if a read has already made it in this scan;
+    /// `None` otherwise (nothing is read).
+    pub fn made<T: Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.get(key)?.clone()
+        };
+        slot.get()?.clone().downcast::<T>().ok()
     }
 
     /// Backoff settings: `attempts` tries in all, the first wait
@@ -398,6 +452,28 @@ mod tests {
             .once::<String, _, _>("k", || async { Ok(String::new()) })
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn made_answers_only_what_a_read_made_and_notes_are_said_once() {
+        let reads = ScanReads::new(1);
+        assert!(reads.made::<u8>("k").is_none());
+        reads
+            .once("k", || async { Ok::<u8, ActionError>(3) })
+            .await
+            .unwrap();
+        assert_eq!(reads.made::<u8>("k").as_deref(), Some(&3));
+        assert!(reads.made::<String>("k").is_none());
+        reads.note("a");
+        reads.note("b");
+        reads.note("a");
+        assert_eq!(reads.notes(), ["a", "b"]);
+        assert!(!reads.recorded_settings());
+        let reads = ScanReads::new(1).with_recorded_settings(true);
+        assert!(reads.recorded_settings());
+        reads.count_recorded(2);
+        reads.count_recorded(3);
+        assert_eq!(reads.recorded(), 5);
     }
 
     #[tokio::test]

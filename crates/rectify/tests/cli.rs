@@ -495,6 +495,9 @@ fn scan_policy_grants_each_checks_reads() {
         "iam:GenerateCredentialReport",
         "ec2:DescribeSecurityGroups",
         "s3:ListAllMyBuckets",
+        // --from-config
+        "config:ListDiscoveredResources",
+        "config:BatchGetResourceConfig",
     ] {
         assert!(actions.contains(&wanted), "{wanted} missing: {actions:?}");
     }
@@ -505,6 +508,35 @@ fn scan_policy_grants_each_checks_reads() {
         listed.contains("access-analyzer.enabled") && listed.contains("1.20"),
         "{listed}"
     );
+}
+
+/// `--from-config` takes settings as AWS Config last recorded them: never
+/// for a scan that feeds the rules, on the command line or in `scan:`.
+#[test]
+fn from_config_is_refused_with_feed_and_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\n",
+    )
+    .unwrap();
+    for other in ["--feed", "--dry-run"] {
+        let out = rectify(dir.path(), &["scan", "--from-config", other], None);
+        assert_eq!(out.status.code(), Some(2), "{other}");
+        let err = text(&out.stderr);
+        assert!(err.contains("cannot be used with"), "{other}: {err}");
+    }
+    std::fs::write(
+        dir.path().join("rectify.yaml"),
+        "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\nscan:\n  schedule: \"0 3 * * *\"\n  feed: true\n  from_config: true\n",
+    )
+    .unwrap();
+    let out = rectify(dir.path(), &["validate"], None);
+    assert_ne!(out.status.code(), Some(0));
+    let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(err.contains("scan.from_config"), "{err}");
+    let help = rectify(dir.path(), &["scan", "--help"], None);
+    assert!(text(&help.stdout).contains("--from-config"));
 }
 
 #[test]

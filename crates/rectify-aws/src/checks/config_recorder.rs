@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use rectify_model::{ActionError, Check, CheckSpec, ScanReads, Severity, Verdict};
 use serde_json::json;
 
-use super::on_account;
-use crate::errors::sdk_error_on;
+use super::{on_account, reads};
 use crate::Aws;
 
 static SPEC: CheckSpec = CheckSpec {
@@ -39,38 +38,13 @@ impl Check for ConfigRecorder {
         region: &str,
         r: &ScanReads,
     ) -> Result<Vec<Verdict>, ActionError> {
-        let config = self.0.config_for(account, region).await?;
-        let client = aws_sdk_config::Client::new(&config);
-        let at = format!("account {account} in {region}");
-        let recorders = r
-            .call("config", region, || async {
-                client
-                    .describe_configuration_recorders()
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error_on("config:DescribeConfigurationRecorders", &at, e))
-            })
-            .await?;
-        let all_supported = recorders
-            .configuration_recorders()
+        let read = reads::config_recorders(&self.0, r, account, region).await?;
+        let all_supported = read
+            .recorders
             .iter()
             .any(|rec| rec.recording_group().is_some_and(|g| g.all_supported()));
-        let recording = if recorders.configuration_recorders().is_empty() {
-            false
-        } else {
-            r.call("config", region, || async {
-                client
-                    .describe_configuration_recorder_status()
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error_on("config:DescribeConfigurationRecorderStatus", &at, e))
-            })
-            .await?
-            .configuration_recorders_status()
-            .iter()
-            .any(|s| s.recording())
-        };
-        let count = recorders.configuration_recorders().len();
+        let recording = read.statuses.iter().any(|s| s.recording());
+        let count = read.recorders.len();
         Ok(vec![on_account(
             account,
             region,

@@ -17,6 +17,14 @@ use crate::Aws;
 
 pub mod reads;
 
+/// What `rectify scan --from-config` reads of AWS Config.
+pub const FROM_CONFIG_PERMISSIONS: [&str; 4] = [
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeConfigurationRecorderStatus",
+    "config:ListDiscoveredResources",
+    "config:BatchGetResourceConfig",
+];
+
 pub mod access_analyzer_enabled;
 pub mod cloudtrail_log_validation;
 pub mod cloudtrail_multi_region;

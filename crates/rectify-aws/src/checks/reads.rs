@@ -25,7 +25,7 @@ fn place(account: &str, region: &str) -> String {
 /// slots of `service` in `region` (so throttling is waited out per page):
 /// `request(token)` builds a page's request, `page(request)` sends it and
 /// returns the page's items and the next page's token.
-async fn paged<T, R, P, Fut>(
+pub(crate) async fn paged<T, R, P, Fut>(
     reads: &ScanReads,
     service: &str,
     region: &str,
@@ -98,7 +98,7 @@ pub async fn buckets_in(
         .once(&key, || async {
             let config = aws.config_for(account, region).await?;
             let s3 = aws.s3(&config);
-            paged(
+            let names = paged(
                 reads,
                 "s3",
                 region,
@@ -121,7 +121,65 @@ pub async fn buckets_in(
                     Ok((names, out.continuation_token().map(str::to_string)))
                 },
             )
-            .await
+            .await?;
+            crate::actions::s3::recorded::load(aws, reads, account, region, &names).await;
+            Ok(names)
+        })
+        .await
+}
+
+/// The region's configuration recorders and their status (the status is
+/// not asked for when there is no recorder).
+pub struct Recorders {
+    pub recorders: Vec<aws_sdk_config::types::ConfigurationRecorder>,
+    pub statuses: Vec<aws_sdk_config::types::ConfigurationRecorderStatus>,
+}
+
+/// [`Recorders`] of `account` in `region`, read once per scan.
+pub async fn config_recorders(
+    aws: &Aws,
+    reads: &ScanReads,
+    account: &str,
+    region: &str,
+) -> Result<Arc<Recorders>, ActionError> {
+    let key = format!("config:DescribeConfigurationRecorders/{account}/{region}");
+    reads
+        .once(&key, || async {
+            let config = aws.config_for(account, region).await?;
+            let client = aws_sdk_config::Client::new(&config);
+            let at = place(account, region);
+            let recorders = reads
+                .call("config", region, || async {
+                    client
+                        .describe_configuration_recorders()
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error_on("config:DescribeConfigurationRecorders", &at, e))
+                })
+                .await?
+                .configuration_recorders()
+                .to_vec();
+            let statuses = if recorders.is_empty() {
+                Vec::new()
+            } else {
+                reads
+                    .call("config", region, || async {
+                        client
+                            .describe_configuration_recorder_status()
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                sdk_error_on("config:DescribeConfigurationRecorderStatus", &at, e)
+                            })
+                    })
+                    .await?
+                    .configuration_recorders_status()
+                    .to_vec()
+            };
+            Ok(Recorders {
+                recorders,
+                statuses,
+            })
         })
         .await
 }

@@ -19,6 +19,7 @@ mod logging_and_monitoring;
 mod public_resources;
 mod s3;
 mod s3_controls;
+mod scan_from_config;
 mod securityhub;
 mod securityhub_source;
 mod ses;

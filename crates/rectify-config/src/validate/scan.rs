@@ -11,6 +11,7 @@ pub(super) const SCAN_KEYS: &[&str] = &[
     "regions",
     "send_to_security_hub",
     "concurrency",
+    "from_config",
 ];
 
 pub(super) fn read_scan(cx: &mut Ctx, node: &Node) -> Option<ScanSettings> {
@@ -36,6 +37,15 @@ pub(super) fn read_scan(cx: &mut Ctx, node: &Node) -> Option<ScanSettings> {
             .unwrap_or(false)
     };
     let (feed, send_to_security_hub) = (flag("feed"), flag("send_to_security_hub"));
+    let from_config = flag("from_config");
+    if from_config && feed {
+        let pos = f.get("from_config").map_or(f.pos, |n| n.pos);
+        cx.err(
+            pos,
+            "scan.from_config",
+            "not with `feed: true`: settings read from AWS Config may be minutes old, so a scan that feeds the rules reads them from the resources",
+        );
+    }
     let mut accounts = Vec::new();
     for (i, (id, pos)) in cx
         .string_list(f.opt("accounts"), "scan.accounts")
@@ -76,5 +86,6 @@ pub(super) fn read_scan(cx: &mut Ctx, node: &Node) -> Option<ScanSettings> {
         regions,
         send_to_security_hub,
         concurrency,
+        from_config,
     })
 }

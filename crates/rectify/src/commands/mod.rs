@@ -111,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             compliance,
             concurrency,
             send_to_security_hub,
+            from_config,
         } => {
             let args = scan::ScanArgs {
                 accounts,
@@ -121,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     .as_deref()
                     .and_then(rectify_model::Standard::parse),
                 per_service: usize::from(concurrency),
+                from_config,
             };
             scan::run(config, args, cli.output).await
         }

@@ -18,6 +18,7 @@ pub mod block_public_access;
 pub(crate) mod bucket_reads;
 pub mod default_encryption;
 pub mod deny_principal;
+pub(crate) mod recorded;
 pub mod require_tls;
 pub mod restrict_cross_account;
 

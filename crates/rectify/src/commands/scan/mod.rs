@@ -33,6 +33,7 @@ pub struct ScanArgs {
     pub send_to_security_hub: bool,
     pub compliance: Option<Standard>,
     pub per_service: usize,
+    pub from_config: bool,
 }
 
 pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyhow::Result<u8> {
@@ -85,6 +86,7 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         regions: Vec::new(),
         progress,
         report_only: !feed,
+        from_config: args.from_config,
     };
     let mut report = engine.scan_with(&args.accounts, &scan_options).await;
     for error in &report.errors {
@@ -99,6 +101,15 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         "rectify: scanned {} resources ({} verdicts): {} failed, {} more exempt (tag {})",
         report.checked, report.verdicts, failed, report.exempt, loaded.config.guardrails.exempt_tag
     );
+    if report.from_config > 0 {
+        eprintln!(
+            "rectify: the settings of {} bucket(s) were read from AWS Config's configuration items (as Config last recorded them)",
+            report.from_config
+        );
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     if report.throttled > 0 {
         eprintln!(
             "rectify: {} call(s) were throttled and tried again after a pause",
