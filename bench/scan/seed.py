@@ -17,6 +17,7 @@ import concurrent.futures
 import json
 
 import boto3
+import botocore.parsers
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--account", required=True)
@@ -67,8 +68,19 @@ def bucket(i):
     return name, {"block_public_access": blocked, "encrypted": encrypted}
 
 
+def create_group(name):
+    # moto's EC2 is not thread-safe: a creation racing another can fail
+    # with a 500 before anything is made; it is tried again.
+    for attempt in range(5):
+        try:
+            return ec2.create_security_group(GroupName=name, Description="bench")["GroupId"]
+        except botocore.parsers.ResponseParserError:
+            if attempt == 4:
+                raise
+
+
 def group(i):
-    gid = ec2.create_security_group(GroupName=f"bench-{i:05d}", Description="bench")["GroupId"]
+    gid = create_group(f"bench-{i:05d}")
     ssh = i % 4 == 0
     rdp6 = i % 8 == 1
     if ssh:

@@ -367,3 +367,103 @@ async fn html_report_opens_in_chromium_as_text_only() {
     assert!(text.contains("scan report test: ok"), "{text}");
     assert!(site.path("posture.png").exists());
 }
+
+/// `rectify scan --from-config`: without a recording recorder the buckets
+/// are read from S3 and a note says why; with one, the same verdicts,
+/// and the summary says how many buckets were judged from AWS Config.
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_from_config_reads_bucket_settings_from_aws_config() {
+    let account = new_account();
+    let site = Site::new(
+        &account,
+        "dry-run",
+        &format!("arn:aws:sns:{REGION}:{HOME_ACCOUNT}:unused"),
+        &rules(""),
+    );
+    let (open_bucket, s3) = public_bucket(&account, &[]).await;
+    let (closed_bucket, _) = public_bucket(&account, &[]).await;
+    block_all(&s3, &closed_bucket).await;
+    let bucket_verdicts = |out: &std::process::Output| -> Vec<(String, String, bool)> {
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut v: Vec<(String, String, bool)> = report["scan"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["resource_type"] == "AwsS3Bucket")
+            .map(|r| {
+                (
+                    r["check"].as_str().unwrap().to_string(),
+                    r["resource_id"].as_str().unwrap().to_string(),
+                    r["pass"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let from_s3 = site.rectify(&["scan", "--output", "json"]);
+    let truth = bucket_verdicts(&from_s3);
+    assert!(truth.contains(&(
+        "aws.s3.block-public-access".into(),
+        format!("arn:aws:s3:::{open_bucket}"),
+        false
+    )));
+    assert!(truth.contains(&(
+        "aws.s3.block-public-access".into(),
+        format!("arn:aws:s3:::{closed_bucket}"),
+        true
+    )));
+
+    let unrecorded = site.rectify(&["scan", "--from-config", "--output", "json"]);
+    let err = String::from_utf8_lossy(&unrecorded.stderr);
+    assert!(
+        err.contains("note: account") && err.contains("bucket settings read from S3"),
+        "{err}"
+    );
+    assert_eq!(bucket_verdicts(&unrecorded), truth);
+
+    let config = aws_sdk_config::Client::new(&account_config(&account).await);
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            aws_sdk_config::types::ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!("arn:aws:iam::{account}:role/config"))
+                .recording_group(
+                    aws_sdk_config::types::RecordingGroup::builder()
+                        .all_supported(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .put_delivery_channel()
+        .delivery_channel(
+            aws_sdk_config::types::DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name(&closed_bucket)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .start_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let recorded = site.rectify(&["scan", "--from-config", "--output", "json"]);
+    let err = String::from_utf8_lossy(&recorded.stderr);
+    assert!(
+        err.contains("the settings of 2 bucket(s) were read from AWS Config"),
+        "{err}"
+    );
+    assert!(!err.contains("note:"), "{err}");
+    assert_eq!(bucket_verdicts(&recorded), truth);
+    let report: Value = serde_json::from_slice(&recorded.stdout).unwrap();
+    assert_eq!(report["scan"]["from_config"], 2);
+}
