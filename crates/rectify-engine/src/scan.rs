@@ -428,18 +428,30 @@ impl Engine {
         for (target, checked) in targets.iter().zip(checked) {
             let control = action.finding_control(target);
             match checked {
-                Ok(observed) => {
+                Ok(mut observed) => {
                     let exempt = !observed.compliant && observed.tags.contains_key(exempt_tag);
+                    let evidence = evidence_of(&observed);
+                    // The state and tags move into the verdict unless a
+                    // finding event (and a job's plan) needs them too.
+                    let fed = !exempt && !observed.compliant && !report_only;
+                    let (state, tags) = if fed {
+                        (observed.state.clone(), observed.tags.clone())
+                    } else {
+                        (
+                            std::mem::take(&mut observed.state),
+                            std::mem::take(&mut observed.tags),
+                        )
+                    };
                     let mut verdict = Verdict::new(
                         account,
                         region,
                         &target.resource_type,
                         target.resource_id.clone(),
                         observed.compliant,
-                        evidence_of(&observed),
-                        observed.state.clone(),
+                        evidence,
+                        state,
                     );
-                    verdict.tags = observed.tags.clone();
+                    verdict.tags = tags;
                     found.results.push(CheckResult {
                         check: id.to_string(),
                         control: control.to_string(),
