@@ -16,7 +16,7 @@ use rectify_aws::checks;
 use rectify_model::{Check, ScanReads, Target, Verdict};
 use serde_json::json;
 
-use crate::support::{harness, harness_recording, unique, Account, REGION};
+use crate::support::{harness, harness_recording, start_config_recorder, unique, Account, REGION};
 
 fn check_named(aws: &Arc<rectify_aws::Aws>, id: &str) -> Arc<dyn Check> {
     checks::catalog(aws)
@@ -275,23 +275,7 @@ async fn config_check_wants_a_recorder_of_all_types_recording() {
         .send()
         .await
         .unwrap();
-    config
-        .put_delivery_channel()
-        .delivery_channel(
-            aws_sdk_config::types::DeliveryChannel::builder()
-                .name("default")
-                .s3_bucket_name(&bucket)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    config
-        .start_configuration_recorder()
-        .configuration_recorder_name("default")
-        .send()
-        .await
-        .unwrap();
+    start_config_recorder(&config, &account.id, &bucket).await;
     let v = run_named(&account, "config.recorder").await;
     assert!(v[0].pass, "{v:?}");
 }

@@ -11,15 +11,16 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::types::{
-    BucketCannedAcl, BucketLoggingStatus, IndexDocument, LoggingEnabled,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
-    WebsiteConfiguration,
+    BucketCannedAcl, BucketLoggingStatus, LoggingEnabled, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Tag, Tagging,
 };
 use rectify_model::{ScanReads, Target};
 use serde_json::{json, Value};
 
-use crate::support::{harness, harness_recording, unique, Account, REGION};
+use crate::support::{
+    harness, harness_recording, serve_website, start_config_recorder, unique, Account, REGION,
+};
 
 const TEST: &str = "scan_from_config::bucket_settings_from_aws_config_give_the_same_verdicts";
 const CHILD: &str = "RECTIFY_TEST_SCAN_FROM_CONFIG_CHILD";
@@ -144,60 +145,9 @@ async fn seed(account: &Account) -> Vec<String> {
         .send()
         .await
         .unwrap();
-    s3.put_bucket_website()
-        .bucket(&site)
-        .website_configuration(
-            WebsiteConfiguration::builder()
-                .index_document(
-                    IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    serve_website(&s3, &site).await;
     names.push(site);
     names
-}
-
-async fn start_recorder(account: &Account, logs: &str) {
-    let config = account.config_service();
-    config
-        .put_configuration_recorder()
-        .configuration_recorder(
-            aws_sdk_config::types::ConfigurationRecorder::builder()
-                .name("default")
-                .role_arn(format!("arn:aws:iam::{}:role/config", account.id))
-                .recording_group(
-                    aws_sdk_config::types::RecordingGroup::builder()
-                        .all_supported(true)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    config
-        .put_delivery_channel()
-        .delivery_channel(
-            aws_sdk_config::types::DeliveryChannel::builder()
-                .name("default")
-                .s3_bucket_name(logs)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    config
-        .start_configuration_recorder()
-        .configuration_recorder_name("default")
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Every bucket verdict of one scan: the actions' (compliant, state,
@@ -286,7 +236,7 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     );
 
     // Recording: the same verdicts, state and tags, from the items alone.
-    start_recorder(&account, &buckets[3]).await;
+    start_config_recorder(&account.config_service(), &account.id, &buckets[3]).await;
     let from_config = ScanReads::new(8).with_recorded_settings(true);
     let start = recorder.requests().len();
     let recorded = scan(&account, &aws, &from_config).await;

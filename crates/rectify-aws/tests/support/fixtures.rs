@@ -167,6 +167,45 @@ pub async fn serve_website(s3: &aws_sdk_s3::Client, bucket: &str) {
         .unwrap();
 }
 
+/// Puts a configuration recorder `default` of every supported type, its
+/// delivery channel to `bucket`, and starts it.
+pub async fn start_config_recorder(config: &aws_sdk_config::Client, account: &str, bucket: &str) {
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            aws_sdk_config::types::ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!("arn:aws:iam::{account}:role/config"))
+                .recording_group(
+                    aws_sdk_config::types::RecordingGroup::builder()
+                        .all_supported(true)
+                        .include_global_resource_types(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .put_delivery_channel()
+        .delivery_channel(
+            aws_sdk_config::types::DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name(bucket)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .start_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A new 1 GiB volume in availability zone `zone`: its id.
 pub async fn new_volume(ec2: &aws_sdk_ec2::Client, zone: &str) -> String {
     ec2.create_volume()
