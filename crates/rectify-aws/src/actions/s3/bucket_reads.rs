@@ -91,19 +91,13 @@ impl<'a> BucketReads<'a> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ActionError>>,
     {
-        let Some(reads) = self.scan else {
-            return read().await;
-        };
-        if let Some(value) =
+        if let Some(value) = self.scan.and_then(|reads| {
             super::recorded::setting(reads, &self.owner, &self.region, &self.bucket, recorded)
-        {
+        }) {
             return Ok(value);
         }
         let key = format!("s3:{operation}/{}/{}", self.owner, self.bucket);
-        let value = reads
-            .once(&key, || reads.call("s3", &self.region, &read))
-            .await?;
-        Ok(T::clone(&value))
+        ScanReads::shared(self.scan, &key, "s3", &self.region, read).await
     }
 
     /// The bucket's tags (none: empty).
