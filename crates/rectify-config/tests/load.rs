@@ -1518,6 +1518,22 @@ fn scan_section_reads_back_and_bad_values_are_named() {
     assert_eq!(scan.accounts, ["111122223333"]);
     assert_eq!(scan.regions, ["eu-west-1"]);
     assert_eq!(scan.concurrency, 4);
+    assert!(!scan.from_config);
+    let report = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  from_config: true\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap()
+        .scan
+        .unwrap();
+    assert!(report.from_config && !report.feed);
+    let d = error(
+        "store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  feed: true\n  from_config: true\n",
+    );
+    assert_eq!(d.field, "scan.from_config");
+    assert!(d.message.contains("not with `feed: true`"), "{d}");
     let none = Loader::new()
         .env(&no_env)
         .load_str("store: sqlite://x.db\n", Path::new("rectify.yaml"))

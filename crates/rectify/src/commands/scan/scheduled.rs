@@ -161,6 +161,9 @@ async fn scan_once(
         fed,
         security_hub,
     };
+    for note in &report.notes {
+        tracing::info!(note = %note, "scheduled scan");
+    }
     let record = history::record_of(&report, &meta);
     let failed = record.summary["verdicts"]["failed"].as_u64().unwrap_or(0);
     match engine.store().record_scan(&record).await {
@@ -169,6 +172,7 @@ async fn scan_once(
             resources = report.checked,
             failed,
             errors = report.errors.len(),
+            from_config = report.from_config,
             "scheduled scan done"
         ),
         Err(e) => tracing::warn!(error = %e, "the scheduled scan's summary was not kept"),
