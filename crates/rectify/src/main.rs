@@ -18,6 +18,25 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// mimalloc's own options (its C API, linked in with the allocator).
+unsafe extern "C" {
+    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3): how
+/// long freed memory is kept before it goes back to the system (1 s in
+/// the mimalloc 3 linked here).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// A one-shot command (a scan, say) gives freed memory back at once: its
+/// peak is what it holds, not what it held a second before.
+fn purge_freed_memory_at_once() {
+    // SAFETY: a plain setter of a process-wide option, called before any
+    // other thread starts.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 /// Stack of each runtime thread (virtual memory; pages are used as
 /// touched).
 const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
@@ -26,6 +45,7 @@ fn main() -> ExitCode {
     let mut cli = cli::Cli::parse_from(arguments());
     if cli.command.is_one_shot() {
         restore_default_sigpipe();
+        purge_freed_memory_at_once();
     }
     // Resolved once, so that the commands' own notes follow the same format.
     cli.log_format = Some(log_format(cli.log_format));
@@ -132,5 +152,23 @@ fn init_logging(verbose: u8, json: bool) {
             .init();
     } else {
         logs.init();
+    }
+}
+
+#[cfg(test)]
+mod allocator_tests {
+    use super::*;
+
+    /// The option set for one-shot commands is mimalloc's purge delay
+    /// (whose default is 1,000 ms), not another option of that number.
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // SAFETY: plain getters and setters of mimalloc's options.
+        unsafe {
+            assert_eq!(mi_option_get(MI_OPTION_PURGE_DELAY), 1000);
+            purge_freed_memory_at_once();
+            assert_eq!(mi_option_get(MI_OPTION_PURGE_DELAY), 0);
+            mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+        }
     }
 }
