@@ -20,7 +20,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // mimalloc's own options (its C API, linked in with the allocator).
 unsafe extern "C" {
-    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
 
@@ -158,6 +157,10 @@ fn init_logging(verbose: u8, json: bool) {
 #[cfg(test)]
 mod allocator_tests {
     use super::*;
+
+    unsafe extern "C" {
+        fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    }
 
     /// The option set for one-shot commands is mimalloc's purge delay
     /// (whose default is 1,000 ms), not another option of that number.
