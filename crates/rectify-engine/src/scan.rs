@@ -370,7 +370,7 @@ impl Engine {
         report.verdicts = report.results.len();
         report.checked = distinct_resources(&report.results);
         report.throttled = reads.throttled();
-        report.from_config = reads.recorded();
+        report.from_config = reads.recorded_resources();
         report.notes = reads.notes();
         report.finished_at = rectify_model::now_rfc3339();
         report

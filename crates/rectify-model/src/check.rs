@@ -281,7 +281,7 @@ impl ScanReads {
     }
 
     /// How many resources were judged from their configuration items.
-    pub fn recorded(&self) -> u64 {
+    pub fn recorded_resources(&self) -> u64 {
         self.from_recorded.load(Ordering::Relaxed)
     }
 
@@ -473,7 +473,7 @@ mod tests {
         assert!(reads.recorded_settings());
         reads.count_recorded(2);
         reads.count_recorded(3);
-        assert_eq!(reads.recorded(), 5);
+        assert_eq!(reads.recorded_resources(), 5);
     }
 
     #[tokio::test]

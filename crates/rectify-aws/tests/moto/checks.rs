@@ -16,7 +16,9 @@ use rectify_aws::checks;
 use rectify_model::{Check, ScanReads, Target, Verdict};
 use serde_json::json;
 
-use crate::support::{harness, harness_recording, start_config_recorder, unique, Account, REGION};
+use crate::support::{
+    harness, harness_recording, put_config_recorder, start_config_recorder, unique, Account, REGION,
+};
 
 fn check_named(aws: &Arc<rectify_aws::Aws>, id: &str) -> Arc<dyn Check> {
     checks::catalog(aws)
@@ -246,24 +248,7 @@ async fn config_check_wants_a_recorder_of_all_types_recording() {
     );
 
     let config = account.config_service();
-    let role = format!("arn:aws:iam::{}:role/config", account.id);
-    config
-        .put_configuration_recorder()
-        .configuration_recorder(
-            aws_sdk_config::types::ConfigurationRecorder::builder()
-                .name("default")
-                .role_arn(&role)
-                .recording_group(
-                    aws_sdk_config::types::RecordingGroup::builder()
-                        .all_supported(true)
-                        .include_global_resource_types(true)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    put_config_recorder(&config, &account.id).await;
     // Made but not started: still fails.
     let v = run_named(&account, "config.recorder").await;
     assert!(!v[0].pass, "{v:?}");

@@ -228,7 +228,7 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     let start = recorder.requests().len();
     assert_eq!(scan(&account, &aws, &unrecorded).await, truth);
     assert!(s3_per_bucket(&calls_since(start)) >= buckets.len() * 6);
-    assert_eq!(unrecorded.recorded(), 0);
+    assert_eq!(unrecorded.recorded_resources(), 0);
     let notes = unrecorded.notes();
     assert!(
         notes.len() == 1 && notes[0].contains("no configuration recorder of the account's own"),
@@ -258,7 +258,7 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     assert_eq!(count("ListDiscoveredResources"), 1, "{calls:#?}");
     assert_eq!(count("BatchGetResourceConfig"), 1, "{calls:#?}");
     assert_eq!(count("DescribeConfigurationRecorders"), 1, "{calls:#?}");
-    assert_eq!(from_config.recorded(), buckets.len() as u64);
+    assert_eq!(from_config.recorded_resources(), buckets.len() as u64);
     assert!(from_config.notes().is_empty(), "{:?}", from_config.notes());
 
     // What the verdicts say, to be sure they judged something.

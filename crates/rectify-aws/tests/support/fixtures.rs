@@ -167,9 +167,9 @@ pub async fn serve_website(s3: &aws_sdk_s3::Client, bucket: &str) {
         .unwrap();
 }
 
-/// Puts a configuration recorder `default` of every supported type, its
-/// delivery channel to `bucket`, and starts it.
-pub async fn start_config_recorder(config: &aws_sdk_config::Client, account: &str, bucket: &str) {
+/// Puts a configuration recorder `default` of every supported type (not
+/// started).
+pub async fn put_config_recorder(config: &aws_sdk_config::Client, account: &str) {
     config
         .put_configuration_recorder()
         .configuration_recorder(
@@ -187,6 +187,12 @@ pub async fn start_config_recorder(config: &aws_sdk_config::Client, account: &st
         .send()
         .await
         .unwrap();
+}
+
+/// [`put_config_recorder`], its delivery channel to `bucket`, and starts
+/// it.
+pub async fn start_config_recorder(config: &aws_sdk_config::Client, account: &str, bucket: &str) {
+    put_config_recorder(config, account).await;
     config
         .put_delivery_channel()
         .delivery_channel(
