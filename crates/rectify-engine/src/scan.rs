@@ -230,7 +230,8 @@ impl Engine {
             options.per_service
         };
         let reads = ScanReads::new(per_service)
-            .with_recorded_settings(options.from_config && options.report_only);
+            .with_recorded_settings(options.from_config && options.report_only)
+            .with_verdicts_only(options.report_only);
         let mut actions: Vec<(&str, &Arc<dyn Action>, &Value)> = Vec::new();
         for loaded in self.config.rules.iter().filter(|r| r.rule.enabled) {
             let rule = &loaded.rule;

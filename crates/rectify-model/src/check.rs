@@ -235,6 +235,7 @@ pub struct ScanReads {
     first_backoff: Duration,
     throttled: AtomicU64,
     recorded: bool,
+    verdicts_only: bool,
     from_recorded: AtomicU64,
     notes: Mutex<Vec<String>>,
 }
@@ -257,6 +258,7 @@ impl ScanReads {
             first_backoff: Duration::from_millis(200),
             throttled: AtomicU64::new(0),
             recorded: false,
+            verdicts_only: false,
             from_recorded: AtomicU64::new(0),
             notes: Mutex::new(Vec::new()),
         }
@@ -273,6 +275,22 @@ impl ScanReads {
 
     pub fn recorded_settings(&self) -> bool {
         self.recorded
+    }
+
+    /// Whether the scan only reports (it feeds no rule and plans no
+    /// change: `rectify scan` without `--feed` or `--dry-run`, a scheduled
+    /// scan with `feed: false`). Its checks then read what decides each
+    /// verdict and skip what an action reads only to weigh a change (a
+    /// bucket's website and grants, which say it may be public on purpose).
+    pub fn with_verdicts_only(mut self, verdicts_only: bool) -> ScanReads {
+        self.verdicts_only = verdicts_only;
+        self
+    }
+
+    /// Whether `scan` (if any) is a report-only scan
+    /// ([`ScanReads::with_verdicts_only`]); outside a scan, never.
+    pub fn verdicts_only(scan: Option<&ScanReads>) -> bool {
+        scan.is_some_and(|reads| reads.verdicts_only)
     }
 
     /// Counts `n` resources judged from their configuration items.

@@ -20,6 +20,7 @@ mod public_resources;
 mod s3;
 mod s3_controls;
 mod scan_from_config;
+mod scan_verdicts_only;
 mod securityhub;
 mod securityhub_source;
 mod ses;

@@ -121,6 +121,10 @@ struct BucketState {
     /// distribution) or an origin access identity.
     #[serde(default)]
     cloudfront: Vec<String>,
+    /// A report-only scan judged the settings alone: the website, grants
+    /// and origins above were not read (they weigh only in a change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    intent_not_read: bool,
 }
 
 pub struct S3BlockPublicAccess {
@@ -151,16 +155,19 @@ impl S3BlockPublicAccess {
         let settings = settings_of(flags?);
         let tags = tags?;
 
-        if settings.flags.all_on() {
-            // Nothing to change, so nothing to weigh: no reads for intent.
+        let verdict_only = rectify_model::ScanReads::verdicts_only(scan);
+        if settings.flags.all_on() || verdict_only {
+            // Nothing to change, or a report that changes nothing: nothing
+            // to weigh, so no reads for intent.
             let state = BucketState {
                 settings,
                 website: false,
                 public_read: Vec::new(),
                 cloudfront: Vec::new(),
+                intent_not_read: !settings.flags.all_on(),
             };
             return Ok(Observed {
-                compliant: true,
+                compliant: settings.flags.all_on(),
                 state: serde_json::to_value(state).expect("plain struct"),
                 tags,
             });
@@ -191,6 +198,7 @@ impl S3BlockPublicAccess {
             website,
             public_read,
             cloudfront,
+            intent_not_read: false,
         };
         Ok(Observed {
             compliant: settings.flags.all_on(),
@@ -238,6 +246,12 @@ impl Action for S3BlockPublicAccess {
         validate(params).map_err(ActionError::invalid)?;
         let bucket = bucket_of(target)?;
         let before: BucketState = recorded(&observed.state, ID)?;
+        if before.intent_not_read {
+            return Err(ActionError::invalid(format!(
+                "{ID}: bucket {bucket} was judged by a report-only scan, which does not read what \
+                 says a bucket is public on purpose; check it again before planning a change"
+            )));
+        }
         let summary = if before.settings.flags.all_on() {
             format!("S3 Block Public Access is already on for bucket {bucket}")
         } else {
@@ -283,6 +297,11 @@ impl Action for S3BlockPublicAccess {
         };
         let bucket = target.resource_name();
         let mut reasons = Vec::new();
+        if state.intent_not_read {
+            reasons.push(format!(
+                "whether bucket {bucket} is public on purpose was not read (a report-only scan)"
+            ));
+        }
         if state.website {
             reasons.push(format!(
                 "bucket {bucket} hosts a static website (GetBucketWebsite): blocking public access takes the site offline"

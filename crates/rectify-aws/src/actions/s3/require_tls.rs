@@ -73,6 +73,10 @@ struct PolicyState {
     /// when the bucket does not comply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     website: bool,
+    /// A report-only scan judged the policy alone: whether the bucket
+    /// hosts a website was not read (it weighs only in a change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    website_not_read: bool,
 }
 
 /// rectify's statement for `bucket`.
@@ -150,7 +154,11 @@ impl S3RequireTls {
         let (policy, tags) = tokio::join!(b.policy(), b.tags());
         let mut state = policy_state(target, b.bucket(), policy?);
         if state.denies_insecure.is_none() {
-            state.website = b.website().await?;
+            if rectify_model::ScanReads::verdicts_only(scan) {
+                state.website_not_read = true;
+            } else {
+                state.website = b.website().await?;
+            }
         }
         Ok(observed(&state, tags?))
     }
@@ -166,6 +174,7 @@ fn policy_state(target: &Target, bucket: &str, policy: Option<Value>) -> PolicyS
         policy,
         denies_insecure,
         website: false,
+        website_not_read: false,
     }
 }
 
@@ -200,6 +209,12 @@ impl Action for S3RequireTls {
                 observed,
             ));
         }
+        if before.website_not_read {
+            return Err(ActionError::invalid(format!(
+                "{ID}: bucket {bucket} was judged by a report-only scan, which does not read \
+                 whether it hosts a website; check it again before planning a change"
+            )));
+        }
         let after = with_statement(
             before.policy.as_ref(),
             deny_statement(&target.partition, &bucket),
@@ -218,6 +233,7 @@ impl Action for S3RequireTls {
             policy: Some(after),
             denies_insecure: Some(format!("statement {SID:?}")),
             website: false,
+            website_not_read: false,
         };
         Ok(Change::new(summary, observed.state.clone(), after_state))
     }
@@ -230,6 +246,10 @@ impl Action for S3RequireTls {
                  plain HTTP only, so denying requests without TLS takes the site offline unless it is \
                  served through HTTPS (CloudFront); approve the job, or tag the bucket with the \
                  exemption tag to leave it",
+                target.resource_name()
+            )],
+            Ok(state) if state.website_not_read => vec![format!(
+                "whether bucket {} hosts a static website was not read (a report-only scan)",
                 target.resource_name()
             )],
             _ => Vec::new(),
@@ -302,6 +322,7 @@ impl Action for S3RequireTls {
                 policy: rest,
                 denies_insecure,
                 website: false,
+                website_not_read: false,
             })
             .expect("plain struct"),
         })
