@@ -2,6 +2,12 @@
 //! (`RECTIFY_VERSION`). Outside a git checkout (a source archive, a
 //! container build without `.git`) the commit comes from the
 //! `RECTIFY_GIT_COMMIT` variable, else it is `unknown`.
+//!
+//! In a release build for x86_64 Linux with the toolchain's own linker
+//! (rust-lld), the functions `link-order.txt` names (what a posture scan
+//! runs, written by scripts/link-order) are placed first and side by side:
+//! the kernel maps a program's code 64 KB around each page it touches, so
+//! code spread over the binary makes most of it resident.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,6 +23,29 @@ fn main() {
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     println!("cargo:rustc-env=RECTIFY_VERSION={version} (commit {commit})");
     println!("cargo:rustc-env=RECTIFY_COMMIT={commit}");
+    link_order();
+}
+
+/// Passes `link-order.txt` to the linker where it is rust-lld: a release
+/// build for x86_64 Linux with no linker of its own configured (the Lambda
+/// package's zig linker, say, is left alone).
+fn link_order() {
+    println!("cargo:rerun-if-env-changed=RECTIFY_LINK_ORDER");
+    println!("cargo:rerun-if-changed=link-order.txt");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let wanted = var("RECTIFY_LINK_ORDER") != "off"
+        && var("PROFILE") == "release"
+        && var("TARGET") == "x86_64-unknown-linux-gnu"
+        && std::env::var_os("RUSTC_LINKER").is_none();
+    let list = PathBuf::from(var("CARGO_MANIFEST_DIR")).join("link-order.txt");
+    if wanted && list.exists() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            list.display()
+        );
+        // Functions renamed or gone since the list was written are skipped.
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
 }
 
 /// The checked-out commit, and the files whose change means a new one
