@@ -498,6 +498,8 @@ fn scan_policy_grants_each_checks_reads() {
         // --from-config
         "config:ListDiscoveredResources",
         "config:BatchGetResourceConfig",
+        // a report-only scan's bucket tags
+        "tag:GetResources",
     ] {
         assert!(actions.contains(&wanted), "{wanted} missing: {actions:?}");
     }

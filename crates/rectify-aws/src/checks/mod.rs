@@ -25,6 +25,10 @@ pub const FROM_CONFIG_PERMISSIONS: [&str; 4] = [
     "config:BatchGetResourceConfig",
 ];
 
+/// What a report-only scan reads of the Resource Groups Tagging API (the
+/// tags of a region's buckets, 100 a call).
+pub const TAG_PERMISSIONS: [&str; 1] = ["tag:GetResources"];
+
 pub mod access_analyzer_enabled;
 pub mod cloudtrail_log_validation;
 pub mod cloudtrail_multi_region;

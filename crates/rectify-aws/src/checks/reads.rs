@@ -123,6 +123,7 @@ pub async fn buckets_in(
             )
             .await?;
             crate::actions::s3::recorded::load(aws, reads, account, region, &names).await;
+            crate::actions::s3::tagged::load(aws, reads, account, region).await;
             Ok(names)
         })
         .await

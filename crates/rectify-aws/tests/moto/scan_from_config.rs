@@ -5,7 +5,8 @@
 //! AWS Config's format (tests/standins/moto_config_s3.py): every bucket
 //! action and check gives the verdict, state and tags it gives from S3's
 //! own answers, with one S3 call per bucket (its tags, which AWS Config's
-//! batch read leaves out); without a recording recorder the buckets are
+//! batch read leaves out), none in a report-only scan (the tags from the
+//! Tagging API); without a recording recorder the buckets are
 //! read from S3 and the scan says why.
 
 use std::collections::BTreeMap;
@@ -260,6 +261,28 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     assert_eq!(count("DescribeConfigurationRecorders"), 1, "{calls:#?}");
     assert_eq!(from_config.recorded_resources(), buckets.len() as u64);
     assert!(from_config.notes().is_empty(), "{:?}", from_config.notes());
+
+    // As `rectify scan --from-config` reads (a report only): the tags too
+    // come in one call, from the Tagging API; no S3 call per bucket.
+    let report_only = ScanReads::new(8)
+        .with_recorded_settings(true)
+        .with_verdicts_only(true);
+    let start = recorder.requests().len();
+    let reported = scan(&account, &aws, &report_only).await;
+    let calls = calls_since(start);
+    assert_eq!(s3_per_bucket(&calls), 0, "{calls:#?}");
+    assert_eq!(
+        calls.iter().filter(|c| c.ends_with("GetResources")).count(),
+        1,
+        "{calls:#?}"
+    );
+    assert_eq!(reported.len(), truth.len());
+    for (k, v) in &truth {
+        let got = &reported[k];
+        assert_eq!(got.get("compliant"), v.get("compliant"), "{k:?}");
+        assert_eq!(got.get("pass"), v.get("pass"), "{k:?}");
+        assert_eq!(got["tags"], v["tags"], "{k:?}");
+    }
 
     // What the verdicts say, to be sure they judged something.
     let bpa = |b: &str| {

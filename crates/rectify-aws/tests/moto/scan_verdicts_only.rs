@@ -4,6 +4,8 @@
 //! whose Block Public Access or TLS denial is missing. The verdicts are
 //! those of a scan that reads everything; the state says what was not
 //! read, and a plan made from it is refused (a job checks again first).
+//! The tags, which there only decide whether a failed verdict is exempt,
+//! come from the Resource Groups Tagging API, 100 buckets a call.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +72,26 @@ async fn a_report_only_scan_skips_the_reads_that_weigh_a_change() {
     serve_website(&s3, &site).await;
     let plain = unique("plain");
     s3.create_bucket().bucket(&plain).send().await.unwrap();
+    // Exempt, and so reported: its tag comes from the Tagging API.
+    let exempt = unique("exempt");
+    s3.create_bucket().bucket(&exempt).send().await.unwrap();
+    s3.put_bucket_tagging()
+        .bucket(&exempt)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("rectify:exempt")
+                        .value("public download bucket")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
 
     let aws = account.aws().await;
     let key = crate::call_budget::signing_key(&aws, &account.id).await;
@@ -101,13 +123,17 @@ async fn a_report_only_scan_skips_the_reads_that_weigh_a_change() {
     let report = scan(&account, &aws, &ScanReads::new(8).with_verdicts_only(true)).await;
     let calls = calls_since(start);
     assert_eq!(weighing(&calls), 0, "{calls:#?}");
-    // Block Public Access, the policy and the tags of each bucket.
+    // Block Public Access and the policy of each bucket; the tags of all
+    // of them in one call.
     let buckets = report.len() / INTENT_ACTIONS.len();
     let bucket_reads = calls
         .iter()
         .filter(|c| c.starts_with("s3 ") && c.contains('?') && !c.starts_with("s3 GET /?"))
         .count();
-    assert_eq!(bucket_reads, buckets * 3, "{calls:#?}");
+    assert_eq!(bucket_reads, buckets * 2, "{calls:#?}");
+    let tag_reads = calls.iter().filter(|c| c.contains("GetResources")).count();
+    assert_eq!(tag_reads, 1, "{calls:#?}");
+    assert!(!calls.iter().any(|c| c.contains("?tagging")), "{calls:#?}");
 
     // The same verdicts for every bucket the account holds.
     assert_eq!(full.len(), report.len());
@@ -159,4 +185,14 @@ async fn a_report_only_scan_skips_the_reads_that_weigh_a_change() {
     );
     assert!(!report[&k].1.compliant);
     assert_eq!(report[&k].1.state["public_read"], json!([]));
+    assert!(report[&k].1.tags.is_empty());
+    let k = (
+        "aws.s3.require-tls".to_string(),
+        format!("arn:aws:s3:::{exempt}"),
+    );
+    assert_eq!(
+        report[&k].1.tags["rectify:exempt"], "public download bucket",
+        "{:?}",
+        report[&k].1.tags
+    );
 }

@@ -669,6 +669,8 @@ pub fn scan_policy(checks: &[Arc<dyn rectify_model::Check>]) -> serde_json::Valu
     actions.extend(["securityhub:BatchImportFindings", "securityhub:GetFindings"]);
     // --from-config reads bucket settings from AWS Config.
     actions.extend(rectify_aws::checks::FROM_CONFIG_PERMISSIONS);
+    // A report-only scan reads bucket tags from the Tagging API.
+    actions.extend(rectify_aws::checks::TAG_PERMISSIONS);
     actions.sort();
     actions.dedup();
     serde_json::json!({

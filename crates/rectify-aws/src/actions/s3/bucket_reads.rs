@@ -100,8 +100,15 @@ impl<'a> BucketReads<'a> {
         ScanReads::shared(self.scan, &key, "s3", &self.region, read).await
     }
 
-    /// The bucket's tags (none: empty).
+    /// The bucket's tags (none: empty); in a report-only scan, from the
+    /// region's tags read once ([`super::tagged`]).
     pub async fn tags(&self) -> Result<Map<String, Value>, ActionError> {
+        if let Some(tags) = self
+            .scan
+            .and_then(|reads| super::tagged::tags(reads, &self.owner, &self.region, &self.bucket))
+        {
+            return Ok(tags);
+        }
         self.shared(
             "GetBucketTagging",
             |_| None,

@@ -21,6 +21,7 @@ pub mod deny_principal;
 pub(crate) mod recorded;
 pub mod require_tls;
 pub mod restrict_cross_account;
+pub(crate) mod tagged;
 
 /// This service's actions, in catalog order.
 pub fn catalog(aws: &Arc<Aws>) -> Vec<Arc<dyn Action>> {
