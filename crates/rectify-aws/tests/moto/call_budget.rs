@@ -353,11 +353,7 @@ async fn one_fix(h: &Harness, case: &Case) -> (u32, Vec<String>) {
     let after = action.verify(&target, &params).await.unwrap();
     assert!(after.compliant, "{}: {:?}", case.action, after.state);
 
-    let calls: Vec<String> = recorder.requests()[start..]
-        .iter()
-        .filter(|r| r.contains(&format!("Credential={key}/")))
-        .filter_map(|r| call_name(r))
-        .collect();
+    let calls = calls_signed_with(recorder, &key, start);
     assert!(
         (fixture.read_back)().await,
         "{}: the test's own read-back does not see the fix",
@@ -400,6 +396,20 @@ pub(crate) fn call_name(request: &str) -> Option<String> {
                 .to_string()
         });
     Some(format!("{service} {operation}"))
+}
+
+/// The calls (`service Operation`, STS left out) `recorder` saw since its
+/// request `start`, signed with access key `key` (one account's).
+pub(crate) fn calls_signed_with(
+    recorder: &crate::support::Recorder,
+    key: &str,
+    start: usize,
+) -> Vec<String> {
+    recorder.requests()[start..]
+        .iter()
+        .filter(|r| r.contains(&format!("Credential={key}/")))
+        .filter_map(|r| call_name(r))
+        .collect()
 }
 
 /// Runs this test alone in a child of the same test binary, against the

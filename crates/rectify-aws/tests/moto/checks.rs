@@ -715,11 +715,7 @@ async fn a_scan_lists_each_kind_of_resource_once() {
     assert_eq!(flagged["aws.iam.deactivate-old-access-keys"], 0);
     assert_eq!(flagged["aws.iam.remove-unused-credentials"], 0);
 
-    let calls: Vec<String> = recorder.requests()[start..]
-        .iter()
-        .filter(|r| r.contains(&format!("Credential={key}/")))
-        .filter_map(|r| crate::call_budget::call_name(r))
-        .collect();
+    let calls = crate::call_budget::calls_signed_with(recorder, &key, start);
     let count = |name: &str| calls.iter().filter(|c| c.ends_with(name)).count();
     eprintln!("{} calls: {calls:?}", calls.len());
     assert_eq!(count("DescribeSecurityGroups"), 1, "{calls:#?}");
@@ -889,23 +885,7 @@ async fn scan_reads_give_each_action_the_verdict_of_its_check() {
         .send()
         .await
         .unwrap();
-    s3.put_bucket_tagging()
-        .bucket(&kept)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .tag_set(
-                    aws_sdk_s3::types::Tag::builder()
-                        .key("team")
-                        .value("payments")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::support::tag_bucket(&s3, &kept, "team", "payments").await;
     // A website readable by anyone (intent for two actions).
     s3.put_bucket_website()
         .bucket(&site)

@@ -529,11 +529,7 @@ async fn a_scan_reads_what_the_fourteen_controls_share_once() {
             .map(|t| action.check_in_scan(t, &params, &reads)),
     )
     .await;
-    let calls: Vec<String> = recorder.requests()[start..]
-        .iter()
-        .filter(|r| r.contains(&format!("Credential={key}/")))
-        .filter_map(|r| crate::call_budget::call_name(r))
-        .collect();
+    let calls = crate::call_budget::calls_signed_with(recorder, &key, start);
 
     let mut passing = Vec::new();
     for ((target, alone), scanned) in targets.iter().zip(&alone).zip(scanned) {

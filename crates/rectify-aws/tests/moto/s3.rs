@@ -25,23 +25,7 @@ async fn blocks_public_access_of_a_bucket() {
         .send()
         .await
         .unwrap();
-    s3.put_bucket_tagging()
-        .bucket(&bucket)
-        .tagging(
-            Tagging::builder()
-                .tag_set(
-                    Tag::builder()
-                        .key("owner")
-                        .value("payments")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::support::tag_bucket(&s3, &bucket, "owner", "payments").await;
 
     let action = S3BlockPublicAccess::new(account.aws().await);
     let target = finding_target(

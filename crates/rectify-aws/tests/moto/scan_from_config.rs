@@ -119,23 +119,7 @@ async fn seed(account: &Account) -> Vec<String> {
         .send()
         .await
         .unwrap();
-    s3.put_bucket_tagging()
-        .bucket(&kept)
-        .tagging(
-            Tagging::builder()
-                .tag_set(
-                    Tag::builder()
-                        .key("owner")
-                        .value("payments")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::support::tag_bucket(&s3, &kept, "owner", "payments").await;
     names.push(kept);
 
     // Public on purpose: a website read by everyone.
@@ -206,13 +190,7 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     let aws = account.aws().await;
     let key = crate::call_budget::signing_key(&aws, &account.id).await;
     let recorder = h.recorder.as_ref().unwrap();
-    let calls_since = |start: usize| -> Vec<String> {
-        recorder.requests()[start..]
-            .iter()
-            .filter(|r| r.contains(&format!("Credential={key}/")))
-            .filter_map(|r| crate::call_budget::call_name(r))
-            .collect()
-    };
+    let calls_since = |start: usize| crate::call_budget::calls_signed_with(recorder, &key, start);
     let s3_per_bucket = |calls: &[String]| {
         calls
             .iter()

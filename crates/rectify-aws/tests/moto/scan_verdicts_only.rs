@@ -75,34 +75,12 @@ async fn a_report_only_scan_skips_the_reads_that_weigh_a_change() {
     // Exempt, and so reported: its tag comes from the Tagging API.
     let exempt = unique("exempt");
     s3.create_bucket().bucket(&exempt).send().await.unwrap();
-    s3.put_bucket_tagging()
-        .bucket(&exempt)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .tag_set(
-                    aws_sdk_s3::types::Tag::builder()
-                        .key("rectify:exempt")
-                        .value("public download bucket")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::support::tag_bucket(&s3, &exempt, "rectify:exempt", "public download bucket").await;
 
     let aws = account.aws().await;
     let key = crate::call_budget::signing_key(&aws, &account.id).await;
     let recorder = h.recorder.as_ref().unwrap();
-    let calls_since = |start: usize| -> Vec<String> {
-        recorder.requests()[start..]
-            .iter()
-            .filter(|r| r.contains(&format!("Credential={key}/")))
-            .filter_map(|r| crate::call_budget::call_name(r))
-            .collect()
-    };
+    let calls_since = |start: usize| crate::call_budget::calls_signed_with(recorder, &key, start);
     let weighing = |calls: &[String]| {
         calls
             .iter()

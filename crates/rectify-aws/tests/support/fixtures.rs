@@ -147,6 +147,26 @@ pub async fn ebs_default_encryption(ec2: &aws_sdk_ec2::Client) -> (bool, String)
     (on, key)
 }
 
+/// Gives `bucket` the one tag `key` = `value`.
+pub async fn tag_bucket(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, value: &str) {
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Makes `bucket` serve a static website (index.html): what tells the
 /// bucket actions that it is public on purpose.
 pub async fn serve_website(s3: &aws_sdk_s3::Client, bucket: &str) {
