@@ -1,4 +1,4 @@
-use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
+use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use rectify_aws::S3BlockPublicAccess;
 use rectify_model::Action;
 use serde_json::{json, Value};

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::types::{
     BucketCannedAcl, BucketLoggingStatus, LoggingEnabled, PublicAccessBlockConfiguration,
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, Tag, Tagging,
+    ServerSideEncryptionRule,
 };
 use rectify_model::{ScanReads, Target};
 use serde_json::{json, Value};
