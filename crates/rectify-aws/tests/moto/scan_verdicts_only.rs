@@ -173,4 +173,32 @@ async fn a_report_only_scan_skips_the_reads_that_weigh_a_change() {
         "{:?}",
         report[&k].1.tags
     );
+
+    // The Tagging API unreachable (as when its permission is not
+    // granted): each bucket's tags come from S3, and a note says why.
+    // This test runs alone in its own process (`run_in_child`).
+    std::env::set_var(
+        "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API",
+        "http://127.0.0.1:9",
+    );
+    let aws = account.aws().await;
+    let key = crate::call_budget::signing_key(&aws, &account.id).await;
+    let reads = ScanReads::new(8).with_verdicts_only(true);
+    let start = recorder.requests().len();
+    let fallback = scan(&account, &aws, &reads).await;
+    std::env::remove_var("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API");
+    let calls = crate::call_budget::calls_signed_with(recorder, &key, start);
+    let tag_reads = calls.iter().filter(|c| c.contains("?tagging")).count();
+    assert_eq!(tag_reads, buckets, "{calls:#?}");
+    for (key, (_, observed)) in &report {
+        assert_eq!(fallback[key].1.tags, observed.tags, "{key:?}");
+        assert_eq!(fallback[key].1.compliant, observed.compliant, "{key:?}");
+    }
+    let notes = reads.notes();
+    assert!(
+        notes.iter().any(|n| n.contains(
+            "bucket tags read from S3: the Resource Groups Tagging API could not be read"
+        )),
+        "{notes:?}"
+    );
 }
