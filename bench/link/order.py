@@ -12,8 +12,7 @@ import re
 import sys
 
 binary = os.path.realpath(sys.argv[1])
-seen = {}
-order = []
+order = {}  # insertion-ordered: first seen first
 name_re = re.compile(r"^(c?fn|c?ob)=\((\d+)\)(?: (.*))?$")
 for path in sys.argv[2:]:
     objects, functions = {}, {}
@@ -31,9 +30,8 @@ for path in sys.argv[2:]:
             if kind == "ob":
                 current_ob = value
             elif kind == "fn" and value and current_ob and os.path.realpath(current_ob) == binary:
-                if value not in seen and not value.startswith("0x"):
-                    seen[value] = True
-                    order.append(value)
+                if not value.startswith("0x"):
+                    order.setdefault(value, None)
 for name in order:
     print(name)
 print(f"{len(order)} functions", file=sys.stderr)
