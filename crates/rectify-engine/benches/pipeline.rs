@@ -8,6 +8,7 @@
 //! RECTIFY_BENCH_REPLICAS=1,3            replica counts of the PostgreSQL load and sustain runs
 //! RECTIFY_BENCH_SUSTAIN_SECONDS=600     length of the ingest-and-drain runs (sqlite-sustain, postgres-sustain)
 //! RECTIFY_BENCH_SUSTAIN_RATE=1000       events/s offered in them
+//! RECTIFY_BENCH_CONCURRENCY=16          jobs a replica runs at once (execution.concurrency)
 //! RECTIFY_BENCH_INGEST=1000x4,100x8     only these ingest runs (requests of N events x clients)
 //! RECTIFY_BENCH_TOTAL=400000            events per ingest run
 //! RECTIFY_BENCH_SEQUENTIAL_IDS=1        ids in order instead of random UUIDs
@@ -33,7 +34,14 @@ use rectify_engine::{Engine, EngineOptions};
 use rectify_model::Event;
 use serde_json::json;
 
-const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: 16\nguardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
+/// The configuration after `store:`; `execution.concurrency` is
+/// RECTIFY_BENCH_CONCURRENCY (default 16).
+fn rules() -> String {
+    let concurrency = std::env::var("RECTIFY_BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
+    RULES.replace("{concurrency}", &concurrency)
+}
+
+const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: {concurrency}\nguardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
 
 /// A Security Hub finding event as EventBridge delivers it (one finding;
 /// about 1.3 KB), so ingest parses and stores a real ASFF finding.
@@ -133,7 +141,7 @@ async fn ingest(engine: &Engine, body: &[u8]) {
 async fn engine(store_url: &str) -> Engine {
     let config = Loader::new()
         .load_str(
-            &format!("store: {store_url}\n{RULES}"),
+            &format!("store: {store_url}\n{}", rules()),
             std::path::Path::new("bench.yaml"),
         )
         .unwrap_or_else(|d| panic!("{d:?}"));
@@ -411,8 +419,11 @@ async fn ingest_and_drain(urls: &[String], rate: usize, seconds: u64) -> Sustain
             let mut minute_start = (start, 0u64);
             let mut slowest = f64::INFINITY;
             let mut last_print = start;
+            // Counted every 10 s: a count reads the whole jobs table, and
+            // counting every second cost PostgreSQL a third of a core by
+            // the end of a ten-minute run.
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
                 let (open, done) = open_and_done(&e).await;
                 let now = tokio::time::Instant::now();
                 if now - last_print >= Duration::from_secs(10) {
