@@ -3551,7 +3551,10 @@ mod tests {
         assert_eq!(p.config.get_dbname(), Some("db"));
         assert_eq!(p.config.get_ports(), &[5433]);
         assert_eq!(p.config.get_application_name(), Some("x"));
-        assert_eq!(p.config.get_options(), Some("-c search_path=tenant_a"));
+        assert_eq!(
+            p.config.get_options(),
+            Some("-c search_path=tenant_a -c plan_cache_mode=force_custom_plan")
+        );
 
         let p = parse_url(
             "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca%20dir/ca.pem&schema=s",
@@ -3577,6 +3580,13 @@ mod tests {
         assert_eq!(p.schema, None);
         assert_eq!(p.pool_size, DEFAULT_POOL_SIZE);
         assert_eq!(p.config.get_application_name(), Some("rectify"));
+        assert_eq!(
+            p.config.get_options(),
+            Some("-c plan_cache_mode=force_custom_plan")
+        );
+        // An operator's own plan_cache_mode is kept.
+        let p = parse_url("postgres://u@h/db?options=-c%20plan_cache_mode%3Dauto").unwrap();
+        assert_eq!(p.config.get_options(), Some("-c plan_cache_mode=auto"));
 
         for bad in [
             "postgres://u@h/db?schema=Bad",

@@ -34,6 +34,13 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "scans", crate::scans::TABLES),
     (14, "digests", crate::digest::TABLES),
     (15, "coalescing_and_digest_caps", crate::coalesce::TABLES),
+    // PostgreSQL drops its by-owner lease index here; SQLite never had
+    // one. Kept so that both back ends share their version numbers.
+    (
+        16,
+        "lease_owner_index",
+        "DROP INDEX IF EXISTS jobs_lease_owner;",
+    ),
 ];
 
 /// The audit trail of one job or event (the console's job and finding

@@ -247,7 +247,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let rows = db
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await;
-    assert_eq!(rows.len(), 15);
+    assert_eq!(rows.len(), 16);
     assert_eq!(rows[0][1].as_deref(), Some("initial"));
     assert_eq!(rows[1][1].as_deref(), Some("changes"));
     assert_eq!(rows[2][1].as_deref(), Some("ingest_hot_path"));
@@ -265,6 +265,16 @@ async fn replicas_starting_at_once_migrate_once() {
     assert_eq!(rows[13][1].as_deref(), Some("digests"));
     assert_eq!(rows[14][0].as_deref(), Some("15"));
     assert_eq!(rows[14][1].as_deref(), Some("coalescing_and_digest_caps"));
+    assert_eq!(rows[15][1].as_deref(), Some("lease_owner_index"));
+    let indexes = db
+        .query("SELECT indexname FROM pg_indexes WHERE tablename = 'jobs' AND schemaname = current_schema()")
+        .await;
+    assert!(
+        !indexes
+            .iter()
+            .any(|i| i[0].as_deref() == Some("jobs_lease_owner")),
+        "{indexes:?}"
+    );
     let heads = db
         .query("SELECT lane, seq, hash FROM audit_lanes ORDER BY lane")
         .await;
@@ -772,4 +782,111 @@ async fn upgrade_to_digests_keeps_the_outbox() {
         .query("SELECT name FROM schema_migrations WHERE version = 14")
         .await;
     assert_eq!(rows, [[Some("digests".to_string())]]);
+}
+
+/// With autovacuum off (as the servers of this project run), the claimer
+/// vacuums and analyses `jobs` itself, once per interval however often it
+/// claims; with those statistics a claim under a backlog walks `jobs_due`
+/// in order instead of reading and sorting every due job. With
+/// autovacuum on, it leaves the table to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claimer_looks_after_the_jobs_table() {
+    let db = TestDb::postgres();
+    let store = db.open().await;
+    let raw = db.pg_conn().await;
+    let autovacuum: bool = raw
+        .query_one("SELECT current_setting('autovacuum') = 'on'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let upkeep = || async {
+        let row = raw
+            .query_one(
+                "SELECT vacuum_count, analyze_count FROM pg_stat_user_tables \
+                 WHERE schemaname = current_schema() AND relname = 'jobs'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    assert_eq!(
+        upkeep().await,
+        (0, 0),
+        "a new schema's jobs were never vacuumed"
+    );
+
+    const BACKLOG: usize = 3_000;
+    let jobs: Vec<Job> = (0..BACKLOG)
+        .map(|i| job(&format!("due-{i:05}"), &format!("k{i}")))
+        .collect();
+    for chunk in jobs.chunks(500) {
+        store.enqueue_many(chunk).await.unwrap();
+    }
+    let first = store.claim("w1", LONG, 4).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, ["due-00000", "due-00001", "due-00002", "due-00003"]);
+
+    if autovacuum {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            upkeep().await.0,
+            0,
+            "autovacuum is on: rectify vacuums nothing"
+        );
+        return;
+    }
+    // The upkeep runs in the background; the server's counters follow
+    // within a second or so.
+    let mut counts = upkeep().await;
+    for _ in 0..100 {
+        if counts == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        counts = upkeep().await;
+    }
+    assert_eq!(
+        counts,
+        (1, 1),
+        "one VACUUM (ANALYZE) of jobs after the first claim"
+    );
+
+    // More claims within the interval: no second upkeep.
+    for _ in 0..5 {
+        assert_eq!(store.claim("w1", LONG, 4).await.unwrap().len(), 4);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(upkeep().await, (1, 1), "at most one upkeep per interval");
+
+    // The claim's due branch, planned with the statistics it left: an
+    // ordered walk of jobs_due that stops after the few rows it takes.
+    let plan: Vec<String> = raw
+        .query(
+            "EXPLAIN SELECT id, run_at FROM jobs \
+             WHERE state IN ('pending','retrying') AND run_at <= '9999' \
+             ORDER BY run_at, id LIMIT 4 FOR UPDATE SKIP LOCKED",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("Index Scan using jobs_due"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+    let estimated = raw
+        .query_one(
+            "SELECT reltuples::bigint FROM pg_class \
+             WHERE oid = (quote_ident(current_schema()) || '.jobs')::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(
+        estimated, BACKLOG as i64,
+        "the statistics count the backlog"
+    );
 }

@@ -749,6 +749,10 @@ async fn migrations_are_idempotent_on_reopen(db: TestDb) {
         Some("15".to_string()),
         Some("coalescing_and_digest_caps".to_string()),
     ]);
+    expected.push(vec![
+        Some("16".to_string()),
+        Some("lease_owner_index".to_string()),
+    ]);
     assert_eq!(versions, expected);
     if matches!(db.kind, Kind::Sqlite) {
         let mode = db.query("PRAGMA journal_mode").await;
@@ -2456,7 +2460,7 @@ async fn upgrade_from_14_keeps_digests_and_adds_windows(db: TestDb) {
     .await;
     let store = db.open().await;
     let version = db.query("SELECT MAX(version) FROM schema_migrations").await;
-    assert_eq!(version[0][0].as_deref(), Some("15"));
+    assert_eq!(version[0][0].as_deref(), Some("16"));
     let claimed = store.digest_claim("t", &later, 5).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].items[0].item_key, "a");
@@ -2604,7 +2608,7 @@ async fn upgrade_from_12_adds_scan_history(db: TestDb) {
     let store = db.open().await;
     assert!(store.get_job("old-00001").await.unwrap().is_some());
     let version = db.query("SELECT MAX(version) FROM schema_migrations").await;
-    assert_eq!(version[0][0].as_deref(), Some("15"));
+    assert_eq!(version[0][0].as_deref(), Some("16"));
     store
         .record_scan(&scan_record("scan-after", "2026-12-06T03:00:00Z", 1))
         .await
