@@ -231,21 +231,38 @@ pub(crate) async fn migrate(client: &mut Object, schema: Option<&str>) -> Result
     )
     .await
     .map_err(|e| db("taking the migration lock", e))?;
+    // What exists is not created again: PostgreSQL checks the right to
+    // create before it checks existence, and a role that may only use
+    // rectify's tables (made by another role) must still open them.
     if let Some(schema) = schema {
-        // The name was checked to be a plain lower-case identifier.
-        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        let exists = tx
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
             .await
-            .map_err(|e| db(&format!("creating schema {schema}"), e))?;
+            .map_err(|e| db(&format!("looking for schema {schema}"), e))?
+            .is_some();
+        if !exists {
+            // The name was checked to be a plain lower-case identifier.
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .await
+                .map_err(|e| db(&format!("creating schema {schema}"), e))?;
+        }
     }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version    BIGINT PRIMARY KEY,
-            name       TEXT NOT NULL,
-            applied_at TEXT NOT NULL
-        )",
-    )
-    .await
-    .map_err(|e| db("creating schema_migrations", e))?;
+    let recorded = tx
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(|e| db("looking for schema_migrations", e))?
+        .get::<_, bool>(0);
+    if !recorded {
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    BIGINT PRIMARY KEY,
+                name       TEXT NOT NULL,
+                applied_at TEXT NOT NULL
+            )",
+        )
+        .await
+        .map_err(|e| db("creating schema_migrations", e))?;
+    }
     let current: i64 = tx
         .query_one(
             "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",

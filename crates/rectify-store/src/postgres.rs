@@ -81,9 +81,10 @@ struct JobUpkeep {
     last: std::sync::atomic::AtomicU64,
     running: std::sync::atomic::AtomicBool,
     start: std::sync::OnceLock<std::time::Instant>,
-    /// Read once from the server: `Some(true)` when autovacuum is on (the
-    /// server looks after the table and this does nothing).
-    autovacuum: tokio::sync::OnceCell<bool>,
+    /// Read once from the server: true when autovacuum is on (the server
+    /// looks after the table) or the role does not own `jobs` (it could
+    /// not; said once in the log): the upkeep then does nothing.
+    left_alone: tokio::sync::OnceCell<bool>,
 }
 
 impl JobUpkeep {
@@ -488,17 +489,34 @@ async fn job_upkeep(pool: &Pool, upkeep: &JobUpkeep) -> Result<()> {
         op: "vacuum jobs: connecting".into(),
         source: Box::new(e),
     })?;
-    let autovacuum = upkeep
-        .autovacuum
+    let left_alone = upkeep
+        .left_alone
         .get_or_try_init(|| async {
-            client
-                .query_one("SELECT current_setting('autovacuum') = 'on'", &[])
+            let row = client
+                .query_one(
+                    "SELECT current_setting('autovacuum') = 'on', \
+                       pg_has_role((SELECT relowner FROM pg_class \
+                                    WHERE oid = 'jobs'::regclass), 'MEMBER'), \
+                       current_user::text",
+                    &[],
+                )
                 .await
-                .and_then(|row| row.try_get::<_, bool>(0))
-                .ctx("vacuum jobs: reading the autovacuum setting")
+                .ctx("vacuum jobs: reading the autovacuum setting")?;
+            let autovacuum: bool = row.try_get(0).ctx("vacuum jobs: reading")?;
+            let owner: bool = row.try_get(1).ctx("vacuum jobs: reading")?;
+            let user: String = row.try_get(2).ctx("vacuum jobs: reading")?;
+            if !autovacuum && !owner {
+                tracing::warn!(
+                    role = %user,
+                    "autovacuum is off on the database server and the role does not own rectify's \
+                     jobs table, so nothing vacuums it and claims slow down as jobs are drained: \
+                     turn autovacuum on, or vacuum the jobs table on a schedule"
+                );
+            }
+            Ok::<_, StoreError>(autovacuum || !owner)
         })
         .await?;
-    if *autovacuum {
+    if *left_alone {
         return Ok(());
     }
     let locked: bool = client

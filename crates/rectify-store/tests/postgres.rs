@@ -890,3 +890,53 @@ async fn the_claimer_looks_after_the_jobs_table() {
         "the statistics count the backlog"
     );
 }
+
+/// A role that may only use rectify's tables (another role created and
+/// migrated them) opens the store and claims, and cannot vacuum `jobs`:
+/// the claimer then leaves it alone (and says so once in its log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_only_uses_the_tables_claims_and_vacuums_nothing() {
+    let db = TestDb::postgres();
+    let owner_store = db.open().await;
+    owner_store
+        .enqueue_many(&[job("not-mine-1", "k1"), job("not-mine-2", "k2")])
+        .await
+        .unwrap();
+    let raw = db.pg_conn().await;
+    let schema: String = raw
+        .query_one("SELECT current_schema()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let role = format!("{schema}_worker");
+    raw.batch_execute(&format!(
+        "CREATE ROLE \"{role}\" LOGIN; \
+         GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\"; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{role}\"; \
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO \"{role}\";"
+    ))
+    .await
+    .unwrap();
+    let url = db
+        .url()
+        .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    assert_ne!(url, db.url(), "the test server URL names the postgres role");
+    let worker_store = open(&url).await.unwrap();
+    let claimed = worker_store.claim("w1", LONG, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let vacuums: i64 = raw
+        .query_one(
+            "SELECT vacuum_count + analyze_count FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'jobs'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(vacuums, 0);
+    drop(worker_store);
+    raw.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";"))
+        .await
+        .ok();
+}
