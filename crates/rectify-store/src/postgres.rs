@@ -475,11 +475,47 @@ impl PostgresStore {
         let pool = self.pool.clone();
         let upkeep = self.upkeep.clone();
         tokio::spawn(async move {
+            // Marked done however the task ends (a runtime shut down with
+            // it cancels it), so a later claim can take its turn.
+            let _turn = UpkeepTurn(&upkeep);
             if let Err(e) = job_upkeep(&pool, &upkeep).await {
                 tracing::warn!(error = %e, "could not vacuum the jobs table");
             }
-            upkeep.done();
         });
+    }
+}
+
+/// An upkeep in progress; ends the turn when dropped.
+struct UpkeepTurn<'a>(&'a JobUpkeep);
+
+impl Drop for UpkeepTurn<'_> {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+/// A pooled connection that holds the upkeep's session lock: dropped
+/// before the unlock (the task cancelled mid-vacuum), it leaves the pool
+/// and closes, which releases the lock, instead of going back to the pool
+/// still holding it.
+struct LockedConnection(Option<Object>);
+
+impl LockedConnection {
+    fn client(&self) -> &Object {
+        self.0.as_ref().expect("held until released")
+    }
+
+    /// The lock is released: the connection may go back to the pool.
+    fn released(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for LockedConnection {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
     }
 }
 
@@ -530,20 +566,26 @@ async fn job_upkeep(pool: &Pool, upkeep: &JobUpkeep) -> Result<()> {
     if !locked {
         return Ok(());
     }
+    let held = LockedConnection(Some(client));
     // INDEX_CLEANUP ON: left to itself VACUUM skips the indexes when few
     // pages have dead rows, and the indexes' dead entries are what slow
     // the claim.
-    let vacuumed = client
+    let vacuumed = held
+        .client()
         .batch_execute("VACUUM (ANALYZE, INDEX_CLEANUP ON) jobs")
         .await
         .ctx("vacuum jobs");
-    let unlocked = client
+    let unlocked = held
+        .client()
         .query_one(
             "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
             &[&UPKEEP_LOCK],
         )
         .await
         .ctx("vacuum jobs: releasing the upkeep lock");
+    if unlocked.is_ok() {
+        held.released();
+    }
     vacuumed.and(unlocked.map(|_| ()))
 }
 
