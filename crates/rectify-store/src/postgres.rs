@@ -77,10 +77,9 @@ const JOB_UPKEEP_EVERY: Duration = Duration::from_secs(30);
 /// The upkeep of `jobs` (see [`JOB_UPKEEP_EVERY`]).
 #[derive(Default)]
 struct JobUpkeep {
-    /// Seconds since `start` at the last upkeep; 0 before the first.
-    last: std::sync::atomic::AtomicU64,
+    /// When the last upkeep started; None before the first.
+    last: std::sync::Mutex<Option<std::time::Instant>>,
     running: std::sync::atomic::AtomicBool,
-    start: std::sync::OnceLock<std::time::Instant>,
     /// Read once from the server: true when autovacuum is on (the server
     /// looks after the table) or the role does not own `jobs` (it could
     /// not; said once in the log): the upkeep then does nothing.
@@ -90,17 +89,14 @@ struct JobUpkeep {
 impl JobUpkeep {
     /// True when an upkeep is due and this caller is to make it.
     fn take_turn(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        let start = *self.start.get_or_init(std::time::Instant::now);
-        let now = start.elapsed().as_secs().max(1);
-        let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < JOB_UPKEEP_EVERY.as_secs() {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < JOB_UPKEEP_EVERY) {
             return false;
         }
-        if self.running.swap(true, Ordering::AcqRel) {
+        if self.running.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return false;
         }
-        self.last.store(now, Ordering::Relaxed);
+        *last = Some(std::time::Instant::now());
         true
     }
 
@@ -466,8 +462,8 @@ impl PostgresStore {
     /// claimed, at most every [`JOB_UPKEEP_EVERY`], one store handle of
     /// the database at a time (an advisory lock; the others skip their
     /// turn), and only when the server's autovacuum is off. A role that
-    /// does not own the table gets a warning from the server and nothing
-    /// done: only the plans suffer, so it is logged and left.
+    /// does not own the table could not vacuum it: that is said once in
+    /// the log and the table left alone (only the claims slow down).
     fn look_after_jobs(&self) {
         if !self.upkeep.take_turn() {
             return;
