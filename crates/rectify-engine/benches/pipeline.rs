@@ -9,6 +9,8 @@
 //! RECTIFY_BENCH_SUSTAIN_SECONDS=600     length of the ingest-and-drain runs (sqlite-sustain, postgres-sustain)
 //! RECTIFY_BENCH_SUSTAIN_RATE=1000       events/s offered in them
 //! RECTIFY_BENCH_CONCURRENCY=16          jobs a replica runs at once (execution.concurrency)
+//! RECTIFY_BENCH_FIX_MS=100              how long each fix's apply takes (default 0), as the AWS
+//!                                       calls of a fix take against AWS
 //! RECTIFY_BENCH_INGEST=1000x4,100x8     only these ingest runs (requests of N events x clients)
 //! RECTIFY_BENCH_TOTAL=400000            events per ingest run
 //! RECTIFY_BENCH_SEQUENTIAL_IDS=1        ids in order instead of random UUIDs
@@ -35,13 +37,25 @@ use rectify_model::Event;
 use serde_json::json;
 
 /// The configuration after `store:`; `execution.concurrency` is
-/// RECTIFY_BENCH_CONCURRENCY (default 16).
+/// RECTIFY_BENCH_CONCURRENCY (default 16), and each fix's apply takes
+/// RECTIFY_BENCH_FIX_MS milliseconds (default 0).
 fn rules() -> String {
     let concurrency = std::env::var("RECTIFY_BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
-    RULES.replace("{concurrency}", &concurrency)
+    let fix_ms = std::env::var("RECTIFY_BENCH_FIX_MS").unwrap_or_else(|_| "0".into());
+    RULES
+        .replace("{concurrency}", &concurrency)
+        .replace("{fix_ms}", &fix_ms)
 }
 
-const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: {concurrency}\nguardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n";
+/// ", each fix N ms" when RECTIFY_BENCH_FIX_MS sets one.
+fn fix_time() -> String {
+    match std::env::var("RECTIFY_BENCH_FIX_MS") {
+        Ok(ms) if ms != "0" => format!(", each fix {ms} ms"),
+        _ => String::new(),
+    }
+}
+
+const RULES: &str = "accounts:\n  - id: \"111122223333\"\nexecution:\n  concurrency: {concurrency}\nguardrails:\n  max_changes_per_account_per_hour: off\n  max_percent_of_type_per_hour: off\nrules:\n  - id: noop\n    pattern: {source: [bench.test]}\n    action: local.noop\n    mode: auto\n    params: {delay_ms: {fix_ms}}\n";
 
 /// A Security Hub finding event as EventBridge delivers it (one finding;
 /// about 1.3 KB), so ingest parses and stores a real ASFF finding.
@@ -630,7 +644,8 @@ async fn main() {
             };
             let eps = whole_pipeline(&vec![url; n], total).await;
             println!(
-                "| postgres | {n} | whole pipeline, no-op action | {total} | {eps:.0} events/s |"
+                "| postgres | {n} | whole pipeline, no-op action{} | {total} | {eps:.0} events/s |",
+                fix_time()
             );
         }
     }
