@@ -687,11 +687,7 @@ async fn a_cursor_over_the_log_waits_for_appends_still_in_flight() {
     )
     .await
     .unwrap();
-    let held: i64 = tx
-        .query_one("SELECT nextval('audit_seq')", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let held: i64 = scalar(&tx, "SELECT nextval('audit_seq')").await;
 
     let later = store
         .append_audit("job.step", b, &json!({"i": 1}))
@@ -794,11 +790,7 @@ async fn the_claimer_looks_after_the_jobs_table() {
     let db = TestDb::postgres();
     let store = db.open().await;
     let raw = db.pg_conn().await;
-    let autovacuum: bool = raw
-        .query_one("SELECT current_setting('autovacuum') = 'on'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let autovacuum: bool = scalar(&raw, "SELECT current_setting('autovacuum') = 'on'").await;
     let upkeep = || async {
         let row = raw
             .query_one(
@@ -903,11 +895,7 @@ async fn a_role_that_only_uses_the_tables_claims_and_vacuums_nothing() {
         .await
         .unwrap();
     let raw = db.pg_conn().await;
-    let schema: String = raw
-        .query_one("SELECT current_schema()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let schema: String = scalar(&raw, "SELECT current_schema()::text").await;
     let role = format!("{schema}_worker");
     raw.batch_execute(&format!(
         "CREATE ROLE \"{role}\" LOGIN; \
@@ -925,18 +913,23 @@ async fn a_role_that_only_uses_the_tables_claims_and_vacuums_nothing() {
     let claimed = worker_store.claim("w1", LONG, 2).await.unwrap();
     assert_eq!(claimed.len(), 2);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let vacuums: i64 = raw
-        .query_one(
-            "SELECT vacuum_count + analyze_count FROM pg_stat_user_tables \
-             WHERE schemaname = current_schema() AND relname = 'jobs'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let vacuums: i64 = scalar(
+        &raw,
+        "SELECT vacuum_count + analyze_count FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname = 'jobs'",
+    )
+    .await;
     assert_eq!(vacuums, 0);
     drop(worker_store);
     raw.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";"))
         .await
         .ok();
+}
+
+/// The one value a statement without parameters returns.
+async fn scalar<T>(conn: &impl tokio_postgres::GenericClient, sql: &str) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    conn.query_one(sql, &[]).await.unwrap().get(0)
 }
