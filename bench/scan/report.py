@@ -151,30 +151,30 @@ def main():
         return
     out = args.dir
     account = "210987654321"
-    rows = [r for r in (row(out, n) for n in ("rectify", "rectify-from-config", "rectify-dry-run", "prowler")) if r]
+    rows = [r for r in (row(out, n) for n in ("rectify", "rectify-live", "rectify-dry-run", "prowler")) if r]
     print("| run | wall | peak RSS | AWS calls (STS not counted) |")
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['run']} | {r['wall_s']:.1f} s | {r['rss_mb']:.0f} MB | {r['calls']:,} |")
     base = {r["run"]: r for r in rows}
-    for name in ("rectify", "rectify-from-config"):
+    for name in ("rectify", "rectify-live"):
         if "prowler" in base and name in base:
             p, q = base["prowler"], base[name]
             print(
                 f"\nProwler / {name}: {p['wall_s'] / q['wall_s']:.1f}x the wall time, "
                 f"{p['rss_mb'] / q['rss_mb']:.1f}x the memory, {p['calls'] / max(q['calls'], 1):.1f}x the calls"
             )
-    for name in ("rectify", "rectify-from-config", "prowler"):
+    for name in ("rectify", "rectify-live", "prowler"):
         if os.path.exists(f"{out}/{name}.calls"):
             _, by = calls(f"{out}/{name}.calls")
             print(f"\n{name}: calls by operation: " + ", ".join(f"{k} {v}" for k, v in by.most_common(12)))
     mine, report = rectify_verdicts(out, account)
     print(f"\nrectify: {report['scan']['checked']} resources, {report['scan']['verdicts']} verdicts")
-    if os.path.exists(f"{out}/rectify-from-config.out"):
-        recorded, _ = rectify_verdicts(out, account, "rectify-from-config")
-        differ = sorted(k for k in set(mine) | set(recorded) if mine.get(k) != recorded.get(k))
+    if os.path.exists(f"{out}/rectify-live.out"):
+        live, _ = rectify_verdicts(out, account, "rectify-live")
+        differ = sorted(k for k in set(mine) | set(live) if mine.get(k) != live.get(k))
         print(
-            f"rectify --from-config against rectify: {len(recorded)} verdicts, {len(differ)} differ"
+            f"rectify --live against rectify: {len(live)} verdicts, {len(differ)} differ"
             + (f", e.g. {differ[:5]}" if differ else "")
         )
     if not glob.glob(f"{out}/prowler/*.asff.json"):

@@ -4,7 +4,7 @@ encryption), security groups (a quarter with tcp/22 open to 0.0.0.0/0,
 an eighth with tcp/3389 open to ::/0), IAM users (half with a console
 password, a quarter of those with MFA; a third with an access key) and
 EBS volumes, and an AWS Config recorder of every supported type, recording
-(what `rectify scan --from-config` reads bucket settings from), through an
+(what a report-only `rectify scan` reads bucket settings from), through an
 assumed role in ACCOUNT (moto maps it to that
 account), with boto3 from the pinned venv.
 

@@ -18,9 +18,10 @@ pub struct ScanSettings {
     /// Calls in flight at once per service and region (0: the scanner's
     /// default).
     pub concurrency: usize,
-    /// Take bucket settings from AWS Config's configuration items (as
-    /// `rectify scan --from-config`); not with `feed`.
-    pub from_config: bool,
+    /// Bucket settings from AWS Config's configuration items: `true` as
+    /// `rectify scan --from-config` (not with `feed`), `false` as
+    /// `--live`; unset, as `rectify scan` without either.
+    pub from_config: Option<bool>,
 }
 
 /// A cron expression, in UTC: five fields (minute hour day month weekday)

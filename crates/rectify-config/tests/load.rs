@@ -1518,7 +1518,7 @@ fn scan_section_reads_back_and_bad_values_are_named() {
     assert_eq!(scan.accounts, ["111122223333"]);
     assert_eq!(scan.regions, ["eu-west-1"]);
     assert_eq!(scan.concurrency, 4);
-    assert!(!scan.from_config);
+    assert_eq!(scan.from_config, None);
     let report = Loader::new()
         .env(&no_env)
         .load_str(
@@ -1528,7 +1528,19 @@ fn scan_section_reads_back_and_bad_values_are_named() {
         .unwrap()
         .scan
         .unwrap();
-    assert!(report.from_config && !report.feed);
+    assert!(report.from_config == Some(true) && !report.feed);
+    let live = Loader::new()
+        .env(&no_env)
+        .load_str(
+            "store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  feed: true\n  from_config: false\n",
+            Path::new("rectify.yaml"),
+        )
+        .unwrap()
+        .scan
+        .unwrap();
+    assert_eq!(live.from_config, Some(false));
+    let d = error("store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  from_config: auto\n");
+    assert_eq!(d.field, "scan.from_config");
     let d = error(
         "store: sqlite://x.db\nscan:\n  schedule: \"0 3 * * *\"\n  feed: true\n  from_config: true\n",
     );

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use rectify_model::check::standard_ids;
 use rectify_model::{
-    Action, Check, Event, Observed, ScanReads, Severity, Standard, Target, Verdict, SCANNER_SOURCE,
+    Action, Check, Event, Observed, ScanReads, SettingsFrom, Severity, Standard, Target, Verdict,
+    SCANNER_SOURCE,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -56,7 +57,7 @@ pub struct ScanReport {
     /// Calls that came back throttled and were tried again.
     pub throttled: u64,
     /// Resources whose settings were taken from AWS Config's configuration
-    /// items (`from_config`).
+    /// items (see [`ScanOptions::settings_from`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub from_config: u64,
     /// What the scan's reads noted: where settings came from, and why.
@@ -143,11 +144,12 @@ pub struct ScanOptions {
     /// Verdicts only: no finding events and no states kept for jobs (a
     /// scan that feeds nothing to the rules holds less).
     pub report_only: bool,
-    /// Take bucket settings from AWS Config's configuration items where a
-    /// recorder of the account's own records buckets continuously (one
-    /// call per 100 buckets instead of one per setting and bucket). As
-    /// fresh as Config's recording, so used by report-only scans only.
-    pub from_config: bool,
+    /// Where bucket settings come from: AWS Config's configuration items
+    /// where a recorder of the account's own records buckets continuously
+    /// (one call per 100 buckets instead of one per setting and bucket),
+    /// or the buckets. As fresh as Config's recording, so a scan that
+    /// feeds the rules reads the buckets whatever this says.
+    pub settings_from: SettingsFrom,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -230,7 +232,11 @@ impl Engine {
             options.per_service
         };
         let reads = ScanReads::new(per_service)
-            .with_recorded_settings(options.from_config && options.report_only)
+            .with_recorded_settings(if options.report_only {
+                options.settings_from
+            } else {
+                SettingsFrom::Resources
+            })
             .with_verdicts_only(options.report_only);
         let mut actions: Vec<(&str, &Arc<dyn Action>, &Value)> = Vec::new();
         for loaded in self.config.rules.iter().filter(|r| r.rule.enabled) {

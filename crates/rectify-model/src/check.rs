@@ -225,6 +225,31 @@ pub trait Check: Send + Sync {
 
 type Slot = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 
+/// Where a scan takes the settings AWS Config records of a resource:
+/// from the resource itself, one read per setting, or from its
+/// configuration item (one call answers for 100 resources).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SettingsFrom {
+    /// Every setting read from the resource: `rectify scan --live`, and
+    /// every scan that feeds the rules.
+    #[default]
+    Resources,
+    /// From the configuration items where a recorder of the account's own
+    /// records the type continuously and is recording; elsewhere from the
+    /// resource, without a word (the default of a report-only scan).
+    ConfigWhereRecorded,
+    /// As `ConfigWhereRecorded`, and a region where Config cannot serve is
+    /// named in the scan's notes (`rectify scan --from-config`).
+    Config,
+}
+
+impl SettingsFrom {
+    /// Whether settings may come from configuration items at all.
+    pub fn config(self) -> bool {
+        self != SettingsFrom::Resources
+    }
+}
+
 /// What the checks and actions of one scan share: reads made once, and
 /// concurrency slots per (service, region).
 pub struct ScanReads {
@@ -234,7 +259,7 @@ pub struct ScanReads {
     attempts: u32,
     first_backoff: Duration,
     throttled: AtomicU64,
-    recorded: bool,
+    recorded: SettingsFrom,
     verdicts_only: bool,
     from_recorded: AtomicU64,
     notes: Mutex<Vec<String>>,
@@ -257,7 +282,7 @@ impl ScanReads {
             attempts: 6,
             first_backoff: Duration::from_millis(200),
             throttled: AtomicU64::new(0),
-            recorded: false,
+            recorded: SettingsFrom::Resources,
             verdicts_only: false,
             from_recorded: AtomicU64::new(0),
             notes: Mutex::new(Vec::new()),
@@ -265,15 +290,20 @@ impl ScanReads {
     }
 
     /// Whether settings may be taken from what AWS Config recorded of a
-    /// resource (its configuration item) instead of one read per setting
-    /// (`rectify scan --from-config`): a report only, as fresh as
-    /// Config's recording.
-    pub fn with_recorded_settings(mut self, recorded: bool) -> ScanReads {
-        self.recorded = recorded;
+    /// resource (its configuration item) instead of one read per setting:
+    /// a report only, as fresh as Config's recording.
+    pub fn with_recorded_settings(mut self, from: SettingsFrom) -> ScanReads {
+        self.recorded = from;
         self
     }
 
+    /// Whether settings may come from configuration items in this scan.
     pub fn recorded_settings(&self) -> bool {
+        self.recorded.config()
+    }
+
+    /// Where this scan takes settings from.
+    pub fn settings_from(&self) -> SettingsFrom {
         self.recorded
     }
 
@@ -487,8 +517,9 @@ mod tests {
         reads.note("a");
         assert_eq!(reads.notes(), ["a", "b"]);
         assert!(!reads.recorded_settings());
-        let reads = ScanReads::new(1).with_recorded_settings(true);
+        let reads = ScanReads::new(1).with_recorded_settings(SettingsFrom::ConfigWhereRecorded);
         assert!(reads.recorded_settings());
+        assert_eq!(reads.settings_from(), SettingsFrom::ConfigWhereRecorded);
         reads.count_recorded(2);
         reads.count_recorded(3);
         assert_eq!(reads.recorded_resources(), 5);

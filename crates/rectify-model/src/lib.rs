@@ -24,7 +24,7 @@ pub mod ticket;
 
 pub use action::{Action, ActionError, ActionSpec, Change, ErrorClass, Observed, ParamSpec};
 pub use asff::Finding;
-pub use check::{Check, CheckSpec, ScanReads, Severity, Standard, Verdict};
+pub use check::{Check, CheckSpec, ScanReads, SettingsFrom, Severity, Standard, Verdict};
 pub use effects::{FindingUpdater, Mailer, Notification, Notifier};
 pub use event::{
     routing_view, Event, Origin, DETECTOR_SOURCE, SCANNER_SOURCE, SECURITY_HUB_CUSTOM_ACTION,

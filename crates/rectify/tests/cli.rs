@@ -513,7 +513,8 @@ fn scan_policy_grants_each_checks_reads() {
 }
 
 /// `--from-config` takes settings as AWS Config last recorded them: never
-/// for a scan that feeds the rules, on the command line or in `scan:`.
+/// for a scan that feeds the rules, on the command line or in `scan:`, nor
+/// with `--live`, which reads every bucket.
 #[test]
 fn from_config_is_refused_with_feed_and_dry_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -522,7 +523,7 @@ fn from_config_is_refused_with_feed_and_dry_run() {
         "store: sqlite://r.db\naccounts:\n  - id: \"111122223333\"\n",
     )
     .unwrap();
-    for other in ["--feed", "--dry-run"] {
+    for other in ["--feed", "--dry-run", "--live"] {
         let out = rectify(dir.path(), &["scan", "--from-config", other], None);
         assert_eq!(out.status.code(), Some(2), "{other}");
         let err = text(&out.stderr);
@@ -538,7 +539,11 @@ fn from_config_is_refused_with_feed_and_dry_run() {
     let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(err.contains("scan.from_config"), "{err}");
     let help = rectify(dir.path(), &["scan", "--help"], None);
-    assert!(text(&help.stdout).contains("--from-config"));
+    let help = text(&help.stdout);
+    assert!(
+        help.contains("--from-config") && help.contains("--live"),
+        "{help}"
+    );
 }
 
 #[test]

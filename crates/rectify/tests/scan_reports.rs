@@ -371,6 +371,8 @@ async fn html_report_opens_in_chromium_as_text_only() {
 /// `rectify scan --from-config`: without a recording recorder the buckets
 /// are read from S3 and a note says why; with one, the same verdicts,
 /// and the summary says how many buckets were judged from AWS Config.
+/// A plain `rectify scan` does the same without the note; `--live` reads
+/// S3 whatever Config records.
 #[tokio::test(flavor = "multi_thread")]
 async fn scan_from_config_reads_bucket_settings_from_aws_config() {
     let account = new_account();
@@ -401,8 +403,15 @@ async fn scan_from_config_reads_bucket_settings_from_aws_config() {
         v.sort();
         v
     };
+    // Without a recorder the default scan reads S3, and has nothing to say
+    // of Config.
     let from_s3 = site.rectify(&["scan", "--output", "json"]);
     let truth = bucket_verdicts(&from_s3);
+    let err = String::from_utf8_lossy(&from_s3.stderr);
+    assert!(
+        !err.contains("note:") && !err.contains("AWS Config"),
+        "{err}"
+    );
     assert!(truth.contains(&(
         "aws.s3.block-public-access".into(),
         format!("arn:aws:s3:::{open_bucket}"),
@@ -466,4 +475,20 @@ async fn scan_from_config_reads_bucket_settings_from_aws_config() {
     assert_eq!(bucket_verdicts(&recorded), truth);
     let report: Value = serde_json::from_slice(&recorded.stdout).unwrap();
     assert_eq!(report["scan"]["from_config"], 2);
+
+    // A report-only scan takes them from Config by default where it
+    // records; --live and --send-to-security-hub read every bucket.
+    let default = site.rectify(&["scan", "--output", "json"]);
+    let err = String::from_utf8_lossy(&default.stderr);
+    assert!(
+        err.contains("the settings of 2 bucket(s) were read from AWS Config"),
+        "{err}"
+    );
+    assert_eq!(bucket_verdicts(&default), truth);
+    let live = site.rectify(&["scan", "--live", "--output", "json"]);
+    let err = String::from_utf8_lossy(&live.stderr);
+    assert!(!err.contains("AWS Config"), "{err}");
+    assert_eq!(bucket_verdicts(&live), truth);
+    let report: Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert!(report["scan"].get("from_config").is_none(), "{report}");
 }

@@ -17,7 +17,7 @@ use crate::Aws;
 
 pub mod reads;
 
-/// What `rectify scan --from-config` reads of AWS Config.
+/// What a report-only `rectify scan` reads of AWS Config (bucket settings).
 pub const FROM_CONFIG_PERMISSIONS: [&str; 4] = [
     "config:DescribeConfigurationRecorders",
     "config:DescribeConfigurationRecorderStatus",

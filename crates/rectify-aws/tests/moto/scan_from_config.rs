@@ -1,4 +1,4 @@
-//! `rectify scan --from-config`: bucket settings read from AWS Config's
+//! Bucket settings read from AWS Config's
 //! configuration items (`ListDiscoveredResources`, `BatchGetResourceConfig`)
 //! where a recorder of the account's own records buckets and is recording.
 //! Against moto's Config with the stand-in that gives its bucket items in
@@ -6,8 +6,10 @@
 //! action and check gives the verdict, state and tags it gives from S3's
 //! own answers, with one S3 call per bucket (its tags, which AWS Config's
 //! batch read leaves out), none in a report-only scan (the tags from the
-//! Tagging API); without a recording recorder the buckets are
-//! read from S3 and the scan says why.
+//! Tagging API); without a recording recorder the buckets are read from
+//! S3, and the scan says why when Config was asked for by name
+//! (`--from-config`), not otherwise (the default of a report-only scan).
+//! `--live` reads every bucket from S3 whatever Config records.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
     ServerSideEncryptionRule,
 };
-use rectify_model::{ScanReads, Target};
+use rectify_model::{ScanReads, SettingsFrom, Target};
 use serde_json::{json, Value};
 
 use crate::support::{
@@ -203,7 +205,7 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     let from_s3 = ScanReads::new(8);
     let truth = scan(&account, &aws, &from_s3).await;
     assert!(s3_per_bucket(&calls_since(start)) >= buckets.len() * 6);
-    let unrecorded = ScanReads::new(8).with_recorded_settings(true);
+    let unrecorded = ScanReads::new(8).with_recorded_settings(SettingsFrom::Config);
     let start = recorder.requests().len();
     assert_eq!(scan(&account, &aws, &unrecorded).await, truth);
     assert!(s3_per_bucket(&calls_since(start)) >= buckets.len() * 6);
@@ -213,10 +215,17 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
         notes.len() == 1 && notes[0].contains("no configuration recorder of the account's own"),
         "{notes:?}"
     );
+    // The default of a report-only scan: the same, without a word.
+    let quiet = ScanReads::new(8).with_recorded_settings(SettingsFrom::ConfigWhereRecorded);
+    let start = recorder.requests().len();
+    assert_eq!(scan(&account, &aws, &quiet).await, truth);
+    assert!(s3_per_bucket(&calls_since(start)) >= buckets.len() * 6);
+    assert_eq!(quiet.recorded_resources(), 0);
+    assert!(quiet.notes().is_empty(), "{:?}", quiet.notes());
 
     // Recording: the same verdicts, state and tags, from the items alone.
     start_config_recorder(&account.config_service(), &account.id, &buckets[3]).await;
-    let from_config = ScanReads::new(8).with_recorded_settings(true);
+    let from_config = ScanReads::new(8).with_recorded_settings(SettingsFrom::Config);
     let start = recorder.requests().len();
     let recorded = scan(&account, &aws, &from_config).await;
     let calls = calls_since(start);
@@ -239,11 +248,23 @@ async fn bucket_settings_from_aws_config_give_the_same_verdicts() {
     assert_eq!(count("DescribeConfigurationRecorders"), 1, "{calls:#?}");
     assert_eq!(from_config.recorded_resources(), buckets.len() as u64);
     assert!(from_config.notes().is_empty(), "{:?}", from_config.notes());
+    // The default takes them from the items too, now that Config records;
+    // told to read the buckets (`--live`), it reads every one.
+    let default = ScanReads::new(8).with_recorded_settings(SettingsFrom::ConfigWhereRecorded);
+    let start = recorder.requests().len();
+    assert_eq!(scan(&account, &aws, &default).await, recorded);
+    assert_eq!(s3_per_bucket(&calls_since(start)), buckets.len());
+    assert_eq!(default.recorded_resources(), buckets.len() as u64);
+    let live = ScanReads::new(8).with_recorded_settings(SettingsFrom::Resources);
+    let start = recorder.requests().len();
+    assert_eq!(scan(&account, &aws, &live).await, truth);
+    assert!(s3_per_bucket(&calls_since(start)) >= buckets.len() * 6);
+    assert_eq!(live.recorded_resources(), 0);
 
     // As `rectify scan --from-config` reads (a report only): the tags too
     // come in one call, from the Tagging API; no S3 call per bucket.
     let report_only = ScanReads::new(8)
-        .with_recorded_settings(true)
+        .with_recorded_settings(SettingsFrom::Config)
         .with_verdicts_only(true);
     let start = recorder.requests().len();
     let reported = scan(&account, &aws, &report_only).await;

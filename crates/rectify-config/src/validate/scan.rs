@@ -37,8 +37,10 @@ pub(super) fn read_scan(cx: &mut Ctx, node: &Node) -> Option<ScanSettings> {
             .unwrap_or(false)
     };
     let (feed, send_to_security_hub) = (flag("feed"), flag("send_to_security_hub"));
-    let from_config = flag("from_config");
-    if from_config && feed {
+    let from_config = f
+        .get("from_config")
+        .and_then(|n| cx.boolean(n, "scan.from_config"));
+    if from_config == Some(true) && feed {
         let pos = f.get("from_config").map_or(f.pos, |n| n.pos);
         cx.err(
             pos,

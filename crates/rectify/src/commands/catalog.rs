@@ -667,7 +667,7 @@ pub fn scan_policy(checks: &[Arc<dyn rectify_model::Check>]) -> serde_json::Valu
         .collect();
     // --send-to-security-hub imports into the member account.
     actions.extend(["securityhub:BatchImportFindings", "securityhub:GetFindings"]);
-    // --from-config reads bucket settings from AWS Config.
+    // A report-only scan reads bucket settings from AWS Config.
     actions.extend(rectify_aws::checks::FROM_CONFIG_PERMISSIONS);
     // A report-only scan reads bucket tags from the Tagging API.
     actions.extend(rectify_aws::checks::TAG_PERMISSIONS);

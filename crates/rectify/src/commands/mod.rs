@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             concurrency,
             send_to_security_hub,
             from_config,
+            live,
         } => {
             let args = scan::ScanArgs {
                 accounts,
@@ -122,7 +123,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     .as_deref()
                     .and_then(rectify_model::Standard::parse),
                 per_service: usize::from(concurrency),
-                from_config,
+                settings_from: scan::settings_from(
+                    (from_config || live).then_some(from_config),
+                    send_to_security_hub,
+                ),
             };
             scan::run(config, args, cli.output).await
         }

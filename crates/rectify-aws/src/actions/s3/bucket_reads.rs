@@ -3,7 +3,7 @@
 //! [`ScanReads`]: the tags one bucket action weighs are the tags every
 //! other one weighs, and the Block Public Access settings the check reads
 //! are the ones the action judges. A scan that takes settings from AWS
-//! Config (`--from-config`) reads them from the bucket's configuration
+//! Config (a report-only scan, unless `--live`) reads them from the bucket's configuration
 //! item where it states them ([`super::recorded`]). Outside a scan (a
 //! job's check before it writes, a read-back) every read goes to S3.
 //!

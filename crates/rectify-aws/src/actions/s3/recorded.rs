@@ -1,12 +1,12 @@
-//! Bucket settings from AWS Config (`rectify scan --from-config`). Where a
-//! configuration recorder of the account's own records S3 buckets
-//! continuously and is recording, a region's buckets are read from their
-//! configuration items, 100 a call (`ListDiscoveredResources`, then
-//! `BatchGetResourceConfig`), instead of one S3 call per setting and
+//! Bucket settings from AWS Config (a report-only `rectify scan`, unless
+//! `--live`). Where a configuration recorder of the account's own records
+//! S3 buckets continuously and is recording, a region's buckets are read
+//! from their configuration items, 100 a call (`ListDiscoveredResources`,
+//! then `BatchGetResourceConfig`), instead of one S3 call per setting and
 //! bucket. An item says what Config recorded, which is what AWS's own S3
 //! controls evaluate; a change Config has not recorded yet (usually
-//! minutes) is judged as it was, so this is for reports only: the scan
-//! refuses it when it feeds the rules.
+//! minutes) is judged as it was, so this is for reports only: a scan that
+//! feeds the rules reads the buckets.
 //!
 //! What is not taken from an item, and read from S3 as without the
 //! option: the bucket's tags (`BatchGetResourceConfig` filters them out
@@ -30,7 +30,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Type,
 };
-use rectify_model::{ActionError, ScanReads};
+use rectify_model::{ActionError, ScanReads, SettingsFrom};
 use serde_json::Value;
 
 use super::block_public_access::BlockPublicAccess;
@@ -94,14 +94,18 @@ pub(crate) async fn load(
             let recorded = match recorded_buckets(aws, scan, account, region).await {
                 Ok(Some(recorded)) => recorded,
                 Ok(None) => {
-                    scan.note(format!(
-                        "{at}: bucket settings read from S3: no configuration recorder of the account's own records S3 buckets continuously and is recording there"
-                    ));
+                    // Where Config was not asked for by name, reading the
+                    // buckets themselves is simply the way: nothing to say.
+                    if scan.settings_from() == SettingsFrom::Config {
+                        scan.note(format!(
+                            "{at}: bucket settings read from S3: no configuration recorder of the account's own records S3 buckets continuously and is recording there"
+                        ));
+                    }
                     return Ok::<_, ActionError>(None);
                 }
                 Err(e) => {
                     scan.note(format!(
-                        "{at}: bucket settings read from S3: AWS Config could not be read ({})",
+                        "{at}: bucket settings read from S3: AWS Config could not be read ({}; --live reads S3 without asking Config)",
                         e.message
                     ));
                     return Ok(None);

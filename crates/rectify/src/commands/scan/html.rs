@@ -55,6 +55,17 @@ pub fn render(report: &ScanReport) -> String {
         report.exempt,
         report.errors.len()
     ));
+    // A reader must know which verdicts stand on Config's record rather
+    // than on a read of the resource itself.
+    if report.from_config > 0 {
+        h.push_str(&format!(
+            "<p id=\"sources\">The settings of {} bucket(s) are as AWS Config last recorded them (usually minutes old); every other setting was read from the resource.</p>\n",
+            report.from_config
+        ));
+    }
+    for note in &report.notes {
+        h.push_str(&format!("<p class=\"note\">Note: {}</p>\n", esc(note)));
+    }
 
     h.push_str(
         "<h2>Summary per account, standard and severity</h2>\n<p>Each cell: failed / judged.</p>\n",
@@ -154,6 +165,23 @@ pub fn render(report: &ScanReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_says_which_settings_come_from_aws_config() {
+        let plain = render(&ScanReport::default());
+        assert!(!plain.contains("id=\"sources\""), "{plain}");
+        let report = ScanReport {
+            from_config: 3,
+            notes: vec!["account 1 in r: <odd>".into()],
+            ..ScanReport::default()
+        };
+        let html = render(&report);
+        assert!(
+            html.contains("The settings of 3 bucket(s) are as AWS Config last recorded them"),
+            "{html}"
+        );
+        assert!(html.contains("Note: account 1 in r: &lt;odd&gt;"), "{html}");
+    }
 
     #[test]
     fn text_is_escaped() {

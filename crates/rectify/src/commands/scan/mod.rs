@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rectify_engine::scan::{ScanOptions, ScanReport};
 use rectify_engine::EngineOptions;
-use rectify_model::Standard;
+use rectify_model::{SettingsFrom, Standard};
 use serde_json::Value;
 
 use super::process::submit_and_run;
@@ -33,7 +33,23 @@ pub struct ScanArgs {
     pub send_to_security_hub: bool,
     pub compliance: Option<Standard>,
     pub per_service: usize,
-    pub from_config: bool,
+    /// Where bucket settings come from in a report-only scan.
+    pub settings_from: SettingsFrom,
+}
+
+/// Where a report-only scan takes bucket settings: as `from_config` asks
+/// (`true`: AWS Config, naming each region where it cannot serve;
+/// `false`: the buckets), else from Config where it records them. A scan
+/// whose verdicts go to Security Hub reads the buckets unless asked: a
+/// bucket that passes there archives its finding, and that is said on a
+/// read of the bucket itself.
+pub(crate) fn settings_from(from_config: Option<bool>, send_to_security_hub: bool) -> SettingsFrom {
+    match from_config {
+        Some(true) => SettingsFrom::Config,
+        Some(false) => SettingsFrom::Resources,
+        None if send_to_security_hub => SettingsFrom::Resources,
+        None => SettingsFrom::ConfigWhereRecorded,
+    }
 }
 
 pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyhow::Result<u8> {
@@ -86,7 +102,7 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
         regions: Vec::new(),
         progress,
         report_only: !feed,
-        from_config: args.from_config,
+        settings_from: args.settings_from,
     };
     let mut report = engine.scan_with(&args.accounts, &scan_options).await;
     for error in &report.errors {
@@ -103,7 +119,7 @@ pub async fn run(config: Option<&Path>, args: ScanArgs, output: Output) -> anyho
     );
     if report.from_config > 0 {
         eprintln!(
-            "rectify: the settings of {} bucket(s) were read from AWS Config's configuration items (as Config last recorded them)",
+            "rectify: the settings of {} bucket(s) were read from AWS Config's configuration items (as Config last recorded them; --live reads each from S3)",
             report.from_config
         );
     }
@@ -372,5 +388,24 @@ fn write_json(value: &impl serde::Serialize) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: cannot write JSON: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_settings_come_from_config_only_where_nothing_says_otherwise() {
+        assert_eq!(
+            settings_from(None, false),
+            SettingsFrom::ConfigWhereRecorded
+        );
+        assert_eq!(settings_from(Some(true), false), SettingsFrom::Config);
+        assert_eq!(settings_from(Some(false), false), SettingsFrom::Resources);
+        // Verdicts bound for Security Hub are read from the buckets
+        // unless Config is asked for by name.
+        assert_eq!(settings_from(None, true), SettingsFrom::Resources);
+        assert_eq!(settings_from(Some(true), true), SettingsFrom::Config);
     }
 }

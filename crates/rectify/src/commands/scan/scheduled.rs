@@ -135,7 +135,7 @@ async fn scan_once(
         regions: settings.regions.clone(),
         progress: None,
         report_only: !settings.feed,
-        from_config: settings.from_config,
+        settings_from: super::settings_from(settings.from_config, settings.send_to_security_hub),
     };
     let mut report = engine.scan_with(&settings.accounts, &options).await;
     let security_hub = if settings.send_to_security_hub {
