@@ -485,6 +485,17 @@ async fn scan_from_config_reads_bucket_settings_from_aws_config() {
         "{err}"
     );
     assert_eq!(bucket_verdicts(&default), truth);
+    // The scan history keeps where the settings came from.
+    let out = site.rectify(&["--output", "json", "scans", "list", "--limit", "1"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["summary"]["from_config"], 2, "{listed}");
+    let id = listed[0]["id"].as_str().unwrap();
+    let shown = site.rectify(&["scans", "show", id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("from config 2 bucket(s) judged as AWS Config last recorded them"),
+        "{shown}"
+    );
     let live = site.rectify(&["scan", "--live", "--output", "json"]);
     let err = String::from_utf8_lossy(&live.stderr);
     assert!(!err.contains("AWS Config"), "{err}");

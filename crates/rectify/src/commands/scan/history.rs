@@ -100,6 +100,9 @@ pub fn summary_of(report: &ScanReport, meta: &ScanMeta) -> Value {
     if meta.feed {
         out["fed"] = json!(meta.fed);
     }
+    if report.from_config > 0 {
+        out["from_config"] = json!(report.from_config);
+    }
     if let Some((imported, refused)) = &meta.security_hub {
         out["security_hub"] = json!({
             "imported": imported,
@@ -204,6 +207,11 @@ pub fn details(scan: &ScanRecord) -> String {
             } else {
                 ""
             }
+        ));
+    }
+    if let Some(n) = s.get("from_config") {
+        out.push_str(&format!(
+            "from config {n} bucket(s) judged as AWS Config last recorded them\n"
         ));
     }
     if let Some(hub) = s.get("security_hub") {
