@@ -726,6 +726,13 @@ async fn a_scan_lists_each_kind_of_resource_once() {
     assert_eq!(count("GetCredentialReport"), 1);
     assert_eq!(count("GetAccountSummary"), 1);
     assert_eq!(count("GetAccountPasswordPolicy"), 1);
+    // The Config.1 check and action (and the bucket reads) share one
+    // read of the recorders.
+    assert_eq!(count("DescribeConfigurationRecorders"), 1, "{calls:#?}");
+    assert!(
+        count("DescribeConfigurationRecorderStatus") <= 1,
+        "{calls:#?}"
+    );
     let s3 = |pred: &dyn Fn(&str) -> bool| {
         calls
             .iter()
@@ -783,7 +790,7 @@ async fn a_scan_lists_each_kind_of_resource_once() {
 
 /// The actions `rectify scan` runs with the aws-foundational pack whose
 /// reads are shared per resource.
-const SCANNED_ACTIONS: [&str; 9] = [
+const SCANNED_ACTIONS: [&str; 10] = [
     "aws.s3.block-public-access",
     "aws.s3.enable-default-encryption",
     "aws.s3.enable-access-logging",
@@ -793,6 +800,7 @@ const SCANNED_ACTIONS: [&str; 9] = [
     "aws.iam.deactivate-old-access-keys",
     "aws.iam.remove-unused-credentials",
     "aws.ec2.encrypt-volume-copy",
+    "aws.config.enable-recorder",
 ];
 
 /// A new 1 GiB volume.
@@ -926,6 +934,8 @@ async fn scan_reads_give_each_action_the_verdict_of_its_check() {
     // Volumes: unencrypted and encrypted.
     volume(&account, false).await;
     volume(&account, true).await;
+    // AWS Config on, delivering to the compliant bucket (Config.1).
+    crate::support::start_config_recorder(&account.config_service(), &account.id, &kept).await;
     // Users: none, a password, a key, two keys (one made inactive).
     user(&account, false, false, 0).await;
     user(&account, true, false, 0).await;

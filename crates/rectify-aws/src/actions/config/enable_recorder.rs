@@ -10,8 +10,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
-use rectify_model::{Action, ActionError, ActionSpec, Change, Observed, ParamSpec, Target};
+use aws_sdk_config::types::{
+    ConfigurationRecorder, ConfigurationRecorderStatus, DeliveryChannel, RecordingGroup,
+};
+use rectify_model::{
+    Action, ActionError, ActionSpec, Change, Observed, ParamSpec, ScanReads, Target,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -143,42 +147,17 @@ impl ConfigEnableRecorder {
             .send()
             .await
             .map_err(|e| sdk_error_on("config:DescribeConfigurationRecorders", &here, e))?;
-        let recorder = recorders.configuration_recorders().first().map(|r| {
-            let group = r.recording_group();
-            Recorder {
-                name: r.name().unwrap_or(DEFAULT_NAME).to_string(),
-                role_arn: r.role_arn().unwrap_or_default().to_string(),
-                all_supported: group.is_some_and(|g| g.all_supported()),
-                include_global: group
-                    .map(|g| g.include_global_resource_types())
-                    .unwrap_or(false),
-            }
-        });
         let status = cfg
             .describe_configuration_recorder_status()
             .send()
             .await
             .map_err(|e| sdk_error_on("config:DescribeConfigurationRecorderStatus", &here, e))?;
-        let recording = status
-            .configuration_recorders_status()
-            .iter()
-            .any(|s| s.recording());
-        let channels = cfg
-            .describe_delivery_channels()
-            .send()
-            .await
-            .map_err(|e| sdk_error_on("config:DescribeDeliveryChannels", &here, e))?;
-        let channel = channels.delivery_channels().first().map(|c| {
-            (
-                c.name().unwrap_or(DEFAULT_NAME).to_string(),
-                c.s3_bucket_name().unwrap_or_default().to_string(),
-            )
-        });
-        Ok(ConfigState {
-            recorder,
-            recording,
+        let channel = delivery_channel(&cfg, &here).await?;
+        Ok(state_of(
+            recorders.configuration_recorders(),
+            status.configuration_recorders_status(),
             channel,
-        })
+        ))
     }
 
     /// Brings AWS Config from `from` to `to`, in the order AWS Config
@@ -259,6 +238,49 @@ impl ConfigEnableRecorder {
     }
 }
 
+/// AWS Config in a region from what was read of it: the first recorder,
+/// whether any is recording, the first delivery channel.
+fn state_of(
+    recorders: &[ConfigurationRecorder],
+    statuses: &[ConfigurationRecorderStatus],
+    channel: Option<(String, String)>,
+) -> ConfigState {
+    let recorder = recorders.first().map(|r| {
+        let group = r.recording_group();
+        Recorder {
+            name: r.name().unwrap_or(DEFAULT_NAME).to_string(),
+            role_arn: r.role_arn().unwrap_or_default().to_string(),
+            all_supported: group.is_some_and(|g| g.all_supported()),
+            include_global: group
+                .map(|g| g.include_global_resource_types())
+                .unwrap_or(false),
+        }
+    });
+    ConfigState {
+        recorder,
+        recording: statuses.iter().any(|s| s.recording()),
+        channel,
+    }
+}
+
+/// The region's first delivery channel and its bucket.
+async fn delivery_channel(
+    cfg: &aws_sdk_config::Client,
+    here: &str,
+) -> Result<Option<(String, String)>, ActionError> {
+    let channels = cfg
+        .describe_delivery_channels()
+        .send()
+        .await
+        .map_err(|e| sdk_error_on("config:DescribeDeliveryChannels", here, e))?;
+    Ok(channels.delivery_channels().first().map(|c| {
+        (
+            c.name().unwrap_or(DEFAULT_NAME).to_string(),
+            c.s3_bucket_name().unwrap_or_default().to_string(),
+        )
+    }))
+}
+
 fn observed(state: &ConfigState) -> Observed {
     Observed::new(state.compliant(), state, Default::default())
 }
@@ -279,6 +301,34 @@ impl Action for ConfigEnableRecorder {
     async fn check(&self, target: &Target, params: &Value) -> Result<Observed, ActionError> {
         parse(params).map_err(ActionError::invalid)?;
         Ok(observed(&self.read(target).await?))
+    }
+
+    /// In a scan, the recorders and their status as the posture checks and
+    /// the bucket reads already read them (once per region).
+    async fn check_in_scan(
+        &self,
+        target: &Target,
+        params: &Value,
+        reads: &ScanReads,
+    ) -> Result<Observed, ActionError> {
+        parse(params).map_err(ActionError::invalid)?;
+        let shared = crate::checks::reads::config_recorders(
+            &self.aws,
+            reads,
+            &target.account,
+            &target.region,
+        )
+        .await?;
+        let cfg = self.client(target).await?;
+        let here = where_(target);
+        let channel = reads
+            .call("config", &target.region, || delivery_channel(&cfg, &here))
+            .await?;
+        Ok(observed(&state_of(
+            &shared.recorders,
+            &shared.statuses,
+            channel,
+        )))
     }
 
     fn plan(
