@@ -41,17 +41,24 @@ use serde_json::json;
 /// RECTIFY_BENCH_FIX_MS milliseconds (default 0).
 fn rules() -> String {
     let concurrency = std::env::var("RECTIFY_BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
-    let fix_ms = std::env::var("RECTIFY_BENCH_FIX_MS").unwrap_or_else(|_| "0".into());
     RULES
         .replace("{concurrency}", &concurrency)
-        .replace("{fix_ms}", &fix_ms)
+        .replace("{fix_ms}", &fix_ms().to_string())
 }
 
-/// ", each fix N ms" when RECTIFY_BENCH_FIX_MS sets one.
+/// RECTIFY_BENCH_FIX_MS (default 0): how long each fix's apply takes.
+fn fix_ms() -> u64 {
+    std::env::var("RECTIFY_BENCH_FIX_MS").map_or(0, |ms| {
+        ms.parse()
+            .expect("RECTIFY_BENCH_FIX_MS: a whole number of milliseconds")
+    })
+}
+
+/// ", each fix N ms" when fixes take time.
 fn fix_time() -> String {
-    match std::env::var("RECTIFY_BENCH_FIX_MS") {
-        Ok(ms) if ms != "0" => format!(", each fix {ms} ms"),
-        _ => String::new(),
+    match fix_ms() {
+        0 => String::new(),
+        ms => format!(", each fix {ms} ms"),
     }
 }
 

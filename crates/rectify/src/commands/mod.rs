@@ -123,8 +123,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     .as_deref()
                     .and_then(rectify_model::Standard::parse),
                 per_service: usize::from(concurrency),
+                // clap makes the two flags exclusive.
                 settings_from: scan::settings_from(
-                    (from_config || live).then_some(from_config),
+                    match (from_config, live) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
                     send_to_security_hub,
                 ),
             };
